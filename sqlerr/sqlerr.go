@@ -1,0 +1,85 @@
+// Package sqlerr carries MySQL errors through the proxy with their identity intact.
+//
+// A backend's error (parsed from its ERR packet) and the proxy's own errors are both an
+// *Error with an errno, a SQLSTATE and a message. Inner packages create or wrap them with %w;
+// only the protocol edge encodes them into an ERR packet. sqlerr imports nothing of the
+// proxy and may be imported by every package.
+package sqlerr
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// MySQL error numbers the proxy produces itself.
+const (
+	ErDBAccessDenied     uint16 = 1044
+	ErAccessDenied       uint16 = 1045
+	ErNoDB               uint16 = 1046
+	ErUnknownCom         uint16 = 1047
+	ErBadDB              uint16 = 1049
+	ErParse              uint16 = 1064
+	ErEmptyQuery         uint16 = 1065
+	ErUnknownError       uint16 = 1105
+	ErUnknownSystemVar   uint16 = 1193
+	ErWrongValueForVar   uint16 = 1231
+	ErNetPacketTooLarge  uint16 = 1153
+	ErNotSupportedYet    uint16 = 1235
+	ErUnknownStmtHandler uint16 = 1243
+	ErWrongArguments     uint16 = 1210
+	ErConCount           uint16 = 1040
+	ErServerShutdown     uint16 = 1053
+	ErQueryInterrupted   uint16 = 1317
+	ErQueryTimeout       uint16 = 3024
+	ErLockWaitTimeout    uint16 = 1205
+	ErNetReadInterrupted uint16 = 1159
+	ErMalformedPacket    uint16 = 1835
+	ErCantConnect        uint16 = 2003 // client-side code, used for "backend unreachable"
+)
+
+// Error is a MySQL error: what an ERR packet carries.
+type Error struct {
+	Code    uint16
+	State   string // five characters
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ERROR %d (%s): %s", e.Code, e.State, e.Message)
+}
+
+// New returns an error with code, the SQLSTATE MySQL uses for that code (HY000 when it has
+// none) and a formatted message.
+func New(code uint16, format string, args ...any) *Error {
+	state, ok := mysql.MySQLState[code]
+	if !ok {
+		state = "HY000"
+	}
+	switch code {
+	case ErQueryTimeout, ErQueryInterrupted:
+		state = "70100"
+	case ErCantConnect:
+		state = "HY000"
+	}
+	msg := format
+	if len(args) > 0 {
+		msg = fmt.Sprintf(format, args...)
+	}
+	return &Error{Code: code, State: state, Message: msg}
+}
+
+// NotSupported is ER_NOT_SUPPORTED_YET with a message saying what and why.
+func NotSupported(format string, args ...any) *Error {
+	return New(ErNotSupportedYet, "This version of shardproxy doesn't yet support '"+format+"'", args...)
+}
+
+// As returns the *Error inside err, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return nil, false
+}
