@@ -1,0 +1,218 @@
+// Package mariadbtest starts real MariaDB servers in containers for tests.
+//
+// The image is built locally from Debian's packages by scripts/mariadb-image.sh (no image
+// registry is reachable here); SHARDPROXY_MARIADB_IMAGE names a prebuilt one. Containers run
+// with their data directory on tmpfs and are removed by t.Cleanup (the testcontainers reaper
+// is disabled). Without Docker a test is skipped with a loud message, except under CI=true,
+// where it fails: the suite must run in CI.
+package mariadbtest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // driver for Server.DB
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// RootPassword is the root password of every test server.
+const RootPassword = "rootpw"
+
+// Server is one running MariaDB container.
+type Server struct {
+	Host     string // address reachable from the host
+	Port     int
+	User     string // root
+	Password string
+	ctr      *testcontainers.DockerContainer
+}
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// DSN is a go-sql-driver DSN for root on db.
+func (s *Server) DSN(db string) string {
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?multiStatements=true&parseTime=true", s.User, s.Password, s.Addr(), db)
+}
+
+// DB opens a database/sql handle as root on db; closed by t.Cleanup.
+func (s *Server) DB(t testing.TB, db string) *sql.DB {
+	t.Helper()
+	h, err := sql.Open("mysql", s.DSN(db))
+	if err != nil {
+		t.Fatalf("open %s: %v", s.Addr(), err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// Exec runs statements as root, failing the test on error.
+func (s *Server) Exec(t testing.TB, stmts ...string) {
+	t.Helper()
+	h := s.DB(t, "")
+	for _, q := range stmts {
+		if _, err := h.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %q: %v", s.Addr(), q, err)
+		}
+	}
+}
+
+// Stop stops the container (the server goes away; the data stays until the test ends).
+func (s *Server) Stop(ctx context.Context) error {
+	d := 5 * time.Second
+	return s.ctr.Stop(ctx, &d)
+}
+
+// Option adjusts a server before it starts.
+type Option func(*config)
+
+type config struct {
+	databases []string
+	args      []string
+}
+
+// WithDatabases creates databases at start.
+func WithDatabases(names ...string) Option {
+	return func(c *config) { c.databases = append(c.databases, names...) }
+}
+
+// WithServerArgs passes options to mariadbd.
+func WithServerArgs(args ...string) Option {
+	return func(c *config) { c.args = append(c.args, args...) }
+}
+
+// RequireDocker skips (or, under CI, fails) the test when no Docker engine answers.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("*** DOCKER IS NOT AVAILABLE: integration tests against real MariaDB are SKIPPED (%v: %s) ***",
+		err, strings.TrimSpace(string(out)))
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// Image returns the local MariaDB image tag, building it if needed.
+func Image(t testing.TB) string {
+	t.Helper()
+	if img := os.Getenv("SHARDPROXY_MARIADB_IMAGE"); img != "" {
+		return img
+	}
+	script := filepath.Join(moduleRoot(t), "scripts", "mariadb-image.sh")
+	cmd := exec.CommandContext(t.Context(), "bash", script)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("building the MariaDB image with %s: %v", script, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Start starts a MariaDB server and registers its removal with t.Cleanup.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	RequireDocker(t)
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	img := Image(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ctr, err := testcontainers.Run(ctx, img,
+		testcontainers.WithEnv(map[string]string{
+			"MARIADB_ROOT_PASSWORD": RootPassword,
+			"MARIADB_DATABASE":      strings.Join(cfg.databases, ","),
+		}),
+		testcontainers.WithCmdArgs(cfg.args...),
+		testcontainers.WithExposedPorts("3306/tcp"),
+		testcontainers.WithTmpfs(map[string]string{"/var/lib/mysql": "rw"}),
+		testcontainers.WithLabels(map[string]string{"shardproxy.test": "1"}),
+		testcontainers.WithWaitStrategy(
+			wait.ForLog("ready for connections").WithStartupTimeout(2*time.Minute),
+			wait.ForListeningPort("3306/tcp").WithStartupTimeout(2*time.Minute),
+		),
+	)
+	if ctr != nil {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = ctr.Terminate(ctx)
+		})
+	}
+	if err != nil {
+		t.Fatalf("starting MariaDB (%s): %v", img, err)
+	}
+	host, err := ctr.Host(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := ctr.MappedPort(ctx, "3306/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	s := &Server{Host: host, Port: int(port.Num()), User: "root", Password: RootPassword, ctr: ctr}
+	waitReady(t, s)
+	return s
+}
+
+// waitReady pings until the server accepts a real login: the log line comes before the
+// init file has created the users.
+func waitReady(t testing.TB, s *Server) {
+	t.Helper()
+	h, err := sql.Open("mysql", s.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = h.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MariaDB at %s never accepted a login: %v", s.Addr(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
