@@ -1,0 +1,302 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// conn is one client connection. Its goroutine (serve) owns everything but the fields under
+// mu, which Server.Shutdown and a future KILL use from other goroutines.
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	w     *wire.Conn
+	id    uint32
+	log   *slog.Logger
+	info  ConnInfo
+	sess  Session
+	multi bool // multi-statements currently enabled (capability, then COM_SET_OPTION)
+	stmts stmtTable
+
+	ctx    context.Context // lives as long as the connection
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	busy       bool               // a command is being executed
+	closing    bool               // close once the current command ends
+	stmtCancel context.CancelFunc // cancels the command in progress
+}
+
+func newConn(s *Server, nc net.Conn, id uint32) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	dc := &deadlineConn{Conn: nc, timeout: s.opts.WriteTimeout}
+	c := &conn{
+		srv: s, nc: nc, id: id, ctx: ctx, cancel: cancel,
+		w:   wire.NewConn(dc, 32<<10),
+		log: s.log.With("conn_id", id, "remote", nc.RemoteAddr().String()),
+	}
+	c.w.MaxPacket = s.opts.MaxAllowedPacket
+	return c
+}
+
+// deadlineConn refreshes the write deadline before each write, so a client that stops
+// reading cannot hold a goroutine (and a backend connection) forever, while a long result
+// that keeps flowing is never cut.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Write(b []byte) (int, error) {
+	_ = d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Write(b)
+}
+
+// serve runs the connection until the client quits, an I/O error, or a shutdown.
+func (c *conn) serve(tooMany bool) {
+	defer c.cancel()
+	defer c.nc.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("connection panicked; closing it", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	if tooMany {
+		c.rejectEarly(sqlerr.New(sqlerr.ErConCount, "Too many connections"))
+		return
+	}
+	if err := c.handshake(); err != nil {
+		c.log.Debug("handshake failed", "err", err)
+		return
+	}
+	defer func() {
+		if c.sess != nil {
+			c.sess.Close()
+		}
+	}()
+	c.loop()
+}
+
+// rejectEarly answers a connection that will not be served with an ERR packet in place of
+// the handshake, as MySQL does.
+func (c *conn) rejectEarly(e *sqlerr.Error) {
+	_ = c.nc.SetDeadline(time.Now().Add(time.Second))
+	_ = c.w.WritePacket(wire.AppendErr(nil, e))
+	_ = c.w.Flush()
+}
+
+func (c *conn) loop() {
+	for {
+		if !c.setIdle() {
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		c.w.ResetSeq()
+		p, err := c.w.ReadPacket()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Time{})
+		ctx, ok := c.setBusy()
+		if !ok {
+			return
+		}
+		quit, err := c.dispatch(ctx, p)
+		c.endCommand()
+		if err == nil {
+			err = c.w.Flush()
+		}
+		if quit || err != nil {
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("closing connection", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, wire.ErrPacketTooLarge):
+		_ = c.writeError(sqlerr.New(sqlerr.ErNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes"))
+		_ = c.w.Flush()
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.log.Info("closing idle connection", "idle_timeout", c.srv.opts.IdleTimeout)
+			return
+		}
+		c.log.Debug("read failed", "err", err)
+	}
+}
+
+// setIdle marks the connection as waiting for a command; false means it must close now.
+func (c *conn) setIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy = false
+	return !c.closing && !c.srv.draining.Load()
+}
+
+func (c *conn) setBusy() (context.Context, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil, false
+	}
+	c.busy = true
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.stmtCancel = cancel
+	return ctx, true
+}
+
+func (c *conn) endCommand() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stmtCancel != nil {
+		c.stmtCancel()
+		c.stmtCancel = nil
+	}
+}
+
+// closeIfIdle closes a connection waiting for a command, or marks a busy one to close after
+// its command (graceful shutdown).
+func (c *conn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+	if !c.busy {
+		_ = c.nc.Close()
+	}
+}
+
+// abort cancels the command in progress and closes the connection.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	c.cancel()
+	_ = c.nc.Close()
+}
+
+// dispatch runs one command. It returns quit for COM_QUIT, and an error only when the
+// connection can no longer be used; SQL errors are written to the client here.
+func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
+	if len(p) == 0 {
+		return false, c.writeError(sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet"))
+	}
+	c.srv.queries.Add(1)
+	cmd, data := p[0], p[1:]
+	switch cmd {
+	case mysql.COM_QUIT:
+		return true, nil
+	case mysql.COM_PING:
+		return false, c.writeOK()
+	case mysql.COM_QUERY:
+		err = c.sess.Query(ctx, string(data), c.multi, c.w)
+	case mysql.COM_INIT_DB:
+		if err = c.sess.UseDB(ctx, string(data)); err == nil {
+			return false, c.writeOK()
+		}
+	case mysql.COM_FIELD_LIST:
+		table, wildcard := splitNul(data)
+		err = c.sess.FieldList(ctx, table, wildcard, c.w)
+	case mysql.COM_STATISTICS:
+		return false, c.w.WritePacket([]byte(c.statistics()))
+	case mysql.COM_SET_OPTION:
+		return false, c.setOption(data)
+	case mysql.COM_RESET_CONNECTION:
+		c.stmts.reset(c.sess)
+		if err = c.sess.Reset(ctx); err == nil {
+			c.multi = c.info.Capabilities&mysql.CLIENT_MULTI_STATEMENTS != 0
+			return false, c.writeOK()
+		}
+	case mysql.COM_STMT_PREPARE:
+		err = c.prepare(ctx, string(data))
+	case mysql.COM_STMT_EXECUTE:
+		err = c.execute(ctx, data)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		c.stmts.longData(data) // no response, even on error, as MySQL does
+		return false, nil
+	case mysql.COM_STMT_CLOSE:
+		c.stmts.close(data, c.sess) // no response
+		return false, nil
+	case mysql.COM_STMT_RESET:
+		err = c.stmts.resetStmt(data)
+		if err == nil {
+			return false, c.writeOK()
+		}
+	default:
+		err = sqlerr.New(sqlerr.ErUnknownCom, "Unknown command %d", cmd)
+	}
+	if err != nil {
+		return false, c.writeError(err)
+	}
+	return false, nil
+}
+
+func splitNul(b []byte) (string, string) {
+	for i, x := range b {
+		if x == 0 {
+			return string(b[:i]), string(b[i+1:])
+		}
+	}
+	return string(b), ""
+}
+
+func (c *conn) statistics() string {
+	up := int(time.Since(c.srv.started).Seconds())
+	return fmt.Sprintf("Uptime: %d  Threads: %d  Questions: %d  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: %.3f",
+		up, c.srv.ConnCount(), c.srv.queries.Load(), float64(c.srv.queries.Load())/float64(max(up, 1)))
+}
+
+// setOption handles COM_SET_OPTION: 0 enables, 1 disables multi-statements; the answer is
+// an EOF packet.
+func (c *conn) setOption(data []byte) error {
+	if len(data) < 2 || data[1] != 0 || data[0] > 1 {
+		return c.writeError(sqlerr.New(sqlerr.ErUnknownCom, "Unknown COM_SET_OPTION value"))
+	}
+	c.multi = data[0] == 0
+	return c.w.WritePacket(wire.AppendEOF(nil, 0, c.sess.Status()))
+}
+
+func (c *conn) writeOK() error {
+	return c.w.WritePacket(wire.AppendOK(nil, wire.OK{Status: c.sess.Status()}))
+}
+
+// writeError is the protocol edge: it turns any error into an ERR packet.
+func (c *conn) writeError(err error) error {
+	e := toSQLError(err)
+	if e.Code == sqlerr.ErUnknownError {
+		c.log.Warn("internal error", "err", err)
+	}
+	return c.w.WritePacket(wire.AppendErr(nil, e))
+}
+
+// toSQLError maps an error to the MySQL error the client sees.
+func toSQLError(err error) *sqlerr.Error {
+	if e, ok := sqlerr.As(err); ok {
+		return e
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return sqlerr.New(sqlerr.ErQueryTimeout, "Query execution was interrupted, maximum statement execution time exceeded")
+	case errors.Is(err, context.Canceled):
+		return sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted")
+	}
+	return sqlerr.New(sqlerr.ErUnknownError, "%s", err.Error())
+}
