@@ -9,9 +9,9 @@ import (
 
 // First bytes of generic response packets.
 const (
-	OKHeader         = 0x00
-	EOFHeader        = 0xfe
-	ErrHeader        = 0xff
+	OKHeader          = 0x00
+	EOFHeader         = 0xfe
+	ErrHeader         = 0xff
 	LocalInfileHeader = 0xfb
 )
 
