@@ -1,0 +1,162 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the YAML configuration as written by the operator. Durations are strings such
+// as "500ms" or "30m". Load decodes it strictly (unknown keys are errors); Build validates it
+// and turns it into a Snapshot.
+type Config struct {
+	Listen    string           `yaml:"listen"`
+	Server    ServerConfig     `yaml:"server"`
+	Users     []UserConfig     `yaml:"users"`
+	Backends  []BackendConfig  `yaml:"backends"`
+	Shards    []ShardConfig    `yaml:"shards"`
+	Databases []DatabaseConfig `yaml:"databases"`
+}
+
+// ServerConfig tunes the client-facing side.
+type ServerConfig struct {
+	Version          string   `yaml:"version"`            // announced server version
+	MaxAllowedPacket ByteSize `yaml:"max_allowed_packet"` // default 64MiB
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`  // default 10s
+	IdleTimeout      Duration `yaml:"idle_timeout"`       // default 8h (wait_timeout)
+	WriteTimeout     Duration `yaml:"write_timeout"`      // default 60s
+	MaxConnections   int      `yaml:"max_connections"`    // default 4096
+	DrainTimeout     Duration `yaml:"drain_timeout"`      // default 30s, graceful shutdown
+	TLSCert          string   `yaml:"tls_cert"`           // PEM file; with tls_key enables TLS
+	TLSKey           string   `yaml:"tls_key"`
+}
+
+// UserConfig is a client account of the proxy.
+type UserConfig struct {
+	Name string `yaml:"name"`
+	// PasswordHash is "*" + 40 hex digits (mysql_native_password, as MySQL stores it) or
+	// "pbkdf2-sha256$..." (caching_sha2_password); `shardproxy hash-password` makes both.
+	PasswordHash string `yaml:"password_hash"`
+	// Databases lists the logical databases the user may use; empty means all.
+	Databases []string `yaml:"databases"`
+}
+
+// BackendConfig is one MySQL/MariaDB server and its connection pool.
+type BackendConfig struct {
+	Name        string     `yaml:"name"`
+	Addr        string     `yaml:"addr"` // host:port
+	User        string     `yaml:"user"`
+	Password    string     `yaml:"password"`     // or PasswordEnv
+	PasswordEnv string     `yaml:"password_env"` // environment variable holding the password
+	Pool        PoolConfig `yaml:"pool"`
+}
+
+// PoolConfig bounds a backend's connection pool; zero values take the pool's defaults.
+type PoolConfig struct {
+	MaxOpen        int      `yaml:"max_open"`        // default 100
+	MaxIdle        int      `yaml:"max_idle"`        // default max_open
+	MinIdle        int      `yaml:"min_idle"`        // default 0
+	MaxLifetime    Duration `yaml:"max_lifetime"`    // default 30m, jittered
+	IdleTimeout    Duration `yaml:"idle_timeout"`    // default 5m
+	AcquireTimeout Duration `yaml:"acquire_timeout"` // default 5s
+	DialTimeout    Duration `yaml:"dial_timeout"`    // default 3s
+}
+
+// ShardConfig is a replication group and the physical database on it that holds rows.
+type ShardConfig struct {
+	Name     string   `yaml:"name"`
+	Primary  string   `yaml:"primary"`  // backend name
+	Replicas []string `yaml:"replicas"` // backend names
+	Database string   `yaml:"database"` // physical database name
+}
+
+// DatabaseConfig is a logical database as clients see it.
+type DatabaseConfig struct {
+	Name         string `yaml:"name"`
+	DefaultShard string `yaml:"default_shard"` // holds single tables and everything unsharded
+}
+
+// Duration is a time.Duration written as "500ms" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ByteSize is a size written as 1024, "64KB", "16MB" or "1GB" (powers of 1024).
+type ByteSize int64
+
+// UnmarshalYAML parses a byte size.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := parseByteSize(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+func parseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
+			break
+		}
+	}
+	var v int64
+	if _, err := fmt.Sscan(s, &v); err != nil || v < 0 {
+		return 0, fmt.Errorf("bad byte size %q", s)
+	}
+	return v * mult, nil
+}
+
+// Parse decodes YAML strictly: unknown keys are errors, so typos do not pass silently.
+func Parse(data []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("rules: decode config: %w", err)
+	}
+	return &c, nil
+}
+
+// LoadFile reads and decodes a YAML config file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("rules: invalid config")
