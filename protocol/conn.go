@@ -244,7 +244,13 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		err = sqlerr.New(sqlerr.ErUnknownCom, "Unknown command %d", cmd)
 	}
 	if err != nil {
-		return false, c.writeError(err)
+		if werr := c.writeError(err); werr != nil {
+			return false, werr
+		}
+		if errors.Is(err, sqlerr.ErrFatal) {
+			_ = c.w.Flush()
+			return true, nil
+		}
 	}
 	return false, nil
 }

@@ -3,6 +3,8 @@ package protocol
 import (
 	"context"
 	"net"
+
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // Handler creates the SQL side of each client connection. It is implemented outside this
@@ -61,16 +63,9 @@ type Prepared interface {
 	ColumnDefs() [][]byte
 }
 
-// Param is one bound parameter of COM_STMT_EXECUTE, in the binary protocol encoding.
-type Param struct {
-	Type     byte   // MYSQL_TYPE_*
-	Unsigned bool   // the unsigned flag of the type
-	Null     bool   // NULL (Value is empty)
-	Value    []byte // the value's binary encoding, length prefix included for strings
-}
+// Param is one bound parameter of COM_STMT_EXECUTE (see wire.Param).
+type Param = wire.Param
 
-// ResultWriter receives a command's response packets. Payloads are copied before the call
-// returns, so callers may reuse their buffers. Sequence numbers are the writer's business.
-type ResultWriter interface {
-	WritePacket(payload []byte) error
-}
+// ResultWriter receives a command's response packets; sequence numbers are the writer's
+// business (see wire.PacketWriter).
+type ResultWriter = wire.PacketWriter

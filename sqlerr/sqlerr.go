@@ -37,7 +37,12 @@ const (
 	ErNetReadInterrupted uint16 = 1159
 	ErMalformedPacket    uint16 = 1835
 	ErCantConnect        uint16 = 2003 // client-side code, used for "backend unreachable"
+	ErConnLost           uint16 = 2013 // client-side code, used for "backend lost mid-transaction"
 )
+
+// ErrFatal marks an error after which the client connection must be closed (the session's
+// backend state is gone); the protocol writes the error, then closes.
+var ErrFatal = errors.New("sqlerr: fatal for the connection")
 
 // Error is a MySQL error: what an ERR packet carries.
 type Error struct {

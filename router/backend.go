@@ -1,0 +1,44 @@
+package router
+
+import (
+	"context"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Backend hands out connections to shards. The pool package satisfies it (wired in
+// cmd/shardproxy); it must be safe for concurrent use.
+type Backend interface {
+	// Acquire returns a connection to the shard's primary, bounded by ctx.
+	Acquire(ctx context.Context, shard *rules.Shard) (Conn, error)
+	// Release gives a connection back; broken or dirty ones are closed or reset.
+	Release(c Conn)
+	// KillQuery stops the statement running on backend connection id of shard's primary.
+	KillQuery(ctx context.Context, shard *rules.Shard, id uint32) error
+}
+
+// Conn is one backend connection, used by one session at a time.
+type Conn interface {
+	Wire() *wire.Conn // raw packets; ResetSeq before each command
+	ID() uint32       // backend connection id
+	MarkBroken()      // protocol state unknown: never reuse
+	MarkDirty()       // session state unknown: reset before reuse
+	Exec(ctx context.Context, query string) (wire.OK, error)
+	Status() uint16
+	SetStatus(uint16)
+	// Vars are the session variables applied on this connection (name → SQL literal),
+	// owned by the router; a reset clears them. The map is never modified in place.
+	Vars() map[string]string
+	SetVars(map[string]string)
+	DB() string
+	SetDB(string)
+	Stmt(sql string) (BackendStmt, bool)
+	SetStmt(sql string, s BackendStmt)
+}
+
+// BackendStmt is a statement prepared on one backend connection.
+type BackendStmt struct {
+	ID              uint32
+	Params, Columns int
+}

@@ -1,0 +1,13 @@
+// Package router turns client statements into backend work: it parses each statement with
+// the TiDB parser, plans where it goes from the current rules snapshot (pure: statement +
+// snapshot → plan), and executes the plan on backend connections it gets from a Backend,
+// relaying result packets to the client without decoding rows wherever no merge is needed.
+//
+// It also owns the session state that must follow a client across pooled backend
+// connections: current database, session variables (replayed on each connection it uses),
+// transactions (a connection is pinned while one is open), and state the proxy cannot
+// replay (user variables, temporary tables, locks), which pins the connection for good.
+//
+// It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
+// Backend interface is defined here and satisfied in cmd/shardproxy).
+package router

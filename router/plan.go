@@ -1,0 +1,243 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// plan is where one statement goes and what is sent there.
+type plan struct {
+	shard   *rules.Shard
+	sql     string
+	sticky  bool // the statement leaves state in the backend session
+	dynamic bool // it embeds session values that change (LAST_INSERT_ID(), DATABASE())
+}
+
+// restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
+const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
+
+func restore(n ast.Node) (string, error) {
+	var b strings.Builder
+	if err := n.Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
+		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
+	}
+	return b.String(), nil
+}
+
+func isSystemSchema(name string) bool {
+	switch strings.ToLower(name) {
+	case "information_schema", "mysql", "performance_schema", "sys":
+		return true
+	}
+	return false
+}
+
+// plan decides the shard of a statement with no sharding rules involved (every logical
+// database lives on its default shard) and rewrites what must differ on the backend:
+// logical schema names, and functions whose answer is the proxy's, not the backend
+// connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()).
+func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string) (plan, error) {
+	switch st.(type) {
+	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
+		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	}
+	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}}
+	st.Accept(a)
+	if a.err != nil {
+		return plan{}, a.err
+	}
+	dbName := s.db
+	if dbName == "" && a.needsDB {
+		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	var db *rules.Database
+	if dbName != "" {
+		db, _ = snap.Database(dbName)
+	}
+	for _, ref := range a.dbs {
+		switch {
+		case db == nil:
+			db = ref
+		case ref.DefaultShard != db.DefaultShard:
+			return plan{}, sqlerr.NotSupported("a statement spanning databases %s and %s on different shards", db.Name, ref.Name)
+		}
+	}
+	if db == nil {
+		db = s.anyDatabase(snap)
+		if db == nil {
+			return plan{}, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", s.user)
+		}
+	}
+	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic}
+	if a.rewrite {
+		sql, err := restore(st)
+		if err != nil {
+			return plan{}, err
+		}
+		p.sql = sql
+	}
+	return p, nil
+}
+
+// anyDatabase is where statements that name no database go: the first one the user may use.
+func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
+	u, ok := snap.User(s.user)
+	if !ok {
+		return nil
+	}
+	for _, name := range snap.DatabaseNames() {
+		if u.CanUse(name) {
+			db, _ := snap.Database(name)
+			return db
+		}
+	}
+	return nil
+}
+
+// analyzer walks a statement once: schema references, proxy-answered functions, and
+// constructs that leave state in the backend session.
+type analyzer struct {
+	s       *Session
+	snap    *rules.Snapshot
+	ctes    map[string]bool
+	dbs     []*rules.Database
+	needsDB bool
+	sticky  bool
+	rewrite bool
+	dynamic bool
+	err     error
+}
+
+func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
+	if a.err != nil {
+		return n, true
+	}
+	switch n := n.(type) {
+	case *ast.WithClause:
+		for _, cte := range n.CTEs {
+			a.ctes[cte.Name.L] = true
+		}
+	case *ast.TableName:
+		if n.Schema.O == "" {
+			if !a.ctes[n.Name.L] {
+				a.needsDB = true
+			}
+			return n, false
+		}
+		a.schemaRef(&n.Schema)
+	case *ast.ShowStmt:
+		a.show(n)
+	case *ast.SelectField:
+		if n.AsName.O == "" && n.Expr != nil && a.replaced(n.Expr) {
+			n.AsName = ast.NewCIStr(n.Text())
+		}
+	case *ast.FuncCallExpr:
+		switch n.FnName.L {
+		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock", "found_rows":
+			a.sticky = true
+		}
+	case *ast.VariableExpr:
+		if !n.IsSystem && n.Value != nil {
+			a.sticky = true // @x := ...
+		}
+		if alias, ok := varAliases[strings.ToLower(n.Name)]; ok && n.IsSystem {
+			n.Name, a.rewrite = alias, true
+		}
+	case *ast.SelectStmt:
+		if n.SelectIntoOpt != nil || (n.SelectStmtOpts != nil && n.SelectStmtOpts.CalcFoundRows) {
+			a.sticky = true
+		}
+	case *ast.CreateTableStmt:
+		if n.TemporaryKeyword != ast.TemporaryNone {
+			a.sticky = true
+		}
+	case *ast.LockTablesStmt:
+		a.sticky = true
+	}
+	return n, false
+}
+
+func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
+	if a.err != nil {
+		return n, true
+	}
+	if f, ok := n.(*ast.FuncCallExpr); ok {
+		if v, ok := a.value(f); ok {
+			a.rewrite = true
+			a.dynamic = a.dynamic || f.FnName.L != "connection_id"
+			return ast.NewValueExpr(v, "", ""), true
+		}
+	}
+	return n, true
+}
+
+// replaced reports whether Leave will replace expression e by a value.
+func (a *analyzer) replaced(e ast.ExprNode) bool {
+	switch e := e.(type) {
+	case *ast.FuncCallExpr:
+		_, ok := a.value(e)
+		return ok
+	case *ast.VariableExpr:
+		_, ok := varAliases[strings.ToLower(e.Name)]
+		return ok && e.IsSystem
+	}
+	return false
+}
+
+// value is the proxy's answer for functions whose backend answer would be wrong.
+func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
+	switch f.FnName.L {
+	case "connection_id":
+		return uint64(a.s.info.ConnID), true
+	case "last_insert_id":
+		if len(f.Args) == 0 {
+			return a.s.lastInsertID, true
+		}
+	case "database", "schema":
+		if a.s.db == "" {
+			return nil, true
+		}
+		return a.s.db, true
+	}
+	return nil, false
+}
+
+// schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
+func (a *analyzer) schemaRef(schema *ast.CIStr) {
+	if isSystemSchema(schema.O) {
+		return
+	}
+	db, ok := a.snap.Database(schema.O)
+	if !ok {
+		a.err = sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", schema.O)
+		return
+	}
+	if u, ok := a.snap.User(a.s.user); !ok || !u.CanUse(db.Name) {
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, db.Name)
+		return
+	}
+	a.dbs = append(a.dbs, db)
+	if phys := physicalDB(db, db.DefaultShard); phys != schema.O {
+		*schema = ast.NewCIStr(phys)
+		a.rewrite = true
+	}
+}
+
+// show handles SHOW statements that name a database or need the current one.
+func (a *analyzer) show(n *ast.ShowStmt) {
+	if n.DBName != "" {
+		cs := ast.NewCIStr(n.DBName)
+		a.schemaRef(&cs)
+		n.DBName = cs.O
+		return
+	}
+	switch n.Tp {
+	case ast.ShowTables, ast.ShowTableStatus, ast.ShowTriggers, ast.ShowEvents:
+		a.needsDB = true
+	}
+}

@@ -1,0 +1,208 @@
+package router
+
+import (
+	"context"
+	"encoding/binary"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Stmt is a statement prepared by a session. The backend side is prepared lazily on each
+// backend connection that executes it and cached there by SQL text.
+type Stmt struct {
+	orig      string // the client's text
+	sql       string // the text prepared on backends
+	shard     *rules.Shard
+	sticky    bool
+	dynamic   bool // answers proxy functions (LAST_INSERT_ID()): re-planned at each execute
+	params    int
+	paramDefs [][]byte
+	colDefs   [][]byte
+}
+
+// NumParams is the number of ? placeholders.
+func (st *Stmt) NumParams() int { return st.params }
+
+// ParamDefs are the parameter definitions the backend described.
+func (st *Stmt) ParamDefs() [][]byte { return st.paramDefs }
+
+// ColumnDefs are the result column definitions the backend described.
+func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
+
+// Prepare parses and plans sql and prepares it on its shard to learn its metadata.
+func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
+	snap := s.r.rules.Load()
+	st, err := s.parseOne(sql)
+	if err != nil {
+		return nil, err
+	}
+	switch st.(type) {
+	case *ast.UseStmt, *ast.KillStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
+		return nil, sqlerr.New(1295, "This command is not supported in the prepared statement protocol yet")
+	case *ast.SetStmt:
+		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
+	}
+	p, err := s.plan(snap, st, sql)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.acquire(ctx, snap, p.shard)
+	if err != nil {
+		return nil, err
+	}
+	stop := watch(ctx, c)
+	var k collector
+	bs, err := prepareOn(ctx, c, p.sql, &k)
+	if stop() {
+		s.killAsync(snap, p.shard, c.ID())
+	}
+	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
+		return nil, err
+	}
+	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic, params: bs.Params}
+	stmt.paramDefs = k.pkts[:bs.Params]
+	stmt.colDefs = k.pkts[bs.Params:]
+	return stmt, nil
+}
+
+func (s *Session) parseOne(sql string) (ast.StmtNode, error) {
+	stmts, err := s.parse(sql)
+	if err != nil {
+		return nil, err
+	}
+	switch len(stmts) {
+	case 0:
+		return nil, sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
+	case 1:
+		return stmts[0], nil
+	}
+	return nil, sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: a prepared statement holds exactly one statement")
+}
+
+// prepareOn prepares sql on c and collects its parameter and column definitions in k.
+func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendStmt, error) {
+	if err := sendCommand(ctx, c, comStmtPrepare, []byte(sql)); err != nil {
+		return BackendStmt{}, err
+	}
+	bw := c.Wire()
+	p, err := bw.ReadPacket()
+	if err != nil {
+		return BackendStmt{}, ioErr(ctx, c, err)
+	}
+	if wire.IsErr(p) {
+		return BackendStmt{}, wire.ParseErr(p)
+	}
+	if len(p) < 12 || p[0] != wire.OKHeader {
+		return BackendStmt{}, ioErr(ctx, c, wire.ErrMalformed)
+	}
+	bs := BackendStmt{
+		ID:      binary.LittleEndian.Uint32(p[1:]),
+		Columns: int(binary.LittleEndian.Uint16(p[5:])),
+		Params:  int(binary.LittleEndian.Uint16(p[7:])),
+	}
+	for _, n := range []int{bs.Params, bs.Columns} {
+		if n == 0 {
+			continue
+		}
+		for i := 0; i <= n; i++ { // n definitions and an EOF
+			d, err := bw.ReadPacket()
+			if err != nil {
+				return BackendStmt{}, ioErr(ctx, c, err)
+			}
+			if i < n && k != nil {
+				_ = k.WritePacket(d)
+			}
+		}
+	}
+	c.SetStmt(sql, bs)
+	return bs, nil
+}
+
+// CloseStmt forgets a statement. Backend connections keep their prepared copy in a bounded
+// cache, so a statement prepared again by any session is reused.
+func (s *Session) CloseStmt(*Stmt) {}
+
+// Execute runs a prepared statement on its shard; the binary result is relayed as is.
+func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	if len(params) != st.params {
+		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+	}
+	snap := s.r.rules.Load()
+	sql := st.sql
+	if st.dynamic {
+		node, err := s.parseOne(st.orig)
+		if err != nil {
+			return err
+		}
+		p, err := s.plan(snap, node, st.orig)
+		if err != nil {
+			return err
+		}
+		sql = p.sql
+	}
+	if st.sticky {
+		s.sticky = true
+	}
+	c, err := s.acquire(ctx, snap, st.shard)
+	if err != nil {
+		return err
+	}
+	stop := watch(ctx, c)
+	bs, ok := c.Stmt(sql)
+	if !ok {
+		bs, err = prepareOn(ctx, c, sql, nil)
+	}
+	var out outcome
+	if err == nil {
+		if bs.Params != len(params) {
+			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
+		} else if err = sendCommand(ctx, c, comStmtExecute, executePayload(bs.ID, params)); err == nil {
+			out, err = relay(ctx, c, w, false)
+		}
+	}
+	if stop() {
+		s.killAsync(snap, st.shard, c.ID())
+	}
+	return s.finish(st.shard, c, out, err)
+}
+
+// executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending
+// the parameter types, with no cursor.
+func executePayload(id uint32, params []wire.Param) []byte {
+	n := 9
+	for _, p := range params {
+		n += 2 + len(p.Value)
+	}
+	b := make([]byte, 0, n+len(params)/8+2)
+	b = binary.LittleEndian.AppendUint32(b, id)
+	b = append(b, 0)                           // CURSOR_TYPE_NO_CURSOR
+	b = binary.LittleEndian.AppendUint32(b, 1) // iteration count
+	if len(params) == 0 {
+		return b
+	}
+	nulls := make([]byte, (len(params)+7)/8)
+	for i, p := range params {
+		if p.Null {
+			nulls[i/8] |= 1 << (i % 8)
+		}
+	}
+	b = append(b, nulls...)
+	b = append(b, 1) // new_params_bound_flag
+	for _, p := range params {
+		flag := byte(0)
+		if p.Unsigned {
+			flag = 0x80
+		}
+		b = append(b, p.Type, flag)
+	}
+	for _, p := range params {
+		if !p.Null {
+			b = append(b, p.Value...)
+		}
+	}
+	return b
+}

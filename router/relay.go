@@ -1,0 +1,228 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// outcome is what the proxy learns from a relayed response.
+type outcome struct {
+	status       uint16
+	lastInsertID uint64
+	affected     uint64
+}
+
+// ErrBackendIO wraps an I/O failure on a backend connection; the connection is discarded.
+var ErrBackendIO = errors.New("router: backend connection failed")
+
+// watch makes I/O on c return as soon as ctx is done, by moving its deadline into the past.
+// The returned stop must be called when the exchange is over; it reports whether ctx fired
+// (in which case c is marked broken: it stopped in the middle of a response).
+func watch(ctx context.Context, c Conn) (stop func() bool) {
+	if ctx.Done() == nil {
+		return func() bool { return false }
+	}
+	nc := c.Wire().NetConn()
+	cancel := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	return func() bool {
+		if cancel() {
+			return false
+		}
+		c.MarkBroken()
+		return true
+	}
+}
+
+// ioErr turns a failed backend read or write into the error the session returns: the
+// context's error when it was cancelled, ErrBackendIO otherwise. c is marked broken.
+func ioErr(ctx context.Context, c Conn, err error) error {
+	c.MarkBroken()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
+	}
+	return fmt.Errorf("%w: %w", ErrBackendIO, err)
+}
+
+// sendCommand writes one command packet (command byte + data) to the backend.
+func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
+	bw := c.Wire()
+	bw.ResetSeq()
+	n := 1
+	for _, d := range data {
+		n += len(d)
+	}
+	p := make([]byte, 0, n)
+	p = append(p, cmd)
+	for _, d := range data {
+		p = append(p, d...)
+	}
+	if err := bw.WritePacket(p); err != nil {
+		return ioErr(ctx, c, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return ioErr(ctx, c, err)
+	}
+	return nil
+}
+
+// relay copies one command's response (every result of it) from c to w, packet by packet,
+// without decoding rows. With more set, the final packet announces more results to come
+// (a multi-statement query being executed statement by statement). A backend ERR packet is
+// returned as its *sqlerr.Error; the connection stays usable.
+func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome, error) {
+	bw := c.Wire()
+	var out outcome
+	for {
+		p, err := bw.ReadPacket()
+		if err != nil {
+			return out, ioErr(ctx, c, err)
+		}
+		switch {
+		case wire.IsErr(p):
+			return out, wire.ParseErr(p)
+		case p[0] == wire.OKHeader:
+			ok, err := wire.ParseOK(p)
+			if err != nil {
+				return out, ioErr(ctx, c, err)
+			}
+			out.status, out.affected = ok.Status, ok.AffectedRows
+			if ok.LastInsertID != 0 {
+				out.lastInsertID = ok.LastInsertID
+			}
+			if ok.Status&wire.StatusMoreResults == 0 && more {
+				wire.SetStatus(p, 0, wire.StatusMoreResults)
+			}
+			if err := w.WritePacket(p); err != nil {
+				c.MarkBroken()
+				return out, err
+			}
+		case p[0] == wire.LocalInfileHeader:
+			c.MarkBroken()
+			return out, sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+		default:
+			if out.status, err = relayResultSet(ctx, c, w, p, more); err != nil {
+				return out, err
+			}
+		}
+		// out.status is the backend's own status: it announces more results of this
+		// command (a CALL), not the flag relay may have added for the client.
+		if out.status&wire.StatusMoreResults == 0 {
+			c.SetStatus(out.status)
+			return out, nil
+		}
+	}
+}
+
+// relayResultSet relays a result set whose column-count packet is first.
+func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []byte, more bool) (uint16, error) {
+	bw := c.Wire()
+	ncols, n := wire.LenencInt(first)
+	if n == 0 || n != len(first) {
+		return 0, ioErr(ctx, c, wire.ErrMalformed)
+	}
+	if err := w.WritePacket(first); err != nil {
+		c.MarkBroken()
+		return 0, err
+	}
+	// Column definitions, then the EOF that ends them, then rows until EOF or ERR.
+	for i := uint64(0); i <= ncols; i++ {
+		p, err := bw.ReadPacket()
+		if err != nil {
+			return 0, ioErr(ctx, c, err)
+		}
+		if err := w.WritePacket(p); err != nil {
+			c.MarkBroken()
+			return 0, err
+		}
+	}
+	for {
+		p, err := bw.ReadPacket()
+		if err != nil {
+			return 0, ioErr(ctx, c, err)
+		}
+		if wire.IsErr(p) {
+			return 0, wire.ParseErr(p)
+		}
+		if wire.IsEOF(p) {
+			status, _ := wire.Status(p)
+			if status&wire.StatusMoreResults == 0 && more {
+				wire.SetStatus(p, 0, wire.StatusMoreResults)
+			}
+			if err := w.WritePacket(p); err != nil {
+				c.MarkBroken()
+				return 0, err
+			}
+			return status, nil
+		}
+		if err := w.WritePacket(p); err != nil {
+			c.MarkBroken()
+			return 0, err
+		}
+	}
+}
+
+// discard is a PacketWriter that drops everything.
+type discard struct{}
+
+func (discard) WritePacket([]byte) error { return nil }
+
+// collector keeps copies of the packets written to it.
+type collector struct{ pkts [][]byte }
+
+func (k *collector) WritePacket(p []byte) error {
+	k.pkts = append(k.pkts, append([]byte(nil), p...))
+	return nil
+}
+
+// queryRow runs a text query on c and returns the first row's values (nil for NULL).
+func queryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
+	stop := watch(ctx, c)
+	defer stop()
+	if err := sendCommand(ctx, c, comQuery, []byte(query)); err != nil {
+		return nil, err
+	}
+	var k collector
+	if _, err := relay(ctx, c, &k, false); err != nil {
+		return nil, err
+	}
+	// column count, defs, EOF, rows..., EOF
+	if len(k.pkts) < 3 {
+		return nil, nil
+	}
+	ncols, _ := wire.LenencInt(k.pkts[0])
+	rowsAt := 1 + int(ncols) + 1
+	if len(k.pkts) <= rowsAt+1 {
+		return nil, nil
+	}
+	row := k.pkts[rowsAt]
+	vals := make([]*string, 0, ncols)
+	for range ncols {
+		v, null, n := wire.LenencString(row)
+		if n == 0 {
+			return nil, fmt.Errorf("router: malformed row from backend: %w", wire.ErrMalformed)
+		}
+		row = row[n:]
+		if null {
+			vals = append(vals, nil)
+			continue
+		}
+		s := string(v)
+		vals = append(vals, &s)
+	}
+	return vals, nil
+}
+
+// MySQL command bytes the router sends.
+const (
+	comQuery       = 0x03
+	comInitDB      = 0x02
+	comFieldList   = 0x04
+	comStmtPrepare = 0x16
+	comStmtExecute = 0x17
+	comStmtClose   = 0x19
+)

@@ -1,0 +1,89 @@
+package router
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/charset"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Options configures a Router.
+type Options struct {
+	// Rules is the snapshot store read once per statement.
+	Rules *rules.Store
+	// Backend provides shard connections.
+	Backend Backend
+	// BaselineCollation is the collation backend connections are opened with (the pool's);
+	// sessions whose client asked for it need no SET NAMES. Default utf8mb4_general_ci.
+	BaselineCollation string
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Router turns client statements into backend work. It is safe for concurrent use; each
+// client connection gets its own Session.
+type Router struct {
+	rules    *rules.Store
+	be       Backend
+	log      *slog.Logger
+	baseline map[string]string
+}
+
+// New returns a Router.
+func New(o Options) *Router {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.BaselineCollation == "" {
+		o.BaselineCollation = "utf8mb4_general_ci"
+	}
+	base := map[string]string{"autocommit": "1"}
+	if coll, err := charset.GetCollationByName(o.BaselineCollation); err == nil {
+		for k, v := range namesVars(coll.CharsetName, coll.Name) {
+			base[k] = v
+		}
+	}
+	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, baseline: base}
+}
+
+// SessionInfo describes the client connection a session serves.
+type SessionInfo struct {
+	ConnID    uint32
+	User      string
+	Collation uint8 // collation id from the handshake
+}
+
+// NewSession starts a session for an authenticated client.
+func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, error) {
+	snap := r.rules.Load()
+	user, ok := snap.User(info.User)
+	if !ok {
+		return nil, sqlerr.New(sqlerr.ErAccessDenied, "Access denied for user '%s'", info.User)
+	}
+	s := &Session{
+		r: r, info: info, user: user.Name, parser: parser.New(),
+		pinned: map[string]Conn{}, status: wire.StatusAutocommit,
+	}
+	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil {
+		s.setVars(namesVars(coll.CharsetName, coll.Name))
+	}
+	return s, nil
+}
+
+// namesVars are the variables SET NAMES cs COLLATE coll sets, as SQL literals.
+func namesVars(cs, coll string) map[string]string {
+	q := func(s string) string { return quote(s) }
+	return map[string]string{
+		"character_set_client":     q(cs),
+		"character_set_connection": q(cs),
+		"character_set_results":    q(cs),
+		"collation_connection":     q(coll),
+	}
+}

@@ -1,0 +1,304 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Session is the router side of one client connection: its current database, session
+// variables, transaction and the backend connections pinned to it. Used by one goroutine.
+type Session struct {
+	r      *Router
+	info   SessionInfo
+	user   string
+	parser *parser.Parser
+
+	db     string            // current logical database, "" for none
+	vars   map[string]string // session variables that differ from the baseline; key "" is a fingerprint
+	status uint16            // last status flags (autocommit, in transaction)
+	sticky bool              // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
+
+	lastInsertID uint64
+	pinned       map[string]Conn // shard name → connection kept across statements
+}
+
+// Status returns the status flags for OK packets the protocol writes itself.
+func (s *Session) Status() uint16 { return s.status }
+
+// Query runs the text of a COM_QUERY.
+func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	snap := s.r.rules.Load()
+	stmts, err := s.parse(sql)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(stmts) == 0:
+		return sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
+	case len(stmts) > 1 && !multi:
+		return syntaxError(fmt.Errorf("multi-statements are disabled on this connection, near %q", strings.TrimSpace(stmts[1].Text())))
+	}
+	for i, st := range stmts {
+		text := sql
+		if len(stmts) > 1 {
+			text = strings.TrimRight(strings.TrimSpace(st.Text()), ";")
+		}
+		if err := s.execStmt(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
+	stmts, _, err := s.parser.Parse(sql, "", "")
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	return stmts, nil
+}
+
+func syntaxError(err error) error {
+	return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax; %s", err.Error())
+}
+
+// execStmt runs one parsed statement; more says another statement of the same query follows.
+func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
+	switch n := st.(type) {
+	case *ast.UseStmt:
+		if err := s.useDB(snap, n.DBName); err != nil {
+			return err
+		}
+		return s.writeOK(w, more)
+	case *ast.SetStmt:
+		return s.set(ctx, snap, n, text, more, w)
+	case *ast.ShowStmt:
+		if n.Tp == ast.ShowDatabases {
+			return s.showDatabases(snap, n, more, w)
+		}
+	case *ast.KillStmt:
+		return sqlerr.NotSupported("KILL through the proxy")
+	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
+		s.sticky = true // SQL-level prepared statements live in the backend session
+	}
+	plan, err := s.plan(snap, st, text)
+	if err != nil {
+		return err
+	}
+	if plan.sticky {
+		s.sticky = true
+	}
+	return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+}
+
+// run sends one statement to shard and relays its response.
+func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return err
+	}
+	stop := watch(ctx, c)
+	err = sendCommand(ctx, c, comQuery, []byte(sql))
+	var out outcome
+	if err == nil {
+		out, err = relay(ctx, c, w, more)
+	}
+	if stop() {
+		s.killAsync(snap, shard, c.ID())
+	}
+	return s.finish(shard, c, out, err)
+}
+
+// useDB switches the current logical database.
+func (s *Session) useDB(snap *rules.Snapshot, name string) error {
+	if _, ok := snap.Database(name); !ok {
+		if isSystemSchema(name) {
+			return sqlerr.NotSupported("USE %s: system schemas are reached through qualified names", name)
+		}
+		return sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", name)
+	}
+	u, ok := snap.User(s.user)
+	if !ok || !u.CanUse(name) {
+		return sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", s.user, name)
+	}
+	s.db = name
+	return nil
+}
+
+// UseDB is COM_INIT_DB.
+func (s *Session) UseDB(_ context.Context, name string) error {
+	return s.useDB(s.r.rules.Load(), name)
+}
+
+func (s *Session) writeOK(w wire.PacketWriter, more bool) error {
+	st := s.status
+	if more {
+		st |= wire.StatusMoreResults
+	}
+	return w.WritePacket(wire.AppendOK(nil, wire.OK{Status: st}))
+}
+
+// acquire returns the connection for shard: the pinned one, or a pool connection brought to
+// the session's state (database, variables).
+func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard) (Conn, error) {
+	if c, ok := s.pinned[shard.Name]; ok {
+		return c, nil
+	}
+	if len(s.pinned) > 0 && s.inTransaction() {
+		return nil, sqlerr.NotSupported("a transaction on shard %s touching shard %s (multi-shard transactions come with XA)",
+			firstKey(s.pinned), shard.Name)
+	}
+	c, err := s.r.be.Acquire(ctx, shard)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prepareConn(ctx, snap, shard, c); err != nil {
+		s.r.be.Release(c)
+		return nil, err
+	}
+	return c, nil
+}
+
+func firstKey(m map[string]Conn) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
+
+// inTransaction reports whether backend state must stay on pinned connections.
+func (s *Session) inTransaction() bool {
+	return s.status&wire.StatusInTrans != 0 || s.status&wire.StatusAutocommit == 0
+}
+
+// finish records what a statement did and releases its connection unless the session must
+// keep it (transaction, autocommit off, sticky state). It returns err, made fatal for the
+// client connection when a backend connection holding transaction state was lost.
+func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
+	if out.lastInsertID != 0 {
+		s.lastInsertID = out.lastInsertID
+	}
+	switch {
+	case err == nil:
+		s.status = out.status
+	case isBackendError(err):
+		// An ERR packet carries no status; the backend session is as it was.
+	default:
+		held := s.sticky || s.inTransaction()
+		delete(s.pinned, shard.Name)
+		s.r.be.Release(c)
+		if held {
+			return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
+				"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard.Name, err))
+		}
+		return err
+	}
+	if s.sticky || s.inTransaction() {
+		s.pinned[shard.Name] = c
+		return err
+	}
+	delete(s.pinned, shard.Name)
+	s.r.be.Release(c)
+	return err
+}
+
+func isBackendError(err error) bool {
+	_, ok := sqlerr.As(err)
+	return ok
+}
+
+// killAsync stops a statement left running on a backend after its context ended.
+func (s *Session) killAsync(snap *rules.Snapshot, shard *rules.Shard, id uint32) {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	if err := s.r.be.KillQuery(ctx, shard, id); err != nil {
+		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend_conn", id, "err", err)
+	}
+}
+
+// Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
+func (s *Session) Reset(context.Context) error {
+	s.releaseAll(true)
+	s.sticky = false
+	s.lastInsertID = 0
+	s.status = wire.StatusAutocommit
+	vars := map[string]string{}
+	for k, v := range s.vars {
+		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
+			vars[k] = v
+		}
+	}
+	s.setVars(vars)
+	return nil
+}
+
+// releaseAll gives back every pinned connection; dirty ones are reset by the pool.
+func (s *Session) releaseAll(dirty bool) {
+	for name, c := range s.pinned {
+		if dirty || s.sticky {
+			c.MarkDirty()
+		}
+		delete(s.pinned, name)
+		s.r.be.Release(c)
+	}
+}
+
+// Close releases the session's connections; an open transaction is rolled back by the
+// pool's reset.
+func (s *Session) Close() {
+	s.releaseAll(s.sticky || s.inTransaction())
+}
+
+// FieldList is COM_FIELD_LIST, relayed to the shard holding the table.
+func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.PacketWriter) error {
+	snap := s.r.rules.Load()
+	if s.db == "" {
+		return sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	db, _ := snap.Database(s.db)
+	if db == nil {
+		return sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", s.db)
+	}
+	shard := db.DefaultShard
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return err
+	}
+	stop := watch(ctx, c)
+	err = sendCommand(ctx, c, comFieldList, []byte(table), []byte{0}, []byte(wildcard))
+	if err == nil {
+		err = relayFieldList(ctx, c, w)
+	}
+	if stop() {
+		s.killAsync(snap, shard, c.ID())
+	}
+	return s.finish(shard, c, outcome{status: s.status}, err)
+}
+
+// relayFieldList relays column definitions up to the closing EOF.
+func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
+	for {
+		p, err := c.Wire().ReadPacket()
+		if err != nil {
+			return ioErr(ctx, c, err)
+		}
+		if wire.IsErr(p) {
+			return wire.ParseErr(p)
+		}
+		if err := w.WritePacket(p); err != nil {
+			c.MarkBroken()
+			return err
+		}
+		if wire.IsEOF(p) {
+			return nil
+		}
+	}
+}

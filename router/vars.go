@@ -1,0 +1,236 @@
+package router
+
+import (
+	"context"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+const killTimeout = 5 * time.Second
+
+// varAliases maps MySQL 8 variable names to the names MariaDB 10.x knows.
+var varAliases = map[string]string{
+	"transaction_isolation": "tx_isolation",
+	"transaction_read_only": "tx_read_only",
+}
+
+// set runs a SET statement. System variables are applied on the backend connection the
+// statement runs on (so the server validates them), then read back and remembered, so the
+// session's state can be replayed on any other connection it uses later. User variables
+// and one-shot transaction settings live only in the backend session: they pin it.
+func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt, text string, more bool, w wire.PacketWriter) error {
+	var names []string
+	renamed := false
+	for _, v := range st.Variables {
+		switch {
+		case v.IsGlobal || v.IsInstance:
+			return sqlerr.NotSupported("SET GLOBAL through the proxy (set it on the backends)")
+		case v.Name == ast.SetNames:
+			names = append(names, "character_set_client", "character_set_connection", "character_set_results", "collation_connection")
+		case v.Name == ast.SetCharset:
+			names = append(names, "character_set_client", "character_set_results", "character_set_connection", "collation_connection")
+		case v.Name == "tx_isolation_one_shot", v.Name == "tx_read_only_one_shot":
+			s.sticky = true
+		case !v.IsSystem:
+			s.sticky = true
+		default:
+			name := strings.ToLower(v.Name)
+			if alias, ok := varAliases[name]; ok {
+				v.Name, name, renamed = alias, alias, true
+			}
+			names = append(names, name)
+		}
+	}
+	if renamed {
+		var err error
+		if text, err = restore(st); err != nil {
+			return err
+		}
+	}
+	plan, err := s.plan(snap, st, text)
+	if err != nil {
+		return err
+	}
+	c, err := s.acquire(ctx, snap, plan.shard)
+	if err != nil {
+		return err
+	}
+	stop := watch(ctx, c)
+	err = sendCommand(ctx, c, comQuery, []byte(text))
+	var out outcome
+	if err == nil {
+		out, err = relay(ctx, c, w, more)
+	}
+	if err == nil && len(names) > 0 {
+		err = s.readBack(ctx, c, names)
+	} else if err != nil && isBackendError(err) && len(names) > 0 {
+		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
+	}
+	if stop() {
+		s.killAsync(snap, plan.shard, c.ID())
+	}
+	return s.finish(plan.shard, c, out, err)
+}
+
+// readBack reads the current values of names on c and makes them the session's.
+func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	sel := make([]string, len(names))
+	for i, n := range names {
+		sel[i] = "@@session." + n
+	}
+	row, err := queryRow(ctx, c, "SELECT "+strings.Join(sel, ", "))
+	if err != nil {
+		return err
+	}
+	if len(row) != len(names) {
+		return sqlerr.New(sqlerr.ErUnknownError, "reading back session variables: got %d values for %d names", len(row), len(names))
+	}
+	vars := maps.Clone(s.vars)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	for i, n := range names {
+		lit := "NULL"
+		if row[i] != nil {
+			lit = literal(*row[i])
+		}
+		if s.r.baseline[n] == lit {
+			delete(vars, n)
+		} else {
+			vars[n] = lit
+		}
+	}
+	s.setVars(vars)
+	// This connection now holds exactly the session's state.
+	c.SetVars(s.vars)
+	return nil
+}
+
+var numeric = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// literal turns a value read back from @@session.x into SQL that sets it again.
+func literal(v string) string {
+	if numeric.MatchString(v) {
+		return v
+	}
+	return quote(v)
+}
+
+// quote returns s as a single-quoted SQL string literal.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// setVars replaces the session's variables and recomputes their fingerprint (key "").
+func (s *Session) setVars(vars map[string]string) {
+	delete(vars, "")
+	for k, v := range vars {
+		if s.r.baseline[k] == v {
+			delete(vars, k)
+		}
+	}
+	if len(vars) == 0 {
+		s.vars = nil
+		return
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(vars[k])
+		b.WriteByte(';')
+	}
+	vars[""] = b.String()
+	s.vars = vars
+}
+
+// prepareConn brings a pool connection to the session's database and variables. Nothing is
+// sent when it already matches, which is the common case.
+func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn) error {
+	if s.db != "" {
+		if db, ok := snap.Database(s.db); ok {
+			if phys := physicalDB(db, shard); c.DB() != phys {
+				if err := initDB(ctx, c, phys); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	cur := c.Vars()
+	if cur[""] == s.vars[""] {
+		return nil
+	}
+	var set []string
+	for _, k := range slices.SortedFunc(maps.Keys(s.vars), varOrder) {
+		if k != "" && cur[k] != s.vars[k] {
+			set = append(set, k+" = "+s.vars[k])
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(cur), varOrder) {
+		if _, ok := s.vars[k]; !ok && k != "" {
+			def := s.r.baseline[k]
+			if def == "" {
+				def = "DEFAULT"
+			}
+			set = append(set, k+" = "+def)
+		}
+	}
+	if len(set) > 0 {
+		stop := watch(ctx, c)
+		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
+		stop()
+		if err != nil {
+			c.MarkDirty()
+			return err
+		}
+	}
+	c.SetVars(s.vars)
+	return nil
+}
+
+// varOrder puts character sets first and collation_connection after them, as SET NAMES
+// would, since setting a character set resets the matching collation.
+func varOrder(a, b string) int {
+	rank := func(k string) int {
+		switch {
+		case strings.HasPrefix(k, "character_set_"):
+			return 0
+		case strings.HasPrefix(k, "collation_"):
+			return 1
+		}
+		return 2
+	}
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra - rb
+	}
+	return strings.Compare(a, b)
+}
+
+func initDB(ctx context.Context, c Conn, db string) error {
+	stop := watch(ctx, c)
+	defer stop()
+	if err := sendCommand(ctx, c, comInitDB, []byte(db)); err != nil {
+		return err
+	}
+	if _, err := relay(ctx, c, discard{}, false); err != nil {
+		return err
+	}
+	c.SetDB(db)
+	return nil
+}
+
+// physicalDB is the database that holds db's tables on shard.
+func physicalDB(_ *rules.Database, shard *rules.Shard) string {
+	return shard.Database
+}
