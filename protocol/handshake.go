@@ -322,7 +322,10 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 	}
 	var password []byte
 	switch {
-	case c.isTLS():
+	case c.isTLS() || (isLoopback(c.nc.RemoteAddr()) && !(len(p) == 1 && p[0] == 0x02)):
+		// Cleartext is accepted over TLS, and over loopback, which never leaves the host
+		// (MySQL accepts it over a unix socket for the same reason; MariaDB's client sends it
+		// there).
 		password = bytes.TrimRight(p, "\x00")
 	case len(p) == 1 && p[0] == 0x02: // request public key
 		key, pemKey, err := c.srv.rsa.get()
@@ -351,4 +354,9 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 	}
 	c.srv.sha2.put(r.user, hash, password)
 	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

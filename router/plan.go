@@ -75,6 +75,9 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string) (plan
 	}
 	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic}
 	if a.rewrite {
+		for _, f := range a.unnamed {
+			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+		}
 		sql, err := restore(st)
 		if err != nil {
 			return plan{}, err
@@ -110,6 +113,7 @@ type analyzer struct {
 	sticky  bool
 	rewrite bool
 	dynamic bool
+	unnamed []*ast.SelectField // fields named by their text, which a restore would change
 	err     error
 }
 
@@ -133,8 +137,8 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ShowStmt:
 		a.show(n)
 	case *ast.SelectField:
-		if n.AsName.O == "" && n.Expr != nil && a.replaced(n.Expr) {
-			n.AsName = ast.NewCIStr(n.Text())
+		if n.AsName.O == "" && n.Expr != nil && n.Text() != "" {
+			a.unnamed = append(a.unnamed, n)
 		}
 	case *ast.FuncCallExpr:
 		switch n.FnName.L {
@@ -174,19 +178,6 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		}
 	}
 	return n, true
-}
-
-// replaced reports whether Leave will replace expression e by a value.
-func (a *analyzer) replaced(e ast.ExprNode) bool {
-	switch e := e.(type) {
-	case *ast.FuncCallExpr:
-		_, ok := a.value(e)
-		return ok
-	case *ast.VariableExpr:
-		_, ok := varAliases[strings.ToLower(e.Name)]
-		return ok && e.IsSystem
-	}
-	return false
 }
 
 // value is the proxy's answer for functions whose backend answer would be wrong.

@@ -1,0 +1,269 @@
+// Command shardproxy is a MySQL-protocol sharding proxy.
+//
+// This package is the composition root: flags, configuration, logging and the wiring of
+// protocol → router → pool. See ../../README.md.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on --debug-addr
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shardproxy/shardproxy/protocol"
+	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/rules"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "shardproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shardproxy",
+		Short:         "A MySQL-protocol sharding proxy",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), newCheckConfigCmd(), newHashPasswordCmd())
+	return root
+}
+
+type serveFlags struct {
+	config    string
+	listen    string
+	logLevel  string
+	logFormat string
+	debugAddr string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the proxy",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.config, "config", "", "YAML configuration file (required)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "client listen address (overrides the config; default 127.0.0.1:3307)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+// loadSnapshot reads, validates and builds the configuration, including the password hashes.
+func loadSnapshot(path string) (*rules.Snapshot, error) {
+	cfg, err := rules.LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, u := range snap.Users() {
+		if _, err := protocol.ParseHash(u.PasswordHash); err != nil {
+			return nil, fmt.Errorf("%s: %w: user %q: %w", path, rules.ErrInvalid, u.Name, err)
+		}
+	}
+	return snap, nil
+}
+
+func serve(ctx context.Context, f serveFlags) error {
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	snap, err := loadSnapshot(f.config)
+	if err != nil {
+		return err
+	}
+	store := rules.NewStore(snap)
+	cl, err := newCluster(snap, log)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	srvCfg := snap.Server()
+	opts := protocol.Options{
+		ServerVersion:    srvCfg.Version,
+		MaxAllowedPacket: int(srvCfg.MaxAllowedPacket),
+		HandshakeTimeout: durationOf(srvCfg.HandshakeTimeout),
+		IdleTimeout:      durationOf(srvCfg.IdleTimeout),
+		WriteTimeout:     durationOf(srvCfg.WriteTimeout),
+		MaxConnections:   srvCfg.MaxConnections,
+		Logger:           log,
+	}
+	if srvCfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(srvCfg.TLSCert, srvCfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log})
+	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
+	if err != nil {
+		return err
+	}
+
+	addr := snap.Listen()
+	if f.listen != "" {
+		addr = f.listen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if f.debugAddr != "" {
+		stopDebug := serveDebug(f.debugAddr, log)
+		defer stopDebug()
+	}
+	log.Info("shardproxy listening", "addr", ln.Addr().String(), "databases", strings.Join(snap.DatabaseNames(), ","))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	drain := durationOf(srvCfg.DrainTimeout)
+	if drain == 0 {
+		drain = 30 * time.Second
+	}
+	log.Info("shutting down: draining connections", "drain_timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("drain timeout reached; closed remaining connections", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, protocol.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// serveDebug serves pprof; the returned func stops it and waits.
+func serveDebug(addr string, log *slog.Logger) func() {
+	hs := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug server stopped", "err", err)
+		}
+	}()
+	return func() {
+		_ = hs.Close()
+		<-done
+	}
+}
+
+func durationOf(d rules.Duration) time.Duration { return time.Duration(d) }
+
+func newCheckConfigCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config FILE",
+		Short: "Validate a configuration file and print the resolved layout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := loadSnapshot(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "listen %s\n", snap.Listen())
+			for _, b := range snap.Backends() {
+				fmt.Fprintf(out, "backend %s %s user=%s\n", b.Name, b.Addr, b.User)
+			}
+			for _, sh := range snap.Shards() {
+				fmt.Fprintf(out, "shard %s primary=%s database=%s replicas=%d\n", sh.Name, sh.Primary.Name, sh.Database, len(sh.Replicas))
+			}
+			for _, name := range snap.DatabaseNames() {
+				db, _ := snap.Database(name)
+				fmt.Fprintf(out, "database %s default_shard=%s\n", name, db.DefaultShard.Name)
+			}
+			for _, u := range snap.Users() {
+				plugin, _ := protocol.ParseHash(u.PasswordHash)
+				fmt.Fprintf(out, "user %s %s\n", u.Name, plugin)
+			}
+			fmt.Fprintln(out, "config OK")
+			return nil
+		},
+	}
+}
+
+func newHashPasswordCmd() *cobra.Command {
+	var plugin string
+	cmd := &cobra.Command{
+		Use:   "hash-password [PASSWORD]",
+		Short: "Print a password_hash for a user (reads the password from stdin when not given)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var pw string
+			if len(args) == 1 {
+				pw = args[0]
+			} else {
+				var line string
+				if _, err := fmt.Fscanln(cmd.InOrStdin(), &line); err != nil {
+					return fmt.Errorf("reading the password from stdin: %w", err)
+				}
+				pw = line
+			}
+			switch plugin {
+			case "caching_sha2_password", "sha2":
+				h, err := protocol.HashSha2(pw)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), h)
+			case "mysql_native_password", "native":
+				fmt.Fprintln(cmd.OutOrStdout(), protocol.HashNative(pw))
+			default:
+				return fmt.Errorf("--plugin %q: want caching_sha2_password or mysql_native_password", plugin)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&plugin, "plugin", "caching_sha2_password", "caching_sha2_password or mysql_native_password")
+	return cmd
+}
