@@ -99,7 +99,7 @@ func (c *Conn) Vars() map[string]string {
 }
 
 // DB returns the connection's current default database, as recorded with SetDB ("" for
-// none). A reset clears it.
+// none). A reset keeps it: the backend does too.
 func (c *Conn) DB() string { return c.db }
 
 // SetDB records the connection's default database after the holder changed it.
@@ -138,12 +138,13 @@ func (c *Conn) Ping(ctx context.Context) error {
 }
 
 // Reset sends COM_RESET_CONNECTION, which rolls back any transaction and restores the
-// session to its state right after the handshake (variables, temporary tables, locks,
-// prepared statements). On success it clears Vars, DB, the statement cache and the dirty
-// flag; on failure the connection is marked broken.
+// session to its state right after the handshake: system and user variables, character set
+// (back to the pool's Collation), autocommit, temporary tables, locks, prepared statements.
+// On success it clears Vars, the statement cache and the dirty flag; on failure the
+// connection is marked broken.
 //
-// MariaDB 10.11 keeps neither the default database nor a SET NAMES after the reset: the
-// session returns to no database and to the handshake's collation.
+// MariaDB 10.11 keeps the default database across the reset (pinned by the tests), so DB is
+// kept too.
 func (c *Conn) Reset(ctx context.Context) error {
 	err := c.withContext(ctx, func() error { return c.simpleCommand(comResetConnection) })
 	if err != nil {
@@ -151,7 +152,6 @@ func (c *Conn) Reset(ctx context.Context) error {
 		return fmt.Errorf("pool: reset %s (conn %d): %w", c.pool.opts.Addr, c.id, err)
 	}
 	clear(c.vars)
-	c.db = ""
 	c.stmts.clear()
 	c.dirty = false
 	return nil
