@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests (with the race detector) and the integration suite
+# against real MariaDB containers. Installs what a fresh machine lacks first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SHARDPROXY_MARIADB_IMAGE=$(bash scripts/setup.sh | tail -n 1)
+export SHARDPROXY_MARIADB_IMAGE
+export TESTCONTAINERS_RYUK_DISABLED=true
+
+cleanup() {
+  # The testcontainers reaper cannot run here: remove what the tests left behind.
+  ids=$(docker ps -aq --filter label=shardproxy.test=1 2>/dev/null || true)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+go vet ./...
+unit=$(go list ./... | grep -v /integration)
+go test -race -count=1 -timeout 20m $unit
+go test -count=1 -timeout 40m ./integration/
