@@ -89,14 +89,18 @@ func (c *Conn) SetStatus(s uint16) { c.status = s }
 func (c *Conn) InTransaction() bool { return c.status&wire.StatusInTrans != 0 }
 
 // Vars returns the system variables the proxy applied on this connection (name -> SQL
-// literal). The map is owned by the connection and may be modified by its holder; empty
-// means the server's defaults. A reset clears it.
+// literal); empty means the server's defaults. The map belongs to the connection and its
+// holder may modify it. A reset replaces it with a new empty map (it does not clear the old
+// one in place).
 func (c *Conn) Vars() map[string]string {
 	if c.vars == nil {
 		c.vars = make(map[string]string)
 	}
 	return c.vars
 }
+
+// SetVars replaces the recorded variables with v, which the connection takes ownership of.
+func (c *Conn) SetVars(v map[string]string) { c.vars = v }
 
 // DB returns the connection's current default database, as recorded with SetDB ("" for
 // none). A reset keeps it: the backend does too.
@@ -151,7 +155,7 @@ func (c *Conn) Reset(ctx context.Context) error {
 		c.broken = true
 		return fmt.Errorf("pool: reset %s (conn %d): %w", c.pool.opts.Addr, c.id, err)
 	}
-	clear(c.vars)
+	c.vars = nil
 	c.stmts.clear()
 	c.dirty = false
 	return nil

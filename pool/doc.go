@@ -19,5 +19,6 @@
 // returned as a wrapped *sqlerr.Error with the backend's code and SQLSTATE.
 //
 // Imports: the standard library, go-mysql's client and mysql packages (handshake and
-// constants), wire and sqlerr. Never router, protocol, rules or health.
+// constants), the TiDB parser's charset tables (to validate Options.Collation; go-mysql's
+// client links them anyway), wire and sqlerr. Never router, protocol, rules or health.
 package pool

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func TestPool(t *testing.T) {
 		{"WrongPassword", testWrongPassword},
 		{"Unreachable", testUnreachable},
 		{"MaxIdle", testMaxIdle},
+		{"Concurrent", testConcurrent},
 		{"ResetDirty", testResetDirty},
 		{"ResetSessionDefaults", testResetSessionDefaults},
 		{"ReleasedInTransaction", testReleasedInTransaction},
@@ -312,4 +314,43 @@ func testMaxIdle(t *testing.T, e *env) {
 		t.Fatalf("stats: %+v", s)
 	}
 	eventually(t, 5*time.Second, "the server to see 1 session", func() bool { return e.sessions(t, user) == 1 })
+}
+
+// testConcurrent hammers a small pool from more goroutines than MaxOpen, breaking some
+// connections so that freed slots go to waiters, and checks the limit holds throughout.
+func testConcurrent(t *testing.T, e *env) {
+	const maxOpen, workers, rounds = 3, 8, 60
+	p, user := e.newPool(t, func(o *Options) { o.MaxOpen = maxOpen; o.AcquireTimeout = 30 * time.Second })
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				c, err := p.Acquire(t.Context())
+				if err != nil {
+					t.Errorf("worker %d: Acquire: %v", w, err)
+					return
+				}
+				if s := p.Stats(); s.Open > maxOpen {
+					t.Errorf("%d open, MaxOpen %d", s.Open, maxOpen)
+				}
+				if _, err := c.Exec(t.Context(), "SELECT 1"); err != nil {
+					t.Errorf("worker %d: Exec: %v", w, err)
+				}
+				if (w+i)%10 == 0 {
+					c.MarkBroken()
+				}
+				p.Release(c)
+			}
+		})
+	}
+	wg.Wait()
+	s := p.Stats()
+	if s.Open > maxOpen || s.Open != s.Idle || s.Waiting != 0 || s.Dialing != 0 {
+		t.Fatalf("stats after the run: %+v", s)
+	}
+	if s.ClosedBroken != workers*rounds/10 || s.Dials != s.ClosedBroken+uint64(s.Open) {
+		t.Fatalf("stats after the run: %+v", s)
+	}
+	t.Logf("stats: %+v", s)
+	eventually(t, 5*time.Second, "the server to agree on the count", func() bool { return e.sessions(t, user) == s.Open })
 }
