@@ -7,6 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SHARDPROXY_MARIADB_IMAGE=$(bash scripts/setup.sh | tail -n 1)
 export SHARDPROXY_MARIADB_IMAGE
 export TESTCONTAINERS_RYUK_DISABLED=true
+# testcontainers takes this machine for a container (/.dockerenv) and would dial published
+# ports on the default gateway; they are on loopback.
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 
 cleanup() {
   # The testcontainers reaper cannot run here: remove what the tests left behind.

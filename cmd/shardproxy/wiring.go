@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 
 	"github.com/shardproxy/shardproxy/pool"
@@ -110,12 +109,6 @@ func (c *cluster) Close() {
 type backendConn struct {
 	*pool.Conn
 	p *pool.Pool
-}
-
-func (b *backendConn) SetVars(v map[string]string) {
-	m := b.Conn.Vars()
-	clear(m)
-	maps.Copy(m, v)
 }
 
 func (b *backendConn) Stmt(sql string) (router.BackendStmt, bool) {

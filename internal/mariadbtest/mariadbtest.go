@@ -146,6 +146,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
+	// This machine looks like a container to testcontainers (/.dockerenv), which then dials
+	// mapped ports on the default gateway; published ports are on loopback here.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
