@@ -26,6 +26,9 @@ init=/run/mysqld/init.sql
   echo "ALTER USER 'root'@'%' IDENTIFIED BY '$root_pw';"
   echo "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;"
   echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$root_pw';"
+  # mariadb-install-db adds password-less root accounts for the host name and loopback
+  # addresses when the host is not "localhost" (host networking): drop them.
+  echo "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@'$(hostname)';"
   if [ -n "${MARIADB_USER:-}" ]; then
     echo "CREATE USER IF NOT EXISTS '$MARIADB_USER'@'%' IDENTIFIED BY '${MARIADB_PASSWORD:-}';"
     echo "ALTER USER '$MARIADB_USER'@'%' IDENTIFIED BY '${MARIADB_PASSWORD:-}';"
