@@ -20,6 +20,7 @@ type Config struct {
 	Users     []UserConfig     `yaml:"users"`
 	Backends  []BackendConfig  `yaml:"backends"`
 	Shards    []ShardConfig    `yaml:"shards"`
+	Schemes   []SchemeConfig   `yaml:"schemes"`
 	Databases []DatabaseConfig `yaml:"databases"`
 }
 
@@ -77,8 +78,53 @@ type ShardConfig struct {
 
 // DatabaseConfig is a logical database as clients see it.
 type DatabaseConfig struct {
-	Name         string `yaml:"name"`
-	DefaultShard string `yaml:"default_shard"` // holds single tables and everything unsharded
+	Name         string        `yaml:"name"`
+	DefaultShard string        `yaml:"default_shard"` // holds single tables and everything unsharded
+	Tables       []TableConfig `yaml:"tables"`        // tables not listed are single tables
+}
+
+// Table kinds.
+const (
+	KindSharded   = "sharded"   // rows spread over shards by a scheme on a key column
+	KindBroadcast = "broadcast" // a full copy on every shard of the database
+	KindSingle    = "single"    // lives on the database's default shard
+)
+
+// TableConfig places one logical table.
+type TableConfig struct {
+	Name   string `yaml:"name"`
+	Kind   string `yaml:"kind"`   // sharded, broadcast or single (default single)
+	Key    string `yaml:"key"`    // sharded: the shard key column
+	Scheme string `yaml:"scheme"` // sharded: the scheme placing its rows
+	// TablePerSlot gives every slot its own physical table, NAME_SSSS (slot number, four
+	// digits): orders → orders_0007. Without it the physical table keeps the logical name and
+	// each shard's database holds that shard's rows.
+	TablePerSlot bool `yaml:"table_per_slot"`
+}
+
+// SchemeConfig is a sharding scheme: a function from a key value to a slot, and where each
+// slot lives. Tables sharded by the same scheme on the join key are co-located.
+type SchemeConfig struct {
+	Name     string `yaml:"name"`
+	Function string `yaml:"function"` // hash, mod, range or date
+	// Slots (hash, mod) is the number of slots; default len(shards).
+	Slots int `yaml:"slots"`
+	// Shards (hash, mod) hold the slots in contiguous blocks: slot s lives on
+	// shards[s*len(shards)/slots].
+	Shards []string `yaml:"shards"`
+	// Ranges (range, date) are one slot each, in order, disjoint.
+	Ranges []RangeConfig `yaml:"ranges"`
+	// Unit (date) truncates keys to day, month or year before the range lookup.
+	Unit string `yaml:"unit"`
+}
+
+// RangeConfig is one range of a range or date scheme: [from, to). An empty from (first
+// range only) or to (last range only) is unbounded. Integers for range; dates
+// ('2024-01-01') for date.
+type RangeConfig struct {
+	From  string `yaml:"from"`
+	To    string `yaml:"to"`
+	Shard string `yaml:"shard"`
 }
 
 // Duration is a time.Duration written as "500ms" in YAML.

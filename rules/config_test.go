@@ -50,11 +50,14 @@ shards:
     primary: db1
     replicas: [db2]
     database: shop_0
+  - name: s1
+    primary: db1
+    database: blog_0
 databases:
   - name: shop
     default_shard: s0
   - name: blog
-    default_shard: s0
+    default_shard: s1
 `
 
 func TestParseFull(t *testing.T) {

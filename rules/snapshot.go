@@ -18,6 +18,7 @@ type Snapshot struct {
 	backendNs []string
 	shards    map[string]*Shard
 	shardNs   []string
+	schemes   map[string]*Scheme
 	databases map[string]*Database
 	dbNames   []string
 }
@@ -50,6 +51,9 @@ type Shard struct {
 type Database struct {
 	Name         string
 	DefaultShard *Shard
+	tables       map[string]*Table
+	tableNames   []string
+	shards       []*Shard
 }
 
 // Listen returns the client listen address.
@@ -134,7 +138,13 @@ func Build(c *Config) (*Snapshot, error) {
 	if err := s.addShards(c.Shards); err != nil {
 		return nil, err
 	}
+	if err := s.addSchemes(c.Schemes); err != nil {
+		return nil, err
+	}
 	if err := s.addDatabases(c.Databases); err != nil {
+		return nil, err
+	}
+	if err := s.addTables(c.Databases); err != nil {
 		return nil, err
 	}
 	if err := s.addUsers(c.Users); err != nil {
@@ -239,7 +249,7 @@ func (s *Snapshot) addDatabases(dbs []DatabaseConfig) error {
 		if !ok {
 			return fmt.Errorf("%w: database %q: default_shard %q is not a shard", ErrInvalid, d.Name, d.DefaultShard)
 		}
-		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh}
+		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh, shards: []*Shard{sh}}
 		s.dbNames = append(s.dbNames, d.Name)
 	}
 	return nil
