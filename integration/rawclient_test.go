@@ -70,7 +70,9 @@ type serverError struct {
 	Message string
 }
 
-func (e *serverError) Error() string { return fmt.Sprintf("ERROR %d (%s): %s", e.Code, e.State, e.Message) }
+func (e *serverError) Error() string {
+	return fmt.Sprintf("ERROR %d (%s): %s", e.Code, e.State, e.Message)
+}
 
 func parseErrPacket(p []byte) *serverError {
 	e := &serverError{}

@@ -2,20 +2,18 @@ package integration
 
 import "testing"
 
-func testBinaryProtocol(t *testing.T, e *env)  { t.Skip("todo") }
-func testLongData(t *testing.T, e *env)        { t.Skip("todo") }
-func testStreaming(t *testing.T, e *env)       { t.Skip("todo") }
-func testMultiStatements(t *testing.T, e *env) { t.Skip("todo") }
-func testResetConnection(t *testing.T, e *env) { t.Skip("todo") }
-func testAuth(t *testing.T, e *env)            { t.Skip("todo") }
-func testErrors(t *testing.T, e *env)          { t.Skip("todo") }
-func testPacketTooLarge(t *testing.T, e *env)  { t.Skip("todo") }
-func testTLS(t *testing.T, e *env)             { t.Skip("todo") }
-func testSessionState(t *testing.T, e *env)    { t.Skip("todo") }
-func testTransactions(t *testing.T, e *env)    { t.Skip("todo") }
-func testProxyFunctions(t *testing.T, e *env)  { t.Skip("todo") }
-func testRouting(t *testing.T, e *env)         { t.Skip("todo") }
-func testMariaDBClient(t *testing.T, e *env)   { t.Skip("todo") }
-func testSysbench(t *testing.T, e *env)        { t.Skip("todo") }
+func testStreaming(t *testing.T, e *env)        { t.Skip("todo") }
+func testMultiStatements(t *testing.T, e *env)  { t.Skip("todo") }
+func testResetConnection(t *testing.T, e *env)  { t.Skip("todo") }
+func testAuth(t *testing.T, e *env)             { t.Skip("todo") }
+func testErrors(t *testing.T, e *env)           { t.Skip("todo") }
+func testPacketTooLarge(t *testing.T, e *env)   { t.Skip("todo") }
+func testTLS(t *testing.T, e *env)              { t.Skip("todo") }
+func testSessionState(t *testing.T, e *env)     { t.Skip("todo") }
+func testTransactions(t *testing.T, e *env)     { t.Skip("todo") }
+func testProxyFunctions(t *testing.T, e *env)   { t.Skip("todo") }
+func testRouting(t *testing.T, e *env)          { t.Skip("todo") }
+func testMariaDBClient(t *testing.T, e *env)    { t.Skip("todo") }
+func testSysbench(t *testing.T, e *env)         { t.Skip("todo") }
 func testGracefulShutdown(t *testing.T, e *env) { t.Skip("todo") }
-func testBadInput(t *testing.T, e *env)        { t.Skip("todo") }
+func testBadInput(t *testing.T, e *env)         { t.Skip("todo") }
