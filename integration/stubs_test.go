@@ -2,9 +2,6 @@ package integration
 
 import "testing"
 
-func testStreaming(t *testing.T, e *env)        { t.Skip("todo") }
-func testMultiStatements(t *testing.T, e *env)  { t.Skip("todo") }
-func testResetConnection(t *testing.T, e *env)  { t.Skip("todo") }
 func testAuth(t *testing.T, e *env)             { t.Skip("todo") }
 func testErrors(t *testing.T, e *env)           { t.Skip("todo") }
 func testPacketTooLarge(t *testing.T, e *env)   { t.Skip("todo") }
