@@ -8,6 +8,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // plan is where one statement goes and what is sent there.
@@ -37,43 +38,49 @@ func isSystemSchema(name string) bool {
 	return false
 }
 
-// plan decides the shard of a statement with no sharding rules involved (every logical
-// database lives on its default shard) and rewrites what must differ on the backend:
-// logical schema names, and functions whose answer is the proxy's, not the backend
-// connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()).
-func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string) (plan, error) {
+// plan decides where a statement goes and rewrites what must differ on the backend:
+// physical table and schema names, and functions whose answer is the proxy's, not the
+// backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
+// tables go to their database's default shard; those naming sharded or broadcast tables are
+// placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
+func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
 	switch st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
 	}
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}}
+	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, aliases: map[*ast.TableName]string{}}
 	st.Accept(a)
 	if a.err != nil {
 		return plan{}, a.err
 	}
-	dbName := s.db
-	if dbName == "" && a.needsDB {
+	if s.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
-	var db *rules.Database
-	if dbName != "" {
-		db, _ = snap.Database(dbName)
-	}
-	for _, ref := range a.dbs {
-		switch {
-		case db == nil:
-			db = ref
-		case ref.DefaultShard != db.DefaultShard:
-			return plan{}, sqlerr.NotSupported("a statement spanning databases %s and %s on different shards", db.Name, ref.Name)
-		}
-	}
-	if db == nil {
-		db = s.anyDatabase(snap)
-		if db == nil {
-			return plan{}, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", s.user)
-		}
+	db, err := s.statementDB(snap, a)
+	if err != nil {
+		return plan{}, err
 	}
 	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic}
+	if a.routed() {
+		names := tableNames(a.refs)
+		shard, err := s.routeSharded(st, a.refs, params)
+		switch {
+		case err == errNeedsParams:
+			// Prepare time: describe the statement from slot 0's physical table; each
+			// execution is routed by its parameters.
+			shard, p.dynamic = s.representative(a.refs), true
+		case err != nil:
+			return plan{}, err
+		}
+		p.shard = shard
+		a.rewrite = a.rewrite || names != tableNames(a.refs)
+	}
+	for _, ref := range a.schemas {
+		if phys := p.shard.Database; ref.O != phys {
+			*ref = ast.NewCIStr(phys)
+			a.rewrite = true
+		}
+	}
 	if a.rewrite {
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
@@ -85,6 +92,49 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string) (plan
 		p.sql = sql
 	}
 	return p, nil
+}
+
+// statementDB is the logical database a statement works in: the one its qualified names
+// name, else the session's, else the first the user may use.
+func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
+	var db *rules.Database
+	if s.db != "" {
+		db, _ = snap.Database(s.db)
+	}
+	for _, ref := range a.dbs {
+		if db == nil {
+			db = ref
+		} else if ref.DefaultShard != db.DefaultShard {
+			return nil, sqlerr.NotSupported("a statement spanning databases %s and %s (each logical database has its own shards)", db.Name, ref.Name)
+		}
+	}
+	if db == nil {
+		db = s.anyDatabase(snap)
+		if db == nil {
+			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", s.user)
+		}
+	}
+	return db, nil
+}
+
+// representative is the shard a parameter-routed statement is prepared on: slot 0's.
+func (s *Session) representative(refs []tableRef) *rules.Shard {
+	for _, r := range refs {
+		if r.table.Kind == rules.KindSharded {
+			r.node.Name = ast.NewCIStr(r.table.PhysicalName(0))
+			return r.table.Scheme.SlotShard(0)
+		}
+	}
+	return refs[0].db.DefaultShard
+}
+
+func tableNames(refs []tableRef) string {
+	var b strings.Builder
+	for _, r := range refs {
+		b.WriteString(r.node.Name.O)
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // anyDatabase is where statements that name no database go: the first one the user may use.
@@ -114,7 +164,20 @@ type analyzer struct {
 	rewrite bool
 	dynamic bool
 	unnamed []*ast.SelectField // fields named by their text, which a restore would change
+	refs    []tableRef         // tables of logical databases
+	schemas []*ast.CIStr       // schema qualifiers naming logical databases
+	aliases map[*ast.TableName]string
 	err     error
+}
+
+// routed reports whether sharding rules decide the statement's shard.
+func (a *analyzer) routed() bool {
+	for _, r := range a.refs {
+		if r.table.Kind != rules.KindSingle {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
@@ -126,14 +189,12 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 		for _, cte := range n.CTEs {
 			a.ctes[cte.Name.L] = true
 		}
-	case *ast.TableName:
-		if n.Schema.O == "" {
-			if !a.ctes[n.Name.L] {
-				a.needsDB = true
-			}
-			return n, false
+	case *ast.TableSource:
+		if tn, ok := n.Source.(*ast.TableName); ok && n.AsName.L != "" {
+			a.aliases[tn] = n.AsName.L
 		}
-		a.schemaRef(&n.Schema)
+	case *ast.TableName:
+		a.tableRef(n)
 	case *ast.ShowStmt:
 		a.show(n)
 	case *ast.SelectField:
@@ -213,10 +274,40 @@ func (a *analyzer) schemaRef(schema *ast.CIStr) {
 		return
 	}
 	a.dbs = append(a.dbs, db)
-	if phys := physicalDB(db, db.DefaultShard); phys != schema.O {
-		*schema = ast.NewCIStr(phys)
-		a.rewrite = true
+	a.schemas = append(a.schemas, schema)
+}
+
+// tableRef resolves a table name against the rules.
+func (a *analyzer) tableRef(n *ast.TableName) {
+	var db *rules.Database
+	switch {
+	case n.Schema.O == "":
+		if a.ctes[n.Name.L] {
+			return
+		}
+		a.needsDB = true
+		if a.s.db == "" {
+			return
+		}
+		db, _ = a.snap.Database(a.s.db)
+	case isSystemSchema(n.Schema.O):
+		return
+	default:
+		before := len(a.dbs)
+		a.schemaRef(&n.Schema)
+		if a.err != nil || len(a.dbs) == before {
+			return
+		}
+		db = a.dbs[len(a.dbs)-1]
 	}
+	if db == nil {
+		return
+	}
+	alias := a.aliases[n]
+	if alias == "" {
+		alias = n.Name.L
+	}
+	a.refs = append(a.refs, tableRef{node: n, db: db, table: db.Table(n.Name.O), alias: alias})
 }
 
 // show handles SHOW statements that name a database or need the current one.

@@ -46,7 +46,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
 	}
-	p, err := s.plan(snap, st, sql)
+	p, err := s.plan(snap, st, sql, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -132,22 +132,22 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
 	snap := s.r.rules.Load()
-	sql := st.sql
+	sql, shard := st.sql, st.shard
 	if st.dynamic {
 		node, err := s.parseOne(st.orig)
 		if err != nil {
 			return err
 		}
-		p, err := s.plan(snap, node, st.orig)
+		p, err := s.plan(snap, node, st.orig, params)
 		if err != nil {
 			return err
 		}
-		sql = p.sql
+		sql, shard = p.sql, p.shard
 	}
 	if st.sticky {
 		s.sticky = true
 	}
-	c, err := s.acquire(ctx, snap, st.shard)
+	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
 	}
@@ -165,9 +165,9 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 	}
 	if stop() {
-		s.killAsync(snap, st.shard, c.ID())
+		s.killAsync(snap, shard, c.ID())
 	}
-	return s.finish(st.shard, c, out, err)
+	return s.finish(shard, c, out, err)
 }
 
 // executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending

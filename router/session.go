@@ -89,7 +89,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
 	}
-	plan, err := s.plan(snap, st, text)
+	plan, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return err
 	}

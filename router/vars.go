@@ -56,7 +56,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 			return err
 		}
 	}
-	plan, err := s.plan(snap, st, text)
+	plan, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return err
 	}

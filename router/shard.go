@@ -1,0 +1,365 @@
+package router
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// tableRef is one table a statement names, resolved against the rules.
+type tableRef struct {
+	node  *ast.TableName
+	db    *rules.Database
+	table *rules.Table
+	alias string // lower-cased alias, or the table name
+}
+
+// errNeedsParams marks a plan that depends on the values bound to ? placeholders.
+var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depends on parameter values")
+
+// routeSharded places a statement that names sharded or broadcast tables on one shard and
+// renames physical tables. params are the bound values of a prepared statement (nil when
+// planning at prepare time: a route that needs them returns errNeedsParams).
+func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
+	var sharded []tableRef
+	write := isWrite(st)
+	for _, r := range refs {
+		switch r.table.Kind {
+		case rules.KindSharded:
+			sharded = append(sharded, r)
+		case rules.KindBroadcast:
+			if write && r.node == targetTable(st) {
+				return nil, sqlerr.NotSupported("writes to broadcast table %s (every shard must change atomically; that needs XA)", r.table.Name)
+			}
+		}
+	}
+	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
+		return s.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
+	}
+	if len(sharded) == 0 {
+		// Only broadcast (and single) tables: read the copy on the default shard.
+		return refs[0].db.DefaultShard, s.checkSingles(refs, refs[0].db.DefaultShard)
+	}
+	if isDDL(st) {
+		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
+	}
+	where := whereOf(st)
+	slot := -1
+	for _, r := range sharded {
+		vals, ok, err := keyValues(where, r, params)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, sqlerr.NotSupported("a statement on sharded table %s without its shard key %s = value (or IN list) in WHERE: scatter queries come later",
+				r.table.Name, r.table.Key)
+		}
+		slots, err := slotsOf(r.table, vals)
+		if err != nil {
+			return nil, err
+		}
+		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
+			return nil, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.table.Name)
+		}
+		slot = slots[0]
+		if r.table.Scheme != sharded[0].table.Scheme {
+			return nil, sqlerr.NotSupported("a join of tables sharded by different schemes (%s, %s)", sharded[0].table.Name, r.table.Name)
+		}
+	}
+	if u, ok := st.(*ast.UpdateStmt); ok {
+		if err := checkKeyNotUpdated(u, sharded); err != nil {
+			return nil, err
+		}
+	}
+	shard := sharded[0].table.Scheme.SlotShard(slot)
+	for _, r := range sharded {
+		r.node.Name = ast.NewCIStr(r.table.PhysicalName(slot))
+	}
+	return shard, s.checkSingles(refs, shard)
+}
+
+// checkSingles refuses statements joining single tables that do not live on shard.
+func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
+	for _, r := range refs {
+		if r.table.Kind == rules.KindSingle && r.db.DefaultShard != shard {
+			return sqlerr.NotSupported("a statement joining single table %s (on shard %s) with rows on shard %s", r.table.Name, r.db.DefaultShard.Name, shard.Name)
+		}
+	}
+	return nil
+}
+
+// routeInsert places an INSERT into a sharded table: every row must land in one slot.
+func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
+	if ins.Select != nil {
+		return nil, sqlerr.NotSupported("INSERT ... SELECT into sharded table %s", r.table.Name)
+	}
+	if ins.Setlist {
+		return nil, sqlerr.NotSupported("INSERT ... SET into sharded table %s (use a column list)", r.table.Name)
+	}
+	col := -1
+	for i, c := range ins.Columns {
+		if c.Name.L == r.table.Key {
+			col = i
+		}
+	}
+	if col < 0 {
+		return nil, sqlerr.NotSupported("INSERT into sharded table %s without naming its shard key column %s", r.table.Name, r.table.Key)
+	}
+	for _, a := range ins.OnDuplicate {
+		if a.Column.Name.L == r.table.Key {
+			return nil, sqlerr.NotSupported("changing shard key %s of %s in ON DUPLICATE KEY UPDATE", r.table.Key, r.table.Name)
+		}
+	}
+	var vals []rules.Value
+	for _, row := range ins.Lists {
+		if col >= len(row) {
+			return nil, sqlerr.New(1136, "Column count doesn't match value count at row 1")
+		}
+		v, ok, err := exprValue(row[col], params)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, sqlerr.NotSupported("INSERT into sharded table %s with a shard key that is not a literal or a parameter", r.table.Name)
+		}
+		vals = append(vals, v)
+	}
+	slots, err := slotsOf(r.table, vals)
+	if err != nil {
+		return nil, err
+	}
+	if len(slots) != 1 {
+		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots (split it per shard; multi-shard writes need XA)", r.table.Name)
+	}
+	r.node.Name = ast.NewCIStr(r.table.PhysicalName(slots[0]))
+	return r.table.Scheme.SlotShard(slots[0]), nil
+}
+
+// slotsOf maps key values to their distinct slots.
+func slotsOf(t *rules.Table, vals []rules.Value) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, v := range vals {
+		slot, err := t.Scheme.Func.Slot(v)
+		if err != nil {
+			return nil, sqlerr.New(sqlerr.ErUnknownError, "shard key %s of %s: %v", t.Key, t.Name, err)
+		}
+		if !seen[slot] {
+			seen[slot] = true
+			out = append(out, slot)
+		}
+	}
+	return out, nil
+}
+
+// keyValues finds a conjunct of where that fixes r's shard key: key = v, v = key, or
+// key IN (v, ...). Any one such conjunct bounds the rows the statement touches.
+func keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
+	switch e := where.(type) {
+	case nil:
+		return nil, false, nil
+	case *ast.ParenthesesExpr:
+		return keyValues(e.Expr, r, params)
+	case *ast.BinaryOperationExpr:
+		switch e.Op {
+		case opcode.LogicAnd:
+			vals, ok, err := keyValues(e.L, r, params)
+			if ok || err != nil {
+				return vals, ok, err
+			}
+			return keyValues(e.R, r, params)
+		case opcode.EQ:
+			for _, side := range [][2]ast.ExprNode{{e.L, e.R}, {e.R, e.L}} {
+				if isKeyColumn(side[0], r) {
+					v, ok, err := exprValue(side[1], params)
+					if ok || err != nil {
+						return []rules.Value{v}, ok, err
+					}
+				}
+			}
+		}
+	case *ast.PatternInExpr:
+		if e.Not || e.Sel != nil || !isKeyColumn(e.Expr, r) {
+			return nil, false, nil
+		}
+		vals := make([]rules.Value, 0, len(e.List))
+		for _, x := range e.List {
+			v, ok, err := exprValue(x, params)
+			if !ok || err != nil {
+				return nil, false, err
+			}
+			vals = append(vals, v)
+		}
+		return vals, true, nil
+	}
+	return nil, false, nil
+}
+
+func isKeyColumn(e ast.ExprNode, r tableRef) bool {
+	c, ok := e.(*ast.ColumnNameExpr)
+	if !ok || c.Name.Name.L != r.table.Key {
+		return false
+	}
+	q := c.Name.Table.L
+	return q == "" || q == r.alias || q == r.node.Name.L
+}
+
+// exprValue returns the value of a literal or a bound parameter.
+func exprValue(e ast.ExprNode, params []wire.Param) (rules.Value, bool, error) {
+	switch v := e.(type) {
+	case *test_driver.ParamMarkerExpr:
+		if params == nil {
+			return rules.Value{}, false, errNeedsParams
+		}
+		if v.Order >= len(params) {
+			return rules.Value{}, false, sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+		}
+		pv, err := paramValue(params[v.Order])
+		return pv, err == nil, err
+	case *test_driver.ValueExpr:
+		switch x := v.GetValue().(type) {
+		case nil:
+			return rules.Value{Null: true}, true, nil
+		case int64:
+			return rules.IntValue(x), true, nil
+		case uint64:
+			if x <= math.MaxInt64 {
+				return rules.IntValue(int64(x)), true, nil
+			}
+			return rules.StrValue(strconv.FormatUint(x, 10)), true, nil
+		case string:
+			return rules.StrValue(x), true, nil
+		case []byte:
+			return rules.StrValue(string(x)), true, nil
+		}
+		return rules.StrValue(v.GetString()), true, nil
+	case *ast.ParenthesesExpr:
+		return exprValue(v.Expr, params)
+	}
+	return rules.Value{}, false, nil
+}
+
+// paramValue decodes a binary-protocol parameter into a shard key value.
+func paramValue(p wire.Param) (rules.Value, error) {
+	if p.Null {
+		return rules.Value{Null: true}, nil
+	}
+	b := p.Value
+	switch p.Type {
+	case mysql.MYSQL_TYPE_TINY:
+		if p.Unsigned {
+			return rules.IntValue(int64(b[0])), nil
+		}
+		return rules.IntValue(int64(int8(b[0]))), nil
+	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
+		u := binary.LittleEndian.Uint16(b)
+		if p.Unsigned {
+			return rules.IntValue(int64(u)), nil
+		}
+		return rules.IntValue(int64(int16(u))), nil
+	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24:
+		u := binary.LittleEndian.Uint32(b)
+		if p.Unsigned {
+			return rules.IntValue(int64(u)), nil
+		}
+		return rules.IntValue(int64(int32(u))), nil
+	case mysql.MYSQL_TYPE_LONGLONG:
+		u := binary.LittleEndian.Uint64(b)
+		if p.Unsigned && u > math.MaxInt64 {
+			return rules.StrValue(strconv.FormatUint(u, 10)), nil
+		}
+		return rules.IntValue(int64(u)), nil
+	case mysql.MYSQL_TYPE_FLOAT, mysql.MYSQL_TYPE_DOUBLE:
+		return rules.Value{}, sqlerr.NotSupported("a floating-point shard key parameter")
+	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP:
+		return rules.StrValue(binaryDate(b)), nil
+	}
+	s, _, n := wire.LenencString(b)
+	if n == 0 {
+		return rules.Value{}, sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet")
+	}
+	return rules.StrValue(string(s)), nil
+}
+
+// binaryDate formats a binary DATE/DATETIME value (length byte, then fields).
+func binaryDate(b []byte) string {
+	if len(b) < 5 || b[0] < 4 {
+		return "0000-00-00"
+	}
+	y, m, d := binary.LittleEndian.Uint16(b[1:]), b[3], b[4]
+	s := fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+	if b[0] >= 7 {
+		s += fmt.Sprintf(" %02d:%02d:%02d", b[5], b[6], b[7])
+	}
+	return s
+}
+
+func checkKeyNotUpdated(u *ast.UpdateStmt, refs []tableRef) error {
+	for _, a := range u.List {
+		for _, r := range refs {
+			if a.Column.Name.L == r.table.Key && (a.Column.Table.L == "" || a.Column.Table.L == r.alias || a.Column.Table.L == r.node.Name.L) {
+				return sqlerr.NotSupported("changing shard key %s of %s with UPDATE (the row would move shards; delete and insert it instead)", r.table.Key, r.table.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func whereOf(st ast.StmtNode) ast.ExprNode {
+	switch n := st.(type) {
+	case *ast.SelectStmt:
+		return n.Where
+	case *ast.UpdateStmt:
+		return n.Where
+	case *ast.DeleteStmt:
+		return n.Where
+	}
+	return nil
+}
+
+func isWrite(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		return true
+	}
+	return isDDL(st)
+}
+
+func isDDL(st ast.StmtNode) bool {
+	_, ok := st.(ast.DDLNode)
+	return ok
+}
+
+// targetTable is the table a write changes (the first table of UPDATE/DELETE/INSERT).
+func targetTable(st ast.StmtNode) *ast.TableName {
+	var refs *ast.TableRefsClause
+	switch n := st.(type) {
+	case *ast.InsertStmt:
+		refs = n.Table
+	case *ast.UpdateStmt:
+		refs = n.TableRefs
+	case *ast.DeleteStmt:
+		refs = n.TableRefs
+	default:
+		return nil
+	}
+	if refs == nil || refs.TableRefs == nil {
+		return nil
+	}
+	if ts, ok := refs.TableRefs.Left.(*ast.TableSource); ok {
+		if tn, ok := ts.Source.(*ast.TableName); ok {
+			return tn
+		}
+	}
+	return nil
+}
