@@ -89,6 +89,15 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
 	}
+	if isTableDDL(st) {
+		refs, err := s.ddlTargets(snap, st)
+		if err != nil {
+			return err
+		}
+		if refs != nil {
+			return s.fanOutDDL(ctx, snap, st, refs, more, w)
+		}
+	}
 	plan, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -221,6 +222,9 @@ func newCheckConfigCmd() *cobra.Command {
 			for _, name := range snap.DatabaseNames() {
 				db, _ := snap.Database(name)
 				fmt.Fprintf(out, "database %s default_shard=%s\n", name, db.DefaultShard.Name)
+				for _, tn := range db.TableNames() {
+					printTable(out, db.Table(tn))
+				}
 			}
 			for _, u := range snap.Users() {
 				plugin, _ := protocol.ParseHash(u.PasswordHash)
@@ -229,6 +233,22 @@ func newCheckConfigCmd() *cobra.Command {
 			fmt.Fprintln(out, "config OK")
 			return nil
 		},
+	}
+}
+
+// printTable writes a table's placement: kind, key, scheme and each physical copy.
+func printTable(out io.Writer, t *rules.Table) {
+	fmt.Fprintf(out, "  table %s %s", t.Name, t.Kind)
+	if t.Kind == rules.KindSharded {
+		fmt.Fprintf(out, " key=%s scheme=%s(%s, %d slots)", t.Key, t.Scheme.Name, t.Scheme.Func.Name(), t.Scheme.Func.Slots())
+	}
+	fmt.Fprintln(out)
+	for _, p := range t.Placements() {
+		slot := ""
+		if p.Slot >= 0 {
+			slot = fmt.Sprintf(" slot %d", p.Slot)
+		}
+		fmt.Fprintf(out, "    %s.%s on %s%s\n", p.Shard.Database, p.Table, p.Shard.Name, slot)
 	}
 }
 

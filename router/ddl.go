@@ -1,0 +1,118 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// isTableDDL reports whether st is DDL on tables that the proxy fans out.
+func isTableDDL(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.CreateTableStmt, *ast.AlterTableStmt, *ast.DropTableStmt, *ast.TruncateTableStmt,
+		*ast.CreateIndexStmt, *ast.DropIndexStmt:
+		return true
+	}
+	return false
+}
+
+// ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
+// nil when it only touches single tables.
+func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
+	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, aliases: map[*ast.TableName]string{}}
+	st.Accept(a)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !a.routed() {
+		return nil, nil
+	}
+	return a.refs, nil
+}
+
+// fanOutDDL runs a DDL statement on every physical copy of the tables it names: each slot's
+// table of a sharded table, each shard's copy of a broadcast table. Statements run one shard
+// at a time; a partial failure names the copies that changed and those that did not, so an
+// operator can finish or undo it.
+func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
+	if s.inTransaction() || len(s.pinned) > 0 {
+		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction or a pinned session")
+	}
+	main := refs[0].table
+	for _, r := range refs[1:] {
+		if r.table.Kind != main.Kind || r.table.Scheme != main.Scheme || r.table.TablePerSlot != main.TablePerSlot {
+			return sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.table.Name)
+		}
+	}
+	var done, failed []string
+	var firstErr *sqlerr.Error
+	sameErr := true
+	for _, p := range main.Placements() {
+		for _, r := range refs {
+			r.node.Name = ast.NewCIStr(physicalFor(r.table, p))
+			if r.node.Schema.O != "" {
+				r.node.Schema = ast.NewCIStr(p.Shard.Database)
+			}
+		}
+		sql, err := restore(st)
+		if err != nil {
+			return err
+		}
+		where := p.Shard.Name + ":" + p.Table
+		if err := s.execOn(ctx, snap, p.Shard, sql); err != nil {
+			e, ok := sqlerr.As(err)
+			if !ok {
+				e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)
+			}
+			if firstErr == nil {
+				firstErr = e
+			}
+			sameErr = sameErr && e.Code == firstErr.Code
+			failed = append(failed, fmt.Sprintf("%s (%d: %s)", where, e.Code, e.Message))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		done = append(done, where)
+	}
+	switch {
+	case firstErr == nil:
+		return s.writeOK(w, more)
+	case len(done) == 0 && sameErr:
+		return firstErr // failed the same way everywhere (e.g. the table already exists)
+	}
+	return &sqlerr.Error{Code: firstErr.Code, State: firstErr.State, Message: fmt.Sprintf(
+		"DDL partially applied: succeeded on [%s]; failed on [%s]", strings.Join(done, ", "), strings.Join(failed, ", "))}
+}
+
+func physicalFor(t *rules.Table, p rules.Placement) string {
+	if p.Slot >= 0 {
+		return t.PhysicalName(p.Slot)
+	}
+	return t.Name
+}
+
+// execOn runs one statement on shard and discards its result.
+func (s *Session) execOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string) error {
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return err
+	}
+	stop := watch(ctx, c)
+	err = sendCommand(ctx, c, comQuery, []byte(sql))
+	var out outcome
+	if err == nil {
+		out, err = relay(ctx, c, discard{}, false)
+	}
+	if stop() {
+		s.killAsync(snap, shard, c.ID())
+	}
+	return s.finish(shard, c, out, err)
+}
