@@ -96,6 +96,11 @@ func newRaw(t *testing.T, nc net.Conn) *rawClient {
 	return c
 }
 
+// newRawOver continues c's session over nc (after a TLS upgrade), keeping its greeting.
+func newRawOver(t *testing.T, c *rawClient, nc net.Conn) *rawClient {
+	return &rawClient{t: t, nc: nc, w: wire.NewConn(nc, 0), greeting: c.greeting, scramble: c.scramble, connID: c.connID}
+}
+
 // parseGreeting extracts the connection id and the 20-byte scramble from HandshakeV10.
 func (c *rawClient) parseGreeting() {
 	g := c.greeting

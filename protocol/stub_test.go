@@ -300,6 +300,12 @@ const (
 // 127.0.0.1:0.
 func startServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
+	return startServerOn(t, opts, nil)
+}
+
+// startServerOn is startServer with the listener wrapped by wrap (when not nil).
+func startServerOn(t *testing.T, opts Options, wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	sha2Hash, err := HashSha2(password)
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +321,11 @@ func startServer(t *testing.T, opts Options) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{Server: s, addr: ln.Addr().String(), h: h, serve: make(chan error, 1)}
-	go func() { ts.serve <- s.Serve(ln) }()
+	served := ln
+	if wrap != nil {
+		served = wrap(ln)
+	}
+	go func() { ts.serve <- s.Serve(served) }()
 	t.Cleanup(func() {
 		_ = s.Close()
 		_ = ln.Close()
