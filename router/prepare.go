@@ -18,7 +18,8 @@ type Stmt struct {
 	sql       string // the text prepared on backends
 	shard     *rules.Shard
 	sticky    bool
-	dynamic   bool // answers proxy functions (LAST_INSERT_ID()): re-planned at each execute
+	write     bool // changes rows: subject to the one-writing-shard rule of transactions
+	dynamic   bool // re-planned at each execute (routed by parameters, or session values)
 	params    int
 	paramDefs [][]byte
 	colDefs   [][]byte
@@ -63,7 +64,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic, params: bs.Params}
+	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic, write: isWrite(st), params: bs.Params}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
 	return stmt, nil
@@ -146,6 +147,11 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	}
 	if st.sticky {
 		s.sticky = true
+	}
+	if st.write {
+		if err := s.checkWrite(ctx, shard); err != nil {
+			return err
+		}
 	}
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {

@@ -28,6 +28,8 @@ type Session struct {
 
 	lastInsertID uint64
 	pinned       map[string]Conn // shard name → connection kept across statements
+	written      map[string]bool // shards written in the current transaction
+	txnBegin     string          // the statement that began the current transaction
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -88,6 +90,16 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return sqlerr.NotSupported("KILL through the proxy")
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
+	case *ast.BeginStmt:
+		if len(s.pinned) > 1 && s.inTransaction() {
+			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
+		}
+		s.txnBegin = text
+		if c, ok := s.onlyPinned(); ok {
+			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
+		}
+	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	if isTableDDL(st) {
 		refs, err := s.ddlTargets(snap, st)
@@ -104,6 +116,11 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	if plan.sticky {
 		s.sticky = true
+	}
+	if isWrite(st) {
+		if err := s.checkWrite(ctx, plan.shard); err != nil {
+			return err
+		}
 	}
 	return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 }
@@ -157,30 +174,24 @@ func (s *Session) writeOK(w wire.PacketWriter, more bool) error {
 
 // acquire returns the connection for shard: the pinned one, or a pool connection brought to
 // the session's state (database, variables).
+// A connection joining an open transaction starts it first (see txn.go).
 func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard) (Conn, error) {
 	if c, ok := s.pinned[shard.Name]; ok {
-		return c, nil
-	}
-	if len(s.pinned) > 0 && s.inTransaction() {
-		return nil, sqlerr.NotSupported("a transaction on shard %s touching shard %s (multi-shard transactions come with XA)",
-			firstKey(s.pinned), shard.Name)
+		return c, s.joinTransaction(ctx, c)
 	}
 	c, err := s.r.be.Acquire(ctx, shard)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.prepareConn(ctx, snap, shard, c); err != nil {
+	err = s.prepareConn(ctx, snap, shard, c)
+	if err == nil {
+		err = s.joinTransaction(ctx, c)
+	}
+	if err != nil {
 		s.r.be.Release(c)
 		return nil, err
 	}
 	return c, nil
-}
-
-func firstKey(m map[string]Conn) string {
-	for k := range m {
-		return k
-	}
-	return ""
 }
 
 // inTransaction reports whether backend state must stay on pinned connections.
@@ -210,6 +221,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 		}
 		return err
 	}
+	s.endedTransaction()
 	if s.sticky || s.inTransaction() {
 		s.pinned[shard.Name] = c
 		return err
