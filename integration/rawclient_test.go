@@ -31,6 +31,7 @@ const (
 	capLongFlag         = 0x00000004
 	capConnectWithDB    = 0x00000008
 	capProtocol41       = 0x00000200
+	capSSL              = 0x00000800
 	capTransactions     = 0x00002000
 	capSecureConnection = 0x00008000
 	capMultiStatements  = 0x00010000

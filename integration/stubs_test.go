@@ -2,10 +2,6 @@ package integration
 
 import "testing"
 
-func testAuth(t *testing.T, e *env)             { t.Skip("todo") }
-func testErrors(t *testing.T, e *env)           { t.Skip("todo") }
-func testPacketTooLarge(t *testing.T, e *env)   { t.Skip("todo") }
-func testTLS(t *testing.T, e *env)              { t.Skip("todo") }
 func testSessionState(t *testing.T, e *env)     { t.Skip("todo") }
 func testTransactions(t *testing.T, e *env)     { t.Skip("todo") }
 func testProxyFunctions(t *testing.T, e *env)   { t.Skip("todo") }
