@@ -342,10 +342,10 @@ func testTLS(t *testing.T, e *env) {
 	t.Cleanup(func() { mysql.DeregisterTLSConfig(name) })
 
 	t.Run("ClientHelloInTheSamePacketAsSSLRequest", func(t *testing.T) {
-		knownBug(t, "protocol/handshake.go startTLS wraps the raw net.Conn in tls.Server after reading the " +
-			"SSLRequest through wire.Conn's bufio.Reader; a TLS ClientHello that arrived in the same TCP read is " +
-			"left in that buffer, so the TLS handshake waits for bytes already consumed and fails after " +
-			"handshake_timeout (log: \"TLS handshake: ... i/o timeout\"; the client sees EOF). go-sql-driver and " +
+		knownBug(t, "protocol/handshake.go startTLS wraps the raw net.Conn in tls.Server after reading the "+
+			"SSLRequest through wire.Conn's bufio.Reader; a TLS ClientHello that arrived in the same TCP read is "+
+			"left in that buffer, so the TLS handshake waits for bytes already consumed and fails after "+
+			"handshake_timeout (log: \"TLS handshake: ... i/o timeout\"; the client sees EOF). go-sql-driver and "+
 			"libmariadb write the ClientHello right after the SSLRequest, so TLS logins fail at random.")
 		c := dialRaw(t, p.Addr)
 		if err := c.readGreeting(); err != nil {
@@ -414,7 +414,7 @@ func testTLS(t *testing.T, e *env) {
 // TLS/ClientHelloInTheSamePacketAsSSLRequest.
 func skipTLSBug(t *testing.T) {
 	t.Helper()
-	knownBug(t, "flaky until the TLS handshake uses the bytes wire.Conn already buffered " +
+	knownBug(t, "flaky until the TLS handshake uses the bytes wire.Conn already buffered "+
 		"(see TestProxy/TLS/ClientHelloInTheSamePacketAsSSLRequest)")
 }
 
