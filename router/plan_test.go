@@ -1,0 +1,180 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the expectations in testdata/*.json with the planner's output")
+
+// planCase is one golden case: a statement planned for a session (database, user, last
+// insert id) and the plan expected (shard, SQL sent, stickiness) or the error.
+//
+// A case with "bug" set holds the correct expectation for behaviour that is currently
+// wrong: it is skipped (with the bug's description) while the planner disagrees, and -update
+// leaves it alone.
+type planCase struct {
+	Comment      string `json:"comment"`
+	Query        string `json:"query"`
+	DB           string `json:"db,omitempty"`
+	User         string `json:"user,omitempty"` // default "app"
+	LastInsertID uint64 `json:"last_insert_id,omitempty"`
+
+	Shard   string `json:"shard,omitempty"`
+	SQL     string `json:"sql,omitempty"`
+	Sticky  bool   `json:"sticky,omitempty"`
+	Dynamic bool   `json:"dynamic,omitempty"`
+	Error   string `json:"error,omitempty"`
+
+	Bug string `json:"bug,omitempty"`
+}
+
+// passthroughConfig has three logical databases, each on its own shard (no sharded
+// tables): shop on shard s_shop (physical shop_0), blog on s_blog (blog_p), crm on s_crm
+// (physical crm: no renaming needed). User app may use all, blogger only blog, shopper
+// shop and crm.
+func passthroughConfig() *rules.Config {
+	return &rules.Config{
+		Users: []rules.UserConfig{
+			{Name: "app", PasswordHash: "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9"},
+			{Name: "blogger", PasswordHash: "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9", Databases: []string{"blog"}},
+			{Name: "shopper", PasswordHash: "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9", Databases: []string{"shop", "crm"}},
+		},
+		Backends: []rules.BackendConfig{
+			{Name: "b1", Addr: "10.0.0.1:3306", User: "proxy", Password: "pw"},
+			{Name: "b2", Addr: "10.0.0.2:3306", User: "proxy", Password: "pw"},
+			{Name: "b3", Addr: "10.0.0.3:3306", User: "proxy", Password: "pw"},
+		},
+		Shards: []rules.ShardConfig{
+			{Name: "s_shop", Primary: "b1", Database: "shop_0"},
+			{Name: "s_blog", Primary: "b2", Database: "blog_p"},
+			{Name: "s_crm", Primary: "b3", Database: "crm"},
+		},
+		Databases: []rules.DatabaseConfig{
+			{Name: "shop", DefaultShard: "s_shop"},
+			{Name: "blog", DefaultShard: "s_blog"},
+			{Name: "crm", DefaultShard: "s_crm"},
+		},
+	}
+}
+
+// newTestSession returns a session of user on a router over cfg, with connection id 42
+// and no backend (planning does no I/O).
+func newTestSession(t *testing.T, cfg *rules.Config, user, db string) (*Session, *rules.Snapshot) {
+	t.Helper()
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Rules: rules.NewStore(snap)})
+	s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 42, User: user, Collation: 45})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db != "" {
+		if err := s.useDB(snap, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, snap
+}
+
+// runPlan plans c.Query and returns the outcome in c's shape.
+func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
+	t.Helper()
+	user := c.User
+	if user == "" {
+		user = "app"
+	}
+	s, snap := newTestSession(t, cfg, user, c.DB)
+	s.lastInsertID = c.LastInsertID
+	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Bug: c.Bug}
+	stmts, err := s.parse(c.Query)
+	if err == nil && len(stmts) != 1 {
+		t.Fatalf("%d statements in %q", len(stmts), c.Query)
+	}
+	var p plan
+	if err == nil {
+		p, err = s.plan(snap, stmts[0], c.Query, nil)
+	}
+	if err != nil {
+		got.Error = err.Error()
+		return got
+	}
+	got.Shard, got.SQL, got.Sticky, got.Dynamic = p.shard.Name, p.sql, p.sticky, p.dynamic
+	return got
+}
+
+// runGolden runs every case of file against cfg, one subtest each; with -update it writes
+// the planner's output back (except for cases marked as bugs).
+func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
+	path := filepath.Join("testdata", file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []planCase
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cases); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	seen := map[string]bool{}
+	for i, c := range cases {
+		if seen[c.Comment] {
+			t.Fatalf("%s: duplicate comment %q", path, c.Comment)
+		}
+		seen[c.Comment] = true
+		t.Run(c.Comment, func(t *testing.T) {
+			got := runPlan(t, cfg(), c)
+			if *update {
+				if c.Bug == "" {
+					cases[i] = got
+				}
+				return
+			}
+			if got != c {
+				if c.Bug != "" {
+					t.Skipf("BUG: %s\n got: %s", c.Bug, show(got))
+				}
+				t.Errorf("query %q\n got: %s\nwant: %s", c.Query, show(got), show(c))
+			} else if c.Bug != "" {
+				t.Errorf("case marked as a bug now passes: drop its \"bug\" field")
+			}
+		})
+	}
+	if *update {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(cases); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func show(c planCase) string {
+	b, _ := json.Marshal(struct {
+		Shard   string `json:"shard,omitempty"`
+		SQL     string `json:"sql,omitempty"`
+		Sticky  bool   `json:"sticky,omitempty"`
+		Dynamic bool   `json:"dynamic,omitempty"`
+		Error   string `json:"error,omitempty"`
+	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Error})
+	return string(b)
+}
+
+func TestPlanPassthrough(t *testing.T) {
+	runGolden(t, "plan_passthrough.json", passthroughConfig)
+}
