@@ -37,6 +37,11 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
+	if _, _, err := s.parser.Parse(sql, "", ""); err != nil {
+		if db := s.passthroughDB(snap); db != nil {
+			return s.prepareUnparsed(ctx, snap, db, sql)
+		}
+	}
 	st, err := s.parseOne(sql)
 	if err != nil {
 		return nil, err
@@ -68,6 +73,27 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
 	return stmt, nil
+}
+
+// prepareUnparsed prepares a statement the parser does not know on a passthrough database's
+// shard (see unparsed.go).
+func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string) (*Stmt, error) {
+	shard := db.DefaultShard
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return nil, err
+	}
+	stop := watch(ctx, c)
+	var k collector
+	bs, err := prepareOn(ctx, c, sql, &k)
+	if stop() {
+		s.killAsync(snap, shard, c.ID())
+	}
+	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
+		return nil, err
+	}
+	return &Stmt{orig: sql, sql: sql, shard: shard, sticky: leavesState(sql), write: isWriteText(sql),
+		params: bs.Params, paramDefs: k.pkts[:bs.Params], colDefs: k.pkts[bs.Params:]}, nil
 }
 
 func (s *Session) parseOne(sql string) (ast.StmtNode, error) {

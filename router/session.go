@@ -40,6 +40,9 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	snap := s.r.rules.Load()
 	stmts, err := s.parse(sql)
 	if err != nil {
+		if db := s.passthroughDB(snap); db != nil {
+			return s.runUnparsed(ctx, snap, db, sql, w)
+		}
 		return err
 	}
 	switch {
