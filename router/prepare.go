@@ -37,12 +37,14 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	if _, _, err := s.parser.Parse(sql, "", ""); err != nil {
+	stmts, _, err := s.parser.Parse(sql, "", "")
+	if err != nil {
 		if db := s.passthroughDB(snap); db != nil {
 			return s.prepareUnparsed(ctx, snap, db, sql)
 		}
+		return nil, syntaxError(err)
 	}
-	st, err := s.parseOne(sql)
+	st, err := oneStmt(stmts)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +103,11 @@ func (s *Session) parseOne(sql string) (ast.StmtNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	return oneStmt(stmts)
+}
+
+// oneStmt checks that a prepared statement's text held exactly one statement.
+func oneStmt(stmts []ast.StmtNode) (ast.StmtNode, error) {
 	switch len(stmts) {
 	case 0:
 		return nil, sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
