@@ -59,6 +59,9 @@ func likeRegexp(pat string) *regexp.Regexp {
 	var b strings.Builder
 	b.WriteString("(?is)^")
 	esc := false
+	if strings.HasSuffix(pat, `\`) && !strings.HasSuffix(pat, `\\`) {
+		pat += `\` // a trailing escape character is literal, as in MySQL
+	}
 	for _, r := range pat {
 		switch {
 		case esc:

@@ -81,6 +81,12 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 			a.rewrite = true
 		}
 	}
+	for _, ref := range a.showDBs {
+		if phys := p.shard.Database; *ref != phys {
+			*ref = phys
+			a.rewrite = true
+		}
+	}
 	if a.rewrite {
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
@@ -98,7 +104,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 // name, else the session's, else the first the user may use.
 func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
 	var db *rules.Database
-	if s.db != "" {
+	if s.db != "" && (a.needsDB || len(a.dbs) == 0) {
 		db, _ = snap.Database(s.db)
 	}
 	for _, ref := range a.dbs {
@@ -137,6 +143,18 @@ func tableNames(refs []tableRef) string {
 	return b.String()
 }
 
+// namedByText reports whether MySQL names a result column after the expression's source
+// text, which a restore would change (COUNT(*) becomes COUNT(1), @@x becomes @@`x`). Column
+// references are named after the column and literals after their value: restoring keeps
+// those names, so they get no alias.
+func namedByText(e ast.ExprNode) bool {
+	switch e.(type) {
+	case *ast.ColumnNameExpr, ast.ValueExpr, ast.ParamMarkerExpr:
+		return false
+	}
+	return true
+}
+
 // anyDatabase is where statements that name no database go: the first one the user may use.
 func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
 	u, ok := snap.User(s.user)
@@ -166,6 +184,7 @@ type analyzer struct {
 	unnamed []*ast.SelectField // fields named by their text, which a restore would change
 	refs    []tableRef         // tables of logical databases
 	schemas []*ast.CIStr       // schema qualifiers naming logical databases
+	showDBs []*string          // SHOW ... FROM db naming logical databases
 	aliases map[*ast.TableName]string
 	err     error
 }
@@ -198,10 +217,17 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ShowStmt:
 		a.show(n)
 	case *ast.SelectField:
-		if n.AsName.O == "" && n.Expr != nil && n.Text() != "" {
+		if n.AsName.O == "" && n.Expr != nil && n.Text() != "" && namedByText(n.Expr) {
 			a.unnamed = append(a.unnamed, n)
 		}
+	case *ast.ColumnNameExpr:
+		if n.Name.Schema.O != "" {
+			a.schemaRef(&n.Name.Schema)
+		}
 	case *ast.FuncCallExpr:
+		if n.Schema.O != "" {
+			a.schemaRef(&n.Schema) // stored function or procedure (CALL db.p())
+		}
 		switch n.FnName.L {
 		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock", "found_rows":
 			a.sticky = true
@@ -312,10 +338,18 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 
 // show handles SHOW statements that name a database or need the current one.
 func (a *analyzer) show(n *ast.ShowStmt) {
+	if n.DBName != "" && n.Table != nil && n.Table.Schema.O == "" {
+		// SHOW COLUMNS/INDEX FROM t FROM db: qualify the table, which is resolved next.
+		n.Table.Schema, n.DBName = ast.NewCIStr(n.DBName), ""
+		return
+	}
 	if n.DBName != "" {
 		cs := ast.NewCIStr(n.DBName)
 		a.schemaRef(&cs)
-		n.DBName = cs.O
+		if a.err == nil {
+			a.showDBs = append(a.showDBs, &n.DBName)
+			a.dbs = a.dbs[:len(a.dbs):len(a.dbs)]
+		}
 		return
 	}
 	switch n.Tp {
