@@ -348,7 +348,6 @@ func (a *analyzer) show(n *ast.ShowStmt) {
 		a.schemaRef(&cs)
 		if a.err == nil {
 			a.showDBs = append(a.showDBs, &n.DBName)
-			a.dbs = a.dbs[:len(a.dbs):len(a.dbs)]
 		}
 		return
 	}
