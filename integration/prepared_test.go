@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -284,6 +285,81 @@ func testLongData(t *testing.T, e *env) {
 			}
 		}
 	})
+}
+
+// testPreparedStatementCache prepares the same text in sessions whose state gives it
+// different meanings, over a pool of one backend connection: each session must get the
+// answer of its own state (the proxy caches prepared statements on backend connections).
+func testPreparedStatementCache(t *testing.T, e *env) {
+	a, b := dbMap{Logical: "pa", Physical: "pa_phys"}, dbMap{Logical: "pb", Physical: "pb_phys"}
+	cfg := e.config(t, a, b)
+	cfg.Backends[0].Pool = poolConfig{MaxOpen: 1, MaxIdle: 1}
+	p := startProxy(t, cfg)
+	for _, d := range []dbMap{a, b} {
+		mustExec(t, e.direct(t, d.Physical), "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))",
+			"INSERT INTO t VALUES (1, 'from "+d.Logical+"')")
+	}
+	const bug = "router/prepare.go Execute reuses a statement prepared on the backend connection by SQL text " +
+		"alone (pool.Conn.Stmt(sql)), whatever the session state it was prepared under: a statement " +
+		"prepared by a session of another database (so naming another physical table), or under another " +
+		"character set or sql_mode, is executed for this session: it reads another database's rows, or " +
+		"interprets its literals differently"
+	for _, tc := range []struct {
+		name   string
+		setupA []string
+		setupB []string
+		dbA    string
+		dbB    string
+		sql    string
+		wantA  string
+		wantB  string
+	}{
+		{"DefaultDatabase", nil, nil, a.Logical, b.Logical, "SELECT v FROM t WHERE id = ? + 1", "from pa", "from pb"},
+		{"CharacterSet", []string{"SET NAMES latin1"}, nil, a.Logical, a.Logical, "SELECT CHAR_LENGTH('é') + ?", "2", "1"},
+		{"SQLMode", []string{"SET sql_mode = 'PIPES_AS_CONCAT'"}, nil, a.Logical, a.Logical, "SELECT CONCAT('a' || 'b', ?)", "ab0", "00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			knownBug(t, bug)
+			sa, err := p.open(t, sha2User, sha2Pass, tc.dbA).Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sa.Close()
+			sb, err := p.open(t, sha2User, sha2Pass, tc.dbB).Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			mustExec(t, sa, tc.setupA...)
+			mustExec(t, sb, tc.setupB...)
+			// Both prepare, then execute in turns: A's executions follow B's prepare.
+			stA, err := sa.PrepareContext(context.Background(), tc.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stA.Close()
+			stB, err := sb.PrepareContext(context.Background(), tc.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stB.Close()
+			for i := range 3 {
+				for _, s := range []struct {
+					name string
+					st   *sql.Stmt
+					want string
+				}{{"A", stA, tc.wantA}, {"B", stB, tc.wantB}} {
+					var v string
+					if err := s.st.QueryRowContext(context.Background(), 0).Scan(&v); err != nil {
+						t.Fatalf("round %d: session %s: %v", i, s.name, err)
+					}
+					if v != s.want {
+						t.Errorf("round %d: session %s: %s = %s, want %s", i, s.name, tc.sql, v, s.want)
+					}
+				}
+			}
+		})
+	}
 }
 
 func asBytes(v any) []byte {

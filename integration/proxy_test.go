@@ -14,6 +14,7 @@ func TestProxy(t *testing.T) {
 		{"ColumnTypes", testColumnTypes},
 		{"BinaryProtocol", testBinaryProtocol},
 		{"LongData", testLongData},
+		{"PreparedStatementCache", testPreparedStatementCache},
 		{"Streaming", testStreaming},
 		{"MultiStatements", testMultiStatements},
 		{"ResetConnection", testResetConnection},
