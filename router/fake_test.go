@@ -1,0 +1,288 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// fakeBackend is a Backend whose connections are in-memory fake MySQL servers. Every
+// statement any of them receives is logged as "SHARD#ID: SQL" (COM_INIT_DB as "USE db"),
+// so tests assert the exact SQL each shard got. Connections are pooled per shard like the
+// real pool: released ones are reused, broken ones dropped.
+type fakeBackend struct {
+	mu     sync.Mutex
+	log    []string
+	idle   map[string][]*fakeConn
+	nextID uint32
+	// values answers SELECT @@session.NAME (default: the utf8mb4 baseline, autocommit 1).
+	values map[string]string
+	// lastInsertID is announced in the OK packet of every INSERT.
+	lastInsertID uint64
+	kills        []string
+}
+
+func newFakeBackend() *fakeBackend {
+	return &fakeBackend{idle: map[string][]*fakeConn{}, values: map[string]string{
+		"character_set_client": "utf8mb4", "character_set_connection": "utf8mb4",
+		"character_set_results": "utf8mb4", "collation_connection": "utf8mb4_general_ci",
+		"autocommit": "1",
+	}}
+}
+
+func (b *fakeBackend) Acquire(_ context.Context, shard *rules.Shard) (Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if idle := b.idle[shard.Name]; len(idle) > 0 {
+		c := idle[len(idle)-1]
+		b.idle[shard.Name] = idle[:len(idle)-1]
+		return c, nil
+	}
+	if strings.HasPrefix(shard.Name, "down") {
+		return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to backend of shard %s", shard.Name)
+	}
+	b.nextID++
+	c := &fakeConn{be: b, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c.w = wire.NewConn(&fakeNet{c: c}, 0)
+	return c, nil
+}
+
+func (b *fakeBackend) Release(c Conn) {
+	fc := c.(*fakeConn)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fc.released++
+	if fc.broken {
+		return
+	}
+	if fc.dirty { // the pool resets a dirty connection: its session state is gone
+		fc.dirty, fc.vars, fc.db, fc.status, fc.inTrans = false, map[string]string{}, "", wire.StatusAutocommit, false
+		fc.resets++
+	}
+	b.idle[fc.shard] = append(b.idle[fc.shard], fc)
+}
+
+func (b *fakeBackend) KillQuery(_ context.Context, shard *rules.Shard, id uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kills = append(b.kills, fmt.Sprintf("%s#%d", shard.Name, id))
+	return nil
+}
+
+// takeLog returns the statements logged since the last call.
+func (b *fakeBackend) takeLog() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.log
+	b.log = nil
+	return l
+}
+
+// idleCount is the number of pooled connections of shard.
+func (b *fakeBackend) idleCount(shard string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.idle[shard])
+}
+
+// fakeConn is one backend connection (router.Conn) and the server state behind it.
+type fakeConn struct {
+	be       *fakeBackend
+	shard    string
+	id       uint32
+	w        *wire.Conn
+	status   uint16
+	vars     map[string]string
+	db       string
+	stmts    map[string]BackendStmt
+	broken   bool
+	dirty    bool
+	inTrans  bool
+	released int
+	resets   int
+}
+
+func (c *fakeConn) Wire() *wire.Conn                    { return c.w }
+func (c *fakeConn) ID() uint32                          { return c.id }
+func (c *fakeConn) MarkBroken()                         { c.broken = true }
+func (c *fakeConn) MarkDirty()                          { c.dirty = true }
+func (c *fakeConn) Status() uint16                      { return c.status }
+func (c *fakeConn) SetStatus(s uint16)                  { c.status = s }
+func (c *fakeConn) Vars() map[string]string             { return c.vars }
+func (c *fakeConn) SetVars(v map[string]string)         { c.vars = maps.Clone(v) }
+func (c *fakeConn) DB() string                          { return c.db }
+func (c *fakeConn) SetDB(db string)                     { c.db = db }
+func (c *fakeConn) Stmt(sql string) (BackendStmt, bool) { s, ok := c.stmts[sql]; return s, ok }
+func (c *fakeConn) SetStmt(sql string, s BackendStmt) {
+	if c.stmts == nil {
+		c.stmts = map[string]BackendStmt{}
+	}
+	c.stmts[sql] = s
+}
+
+// Exec runs a statement outside the packet relay, as the pool's Exec does.
+func (c *fakeConn) Exec(_ context.Context, query string) (wire.OK, error) {
+	answer := c.query(query)
+	p := answer[0]
+	if wire.IsErr(p) {
+		return wire.OK{}, wire.ParseErr(p)
+	}
+	return wire.ParseOK(p)
+}
+
+func (c *fakeConn) record(s string) {
+	c.be.mu.Lock()
+	defer c.be.mu.Unlock()
+	c.be.log = append(c.be.log, fmt.Sprintf("%s#%d: %s", c.shard, c.id, s))
+}
+
+// query logs sql and returns the server's answer packets.
+func (c *fakeConn) query(sql string) [][]byte {
+	c.record(sql)
+	upper := strings.ToUpper(strings.TrimSpace(sql))
+	ok := func(o wire.OK) [][]byte {
+		o.Status = wire.StatusAutocommit
+		if c.inTrans {
+			o.Status |= wire.StatusInTrans
+		}
+		return [][]byte{wire.AppendOK(nil, o)}
+	}
+	switch {
+	case strings.Contains(upper, "FAIL"):
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
+	case strings.HasPrefix(upper, "SELECT @@SESSION."):
+		var cols []wire.Column
+		var row []*string
+		for _, f := range strings.Split(sql[len("SELECT "):], ", ") {
+			name := strings.TrimPrefix(f, "@@session.")
+			cols = append(cols, wire.Column{Name: f})
+			c.be.mu.Lock()
+			v, found := c.be.values[name]
+			c.be.mu.Unlock()
+			if found {
+				row = append(row, &v)
+			} else {
+				row = append(row, nil)
+			}
+		}
+		var k collector
+		_ = wire.WriteTextResult(&k, cols, [][]*string{row}, wire.StatusAutocommit)
+		return k.pkts
+	case strings.HasPrefix(upper, "SELECT"):
+		one := "1"
+		var k collector
+		st := wire.StatusAutocommit
+		if c.inTrans {
+			st |= wire.StatusInTrans
+		}
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "1"}}, [][]*string{{&one}}, st)
+		return k.pkts
+	case strings.HasPrefix(upper, "BEGIN"), strings.HasPrefix(upper, "START TRANSACTION"):
+		c.inTrans = true
+	case strings.HasPrefix(upper, "COMMIT"), strings.HasPrefix(upper, "ROLLBACK"):
+		c.inTrans = false
+	case strings.HasPrefix(upper, "INSERT"):
+		c.be.mu.Lock()
+		id := c.be.lastInsertID
+		c.be.mu.Unlock()
+		return ok(wire.OK{AffectedRows: 1, LastInsertID: id})
+	}
+	return ok(wire.OK{})
+}
+
+// command answers one command packet.
+func (c *fakeConn) command(p []byte) [][]byte {
+	switch p[0] {
+	case comQuery:
+		return c.query(string(p[1:]))
+	case comInitDB:
+		c.record("USE " + string(p[1:]))
+		return [][]byte{wire.AppendOK(nil, wire.OK{Status: wire.StatusAutocommit})}
+	case comFieldList:
+		table, _, _ := strings.Cut(string(p[1:]), "\x00")
+		c.record("FIELD_LIST " + table)
+		return [][]byte{wire.AppendColumnDef(nil, wire.Column{Table: table, Name: "id"}), wire.AppendEOF(nil, 0, wire.StatusAutocommit)}
+	}
+	c.record(fmt.Sprintf("command %#x", p[0]))
+	return [][]byte{wire.AppendErr(nil, sqlerr.New(sqlerr.ErUnknownCom, "Unknown command"))}
+}
+
+// fakeNet is the connection's socket: each complete command packet written to it is
+// answered at once into the read side, with the sequence numbers that follow the command's.
+type fakeNet struct {
+	c   *fakeConn
+	in  []byte
+	out bytes.Buffer
+}
+
+func (n *fakeNet) Write(b []byte) (int, error) {
+	n.in = append(n.in, b...)
+	for len(n.in) >= 4 {
+		size := int(n.in[0]) | int(n.in[1])<<8 | int(n.in[2])<<16
+		if len(n.in) < 4+size {
+			break
+		}
+		seq := n.in[3]
+		answer := n.c.command(bytes.Clone(n.in[4 : 4+size]))
+		n.in = n.in[4+size:]
+		for _, p := range answer {
+			seq++
+			n.out.Write([]byte{byte(len(p)), byte(len(p) >> 8), byte(len(p) >> 16), seq})
+			n.out.Write(p)
+		}
+	}
+	return len(b), nil
+}
+
+func (n *fakeNet) Read(b []byte) (int, error) {
+	if n.out.Len() == 0 {
+		return 0, io.EOF // nothing more will come: the test's server has said everything
+	}
+	return n.out.Read(b)
+}
+
+func (n *fakeNet) Close() error                     { return nil }
+func (n *fakeNet) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (n *fakeNet) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (n *fakeNet) SetDeadline(time.Time) error      { return nil }
+func (n *fakeNet) SetReadDeadline(time.Time) error  { return nil }
+func (n *fakeNet) SetWriteDeadline(time.Time) error { return nil }
+
+// clientRecorder collects the packets a session writes to its client.
+type clientRecorder struct{ collector }
+
+// oks returns the OK packets written, parsed.
+func (r *clientRecorder) oks() []wire.OK {
+	var out []wire.OK
+	for _, p := range r.pkts {
+		if len(p) > 0 && p[0] == wire.OKHeader {
+			if ok, err := wire.ParseOK(p); err == nil {
+				out = append(out, ok)
+			}
+		}
+	}
+	return out
+}
+
+func (r *clientRecorder) reset() { r.pkts = nil }
+
+var errNoSQLError = errors.New("not a MySQL error")
+
+// sqlCode returns the MySQL error code of err, or 0.
+func sqlCode(err error) uint16 {
+	if e, ok := sqlerr.As(err); ok {
+		return e.Code
+	}
+	return 0
+}
