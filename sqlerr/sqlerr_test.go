@@ -39,6 +39,9 @@ func TestNewState(t *testing.T) {
 		{sqlerr.ErMalformedPacket, "HY000"},
 		{sqlerr.ErCantConnect, "HY000"},
 		{sqlerr.ErConnLost, "HY000"},
+		{1136, "21S01"},  // ER_WRONG_VALUE_COUNT_ON_ROW (router: INSERT rows)
+		{1295, "HY000"},  // ER_UNSUPPORTED_PS (router: statements not preparable)
+		{1461, "42000"},  // ER_MAX_PREPARED_STMT_COUNT_REACHED (protocol)
 		{65000, "HY000"}, // no such errno: the generic state
 	}
 	for _, c := range cases {
