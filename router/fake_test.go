@@ -31,6 +31,9 @@ type fakeBackend struct {
 	// lastInsertID is announced in the OK packet of every INSERT.
 	lastInsertID uint64
 	kills        []string
+	nextStmt     uint32
+	// failShards answer every query with ERROR 1050 on these shards.
+	failShards map[string]bool
 }
 
 func newFakeBackend() *fakeBackend {
@@ -158,7 +161,12 @@ func (c *fakeConn) query(sql string) [][]byte {
 		}
 		return [][]byte{wire.AppendOK(nil, o)}
 	}
+	c.be.mu.Lock()
+	failHere := c.be.failShards[c.shard]
+	c.be.mu.Unlock()
 	switch {
+	case failHere:
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
@@ -213,6 +221,30 @@ func (c *fakeConn) command(p []byte) [][]byte {
 		table, _, _ := strings.Cut(string(p[1:]), "\x00")
 		c.record("FIELD_LIST " + table)
 		return [][]byte{wire.AppendColumnDef(nil, wire.Column{Table: table, Name: "id"}), wire.AppendEOF(nil, 0, wire.StatusAutocommit)}
+	case comStmtPrepare:
+		sql := string(p[1:])
+		c.record("PREPARE " + sql)
+		if strings.Contains(strings.ToUpper(sql), "FAIL") {
+			return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
+		}
+		c.be.mu.Lock()
+		c.be.nextStmt++
+		id := c.be.nextStmt
+		c.be.mu.Unlock()
+		n := strings.Count(sql, "?")
+		ok := []byte{wire.OKHeader, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24), 1, 0, byte(n), byte(n >> 8), 0, 0, 0}
+		out := [][]byte{ok}
+		for range n {
+			out = append(out, wire.AppendColumnDef(nil, wire.Column{Name: "?"}))
+		}
+		if n > 0 {
+			out = append(out, wire.AppendEOF(nil, 0, wire.StatusAutocommit))
+		}
+		return append(out, wire.AppendColumnDef(nil, wire.Column{Name: "c"}), wire.AppendEOF(nil, 0, wire.StatusAutocommit))
+	case comStmtExecute:
+		id := uint32(p[1]) | uint32(p[2])<<8 | uint32(p[3])<<16 | uint32(p[4])<<24
+		c.record(fmt.Sprintf("EXECUTE %d % x", id, p[10:]))
+		return [][]byte{wire.AppendOK(nil, wire.OK{AffectedRows: 1, Status: wire.StatusAutocommit})}
 	}
 	c.record(fmt.Sprintf("command %#x", p[0]))
 	return [][]byte{wire.AppendErr(nil, sqlerr.New(sqlerr.ErUnknownCom, "Unknown command"))}

@@ -2,7 +2,10 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -454,5 +457,136 @@ func TestSessionSetReachesPinnedConnections(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Skipf("BUG: pinned connections skip prepareConn, so session variables set on one shard's connection are "+
 			"never replayed on the session's other pinned connections.\nbackend received %q\nwant %q", got, want)
+	}
+}
+
+func shardedRouter(t *testing.T, be *fakeBackend) *Router {
+	t.Helper()
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Options{Rules: rules.NewStore(snap), Backend: be})
+}
+
+// TestSessionDDLFanOut: DDL on a sharded or broadcast table runs on every physical copy.
+func TestSessionDDLFanOut(t *testing.T) {
+	cases := []struct {
+		sql  string
+		want []string
+	}{
+		{"ALTER TABLE accounts ADD COLUMN note TEXT", []string{
+			"s0#1: ALTER TABLE `accounts_0000` ADD COLUMN `note` TEXT",
+			"s0#1: ALTER TABLE `accounts_0001` ADD COLUMN `note` TEXT",
+			"s1#2: ALTER TABLE `accounts_0002` ADD COLUMN `note` TEXT",
+			"s1#2: ALTER TABLE `accounts_0003` ADD COLUMN `note` TEXT",
+			"s2#3: ALTER TABLE `accounts_0004` ADD COLUMN `note` TEXT",
+			"s2#3: ALTER TABLE `accounts_0005` ADD COLUMN `note` TEXT",
+			"s3#4: ALTER TABLE `accounts_0006` ADD COLUMN `note` TEXT",
+			"s3#4: ALTER TABLE `accounts_0007` ADD COLUMN `note` TEXT",
+		}},
+		{"CREATE TABLE shop.orders (id INT, user_id INT)", []string{
+			"s0#1: CREATE TABLE `shop_s0`.`orders` (`id` INT,`user_id` INT)",
+			"s1#2: CREATE TABLE `shop_s1`.`orders` (`id` INT,`user_id` INT)",
+			"s2#3: CREATE TABLE `shop_s2`.`orders` (`id` INT,`user_id` INT)",
+			"s3#4: CREATE TABLE `shop_s3`.`orders` (`id` INT,`user_id` INT)",
+		}},
+		{"TRUNCATE TABLE currencies", []string{
+			"s0#1: TRUNCATE TABLE `currencies`",
+			"s1#2: TRUNCATE TABLE `currencies`",
+			"s2#3: TRUNCATE TABLE `currencies`",
+			"s3#4: TRUNCATE TABLE `currencies`",
+		}},
+		{"CREATE TABLE settings (k INT)", []string{"s0#1: CREATE TABLE settings (k INT)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.sql, func(t *testing.T) {
+			be := newFakeBackend()
+			s := fakeSession(t, shardedRouter(t, be), "app", 1)
+			s.db = "shop"
+			var w clientRecorder
+			exec(t, s, c.sql, &w)
+			got := be.takeLog()
+			var stmts []string
+			for _, l := range got {
+				if !strings.Contains(l, ": USE ") {
+					stmts = append(stmts, l)
+				}
+			}
+			if !slices.Equal(stmts, c.want) {
+				t.Errorf("backend received\n%q\nwant\n%q", stmts, c.want)
+			}
+			if oks := w.oks(); len(oks) != 1 {
+				t.Errorf("client got %d OKs, want one", len(oks))
+			}
+		})
+	}
+}
+
+func TestSessionDDLPartialFailure(t *testing.T) {
+	be := newFakeBackend()
+	be.failShards = map[string]bool{"s1": true}
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	err := s.Query(context.Background(), "CREATE TABLE orders (id INT)", false, &clientRecorder{})
+	e, ok := sqlerr.As(err)
+	if !ok || e.Code != 1050 {
+		t.Fatalf("err = %v, want 1050", err)
+	}
+	want := "DDL partially applied: succeeded on [s0:orders, s2:orders, s3:orders]; failed on [s1:orders (1050: Table 'x' already exists)]"
+	if e.Message != want {
+		t.Errorf("message %q\nwant %q", e.Message, want)
+	}
+	be.failShards = map[string]bool{"s0": true, "s1": true, "s2": true, "s3": true}
+	err = s.Query(context.Background(), "CREATE TABLE orders (id INT)", false, &clientRecorder{})
+	if e, ok := sqlerr.As(err); !ok || e.Message != "Table 'x' already exists" {
+		t.Errorf("failing the same way everywhere: %v, want the backend's error as is", err)
+	}
+}
+
+func intParam(v int64) wire.Param {
+	return wire.Param{Type: 0x08, Value: binary.LittleEndian.AppendUint64(nil, uint64(v))}
+}
+
+// TestSessionPreparedRouting: a statement routed by its parameter is prepared on slot 0's
+// shard to describe it, then executed on the shard of each execution's key, prepared there
+// once per connection.
+func TestSessionPreparedRouting(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT * FROM orders WHERE user_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.NumParams() != 1 || len(st.ParamDefs()) != 1 || len(st.ColumnDefs()) != 1 {
+		t.Errorf("statement %d params, %d defs, %d columns", st.NumParams(), len(st.ParamDefs()), len(st.ColumnDefs()))
+	}
+	var w clientRecorder
+	for _, user := range []int64{1, 2, 1} { // slots 1 (s1), 0 (s0), 1 again
+		if err := s.Execute(ctx, st, []wire.Param{intParam(user)}, &w); err != nil {
+			t.Fatalf("execute %d: %v", user, err)
+		}
+	}
+	args := func(v int64) string {
+		return fmt.Sprintf("% x", append([]byte{0, 1, 0x08, 0}, binary.LittleEndian.AppendUint64(nil, uint64(v))...))
+	}
+	wantLog(t, be,
+		"s0#1: USE shop_s0",
+		"s0#1: PREPARE SELECT * FROM orders WHERE user_id = ?",
+		"s1#2: USE shop_s1",
+		"s1#2: PREPARE SELECT * FROM orders WHERE user_id = ?",
+		"s1#2: EXECUTE 2 "+args(1),
+		"s0#1: EXECUTE 1 "+args(2),
+		"s1#2: EXECUTE 2 "+args(1),
+	)
+	if err := s.Execute(ctx, st, nil, &w); sqlCode(err) != sqlerr.ErWrongArguments {
+		t.Errorf("execute without its parameter: %v, want 1210", err)
+	}
+	for _, sql := range []string{"USE shop", "SET @x = 1", "SELECT 1; SELECT 2"} {
+		if _, err := s.Prepare(ctx, sql); err == nil {
+			t.Errorf("Prepare(%q) succeeded", sql)
+		}
 	}
 }
