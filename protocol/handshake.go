@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -155,7 +156,13 @@ func (c *conn) startTLS() ([]byte, error) {
 	if c.srv.opts.TLS == nil {
 		return nil, c.fail(sqlerr.New(sqlerr.ErNotSupportedYet, "TLS is not configured on this proxy"), nil)
 	}
-	tc := tls.Server(c.nc, c.srv.opts.TLS)
+	// The client may have sent its ClientHello right behind the SSLRequest: bytes the
+	// packet reader already buffered are the start of the TLS stream.
+	raw := c.nc
+	if early := c.w.TakeBuffered(); len(early) > 0 {
+		raw = &prefixedConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(early), c.nc)}
+	}
+	tc := tls.Server(raw, c.srv.opts.TLS)
 	if err := tc.Handshake(); err != nil {
 		return nil, fmt.Errorf("protocol: TLS handshake: %w", err)
 	}
@@ -167,6 +174,14 @@ func (c *conn) startTLS() ([]byte, error) {
 	}
 	return p, nil
 }
+
+// prefixedConn reads r (buffered bytes, then the connection) and writes to the connection.
+type prefixedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p *prefixedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func parseHandshakeResponse(p []byte) (handshakeResponse, error) {
 	var r handshakeResponse

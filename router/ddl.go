@@ -25,7 +25,7 @@ func isTableDDL(st ast.StmtNode) bool {
 // ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
 func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, aliases: map[*ast.TableName]string{}}
+	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return nil, a.err
@@ -60,7 +60,7 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 				r.node.Schema = ast.NewCIStr(p.Shard.Database)
 			}
 		}
-		sql, err := restore(st)
+		sql, err := s.restore(st)
 		if err != nil {
 			return err
 		}

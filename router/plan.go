@@ -22,9 +22,10 @@ type plan struct {
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
 const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
 
-func restore(n ast.Node) (string, error) {
+// restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
+func (s *Session) restore(n ast.Node) (string, error) {
 	var b strings.Builder
-	if err := n.Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
 	return b.String(), nil
@@ -48,7 +49,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
 	}
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, aliases: map[*ast.TableName]string{}}
+	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return plan{}, a.err
@@ -91,7 +92,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
-		sql, err := restore(st)
+		sql, err := s.restore(st)
 		if err != nil {
 			return plan{}, err
 		}
@@ -185,7 +186,7 @@ type analyzer struct {
 	refs    []tableRef         // tables of logical databases
 	schemas []*ast.CIStr       // schema qualifiers naming logical databases
 	showDBs []*string          // SHOW ... FROM db naming logical databases
-	aliases map[*ast.TableName]string
+	sources map[*ast.TableName]*ast.TableSource
 	err     error
 }
 
@@ -209,8 +210,8 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 			a.ctes[cte.Name.L] = true
 		}
 	case *ast.TableSource:
-		if tn, ok := n.Source.(*ast.TableName); ok && n.AsName.L != "" {
-			a.aliases[tn] = n.AsName.L
+		if tn, ok := n.Source.(*ast.TableName); ok {
+			a.sources[tn] = n
 		}
 	case *ast.TableName:
 		a.tableRef(n)
@@ -256,6 +257,13 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if a.err != nil {
 		return n, true
+	}
+	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem && !v.IsGlobal {
+		switch strings.ToLower(v.Name) {
+		case "identity", "last_insert_id":
+			a.rewrite, a.dynamic = true, true
+			return ast.NewValueExpr(a.s.lastInsertID, "", ""), true
+		}
 	}
 	if f, ok := n.(*ast.FuncCallExpr); ok {
 		if v, ok := a.value(f); ok {
@@ -329,11 +337,11 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 	if db == nil {
 		return
 	}
-	alias := a.aliases[n]
-	if alias == "" {
-		alias = n.Name.L
+	ref := tableRef{node: n, db: db, table: db.Table(n.Name.O), alias: n.Name.L, source: a.sources[n]}
+	if ref.source != nil && ref.source.AsName.L != "" {
+		ref.alias = ref.source.AsName.L
 	}
-	a.refs = append(a.refs, tableRef{node: n, db: db, table: db.Table(n.Name.O), alias: alias})
+	a.refs = append(a.refs, ref)
 }
 
 // show handles SHOW statements that name a database or need the current one.

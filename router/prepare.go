@@ -152,8 +152,15 @@ func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendSt
 			}
 		}
 	}
-	c.SetStmt(sql, bs)
+	c.SetStmt(stmtKey(c, sql), bs)
 	return bs, nil
+}
+
+// stmtKey names a statement in a backend connection's cache: the same text prepared under
+// another current database or other session variables (sql_mode, character set) is another
+// statement, since the server resolved its tables and literals when it prepared it.
+func stmtKey(c Conn, sql string) string {
+	return c.DB() + "\x00" + c.Vars()[""] + "\x00" + sql
 }
 
 // CloseStmt forgets a statement. Backend connections keep their prepared copy in a bounded
@@ -191,7 +198,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return err
 	}
 	stop := watch(ctx, c)
-	bs, ok := c.Stmt(sql)
+	bs, ok := c.Stmt(stmtKey(c, sql))
 	if !ok {
 		bs, err = prepareOn(ctx, c, sql, nil)
 	}

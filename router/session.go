@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -29,7 +30,8 @@ type Session struct {
 	lastInsertID uint64
 	pinned       map[string]Conn // shard name → connection kept across statements
 	written      map[string]bool // shards written in the current transaction
-	txnBegin     string          // the statement that began the current transaction
+	restoreFlags format.RestoreFlags
+	txnBegin     string // the statement that began the current transaction
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -180,6 +182,11 @@ func (s *Session) writeOK(w wire.PacketWriter, more bool) error {
 // A connection joining an open transaction starts it first (see txn.go).
 func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard) (Conn, error) {
 	if c, ok := s.pinned[shard.Name]; ok {
+		// A pinned connection still follows the session: USE, and variables set while
+		// another shard's connection ran the SET (cheap when nothing changed).
+		if err := s.prepareConn(ctx, snap, shard, c); err != nil {
+			return nil, err
+		}
 		return c, s.joinTransaction(ctx, c)
 	}
 	c, err := s.r.be.Acquire(ctx, shard)

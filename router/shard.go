@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -18,10 +19,11 @@ import (
 
 // tableRef is one table a statement names, resolved against the rules.
 type tableRef struct {
-	node  *ast.TableName
-	db    *rules.Database
-	table *rules.Table
-	alias string // lower-cased alias, or the table name
+	node   *ast.TableName
+	source *ast.TableSource // nil outside FROM/JOIN (e.g. SHOW, DDL)
+	db     *rules.Database
+	table  *rules.Table
+	alias  string // lower-cased alias, or the table name
 }
 
 // errNeedsParams marks a plan that depends on the values bound to ? placeholders.
@@ -31,14 +33,25 @@ var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depend
 // renames physical tables. params are the bound values of a prepared statement (nil when
 // planning at prepare time: a route that needs them returns errNeedsParams).
 func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
+	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
+		for _, r := range refs {
+			if r.table.Kind != rules.KindSingle {
+				return nil, sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)
+			}
+		}
+	}
 	var sharded []tableRef
 	write := isWrite(st)
+	top := topLevelTables(st)
 	for _, r := range refs {
 		switch r.table.Kind {
 		case rules.KindSharded:
+			if !top[r.node] {
+				return nil, sqlerr.NotSupported("sharded table %s inside a subquery or derived table (its rows may be on every shard)", r.table.Name)
+			}
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
-			if write && r.node == targetTable(st) {
+			if write && (r.node == targetTable(st) || len(refs) > 1 && !isInsert(st)) {
 				return nil, sqlerr.NotSupported("writes to broadcast table %s (every shard must change atomically; that needs XA)", r.table.Name)
 			}
 		}
@@ -82,10 +95,68 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 		}
 	}
 	shard := sharded[0].table.Scheme.SlotShard(slot)
+	_, isDelete := st.(*ast.DeleteStmt)
 	for _, r := range sharded {
-		r.node.Name = ast.NewCIStr(r.table.PhysicalName(slot))
+		rename(r, r.table.PhysicalName(slot), !isDelete)
 	}
 	return shard, s.checkSingles(refs, shard)
+}
+
+// rename points a table reference at its physical table. Columns qualified by the logical
+// name keep working through an alias, where the statement allows one.
+func rename(r tableRef, phys string, alias bool) {
+	if phys == r.node.Name.O {
+		return
+	}
+	if alias && r.source != nil && r.source.AsName.O == "" {
+		r.source.AsName = r.node.Name
+	}
+	r.node.Name = ast.NewCIStr(phys)
+}
+
+// topLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
+// target), not those of subqueries or derived tables, whose rows no outer WHERE bounds.
+func topLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
+	out := map[*ast.TableName]bool{}
+	var walk func(ast.ResultSetNode)
+	walk = func(n ast.ResultSetNode) {
+		switch n := n.(type) {
+		case *ast.Join:
+			walk(n.Left)
+			if n.Right != nil {
+				walk(n.Right)
+			}
+		case *ast.TableSource:
+			if tn, ok := n.Source.(*ast.TableName); ok {
+				out[tn] = true
+			}
+		}
+	}
+	var refs *ast.TableRefsClause
+	switch n := st.(type) {
+	case *ast.SelectStmt:
+		refs = n.From
+	case *ast.InsertStmt:
+		refs = n.Table
+	case *ast.UpdateStmt:
+		refs = n.TableRefs
+	case *ast.DeleteStmt:
+		refs = n.TableRefs
+		if n.Tables != nil {
+			for _, t := range n.Tables.Tables {
+				out[t] = true // DELETE t1 FROM t1 JOIN ...: names of the join's tables
+			}
+		}
+	}
+	if refs != nil && refs.TableRefs != nil {
+		walk(refs.TableRefs)
+	}
+	return out
+}
+
+func isInsert(st ast.StmtNode) bool {
+	_, ok := st.(*ast.InsertStmt)
+	return ok
 }
 
 // checkSingles refuses statements joining single tables that do not live on shard.
@@ -141,7 +212,7 @@ func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Par
 	if len(slots) != 1 {
 		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots (split it per shard; multi-shard writes need XA)", r.table.Name)
 	}
-	r.node.Name = ast.NewCIStr(r.table.PhysicalName(slots[0]))
+	rename(r, r.table.PhysicalName(slots[0]), false)
 	return r.table.Scheme.SlotShard(slots[0]), nil
 }
 
@@ -242,11 +313,43 @@ func exprValue(e ast.ExprNode, params []wire.Param) (rules.Value, bool, error) {
 		case []byte:
 			return rules.StrValue(string(x)), true, nil
 		}
-		return rules.StrValue(v.GetString()), true, nil
+		// DECIMAL and floating-point literals: MySQL compares them with an integer key
+		// numerically, so an integral one is that integer.
+		text := v.GetString()
+		if v.Kind() == test_driver.KindFloat64 || v.Kind() == test_driver.KindFloat32 {
+			text = strconv.FormatFloat(v.GetFloat64(), 'f', -1, 64)
+		} else if v.Kind() == test_driver.KindMysqlDecimal {
+			text = v.GetMysqlDecimal().String()
+		}
+		if n, ok := integral(text); ok {
+			return rules.IntValue(n), true, nil
+		}
+		return rules.StrValue(text), true, nil
 	case *ast.ParenthesesExpr:
 		return exprValue(v.Expr, params)
+	case *ast.UnaryOperationExpr:
+		if v.Op != opcode.Minus {
+			return rules.Value{}, false, nil
+		}
+		x, ok, err := exprValue(v.V, params)
+		if !ok || err != nil || !x.IsInt || x.Int == math.MinInt64 {
+			return rules.Value{}, false, err
+		}
+		return rules.IntValue(-x.Int), true, nil
 	}
 	return rules.Value{}, false, nil
+}
+
+// integral parses "2", "2.0" or "2.000" as the integer 2.
+func integral(s string) (int64, bool) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		if strings.Trim(s[i+1:], "0") != "" {
+			return 0, false
+		}
+		s = s[:i]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // paramValue decodes a binary-protocol parameter into a shard key value.

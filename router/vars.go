@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -52,7 +54,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	}
 	if renamed {
 		var err error
-		if text, err = restore(st); err != nil {
+		if text, err = s.restore(st); err != nil {
 			return err
 		}
 	}
@@ -113,7 +115,26 @@ func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
 	s.setVars(vars)
 	// This connection now holds exactly the session's state.
 	c.SetVars(s.vars)
+	if slices.Contains(names, "sql_mode") {
+		s.setSQLMode(row[slices.Index(names, "sql_mode")])
+	}
 	return nil
+}
+
+// setSQLMode makes the parser read statements as the backend will under the session's
+// sql_mode (ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ...).
+func (s *Session) setSQLMode(v *string) {
+	mode := mysql.SQLMode(0)
+	if v != nil {
+		if m, err := mysql.GetSQLMode(*v); err == nil {
+			mode = m
+		}
+	}
+	s.parser.SetSQLMode(mode)
+	s.restoreFlags = restoreFlags
+	if mode.HasNoBackslashEscapesMode() {
+		s.restoreFlags &^= format.RestoreStringEscapeBackslash
+	}
 }
 
 var numeric = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
@@ -171,20 +192,26 @@ func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *
 	if cur[""] == s.vars[""] {
 		return nil
 	}
-	var set []string
-	for _, k := range slices.SortedFunc(maps.Keys(s.vars), varOrder) {
-		if k != "" && cur[k] != s.vars[k] {
-			set = append(set, k+" = "+s.vars[k])
+	// One list in SET NAMES order: a character set assignment resets the matching
+	// collation, so collations must come after every character set, reset ones included.
+	want := map[string]string{}
+	for k, v := range s.vars {
+		if k != "" && cur[k] != v {
+			want[k] = v
 		}
 	}
-	for _, k := range slices.SortedFunc(maps.Keys(cur), varOrder) {
+	for k := range cur {
 		if _, ok := s.vars[k]; !ok && k != "" {
 			def := s.r.baseline[k]
 			if def == "" {
 				def = "DEFAULT"
 			}
-			set = append(set, k+" = "+def)
+			want[k] = def
 		}
+	}
+	var set []string
+	for _, k := range slices.SortedFunc(maps.Keys(want), varOrder) {
+		set = append(set, k+" = "+want[k])
 	}
 	if len(set) > 0 {
 		stop := watch(ctx, c)

@@ -63,6 +63,19 @@ func (c *Conn) Replace(nc net.Conn) {
 // Buffered reports how many bytes are waiting in the read buffer.
 func (c *Conn) Buffered() int { return c.br.Buffered() }
 
+// TakeBuffered removes and returns the bytes read from the connection but not yet consumed
+// as packets (for example a TLS ClientHello that arrived with the SSLRequest).
+func (c *Conn) TakeBuffered() []byte {
+	n := c.br.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := c.br.Peek(n)
+	out := append([]byte(nil), b...)
+	_, _ = c.br.Discard(n)
+	return out
+}
+
 // Seq returns the sequence number the next packet will carry.
 func (c *Conn) Seq() uint8 { return c.seq }
 
