@@ -408,6 +408,46 @@ func testTransactions(t *testing.T, e *env) {
 		wantError(t, err, 1305, "42000")
 	})
 
+	t.Run("UseInsideTransaction", func(t *testing.T) {
+		// A session without a current database pins a pooled connection whose default
+		// database is whatever its previous user left (the pool is per backend, shared by
+		// the shards on it); after USE, unqualified statements must run in the new database.
+		x, y := dbMap{Logical: "txa", Physical: "txa_phys"}, dbMap{Logical: "txb", Physical: "txb_phys"}
+		cfg2 := e.config(t, x, y) // creates the physical databases
+		cfg2.Backends[0].Pool = poolConfig{MaxOpen: 1, MaxIdle: 1}
+		for _, d := range []dbMap{x, y} {
+			mustExec(t, e.direct(t, d.Physical), "CREATE TABLE u (id INT PRIMARY KEY, v VARCHAR(20))")
+		}
+		p2 := startProxy(t, cfg2)
+		// The only backend connection was last used in txb_phys.
+		mustExec(t, p2.open(t, nativeAll, nativePw2, y.Logical), "INSERT INTO u VALUES (100, 'in txb')")
+		conn, err := p2.open(t, nativeAll, nativePw2, "").Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		mustExec(t, conn, "BEGIN", "USE txa", "INSERT INTO u VALUES (1, 'for txa')", "COMMIT")
+		if v := queryString(t, conn, "SELECT DATABASE()"); v != "txa" {
+			t.Errorf("DATABASE() = %s, want txa", v)
+		}
+		for _, c := range []struct{ db, want string }{{x.Physical, "1"}, {y.Physical, "100"}} {
+			if got := queryString(t, e.direct(t, c.db), "SELECT COALESCE(GROUP_CONCAT(id ORDER BY id), '') FROM u"); got != c.want {
+				t.Errorf("%s.u holds ids %q, want %q", c.db, got, c.want)
+			}
+		}
+		// The same with a connection pinned by a user variable.
+		mustExec(t, p2.open(t, nativeAll, nativePw2, y.Logical), "SELECT COUNT(*) FROM u")
+		pinned, err := p2.open(t, nativeAll, nativePw2, "").Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pinned.Close()
+		mustExec(t, pinned, "SET @pin = 1", "USE txa")
+		if got := queryString(t, pinned, "SELECT GROUP_CONCAT(id) FROM u"); got != "1" {
+			t.Errorf("after SET @pin and USE txa, u holds ids %s, want txa's 1", got)
+		}
+	})
+
 	t.Run("ClientDisconnectsMidTransaction", func(t *testing.T) {
 		mustExec(t, direct, "INSERT INTO tx VALUES (600, 'clean'), (601, 'clean'), (602, 'clean')")
 		for i, how := range []string{"reset", "close", "quit"} {

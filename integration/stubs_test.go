@@ -2,7 +2,6 @@ package integration
 
 import "testing"
 
-func testMariaDBClient(t *testing.T, e *env)    { t.Skip("todo") }
 func testSysbench(t *testing.T, e *env)         { t.Skip("todo") }
 func testGracefulShutdown(t *testing.T, e *env) { t.Skip("todo") }
 func testBadInput(t *testing.T, e *env)         { t.Skip("todo") }
