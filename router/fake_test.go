@@ -155,10 +155,7 @@ func (c *fakeConn) query(sql string) [][]byte {
 	c.record(sql)
 	upper := strings.ToUpper(strings.TrimSpace(sql))
 	ok := func(o wire.OK) [][]byte {
-		o.Status = wire.StatusAutocommit
-		if c.inTrans {
-			o.Status |= wire.StatusInTrans
-		}
+		o.Status = c.serverStatus()
 		return [][]byte{wire.AppendOK(nil, o)}
 	}
 	c.be.mu.Lock()
@@ -209,6 +206,14 @@ func (c *fakeConn) query(sql string) [][]byte {
 	return ok(wire.OK{})
 }
 
+// serverStatus is the status flags the server puts in its OK and EOF packets.
+func (c *fakeConn) serverStatus() uint16 {
+	if c.inTrans {
+		return wire.StatusAutocommit | wire.StatusInTrans
+	}
+	return wire.StatusAutocommit
+}
+
 // command answers one command packet.
 func (c *fakeConn) command(p []byte) [][]byte {
 	switch p[0] {
@@ -216,11 +221,11 @@ func (c *fakeConn) command(p []byte) [][]byte {
 		return c.query(string(p[1:]))
 	case comInitDB:
 		c.record("USE " + string(p[1:]))
-		return [][]byte{wire.AppendOK(nil, wire.OK{Status: wire.StatusAutocommit})}
+		return [][]byte{wire.AppendOK(nil, wire.OK{Status: c.serverStatus()})}
 	case comFieldList:
 		table, _, _ := strings.Cut(string(p[1:]), "\x00")
 		c.record("FIELD_LIST " + table)
-		return [][]byte{wire.AppendColumnDef(nil, wire.Column{Table: table, Name: "id"}), wire.AppendEOF(nil, 0, wire.StatusAutocommit)}
+		return [][]byte{wire.AppendColumnDef(nil, wire.Column{Table: table, Name: "id"}), wire.AppendEOF(nil, 0, c.serverStatus())}
 	case comStmtPrepare:
 		sql := string(p[1:])
 		c.record("PREPARE " + sql)
