@@ -391,6 +391,11 @@ func paramValue(p wire.Param) (rules.Value, error) {
 	if n == 0 {
 		return rules.Value{}, sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet")
 	}
+	if p.Type == mysql.MYSQL_TYPE_DECIMAL || p.Type == mysql.MYSQL_TYPE_NEWDECIMAL {
+		if n, ok := integral(string(s)); ok {
+			return rules.IntValue(n), nil
+		}
+	}
 	return rules.StrValue(string(s)), nil
 }
 

@@ -115,7 +115,7 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 			return c.buf, nil
 		}
 		if n, err = c.readHeader(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("wire: read continuation: %w", unexpectedEOF(err))
 		}
 	}
 }
