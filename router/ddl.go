@@ -65,7 +65,7 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 			return err
 		}
 		where := p.Shard.Name + ":" + p.Table
-		if err := s.execOn(ctx, snap, p.Shard, sql); err != nil {
+		if err := s.run(ctx, snap, p.Shard, sql, false, discard{}); err != nil {
 			e, ok := sqlerr.As(err)
 			if !ok {
 				e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)
@@ -97,22 +97,4 @@ func physicalFor(t *rules.Table, p rules.Placement) string {
 		return t.PhysicalName(p.Slot)
 	}
 	return t.Name
-}
-
-// execOn runs one statement on shard and discards its result.
-func (s *Session) execOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string) error {
-	c, err := s.acquire(ctx, snap, shard)
-	if err != nil {
-		return err
-	}
-	stop := watch(ctx, c)
-	err = sendCommand(ctx, c, comQuery, []byte(sql))
-	var out outcome
-	if err == nil {
-		out, err = relay(ctx, c, discard{}, false)
-	}
-	if stop() {
-		s.killAsync(snap, shard, c.ID())
-	}
-	return s.finish(shard, c, out, err)
 }

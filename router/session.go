@@ -136,16 +136,7 @@ func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Sh
 	if err != nil {
 		return err
 	}
-	stop := watch(ctx, c)
-	err = sendCommand(ctx, c, comQuery, []byte(sql))
-	var out outcome
-	if err == nil {
-		out, err = relay(ctx, c, w, more)
-	}
-	if stop() {
-		s.killAsync(snap, shard, c.ID())
-	}
-	return s.finish(shard, c, out, err)
+	return s.runOn(ctx, snap, shard, c, sql, more, w)
 }
 
 // useDB switches the current logical database.

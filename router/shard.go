@@ -132,26 +132,30 @@ func topLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
 			}
 		}
 	}
-	var refs *ast.TableRefsClause
-	switch n := st.(type) {
-	case *ast.SelectStmt:
-		refs = n.From
-	case *ast.InsertStmt:
-		refs = n.Table
-	case *ast.UpdateStmt:
-		refs = n.TableRefs
-	case *ast.DeleteStmt:
-		refs = n.TableRefs
-		if n.Tables != nil {
-			for _, t := range n.Tables.Tables {
-				out[t] = true // DELETE t1 FROM t1 JOIN ...: names of the join's tables
-			}
+	if d, ok := st.(*ast.DeleteStmt); ok && d.Tables != nil {
+		for _, t := range d.Tables.Tables {
+			out[t] = true // DELETE t1 FROM t1 JOIN ...: names of the join's tables
 		}
 	}
-	if refs != nil && refs.TableRefs != nil {
+	if refs := tableRefsOf(st); refs != nil && refs.TableRefs != nil {
 		walk(refs.TableRefs)
 	}
 	return out
+}
+
+// tableRefsOf returns the FROM/JOIN clause of a statement (the target of INSERT).
+func tableRefsOf(st ast.StmtNode) *ast.TableRefsClause {
+	switch n := st.(type) {
+	case *ast.SelectStmt:
+		return n.From
+	case *ast.InsertStmt:
+		return n.Table
+	case *ast.UpdateStmt:
+		return n.TableRefs
+	case *ast.DeleteStmt:
+		return n.TableRefs
+	}
+	return nil
 }
 
 func isInsert(st ast.StmtNode) bool {
@@ -450,17 +454,10 @@ func isDDL(st ast.StmtNode) bool {
 
 // targetTable is the table a write changes (the first table of UPDATE/DELETE/INSERT).
 func targetTable(st ast.StmtNode) *ast.TableName {
-	var refs *ast.TableRefsClause
-	switch n := st.(type) {
-	case *ast.InsertStmt:
-		refs = n.Table
-	case *ast.UpdateStmt:
-		refs = n.TableRefs
-	case *ast.DeleteStmt:
-		refs = n.TableRefs
-	default:
+	if !isWrite(st) || isDDL(st) {
 		return nil
 	}
+	refs := tableRefsOf(st)
 	if refs == nil || refs.TableRefs == nil {
 		return nil
 	}
