@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,8 +163,8 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func parseByteSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
+func parseByteSize(in string) (int64, error) {
+	s := strings.ToUpper(strings.TrimSpace(in))
 	mult := int64(1)
 	for _, u := range []struct {
 		suffix string
@@ -173,9 +175,9 @@ func parseByteSize(s string) (int64, error) {
 			break
 		}
 	}
-	var v int64
-	if _, err := fmt.Sscan(s, &v); err != nil || v < 0 {
-		return 0, fmt.Errorf("bad byte size %q", s)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("bad byte size %q: want a whole number with an optional unit B, KB, MB or GB", in)
 	}
 	return v * mult, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -236,7 +237,7 @@ func (s *Snapshot) addDatabases(dbs []DatabaseConfig) error {
 		return fmt.Errorf("%w: no databases", ErrInvalid)
 	}
 	for i, d := range dbs {
-		switch d.Name {
+		switch strings.ToLower(d.Name) {
 		case "":
 			return fmt.Errorf("%w: databases[%d]: name is empty", ErrInvalid, i)
 		case "information_schema", "mysql", "performance_schema", "sys":
@@ -266,8 +267,8 @@ func (s *Snapshot) addUsers(us []UserConfig) error {
 		if _, dup := s.users[u.Name]; dup {
 			return fmt.Errorf("%w: user %q: defined twice", ErrInvalid, u.Name)
 		}
-		if u.PasswordHash == "" {
-			return fmt.Errorf("%w: user %q: password_hash is empty (plaintext passwords are not accepted)", ErrInvalid, u.Name)
+		if !hashShape(u.PasswordHash) {
+			return fmt.Errorf("%w: user %q: password_hash is not \"*\" and 40 hex digits nor \"pbkdf2-sha256$...\" (plaintext passwords are not accepted; see shardproxy hash-password)", ErrInvalid, u.Name)
 		}
 		user := &User{Name: u.Name, PasswordHash: u.PasswordHash}
 		if len(u.Databases) > 0 {
@@ -282,6 +283,23 @@ func (s *Snapshot) addUsers(us []UserConfig) error {
 		s.users[u.Name] = user
 	}
 	return nil
+}
+
+// hashShape checks the outline of the two password_hash formats UserConfig documents; the
+// protocol package parses them fully at login.
+func hashShape(h string) bool {
+	if strings.HasPrefix(h, "pbkdf2-sha256$") {
+		return strings.Count(h, "$") == 3
+	}
+	if len(h) != 41 || h[0] != '*' {
+		return false
+	}
+	for _, r := range h[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Store holds the current snapshot. Load is wait-free; Swap publishes a new one. In-flight

@@ -62,11 +62,8 @@ func New(code uint16, format string, args ...any) *Error {
 	if !ok {
 		state = "HY000"
 	}
-	switch code {
-	case ErQueryTimeout, ErQueryInterrupted:
+	if code == ErQueryInterrupted {
 		state = "70100"
-	case ErCantConnect:
-		state = "HY000"
 	}
 	msg := format
 	if len(args) > 0 {

@@ -75,6 +75,9 @@ func ParseOK(p []byte) (OK, error) {
 
 // OKStatusOffset returns where the status flags of OK packet p start, or -1.
 func OKStatusOffset(p []byte) int {
+	if len(p) < 1 {
+		return -1
+	}
 	pos := 1
 	for range 2 {
 		_, n := LenencInt(p[pos:])
