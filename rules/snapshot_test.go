@@ -89,7 +89,7 @@ func TestBuildInvalid(t *testing.T) {
 		{"user without name", func(c *rules.Config) { c.Users[1].Name = "" }, "users[1]: name is empty"},
 		{"duplicate user", func(c *rules.Config) { c.Users[1].Name = "zed" }, `user "zed": defined twice`},
 		{"empty password_hash", func(c *rules.Config) { c.Users[0].PasswordHash = "" },
-			`user "zed": password_hash is empty (plaintext passwords are not accepted)`},
+			`user "zed": password_hash is not "*" and 40 hex digits`},
 		{"user with unknown database", func(c *rules.Config) { c.Users[1].Databases = []string{"shop", "nope"} },
 			`user "app": database "nope" is not a logical database`},
 	}
