@@ -114,7 +114,9 @@ func (c *conn) loop() {
 		if !ok {
 			return
 		}
+		stopWatch := c.watchGone(c.cancelCommand)
 		quit, err := c.dispatch(ctx, p)
+		stopWatch()
 		c.endCommand()
 		if err == nil {
 			err = c.w.Flush()
@@ -170,6 +172,15 @@ func (c *conn) endCommand() {
 	if c.stmtCancel != nil {
 		c.stmtCancel()
 		c.stmtCancel = nil
+	}
+}
+
+// cancelCommand cancels the command in progress, if any.
+func (c *conn) cancelCommand() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stmtCancel != nil {
+		c.stmtCancel()
 	}
 }
 
