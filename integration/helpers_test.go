@@ -98,12 +98,12 @@ type dbMap struct{ Logical, Physical string }
 
 // proxyConfig is the YAML configuration of a proxy, written as JSON (a subset of YAML).
 type proxyConfig struct {
-	Listen    string            `json:"listen"`
-	Server    map[string]string `json:"server,omitempty"`
-	Users     []userConfig      `json:"users"`
-	Backends  []backendConfig   `json:"backends"`
-	Shards    []shardConfig     `json:"shards"`
-	Databases []databaseConfig  `json:"databases"`
+	Listen    string           `json:"listen"`
+	Server    map[string]any   `json:"server,omitempty"`
+	Users     []userConfig     `json:"users"`
+	Backends  []backendConfig  `json:"backends"`
+	Shards    []shardConfig    `json:"shards"`
+	Databases []databaseConfig `json:"databases"`
 }
 
 type userConfig struct {
@@ -121,8 +121,9 @@ type backendConfig struct {
 }
 
 type poolConfig struct {
-	MaxOpen int `json:"max_open,omitempty"`
-	MaxIdle int `json:"max_idle,omitempty"`
+	MaxOpen        int    `json:"max_open,omitempty"`
+	MaxIdle        int    `json:"max_idle,omitempty"`
+	AcquireTimeout string `json:"acquire_timeout,omitempty"`
 }
 
 type shardConfig struct {
@@ -143,7 +144,7 @@ func (e *env) config(t testing.TB, dbs ...dbMap) *proxyConfig {
 	t.Helper()
 	cfg := &proxyConfig{
 		Listen: "127.0.0.1:0",
-		Server: map[string]string{"drain_timeout": "15s"},
+		Server: map[string]any{"drain_timeout": "15s"},
 		Backends: []backendConfig{{
 			Name: "b0", Addr: e.srv.Addr(), User: e.srv.User, Password: e.srv.Password,
 			Pool: poolConfig{MaxOpen: 20, MaxIdle: 10},

@@ -28,6 +28,7 @@ func TestProxy(t *testing.T) {
 		{"Routing", testRouting},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
+		{"Limits", testLimits},
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
 	} {
