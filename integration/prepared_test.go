@@ -140,6 +140,86 @@ func testBinaryProtocol(t *testing.T, e *env) {
 		}
 	})
 
+	t.Run("ManyStatements", func(t *testing.T) {
+		// More statements than the proxy caches per backend connection (pool.MaxStmts):
+		// evicted ones are prepared again when executed, and MariaDB's count of prepared
+		// statements stays bounded.
+		conn, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var stmts []*sql.Stmt
+		for i := range 300 {
+			st, err := conn.PrepareContext(context.Background(), fmt.Sprintf("SELECT ? + %d", i))
+			if err != nil {
+				t.Fatalf("prepare %d: %v", i, err)
+			}
+			defer st.Close()
+			stmts = append(stmts, st)
+		}
+		for round := range 2 {
+			for i, st := range stmts {
+				var v int
+				if err := st.QueryRowContext(context.Background(), 1000).Scan(&v); err != nil {
+					t.Fatalf("round %d: execute %d: %v", round, i, err)
+				}
+				if v != 1000+i {
+					t.Fatalf("round %d: statement %d answered %d, want %d", round, i, v, 1000+i)
+				}
+			}
+		}
+		for i := range 1000 { // prepared and closed by the driver each time
+			if v := queryString(t, db, fmt.Sprintf("SELECT ? * %d", i), 2); v != fmt.Sprint(2*i) {
+				t.Fatalf("one-shot statement %d: %s", i, v)
+			}
+		}
+		var name string
+		var count int
+		if err := e.root.QueryRow("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").Scan(&name, &count); err != nil {
+			t.Fatal(err)
+		}
+		if count > 20*256 {
+			t.Errorf("MariaDB holds %d prepared statements", count)
+		}
+	})
+
+	t.Run("PacketsAbove16MiB", func(t *testing.T) {
+		// MariaDB must accept them too; only connections opened afterwards see the change.
+		var old int
+		if err := e.root.QueryRow("SELECT @@global.max_allowed_packet").Scan(&old); err != nil {
+			t.Fatal(err)
+		}
+		e.rootExec(t, "SET GLOBAL max_allowed_packet = 67108864")
+		t.Cleanup(func() { e.rootExec(t, fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", old)) })
+		big := startProxy(t, cfg)
+		mustExec(t, db, "DROP TABLE IF EXISTS huge", "CREATE TABLE huge (id INT PRIMARY KEY, b LONGBLOB)")
+		directBig := e.direct(t, m.Physical)
+		data := randomBytes(20<<20, 4)
+		for i, mode := range driverModes {
+			h := big.open(t, appUser, appPass, m.Logical, mode.params...)
+			if _, err := h.ExecContext(context.Background(), "INSERT INTO huge VALUES (?, ?)", i, data); err != nil {
+				t.Fatalf("%s: 20 MiB INSERT: %v", mode.name, err)
+			}
+			if got := queryString(t, directBig, "SELECT MD5(b) FROM huge WHERE id = ?", i); got != md5hex(data) {
+				t.Errorf("%s: MariaDB stored MD5 %s, want %s", mode.name, got, md5hex(data))
+			}
+			for _, q := range []string{"SELECT b FROM huge WHERE id = " + fmt.Sprint(i), "SELECT b FROM huge WHERE id = ?"} {
+				var args []any
+				if strings.Contains(q, "?") {
+					args = []any{i}
+				}
+				r := query(t, h, q, args...)
+				if len(r.Rows) != 1 || !bytes.Equal(asBytes(r.Rows[0][0]), data) {
+					t.Errorf("%s: %q: the 20 MiB blob read through the proxy differs", mode.name, q)
+				}
+			}
+			if v := queryString(t, h, "SELECT LENGTH(REPEAT(?, 9 * 1024 * 1024))", "xy"); v != fmt.Sprint(18<<20) {
+				t.Errorf("%s: LENGTH(REPEAT) = %s", mode.name, v)
+			}
+		}
+	})
+
 	t.Run("LargeBlob", func(t *testing.T) {
 		mustExec(t, db, "DROP TABLE IF EXISTS blobs", "CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB)")
 		big := randomBytes(3<<20, 1)

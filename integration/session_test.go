@@ -147,6 +147,67 @@ func testSessionState(t *testing.T, e *env) {
 		}
 	})
 
+	t.Run("StickyState", func(t *testing.T) {
+		// State the proxy cannot replay keeps the session on its backend connection: user
+		// variables, temporary tables, named locks, SQL_CALC_FOUND_ROWS, SQL-level PREPARE.
+		// Other sessions meanwhile use the remaining connection of the pool.
+		a, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		o, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		others := func() {
+			t.Helper()
+			for range 3 {
+				mustExec(t, o, "SET @x = 'other'", "SELECT SQL_CALC_FOUND_ROWS * FROM st LIMIT 0", "SELECT 1")
+			}
+		}
+		mustExec(t, a, "SET @x = 'mine'", "SELECT @y := 41")
+		others()
+		if v := queryString(t, a, "SELECT CONCAT(@x, @y + 1)"); v != "mine42" {
+			t.Errorf("user variables: %s, want mine42", v)
+		}
+		mustExec(t, a, "CREATE TEMPORARY TABLE tmp_sticky (a INT)", "INSERT INTO tmp_sticky VALUES (1), (2)")
+		others()
+		if v := queryString(t, a, "SELECT SUM(a) FROM tmp_sticky"); v != "3" {
+			t.Errorf("temporary table: SUM = %s", v)
+		}
+		if v := queryString(t, a, "SELECT GET_LOCK('sticky_lock', 0)"); v != "1" {
+			t.Fatalf("GET_LOCK = %s", v)
+		}
+		if v := queryString(t, o, "SELECT IS_FREE_LOCK('sticky_lock')"); v != "0" {
+			t.Errorf("another session sees the lock free")
+		}
+		others()
+		if v := queryString(t, a, "SELECT RELEASE_LOCK('sticky_lock')"); v != "1" {
+			t.Errorf("RELEASE_LOCK by the holder = %s, want 1", v)
+		}
+		mustExec(t, a, "SELECT SQL_CALC_FOUND_ROWS id FROM st ORDER BY id LIMIT 1")
+		others()
+		if v := queryString(t, a, "SELECT FOUND_ROWS()"); v != "2" {
+			t.Errorf("FOUND_ROWS() = %s, want 2", v)
+		}
+		mustExec(t, a, "PREPARE sq FROM 'SELECT ? * 2'", "SET @n = 21")
+		others()
+		if v := queryString(t, a, "EXECUTE sq USING @n"); v != "42" {
+			t.Errorf("EXECUTE sq = %s, want 42", v)
+		}
+		mustExec(t, a, "DEALLOCATE PREPARE sq")
+		// Closing the sticky sessions gives their backend connections back, reset.
+		_ = a.Close()
+		_ = o.Close()
+		for range 5 {
+			if v := queryString(t, db, "SELECT COALESCE(@x, 'unset')"); v == "mine" {
+				t.Errorf("a new session sees the closed session's @x")
+			}
+		}
+	})
+
 	t.Run("CollationReplayAfterCharsetChange", func(t *testing.T) {
 		knownBug(t, "router/vars.go prepareConn builds the replayed SET from two separately sorted lists: the "+
 			"session's own variables first, then resets to the baseline of variables the backend connection has "+

@@ -150,6 +150,8 @@ func testMultiStatements(t *testing.T, e *env) {
 		{"TrailingSemicolon", "SELECT 1;"},
 		{"SemicolonsInCommentsAndStrings", "SELECT 1 /* ; */; SELECT ';' AS semi, \"x;y\" AS dq"},
 		{"EndsWithOK", "SELECT v FROM m ORDER BY id; DELETE FROM m WHERE v = 'd'"},
+		{"SessionStateInTheMiddle", "SET time_zone = '+03:00'; SELECT @@time_zone; SET @v = 7; SELECT @v * 6; SET sql_mode = 'ANSI'"},
+		{"BackToDefaults", "SET time_zone = DEFAULT, sql_mode = DEFAULT; SELECT @@time_zone, @@sql_mode"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +173,8 @@ func testMultiStatements(t *testing.T, e *env) {
 				t.Errorf("SELECT 42 after the multi-statement: %s", v)
 			}
 			sameResult(t, "table after the multi-statement", query(t, pc, "SELECT * FROM m ORDER BY id"), query(t, dc, "SELECT * FROM m ORDER BY id"))
+			const state = "SELECT @@time_zone, @@sql_mode, @v"
+			sameResult(t, "session state after the multi-statement", query(t, pc, state), query(t, dc, state))
 		})
 	}
 
