@@ -217,6 +217,22 @@ func testBinaryProtocol(t *testing.T, e *env) {
 			if v := queryString(t, h, "SELECT LENGTH(REPEAT(?, 9 * 1024 * 1024))", "xy"); v != fmt.Sprint(18<<20) {
 				t.Errorf("%s: LENGTH(REPEAT) = %s", mode.name, v)
 			}
+			// Exactly 0xffffff bytes: the packet is followed by an empty one.
+			const maxPayload = 1<<24 - 1
+			q := "SELECT LENGTH('" // COM_QUERY payload: the command byte, then the query
+			q += strings.Repeat("z", maxPayload-1-len(q)-2) + "')"
+			if v := queryString(t, h, q); v != fmt.Sprint(maxPayload-1-len("SELECT LENGTH('')")) {
+				t.Errorf("%s: a query of exactly 0xffffff bytes: LENGTH = %s", mode.name, v)
+			}
+			// A text row of exactly 0xffffff bytes: a 4-byte length, then the value.
+			r := query(t, h, "SELECT REPEAT('w', ?)", maxPayload-4)
+			if len(r.Rows) != 1 || len(asBytes(r.Rows[0][0])) != maxPayload-4 {
+				t.Errorf("%s: a row of exactly 0xffffff bytes did not come through", mode.name)
+			}
+			r = query(t, h, "SELECT REPEAT('w', "+fmt.Sprint(maxPayload-4)+")")
+			if len(r.Rows) != 1 || len(asBytes(r.Rows[0][0])) != maxPayload-4 {
+				t.Errorf("%s: a text row of exactly 0xffffff bytes did not come through", mode.name)
+			}
 		}
 	})
 

@@ -26,6 +26,7 @@ func TestProxy(t *testing.T) {
 		{"Transactions", testTransactions},
 		{"ProxyFunctions", testProxyFunctions},
 		{"Routing", testRouting},
+		{"InformationSchema", testInformationSchema},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
 		{"Limits", testLimits},

@@ -174,3 +174,33 @@ func hasSet(log []logEntry, variable string) bool {
 	}
 	return false
 }
+
+// testInformationSchema introspects the current database through information_schema, as
+// tools and ORMs do (mariadb-dump, GORM's Migrator): WHERE table_schema = DATABASE().
+func testInformationSchema(t *testing.T, e *env) {
+	for _, lay := range layouts {
+		t.Run(lay.name, func(t *testing.T) {
+			if lay.suffix != "" {
+				knownBug(t, "information_schema is relayed as is while DATABASE() answers the logical name: with a "+
+					"logical database on a physical one of another name, WHERE table_schema = DATABASE() (or = 'shop') "+
+					"matches nothing, so tools see no tables and no columns (mariadb-dump then dumps no data, see "+
+					"MariaDBClient/DumpAndRestoreLogicalToPhysical)")
+			}
+			logical := "is_" + strings.ToLower(lay.name)
+			m := dbMap{Logical: logical, Physical: logical + lay.suffix}
+			p := startProxy(t, e.config(t, m))
+			mustExec(t, e.direct(t, m.Physical), "CREATE TABLE IF NOT EXISTS visible (id INT PRIMARY KEY, name VARCHAR(10))")
+			db := p.open(t, appUser, appPass, m.Logical)
+			for _, q := range []string{
+				"SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+				"SELECT table_name FROM information_schema.tables WHERE table_schema = '" + logical + "'",
+				"SELECT GROUP_CONCAT(column_name ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'visible'",
+			} {
+				r := query(t, db, q)
+				if len(r.Rows) != 1 || (text(r.Rows[0][0]) != "visible" && text(r.Rows[0][0]) != "id,name") {
+					t.Errorf("%q: %v, want the table visible or its columns", q, r.Rows)
+				}
+			}
+		})
+	}
+}

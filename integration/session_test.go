@@ -635,6 +635,26 @@ func testProxyFunctions(t *testing.T, e *env) {
 					t.Fatalf("iteration %d: child.parent_id = %s, want %d", i, v, aid)
 				}
 			}
+			// A statement prepared once answers the id of the latest insert at each execution.
+			st, err := a.PrepareContext(context.Background(), "SELECT LAST_INSERT_ID() + ?")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for range 3 {
+				res, err := a.ExecContext(context.Background(), "INSERT INTO parent (v) VALUES ('again')")
+				if err != nil {
+					t.Fatal(err)
+				}
+				id, _ := res.LastInsertId()
+				var v int64
+				if err := st.QueryRowContext(context.Background(), 0).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				if v != id {
+					t.Errorf("prepared-once LAST_INSERT_ID() = %d, want %d", v, id)
+				}
+			}
 			// A multi-row INSERT answers its first id; a statement generating none keeps it.
 			res, err := b.ExecContext(context.Background(), "INSERT INTO parent (v) VALUES ('m1'), ('m2'), ('m3')")
 			if err != nil {
@@ -657,10 +677,10 @@ func testProxyFunctions(t *testing.T, e *env) {
 
 	t.Run("IdentityVariables", func(t *testing.T) {
 		// @@identity and @@last_insert_id are MySQL's synonyms of LAST_INSERT_ID().
-		knownBug(t, "the proxy answers LAST_INSERT_ID() itself but relays SELECT @@identity / "+
-			"@@last_insert_id / @@session.last_insert_id to the pooled backend connection, which answers the "+
-			"last id generated on that connection, by whichever session used it last")
-		db := p.open(t, appUser, appPass, m.Logical)
+		// One backend connection: the other session's INSERT surely runs on it too.
+		one := e.config(t, m, other)
+		one.Backends[0].Pool = poolConfig{MaxOpen: 1, MaxIdle: 1}
+		db := startProxy(t, one).open(t, appUser, appPass, m.Logical)
 		a, err := db.Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -736,6 +756,22 @@ func testProxyFunctions(t *testing.T, e *env) {
 				if v := queryString(t, conn, q, args...); v != step.want {
 					t.Errorf("after USE %q: %s = %s, want %s", step.use, q, v, step.want)
 				}
+			}
+		}
+		// A statement prepared once answers the database of each execution.
+		st, err := conn.PrepareContext(context.Background(), "SELECT CONCAT(DATABASE(), ?)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, db := range []string{"fn", "fn2", "fn"} {
+			mustExec(t, conn, "USE "+db)
+			var v string
+			if err := st.QueryRowContext(context.Background(), "!").Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if v != db+"!" {
+				t.Errorf("a statement prepared earlier, executed in %s: %s", db, v)
 			}
 		}
 		if v := queryString(t, p.open(t, appUser, appPass, "fn", "interpolateParams=true"), "SELECT DATABASE()"); v != "fn" {

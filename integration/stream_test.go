@@ -151,6 +151,7 @@ func testMultiStatements(t *testing.T, e *env) {
 		{"SemicolonsInCommentsAndStrings", "SELECT 1 /* ; */; SELECT ';' AS semi, \"x;y\" AS dq"},
 		{"EndsWithOK", "SELECT v FROM m ORDER BY id; DELETE FROM m WHERE v = 'd'"},
 		{"SessionStateInTheMiddle", "SET time_zone = '+03:00'; SELECT @@time_zone; SET @v = 7; SELECT @v * 6; SET sql_mode = 'ANSI'"},
+		{"TransactionInOneQuery", "BEGIN; INSERT INTO m (v) VALUES ('t1'); SELECT COUNT(*) FROM m WHERE v = 't1'; ROLLBACK; SELECT COUNT(*) FROM m WHERE v = 't1'"},
 		{"BackToDefaults", "SET time_zone = DEFAULT, sql_mode = DEFAULT; SELECT @@time_zone, @@sql_mode"},
 	}
 	for _, tc := range cases {
