@@ -134,7 +134,14 @@ func (p *Pool) take(ctx context.Context) (grant, error) {
 // healthy reports whether c may be handed out, pinging it if it sat idle longer than
 // PingAfterIdle. A connection that fails is closed.
 func (p *Pool) healthy(ctx context.Context, c *Conn) bool {
-	if time.Since(c.lastUsed) <= p.opts.PingAfterIdle {
+	idle := time.Since(c.lastUsed)
+	if idle > peekAfterIdle && c.closedByServer() {
+		p.log.Debug("pool: discarding connection the server closed", "conn_id", c.id)
+		c.broken = true
+		p.Release(c)
+		return false
+	}
+	if idle <= p.opts.PingAfterIdle {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)

@@ -23,7 +23,8 @@ type Conn interface {
 	Wire() *wire.Conn // raw packets; ResetSeq before each command
 	ID() uint32       // backend connection id
 	MarkBroken()      // protocol state unknown: never reuse
-	MarkDirty()       // session state unknown: reset before reuse
+	Broken() bool
+	MarkDirty() // session state unknown: reset before reuse
 	Exec(ctx context.Context, query string) (wire.OK, error)
 	Status() uint16
 	SetStatus(uint16)

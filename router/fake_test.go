@@ -119,6 +119,7 @@ type fakeConn struct {
 func (c *fakeConn) Wire() *wire.Conn                    { return c.w }
 func (c *fakeConn) ID() uint32                          { return c.id }
 func (c *fakeConn) MarkBroken()                         { c.broken = true }
+func (c *fakeConn) Broken() bool                        { return c.broken }
 func (c *fakeConn) MarkDirty()                          { c.dirty = true }
 func (c *fakeConn) Status() uint16                      { return c.status }
 func (c *fakeConn) SetStatus(s uint16)                  { c.status = s }

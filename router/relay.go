@@ -45,7 +45,8 @@ func ioErr(ctx context.Context, c Conn, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
 	}
-	return fmt.Errorf("%w: %w", ErrBackendIO, err)
+	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+		"Lost connection to the backend during the statement (backend connection %d: %v); it may or may not have run", c.ID(), err))
 }
 
 // sendCommand writes one command packet (command byte + data) to the backend.

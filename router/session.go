@@ -210,7 +210,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	switch {
 	case err == nil:
 		s.status = out.status
-	case isBackendError(err):
+	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
 		held := s.sticky || s.inTransaction()
@@ -230,11 +230,6 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	delete(s.pinned, shard.Name)
 	s.r.be.Release(c)
 	return err
-}
-
-func isBackendError(err error) bool {
-	_, ok := sqlerr.As(err)
-	return ok
 }
 
 // killAsync stops a statement left running on a backend after its context ended.

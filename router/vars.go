@@ -74,7 +74,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	}
 	if err == nil && len(names) > 0 {
 		err = s.readBack(ctx, c, names)
-	} else if err != nil && isBackendError(err) && len(names) > 0 {
+	} else if err != nil && !c.Broken() && len(names) > 0 {
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	if stop() {
