@@ -27,6 +27,7 @@ func TestProxy(t *testing.T) {
 		{"ProxyFunctions", testProxyFunctions},
 		{"Routing", testRouting},
 		{"InformationSchema", testInformationSchema},
+		{"Isolation", testIsolation},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
 		{"Limits", testLimits},

@@ -1,0 +1,85 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+)
+
+// testIsolation checks that a user restricted to some logical databases reaches nothing
+// else through the proxy, although the proxy's own backend account (root here) can.
+func testIsolation(t *testing.T, e *env) {
+	mine, theirs := dbMap{Logical: "iso", Physical: "iso_phys"}, dbMap{Logical: "isoother", Physical: "isoother_phys"}
+	p := startProxy(t, e.config(t, mine, theirs))
+	for _, d := range []dbMap{mine, theirs} {
+		mustExec(t, e.direct(t, d.Physical), "CREATE TABLE IF NOT EXISTS secret (id INT PRIMARY KEY, v VARCHAR(20))",
+			"REPLACE INTO secret VALUES (1, 'of "+d.Logical+"')")
+	}
+	t.Cleanup(func() { e.rootExec(t, "DROP USER IF EXISTS 'iso_evil'@'%'") })
+	db := p.open(t, appUser, appPass, mine.Logical)
+
+	const bug = "system schemas (mysql, information_schema, performance_schema, sys) and account statements " +
+		"pass through unchecked and run with the privileges of the proxy's backend account: a user restricted " +
+		"to its own logical databases reads the backend's mysql.user (password hashes), sees every other " +
+		"database in information_schema, lists the physical databases through a prepared SHOW DATABASES, " +
+		"and can CREATE USER / GRANT on the backend"
+	for _, tc := range []struct {
+		name    string
+		sql     string
+		args    []any
+		refused bool   // an error is expected
+		want    string // otherwise the single value expected
+		bug     bool
+	}{
+		{"OwnTable", "SELECT v FROM secret", nil, false, "of iso", false},
+		{"OtherLogicalDatabase", "SELECT v FROM isoother.secret", nil, true, "", false},
+		{"OtherPhysicalDatabase", "SELECT v FROM isoother_phys.secret", nil, true, "", false},
+		{"ShowTablesOfOtherDatabase", "SHOW TABLES FROM isoother", nil, true, "", false},
+		{"BackendAccounts", "SELECT COUNT(*) FROM mysql.user", nil, true, "", true},
+		{"OtherDatabasesInInformationSchema", "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('isoother', 'isoother_phys', 'mysql')", nil, false, "0", true},
+		{"PreparedShowDatabases", "SHOW DATABASES", nil, false, "information_schema,iso", true},
+		{"CreateUser", "CREATE USER 'iso_evil'@'%' IDENTIFIED BY 'x'", nil, true, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.bug {
+				knownBug(t, bug)
+			}
+			q := querier(db)
+			if strings.HasPrefix(tc.name, "Prepared") { // a server-side prepared statement, even without arguments
+				st, err := db.Prepare(tc.sql)
+				if err != nil {
+					t.Fatalf("prepare %q: %v", tc.sql, err)
+				}
+				defer st.Close()
+				q = stmtQuerier{st}
+			}
+			r, err := tryQuery(q, tc.sql, tc.args...)
+			switch {
+			case tc.refused && err == nil:
+				t.Errorf("%q succeeded for a user restricted to %s: %v", tc.sql, mine.Logical, r.Rows)
+			case !tc.refused && err != nil:
+				t.Errorf("%q: %v", tc.sql, err)
+			case !tc.refused:
+				var vals []string
+				for _, row := range r.Rows {
+					vals = append(vals, text(row[0]))
+				}
+				if got := strings.Join(vals, ","); got != tc.want {
+					t.Errorf("%q = %q, want %q", tc.sql, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// stmtQuerier runs a prepared statement whatever the query text it is given.
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (s stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
+}
+
+func (s stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
