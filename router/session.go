@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -126,8 +127,36 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
+		return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 	}
-	return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
+}
+
+// runRead runs a statement that changes nothing. If the pooled connection it got turns out
+// to be dead before any of the answer came back (the server closed it while it sat idle),
+// the statement runs again on another connection: running a read twice is harmless.
+func (s *Session) runRead(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
+	if _, pinned := s.pinned[shard.Name]; pinned || s.sticky {
+		return s.run(ctx, snap, shard, sql, more, w)
+	}
+	cw := &countingWriter{w: w}
+	err := s.run(ctx, snap, shard, sql, more, cw)
+	if err != nil && cw.n == 0 && errors.Is(err, ErrBackendIO) && ctx.Err() == nil {
+		s.r.log.Debug("retrying a read on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
+		return s.run(ctx, snap, shard, sql, more, w)
+	}
+	return err
+}
+
+// countingWriter counts the packets that reached the client.
+type countingWriter struct {
+	w wire.PacketWriter
+	n int
+}
+
+func (c *countingWriter) WritePacket(p []byte) error {
+	c.n++
+	return c.w.WritePacket(p)
 }
 
 // run sends one statement to shard and relays its response.
