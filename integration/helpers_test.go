@@ -237,8 +237,8 @@ func (p *proxy) cleanup(t *testing.T) {
 			t.Errorf("shardproxy exited with %v after SIGTERM, want status 0", p.err)
 		}
 	}
-	if logs := p.log.String(); strings.Contains(logs, "panicked") || strings.Contains(logs, "panic:") {
-		t.Errorf("shardproxy log shows a panic:\n%s", logs)
+	if logs := p.log.String(); strings.Contains(logs, "panicked") || strings.Contains(logs, "panic:") || strings.Contains(logs, "DATA RACE") {
+		t.Errorf("shardproxy log shows a panic or a data race:\n%s", logs)
 	} else if t.Failed() {
 		t.Logf("shardproxy log (last 8 KiB):\n%s", tail(logs, 8<<10))
 	}

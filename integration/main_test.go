@@ -28,7 +28,11 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	proxyBin = filepath.Join(dir, "shardproxy")
-	build := exec.Command("go", "build", "-o", proxyBin, "./cmd/shardproxy")
+	args := []string{"build", "-o", proxyBin}
+	if os.Getenv("SHARDPROXY_IT_RACE") == "1" { // the proxy under the race detector; its reports fail the test
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/shardproxy")...)
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -148,12 +148,15 @@ func testSessionState(t *testing.T, e *env) {
 		// State the proxy cannot replay keeps the session on its backend connection: user
 		// variables, temporary tables, named locks, SQL_CALC_FOUND_ROWS, SQL-level PREPARE.
 		// Other sessions meanwhile use the remaining connection of the pool.
-		a, err := db.Conn(context.Background())
+		// Client connections of their own, closed for real at the end (sql.Conn.Close would
+		// only return them to database/sql's pool, sticky state and all).
+		adb, odb := p.open(t, appUser, appPass, m.Logical), p.open(t, appUser, appPass, m.Logical)
+		a, err := adb.Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer a.Close()
-		o, err := db.Conn(context.Background())
+		o, err := odb.Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,11 +199,13 @@ func testSessionState(t *testing.T, e *env) {
 		}
 		mustExec(t, a, "DEALLOCATE PREPARE sq")
 		// Closing the sticky sessions gives their backend connections back, reset.
-		_ = a.Close()
-		_ = o.Close()
+		_, _ = a.Close(), o.Close()
+		_, _ = adb.Close(), odb.Close()
+		fresh := p.open(t, appUser, appPass, m.Logical)
+		fresh.SetMaxOpenConns(2)
 		for range 5 {
-			if v := queryString(t, db, "SELECT COALESCE(@x, 'unset')"); v == "mine" {
-				t.Errorf("a new session sees the closed session's @x")
+			if v := queryString(t, fresh, "SELECT COALESCE(@x, 'unset')"); v != "unset" {
+				t.Errorf("a new session sees @x = %s of a closed session", v)
 			}
 		}
 	})
