@@ -30,6 +30,7 @@ func TestProxy(t *testing.T) {
 		{"Isolation", testIsolation},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
+		{"ConcurrentLoad", testConcurrentLoad},
 		{"Limits", testLimits},
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
