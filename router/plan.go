@@ -49,6 +49,9 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
 	}
+	if err := adminStatement(st); err != nil {
+		return plan{}, err
+	}
 	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
@@ -232,6 +235,8 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 		switch n.FnName.L {
 		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock", "found_rows":
 			a.sticky = true
+		case "load_file":
+			a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the FILE privilege(s) for this operation")
 		}
 	case *ast.VariableExpr:
 		if !n.IsSystem && n.Value != nil {
@@ -295,6 +300,10 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
 func (a *analyzer) schemaRef(schema *ast.CIStr) {
+	if restrictedSchema(schema.O) {
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, schema.O)
+		return
+	}
 	if isSystemSchema(schema.O) {
 		return
 	}
@@ -325,6 +334,7 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 		}
 		db, _ = a.snap.Database(a.s.db)
 	case isSystemSchema(n.Schema.O):
+		a.schemaRef(&n.Schema) // refuses the restricted ones
 		return
 	default:
 		before := len(a.dbs)

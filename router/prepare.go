@@ -80,6 +80,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 // prepareUnparsed prepares a statement the parser does not know on a passthrough database's
 // shard (see unparsed.go).
 func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string) (*Stmt, error) {
+	if err := adminText(sql); err != nil {
+		return nil, err
+	}
 	shard := db.DefaultShard
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {

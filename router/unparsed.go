@@ -48,6 +48,9 @@ func leavesState(sql string) bool {
 
 // runUnparsed sends sql unparsed to db's shard.
 func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string, w wire.PacketWriter) error {
+	if err := adminText(sql); err != nil {
+		return err
+	}
 	if leavesState(sql) {
 		s.sticky = true
 	}

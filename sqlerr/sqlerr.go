@@ -15,29 +15,30 @@ import (
 
 // MySQL error numbers the proxy produces itself.
 const (
-	ErDBAccessDenied     uint16 = 1044
-	ErAccessDenied       uint16 = 1045
-	ErNoDB               uint16 = 1046
-	ErUnknownCom         uint16 = 1047
-	ErBadDB              uint16 = 1049
-	ErParse              uint16 = 1064
-	ErEmptyQuery         uint16 = 1065
-	ErUnknownError       uint16 = 1105
-	ErUnknownSystemVar   uint16 = 1193
-	ErWrongValueForVar   uint16 = 1231
-	ErNetPacketTooLarge  uint16 = 1153
-	ErNotSupportedYet    uint16 = 1235
-	ErUnknownStmtHandler uint16 = 1243
-	ErWrongArguments     uint16 = 1210
-	ErConCount           uint16 = 1040
-	ErServerShutdown     uint16 = 1053
-	ErQueryInterrupted   uint16 = 1317
-	ErQueryTimeout       uint16 = 3024
-	ErLockWaitTimeout    uint16 = 1205
-	ErNetReadInterrupted uint16 = 1159
-	ErMalformedPacket    uint16 = 1835
-	ErCantConnect        uint16 = 2003 // client-side code, used for "backend unreachable"
-	ErConnLost           uint16 = 2013 // client-side code, used for "backend lost mid-transaction"
+	ErDBAccessDenied       uint16 = 1044
+	ErAccessDenied         uint16 = 1045
+	ErNoDB                 uint16 = 1046
+	ErUnknownCom           uint16 = 1047
+	ErBadDB                uint16 = 1049
+	ErParse                uint16 = 1064
+	ErEmptyQuery           uint16 = 1065
+	ErUnknownError         uint16 = 1105
+	ErSpecificAccessDenied uint16 = 1227
+	ErUnknownSystemVar     uint16 = 1193
+	ErWrongValueForVar     uint16 = 1231
+	ErNetPacketTooLarge    uint16 = 1153
+	ErNotSupportedYet      uint16 = 1235
+	ErUnknownStmtHandler   uint16 = 1243
+	ErWrongArguments       uint16 = 1210
+	ErConCount             uint16 = 1040
+	ErServerShutdown       uint16 = 1053
+	ErQueryInterrupted     uint16 = 1317
+	ErQueryTimeout         uint16 = 3024
+	ErLockWaitTimeout      uint16 = 1205
+	ErNetReadInterrupted   uint16 = 1159
+	ErMalformedPacket      uint16 = 1835
+	ErCantConnect          uint16 = 2003 // client-side code, used for "backend unreachable"
+	ErConnLost             uint16 = 2013 // client-side code, used for "backend lost mid-transaction"
 )
 
 // ErrFatal marks an error after which the client connection must be closed (the session's

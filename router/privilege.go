@@ -1,0 +1,77 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// The proxy's backend accounts are privileged; a client must not borrow their privileges.
+// Statements that administer the server or reach beyond the client's logical databases are
+// refused before they are planned.
+
+// adminStatement returns an access error for statements that administer the backend
+// server (accounts, grants, server state, server-side files).
+func adminStatement(st ast.StmtNode) error {
+	what := ""
+	switch n := st.(type) {
+	case *ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
+		*ast.GrantStmt, *ast.GrantRoleStmt, *ast.GrantProxyStmt, *ast.RevokeStmt, *ast.RevokeRoleStmt,
+		*ast.SetPwdStmt, *ast.SetRoleStmt, *ast.SetDefaultRoleStmt:
+		what = "CREATE USER or GRANT OPTION"
+	case *ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt, *ast.AlterInstanceStmt, *ast.BinlogStmt,
+		*ast.AdminStmt, *ast.SetConfigStmt, *ast.BRIEStmt:
+		what = "RELOAD, SHUTDOWN or SUPER"
+	case *ast.LoadDataStmt:
+		if n.FileLocRef != ast.FileLocClient {
+			what = "FILE"
+		}
+	case *ast.SelectStmt:
+		if n.SelectIntoOpt != nil && n.SelectIntoOpt.Tp != ast.SelectIntoVars {
+			what = "FILE"
+		}
+	}
+	if what == "" {
+		return nil
+	}
+	return sqlerr.New(sqlerr.ErSpecificAccessDenied,
+		"Access denied; you need (at least one of) the %s privilege(s) for this operation (through shardproxy, administer the backends directly)", what)
+}
+
+// adminText is adminStatement for statements the parser did not read (unparsed.go).
+func adminText(sql string) error {
+	f := strings.Fields(strings.ToUpper(sql))
+	if len(f) == 0 {
+		return nil
+	}
+	first, second := f[0], ""
+	if len(f) > 1 {
+		second = f[1]
+	}
+	switch {
+	case first == "GRANT", first == "REVOKE", first == "FLUSH", first == "SHUTDOWN", first == "INSTALL",
+		first == "UNINSTALL", first == "PURGE", first == "RESET", first == "CHANGE", first == "KILL",
+		first == "BINLOG", first == "STOP", first == "START" && second != "TRANSACTION",
+		(first == "CREATE" || first == "DROP" || first == "ALTER" || first == "RENAME") &&
+			(second == "USER" || second == "ROLE" || second == "SERVER"),
+		first == "SET" && (second == "PASSWORD" || second == "ROLE" || second == "DEFAULT" || second == "GLOBAL"),
+		first == "LOAD" && !strings.Contains(strings.Join(f, " "), " LOCAL "),
+		strings.Contains(strings.ToUpper(sql), "LOAD_FILE"), strings.Contains(strings.ToUpper(sql), "OUTFILE"),
+		strings.Contains(strings.ToUpper(sql), "DUMPFILE"):
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied,
+			"Access denied; you need (at least one of) the SUPER privilege(s) for this operation (through shardproxy, administer the backends directly)")
+	}
+	return nil
+}
+
+// restrictedSchema reports system schemas a client may not read through the proxy: they
+// describe the backend server, its accounts and every database on it.
+func restrictedSchema(name string) bool {
+	switch strings.ToLower(name) {
+	case "mysql", "performance_schema", "sys":
+		return true
+	}
+	return false
+}
