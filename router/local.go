@@ -13,22 +13,27 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
+// localResult is a result the proxy computes itself.
+type localResult struct {
+	cols []wire.Column
+	rows [][]*string
+}
+
 // showDatabases answers SHOW DATABASES with the logical databases the user may use.
-func (s *Session) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt, more bool, w wire.PacketWriter) error {
+func (s *Session) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt) (localResult, error) {
 	if n.Where != nil {
-		return sqlerr.NotSupported("SHOW DATABASES WHERE (use LIKE)")
+		return localResult{}, sqlerr.NotSupported("SHOW DATABASES WHERE (use LIKE)")
 	}
 	title := "Database"
 	var match func(string) bool
 	if n.Pattern != nil {
 		v, ok := n.Pattern.Pattern.(*test_driver.ValueExpr)
 		if !ok {
-			return sqlerr.NotSupported("SHOW DATABASES LIKE with a non-literal pattern")
+			return localResult{}, sqlerr.NotSupported("SHOW DATABASES LIKE with a non-literal pattern")
 		}
 		pat := v.GetString()
 		title += " (" + pat + ")"
-		re := likeRegexp(pat)
-		match = re.MatchString
+		match = likeRegexp(pat).MatchString
 	}
 	u, _ := snap.User(s.user)
 	names := []string{"information_schema"}
@@ -47,11 +52,32 @@ func (s *Session) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt, more bool
 		Schema: "information_schema", Table: "SCHEMATA", OrgTable: "SCHEMATA", Name: title, OrgName: "SCHEMA_NAME",
 		Charset: 45, Length: 256, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG,
 	}
-	status := s.status
-	if more {
-		status |= wire.StatusMoreResults
+	return localResult{cols: []wire.Column{col}, rows: rows}, nil
+}
+
+// write sends the result in the text protocol, or the binary one for prepared statements.
+func (r localResult) write(w wire.PacketWriter, status uint16, binary bool) error {
+	if !binary {
+		return wire.WriteTextResult(w, r.cols, r.rows, status)
 	}
-	return wire.WriteTextResult(w, []wire.Column{col}, rows, status)
+	buf := wire.AppendLenencInt(nil, uint64(len(r.cols)))
+	if err := w.WritePacket(buf); err != nil {
+		return err
+	}
+	for _, c := range r.cols {
+		if err := w.WritePacket(wire.AppendColumnDef(buf[:0], c)); err != nil {
+			return err
+		}
+	}
+	if err := w.WritePacket(wire.AppendEOF(buf[:0], 0, status)); err != nil {
+		return err
+	}
+	for _, row := range r.rows {
+		if err := w.WritePacket(wire.AppendBinaryTextRow(buf[:0], row)); err != nil {
+			return err
+		}
+	}
+	return w.WritePacket(wire.AppendEOF(buf[:0], 0, status))
 }
 
 // likeRegexp compiles a SQL LIKE pattern (case-insensitive, as for utf8mb4_general_ci).

@@ -18,8 +18,9 @@ type Stmt struct {
 	sql       string // the text prepared on backends
 	shard     *rules.Shard
 	sticky    bool
-	write     bool // changes rows: subject to the one-writing-shard rule of transactions
-	dynamic   bool // re-planned at each execute (routed by parameters, or session values)
+	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
+	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
 	params    int
 	paramDefs [][]byte
 	colDefs   [][]byte
@@ -48,7 +49,19 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch st.(type) {
+	switch n := st.(type) {
+	case *ast.ShowStmt:
+		if n.Tp == ast.ShowDatabases {
+			res, err := s.showDatabases(snap, n)
+			if err != nil {
+				return nil, err
+			}
+			stmt := &Stmt{orig: sql, local: n}
+			for _, c := range res.cols {
+				stmt.colDefs = append(stmt.colDefs, wire.AppendColumnDef(nil, c))
+			}
+			return stmt, nil
+		}
 	case *ast.UseStmt, *ast.KillStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		return nil, sqlerr.New(1295, "This command is not supported in the prepared statement protocol yet")
 	case *ast.SetStmt:
@@ -176,6 +189,13 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
 	snap := s.r.rules.Load()
+	if st.local != nil {
+		res, err := s.showDatabases(snap, st.local)
+		if err != nil {
+			return err
+		}
+		return res.write(w, s.status, true)
+	}
 	sql, shard := st.sql, st.shard
 	if st.dynamic {
 		node, err := s.parseOne(st.orig)

@@ -90,7 +90,15 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowDatabases {
-			return s.showDatabases(snap, n, more, w)
+			res, err := s.showDatabases(snap, n)
+			if err != nil {
+				return err
+			}
+			status := s.status
+			if more {
+				status |= wire.StatusMoreResults
+			}
+			return res.write(w, status, false)
 		}
 	case *ast.KillStmt:
 		return sqlerr.NotSupported("KILL through the proxy")

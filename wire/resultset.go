@@ -41,6 +41,25 @@ func AppendTextRow(b []byte, values []*string) []byte {
 	return b
 }
 
+// AppendBinaryTextRow appends a binary-protocol row whose columns are all strings (a nil
+// value is NULL): the 0x00 header, the NULL bitmap (offset by 2 bits), then the values.
+func AppendBinaryTextRow(b []byte, values []*string) []byte {
+	b = append(b, 0x00)
+	start := len(b)
+	b = append(b, make([]byte, (len(values)+7+2)/8)...)
+	for i, v := range values {
+		if v == nil {
+			b[start+(i+2)/8] |= 1 << ((i + 2) % 8)
+		}
+	}
+	for _, v := range values {
+		if v != nil {
+			b = AppendLenencString(b, *v)
+		}
+	}
+	return b
+}
+
 // PacketWriter is where result packets go (the client connection, or a buffer).
 type PacketWriter interface {
 	WritePacket(payload []byte) error
