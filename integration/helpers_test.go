@@ -103,6 +103,7 @@ type proxyConfig struct {
 	Users     []userConfig     `json:"users"`
 	Backends  []backendConfig  `json:"backends"`
 	Shards    []shardConfig    `json:"shards"`
+	Schemes   []map[string]any `json:"schemes,omitempty"`
 	Databases []databaseConfig `json:"databases"`
 }
 
@@ -133,8 +134,9 @@ type shardConfig struct {
 }
 
 type databaseConfig struct {
-	Name         string `json:"name"`
-	DefaultShard string `json:"default_shard"`
+	Name         string           `json:"name"`
+	DefaultShard string           `json:"default_shard"`
+	Tables       []map[string]any `json:"tables,omitempty"`
 }
 
 // config returns a proxy configuration serving dbs (created on MariaDB if missing), each on

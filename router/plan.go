@@ -1,10 +1,12 @@
 package router
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -57,6 +59,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	if a.err != nil {
 		return plan{}, a.err
 	}
+	numberParams(a.markers)
 	if s.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
@@ -72,7 +75,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
-			shard, p.dynamic = s.representative(a.refs), true
+			shard, p.dynamic = s.representative(st, a.refs), true
 		case err != nil:
 			return plan{}, err
 		}
@@ -128,10 +131,12 @@ func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Databas
 }
 
 // representative is the shard a parameter-routed statement is prepared on: slot 0's.
-func (s *Session) representative(refs []tableRef) *rules.Shard {
+func (s *Session) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
+	_, isDelete := st.(*ast.DeleteStmt)
+	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range refs {
 		if r.table.Kind == rules.KindSharded {
-			r.node.Name = ast.NewCIStr(r.table.PhysicalName(0))
+			rename(r, r.table.PhysicalName(0), !isDelete && !isInsert)
 			return r.table.Scheme.SlotShard(0)
 		}
 	}
@@ -186,9 +191,10 @@ type analyzer struct {
 	rewrite bool
 	dynamic bool
 	unnamed []*ast.SelectField // fields named by their text, which a restore would change
-	refs    []tableRef         // tables of logical databases
-	schemas []*ast.CIStr       // schema qualifiers naming logical databases
-	showDBs []*string          // SHOW ... FROM db naming logical databases
+	markers []*test_driver.ParamMarkerExpr
+	refs    []tableRef   // tables of logical databases
+	schemas []*ast.CIStr // schema qualifiers naming logical databases
+	showDBs []*string    // SHOW ... FROM db naming logical databases
 	sources map[*ast.TableName]*ast.TableSource
 	err     error
 }
@@ -255,8 +261,19 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 		}
 	case *ast.LockTablesStmt:
 		a.sticky = true
+	case *test_driver.ParamMarkerExpr:
+		a.markers = append(a.markers, n)
 	}
 	return n, false
+}
+
+// numberParams gives each ? its position among the statement's parameters (the parser
+// leaves Order at 0; bound values arrive in text order).
+func numberParams(ms []*test_driver.ParamMarkerExpr) {
+	slices.SortFunc(ms, func(a, b *test_driver.ParamMarkerExpr) int { return a.Offset - b.Offset })
+	for i, m := range ms {
+		m.Order = i
+	}
 }
 
 func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
