@@ -342,11 +342,8 @@ func testTLS(t *testing.T, e *env) {
 	t.Cleanup(func() { mysql.DeregisterTLSConfig(name) })
 
 	t.Run("ClientHelloInTheSamePacketAsSSLRequest", func(t *testing.T) {
-		knownBug(t, "protocol/handshake.go startTLS wraps the raw net.Conn in tls.Server after reading the "+
-			"SSLRequest through wire.Conn's bufio.Reader; a TLS ClientHello that arrived in the same TCP read is "+
-			"left in that buffer, so the TLS handshake waits for bytes already consumed and fails after "+
-			"handshake_timeout (log: \"TLS handshake: ... i/o timeout\"; the client sees EOF). go-sql-driver and "+
-			"libmariadb write the ClientHello right after the SSLRequest, so TLS logins fail at random.")
+		// Regression: the proxy must not lose a ClientHello that arrived in the same read as
+		// the SSLRequest (go-sql-driver and libmariadb send it right after).
 		c := dialRaw(t, p.Addr)
 		if err := c.readGreeting(); err != nil {
 			t.Fatal(err)
@@ -382,9 +379,6 @@ func testTLS(t *testing.T, e *env) {
 		{"Plain", appUser, appPass, "false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.tls != "false" {
-				skipTLSBug(t)
-			}
 			before := handshakes.Load()
 			db := p.open(t, tc.user, tc.pass, m.Logical, "tls="+tc.tls)
 			if v := queryString(t, db, "SELECT 'over tls'"); v != "over tls" {
@@ -396,26 +390,16 @@ func testTLS(t *testing.T, e *env) {
 		})
 	}
 	t.Run("WrongPasswordOverTLS", func(t *testing.T) {
-		skipTLSBug(t)
 		err := p.open(t, sha2User, "wrong", m.Logical, "tls="+name).Ping()
 		wantError(t, err, 1045, "28000")
 	})
 	t.Run("Sha2FullAuthOverTLSFreshProxy", func(t *testing.T) {
-		skipTLSBug(t)
 		fresh := startProxy(t, cfg)
 		db := openDB(t, fresh.dsn(sha2User, sha2Pass, m.Logical, "tls=skip-verify"))
 		if err := db.Ping(); err != nil {
 			t.Fatalf("sha2 full authentication over TLS: %v", err)
 		}
 	})
-}
-
-// skipTLSBug skips tests that fail at random because of the bug shown by
-// TLS/ClientHelloInTheSamePacketAsSSLRequest.
-func skipTLSBug(t *testing.T) {
-	t.Helper()
-	knownBug(t, "flaky until the TLS handshake uses the bytes wire.Conn already buffered "+
-		"(see TestProxy/TLS/ClientHelloInTheSamePacketAsSSLRequest)")
 }
 
 // prefixConn sends prefix in the same write as the first data written.

@@ -18,12 +18,18 @@ func testIsolation(t *testing.T, e *env) {
 	}
 	t.Cleanup(func() { e.rootExec(t, "DROP USER IF EXISTS 'iso_evil'@'%'") })
 	db := p.open(t, appUser, appPass, mine.Logical)
+	// Another tenant's session on the backend, in its own database.
+	other, err := e.direct(t, theirs.Physical).Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustExec(t, other, "SELECT 1")
 
-	const bug = "system schemas (mysql, information_schema, performance_schema, sys) and account statements " +
-		"pass through unchecked and run with the privileges of the proxy's backend account: a user restricted " +
-		"to its own logical databases reads the backend's mysql.user (password hashes), sees every other " +
-		"database in information_schema, lists the physical databases through a prepared SHOW DATABASES, " +
-		"and can CREATE USER / GRANT on the backend"
+	const bug = "information_schema and SHOW PROCESSLIST pass through unchecked and are answered with the " +
+		"privileges of the proxy's backend account: a user restricted to its own logical databases sees the " +
+		"tables and columns of every other database of the backend (other tenants' and the mysql schema), and " +
+		"every session on the backend with its database and running statement"
 	for _, tc := range []struct {
 		name    string
 		sql     string
@@ -36,10 +42,16 @@ func testIsolation(t *testing.T, e *env) {
 		{"OtherLogicalDatabase", "SELECT v FROM isoother.secret", nil, true, "", false},
 		{"OtherPhysicalDatabase", "SELECT v FROM isoother_phys.secret", nil, true, "", false},
 		{"ShowTablesOfOtherDatabase", "SHOW TABLES FROM isoother", nil, true, "", false},
-		{"BackendAccounts", "SELECT COUNT(*) FROM mysql.user", nil, true, "", true},
+		{"BackendAccounts", "SELECT COUNT(*) FROM mysql.user", nil, true, "", false},
 		{"OtherDatabasesInInformationSchema", "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('isoother', 'isoother_phys', 'mysql')", nil, false, "0", true},
-		{"PreparedShowDatabases", "SHOW DATABASES", nil, false, "information_schema,iso", true},
-		{"CreateUser", "CREATE USER 'iso_evil'@'%' IDENTIFIED BY 'x'", nil, true, "", true},
+		{"PreparedShowDatabases", "SHOW DATABASES", nil, false, "information_schema,iso", false},
+		{"CreateUser", "CREATE USER 'iso_evil'@'%' IDENTIFIED BY 'x'", nil, true, "", false},
+		{"PerformanceSchema", "SELECT COUNT(*) FROM performance_schema.threads", nil, true, "", false},
+		{"SysSchema", "SELECT COUNT(*) FROM sys.version", nil, true, "", false},
+		{"ServerFile", "SELECT LOAD_FILE('/etc/hostname')", nil, true, "", false},
+		{"IntoOutfile", "SELECT v FROM secret INTO OUTFILE '/tmp/iso_secret.txt'", nil, true, "", false},
+		{"OtherSessions", "SHOW PROCESSLIST", nil, true, "", true},
+		{"OtherSessionsInInformationSchema", "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'isoother_phys'", nil, false, "0", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.bug {

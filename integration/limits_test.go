@@ -175,11 +175,8 @@ func testLimits(t *testing.T, e *env) {
 		killBackends()
 		_, errNext := conn.ExecContext(context.Background(), "SELECT 2")
 		t.Run("NextStatement", func(t *testing.T) {
-			knownBug(t, "the first statement after MariaDB closed an idle pooled backend connection (KILL, "+
-				"wait_timeout, restart) fails with 1105 \"router: backend connection failed: EOF\": an unknown-error "+
-				"code with an internal message, although nothing was executed (the connection was gone before the "+
-				"command) and the session holds no state on it; it should run on a fresh connection, or at least "+
-				"report a lost connection (2013)")
+			// Regression: nothing was executed (the connection was gone before the command)
+			// and the session holds no state on it: the statement runs on a fresh connection.
 			if errNext != nil {
 				t.Errorf("the first statement after the kill: %v", errNext)
 			}
