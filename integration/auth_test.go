@@ -389,6 +389,16 @@ func testTLS(t *testing.T, e *env) {
 			}
 		})
 	}
+	t.Run("MariaDBClient", func(t *testing.T) {
+		mariadb := cli{path: requireTool(t, "/usr/bin/mariadb", "mariadb-client"), addr: p.Addr}
+		for _, u := range []struct{ user, pass string }{{appUser, appPass}, {sha2User, sha2Pass}} {
+			out := mariadb.mustRun(t, "", "--ssl", "--ssl-ca="+certFile, "-u", u.user, "-p"+u.pass, m.Logical, "-e", "status")
+			if !strings.Contains(out, "Cipher in use is") {
+				t.Errorf("%s: mariadb status shows no TLS cipher:\n%s", u.user, out)
+			}
+		}
+	})
+
 	t.Run("WrongPasswordOverTLS", func(t *testing.T) {
 		err := p.open(t, sha2User, "wrong", m.Logical, "tls="+name).Ping()
 		wantError(t, err, 1045, "28000")
