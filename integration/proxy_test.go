@@ -25,6 +25,7 @@ func TestProxy(t *testing.T) {
 		{"SessionState", testSessionState},
 		{"Transactions", testTransactions},
 		{"ProxyFunctions", testProxyFunctions},
+		{"PreviousStatementState", testPreviousStatementState},
 		{"Routing", testRouting},
 		{"InformationSchema", testInformationSchema},
 		{"Isolation", testIsolation},
