@@ -179,6 +179,30 @@ func testMultiStatements(t *testing.T, e *env) {
 		})
 	}
 
+	t.Run("StoredProcedures", func(t *testing.T) {
+		const proc = "CREATE PROCEDURE two(IN n INT) BEGIN SELECT n AS first; UPDATE m SET v = 'proc' WHERE id = n; SELECT n * 2 AS second; END"
+		mustExec(t, e.direct(t, m.Physical), proc)
+		mustExec(t, direct, proc)
+		for _, c := range []struct {
+			sql  string
+			args []any
+		}{
+			{"CALL two(1)", nil},
+			{"CALL two(?)", []any{2}}, // prepared: binary result sets, then the CALL's own OK
+			{"CALL two(1); SELECT 'after' AS next", nil},
+			{"SELECT 'before'; CALL two(1)", nil},
+		} {
+			got, gotErr := multiResults(pc, c.sql, c.args...)
+			want, wantErr := multiResults(dc, c.sql, c.args...)
+			if !sameError(gotErr, wantErr) || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: through the proxy %q (%v), directly %q (%v)", c.sql, got, gotErr, want, wantErr)
+			}
+			if v := queryString(t, pc, "SELECT 42"); v != "42" {
+				t.Errorf("SELECT 42 after %s: %s", c.sql, v)
+			}
+		}
+	})
+
 	t.Run("RawPackets", func(t *testing.T) {
 		for _, tc := range cases {
 			rp := dialRaw(t, p.Addr)
@@ -223,8 +247,8 @@ func testMultiStatements(t *testing.T, e *env) {
 }
 
 // multiResults reads every result set of a query as text.
-func multiResults(c *sql.Conn, q string) ([][][]string, error) {
-	rows, err := c.QueryContext(context.Background(), q)
+func multiResults(c *sql.Conn, q string, args ...any) ([][][]string, error) {
+	rows, err := c.QueryContext(context.Background(), q, args...)
 	if err != nil {
 		return nil, err
 	}
