@@ -196,13 +196,17 @@ func testIdleTimeoutMinIdle(t *testing.T, e *env) {
 	for _, c := range cs {
 		p.Release(c)
 	}
-	if s := p.Stats(); s.Idle != 5 {
+	// Maintenance may have dialled more while all five were in use (MinIdle counts idle
+	// connections), so at least five are idle now.
+	s := p.Stats()
+	if s.Idle < 5 || s.Open != s.Idle {
 		t.Fatalf("after releasing 5: %+v", s)
 	}
+	extra := uint64(s.Open - 2)
 	// Idle connections above MinIdle go after IdleTimeout; MinIdle stay.
 	eventually(t, 5*time.Second, "idle connections to be closed down to MinIdle", func() bool {
 		s := p.Stats()
-		return s.Idle == 2 && s.Open == 2 && s.ClosedIdle == 3
+		return s.Idle == 2 && s.Open == 2 && s.ClosedIdle == extra
 	})
 	eventually(t, 5*time.Second, "the server to see 2 sessions", func() bool { return e.sessions(t, user) == 2 })
 
