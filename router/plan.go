@@ -19,6 +19,9 @@ type plan struct {
 	sql     string
 	sticky  bool // the statement leaves state in the backend session
 	dynamic bool // it embeds session values that change (LAST_INSERT_ID(), DATABASE())
+	// diagnostic: it asks about the previous statement (ROW_COUNT(), @@warning_count), so
+	// it leaves the session's diagnostics as they are.
+	diagnostic bool
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
@@ -67,7 +70,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	if err != nil {
 		return plan{}, err
 	}
-	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic}
+	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
 	if a.routed() {
 		names := tableNames(a.refs)
 		shard, err := s.routeSharded(st, a.refs, params)
@@ -182,21 +185,22 @@ func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
 // analyzer walks a statement once: schema references, proxy-answered functions, and
 // constructs that leave state in the backend session.
 type analyzer struct {
-	s       *Session
-	snap    *rules.Snapshot
-	ctes    map[string]bool
-	dbs     []*rules.Database
-	needsDB bool
-	sticky  bool
-	rewrite bool
-	dynamic bool
-	unnamed []*ast.SelectField // fields named by their text, which a restore would change
-	markers []*test_driver.ParamMarkerExpr
-	refs    []tableRef   // tables of logical databases
-	schemas []*ast.CIStr // schema qualifiers naming logical databases
-	showDBs []*string    // SHOW ... FROM db naming logical databases
-	sources map[*ast.TableName]*ast.TableSource
-	err     error
+	s          *Session
+	snap       *rules.Snapshot
+	ctes       map[string]bool
+	dbs        []*rules.Database
+	needsDB    bool
+	sticky     bool
+	rewrite    bool
+	dynamic    bool
+	diagnostic bool
+	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
+	markers    []*test_driver.ParamMarkerExpr
+	refs       []tableRef   // tables of logical databases
+	schemas    []*ast.CIStr // schema qualifiers naming logical databases
+	showDBs    []*string    // SHOW ... FROM db naming logical databases
+	sources    map[*ast.TableName]*ast.TableSource
+	err        error
 }
 
 // routed reports whether sharding rules decide the statement's shard.
@@ -239,7 +243,7 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 			a.schemaRef(&n.Schema) // stored function or procedure (CALL db.p())
 		}
 		switch n.FnName.L {
-		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock", "found_rows":
+		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock":
 			a.sticky = true
 		case "load_file":
 			a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the FILE privilege(s) for this operation")
@@ -285,6 +289,13 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
 			return ast.NewValueExpr(a.s.lastInsertID, "", ""), true
+		case "warning_count", "error_count":
+			n := a.s.diag.count
+			if strings.EqualFold(v.Name, "error_count") {
+				n = a.s.diag.errors
+			}
+			a.rewrite, a.dynamic, a.diagnostic = true, true, true
+			return ast.NewValueExpr(int64(n), "", ""), true
 		}
 	}
 	if f, ok := n.(*ast.FuncCallExpr); ok {
@@ -311,6 +322,14 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 			return nil, true
 		}
 		return a.s.db, true
+	case "row_count":
+		a.diagnostic = true
+		return a.s.diag.rowCount, true
+	case "found_rows":
+		if !a.s.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
+			a.diagnostic = true
+			return a.s.diag.foundRows, true
+		}
 	}
 	return nil, false
 }

@@ -196,7 +196,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 		return res.write(w, s.status, true)
 	}
-	sql, shard := st.sql, st.shard
+	sql, shard, diagnostic := st.sql, st.shard, false
 	if st.dynamic {
 		node, err := s.parseOne(st.orig)
 		if err != nil {
@@ -206,7 +206,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if err != nil {
 			return err
 		}
-		sql, shard = p.sql, p.shard
+		sql, shard, diagnostic = p.sql, p.shard, p.diagnostic
 	}
 	if st.sticky {
 		s.sticky = true
@@ -236,6 +236,9 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	if stop() {
 		s.killAsync(snap, shard, c.ID())
 	}
+	s.keepDiag = diagnostic
+	s.record(ctx, c, out, err)
+	s.keepDiag = false
 	return s.finish(shard, c, out, err)
 }
 

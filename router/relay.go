@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,8 @@ type outcome struct {
 	status       uint16
 	lastInsertID uint64
 	affected     uint64
+	warnings     uint16 // of the last result
+	rows         int64  // rows of the last result set; -1 when it was an OK
 }
 
 // ErrBackendIO wraps an I/O failure on a backend connection; the connection is discarded.
@@ -91,7 +94,7 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 			if err != nil {
 				return out, ioErr(ctx, c, err)
 			}
-			out.status, out.affected = ok.Status, ok.AffectedRows
+			out.status, out.affected, out.warnings, out.rows = ok.Status, ok.AffectedRows, ok.Warnings, -1
 			if ok.LastInsertID != 0 {
 				out.lastInsertID = ok.LastInsertID
 			}
@@ -106,7 +109,7 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 			c.MarkBroken()
 			return out, sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
 		default:
-			if out.status, err = relayResultSet(ctx, c, w, p, more); err != nil {
+			if out.status, out.warnings, out.rows, err = relayResultSet(ctx, c, w, p, more); err != nil {
 				return out, err
 			}
 		}
@@ -120,50 +123,54 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 }
 
 // relayResultSet relays a result set whose column-count packet is first.
-func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []byte, more bool) (uint16, error) {
+func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []byte, more bool) (status, warnings uint16, rows int64, err error) {
 	bw := c.Wire()
 	ncols, n := wire.LenencInt(first)
 	if n == 0 || n != len(first) {
-		return 0, ioErr(ctx, c, wire.ErrMalformed)
+		return 0, 0, 0, ioErr(ctx, c, wire.ErrMalformed)
 	}
 	if err := w.WritePacket(first); err != nil {
 		c.MarkBroken()
-		return 0, err
+		return 0, 0, 0, err
 	}
 	// Column definitions, then the EOF that ends them, then rows until EOF or ERR.
 	for i := uint64(0); i <= ncols; i++ {
 		p, err := bw.ReadPacket()
 		if err != nil {
-			return 0, ioErr(ctx, c, err)
+			return 0, 0, 0, ioErr(ctx, c, err)
 		}
 		if err := w.WritePacket(p); err != nil {
 			c.MarkBroken()
-			return 0, err
+			return 0, 0, 0, err
 		}
 	}
 	for {
 		p, err := bw.ReadPacket()
 		if err != nil {
-			return 0, ioErr(ctx, c, err)
+			return 0, 0, 0, ioErr(ctx, c, err)
 		}
 		if wire.IsErr(p) {
-			return 0, wire.ParseErr(p)
+			return 0, 0, 0, wire.ParseErr(p)
 		}
 		if wire.IsEOF(p) {
-			status, _ := wire.Status(p)
+			status, _ = wire.Status(p)
+			if len(p) >= 3 {
+				warnings = binary.LittleEndian.Uint16(p[1:])
+			}
 			if status&wire.StatusMoreResults == 0 && more {
 				wire.SetStatus(p, 0, wire.StatusMoreResults)
 			}
 			if err := w.WritePacket(p); err != nil {
 				c.MarkBroken()
-				return 0, err
+				return 0, 0, 0, err
 			}
-			return status, nil
+			return status, warnings, rows, nil
 		}
 		if err := w.WritePacket(p); err != nil {
 			c.MarkBroken()
-			return 0, err
+			return 0, 0, 0, err
 		}
+		rows++
 	}
 }
 
@@ -180,8 +187,8 @@ func (k *collector) WritePacket(p []byte) error {
 	return nil
 }
 
-// queryRow runs a text query on c and returns the first row's values (nil for NULL).
-func queryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
+// queryRows runs a text query on c and returns its rows (nil values for NULL).
+func queryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
 	stop := watch(ctx, c)
 	defer stop()
 	if err := sendCommand(ctx, c, comQuery, []byte(query)); err != nil {
@@ -191,31 +198,39 @@ func queryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
 	if _, err := relay(ctx, c, &k, false); err != nil {
 		return nil, err
 	}
-	// column count, defs, EOF, rows..., EOF
+	// column count, definitions, EOF, rows..., EOF
 	if len(k.pkts) < 3 {
 		return nil, nil
 	}
 	ncols, _ := wire.LenencInt(k.pkts[0])
-	rowsAt := 1 + int(ncols) + 1
-	if len(k.pkts) <= rowsAt+1 {
-		return nil, nil
-	}
-	row := k.pkts[rowsAt]
-	vals := make([]*string, 0, ncols)
-	for range ncols {
-		v, null, n := wire.LenencString(row)
-		if n == 0 {
-			return nil, fmt.Errorf("router: malformed row from backend: %w", wire.ErrMalformed)
+	var rows [][]*string
+	for _, row := range k.pkts[1+int(ncols)+1 : len(k.pkts)-1] {
+		vals := make([]*string, 0, ncols)
+		for range ncols {
+			v, null, n := wire.LenencString(row)
+			if n == 0 {
+				return nil, fmt.Errorf("router: malformed row from backend: %w", wire.ErrMalformed)
+			}
+			row = row[n:]
+			if null {
+				vals = append(vals, nil)
+				continue
+			}
+			s := string(v)
+			vals = append(vals, &s)
 		}
-		row = row[n:]
-		if null {
-			vals = append(vals, nil)
-			continue
-		}
-		s := string(v)
-		vals = append(vals, &s)
+		rows = append(rows, vals)
 	}
-	return vals, nil
+	return rows, nil
+}
+
+// queryRow runs a text query on c and returns its first row (nil if it has none).
+func queryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
+	rows, err := queryRows(ctx, c, query)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0], nil
 }
 
 // MySQL command bytes the router sends.

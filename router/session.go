@@ -32,6 +32,8 @@ type Session struct {
 	pinned       map[string]Conn // shard name → connection kept across statements
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
+	diag         diagnostics
+	keepDiag     bool   // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string // the statement that began the current transaction
 }
 
@@ -89,6 +91,13 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
+			status := s.status
+			if more {
+				status |= wire.StatusMoreResults
+			}
+			return s.showWarnings(n).write(w, status, false)
+		}
 		if n.Tp == ast.ShowDatabases {
 			res, err := s.showDatabases(snap, n)
 			if err != nil {
@@ -131,6 +140,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if plan.sticky {
 		s.sticky = true
 	}
+	s.keepDiag = plan.diagnostic
+	defer func() { s.keepDiag = false }()
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err

@@ -168,5 +168,6 @@ func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.
 	if stop() {
 		s.killAsync(snap, shard, c.ID())
 	}
+	s.record(ctx, c, out, err)
 	return s.finish(shard, c, out, err)
 }

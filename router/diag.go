@@ -1,0 +1,82 @@
+package router
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// diagnostics is what MySQL reports about a session's previous statement. The backend
+// connection that ran it may serve another session right after, so the proxy keeps it:
+// SHOW WARNINGS, @@warning_count, ROW_COUNT() and FOUND_ROWS() are answered from here.
+type diagnostics struct {
+	warnings  [][]*string // Level, Code, Message
+	count     int         // @@warning_count (errors included)
+	errors    int         // @@error_count
+	rowCount  int64       // ROW_COUNT(): affected rows, -1 after a result set or an error
+	foundRows int64       // FOUND_ROWS(): rows of the last result set
+}
+
+// record updates the diagnostics after a statement ran on c; warnings are fetched from c
+// (one extra round trip, only when there are some) before c goes back to the pool.
+func (s *Session) record(ctx context.Context, c Conn, out outcome, err error) {
+	if s.keepDiag {
+		return
+	}
+	d := diagnostics{rowCount: -1, foundRows: s.diag.foundRows}
+	switch {
+	case err == nil:
+		if out.rows >= 0 {
+			d.foundRows = out.rows
+		} else {
+			d.rowCount = int64(out.affected)
+		}
+		if out.warnings > 0 && !c.Broken() {
+			rows, ferr := queryRows(ctx, c, "SHOW WARNINGS")
+			if ferr == nil {
+				d.warnings = rows
+			}
+			d.count = int(out.warnings)
+		}
+	default:
+		if e, ok := sqlerr.As(err); ok {
+			code := strconv.Itoa(int(e.Code))
+			level := "Error"
+			d.warnings = [][]*string{{&level, &code, &e.Message}}
+			d.count, d.errors = 1, 1
+		}
+	}
+	s.diag = d
+}
+
+// showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*) forms.
+func (s *Session) showWarnings(n *ast.ShowStmt) localResult {
+	if n.CountWarningsOrErrors {
+		name, v := "@@session.warning_count", s.diag.count
+		if n.Tp == ast.ShowErrors {
+			name, v = "@@session.error_count", s.diag.errors
+		}
+		val := strconv.Itoa(v)
+		return localResult{
+			cols: []wire.Column{{Name: name, Charset: 63, Length: 21, Type: mysql.MYSQL_TYPE_LONGLONG, Flags: mysql.NOT_NULL_FLAG}},
+			rows: [][]*string{{&val}},
+		}
+	}
+	var rows [][]*string
+	for _, r := range s.diag.warnings {
+		if n.Tp == ast.ShowErrors && (r[0] == nil || *r[0] != "Error") {
+			continue
+		}
+		rows = append(rows, r)
+	}
+	return localResult{cols: []wire.Column{
+		{Name: "Level", Charset: 45, Length: 28, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG},
+		{Name: "Code", Charset: 63, Length: 4, Type: mysql.MYSQL_TYPE_LONG, Flags: mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG},
+		{Name: "Message", Charset: 45, Length: 2048, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG},
+	}, rows: rows}
+}
