@@ -1,11 +1,24 @@
 package integration
 
-import "testing"
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
 
 // TestProxy runs the end-to-end suite: the shardproxy binary in front of one real MariaDB
 // (shared by every subtest; each subtest uses databases and proxies of its own), reached by
 // real clients over TCP.
 func TestProxy(t *testing.T) {
+	// Registered first, so it runs last: after every handle, proxy and container is gone,
+	// nothing this test started may still run (other tests of the package are not its
+	// business).
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		if err := goleak.Find(before); err != nil && !t.Failed() {
+			t.Errorf("goroutines left behind: %v", err)
+		}
+	})
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name string
