@@ -132,6 +132,20 @@ func TestSharding(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ShowTablesLogical", func(t *testing.T) {
+		db := se.proxy.open(t, appUser, appPass, "shop")
+		r := query(t, db, "SHOW TABLES")
+		var names []string
+		for _, row := range r.Rows {
+			names = append(names, text(row[0]))
+		}
+		if got := strings.Join(names, ","); got != "accounts,currencies,orders,settings" {
+			t.Errorf("SHOW TABLES = %s, want the logical tables", got)
+		}
+		if got := queryString(t, db, "SHOW TABLES LIKE 'acc%'"); got != "accounts" {
+			t.Errorf("SHOW TABLES LIKE = %s", got)
+		}
+	})
 	t.Run("BroadcastAndSingle", func(t *testing.T) {
 		for _, sh := range se.shards {
 			mustExec(t, sh, "REPLACE INTO currencies VALUES ('EUR')")

@@ -92,22 +92,23 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
-			status := s.status
-			if more {
-				status |= wire.StatusMoreResults
+			return s.showWarnings(n).write(w, s.resultStatus(more), false)
+		}
+		if n.Tp == ast.ShowTables && n.DBName == "" && s.db != "" {
+			if db, ok := snap.Database(s.db); ok && len(db.TableNames()) > 0 {
+				res, err := s.showTables(ctx, snap, db, n)
+				if err != nil {
+					return err
+				}
+				return res.write(w, s.resultStatus(more), false)
 			}
-			return s.showWarnings(n).write(w, status, false)
 		}
 		if n.Tp == ast.ShowDatabases {
 			res, err := s.showDatabases(snap, n)
 			if err != nil {
 				return err
 			}
-			status := s.status
-			if more {
-				status |= wire.StatusMoreResults
-			}
-			return res.write(w, status, false)
+			return res.write(w, s.resultStatus(more), false)
 		}
 	case *ast.KillStmt:
 		return sqlerr.NotSupported("KILL through the proxy")
@@ -209,11 +210,16 @@ func (s *Session) UseDB(_ context.Context, name string) error {
 }
 
 func (s *Session) writeOK(w wire.PacketWriter, more bool) error {
-	st := s.status
+	return w.WritePacket(wire.AppendOK(nil, wire.OK{Status: s.resultStatus(more)}))
+}
+
+// resultStatus is the status of a result the proxy writes itself; more announces another
+// result of the same multi-statement query.
+func (s *Session) resultStatus(more bool) uint16 {
 	if more {
-		st |= wire.StatusMoreResults
+		return s.status | wire.StatusMoreResults
 	}
-	return w.WritePacket(wire.AppendOK(nil, wire.OK{Status: st}))
+	return s.status
 }
 
 // acquire returns the connection for shard: the pinned one, or a pool connection brought to
