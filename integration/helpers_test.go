@@ -241,6 +241,8 @@ func (p *proxy) cleanup(t *testing.T) {
 	}
 	if logs := p.log.String(); strings.Contains(logs, "panicked") || strings.Contains(logs, "panic:") || strings.Contains(logs, "DATA RACE") {
 		t.Errorf("shardproxy log shows a panic or a data race:\n%s", logs)
+	} else if lines := internalErrors(logs); lines != "" {
+		t.Errorf("shardproxy answered with internal errors (1105):\n%s", lines)
 	} else if t.Failed() {
 		t.Logf("shardproxy log (last 8 KiB):\n%s", tail(logs, 8<<10))
 	}
@@ -496,4 +498,28 @@ func knownBug(t *testing.T, description string) {
 		return
 	}
 	t.Skip("BUG: " + description)
+}
+
+// grepLines returns the lines of s that contain substr.
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// internalErrors returns the log lines of errors the proxy answered with ER_UNKNOWN_ERROR
+// (1105), but for failed writes to clients that went away (see
+// Streaming/DisconnectMidStream/NoInternalErrorLogged).
+func internalErrors(logs string) string {
+	var out []string
+	for _, l := range strings.Split(grepLines(logs, `msg="internal error"`), "\n") {
+		if l != "" && !strings.Contains(l, "connection reset by peer") && !strings.Contains(l, "broken pipe") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
