@@ -210,6 +210,22 @@ func testSessionState(t *testing.T, e *env) {
 		}
 	})
 
+	t.Run("HandshakeCollation", func(t *testing.T) {
+		// The collation asked for in the handshake (no SET NAMES) is the session's, on every
+		// backend connection it uses.
+		for _, c := range []struct{ collation, charset string }{{"latin1_swedish_ci", "latin1"}, {"utf8mb4_unicode_ci", "utf8mb4"}, {"binary", "binary"}} {
+			h := p.open(t, appUser, appPass, m.Logical, "collation="+c.collation)
+			for i := range 3 {
+				r := query(t, h, "SELECT @@character_set_client, @@character_set_results, @@collation_connection")
+				got := text(r.Rows[0][0]) + " " + text(r.Rows[0][1]) + " " + text(r.Rows[0][2])
+				if want := c.charset + " " + c.charset + " " + c.collation; got != want {
+					t.Errorf("handshake collation %s, statement %d: %s, want %s", c.collation, i, got, want)
+				}
+				mustExec(t, db, "SELECT 1") // a default session in between
+			}
+		}
+	})
+
 	t.Run("Latin1Data", func(t *testing.T) {
 		// A latin1 client sends é as the single byte 0xE9, which is not UTF-8. The proxy must
 		// pass it through unchanged, also when it rewrites the statement (sess.st).
