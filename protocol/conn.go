@@ -23,6 +23,7 @@ type conn struct {
 	srv   *Server
 	nc    net.Conn
 	w     *wire.Conn
+	out   resultWriter // c.w as the Session's ResultWriter, for the command in progress
 	id    uint32
 	log   *slog.Logger
 	info  ConnInfo
@@ -49,6 +50,22 @@ func newConn(s *Server, nc net.Conn, id uint32) *conn {
 	}
 	c.w.MaxPacket = s.opts.MaxAllowedPacket
 	return c
+}
+
+// resultWriter is what a Session writes a result to: the client connection, remembering
+// the first failed write so that a client gone mid-result is not answered (nor logged) as
+// if the statement had failed.
+type resultWriter struct {
+	w   *wire.Conn
+	err error
+}
+
+func (r *resultWriter) WritePacket(p []byte) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.err = r.w.WritePacket(p)
+	return r.err
 }
 
 // deadlineConn refreshes the write deadline before each write, so a client that stops
@@ -211,6 +228,7 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		return false, c.writeError(sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet"))
 	}
 	c.srv.queries.Add(1)
+	c.out = resultWriter{w: c.w}
 	cmd, data := p[0], p[1:]
 	switch cmd {
 	case mysql.COM_QUIT:
@@ -218,14 +236,14 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 	case mysql.COM_PING:
 		return false, c.writeOK()
 	case mysql.COM_QUERY:
-		err = c.sess.Query(ctx, string(data), c.multi, c.w)
+		err = c.sess.Query(ctx, string(data), c.multi, &c.out)
 	case mysql.COM_INIT_DB:
 		if err = c.sess.UseDB(ctx, string(data)); err == nil {
 			return false, c.writeOK()
 		}
 	case mysql.COM_FIELD_LIST:
 		table, wildcard := splitNul(data)
-		err = c.sess.FieldList(ctx, table, wildcard, c.w)
+		err = c.sess.FieldList(ctx, table, wildcard, &c.out)
 	case mysql.COM_STATISTICS:
 		return false, c.w.WritePacket([]byte(c.statistics()))
 	case mysql.COM_SET_OPTION:
@@ -255,6 +273,10 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		err = sqlerr.New(sqlerr.ErUnknownCom, "Unknown command %d", cmd)
 	}
 	if err != nil {
+		if c.out.err != nil {
+			// The client stopped taking the result (it went away): nothing to tell it.
+			return false, c.out.err
+		}
 		if werr := c.writeError(err); werr != nil {
 			return false, werr
 		}

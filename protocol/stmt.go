@@ -152,7 +152,7 @@ func (c *conn) execute(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.sess.Execute(ctx, s.prep, params, cursor, c.w)
+	return c.sess.Execute(ctx, s.prep, params, cursor, &c.out)
 }
 
 func (s *clientStmt) decodeParams(b []byte) ([]Param, error) {
