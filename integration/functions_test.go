@@ -256,13 +256,6 @@ func testPreviousStatementState(t *testing.T, e *env) {
 	} {
 		for _, between := range []struct{ name, sql string }{{"Alone", ""}, {"OtherSessionInBetween", "SELECT COUNT(*) FROM r"}} {
 			t.Run(tc.name+"/"+between.name, func(t *testing.T) {
-				if between.sql != "" {
-					knownBug(t, "statements about the session's previous statement (SHOW WARNINGS, @@warning_count, "+
-						"ROW_COUNT(), FOUND_ROWS() without SQL_CALC_FOUND_ROWS) are relayed to the pooled backend "+
-						"connection, which answers about the statement that ran on it last: after another session used "+
-						"that connection in between, SHOW WARNINGS is empty instead of Warning 1365, @@warning_count 0 "+
-						"instead of 1, ROW_COUNT() 0 instead of 3, FOUND_ROWS() 1 instead of 2")
-				}
 				// Handles of their own, closed at the end: a session left open with sticky state
 				// would hold the only backend connection.
 				sdb, odb := p.open(t, appUser, appPass, m.Logical), p.open(t, appUser, appPass, m.Logical)
