@@ -369,6 +369,9 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		db, _ = a.snap.Database(a.s.db)
+	case restrictedTable(n.Schema.O, n.Name.O):
+		a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
+		return
 	case isSystemSchema(n.Schema.O):
 		a.schemaRef(&n.Schema) // refuses the restricted ones
 		return

@@ -32,6 +32,10 @@ func adminStatement(st ast.StmtNode) error {
 		if n.SelectIntoOpt != nil && n.SelectIntoOpt.Tp != ast.SelectIntoVars {
 			what = "FILE"
 		}
+	case *ast.ShowStmt:
+		if n.Tp == ast.ShowProcessList {
+			what = "PROCESS" // it would list every backend session; the proxy's own list comes with KILL
+		}
 	}
 	if what == "" {
 		return nil
@@ -64,6 +68,12 @@ func adminText(sql string) error {
 			"Access denied; you need (at least one of) the SUPER privilege(s) for this operation (through shardproxy, administer the backends directly)")
 	}
 	return nil
+}
+
+// restrictedTable reports information_schema tables that describe the whole backend
+// server rather than the client's databases.
+func restrictedTable(schema, table string) bool {
+	return strings.EqualFold(schema, "information_schema") && strings.EqualFold(table, "processlist")
 }
 
 // restrictedSchema reports system schemas a client may not read through the proxy: they
