@@ -180,12 +180,6 @@ func hasSet(log []logEntry, variable string) bool {
 func testInformationSchema(t *testing.T, e *env) {
 	for _, lay := range layouts {
 		t.Run(lay.name, func(t *testing.T) {
-			if lay.suffix != "" {
-				knownBug(t, "information_schema is relayed as is while DATABASE() answers the logical name: with a "+
-					"logical database on a physical one of another name, WHERE table_schema = DATABASE() (or = 'shop') "+
-					"matches nothing, so tools see no tables and no columns (mariadb-dump then dumps no data, see "+
-					"MariaDBClient/DumpAndRestoreLogicalToPhysical)")
-			}
 			logical := "is_" + strings.ToLower(lay.name)
 			m := dbMap{Logical: logical, Physical: logical + lay.suffix}
 			p := startProxy(t, e.config(t, m))

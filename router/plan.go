@@ -22,6 +22,9 @@ type plan struct {
 	// diagnostic: it asks about the previous statement (ROW_COUNT(), @@warning_count), so
 	// it leaves the session's diagnostics as they are.
 	diagnostic bool
+	// names translates database names of a statement reading information_schema; empty
+	// otherwise.
+	names schemaNames
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
@@ -95,6 +98,14 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		if phys := p.shard.Database; *ref != phys {
 			*ref = phys
 			a.rewrite = true
+		}
+	}
+	if a.infoSchema {
+		if p.names = s.schemaNames(snap, p.shard); !p.names.empty() {
+			lr := &literalRewriter{names: p.names}
+			st.Accept(lr)
+			a.rewrite = a.rewrite || lr.changed
+			p.dynamic = p.dynamic || lr.changed
 		}
 	}
 	if a.rewrite {
@@ -194,6 +205,7 @@ type analyzer struct {
 	rewrite    bool
 	dynamic    bool
 	diagnostic bool
+	infoSchema bool               // reads information_schema
 	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
 	markers    []*test_driver.ParamMarkerExpr
 	refs       []tableRef   // tables of logical databases
@@ -369,6 +381,9 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		db, _ = a.snap.Database(a.s.db)
+	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
+		a.infoSchema = true
+		return
 	case restrictedTable(n.Schema.O, n.Name.O):
 		a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
 		return

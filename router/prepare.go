@@ -84,7 +84,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic, write: isWrite(st), params: bs.Params}
+	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty(), write: isWrite(st), params: bs.Params}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
 	return stmt, nil
@@ -196,7 +196,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 		return res.write(w, s.status, true)
 	}
-	sql, shard, diagnostic := st.sql, st.shard, false
+	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
 	if st.dynamic {
 		node, err := s.parseOne(st.orig)
 		if err != nil {
@@ -206,7 +206,10 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if err != nil {
 			return err
 		}
-		sql, shard, diagnostic = p.sql, p.shard, p.diagnostic
+		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
+	}
+	if !names.empty() {
+		params = names.physicalParams(params)
 	}
 	if st.sticky {
 		s.sticky = true

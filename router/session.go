@@ -143,6 +143,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	s.keepDiag = plan.diagnostic
 	defer func() { s.keepDiag = false }()
+	if !plan.names.empty() {
+		w = &logicalRows{w: w, names: plan.names}
+	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
