@@ -28,10 +28,11 @@ type gormItem struct {
 }
 
 // TestGORM runs GORM's AutoMigrate (which introspects through information_schema and SHOW
-// statements), then CRUD with associations and a transaction, through the proxy.
+// statements), then CRUD with associations and a transaction, through the proxy, in a
+// logical database whose physical name differs.
 func TestGORM(t *testing.T) {
 	e := newEnv(t)
-	cfg := e.config(t, dbMap{Logical: "gormshop", Physical: "gormshop"})
+	cfg := e.config(t, dbMap{Logical: "gormshop", Physical: "gormshop_phys"})
 	p := startProxy(t, cfg)
 	db, err := gorm.Open(gormmysql.Open(p.dsn(appUser, appPass, "gormshop", "parseTime=true")),
 		&gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
@@ -78,7 +79,7 @@ func TestGORM(t *testing.T) {
 		t.Fatalf("rolled-back row: count %d, err %v", n, err)
 	}
 	// The row is really in MariaDB, where the proxy put it.
-	if s := queryString(t, e.root, "SELECT status FROM gormshop.gorm_orders WHERE id = 1"); s != "paid" {
+	if s := queryString(t, e.root, "SELECT status FROM gormshop_phys.gorm_orders WHERE id = 1"); s != "paid" {
 		t.Fatalf("status on MariaDB = %q, want paid", s)
 	}
 	if err := db.Delete(&gormItem{}, "order_id = ?", 1).Error; err != nil {
