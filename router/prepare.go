@@ -79,7 +79,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	var k collector
 	bs, err := prepareOn(ctx, c, p.sql, &k)
 	if stop() {
-		s.killAsync(snap, p.shard, c.ID())
+		s.killQuery(snap, p.shard, c.ID())
 	}
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db 
 	var k collector
 	bs, err := prepareOn(ctx, c, sql, &k)
 	if stop() {
-		s.killAsync(snap, shard, c.ID())
+		s.killQuery(snap, shard, c.ID())
 	}
 	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
@@ -237,7 +237,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 	}
 	if stop() {
-		s.killAsync(snap, shard, c.ID())
+		s.killQuery(snap, shard, c.ID())
 	}
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)

@@ -289,8 +289,9 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	return err
 }
 
-// killAsync stops a statement left running on a backend after its context ended.
-func (s *Session) killAsync(snap *rules.Snapshot, shard *rules.Shard, id uint32) {
+// killQuery stops a statement left running on a backend after its context ended (KILL
+// QUERY over a separate connection, bounded by killTimeout).
+func (s *Session) killQuery(snap *rules.Snapshot, shard *rules.Shard, id uint32) {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	if err := s.r.be.KillQuery(ctx, shard, id); err != nil {
@@ -352,7 +353,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
-		s.killAsync(snap, shard, c.ID())
+		s.killQuery(snap, shard, c.ID())
 	}
 	return s.finish(shard, c, outcome{status: s.status}, err)
 }

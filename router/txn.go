@@ -166,7 +166,7 @@ func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.
 		out, err = relay(ctx, c, w, more)
 	}
 	if stop() {
-		s.killAsync(snap, shard, c.ID())
+		s.killQuery(snap, shard, c.ID())
 	}
 	s.record(ctx, c, out, err)
 	return s.finish(shard, c, out, err)

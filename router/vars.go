@@ -78,7 +78,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	if stop() {
-		s.killAsync(snap, plan.shard, c.ID())
+		s.killQuery(snap, plan.shard, c.ID())
 	}
 	return s.finish(plan.shard, c, out, err)
 }
