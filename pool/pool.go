@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,11 +77,19 @@ func (p *Pool) Addr() string { return p.opts.Addr }
 // by ctx and DialTimeout; a backend ERR during the handshake is returned as a wrapped
 // *sqlerr.Error. After Close it returns ErrClosed.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	return p.AcquirePreferring(ctx, nil)
+}
+
+// AcquirePreferring is Acquire that hands out prefer, a connection the caller released
+// earlier, when it is still idle: a client keeps meeting the same backend session (and
+// server thread), whose caches are warm. Otherwise it behaves as Acquire.
+func (p *Pool) AcquirePreferring(ctx context.Context, prefer *Conn) (*Conn, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("pool: acquire on %s: %w", p.opts.Addr, err)
 		}
-		g, err := p.take(ctx)
+		g, err := p.take(ctx, prefer)
+		prefer = nil
 		if err != nil {
 			return nil, err
 		}
@@ -94,13 +103,21 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 }
 
 // take pops an idle connection, reserves a slot to dial, or waits for either.
-func (p *Pool) take(ctx context.Context) (grant, error) {
+func (p *Pool) take(ctx context.Context, prefer *Conn) (grant, error) {
 	now := time.Now()
 	var expired []*Conn
 	p.mu.Lock()
 	if p.closedMu {
 		p.mu.Unlock()
 		return grant{}, ErrClosed
+	}
+	if prefer != nil && prefer.pool == p && !prefer.inUse && !prefer.expiredAt(now) {
+		if i := slices.Index(p.idle, prefer); i >= 0 {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			prefer.inUse = true
+			p.mu.Unlock()
+			return grant{c: prefer}, nil
+		}
 	}
 	for len(p.idle) > 0 {
 		c := p.idle[len(p.idle)-1]

@@ -26,6 +26,7 @@ func TestPool(t *testing.T) {
 		{"ContextWhileWaiting", testContextWhileWaiting},
 		{"MaxLifetime", testMaxLifetime},
 		{"IdleTimeoutMinIdle", testIdleTimeoutMinIdle},
+		{"AcquirePreferring", testAcquirePreferring},
 		{"BrokenDiscarded", testBrokenDiscarded},
 		{"CloseWakesWaiters", testCloseWakesWaiters},
 		{"WrongPassword", testWrongPassword},
@@ -45,6 +46,35 @@ func TestPool(t *testing.T) {
 			t.Parallel()
 			tc.run(t, e)
 		})
+	}
+}
+
+// testAcquirePreferring: a preferred idle connection is handed out even when it is not on
+// top of the idle stack; one in use, or from another pool, is ignored.
+func testAcquirePreferring(t *testing.T, e *env) {
+	p, _ := e.newPool(t, nil)
+	a, b := acquire(t, p), acquire(t, p)
+	p.Release(a)
+	p.Release(b) // b is on top: plain Acquire would return it
+	got, err := p.AcquirePreferring(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != a {
+		t.Fatalf("AcquirePreferring(a) returned backend connection %d, want a (%d)", got.ID(), a.ID())
+	}
+	// a is in use now: preferring it again falls back to the idle b.
+	other, err := p.AcquirePreferring(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other != b {
+		t.Fatalf("AcquirePreferring(in-use a) returned %d, want the idle b (%d)", other.ID(), b.ID())
+	}
+	p.Release(got)
+	p.Release(other)
+	if s := p.Stats(); s.Idle != 2 || s.Open != 2 {
+		t.Fatalf("after releasing both: %+v", s)
 	}
 }
 

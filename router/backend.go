@@ -18,6 +18,12 @@ type Backend interface {
 	KillQuery(ctx context.Context, shard *rules.Shard, id uint32) error
 }
 
+// PreferringBackend is a Backend that can hand back a connection the session released
+// earlier, when it is still idle, so a client keeps meeting the same backend session.
+type PreferringBackend interface {
+	AcquirePreferring(ctx context.Context, shard *rules.Shard, prefer Conn) (Conn, error)
+}
+
 // Conn is one backend connection, used by one session at a time.
 type Conn interface {
 	Wire() *wire.Conn // raw packets; ResetSeq before each command

@@ -69,7 +69,7 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 	}
 	s := &Session{
 		r: r, info: info, user: user.Name, parser: parser.New(),
-		pinned: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
+		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
 		restoreFlags: restoreFlags,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil {

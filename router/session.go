@@ -30,6 +30,7 @@ type Session struct {
 
 	lastInsertID uint64
 	pinned       map[string]Conn // shard name → connection kept across statements
+	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
@@ -237,7 +238,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		}
 		return c, s.joinTransaction(ctx, c)
 	}
-	c, err := s.r.be.Acquire(ctx, shard)
+	var c Conn
+	var err error
+	if pb, ok := s.r.be.(PreferringBackend); ok {
+		c, err = pb.AcquirePreferring(ctx, shard, s.last[shard.Name])
+	} else {
+		c, err = s.r.be.Acquire(ctx, shard)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +292,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 		return err
 	}
 	delete(s.pinned, shard.Name)
+	s.last[shard.Name] = c
 	s.r.be.Release(c)
 	return err
 }

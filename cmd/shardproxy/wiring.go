@@ -22,8 +22,9 @@ type cluster struct {
 }
 
 var (
-	_ router.Backend = (*cluster)(nil)
-	_ router.Conn    = (*backendConn)(nil)
+	_ router.Backend           = (*cluster)(nil)
+	_ router.PreferringBackend = (*cluster)(nil)
+	_ router.Conn              = (*backendConn)(nil)
 )
 
 // newCluster opens (lazily: no dial happens here) a pool for every backend of snap.
@@ -61,11 +62,19 @@ func (c *cluster) pool(b *rules.Backend) (*pool.Pool, error) {
 }
 
 func (c *cluster) Acquire(ctx context.Context, shard *rules.Shard) (router.Conn, error) {
+	return c.AcquirePreferring(ctx, shard, nil)
+}
+
+func (c *cluster) AcquirePreferring(ctx context.Context, shard *rules.Shard, prefer router.Conn) (router.Conn, error) {
 	p, err := c.pool(shard.Primary)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := p.Acquire(ctx)
+	var hint *pool.Conn
+	if bc, ok := prefer.(*backendConn); ok && bc.p == p {
+		hint = bc.Conn
+	}
+	pc, err := p.AcquirePreferring(ctx, hint)
 	switch {
 	case err == nil:
 	case errors.Is(err, pool.ErrAcquireTimeout):
