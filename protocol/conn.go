@@ -212,13 +212,14 @@ func (c *conn) closeIfIdle() {
 	}
 }
 
-// abort cancels the command in progress and closes the connection.
+// abort closes the connection and cancels the command in progress (closing first, so the
+// cancelled command cannot answer the client).
 func (c *conn) abort() {
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
-	c.cancel()
 	_ = c.nc.Close()
+	c.cancel()
 }
 
 // dispatch runs one command. It returns quit for COM_QUIT, and an error only when the
