@@ -2,7 +2,11 @@ package integration
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +20,7 @@ type shardedEnv struct {
 	servers [4]*mariadbtest.Server
 	shards  [4]*sql.DB // root on each server's shop database
 	proxy   *proxy
+	cfg     *proxyConfig
 }
 
 func newShardedEnv(t *testing.T) *shardedEnv {
@@ -44,7 +49,7 @@ func newShardedEnv(t *testing.T) *shardedEnv {
 			Pool: poolConfig{MaxOpen: 10, MaxIdle: 10}})
 		cfg.Shards = append(cfg.Shards, shardConfig{Name: fmt.Sprintf("s%d", i), Primary: name, Database: "shop"})
 	}
-	se.proxy = startProxy(t, cfg)
+	se.proxy, se.cfg = startProxy(t, cfg), cfg
 	return &se
 }
 
@@ -159,6 +164,7 @@ func TestSharding(t *testing.T) {
 			t.Errorf("single table on the default shard: %q", v)
 		}
 	})
+	t.Run("CheckConfigLive", func(t *testing.T) { testCheckLive(t, se) })
 	t.Run("Refusals", func(t *testing.T) {
 		db := se.proxy.open(t, appUser, appPass, "shop")
 		a, b := int64(5000), int64(5001)
@@ -192,6 +198,32 @@ func TestSharding(t *testing.T) {
 			}
 		}
 	})
+}
+
+// testCheckLive runs `shardproxy check-config --live` against the shards: it passes, then
+// reports a physical table dropped behind the proxy's back.
+func testCheckLive(t *testing.T, se *shardedEnv) {
+	data, err := json.Marshal(se.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "live.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func() (string, error) {
+		out, err := exec.CommandContext(t.Context(), proxyBin, "check-config", "--live", path).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(); err != nil || !strings.Contains(out, "live OK") {
+		t.Fatalf("check-config --live on a complete layout: %v\n%s", err, out)
+	}
+	mustExec(t, se.shards[1], "DROP TABLE accounts_0003")
+	defer mustExec(t, se.shards[1], "CREATE TABLE accounts_0003 LIKE accounts_0002")
+	out, err := run()
+	if err == nil || !strings.Contains(out, "shard s1: table shop.accounts_0003 is missing") {
+		t.Fatalf("check-config --live with a missing table: %v\n%s", err, out)
+	}
 }
 
 func mustExecArgs(t *testing.T, db *sql.DB, q string, args ...any) {

@@ -202,8 +202,9 @@ func serveDebug(addr string, log *slog.Logger) func() {
 func durationOf(d rules.Duration) time.Duration { return time.Duration(d) }
 
 func newCheckConfigCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "check-config FILE",
+	var live bool
+	cmd := &cobra.Command{
+		Use:   "check-config [--live] FILE",
 		Short: "Validate a configuration file and print the resolved layout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -231,9 +232,17 @@ func newCheckConfigCmd() *cobra.Command {
 				fmt.Fprintf(out, "user %s %s\n", u.Name, plugin)
 			}
 			fmt.Fprintln(out, "config OK")
+			if live {
+				if n := checkLive(cmd.Context(), out, snap); n > 0 {
+					return fmt.Errorf("live check: %d problem(s)", n)
+				}
+				fmt.Fprintln(out, "live OK")
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&live, "live", false, "also connect to every shard and check that each physical table exists")
+	return cmd
 }
 
 // printTable writes a table's placement: kind, key, scheme and each physical copy.
