@@ -7,7 +7,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 need=()
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+# mariadb-client brings mariadb-dump and mariadb-admin too (mariadb-client-core has only
+# the mariadb command), and the tests use all three.
+for tool in mariadb mariadb-dump mariadb-admin; do
+  if ! command -v "$tool" >/dev/null 2>&1; then need+=(mariadb-client); break; fi
+done
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
