@@ -25,6 +25,9 @@ type plan struct {
 	// names translates database names of a statement reading information_schema; empty
 	// otherwise.
 	names schemaNames
+	// scatter: the statement runs on several shards and the proxy merges the results
+	// (shard and sql are then unused).
+	scatter *scatterPlan
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
@@ -78,6 +81,14 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		names := tableNames(a.refs)
 		shard, err := s.routeSharded(st, a.refs, params)
 		switch {
+		case err == errScatter:
+			shard, err = s.planScatter(st.(*ast.SelectStmt), a, params, &p)
+			if err != nil {
+				return plan{}, err
+			}
+			if p.scatter != nil {
+				return p, nil
+			}
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.

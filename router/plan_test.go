@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -31,7 +32,9 @@ type planCase struct {
 	SQL     string `json:"sql,omitempty"`
 	Sticky  bool   `json:"sticky,omitempty"`
 	Dynamic bool   `json:"dynamic,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// Scatter lists a scatter plan: each shard's statement, then the merge steps.
+	Scatter []string `json:"scatter,omitempty"`
+	Error   string   `json:"error,omitempty"`
 
 	Bug string `json:"bug,omitempty"`
 }
@@ -108,6 +111,10 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 		got.Error = err.Error()
 		return got
 	}
+	if p.scatter != nil {
+		got.Scatter, got.Sticky, got.Dynamic = p.scatter.describe(), p.sticky, p.dynamic
+		return got
+	}
 	got.Shard, got.SQL, got.Sticky, got.Dynamic = p.shard.Name, p.sql, p.sticky, p.dynamic
 	return got
 }
@@ -140,17 +147,17 @@ func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
 				switch {
 				case c.Bug == "":
 					cases[i] = got
-				case got == c:
+				case reflect.DeepEqual(got, c):
 					cases[i] = fixed // the bug is fixed: drop the mark
 				}
 				return
 			}
 			switch {
-			case got == c && c.Bug != "":
+			case reflect.DeepEqual(got, c) && c.Bug != "":
 				t.Logf("fixed: %s (run go test -update to drop the \"bug\" mark)", c.Bug)
-			case got != c && c.Bug != "":
+			case !reflect.DeepEqual(got, c) && c.Bug != "":
 				t.Skipf("BUG: %s\n got: %s\nwant: %s", c.Bug, show(got), show(c))
-			case got != c:
+			case !reflect.DeepEqual(got, c):
 				t.Errorf("query %q\n got: %s\nwant: %s", c.Query, show(got), show(c))
 			}
 		})
@@ -171,12 +178,13 @@ func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
 
 func show(c planCase) string {
 	b, _ := json.Marshal(struct {
-		Shard   string `json:"shard,omitempty"`
-		SQL     string `json:"sql,omitempty"`
-		Sticky  bool   `json:"sticky,omitempty"`
-		Dynamic bool   `json:"dynamic,omitempty"`
-		Error   string `json:"error,omitempty"`
-	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Error})
+		Shard   string   `json:"shard,omitempty"`
+		SQL     string   `json:"sql,omitempty"`
+		Sticky  bool     `json:"sticky,omitempty"`
+		Dynamic bool     `json:"dynamic,omitempty"`
+		Scatter []string `json:"scatter,omitempty"`
+		Error   string   `json:"error,omitempty"`
+	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error})
 	return string(b)
 }
 

@@ -36,6 +36,7 @@ type Session struct {
 	diag         diagnostics
 	keepDiag     bool   // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string // the statement that began the current transaction
+	describing   bool   // planning at prepare time: describe a scatter statement from one shard
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -146,6 +147,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	defer func() { s.keepDiag = false }()
 	if !plan.names.empty() {
 		w = &logicalRows{w: w, names: plan.names}
+	}
+	if plan.scatter != nil {
+		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {

@@ -74,6 +74,9 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 			return nil, err
 		}
 		if !ok {
+			if _, sel := st.(*ast.SelectStmt); sel {
+				return nil, errScatter
+			}
 			return nil, sqlerr.NotSupported("a statement on sharded table %s without its shard key %s = value (or IN list) in WHERE: scatter queries come later",
 				r.table.Name, r.table.Key)
 		}
@@ -82,6 +85,9 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 			return nil, err
 		}
 		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
+			if _, sel := st.(*ast.SelectStmt); sel {
+				return nil, errScatter
+			}
 			return nil, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.table.Name)
 		}
 		slot = slots[0]

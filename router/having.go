@@ -1,0 +1,345 @@
+package router
+
+import (
+	"bytes"
+	"math/big"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// havingExpr is a HAVING condition the proxy evaluates over merged groups.
+type havingExpr struct {
+	text string
+	eval func(r *evalRow) sqlValue
+}
+
+// evalRow is a merged row with its columns' kinds.
+type evalRow struct {
+	row   [][]byte
+	kinds []merge.Kind
+	col   func(colRef) int
+}
+
+// sqlValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
+type sqlValue struct {
+	null bool
+	num  *big.Rat
+	str  []byte
+}
+
+func (v sqlValue) isNum() bool { return v.num != nil }
+
+func (v sqlValue) number() (*big.Rat, bool) {
+	if v.num != nil {
+		return v.num, true
+	}
+	r, ok := new(big.Rat).SetString(string(bytes.TrimSpace(v.str)))
+	if !ok {
+		return new(big.Rat), true // MySQL reads a non-numeric string as 0
+	}
+	return r, true
+}
+
+func boolValue(b bool) sqlValue {
+	if b {
+		return sqlValue{num: big.NewRat(1, 1)}
+	}
+	return sqlValue{num: new(big.Rat)}
+}
+
+func (v sqlValue) truth() (bool, bool) {
+	if v.null {
+		return false, false
+	}
+	n, _ := v.number()
+	return n.Sign() != 0, true
+}
+
+func (sh *scatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
+	f, err := sh.compileExpr(e)
+	if err != nil {
+		return nil, err
+	}
+	return &havingExpr{text: sh.s.exprText(e), eval: f}, nil
+}
+
+func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
+	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
+		for i, f := range sh.fields {
+			if f.AsName.L == c.Name.Name.L {
+				return colRef(i), true
+			}
+		}
+	}
+	text := sh.s.exprText(e)
+	for _, g := range sh.plan.order {
+		if g.text == text {
+			return g.val, true
+		}
+	}
+	if i := sh.fieldOf(e); i >= 0 {
+		return colRef(i), true
+	}
+	return 0, false
+}
+
+func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
+	switch x := e.(type) {
+	case *ast.ParenthesesExpr:
+		return sh.compileExpr(x.Expr)
+	case *ast.AggregateFuncExpr:
+		col, _, err := sh.aggColumn(x)
+		if err != nil {
+			return nil, err
+		}
+		return columnValue(col), nil
+	case *test_driver.ValueExpr:
+		v := literalValue(x)
+		return func(*evalRow) sqlValue { return v }, nil
+	case *ast.UnaryOperationExpr:
+		in, err := sh.compileExpr(x.V)
+		if err != nil {
+			return nil, err
+		}
+		switch x.Op {
+		case opcode.Not, opcode.Not2:
+			return func(r *evalRow) sqlValue {
+				t, ok := in(r).truth()
+				if !ok {
+					return sqlValue{null: true}
+				}
+				return boolValue(!t)
+			}, nil
+		case opcode.Minus:
+			return func(r *evalRow) sqlValue {
+				v := in(r)
+				if v.null {
+					return v
+				}
+				n, _ := v.number()
+				return sqlValue{num: new(big.Rat).Neg(n)}
+			}, nil
+		}
+	case *ast.IsNullExpr:
+		in, err := sh.compileExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		return func(r *evalRow) sqlValue { return boolValue(in(r).null != x.Not) }, nil
+	case *ast.BetweenExpr:
+		v, err1 := sh.compileExpr(x.Expr)
+		lo, err2 := sh.compileExpr(x.Left)
+		hi, err3 := sh.compileExpr(x.Right)
+		if err := firstErr(err1, err2, err3); err != nil {
+			return nil, err
+		}
+		return func(r *evalRow) sqlValue {
+			a, l, h := v(r), lo(r), hi(r)
+			if a.null || l.null || h.null {
+				return sqlValue{null: true}
+			}
+			in := compareValues(a, l) >= 0 && compareValues(a, h) <= 0
+			return boolValue(in != x.Not)
+		}, nil
+	case *ast.PatternInExpr:
+		if x.Sel != nil {
+			break
+		}
+		v, err := sh.compileExpr(x.Expr)
+		if err != nil {
+			return nil, err
+		}
+		var list []func(*evalRow) sqlValue
+		for _, it := range x.List {
+			f, err := sh.compileExpr(it)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, f)
+		}
+		return func(r *evalRow) sqlValue {
+			a := v(r)
+			if a.null {
+				return a
+			}
+			sawNull := false
+			for _, f := range list {
+				b := f(r)
+				if b.null {
+					sawNull = true
+				} else if compareValues(a, b) == 0 {
+					return boolValue(!x.Not)
+				}
+			}
+			if sawNull {
+				return sqlValue{null: true}
+			}
+			return boolValue(x.Not)
+		}, nil
+	case *ast.BinaryOperationExpr:
+		return sh.compileBinary(x)
+	}
+	if col, ok := sh.havingColumn(e); ok {
+		return columnValue(col), nil
+	}
+	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.s.exprText(e))
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow) sqlValue, error) {
+	l, err := sh.compileExpr(x.L)
+	if err != nil {
+		return nil, err
+	}
+	r, err := sh.compileExpr(x.R)
+	if err != nil {
+		return nil, err
+	}
+	switch x.Op {
+	case opcode.LogicAnd, opcode.LogicOr, opcode.LogicXor:
+		return func(row *evalRow) sqlValue {
+			a, aok := l(row).truth()
+			b, bok := r(row).truth()
+			switch x.Op {
+			case opcode.LogicAnd:
+				if (aok && !a) || (bok && !b) {
+					return boolValue(false)
+				}
+				if !aok || !bok {
+					return sqlValue{null: true}
+				}
+				return boolValue(true)
+			case opcode.LogicOr:
+				if (aok && a) || (bok && b) {
+					return boolValue(true)
+				}
+				if !aok || !bok {
+					return sqlValue{null: true}
+				}
+				return boolValue(false)
+			}
+			if !aok || !bok {
+				return sqlValue{null: true}
+			}
+			return boolValue(a != b)
+		}, nil
+	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
+		return func(row *evalRow) sqlValue {
+			a, b := l(row), r(row)
+			if x.Op == opcode.NullEQ {
+				if a.null || b.null {
+					return boolValue(a.null && b.null)
+				}
+				return boolValue(compareValues(a, b) == 0)
+			}
+			if a.null || b.null {
+				return sqlValue{null: true}
+			}
+			c := compareValues(a, b)
+			switch x.Op {
+			case opcode.EQ:
+				return boolValue(c == 0)
+			case opcode.NE:
+				return boolValue(c != 0)
+			case opcode.LT:
+				return boolValue(c < 0)
+			case opcode.LE:
+				return boolValue(c <= 0)
+			case opcode.GT:
+				return boolValue(c > 0)
+			}
+			return boolValue(c >= 0)
+		}, nil
+	case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div:
+		return func(row *evalRow) sqlValue {
+			a, b := l(row), r(row)
+			if a.null || b.null {
+				return sqlValue{null: true}
+			}
+			p, _ := a.number()
+			q, _ := b.number()
+			out := new(big.Rat)
+			switch x.Op {
+			case opcode.Plus:
+				out.Add(p, q)
+			case opcode.Minus:
+				out.Sub(p, q)
+			case opcode.Mul:
+				out.Mul(p, q)
+			default:
+				if q.Sign() == 0 {
+					return sqlValue{null: true}
+				}
+				out.Quo(p, q)
+			}
+			return sqlValue{num: out}
+		}, nil
+	}
+	return nil, sqlerr.NotSupported("HAVING with operator %s on a query over several shards", x.Op.String())
+}
+
+// compareValues compares as MySQL does: numerically when either side is a number.
+func compareValues(a, b sqlValue) int {
+	if a.isNum() || b.isNum() {
+		p, _ := a.number()
+		q, _ := b.number()
+		return p.Cmp(q)
+	}
+	return bytes.Compare(a.str, b.str)
+}
+
+func columnValue(col colRef) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
+		i := r.col(col)
+		v := r.row[i]
+		if v == nil {
+			return sqlValue{null: true}
+		}
+		switch r.kinds[i] {
+		case merge.KindSigned, merge.KindUnsigned, merge.KindDecimal, merge.KindFloat:
+			if n, ok := new(big.Rat).SetString(string(v)); ok {
+				return sqlValue{num: n}
+			}
+		}
+		return sqlValue{str: v}
+	}
+}
+
+func literalValue(x *test_driver.ValueExpr) sqlValue {
+	switch v := x.GetValue().(type) {
+	case nil:
+		return sqlValue{null: true}
+	case int64:
+		return sqlValue{num: new(big.Rat).SetInt64(v)}
+	case uint64:
+		return sqlValue{num: new(big.Rat).SetUint64(v)}
+	case string:
+		return sqlValue{str: []byte(v)}
+	case []byte:
+		return sqlValue{str: v}
+	}
+	text := x.GetString()
+	switch x.Kind() {
+	case test_driver.KindFloat64, test_driver.KindFloat32:
+		return sqlValue{num: new(big.Rat).SetFloat64(x.GetFloat64())}
+	case test_driver.KindMysqlDecimal:
+		text = x.GetMysqlDecimal().String()
+	}
+	if n, ok := new(big.Rat).SetString(text); ok {
+		return sqlValue{num: n}
+	}
+	return sqlValue{str: []byte(text)}
+}

@@ -1,0 +1,509 @@
+package router
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// shardStream reads one shard's result set, row by row, from its backend connection.
+type shardStream struct {
+	ctx      context.Context
+	c        Conn
+	ncols    int
+	vals     [][]byte
+	done     bool   // the closing EOF was read
+	status   uint16 // from the closing EOF
+	warnings uint16
+	rows     int64
+}
+
+func (st *shardStream) Next() ([][]byte, error) {
+	if st.done {
+		return nil, nil
+	}
+	p, err := st.c.Wire().ReadPacket()
+	if err != nil {
+		return nil, ioErr(st.ctx, st.c, err)
+	}
+	switch {
+	case wire.IsErr(p):
+		st.done = true
+		return nil, wire.ParseErr(p)
+	case wire.IsEOF(p):
+		st.done = true
+		st.status, _ = wire.Status(p)
+		if len(p) >= 3 {
+			st.warnings = binary.LittleEndian.Uint16(p[1:])
+		}
+		st.c.SetStatus(st.status)
+		return nil, nil
+	}
+	st.vals = st.vals[:0]
+	for range st.ncols {
+		if len(p) > 0 && p[0] == 0xfb {
+			st.vals = append(st.vals, nil)
+			p = p[1:]
+			continue
+		}
+		v, _, n := wire.LenencString(p)
+		if n == 0 {
+			st.c.MarkBroken()
+			return nil, fmt.Errorf("%w: malformed row from backend connection %d", ErrBackendIO, st.c.ID())
+		}
+		if v == nil {
+			v = p[n:n]
+		}
+		st.vals = append(st.vals, v)
+		p = p[n:]
+	}
+	st.rows++
+	return st.vals, nil
+}
+
+// colDef is what the merge needs from a column definition.
+type colDef struct {
+	typ      byte
+	flags    uint16
+	decimals byte
+}
+
+func parseColDef(p []byte) (colDef, bool) {
+	for range 6 { // catalog, schema, table, org_table, name, org_name
+		_, _, n := wire.LenencString(p)
+		if n == 0 {
+			return colDef{}, false
+		}
+		p = p[n:]
+	}
+	if len(p) < 11 {
+		return colDef{}, false
+	}
+	// 0x0c, charset(2), length(4), type, flags(2), decimals
+	return colDef{typ: p[7], flags: binary.LittleEndian.Uint16(p[8:]), decimals: p[10]}, true
+}
+
+// scatterConn is one shard's part of a running scatter query.
+type scatterConn struct {
+	target scatterTarget
+	c      Conn
+	stop   func() bool
+	stream *shardStream
+	err    error
+}
+
+// runScatter sends each target its statement, merges the results and writes them to w
+// (binary-protocol rows when bin is set, for a prepared statement).
+func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scatterPlan, more bool, w wire.PacketWriter, bin bool) (err error) {
+	targets := slices.Clone(sp.targets)
+	// A fixed acquisition order: two sessions never wait on each other's shards.
+	slices.SortFunc(targets, func(a, b scatterTarget) int { return strings.Compare(a.shard.Name, b.shard.Name) })
+	conns := make([]*scatterConn, 0, len(targets))
+	defer func() { err = s.endScatter(snap, conns, err) }()
+	for _, t := range targets {
+		c, err := s.acquire(ctx, snap, t.shard)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, &scatterConn{target: t, c: c, stop: watch(ctx, c)})
+	}
+	for _, sc := range conns {
+		if sc.err = sendCommand(ctx, sc.c, comQuery, []byte(sc.target.sql)); sc.err != nil {
+			return sc.err
+		}
+	}
+	var defs [][]byte
+	for i, sc := range conns {
+		d, ncols, err := readHeader(ctx, sc.c)
+		if err != nil {
+			sc.err = err
+			return err
+		}
+		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+		if i == 0 {
+			defs = d
+		} else if ncols != len(defs) {
+			return sqlerr.New(sqlerr.ErUnknownError, "shards answered with different column counts (%d on %s, %d on %s): are their tables the same?",
+				len(defs), conns[0].target.shard.Name, ncols, sc.target.shard.Name)
+		}
+	}
+	m := &sp.merge
+	visible := len(defs) - m.hidden
+	if visible < 1 {
+		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.hidden)
+	}
+	cols := make([]colDef, len(defs))
+	kinds := make([]merge.Kind, len(defs))
+	for i, d := range defs {
+		cd, ok := parseColDef(d)
+		if !ok {
+			return fmt.Errorf("%w: malformed column definition", ErrBackendIO)
+		}
+		cols[i], kinds[i] = cd, merge.KindOf(cd.typ, cd.flags)
+	}
+	idx := func(r colRef) int {
+		if r >= 0 {
+			return int(r)
+		}
+		return visible + int(-1-r)
+	}
+	streams := make([]merge.Stream, len(conns))
+	for i, sc := range conns {
+		streams[i] = sc.stream
+	}
+	rows := buildMerge(m, streams, cols, kinds, idx)
+
+	// Header: the first shard's column definitions, without hidden columns.
+	status := s.status
+	if err := w.WritePacket(wire.AppendLenencInt(nil, uint64(visible))); err != nil {
+		return err
+	}
+	for _, d := range defs[:visible] {
+		if err := w.WritePacket(d); err != nil {
+			return err
+		}
+	}
+	if err := w.WritePacket(wire.AppendEOF(nil, 0, status)); err != nil {
+		return err
+	}
+	var buf []byte
+	var sent int64
+	for {
+		row, err := rows.Next()
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			break
+		}
+		if bin {
+			buf, err = appendBinaryRow(buf[:0], cols[:visible], row[:visible])
+			if err != nil {
+				return err
+			}
+		} else {
+			buf = appendTextRow(buf[:0], row[:visible])
+		}
+		if err := w.WritePacket(buf); err != nil {
+			return err
+		}
+		sent++
+	}
+	// The merge may stop early (LIMIT): read what the shards still send (at most the
+	// pushed-down LIMIT) so their connections stay usable.
+	var warnings uint16
+	for _, sc := range conns {
+		for !sc.stream.done {
+			if _, err := sc.stream.Next(); err != nil {
+				sc.err = err
+				return err
+			}
+		}
+		warnings += sc.stream.warnings
+		status = sc.stream.status
+	}
+	s.status = status
+	if more {
+		status |= wire.StatusMoreResults
+	}
+	if err := w.WritePacket(wire.AppendEOF(nil, warnings, status)); err != nil {
+		return err
+	}
+	s.diag = diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)}
+	if warnings > 0 {
+		s.diag.warnings = s.scatterWarnings(ctx, conns)
+	}
+	return nil
+}
+
+// scatterWarnings collects SHOW WARNINGS from the shards that reported some.
+func (s *Session) scatterWarnings(ctx context.Context, conns []*scatterConn) [][]*string {
+	var out [][]*string
+	for _, sc := range conns {
+		if sc.stream.warnings == 0 || sc.c.Broken() {
+			continue
+		}
+		if rows, err := queryRows(ctx, sc.c, "SHOW WARNINGS"); err == nil {
+			out = append(out, rows...)
+		}
+	}
+	return out
+}
+
+// endScatter stops and releases every connection of a scatter query. A connection whose
+// result was not read to its end is closed (and its query killed), never reused.
+func (s *Session) endScatter(snap *rules.Snapshot, conns []*scatterConn, err error) error {
+	var fatal error
+	for _, sc := range conns {
+		if sc.stream == nil || !sc.stream.done {
+			sc.c.MarkBroken()
+		}
+		fired := sc.stop()
+		if fired || (sc.c.Broken() && sc.stream != nil && !sc.stream.done) {
+			s.killQuery(snap, sc.target.shard, sc.c.ID())
+		}
+		cerr := sc.err
+		if cerr == nil && err != nil && sc.c.Broken() {
+			cerr = err
+		}
+		out := outcome{status: s.status}
+		if sc.stream != nil && sc.stream.done {
+			out.status = sc.stream.status
+		}
+		if ferr := s.finish(sc.target.shard, sc.c, out, cerr); ferr != nil && errors.Is(ferr, sqlerr.ErrFatal) {
+			fatal = ferr
+		}
+	}
+	if fatal != nil {
+		return fatal
+	}
+	return err
+}
+
+// readHeader reads a result set's column count and definitions (copied) and their EOF.
+func readHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
+	bw := c.Wire()
+	p, err := bw.ReadPacket()
+	if err != nil {
+		return nil, 0, ioErr(ctx, c, err)
+	}
+	if wire.IsErr(p) {
+		return nil, 0, wire.ParseErr(p)
+	}
+	if p[0] == wire.OKHeader {
+		c.MarkBroken()
+		return nil, 0, sqlerr.New(sqlerr.ErUnknownError, "router: a shard answered a scatter SELECT without rows")
+	}
+	n, ln := wire.LenencInt(p)
+	if ln == 0 || ln != len(p) {
+		return nil, 0, ioErr(ctx, c, wire.ErrMalformed)
+	}
+	defs := make([][]byte, 0, n)
+	for i := uint64(0); i <= n; i++ {
+		d, err := bw.ReadPacket()
+		if err != nil {
+			return nil, 0, ioErr(ctx, c, err)
+		}
+		if i < n {
+			defs = append(defs, slices.Clone(d))
+		}
+	}
+	return defs, int(n), nil
+}
+
+// buildMerge chains the merge steps of m over the shards' streams.
+func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int) merge.Stream {
+	keys := func(ks []mergeKey) []merge.Key {
+		out := make([]merge.Key, len(ks))
+		for i, k := range ks {
+			out[i] = merge.Key{Col: idx(k.val), Weight: -1, Kind: kinds[idx(k.val)], Desc: k.desc}
+			if k.weight != noCol {
+				out[i].Weight = idx(k.weight)
+			}
+		}
+		return out
+	}
+	var rows merge.Stream
+	if len(m.order) > 0 {
+		rows = merge.Sorted(streams, keys(m.order))
+	} else {
+		rows = merge.Interleaved(streams)
+	}
+	if m.group {
+		aggs := make([]merge.Agg, len(m.aggs))
+		for i, a := range m.aggs {
+			col := idx(a.col)
+			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].decimals)}
+			if a.weight != noCol {
+				aggs[i].Weight = idx(a.weight)
+			}
+			if a.fn == merge.AggAvg {
+				aggs[i].Sum, aggs[i].Count = idx(a.sum), idx(a.count)
+				aggs[i].Kind = kinds[aggs[i].Sum]
+			}
+		}
+		rows = merge.Groups(rows, keys(m.order), aggs)
+	}
+	if m.having != nil {
+		ev := &evalRow{kinds: kinds, col: idx}
+		h := m.having
+		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
+			ev.row = row
+			t, ok := h.eval(ev).truth()
+			return ok && t, nil
+		})
+	}
+	if len(m.post) > 0 {
+		rows = merge.SortAll(rows, keys(m.post))
+	}
+	if m.offset > 0 || m.count >= 0 {
+		rows = merge.Limit(rows, m.offset, m.count)
+	}
+	return rows
+}
+
+func appendTextRow(b []byte, vals [][]byte) []byte {
+	for _, v := range vals {
+		if v == nil {
+			b = append(b, 0xfb)
+			continue
+		}
+		b = wire.AppendLenencInt(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// appendBinaryRow encodes a row given in text form as a binary-protocol row.
+func appendBinaryRow(b []byte, cols []colDef, vals [][]byte) ([]byte, error) {
+	b = append(b, 0x00)
+	start := len(b)
+	b = append(b, make([]byte, (len(vals)+7+2)/8)...)
+	for i, v := range vals {
+		if v == nil {
+			b[start+(i+2)/8] |= 1 << ((i + 2) % 8)
+		}
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		var err error
+		if b, err = appendBinaryValue(b, cols[i], v); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func appendBinaryValue(b []byte, c colDef, v []byte) ([]byte, error) {
+	s := string(v)
+	unsigned := c.flags&mysql.UNSIGNED_FLAG != 0
+	intBytes := func(size int) ([]byte, error) {
+		var u uint64
+		if unsigned {
+			x, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("router: integer column value %q: %w", s, err)
+			}
+			u = x
+		} else {
+			x, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("router: integer column value %q: %w", s, err)
+			}
+			u = uint64(x)
+		}
+		for i := range size {
+			b = append(b, byte(u>>(8*i)))
+		}
+		return b, nil
+	}
+	switch c.typ {
+	case mysql.MYSQL_TYPE_TINY:
+		return intBytes(1)
+	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
+		return intBytes(2)
+	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24:
+		return intBytes(4)
+	case mysql.MYSQL_TYPE_LONGLONG:
+		return intBytes(8)
+	case mysql.MYSQL_TYPE_FLOAT:
+		f, err := strconv.ParseFloat(s, 32)
+		if err != nil {
+			return nil, fmt.Errorf("router: float column value %q: %w", s, err)
+		}
+		return binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(f))), nil
+	case mysql.MYSQL_TYPE_DOUBLE:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("router: double column value %q: %w", s, err)
+		}
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(f)), nil
+	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP:
+		return appendBinaryDateTime(b, s), nil
+	case mysql.MYSQL_TYPE_TIME:
+		return appendBinaryTime(b, s), nil
+	}
+	b = wire.AppendLenencInt(b, uint64(len(v)))
+	return append(b, v...), nil
+}
+
+// appendBinaryDateTime encodes "YYYY-MM-DD[ hh:mm:ss[.ffffff]]" in the binary protocol's
+// shortest form.
+func appendBinaryDateTime(b []byte, s string) []byte {
+	var y, mo, d, h, mi, sec, us int
+	date, clock, _ := strings.Cut(s, " ")
+	fmt.Sscanf(date, "%d-%d-%d", &y, &mo, &d)
+	if clock != "" {
+		hms, frac, _ := strings.Cut(clock, ".")
+		fmt.Sscanf(hms, "%d:%d:%d", &h, &mi, &sec)
+		if frac != "" {
+			us, _ = strconv.Atoi((frac + "000000")[:6])
+		}
+	}
+	size := byte(11)
+	switch {
+	case us != 0:
+	case h != 0 || mi != 0 || sec != 0:
+		size = 7
+	case y != 0 || mo != 0 || d != 0:
+		size = 4
+	default:
+		return append(b, 0)
+	}
+	b = append(b, size)
+	b = binary.LittleEndian.AppendUint16(b, uint16(y))
+	b = append(b, byte(mo), byte(d))
+	if size == 4 {
+		return b
+	}
+	b = append(b, byte(h), byte(mi), byte(sec))
+	if size == 7 {
+		return b
+	}
+	return binary.LittleEndian.AppendUint32(b, uint32(us))
+}
+
+// appendBinaryTime encodes "[-]hhh:mm:ss[.ffffff]".
+func appendBinaryTime(b []byte, s string) []byte {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	hms, frac, _ := strings.Cut(s, ".")
+	var h, mi, sec, us int
+	fmt.Sscanf(hms, "%d:%d:%d", &h, &mi, &sec)
+	if frac != "" {
+		us, _ = strconv.Atoi((frac + "000000")[:6])
+	}
+	if h == 0 && mi == 0 && sec == 0 && us == 0 {
+		return append(b, 0)
+	}
+	size := byte(8)
+	if us != 0 {
+		size = 12
+	}
+	b = append(b, size)
+	if neg {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(h/24))
+	b = append(b, byte(h%24), byte(mi), byte(sec))
+	if us != 0 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(us))
+	}
+	return b
+}
