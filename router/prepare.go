@@ -67,7 +67,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
 	}
+	s.describing = true
 	p, err := s.plan(snap, st, sql, nil)
+	s.describing = false
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +207,9 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		p, err := s.plan(snap, node, st.orig, params)
 		if err != nil {
 			return err
+		}
+		if p.scatter != nil {
+			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
 	}

@@ -275,7 +275,10 @@ type scatterShape struct {
 	fields  []*ast.SelectField // the client's fields
 	hidden  []*ast.SelectField
 	keyCols []colKey // shard key columns of the sharded tables
-	plan    mergePlan
+	// wildcard: the select list has a *, so client columns have no known position and
+	// every key gets a hidden column.
+	wildcard bool
+	plan     mergePlan
 }
 
 // aggregateNames are the aggregates whose per-shard results the proxy can combine.
@@ -302,12 +305,12 @@ func (s *Session) shapeScatter(sel *ast.SelectStmt, sharded []tableRef, params [
 		return nil, sqlerr.NotSupported("GROUP BY ... WITH ROLLUP on a query over several shards")
 	}
 	sh.fields = sel.Fields.Fields
-	wildcard := false
 	for _, f := range sh.fields {
 		if f.WildCard != nil {
-			wildcard = true
+			sh.wildcard = true
 		}
 	}
+	wildcard := sh.wildcard
 	if err := sh.limit(); err != nil {
 		return nil, err
 	}
@@ -467,7 +470,7 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
 func (sh *scatterShape) key(e ast.ExprNode, desc bool) mergeKey {
 	k := mergeKey{desc: desc, text: sh.s.exprText(e)}
-	if i := sh.fieldOf(e); i >= 0 {
+	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
 		k.val = colRef(i)
 	} else {
 		k.val = sh.addHidden(e)
@@ -520,16 +523,16 @@ func (sh *scatterShape) shapeDistinct() error {
 	return sh.finishFields()
 }
 
-// orderByKeys is an ORDER BY on the merge keys' columns, by position in the shard's select
-// list (hidden columns included).
+// orderByKeys is an ORDER BY on the merge keys' columns: a client column by its position,
+// a hidden one by its alias (valid in a shard's SELECT and in a UNION of them).
 func (sh *scatterShape) orderByKeys(keys []mergeKey) *ast.OrderByClause {
 	ob := &ast.OrderByClause{}
 	for _, k := range keys {
-		pos := int(k.val) + 1
+		var e ast.ExprNode = &ast.PositionExpr{N: int(k.val) + 1}
 		if k.val < 0 {
-			pos = len(sh.fields) + int(-1-k.val) + 1
+			e = &ast.ColumnNameExpr{Name: &ast.ColumnName{Name: sh.hidden[-1-int(k.val)].AsName}}
 		}
-		ob.Items = append(ob.Items, &ast.ByItem{Expr: &ast.PositionExpr{N: pos}, Desc: k.desc})
+		ob.Items = append(ob.Items, &ast.ByItem{Expr: e, Desc: k.desc})
 	}
 	return ob
 }

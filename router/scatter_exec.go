@@ -507,3 +507,24 @@ func appendBinaryTime(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// executeScatter runs a prepared statement whose parameters send it to several shards: the
+// values are written into the statement as literals, the shards run it as a text query,
+// and the merged rows go to the client in the binary protocol.
+func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	node, err := s.parseOne(st.orig)
+	if err != nil {
+		return err
+	}
+	if err := bindParams(node, params); err != nil {
+		return err
+	}
+	p, err := s.plan(snap, node, st.orig, nil)
+	if err != nil {
+		return err
+	}
+	if p.scatter == nil {
+		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned for several shards went to one once its parameters were bound")
+	}
+	return s.runScatter(ctx, snap, p.scatter, false, w, true)
+}

@@ -45,6 +45,13 @@ func (s *Session) Status() uint16 { return s.status }
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
 	snap := s.r.rules.Load()
+	if m := explainShards.FindStringSubmatch(sql); m != nil {
+		res, err := s.explainResult(m[1])
+		if err != nil {
+			return err
+		}
+		return res.write(w, s.status, false)
+	}
 	stmts, err := s.parse(sql)
 	if err != nil {
 		if db := s.passthroughDB(snap); db != nil {
