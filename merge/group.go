@@ -1,9 +1,6 @@
 package merge
 
-import (
-	"bytes"
-	"strconv"
-)
+import "strconv"
 
 // AggFunc is an aggregate whose per-shard partial results can be combined.
 type AggFunc uint8
@@ -198,9 +195,4 @@ func (g *groups) finish(row [][]byte) ([][]byte, error) {
 		}
 	}
 	return row, nil
-}
-
-// Equal reports whether two values are the same bytes (both NULL counts as equal).
-func Equal(a, b []byte) bool {
-	return (a == nil) == (b == nil) && bytes.Equal(a, b)
 }
