@@ -128,6 +128,10 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	for i, sc := range conns {
 		d, ncols, err := readHeader(ctx, sc.c)
 		if err != nil {
+			if !sc.c.Broken() {
+				// The shard answered with an error packet: its connection is idle again.
+				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+			}
 			sc.err = err
 			return err
 		}
