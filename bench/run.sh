@@ -411,8 +411,6 @@ bench_workload() {
 # ---------------------------------------------------------------------------------------------
 # Scenarios: one function each, scenario_<name>, selected by BENCH_SCENARIOS. Each writes its
 # proxy config, starts the proxy, runs bench_workload for every workload and stops the proxy.
-# A sharded scenario would add scenario_sharded here (its own config and, if needed, its own
-# prepared data behind several shards).
 # ---------------------------------------------------------------------------------------------
 scenario_single() {
   local cfg="$tmp/single.yaml"
@@ -437,6 +435,45 @@ EOF
   for w in $BENCH_WORKLOADS; do bench_workload single "$w"; done
   collect_proxy_log single
   stop_proxy
+}
+
+# scenario_sharded: the same tables split over 4 shards (databases ${DB}_s0..3 on the same
+# MariaDB), sharded by id mod 4; direct runs read the unsharded copy. Point selects go to one
+# shard; ranges (BETWEEN on id), SUM, ORDER BY and DISTINCT are scatter-gathered.
+scenario_sharded() {
+  local cfg="$tmp/sharded.yaml" i t
+  log "copying the prepared tables into 4 shards (id mod 4)"
+  for i in 0 1 2 3; do
+    mdb "$DB_PORT" root "$ROOT_PW" -e "DROP DATABASE IF EXISTS ${DB}_s$i; CREATE DATABASE ${DB}_s$i" ||
+      die "creating shard database ${DB}_s$i failed"
+    for t in $(seq 1 "$BENCH_TABLES"); do
+      mdb "$DB_PORT" root "$ROOT_PW" -e "CREATE TABLE ${DB}_s$i.sbtest$t LIKE $DB.sbtest$t;
+        INSERT INTO ${DB}_s$i.sbtest$t SELECT * FROM $DB.sbtest$t WHERE id % 4 = $i" ||
+        die "copying sbtest$t into shard $i failed"
+    done
+  done
+  {
+    echo "listen: 127.0.0.1:$PROXY_PORT"
+    echo "users:"
+    echo "  - {name: $SB_USER, password_hash: \"$SB_HASH\"}"
+    echo "backends:"
+    echo "  - {name: b0, addr: 127.0.0.1:$DB_PORT, user: root, password: $ROOT_PW, pool: {max_open: 128, max_idle: 128}}"
+    echo "shards:"
+    for i in 0 1 2 3; do echo "  - {name: s$i, primary: b0, database: ${DB}_s$i}"; done
+    echo "schemes:"
+    echo "  - {name: by_id, function: mod, slots: 4, shards: [s0, s1, s2, s3]}"
+    echo "databases:"
+    echo "  - name: $DB"
+    echo "    default_shard: s0"
+    echo "    tables:"
+    for t in $(seq 1 "$BENCH_TABLES"); do echo "      - {name: sbtest$t, kind: sharded, key: id, scheme: by_id}"; done
+  } >"$cfg"
+  start_proxy "$cfg"
+  local w
+  for w in $BENCH_WORKLOADS; do bench_workload sharded "$w"; done
+  collect_proxy_log sharded
+  stop_proxy
+  for i in 0 1 2 3; do mdb "$DB_PORT" root "$ROOT_PW" -e "DROP DATABASE IF EXISTS ${DB}_s$i" || true; done
 }
 
 # collect_proxy_log SCENARIO: keeps the proxy log next to the results and counts its warnings.
