@@ -37,6 +37,10 @@ type ServerConfig struct {
 	DrainTimeout     Duration `yaml:"drain_timeout"`      // default 30s, graceful shutdown
 	TLSCert          string   `yaml:"tls_cert"`           // PEM file; with tls_key enables TLS
 	TLSKey           string   `yaml:"tls_key"`
+	// MaxExecutionTime is the proxy-wide default deadline of a statement; zero means none.
+	// Users and databases may set their own; a session's max_execution_time and the
+	// MAX_EXECUTION_TIME hint take precedence.
+	MaxExecutionTime Duration `yaml:"max_execution_time"`
 }
 
 // UserConfig is a client account of the proxy.
@@ -47,6 +51,12 @@ type UserConfig struct {
 	PasswordHash string `yaml:"password_hash"`
 	// Databases lists the logical databases the user may use; empty means all.
 	Databases []string `yaml:"databases"`
+	// Admin lets the user see every session in SHOW PROCESSLIST and KILL any of them (MySQL's
+	// PROCESS and CONNECTION_ADMIN); others see and kill only their own.
+	Admin bool `yaml:"admin"`
+	// MaxExecutionTime is the user's default statement deadline; zero means none (the
+	// database's or the server's default applies).
+	MaxExecutionTime Duration `yaml:"max_execution_time"`
 }
 
 // BackendConfig is one MySQL/MariaDB server and its connection pool.
@@ -83,6 +93,9 @@ type DatabaseConfig struct {
 	Name         string        `yaml:"name"`
 	DefaultShard string        `yaml:"default_shard"` // holds single tables and everything unsharded
 	Tables       []TableConfig `yaml:"tables"`        // tables not listed are single tables
+	// MaxExecutionTime is the default statement deadline in this database (the session's
+	// current one); zero means none (the server's default applies).
+	MaxExecutionTime Duration `yaml:"max_execution_time"`
 }
 
 // Table kinds.

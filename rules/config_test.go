@@ -22,10 +22,13 @@ server:
   write_timeout: 1m30s
   max_connections: 100
   drain_timeout: 500ms
+  max_execution_time: 2s
 users:
   - name: app
     password_hash: "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9"
     databases: [shop]
+    max_execution_time: 200ms
+    admin: true
   - name: admin
     password_hash: pbkdf2-sha256$10000$c2FsdA$a2V5
 backends:
@@ -58,6 +61,7 @@ databases:
     default_shard: s0
   - name: blog
     default_shard: s1
+    max_execution_time: 1500ms
 `
 
 func TestParseFull(t *testing.T) {
@@ -73,6 +77,10 @@ func TestParseFull(t *testing.T) {
 		time.Duration(s.IdleTimeout) != 8*time.Hour || time.Duration(s.WriteTimeout) != 90*time.Second ||
 		s.MaxConnections != 100 || time.Duration(s.DrainTimeout) != 500*time.Millisecond {
 		t.Errorf("server = %+v", s)
+	}
+	if s.MaxExecutionTime != rules.Duration(2*time.Second) || c.Users[0].MaxExecutionTime != rules.Duration(200*time.Millisecond) ||
+		!c.Users[0].Admin || c.Users[1].Admin || c.Databases[1].MaxExecutionTime != rules.Duration(1500*time.Millisecond) {
+		t.Errorf("deadline settings: server %v, users %+v, databases %+v", s.MaxExecutionTime, c.Users, c.Databases)
 	}
 	p := c.Backends[0].Pool
 	want := rules.PoolConfig{

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Snapshot is a validated, immutable view of the configuration. It is shared by every
@@ -28,6 +29,8 @@ type Snapshot struct {
 type User struct {
 	Name         string
 	PasswordHash string
+	Admin        bool          // sees and kills every session
+	MaxExecTime  time.Duration // default statement deadline; 0: none
 	databases    map[string]bool // nil: every database
 }
 
@@ -52,6 +55,7 @@ type Shard struct {
 type Database struct {
 	Name         string
 	DefaultShard *Shard
+	MaxExecTime  time.Duration // default statement deadline; 0: none
 	tables       map[string]*Table
 	tableNames   []string
 	shards       []*Shard
@@ -129,6 +133,9 @@ func Build(c *Config) (*Snapshot, error) {
 	}
 	if _, _, err := net.SplitHostPort(s.listen); err != nil {
 		return nil, fmt.Errorf("%w: listen %q: %v", ErrInvalid, s.listen, err)
+	}
+	if c.Server.MaxExecutionTime < 0 {
+		return nil, fmt.Errorf("%w: server: max_execution_time must not be negative", ErrInvalid)
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
@@ -250,7 +257,10 @@ func (s *Snapshot) addDatabases(dbs []DatabaseConfig) error {
 		if !ok {
 			return fmt.Errorf("%w: database %q: default_shard %q is not a shard", ErrInvalid, d.Name, d.DefaultShard)
 		}
-		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh, shards: []*Shard{sh}}
+		if d.MaxExecutionTime < 0 {
+			return fmt.Errorf("%w: database %q: max_execution_time must not be negative", ErrInvalid, d.Name)
+		}
+		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh, shards: []*Shard{sh}, MaxExecTime: time.Duration(d.MaxExecutionTime)}
 		s.dbNames = append(s.dbNames, d.Name)
 	}
 	return nil
@@ -270,7 +280,10 @@ func (s *Snapshot) addUsers(us []UserConfig) error {
 		if !hashShape(u.PasswordHash) {
 			return fmt.Errorf("%w: user %q: password_hash is not \"*\" and 40 hex digits nor \"pbkdf2-sha256$...\" (plaintext passwords are not accepted; see shardproxy hash-password)", ErrInvalid, u.Name)
 		}
-		user := &User{Name: u.Name, PasswordHash: u.PasswordHash}
+		if u.MaxExecutionTime < 0 {
+			return fmt.Errorf("%w: user %q: max_execution_time must not be negative", ErrInvalid, u.Name)
+		}
+		user := &User{Name: u.Name, PasswordHash: u.PasswordHash, Admin: u.Admin, MaxExecTime: time.Duration(u.MaxExecutionTime)}
 		if len(u.Databases) > 0 {
 			user.databases = map[string]bool{}
 			for _, db := range u.Databases {

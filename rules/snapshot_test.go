@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
 )
@@ -90,6 +91,12 @@ func TestBuildInvalid(t *testing.T) {
 		{"duplicate user", func(c *rules.Config) { c.Users[1].Name = "zed" }, `user "zed": defined twice`},
 		{"empty password_hash", func(c *rules.Config) { c.Users[0].PasswordHash = "" },
 			`user "zed": password_hash is not "*" and 40 hex digits`},
+		{"negative server max_execution_time", func(c *rules.Config) { c.Server.MaxExecutionTime = -1 },
+			"server: max_execution_time must not be negative"},
+		{"negative user max_execution_time", func(c *rules.Config) { c.Users[1].MaxExecutionTime = rules.Duration(-time.Millisecond) },
+			`user "app": max_execution_time must not be negative`},
+		{"negative database max_execution_time", func(c *rules.Config) { c.Databases[1].MaxExecutionTime = rules.Duration(-time.Second) },
+			`database "blog": max_execution_time must not be negative`},
 		{"user with unknown database", func(c *rules.Config) { c.Users[1].Databases = []string{"shop", "nope"} },
 			`user "app": database "nope" is not a logical database`},
 	}
@@ -153,6 +160,9 @@ func TestBuildSnapshot(t *testing.T) {
 	cfg.Backends[1].Password, cfg.Backends[1].PasswordEnv = "", "SHARDPROXY_TEST_PW"
 	cfg.Backends[0].Pool = rules.PoolConfig{MaxOpen: 5, MaxIdle: 5, MinIdle: 5}
 	cfg.Server.TLSCert, cfg.Server.TLSKey = "c.pem", "k.pem"
+	cfg.Server.MaxExecutionTime = rules.Duration(2 * time.Second)
+	cfg.Users[1].Admin, cfg.Users[1].MaxExecutionTime = true, rules.Duration(200*time.Millisecond)
+	cfg.Databases[1].MaxExecutionTime = rules.Duration(time.Second)
 	s, err := rules.Build(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +210,12 @@ func TestBuildSnapshot(t *testing.T) {
 	}
 	app, _ := s.User("app")
 	zed, _ := s.User("zed")
+	blog, _ := s.Database("blog")
+	if s.Server().MaxExecutionTime != rules.Duration(2*time.Second) || !app.Admin || zed.Admin ||
+		app.MaxExecTime != 200*time.Millisecond || zed.MaxExecTime != 0 || blog.MaxExecTime != time.Second || shop.MaxExecTime != 0 {
+		t.Errorf("deadline settings: server %v, app %+v, zed %+v, blog %v, shop %v",
+			s.Server().MaxExecutionTime, app, zed, blog.MaxExecTime, shop.MaxExecTime)
+	}
 	if !app.CanUse("shop") || app.CanUse("blog") {
 		t.Error("app: databases [shop] allows exactly shop")
 	}

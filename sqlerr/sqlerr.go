@@ -7,6 +7,7 @@
 package sqlerr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -34,6 +35,9 @@ const (
 	ErServerShutdown       uint16 = 1053
 	ErQueryInterrupted     uint16 = 1317
 	ErQueryTimeout         uint16 = 3024
+	ErNoSuchThread         uint16 = 1094
+	ErKillDenied           uint16 = 1095
+	ErConnectionKilled     uint16 = 1927 // MariaDB's "Connection was killed"
 	ErLockWaitTimeout      uint16 = 1205
 	ErNetReadInterrupted   uint16 = 1159
 	ErMalformedPacket      uint16 = 1835
@@ -44,6 +48,18 @@ const (
 // ErrFatal marks an error after which the client connection must be closed (the session's
 // backend state is gone); the protocol writes the error, then closes.
 var ErrFatal = errors.New("sqlerr: fatal for the connection")
+
+// Causes a statement's context is cancelled with (context.Cause), besides its deadline. Each
+// wraps context.Canceled, so a cancelled statement answers ER_QUERY_INTERRUPTED (1317) unless
+// a layer maps the cause to something more specific.
+var (
+	// ErrClientGone: the client closed its connection during the statement.
+	ErrClientGone = fmt.Errorf("sqlerr: client went away: %w", context.Canceled)
+	// ErrKilledQuery: KILL QUERY from a session of the proxy.
+	ErrKilledQuery = fmt.Errorf("sqlerr: killed by KILL QUERY: %w", context.Canceled)
+	// ErrKilledConnection: KILL [CONNECTION] from a session of the proxy, or a shutdown.
+	ErrKilledConnection = fmt.Errorf("sqlerr: connection killed: %w", context.Canceled)
+)
 
 // Error is a MySQL error: what an ERR packet carries.
 type Error struct {
@@ -63,7 +79,7 @@ func New(code uint16, format string, args ...any) *Error {
 	if !ok {
 		state = "HY000"
 	}
-	if code == ErQueryInterrupted {
+	if code == ErQueryInterrupted || code == ErConnectionKilled {
 		state = "70100"
 	}
 	msg := format
