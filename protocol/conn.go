@@ -32,16 +32,20 @@ type conn struct {
 	stmts stmtTable
 
 	ctx    context.Context // lives as long as the connection
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 
 	mu         sync.Mutex
-	busy       bool               // a command is being executed
-	closing    bool               // close once the current command ends
-	stmtCancel context.CancelFunc // cancels the command in progress
+	busy       bool                    // a command is being executed
+	closing    bool                    // close once the current command ends
+	stmtCancel context.CancelCauseFunc // cancels the command in progress
+	user       string                  // set once authenticated: listed in Processes from then on
+	session    Session                 // c.sess, for Processes (its Describer)
+	command    byte                    // command in progress (when busy)
+	since      time.Time               // when the current command (or idleness) began
 }
 
 func newConn(s *Server, nc net.Conn, id uint32) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	dc := &deadlineConn{Conn: nc, timeout: s.opts.WriteTimeout}
 	c := &conn{
 		srv: s, nc: nc, id: id, ctx: ctx, cancel: cancel,
@@ -83,7 +87,7 @@ func (d *deadlineConn) Write(b []byte) (int, error) {
 
 // serve runs the connection until the client quits, an I/O error, or a shutdown.
 func (c *conn) serve(tooMany bool) {
-	defer c.cancel()
+	defer c.cancel(nil)
 	defer c.nc.Close()
 	defer func() {
 		if r := recover(); r != nil {
@@ -127,11 +131,11 @@ func (c *conn) loop() {
 			return
 		}
 		_ = c.nc.SetReadDeadline(time.Time{})
-		ctx, ok := c.setBusy()
+		ctx, ok := c.setBusy(p)
 		if !ok {
 			return
 		}
-		stopWatch := c.watchGone(c.cancelCommand)
+		stopWatch := c.watchGone(func() { c.cancelCommand(sqlerr.ErrClientGone) })
 		quit, err := c.dispatch(ctx, p)
 		stopWatch()
 		c.endCommand()
@@ -168,17 +172,23 @@ func (c *conn) setIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.busy = false
+	c.since = time.Now()
 	return !c.closing && !c.srv.draining.Load()
 }
 
-func (c *conn) setBusy() (context.Context, bool) {
+// setBusy starts the command of packet p: its context, cancelled by cancelCommand.
+func (c *conn) setBusy(p []byte) (context.Context, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
 		return nil, false
 	}
 	c.busy = true
-	ctx, cancel := context.WithCancel(c.ctx)
+	c.since = time.Now()
+	if len(p) > 0 {
+		c.command = p[0]
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.stmtCancel = cancel
 	return ctx, true
 }
@@ -187,17 +197,17 @@ func (c *conn) endCommand() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stmtCancel != nil {
-		c.stmtCancel()
+		c.stmtCancel(nil)
 		c.stmtCancel = nil
 	}
 }
 
-// cancelCommand cancels the command in progress, if any.
-func (c *conn) cancelCommand() {
+// cancelCommand cancels the command in progress, if any; cause says why (context.Cause).
+func (c *conn) cancelCommand(cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stmtCancel != nil {
-		c.stmtCancel()
+		c.stmtCancel(cause)
 	}
 }
 
@@ -213,13 +223,13 @@ func (c *conn) closeIfIdle() {
 }
 
 // abort closes the connection and cancels the command in progress (closing first, so the
-// cancelled command cannot answer the client).
-func (c *conn) abort() {
+// cancelled command cannot answer the client); cause says why (context.Cause).
+func (c *conn) abort(cause error) {
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
 	_ = c.nc.Close()
-	c.cancel()
+	c.cancel(cause)
 }
 
 // dispatch runs one command. It returns quit for COM_QUIT, and an error only when the

@@ -92,6 +92,9 @@ func (c *conn) handshake() error {
 		return c.fail(toSQLError(err), err)
 	}
 	c.sess = sess
+	c.mu.Lock()
+	c.user, c.session = resp.user, sess
+	c.mu.Unlock()
 	if resp.db != "" {
 		if err := sess.UseDB(c.ctx, resp.db); err != nil {
 			return c.fail(toSQLError(err), err)

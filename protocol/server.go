@@ -225,7 +225,7 @@ func (s *Server) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.conns {
-		c.abort()
+		c.abort(errShutdown)
 	}
 }
 

@@ -36,7 +36,7 @@ func (s *Session) record(ctx context.Context, c Conn, out outcome, err error) {
 		} else {
 			d.rowCount = int64(out.affected)
 		}
-		if out.warnings > 0 && !c.Broken() {
+		if out.warnings > 0 && !c.Broken() && ctx.Err() == nil {
 			rows, ferr := queryRows(ctx, c, "SHOW WARNINGS")
 			if ferr == nil {
 				d.warnings = rows

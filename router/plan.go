@@ -312,6 +312,9 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
 			return ast.NewValueExpr(a.s.lastInsertID, "", ""), true
+		case varMaxExecutionTime, varMaxStatementTime:
+			a.rewrite, a.dynamic = true, true
+			return ast.NewValueExpr(a.s.deadlineVarValue(v.Name), "", ""), true
 		case "warning_count", "error_count":
 			n := a.s.diag.count
 			if strings.EqualFold(v.Name, "error_count") {

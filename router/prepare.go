@@ -19,6 +19,8 @@ type Stmt struct {
 	shard     *rules.Shard
 	sticky    bool
 	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
+	hint      hintDeadline  // MAX_EXECUTION_TIME hint
+	exempt    bool          // runs without a deadline (see deadline.go)
 	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
 	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
 	params    int
@@ -81,12 +83,13 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	var k collector
 	bs, err := prepareOn(ctx, c, p.sql, &k)
 	if stop() {
-		s.killQuery(snap, p.shard, c.ID())
+		_ = s.killQuery(p.shard, c.ID(), killReason(ctx))
 	}
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty(), write: isWrite(st), params: bs.Params}
+	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty(), write: isWrite(st), params: bs.Params,
+		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
 	return stmt, nil
@@ -107,7 +110,7 @@ func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db 
 	var k collector
 	bs, err := prepareOn(ctx, c, sql, &k)
 	if stop() {
-		s.killQuery(snap, shard, c.ID())
+		_ = s.killQuery(shard, c.ID(), killReason(ctx))
 	}
 	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
@@ -185,8 +188,20 @@ func stmtKey(c Conn, sql string) string {
 // cache, so a statement prepared again by any session is reused.
 func (s *Session) CloseStmt(*Stmt) {}
 
-// Execute runs a prepared statement on its shard; the binary result is relayed as is.
+// Execute runs a prepared statement on its shard, under its deadline; the binary result is
+// relayed as is.
 func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	s.publish(st.orig)
+	defer s.publish("")
+	if st.exempt {
+		return s.execute(ctx, st, params, w)
+	}
+	return s.withDeadline(ctx, s.r.rules.Load(), st.hint, func(ctx context.Context) error {
+		return s.execute(ctx, st, params, w)
+	})
+}
+
+func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
 	if len(params) != st.params {
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
@@ -228,21 +243,21 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	if err != nil {
 		return err
 	}
-	stop := watch(ctx, c)
 	bs, ok := c.Stmt(stmtKey(c, sql))
 	if !ok {
+		stop := watch(ctx, c)
 		bs, err = prepareOn(ctx, c, sql, nil)
+		if stop() {
+			_ = s.killQuery(shard, c.ID(), killReason(ctx))
+		}
 	}
 	var out outcome
 	if err == nil {
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
-		} else if err = sendCommand(ctx, c, comStmtExecute, executePayload(bs.ID, params)); err == nil {
-			out, err = relay(ctx, c, w, false)
+		} else {
+			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, params), false, w)
 		}
-	}
-	if stop() {
-		s.killQuery(snap, shard, c.ID())
 	}
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)

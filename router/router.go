@@ -25,6 +25,11 @@ type Options struct {
 	BaselineCollation string
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Metrics counts statement timeouts and backend kills; nil counts nothing.
+	Metrics Metrics
+	// Processes is the list of client connections that SHOW PROCESSLIST and KILL act on;
+	// nil refuses them.
+	Processes Processes
 }
 
 // Router turns client statements into backend work. It is safe for concurrent use; each
@@ -33,6 +38,8 @@ type Router struct {
 	rules    *rules.Store
 	be       Backend
 	log      *slog.Logger
+	metrics  Metrics
+	procs    Processes
 	baseline map[string]string
 }
 
@@ -44,13 +51,16 @@ func New(o Options) *Router {
 	if o.BaselineCollation == "" {
 		o.BaselineCollation = "utf8mb4_general_ci"
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	base := map[string]string{"autocommit": "1"}
 	if coll, err := charset.GetCollationByName(o.BaselineCollation); err == nil {
 		for k, v := range namesVars(coll.CharsetName, coll.Name) {
 			base[k] = v
 		}
 	}
-	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, baseline: base}
+	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base}
 }
 
 // SessionInfo describes the client connection a session serves.

@@ -256,7 +256,7 @@ func (s *Session) endScatter(snap *rules.Snapshot, conns []*scatterConn, err err
 		}
 		fired := sc.stop()
 		if fired || (sc.c.Broken() && sc.stream != nil && !sc.stream.done) {
-			s.killQuery(snap, sc.target.shard, sc.c.ID())
+			_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
 		}
 		cerr := sc.err
 		if cerr == nil && err != nil && sc.c.Broken() {

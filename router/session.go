@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -37,6 +38,10 @@ type Session struct {
 	keepDiag     bool   // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string // the statement that began the current transaction
 	describing   bool   // planning at prepare time: describe a scatter statement from one shard
+
+	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
+	execTimeSet bool          // the session set one: it overrides the configured defaults
+	act         activity      // what SHOW PROCESSLIST shows of this session
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -70,11 +75,24 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		if len(stmts) > 1 {
 			text = strings.TrimRight(strings.TrimSpace(st.Text()), ";")
 		}
-		if err := s.execStmt(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
+		if err := s.execWithDeadline(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// execWithDeadline runs one statement under its deadline (see deadline.go), published for
+// SHOW PROCESSLIST while it runs.
+func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
+	s.publish(text)
+	defer s.publish("")
+	if exempt(st) {
+		return s.execStmt(ctx, snap, st, text, more, w)
+	}
+	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+		return s.execStmt(ctx, snap, st, text, more, w)
+	})
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
@@ -100,6 +118,13 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if n.Tp == ast.ShowProcessList {
+			res, err := s.showProcessList(n.Full)
+			if err != nil {
+				return err
+			}
+			return res.write(w, s.resultStatus(more), false)
+		}
 		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
 			return s.showWarnings(n).write(w, s.resultStatus(more), false)
 		}
@@ -120,7 +145,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return res.write(w, s.resultStatus(more), false)
 		}
 	case *ast.KillStmt:
-		return sqlerr.NotSupported("KILL through the proxy")
+		return s.kill(n, more, w)
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
 	case *ast.BeginStmt:
@@ -221,6 +246,7 @@ func (s *Session) useDB(snap *rules.Snapshot, name string) error {
 
 // UseDB is COM_INIT_DB.
 func (s *Session) UseDB(_ context.Context, name string) error {
+	defer s.publish("")
 	return s.useDB(s.r.rules.Load(), name)
 }
 
@@ -308,16 +334,6 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	return err
 }
 
-// killQuery stops a statement left running on a backend after its context ended (KILL
-// QUERY over a separate connection, bounded by killTimeout).
-func (s *Session) killQuery(snap *rules.Snapshot, shard *rules.Shard, id uint32) {
-	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
-	defer cancel()
-	if err := s.r.be.KillQuery(ctx, shard, id); err != nil {
-		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend_conn", id, "err", err)
-	}
-}
-
 // Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
@@ -372,7 +388,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
-		s.killQuery(snap, shard, c.ID())
+		_ = s.killQuery(shard, c.ID(), killReason(ctx))
 	}
 	return s.finish(shard, c, outcome{status: s.status}, err)
 }

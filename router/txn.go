@@ -159,15 +159,7 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 
 // runOn runs sql on an already pinned connection of shard.
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
-	stop := watch(ctx, c)
-	err := sendCommand(ctx, c, comQuery, []byte(sql))
-	var out outcome
-	if err == nil {
-		out, err = relay(ctx, c, w, more)
-	}
-	if stop() {
-		s.killQuery(snap, shard, c.ID())
-	}
+	out, err := s.relayOn(ctx, shard, c, comQuery, []byte(sql), more, w)
 	s.record(ctx, c, out, err)
 	return s.finish(shard, c, out, err)
 }

@@ -31,7 +31,13 @@ var varAliases = map[string]string{
 // and one-shot transaction settings live only in the backend session: they pin it.
 func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt, text string, more bool, w wire.PacketWriter) error {
 	var names []string
-	renamed := false
+	renamed, err := s.setDeadlineVars(st)
+	if err != nil {
+		return err
+	}
+	if renamed && len(st.Variables) == 0 {
+		return s.writeOK(w, more) // only the proxy's own variables
+	}
 	for _, v := range st.Variables {
 		switch {
 		case v.IsGlobal || v.IsInstance:
@@ -53,7 +59,6 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		}
 	}
 	if renamed {
-		var err error
 		if text, err = s.restore(st); err != nil {
 			return err
 		}
@@ -78,7 +83,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	if stop() {
-		s.killQuery(snap, plan.shard, c.ID())
+		_ = s.killQuery(plan.shard, c.ID(), killReason(ctx))
 	}
 	return s.finish(plan.shard, c, out, err)
 }

@@ -1,0 +1,366 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// A statement's deadline is the proxy's, not the backend's: it becomes the deadline of the
+// statement's context, which bounds the pool wait, the dial, the exchange with every shard.
+// Where it comes from, most specific first:
+//
+//	hint      SELECT /*+ MAX_EXECUTION_TIME(ms) */ ...
+//	session   SET [SESSION] max_execution_time = ms (MySQL) or max_statement_time = s (MariaDB)
+//	user      users[].max_execution_time in the configuration
+//	database  databases[].max_execution_time of the session's current database
+//	server    server.max_execution_time
+//
+// A zero at the hint or session level means "no limit" and ends the search, as in MySQL.
+// Transaction control, SET, USE and KILL run without a deadline: timing them out would leave
+// the client unsure of what happened.
+
+// Deadline sources, the label values of Metrics.StatementTimeout.
+const (
+	SourceHint     = "hint"
+	SourceSession  = "session"
+	SourceUser     = "user"
+	SourceDatabase = "database"
+	SourceServer   = "server"
+)
+
+// Kill reasons, the label values of Metrics.BackendKill.
+const (
+	ReasonTimeout        = "timeout"
+	ReasonClientGone     = "client_gone"
+	ReasonKillQuery      = "kill_query"
+	ReasonKillConnection = "kill_connection"
+	ReasonOther          = "other" // e.g. the proxy shutting down
+)
+
+// Metrics counts what deadlines and cancellation do. Implementations must be safe for
+// concurrent use; Options.Metrics nil counts nothing.
+type Metrics interface {
+	// StatementTimeout counts a statement that ran out of its deadline, by source.
+	StatementTimeout(source string)
+	// BackendKill counts a KILL QUERY sent to a backend, by the reason its statement stopped.
+	BackendKill(reason string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) StatementTimeout(string) {}
+func (noMetrics) BackendKill(string)      {}
+
+// drainTimeout bounds how long an interrupted backend statement may take to answer after
+// KILL QUERY; a connection that has not answered by then is closed.
+const drainTimeout = time.Second
+
+// Session variables the proxy owns: they set the session's deadline and are never sent to a
+// backend (MariaDB does not know max_execution_time, and enforcing max_statement_time there
+// would answer 1969 where the client must get 3024).
+const (
+	varMaxExecutionTime = "max_execution_time" // milliseconds
+	varMaxStatementTime = "max_statement_time" // seconds, fractional
+)
+
+func isDeadlineVar(name string) bool {
+	n := strings.ToLower(name)
+	return n == varMaxExecutionTime || n == varMaxStatementTime
+}
+
+// hintDeadline is the MAX_EXECUTION_TIME hint of a statement, if it has one.
+type hintDeadline struct {
+	d   time.Duration
+	set bool
+}
+
+// statementHint returns the statement's MAX_EXECUTION_TIME(ms) optimizer hint.
+func statementHint(st ast.StmtNode) hintDeadline {
+	var hints []*ast.TableOptimizerHint
+	switch n := st.(type) {
+	case *ast.SelectStmt:
+		hints = n.TableHints
+	case *ast.UpdateStmt:
+		hints = n.TableHints
+	case *ast.DeleteStmt:
+		hints = n.TableHints
+	case *ast.InsertStmt:
+		hints = n.TableHints
+	}
+	var h hintDeadline
+	for _, x := range hints {
+		if x.HintName.L != "max_execution_time" {
+			continue
+		}
+		if ms, ok := x.HintData.(uint64); ok {
+			h = hintDeadline{d: time.Duration(min(ms, math.MaxInt64/uint64(time.Millisecond))) * time.Millisecond, set: true}
+		}
+	}
+	return h
+}
+
+// exempt reports statements that never get a deadline.
+func exempt(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt,
+		*ast.SetStmt, *ast.UseStmt, *ast.KillStmt:
+		return true
+	}
+	return false
+}
+
+// deadlineFor resolves the deadline of a statement with hint h; zero means none.
+func (s *Session) deadlineFor(snap *rules.Snapshot, h hintDeadline) (time.Duration, string) {
+	switch {
+	case h.set:
+		return h.d, SourceHint
+	case s.execTimeSet:
+		return s.execTime, SourceSession
+	}
+	if u, ok := snap.User(s.user); ok && u.MaxExecTime > 0 {
+		return u.MaxExecTime, SourceUser
+	}
+	if db, ok := snap.Database(s.db); ok && db.MaxExecTime > 0 {
+		return db.MaxExecTime, SourceDatabase
+	}
+	if d := time.Duration(snap.Server().MaxExecutionTime); d > 0 {
+		return d, SourceServer
+	}
+	return 0, ""
+}
+
+// withDeadline runs f under the statement's deadline and turns its running out into
+// ER_QUERY_TIMEOUT, counted by source.
+func (s *Session) withDeadline(ctx context.Context, snap *rules.Snapshot, h hintDeadline, f func(context.Context) error) error {
+	d, source := s.deadlineFor(snap, h)
+	if d <= 0 {
+		return f(ctx)
+	}
+	sctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := f(sctx)
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		s.r.metrics.StatementTimeout(source)
+		s.r.log.Debug("statement deadline exceeded", "conn_id", s.info.ConnID, "source", source, "deadline", d)
+	}
+	return err
+}
+
+// interruptedError is what the client gets for a statement whose context ended: 3024 for a
+// deadline, 1317 for a cancellation (KILL QUERY, client gone, shutdown). The cause stays
+// visible to errors.Is.
+func interruptedError(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
+			"Query execution was interrupted, maximum statement execution time exceeded"), cause)
+	}
+	return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted"), cause)
+}
+
+// killReason names why ctx ended, for Metrics.BackendKill.
+func killReason(ctx context.Context) string {
+	return killReasonOf(context.Cause(ctx))
+}
+
+// killReasonOf names the reason an error of an interrupted statement carries (its context's
+// cause, wrapped), for Metrics.BackendKill.
+func killReasonOf(cause error) string {
+	switch {
+	case errors.Is(cause, context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(cause, sqlerr.ErrClientGone):
+		return ReasonClientGone
+	case errors.Is(cause, sqlerr.ErrKilledQuery):
+		return ReasonKillQuery
+	case errors.Is(cause, sqlerr.ErrKilledConnection):
+		return ReasonKillConnection
+	}
+	return ReasonOther
+}
+
+// interrupter stops a backend statement when its context ends, without giving up the
+// connection: KILL QUERY goes over a separate connection, and the statement's own answer
+// (ERR 1317, or its result if it finished first) is drained within drainTimeout. Only a
+// connection that does not answer in time is lost.
+type interrupter struct {
+	c      Conn
+	stopFn func() bool
+	killed chan struct{} // closed when the KILL QUERY is done
+	err    error         // of the KILL QUERY; written before killed is closed
+}
+
+// interruptOnDone arms an interrupter for the exchange about to start on c. The caller must
+// call stop once the exchange is over, whatever happened.
+func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *interrupter {
+	it := &interrupter{c: c}
+	if ctx.Done() == nil {
+		return it
+	}
+	nc := c.Wire().NetConn()
+	it.killed = make(chan struct{})
+	// The function runs in its own goroutine, owned by stop, which waits for it.
+	it.stopFn = context.AfterFunc(ctx, func() {
+		defer close(it.killed)
+		_ = nc.SetDeadline(time.Now().Add(drainTimeout))
+		it.err = s.killQuery(shard, c.ID(), killReason(ctx))
+	})
+	return it
+}
+
+// stop ends the watch and reports whether ctx ended during the exchange. If it did, stop
+// waits for the KILL QUERY to finish (so it cannot hit a later statement), clears the drain
+// deadline, and marks the connection broken if the kill failed: the statement may still run.
+func (it *interrupter) stop() bool {
+	if it.stopFn == nil || it.stopFn() {
+		return false
+	}
+	<-it.killed
+	if it.err != nil {
+		it.c.MarkBroken()
+	} else if !it.c.Broken() {
+		_ = it.c.Wire().NetConn().SetDeadline(time.Time{})
+	}
+	return true
+}
+
+// cutoff passes packets to the client until ctx ends, and drops them afterwards: what an
+// interrupted backend statement still sends is drained, not relayed.
+type cutoff struct {
+	ctx     context.Context
+	w       wire.PacketWriter
+	dropped bool
+}
+
+func (c *cutoff) WritePacket(p []byte) error {
+	if c.ctx.Err() != nil {
+		c.dropped = true
+		return nil
+	}
+	return c.w.WritePacket(p)
+}
+
+// interrupted turns the end of an exchange whose context ended into the client's error. A
+// statement that completed with everything relayed before ctx ended keeps its success.
+func interrupted(ctx context.Context, cw *cutoff, err error) error {
+	if err == nil && !cw.dropped {
+		return nil
+	}
+	return interruptedError(ctx)
+}
+
+// relayOn sends one command to c and relays its response to w, under ctx: when ctx ends the
+// backend statement is killed and drained, and the client gets interruptedError unless the
+// whole response had already reached it.
+func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (outcome, error) {
+	if ctx.Err() != nil {
+		return outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
+	}
+	it := s.interruptOnDone(ctx, shard, c)
+	cw := &cutoff{ctx: ctx, w: w}
+	err := sendCommand(ctx, c, cmd, payload)
+	var out outcome
+	if err == nil {
+		out, err = relay(ctx, c, cw, more)
+	}
+	if it.stop() {
+		err = interrupted(ctx, cw, err)
+	}
+	return out, err
+}
+
+// killQuery stops a statement left running on a backend after its context ended (KILL
+// QUERY over a separate connection, bounded by killTimeout), counted by reason.
+func (s *Session) killQuery(shard *rules.Shard, id uint32, reason string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	s.r.metrics.BackendKill(reason)
+	err := s.r.be.KillQuery(ctx, shard, id)
+	if err != nil {
+		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend_conn", id, "reason", reason, "err", err)
+	}
+	return err
+}
+
+// setDeadlineVars applies the proxy-owned variables of a SET and removes them from the
+// statement; it reports whether any were there.
+func (s *Session) setDeadlineVars(st *ast.SetStmt) (bool, error) {
+	kept := st.Variables[:0:0]
+	found := false
+	for _, v := range st.Variables {
+		if !v.IsSystem || v.IsGlobal || v.IsInstance || !isDeadlineVar(v.Name) {
+			kept = append(kept, v)
+			continue
+		}
+		found = true
+		d, err := deadlineValue(strings.ToLower(v.Name), v.Value)
+		if err != nil {
+			return found, err
+		}
+		s.execTime, s.execTimeSet = max(d, 0), d >= 0
+	}
+	st.Variables = kept
+	return found, nil
+}
+
+// deadlineValue reads the value of SET max_execution_time (ms) or max_statement_time (s).
+// DEFAULT goes back to the configured defaults.
+func deadlineValue(name string, e ast.ExprNode) (time.Duration, error) {
+	if _, ok := e.(*ast.DefaultExpr); ok || e == nil {
+		return -1, nil
+	}
+	v, ok := e.(*test_driver.ValueExpr)
+	bad := sqlerr.New(sqlerr.ErWrongValueForVar, "Variable '%s' can't be set to the value given (a number is needed)", name)
+	if !ok {
+		return 0, bad
+	}
+	var f float64
+	switch v.Kind() {
+	case test_driver.KindInt64:
+		f = float64(v.GetInt64())
+	case test_driver.KindUint64:
+		f = float64(v.GetUint64())
+	case test_driver.KindFloat64, test_driver.KindFloat32:
+		f = v.GetFloat64()
+	case test_driver.KindMysqlDecimal:
+		var err error
+		if f, err = strconv.ParseFloat(v.GetMysqlDecimal().String(), 64); err != nil {
+			return 0, bad
+		}
+	default:
+		return 0, bad
+	}
+	if f < 0 || math.IsNaN(f) {
+		return 0, sqlerr.New(sqlerr.ErWrongValueForVar, "Variable '%s' can't be set to the value of '%v'", name, f)
+	}
+	unit := time.Millisecond
+	if name == varMaxStatementTime {
+		unit = time.Second
+	}
+	if f*float64(unit) > float64(math.MaxInt64) {
+		return 0, sqlerr.New(sqlerr.ErWrongValueForVar, "Variable '%s' can't be set to the value of '%v'", name, f)
+	}
+	return time.Duration(f * float64(unit)), nil
+}
+
+// deadlineVarValue answers @@max_execution_time (ms) and @@max_statement_time (seconds) with
+// the deadline the session's statements get when they carry no hint.
+func (s *Session) deadlineVarValue(name string) any {
+	d, _ := s.deadlineFor(s.r.rules.Load(), hintDeadline{})
+	if strings.EqualFold(name, varMaxStatementTime) {
+		return d.Seconds()
+	}
+	return uint64(d / time.Millisecond)
+}
