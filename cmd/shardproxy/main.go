@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/shardproxy/shardproxy/protocol"
@@ -50,7 +51,8 @@ type serveFlags struct {
 	listen    string
 	logLevel  string
 	logFormat string
-	debugAddr string
+	debugAddr   string
+	metricsAddr string
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,6 +71,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9104); default off")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -139,11 +142,14 @@ func serve(ctx context.Context, f serveFlags) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log})
+	reg := prometheus.NewRegistry()
+	procs := &processes{}
+	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs})
 	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
 	if err != nil {
 		return err
 	}
+	procs.srv = srv // before Serve: no session exists yet
 
 	addr := snap.Listen()
 	if f.listen != "" {
@@ -156,6 +162,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	if f.debugAddr != "" {
 		stopDebug := serveDebug(f.debugAddr, log)
 		defer stopDebug()
+	}
+	if f.metricsAddr != "" {
+		stopMetrics := serveMetrics(f.metricsAddr, reg, log)
+		defer stopMetrics()
 	}
 	log.Info("shardproxy listening", "addr", ln.Addr().String(), "databases", strings.Join(snap.DatabaseNames(), ","))
 

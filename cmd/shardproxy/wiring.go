@@ -80,6 +80,11 @@ func (c *cluster) AcquirePreferring(ctx context.Context, shard *rules.Shard, pre
 	case errors.Is(err, pool.ErrAcquireTimeout):
 		return nil, sqlerr.New(sqlerr.ErConCount,
 			"Too many connections: the pool of backend %s (shard %s) is exhausted: %v", shard.Primary.Name, shard.Name, err)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		// The statement's deadline ran out while it waited for a connection or dialled.
+		return nil, fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
+			"Query execution was interrupted, maximum statement execution time exceeded (waiting for a connection to backend %s of shard %s: %v)",
+			shard.Primary.Name, shard.Name, err), context.Cause(ctx))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return nil, err
 	default:
@@ -155,6 +160,24 @@ func (s session) Execute(ctx context.Context, p protocol.Prepared, params []prot
 }
 
 func (s session) CloseStmt(p protocol.Prepared) { s.Session.CloseStmt(p.(*router.Stmt)) }
+
+// processes adapts the protocol server's connection list to router.Processes. srv is set
+// once, after the server is made and before it serves.
+type processes struct{ srv *protocol.Server }
+
+var _ router.Processes = (*processes)(nil)
+
+func (p *processes) List() []router.Process {
+	ps := p.srv.Processes()
+	out := make([]router.Process, len(ps))
+	for i, x := range ps {
+		out[i] = router.Process{ID: x.ID, User: x.User, Host: x.Host, DB: x.DB, Command: x.Command, Time: x.Time, State: x.State, Info: x.Info}
+	}
+	return out
+}
+
+func (p *processes) KillQuery(id uint32) bool      { return p.srv.KillQuery(id) }
+func (p *processes) KillConnection(id uint32) bool { return p.srv.KillConnection(id) }
 
 // users adapts the rules store to protocol.UserStore: each login reads the current snapshot.
 type users struct{ store *rules.Store }
