@@ -29,8 +29,8 @@ type Snapshot struct {
 type User struct {
 	Name         string
 	PasswordHash string
-	Admin        bool          // sees and kills every session
-	MaxExecTime  time.Duration // default statement deadline; 0: none
+	Admin        bool            // sees and kills every session
+	MaxExecTime  time.Duration   // default statement deadline; 0: none
 	databases    map[string]bool // nil: every database
 }
 

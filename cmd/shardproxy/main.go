@@ -47,10 +47,10 @@ func newRootCmd() *cobra.Command {
 }
 
 type serveFlags struct {
-	config    string
-	listen    string
-	logLevel  string
-	logFormat string
+	config      string
+	listen      string
+	logLevel    string
+	logFormat   string
 	debugAddr   string
 	metricsAddr string
 }
