@@ -158,8 +158,8 @@ func testErrors(t *testing.T, e *env) {
 				{"UseForbiddenDatabase", "USE errother", nil, 1044, "42000", false},
 				{"QualifiedForbiddenDatabase", "SELECT * FROM errother.t", nil, 1044, "42000", false},
 				{"QualifiedPhysicalName", "SELECT * FROM errother_phys.t", nil, 1049, "42000", false},
-				{"Kill", "KILL 1", nil, 1235, "42000", false},
-				{"KillQuery", "KILL QUERY 1", nil, 1235, "42000", false},
+				{"KillUnknown", "KILL 4000000000", nil, 1094, "HY000", false},
+				{"KillQueryUnknown", "KILL QUERY 4000000000", nil, 1094, "HY000", false},
 				{"CreateDatabase", "CREATE DATABASE x", nil, 1235, "42000", false},
 				{"SetGlobal", "SET GLOBAL max_connections = 10", nil, 1235, "42000", false},
 			} {

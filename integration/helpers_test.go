@@ -108,9 +108,11 @@ type proxyConfig struct {
 }
 
 type userConfig struct {
-	Name         string   `json:"name"`
-	PasswordHash string   `json:"password_hash"`
-	Databases    []string `json:"databases,omitempty"`
+	Name             string   `json:"name"`
+	PasswordHash     string   `json:"password_hash"`
+	Databases        []string `json:"databases,omitempty"`
+	Admin            bool     `json:"admin,omitempty"`
+	MaxExecutionTime string   `json:"max_execution_time,omitempty"`
 }
 
 type backendConfig struct {
@@ -134,9 +136,10 @@ type shardConfig struct {
 }
 
 type databaseConfig struct {
-	Name         string           `json:"name"`
-	DefaultShard string           `json:"default_shard"`
-	Tables       []map[string]any `json:"tables,omitempty"`
+	Name             string           `json:"name"`
+	DefaultShard     string           `json:"default_shard"`
+	Tables           []map[string]any `json:"tables,omitempty"`
+	MaxExecutionTime string           `json:"max_execution_time,omitempty"`
 }
 
 // config returns a proxy configuration serving dbs (created on MariaDB if missing), each on
@@ -196,6 +199,12 @@ type proxy struct {
 // it with SIGTERM and fails the test if it does not exit 0, or if a connection panicked.
 func startProxy(t *testing.T, cfg *proxyConfig) *proxy {
 	t.Helper()
+	return startProxyArgs(t, cfg)
+}
+
+// startProxyArgs is startProxy with more command-line flags for `shardproxy serve`.
+func startProxyArgs(t *testing.T, cfg *proxyConfig, args ...string) *proxy {
+	t.Helper()
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +214,7 @@ func startProxy(t *testing.T, cfg *proxyConfig) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{log: newLogBuffer(), done: make(chan struct{})}
-	p.cmd = exec.Command(proxyBin, "serve", "--config", path, "--listen", "127.0.0.1:0", "--log-level", "debug")
+	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--config", path, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting shardproxy: %v", err)

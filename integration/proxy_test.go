@@ -46,6 +46,7 @@ func TestProxy(t *testing.T) {
 		{"Sysbench", testSysbench},
 		{"ConcurrentLoad", testConcurrentLoad},
 		{"Limits", testLimits},
+		{"Deadline", testDeadline},
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
 	} {
