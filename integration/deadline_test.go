@@ -308,8 +308,41 @@ func testDeadline(t *testing.T, e *env) {
 	})
 
 	t.Run("ScatterGather", func(t *testing.T) {
-		t.Skip("NOTE: the router has no scatter-gather path yet (statements spanning shards get 1235); " +
-			"add the one-slow-shard cancellation test when it lands")
+		// Two shards of one logical database (two physical databases of the one MariaDB);
+		// a statement without the shard key reads both. Each shard sleeps per row, one of
+		// them far longer: at the deadline both are running, and both must be stopped.
+		sg := dbMap{Logical: "dlsg", Physical: "dlsg_0"}
+		cfg := e.config(t, sg)
+		e.backendUser(t, cfg, "px_dlsg")
+		e.rootExec(t, "CREATE DATABASE IF NOT EXISTS dlsg_1")
+		cfg.Shards = append(cfg.Shards, shardConfig{Name: "s1", Primary: "b0", Database: "dlsg_1"})
+		cfg.Schemes = []map[string]any{{"name": "by_id", "function": "mod", "slots": 2, "shards": []string{"s0", "s1"}}}
+		cfg.Databases[0].Tables = []map[string]any{{"name": "sgt", "kind": "sharded", "key": "id", "scheme": "by_id"}}
+		for i, phys := range []string{"dlsg_0", "dlsg_1"} {
+			e.rootExec(t, "CREATE TABLE IF NOT EXISTS "+phys+".sgt (id INT PRIMARY KEY)", "DELETE FROM "+phys+".sgt",
+				fmt.Sprintf("INSERT INTO %s.sgt VALUES (%d)", phys, i))
+		}
+		metricsAddr := freeAddr(t)
+		p := startProxyArgs(t, cfg, "--metrics-addr", metricsAddr)
+		conn := dedicatedConn(t, p.open(t, appUser, appPass, sg.Logical))
+		if v := queryString(t, conn, "SELECT COUNT(*) FROM sgt"); v != "2" {
+			t.Fatalf("the scatter query counts %s rows over both shards, want 2", v)
+		}
+		start := time.Now()
+		_, err := conn.ExecContext(context.Background(), "SELECT /*+ MAX_EXECUTION_TIME(300) */ id, SLEEP(IF(id = 0, 10, 5)) FROM sgt ORDER BY id")
+		took := time.Since(start)
+		wantError(t, err, 3024, "HY000")
+		if took > time.Second {
+			t.Errorf("3024 after %v for a 300ms scatter budget", took)
+		}
+		t.Logf("scatter over 2 shards: 3024 after %v", took.Round(time.Millisecond))
+		wantNothingRunning(t, e, "px_dlsg", "%SLEEP(%", time.Second)
+		if n := metricValue(t, httpGet(t, "http://"+metricsAddr+"/metrics"), "shardproxy_kills_total", "reason", "timeout"); n != 2 {
+			t.Errorf("backend kills for the timed-out scatter query: %d, want one per shard (2)", n)
+		}
+		if v := queryString(t, conn, "SELECT COUNT(*) FROM sgt"); v != "2" {
+			t.Errorf("the scatter query after the timeout: %s", v)
+		}
 	})
 }
 
