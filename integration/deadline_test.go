@@ -83,7 +83,7 @@ func testDeadline(t *testing.T, e *env) {
 			}
 			mustExec(t, conn, "SET SESSION max_execution_time = 1500")
 			got := query(t, conn, "SELECT @@max_execution_time, @@session.max_statement_time")
-			if len(got.Rows) != 1 || text(got.Rows[0][0]) != "1500" || text(got.Rows[0][1]) != "1.5" {
+			if len(got.Rows) != 1 || text(got.Rows[0][0]) != "1500" || text(got.Rows[0][1]) != "1.500000" {
 				t.Errorf("after SET max_execution_time = 1500: %v", got.Rows)
 			}
 			if got.Columns[0] != "@@max_execution_time" || got.Columns[1] != "@@session.max_statement_time" {

@@ -360,6 +360,11 @@ func deadlineValue(name string, e ast.ExprNode) (time.Duration, error) {
 func (s *Session) deadlineVarValue(name string) any {
 	d, _ := s.deadlineFor(s.r.rules.Load(), hintDeadline{})
 	if strings.EqualFold(name, varMaxStatementTime) {
+		// A decimal with six places, as MariaDB shows it (0.200000).
+		dec := new(test_driver.MyDecimal)
+		if err := dec.FromString([]byte(strconv.FormatFloat(d.Seconds(), 'f', 6, 64))); err == nil {
+			return dec
+		}
 		return d.Seconds()
 	}
 	return uint64(d / time.Millisecond)
