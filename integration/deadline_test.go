@@ -56,6 +56,9 @@ func testDeadline(t *testing.T, e *env) {
 			{"User", "user", p, "dlbudget", nativePw2, m.Logical, nil, "SELECT SLEEP(10)", nil},
 			{"Database", "database", p, nativeAll, nativePw2, slow.Logical, nil, "SELECT SLEEP(10)", nil},
 			{"Server", "server", pSrv, appUser, appPass, m.Logical, nil, "SELECT SLEEP(10)", nil},
+			// MariaDB's own per-statement limit, sent unparsed to an unsharded database: the
+			// backend enforces it, and its 1969 reaches the client as 3024.
+			{"SetStatement", "MariaDB", p, appUser, appPass, m.Logical, nil, "SET STATEMENT max_statement_time = 0.2 FOR SELECT SLEEP(10)", nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				conn := dedicatedConn(t, tc.p.open(t, tc.user, tc.pass, tc.db))

@@ -278,8 +278,16 @@ func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd b
 	if it.stop() {
 		err = interrupted(ctx, cw, err)
 	}
+	if e, ok := sqlerr.As(err); ok && e.Code == erStatementTimeout {
+		// MariaDB's own limit (SET STATEMENT max_statement_time=... FOR, a global setting)
+		// reaches the client as the proxy's own timeouts do.
+		err = sqlerr.New(sqlerr.ErQueryTimeout, "Query execution was interrupted, maximum statement execution time exceeded")
+	}
 	return out, err
 }
+
+// erStatementTimeout is MariaDB's ER_STATEMENT_TIMEOUT, answered for max_statement_time.
+const erStatementTimeout = 1969
 
 // killQuery stops a statement left running on a backend after its context ended (KILL
 // QUERY over a separate connection, bounded by killTimeout), counted by reason.
