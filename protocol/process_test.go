@@ -46,9 +46,11 @@ func TestProcessesAndKill(t *testing.T) {
 	if _, err := victim.ExecContext(context.Background(), "ok"); err != nil {
 		t.Fatalf("the connection after KillQuery: %v", err)
 	}
-	if ps := ts.Processes(); len(ps) != 1 || ps[0].Command != "Sleep" || ps[0].State != "" {
-		t.Errorf("Processes() between commands = %+v", ps)
-	}
+	// The answer reaches the client just before the connection goes back to waiting.
+	waitUntil(t, "the connection listed as idle", func() bool {
+		ps := ts.Processes()
+		return len(ps) == 1 && ps[0].Command == "Sleep" && ps[0].State == ""
+	})
 
 	if !ts.KillConnection(id) {
 		t.Fatal("KillConnection failed")
@@ -56,14 +58,20 @@ func TestProcessesAndKill(t *testing.T) {
 	if _, err := victim.ExecContext(context.Background(), "ok"); err == nil {
 		t.Error("the connection still answers after KillConnection")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(ts.Processes()) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the killed connection is still listed: %+v", ts.Processes())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "the killed connection gone from the list", func() bool { return len(ts.Processes()) == 0 })
 	if ts.KillConnection(id) {
 		t.Error("KillConnection of a closed connection reported success")
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
