@@ -8,6 +8,10 @@
 // transactions (a connection is pinned while one is open), and state the proxy cannot
 // replay (user variables, temporary tables, locks), which pins the connection for good.
 //
+// Each statement runs under its deadline (deadline.go: hint, session variable, configured
+// defaults); a statement whose context ends is killed on its backends and drained, and SHOW
+// PROCESSLIST and KILL act on the client connections of the Processes interface (process.go).
+//
 // It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
 // Backend interface is defined here and satisfied in cmd/shardproxy).
 package router
