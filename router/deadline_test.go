@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 func parseOneForTest(t *testing.T, sql string) ast.StmtNode {
@@ -305,5 +307,91 @@ func TestSessionShowProcessList(t *testing.T) {
 		if tc.user == "app" && (*res.rows[0][5] != "3" || *res.rows[0][3] != "shop" || *res.rows[0][4] != "Query") {
 			t.Errorf("row %v", res.rows[0])
 		}
+	}
+}
+
+// stallingBackend hands out connections to a server that takes a command and answers
+// nothing until KillQuery, then ERR 1317 (answer set) or still nothing (answer unset): the
+// two ways an interrupted statement ends.
+type stallingBackend struct {
+	*fakeBackend
+	answer bool
+	conns  []*fakeConn
+	wg     sync.WaitGroup
+	kill   chan struct{} // closed by KillQuery
+	pipes  []net.Conn
+}
+
+func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard) (Conn, error) {
+	client, server := net.Pipe()
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c.w = wire.NewConn(client, 0)
+	b.conns = append(b.conns, c)
+	b.pipes = append(b.pipes, client, server)
+	b.wg.Go(func() {
+		sw := wire.NewConn(server, 0)
+		if _, err := sw.ReadPacket(); err != nil {
+			return
+		}
+		<-b.kill
+		if b.answer {
+			_ = sw.WritePacket(wire.AppendErr(nil, sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted")))
+			_ = sw.Flush()
+		}
+		_, _ = sw.ReadPacket() // until the pipe closes
+	})
+	return c, nil
+}
+
+func (b *stallingBackend) KillQuery(ctx context.Context, shard *rules.Shard, id uint32) error {
+	close(b.kill)
+	return b.fakeBackend.KillQuery(ctx, shard, id)
+}
+
+func (b *stallingBackend) close() {
+	for _, p := range b.pipes {
+		_ = p.Close()
+	}
+	b.wg.Wait()
+}
+
+func TestSessionInterruptDrains(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		answer     bool
+		broken     bool
+		minElapsed time.Duration
+	}{
+		{"BackendAnswersTheKill", true, false, 0},
+		{"BackendSilentAfterKill", false, true, drainTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := &stallingBackend{fakeBackend: newFakeBackend(), answer: tc.answer, kill: make(chan struct{})}
+			defer be.close()
+			snap, err := rules.Build(passthroughConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: be}), "app", 1)
+			var w clientRecorder
+			start := time.Now()
+			err = s.Query(context.Background(), "SELECT /*+ MAX_EXECUTION_TIME(50) */ SLEEP(10)", false, &w)
+			elapsed := time.Since(start)
+			if sqlCode(err) != sqlerr.ErQueryTimeout {
+				t.Fatalf("error %v, want 3024", err)
+			}
+			if len(be.kills) != 1 || len(be.conns) != 1 {
+				t.Fatalf("kills %v on %d connections, want one", be.kills, len(be.conns))
+			}
+			if be.conns[0].broken != tc.broken {
+				t.Errorf("backend connection broken = %v, want %v", be.conns[0].broken, tc.broken)
+			}
+			if elapsed < tc.minElapsed || elapsed > tc.minElapsed+time.Second {
+				t.Errorf("answered after %v, want between %v and %v", elapsed, tc.minElapsed, tc.minElapsed+time.Second)
+			}
+			if len(w.pkts) != 0 {
+				t.Errorf("%d packets reached the client before the error", len(w.pkts))
+			}
+		})
 	}
 }
