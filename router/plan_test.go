@@ -196,7 +196,8 @@ func TestPlanPassthrough(t *testing.T) {
 // shop_s0..shop_s3) with the demo's kinds of tables: orders and order_items hashed by
 // user_id over 4 slots (one per shard); accounts and ledger by account_id mod 8 with a
 // physical table per slot (slots 0-1 on s0, 2-3 on s1, 4-5 on s2, 6-7 on s3); events by
-// ranges of id (below 100 on s0, 100-199 on s1, from 200 on s2); currencies broadcast;
+// ranges of id (below 100 on s0, 100-199 on s1, from 200 on s2); visits by month of
+// visited_on (before 2026 on s0, first half of 2026 on s1, from July 2026 on s2); currencies broadcast;
 // settings and everything unlisted single on the default shard s0.
 func shardedConfig() *rules.Config {
 	pw := "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9"
@@ -208,6 +209,9 @@ func shardedConfig() *rules.Config {
 			{Name: "by_id", Function: "range", Ranges: []rules.RangeConfig{
 				{To: "100", Shard: "s0"}, {From: "100", To: "200", Shard: "s1"}, {From: "200", Shard: "s2"},
 			}},
+			{Name: "by_month", Function: "date", Unit: "month", Ranges: []rules.RangeConfig{
+				{To: "2026-01-01", Shard: "s0"}, {From: "2026-01-01", To: "2026-07-01", Shard: "s1"}, {From: "2026-07-01", Shard: "s2"},
+			}},
 		},
 		Databases: []rules.DatabaseConfig{{
 			Name: "shop", DefaultShard: "s0",
@@ -217,6 +221,7 @@ func shardedConfig() *rules.Config {
 				{Name: "accounts", Kind: rules.KindSharded, Key: "account_id", Scheme: "by_account", TablePerSlot: true},
 				{Name: "ledger", Kind: rules.KindSharded, Key: "account_id", Scheme: "by_account", TablePerSlot: true},
 				{Name: "events", Kind: rules.KindSharded, Key: "id", Scheme: "by_id"},
+				{Name: "visits", Kind: rules.KindSharded, Key: "visited_on", Scheme: "by_month"},
 				{Name: "currencies", Kind: rules.KindBroadcast},
 				{Name: "settings", Kind: rules.KindSingle},
 			},

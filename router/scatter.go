@@ -161,12 +161,16 @@ func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params [
 		if err != nil {
 			return nil, err
 		}
+		var got []int
+		if ok {
+			if got, err = slotsOf(r.table, vals); err != nil {
+				return nil, err
+			}
+		} else if got, ok, err = rangeSlots(sel.Where, r, params); err != nil {
+			return nil, err
+		}
 		if !ok {
 			continue
-		}
-		got, err := slotsOf(r.table, vals)
-		if err != nil {
-			return nil, err
 		}
 		slices.Sort(got)
 		if slots == nil {
