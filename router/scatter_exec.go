@@ -99,7 +99,7 @@ func parseColDef(p []byte) (colDef, bool) {
 type scatterConn struct {
 	target scatterTarget
 	c      Conn
-	stop   func() bool
+	it     *interrupter
 	stream *shardStream
 	err    error
 }
@@ -111,13 +111,16 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	// A fixed acquisition order: two sessions never wait on each other's shards.
 	slices.SortFunc(targets, func(a, b scatterTarget) int { return strings.Compare(a.shard.Name, b.shard.Name) })
 	conns := make([]*scatterConn, 0, len(targets))
-	defer func() { err = s.endScatter(snap, conns, err) }()
+	defer func() { err = s.endScatter(ctx, conns, err) }()
+	if ctx.Err() != nil {
+		return interruptedError(ctx)
+	}
 	for _, t := range targets {
 		c, err := s.acquire(ctx, snap, t.shard)
 		if err != nil {
 			return err
 		}
-		conns = append(conns, &scatterConn{target: t, c: c, stop: watch(ctx, c)})
+		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
 	}
 	for _, sc := range conns {
 		if sc.err = sendCommand(ctx, sc.c, comQuery, []byte(sc.target.sql)); sc.err != nil {
@@ -185,6 +188,9 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	var buf []byte
 	var sent int64
 	for {
+		if ctx.Err() != nil {
+			return interruptedError(ctx) // nothing more reaches the client once it ended
+		}
 		row, err := rows.Next()
 		if err != nil {
 			return err
@@ -246,16 +252,24 @@ func (s *Session) scatterWarnings(ctx context.Context, conns []*scatterConn) [][
 	return out
 }
 
-// endScatter stops and releases every connection of a scatter query. A connection whose
-// result was not read to its end is closed (and its query killed), never reused.
-func (s *Session) endScatter(snap *rules.Snapshot, conns []*scatterConn, err error) error {
+// endScatter stops and releases every connection of a scatter query. When the statement was
+// interrupted (deadline, KILL, client gone), each shard's query is killed and what it still
+// sends is drained, so its connection stays usable; otherwise a connection whose result was
+// not read to its end (another shard failed) is closed and its query killed.
+func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err error) error {
+	interrupted := ctx.Err() != nil
 	var fatal error
 	for _, sc := range conns {
-		if sc.stream == nil || !sc.stream.done {
+		kill := false
+		switch {
+		case sc.c.Broken():
+		case interrupted:
+			drainScatter(ctx, sc)
+		case sc.stream == nil || !sc.stream.done:
 			sc.c.MarkBroken()
+			kill = true
 		}
-		fired := sc.stop()
-		if fired || (sc.c.Broken() && sc.stream != nil && !sc.stream.done) {
+		if fired := sc.it.stop(); !fired && kill {
 			_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
 		}
 		cerr := sc.err
@@ -273,7 +287,27 @@ func (s *Session) endScatter(snap *rules.Snapshot, conns []*scatterConn, err err
 	if fatal != nil {
 		return fatal
 	}
+	if interrupted && err != nil {
+		return interruptedError(ctx)
+	}
 	return err
+}
+
+// drainScatter reads what is left of an interrupted shard's answer (the interrupter bounds
+// the reads with its drain deadline); a connection that fails to answer is marked broken.
+func drainScatter(ctx context.Context, sc *scatterConn) {
+	if sc.stream == nil {
+		_, ncols, err := readHeader(ctx, sc.c)
+		if err != nil {
+			return // an ERR packet leaves the connection clean; an I/O error marked it broken
+		}
+		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+	}
+	for !sc.stream.done && !sc.c.Broken() {
+		if _, err := sc.stream.Next(); err != nil {
+			return
+		}
+	}
 }
 
 // readHeader reads a result set's column count and definitions (copied) and their EOF.
