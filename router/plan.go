@@ -28,6 +28,10 @@ type plan struct {
 	// scatter: the statement runs on several shards and the proxy merges the results
 	// (shard and sql are then unused).
 	scatter *scatterPlan
+	// branches of a multi-shard write (see split.go), the coordinator first; nil for a
+	// statement that runs on shard alone. shard and sql then describe the first statement.
+	branches []branch
+	copies   bool // the branches write identical copies (broadcast): report one, not the sum
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
@@ -78,6 +82,9 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	}
 	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
 	if a.routed() {
+		if ok, err := s.planMultiWrite(&p, st, a, params); ok || err != nil {
+			return p, err
+		}
 		names := tableNames(a.refs)
 		shard, err := s.routeSharded(st, a.refs, params)
 		switch {

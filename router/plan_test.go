@@ -3,14 +3,20 @@ package router
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the expectations in testdata/*.json with the planner's output")
@@ -22,11 +28,12 @@ var update = flag.Bool("update", false, "rewrite the expectations in testdata/*.
 // wrong: it is skipped (with the bug's description) while the planner disagrees. -update
 // leaves its expectation alone, and drops the mark once the planner agrees.
 type planCase struct {
-	Comment      string `json:"comment"`
-	Query        string `json:"query"`
-	DB           string `json:"db,omitempty"`
-	User         string `json:"user,omitempty"` // default "app"
-	LastInsertID uint64 `json:"last_insert_id,omitempty"`
+	Comment      string  `json:"comment"`
+	Query        string  `json:"query"`
+	DB           string  `json:"db,omitempty"`
+	User         string  `json:"user,omitempty"` // default "app"
+	LastInsertID uint64  `json:"last_insert_id,omitempty"`
+	Params       []int64 `json:"params,omitempty"` // values bound to ? (as BIGINT) of a prepared statement
 
 	Shard   string `json:"shard,omitempty"`
 	SQL     string `json:"sql,omitempty"`
@@ -35,6 +42,9 @@ type planCase struct {
 	// Scatter lists a scatter plan: each shard's statement, then the merge steps.
 	Scatter []string `json:"scatter,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Branches of a multi-shard write: "shard: SQL", with the client's parameters each
+	// statement carries as " [params i,j]".
+	Branches []string `json:"branches,omitempty"`
 
 	Bug string `json:"bug,omitempty"`
 }
@@ -98,14 +108,14 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	s, snap := newTestSession(t, cfg, user, c.DB)
 	s.lastInsertID = c.LastInsertID
-	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Bug: c.Bug}
+	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Params: c.Params, Bug: c.Bug}
 	stmts, err := s.parse(c.Query)
 	if err == nil && len(stmts) != 1 {
 		t.Fatalf("%d statements in %q", len(stmts), c.Query)
 	}
 	var p plan
 	if err == nil {
-		p, err = s.plan(snap, stmts[0], c.Query, nil)
+		p, err = s.plan(snap, stmts[0], c.Query, int64Params(c.Params))
 	}
 	if err != nil {
 		got.Error = err.Error()
@@ -116,7 +126,34 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 		return got
 	}
 	got.Shard, got.SQL, got.Sticky, got.Dynamic = p.shard.Name, p.sql, p.sticky, p.dynamic
+	got.Branches = describeBranches(p.branches)
 	return got
+}
+
+// int64Params binds values as BIGINT parameters; nil stays nil (planning at prepare time).
+func int64Params(vs []int64) []wire.Param {
+	if vs == nil {
+		return nil
+	}
+	out := make([]wire.Param, len(vs))
+	for i, v := range vs {
+		out[i] = wire.Param{Type: mysql.MYSQL_TYPE_LONGLONG, Value: binary.LittleEndian.AppendUint64(nil, uint64(v))}
+	}
+	return out
+}
+
+func describeBranches(bs []branch) []string {
+	var out []string
+	for _, b := range bs {
+		for _, st := range b.stmts {
+			d := b.shard.Name + ": " + st.sql
+			if len(st.paramIdx) > 0 {
+				d += fmt.Sprintf(" [params %s]", strings.Trim(fmt.Sprint(st.paramIdx), "[]"))
+			}
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // runGolden runs every case of file against cfg, one subtest each; with -update it writes
@@ -178,13 +215,14 @@ func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
 
 func show(c planCase) string {
 	b, _ := json.Marshal(struct {
-		Shard   string   `json:"shard,omitempty"`
-		SQL     string   `json:"sql,omitempty"`
-		Sticky  bool     `json:"sticky,omitempty"`
-		Dynamic bool     `json:"dynamic,omitempty"`
-		Scatter []string `json:"scatter,omitempty"`
-		Error   string   `json:"error,omitempty"`
-	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error})
+		Shard    string   `json:"shard,omitempty"`
+		SQL      string   `json:"sql,omitempty"`
+		Sticky   bool     `json:"sticky,omitempty"`
+		Dynamic  bool     `json:"dynamic,omitempty"`
+		Scatter  []string `json:"scatter,omitempty"`
+		Error    string   `json:"error,omitempty"`
+		Branches []string `json:"branches,omitempty"`
+	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error, c.Branches})
 	return string(b)
 }
 

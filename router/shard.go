@@ -52,7 +52,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
 			if write && (r.node == targetTable(st) || len(refs) > 1 && !isInsert(st)) {
-				return nil, sqlerr.NotSupported("writes to broadcast table %s (every shard must change atomically; that needs XA)", r.table.Name)
+				return nil, sqlerr.NotSupported("a write to broadcast table %s in a statement with sharded or single tables (the copies would not stay identical)", r.table.Name)
 			}
 		}
 	}
@@ -179,8 +179,22 @@ func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
 	return nil
 }
 
-// routeInsert places an INSERT into a sharded table: every row must land in one slot.
+// routeInsert places an INSERT into a sharded table whose rows all land in one slot (an
+// INSERT whose rows span slots is split by planMultiWrite before it gets here).
 func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
+	rowSlots, err := insertRowSlots(ins, r, params)
+	if err != nil {
+		return nil, err
+	}
+	if len(distinct(rowSlots)) != 1 {
+		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots, with other tables in the statement", r.table.Name)
+	}
+	rename(r, r.table.PhysicalName(rowSlots[0]), false)
+	return r.table.Scheme.SlotShard(rowSlots[0]), nil
+}
+
+// insertRowSlots returns the slot of each row of an INSERT into sharded table r.
+func insertRowSlots(ins *ast.InsertStmt, r tableRef, params []wire.Param) ([]int, error) {
 	if ins.Select != nil {
 		return nil, sqlerr.NotSupported("INSERT ... SELECT into sharded table %s", r.table.Name)
 	}
@@ -201,10 +215,10 @@ func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Par
 			return nil, sqlerr.NotSupported("changing shard key %s of %s in ON DUPLICATE KEY UPDATE", r.table.Key, r.table.Name)
 		}
 	}
-	var vals []rules.Value
-	for _, row := range ins.Lists {
+	out := make([]int, 0, len(ins.Lists))
+	for i, row := range ins.Lists {
 		if col >= len(row) {
-			return nil, sqlerr.New(1136, "Column count doesn't match value count at row 1")
+			return nil, sqlerr.New(1136, "Column count doesn't match value count at row %d", i+1)
 		}
 		v, ok, err := exprValue(row[col], params)
 		if err != nil {
@@ -213,17 +227,13 @@ func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Par
 		if !ok {
 			return nil, sqlerr.NotSupported("INSERT into sharded table %s with a shard key that is not a literal or a parameter", r.table.Name)
 		}
-		vals = append(vals, v)
+		slot, err := r.table.Scheme.Func.Slot(v)
+		if err != nil {
+			return nil, sqlerr.New(sqlerr.ErUnknownError, "shard key %s of %s: %v", r.table.Key, r.table.Name, err)
+		}
+		out = append(out, slot)
 	}
-	slots, err := slotsOf(r.table, vals)
-	if err != nil {
-		return nil, err
-	}
-	if len(slots) != 1 {
-		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots (split it per shard; multi-shard writes need XA)", r.table.Name)
-	}
-	rename(r, r.table.PhysicalName(slots[0]), false)
-	return r.table.Scheme.SlotShard(slots[0]), nil
+	return out, nil
 }
 
 // slotsOf maps key values to their distinct slots.

@@ -1,0 +1,232 @@
+package router
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// A multi-shard write is planned as branches, one per shard, each a list of statements run
+// in order on that shard; xa.go runs them atomically. Two kinds exist:
+//   - a multi-row INSERT (or REPLACE, INSERT IGNORE, ON DUPLICATE KEY UPDATE) into a sharded
+//     table whose rows fall in several slots: the rows are grouped per slot, one INSERT per
+//     slot (one per physical table in table-per-slot layouts), grouped per shard;
+//   - an INSERT, UPDATE or DELETE of a broadcast table: the same statement on every shard of
+//     the database, the default shard first.
+// The first branch is the coordinator: the shard of the statement's first row, or the
+// default shard for a broadcast write.
+
+// branch is the part of a multi-shard write that runs on one shard.
+type branch struct {
+	shard *rules.Shard
+	stmts []branchStmt
+}
+
+// branchStmt is one statement of a branch.
+type branchStmt struct {
+	sql string
+	// params are the statement's own parameters (a prepared statement's values of the
+	// placeholders it kept, in order); nil for a statement sent as text.
+	params   []wire.Param
+	paramIdx []int // which of the client's parameters params are
+	// firstRow is the index, in the client's VALUES list, of the statement's first row; 0
+	// for a broadcast copy.
+	firstRow int
+}
+
+// planMultiWrite plans st as a multi-shard write when it is one; ok reports whether it did
+// (or failed doing so). p already holds the statement's common plan attributes.
+func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
+	if !isWrite(st) || isDDL(st) {
+		return false, nil
+	}
+	target := targetTable(st)
+	var tref *tableRef
+	for i := range a.refs {
+		if a.refs[i].node == target {
+			tref = &a.refs[i]
+		}
+	}
+	if tref == nil {
+		return false, nil
+	}
+	ins, isIns := st.(*ast.InsertStmt)
+	switch tref.table.Kind {
+	case rules.KindBroadcast:
+		for _, r := range a.refs {
+			if r.table.Kind != rules.KindBroadcast {
+				return false, nil // routeSharded refuses mixing
+			}
+		}
+		if isIns && ins.Select != nil {
+			return false, nil
+		}
+		if f := nondeterministic(st); f != "" {
+			return true, sqlerr.NotSupported("%s() in a write to broadcast table %s (every copy must get the same value)", f, tref.table.Name)
+		}
+		return true, s.planBroadcastWrite(p, st, a, tref.table, params)
+	case rules.KindSharded:
+		if !isIns || len(a.refs) != 1 {
+			return false, nil
+		}
+		rowSlots, err := insertRowSlots(ins, *tref, params)
+		switch {
+		case err == errNeedsParams:
+			return false, nil // prepare time: routeSharded describes it from slot 0
+		case err != nil:
+			return true, err
+		}
+		if len(distinct(rowSlots)) < 2 {
+			return false, nil
+		}
+		return true, s.planSplitInsert(p, ins, a, *tref, rowSlots, params)
+	}
+	return false, nil
+}
+
+func distinct(xs []int) []int {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// planSplitInsert plans one INSERT per slot holding rows of ins.
+func (s *Session) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
+	rows := ins.Lists
+	defer func() { ins.Lists = rows }()
+	rowMarkers := make([][]*test_driver.ParamMarkerExpr, len(rows))
+	inRow := map[*test_driver.ParamMarkerExpr]bool{}
+	for i, row := range rows {
+		for _, e := range row {
+			rowMarkers[i] = append(rowMarkers[i], markersIn(e)...)
+		}
+		for _, m := range rowMarkers[i] {
+			inRow[m] = true
+		}
+	}
+	var shared []*test_driver.ParamMarkerExpr // outside VALUES (ON DUPLICATE KEY UPDATE)
+	for _, m := range a.markers {
+		if !inRow[m] {
+			shared = append(shared, m)
+		}
+	}
+	var order []int // slots in the order of their first row
+	bySlot := map[int][]int{}
+	for i, slot := range rowSlots {
+		if _, ok := bySlot[slot]; !ok {
+			order = append(order, slot)
+		}
+		bySlot[slot] = append(bySlot[slot], i)
+	}
+	for _, slot := range order {
+		shard := r.table.Scheme.SlotShard(slot)
+		ins.Lists = ins.Lists[:0:0]
+		kept := slices.Clone(shared)
+		for _, i := range bySlot[slot] {
+			ins.Lists = append(ins.Lists, rows[i])
+			kept = append(kept, rowMarkers[i]...)
+		}
+		rename(r, r.table.PhysicalName(slot), false)
+		sql, err := s.restoreFor(shard, a, ins)
+		if err != nil {
+			return err
+		}
+		bs := branchStmt{sql: sql, firstRow: bySlot[slot][0]}
+		slices.SortFunc(kept, func(x, y *test_driver.ParamMarkerExpr) int { return x.Order - y.Order })
+		for _, m := range kept {
+			bs.paramIdx = append(bs.paramIdx, m.Order)
+			if params != nil {
+				bs.params = append(bs.params, params[m.Order])
+			}
+		}
+		p.addBranchStmt(shard, bs)
+	}
+	p.shard, p.sql = p.branches[0].shard, p.branches[0].stmts[0].sql
+	return nil
+}
+
+// planBroadcastWrite plans st on every shard of the broadcast table's database, the default
+// shard first. On a database of one shard it stays a plain single-shard plan.
+func (s *Session) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
+	shards := []*rules.Shard{t.DB.DefaultShard}
+	for _, sh := range t.DB.Shards() {
+		if sh != t.DB.DefaultShard {
+			shards = append(shards, sh)
+		}
+	}
+	idx := make([]int, len(a.markers))
+	for i := range idx {
+		idx[i] = i
+	}
+	for _, sh := range shards {
+		sql := p.sql
+		if a.rewrite || len(a.schemas) > 0 {
+			var err error
+			if sql, err = s.restoreFor(sh, a, st); err != nil {
+				return err
+			}
+		}
+		p.addBranchStmt(sh, branchStmt{sql: sql, params: params, paramIdx: idx})
+	}
+	p.shard, p.sql, p.copies = shards[0], p.branches[0].stmts[0].sql, true
+	if len(shards) == 1 {
+		p.branches = nil
+	}
+	return nil
+}
+
+// restoreFor writes st back as SQL for shard: schema qualifiers name its physical database.
+func (s *Session) restoreFor(shard *rules.Shard, a *analyzer, st ast.Node) (string, error) {
+	for _, ref := range a.schemas {
+		*ref = ast.NewCIStr(shard.Database)
+	}
+	for _, f := range a.unnamed {
+		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+	}
+	return s.restore(st)
+}
+
+func (p *plan) addBranchStmt(shard *rules.Shard, bs branchStmt) {
+	for i := range p.branches {
+		if p.branches[i].shard == shard {
+			p.branches[i].stmts = append(p.branches[i].stmts, bs)
+			return
+		}
+	}
+	p.branches = append(p.branches, branch{shard: shard, stmts: []branchStmt{bs}})
+}
+
+// markersIn returns the ? placeholders inside e.
+func markersIn(e ast.Node) []*test_driver.ParamMarkerExpr {
+	var c markerCollector // bind.go
+	e.Accept(&c)
+	return c
+}
+
+// nondeterministic names a function in st whose value would differ between the copies of
+// a broadcast table, or returns "".
+func nondeterministic(st ast.Node) string {
+	var f funcFinder
+	st.Accept(&f)
+	return f.name
+}
+
+type funcFinder struct{ name string }
+
+func (f *funcFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if fc, ok := n.(*ast.FuncCallExpr); ok && f.name == "" {
+		switch fc.FnName.L {
+		case "rand", "uuid", "uuid_short", "sys_guid":
+			f.name = fc.FnName.O
+		}
+	}
+	return n, f.name != ""
+}
+
+func (f *funcFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
