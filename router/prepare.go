@@ -226,6 +226,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if p.scatter != nil {
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
+		if p.branches != nil {
+			return s.execMulti(ctx, snap, p, false, w)
+		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
 	}
 	if !names.empty() {

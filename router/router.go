@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/charset"
@@ -30,6 +32,10 @@ type Options struct {
 	// Processes is the list of client connections that SHOW PROCESSLIST and KILL act on;
 	// nil refuses them.
 	Processes Processes
+	// XATestHook, for tests only, is called at the points of a multi-shard commit:
+	// "prepared" (every participant prepared, no decision yet) and "committed" (the decision
+	// is durable, participants not yet committed). Nil in production.
+	XATestHook func(point string)
 }
 
 // Router turns client statements into backend work. It is safe for concurrent use; each
@@ -41,6 +47,9 @@ type Router struct {
 	metrics  Metrics
 	procs    Processes
 	baseline map[string]string
+	instance uint32        // random id of this proxy process, in the XA transactions it starts
+	xaSeq    atomic.Uint64 // numbers XA transactions
+	testHook func(point string)
 }
 
 // New returns a Router.
@@ -60,7 +69,8 @@ func New(o Options) *Router {
 			base[k] = v
 		}
 	}
-	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base}
+	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base,
+		instance: rand.Uint32(), testHook: o.XATestHook}
 }
 
 // SessionInfo describes the client connection a session serves.
@@ -96,5 +106,12 @@ func namesVars(cs, coll string) map[string]string {
 		"character_set_connection": q(cs),
 		"character_set_results":    q(cs),
 		"collation_connection":     q(coll),
+	}
+}
+
+// xaHook calls the test hook at a point of a multi-shard commit.
+func (r *Router) xaHook(point string) {
+	if r.testHook != nil {
+		r.testHook(point)
 	}
 }

@@ -183,6 +183,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if plan.scatter != nil {
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
+	if plan.branches != nil {
+		return s.execMulti(ctx, snap, plan, more, w)
+	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err

@@ -1,0 +1,467 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Atomic multi-shard writes (autocommit). The branches of a write (split.go) run in
+// parallel, one backend connection each:
+//
+//	coordinator (first branch)          every other branch (participant)
+//	START TRANSACTION                   XA START 'gtrid','shard'
+//	the branch's statements             the branch's statements
+//	INSERT the commit decision          XA END; XA PREPARE
+//	             ── all succeeded? ──
+//	COMMIT  (this is the decision)
+//	                                    XA COMMIT
+//
+// The coordinator's local transaction is the commit point: its decision row
+// (shardproxy.xa_decisions on the coordinator's server) becomes durable exactly when its
+// own changes do. A failure before it rolls everything back (ROLLBACK, XA ROLLBACK) and the
+// client gets the failing shard's error. A crash before it leaves prepared participants and
+// no decision row: recovery rolls them back. A crash after it leaves prepared participants
+// and a decision row: recovery commits them (recover.go). A write on one shard needs no XA:
+// several statements on one shard run in a plain transaction.
+
+// Decision log: a table of the proxy's own schema on each backend server holding a
+// coordinator shard. Recovery inserts an 'abort' row for a transaction it finds undecided,
+// so that a coordinator still running can no longer commit (its own insert collides).
+const (
+	DecisionSchema = "shardproxy"
+	DecisionTable  = DecisionSchema + ".xa_decisions"
+	xaPrefix       = "shardproxy:"
+	// commitTimeout bounds the commit (or rollback) phase, which runs even when the client's
+	// statement is cancelled: once prepared, a write is finished rather than abandoned.
+	commitTimeout = 30 * time.Second
+)
+
+// DecisionDDL returns the statements creating the decision log (idempotent).
+func DecisionDDL() []string {
+	return []string{
+		"CREATE DATABASE IF NOT EXISTS " + DecisionSchema,
+		"CREATE TABLE IF NOT EXISTS " + DecisionTable + ` (
+  gtrid VARBINARY(64) NOT NULL PRIMARY KEY,
+  decision ENUM('commit','abort') NOT NULL,
+  created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB`,
+	}
+}
+
+// xid is an XA transaction branch id.
+type xid struct{ gtrid, bqual string }
+
+func (x xid) String() string { return fmt.Sprintf("X'%x',X'%x'", x.gtrid, x.bqual) }
+
+// newGtrid names a new multi-shard transaction: the proxy's prefix, this proxy's instance
+// id, the time (unix ms, to judge the age of an orphan), a sequence number, and a tag of the
+// coordinator shard (where recovery finds the decision). At most 57 bytes (XA allows 64).
+func (r *Router) newGtrid(coord *rules.Shard) string {
+	return fmt.Sprintf("%s%08x:%x:%x:%s", xaPrefix, r.instance, time.Now().UnixMilli(), r.xaSeq.Add(1), shardTag(coord.Name))
+}
+
+// shardTag is a short fixed-size tag of a shard name.
+func shardTag(name string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// branchQual is a participant branch's bqual: its shard's name (a tag when too long).
+func branchQual(shard string) string {
+	if len(shard) <= 64 {
+		return shard
+	}
+	return shardTag(shard)
+}
+
+// parseGtrid returns a proxy gtrid's creation time and coordinator tag.
+func parseGtrid(g string) (created time.Time, coordTag string, ok bool) {
+	rest, found := strings.CutPrefix(g, xaPrefix)
+	if !found {
+		return time.Time{}, "", false
+	}
+	parts := strings.Split(rest, ":")
+	if len(parts) != 4 {
+		return time.Time{}, "", false
+	}
+	ms, err := strconv.ParseInt(parts[1], 16, 64)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	return time.UnixMilli(ms), parts[3], true
+}
+
+// branchRun is a branch being executed on its connection.
+type branchRun struct {
+	b     branch
+	c     Conn
+	coord bool
+	xid   xid
+	state int // xaNone, xaStarted, xaPrepared
+	outs  []outcome
+	warns [][]*string
+}
+
+const (
+	xaNone = iota
+	xaStarted
+	xaPrepared
+)
+
+// execMulti runs a multi-shard write and answers the client with one OK.
+func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
+	if s.inTransaction() {
+		return s.execMultiInTxn(ctx, snap, p, more, w)
+	}
+	runs := make([]*branchRun, 0, len(p.branches))
+	gtrid := s.r.newGtrid(p.branches[0].shard)
+	for i, b := range p.branches {
+		c, err := s.acquire(ctx, snap, b.shard)
+		if err != nil {
+			_ = s.releaseRuns(runs)
+			return err
+		}
+		runs = append(runs, &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.shard.Name)}})
+	}
+	err := s.commitBranches(ctx, snap, runs, gtrid)
+	if ferr := s.releaseRuns(runs); ferr != nil {
+		err = ferr
+	}
+	if err != nil {
+		s.record(ctx, nil, outcome{}, err)
+		return err
+	}
+	return s.answerMulti(p, runs, more, w)
+}
+
+// commitBranches runs every branch and commits them all or none.
+func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs []*branchRun, gtrid string) error {
+	multi := len(runs) > 1
+	errs := parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
+	if err := firstError(errs); err != nil {
+		s.abortBranches(ctx, runs)
+		return err
+	}
+	if multi {
+		s.r.xaHook("prepared")
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	coord := runs[0]
+	if ok, err := coord.c.Exec(cctx, "COMMIT"); err != nil {
+		if coord.c.Broken() && multi {
+			// The decision may or may not be durable: leave the prepared branches to recovery.
+			for _, r := range runs[1:] {
+				r.c.MarkBroken()
+			}
+			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
+			return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid))
+		}
+		s.abortBranches(ctx, runs)
+		return err
+	} else {
+		coord.c.SetStatus(ok.Status)
+		coord.state = xaNone
+	}
+	if !multi {
+		return nil
+	}
+	s.r.xaHook("committed")
+	parallel(runs[1:], func(r *branchRun) error {
+		ok, err := r.c.Exec(cctx, "XA COMMIT "+r.xid.String())
+		if err != nil {
+			// Decided: recovery commits the branch once this connection is gone.
+			r.c.MarkBroken()
+			s.r.log.Warn("XA COMMIT failed after the commit decision; recovery will commit the branch", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", r.b.shard.Name, "err", err)
+			return nil
+		}
+		r.c.SetStatus(ok.Status)
+		r.state = xaNone
+		return nil
+	})
+	return nil
+}
+
+// runBranch runs one branch up to its commit point: the coordinator's statements and
+// decision row inside a local transaction, a participant's statements in a prepared XA
+// branch. multi says whether there are participants.
+func (s *Session) runBranch(ctx context.Context, snap *rules.Snapshot, r *branchRun, gtrid string, multi bool) error {
+	begin := "START TRANSACTION"
+	if !r.coord {
+		begin = "XA START " + r.xid.String()
+	}
+	if _, err := s.branchExec(ctx, snap, r, begin); err != nil {
+		return err
+	}
+	r.state = xaStarted
+	for _, st := range r.b.stmts {
+		out, warns, err := s.branchStmt(ctx, r.b.shard, r.c, st)
+		if err != nil {
+			return err
+		}
+		r.outs = append(r.outs, out)
+		r.warns = append(r.warns, warns...)
+	}
+	if r.coord {
+		if multi {
+			_, err := s.branchExec(ctx, snap, r, fmt.Sprintf("INSERT INTO %s (gtrid, decision) VALUES (X'%x', 'commit')", DecisionTable, gtrid))
+			return err
+		}
+		return nil
+	}
+	if _, err := s.branchExec(ctx, snap, r, "XA END "+r.xid.String()); err != nil {
+		return err
+	}
+	if _, err := s.branchExec(ctx, snap, r, "XA PREPARE "+r.xid.String()); err != nil {
+		return err
+	}
+	r.state = xaPrepared
+	return nil
+}
+
+// branchExec runs a statement without a result set on a branch's connection.
+func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branchRun, sql string) (wire.OK, error) {
+	ok, err := r.c.Exec(ctx, sql)
+	switch {
+	case err == nil:
+		r.c.SetStatus(ok.Status)
+	case ctx.Err() != nil:
+		if r.c.Broken() {
+			_ = s.killQuery(r.b.shard, r.c.ID(), killReason(ctx))
+		}
+		err = interruptedError(ctx)
+	}
+	return ok, err
+}
+
+// branchStmt runs one statement of a branch on c (as text, or prepared with its own
+// parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
+// the error is the interruption's (relayOn).
+func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (outcome, [][]*string, error) {
+	var out outcome
+	var err error
+	if st.params == nil {
+		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, discard{})
+	} else {
+		bs, ok := c.Stmt(stmtKey(c, st.sql))
+		if !ok {
+			stop := watch(ctx, c)
+			bs, err = prepareOn(ctx, c, st.sql, nil)
+			if stop() {
+				_ = s.killQuery(shard, c.ID(), killReason(ctx))
+			}
+		}
+		switch {
+		case err != nil:
+		case bs.Params != len(st.params):
+			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
+		default:
+			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, discard{})
+		}
+	}
+	var warns [][]*string
+	if err == nil && out.warnings > 0 {
+		warns, err = queryRows(ctx, c, "SHOW WARNINGS")
+	}
+	return out, warns, err
+}
+
+// abortBranches rolls back every branch that started; a connection whose branch could not
+// be rolled back is closed (the server rolls back an unprepared branch on disconnect;
+// recovery rolls back a prepared one, which has no commit decision).
+func (s *Session) abortBranches(ctx context.Context, runs []*branchRun) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	parallel(runs, func(r *branchRun) error {
+		if r.state == xaNone || r.c.Broken() {
+			return nil
+		}
+		if r.coord {
+			if ok, err := r.c.Exec(rctx, "ROLLBACK"); err != nil {
+				r.c.MarkBroken()
+			} else {
+				r.c.SetStatus(ok.Status)
+				r.state = xaNone
+			}
+			return nil
+		}
+		if r.state == xaStarted {
+			_, _ = r.c.Exec(rctx, "XA END "+r.xid.String()) // fails when already ended or rolled back
+		}
+		ok, err := r.c.Exec(rctx, "XA ROLLBACK "+r.xid.String())
+		if err != nil && !xaGone(err) {
+			r.c.MarkBroken()
+			s.r.log.Warn("XA ROLLBACK failed; closing the connection", "conn_id", s.info.ConnID, "shard", r.b.shard.Name, "err", err)
+			return nil
+		}
+		if err == nil {
+			r.c.SetStatus(ok.Status)
+		}
+		r.state = xaNone
+		return nil
+	})
+}
+
+// xaGone reports an XA error meaning the branch no longer exists (unknown xid, or rolled
+// back already: ER_XAER_NOTA, ER_XA_RBROLLBACK, ER_XA_RBTIMEOUT, ER_XA_RBDEADLOCK).
+func xaGone(err error) bool {
+	e, ok := sqlerr.As(err)
+	return ok && (e.Code == 1397 || e.Code == 1402 || e.Code == 1613 || e.Code == 1614)
+}
+
+// releaseRuns gives back the branches' connections (kept when the session is sticky). It
+// returns a fatal error when a connection holding session state was lost.
+func (s *Session) releaseRuns(runs []*branchRun) error {
+	var fatal error
+	for _, r := range runs {
+		if r.state != xaNone && !r.c.Broken() {
+			r.c.MarkBroken() // never hand out a connection still inside a branch
+		}
+		var err error
+		if r.c.Broken() {
+			err = s.finish(r.b.shard, r.c, outcome{}, ErrBackendIO)
+		} else {
+			err = s.finish(r.b.shard, r.c, outcome{status: s.status}, nil)
+		}
+		if errors.Is(err, sqlerr.ErrFatal) && fatal == nil {
+			fatal = err
+		}
+	}
+	return fatal
+}
+
+// answerMulti writes the OK of a multi-shard write and records the session's diagnostics.
+// A split INSERT reports the sum of affected rows and warnings, and as LAST_INSERT_ID the
+// id generated for its first row that got one (on that row's shard: AUTO_INCREMENT counts
+// per shard). A broadcast write reports its copy on the default shard.
+func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.PacketWriter) error {
+	var ok wire.OK
+	var warns [][]*string
+	type firstID struct {
+		row int
+		id  uint64
+	}
+	var ids []firstID
+	for i, r := range runs {
+		if p.copies && i > 0 {
+			if a, b := r.outs[0].affected, runs[0].outs[0].affected; a != b {
+				s.r.log.Warn("copies of a broadcast table disagree: affected rows differ", "conn_id", s.info.ConnID,
+					"shard", r.b.shard.Name, "affected", a, "default_shard", runs[0].b.shard.Name, "default_affected", b)
+			}
+			continue
+		}
+		for j, out := range r.outs {
+			ok.AffectedRows += out.affected
+			ok.Warnings = satAdd(ok.Warnings, out.warnings)
+			if out.lastInsertID != 0 {
+				ids = append(ids, firstID{r.b.stmts[j].firstRow, out.lastInsertID})
+			}
+		}
+		warns = append(warns, r.warns...)
+	}
+	if len(ids) > 0 {
+		ok.LastInsertID = slices.MinFunc(ids, func(a, b firstID) int { return a.row - b.row }).id
+		s.lastInsertID = ok.LastInsertID
+	}
+	if !p.diagnostic {
+		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
+	}
+	ok.Status = s.resultStatus(more)
+	return w.WritePacket(wire.AppendOK(nil, ok))
+}
+
+func satAdd(a, b uint16) uint16 {
+	if int(a)+int(b) > 0xffff {
+		return 0xffff
+	}
+	return a + b
+}
+
+// execMultiInTxn runs a multi-shard write inside an explicit transaction: allowed only when
+// every branch is on the one shard the transaction writes (a second writing shard is
+// refused and the transaction rolled back, as for any write). Several statements run under
+// a savepoint, so a failure undoes the whole statement, not the transaction.
+func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
+	for _, b := range p.branches {
+		if err := s.checkWrite(ctx, b.shard); err != nil {
+			return err
+		}
+	}
+	b := p.branches[0]
+	c, err := s.acquire(ctx, snap, b.shard)
+	if err != nil {
+		return err
+	}
+	r := &branchRun{b: b, c: c, coord: true}
+	savepoint := len(b.stmts) > 1
+	if savepoint {
+		_, err = s.branchExec(ctx, snap, r, "SAVEPOINT shardproxy_stmt")
+	}
+	for _, st := range b.stmts {
+		if err != nil {
+			break
+		}
+		var out outcome
+		var warns [][]*string
+		out, warns, err = s.branchStmt(ctx, b.shard, c, st)
+		r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
+	}
+	if err != nil {
+		if savepoint && !c.Broken() {
+			if _, rerr := c.Exec(ctx, "ROLLBACK TO SAVEPOINT shardproxy_stmt"); rerr != nil {
+				c.MarkBroken()
+			}
+		}
+		s.record(ctx, nil, outcome{}, err)
+		return s.finish(b.shard, c, outcome{status: c.Status()}, err)
+	}
+	if err := s.finish(b.shard, c, outcome{status: c.Status()}, nil); err != nil {
+		return err
+	}
+	return s.answerMulti(p, []*branchRun{r}, more, w)
+}
+
+// parallel runs f for each item in its own goroutine and waits for all; the errors are in
+// the items' order.
+func parallel[T any](items []T, f func(T) error) []error {
+	errs := make([]error, len(items))
+	if len(items) == 1 {
+		errs[0] = f(items[0])
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { errs[i] = f(it) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// firstError returns the first MySQL error of errs (a shard's own answer, say a duplicate
+// key), else the first error.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if _, ok := sqlerr.As(err); ok && !errors.Is(err, ErrBackendIO) {
+			return err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

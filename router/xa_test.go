@@ -1,0 +1,221 @@
+package router
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// shardedFakeSession is a session of user app in database shop of shardedConfig, over be.
+func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string)) *Session {
+	t.Helper()
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Rules: rules.NewStore(snap), Backend: be, XATestHook: hook})
+	s := fakeSession(t, r, "app", 7)
+	if err := s.UseDB(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var hexLiteral = regexp.MustCompile(`X'[0-9a-f]*'`)
+
+// shardLogs splits the backend log by shard ("s1#3: SQL" → s1: [SQL]); XA ids become
+// X'…', the gtrid being random; the session's USE is dropped.
+func shardLogs(be *fakeBackend) map[string][]string {
+	out := map[string][]string{}
+	for _, l := range be.takeLog() {
+		shard, sql, _ := strings.Cut(l, ": ")
+		shard, _, _ = strings.Cut(shard, "#")
+		if strings.HasPrefix(sql, "USE ") {
+			continue
+		}
+		out[shard] = append(out[shard], hexLiteral.ReplaceAllString(sql, "X'…'"))
+	}
+	return out
+}
+
+func wantShardLogs(t *testing.T, got map[string][]string, want map[string][]string) {
+	t.Helper()
+	for shard := range got {
+		if _, ok := want[shard]; !ok {
+			t.Errorf("shard %s received %q, want nothing", shard, got[shard])
+		}
+	}
+	for shard, w := range want {
+		if !slices.Equal(got[shard], w) {
+			t.Errorf("shard %s received\n%q\nwant\n%q", shard, got[shard], w)
+		}
+	}
+}
+
+func TestMultiShardWrites(t *testing.T) {
+	// Users 1 and 3 are on s1, user 2 on s0 (TestHashSlots).
+	const (
+		split    = "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2), (3, 3)"
+		s1Rows   = "INSERT INTO `orders` (`id`,`user_id`) VALUES (1,1),(3,3)"
+		s0Rows   = "INSERT INTO `orders` (`id`,`user_id`) VALUES (2,2)"
+		decision = "INSERT INTO shardproxy.xa_decisions (gtrid, decision) VALUES (X'…', 'commit')"
+	)
+	cases := []struct {
+		name      string
+		sql       string
+		fail      bool // the query is expected to fail
+		want      map[string][]string
+		hookCalls []string
+	}{
+		{
+			name: "split INSERT: coordinator commits the decision, the participant is prepared then committed",
+			sql:  split,
+			want: map[string][]string{
+				"s1": {"START TRANSACTION", s1Rows, decision, "COMMIT"},
+				"s0": {"XA START X'…',X'…'", s0Rows, "XA END X'…',X'…'", "XA PREPARE X'…',X'…'", "XA COMMIT X'…',X'…'"},
+			},
+			hookCalls: []string{"prepared", "committed"},
+		},
+		{
+			name: "a failing participant rolls back every branch",
+			sql:  "INSERT INTO orders (id, user_id) VALUES (1, 1), ('FAIL', 2)",
+			fail: true,
+			want: map[string][]string{
+				"s1": {"START TRANSACTION", "INSERT INTO `orders` (`id`,`user_id`) VALUES (1,1)", decision, "ROLLBACK"},
+				"s0": {"XA START X'…',X'…'", "INSERT INTO `orders` (`id`,`user_id`) VALUES ('FAIL',2)", "XA END X'…',X'…'", "XA ROLLBACK X'…',X'…'"},
+			},
+		},
+		{
+			name: "a failing coordinator rolls back the prepared participant",
+			sql:  "INSERT INTO orders (id, user_id) VALUES ('FAIL', 1), (2, 2)",
+			fail: true,
+			want: map[string][]string{
+				"s1": {"START TRANSACTION", "INSERT INTO `orders` (`id`,`user_id`) VALUES ('FAIL',1)", "ROLLBACK"},
+				"s0": {"XA START X'…',X'…'", s0Rows, "XA END X'…',X'…'", "XA PREPARE X'…',X'…'", "XA ROLLBACK X'…',X'…'"},
+			},
+		},
+		{
+			name: "two physical tables on one shard: a local transaction, no XA",
+			sql:  "INSERT INTO accounts (account_id, balance) VALUES (0, 1), (1, 2)",
+			want: map[string][]string{
+				"s0": {"START TRANSACTION", "INSERT INTO `accounts_0000` (`account_id`,`balance`) VALUES (0,1)",
+					"INSERT INTO `accounts_0001` (`account_id`,`balance`) VALUES (1,2)", "COMMIT"},
+			},
+		},
+		{
+			name: "broadcast UPDATE on every shard, the default shard coordinating",
+			sql:  "UPDATE currencies SET rate = 2 WHERE code = 'EUR'",
+			want: func() map[string][]string {
+				u := "UPDATE currencies SET rate = 2 WHERE code = 'EUR'"
+				m := map[string][]string{"s0": {"START TRANSACTION", u, decision, "COMMIT"}}
+				for _, sh := range []string{"s1", "s2", "s3"} {
+					m[sh] = []string{"XA START X'…',X'…'", u, "XA END X'…',X'…'", "XA PREPARE X'…',X'…'", "XA COMMIT X'…',X'…'"}
+				}
+				return m
+			}(),
+			hookCalls: []string{"prepared", "committed"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			be := newFakeBackend()
+			be.lastInsertID = 7
+			var calls []string
+			s := shardedFakeSession(t, be, func(p string) { calls = append(calls, p) })
+			var w clientRecorder
+			err := s.Query(context.Background(), c.sql, false, &w)
+			if c.fail {
+				if sqlCode(err) != 1146 {
+					t.Fatalf("error %v, want the failing shard's 1146", err)
+				}
+				if s.diag.errors != 1 {
+					t.Errorf("diagnostics after the failure: %+v", s.diag)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			wantShardLogs(t, shardLogs(be), c.want)
+			if !slices.Equal(calls, c.hookCalls) {
+				t.Errorf("commit points reached %q, want %q", calls, c.hookCalls)
+			}
+			for shard := range c.want {
+				if n := be.idleCount(shard); n != 1 {
+					t.Errorf("shard %s: %d idle connections after the write, want its one back in the pool", shard, n)
+				}
+			}
+			if c.fail {
+				return
+			}
+			oks := w.oks()
+			if len(oks) != 1 {
+				t.Fatalf("%d OK packets to the client, want 1", len(oks))
+			}
+			if strings.HasPrefix(c.sql, "INSERT") {
+				// The fake reports 1 affected row and insert id 7 for every INSERT.
+				stmts := 0
+				for _, l := range c.want {
+					for _, q := range l {
+						if strings.HasPrefix(q, "INSERT INTO `") {
+							stmts++
+						}
+					}
+				}
+				if oks[0].AffectedRows != uint64(stmts) || oks[0].LastInsertID != 7 || s.lastInsertID != 7 {
+					t.Errorf("OK %+v, session last insert id %d; want %d affected rows summed and id 7", oks[0], s.lastInsertID, stmts)
+				}
+				if s.diag.rowCount != int64(stmts) {
+					t.Errorf("ROW_COUNT() %d, want %d", s.diag.rowCount, stmts)
+				}
+			}
+		})
+	}
+}
+
+// TestMultiShardWriteInTransaction: inside BEGIN a write spanning shards is refused and the
+// transaction rolled back; one spanning two tables of one shard runs under a savepoint.
+func TestMultiShardWriteInTransaction(t *testing.T) {
+	be := newFakeBackend()
+	s := shardedFakeSession(t, be, nil)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "INSERT INTO accounts (account_id, balance) VALUES (0, 1), (1, 2)", &w)
+	err := s.Query(context.Background(), "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)", false, &w)
+	if sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Fatalf("a write to a second shard in a transaction: %v, want 1235", err)
+	}
+	wantShardLogs(t, shardLogs(be), map[string][]string{
+		"s0": {"BEGIN", "SAVEPOINT shardproxy_stmt", "INSERT INTO `accounts_0000` (`account_id`,`balance`) VALUES (0,1)",
+			"INSERT INTO `accounts_0001` (`account_id`,`balance`) VALUES (1,2)", "ROLLBACK"},
+	})
+	if s.inTransaction() {
+		t.Error("the transaction is still open after the refusal")
+	}
+}
+
+func TestGtrid(t *testing.T) {
+	r := New(Options{})
+	sh := &rules.Shard{Name: "a-shard-with-a-rather-long-name-that-would-not-fit-in-an-xid"}
+	before := time.Now().Truncate(time.Millisecond)
+	g := r.newGtrid(sh)
+	if len(g) > 64 {
+		t.Errorf("gtrid %q is %d bytes, XA allows 64", g, len(g))
+	}
+	created, tag, ok := parseGtrid(g)
+	if !ok || tag != shardTag(sh.Name) || created.Before(before) || created.After(time.Now()) {
+		t.Errorf("parseGtrid(%q) = %v, %q, %v", g, created, tag, ok)
+	}
+	if g2 := r.newGtrid(sh); g2 == g {
+		t.Errorf("two transactions got the same gtrid %q", g)
+	}
+	for _, bad := range []string{"other:1:2:3:4", "shardproxy:1:zz:3:4", "shardproxy:1:2"} {
+		if _, _, ok := parseGtrid(bad); ok {
+			t.Errorf("parseGtrid(%q) accepted a gtrid that is not the proxy's", bad)
+		}
+	}
+}
