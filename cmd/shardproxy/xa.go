@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/rules"
+)
+
+// startRecovery creates the XA decision log on every shard's server, then runs recovery
+// passes (one now, then periodically) until the returned stop is called; stop waits for it.
+func startRecovery(ctx context.Context, store *rules.Store, be router.Backend, log *slog.Logger) (stop func()) {
+	rec := router.NewRecoverer(router.RecoverOptions{Rules: store, Backend: be, Logger: log})
+	if err := rec.Setup(ctx); err != nil {
+		log.Warn("XA decision log not ready on every backend: writes spanning shards fail there until it is", "err", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rec.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// crashEnv names the test-only environment variable that makes the proxy exit abruptly at a
+// point of a multi-shard commit ("prepared" or "committed"), so that integration tests can
+// prove recovery. Never set it in production.
+const crashEnv = "SHARDPROXY_TEST_XA_CRASH"
+
+// crashExitCode is the exit status of a crash simulated through crashEnv.
+const crashExitCode = 86
+
+func xaTestHook(log *slog.Logger) func(string) {
+	point := os.Getenv(crashEnv)
+	if point == "" {
+		return nil
+	}
+	log.Warn("TEST ONLY: the proxy exits at a point of multi-shard commits", "env", crashEnv, "point", point)
+	return func(p string) {
+		if p == point {
+			os.Exit(crashExitCode)
+		}
+	}
+}
