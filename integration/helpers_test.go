@@ -199,11 +199,23 @@ type proxy struct {
 // it with SIGTERM and fails the test if it does not exit 0, or if a connection panicked.
 func startProxy(t *testing.T, cfg *proxyConfig) *proxy {
 	t.Helper()
-	return startProxyArgs(t, cfg)
+	return startProxyWith(t, cfg, nil)
 }
 
 // startProxyArgs is startProxy with more command-line flags for `shardproxy serve`.
 func startProxyArgs(t *testing.T, cfg *proxyConfig, args ...string) *proxy {
+	t.Helper()
+	return startProxyWith(t, cfg, nil, args...)
+}
+
+// startProxyEnv is startProxy with extra environment variables ("NAME=value") for the
+// proxy process.
+func startProxyEnv(t *testing.T, cfg *proxyConfig, env ...string) *proxy {
+	t.Helper()
+	return startProxyWith(t, cfg, env)
+}
+
+func startProxyWith(t *testing.T, cfg *proxyConfig, env []string, args ...string) *proxy {
 	t.Helper()
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -216,6 +228,9 @@ func startProxyArgs(t *testing.T, cfg *proxyConfig, args ...string) *proxy {
 	p := &proxy{log: newLogBuffer(), done: make(chan struct{})}
 	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--config", path, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting shardproxy: %v", err)
 	}
