@@ -54,6 +54,9 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 	if err != nil {
 		return nil, err
 	}
+	if p.branches != nil {
+		return explainBranches(p), nil
+	}
 	if p.scatter == nil {
 		return []ExplainStep{{Step: "route", Shard: p.shard.Name, Detail: p.sql}}, nil
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -230,3 +231,19 @@ func (f *funcFinder) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (f *funcFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// explainBranches describes a multi-shard write for EXPLAIN SHARDS: each statement, then
+// how the branches commit.
+func explainBranches(p plan) []ExplainStep {
+	var out []ExplainStep
+	for _, b := range p.branches {
+		for _, st := range b.stmts {
+			out = append(out, ExplainStep{Step: "write", Shard: b.shard.Name, Detail: st.sql})
+		}
+	}
+	commit := ExplainStep{Step: "commit", Shard: p.branches[0].shard.Name, Detail: "one local transaction"}
+	if len(p.branches) > 1 {
+		commit.Detail = fmt.Sprintf("atomic over %d shards: XA PREPARE on the others, then this coordinator's COMMIT with the decision row, then XA COMMIT", len(p.branches))
+	}
+	return append(out, commit)
+}

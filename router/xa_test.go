@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -217,5 +219,92 @@ func TestGtrid(t *testing.T) {
 		if _, _, ok := parseGtrid(bad); ok {
 			t.Errorf("parseGtrid(%q) accepted a gtrid that is not the proxy's", bad)
 		}
+	}
+}
+
+func TestExplainMultiShardWrite(t *testing.T) {
+	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
+	steps, err := s.Explain("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ExplainStep{
+		{Step: "write", Shard: "s1", Detail: "INSERT INTO `orders` (`id`,`user_id`) VALUES (1,1)"},
+		{Step: "write", Shard: "s0", Detail: "INSERT INTO `orders` (`id`,`user_id`) VALUES (2,2)"},
+		{Step: "commit", Shard: "s1", Detail: "atomic over 2 shards: XA PREPARE on the others, then this coordinator's COMMIT with the decision row, then XA COMMIT"},
+	}
+	if !slices.Equal(steps, want) {
+		t.Errorf("EXPLAIN SHARDS\n got %q\nwant %q", steps, want)
+	}
+}
+
+// TestInsertRowSlots pins the slot of each row of multi-row INSERTs (the split's input).
+func TestInsertRowSlots(t *testing.T) {
+	cases := []struct {
+		name   string
+		sql    string
+		params []int64
+		want   []int
+		err    uint16
+	}{
+		{"hash: users 1..4", "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2), (3, 3), (4, 4)", nil, []int{1, 0, 1, 3}, 0},
+		{"key not first", "INSERT INTO orders (user_id, id) VALUES (2, 1), (1, 2)", nil, []int{0, 1}, 0},
+		{"mod, table per slot", "INSERT INTO accounts (account_id) VALUES (0), (9), (15), (-1)", nil, []int{0, 1, 7, 7}, 0},
+		{"range", "INSERT INTO events (id) VALUES (5), (150), (250), (99)", nil, []int{0, 1, 2, 0}, 0},
+		{"parameters", "INSERT INTO orders (id, user_id) VALUES (?, ?), (?, ?)", []int64{9, 2, 9, 1}, []int{0, 1}, 0},
+		{"string and decimal keys route like integers", "INSERT INTO orders (id, user_id) VALUES (1, '2'), (2, 1.0)", nil, []int{0, 1}, 0},
+		{"parameters unknown at prepare time", "INSERT INTO orders (id, user_id) VALUES (?, ?)", nil, nil, sqlerr.ErUnknownError},
+		{"no key column", "INSERT INTO orders (id) VALUES (1), (2)", nil, nil, sqlerr.ErNotSupportedYet},
+		{"expression key", "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 1 + 1)", nil, nil, sqlerr.ErNotSupportedYet},
+		{"short row", "INSERT INTO orders (id, user_id) VALUES (1, 1), (2)", nil, nil, 1136},
+		{"INSERT SET", "INSERT INTO orders SET id = 1, user_id = 2", nil, nil, sqlerr.ErNotSupportedYet},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			st, err := s.parseOne(c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+			st.Accept(a)
+			numberParams(a.markers)
+			got, err := insertRowSlots(st.(*ast.InsertStmt), a.refs[0], int64Params(c.params))
+			if c.err != 0 {
+				if sqlCode(err) != c.err {
+					t.Fatalf("error %v, want %d", err, c.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Errorf("slots %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestParseRecoverRow(t *testing.T) {
+	str := func(s string) *string { return &s }
+	cases := []struct {
+		name   string
+		row    []*string
+		want   xid
+		format int
+		ok     bool
+	}{
+		{"gtrid and bqual", []*string{str("1"), str("5"), str("2"), str("abcdes1")}, xid{"abcde", "s1"}, 1, true},
+		{"empty bqual", []*string{str("7"), str("3"), str("0"), str("abc")}, xid{"abc", ""}, 7, true},
+		{"lengths beyond the data", []*string{str("1"), str("5"), str("3"), str("abcdes1")}, xid{}, 0, false},
+		{"NULL data", []*string{str("1"), str("5"), str("2"), nil}, xid{}, 0, false},
+		{"short row", []*string{str("1"), str("5")}, xid{}, 0, false},
+		{"not numbers", []*string{str("x"), str("5"), str("2"), str("abcdes1")}, xid{}, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x, format, ok := parseRecoverRow(c.row)
+			if x != c.want || format != c.format || ok != c.ok {
+				t.Errorf("parseRecoverRow = %+v, %d, %v; want %+v, %d, %v", x, format, ok, c.want, c.format, c.ok)
+			}
+		})
 	}
 }
