@@ -54,12 +54,8 @@ done
 
 echo "loading the schema through the proxy"
 "${client[@]}" < examples/demo-schema.sql
-# Broadcast writes through the proxy need multi-shard atomicity (XA, a later issue), so the
-# reference rows go to every shard directly.
-for i in 0 1 2 3; do
-  mariadb -h127.0.0.1 -P"3306$i" -uroot -prootpw shop -e \
-    "INSERT IGNORE INTO currencies VALUES ('EUR','Euro',2),('USD','US Dollar',2),('JPY','Yen',0)"
-done
+# A broadcast write: the proxy inserts the reference rows on every shard, atomically.
+"${client[@]}" -e "INSERT IGNORE INTO currencies VALUES ('EUR','Euro',2),('USD','US Dollar',2),('JPY','Yen',0)"
 "${client[@]}" < examples/demo-data.sql
 
 cat <<MSG
@@ -69,6 +65,8 @@ shardproxy demo is running.
   CLI:    mariadb -h127.0.0.1 -P3307 -udemo -pdemo shop
   try:    SELECT * FROM orders WHERE user_id = 7;
           INSERT INTO orders (order_id, user_id, currency, total) VALUES (5001, 7, 'EUR', 12.50);
+          INSERT INTO orders (order_id, user_id, currency, total) VALUES (5002, 1, 'EUR', 3), (5003, 2, 'USD', 4);
+          EXPLAIN SHARDS INSERT INTO orders (order_id, user_id) VALUES (5004, 1), (5005, 2);
           SELECT * FROM ledger WHERE account_id IN (3, 11);
   shards: 127.0.0.1:33060..33063 (root/rootpw), database shop
 Ctrl-C stops the proxy and removes the containers.
