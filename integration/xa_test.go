@@ -363,6 +363,10 @@ func testXARecovery(t *testing.T, se *shardedEnv) {
 		}
 	}
 
+	// A decision older than the retention, with no branch left: recovery forgets it.
+	mustExec(t, se.servers[0].DB(t, ""), "INSERT INTO shardproxy.xa_decisions VALUES ('shardproxy:0:0:0:0', 'commit', NOW(6) - INTERVAL 2 DAY)")
+	recent := queryString(t, se.servers[0].DB(t, ""), "SELECT COUNT(*) FROM shardproxy.xa_decisions")
+
 	se.proxy = startProxy(t, se.cfg)
 	eventually(t, 90*time.Second, "recovery resolves every prepared branch", func() error {
 		if p := xaPending(t, se); fmt.Sprint(p) != "[[] [] [] []]" {
@@ -372,6 +376,15 @@ func testXARecovery(t *testing.T, se *shardedEnv) {
 	})
 	checkOrders(t, se, decided, true)
 	checkOrders(t, se, undecided, false)
+	eventually(t, 30*time.Second, "recovery deletes decisions older than a day", func() error {
+		if n := queryString(t, se.servers[0].DB(t, ""), "SELECT COUNT(*) FROM shardproxy.xa_decisions WHERE gtrid = 'shardproxy:0:0:0:0'"); n != "0" {
+			return fmt.Errorf("%s old decisions", n)
+		}
+		return nil
+	})
+	if n := queryString(t, se.servers[0].DB(t, ""), "SELECT COUNT(*) FROM shardproxy.xa_decisions"); n == "0" || recent == "1" {
+		t.Errorf("recent decisions on server 0: %s (before: %s, with the old one); want them kept", n, recent)
+	}
 	if !strings.Contains(se.proxy.log.String(), `msg="XA recovery" decision=commit`) || !strings.Contains(se.proxy.log.String(), `msg="XA recovery" decision=abort`) {
 		t.Errorf("the restarted proxy did not log both recoveries:\n%s", grepLines(se.proxy.log.String(), "XA"))
 	}

@@ -178,7 +178,29 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 			errs = append(errs, fmt.Errorf("backend %s: %w", sh.Primary.Name, err))
 		}
 	}
+	if len(errs) == 0 && st.Pending == 0 {
+		errs = append(errs, rc.forget(ctx, snap))
+	}
 	return st, errors.Join(errs...)
+}
+
+// decisionRetention is how long decision rows are kept. A pass that saw every server and no
+// unresolved proxy branch deletes older ones: any branch that old would have been listed.
+const decisionRetention = "1 DAY"
+
+// forget deletes decisions older than decisionRetention on every server.
+func (rc *Recoverer) forget(ctx context.Context, snap *rules.Snapshot) error {
+	var errs []error
+	for _, sh := range servers(snap) {
+		err := rc.withConn(ctx, sh, func(c Conn) error {
+			_, err := c.Exec(ctx, "DELETE FROM "+DecisionTable+" WHERE created < NOW(6) - INTERVAL "+decisionRetention+" LIMIT 10000")
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("backend %s: deleting old decisions: %w", sh.Primary.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // decide returns the decision for gtrid from the coordinator's server: "commit", "abort",
