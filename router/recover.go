@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -38,7 +39,9 @@ type RecoverOptions struct {
 // Recoverer resolves prepared XA branches left by proxies. Safe for concurrent use; several
 // proxies may recover the same servers at once.
 type Recoverer struct {
-	o RecoverOptions
+	o     RecoverOptions
+	mu    sync.Mutex
+	ready map[string]bool // servers (addresses) whose decision log exists
 }
 
 // NewRecoverer returns a Recoverer; zero options get their defaults.
@@ -52,7 +55,7 @@ func NewRecoverer(o RecoverOptions) *Recoverer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Recoverer{o: o}
+	return &Recoverer{o: o, ready: map[string]bool{}}
 }
 
 // RecoverStats counts what a pass did.
@@ -81,11 +84,17 @@ func servers(snap *rules.Snapshot) []*rules.Shard {
 	return out
 }
 
-// Setup creates the decision log on every server servers names. Errors name the servers
-// where it failed; the others are set up anyway.
+// Setup creates the decision log on every server servers names (each pass of Run does it
+// for servers a configuration reload added). Errors name the servers where it failed; the
+// others are set up anyway.
 func (rc *Recoverer) Setup(ctx context.Context) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	var errs []error
 	for _, sh := range servers(rc.o.Rules.Load()) {
+		if rc.ready[sh.Primary.Addr] {
+			continue
+		}
 		err := rc.withConn(ctx, sh, func(c Conn) error {
 			for _, q := range DecisionDDL() {
 				if _, err := c.Exec(ctx, q); err != nil {
@@ -96,7 +105,9 @@ func (rc *Recoverer) Setup(ctx context.Context) error {
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("backend %s: %w", sh.Primary.Name, err))
+			continue
 		}
+		rc.ready[sh.Primary.Addr] = true
 	}
 	return errors.Join(errs...)
 }
@@ -106,6 +117,9 @@ func (rc *Recoverer) Run(ctx context.Context) {
 	t := time.NewTicker(rc.o.Interval)
 	defer t.Stop()
 	for {
+		if err := rc.Setup(ctx); err != nil && ctx.Err() == nil {
+			rc.o.Logger.Warn("XA decision log not ready on every backend: writes spanning shards fail there until it is", "err", err)
+		}
 		st, err := rc.Pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			rc.o.Logger.Warn("XA recovery pass incomplete", "err", err)

@@ -9,13 +9,12 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-// startRecovery creates the XA decision log on every shard's server, then runs recovery
-// passes (one now, then periodically) until the returned stop is called; stop waits for it.
+// startRecovery creates the XA decision log on every server of a multi-shard database, then
+// runs recovery passes (one now, then periodically) until the returned stop is called; stop
+// waits for it.
 func startRecovery(ctx context.Context, store *rules.Store, be router.Backend, log *slog.Logger) (stop func()) {
 	rec := router.NewRecoverer(router.RecoverOptions{Rules: store, Backend: be, Logger: log})
-	if err := rec.Setup(ctx); err != nil {
-		log.Warn("XA decision log not ready on every backend: writes spanning shards fail there until it is", "err", err)
-	}
+	_ = rec.Setup(ctx) // before serving; Run retries (and logs) where it failed
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
