@@ -252,6 +252,56 @@ func testMultiShardWrites(t *testing.T, se *shardedEnv) {
 		wantError(t, err, 1235, "42000")
 		noPending(t, se)
 	})
+	t.Run("UpdateDeleteAcrossShards", func(t *testing.T) {
+		for _, params := range []string{"interpolateParams=false", "interpolateParams=true"} {
+			db := se.proxy.open(t, appUser, appPass, "shop", params)
+			users := usersOnShards(t, 14000, 8)
+			for _, u := range users {
+				mustExecArgs(t, db, "INSERT INTO orders (order_id, user_id, total) VALUES (6, ?, 606)", u)
+			}
+			// Without the shard key: every shard, affected rows summed.
+			res, err := db.ExecContext(t.Context(), "UPDATE orders SET total = ? WHERE order_id = 6 AND total = ?", 607, 606)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != int64(len(users)) {
+				t.Errorf("%s: UPDATE over every shard: affected rows %d, want %d", params, n, len(users))
+			}
+			for _, u := range users {
+				if v := queryString(t, se.shards[userShard(t, u)], "SELECT total FROM orders WHERE user_id = ? AND order_id = 6", u); v != "607.00" {
+					t.Errorf("user %d: total %s after the UPDATE", u, v)
+				}
+			}
+			// A duplicate key on one shard: nothing changes anywhere.
+			victim := users[3]
+			mustExec(t, se.shards[userShard(t, victim)], fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (5, %d, 5)", victim))
+			_, err = db.ExecContext(t.Context(), "UPDATE orders SET order_id = 5 WHERE order_id = 6 AND total = 607")
+			wantError(t, err, 1062, "23000")
+			for _, u := range users {
+				if n := queryString(t, se.shards[userShard(t, u)], "SELECT COUNT(*) FROM orders WHERE user_id = ? AND order_id = 6", u); n != "1" {
+					t.Errorf("user %d: the failed UPDATE changed its order on shard %d", u, userShard(t, u))
+				}
+			}
+			mustExec(t, se.shards[userShard(t, victim)], fmt.Sprintf("DELETE FROM orders WHERE user_id = %d AND order_id = 5", victim))
+			// Keys of several shards: those shards.
+			in := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(users)), ", "), "[]")
+			res, err = db.ExecContext(t.Context(), "DELETE FROM orders WHERE order_id = 6 AND user_id IN ("+in+")")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != int64(len(users)) {
+				t.Errorf("%s: DELETE with keys of several shards: affected rows %d, want %d", params, n, len(users))
+			}
+			for i, sh := range se.shards {
+				if n := queryString(t, sh, "SELECT COUNT(*) FROM orders WHERE order_id = 6 AND total >= 606"); n != "0" {
+					t.Errorf("shard %d keeps %s rows the DELETE named", i, n)
+				}
+			}
+			_, err = db.ExecContext(t.Context(), "DELETE FROM orders WHERE total < 0 LIMIT 1")
+			wantError(t, err, 1235, "42000")
+		}
+		noPending(t, se)
+	})
 	t.Run("CheckConfigLiveReportsXA", func(t *testing.T) {
 		out := checkConfigLive(t, se.cfg)
 		for i := range se.shards {

@@ -14,12 +14,14 @@ import (
 )
 
 // A multi-shard write is planned as branches, one per shard, each a list of statements run
-// in order on that shard; xa.go runs them atomically. Two kinds exist:
+// in order on that shard; xa.go runs them atomically. Three kinds exist:
 //   - a multi-row INSERT (or REPLACE, INSERT IGNORE, ON DUPLICATE KEY UPDATE) into a sharded
 //     table whose rows fall in several slots: the rows are grouped per slot, one INSERT per
 //     slot (one per physical table in table-per-slot layouts), grouped per shard;
 //   - an INSERT, UPDATE or DELETE of a broadcast table: the same statement on every shard of
-//     the database, the default shard first.
+//     the database, the default shard first;
+//   - an UPDATE or DELETE of one sharded table without a shard key naming one slot: the
+//     statement on every physical table of the slots it may touch.
 // The first branch is the coordinator: the shard of the statement's first row, or the
 // default shard for a broadcast write.
 
@@ -73,7 +75,10 @@ func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params [
 		}
 		return true, s.planBroadcastWrite(p, st, a, tref.table, params)
 	case rules.KindSharded:
-		if !isIns || len(a.refs) != 1 {
+		if !isIns {
+			return s.planSpreadWrite(p, st, a, *tref, params)
+		}
+		if len(a.refs) != 1 {
 			return false, nil
 		}
 		rowSlots, err := insertRowSlots(ins, *tref, params)
@@ -95,6 +100,76 @@ func distinct(xs []int) []int {
 	out := slices.Clone(xs)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// planSpreadWrite plans an UPDATE or DELETE of one sharded table whose WHERE names no
+// single slot (no shard key, or keys of several slots): the statement runs on every
+// physical table that may hold its rows (each slot's table in table-per-slot layouts, else
+// once per shard). ok is false when it is not such a statement (routeSharded decides).
+func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
+	var multi, limited bool
+	switch n := st.(type) {
+	case *ast.UpdateStmt:
+		multi, limited = n.MultipleTable, n.Order != nil || n.Limit != nil
+	case *ast.DeleteStmt:
+		multi, limited = n.IsMultiTable, n.Order != nil || n.Limit != nil
+	default:
+		return false, nil
+	}
+	if multi || len(a.refs) != 1 {
+		return false, nil // joins and subqueries: routeSharded decides
+	}
+	vals, keyed, err := keyValues(whereOf(st), r, params)
+	switch {
+	case err == errNeedsParams:
+		return false, nil // prepare time: described from slot 0, routed at each execution
+	case err != nil:
+		return true, err
+	}
+	slots := make([]int, r.table.Scheme.Func.Slots())
+	for i := range slots {
+		slots[i] = i
+	}
+	if keyed {
+		if slots, err = slotsOf(r.table, vals); err != nil {
+			return true, err
+		}
+		if len(slots) < 2 {
+			return false, nil
+		}
+		slices.Sort(slots)
+	}
+	if limited {
+		return true, sqlerr.NotSupported("UPDATE or DELETE of sharded table %s with ORDER BY or LIMIT over several shards (each shard would apply its own)", r.table.Name)
+	}
+	if u, isUpd := st.(*ast.UpdateStmt); isUpd {
+		if err := checkKeyNotUpdated(u, []tableRef{r}); err != nil {
+			return true, err
+		}
+	}
+	_, isDelete := st.(*ast.DeleteStmt)
+	idx := make([]int, len(a.markers))
+	for i := range idx {
+		idx[i] = i
+	}
+	done := map[string]bool{} // shard and physical table already written
+	for _, slot := range slots {
+		shard, phys := r.table.Scheme.SlotShard(slot), r.table.PhysicalName(slot)
+		if key := shard.Name + "\x00" + phys; !done[key] {
+			done[key] = true
+			rename(r, phys, !isDelete)
+			sql, err := s.restoreFor(shard, a, st)
+			if err != nil {
+				return true, err
+			}
+			p.addBranchStmt(shard, branchStmt{sql: sql, params: params, paramIdx: idx})
+		}
+	}
+	p.shard, p.sql = p.branches[0].shard, p.branches[0].stmts[0].sql
+	if len(p.branches) == 1 && len(p.branches[0].stmts) == 1 {
+		p.branches = nil
+	}
+	return true, nil
 }
 
 // planSplitInsert plans one INSERT per slot holding rows of ins.
