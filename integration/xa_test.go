@@ -250,6 +250,17 @@ func testMultiShardWrites(t *testing.T, se *shardedEnv) {
 		every("SELECT COUNT(*) FROM currencies WHERE code IN ('GBP', 'CHF')", "0")
 		_, err = db.ExecContext(t.Context(), "UPDATE currencies SET rate = RAND()")
 		wantError(t, err, 1235, "42000")
+		// A deadline passing while the shards run the statement: 3024, nothing changed.
+		mustExec(t, db, "INSERT INTO currencies (code, rate) VALUES ('SEK', 1)")
+		start := time.Now()
+		_, err = db.ExecContext(t.Context(), "UPDATE /*+ MAX_EXECUTION_TIME(300) */ currencies SET rate = 9 WHERE code = 'SEK' AND SLEEP(3) = 0")
+		wantError(t, err, 3024, "HY000")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("the interrupted broadcast UPDATE answered after %v", d)
+		}
+		every("SELECT rate FROM currencies WHERE code = 'SEK'", "1.0000")
+		mustExec(t, db, "DELETE FROM currencies WHERE code = 'SEK'")
+		every("SELECT COUNT(*) FROM currencies WHERE code = 'SEK'", "0")
 		noPending(t, se)
 	})
 	t.Run("UpdateDeleteAcrossShards", func(t *testing.T) {
