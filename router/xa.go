@@ -125,15 +125,24 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 	if s.inTransaction() {
 		return s.execMultiInTxn(ctx, snap, p, more, w)
 	}
-	runs := make([]*branchRun, 0, len(p.branches))
 	gtrid := s.r.newGtrid(p.branches[0].shard)
-	for i, b := range p.branches {
+	runs := make([]*branchRun, len(p.branches))
+	// Connections are taken in shard-name order, whatever the coordinator: two sessions
+	// writing the same shards cannot each hold one pool's last connection while waiting
+	// for the other's.
+	order := make([]int, len(p.branches))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(p.branches[a].shard.Name, p.branches[b].shard.Name) })
+	for _, i := range order {
+		b := p.branches[i]
 		c, err := s.acquire(ctx, snap, b.shard)
 		if err != nil {
-			_ = s.releaseRuns(runs)
+			_ = s.releaseRuns(slices.DeleteFunc(runs, func(r *branchRun) bool { return r == nil }))
 			return err
 		}
-		runs = append(runs, &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.shard.Name)}})
+		runs[i] = &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.shard.Name)}}
 	}
 	err := s.commitBranches(ctx, snap, runs, gtrid)
 	if ferr := s.releaseRuns(runs); ferr != nil {
@@ -160,7 +169,8 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	coord := runs[0]
-	if ok, err := coord.c.Exec(cctx, "COMMIT"); err != nil {
+	ok, err := coord.c.Exec(cctx, "COMMIT")
+	if err != nil {
 		if coord.c.Broken() && multi {
 			// The decision may or may not be durable: leave the prepared branches to recovery.
 			for _, r := range runs[1:] {
@@ -172,10 +182,9 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 		}
 		s.abortBranches(ctx, runs)
 		return err
-	} else {
-		coord.c.SetStatus(ok.Status)
-		coord.state = xaNone
 	}
+	coord.c.SetStatus(ok.Status)
+	coord.state = xaNone
 	if !multi {
 		return nil
 	}
