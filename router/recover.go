@@ -32,6 +32,8 @@ type RecoverOptions struct {
 	MinAge time.Duration
 	// Interval between passes of Run. Default 10s.
 	Interval time.Duration
+	// Metrics counts resolved branches; nil counts nothing.
+	Metrics XAMetrics
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -54,6 +56,9 @@ func NewRecoverer(o RecoverOptions) *Recoverer {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = noXAMetrics{}
 	}
 	return &Recoverer{o: o, ready: map[string]bool{}}
 }
@@ -180,6 +185,7 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 					continue
 				}
 				rc.o.Logger.Info("XA recovery", "decision", d, "gtrid", x.gtrid, "branch", x.bqual, "backend", sh.Primary.Name)
+				rc.o.Metrics.XARecovered(d)
 				if d == "commit" {
 					st.Committed++
 				} else {

@@ -32,6 +32,8 @@ type Options struct {
 	// Processes is the list of client connections that SHOW PROCESSLIST and KILL act on;
 	// nil refuses them.
 	Processes Processes
+	// XAMetrics counts multi-shard commits; nil counts nothing.
+	XAMetrics XAMetrics
 	// XATestHook, for tests only, is called at the points of a multi-shard commit:
 	// "prepared" (every participant prepared, no decision yet) and "committed" (the decision
 	// is durable, participants not yet committed). Nil in production.
@@ -50,6 +52,7 @@ type Router struct {
 	instance uint32        // random id of this proxy process, in the XA transactions it starts
 	xaSeq    atomic.Uint64 // numbers XA transactions
 	testHook func(point string)
+	xaStats  XAMetrics
 }
 
 // New returns a Router.
@@ -69,8 +72,12 @@ func New(o Options) *Router {
 			base[k] = v
 		}
 	}
-	return &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base,
-		instance: rand.Uint32(), testHook: o.XATestHook}
+	r := &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base,
+		instance: rand.Uint32(), testHook: o.XATestHook, xaStats: o.XAMetrics}
+	if r.xaStats == nil {
+		r.xaStats = noXAMetrics{}
+	}
+	return r
 }
 
 // SessionInfo describes the client connection a session serves.

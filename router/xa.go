@@ -59,6 +59,28 @@ func DecisionDDL() []string {
 	}
 }
 
+// Outcomes of multi-shard (XA) writes, the label values of XAMetrics.XATransaction.
+const (
+	XACommitted  = "committed"   // the decision was made (participants committed, or left to recovery)
+	XARolledBack = "rolled_back" // a branch failed before the decision: nothing committed
+	XAUnknown    = "unknown"     // the coordinator was lost during its COMMIT: recovery settles it
+)
+
+// XAMetrics counts multi-shard commits and recoveries. Implementations must be safe for
+// concurrent use.
+type XAMetrics interface {
+	// XATransaction counts a write spanning shards by its outcome.
+	XATransaction(outcome string)
+	// XARecovered counts a prepared branch recovery resolved, by decision ("commit" or
+	// "abort").
+	XARecovered(decision string)
+}
+
+type noXAMetrics struct{}
+
+func (noXAMetrics) XATransaction(string) {}
+func (noXAMetrics) XARecovered(string)   {}
+
 // xid is an XA transaction branch id.
 type xid struct{ gtrid, bqual string }
 
@@ -161,6 +183,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 	errs := parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
 	if err := firstError(errs); err != nil {
 		s.abortBranches(ctx, runs)
+		s.countXA(multi, XARolledBack)
 		return err
 	}
 	if multi {
@@ -177,10 +200,12 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 				r.c.MarkBroken()
 			}
 			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
+			s.countXA(multi, XAUnknown)
 			return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
 				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid))
 		}
 		s.abortBranches(ctx, runs)
+		s.countXA(multi, XARolledBack)
 		return err
 	}
 	coord.c.SetStatus(ok.Status)
@@ -188,6 +213,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 	if !multi {
 		return nil
 	}
+	s.countXA(multi, XACommitted)
 	s.r.xaHook("committed")
 	parallel(runs[1:], func(r *branchRun) error {
 		ok, err := r.c.Exec(cctx, "XA COMMIT "+r.xid.String())
@@ -202,6 +228,14 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 		return nil
 	})
 	return nil
+}
+
+// countXA counts the outcome of a write spanning shards (multi); one-shard writes need no XA
+// and are not counted.
+func (s *Session) countXA(multi bool, outcome string) {
+	if multi {
+		s.r.xaStats.XATransaction(outcome)
+	}
 }
 
 // runBranch runs one branch up to its commit point: the coordinator's statements and

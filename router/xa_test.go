@@ -2,9 +2,11 @@ package router
 
 import (
 	"context"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +17,35 @@ import (
 )
 
 // shardedFakeSession is a session of user app in database shop of shardedConfig, over be.
-func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string)) *Session {
+func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string), m XAMetrics) *Session {
 	t.Helper()
 	snap, err := rules.Build(shardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(Options{Rules: rules.NewStore(snap), Backend: be, XATestHook: hook})
+	r := New(Options{Rules: rules.NewStore(snap), Backend: be, XATestHook: hook, XAMetrics: m})
 	s := fakeSession(t, r, "app", 7)
 	if err := s.UseDB(context.Background(), "shop"); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// xaCounts is an XAMetrics that records what it counts.
+type xaCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *xaCounts) XATransaction(outcome string) { c.add("txn " + outcome) }
+func (c *xaCounts) XARecovered(decision string)  { c.add("recovered " + decision) }
+func (c *xaCounts) add(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[k]++
 }
 
 var hexLiteral = regexp.MustCompile(`X'[0-9a-f]*'`)
@@ -74,6 +93,7 @@ func TestMultiShardWrites(t *testing.T) {
 		fail      bool // the query is expected to fail
 		want      map[string][]string
 		hookCalls []string
+		counted   string // the XA outcome counted, if any
 	}{
 		{
 			name: "split INSERT: coordinator commits the decision, the participant is prepared then committed",
@@ -83,6 +103,7 @@ func TestMultiShardWrites(t *testing.T) {
 				"s0": {"XA START X'…',X'…'", s0Rows, "XA END X'…',X'…'", "XA PREPARE X'…',X'…'", "XA COMMIT X'…',X'…'"},
 			},
 			hookCalls: []string{"prepared", "committed"},
+			counted:   "txn committed",
 		},
 		{
 			name: "a failing participant rolls back every branch",
@@ -92,6 +113,7 @@ func TestMultiShardWrites(t *testing.T) {
 				"s1": {"START TRANSACTION", "INSERT INTO `orders` (`id`,`user_id`) VALUES (1,1)", decision, "ROLLBACK"},
 				"s0": {"XA START X'…',X'…'", "INSERT INTO `orders` (`id`,`user_id`) VALUES ('FAIL',2)", "XA END X'…',X'…'", "XA ROLLBACK X'…',X'…'"},
 			},
+			counted: "txn rolled_back",
 		},
 		{
 			name: "a failing coordinator rolls back the prepared participant",
@@ -101,6 +123,7 @@ func TestMultiShardWrites(t *testing.T) {
 				"s1": {"START TRANSACTION", "INSERT INTO `orders` (`id`,`user_id`) VALUES ('FAIL',1)", "ROLLBACK"},
 				"s0": {"XA START X'…',X'…'", s0Rows, "XA END X'…',X'…'", "XA PREPARE X'…',X'…'", "XA ROLLBACK X'…',X'…'"},
 			},
+			counted: "txn rolled_back",
 		},
 		{
 			name: "two physical tables on one shard: a local transaction, no XA",
@@ -122,6 +145,7 @@ func TestMultiShardWrites(t *testing.T) {
 				return m
 			}(),
 			hookCalls: []string{"prepared", "committed"},
+			counted:   "txn committed",
 		},
 	}
 	for _, c := range cases {
@@ -129,7 +153,8 @@ func TestMultiShardWrites(t *testing.T) {
 			be := newFakeBackend()
 			be.lastInsertID = 7
 			var calls []string
-			s := shardedFakeSession(t, be, func(p string) { calls = append(calls, p) })
+			var counts xaCounts
+			s := shardedFakeSession(t, be, func(p string) { calls = append(calls, p) }, &counts)
 			var w clientRecorder
 			err := s.Query(context.Background(), c.sql, false, &w)
 			if c.fail {
@@ -145,6 +170,13 @@ func TestMultiShardWrites(t *testing.T) {
 			wantShardLogs(t, shardLogs(be), c.want)
 			if !slices.Equal(calls, c.hookCalls) {
 				t.Errorf("commit points reached %q, want %q", calls, c.hookCalls)
+			}
+			want := map[string]int{}
+			if c.counted != "" {
+				want[c.counted] = 1
+			}
+			if !maps.Equal(counts.n, want) && len(counts.n)+len(want) > 0 {
+				t.Errorf("XA metrics %v, want %v", counts.n, want)
 			}
 			for shard := range c.want {
 				if n := be.idleCount(shard); n != 1 {
@@ -183,7 +215,7 @@ func TestMultiShardWrites(t *testing.T) {
 // transaction rolled back; one spanning two tables of one shard runs under a savepoint.
 func TestMultiShardWriteInTransaction(t *testing.T) {
 	be := newFakeBackend()
-	s := shardedFakeSession(t, be, nil)
+	s := shardedFakeSession(t, be, nil, nil)
 	var w clientRecorder
 	exec(t, s, "BEGIN", &w)
 	exec(t, s, "INSERT INTO accounts (account_id, balance) VALUES (0, 1), (1, 2)", &w)

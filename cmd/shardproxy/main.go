@@ -144,9 +144,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	reg := prometheus.NewRegistry()
 	procs := &processes{}
+	xam := newXAMetrics(reg)
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
-		XATestHook: xaTestHook(log)})
-	stopRecovery := startRecovery(ctx, store, cl, log)
+		XAMetrics: xam, XATestHook: xaTestHook(log)})
+	stopRecovery := startRecovery(ctx, store, cl, xam, log)
 	defer stopRecovery()
 	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
 )
@@ -12,8 +14,8 @@ import (
 // startRecovery creates the XA decision log on every server of a multi-shard database, then
 // runs recovery passes (one now, then periodically) until the returned stop is called; stop
 // waits for it.
-func startRecovery(ctx context.Context, store *rules.Store, be router.Backend, log *slog.Logger) (stop func()) {
-	rec := router.NewRecoverer(router.RecoverOptions{Rules: store, Backend: be, Logger: log})
+func startRecovery(ctx context.Context, store *rules.Store, be router.Backend, m router.XAMetrics, log *slog.Logger) (stop func()) {
+	rec := router.NewRecoverer(router.RecoverOptions{Rules: store, Backend: be, Metrics: m, Logger: log})
 	_ = rec.Setup(ctx) // before serving; Run retries (and logs) where it failed
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -47,3 +49,34 @@ func xaTestHook(log *slog.Logger) func(string) {
 		}
 	}
 }
+
+// xaMetrics counts multi-shard commits and recoveries (router.XAMetrics).
+type xaMetrics struct {
+	txns, recovered *prometheus.CounterVec
+}
+
+var _ router.XAMetrics = (*xaMetrics)(nil)
+
+func newXAMetrics(reg prometheus.Registerer) *xaMetrics {
+	m := &xaMetrics{
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardproxy_xa_transactions_total",
+			Help: "Writes spanning shards (two-phase commits), by outcome.",
+		}, []string{"outcome"}),
+		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardproxy_xa_recovered_branches_total",
+			Help: "Prepared XA branches left by a proxy that recovery committed or rolled back, by decision.",
+		}, []string{"decision"}),
+	}
+	reg.MustRegister(m.txns, m.recovered)
+	for _, o := range []string{router.XACommitted, router.XARolledBack, router.XAUnknown} {
+		m.txns.WithLabelValues(o)
+	}
+	for _, d := range []string{"commit", "abort"} {
+		m.recovered.WithLabelValues(d)
+	}
+	return m
+}
+
+func (m *xaMetrics) XATransaction(outcome string) { m.txns.WithLabelValues(outcome).Inc() }
+func (m *xaMetrics) XARecovered(decision string)  { m.recovered.WithLabelValues(decision).Inc() }
