@@ -428,7 +428,8 @@ func testXARecovery(t *testing.T, se *shardedEnv) {
 	mustExec(t, se.servers[0].DB(t, ""), "INSERT INTO shardproxy.xa_decisions VALUES ('shardproxy:0:0:0:0', 'commit', NOW(6) - INTERVAL 2 DAY)")
 	recent := queryString(t, se.servers[0].DB(t, ""), "SELECT COUNT(*) FROM shardproxy.xa_decisions")
 
-	se.proxy = startProxy(t, se.cfg)
+	metricsAddr := freeAddr(t)
+	se.proxy = startProxyArgs(t, se.cfg, "--metrics-addr", metricsAddr)
 	eventually(t, 90*time.Second, "recovery resolves every prepared branch", func() error {
 		if p := xaPending(t, se); fmt.Sprint(p) != "[[] [] [] []]" {
 			return fmt.Errorf("still prepared: %v", p)
@@ -457,4 +458,17 @@ func testXARecovery(t *testing.T, se *shardedEnv) {
 		t.Fatal(err)
 	}
 	checkOrders(t, se, users, true)
+	body := httpGet(t, "http://"+metricsAddr+"/metrics")
+	for _, m := range []struct {
+		name, label, value string
+		min                int
+	}{
+		{"shardproxy_xa_recovered_branches_total", "decision", "commit", 1},
+		{"shardproxy_xa_recovered_branches_total", "decision", "abort", 1},
+		{"shardproxy_xa_transactions_total", "outcome", "committed", 1},
+	} {
+		if n := metricValue(t, body, m.name, m.label, m.value); n < m.min {
+			t.Errorf("%s{%s=%q} = %d, want at least %d", m.name, m.label, m.value, n, m.min)
+		}
+	}
 }
