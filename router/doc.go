@@ -12,6 +12,11 @@
 // defaults); a statement whose context ends is killed on its backends and drained, and SHOW
 // PROCESSLIST and KILL act on the client connections of the Processes interface (process.go).
 //
+// Writes spanning shards (split multi-row INSERTs, broadcast writes, UPDATE/DELETE without
+// a single-slot key; split.go) commit atomically (xa.go): participants in prepared XA
+// branches, the coordinator's local transaction with its decision row as the commit point.
+// A Recoverer (recover.go) resolves branches a crashed proxy left prepared.
+//
 // It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
 // Backend interface is defined here and satisfied in cmd/shardproxy).
 package router

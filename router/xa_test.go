@@ -14,6 +14,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // shardedFakeSession is a session of user app in database shop of shardedConfig, over be.
@@ -338,5 +339,29 @@ func TestParseRecoverRow(t *testing.T) {
 				t.Errorf("parseRecoverRow = %+v, %d, %v; want %+v, %d, %v", x, format, ok, c.want, c.format, c.ok)
 			}
 		})
+	}
+}
+
+// TestMultiShardWriteSessionState: a split INSERT in a multi-statement query announces the
+// next result; in a sticky session its connections stay pinned after the commit.
+func TestMultiShardWriteSessionState(t *testing.T) {
+	be := newFakeBackend()
+	s := shardedFakeSession(t, be, nil, nil)
+	var w clientRecorder
+	if err := s.Query(context.Background(), "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2); SELECT 1", true, &w); err != nil {
+		t.Fatal(err)
+	}
+	oks := w.oks()
+	if len(oks) == 0 || oks[0].Status&wire.StatusMoreResults == 0 {
+		t.Fatalf("the split INSERT's OK does not announce more results: %+v", oks)
+	}
+	be.takeLog()
+	exec(t, s, "SET @x = 1", &w) // user variables pin connections
+	exec(t, s, "INSERT INTO orders (id, user_id) VALUES (@x, 1), (2, 2)", &w)
+	if len(s.pinned) != 2 || s.pinned["s0"] == nil || s.pinned["s1"] == nil {
+		t.Errorf("pinned after the split INSERT in a sticky session: %v, want s0 (the SET's) and s1", slices.Sorted(maps.Keys(s.pinned)))
+	}
+	if s.inTransaction() {
+		t.Error("the session is in a transaction after the multi-shard commit")
 	}
 }
