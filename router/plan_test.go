@@ -234,7 +234,8 @@ func TestPlanPassthrough(t *testing.T) {
 // shop_s0..shop_s3) with the demo's kinds of tables: orders and order_items hashed by
 // user_id over 4 slots (one per shard); accounts and ledger by account_id mod 8 with a
 // physical table per slot (slots 0-1 on s0, 2-3 on s1, 4-5 on s2, 6-7 on s3); events by
-// ranges of id (below 100 on s0, 100-199 on s1, from 200 on s2); visits by month of
+// ranges of id (below 100 on s0, 100-199 on s1, from 200 on s2; UPDATE/DELETE without WHERE
+// forbidden); visits by month of
 // visited_on (before 2026 on s0, first half of 2026 on s1, from July 2026 on s2); currencies broadcast;
 // settings and everything unlisted single on the default shard s0.
 func shardedConfig() *rules.Config {
@@ -258,7 +259,7 @@ func shardedConfig() *rules.Config {
 				{Name: "order_items", Kind: rules.KindSharded, Key: "user_id", Scheme: "by_user"},
 				{Name: "accounts", Kind: rules.KindSharded, Key: "account_id", Scheme: "by_account", TablePerSlot: true},
 				{Name: "ledger", Kind: rules.KindSharded, Key: "account_id", Scheme: "by_account", TablePerSlot: true},
-				{Name: "events", Kind: rules.KindSharded, Key: "id", Scheme: "by_id"},
+				{Name: "events", Kind: rules.KindSharded, Key: "id", Scheme: "by_id", FullTableWrites: "forbid"},
 				{Name: "visits", Kind: rules.KindSharded, Key: "visited_on", Scheme: "by_month"},
 				{Name: "currencies", Kind: rules.KindBroadcast},
 				{Name: "settings", Kind: rules.KindSingle},

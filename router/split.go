@@ -60,6 +60,10 @@ func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params [
 		return false, nil
 	}
 	ins, isIns := st.(*ast.InsertStmt)
+	if !isIns && whereOf(st) == nil && tref.table.ForbidFullTableWrites && tref.table.Kind != rules.KindSingle {
+		return true, sqlerr.New(sqlerr.ErUpdateWithoutKey,
+			"You are using safe update mode and you tried to update a table without a WHERE that uses a KEY column: UPDATE/DELETE of every row of %s %s is forbidden (full_table_writes: forbid)", tref.table.Kind, tref.table.Name)
+	}
 	switch tref.table.Kind {
 	case rules.KindBroadcast:
 		for _, r := range a.refs {

@@ -41,6 +41,9 @@ type ServerConfig struct {
 	// Users and databases may set their own; a session's max_execution_time and the
 	// MAX_EXECUTION_TIME hint take precedence.
 	MaxExecutionTime Duration `yaml:"max_execution_time"`
+	// FullTableWrites (allow or forbid, default allow) is the default of every table's
+	// full_table_writes: whether UPDATE/DELETE without WHERE may run on every shard.
+	FullTableWrites string `yaml:"full_table_writes"`
 }
 
 // UserConfig is a client account of the proxy.
@@ -115,6 +118,9 @@ type TableConfig struct {
 	// digits): orders → orders_0007. Without it the physical table keeps the logical name and
 	// each shard's database holds that shard's rows.
 	TablePerSlot bool `yaml:"table_per_slot"`
+	// FullTableWrites (allow or forbid; default the server's) says whether UPDATE and DELETE
+	// without WHERE may change every row of a sharded or broadcast table on every shard.
+	FullTableWrites string `yaml:"full_table_writes"`
 }
 
 // SchemeConfig is a sharding scheme: a function from a key value to a slot, and where each

@@ -137,6 +137,11 @@ func Build(c *Config) (*Snapshot, error) {
 	if c.Server.MaxExecutionTime < 0 {
 		return nil, fmt.Errorf("%w: server: max_execution_time must not be negative", ErrInvalid)
 	}
+	switch c.Server.FullTableWrites {
+	case "", "allow", "forbid":
+	default:
+		return nil, fmt.Errorf("%w: server.full_table_writes %q: want allow or forbid", ErrInvalid, c.Server.FullTableWrites)
+	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}

@@ -91,6 +91,11 @@ func TestBuildInvalid(t *testing.T) {
 		{"duplicate user", func(c *rules.Config) { c.Users[1].Name = "zed" }, `user "zed": defined twice`},
 		{"empty password_hash", func(c *rules.Config) { c.Users[0].PasswordHash = "" },
 			`user "zed": password_hash is not "*" and 40 hex digits`},
+		{"bad server full_table_writes", func(c *rules.Config) { c.Server.FullTableWrites = "never" },
+			`server.full_table_writes "never": want allow or forbid`},
+		{"bad table full_table_writes", func(c *rules.Config) {
+			c.Databases[0].Tables = append(c.Databases[0].Tables, rules.TableConfig{Name: "t9", FullTableWrites: "no"})
+		}, `full_table_writes "no": want allow or forbid`},
 		{"negative server max_execution_time", func(c *rules.Config) { c.Server.MaxExecutionTime = -1 },
 			"server: max_execution_time must not be negative"},
 		{"negative user max_execution_time", func(c *rules.Config) { c.Users[1].MaxExecutionTime = rules.Duration(-time.Millisecond) },

@@ -37,6 +37,9 @@ type Table struct {
 	Scheme       *Scheme
 	TablePerSlot bool
 	DB           *Database
+	// ForbidFullTableWrites refuses UPDATE and DELETE without WHERE on a sharded or
+	// broadcast table (full_table_writes: forbid).
+	ForbidFullTableWrites bool
 }
 
 // PhysicalName is the backend table holding slot's rows.
@@ -281,6 +284,17 @@ func (s *Snapshot) buildTable(db *Database, tc TableConfig) (*Table, error) {
 	t := &Table{Name: tc.Name, Kind: tc.Kind, DB: db, TablePerSlot: tc.TablePerSlot}
 	if t.Kind == "" {
 		t.Kind = KindSingle
+	}
+	policy := tc.FullTableWrites
+	if policy == "" {
+		policy = s.server.FullTableWrites
+	}
+	switch policy {
+	case "", "allow":
+	case "forbid":
+		t.ForbidFullTableWrites = true
+	default:
+		return nil, fmt.Errorf("full_table_writes %q: want allow or forbid", tc.FullTableWrites)
 	}
 	switch t.Kind {
 	case KindSharded:

@@ -25,6 +25,7 @@ const (
 	ErEmptyQuery           uint16 = 1065
 	ErUnknownError         uint16 = 1105
 	ErSpecificAccessDenied uint16 = 1227
+	ErUpdateWithoutKey     uint16 = 1175 // ER_UPDATE_WITHOUT_KEY_IN_SAFE_MODE
 	ErUnknownSystemVar     uint16 = 1193
 	ErWrongValueForVar     uint16 = 1231
 	ErNetPacketTooLarge    uint16 = 1153
