@@ -21,7 +21,7 @@ var scatterTables = []map[string]any{
 	{"name": "d_users", "kind": "sharded", "key": "user_id", "scheme": "by_user"},
 	{"name": "d_orders", "kind": "sharded", "key": "user_id", "scheme": "by_user"},
 	{"name": "d_items", "kind": "sharded", "key": "user_id", "scheme": "by_user"},
-	{"name": "d_ledger", "kind": "sharded", "key": "account_id", "scheme": "by_account", "table_per_slot": true},
+	{"name": "d_ledger", "kind": "sharded", "key": "account_id", "scheme": "by_account", "table_per_slot": true, "full_table_writes": "forbid"},
 }
 
 var scatterDDL = []string{
@@ -264,6 +264,41 @@ func TestScatter(t *testing.T) {
 			if text(r[1]) != fmt.Sprintf("s%d", i) || !strings.Contains(text(r[2]), "GROUP BY `status` ORDER BY 1") {
 				t.Errorf("route row %d: %v", i, r)
 			}
+		}
+	})
+	t.Run("Writes", func(t *testing.T) {
+		// UPDATE and DELETE without the shard key run on every shard (atomically); affected
+		// rows add up to what the unsharded database reports, and the tables stay equal.
+		for _, w := range []string{
+			"UPDATE d_orders SET note = 'audited' WHERE total < 10",
+			"DELETE FROM d_items WHERE qty = 0",
+			"UPDATE d_ledger SET kind = 'fee' WHERE amount BETWEEN -5 AND 5",
+			"DELETE FROM d_orders",
+		} {
+			want, err := ref.Exec(w)
+			if err != nil {
+				t.Fatalf("%s on the reference: %v", w, err)
+			}
+			got, err := db.Exec(w)
+			if err != nil {
+				t.Fatalf("%s through the proxy: %v", w, err)
+			}
+			wn, _ := want.RowsAffected()
+			gn, _ := got.RowsAffected()
+			if wn != gn {
+				t.Errorf("%s: %d rows affected through the proxy, %d on one database", w, gn, wn)
+			}
+		}
+		for _, q := range []string{"SELECT * FROM d_orders", "SELECT * FROM d_items", "SELECT * FROM d_ledger"} {
+			if diff := diffResults(query(t, ref, q), query(t, db, q), false); diff != "" {
+				t.Errorf("%s after the writes: %s", q, diff)
+			}
+		}
+		// full_table_writes: forbid on d_ledger: no WHERE, no write, on any shard.
+		_, err := db.Exec("DELETE FROM d_ledger")
+		wantError(t, err, 1175, "HY000")
+		if n := queryString(t, db, "SELECT COUNT(*) FROM d_ledger"); n != "400" {
+			t.Errorf("d_ledger holds %s rows after a refused full-table DELETE, want 400", n)
 		}
 	})
 	t.Run("Refusals", func(t *testing.T) {
