@@ -15,6 +15,8 @@ import (
 // backend connection that executes it and cached there by SQL text.
 type Stmt struct {
 	orig      string // the client's text
+	text      string // the text the proxy plans: orig without a RETURNING clause
+	returning string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
 	sql       string // the text prepared on backends
 	shard     *rules.Shard
 	sticky    bool
@@ -41,14 +43,17 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
 	stmts, _, err := s.parser.Parse(sql, "", "")
+	var st ast.StmtNode
+	text, clause := sql, ""
 	if err != nil {
 		if db := s.passthroughDB(snap); db != nil {
 			return s.prepareUnparsed(ctx, snap, db, sql)
 		}
-		return nil, syntaxError(err)
-	}
-	st, err := oneStmt(stmts)
-	if err != nil {
+		var ok bool
+		if st, text, clause, ok = s.returningStmt(sql); !ok {
+			return nil, syntaxError(err)
+		}
+	} else if st, err = oneStmt(stmts); err != nil {
 		return nil, err
 	}
 	switch n := st.(type) {
@@ -70,8 +75,11 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
 	}
 	s.describing = true
-	p, err := s.plan(snap, st, sql, nil)
+	p, err := s.plan(snap, st, text, nil)
 	s.describing = false
+	if err == nil {
+		p, err = withReturning(p, clause)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +96,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
@@ -215,11 +223,14 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	}
 	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
 	if st.dynamic {
-		node, err := s.parseOne(st.orig)
+		node, err := s.parseOne(st.text)
 		if err != nil {
 			return err
 		}
-		p, err := s.plan(snap, node, st.orig, params)
+		p, err := s.plan(snap, node, st.text, params)
+		if err == nil && st.returning != "" {
+			p, err = withReturning(p, st.returning)
+		}
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,13 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		if db := s.passthroughDB(snap); db != nil {
 			return s.runUnparsed(ctx, snap, db, sql, w)
 		}
+		if st, text, clause, ok := s.returningStmt(sql); ok {
+			s.publish(sql)
+			defer s.publish("")
+			return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+				return s.execReturning(ctx, snap, st, text, clause, w)
+			})
+		}
 		return err
 	}
 	switch {
