@@ -1,6 +1,10 @@
 package router
 
 import (
+	"slices"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -14,31 +18,107 @@ import (
 // shard, and physical names in the rows that come back become logical again (text
 // protocol), so tools and ORMs introspect the logical database.
 
-// schemaNames maps the user's logical databases to their physical names on shard and back.
+// schemaNames maps the user's logical databases to their physical names on shard and back,
+// and the tables of table-per-slot layouts: information_schema on a shard describes each slot
+// table (accounts_0002, accounts_0003); the proxy shows the shard's first one under the
+// logical name and hides the others, so every logical table appears once.
 type schemaNames struct {
 	toPhysical map[string]string
 	toLogical  map[string]string
+	// tableToPhysical maps a logical table-per-slot table to the physical table of its first
+	// slot on the shard; tableToLogical maps that physical table back.
+	tableToPhysical map[string]string
+	tableToLogical  map[string]string
+	// otherSlots are the shard's physical tables of later slots: rows naming them are dropped.
+	otherSlots map[string]bool
 }
 
 func (s *Session) schemaNames(snap *rules.Snapshot, shard *rules.Shard) schemaNames {
-	n := schemaNames{toPhysical: map[string]string{}, toLogical: map[string]string{}}
+	n := schemaNames{toPhysical: map[string]string{}, toLogical: map[string]string{},
+		tableToPhysical: map[string]string{}, tableToLogical: map[string]string{}, otherSlots: map[string]bool{}}
 	u, _ := snap.User(s.user)
 	for _, name := range snap.DatabaseNames() {
 		db, _ := snap.Database(name)
-		if u == nil || !u.CanUse(name) || db.DefaultShard != shard {
+		if u == nil || !u.CanUse(name) || !slices.Contains(db.Shards(), shard) {
 			continue
 		}
 		phys := physicalDB(db, shard)
 		if phys != name {
 			n.toPhysical[name], n.toLogical[phys] = phys, name
 		}
+		for _, tn := range db.TableNames() {
+			t := db.Table(tn)
+			if t.Kind != rules.KindSharded || !t.TablePerSlot {
+				continue
+			}
+			for slot := range t.Scheme.Func.Slots() {
+				if t.Scheme.SlotShard(slot) != shard {
+					continue
+				}
+				pt := t.PhysicalName(slot)
+				if _, ok := n.tableToPhysical[t.Name]; ok {
+					n.otherSlots[pt] = true
+					continue
+				}
+				n.tableToPhysical[t.Name], n.tableToLogical[pt] = pt, t.Name
+			}
+		}
 	}
 	return n
 }
 
-func (n schemaNames) empty() bool { return len(n.toPhysical) == 0 }
+func (n schemaNames) empty() bool { return len(n.toPhysical) == 0 && len(n.tableToPhysical) == 0 }
 
-// rewriteLiterals replaces string literals naming a logical database by its physical name.
+// physical maps a logical database or table-per-slot table name to its physical name.
+func (n schemaNames) physical(name string) (string, bool) {
+	if p, ok := n.toPhysical[name]; ok {
+		return p, true
+	}
+	p, ok := n.tableToPhysical[name]
+	return p, ok
+}
+
+// infoSchemaShard is the shard a statement about information_schema (or a SHOW) asks: the
+// database's default shard, unless it compares with the name of a sharded table that has no
+// copy there; then the shard of that table's first slot.
+func infoSchemaShard(db *rules.Database, st ast.StmtNode, params []wire.Param) *rules.Shard {
+	var names stringValues
+	st.Accept(&names)
+	for _, p := range params {
+		if v, null, m := wire.LenencString(p.Value); !p.Null && m > 0 && m == len(p.Value) && !null {
+			names = append(names, string(v))
+		}
+	}
+	for _, name := range names {
+		if !db.Configured(name) {
+			continue
+		}
+		t := db.Table(name)
+		if t.Kind != rules.KindSharded {
+			continue
+		}
+		ps := t.Placements()
+		if !slices.ContainsFunc(ps, func(p rules.Placement) bool { return p.Shard == db.DefaultShard }) {
+			return ps[0].Shard
+		}
+	}
+	return db.DefaultShard
+}
+
+// stringValues collects a statement's string literals.
+type stringValues []string
+
+func (v *stringValues) Enter(n ast.Node) (ast.Node, bool) {
+	if x, ok := n.(*test_driver.ValueExpr); ok && x.Kind() == test_driver.KindString {
+		*v = append(*v, x.GetString())
+	}
+	return n, false
+}
+
+func (v *stringValues) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// literalRewriter replaces string literals naming a logical database or table-per-slot table
+// by its physical name.
 type literalRewriter struct {
 	names   schemaNames
 	changed bool
@@ -51,7 +131,7 @@ func (r *literalRewriter) Leave(n ast.Node) (ast.Node, bool) {
 	if !ok || v.Kind() != test_driver.KindString {
 		return n, true
 	}
-	if phys, ok := r.names.toPhysical[v.GetString()]; ok {
+	if phys, ok := r.names.physical(v.GetString()); ok {
 		r.changed = true
 		return ast.NewValueExpr(phys, "", ""), true
 	}
@@ -69,7 +149,7 @@ func (n schemaNames) physicalParams(params []wire.Param) []wire.Param {
 		if m == 0 || m != len(p.Value) {
 			continue
 		}
-		if phys, ok := n.toPhysical[string(s)]; ok {
+		if phys, ok := n.physical(string(s)); ok {
 			if out == nil {
 				out = append([]wire.Param(nil), params...)
 			}
@@ -82,58 +162,138 @@ func (n schemaNames) physicalParams(params []wire.Param) []wire.Param {
 	return out
 }
 
-// logicalRows is a PacketWriter that turns physical database names in text-protocol rows
-// back into logical ones (a cell is replaced when it is exactly a physical name).
+// logicalRows is a PacketWriter that turns physical names in result rows back into logical
+// ones: a cell that is exactly a physical database name or the first slot table of a
+// table-per-slot table is replaced (and SHOW CREATE TABLE's statement), and rows naming a
+// later slot table are dropped. Rows are text-protocol, or binary when binary is set.
 type logicalRows struct {
-	w     wire.PacketWriter
-	names schemaNames
-	cols  int // columns of the current result set; 0 before its column count
-	seen  int // packets of the current result set so far
-	buf   []byte
+	w      wire.PacketWriter
+	names  schemaNames
+	binary bool
+	cols   []colDef // of the current result set; nil before its column count
+	n      int      // its column count
+	seen   int      // packets of the current result set so far
+	buf    []byte
 }
 
 func (l *logicalRows) WritePacket(p []byte) error {
 	switch {
-	case l.cols == 0:
+	case l.n == 0:
 		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) {
-			l.cols, l.seen = int(n), 0
+			l.n, l.seen, l.cols = int(n), 0, l.cols[:0]
 		}
 		return l.w.WritePacket(p)
 	case wire.IsEOF(p) || wire.IsErr(p):
 		l.seen++
-		if l.seen > l.cols+1 { // the EOF after the rows ends the result set
-			l.cols = 0
+		if l.seen > l.n+1 || wire.IsErr(p) { // the EOF after the rows ends the result set
+			l.n = 0
 		}
 		return l.w.WritePacket(p)
 	}
 	l.seen++
-	if l.seen <= l.cols {
-		return l.w.WritePacket(p) // a column definition
+	if l.seen <= l.n { // a column definition
+		c, _ := parseColDef(p)
+		l.cols = append(l.cols, c)
+		return l.w.WritePacket(p)
 	}
-	return l.w.WritePacket(l.mapRow(p))
+	row, keep := l.mapRow(p)
+	if !keep {
+		return nil
+	}
+	return l.w.WritePacket(row)
 }
 
-func (l *logicalRows) mapRow(p []byte) []byte {
-	l.buf = l.buf[:0]
-	rest := p
-	changed := false
-	for range l.cols {
-		v, null, n := wire.LenencString(rest)
-		if n == 0 {
-			return p
+// mapRow returns the row with logical names, or keep false for a row to drop. A row it
+// cannot decode goes through unchanged.
+func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
+	rest, start := p, 0
+	if l.binary {
+		start = 1 + (l.n+9)/8
+		if len(p) < start {
+			return p, true
 		}
-		if null {
-			l.buf = append(l.buf, 0xfb)
-		} else if logical, ok := l.names.toLogical[string(v)]; ok {
+		rest = p[start:]
+	}
+	l.buf = append(l.buf[:0], p[:start]...)
+	changed := false
+	for i := range l.n {
+		if l.binary && p[1+(i+2)/8]&(1<<((i+2)%8)) != 0 {
+			continue // NULL
+		}
+		var v []byte
+		var null bool
+		n := 0
+		if l.binary && i < len(l.cols) {
+			n = fixedSize(l.cols[i].typ, rest)
+		}
+		fixed := n > 0
+		if !fixed {
+			v, null, n = wire.LenencString(rest)
+			if n == 0 {
+				return p, true
+			}
+		}
+		if n > len(rest) {
+			return p, true
+		}
+		cell := rest[:n]
+		rest = rest[n:]
+		if null || fixed {
+			l.buf = append(l.buf, cell...)
+			continue
+		}
+		if l.names.otherSlots[string(v)] {
+			return nil, false
+		}
+		if logical, ok := l.names.logical(string(v)); ok {
 			l.buf = wire.AppendLenencString(l.buf, logical)
 			changed = true
-		} else {
-			l.buf = append(l.buf, rest[:n]...)
+			continue
 		}
-		rest = rest[n:]
+		l.buf = append(l.buf, cell...)
 	}
 	if !changed {
-		return p
+		return p, true
 	}
-	return l.buf
+	return l.buf, true
+}
+
+// logical maps a physical database or slot table name (or a SHOW CREATE TABLE statement of
+// a slot table) to the logical name.
+func (n schemaNames) logical(v string) (string, bool) {
+	if l, ok := n.toLogical[v]; ok {
+		return l, true
+	}
+	if l, ok := n.tableToLogical[v]; ok {
+		return l, true
+	}
+	const create = "CREATE TABLE `"
+	if strings.HasPrefix(v, create) {
+		name, rest, ok := strings.Cut(v[len(create):], "`")
+		if l, found := n.tableToLogical[name]; ok && found {
+			return create + l + "`" + rest, true
+		}
+	}
+	return "", false
+}
+
+// fixedSize is the size of a binary-protocol value of a fixed-size or date/time type at the
+// start of b, 0 for length-encoded types.
+func fixedSize(typ byte, b []byte) int {
+	switch typ {
+	case mysql.MYSQL_TYPE_TINY:
+		return 1
+	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
+		return 2
+	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_FLOAT:
+		return 4
+	case mysql.MYSQL_TYPE_LONGLONG, mysql.MYSQL_TYPE_DOUBLE:
+		return 8
+	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_TIME:
+		if len(b) == 0 {
+			return 0
+		}
+		return 1 + int(b[0])
+	}
+	return 0
 }

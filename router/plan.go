@@ -81,7 +81,11 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		return plan{}, err
 	}
 	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
-	if a.routed() {
+	show := showOf(st)
+	switch {
+	case show != nil && a.routed():
+		p.shard, a.rewrite = showTarget(a.refs), true
+	case a.routed():
 		if ok, err := s.planMultiWrite(&p, st, a, params); ok || err != nil {
 			return p, err
 		}
@@ -105,6 +109,8 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 		p.shard = shard
 		a.rewrite = a.rewrite || names != tableNames(a.refs)
+	case a.infoSchema || show != nil:
+		p.shard = infoSchemaShard(db, st, params)
 	}
 	for _, ref := range a.schemas {
 		if phys := p.shard.Database; ref.O != phys {
@@ -118,7 +124,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 			a.rewrite = true
 		}
 	}
-	if a.infoSchema {
+	if a.infoSchema || show != nil {
 		if p.names = s.schemaNames(snap, p.shard); !p.names.empty() {
 			lr := &literalRewriter{names: p.names}
 			st.Accept(lr)
@@ -448,4 +454,30 @@ func (a *analyzer) show(n *ast.ShowStmt) {
 	case ast.ShowTables, ast.ShowTableStatus, ast.ShowTriggers, ast.ShowEvents:
 		a.needsDB = true
 	}
+}
+
+// showOf returns the SHOW statement st is (DESCRIBE t is one), or nil.
+func showOf(st ast.StmtNode) *ast.ShowStmt {
+	if e, ok := st.(*ast.ExplainStmt); ok {
+		st = e.Stmt
+	}
+	show, _ := st.(*ast.ShowStmt)
+	return show
+}
+
+// showTarget places a SHOW about a sharded or broadcast table (SHOW COLUMNS, INDEX, CREATE
+// TABLE) on the shard of its first physical copy, preferring the default shard, under that
+// copy's physical name; the rows come back with the logical name (see schemaNames).
+func showTarget(refs []tableRef) *rules.Shard {
+	r := refs[0]
+	ps := r.table.Placements()
+	pick := ps[0]
+	for _, p := range ps {
+		if p.Shard == r.db.DefaultShard {
+			pick = p
+			break
+		}
+	}
+	rename(r, pick.Table, false)
+	return pick.Shard
 }

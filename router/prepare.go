@@ -244,6 +244,7 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	}
 	if !names.empty() {
 		params = names.physicalParams(params)
+		w = &logicalRows{w: w, names: names, binary: true}
 	}
 	if st.sticky {
 		s.sticky = true

@@ -71,7 +71,7 @@ func TestSessionReturning(t *testing.T) {
 	)
 	for _, sql := range []string{
 		"INSERT INTO accounts (account_id) VALUES (1), (2) RETURNING account_id", // two shards
-		"DELETE FROM accounts RETURNING account_id",                             // every shard
+		"DELETE FROM accounts RETURNING account_id",                              // every shard
 	} {
 		if err := s.Query(ctx, sql, false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
 			t.Errorf("%s: %v, want 1235", sql, err)
