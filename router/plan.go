@@ -132,6 +132,16 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 			p.dynamic = p.dynamic || lr.changed
 		}
 	}
+	if a.infoSchema {
+		changed, err := s.filterInfoSchema(a.infoTables, a.sources, s.allowedSchemas(snap, p.shard))
+		if err != nil {
+			return plan{}, err
+		}
+		if changed {
+			st.Accept(unqualifyInfoSchema{})
+			a.rewrite = true
+		}
+	}
 	if a.rewrite {
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
@@ -230,6 +240,7 @@ type analyzer struct {
 	dynamic    bool
 	diagnostic bool
 	infoSchema bool               // reads information_schema
+	infoTables []*ast.TableName   // the information_schema tables it reads
 	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
 	markers    []*test_driver.ParamMarkerExpr
 	refs       []tableRef   // tables of logical databases
@@ -410,6 +421,7 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 		db, _ = a.snap.Database(a.s.db)
 	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
 		a.infoSchema = true
+		a.infoTables = append(a.infoTables, n)
 		return
 	case restrictedTable(n.Schema.O, n.Name.O):
 		a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")

@@ -1,0 +1,110 @@
+package router
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// information_schema on a backend describes every database of the server, and the proxy's
+// backend account may see them all. A statement reading information_schema therefore reads
+// each of its tables that names schemas through a derived table that keeps only the rows of
+// the user's own physical databases on the shard (and of information_schema itself):
+//
+//	FROM information_schema.TABLES t
+//	→ FROM (SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop_0', ...)) AS t
+//
+// so aggregates, joins and subqueries over it only ever see the user's databases.
+
+// infoSchemaColumns lists, for the information_schema tables that describe database objects,
+// the columns naming a schema.
+var infoSchemaColumns = map[string][]string{
+	"schemata":                {"SCHEMA_NAME"},
+	"tables":                  {"TABLE_SCHEMA"},
+	"columns":                 {"TABLE_SCHEMA"},
+	"statistics":              {"TABLE_SCHEMA", "INDEX_SCHEMA"},
+	"views":                   {"TABLE_SCHEMA"},
+	"partitions":              {"TABLE_SCHEMA"},
+	"table_constraints":       {"CONSTRAINT_SCHEMA", "TABLE_SCHEMA"},
+	"key_column_usage":        {"CONSTRAINT_SCHEMA", "TABLE_SCHEMA", "REFERENCED_TABLE_SCHEMA"},
+	"referential_constraints": {"CONSTRAINT_SCHEMA", "UNIQUE_CONSTRAINT_SCHEMA"},
+	"check_constraints":       {"CONSTRAINT_SCHEMA"},
+	"routines":                {"ROUTINE_SCHEMA"},
+	"parameters":              {"SPECIFIC_SCHEMA"},
+	"triggers":                {"TRIGGER_SCHEMA", "EVENT_OBJECT_SCHEMA"},
+	"events":                  {"EVENT_SCHEMA"},
+	"table_privileges":        {"TABLE_SCHEMA"},
+	"column_privileges":       {"TABLE_SCHEMA"},
+	"schema_privileges":       {"TABLE_SCHEMA"},
+	"table_statistics":        {"TABLE_SCHEMA"},
+	"index_statistics":        {"TABLE_SCHEMA"},
+}
+
+// allowedSchemas are the physical databases on shard of the logical databases the user may
+// use, and information_schema.
+func (s *Session) allowedSchemas(snap *rules.Snapshot, shard *rules.Shard) []string {
+	out := []string{"information_schema"}
+	u, _ := snap.User(s.user)
+	for _, name := range snap.DatabaseNames() {
+		db, _ := snap.Database(name)
+		if u != nil && u.CanUse(name) && slices.Contains(db.Shards(), shard) {
+			out = append(out, physicalDB(db, shard))
+		}
+	}
+	return out
+}
+
+// filterInfoSchema replaces the information_schema tables a statement reads by derived
+// tables holding only the rows of allowed schemas. It reports whether it changed anything.
+func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed []string) (bool, error) {
+	changed := false
+	var p *parser.Parser
+	for _, tn := range tables {
+		cols, ok := infoSchemaColumns[tn.Name.L]
+		src := sources[tn]
+		if !ok || src == nil || src.Source != tn {
+			continue
+		}
+		quoted := make([]string, len(allowed))
+		for i, a := range allowed {
+			quoted[i] = quote(a)
+		}
+		in := strings.Join(quoted, ", ")
+		conds := make([]string, len(cols))
+		for i, c := range cols {
+			conds[i] = "(" + c + " IS NULL OR " + c + " IN (" + in + "))"
+		}
+		if p == nil {
+			p = parser.New() // the session's parser still holds this statement's results
+		}
+		sql := "SELECT * FROM information_schema." + tn.Name.O + " WHERE " + strings.Join(conds, " AND ")
+		st, err := p.ParseOneStmt(sql, "", "")
+		if err != nil {
+			return false, sqlerr.New(sqlerr.ErUnknownError, "router: filtering information_schema.%s: %v", tn.Name.O, err)
+		}
+		if src.AsName.O == "" {
+			src.AsName = tn.Name
+		}
+		src.Source = st.(*ast.SelectStmt)
+		changed = true
+	}
+	return changed, nil
+}
+
+// unqualifyInfoSchema drops the schema from column references qualified by
+// information_schema (information_schema.TABLES.TABLE_NAME), which name a derived table now.
+type unqualifyInfoSchema struct{}
+
+func (unqualifyInfoSchema) Enter(n ast.Node) (ast.Node, bool) {
+	if c, ok := n.(*ast.ColumnNameExpr); ok && c.Name.Schema.L == "information_schema" {
+		c.Name.Schema = ast.NewCIStr("")
+	}
+	return n, false
+}
+
+func (unqualifyInfoSchema) Leave(n ast.Node) (ast.Node, bool) { return n, true }
