@@ -73,7 +73,13 @@ func adminText(sql string) error {
 // restrictedTable reports information_schema tables that describe the whole backend
 // server rather than the client's databases.
 func restrictedTable(schema, table string) bool {
-	return strings.EqualFold(schema, "information_schema") && strings.EqualFold(table, "processlist")
+	if !strings.EqualFold(schema, "information_schema") {
+		return false
+	}
+	// PROCESSLIST lists the server's sessions; the INNODB_* tables (which MariaDB also
+	// guards with PROCESS) name the tables of every database as db/table.
+	t := strings.ToLower(table)
+	return t == "processlist" || strings.HasPrefix(t, "innodb_")
 }
 
 // restrictedSchema reports system schemas a client may not read through the proxy: they
