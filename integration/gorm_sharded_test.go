@@ -149,6 +149,13 @@ func testGORMMigrator(t *testing.T, db *gorm.DB) {
 			t.Errorf("HasTable(%T) = false", model)
 		}
 	}
+	if m.HasTable("gs_ledger_0001") {
+		t.Error("HasTable sees a physical slot table")
+	}
+	var n int64
+	if err := db.Raw("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?", "shop").Scan(&n).Error; err != nil || n != 5 {
+		t.Errorf("information_schema counts %d tables (%v), want the 5 logical ones", n, err)
+	}
 	if !m.HasColumn(&gsEntry{}, "Amount") || !m.HasColumn(&gsOrder{}, "Status") || m.HasColumn(&gsEntry{}, "nothing") {
 		t.Error("HasColumn is wrong")
 	}

@@ -19,7 +19,8 @@ import (
 //	FROM information_schema.TABLES t
 //	→ FROM (SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop_0', ...)) AS t
 //
-// so aggregates, joins and subqueries over it only ever see the user's databases.
+// so aggregates, joins and subqueries over it only ever see the user's databases (and each
+// table-per-slot table once, see schemaNames).
 
 // infoSchemaColumns lists, for the information_schema tables that describe database objects,
 // the columns naming a schema.
@@ -45,6 +46,24 @@ var infoSchemaColumns = map[string][]string{
 	"index_statistics":        {"TABLE_SCHEMA"},
 }
 
+// infoSchemaTableColumn names, for information_schema tables that describe tables, the
+// column holding the table name: rows of a table-per-slot table's later slot tables on the
+// shard are left out there too, so counts see each logical table once.
+var infoSchemaTableColumn = map[string]string{
+	"tables":            "TABLE_NAME",
+	"columns":           "TABLE_NAME",
+	"statistics":        "TABLE_NAME",
+	"views":             "TABLE_NAME",
+	"partitions":        "TABLE_NAME",
+	"table_constraints": "TABLE_NAME",
+	"key_column_usage":  "TABLE_NAME",
+	"triggers":          "EVENT_OBJECT_TABLE",
+	"table_privileges":  "TABLE_NAME",
+	"column_privileges": "TABLE_NAME",
+	"table_statistics":  "TABLE_NAME",
+	"index_statistics":  "TABLE_NAME",
+}
+
 // allowedSchemas are the physical databases on shard of the logical databases the user may
 // use, and information_schema.
 func (s *Session) allowedSchemas(snap *rules.Snapshot, shard *rules.Shard) []string {
@@ -60,8 +79,9 @@ func (s *Session) allowedSchemas(snap *rules.Snapshot, shard *rules.Shard) []str
 }
 
 // filterInfoSchema replaces the information_schema tables a statement reads by derived
-// tables holding only the rows of allowed schemas. It reports whether it changed anything.
-func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed []string) (bool, error) {
+// tables holding only the rows of allowed schemas and not of the hidden tables. It reports
+// whether it changed anything.
+func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed, hidden []string) (bool, error) {
 	changed := false
 	var p *parser.Parser
 	for _, tn := range tables {
@@ -78,6 +98,13 @@ func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.Tab
 		conds := make([]string, len(cols))
 		for i, c := range cols {
 			conds[i] = "(" + c + " IS NULL OR " + c + " IN (" + in + "))"
+		}
+		if tc, ok := infoSchemaTableColumn[tn.Name.L]; ok && len(hidden) > 0 {
+			names := make([]string, len(hidden))
+			for i, h := range hidden {
+				names[i] = quote(h)
+			}
+			conds = append(conds, tc+" NOT IN ("+strings.Join(names, ", ")+")")
 		}
 		if p == nil {
 			p = parser.New() // the session's parser still holds this statement's results

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -133,7 +134,8 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 	}
 	if a.infoSchema {
-		changed, err := s.filterInfoSchema(a.infoTables, a.sources, s.allowedSchemas(snap, p.shard))
+		hidden := slices.Sorted(maps.Keys(p.names.otherSlots))
+		changed, err := s.filterInfoSchema(a.infoTables, a.sources, s.allowedSchemas(snap, p.shard), hidden)
 		if err != nil {
 			return plan{}, err
 		}
