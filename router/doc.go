@@ -17,6 +17,12 @@
 // branches, the coordinator's local transaction with its decision row as the commit point.
 // A Recoverer (recover.go) resolves branches a crashed proxy left prepared.
 //
+// Introspection sees logical names (infoschema.go): database and table-per-slot table names
+// are translated both ways in statements reading information_schema and in SHOW, and
+// information_schema is read through derived tables holding only the user's databases
+// (infofilter.go). MariaDB's RETURNING clause, which the parser does not know, is cut off,
+// the statement planned without it and the clause put back (returning.go).
+//
 // It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
 // Backend interface is defined here and satisfied in cmd/shardproxy).
 package router
