@@ -1,12 +1,14 @@
 package router
 
 import (
+	"context"
 	"encoding/binary"
 	"slices"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -134,4 +136,26 @@ func decodeRows(t *testing.T, pkts [][]byte, bin bool) [][]string {
 		i++ // the closing EOF
 	}
 	return out
+}
+
+// TestUnparsedInformationSchema: a statement the parser rejects is passed through to an
+// unsharded database, but not when it reads information_schema, which the proxy can only
+// filter in statements it parsed.
+func TestUnparsedInformationSchema(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	s.db = "blog"
+	var w clientRecorder
+	sql := "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop_0' LIMIT ROWS EXAMINED 1000"
+	if _, err := s.parse(sql); err == nil {
+		t.Fatalf("the parser knows %q: pick a statement it rejects", sql)
+	}
+	if err := s.Query(context.Background(), sql, false, &w); sqlCode(err) != sqlerr.ErSpecificAccessDenied {
+		t.Errorf("unparsed information_schema query: %v, want 1227", err)
+	}
+	if _, err := s.Prepare(context.Background(), sql); sqlCode(err) != sqlerr.ErSpecificAccessDenied {
+		t.Errorf("unparsed information_schema prepare: %v, want 1227", err)
+	}
+	exec(t, s, "SELECT 1 LIMIT ROWS EXAMINED 10", &w) // other unparsed statements still pass
+	wantLog(t, be, "s_blog#1: USE blog_p", "s_blog#1: SELECT 1 LIMIT ROWS EXAMINED 10")
 }

@@ -66,6 +66,11 @@ func adminText(sql string) error {
 		strings.Contains(strings.ToUpper(sql), "DUMPFILE"):
 		return sqlerr.New(sqlerr.ErSpecificAccessDenied,
 			"Access denied; you need (at least one of) the SUPER privilege(s) for this operation (through shardproxy, administer the backends directly)")
+	case strings.Contains(strings.ToUpper(sql), "INFORMATION_SCHEMA"), strings.Contains(strings.ToUpper(sql), "PERFORMANCE_SCHEMA"):
+		// The proxy filters information_schema by rewriting the parsed statement; unparsed
+		// text would read every database of the backend.
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied,
+			"Access denied; a statement the proxy cannot parse may not read information_schema or performance_schema")
 	}
 	return nil
 }
