@@ -159,3 +159,18 @@ func TestUnparsedInformationSchema(t *testing.T) {
 	exec(t, s, "SELECT 1 LIMIT ROWS EXAMINED 10", &w) // other unparsed statements still pass
 	wantLog(t, be, "s_blog#1: USE blog_p", "s_blog#1: SELECT 1 LIMIT ROWS EXAMINED 10")
 }
+
+// TestFieldListShardedTable: COM_FIELD_LIST of a table-per-slot table asks the first slot
+// table on the default shard.
+func TestFieldListShardedTable(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	var w clientRecorder
+	for _, table := range []string{"accounts", "orders", "settings"} {
+		if err := s.FieldList(context.Background(), table, "", &w); err != nil {
+			t.Fatalf("field list of %s: %v", table, err)
+		}
+	}
+	wantLog(t, be, "s0#1: USE shop_s0", "s0#1: FIELD_LIST accounts_0000", "s0#1: FIELD_LIST orders", "s0#1: FIELD_LIST settings")
+}

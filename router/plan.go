@@ -483,15 +483,19 @@ func showOf(st ast.StmtNode) *ast.ShowStmt {
 // TABLE) on the shard of its first physical copy, preferring the default shard, under that
 // copy's physical name; the rows come back with the logical name (see schemaNames).
 func showTarget(refs []tableRef) *rules.Shard {
-	r := refs[0]
-	ps := r.table.Placements()
-	pick := ps[0]
+	pick := firstCopy(refs[0].table)
+	rename(refs[0], pick.Table, false)
+	return pick.Shard
+}
+
+// firstCopy is the physical copy of t that describes it: the first on the database's default
+// shard, else the first of all.
+func firstCopy(t *rules.Table) rules.Placement {
+	ps := t.Placements()
 	for _, p := range ps {
-		if p.Shard == r.db.DefaultShard {
-			pick = p
-			break
+		if p.Shard == t.DB.DefaultShard {
+			return p
 		}
 	}
-	rename(r, pick.Table, false)
-	return pick.Shard
+	return ps[0]
 }

@@ -388,6 +388,10 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		return sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", s.db)
 	}
 	shard := db.DefaultShard
+	if db.Configured(table) { // a sharded or broadcast table: ask its first physical copy
+		p := firstCopy(db.Table(table))
+		shard, table = p.Shard, p.Table
+	}
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
