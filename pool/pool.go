@@ -84,11 +84,18 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 // earlier, when it is still idle: a client keeps meeting the same backend session (and
 // server thread), whose caches are warm. Otherwise it behaves as Acquire.
 func (p *Pool) AcquirePreferring(ctx context.Context, prefer *Conn) (*Conn, error) {
+	return p.AcquireMatching(ctx, prefer, "")
+}
+
+// AcquireMatching is AcquirePreferring that, when prefer is not idle, hands out an idle
+// connection whose current database is db if one is near the top of the idle stack (when
+// several shards' databases share a server, this saves switching databases).
+func (p *Pool) AcquireMatching(ctx context.Context, prefer *Conn, db string) (*Conn, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("pool: acquire on %s: %w", p.opts.Addr, err)
 		}
-		g, err := p.take(ctx, prefer)
+		g, err := p.take(ctx, prefer, db)
 		prefer = nil
 		if err != nil {
 			return nil, err
@@ -102,8 +109,12 @@ func (p *Pool) AcquirePreferring(ctx context.Context, prefer *Conn) (*Conn, erro
 	}
 }
 
-// take pops an idle connection, reserves a slot to dial, or waits for either.
-func (p *Pool) take(ctx context.Context, prefer *Conn) (grant, error) {
+// matchScan bounds how far down the idle stack AcquireMatching looks for its database.
+const matchScan = 16
+
+// take pops an idle connection (prefer if idle, else the most recent one using db, else the
+// most recent), reserves a slot to dial, or waits for either.
+func (p *Pool) take(ctx context.Context, prefer *Conn, db string) (grant, error) {
 	now := time.Now()
 	var expired []*Conn
 	p.mu.Lock()
@@ -117,6 +128,17 @@ func (p *Pool) take(ctx context.Context, prefer *Conn) (grant, error) {
 			prefer.inUse = true
 			p.mu.Unlock()
 			return grant{c: prefer}, nil
+		}
+	}
+	if db != "" {
+		for i := len(p.idle) - 1; i >= 0 && i >= len(p.idle)-matchScan; i-- {
+			c := p.idle[i]
+			if c.db == db && !c.expiredAt(now) {
+				p.idle = slices.Delete(p.idle, i, i+1)
+				c.inUse = true
+				p.mu.Unlock()
+				return grant{c: c}, nil
+			}
 		}
 	}
 	for len(p.idle) > 0 {

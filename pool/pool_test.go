@@ -27,6 +27,7 @@ func TestPool(t *testing.T) {
 		{"MaxLifetime", testMaxLifetime},
 		{"IdleTimeoutMinIdle", testIdleTimeoutMinIdle},
 		{"AcquirePreferring", testAcquirePreferring},
+		{"AcquireMatching", testAcquireMatching},
 		{"BrokenDiscarded", testBrokenDiscarded},
 		{"CloseWakesWaiters", testCloseWakesWaiters},
 		{"WrongPassword", testWrongPassword},
@@ -47,6 +48,33 @@ func TestPool(t *testing.T) {
 			tc.run(t, e)
 		})
 	}
+}
+
+// testAcquireMatching: without a preferred connection, an idle one already using the wanted
+// database is handed out before the top of the idle stack; with none, the top one is.
+func testAcquireMatching(t *testing.T, e *env) {
+	p, _ := e.newPool(t, nil)
+	a, b := acquire(t, p), acquire(t, p)
+	a.SetDB("db_a")
+	b.SetDB("db_b")
+	p.Release(a)
+	p.Release(b) // b is on top
+	got, err := p.AcquireMatching(t.Context(), nil, "db_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != a {
+		t.Fatalf("AcquireMatching(db_a) returned backend connection %d (db %q), want a (%d)", got.ID(), got.DB(), a.ID())
+	}
+	other, err := p.AcquireMatching(t.Context(), nil, "db_c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other != b {
+		t.Fatalf("AcquireMatching(db_c) returned %d, want the top idle b (%d)", other.ID(), b.ID())
+	}
+	p.Release(got)
+	p.Release(other)
 }
 
 // testAcquirePreferring: a preferred idle connection is handed out even when it is not on

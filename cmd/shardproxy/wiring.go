@@ -74,7 +74,7 @@ func (c *cluster) AcquirePreferring(ctx context.Context, shard *rules.Shard, pre
 	if bc, ok := prefer.(*backendConn); ok && bc.p == p {
 		hint = bc.Conn
 	}
-	pc, err := p.AcquirePreferring(ctx, hint)
+	pc, err := p.AcquireMatching(ctx, hint, shard.Database)
 	switch {
 	case err == nil:
 	case errors.Is(err, pool.ErrAcquireTimeout):
