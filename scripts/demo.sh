@@ -43,7 +43,7 @@ done
 
 echo "building and starting the proxy"
 go build -o "$work/shardproxy" ./cmd/shardproxy
-"$work/shardproxy" serve --config examples/demo.yaml &
+"$work/shardproxy" serve --config examples/demo.yaml --metrics-addr 127.0.0.1:9090 &
 proxy_pid=$!
 client=(mariadb -h127.0.0.1 -P3307 -udemo -pdemo shop)
 for _ in $(seq 1 100); do
@@ -68,6 +68,10 @@ shardproxy demo is running.
           INSERT INTO orders (order_id, user_id, currency, total) VALUES (5002, 1, 'EUR', 3), (5003, 2, 'USD', 4);
           EXPLAIN SHARDS INSERT INTO orders (order_id, user_id) VALUES (5004, 1), (5005, 2);
           SELECT * FROM ledger WHERE account_id IN (3, 11);
+          SELECT currency, COUNT(*), SUM(total) FROM orders GROUP BY currency ORDER BY 3 DESC;
+          EXPLAIN SHARDS SELECT user_id, total FROM orders ORDER BY total DESC LIMIT 5;
+          SELECT /*+ MAX_EXECUTION_TIME(200) */ SLEEP(1);
+  metrics: http://127.0.0.1:9090/metrics
   shards: 127.0.0.1:33060..33063 (root/rootpw), database shop
 Ctrl-C stops the proxy and removes the containers.
 MSG
