@@ -1,0 +1,269 @@
+package router
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// scatterSlots checks the sharded tables of a scatter SELECT and returns the slots it needs:
+// all of them unless a key condition narrows them. Tables sharded together must be joined
+// on their shard keys, so that each shard's rows join only with rows of the same shard.
+func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) ([]int, error) {
+	first := sharded[0].table
+	for _, r := range sharded[1:] {
+		if r.table.Scheme != first.Scheme {
+			return nil, sqlerr.NotSupported("a join of %s and %s, sharded by different schemes, whose rows may be on every shard", first.Name, r.table.Name)
+		}
+	}
+	if len(sharded) > 1 {
+		eq := newColClasses()
+		eq.addConds(sel.Where)
+		if sel.From != nil {
+			eq.addJoin(sel.From.TableRefs)
+		}
+		root := eq.find(colKey{sharded[0].alias, sharded[0].table.Key})
+		for _, r := range sharded[1:] {
+			if eq.find(colKey{r.alias, r.table.Key}) != root {
+				return nil, sqlerr.NotSupported("a join of sharded tables %s and %s not on their shard keys (%s.%s = %s.%s): rows would have to meet across shards",
+					first.Name, r.table.Name, sharded[0].alias, first.Key, r.alias, r.table.Key)
+			}
+		}
+	}
+	var slots []int
+	for _, r := range sharded {
+		vals, ok, err := keyValues(sel.Where, r, params)
+		if err != nil {
+			return nil, err
+		}
+		var got []int
+		if ok {
+			if got, err = slotsOf(r.table, vals); err != nil {
+				return nil, err
+			}
+		} else if got, ok, err = rangeSlots(sel.Where, r, params); err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		slices.Sort(got)
+		if slots == nil {
+			slots = got
+		} else {
+			slots = intersect(slots, got)
+		}
+	}
+	if slots == nil {
+		slots = make([]int, first.Scheme.Func.Slots())
+		for i := range slots {
+			slots[i] = i
+		}
+	}
+	return slots, nil
+}
+
+func intersect(a, b []int) []int {
+	out := []int{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// colKey is a column qualified by its table's alias.
+type colKey struct{ table, col string }
+
+// colClasses groups columns known equal by the statement's conditions (union-find).
+type colClasses struct{ parent map[colKey]colKey }
+
+func newColClasses() *colClasses { return &colClasses{parent: map[colKey]colKey{}} }
+
+func (c *colClasses) find(k colKey) colKey {
+	for {
+		p, ok := c.parent[k]
+		if !ok || p == k {
+			return k
+		}
+		k = p
+	}
+}
+
+func (c *colClasses) union(a, b colKey) { c.parent[c.find(a)] = c.find(b) }
+
+// addConds records col = col conjuncts.
+func (c *colClasses) addConds(e ast.ExprNode) {
+	switch e := e.(type) {
+	case *ast.ParenthesesExpr:
+		c.addConds(e.Expr)
+	case *ast.BinaryOperationExpr:
+		switch e.Op {
+		case opcode.LogicAnd:
+			c.addConds(e.L)
+			c.addConds(e.R)
+		case opcode.EQ:
+			l, ok1 := e.L.(*ast.ColumnNameExpr)
+			r, ok2 := e.R.(*ast.ColumnNameExpr)
+			if ok1 && ok2 {
+				c.union(colKey{l.Name.Table.L, l.Name.Name.L}, colKey{r.Name.Table.L, r.Name.Name.L})
+			}
+		}
+	}
+}
+
+func (c *colClasses) addJoin(n ast.ResultSetNode) {
+	j, ok := n.(*ast.Join)
+	if !ok {
+		return
+	}
+	c.addJoin(j.Left)
+	if j.Right != nil {
+		c.addJoin(j.Right)
+	}
+	if j.On != nil {
+		c.addConds(j.On.Expr)
+	}
+	for _, u := range j.Using {
+		l, r := joinSideAlias(j.Left), joinSideAlias(j.Right)
+		if l != "" && r != "" {
+			c.union(colKey{l, u.Name.L}, colKey{r, u.Name.L})
+		}
+	}
+}
+
+func joinSideAlias(n ast.ResultSetNode) string {
+	if ts, ok := n.(*ast.TableSource); ok {
+		if ts.AsName.L != "" {
+			return ts.AsName.L
+		}
+		if tn, ok := ts.Source.(*ast.TableName); ok {
+			return tn.Name.L
+		}
+	}
+	return ""
+}
+
+func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, p *plan) (*rules.Shard, error) {
+	var sharded []tableRef
+	for _, r := range a.refs {
+		switch r.table.Kind {
+		case rules.KindSharded:
+			sharded = append(sharded, r)
+		case rules.KindSingle:
+			return nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.table.Name, r.db.DefaultShard.Name)
+		}
+	}
+	if a.infoSchema {
+		return nil, sqlerr.NotSupported("information_schema in a query over several shards")
+	}
+	slots, err := s.scatterSlots(sel, sharded, params)
+	if errors.Is(err, errNeedsParams) && s.describing {
+		slots, err = []int{0}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(slots) == 0 {
+		slots = []int{0} // contradictory key conditions: any one shard answers "no rows"
+	}
+	scheme := sharded[0].table.Scheme
+	byShard := map[*rules.Shard][]int{}
+	var order []*rules.Shard
+	for _, slot := range slots {
+		sh := scheme.SlotShard(slot)
+		if byShard[sh] == nil {
+			order = append(order, sh)
+		}
+		byShard[sh] = append(byShard[sh], slot)
+	}
+	perSlot := func(sh *rules.Shard) [][]int {
+		// Slots sharing physical names on a shard are one set of tables.
+		groups := map[string][]int{}
+		var names []string
+		for _, slot := range byShard[sh] {
+			n := physicalNames(sharded, slot)
+			if groups[n] == nil {
+				names = append(names, n)
+			}
+			groups[n] = append(groups[n], slot)
+		}
+		out := make([][]int, 0, len(names))
+		for _, n := range names {
+			out = append(out, groups[n])
+		}
+		return out
+	}
+	if s.describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
+		slot := slots[0]
+		for _, r := range sharded {
+			rename(r, r.table.PhysicalName(slot), true)
+		}
+		p.dynamic = p.dynamic || s.describing
+		return scheme.SlotShard(slot), nil
+	}
+	shape, err := s.shapeScatter(sel, sharded, params)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range a.unnamed {
+		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+	}
+	sp := &scatterPlan{merge: shape.plan}
+	for _, sh := range order {
+		var parts []string
+		groups := perSlot(sh)
+		for _, g := range groups {
+			for _, r := range sharded {
+				rename(r, r.table.PhysicalName(g[0]), true)
+			}
+			for _, ref := range a.schemas {
+				*ref = ast.NewCIStr(sh.Database)
+			}
+			sql, err := s.restore(sel)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, sql)
+		}
+		sql := parts[0]
+		if len(parts) > 1 {
+			sql = "(" + strings.Join(parts, ") UNION ALL (") + ")"
+			if len(shape.plan.order) > 0 {
+				text, err := s.restore(shape.orderByKeys(shape.plan.order))
+				if err != nil {
+					return nil, err
+				}
+				sql += " " + text
+			}
+			if l := shape.sel.Limit; l != nil {
+				text, err := s.restore(l)
+				if err != nil {
+					return nil, err
+				}
+				sql += " " + text
+			}
+		}
+		sp.targets = append(sp.targets, scatterTarget{shard: sh, slots: byShard[sh], sql: sql})
+	}
+	p.scatter = sp
+	return nil, nil
+}
+
+// physicalNames identifies the physical tables a slot's rows are in.
+func physicalNames(refs []tableRef, slot int) string {
+	var b strings.Builder
+	for _, r := range refs {
+		b.WriteString(r.table.PhysicalName(slot))
+		b.WriteByte(0)
+	}
+	return b.String()
+}
