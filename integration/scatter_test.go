@@ -198,8 +198,32 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		func() scatterQuery {
 			return scatterQuery{sql: "SELECT country, COUNT(*), MIN(name), MAX(born) FROM d_users WHERE user_id > ? GROUP BY country ORDER BY country", args: []any{r.IntN(100)}, ordered: true}
 		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT status, COUNT(DISTINCT user_id) AS u, MAX(total) FROM d_orders GROUP BY status HAVING u > %d OR MAX(total) BETWEEN %d AND %d ORDER BY status", r.IntN(30), r.IntN(100), 100+r.IntN(300)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT c.name, COUNT(*), SUM(o.total) FROM d_orders o JOIN currencies c ON c.code = o.currency WHERE o.created_at < '2026-%02d-15' GROUP BY c.name ORDER BY SUM(o.total) DESC, c.name", 1+r.IntN(12)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT user_id, MAX(created_at), COUNT(*) FROM d_orders WHERE total IS NOT NULL GROUP BY user_id ORDER BY COUNT(*) DESC, user_id LIMIT %d, %d", r.IntN(10), 1+r.IntN(10)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT MIN(name), MAX(name) FROM d_users WHERE country IS NULL OR user_id < %d", 1+r.IntN(120)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT id, note FROM d_orders WHERE note IS NOT NULL ORDER BY note DESC, id LIMIT %d", 1+r.IntN(30)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT DISTINCT qty FROM d_items WHERE price > %d ORDER BY qty DESC", r.IntN(60)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT kind, AVG(amount) AS a FROM d_ledger WHERE created_at >= '2026-%02d-01' GROUP BY kind HAVING a < %d ORDER BY a", 1+r.IntN(12), r.IntN(200)-100), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: "SELECT currency, COUNT(*) FROM d_orders WHERE user_id IN (?, ?, ?, ?) GROUP BY currency ORDER BY currency", args: []any{1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120)}, ordered: true}
+		},
 	}
-	for len(out) < 240 {
+	for len(out) < 300 {
 		out = append(out, templates[r.IntN(len(templates))]())
 	}
 	return out
