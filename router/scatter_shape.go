@@ -2,7 +2,9 @@ package router
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -106,6 +108,11 @@ func (sh *scatterShape) limitValue(e ast.ExprNode) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if ok && !v.IsInt && !v.Null {
+		if _, perr := strconv.ParseUint(v.Str, 10, 64); perr == nil {
+			return math.MaxInt64, nil // beyond int64: "all the rest" (LIMIT 5, 18446744073709551615)
+		}
+	}
 	if !ok || !v.IsInt || v.Int < 0 {
 		return 0, sqlerr.New(1210, "Incorrect arguments to LIMIT")
 	}
@@ -114,8 +121,8 @@ func (sh *scatterShape) limitValue(e ast.ExprNode) (int64, error) {
 
 // pushLimit sets the shards' LIMIT to offset+count (all rows the merge may need).
 func (sh *scatterShape) pushLimit() {
-	if sh.plan.count < 0 {
-		sh.sel.Limit = nil
+	if sh.plan.count < 0 || sh.plan.count > math.MaxInt64-sh.plan.offset {
+		sh.sel.Limit = nil // no limit, or one no shard could reach
 		return
 	}
 	sh.sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.offset+sh.plan.count), "", "")}
