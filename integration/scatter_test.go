@@ -290,6 +290,40 @@ func TestScatter(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ColumnMetadata", func(t *testing.T) {
+		// Column definitions name the logical table, never a slot's physical table, whether
+		// one shard or all of them answer.
+		// (A shard holding several slot tables answers a UNION ALL of them, whose columns
+		// MariaDB describes without schema and table.)
+		raw := connectRaw(t, se.proxy.Addr, appUser, appPass, "shop")
+		for _, c := range []struct {
+			q     string
+			union bool
+		}{
+			{"SELECT id, amount FROM d_ledger WHERE account_id = 3", false},
+			{"SELECT id FROM d_ledger WHERE account_id IN (3, 4)", false},
+			{"SELECT id, amount FROM d_ledger ORDER BY id LIMIT 2", true},
+			{"SELECT o.id, o.total FROM d_orders o ORDER BY o.id LIMIT 2", false},
+		} {
+			res, err := raw.query(c.q)
+			if err != nil {
+				t.Fatalf("%s: %v", c.q, err)
+			}
+			for _, d := range res[0].Columns {
+				f := columnDefFields(d)
+				want := [3]string{"shop", "d_ledger", "d_ledger"}
+				switch {
+				case c.union:
+					want = [3]string{"", "", ""}
+				case strings.Contains(c.q, "d_orders"):
+					want = [3]string{"shop", "o", "d_orders"}
+				}
+				if [3]string{f[1], f[2], f[3]} != want {
+					t.Errorf("%s: column %s has schema %q, table %q, org_table %q; want %q", c.q, f[4], f[1], f[2], f[3], want)
+				}
+			}
+		}
+	})
 	t.Run("Writes", func(t *testing.T) {
 		// UPDATE and DELETE without the shard key run on every shard (atomically); affected
 		// rows add up to what the unsharded database reports, and the tables stay equal.
@@ -500,4 +534,18 @@ func procStatusKB(t *testing.T, pid int, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// columnDefFields returns the six strings of a column definition: catalog, schema, table,
+// org_table, name, org_name.
+func columnDefFields(p []byte) [6]string {
+	var f [6]string
+	for i := range f {
+		n, m := lenencInt(p)
+		if m == 0 || int(n) > len(p)-m {
+			return f
+		}
+		f[i], p = string(p[m:m+int(n)]), p[m+int(n):]
+	}
+	return f
 }

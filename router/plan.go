@@ -26,6 +26,8 @@ type plan struct {
 	// names translates database names of a statement reading information_schema; empty
 	// otherwise.
 	names schemaNames
+	// columns renames physical names in the result's column definitions.
+	columns colNames
 	// scatter: the statement runs on several shards and the proxy merges the results
 	// (shard and sql are then unused).
 	scatter *scatterPlan
@@ -99,6 +101,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 				return plan{}, err
 			}
 			if p.scatter != nil {
+				p.columns = columnNames(db, p.scatter.targets[0].shard)
 				return p, nil
 			}
 		case err == errNeedsParams:
@@ -154,6 +157,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 		p.sql = sql
 	}
+	p.columns = columnNames(db, p.shard)
 	return p, nil
 }
 

@@ -28,6 +28,7 @@ type Stmt struct {
 	params    int
 	paramDefs [][]byte
 	colDefs   [][]byte
+	columns   colNames // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -100,6 +101,10 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
+	stmt.columns = p.columns
+	for i, d := range stmt.colDefs {
+		stmt.colDefs[i] = p.columns.rewrite(d)
+	}
 	return stmt, nil
 }
 
@@ -234,6 +239,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if err != nil {
 			return err
 		}
+		if !p.columns.empty() {
+			w = &logicalColumns{w: w, names: p.columns}
+		}
 		if p.scatter != nil {
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
@@ -241,6 +249,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
+	} else if !st.columns.empty() {
+		w = &logicalColumns{w: w, names: st.columns}
 	}
 	if !names.empty() {
 		params = names.physicalParams(params)

@@ -187,6 +187,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if !plan.names.empty() {
 		w = &logicalRows{w: w, names: plan.names}
 	}
+	if !plan.columns.empty() {
+		w = &logicalColumns{w: w, names: plan.columns}
+	}
 	if plan.scatter != nil {
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
