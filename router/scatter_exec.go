@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/shardproxy/shardproxy/merge"
 	"github.com/shardproxy/shardproxy/rules"
@@ -248,25 +250,39 @@ func (s *Session) scatterWarnings(ctx context.Context, conns []*scatterConn) [][
 	return out
 }
 
+// scatterDrain bounds how long an interrupted scatter query waits for each killed shard to
+// answer before closing its connection (the shards are drained in parallel).
+const scatterDrain = 300 * time.Millisecond
+
 // endScatter stops and releases every connection of a scatter query. When the statement was
-// interrupted (deadline, KILL, client gone), each shard's query is killed and what it still
-// sends is drained, so its connection stays usable; otherwise a connection whose result was
+// interrupted (deadline, KILL, client gone), each shard's query has been killed; their
+// answers are drained in parallel, so the connections stay usable, and a shard that does not
+// answer within scatterDrain loses its connection. Otherwise a connection whose result was
 // not read to its end (another shard failed) is closed and its query killed.
 func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err error) error {
 	interrupted := ctx.Err() != nil
+	if interrupted {
+		var wg sync.WaitGroup
+		for _, sc := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.drainInterrupted(ctx, sc, err)
+			}()
+		}
+		wg.Wait()
+	}
 	var fatal error
 	for _, sc := range conns {
-		kill := false
-		switch {
-		case sc.c.Broken():
-		case interrupted:
-			drainScatter(ctx, sc)
-		case sc.stream == nil || !sc.stream.done:
-			sc.c.MarkBroken()
-			kill = true
-		}
-		if fired := sc.it.stop(); !fired && kill {
-			_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+		if !interrupted {
+			kill := false
+			if !sc.c.Broken() && (sc.stream == nil || !sc.stream.done) {
+				sc.c.MarkBroken()
+				kill = true
+			}
+			if fired := sc.it.stop(); !fired && kill {
+				_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+			}
 		}
 		cerr := sc.err
 		if cerr == nil && err != nil && sc.c.Broken() {
@@ -289,20 +305,25 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	return err
 }
 
-// drainScatter reads what is left of an interrupted shard's answer (the interrupter bounds
-// the reads with its drain deadline); a connection that fails to answer is marked broken.
-func drainScatter(ctx context.Context, sc *scatterConn) {
-	if sc.stream == nil {
-		_, ncols, err := readHeader(ctx, sc.c)
-		if err != nil {
-			return // an ERR packet leaves the connection clean; an I/O error marked it broken
-		}
-		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+// drainInterrupted ends one shard's part of an interrupted scatter query: it waits for the
+// KILL QUERY the interrupter sent (killing the query itself if the interrupter had not
+// fired yet), then reads what is left of the shard's answer within scatterDrain.
+func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
+	fired := sc.it.stop()
+	pending := sc.stream == nil || !sc.stream.done
+	switch {
+	case sc.c.Broken() || !pending:
+		return
+	case !fired:
+		sc.c.MarkBroken()
+		_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+		return
 	}
-	for !sc.stream.done && !sc.c.Broken() {
-		if _, err := sc.stream.Next(); err != nil {
-			return
-		}
+	nc := sc.c.Wire().NetConn()
+	_ = nc.SetDeadline(time.Now().Add(scatterDrain))
+	drainScatter(ctx, sc)
+	if !sc.c.Broken() {
+		_ = nc.SetDeadline(time.Time{})
 	}
 }
 
@@ -407,4 +428,21 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned for several shards went to one once its parameters were bound")
 	}
 	return s.runScatter(ctx, snap, p.scatter, false, w, true)
+}
+
+// drainScatter reads what is left of an interrupted shard's answer (its connection's
+// deadline bounds the reads); a connection that fails to answer is marked broken.
+func drainScatter(ctx context.Context, sc *scatterConn) {
+	if sc.stream == nil {
+		_, ncols, err := readHeader(ctx, sc.c)
+		if err != nil {
+			return // an ERR packet leaves the connection clean; an I/O error marked it broken
+		}
+		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+	}
+	for !sc.stream.done && !sc.c.Broken() {
+		if _, err := sc.stream.Next(); err != nil {
+			return
+		}
+	}
 }
