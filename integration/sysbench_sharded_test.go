@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,15 +74,7 @@ func TestSysbenchSharded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := run(t, append(tc.args, "--report-interval=0", "run")...)
-			stat := func(name string) int {
-				m := regexp.MustCompile(name + `:\s+(\d+)`).FindStringSubmatch(out)
-				if m == nil {
-					t.Fatalf("no %q in sysbench output:\n%s", name, out)
-				}
-				n, _ := strconv.Atoi(m[1])
-				return n
-			}
-			txns, ignored, reconnects := stat("transactions"), stat("ignored errors"), stat("reconnects")
+			txns, ignored, reconnects := sysbenchCounts(t, out)
 			t.Logf("%d transactions, %d ignored errors, %d reconnects", txns, ignored, reconnects)
 			if txns < 20 || ignored*100 > txns || reconnects != 0 {
 				t.Errorf("%d transactions, %d ignored errors, %d reconnects:\n%s", txns, ignored, reconnects, out)

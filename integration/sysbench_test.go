@@ -52,15 +52,7 @@ func testSysbench(t *testing.T, e *env) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := run(t, append(tc.args, "--report-interval=0", "run")...)
-			stat := func(name string) int {
-				m := regexp.MustCompile(name + `:\s+(\d+)`).FindStringSubmatch(out)
-				if m == nil {
-					t.Fatalf("no %q in sysbench output:\n%s", name, out)
-				}
-				n, _ := strconv.Atoi(m[1])
-				return n
-			}
-			txns, ignored, reconnects := stat("transactions"), stat("ignored errors"), stat("reconnects")
+			txns, ignored, reconnects := sysbenchCounts(t, out)
 			t.Logf("%d transactions, %d ignored errors (deadlocks sysbench retries), %d reconnects", txns, ignored, reconnects)
 			if txns < tc.minimum {
 				t.Errorf("%d transactions, want at least %d:\n%s", txns, tc.minimum, out)
@@ -86,4 +78,18 @@ func testSysbench(t *testing.T, e *env) {
 	if n := queryString(t, direct, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sbtest_phys'"); n != "0" {
 		t.Errorf("%s tables left after cleanup", n)
 	}
+}
+
+// sysbenchCounts reads the transactions, ignored errors and reconnects of a sysbench run.
+func sysbenchCounts(t *testing.T, out string) (txns, ignored, reconnects int) {
+	t.Helper()
+	stat := func(name string) int {
+		m := regexp.MustCompile(name + `:\s+(\d+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %q in sysbench output:\n%s", name, out)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return stat("transactions"), stat("ignored errors"), stat("reconnects")
 }

@@ -68,10 +68,10 @@ type RecoverStats struct {
 	Committed, RolledBack, Pending int
 }
 
-// servers returns one shard per distinct primary server holding a shard of a logical
+// XAServers returns one shard per distinct primary server holding a shard of a logical
 // database of several shards (only those see multi-shard writes): XA RECOVER and the
 // decision log are per server.
-func servers(snap *rules.Snapshot) []*rules.Shard {
+func XAServers(snap *rules.Snapshot) []*rules.Shard {
 	var out []*rules.Shard
 	seen := map[string]bool{}
 	for _, name := range snap.DatabaseNames() {
@@ -96,7 +96,7 @@ func (rc *Recoverer) Setup(ctx context.Context) error {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	var errs []error
-	for _, sh := range servers(rc.o.Rules.Load()) {
+	for _, sh := range XAServers(rc.o.Rules.Load()) {
 		if rc.ready[sh.Primary.Addr] {
 			continue
 		}
@@ -150,7 +150,7 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 	var st RecoverStats
 	var errs []error
 	decisions := map[string]string{} // gtrid → "commit", "abort" or "" (undecided), this pass
-	for _, sh := range servers(snap) {
+	for _, sh := range XAServers(snap) {
 		err := rc.withConn(ctx, sh, func(c Conn) error {
 			rows, err := queryRows(ctx, c, "XA RECOVER")
 			if err != nil {
@@ -211,7 +211,7 @@ const decisionRetention = "1 DAY"
 // forget deletes decisions older than decisionRetention on every server.
 func (rc *Recoverer) forget(ctx context.Context, snap *rules.Snapshot) error {
 	var errs []error
-	for _, sh := range servers(snap) {
+	for _, sh := range XAServers(snap) {
 		err := rc.withConn(ctx, sh, func(c Conn) error {
 			_, err := c.Exec(ctx, "DELETE FROM "+DecisionTable+" WHERE created < NOW(6) - INTERVAL "+decisionRetention+" LIMIT 10000")
 			return err

@@ -28,14 +28,7 @@ func appendTextRow(b []byte, vals [][]byte) []byte {
 
 // appendBinaryRow encodes a row given in text form as a binary-protocol row.
 func appendBinaryRow(b []byte, cols []colDef, vals [][]byte) ([]byte, error) {
-	b = append(b, 0x00)
-	start := len(b)
-	b = append(b, make([]byte, (len(vals)+7+2)/8)...)
-	for i, v := range vals {
-		if v == nil {
-			b[start+(i+2)/8] |= 1 << ((i + 2) % 8)
-		}
-	}
+	b = wire.AppendBinaryRowHeader(b, len(vals), func(i int) bool { return vals[i] == nil })
 	for i, v := range vals {
 		if v == nil {
 			continue

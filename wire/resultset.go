@@ -44,17 +44,24 @@ func AppendTextRow(b []byte, values []*string) []byte {
 // AppendBinaryTextRow appends a binary-protocol row whose columns are all strings (a nil
 // value is NULL): the 0x00 header, the NULL bitmap (offset by 2 bits), then the values.
 func AppendBinaryTextRow(b []byte, values []*string) []byte {
-	b = append(b, 0x00)
-	start := len(b)
-	b = append(b, make([]byte, (len(values)+7+2)/8)...)
-	for i, v := range values {
-		if v == nil {
-			b[start+(i+2)/8] |= 1 << ((i + 2) % 8)
-		}
-	}
+	b = AppendBinaryRowHeader(b, len(values), func(i int) bool { return values[i] == nil })
 	for _, v := range values {
 		if v != nil {
 			b = AppendLenencString(b, *v)
+		}
+	}
+	return b
+}
+
+// AppendBinaryRowHeader appends a binary-protocol row's 0x00 header and its NULL bitmap
+// (offset by 2 bits) for n columns; null reports whether column i is NULL.
+func AppendBinaryRowHeader(b []byte, n int, null func(i int) bool) []byte {
+	b = append(b, 0x00)
+	start := len(b)
+	b = append(b, make([]byte, (n+7+2)/8)...)
+	for i := range n {
+		if null(i) {
+			b[start+(i+2)/8] |= 1 << ((i + 2) % 8)
 		}
 	}
 	return b

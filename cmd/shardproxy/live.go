@@ -55,25 +55,14 @@ func checkLive(ctx context.Context, out io.Writer, snap *rules.Snapshot) int {
 // missing decision log is not a problem (serve creates it at startup); XA RECOVER failing is.
 func checkXA(ctx context.Context, out io.Writer, snap *rules.Snapshot) int {
 	problems := 0
-	seen := map[string]bool{}
-	for _, name := range snap.DatabaseNames() {
-		db, _ := snap.Database(name)
-		if len(db.Shards()) < 2 {
+	for _, sh := range router.XAServers(snap) {
+		msg, err := xaState(ctx, sh)
+		if err != nil {
+			fmt.Fprintf(out, "live: backend %s (%s): XA: %v\n", sh.Primary.Name, sh.Primary.Addr, err)
+			problems++
 			continue
 		}
-		for _, sh := range db.Shards() {
-			if seen[sh.Primary.Addr] {
-				continue
-			}
-			seen[sh.Primary.Addr] = true
-			msg, err := xaState(ctx, sh)
-			if err != nil {
-				fmt.Fprintf(out, "live: backend %s (%s): XA: %v\n", sh.Primary.Name, sh.Primary.Addr, err)
-				problems++
-				continue
-			}
-			fmt.Fprintf(out, "live: backend %s: %s\n", sh.Primary.Name, msg)
-		}
+		fmt.Fprintf(out, "live: backend %s: %s\n", sh.Primary.Name, msg)
 	}
 	return problems
 }
