@@ -19,6 +19,7 @@ const (
 	ErDBAccessDenied       uint16 = 1044
 	ErAccessDenied         uint16 = 1045
 	ErNoDB                 uint16 = 1046
+	ErHandshake            uint16 = 1043 // ER_HANDSHAKE_ERROR: "Bad handshake"
 	ErUnknownCom           uint16 = 1047
 	ErBadDB                uint16 = 1049
 	ErParse                uint16 = 1064
