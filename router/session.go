@@ -39,6 +39,8 @@ type Session struct {
 	txnBegin     string // the statement that began the current transaction
 	describing   bool   // planning at prepare time: describe a scatter statement from one shard
 
+	held []Conn // connections acquired from the backend and not yet released (panics.go)
+
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
@@ -298,12 +300,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
+	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.r.be.Release(c)
+		s.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -329,7 +332,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	default:
 		held := s.sticky || s.inTransaction()
 		delete(s.pinned, shard.Name)
-		s.r.be.Release(c)
+		s.release(c)
 		if held {
 			return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
 				"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard.Name, err))
@@ -343,7 +346,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	}
 	delete(s.pinned, shard.Name)
 	s.last[shard.Name] = c
-	s.r.be.Release(c)
+	s.release(c)
 	return err
 }
 
@@ -370,7 +373,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.r.be.Release(c)
+		s.release(c)
 	}
 }
 

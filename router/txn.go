@@ -62,7 +62,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	s.endedTransaction()
@@ -115,7 +115,7 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 	for name, c := range s.pinned {
 		if !s.sticky && !s.inTransaction() {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	if firstErr != nil {
