@@ -3,7 +3,6 @@ package router
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -314,8 +313,6 @@ func (r *clientRecorder) oks() []wire.OK {
 }
 
 func (r *clientRecorder) reset() { r.pkts = nil }
-
-var errNoSQLError = errors.New("not a MySQL error")
 
 // sqlCode returns the MySQL error code of err, or 0.
 func sqlCode(err error) uint16 {
