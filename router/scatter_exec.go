@@ -281,7 +281,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.stop(); !fired && kill {
-				_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -316,7 +316,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+		_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()
