@@ -181,6 +181,12 @@ func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendSt
 			if err != nil {
 				return BackendStmt{}, ioErr(ctx, c, err)
 			}
+			if i == n && !wire.IsEOF(d) {
+				return BackendStmt{}, malformed(c, "no EOF after the definitions of a prepared statement")
+			}
+			if _, ok := parseColDef(d); i < n && !ok {
+				return BackendStmt{}, malformed(c, "a malformed definition in a prepared statement's answer")
+			}
 			if i < n && k != nil {
 				_ = k.WritePacket(d)
 			}
