@@ -259,10 +259,20 @@ const scatterDrain = 300 * time.Millisecond
 // endScatter stops and releases every connection of a scatter query. When the statement was
 // interrupted (deadline, KILL, client gone), each shard's query has been killed; their
 // answers are drained in parallel, so the connections stay usable, and a shard that does not
-// answer within scatterDrain loses its connection. Otherwise a connection whose result was
-// not read to its end (another shard failed) is closed and its query killed.
+// answer within scatterDrain loses its connection. When a shard answered with an error and
+// the session keeps its connections (a transaction, autocommit=0, sticky state), the other
+// shards' answers are read to their end: a statement error is not a lost connection, and the
+// transaction goes on. Otherwise a connection whose result was not read to its end (another
+// shard failed) is closed and its query killed.
 func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err error) error {
 	interrupted := ctx.Err() != nil
+	if !interrupted && isStatementError(err) && (s.sticky || s.inTransaction() || s.txnOpen()) {
+		for _, sc := range conns {
+			if !sc.c.Broken() && (sc.stream == nil || !sc.stream.done) {
+				drainScatter(ctx, sc)
+			}
+		}
+	}
 	if interrupted {
 		var wg sync.WaitGroup
 		for _, sc := range conns {
@@ -285,7 +295,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.stop(); !fired && kill {
-				_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -309,6 +319,13 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	return err
 }
 
+// isStatementError reports whether err is a MySQL error that leaves backend connections
+// usable (a shard's own ERR packet, or the proxy's refusal of its answer), not an I/O failure.
+func isStatementError(err error) bool {
+	_, ok := sqlerr.As(err)
+	return ok && !errors.Is(err, ErrBackendIO) && !errors.Is(err, sqlerr.ErrFatal)
+}
+
 // drainInterrupted ends one shard's part of an interrupted scatter query: it waits for the
 // KILL QUERY the interrupter sent (killing the query itself if the interrupter had not
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
@@ -320,7 +337,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+		_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()
@@ -450,7 +467,10 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 	if sc.stream == nil {
 		_, ncols, err := readHeader(ctx, sc.c)
 		if err != nil {
-			return // an ERR packet leaves the connection clean; an I/O error marked it broken
+			if !sc.c.Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
+				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+			}
+			return
 		}
 		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
 	}
