@@ -55,6 +55,7 @@ var PrepareScenarios = []string{
 
 // Server is a running fake server; Close (or the test's cleanup) stops it.
 type Server struct {
+	good   bool // ignore the markers: a well-behaved server
 	ln     net.Listener
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -63,13 +64,19 @@ type Server struct {
 }
 
 // Start listens on a loopback port; the test's cleanup closes the server.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartGood starts a server that ignores the markers and always answers well, for the
+// shards of a scatter query that are not the broken one.
+func StartGood(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, good bool) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{ln: ln, conns: map[net.Conn]struct{}{}}
+	s := &Server{good: good, ln: ln, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(s.Close)
@@ -115,7 +122,7 @@ func (s *Server) accept() {
 				s.mu.Unlock()
 				_ = nc.Close()
 			}()
-			c := &conn{w: wire.NewConn(nc, 4096), stmts: map[uint32]string{}}
+			c := &conn{w: wire.NewConn(nc, 4096), stmts: map[uint32]string{}, good: s.good}
 			if c.handshake() == nil {
 				c.serve()
 			}
@@ -125,6 +132,7 @@ func (s *Server) accept() {
 
 // conn is one client connection of the fake server.
 type conn struct {
+	good   bool
 	w      *wire.Conn
 	stmts  map[uint32]string
 	nextID uint32
@@ -206,7 +214,10 @@ var (
 	badPrepMarker = regexp.MustCompile(`\bbadprep:([a-z-]+)`)
 )
 
-func marker(re *regexp.Regexp, sql string) string {
+func (c *conn) marker(re *regexp.Regexp, sql string) string {
+	if c.good {
+		return ""
+	}
 	if m := re.FindStringSubmatch(sql); m != nil {
 		return m[1]
 	}
@@ -219,7 +230,7 @@ func (c *conn) command(cmd byte, data []byte) error {
 		return errClose
 	case mysql.COM_QUERY:
 		sql := string(data)
-		if name := marker(badMarker, sql); name != "" {
+		if name := c.marker(badMarker, sql); name != "" {
 			return c.garbage(name, false)
 		}
 		if isResultQuery(sql) {
@@ -236,7 +247,7 @@ func (c *conn) command(cmd byte, data []byte) error {
 		if !ok {
 			return c.send(wire.AppendErr(nil, errPacket(mysql.ER_UNKNOWN_STMT_HANDLER, "Unknown prepared statement handler")))
 		}
-		if name := marker(badMarker, sql); name != "" {
+		if name := c.marker(badMarker, sql); name != "" {
 			return c.garbage(name, true)
 		}
 		if isResultQuery(sql) {
@@ -280,7 +291,7 @@ func (c *conn) result(bin bool) error {
 
 // prepare answers COM_STMT_PREPARE: one column, as many parameters as the text has '?'.
 func (c *conn) prepare(sql string) error {
-	switch marker(badPrepMarker, sql) {
+	switch c.marker(badPrepMarker, sql) {
 	case "":
 	case "empty-packet":
 		return c.send([]byte{})
