@@ -287,7 +287,7 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 	case mysql.COM_STMT_EXECUTE:
 		err = c.execute(ctx, data)
 	case mysql.COM_STMT_SEND_LONG_DATA:
-		c.stmts.longData(data) // no response, even on error, as MySQL does
+		c.stmts.longData(data, c.srv.opts.MaxAllowedPacket) // no response, even on error, as MySQL does
 		return false, nil
 	case mysql.COM_STMT_CLOSE:
 		c.stmts.close(data, c.sess) // no response
