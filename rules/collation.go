@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -74,7 +73,8 @@ func (c Collation) AppendKey(dst []byte, s string) []byte {
 	for _, r := range s {
 		dst = c.appendWeights(dst, r)
 	}
-	space := c.appendWeights(nil, ' ')
+	var buf [3]byte
+	space := c.appendWeights(buf[:0], ' ')
 	for len(dst)-start >= len(space) && bytes.HasSuffix(dst, space) {
 		dst = dst[:len(dst)-len(space)]
 	}
@@ -106,35 +106,79 @@ func generalCIWeight(r rune) uint16 {
 }
 
 // numberChars are the characters whose spelling decides whether text is a whole number
-// (strconv.ParseInt after trimming ASCII spaces).
+// (strconv.ParseInt after trimming ASCII spaces). Under utf8mb4_general_ci and utf8mb4_bin
+// each weighs its own code point (TestCollationNumberCharWeights).
 const numberChars = "0123456789+- \t\n\v\f\r"
 
 // keyInt reports whether key is the key of a text that reads as a whole number, and which.
 // It decides on the key, not the text, so that every text MariaDB holds equal to a number's
 // (under utf8mb4_unicode_ci, '４２' and '٤٢' equal '42') decides alike: each weight must be
-// that of exactly one of numberChars, and the text those spell must parse.
+// that of one of numberChars, and the text those spell must parse.
 func (c Collation) keyInt(key []byte) (int64, bool) {
-	if len(key) > 64 {
+	width := 2
+	if c.bin {
+		width = 3
+	}
+	if len(key) == 0 || len(key) > 32*width || len(key)%width != 0 {
 		return 0, false
 	}
 	var buf [32]byte
 	text := buf[:0]
-	var w [8]byte
-	for len(key) > 0 {
-		matched := false
-		for i := range len(numberChars) {
-			cw := c.appendWeights(w[:0], rune(numberChars[i]))
-			if len(cw) > 0 && bytes.HasPrefix(key, cw) {
-				text, key, matched = append(text, numberChars[i]), key[len(cw):], true
-				break
-			}
+	for i := 0; i < len(key); i += width {
+		var ch byte
+		switch {
+		case c.uca != nil:
+			ch = c.uca.num[uint16(key[i])<<8|uint16(key[i+1])]
+		case c.bin && key[i] == 0 && key[i+1] == 0:
+			ch = key[i+2]
+		case !c.bin && key[i] == 0:
+			ch = key[i+1]
 		}
-		if !matched {
+		if ch == 0 || strings.IndexByte(numberChars, ch) < 0 {
+			return 0, false
+		}
+		text = append(text, ch)
+	}
+	n, ok := parseInt(text)
+	return n, ok
+}
+
+// parseInt is strconv.ParseInt(strings.Trim(text, ASCII spaces), 10, 64) without allocating.
+func parseInt(text []byte) (int64, bool) {
+	const spaces = " \t\n\v\f\r"
+	for len(text) > 0 && strings.IndexByte(spaces, text[0]) >= 0 {
+		text = text[1:]
+	}
+	for len(text) > 0 && strings.IndexByte(spaces, text[len(text)-1]) >= 0 {
+		text = text[:len(text)-1]
+	}
+	neg := false
+	if len(text) > 0 && (text[0] == '+' || text[0] == '-') {
+		neg, text = text[0] == '-', text[1:]
+	}
+	if len(text) == 0 {
+		return 0, false
+	}
+	var u uint64
+	for _, d := range text {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		if u > (1<<63)/10 { // u*10+9 still fits in a uint64
+			return 0, false
+		}
+		u = u*10 + uint64(d-'0')
+		if u > 1<<63 {
 			return 0, false
 		}
 	}
-	n, err := strconv.ParseInt(strings.Trim(string(text), " \t\n\v\f\r"), 10, 64)
-	return n, err == nil
+	if neg {
+		return -int64(u), true // -(1<<63) wraps to itself: MinInt64
+	}
+	if u > 1<<63-1 {
+		return 0, false
+	}
+	return int64(u), true
 }
 
 // ucaTable holds utf8mb4_unicode_ci's BMP weights that are not the implicit ones: the
@@ -143,6 +187,7 @@ type ucaTable struct {
 	cps []uint16
 	off []uint32
 	w   []uint16
+	num map[uint16]byte // the weight of each of numberChars that weighs one weight
 }
 
 func (t *ucaTable) appendWeights(dst []byte, r rune) []byte {
@@ -211,6 +256,12 @@ func decodeUCA(data string) (*ucaTable, error) {
 		}
 		t.cps = append(t.cps, uint16(cp))
 		t.off = append(t.off, uint32(len(t.w)))
+	}
+	t.num = map[uint16]byte{}
+	for i := range len(numberChars) {
+		if w := t.appendWeights(nil, rune(numberChars[i])); len(w) == 2 {
+			t.num[uint16(w[0])<<8|uint16(w[1])] = numberChars[i]
+		}
 	}
 	return t, nil
 }

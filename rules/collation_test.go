@@ -155,3 +155,27 @@ func TestCollationEqualKeysSameSlot(t *testing.T) {
 		t.Error("distinct keys share a slot (hash ignores the collation key?)")
 	}
 }
+
+func BenchmarkHashKey(b *testing.B) {
+	for _, name := range []string{rules.CollationGeneralCI, rules.CollationBin, rules.CollationUnicodeCI} {
+		coll, err := rules.LookupCollation(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range []rules.Value{rules.StrValue("customer-000123-Zürich"), rules.StrValue("1234567")} {
+			b.Run(name+"/"+v.Str, func(b *testing.B) {
+				for b.Loop() {
+					rules.HashKey(v, coll)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkLookupUnicodeCI(b *testing.B) {
+	for b.Loop() {
+		if _, err := rules.LookupCollation(rules.CollationUnicodeCI); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -95,7 +95,7 @@ func HashKey(v Value, c Collation) uint64 {
 		binary.LittleEndian.PutUint64(b[:], uint64(v.Int))
 		return xxhash.Sum64(b[:])
 	}
-	var buf [64]byte
+	var buf [128]byte
 	key := c.AppendKey(buf[:0], v.Str)
 	if n, ok := c.keyInt(key); ok {
 		binary.LittleEndian.PutUint64(b[:], uint64(n))
