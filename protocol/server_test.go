@@ -595,3 +595,38 @@ func TestClientGoneCancelsStatement(t *testing.T) {
 			"(Session's contract: cancelled \"when the client goes away\")")
 	}
 }
+
+// TestHandshakePacketBound: before login a packet may be only as large as a handshake
+// needs, whatever max_allowed_packet says; the announced length is not read, the client
+// gets ER_HANDSHAKE_ERROR. Normal logins with connection attributes pass, and after login
+// packets up to max_allowed_packet are read.
+func TestHandshakePacketBound(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := dialRaw(t, ts.addr)
+	r := c.nativeResponse(nativeUser, password)
+	r.caps |= capConnectAttrs
+	r.attrs = [][2]string{{"_client_name", "test"}, {"padding", string(bytes.Repeat([]byte{'a'}, 9000))}}
+	c.send(r)
+	c.expectErr(1043, "08S01")
+	c.expectClosed()
+
+	// A header alone, announcing 16 MiB.
+	c = dialRaw(t, ts.addr)
+	if _, err := c.nc.Write([]byte{0xff, 0xff, 0xff, 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.w.SetSeq(2)
+	c.expectErr(1043, "08S01")
+	c.expectClosed()
+
+	c = dialRaw(t, ts.addr)
+	r = c.nativeResponse(nativeUser, password)
+	r.caps |= capConnectAttrs
+	r.attrs = [][2]string{{"_client_name", "test"}, {"_os", "linux"}, {"program_name", "shardproxy-test"}}
+	c.send(r)
+	c.expectOK()
+	c.cmd(comQuery, bytes.Repeat([]byte{'x'}, 200_000)...)
+	if ok := c.expectOK(); ok.AffectedRows != 200_000 {
+		t.Errorf("a 200 KB query after login: affected %d", ok.AffectedRows)
+	}
+}
