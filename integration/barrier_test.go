@@ -105,13 +105,16 @@ func testResetEverything(t *testing.T, e *env) {
 		name, sql string
 		want      string // "" for an OK; "ERR nnnn" for an error
 	}{
+		// First, before any other statement could clear stale bookkeeping: a new
+		// transaction may write another shard (with the old transaction's written shard
+		// left over, it was refused as a second writing shard).
+		{"new transaction", "BEGIN", ""},
+		{"write to another shard", "INSERT INTO rstb.w VALUES ()", ""},
+		{"commit", "COMMIT", ""},
 		{"session deadline", "SELECT SLEEP(0.2)", "0"},
 		{"@@max_execution_time", "SELECT @@max_execution_time", "0"},
 		{"parser sql_mode", `SELECT DATABASE(), "x"`, "x"}, // rewritten by the proxy: a stale ANSI_QUOTES parser makes "x" a column
 		{"SQL-level prepared statement", "EXECUTE ps", "ERR 1243"},
-		{"new transaction", "BEGIN", ""},
-		{"write to another shard", "INSERT INTO rstb.w VALUES ()", ""}, // stale bookkeeping: refused as a second writing shard
-		{"commit", "COMMIT", ""},
 	}
 	for _, ck := range checks {
 		rs, err := c.query(ck.sql)
@@ -199,5 +202,71 @@ func testServerCodes(t *testing.T, e *env) {
 	// The proxy survived all of it.
 	if code, out := cliCode(t, mariadb, app, "SELECT COUNT(*) FROM t"); code != "" {
 		t.Errorf("after the backend losses: %s", out)
+	}
+}
+
+// testLeastPrivilege runs the proxy with the backend account the README's Security section
+// describes — data privileges on the shard databases and CREATE, INSERT, SELECT, DELETE on
+// the XA decision log, no SUPER, no PROCESS, no CONNECTION ADMIN — and shows normal work, a
+// multi-shard write (XA with its decision log) and KILL QUERY (a statement deadline) work.
+func testLeastPrivilege(t *testing.T, e *env) {
+	m := dbMap{Logical: "lp", Physical: "lp0_phys"}
+	cfg := e.config(t, m)
+	e.rootExec(t, "CREATE DATABASE IF NOT EXISTS lp1_phys",
+		"CREATE USER IF NOT EXISTS 'sp_least'@'%' IDENTIFIED BY 'leastpw'")
+	for _, db := range []string{"lp0_phys", "lp1_phys"} {
+		e.rootExec(t, "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX ON `"+db+"`.* TO 'sp_least'@'%'",
+			"CREATE TABLE IF NOT EXISTS `"+db+"`.acct (id INT PRIMARY KEY, v INT)", "DELETE FROM `"+db+"`.acct")
+	}
+	e.rootExec(t, "GRANT CREATE, INSERT, SELECT, DELETE ON `shardproxy`.* TO 'sp_least'@'%'")
+	t.Cleanup(func() { e.rootExec(t, "DROP USER IF EXISTS 'sp_least'@'%'") })
+	if g := queryString(t, e.root, "SELECT COUNT(*) FROM mysql.user WHERE user = 'sp_least' AND (Super_priv = 'Y' OR Process_priv = 'Y')"); g != "0" {
+		t.Fatalf("sp_least has SUPER or PROCESS")
+	}
+	cfg.Backends[0].User, cfg.Backends[0].Password = "sp_least", "leastpw"
+	cfg.Shards = append(cfg.Shards, shardConfig{Name: "s1", Primary: "b0", Database: "lp1_phys"})
+	cfg.Schemes = []map[string]any{{"name": "by_id", "function": "mod", "shards": []string{"s0", "s1"}}}
+	cfg.Databases[0].Tables = []map[string]any{{"name": "acct", "kind": "sharded", "key": "id", "scheme": "by_id"}}
+	p := startProxy(t, cfg)
+	db := p.open(t, appUser, appPass, m.Logical)
+
+	mustExec(t, db, "INSERT INTO acct (id, v) VALUES (1, 10), (2, 20), (3, 30), (4, 40)") // two shards: XA
+	if got := queryString(t, db, "SELECT SUM(v) FROM acct"); got != "100" {
+		t.Errorf("SUM(v) through the proxy = %s, want 100", got)
+	}
+	for _, db := range []string{"lp0_phys", "lp1_phys"} {
+		if n := queryString(t, e.root, "SELECT COUNT(*) FROM `"+db+"`.acct"); n != "2" {
+			t.Errorf("%s holds %s rows, want 2 (the multi-shard write committed on both)", db, n)
+		}
+	}
+	mustExec(t, db, "UPDATE acct SET v = v + 1 WHERE id = 3")
+
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustExec(t, conn, "SET max_execution_time = 200")
+	start := time.Now()
+	_, err = conn.ExecContext(context.Background(), "SELECT 'lp_marker', SLEEP(20) FROM acct WHERE id = 1")
+	wantError(t, err, 3024, "HY000")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the deadline answered after %v", d)
+	}
+	// KILL QUERY of the proxy's own connection worked (the proxy logs "kill query failed"
+	// otherwise): the query is not running any more.
+	eventually(t, 5*time.Second, "the interrupted query is gone from MariaDB", func() error {
+		n := queryString(t, e.root, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%lp_marker%' AND INFO NOT LIKE '%PROCESSLIST%'")
+		if n != "0" {
+			return fmt.Errorf("%s still running", n)
+		}
+		return nil
+	})
+	logs := p.log.String()
+	if strings.Contains(logs, "kill query failed") {
+		t.Errorf("KILL QUERY failed for the least-privilege account:\n%s", grepLines(logs, "kill query failed"))
+	}
+	if strings.Contains(logs, "denied") {
+		t.Errorf("the proxy was denied something:\n%s", grepLines(logs, "denied"))
 	}
 }

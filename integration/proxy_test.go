@@ -45,6 +45,7 @@ func TestProxy(t *testing.T) {
 		{"Barrier", testBarrier},
 		{"ResetEverything", testResetEverything},
 		{"ServerCodes", testServerCodes},
+		{"LeastPrivilege", testLeastPrivilege},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
 		{"ConcurrentLoad", testConcurrentLoad},
