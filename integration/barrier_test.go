@@ -105,12 +105,13 @@ func testResetEverything(t *testing.T, e *env) {
 		name, sql string
 		want      string // "" for an OK; "ERR nnnn" for an error
 	}{
-		// First, before any other statement could clear stale bookkeeping: a new
+		// First, before any other statement could clear stale bookkeeping: an implicit
 		// transaction may write another shard (with the old transaction's written shard
 		// left over, it was refused as a second writing shard).
-		{"new transaction", "BEGIN", ""},
+		{"implicit transaction", "SET autocommit = 0", ""},
 		{"write to another shard", "INSERT INTO rstb.w VALUES ()", ""},
 		{"commit", "COMMIT", ""},
+		{"autocommit", "SET autocommit = 1", ""},
 		{"session deadline", "SELECT SLEEP(0.2)", "0"},
 		{"@@max_execution_time", "SELECT @@max_execution_time", "0"},
 		{"parser sql_mode", `SELECT DATABASE(), "x"`, "x"}, // rewritten by the proxy: a stale ANSI_QUOTES parser makes "x" a column
