@@ -37,6 +37,7 @@ type Session struct {
 	diag         diagnostics
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string             // the statement that began the current transaction
+	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
 	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 
@@ -154,10 +155,12 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.DeallocateStmt:
 		return s.sqlDeallocate(ctx, snap, n, text, more, w)
 	case *ast.BeginStmt:
-		if len(s.pinned) > 1 && s.inTransaction() {
+		if len(s.pinned) > 1 && s.txnOpen() {
 			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
 		}
-		s.txnBegin = text
+		// BEGIN commits the open transaction and starts a new one.
+		s.txnBegin, s.savepoints = text, nil
+		clear(s.written)
 		if c, ok := s.onlyPinned(); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
@@ -289,9 +292,9 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	var c Conn
 	var err error
 	if pb, ok := s.r.be.(PreferringBackend); ok {
-		c, err = pb.AcquirePreferring(ctx, shard, s.last[shard.Name])
+		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
 	} else {
-		c, err = s.r.be.Acquire(ctx, shard)
+		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
 	}
 	if err != nil {
 		return nil, err
@@ -313,7 +316,7 @@ func (s *Session) inTransaction() bool {
 }
 
 // finish records what a statement did and releases its connection unless the session must
-// keep it (transaction, autocommit off, sticky state). It returns err, made fatal for the
+// keep it (an open transaction, sticky state: see settle in txn.go). It returns err, made fatal for the
 // client connection when a backend connection holding transaction state was lost.
 func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
 	if out.lastInsertID != 0 {
@@ -325,23 +328,15 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
-		held := s.sticky || s.inTransaction()
+		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
 		delete(s.pinned, shard.Name)
 		s.r.be.Release(c)
 		if held {
-			return sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard.Name, err))
+			return lostTxnError(shard.Name, err)
 		}
 		return err
 	}
-	s.endedTransaction()
-	if s.sticky || s.inTransaction() {
-		s.pinned[shard.Name] = c
-		return err
-	}
-	delete(s.pinned, shard.Name)
-	s.last[shard.Name] = c
-	s.r.be.Release(c)
+	s.settle(shard, c, err)
 	return err
 }
 
@@ -355,7 +350,7 @@ func (s *Session) Reset(context.Context) error {
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
 	clear(s.written)
-	s.txnBegin = ""
+	s.txnBegin, s.savepoints = "", nil
 	s.execTime, s.execTimeSet = 0, false
 	s.diag = diagnostics{}
 	s.sqlStmts = nil
@@ -412,7 +407,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
-		_ = s.killQuery(shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(shard, c, killReason(ctx))
 	}
 	return s.finish(shard, c, outcome{status: s.status}, err)
 }
