@@ -164,7 +164,7 @@ func TestMerge(t *testing.T) {
 		}, "1;2;3;4"},
 		{"filter and sort all", func() Stream {
 			keep := func(r [][]byte) (bool, error) { return string(r[0]) != "2", nil }
-			return SortAll(Filter(Interleaved(streams([][]string{{"3"}, {"1"}}, [][]string{{"2"}, {"10"}})), keep), []Key{{Col: 0, Weight: -1, Kind: KindSigned, Desc: true}}, 0)
+			return SortAll(Filter(Interleaved(streams([][]string{{"3"}, {"1"}}, [][]string{{"2"}, {"10"}})), keep), []Key{{Col: 0, Weight: -1, Kind: KindSigned, Desc: true}})
 		}, "10;3;1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -223,9 +223,13 @@ func (f filter) Next() ([][]byte, error) {
 // bound.
 var ErrTooManyRows = errors.New("merge: too many rows to hold")
 
-// SortAll reads all of in and returns its rows sorted by keys (stable). It holds every row
-// it reads, at most max of them (max <= 0: no bound); one more fails with ErrTooManyRows.
-func SortAll(in Stream, keys []Key, max int) Stream {
+// SortAll reads all of in and returns its rows sorted by keys (stable). Memory grows with
+// the rows read; SortAllAtMost bounds them.
+func SortAll(in Stream, keys []Key) Stream { return SortAllAtMost(in, keys, 0) }
+
+// SortAllAtMost is SortAll holding at most max rows (max <= 0: no bound); one more fails
+// with ErrTooManyRows.
+func SortAllAtMost(in Stream, keys []Key, max int) Stream {
 	return &sortAll{in: in, keys: keys, max: max}
 }
 

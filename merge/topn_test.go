@@ -52,7 +52,7 @@ func TestTopN(t *testing.T) {
 			}
 			for _, n := range []int64{0, 1, 3, 10, 99, 1000, 5000} {
 				t.Run(fmt.Sprintf("desc=%v/rows=%d/n=%d", desc, size, n), func(t *testing.T) {
-					want := rowsText(t, Limit(SortAll(&countingRows{vals: vals}, keys, 0), 0, n))
+					want := rowsText(t, Limit(SortAll(&countingRows{vals: vals}, keys), 0, n))
 					got := rowsText(t, TopN(&countingRows{vals: vals}, keys, n, 0))
 					if fmt.Sprint(got) != fmt.Sprint(want) {
 						t.Errorf("TopN\n got  %v\n want %v", got, want)
@@ -64,7 +64,7 @@ func TestTopN(t *testing.T) {
 }
 
 // TestMergeHoldsBounded: with a bound of max rows, TopN with a LIMIT below it reads any
-// number of groups while holding only LIMIT of them; SortAll and a TopN whose LIMIT exceeds
+// number of groups while holding only LIMIT of them; SortAllAtMost and a TopN whose LIMIT exceeds
 // the bound fail with ErrTooManyRows once they would hold more.
 func TestMergeHoldsBounded(t *testing.T) {
 	vals := make([]int, 200_000)
@@ -77,7 +77,7 @@ func TestMergeHoldsBounded(t *testing.T) {
 		t.Errorf("top 3 of 200,000 under a bound of 1,000: %v", got)
 	}
 	for name, s := range map[string]Stream{
-		"SortAll":          SortAll(&countingRows{vals: vals}, keys, 1000),
+		"SortAllAtMost":    SortAllAtMost(&countingRows{vals: vals}, keys, 1000),
 		"TopN above bound": TopN(&countingRows{vals: vals}, keys, 5000, 1000),
 	} {
 		_, err := s.Next()
@@ -85,7 +85,7 @@ func TestMergeHoldsBounded(t *testing.T) {
 			t.Errorf("%s: %v, want ErrTooManyRows", name, err)
 		}
 	}
-	if got := rowsText(t, SortAll(&countingRows{vals: vals[:1000]}, keys, 1000)); len(got) != 1000 {
-		t.Errorf("SortAll of exactly its bound: %d rows", len(got))
+	if got := rowsText(t, SortAllAtMost(&countingRows{vals: vals[:1000]}, keys, 1000)); len(got) != 1000 {
+		t.Errorf("SortAllAtMost of exactly its bound: %d rows", len(got))
 	}
 }

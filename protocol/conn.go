@@ -306,6 +306,12 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 			// The client stopped taking the result (it went away): nothing to tell it.
 			return false, c.out.err
 		}
+		if errors.Is(err, sqlerr.ErrLost) {
+			// Outcome unknown: say it by closing, so the client's driver reports its own
+			// 2013 (CR_SERVER_LOST); what was buffered of a result is dropped (no flush).
+			c.log.Warn("closing the client connection: backend connection lost, outcome unknown", "err", err)
+			return true, err
+		}
 		if werr := c.writeError(err); werr != nil {
 			return false, werr
 		}

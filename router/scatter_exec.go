@@ -437,7 +437,7 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
 		rows = merge.TopN(rows, keys(m.post), m.offset+m.count, maxGroups)
 	case len(m.post) > 0:
-		rows = merge.SortAll(rows, keys(m.post), maxGroups)
+		rows = merge.SortAllAtMost(rows, keys(m.post), maxGroups)
 	}
 	if m.offset > 0 || m.count >= 0 {
 		rows = merge.Limit(rows, m.offset, m.count)

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -401,6 +400,6 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 // lostTxnError is the error after which the client connection is closed: the backend
 // connection of shard holding transaction or session state was lost.
 func lostTxnError(shard string, err error) error {
-	return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
+	return sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
 		"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard, err))
 }

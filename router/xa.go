@@ -201,8 +201,8 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 			}
 			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
 			s.countXA(multi, XAUnknown)
-			return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid))
+			return sqlerr.Lost(fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid)))
 		}
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
