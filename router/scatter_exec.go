@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -433,7 +434,7 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 		})
 	}
 	switch {
-	case len(m.post) > 0 && m.count >= 0:
+	case len(m.post) > 0 && m.count >= 0 && m.count <= math.MaxInt64-m.offset:
 		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
 		rows = merge.TopN(rows, keys(m.post), m.offset+m.count, maxGroups)
 	case len(m.post) > 0:
