@@ -29,7 +29,7 @@ go test -race -count=1 -timeout 20m $unit
 # <package>/testdata/fuzz/<target>/, where it stays as a regression case once fixed.
 fuzztime=${SHARDPROXY_FUZZTIME:-15s}
 for target in wire:FuzzReadPacket wire:FuzzParseOK merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
-    protocol:FuzzHandshake; do
+    protocol:FuzzHandshake router:FuzzCommands; do
   go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" "./${target%%:*}"
 done
 go test -count=1 -timeout 40m ./integration/
