@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/shardproxy/shardproxy/protocol"
@@ -143,6 +144,9 @@ func serve(ctx context.Context, f serveFlags) error {
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	reg := prometheus.NewRegistry()
+	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
+	// operators watch them for leaks.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	procs := &processes{}
 	xam := newXAMetrics(reg)
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
