@@ -28,7 +28,7 @@ go test -race -count=1 -timeout 20m $unit
 # run, as go test requires). A crasher fails the run and is written to
 # <package>/testdata/fuzz/<target>/, where it stays as a regression case once fixed.
 fuzztime=${SHARDPROXY_FUZZTIME:-15s}
-for target in wire:FuzzReadPacket wire:FuzzParseOK merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
+for target in wire:FuzzReadPacket wire:FuzzParseOK wire:FuzzRoundTrip merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
     protocol:FuzzHandshake router:FuzzCommands; do
   go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" "./${target%%:*}"
 done
