@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,6 +22,7 @@ type Snapshot struct {
 	schemes   map[string]*Scheme
 	databases map[string]*Database
 	dbNames   []string
+	health    Health
 }
 
 // User is a proxy account.
@@ -37,10 +37,11 @@ type User struct {
 // CanUse reports whether the user may use logical database db.
 func (u *User) CanUse(db string) bool { return u.databases == nil || u.databases[db] }
 
-// Backend is one MySQL/MariaDB server.
+// Backend is one MySQL/MariaDB server. It is comparable: equal values mean equal settings.
 type Backend struct {
 	Name, Addr, User, Password string
 	Pool                       PoolConfig
+	ReplicationAddr            string // host:port the shard's other servers reach it at
 }
 
 // Shard is a replication group and the physical database that holds its rows.
@@ -49,6 +50,7 @@ type Shard struct {
 	Primary  *Backend
 	Replicas []*Backend
 	Database string
+	Failover Failover
 }
 
 // Database is a logical database.
@@ -120,9 +122,14 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// Build validates c and returns its snapshot. Every error wraps ErrInvalid and names the
-// offending entry.
-func Build(c *Config) (*Snapshot, error) {
+// Build validates c and returns its snapshot, resolving no secrets: a backend with
+// password_env is invalid. It is BuildWith(c, nil).
+func Build(c *Config) (*Snapshot, error) { return BuildWith(c, nil) }
+
+// BuildWith validates c and returns its snapshot; backend passwords named by password_env
+// are resolved through sec (nil resolves none). Building is pure: it reads no environment,
+// file or network. Every error wraps ErrInvalid and names the offending entry.
+func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	s := &Snapshot{
 		listen: c.Listen, server: c.Server,
 		users: map[string]*User{}, backends: map[string]*Backend{},
@@ -145,7 +152,7 @@ func Build(c *Config) (*Snapshot, error) {
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}
-	if err := s.addBackends(c.Backends); err != nil {
+	if err := s.addBackends(c.Backends, sec); err != nil {
 		return nil, err
 	}
 	if err := s.addShards(c.Shards); err != nil {
@@ -163,10 +170,15 @@ func Build(c *Config) (*Snapshot, error) {
 	if err := s.addUsers(c.Users); err != nil {
 		return nil, err
 	}
+	h, err := buildHealth(c.Health)
+	if err != nil {
+		return nil, err
+	}
+	s.health = h
 	return s, nil
 }
 
-func (s *Snapshot) addBackends(bs []BackendConfig) error {
+func (s *Snapshot) addBackends(bs []BackendConfig, sec Secrets) error {
 	if len(bs) == 0 {
 		return fmt.Errorf("%w: no backends", ErrInvalid)
 	}
@@ -188,7 +200,11 @@ func (s *Snapshot) addBackends(bs []BackendConfig) error {
 			if pw != "" {
 				return fmt.Errorf("%w: backend %q: password and password_env are exclusive", ErrInvalid, b.Name)
 			}
-			v, ok := os.LookupEnv(b.PasswordEnv)
+			var v string
+			ok := false
+			if sec != nil {
+				v, ok = sec.Secret(b.PasswordEnv)
+			}
 			if !ok {
 				return fmt.Errorf("%w: backend %q: environment variable %s is not set", ErrInvalid, b.Name, b.PasswordEnv)
 			}
@@ -203,7 +219,13 @@ func (s *Snapshot) addBackends(bs []BackendConfig) error {
 		case p.MaxOpen > 0 && p.MinIdle > p.MaxOpen:
 			return fmt.Errorf("%w: backend %q: pool min_idle %d exceeds max_open %d", ErrInvalid, b.Name, p.MinIdle, p.MaxOpen)
 		}
-		s.backends[b.Name] = &Backend{Name: b.Name, Addr: b.Addr, User: b.User, Password: pw, Pool: p}
+		ra := b.ReplicationAddr
+		if ra == "" {
+			ra = b.Addr
+		} else if _, _, err := net.SplitHostPort(ra); err != nil {
+			return fmt.Errorf("%w: backend %q: replication_addr %q: %v", ErrInvalid, b.Name, ra, err)
+		}
+		s.backends[b.Name] = &Backend{Name: b.Name, Addr: b.Addr, User: b.User, Password: pw, Pool: p, ReplicationAddr: ra}
 		s.backendNs = append(s.backendNs, b.Name)
 	}
 	return nil
@@ -227,7 +249,11 @@ func (s *Snapshot) addShards(shs []ShardConfig) error {
 		if !ok {
 			return fmt.Errorf("%w: shard %q: primary %q is not a backend", ErrInvalid, sc.Name, sc.Primary)
 		}
-		sh := &Shard{Name: sc.Name, Primary: prim, Database: sc.Database}
+		fo, err := buildFailover(sc)
+		if err != nil {
+			return err
+		}
+		sh := &Shard{Name: sc.Name, Primary: prim, Database: sc.Database, Failover: fo}
 		for _, r := range sc.Replicas {
 			b, ok := s.backends[r]
 			if !ok {

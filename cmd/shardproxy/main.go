@@ -1,7 +1,7 @@
 // Command shardproxy is a MySQL-protocol sharding proxy.
 //
 // This package is the composition root: flags, configuration, logging and the wiring of
-// protocol → router → pool. See ../../README.md.
+// protocol → router → topo → pool. See ../../README.md.
 package main
 
 import (
@@ -120,11 +120,16 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	store := rules.NewStore(snap)
-	cl, err := newCluster(snap, log)
+	reg := prometheus.NewRegistry()
+	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
+	// operators watch them for leaks.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cl, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	defer stopHealth() // first: no probe result reaches a closed topology
 
 	srvCfg := snap.Server()
 	opts := protocol.Options{
@@ -143,10 +148,6 @@ func serve(ctx context.Context, f serveFlags) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	reg := prometheus.NewRegistry()
-	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
-	// operators watch them for leaks.
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	procs := &processes{}
 	xam := newXAMetrics(reg)
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
