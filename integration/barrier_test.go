@@ -48,7 +48,8 @@ func testBarrier(t *testing.T, e *env) {
 		{"CreateOrReplaceUser", `CREATE OR REPLACE USER bar_evil2 IDENTIFIED BY 'x'`, "1227"},
 		{"SetStatementFor", `SET STATEMENT max_statement_time=10 FOR SELECT user FROM mysql.user`, "1044"},
 		{"SetStatementBinlogOff", `SET STATEMENT sql_log_bin=0 FOR INSERT INTO t (v) VALUES ('hidden')`, "1227"},
-		{"MariaDBExecutableComment", `SELECT 1 /*M!, (SELECT COUNT(*) FROM mysql.user) */`, "1235"},
+		{"MariaDBExecutableComment", `SELECT 1 /*M!, (SELECT COUNT(*) FROM mysql.user) */`, "1044"},
+		{"MariaDBExecutableCommentInString", `SELECT '/*M!, x */'`, "1235"},
 		{"ReturningSubquery", `INSERT INTO t (v) VALUES ('r') RETURNING (SELECT user FROM mysql.user LIMIT 1)`, "1044"},
 		{"UnparsedText", `HANDLER t OPEN`, "1064"},
 		// Allowed shapes still work, checked and routed.

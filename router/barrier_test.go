@@ -44,8 +44,10 @@ func TestBarrier(t *testing.T) {
 		{"SetStatementUserVariable", `SET STATEMENT @x=1 FOR SELECT 1`, sqlerr.ErParse, nil},
 		{"SetStatementForInString", `SET STATEMENT sql_mode='x FOR SELECT 1' FOR SELECT user FROM mysql.user`, sqlerr.ErDBAccessDenied, nil},
 		{"SetBinlogOff", `SET sql_log_bin = 0`, sqlerr.ErSpecificAccessDenied, nil},
-		{"HiddenComment", `SELECT 1 /*M!, (SELECT authentication_string FROM mysql.user LIMIT 1) */`, sqlerr.ErNotSupportedYet, nil},
-		{"HiddenVersionedComment", `SELECT 1 /*m!100000 , LOAD_FILE('/etc/passwd') */`, sqlerr.ErNotSupportedYet, nil},
+		{"HiddenComment", `SELECT 1 /*M!, (SELECT authentication_string FROM mysql.user LIMIT 1) */`, sqlerr.ErDBAccessDenied, nil},
+		{"HiddenVersionedComment", `SELECT 1 /*m!100000 , LOAD_FILE('/etc/passwd') */`, sqlerr.ErSpecificAccessDenied, nil},
+		{"HiddenCommentInMultiStatement", "SELECT 1; /*M! CREATE USER evil */", sqlerr.ErSpecificAccessDenied, []string{"SELECT 1"}},
+		{"HiddenCommentInString", `SELECT '/*M! x */'`, sqlerr.ErNotSupportedYet, nil},
 		{"ReturningSubquery", `INSERT INTO t VALUES (1) RETURNING (SELECT user FROM mysql.user LIMIT 1)`, sqlerr.ErDBAccessDenied, nil},
 		{"ReturningLoadFile", `DELETE FROM t RETURNING LOAD_FILE('/etc/passwd')`, sqlerr.ErSpecificAccessDenied, nil},
 		{"UnparsedFileRead", `SELECT LOAD_FILE('/etc/passwd') LIMIT ROWS EXAMINED 1`, sqlerr.ErSpecificAccessDenied, nil},
@@ -58,6 +60,8 @@ func TestBarrier(t *testing.T) {
 		{"SetStatementWrite", `SET STATEMENT sql_mode='' FOR INSERT INTO blog.t VALUES (1)`, 0,
 			[]string{"SET STATEMENT sql_mode='' FOR INSERT INTO `blog_p`.`t` VALUES (1)"}},
 		{"Returning", `INSERT INTO t (a) VALUES (1) RETURNING id, a * 2 AS b`, 0, []string{"INSERT INTO t (a) VALUES (1) RETURNING id, a * 2 AS b"}},
+		{"ExecutableComment", `SELECT 1 /*M!100616 , 2 */`, 0, []string{"SELECT 1   , 2  "}},
+		{"LaterVersionComment", `SELECT 1 /*M!999999 , LOAD_FILE('/etc/passwd') */`, 0, []string{"SELECT 1  "}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +93,7 @@ func TestBarrierBinaryPrepare(t *testing.T) {
 	}{
 		{`EXECUTE IMMEDIATE 'SELECT user FROM mysql.user'`, sqlerr.ErParse},
 		{`CREATE OR REPLACE USER evil`, sqlerr.ErSpecificAccessDenied},
-		{`SELECT 1 /*M!, (SELECT 2) */`, sqlerr.ErNotSupportedYet},
+		{`SELECT 1 /*M!, (SELECT user FROM mysql.user) */`, sqlerr.ErDBAccessDenied},
 		{`PREPARE s FROM 'SELECT 1'`, sqlerr.ErUnsupportedPS},
 		{`SELECT user FROM mysql.user`, sqlerr.ErDBAccessDenied},
 		{`INSERT INTO t VALUES (?) RETURNING (SELECT user FROM mysql.user LIMIT 1)`, sqlerr.ErDBAccessDenied},
@@ -151,6 +155,41 @@ func TestSplitSetStatement(t *testing.T) {
 		a, st, ok := splitSetStatement(tc.sql)
 		if a != tc.assign || st != tc.stmt || ok != tc.ok {
 			t.Errorf("splitSetStatement(%q) = %q, %q, %v; want %q, %q, %v", tc.sql, a, st, ok, tc.assign, tc.stmt, tc.ok)
+		}
+	}
+}
+
+// TestResolveComments: MariaDB's executable comments become the text a MariaDB 10.11.0
+// runs; where quoting cannot be judged, they are refused.
+func TestResolveComments(t *testing.T) {
+	s := fakeSession(t, fakeRouter(t, newFakeBackend()), "app", 1)
+	for _, tc := range []struct {
+		mode, sql, want string
+		ok              bool
+	}{
+		{"", "SELECT 1", "SELECT 1", true},
+		{"", "SELECT 1 /* plain */", "SELECT 1 /* plain */", true},
+		{"", "SELECT 1 /*!40101 , 2 */", "SELECT 1 /*!40101 , 2 */", true},
+		{"", "SELECT 1 /*M!, 2 */", "SELECT 1  , 2  ", true},
+		{"", "/*M!100616 SET @a = 1 */", "  SET @a = 1  ", true},
+		{"", "/*M!101100 SET @a = 1 */", "  SET @a = 1  ", true},
+		{"", "/*M!101101 SET @a = 1 */", " ", true},
+		{"", "/*M!999999 enable the sandbox mode */ \n/*!40101 SET @x=1 */", "  \n/*!40101 SET @x=1 */", true},
+		{"", "SELECT '/*M! x */'", "", false},
+		{"", "SELECT 'it''s', \"a\\\"\" /*M! , 2 */", "SELECT 'it''s', \"a\\\"\"   , 2  ", true},
+		{"", "SELECT 1 /*M! unterminated", "", false},
+		{"'ANSI_QUOTES'", "SELECT 1 /*M!, 2 */", "", false},
+		{"'NO_BACKSLASH_ESCAPES'", "SELECT 1 /*M!, 2 */", "", false},
+		{"'ANSI_QUOTES'", "SELECT 1", "SELECT 1", true},
+	} {
+		vars := map[string]string{}
+		if tc.mode != "" {
+			vars["sql_mode"] = tc.mode
+		}
+		s.setVars(vars)
+		got, err := s.resolveComments(tc.sql)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("mode %s: resolveComments(%q) = %q, %v; want %q, ok %v", tc.mode, tc.sql, got, err, tc.want, tc.ok)
 		}
 	}
 }

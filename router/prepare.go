@@ -43,7 +43,8 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	if err := checkText(sql); err != nil {
+	sql, err := s.resolveComments(sql)
+	if err != nil {
 		return nil, err
 	}
 	stmts, _, err := s.parser.Parse(sql, "", "")

@@ -59,7 +59,8 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	if err := checkText(sql); err != nil {
+	sql, err := s.resolveComments(sql)
+	if err != nil {
 		return err
 	}
 	stmts, err := s.parse(sql)
