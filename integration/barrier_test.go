@@ -44,7 +44,8 @@ func testBarrier(t *testing.T, e *env) {
 		{"PrepareBackendAccounts", `PREPARE s FROM 'SELECT user,host FROM mysql.user'; EXECUTE s`, "1044"},
 		{"ExecuteImmediate", `EXECUTE IMMEDIATE 'SELECT user FROM mysql.user LIMIT 2'`, "1064"},
 		{"PrepareLoadFile", `PREPARE s FROM 'SELECT LENGTH(LOAD_FILE("/etc/passwd"))'; EXECUTE s`, "1227"},
-		{"PrepareFromVariable", `SET @q = 'SELECT user FROM mysql.user'; PREPARE s FROM @q; EXECUTE s`, "1235"},
+		{"PrepareFromVariable", `SET @q = 'SELECT user FROM mysql.user'; PREPARE s FROM @q; EXECUTE s`, "1044"},
+		{"PrepareFromVariableCreateUser", `SET @q = 'CREATE USER bar_evil'; PREPARE s FROM @q; EXECUTE s`, "1227"},
 		{"CreateOrReplaceUser", `CREATE OR REPLACE USER bar_evil2 IDENTIFIED BY 'x'`, "1227"},
 		{"SetStatementFor", `SET STATEMENT max_statement_time=10 FOR SELECT user FROM mysql.user`, "1044"},
 		{"SetStatementBinlogOff", `SET STATEMENT sql_log_bin=0 FOR INSERT INTO t (v) VALUES ('hidden')`, "1227"},
@@ -54,6 +55,7 @@ func testBarrier(t *testing.T, e *env) {
 		{"UnparsedText", `HANDLER t OPEN`, "1064"},
 		// Allowed shapes still work, checked and routed.
 		{"PrepareExecute", `PREPARE s FROM 'SELECT COUNT(*) + ? FROM t'; SET @n = 1; EXECUTE s USING @n; DEALLOCATE PREPARE s`, ""},
+		{"PrepareFromVariableAllowed", `SET @q = 'SELECT COUNT(*) FROM t WHERE id > ?', @n = 0; PREPARE s FROM @q; EXECUTE s USING @n`, ""},
 		{"SetStatementAllowed", `SET STATEMENT max_statement_time=10 FOR SELECT COUNT(*) FROM t`, ""},
 		{"Returning", `INSERT INTO t (v) VALUES ('ret') RETURNING id > 0`, ""},
 	} {
