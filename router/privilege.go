@@ -35,8 +35,17 @@ func adminStatement(st ast.StmtNode) error {
 	case *ast.SetStmt:
 		return checkSetVars(n)
 	case *ast.ShowStmt:
-		if n.Tp == ast.ShowProcessList {
+		switch n.Tp {
+		case ast.ShowProcessList:
 			what = "PROCESS" // it would list every backend session; the proxy's own list comes with KILL
+		case ast.ShowGrants, ast.ShowCreateUser:
+			what = "SELECT on mysql.*" // they would show the backend account, password hash included
+		case ast.ShowMasterStatus, ast.ShowBinlogStatus, ast.ShowReplicaStatus:
+			what = "REPLICATION CLIENT, BINLOG MONITOR or SUPER"
+		case ast.ShowOpenTables:
+			if n.DBName == "" {
+				what = "PROCESS" // it would name the open tables of every database of the server
+			}
 		}
 	}
 	if what == "" {
