@@ -14,14 +14,19 @@ import (
 var cliError = regexp.MustCompile(`ERROR (\d+) \(([0-9A-Z]{5})\)`)
 
 // cliCode runs sql with the mariadb CLI (libmariadb) and returns the error code it reported
-// ("" for none) and its output.
+// ("" for none) and its output (stdout, then stderr).
 func cliCode(t *testing.T, c cli, args []string, sql string) (code, out string) {
+	code, stdout, stderr := cliRun(t, c, args, sql)
+	return code, stdout + stderr
+}
+
+func cliRun(t *testing.T, c cli, args []string, sql string) (code, stdout, stderr string) {
 	t.Helper()
-	stdout, stderr, _ := c.run(t, "", append(append([]string{}, args...), "--batch", "--skip-column-names", "-e", sql)...)
+	stdout, stderr, _ = c.run(t, "", append(append([]string{}, args...), "--batch", "--skip-column-names", "-e", sql)...)
 	if m := cliError.FindStringSubmatch(stderr); m != nil {
-		return m[1], stdout + stderr
+		return m[1], stdout, stderr
 	}
-	return "", stdout + stderr
+	return "", stdout, stderr
 }
 
 // testBarrier drives every path by which SQL reaches a backend with the mariadb CLI, as the
@@ -62,12 +67,12 @@ func testBarrier(t *testing.T, e *env) {
 		{"Returning", `INSERT INTO t (v) VALUES ('ret') RETURNING id > 0`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := cliCode(t, mariadb, app, tc.sql)
+			code, stdout, stderr := cliRun(t, mariadb, app, tc.sql)
 			if code != tc.code {
-				t.Errorf("%s: the CLI reported error %q, want %q\n%s", tc.sql, code, tc.code, out)
+				t.Errorf("%s: the CLI reported error %q, want %q\n%s%s", tc.sql, code, tc.code, stdout, stderr)
 			}
-			if strings.Contains(out, "root") || strings.Contains(out, "mariadb.sys") {
-				t.Errorf("%s: backend accounts leaked:\n%s", tc.sql, out)
+			if strings.Contains(stdout, "root") || strings.Contains(stdout, "mariadb.sys") {
+				t.Errorf("%s: backend accounts leaked:\n%s", tc.sql, stdout)
 			}
 		})
 	}
