@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -199,5 +200,50 @@ func TestResolveComments(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("mode %s: resolveComments(%q) = %q, %v; want %q, ok %v", tc.mode, tc.sql, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestResetClearsSession: COM_RESET_CONNECTION leaves the session as a fresh login finds
+// it (database and character set apart).
+func TestResetClearsSession(t *testing.T) {
+	be := newFakeBackend()
+	r := fakeRouter(t, be)
+	fresh := fakeSession(t, r, "app", 2)
+	s := fakeSession(t, r, "app", 1)
+	s.db = "blog"
+	var w clientRecorder
+	exec(t, s, "PREPARE ps FROM 'SELECT 1'", &w)
+	mode := "ANSI_QUOTES"
+	s.setSQLMode(&mode)
+	s.setVars(map[string]string{"sql_mode": "'ANSI_QUOTES'", "character_set_client": "'latin1'"})
+	s.execTime, s.execTimeSet = time.Second, true
+	s.written["s_blog"] = true
+	s.txnBegin = "BEGIN"
+	s.savepoints = []savepoint{{name: "a"}}
+	s.lastInsertID = 7
+	s.diag.rowCount = 3
+	if err := s.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.execTime != fresh.execTime || s.execTimeSet != fresh.execTimeSet {
+		t.Errorf("session deadline after reset: %v, %v", s.execTime, s.execTimeSet)
+	}
+	if len(s.written) != 0 || s.txnBegin != "" || s.savepoints != nil || s.sticky || len(s.pinned) != 0 {
+		t.Errorf("transaction bookkeeping after reset: written %v, begin %q, savepoints %v, sticky %v, pinned %d",
+			s.written, s.txnBegin, s.savepoints, s.sticky, len(s.pinned))
+	}
+	if s.sqlStmts != nil || s.lastInsertID != 0 || s.diag.rowCount != fresh.diag.rowCount {
+		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts, s.lastInsertID, s.diag.rowCount)
+	}
+	if s.restoreFlags != fresh.restoreFlags || s.vars["sql_mode"] != "" || s.vars["character_set_client"] != "'latin1'" {
+		t.Errorf("variables after reset: %v (restore flags %v)", s.vars, s.restoreFlags)
+	}
+	// The parser reads "x" as a string again, not as an ANSI_QUOTES identifier.
+	st, err := s.parseOne(`SELECT "x"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.restore(st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
+		t.Errorf(`SELECT "x" after reset reads as %s`, got)
 	}
 }
