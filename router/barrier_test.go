@@ -3,8 +3,8 @@ package router
 import (
 	"context"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
