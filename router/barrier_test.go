@@ -255,3 +255,22 @@ func TestResetClearsSession(t *testing.T) {
 		t.Errorf(`SELECT "x" after reset reads as %s`, got)
 	}
 }
+
+// TestBarrierFannedOutDDL: DDL on sharded tables, which is fanned out to every physical
+// table without being planned, passes the barrier too.
+func TestBarrierFannedOutDDL(t *testing.T) {
+	for _, sql := range []string{
+		"ALTER TABLE orders ENGINE=CONNECT",
+		"ALTER TABLE orders CONNECTION='mysql://root@elsewhere/db/t'",
+		"CREATE TABLE shop.orders (id INT) DATA DIRECTORY='/tmp'",
+	} {
+		be := newFakeBackend()
+		s := fakeSession(t, shardedRouter(t, be), "app", 1)
+		s.db = "shop"
+		var w clientRecorder
+		if err := s.Query(context.Background(), sql, false, &w); sqlCode(err) != sqlerr.ErSpecificAccessDenied {
+			t.Errorf("%s: %v, want 1227", sql, err)
+		}
+		wantLog(t, be)
+	}
+}
