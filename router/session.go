@@ -41,6 +41,8 @@ type Session struct {
 	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 
+	held []Conn // connections acquired from the backend and not yet released (panics.go)
+
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
@@ -300,12 +302,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
+	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.r.be.Release(c)
+		s.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -331,7 +334,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	default:
 		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
 		delete(s.pinned, shard.Name)
-		s.r.be.Release(c)
+		s.release(c)
 		if held {
 			return lostTxnError(shard.Name, err)
 		}
@@ -373,7 +376,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.r.be.Release(c)
+		s.release(c)
 	}
 }
 

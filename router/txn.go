@@ -103,7 +103,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	} else {
 		delete(s.pinned, shard.Name)
 		s.last[shard.Name] = c
-		s.r.be.Release(c)
+		s.release(c)
 	}
 	switch {
 	case deadlock:
@@ -160,7 +160,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	s.status &^= wire.StatusInTrans
@@ -247,7 +247,7 @@ func (s *Session) endAll(ctx context.Context, text string) error {
 		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
 			delete(s.pinned, name)
 			s.last[name] = c
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	s.endedTransaction()
