@@ -176,7 +176,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
-			return s.fanOutDDL(ctx, snap, st, refs, more, w)
+			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
 	plan, err := s.plan(snap, st, text, nil)
