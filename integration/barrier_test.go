@@ -76,6 +76,40 @@ func testBarrier(t *testing.T, e *env) {
 			}
 		})
 	}
+	t.Run("EscapeUnsafeCharset", func(t *testing.T) {
+		// The GBK injection: in GBK, 0xbf 0x5c is one character, so MariaDB reads
+		// 'x\xbf\' as a closed string where a byte-reading parser sees an escaped quote.
+		attack := "SELECT 'x\xbf\\' UNION SELECT user FROM mysql.user -- '"
+		for _, tc := range []struct{ name, dsnParam, set string }{
+			{"SetNames", "", "SET NAMES gbk"},
+			{"Handshake", "collation=gbk_chinese_ci", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var params []string
+				if tc.dsnParam != "" {
+					params = append(params, tc.dsnParam)
+				}
+				conn, err := p.open(t, appUser, appPass, m.Logical, params...).Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if tc.set != "" {
+					_, err := conn.ExecContext(context.Background(), tc.set)
+					wantError(t, err, 1235, "42000")
+				}
+				r, err := tryQuery(conn, attack)
+				if err != nil {
+					return // refused is fine too
+				}
+				for _, row := range r.Rows {
+					if v := text(row[0]); v == "root" || v == "mariadb.sys" {
+						t.Fatalf("backend accounts leaked through an escape-unsafe client character set: %v", r.Rows)
+					}
+				}
+			})
+		}
+	})
 	if n := queryString(t, e.root, "SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'bar_evil%'"); n != "0" {
 		t.Errorf("%s users named bar_evil* exist on the backend, want none", n)
 	}

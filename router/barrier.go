@@ -110,9 +110,43 @@ func privilegedVar(name string) bool {
 	}
 }
 
-// checkSetVars refuses SET of global variables and of privileged session variables.
+// escapeUnsafe reports client character sets in which the byte of a backslash (0x5c) can
+// be the second byte of a multi-byte character. Under them the backend reads '\xbf\' as a
+// closed string where the proxy's parser (which reads bytes) sees an escaped quote, so text
+// after it would run unchecked (the GBK injection). MySQL's documentation lists the same
+// five.
+func escapeUnsafe(charset string) bool {
+	switch strings.ToLower(strings.Trim(charset, "'\"`")) {
+	case "big5", "cp932", "gbk", "sjis", "gb18030":
+		return true
+	}
+	return false
+}
+
+// clientCharset returns the character set a SET assignment gives character_set_client,
+// ok false when it sets none; an expression the proxy cannot read gives "?".
+func clientCharset(v *ast.VariableAssignment) (string, bool) {
+	if v.Name != ast.SetNames && v.Name != ast.SetCharset && !strings.EqualFold(v.Name, "character_set_client") {
+		return "", false
+	}
+	switch e := v.Value.(type) {
+	case nil, *ast.DefaultExpr:
+		return "", true
+	case ast.ValueExpr:
+		return e.GetString(), true
+	case *ast.ColumnNameExpr:
+		return e.Name.Name.O, true
+	}
+	return "?", true
+}
+
+// checkSetVars refuses SET of global variables and of privileged session variables, and
+// client character sets the proxy's parser would read otherwise than the backend.
 func checkSetVars(st *ast.SetStmt) error {
 	for _, v := range st.Variables {
+		if cs, ok := clientCharset(v); ok && (cs == "?" || escapeUnsafe(cs)) {
+			return sqlerr.NotSupported("the client character set %s through the proxy: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", cs)
+		}
 		switch {
 		case v.IsGlobal || v.IsInstance:
 			return sqlerr.New(sqlerr.ErSpecificAccessDenied,
