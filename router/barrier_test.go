@@ -283,3 +283,19 @@ func TestBarrierFannedOutDDL(t *testing.T) {
 		wantLog(t, be)
 	}
 }
+
+// TestHandshakeEscapeUnsafeCharset: a client announcing an escape-unsafe character set at
+// the handshake keeps the baseline one, so the backend reads its bytes as the parser does.
+func TestHandshakeEscapeUnsafeCharset(t *testing.T) {
+	r := fakeRouter(t, newFakeBackend())
+	for id, want := range map[uint8]string{28: "", 13: "", 8: "'latin1'", 45: ""} { // gbk, sjis, latin1, utf8mb4 (baseline)
+		s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 1, User: "app", Collation: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.vars["character_set_client"]; got != want {
+			t.Errorf("collation %d: character_set_client %q, want %q", id, got, want)
+		}
+		s.Close()
+	}
+}
