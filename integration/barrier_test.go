@@ -110,6 +110,44 @@ func testBarrier(t *testing.T, e *env) {
 			})
 		}
 	})
+	t.Run("SQLModeQuoting", func(t *testing.T) {
+		// Under ANSI_QUOTES MariaDB ends "a\" at its second quote (the name a\); a parser
+		// reading \" as an escaped quote would see one long name and miss the UNION.
+		mustExec(t, e.direct(t, m.Physical), "CREATE TABLE IF NOT EXISTS x (`a\\` INT)")
+		attack := `SELECT "a\" FROM x WHERE 0 UNION SELECT user FROM mysql.user -- " FROM t`
+		for _, mode := range []string{"ANSI_QUOTES", "ANSI_QUOTES,EMPTY_STRING_IS_NULL", "ANSI"} {
+			t.Run(mode, func(t *testing.T) {
+				conn, err := p.open(t, appUser, appPass, m.Logical).Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				mustExec(t, conn, "SET sql_mode = '"+mode+"'")
+				r, err := tryQuery(conn, attack)
+				if err == nil {
+					t.Fatalf("%s under %s ran: %v", attack, mode, r.Rows)
+				}
+				wantError(t, err, 1235, "42000")
+				if got := queryString(t, conn, `SELECT COUNT(*) FROM "x"`); got != "0" {
+					t.Errorf("a plain ANSI_QUOTES statement: %q", got)
+				}
+			})
+		}
+		t.Run("Oracle", func(t *testing.T) {
+			conn, err := p.open(t, appUser, appPass, m.Logical).Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			mustExec(t, conn, "SET sql_mode = 'ORACLE'")
+			_, err = conn.ExecContext(context.Background(), "SELECT 1")
+			wantError(t, err, 1235, "42000")
+			mustExec(t, conn, "SET sql_mode = DEFAULT")
+			if got := queryString(t, conn, "SELECT 1"); got != "1" {
+				t.Errorf("after SET sql_mode = DEFAULT: %q", got)
+			}
+		})
+	})
 	if n := queryString(t, e.root, "SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'bar_evil%'"); n != "0" {
 		t.Errorf("%s users named bar_evil* exist on the backend, want none", n)
 	}

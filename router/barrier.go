@@ -36,12 +36,19 @@ const announcedVersion = 101100
 // single- and double-quoted strings; under sql_modes that read quotes otherwise
 // (ANSI_QUOTES, NO_BACKSLASH_ESCAPES), and whenever "/*M!" is left (in a string, say),
 // the text is refused.
+//
+// Under ANSI_QUOTES a backslash ends a double-quoted identifier for MariaDB ("a\" is the
+// name a\) but escapes the quote for the parser, which would then read the rest of the
+// statement as part of the name: text holding \" is refused there.
 func (s *Session) resolveComments(sql string) (string, error) {
+	mode := strings.ToUpper(s.vars["sql_mode"])
+	if strings.Contains(mode, "ANSI") && strings.Contains(sql, `\"`) {
+		return "", sqlerr.NotSupported(`a backslash before a double quote under sql_mode ANSI_QUOTES: MariaDB ends the quoted name there, the proxy's parser does not`)
+	}
 	if !strings.Contains(sql, "/*") || !hasMariaDBComment(sql) {
 		return sql, nil
 	}
 	refuse := sqlerr.NotSupported("MariaDB executable comments (/*M! ... */) here: the proxy could not tell what they run")
-	mode := strings.ToUpper(s.vars["sql_mode"])
 	if strings.Contains(mode, "ANSI") || strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
 		return "", refuse
 	}
@@ -108,6 +115,26 @@ func privilegedVar(name string) bool {
 	default:
 		return strings.HasPrefix(n, "wsrep_")
 	}
+}
+
+// checkGrammar refuses statements while the session's sql_mode has MariaDB read another
+// grammar than the proxy's parser (ORACLE: MariaDB's PL/SQL dialect); only SET statements
+// pass, so that the session can set sql_mode back. stmts and parseErr are what parsing the
+// text gave.
+func (s *Session) checkGrammar(stmts []ast.StmtNode, parseErr error) error {
+	if !strings.Contains(strings.ToUpper(s.vars["sql_mode"]), "ORACLE") {
+		return nil
+	}
+	refuse := sqlerr.NotSupported("statements under sql_mode ORACLE through the proxy: MariaDB reads another grammar than the proxy; SET sql_mode back first")
+	if parseErr != nil || len(stmts) == 0 {
+		return refuse
+	}
+	for _, st := range stmts {
+		if _, ok := st.(*ast.SetStmt); !ok {
+			return refuse
+		}
+	}
+	return nil
 }
 
 // escapeUnsafe reports client character sets in which the byte of a backslash (0x5c) can

@@ -299,3 +299,40 @@ func TestHandshakeEscapeUnsafeCharset(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestSQLModeFollowed: the parser follows every sql_mode name it knows, even beside
+// MariaDB-only ones; under ORACLE (another grammar in MariaDB) only SET passes.
+func TestSQLModeFollowed(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	s.db = "blog"
+	mode := "ANSI_QUOTES,EMPTY_STRING_IS_NULL"
+	s.setSQLMode(&mode)
+	st, err := s.parseOne(`SELECT "a" FROM t`)
+	if err != nil {
+		t.Fatalf(`under ANSI_QUOTES "a" is a column: %v`, err)
+	}
+	if got, _ := s.restore(st); got != "SELECT `a` FROM `t`" {
+		t.Errorf("restored as %s", got)
+	}
+	// MariaDB ends "a\" at its second quote; the parser would not: refused.
+	s.setVars(map[string]string{"sql_mode": "'ANSI_QUOTES,EMPTY_STRING_IS_NULL'"})
+	var w clientRecorder
+	if err := s.Query(context.Background(), `SELECT "a\" FROM x WHERE 0 UNION SELECT user FROM mysql.user -- " FROM t`, false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("backslash before a double quote under ANSI_QUOTES: %v, want 1235", err)
+	}
+	exec(t, s, `SELECT "a", 'b\'' FROM t`, &w)
+	be.takeLog()
+
+	s.setVars(map[string]string{"sql_mode": "'PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ORACLE,SIMULTANEOUS_ASSIGNMENT'"})
+	for _, sql := range []string{"SELECT 1", "SELECT 1; SET @a = 1", "DECLARE x INT", "SET @a = 1; SELECT 1"} {
+		if err := s.Query(context.Background(), sql, true, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
+			t.Errorf("%s under ORACLE: %v, want 1235", sql, err)
+		}
+	}
+	if _, err := s.Prepare(context.Background(), "SELECT 1"); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("prepare under ORACLE: %v, want 1235", err)
+	}
+	wantLog(t, be)
+	exec(t, s, "SET sql_mode = DEFAULT", &w)
+}

@@ -48,6 +48,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, err
 	}
 	stmts, _, err := s.parser.Parse(sql, "", "")
+	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
+		return nil, gerr
+	}
 	var st ast.StmtNode
 	text, clause := sql, ""
 	if err != nil {

@@ -66,6 +66,9 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return err
 	}
 	stmts, err := s.parse(sql)
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
 	if err != nil {
 		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
