@@ -47,6 +47,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.parses++
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr

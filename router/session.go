@@ -46,6 +46,7 @@ type Session struct {
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
+	parses      int           // statements parsed so far (tests count the parses of an EXECUTE)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -104,6 +105,7 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
+	s.parses++
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	if err != nil {
 		return nil, syntaxError(err)
