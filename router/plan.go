@@ -35,6 +35,9 @@ type plan struct {
 	// statement that runs on shard alone. shard and sql then describe the first statement.
 	branches []branch
 	copies   bool // the branches write identical copies (broadcast): report one, not the sum
+	// bound is set at prepare time for a statement routed by its parameters alone: each
+	// execution resolves its route from it without planning again (bound.go).
+	bound *boundRoute
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
@@ -107,6 +110,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
+			p.bound = newBoundRoute(s, snap, st, text, a, db)
 			shard, p.dynamic = s.representative(st, a.refs), true
 		case err != nil:
 			return plan{}, err
@@ -158,6 +162,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		p.sql = sql
 	}
 	p.columns = columnNames(db, p.shard)
+	p.bound = p.bound.finish(p, a)
 	return p, nil
 }
 

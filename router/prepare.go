@@ -25,6 +25,7 @@ type Stmt struct {
 	exempt    bool          // runs without a deadline (see deadline.go)
 	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
 	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
+	bound     *boundRoute   // routed by parameters alone: resolved at each execute, not re-planned
 	params    int
 	paramDefs [][]byte
 	colDefs   [][]byte
@@ -110,6 +111,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
 	stmt.columns = p.columns
+	if clause == "" {
+		stmt.bound = p.bound
+	}
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.rewrite(d)
 	}
@@ -217,7 +221,12 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return res.write(w, s.status, true)
 	}
 	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
-	if st.dynamic {
+	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
+		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
+		if !cols.empty() {
+			w = &logicalColumns{w: w, names: cols}
+		}
+	} else if st.dynamic {
 		node, err := s.parseOne(st.text)
 		if err != nil {
 			return err

@@ -1,0 +1,152 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// boundRoute is the route of a prepared statement whose shard depends on a ? shard key,
+// planned once at PREPARE: the statement's tree (parsed once, kept by the statement), the
+// sharded tables whose keys the parameters give, and what depends on the slot the values
+// name: each table's physical name and the physical database of schema qualifiers. Those
+// are the plan's bind variables; resolve fills them in for one execution without parsing
+// or analysing the statement again.
+//
+// It holds only for the snapshot, current database and restore flags it was planned under;
+// a statement the analysis found session-dependent in any other way (LAST_INSERT_ID(),
+// diagnostics, information_schema, a multi-shard write, a scatter) gets none and is planned
+// again at each execution.
+type boundRoute struct {
+	snap    *rules.Snapshot
+	db      string // the session's database it was planned under
+	flags   format.RestoreFlags
+	st      ast.StmtNode
+	text    string     // the text planned (sent as is when nothing is renamed)
+	refs    []tableRef // every table of a logical database the statement names
+	sharded []tableRef // the sharded ones, in the order routeSharded reads them
+	logical []string   // each sharded table's name as the client wrote it
+	schemas []*ast.CIStr
+	schemaL []string // each schema qualifier as the client wrote it
+	unnamed []*ast.SelectField
+	insert  bool // an INSERT into a sharded table: its rows' keys give the slot
+	alias   bool // renamed tables keep their logical name as an alias (see rename)
+	rewrite bool // the analysis rewrote the statement: restore it even if no name changes
+	db0     *rules.Database
+}
+
+// newBoundRoute records a statement routed by its parameters, after its analysis and before
+// the prepare-time plan renames anything (what the analysis rewrote is the same at every
+// execution). It returns nil for statements it cannot route alone.
+func newBoundRoute(s *Session, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
+	b := &boundRoute{snap: snap, db: s.db, flags: s.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
+	_, isDelete := st.(*ast.DeleteStmt)
+	b.alias = !isDelete
+	top := topLevelTables(st)
+	for _, r := range a.refs {
+		if r.table.Kind == rules.KindSharded && top[r.node] {
+			b.sharded = append(b.sharded, r)
+			b.logical = append(b.logical, r.node.Name.O)
+		}
+	}
+	if len(b.sharded) == 0 {
+		return nil
+	}
+	switch n := st.(type) {
+	case *ast.InsertStmt:
+		if len(a.refs) != 1 || n.Select != nil || b.sharded[0].node != targetTable(st) {
+			return nil
+		}
+		b.insert, b.alias = true, false
+	case *ast.UpdateStmt:
+		if checkKeyNotUpdated(n, b.sharded) != nil {
+			return nil
+		}
+	}
+	for _, ref := range a.schemas {
+		b.schemas = append(b.schemas, ref)
+		b.schemaL = append(b.schemaL, ref.O)
+	}
+	b.unnamed, b.rewrite = a.unnamed, a.rewrite
+	return b
+}
+
+// finish completes the route once the prepare-time analysis is over: only a statement that
+// depends on nothing of the session but its parameters keeps it.
+func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
+	if b == nil || a.dynamic || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.empty() || p.branches != nil || p.scatter != nil {
+		return nil
+	}
+	return b
+}
+
+// resolve places one execution: the shard its parameters name and the SQL to prepare there.
+// ok is false when the route is not a single slot known from the parameters alone (several
+// slots, a value the key's function refuses, a single table elsewhere, a changed session or
+// snapshot): the caller then plans the statement in full, which answers those cases.
+func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols colNames, ok bool) {
+	if b == nil || snap != b.snap || s.db != b.db || s.restoreFlags != b.flags {
+		return nil, "", colNames{}, false
+	}
+	slot, ok := b.slot(params)
+	if !ok {
+		return nil, "", colNames{}, false
+	}
+	shard = b.sharded[0].table.Scheme.SlotShard(slot)
+	if s.checkSingles(b.refs, shard) != nil {
+		return nil, "", colNames{}, false
+	}
+	rewrite := b.rewrite
+	for i, r := range b.sharded {
+		phys := r.table.PhysicalName(slot)
+		if phys != b.logical[i] {
+			rename(r, phys, b.alias)
+			rewrite = true
+		} else {
+			r.node.Name = ast.NewCIStr(phys)
+		}
+	}
+	for i, ref := range b.schemas {
+		*ref = ast.NewCIStr(shard.Database)
+		rewrite = rewrite || b.schemaL[i] != shard.Database
+	}
+	sql = b.text
+	if rewrite {
+		for _, f := range b.unnamed {
+			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+		}
+		var err error
+		if sql, err = s.restore(b.st); err != nil {
+			return nil, "", colNames{}, false
+		}
+	}
+	return shard, sql, columnNames(b.db0, shard), true
+}
+
+// slot is the one slot every sharded table's key values name, as routeSharded finds it.
+func (b *boundRoute) slot(params []wire.Param) (int, bool) {
+	if b.insert {
+		slots, err := insertRowSlots(b.st.(*ast.InsertStmt), b.sharded[0], params)
+		if err != nil || len(distinct(slots)) != 1 {
+			return 0, false
+		}
+		return slots[0], true
+	}
+	where, slot := whereOf(b.st), -1
+	for _, r := range b.sharded {
+		vals, ok, err := keyValues(where, r, params)
+		if err != nil || !ok {
+			return 0, false
+		}
+		slots, err := slotsOf(r.table, vals)
+		if err != nil || len(slots) != 1 || (slot >= 0 && slots[0] != slot) || r.table.Scheme != b.sharded[0].table.Scheme {
+			return 0, false
+		}
+		slot = slots[0]
+	}
+	return slot, slot >= 0
+}

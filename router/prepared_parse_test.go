@@ -1,0 +1,127 @@
+package router
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// TestPreparedExecuteParsesNothing: a prepared statement is parsed and planned once, at
+// PREPARE; each EXECUTE binds its parameters and resolves the route (including a route that
+// depends on a ? shard key, and a table per slot) without parsing again.
+func TestPreparedExecuteParsesNothing(t *testing.T) {
+	for _, sql := range []string{
+		"SELECT * FROM orders WHERE user_id = ?",
+		"SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'",
+		"UPDATE accounts SET owner = ? WHERE account_id = ?",
+		"SELECT * FROM settings WHERE name = ?",
+	} {
+		t.Run(sql, func(t *testing.T) {
+			be := newFakeBackend()
+			s := fakeSession(t, shardedRouter(t, be), "app", 1)
+			s.db = "shop"
+			ctx := context.Background()
+			st, err := s.Prepare(ctx, sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := s.parses
+			var w clientRecorder
+			for v := range int64(8) {
+				params := make([]wire.Param, st.NumParams())
+				for i := range params {
+					params[i] = intParam(v)
+				}
+				if err := s.Execute(ctx, st, params, &w); err != nil {
+					t.Fatalf("execute %d: %v", v, err)
+				}
+			}
+			if n := s.parses - before; n != 0 {
+				t.Errorf("8 executions parsed %d times, want 0", n)
+			}
+		})
+	}
+}
+
+// TestBoundRouteMatchesPlanning: one prepared statement's route, resolved again and again
+// with other parameters (its tree renamed each time), sends the same SQL to the same shard
+// as planning the statement afresh with those parameters, in every case it resolves.
+func TestBoundRouteMatchesPlanning(t *testing.T) {
+	stmts := []string{
+		"SELECT * FROM orders WHERE user_id = ?",
+		"SELECT owner FROM accounts WHERE account_id = ? AND owner <> ?",
+		"SELECT a.owner, COUNT(*) FROM shop.accounts a WHERE a.account_id = ? GROUP BY a.owner",
+		"SELECT * FROM accounts JOIN ledger ON ledger.account_id = accounts.account_id WHERE accounts.account_id = ? AND ledger.account_id = ?",
+		"SELECT * FROM orders WHERE user_id IN (?, ?)",
+		"SELECT * FROM events WHERE id = ?",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, ?)",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, 'a'), (?, 'b')",
+		"UPDATE accounts SET owner = ? WHERE account_id = ?",
+		"DELETE FROM ledger WHERE account_id = ?",
+		"SELECT CONNECTION_ID(), o.* FROM orders o WHERE o.user_id = ?",
+	}
+	for _, sql := range stmts {
+		t.Run(sql, func(t *testing.T) {
+			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			node, err := s.parseOne(sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.describing = true
+			prep, err := s.plan(snap, node, sql, nil)
+			s.describing = false
+			if err != nil || prep.bound == nil {
+				t.Fatalf("prepared without a bound route: %v", err)
+			}
+			resolved := 0
+			for v := range int64(16) {
+				params := make([]wire.Param, len(collectMarkers(node)))
+				for i := range params {
+					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
+				}
+				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
+				fresh, err := s.parseOne(sql)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := s.plan(snap, fresh, sql, params)
+				if !ok {
+					continue
+				}
+				resolved++
+				if err != nil || want.scatter != nil || want.branches != nil {
+					t.Fatalf("params %v: bound route %s %q, planning: %v (scatter %v, branches %v)", params, shard.Name, got, err, want.scatter != nil, want.branches != nil)
+				}
+				if shard != want.shard || got != want.sql || !reflect.DeepEqual(cols, want.columns) {
+					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, want.shard.Name, want.sql)
+				}
+			}
+			if resolved < 8 {
+				t.Errorf("%d of 16 executions resolved by the bound route", resolved)
+			}
+		})
+	}
+}
+
+func collectMarkers(n ast.Node) []*test_driver.ParamMarkerExpr {
+	var v markerVisitor
+	n.Accept(&v)
+	return v.ms
+}
+
+type markerVisitor struct {
+	ms []*test_driver.ParamMarkerExpr
+}
+
+func (v *markerVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
+		v.ms = append(v.ms, m)
+	}
+	return n, false
+}
+func (v *markerVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
