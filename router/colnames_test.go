@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -33,7 +34,7 @@ func TestColNamesRewrite(t *testing.T) {
 }
 
 func TestLogicalColumns(t *testing.T) {
-	var k collector
+	var k engine.Collector
 	l := &logicalColumns{w: &k, names: colNames{dbs: map[string]string{"p": "l"}}}
 	def := wire.AppendColumnDef(nil, wire.Column{Schema: "p", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	logical := wire.AppendColumnDef(nil, wire.Column{Schema: "l", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
@@ -47,8 +48,8 @@ func TestLogicalColumns(t *testing.T) {
 	}
 	want := [][]byte{{1}, logical, eof, def, eof, {1}, logical, eof, eof, wire.AppendOK(nil, wire.OK{})}
 	for i := range want {
-		if string(k.pkts[i]) != string(want[i]) {
-			t.Errorf("packet %d: % x, want % x", i, k.pkts[i], want[i])
+		if string(k.Pkts[i]) != string(want[i]) {
+			t.Errorf("packet %d: % x, want % x", i, k.Pkts[i], want[i])
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -68,7 +69,7 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 			return err
 		}
 		where := p.Shard.Name + ":" + p.Table
-		if err := s.run(ctx, snap, p.Shard, sql, false, discard{}); err != nil {
+		if err := s.run(ctx, snap, p.Shard, sql, false, engine.Discard{}); err != nil {
 			e, ok := sqlerr.As(err)
 			if !ok {
 				e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)

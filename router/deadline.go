@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -264,16 +265,16 @@ func interrupted(ctx context.Context, cw *cutoff, err error) error {
 // relayOn sends one command to c and relays its response to w, under ctx: when ctx ends the
 // backend statement is killed and drained, and the client gets interruptedError unless the
 // whole response had already reached it.
-func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (outcome, error) {
+func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
-		return outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
+		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
 	}
 	it := s.interruptOnDone(ctx, shard, c)
 	cw := &cutoff{ctx: ctx, w: w}
-	err := sendCommand(ctx, c, cmd, payload)
-	var out outcome
+	err := engine.SendCommand(ctx, c, cmd, payload)
+	var out engine.Outcome
 	if err == nil {
-		out, err = relayResults(ctx, c, cw, more, cmd == comStmtExecute)
+		out, err = engine.RelayResults(ctx, c, cw, more, cmd == engine.ComStmtExecute)
 	}
 	if it.stop() {
 		err = interrupted(ctx, cw, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -170,9 +171,9 @@ type logicalRows struct {
 	w      wire.PacketWriter
 	names  schemaNames
 	binary bool
-	cols   []colDef // of the current result set; nil before its column count
-	n      int      // its column count
-	seen   int      // packets of the current result set so far
+	cols   []engine.ColDef // of the current result set; nil before its column count
+	n      int             // its column count
+	seen   int             // packets of the current result set so far
 	buf    []byte
 }
 
@@ -192,7 +193,7 @@ func (l *logicalRows) WritePacket(p []byte) error {
 	}
 	l.seen++
 	if l.seen <= l.n { // a column definition
-		c, _ := parseColDef(p)
+		c, _ := engine.ParseColDef(p)
 		l.cols = append(l.cols, c)
 		return l.w.WritePacket(p)
 	}
@@ -224,7 +225,7 @@ func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
 		var null bool
 		n := 0
 		if l.binary && i < len(l.cols) {
-			n = fixedSize(l.cols[i].typ, rest)
+			n = fixedSize(l.cols[i].Type, rest)
 		}
 		fixed := n > 0
 		if !fixed {

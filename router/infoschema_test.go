@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -55,7 +56,7 @@ func TestLogicalRows(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := decodeRows(t, out.pkts, bin)
+		got := decodeRows(t, out.Pkts, bin)
 		if len(got) != 2*len(want) {
 			t.Fatalf("binary %v: rows %q, want twice %q", bin, got, want)
 		}
@@ -87,8 +88,8 @@ func writeBinaryResult(t *testing.T, w wire.PacketWriter, cols []wire.Column, ro
 				vals[i] = []byte(*v)
 			}
 		}
-		defs := []colDef{{typ: mysql.MYSQL_TYPE_VAR_STRING}, {typ: mysql.MYSQL_TYPE_VAR_STRING}, {typ: mysql.MYSQL_TYPE_LONGLONG}}
-		p, err := appendBinaryRow(nil, defs, vals)
+		defs := []engine.ColDef{{Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
+		p, err := engine.AppendBinaryRow(nil, defs, vals)
 		must(err)
 		must(w.WritePacket(p))
 	}

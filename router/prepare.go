@@ -2,10 +2,10 @@ package router
 
 import (
 	"context"
-	"encoding/binary"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -97,19 +97,19 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stop := watch(ctx, c)
-	var k collector
-	bs, err := prepareOn(ctx, c, p.sql, &k)
+	stop := engine.Watch(ctx, c)
+	var k engine.Collector
+	bs, err := engine.Prepare(ctx, c, p.sql, &k)
 	if stop() {
 		_ = s.killQuery(p.shard, c, killReason(ctx))
 	}
-	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
+	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return nil, err
 	}
 	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
-	stmt.paramDefs = k.pkts[:bs.Params]
-	stmt.colDefs = k.pkts[bs.Params:]
+	stmt.paramDefs = k.Pkts[:bs.Params]
+	stmt.colDefs = k.Pkts[bs.Params:]
 	stmt.columns = p.columns
 	if clause == "" {
 		stmt.bound = p.bound
@@ -137,58 +137,6 @@ func oneStmt(stmts []ast.StmtNode) (ast.StmtNode, error) {
 		return stmts[0], nil
 	}
 	return nil, sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: a prepared statement holds exactly one statement")
-}
-
-// prepareOn prepares sql on c and collects its parameter and column definitions in k.
-func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendStmt, error) {
-	if err := sendCommand(ctx, c, comStmtPrepare, []byte(sql)); err != nil {
-		return BackendStmt{}, err
-	}
-	bw := c.Wire()
-	p, err := bw.ReadPacket()
-	if err != nil {
-		return BackendStmt{}, ioErr(ctx, c, err)
-	}
-	if wire.IsErr(p) {
-		return BackendStmt{}, wire.ParseErr(p)
-	}
-	if len(p) < 12 || p[0] != wire.OKHeader {
-		return BackendStmt{}, ioErr(ctx, c, wire.ErrMalformed)
-	}
-	bs := BackendStmt{
-		ID:      binary.LittleEndian.Uint32(p[1:]),
-		Columns: int(binary.LittleEndian.Uint16(p[5:])),
-		Params:  int(binary.LittleEndian.Uint16(p[7:])),
-	}
-	for _, n := range []int{bs.Params, bs.Columns} {
-		if n == 0 {
-			continue
-		}
-		for i := 0; i <= n; i++ { // n definitions and an EOF
-			d, err := bw.ReadPacket()
-			if err != nil {
-				return BackendStmt{}, ioErr(ctx, c, err)
-			}
-			if i == n && !wire.IsEOF(d) {
-				return BackendStmt{}, malformed(c, "no EOF after the definitions of a prepared statement")
-			}
-			if _, ok := parseColDef(d); i < n && !ok {
-				return BackendStmt{}, malformed(c, "a malformed definition in a prepared statement's answer")
-			}
-			if i < n && k != nil {
-				_ = k.WritePacket(d)
-			}
-		}
-	}
-	c.SetStmt(stmtKey(c, sql), bs)
-	return bs, nil
-}
-
-// stmtKey names a statement in a backend connection's cache: the same text prepared under
-// another current database or other session variables (sql_mode, character set) is another
-// statement, since the server resolved its tables and literals when it prepared it.
-func stmtKey(c Conn, sql string) string {
-	return c.DB() + "\x00" + c.Vars()[""] + "\x00" + sql
 }
 
 // CloseStmt forgets a statement. Backend connections keep their prepared copy in a bounded
@@ -267,20 +215,20 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	if err != nil {
 		return err
 	}
-	bs, ok := c.Stmt(stmtKey(c, sql))
+	bs, ok := c.Stmt(engine.StmtKey(c, sql))
 	if !ok {
-		stop := watch(ctx, c)
-		bs, err = prepareOn(ctx, c, sql, nil)
+		stop := engine.Watch(ctx, c)
+		bs, err = engine.Prepare(ctx, c, sql, nil)
 		if stop() {
 			_ = s.killQuery(shard, c, killReason(ctx))
 		}
 	}
-	var out outcome
+	var out engine.Outcome
 	if err == nil {
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		} else {
-			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, params), false, w)
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, w)
 		}
 	}
 	s.keepDiag = diagnostic
@@ -290,41 +238,4 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return lostWrite(err)
 	}
 	return err
-}
-
-// executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending
-// the parameter types, with no cursor.
-func executePayload(id uint32, params []wire.Param) []byte {
-	n := 9
-	for _, p := range params {
-		n += 2 + len(p.Value)
-	}
-	b := make([]byte, 0, n+len(params)/8+2)
-	b = binary.LittleEndian.AppendUint32(b, id)
-	b = append(b, 0)                           // CURSOR_TYPE_NO_CURSOR
-	b = binary.LittleEndian.AppendUint32(b, 1) // iteration count
-	if len(params) == 0 {
-		return b
-	}
-	nulls := make([]byte, (len(params)+7)/8)
-	for i, p := range params {
-		if p.Null {
-			nulls[i/8] |= 1 << (i % 8)
-		}
-	}
-	b = append(b, nulls...)
-	b = append(b, 1) // new_params_bound_flag
-	for _, p := range params {
-		flag := byte(0)
-		if p.Unsigned {
-			flag = 0x80
-		}
-		b = append(b, p.Type, flag)
-	}
-	for _, p := range params {
-		if !p.Null {
-			b = append(b, p.Value...)
-		}
-	}
-	return b
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -108,8 +109,8 @@ func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name s
 	if err != nil {
 		return "", err
 	}
-	rows, err := queryRows(ctx, c, "SELECT @`"+strings.ReplaceAll(name, "`", "``")+"`")
-	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
+	rows, err := engine.QueryRows(ctx, c, "SELECT @`"+strings.ReplaceAll(name, "`", "``")+"`")
+	if err = s.finish(shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return "", err
 	}
 	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -223,7 +224,7 @@ func (s *Session) runRead(ctx context.Context, snap *rules.Snapshot, shard *rule
 	}
 	cw := &countingWriter{w: w}
 	err := s.run(ctx, snap, shard, sql, more, cw)
-	if err != nil && cw.n == 0 && errors.Is(err, ErrBackendIO) && ctx.Err() == nil {
+	if err != nil && cw.n == 0 && errors.Is(err, engine.ErrBackendIO) && ctx.Err() == nil {
 		s.r.log.Debug("retrying a read on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
 		return s.run(ctx, snap, shard, sql, more, w)
 	}
@@ -327,13 +328,13 @@ func (s *Session) inTransaction() bool {
 // finish records what a statement did and releases its connection unless the session must
 // keep it (an open transaction, sticky state: see settle in txn.go). It returns err, made fatal for the
 // client connection when a backend connection holding transaction state was lost.
-func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
-	if out.lastInsertID != 0 {
-		s.lastInsertID = out.lastInsertID
+func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err error) error {
+	if out.LastInsertID != 0 {
+		s.lastInsertID = out.LastInsertID
 	}
 	switch {
 	case err == nil:
-		s.status = out.status
+		s.status = out.Status
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
@@ -410,15 +411,15 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	if err != nil {
 		return err
 	}
-	stop := watch(ctx, c)
-	err = sendCommand(ctx, c, comFieldList, []byte(table), []byte{0}, []byte(wildcard))
+	stop := engine.Watch(ctx, c)
+	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
 		_ = s.killQuery(shard, c, killReason(ctx))
 	}
-	return s.finish(shard, c, outcome{status: s.status}, err)
+	return s.finish(shard, c, engine.Outcome{Status: s.status}, err)
 }
 
 // relayFieldList relays column definitions up to the closing EOF.
@@ -426,7 +427,7 @@ func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 	for {
 		p, err := c.Wire().ReadPacket()
 		if err != nil {
-			return ioErr(ctx, c, err)
+			return engine.IOErr(ctx, c, err)
 		}
 		if wire.IsErr(p) {
 			return wire.ParseErr(p)

@@ -46,8 +46,8 @@ type Conn interface {
 	SetVars(map[string]string)
 	DB() string
 	SetDB(string)
-	// Stmt is the statement prepared on this connection under key (see the router's
-	// stmtKey), if it is still cached; SetStmt caches one.
+	// Stmt is the statement prepared on this connection under key (see StmtKey), if it
+	// is still cached; SetStmt caches one.
 	Stmt(key string) (Stmt, bool)
 	SetStmt(key string, s Stmt)
 }

@@ -4,8 +4,18 @@
 //
 // It owns the types of that seam so that the packages below the router (topo) implement
 // them without importing the router: nothing but cmd/shardproxy imports package router.
-// The execution of plan primitives (relaying results, binary rows, cancellation) moves
-// here from package router step by step (issue 9).
 //
-// It may import rules and wire; never router, topo or pool.
+// It is also the one place that speaks the MySQL client protocol to a backend: sending a
+// command (SendCommand), relaying a command's results to the client packet by packet while
+// checking each against the protocol (Relay, RelayResults), reading column definitions
+// (ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
+// (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
+// AppendBinaryRow), small text queries (QueryRows) and cutting an exchange short when its
+// context ends (Watch). A backend's malformed or failed exchange marks the connection
+// broken and wraps ErrBackendIO; its ERR packets come back as *sqlerr.Error.
+//
+// The execution of plan primitives (one shard, scatter and merge, multi-shard writes)
+// still lives in package router; it moves here step by step (issue 9).
+//
+// It may import rules, sqlerr and wire; never router, topo or pool.
 package engine
