@@ -70,8 +70,8 @@ func TestNeedsJoin(t *testing.T) {
 		{wire.StatusAutocommit, false, 0, false},
 		{wire.StatusAutocommit, true, 0, true},
 		{wire.StatusAutocommit | wire.StatusInTrans, true, 2, false}, // already in
-		{0, false, 0, false},                                          // autocommit=0 alone holds nothing
-		{0, false, 1, true},                                           // autocommit=0 SAVEPOINT before any statement
+		{0, false, 0, false},                                         // autocommit=0 alone holds nothing
+		{0, false, 1, true},                                          // autocommit=0 SAVEPOINT before any statement
 		{wire.StatusInTrans, false, 1, false},
 	}
 	for _, c := range cases {
