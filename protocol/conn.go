@@ -288,6 +288,13 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 			// The client stopped taking the result (it went away): nothing to tell it.
 			return false, c.out.err
 		}
+		if errors.Is(err, sqlerr.ErrFatal) && clientRange(toSQLError(err).Code) {
+			// "Connection lost" is said by closing: the driver reports its own 2013. An ERR
+			// packet with a client-range code reads as malformed to libmariadb.
+			_ = c.w.Flush()
+			c.log.Warn("closing the client connection", "err", err)
+			return true, nil
+		}
 		if werr := c.writeError(err); werr != nil {
 			return false, werr
 		}
@@ -336,6 +343,10 @@ func (c *conn) writeError(err error) error {
 	}
 	return c.w.WritePacket(wire.AppendErr(nil, e))
 }
+
+// clientRange reports whether code is a client-side error code (2000–2999), which never
+// goes into an ERR packet.
+func clientRange(code uint16) bool { return code >= 2000 && code < 3000 }
 
 // toSQLError maps an error to the MySQL error the client sees.
 func toSQLError(err error) *sqlerr.Error {

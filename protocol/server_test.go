@@ -402,8 +402,9 @@ func TestErrorMapping(t *testing.T) {
 		}
 		c.ping()
 	}
+	// A lost backend holding the session's transaction: the connection is closed without
+	// an ERR packet (a client-range code there reads as malformed), the driver says 2013.
 	c.cmd(comQuery, []byte("fatal")...)
-	c.expectErr(2013, "HY000")
 	c.expectClosed()
 	ts.h.session(t, 0).waitClosed(t)
 }

@@ -174,9 +174,9 @@ func (s *Session) endedTransaction() {
 	if !s.txnOpen() {
 		clear(s.written)
 		s.txnBegin = ""
-		if s.status&wire.StatusAutocommit != 0 || len(s.pinned) > 0 {
+		if s.status&wire.StatusAutocommit != 0 {
 			// Under autocommit=0 savepoints taken before any connection opened the
-			// transaction stay until a statement opens it.
+			// transaction stay until a statement opens it (COMMIT and ROLLBACK clear them).
 			s.savepoints = nil
 		}
 	}
@@ -197,6 +197,9 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 	s.savepoints = nil
 	switch len(s.pinned) {
 	case 0:
+		if chained(st) {
+			return s.runOnDefault(ctx, snap, st, text, more, w) // it begins a transaction
+		}
 		// Nothing is open on any backend: MariaDB answers OK and does nothing.
 		s.status &^= wire.StatusInTrans
 		s.endedTransaction()
@@ -208,6 +211,18 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 		return err
 	}
 	return s.writeOK(w, more)
+}
+
+// chained reports whether a COMMIT or ROLLBACK asks for more than ending the transaction
+// (AND CHAIN begins the next one, RELEASE ends the session).
+func chained(st ast.StmtNode) bool {
+	switch n := st.(type) {
+	case *ast.CommitStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	case *ast.RollbackStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	}
+	return false
 }
 
 // endAll sends COMMIT or ROLLBACK to every pinned connection and releases those that leave
