@@ -49,6 +49,7 @@ func TestProxy(t *testing.T) {
 		{"Deadline", testDeadline},
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
+		{"HostileClients", testHostileClients},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

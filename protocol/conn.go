@@ -49,12 +49,24 @@ func newConn(s *Server, nc net.Conn, id uint32) *conn {
 	dc := &deadlineConn{Conn: nc, timeout: s.opts.WriteTimeout}
 	c := &conn{
 		srv: s, nc: nc, id: id, ctx: ctx, cancel: cancel,
-		w:   wire.NewConn(dc, 32<<10),
+		w:   wire.NewConn(dc, handshakeBufSize),
 		log: s.log.With("conn_id", id, "remote", nc.RemoteAddr().String()),
 	}
-	c.w.MaxPacket = s.opts.MaxAllowedPacket
+	c.w.MaxPacket = handshakeMaxPacket
 	return c
 }
+
+// Before a client has logged in it controls how much memory its connection holds, so the
+// connection starts small: handshakeBufSize read and write buffers and packets of at most
+// handshakeMaxPacket bytes (a handshake response with connection attributes, an auth
+// switch response or an RSA-encrypted password all fit in a few hundred bytes; MySQL bounds
+// them likewise). After the login the buffers grow to connBufSize and packets may be as
+// large as MaxAllowedPacket.
+const (
+	handshakeBufSize   = 4 << 10
+	handshakeMaxPacket = 8 << 10
+	connBufSize        = 32 << 10
+)
 
 // resultWriter is what a Session writes a result to: the client connection, remembering
 // the first failed write so that a client gone mid-result is not answered (nor logged) as

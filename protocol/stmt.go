@@ -212,28 +212,4 @@ func isStringType(t byte) bool {
 }
 
 // binaryValueSize returns how many bytes of b the binary-protocol value of type t takes.
-func binaryValueSize(t byte, b []byte) (int, bool) {
-	var size int
-	switch t {
-	case mysql.MYSQL_TYPE_TINY:
-		size = 1
-	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
-		size = 2
-	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_FLOAT:
-		size = 4
-	case mysql.MYSQL_TYPE_LONGLONG, mysql.MYSQL_TYPE_DOUBLE:
-		size = 8
-	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_TIME:
-		if len(b) < 1 {
-			return 0, false
-		}
-		size = 1 + int(b[0])
-	default:
-		_, _, n := wire.LenencString(b)
-		if n == 0 {
-			return 0, false
-		}
-		size = n
-	}
-	return size, len(b) >= size
-}
+func binaryValueSize(t byte, b []byte) (int, bool) { return wire.BinaryValueSize(t, b) }

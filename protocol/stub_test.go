@@ -102,7 +102,6 @@ type stubSession struct {
 	calls    []string
 	execs    []execCall
 	closedSt []*stubStmt
-	useDBErr error
 
 	closeOnce sync.Once
 	closed    chan struct{}

@@ -92,7 +92,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	var k collector
 	bs, err := prepareOn(ctx, c, p.sql, &k)
 	if stop() {
-		_ = s.killQuery(p.shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(p.shard, c, killReason(ctx))
 	}
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db 
 	var k collector
 	bs, err := prepareOn(ctx, c, sql, &k)
 	if stop() {
-		_ = s.killQuery(shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(shard, c, killReason(ctx))
 	}
 	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
@@ -180,6 +180,12 @@ func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendSt
 			d, err := bw.ReadPacket()
 			if err != nil {
 				return BackendStmt{}, ioErr(ctx, c, err)
+			}
+			if i == n && !wire.IsEOF(d) {
+				return BackendStmt{}, malformed(c, "no EOF after the definitions of a prepared statement")
+			}
+			if _, ok := parseColDef(d); i < n && !ok {
+				return BackendStmt{}, malformed(c, "a malformed definition in a prepared statement's answer")
 			}
 			if i < n && k != nil {
 				_ = k.WritePacket(d)
@@ -273,7 +279,7 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		stop := watch(ctx, c)
 		bs, err = prepareOn(ctx, c, sql, nil)
 		if stop() {
-			_ = s.killQuery(shard, c.ID(), killReason(ctx))
+			_ = s.killQuery(shard, c, killReason(ctx))
 		}
 	}
 	var out outcome

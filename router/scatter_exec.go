@@ -58,14 +58,16 @@ func (st *shardStream) Next() ([][]byte, error) {
 		}
 		v, _, n := wire.LenencString(p)
 		if n == 0 {
-			st.c.MarkBroken()
-			return nil, fmt.Errorf("%w: malformed row from backend connection %d", ErrBackendIO, st.c.ID())
+			return nil, malformed(st.c, fmt.Sprintf("a malformed row (row %d)", st.rows+1))
 		}
 		if v == nil {
 			v = p[n:n]
 		}
 		st.vals = append(st.vals, v)
 		p = p[n:]
+	}
+	if len(p) != 0 {
+		return nil, malformed(st.c, fmt.Sprintf("a row longer than its %d columns (row %d)", st.ncols, st.rows+1))
 	}
 	st.rows++
 	return st.vals, nil
@@ -154,10 +156,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	cols := make([]colDef, len(defs))
 	kinds := make([]merge.Kind, len(defs))
 	for i, d := range defs {
-		cd, ok := parseColDef(d)
-		if !ok {
-			return fmt.Errorf("%w: malformed column definition", ErrBackendIO)
-		}
+		cd, _ := parseColDef(d) // readHeader checked them
 		cols[i], kinds[i] = cd, merge.KindOf(cd.typ, cd.flags)
 	}
 	idx := func(r colRef) int {
@@ -165,6 +164,9 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 			return int(r)
 		}
 		return visible + int(-1-r)
+	}
+	if !m.fits(idx, len(defs)) {
+		return sqlerr.New(sqlerr.ErUnknownError, "router: the shards answered with %d columns, fewer than the merge needs: are their tables the same?", len(defs))
 	}
 	streams := make([]merge.Stream, len(conns))
 	for i, sc := range conns {
@@ -293,7 +295,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.stop(); !fired && kill {
-				_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -340,7 +342,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.shard, sc.c.ID(), killReasonOf(err))
+		_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()
@@ -361,23 +363,33 @@ func readHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
 	if wire.IsErr(p) {
 		return nil, 0, wire.ParseErr(p)
 	}
+	if len(p) == 0 {
+		return nil, 0, malformed(c, "an empty packet")
+	}
 	if p[0] == wire.OKHeader {
 		c.MarkBroken()
 		return nil, 0, sqlerr.New(sqlerr.ErUnknownError, "router: a shard answered a scatter SELECT without rows")
 	}
 	n, ln := wire.LenencInt(p)
-	if ln == 0 || ln != len(p) {
-		return nil, 0, ioErr(ctx, c, wire.ErrMalformed)
+	if ln == 0 || ln != len(p) || n > wire.MaxColumns {
+		return nil, 0, malformed(c, "a malformed column count")
 	}
-	defs := make([][]byte, 0, n)
+	defs := make([][]byte, 0, min(n, 64))
 	for i := uint64(0); i <= n; i++ {
 		d, err := bw.ReadPacket()
 		if err != nil {
 			return nil, 0, ioErr(ctx, c, err)
 		}
-		if i < n {
-			defs = append(defs, slices.Clone(d))
+		if i == n {
+			if !wire.IsEOF(d) {
+				return nil, 0, malformed(c, "no EOF after the column definitions")
+			}
+			break
 		}
+		if _, ok := parseColDef(d); !ok {
+			return nil, 0, malformed(c, fmt.Sprintf("a malformed definition of column %d of %d", i+1, n))
+		}
+		defs = append(defs, slices.Clone(d))
 	}
 	return defs, int(n), nil
 }

@@ -294,9 +294,9 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	var c Conn
 	var err error
 	if pb, ok := s.r.be.(PreferringBackend); ok {
-		c, err = pb.AcquirePreferring(ctx, shard, s.last[shard.Name])
+		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
 	} else {
-		c, err = s.r.be.Acquire(ctx, shard)
+		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
 	}
 	if err != nil {
 		return nil, err
@@ -400,7 +400,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
-		_ = s.killQuery(shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(shard, c, killReason(ctx))
 	}
 	return s.finish(shard, c, outcome{status: s.status}, err)
 }

@@ -283,7 +283,7 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 		r.c.SetStatus(ok.Status)
 	case ctx.Err() != nil:
 		if r.c.Broken() {
-			_ = s.killQuery(r.b.shard, r.c.ID(), killReason(ctx))
+			_ = s.killQuery(r.b.shard, r.c, killReason(ctx))
 		}
 		err = interruptedError(ctx)
 	}
@@ -304,7 +304,7 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 			stop := watch(ctx, c)
 			bs, err = prepareOn(ctx, c, st.sql, nil)
 			if stop() {
-				_ = s.killQuery(shard, c.ID(), killReason(ctx))
+				_ = s.killQuery(shard, c, killReason(ctx))
 			}
 		}
 		switch {

@@ -137,6 +137,10 @@ type SchemeConfig struct {
 	Ranges []RangeConfig `yaml:"ranges"`
 	// Unit (date) truncates keys to day, month or year before the range lookup.
 	Unit string `yaml:"unit"`
+	// Collation (hash) is the collation of the key columns when they hold text:
+	// utf8mb4_general_ci (default) or utf8mb4_bin. Text keys hash by their weight under it,
+	// so keys MariaDB holds equal land on the same slot. Changing it moves text keys.
+	Collation string `yaml:"collation"`
 }
 
 // RangeConfig is one range of a range or date scheme: [from, to). An empty from (first

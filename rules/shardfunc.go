@@ -63,10 +63,15 @@ type Func interface {
 //	slot = xxHash64(canonical bytes) mod slots
 //
 // where the canonical bytes of an integer (or of text holding a whole number) are its 8-byte
-// little-endian two's complement, and those of other text are its UTF-8 bytes lower-cased
-// (so keys compared case-insensitively, as under *_ci collations, land together).
-// xxHash64 is the published algorithm with seed 0.
-type HashFunc struct{ N int }
+// little-endian two's complement, and those of other text are its key under Collation
+// (MariaDB's WEIGHT_STRING without trailing spaces' weights, see Collation.AppendKey), so
+// that keys MariaDB holds equal ('abc', 'ABC ', 'àbc' under utf8mb4_general_ci) land
+// together. xxHash64 is the published algorithm with seed 0. The zero Collation is
+// utf8mb4_general_ci.
+type HashFunc struct {
+	N         int
+	Collation Collation
+}
 
 func (f HashFunc) Name() string { return "hash" }
 func (f HashFunc) Slots() int   { return f.N }
@@ -76,17 +81,23 @@ func (f HashFunc) Slot(v Value) (int, error) {
 	if v.Null {
 		return 0, fmt.Errorf("%w: NULL", ErrNoSlot)
 	}
-	return int(HashKey(v) % uint64(f.N)), nil
+	return int(HashKey(v, f.Collation) % uint64(f.N)), nil
 }
 
-// HashKey is the 64-bit hash HashFunc uses.
-func HashKey(v Value) uint64 {
+// HashKey is the 64-bit hash HashFunc uses for text compared under c.
+//
+// Text holding a whole number hashes as the integer: no other character weighs as an ASCII
+// digit, sign or space under the supported collations (checked against the generated
+// table by the tests), so a text key MariaDB holds equal to a number-like one is number-like
+// too.
+func HashKey(v Value, c Collation) uint64 {
 	if n, ok := v.int(); ok {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(n))
 		return xxhash.Sum64(b[:])
 	}
-	return xxhash.Sum64String(strings.ToLower(v.Str))
+	var buf [64]byte
+	return xxhash.Sum64(c.AppendKey(buf[:0], v.Str))
 }
 
 // ModFunc places integer keys by their remainder: slot = key mod slots (never negative).

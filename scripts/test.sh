@@ -19,6 +19,9 @@ cleanup() {
 trap cleanup EXIT
 
 go vet ./...
+# staticcheck at a pinned version, fetched and built by `go run` (no tools entry in go.mod).
+# Cold (fresh module and build caches) about 2 min 20 s on 2 cores; warm about 18 s.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 unit=$(go list ./... | grep -v /integration)
 go test -race -count=1 -timeout 20m $unit
 go test -count=1 -timeout 40m ./integration/

@@ -19,6 +19,7 @@ const (
 	ErDBAccessDenied       uint16 = 1044
 	ErAccessDenied         uint16 = 1045
 	ErNoDB                 uint16 = 1046
+	ErHandshake            uint16 = 1043 // ER_HANDSHAKE_ERROR: "Bad handshake"
 	ErUnknownCom           uint16 = 1047
 	ErBadDB                uint16 = 1049
 	ErParse                uint16 = 1064
@@ -41,6 +42,7 @@ const (
 	ErConnectionKilled     uint16 = 1927 // MariaDB's "Connection was killed"
 	ErLockWaitTimeout      uint16 = 1205
 	ErNetReadInterrupted   uint16 = 1159
+	ErNetReadError         uint16 = 1158 // ER_NET_READ_ERROR: "Got an error reading communication packets"
 	ErMalformedPacket      uint16 = 1835
 	ErCantConnect          uint16 = 2003 // client-side code, used for "backend unreachable"
 	ErConnLost             uint16 = 2013 // client-side code, used for "backend lost mid-transaction"

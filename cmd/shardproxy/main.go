@@ -1,7 +1,7 @@
 // Command shardproxy is a MySQL-protocol sharding proxy.
 //
 // This package is the composition root: flags, configuration, logging and the wiring of
-// protocol → router → pool. See ../../README.md.
+// protocol → router → topo → pool. See ../../README.md.
 package main
 
 import (
@@ -26,6 +26,7 @@ import (
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/topo"
 )
 
 func main() {
@@ -119,7 +120,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	store := rules.NewStore(snap)
-	cl, err := newCluster(snap, log)
+	cl, err := topo.New(snap, topo.Options{Logger: log})
 	if err != nil {
 		return err
 	}
