@@ -21,6 +21,7 @@ type Stmt struct {
 	shard     *rules.Shard
 	sticky    bool
 	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
+	rows      rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	hint      hintDeadline  // MAX_EXECUTION_TIME hint
 	exempt    bool          // runs without a deadline (see deadline.go)
 	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
@@ -101,7 +102,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
-	stmt.columns = p.columns
+	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.rewrite(d)
 	}
@@ -252,6 +253,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.branchRows = st.rows
+			defer func() { s.branchRows = rowsPlain }()
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
@@ -270,6 +273,13 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return err
 		}
 	}
+	return s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
+		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+	})
+}
+
+// executeOn executes sql, prepared on shard's connection if it is not yet, with params.
+func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, params []wire.Param, diagnostic bool, w wire.PacketWriter) error {
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err

@@ -85,6 +85,7 @@ type SessionInfo struct {
 	ConnID    uint32
 	User      string
 	Collation uint8 // collation id from the handshake
+	FoundRows bool  // CLIENT_FOUND_ROWS: UPDATE reports matched rows, not changed ones (foundrows.go)
 }
 
 // NewSession starts a session for an authenticated client.

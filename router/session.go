@@ -39,6 +39,7 @@ type Session struct {
 	txnBegin     string      // the statement that began the current transaction
 	savepoints   []savepoint // the transaction's live savepoints, oldest first (txn.go)
 	describing   bool        // planning at prepare time: describe a scatter statement from one shard
+	branchRows   rowsKind    // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
@@ -197,13 +198,17 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
 	if plan.branches != nil {
+		s.branchRows = rowsKindOf(st)
+		defer func() { s.branchRows = rowsPlain }()
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		return s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
+			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		})
 	}
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
