@@ -45,6 +45,7 @@ func TestShardedTransactions(t *testing.T) {
 			"INSERT INTO orders (order_id, user_id, total) VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40), (5, 5, 50)")
 	}
 	t.Run("SameAsOneMariaDB", func(t *testing.T) { testTxnDifferential(t, se, db, ref) })
+	t.Run("ClientFoundRows", func(t *testing.T) { testClientFoundRows(t, se) })
 	t.Run("GORMNestedTransactions", func(t *testing.T) { testGORMSavepoints(t, se) })
 	t.Run("PyMySQLAutocommitOff", func(t *testing.T) { testPyMySQLAutocommit(t, se) })
 	t.Run("GoDriverAutocommitOff", func(t *testing.T) { testGoAutocommit(t, se) })
@@ -295,4 +296,64 @@ func testGoAutocommit(t *testing.T, se *shardedEnv) {
 	if got, want := queryString(t, conns[0], "SELECT SUM(score) FROM users"), fmt.Sprint(clients*txns); got != want {
 		t.Errorf("sum of scores %s after %d clients × %d transactions, want %s", got, clients, txns, want)
 	}
+}
+
+// testClientFoundRows compares the affected rows go-sql-driver reports, with and without
+// clientFoundRows=true, through the proxy and from one MariaDB.
+func testClientFoundRows(t *testing.T, se *shardedEnv) {
+	u := distinctShardUsers(t, 2)
+	a, b := u[0], u[1]
+	stmts := []string{
+		fmt.Sprintf("UPDATE users SET score = 5 WHERE user_id = %d", a),
+		fmt.Sprintf("UPDATE users SET score = 5 WHERE user_id = %d", a), // matched, unchanged
+		"UPDATE users SET score = 5 WHERE user_id <= 20",                // every shard
+		"UPDATE users SET score = 5 WHERE user_id <= 20",
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %d, 1) ON DUPLICATE KEY UPDATE total = 1", a),
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %d, 1) ON DUPLICATE KEY UPDATE total = 1", a),
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %d, 2) ON DUPLICATE KEY UPDATE total = VALUES(total)", a),
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %[1]d, 2), (901, %[1]d, 3), (902, %[1]d, 4) ON DUPLICATE KEY UPDATE total = VALUES(total)", a),
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %[1]d, 2), (901, %[1]d, 5), (902, %[2]d, 4), (903, %[2]d, 4) ON DUPLICATE KEY UPDATE total = VALUES(total)", a, b),
+		fmt.Sprintf("INSERT INTO orders (order_id, user_id, total) VALUES (900, %[1]d, 2), (902, %[2]d, 4) ON DUPLICATE KEY UPDATE total = VALUES(total)", a, b),
+		fmt.Sprintf("INSERT IGNORE INTO orders (order_id, user_id, total) VALUES (900, %d, 7)", a),
+		fmt.Sprintf("DELETE FROM orders WHERE order_id >= 900 AND user_id IN (%d, %d)", a, b),
+	}
+	for _, flag := range []string{"clientFoundRows=true", "clientFoundRows=false"} {
+		for _, params := range []string{"interpolateParams=true", "interpolateParams=false"} {
+			t.Run(flag+"/"+params, func(t *testing.T) {
+				mustExec(t, se.proxy.open(t, appUser, appPass, "shop"), "UPDATE users SET score = 0")
+				mustExec(t, se.servers[0].DB(t, "ref"), "UPDATE users SET score = 0")
+				px := oneSession(t, se.proxy.dsn(appUser, appPass, "shop", flag, params))
+				ref := oneSession(t, se.servers[0].DSN("ref")+"&"+flag+"&"+params)
+				for _, q := range stmts {
+					// A bound parameter sends prepared statements when interpolation is off.
+					got, want := affected(t, px, q), affected(t, ref, q)
+					if got != want {
+						t.Errorf("%s: %d rows affected through the proxy, %d on one MariaDB", q, got, want)
+					}
+					if g, w := queryString(t, px, "SELECT ROW_COUNT()"), queryString(t, ref, "SELECT ROW_COUNT()"); g != w {
+						t.Errorf("%s: ROW_COUNT() %s through the proxy, %s on one MariaDB", q, g, w)
+					}
+				}
+			})
+		}
+	}
+}
+
+// affected runs q with one bound parameter (a no-op AND ? = 1) and returns RowsAffected.
+func affected(t *testing.T, q querier, stmt string) int64 {
+	t.Helper()
+	if !strings.HasPrefix(stmt, "INSERT") {
+		stmt += " AND ? = 1"
+	} else {
+		stmt = strings.Replace(stmt, "VALUES (", "VALUES (? * 0 + ", 1)
+	}
+	res, err := q.ExecContext(t.Context(), stmt, 1)
+	if err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -281,3 +281,48 @@ func TestSessionScatterErrorKeepsTransaction(t *testing.T) {
 		t.Errorf("%d connections pinned after COMMIT", len(s.pinned))
 	}
 }
+
+// TestFoundRows: what a client with CLIENT_FOUND_ROWS gets, from the OK packet of a
+// connection without the flag.
+func TestFoundRows(t *testing.T) {
+	cases := []struct {
+		kind     rowsKind
+		affected uint64
+		info     string
+		want     uint64
+	}{
+		{rowsUpdate, 0, "Rows matched: 3  Changed: 0  Warnings: 0", 3},
+		{rowsUpdate, 2, "Rows matched: 5  Changed: 2  Warnings: 1", 5},
+		{rowsUpdate, 2, "", 2}, // no info: as reported
+		{rowsUpsert, 0, "", 1}, // one row set to its own values
+		{rowsUpsert, 1, "", 1}, // inserted
+		{rowsUpsert, 2, "", 2}, // updated
+		{rowsUpsert, 3, "Records: 3  Duplicates: 1  Warnings: 0", 4},
+		{rowsUpsert, 2, "Records: 3  Duplicates: 0  Warnings: 0", 3},
+		{rowsPlain, 0, "Records: 3  Duplicates: 1  Warnings: 0", 0},
+		{rowsPlain, 7, "", 7},
+	}
+	for _, c := range cases {
+		if got := foundRows(c.kind, wire.OK{AffectedRows: c.affected, Info: c.info}); got != c.want {
+			t.Errorf("foundRows(%d, %d, %q) = %d, want %d", c.kind, c.affected, c.info, got, c.want)
+		}
+	}
+	for sql, want := range map[string]rowsKind{
+		"UPDATE t SET a = 1":                                          rowsUpdate,
+		"UPDATE t JOIN u ON t.id = u.id SET t.a = 1":                  rowsUpdate,
+		"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1":      rowsUpsert,
+		"INSERT IGNORE INTO t VALUES (1) ON DUPLICATE KEY UPDATE a=1": rowsPlain,
+		"INSERT INTO t VALUES (1)":                                    rowsPlain,
+		"REPLACE INTO t VALUES (1)":                                   rowsPlain,
+		"DELETE FROM t":                                               rowsPlain,
+	} {
+		s, _ := newTestSession(t, passthroughConfig(), "app", "shop")
+		st, err := s.parseOne(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowsKindOf(st); got != want {
+			t.Errorf("rowsKindOf(%q) = %d, want %d", sql, got, want)
+		}
+	}
+}
