@@ -46,6 +46,7 @@ func TestShardedTransactions(t *testing.T) {
 	}
 	t.Run("SameAsOneMariaDB", func(t *testing.T) { testTxnDifferential(t, se, db, ref) })
 	t.Run("ClientFoundRows", func(t *testing.T) { testClientFoundRows(t, se) })
+	t.Run("SmallerMismatches", func(t *testing.T) { testSmallerMismatches(t, se, ref) })
 	t.Run("GORMNestedTransactions", func(t *testing.T) { testGORMSavepoints(t, se) })
 	t.Run("PyMySQLAutocommitOff", func(t *testing.T) { testPyMySQLAutocommit(t, se) })
 	t.Run("GoDriverAutocommitOff", func(t *testing.T) { testGoAutocommit(t, se) })
@@ -356,4 +357,36 @@ func affected(t *testing.T, q querier, stmt string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// testSmallerMismatches: comment-only queries, the proxy's own version and packet limit,
+// LOAD DATA LOCAL INFILE.
+func testSmallerMismatches(t *testing.T, se *shardedEnv, ref *sql.DB) {
+	db := se.proxy.open(t, appUser, appPass, "shop")
+	for _, q := range []string{"-- x", "/* x */", "# x", "/* x */ ;", "-- a\n-- b", " ", ";"} {
+		got, want := outcome(db, q), outcome(ref, q)
+		if g, w := strings.Split(got, "\x00"), strings.Split(want, "\x00"); g[0] != w[0] {
+			t.Errorf("%q: through the proxy %q, on one MariaDB %q", q, got, want)
+		}
+	}
+	raw := connectRaw(t, se.proxy.Addr, appUser, appPass, "shop")
+	version := strings.TrimPrefix(raw.Version, "5.5.5-")
+	for _, params := range []string{"interpolateParams=true", "interpolateParams=false"} {
+		px := se.proxy.open(t, appUser, appPass, "shop", params)
+		r := query(t, px, "SELECT @@version, VERSION(), @@global.version, @@max_allowed_packet, @@session.max_allowed_packet, ? AS p", 1)
+		want := []string{version, version, version, "67108864", "67108864", "1"}
+		for i, v := range r.Rows[0] {
+			if text(v) != want[i] {
+				t.Errorf("%s: %s = %q, want %q (the handshake says %q; the proxy's limit is 64 MiB)", params, r.Columns[i], text(v), want[i], raw.Version)
+			}
+		}
+		if cols := strings.Join(r.Columns, ","); cols != "@@version,VERSION(),@@global.version,@@max_allowed_packet,@@session.max_allowed_packet,p" {
+			t.Errorf("%s: columns %s", params, cols)
+		}
+	}
+	_, err := db.Exec("LOAD DATA LOCAL INFILE '/nonexistent.csv' INTO TABLE users")
+	wantError(t, err, 1235, "42000")
+	if n := queryString(t, db, "SELECT COUNT(*) FROM users"); n != fmt.Sprint(txnUsers) {
+		t.Errorf("the connection after LOAD DATA LOCAL: %s users", n)
+	}
 }

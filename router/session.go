@@ -74,6 +74,8 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return err
 	}
 	switch {
+	case len(stmts) == 0 && onlyComments(sql):
+		return s.writeOK(w, false) // as MariaDB answers a query of comments
 	case len(stmts) == 0:
 		return sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
 	case len(stmts) > 1 && !multi:
@@ -155,6 +157,10 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
+	case *ast.LoadDataStmt:
+		if n.FileLocRef == ast.FileLocClient {
+			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+		}
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
 	case *ast.BeginStmt:
@@ -428,4 +434,11 @@ func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 			return nil
 		}
 	}
+}
+
+// onlyComments reports whether sql, in which the parser found no statement, holds more than
+// whitespace and semicolons: comments, which MariaDB answers with OK (an empty query gets
+// 1065).
+func onlyComments(sql string) bool {
+	return strings.Trim(sql, " \t\r\n\f\v;") != ""
 }
