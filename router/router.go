@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
