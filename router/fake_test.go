@@ -178,6 +178,9 @@ func (c *fakeConn) query(sql string) [][]byte {
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
 	case failSelect && strings.HasPrefix(upper, "SELECT") && strings.Contains(upper, " FROM "):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1054, "Unknown column 'nosuch' in 'SELECT'"))}
+	case strings.Contains(upper, "DEADLOCK"):
+		c.inTrans, c.sps = false, nil
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
@@ -218,9 +221,6 @@ func (c *fakeConn) query(sql string) [][]byte {
 		}
 	case strings.HasPrefix(upper, "COMMIT"), strings.HasPrefix(upper, "ROLLBACK"):
 		c.inTrans, c.sps = false, nil
-	case strings.Contains(upper, "DEADLOCK"):
-		c.inTrans, c.sps = false, nil
-		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
 	case strings.HasPrefix(upper, "INSERT"):
 		c.touch(upper)
 		c.be.mu.Lock()

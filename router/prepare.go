@@ -14,22 +14,23 @@ import (
 // Stmt is a statement prepared by a session. The backend side is prepared lazily on each
 // backend connection that executes it and cached there by SQL text.
 type Stmt struct {
-	orig      string // the client's text
-	text      string // the text the proxy plans: orig without a RETURNING clause
-	returning string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
-	sql       string // the text prepared on backends
-	shard     *rules.Shard
-	sticky    bool
-	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
-	rows      rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
-	hint      hintDeadline  // MAX_EXECUTION_TIME hint
-	exempt    bool          // runs without a deadline (see deadline.go)
-	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
-	params    int
-	paramDefs [][]byte
-	colDefs   [][]byte
-	columns   colNames // logical names for the column definitions of its results
+	orig       string // the client's text
+	text       string // the text the proxy plans: orig without a RETURNING clause
+	returning  string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
+	sql        string // the text prepared on backends
+	shard      *rules.Shard
+	sticky     bool
+	write      bool          // changes rows: subject to the one-writing-shard rule of transactions
+	rows       rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool          // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	hint       hintDeadline  // MAX_EXECUTION_TIME hint
+	exempt     bool          // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool          // re-planned at each execute (routed by parameters, or session values)
+	params     int
+	paramDefs  [][]byte
+	colDefs    [][]byte
+	columns    colNames // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -75,6 +76,10 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, sqlerr.New(1295, "This command is not supported in the prepared statement protocol yet")
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
+	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		// They act on every shard of the transaction (txn.go): EXECUTE runs them as text,
+		// whose answer, an OK packet, is the same in both protocols.
+		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
 	s.describing = true
 	p, err := s.plan(snap, st, text, nil)
@@ -226,6 +231,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
 	snap := s.r.rules.Load()
+	if st.txnControl {
+		return s.Query(ctx, st.orig, false, w)
+	}
 	if st.local != nil {
 		res, err := s.showDatabases(snap, st.local)
 		if err != nil {

@@ -313,6 +313,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	if fatal != nil {
 		return fatal
 	}
+	s.rollbackOnDeadlock(err)
 	if interrupted && err != nil {
 		return interruptedError(ctx)
 	}

@@ -341,7 +341,9 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
-		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
+		// The session held state on c: its kept connection, or one that joined the open
+		// transaction (an XA branch of an autocommit write is not the session's).
+		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
 		delete(s.pinned, shard.Name)
 		s.r.be.Release(c)
 		if held {

@@ -108,9 +108,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	}
 	switch {
 	case deadlock:
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		s.rollbackAll(ctx)
-		cancel()
+		s.rollbackOnDeadlock(err)
 	case err == nil && c.Status()&wire.StatusInTrans == 0 && s.txnOpen():
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		_ = s.endAll(ctx, "COMMIT")
@@ -120,6 +118,18 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	if s.txnOpen() {
 		s.status |= wire.StatusInTrans
 	}
+}
+
+// rollbackOnDeadlock rolls the open transaction back on every connection when err is a
+// deadlock, which rolled it back on the shard that reported it. A scatter query calls it
+// once all its shards settled, as some may have joined after the one that failed.
+func (s *Session) rollbackOnDeadlock(err error) {
+	if sqlCodeOf(err) != erLockDeadlock || !s.txnOpen() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	s.rollbackAll(ctx)
 }
 
 // sqlCodeOf returns the MySQL error code of err, or 0.

@@ -326,3 +326,64 @@ func TestFoundRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionPreparedTransactionControl: COMMIT and savepoints prepared in the binary
+// protocol act on every shard of the transaction, as in text.
+func TestSessionPreparedTransactionControl(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	ctx := context.Background()
+	prep := func(sql string) *Stmt {
+		t.Helper()
+		st, err := s.Prepare(ctx, sql)
+		if err != nil {
+			t.Fatalf("prepare %s: %v", sql, err)
+		}
+		return st
+	}
+	begin, sp, rollbackTo, commit := prep("BEGIN"), prep("SAVEPOINT a"), prep("ROLLBACK TO SAVEPOINT a"), prep("COMMIT")
+	wantLog(t, be) // nothing prepared on a backend
+	run := func(st *Stmt) {
+		t.Helper()
+		if err := s.Execute(ctx, st, nil, &w); err != nil {
+			t.Fatalf("execute %s: %v", st.orig, err)
+		}
+	}
+	run(begin)
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	run(sp)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	run(rollbackTo)
+	be.takeLog()
+	run(commit)
+	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT")
+	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	}
+}
+
+// TestSessionScatterDeadlock: a deadlock in a scatter query inside a transaction rolls the
+// transaction back on every shard, those that joined in that very query included.
+func TestSessionScatterDeadlock(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	if err := s.UseDB(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	err := s.Query(context.Background(), "SELECT * FROM orders WHERE deadlock = 1 FOR UPDATE", false, &w)
+	if sqlCode(err) != erLockDeadlock {
+		t.Fatalf("got %v, want the deadlock", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || s.txnOpen() {
+		t.Errorf("after the deadlock: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+	for _, l := range be.takeLog() {
+		if strings.Contains(l, "ROLLBACK") {
+			return
+		}
+	}
+	t.Error("no ROLLBACK sent")
+}
