@@ -45,6 +45,7 @@ func TestShardedTransactions(t *testing.T) {
 			"INSERT INTO orders (order_id, user_id, total) VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40), (5, 5, 50)")
 	}
 	t.Run("SameAsOneMariaDB", func(t *testing.T) { testTxnDifferential(t, se, db, ref) })
+	t.Run("DeadlockRollsBackEveryShard", func(t *testing.T) { testDeadlockEveryShard(t, se) })
 	t.Run("ClientFoundRows", func(t *testing.T) { testClientFoundRows(t, se) })
 	t.Run("SmallerMismatches", func(t *testing.T) { testSmallerMismatches(t, se, ref) })
 	t.Run("GORMNestedTransactions", func(t *testing.T) { testGORMSavepoints(t, se) })
@@ -388,5 +389,65 @@ func testSmallerMismatches(t *testing.T, se *shardedEnv, ref *sql.DB) {
 	wantError(t, err, 1235, "42000")
 	if n := queryString(t, db, "SELECT COUNT(*) FROM users"); n != fmt.Sprint(txnUsers) {
 		t.Errorf("the connection after LOAD DATA LOCAL: %s users", n)
+	}
+}
+
+// testDeadlockEveryShard: a deadlock on one shard rolls the victim's transaction back there;
+// the proxy rolls it back on its other shards too, releasing the locks it held there.
+func testDeadlockEveryShard(t *testing.T, se *shardedEnv) {
+	y := distinctShardUsers(t, 2)[1] // on another shard than the users below
+	x := userShard(t, 7)
+	var onX []int64
+	for u := int64(1); u <= txnUsers && len(onX) < 12; u++ {
+		if userShard(t, u) == x {
+			onX = append(onX, u)
+		}
+	}
+	dsn := se.proxy.dsn(appUser, appPass, "shop")
+	heavy, victim, other := oneSession(t, dsn), oneSession(t, dsn), oneSession(t, dsn)
+	ctx := t.Context()
+	exec := func(c *sql.Conn, q string, args ...any) error {
+		_, err := c.ExecContext(ctx, q, args...)
+		return err
+	}
+	// The victim locks a row on shard y, then one on shard x.
+	mustExec(t, victim, "BEGIN")
+	if _, err := tryQuery(victim, "SELECT score FROM users WHERE user_id = ? FOR UPDATE", y); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(victim, "UPDATE users SET score = score + 1 WHERE user_id = ?", onX[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The other transaction changes many rows on shard x (InnoDB picks the lighter victim),
+	// then waits for the victim's row.
+	mustExec(t, heavy, "BEGIN")
+	for _, u := range onX[1:] {
+		if err := exec(heavy, "UPDATE users SET score = score + 1 WHERE user_id = ?", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- exec(heavy, "UPDATE users SET score = score + 1 WHERE user_id = ?", onX[0]) }()
+	eventually(t, 30*time.Second, "the heavy transaction waits for a lock", func() error {
+		n := queryString(t, se.shards[x], "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
+		if n != "1" {
+			return fmt.Errorf("%s transactions waiting", n)
+		}
+		return nil
+	})
+	err := exec(victim, "UPDATE users SET score = score + 1 WHERE user_id = ?", onX[1])
+	wantError(t, err, 1213, "40001")
+	if err := <-waited; err != nil {
+		t.Fatalf("the heavy transaction: %v", err)
+	}
+	mustExec(t, heavy, "ROLLBACK")
+	// The victim's lock on shard y is gone: another session writes that row at once.
+	mustExec(t, other, "SET SESSION innodb_lock_wait_timeout = 2")
+	if err := exec(other, "UPDATE users SET score = score WHERE user_id = ?", y); err != nil {
+		t.Errorf("the row the deadlock victim locked on another shard: %v", err)
+	}
+	// The victim's session goes on outside a transaction.
+	if err := exec(victim, "UPDATE users SET score = 0 WHERE user_id = ?", y); err != nil {
+		t.Errorf("the victim's next statement: %v", err)
 	}
 }
