@@ -181,6 +181,8 @@ func (c *fakeConn) query(sql string) [][]byte {
 	case strings.Contains(upper, "DEADLOCK"):
 		c.inTrans, c.sps = false, nil
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
+	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
+		panic("fake backend: PANIC in " + sql)
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
