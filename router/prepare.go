@@ -45,7 +45,7 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	sql, err := s.resolveComments(sql)
+	sql, err := s.readableText(sql)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	sql, err := s.resolveComments(sql)
+	sql, err := s.readableText(sql)
 	if err != nil {
 		return err
 	}
