@@ -28,7 +28,7 @@ func (p *Pool) connect(ctx context.Context) (_ *Conn, err error) {
 			if raw != nil {
 				_ = raw.Close()
 			}
-			p.log.Error("pool: backend handshake panicked", "backend", p.opts.Addr, "panic", r, "stack", string(debug.Stack()))
+			p.log.Error("pool: backend handshake panicked", "addr", p.opts.Addr, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("pool: connect to %s: %w: malformed handshake (%v)", p.opts.Addr, wire.ErrMalformed, r)
 		}
 	}()
