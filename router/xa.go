@@ -298,11 +298,18 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (engine.Outcome, [][]*string, error) {
-	var out engine.Outcome
-	var err error
+func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
+	var w wire.PacketWriter = engine.Discard{}
+	if f := s.foundRowsFor(s.branchRows, w); f != nil {
+		w = f
+		defer func() {
+			if err == nil && f.found {
+				out.Affected = f.n
+			}
+		}()
+	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, engine.Discard{})
+		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, w)
 	} else {
 		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
 		if !ok {
@@ -317,10 +324,9 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, engine.Discard{})
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, w)
 		}
 	}
-	var warns [][]*string
 	if err == nil && out.Warnings > 0 {
 		warns, err = engine.QueryRows(ctx, c, "SHOW WARNINGS")
 	}
