@@ -5,9 +5,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/test_driver"
-
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -80,7 +77,9 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 			}
 			resolved := 0
 			for v := range int64(16) {
-				params := make([]wire.Param, len(collectMarkers(node)))
+				var ms markerCollector
+				node.Accept(&ms)
+				params := make([]wire.Param, len(ms))
 				for i := range params {
 					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
 				}
@@ -107,21 +106,3 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 		})
 	}
 }
-
-func collectMarkers(n ast.Node) []*test_driver.ParamMarkerExpr {
-	var v markerVisitor
-	n.Accept(&v)
-	return v.ms
-}
-
-type markerVisitor struct {
-	ms []*test_driver.ParamMarkerExpr
-}
-
-func (v *markerVisitor) Enter(n ast.Node) (ast.Node, bool) {
-	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
-		v.ms = append(v.ms, m)
-	}
-	return n, false
-}
-func (v *markerVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
