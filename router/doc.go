@@ -23,6 +23,13 @@
 // (infofilter.go). MariaDB's RETURNING clause, which the parser does not know, is cut off,
 // the statement planned without it and the clause put back (returning.go).
 //
-// It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
-// Backend interface is defined here and satisfied in cmd/shardproxy).
+// A prepared statement is planned once (bound.go): when its shard depends on a ? in the
+// shard key, EXECUTE resolves the slot from the bound values and fills in the route's bind
+// variables (physical table and database names) without parsing again.
+//
+// Backends are reached through router/engine, which defines the Backend and Conn seam and
+// speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
+//
+// It may import router/engine, merge, rules, sqlerr, wire and the TiDB parser; never
+// protocol, topo or pool. Only cmd/shardproxy imports it.
 package router
