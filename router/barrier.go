@@ -236,7 +236,7 @@ func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode,
 	if err != nil {
 		return nil, plan{}, err
 	}
-	if p.scatter != nil || p.branches != nil || p.dynamic || !p.names.empty() {
+	if p.scatter != nil || p.branches != nil || p.dynamic || !p.names.Empty() {
 		return nil, plan{}, sqlerr.NotSupported("%s of a statement the proxy must route or rewrite at each execution (sharded or broadcast tables, session functions, information_schema); use the binary protocol's prepared statements", what)
 	}
 	return st, p, nil

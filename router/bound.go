@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -78,7 +79,7 @@ func newBoundRoute(s *Session, snap *rules.Snapshot, st ast.StmtNode, text strin
 // finish completes the route once the prepare-time analysis is over: only a statement that
 // depends on nothing of the session but its parameters keeps it.
 func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
-	if b == nil || a.dynamic || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.empty() || p.branches != nil || p.scatter != nil {
+	if b == nil || a.dynamic || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.Empty() || p.branches != nil || p.scatter != nil {
 		return nil
 	}
 	return b
@@ -88,17 +89,17 @@ func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
 // ok is false when the route is not a single slot known from the parameters alone (several
 // slots, a value the key's function refuses, a single table elsewhere, a changed session or
 // snapshot): the caller then plans the statement in full, which answers those cases.
-func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols colNames, ok bool) {
+func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
 	if b == nil || snap != b.snap || s.db != b.db || s.restoreFlags != b.flags {
-		return nil, "", colNames{}, false
+		return nil, "", introspect.Columns{}, false
 	}
 	slot, ok := b.slot(params)
 	if !ok {
-		return nil, "", colNames{}, false
+		return nil, "", introspect.Columns{}, false
 	}
 	shard = b.sharded[0].table.Scheme.SlotShard(slot)
 	if s.checkSingles(b.refs, shard) != nil {
-		return nil, "", colNames{}, false
+		return nil, "", introspect.Columns{}, false
 	}
 	rewrite := b.rewrite
 	for i, r := range b.sharded {
@@ -121,10 +122,10 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 		}
 		var err error
 		if sql, err = s.restore(b.st); err != nil {
-			return nil, "", colNames{}, false
+			return nil, "", introspect.Columns{}, false
 		}
 	}
-	return shard, sql, columnNames(b.db0, shard), true
+	return shard, sql, introspect.ColumnsOf(b.db0, shard), true
 }
 
 // slot is the one slot every sharded table's key values name, as routeSharded finds it.

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -25,9 +25,9 @@ type plan struct {
 	diagnostic bool
 	// names translates database names of a statement reading information_schema; empty
 	// otherwise.
-	names schemaNames
+	names introspect.Names
 	// columns renames physical names in the result's column definitions.
-	columns colNames
+	columns introspect.Columns
 	// scatter: the statement runs on several shards and the proxy merges the results
 	// (shard and sql are then unused).
 	scatter *scatterPlan
@@ -104,7 +104,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 				return plan{}, err
 			}
 			if p.scatter != nil {
-				p.columns = columnNames(db, p.scatter.targets[0].shard)
+				p.columns = introspect.ColumnsOf(db, p.scatter.targets[0].shard)
 				return p, nil
 			}
 		case err == errNeedsParams:
@@ -118,7 +118,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		p.shard = shard
 		a.rewrite = a.rewrite || names != tableNames(a.refs)
 	case a.infoSchema || show != nil:
-		p.shard = infoSchemaShard(db, st, params)
+		p.shard = introspect.Shard(db, st, params)
 	}
 	for _, ref := range a.schemas {
 		if phys := p.shard.Database; ref.O != phys {
@@ -133,21 +133,20 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 	}
 	if a.infoSchema || show != nil {
-		if p.names = s.schemaNames(snap, p.shard); !p.names.empty() {
-			lr := &literalRewriter{names: p.names}
-			st.Accept(lr)
-			a.rewrite = a.rewrite || lr.changed
-			p.dynamic = p.dynamic || lr.changed
+		if p.names = introspect.NamesOn(snap, s.user, p.shard); !p.names.Empty() {
+			changed := introspect.RewriteLiterals(st, p.names)
+			a.rewrite = a.rewrite || changed
+			p.dynamic = p.dynamic || changed
 		}
 	}
 	if a.infoSchema {
-		hidden := slices.Sorted(maps.Keys(p.names.otherSlots))
-		changed, err := s.filterInfoSchema(a.infoTables, a.sources, s.allowedSchemas(snap, p.shard), hidden)
+		allowed := introspect.AllowedSchemas(snap, s.user, p.shard)
+		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.names.OtherSlots())
 		if err != nil {
 			return plan{}, err
 		}
 		if changed {
-			st.Accept(unqualifyInfoSchema{})
+			introspect.Unqualify(st)
 			a.rewrite = true
 		}
 	}
@@ -161,7 +160,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 		p.sql = sql
 	}
-	p.columns = columnNames(db, p.shard)
+	p.columns = introspect.ColumnsOf(db, p.shard)
 	p.bound = p.bound.finish(p, a)
 	return p, nil
 }
@@ -512,7 +511,7 @@ func showOf(st ast.StmtNode) *ast.ShowStmt {
 
 // showTarget places a SHOW about a sharded or broadcast table (SHOW COLUMNS, INDEX, CREATE
 // TABLE) on the shard of its first physical copy, preferring the default shard, under that
-// copy's physical name; the rows come back with the logical name (see schemaNames).
+// copy's physical name; the rows come back with the logical name (see introspect.Names).
 func showTarget(refs []tableRef) *rules.Shard {
 	pick := firstCopy(refs[0].table)
 	rename(refs[0], pick.Table, false)

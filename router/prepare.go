@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -31,7 +32,7 @@ type Stmt struct {
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
-	columns    colNames // logical names for the column definitions of its results
+	columns    introspect.Columns // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -112,7 +113,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.Pkts[:bs.Params]
 	stmt.colDefs = k.Pkts[bs.Params:]
@@ -121,7 +122,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		stmt.bound = p.bound
 	}
 	for i, d := range stmt.colDefs {
-		stmt.colDefs[i] = p.columns.rewrite(d)
+		stmt.colDefs[i] = p.columns.Rewrite(d)
 	}
 	return stmt, nil
 }
@@ -177,11 +178,11 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 		return res.write(w, s.status, true)
 	}
-	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
+	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
 	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
 		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
-		if !cols.empty() {
-			w = &logicalColumns{w: w, names: cols}
+		if !cols.Empty() {
+			w = introspect.NewColumns(w, cols)
 		}
 	} else if st.dynamic {
 		node, err := s.parseOne(st.text)
@@ -195,8 +196,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if err != nil {
 			return err
 		}
-		if !p.columns.empty() {
-			w = &logicalColumns{w: w, names: p.columns}
+		if !p.columns.Empty() {
+			w = introspect.NewColumns(w, p.columns)
 		}
 		if p.scatter != nil {
 			return s.executeScatter(ctx, snap, st, params, w)
@@ -207,12 +208,12 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
-	} else if !st.columns.empty() {
-		w = &logicalColumns{w: w, names: st.columns}
+	} else if !st.columns.Empty() {
+		w = introspect.NewColumns(w, st.columns)
 	}
-	if !names.empty() {
-		params = names.physicalParams(params)
-		w = &logicalRows{w: w, names: names, binary: true}
+	if !names.Empty() {
+		params = names.PhysicalParams(params)
+		w = introspect.NewRows(w, names, true)
 	}
 	if st.sticky {
 		s.sticky = true

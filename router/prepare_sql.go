@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -23,8 +24,8 @@ import (
 // sqlStmt is where a SQL-level prepared statement lives.
 type sqlStmt struct {
 	shard   *rules.Shard
-	write   bool     // changes rows: subject to the one-writing-shard rule of transactions
-	columns colNames // logical names for its results' column definitions
+	write   bool               // changes rows: subject to the one-writing-shard rule of transactions
+	columns introspect.Columns // logical names for its results' column definitions
 }
 
 // sqlPrepare runs PREPARE name FROM 'text'.
@@ -67,8 +68,8 @@ func (s *Session) sqlExecute(ctx context.Context, snap *rules.Snapshot, n *ast.E
 			return sqlerr.NotSupported("EXECUTE ... USING anything but user variables")
 		}
 	}
-	if !ps.columns.empty() {
-		w = &logicalColumns{w: w, names: ps.columns}
+	if !ps.columns.Empty() {
+		w = introspect.NewColumns(w, ps.columns)
 	}
 	if !ps.write {
 		return s.run(ctx, snap, ps.shard, text, more, w)

@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -201,11 +202,11 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	s.keepDiag = plan.diagnostic
 	defer func() { s.keepDiag = false }()
-	if !plan.names.empty() {
-		w = &logicalRows{w: w, names: plan.names}
+	if !plan.names.Empty() {
+		w = introspect.NewRows(w, plan.names, false)
 	}
-	if !plan.columns.empty() {
-		w = &logicalColumns{w: w, names: plan.columns}
+	if !plan.columns.Empty() {
+		w = introspect.NewColumns(w, plan.columns)
 	}
 	if plan.scatter != nil {
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)

@@ -155,13 +155,7 @@ func literal(v string) string {
 	if numeric.MatchString(v) {
 		return v
 	}
-	return quote(v)
-}
-
-// quote returns s as a single-quoted SQL string literal.
-func quote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
-	return "'" + r.Replace(s) + "'"
+	return wire.QuoteString(v)
 }
 
 // setVars replaces the session's variables and recomputes their fingerprint (key "").

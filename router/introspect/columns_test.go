@@ -1,4 +1,4 @@
-package router
+package introspect
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestColNamesRewrite(t *testing.T) {
-	n := colNames{dbs: map[string]string{"shop_s2": "shop"}, perSlot: map[string]bool{"ledger": true}}
+	n := Columns{dbs: map[string]string{"shop_s2": "shop"}, perSlot: map[string]bool{"ledger": true}}
 	for _, c := range []struct {
 		name                    string
 		in                      wire.Column
@@ -24,7 +24,7 @@ func TestColNamesRewrite(t *testing.T) {
 		{"expression column", wire.Column{Name: "COUNT(*)"}, "", "", ""},
 	} {
 		c.in.Name, c.in.OrgName, c.in.Type = "col", "col", mysql.MYSQL_TYPE_LONG
-		out := n.rewrite(wire.AppendColumnDef(nil, c.in))
+		out := n.Rewrite(wire.AppendColumnDef(nil, c.in))
 		want := c.in
 		want.Schema, want.Table, want.OrgTable = c.schema, c.table, c.orgTable
 		if string(out) != string(wire.AppendColumnDef(nil, want)) {
@@ -35,7 +35,7 @@ func TestColNamesRewrite(t *testing.T) {
 
 func TestLogicalColumns(t *testing.T) {
 	var k engine.Collector
-	l := &logicalColumns{w: &k, names: colNames{dbs: map[string]string{"p": "l"}}}
+	l := &LogicalColumns{w: &k, names: Columns{dbs: map[string]string{"p": "l"}}}
 	def := wire.AppendColumnDef(nil, wire.Column{Schema: "p", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	logical := wire.AppendColumnDef(nil, wire.Column{Schema: "l", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	eof := wire.AppendEOF(nil, 0, wire.StatusMoreResults)

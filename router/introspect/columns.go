@@ -1,4 +1,4 @@
-package router
+package introspect
 
 import (
 	"strings"
@@ -7,21 +7,22 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// colNames turns the physical names a backend puts in column definitions (the schema, the
+// Columns turns the physical names a backend puts in column definitions (the schema, the
 // table and original table fields) into the logical ones a client of one MySQL server would
 // see: physical databases of the user's logical databases on the shard, and the slot tables
 // (name_NNNN) of table-per-slot tables.
-type colNames struct {
+type Columns struct {
 	dbs     map[string]string // physical database → logical
 	perSlot map[string]bool   // logical names of table-per-slot tables
 }
 
-func (n colNames) empty() bool { return len(n.dbs) == 0 && len(n.perSlot) == 0 }
+// Empty reports whether nothing is renamed.
+func (n Columns) Empty() bool { return len(n.dbs) == 0 && len(n.perSlot) == 0 }
 
-// columnNames is the renaming for results of a statement of logical database db run on
+// ColumnsOf is the renaming for results of a statement of logical database db run on
 // shard (a shard belongs to one logical database). It allocates only when names differ.
-func columnNames(db *rules.Database, shard *rules.Shard) colNames {
-	var n colNames
+func ColumnsOf(db *rules.Database, shard *rules.Shard) Columns {
+	var n Columns
 	if db == nil || shard == nil {
 		return n
 	}
@@ -40,7 +41,7 @@ func columnNames(db *rules.Database, shard *rules.Shard) colNames {
 }
 
 // table returns the logical name of a physical table name.
-func (n colNames) table(name string) (string, bool) {
+func (n Columns) table(name string) (string, bool) {
 	i := strings.LastIndexByte(name, '_')
 	if i < 0 || len(name)-i != 5 || !n.perSlot[name[:i]] {
 		return "", false
@@ -53,8 +54,8 @@ func (n colNames) table(name string) (string, bool) {
 	return name[:i], true
 }
 
-// rewrite returns the column definition p with logical names (p itself when none changes).
-func (n colNames) rewrite(p []byte) []byte {
+// Rewrite returns the column definition p with logical names (p itself when none changes).
+func (n Columns) Rewrite(p []byte) []byte {
 	var f [6][]byte // catalog, schema, table, org_table, name, org_name
 	rest := p
 	for i := range f {
@@ -83,15 +84,22 @@ func (n colNames) rewrite(p []byte) []byte {
 	return append(out, rest...)
 }
 
-// logicalColumns is a PacketWriter that rewrites the column definitions of the result sets
+// NewColumns returns a PacketWriter that writes to w the result sets passing through it with
+// their column definitions renamed by n.
+func NewColumns(w wire.PacketWriter, n Columns) *LogicalColumns {
+	return &LogicalColumns{w: w, names: n}
+}
+
+// LogicalColumns is a PacketWriter that rewrites the column definitions of the result sets
 // passing through it with names (rows pass unchanged).
-type logicalColumns struct {
+type LogicalColumns struct {
 	w       wire.PacketWriter
-	names   colNames
+	names   Columns
 	n, seen int // column count of the current result set (0 between result sets), packets of it seen
 }
 
-func (l *logicalColumns) WritePacket(p []byte) error {
+// WritePacket passes p on, renamed when it is a column definition.
+func (l *LogicalColumns) WritePacket(p []byte) error {
 	switch {
 	case l.n == 0:
 		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) {
@@ -99,7 +107,7 @@ func (l *logicalColumns) WritePacket(p []byte) error {
 		}
 	case l.seen < l.n:
 		l.seen++
-		return l.w.WritePacket(l.names.rewrite(p))
+		return l.w.WritePacket(l.names.Rewrite(p))
 	case wire.IsErr(p) || (wire.IsEOF(p) && l.seen > l.n):
 		l.n = 0 // the result set ended
 	case wire.IsEOF(p):
