@@ -43,8 +43,8 @@ type boundRoute struct {
 // newBoundRoute records a statement routed by its parameters, after its analysis and before
 // the prepare-time plan renames anything (what the analysis rewrote is the same at every
 // execution). It returns nil for statements it cannot route alone.
-func newBoundRoute(s *Session, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
-	b := &boundRoute{snap: snap, db: s.db, flags: s.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
+func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
+	b := &boundRoute{snap: snap, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
 	top := topLevelTables(st)
@@ -98,7 +98,7 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 		return nil, "", introspect.Columns{}, false
 	}
 	shard = b.sharded[0].table.Scheme.SlotShard(slot)
-	if s.checkSingles(b.refs, shard) != nil {
+	if checkSingles(b.refs, shard) != nil {
 		return nil, "", introspect.Columns{}, false
 	}
 	rewrite := b.rewrite
@@ -121,7 +121,7 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
 		var err error
-		if sql, err = s.restore(b.st); err != nil {
+		if sql, err = restoreSQL(b.flags, b.st); err != nil {
 			return nil, "", introspect.Columns{}, false
 		}
 	}

@@ -366,8 +366,8 @@ func deadlineValue(name string, e ast.ExprNode) (time.Duration, error) {
 
 // deadlineVarValue answers @@max_execution_time (ms) and @@max_statement_time (seconds) with
 // the deadline the session's statements get when they carry no hint.
-func (s *Session) deadlineVarValue(name string) any {
-	d, _ := s.deadlineFor(s.r.rules.Load(), hintDeadline{})
+func (pl *planner) deadlineVarValue(name string) any {
+	d := pl.deadline
 	if strings.EqualFold(name, varMaxStatementTime) {
 		// A decimal with six places, as MariaDB shows it (0.200000).
 		dec := new(test_driver.MyDecimal)

@@ -36,7 +36,7 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
 	}
 	if isTableDDL(st) {
-		refs, err := s.ddlTargets(snap, st)
+		refs, err := s.planner(snap).ddlTargets(snap, st)
 		if err != nil {
 			return nil, err
 		}

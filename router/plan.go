@@ -44,9 +44,12 @@ type plan struct {
 const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
 
 // restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
-func (s *Session) restore(n ast.Node) (string, error) {
+func (pl *planner) restore(n ast.Node) (string, error) { return restoreSQL(pl.restoreFlags, n) }
+
+// restoreSQL writes n back as SQL under flags (the session's: see restoreFlags).
+func restoreSQL(flags format.RestoreFlags, n ast.Node) (string, error) {
 	var b strings.Builder
-	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(flags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
 	return b.String(), nil
@@ -65,7 +68,7 @@ func isSystemSchema(name string) bool {
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
-func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
+func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
 	switch st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
@@ -73,16 +76,16 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	if err := adminStatement(st); err != nil {
 		return plan{}, err
 	}
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
-	if s.db == "" && a.needsDB {
+	if pl.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
-	db, err := s.statementDB(snap, a)
+	db, err := pl.statementDB(snap, a)
 	if err != nil {
 		return plan{}, err
 	}
@@ -92,14 +95,14 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	case show != nil && a.routed():
 		p.shard, a.rewrite = showTarget(a.refs), true
 	case a.routed():
-		if ok, err := s.planMultiWrite(&p, st, a, params); ok || err != nil {
+		if ok, err := pl.planMultiWrite(&p, st, a, params); ok || err != nil {
 			return p, err
 		}
 		names := tableNames(a.refs)
-		shard, err := s.routeSharded(st, a.refs, params)
+		shard, err := pl.routeSharded(st, a.refs, params)
 		switch {
 		case err == errScatter:
-			shard, err = s.planScatter(st.(*ast.SelectStmt), a, params, &p)
+			shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, &p)
 			if err != nil {
 				return plan{}, err
 			}
@@ -110,8 +113,8 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
-			p.bound = newBoundRoute(s, snap, st, text, a, db)
-			shard, p.dynamic = s.representative(st, a.refs), true
+			p.bound = newBoundRoute(pl, snap, st, text, a, db)
+			shard, p.dynamic = pl.representative(st, a.refs), true
 		case err != nil:
 			return plan{}, err
 		}
@@ -133,14 +136,14 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 	}
 	if a.infoSchema || show != nil {
-		if p.names = introspect.NamesOn(snap, s.user, p.shard); !p.names.Empty() {
+		if p.names = introspect.NamesOn(snap, pl.user, p.shard); !p.names.Empty() {
 			changed := introspect.RewriteLiterals(st, p.names)
 			a.rewrite = a.rewrite || changed
 			p.dynamic = p.dynamic || changed
 		}
 	}
 	if a.infoSchema {
-		allowed := introspect.AllowedSchemas(snap, s.user, p.shard)
+		allowed := introspect.AllowedSchemas(snap, pl.user, p.shard)
 		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.names.OtherSlots())
 		if err != nil {
 			return plan{}, err
@@ -154,7 +157,7 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
-		sql, err := s.restore(st)
+		sql, err := pl.restore(st)
 		if err != nil {
 			return plan{}, err
 		}
@@ -167,10 +170,10 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 
 // statementDB is the logical database a statement works in: the one its qualified names
 // name, else the session's, else the first the user may use.
-func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
+func (pl *planner) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
 	var db *rules.Database
-	if s.db != "" && (a.needsDB || len(a.dbs) == 0) {
-		db, _ = snap.Database(s.db)
+	if pl.db != "" && (a.needsDB || len(a.dbs) == 0) {
+		db, _ = snap.Database(pl.db)
 	}
 	for _, ref := range a.dbs {
 		if db == nil {
@@ -180,16 +183,16 @@ func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Databas
 		}
 	}
 	if db == nil {
-		db = s.anyDatabase(snap)
+		db = pl.anyDatabase(snap)
 		if db == nil {
-			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", s.user)
+			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", pl.user)
 		}
 	}
 	return db, nil
 }
 
 // representative is the shard a parameter-routed statement is prepared on: slot 0's.
-func (s *Session) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
+func (pl *planner) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
 	_, isDelete := st.(*ast.DeleteStmt)
 	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range refs {
@@ -223,8 +226,8 @@ func namedByText(e ast.ExprNode) bool {
 }
 
 // anyDatabase is where statements that name no database go: the first one the user may use.
-func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
-	u, ok := snap.User(s.user)
+func (pl *planner) anyDatabase(snap *rules.Snapshot) *rules.Database {
+	u, ok := snap.User(pl.user)
 	if !ok {
 		return nil
 	}
@@ -240,7 +243,7 @@ func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
 // analyzer walks a statement once: schema references, proxy-answered functions, and
 // constructs that leave state in the backend session.
 type analyzer struct {
-	s          *Session
+	pl         *planner
 	snap       *rules.Snapshot
 	ctes       map[string]bool
 	dbs        []*rules.Database
@@ -342,7 +345,7 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		return n, true
 	}
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem {
-		if val, ok := a.s.r.serverVar(v.Name); ok {
+		if val, ok := a.pl.serverVar(v.Name); ok {
 			a.rewrite = true
 			return ast.NewValueExpr(val, "", ""), true
 		}
@@ -351,14 +354,14 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.s.lastInsertID, "", ""), true
+			return ast.NewValueExpr(a.pl.lastInsertID, "", ""), true
 		case varMaxExecutionTime, varMaxStatementTime:
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.s.deadlineVarValue(v.Name), "", ""), true
+			return ast.NewValueExpr(a.pl.deadlineVarValue(v.Name), "", ""), true
 		case "warning_count", "error_count":
-			n := a.s.diag.count
+			n := a.pl.diag.count
 			if strings.EqualFold(v.Name, "error_count") {
-				n = a.s.diag.errors
+				n = a.pl.diag.errors
 			}
 			a.rewrite, a.dynamic, a.diagnostic = true, true, true
 			return ast.NewValueExpr(int64(n), "", ""), true
@@ -376,12 +379,12 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 
 // serverVar is the proxy's answer for server variables that describe the proxy itself,
 // as its handshake and packet limit do (session or global).
-func (r *Router) serverVar(name string) (any, bool) {
+func (pl *planner) serverVar(name string) (any, bool) {
 	switch strings.ToLower(name) {
 	case "version":
-		return r.version, r.version != ""
+		return pl.version, pl.version != ""
 	case "max_allowed_packet":
-		return r.maxPkt, r.maxPkt != 0
+		return pl.maxPkt, pl.maxPkt != 0
 	}
 	return nil, false
 }
@@ -390,27 +393,27 @@ func (r *Router) serverVar(name string) (any, bool) {
 func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 	switch f.FnName.L {
 	case "connection_id":
-		return uint64(a.s.info.ConnID), true
+		return uint64(a.pl.connID), true
 	case "version":
-		if a.s.r.version != "" {
-			return a.s.r.version, true
+		if a.pl.version != "" {
+			return a.pl.version, true
 		}
 	case "last_insert_id":
 		if len(f.Args) == 0 {
-			return a.s.lastInsertID, true
+			return a.pl.lastInsertID, true
 		}
 	case "database", "schema":
-		if a.s.db == "" {
+		if a.pl.db == "" {
 			return nil, true
 		}
-		return a.s.db, true
+		return a.pl.db, true
 	case "row_count":
 		a.diagnostic = true
-		return a.s.diag.rowCount, true
+		return a.pl.diag.rowCount, true
 	case "found_rows":
-		if !a.s.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
+		if !a.pl.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
 			a.diagnostic = true
-			return a.s.diag.foundRows, true
+			return a.pl.diag.foundRows, true
 		}
 	}
 	return nil, false
@@ -419,7 +422,7 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
 func (a *analyzer) schemaRef(schema *ast.CIStr) {
 	if restrictedSchema(schema.O) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, schema.O)
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, schema.O)
 		return
 	}
 	if isSystemSchema(schema.O) {
@@ -430,8 +433,8 @@ func (a *analyzer) schemaRef(schema *ast.CIStr) {
 		a.err = sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", schema.O)
 		return
 	}
-	if u, ok := a.snap.User(a.s.user); !ok || !u.CanUse(db.Name) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, db.Name)
+	if u, ok := a.snap.User(a.pl.user); !ok || !u.CanUse(db.Name) {
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, db.Name)
 		return
 	}
 	a.dbs = append(a.dbs, db)
@@ -447,10 +450,10 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		a.needsDB = true
-		if a.s.db == "" {
+		if a.pl.db == "" {
 			return
 		}
-		db, _ = a.snap.Database(a.s.db)
+		db, _ = a.snap.Database(a.pl.db)
 	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
 		a.infoSchema = true
 		a.infoTables = append(a.infoTables, n)

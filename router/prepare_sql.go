@@ -42,7 +42,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		return err
 	}
 	n.SQLText = p.sql
-	sql, err := s.restore(n)
+	sql, err := restoreSQL(s.restoreFlags, n)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name s
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	} else {
-		db = s.anyDatabase(snap)
+		db = s.planner(snap).anyDatabase(snap)
 	}
 	if db == nil {
 		return "", sqlerr.New(sqlerr.ErNoDB, "No database selected")

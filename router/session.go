@@ -185,7 +185,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	if isTableDDL(st) {
-		refs, err := s.ddlTargets(snap, st)
+		refs, err := s.planner(snap).ddlTargets(snap, st)
 		if err != nil {
 			return err
 		}

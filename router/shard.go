@@ -32,7 +32,7 @@ var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depend
 // routeSharded places a statement that names sharded or broadcast tables on one shard and
 // renames physical tables. params are the bound values of a prepared statement (nil when
 // planning at prepare time: a route that needs them returns errNeedsParams).
-func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
 			if r.table.Kind != rules.KindSingle {
@@ -57,11 +57,11 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 		}
 	}
 	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
-		return s.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
+		return pl.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
 	}
 	if len(sharded) == 0 {
 		// Only broadcast (and single) tables: read the copy on the default shard.
-		return refs[0].db.DefaultShard, s.checkSingles(refs, refs[0].db.DefaultShard)
+		return refs[0].db.DefaultShard, checkSingles(refs, refs[0].db.DefaultShard)
 	}
 	if isDDL(st) {
 		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
@@ -105,7 +105,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	for _, r := range sharded {
 		rename(r, r.table.PhysicalName(slot), !isDelete)
 	}
-	return shard, s.checkSingles(refs, shard)
+	return shard, checkSingles(refs, shard)
 }
 
 // rename points a table reference at its physical table. Columns qualified by the logical
@@ -170,7 +170,7 @@ func isInsert(st ast.StmtNode) bool {
 }
 
 // checkSingles refuses statements joining single tables that do not live on shard.
-func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
+func checkSingles(refs []tableRef, shard *rules.Shard) error {
 	for _, r := range refs {
 		if r.table.Kind == rules.KindSingle && r.db.DefaultShard != shard {
 			return sqlerr.NotSupported("a statement joining single table %s (on shard %s) with rows on shard %s", r.table.Name, r.db.DefaultShard.Name, shard.Name)
@@ -181,7 +181,7 @@ func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
 
 // routeInsert places an INSERT into a sharded table whose rows all land in one slot (an
 // INSERT whose rows span slots is split by planMultiWrite before it gets here).
-func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *planner) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
 	rowSlots, err := insertRowSlots(ins, r, params)
 	if err != nil {
 		return nil, err

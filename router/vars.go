@@ -60,7 +60,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		}
 	}
 	if renamed {
-		if text, err = s.restore(st); err != nil {
+		if text, err = restoreSQL(s.restoreFlags, st); err != nil {
 			return err
 		}
 	}
