@@ -230,9 +230,7 @@ func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode,
 		}
 		return nil, plan{}, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet (%s of this statement through shardproxy)", what)
 	}
-	s.describing = true
-	p, err := s.plan(snap, st, text, nil)
-	s.describing = false
+	p, err := s.describe(snap, st, text)
 	if err != nil {
 		return nil, plan{}, err
 	}

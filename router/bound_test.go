@@ -69,9 +69,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.describing = true
-			prep, err := s.plan(snap, node, sql, nil)
-			s.describing = false
+			prep, err := s.describe(snap, node, sql)
 			if err != nil || prep.bound == nil {
 				t.Fatalf("prepared without a bound route: %v", err)
 			}

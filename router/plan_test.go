@@ -140,9 +140,7 @@ func runBound(t *testing.T, s *Session, snap *rules.Snapshot, c planCase, want p
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.describing = true
-	prep, err := s.plan(snap, stmts[0], c.Query, nil)
-	s.describing = false
+	prep, err := s.describe(snap, stmts[0], c.Query)
 	if err != nil {
 		return false
 	}

@@ -31,11 +31,19 @@ type planner struct {
 func (s *Session) planner(snap *rules.Snapshot) *planner {
 	d, _ := s.deadlineFor(snap, hintDeadline{})
 	return &planner{db: s.db, user: s.user, connID: s.info.ConnID, lastInsertID: s.lastInsertID, diag: s.diag,
-		sticky: s.sticky, restoreFlags: s.restoreFlags, describing: s.describing, deadline: d,
+		sticky: s.sticky, restoreFlags: s.restoreFlags, deadline: d,
 		version: s.r.version, maxPkt: s.r.maxPkt}
 }
 
 // plan decides where a statement goes under snap (see planner.plan).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
 	return s.planner(snap).plan(snap, st, text, params)
+}
+
+// describe plans a statement at prepare time, with no parameters bound: a statement routed
+// by its parameters is described from one shard (see planner.describing).
+func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan, error) {
+	pl := s.planner(snap)
+	pl.describing = true
+	return pl.plan(snap, st, text, nil)
 }

@@ -91,9 +91,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	s.describing = true
-	p, err := s.plan(snap, st, text, nil)
-	s.describing = false
+	p, err := s.describe(snap, st, text)
 	if err == nil {
 		p, err = withReturning(p, clause)
 	}

@@ -40,7 +40,6 @@ type Session struct {
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string             // the statement that began the current transaction
 	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
-	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 
