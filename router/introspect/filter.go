@@ -21,7 +21,7 @@ import (
 //	→ FROM (SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop_0', ...)) AS t
 //
 // so aggregates, joins and subqueries over it only ever see the user's databases (and each
-// table-per-slot table once, see schemaNames).
+// table-per-slot table once, see Names).
 
 // infoSchemaColumns lists, for the information_schema tables that describe database objects,
 // the columns naming a schema.
