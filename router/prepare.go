@@ -153,19 +153,19 @@ func (s *Session) CloseStmt(*Stmt) {}
 func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
 	s.publish(st.orig)
 	defer s.publish("")
+	snap := s.r.rules.Load() // the one snapshot of this execution
 	if st.exempt {
-		return s.execute(ctx, st, params, w)
+		return s.execute(ctx, snap, st, params, w)
 	}
-	return s.withDeadline(ctx, s.r.rules.Load(), st.hint, func(ctx context.Context) error {
-		return s.execute(ctx, st, params, w)
+	return s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
+		return s.execute(ctx, snap, st, params, w)
 	})
 }
 
-func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
 	if len(params) != st.params {
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
-	snap := s.r.rules.Load()
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
