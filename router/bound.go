@@ -151,3 +151,19 @@ func (b *boundRoute) slot(params []wire.Param) (int, bool) {
 	}
 	return slot, slot >= 0
 }
+
+// rebind plans a prepared statement again, as PREPARE did, under a snapshot that replaced the
+// one its route was planned under, and returns its new route (nil when the statement is no
+// longer routed by its parameters alone, or no longer plans: EXECUTE then plans it in full
+// and reports why).
+func (s *Session) rebind(snap *rules.Snapshot, st *Stmt) *boundRoute {
+	node, err := s.parseOne(st.text)
+	if err != nil {
+		return nil
+	}
+	p, err := s.describe(snap, node, st.text)
+	if err != nil {
+		return nil
+	}
+	return p.bound
+}

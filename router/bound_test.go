@@ -3,8 +3,11 @@ package router
 import (
 	"context"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -102,5 +105,51 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				t.Errorf("%d of 16 executions resolved by the bound route", resolved)
 			}
 		})
+	}
+}
+
+// TestBoundRouteAfterReload: after a reload, a prepared statement is planned once more (one
+// parse) and bound again: its executions parse nothing more and follow the new rules.
+func TestBoundRouteAfterReload(t *testing.T) {
+	be := newFakeBackend()
+	r := shardedRouter(t, be)
+	s := fakeSession(t, r, "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT owner FROM accounts WHERE account_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+		t.Fatal(err)
+	}
+	cfg := shardedConfig()
+	cfg.Schemes[1].Shards = []string{"s3", "s2", "s1", "s0"} // by_account: slots 4-5 now on s1
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rules.Swap(snap)
+	be.takeLog()
+	before := s.parses
+	for range 3 {
+		if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.parses - before; n != 1 {
+		t.Errorf("3 executions after a reload parsed %d times, want 1 (the new plan)", n)
+	}
+	log := be.takeLog()
+	if !slices.ContainsFunc(log, func(l string) bool {
+		return strings.HasPrefix(l, "s1#") && strings.Contains(l, "PREPARE SELECT `owner` FROM `accounts_0005`")
+	}) {
+		t.Errorf("after the reload, slot 5 was not prepared on s1: %q", log)
+	}
+	for _, l := range log {
+		if strings.Contains(l, "PREPARE") && !strings.HasPrefix(l, "s1#") {
+			t.Errorf("after the reload, slot 5 was prepared elsewhere than s1: %q", l)
+		}
 	}
 }

@@ -177,6 +177,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return res.write(w, s.status, true)
 	}
 	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
+	if st.bound != nil && st.bound.snap != snap {
+		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
+	}
 	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
 		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
 		if !cols.Empty() {
