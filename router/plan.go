@@ -123,6 +123,29 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	case a.infoSchema || show != nil:
 		p.shard = introspect.Shard(db, st, params)
 	}
+	if err := pl.physicalNames(snap, st, a, show, &p); err != nil {
+		return plan{}, err
+	}
+	if a.rewrite {
+		for _, f := range a.unnamed {
+			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+		}
+		sql, err := pl.restore(st)
+		if err != nil {
+			return plan{}, err
+		}
+		p.sql = sql
+	}
+	p.columns = introspect.ColumnsOf(db, p.shard)
+	p.bound = p.bound.finish(p, a)
+	return p, nil
+}
+
+// physicalNames points the schema qualifiers and SHOW ... FROM of a statement placed on
+// p.shard at that shard's physical database, and translates a statement about
+// information_schema or a SHOW (router/introspect): names in its literals, derived tables
+// that keep the user's databases only. It records in a whether the statement was rewritten.
+func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analyzer, show *ast.ShowStmt, p *plan) error {
 	for _, ref := range a.schemas {
 		if phys := p.shard.Database; ref.O != phys {
 			*ref = ast.NewCIStr(phys)
@@ -146,26 +169,14 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		allowed := introspect.AllowedSchemas(snap, pl.user, p.shard)
 		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.names.OtherSlots())
 		if err != nil {
-			return plan{}, err
+			return err
 		}
 		if changed {
 			introspect.Unqualify(st)
 			a.rewrite = true
 		}
 	}
-	if a.rewrite {
-		for _, f := range a.unnamed {
-			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-		}
-		sql, err := pl.restore(st)
-		if err != nil {
-			return plan{}, err
-		}
-		p.sql = sql
-	}
-	p.columns = introspect.ColumnsOf(db, p.shard)
-	p.bound = p.bound.finish(p, a)
-	return p, nil
+	return nil
 }
 
 // statementDB is the logical database a statement works in: the one its qualified names
