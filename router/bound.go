@@ -101,31 +101,53 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 	if checkSingles(b.refs, shard) != nil {
 		return nil, "", introspect.Columns{}, false
 	}
+	sql, err := b.fill(func(t *rules.Table) string { return t.PhysicalName(slot) }, shard.Database)
+	if err != nil {
+		return nil, "", introspect.Columns{}, false
+	}
+	return shard, sql, introspect.ColumnsOf(b.db0, shard), true
+}
+
+// fill writes the statement with its bind variables filled in: each sharded table under
+// the name phys gives it, schema qualifiers naming db. The text is the client's as long as
+// nothing differs from it, as full planning leaves it.
+func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, error) {
 	rewrite := b.rewrite
 	for i, r := range b.sharded {
-		phys := r.table.PhysicalName(slot)
-		if phys != b.logical[i] {
-			rename(r, phys, b.alias)
+		if name := phys(r.table); name != b.logical[i] {
+			rename(r, name, b.alias)
 			rewrite = true
 		} else {
-			r.node.Name = ast.NewCIStr(phys)
+			r.node.Name = ast.NewCIStr(name)
 		}
 	}
 	for i, ref := range b.schemas {
-		*ref = ast.NewCIStr(shard.Database)
-		rewrite = rewrite || b.schemaL[i] != shard.Database
+		*ref = ast.NewCIStr(db)
+		rewrite = rewrite || b.schemaL[i] != db
 	}
-	sql = b.text
-	if rewrite {
-		for _, f := range b.unnamed {
-			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-		}
-		var err error
-		if sql, err = restoreSQL(b.flags, b.st); err != nil {
-			return nil, "", introspect.Columns{}, false
-		}
+	if !rewrite {
+		return b.text, nil
 	}
-	return shard, sql, introspect.ColumnsOf(b.db0, shard), true
+	for _, f := range b.unnamed {
+		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+	}
+	return restoreSQL(b.flags, b.st)
+}
+
+// explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
+// statement routed by its parameters): the shard of the slot the bound key names, and the
+// SQL with the slot's physical table and database names as placeholders.
+func (b *boundRoute) explain() ([]ExplainStep, error) {
+	sql, err := b.fill(func(t *rules.Table) string {
+		if t.TablePerSlot {
+			return t.Name + "_{slot}"
+		}
+		return t.Name
+	}, "{slot's database}")
+	if err != nil {
+		return nil, err
+	}
+	return []ExplainStep{{Step: "route", Shard: "{shard of the bound key's slot}", Detail: sql}}, nil
 }
 
 // slot is the one slot every sharded table's key values name, as routeSharded finds it.

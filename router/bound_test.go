@@ -153,3 +153,22 @@ func TestBoundRouteAfterReload(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainBoundRoute: EXPLAIN SHARDS of a statement routed by a ? shard key shows the
+// route with its bind variables (the slot's shard, table and database), not slot 0's.
+func TestExplainBoundRoute(t *testing.T) {
+	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
+	for _, c := range []struct{ sql, want string }{
+		{"SELECT owner FROM shop.accounts WHERE account_id = ?", "SELECT `owner` FROM `{slot's database}`.`accounts_{slot}` AS `accounts` WHERE `account_id`=?"},
+		{"SELECT * FROM orders WHERE user_id = ?", "SELECT * FROM orders WHERE user_id = ?"},
+	} {
+		steps, err := s.Explain(c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ExplainStep{{Step: "route", Shard: "{shard of the bound key's slot}", Detail: c.want}}
+		if !reflect.DeepEqual(steps, want) {
+			t.Errorf("EXPLAIN SHARDS %s:\n got %q\nwant %q", c.sql, steps, want)
+		}
+	}
+}

@@ -57,6 +57,9 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 	if p.branches != nil {
 		return explainBranches(p), nil
 	}
+	if p.bound != nil {
+		return p.bound.explain()
+	}
 	if p.scatter == nil {
 		return []ExplainStep{{Step: "route", Shard: p.shard.Name, Detail: p.sql}}, nil
 	}
