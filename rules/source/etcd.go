@@ -14,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultPrefix is the etcd key prefix used when none is configured.
@@ -80,6 +82,12 @@ func NewEtcd(o EtcdOptions) (*Etcd, error) {
 		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS,
 		Username: o.Username, Password: o.Password,
 		Logger: zap.NewNop(), // its warnings surface as errors of our calls, logged by us
+		// Reconnect within about a second of etcd coming back (gRPC's default backoff
+		// grows to two minutes).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: o.DialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("source: etcd: %w", err)
