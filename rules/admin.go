@@ -39,9 +39,9 @@ func validateAdmin(a AdminConfig) error {
 	}
 	for _, o := range a.Open {
 		switch o {
-		case "metrics", "healthz", "readyz":
+		case "metrics", "healthz", "readyz", "status":
 		default:
-			return fmt.Errorf("%w: admin.open %q: want metrics, healthz or readyz", ErrInvalid, o)
+			return fmt.Errorf("%w: admin.open %q: want metrics, healthz, readyz or status (the page at /)", ErrInvalid, o)
 		}
 	}
 	return nil

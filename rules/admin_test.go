@@ -28,8 +28,8 @@ func TestBuildAdmin(t *testing.T) {
 		{"plain token", rules.AdminConfig{Tokens: []rules.AdminToken{{Name: "a", Role: "read", SHA256: "secret"}}}, "64 hex digits"},
 		{"duplicate token", rules.AdminConfig{Tokens: []rules.AdminToken{{Name: "a", Role: "read", SHA256: hash}, {Name: "a", Role: "read", SHA256: hash}}}, "defined twice"},
 		{"unnamed token", rules.AdminConfig{Tokens: []rules.AdminToken{{Role: "read", SHA256: hash}}}, "name is empty"},
-		{"open", rules.AdminConfig{Open: []string{"metrics", "healthz", "readyz"}}, ""},
-		{"open unknown", rules.AdminConfig{Open: []string{"status"}}, `admin.open "status"`},
+		{"open", rules.AdminConfig{Open: []string{"metrics", "healthz", "readyz", "status"}}, ""},
+		{"open unknown", rules.AdminConfig{Open: []string{"sessions"}}, `admin.open "sessions"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -36,7 +36,8 @@ type AdminConfig struct {
 	TLSKey  string `yaml:"tls_key"`
 	// Tokens are the bearer tokens accepted, stored as hashes.
 	Tokens []AdminToken `yaml:"tokens"`
-	// Open lists endpoints served without a token: any of metrics, healthz, readyz.
+	// Open lists endpoints served without a token: any of metrics, healthz, readyz, status
+	// (the HTML page at /).
 	Open []string `yaml:"open"`
 }
 
