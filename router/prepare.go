@@ -204,6 +204,10 @@ func (s *Session) CloseStmt(*Stmt) {}
 // Execute runs a prepared statement on its shard, under its deadline; the binary result is
 // relayed as is.
 func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	s.route = RouteSingle
+	if st.local != nil {
+		s.route = RouteLocal
+	}
 	s.publish(st.orig)
 	defer s.publish("")
 	if st.exempt {
@@ -243,9 +247,11 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			w = &logicalColumns{w: w, names: p.columns}
 		}
 		if p.scatter != nil {
+			s.route = RouteScatter
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.route = RouteMultiWrite
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names

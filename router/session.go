@@ -42,6 +42,7 @@ type Session struct {
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
+	route       string        // how the last statement was routed (route.go)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -49,6 +50,7 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	s.route = RouteLocal
 	snap := s.r.rules.Load()
 	if m := explainShards.FindStringSubmatch(sql); m != nil {
 		res, err := s.explainResult(m[1])
@@ -172,6 +174,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
+			s.route = RouteDDL
 			return s.fanOutDDL(ctx, snap, st, refs, more, w)
 		}
 	}
@@ -191,11 +194,14 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		w = &logicalColumns{w: w, names: plan.columns}
 	}
 	if plan.scatter != nil {
+		s.route = RouteScatter
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
 	if plan.branches != nil {
+		s.route = RouteMultiWrite
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
+	s.route = RouteSingle
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
@@ -234,6 +240,9 @@ func (c *countingWriter) WritePacket(p []byte) error {
 
 // run sends one statement to shard and relays its response.
 func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
+	if s.route == RouteLocal {
+		s.route = RouteSingle
+	}
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err

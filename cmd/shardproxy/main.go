@@ -154,6 +154,7 @@ func serve(ctx context.Context, f serveFlags) error {
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	reg := prometheus.NewRegistry()
+	cl.latency = newBackendLatency(reg)
 	rl := newReloader(src, envSecrets, store, cl, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
 	rl.validate = check
 	rl.started(doc, fromLKG)
@@ -165,11 +166,19 @@ func serve(ctx context.Context, f serveFlags) error {
 		XAMetrics: xam, XATestHook: xaTestHook(log)})
 	stopRecovery := startRecovery(ctx, store, cl, xam, log)
 	defer stopRecovery()
-	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
+	srv, err := protocol.NewServer(opts, users{store}, handler{r: rt, m: newStatementMetrics(reg)})
 	if err != nil {
 		return err
 	}
 	procs.srv = srv // before Serve: no session exists yet
+	registerRuntime(reg)
+	registerConnMetrics(reg, srv)
+	reg.MustRegister(poolCollector{store: store, cl: cl})
+	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, cl: cl, rt: rt, procs: procs, started: time.Now()}, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	addr := snap.Listen()
 	if f.listen != "" {

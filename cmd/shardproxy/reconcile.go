@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shardproxy/shardproxy/pool"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
@@ -20,6 +22,7 @@ import (
 type liveCluster struct {
 	*cluster
 	drainTimeout time.Duration
+	latency      *prometheus.HistogramVec // per backend; nil: not measured
 
 	mu      sync.Mutex
 	specs   map[string]rules.Backend // settings of each pool in cluster.pools
@@ -107,7 +110,21 @@ func (lc *liveCluster) AcquirePreferring(ctx context.Context, shard *rules.Shard
 		return nil, sqlerr.New(sqlerr.ErCantConnect,
 			"Can't connect to backend %s of shard %s: it is offline (drained by an operator)", shard.Primary.Name, shard.Name)
 	}
-	return lc.cluster.AcquirePreferring(ctx, shard, prefer)
+	c, err := lc.cluster.AcquirePreferring(ctx, shard, prefer)
+	if err == nil && lc.latency != nil {
+		bc := c.(*backendConn)
+		bc.acquired, bc.backend = time.Now(), shard.Primary.Name
+	}
+	return c, err
+}
+
+// Release gives the connection back and observes how long it was held.
+func (lc *liveCluster) Release(rc router.Conn) {
+	bc := rc.(*backendConn)
+	if lc.latency != nil && !bc.acquired.IsZero() {
+		lc.latency.WithLabelValues(bc.backend).Observe(time.Since(bc.acquired).Seconds())
+	}
+	lc.cluster.Release(rc)
 }
 
 // errUnknownBackend is returned by SetOffline for a name the configuration does not have.

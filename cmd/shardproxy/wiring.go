@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/shardproxy/shardproxy/pool"
 	"github.com/shardproxy/shardproxy/protocol"
@@ -122,7 +123,9 @@ func (c *cluster) Close() {
 // backendConn adapts a pool connection to router.Conn.
 type backendConn struct {
 	*pool.Conn
-	p *pool.Pool
+	p        *pool.Pool
+	acquired time.Time // for the backend query latency metric
+	backend  string    // the backend's name, for the same
 }
 
 func (b *backendConn) Stmt(sql string) (router.BackendStmt, bool) {
@@ -135,7 +138,10 @@ func (b *backendConn) SetStmt(sql string, s router.BackendStmt) {
 }
 
 // handler adapts the router to protocol.Handler.
-type handler struct{ r *router.Router }
+type handler struct {
+	r *router.Router
+	m *statementMetrics // nil: no statement metrics
+}
 
 var _ protocol.Handler = handler{}
 
@@ -143,6 +149,9 @@ func (h handler) NewSession(ctx context.Context, info protocol.ConnInfo) (protoc
 	s, err := h.r.NewSession(ctx, router.SessionInfo{ConnID: info.ID, User: info.User, Collation: info.Collation})
 	if err != nil {
 		return nil, err
+	}
+	if h.m != nil {
+		return observedSession{session: session{s}, m: h.m}, nil
 	}
 	return session{s}, nil
 }
