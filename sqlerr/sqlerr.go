@@ -43,6 +43,7 @@ const (
 	ErNetReadInterrupted   uint16 = 1159
 	ErMalformedPacket      uint16 = 1835
 	ErCantConnect          uint16 = 2003 // client-side code, used for "backend unreachable"
+	ErForeignDataSource    uint16 = 1429 // ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a backend taken offline
 	ErConnLost             uint16 = 2013 // client-side code, used for "backend lost mid-transaction"
 )
 

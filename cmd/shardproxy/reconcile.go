@@ -107,8 +107,8 @@ func (lc *liveCluster) Acquire(ctx context.Context, shard *rules.Shard) (router.
 
 func (lc *liveCluster) AcquirePreferring(ctx context.Context, shard *rules.Shard, prefer router.Conn) (router.Conn, error) {
 	if lc.isOffline(shard.Primary.Name) {
-		return nil, sqlerr.New(sqlerr.ErCantConnect,
-			"Can't connect to backend %s of shard %s: it is offline (drained by an operator)", shard.Primary.Name, shard.Name)
+		return nil, sqlerr.New(sqlerr.ErForeignDataSource,
+			"Unable to connect to foreign data source: backend %s of shard %s is offline (drained by an operator)", shard.Primary.Name, shard.Name)
 	}
 	c, err := lc.cluster.AcquirePreferring(ctx, shard, prefer)
 	if err == nil && lc.latency != nil {
