@@ -43,7 +43,7 @@ done
 
 echo "building and starting the proxy"
 go build -o "$work/shardproxy" ./cmd/shardproxy
-"$work/shardproxy" serve --config examples/demo.yaml --metrics-addr 127.0.0.1:9090 &
+"$work/shardproxy" serve --config examples/demo.yaml &
 proxy_pid=$!
 client=(mariadb -h127.0.0.1 -P3307 -udemo -pdemo shop)
 for _ in $(seq 1 100); do
@@ -71,7 +71,10 @@ shardproxy demo is running.
           SELECT currency, COUNT(*), SUM(total) FROM orders GROUP BY currency ORDER BY 3 DESC;
           EXPLAIN SHARDS SELECT user_id, total FROM orders ORDER BY total DESC LIMIT 5;
           SELECT /*+ MAX_EXECUTION_TIME(200) */ SLEEP(1);
-  metrics: http://127.0.0.1:9090/metrics
+  admin:  http://127.0.0.1:9090/ (status page), /metrics, /readyz; the API with a token:
+          curl -H 'Authorization: Bearer demo-admin-token' http://127.0.0.1:9090/api/v1/backends
+          curl -X POST -H 'Authorization: Bearer demo-admin-token' http://127.0.0.1:9090/api/v1/reload
+          (edit examples/demo.yaml and send SIGHUP to the proxy, pid $proxy_pid, to reload it)
   shards: 127.0.0.1:33060..33063 (root/rootpw), database shop
 Ctrl-C stops the proxy and removes the containers.
 MSG

@@ -136,22 +136,9 @@ func serve(ctx context.Context, f serveFlags) error {
 		cl.drainTimeout = d
 	}
 
-	srvCfg := snap.Server()
-	opts := protocol.Options{
-		ServerVersion:    srvCfg.Version,
-		MaxAllowedPacket: int(srvCfg.MaxAllowedPacket),
-		HandshakeTimeout: durationOf(srvCfg.HandshakeTimeout),
-		IdleTimeout:      durationOf(srvCfg.IdleTimeout),
-		WriteTimeout:     durationOf(srvCfg.WriteTimeout),
-		MaxConnections:   srvCfg.MaxConnections,
-		Logger:           log,
-	}
-	if srvCfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(srvCfg.TLSCert, srvCfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("TLS: %w", err)
-		}
-		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	opts, err := protocolOptions(snap, log)
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	cl.latency = newBackendLatency(reg)
@@ -206,7 +193,11 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
-	drain := durationOf(store.Load().Server().DrainTimeout)
+	return shutdown(srv, errc, durationOf(store.Load().Server().DrainTimeout), log)
+}
+
+// shutdown drains the client connections for up to drain (default 30s) and waits for Serve.
+func shutdown(srv *protocol.Server, errc <-chan error, drain time.Duration, log *slog.Logger) error {
 	if drain == 0 {
 		drain = 30 * time.Second
 	}
@@ -221,6 +212,29 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// protocolOptions are the client-side settings, read once at start (a reload reports
+// changes to them as needing a restart).
+func protocolOptions(snap *rules.Snapshot, log *slog.Logger) (protocol.Options, error) {
+	srvCfg := snap.Server()
+	opts := protocol.Options{
+		ServerVersion:    srvCfg.Version,
+		MaxAllowedPacket: int(srvCfg.MaxAllowedPacket),
+		HandshakeTimeout: durationOf(srvCfg.HandshakeTimeout),
+		IdleTimeout:      durationOf(srvCfg.IdleTimeout),
+		WriteTimeout:     durationOf(srvCfg.WriteTimeout),
+		MaxConnections:   srvCfg.MaxConnections,
+		Logger:           log,
+	}
+	if srvCfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(srvCfg.TLSCert, srvCfg.TLSKey)
+		if err != nil {
+			return protocol.Options{}, fmt.Errorf("TLS: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
 }
 
 // goOwned runs fn in a goroutine until the returned stop is called; stop cancels fn's

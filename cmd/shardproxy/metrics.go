@@ -122,8 +122,12 @@ func (pc poolCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (pc poolCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range pc.cl.Backends(pc.store.Load()) {
-		g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, b.Name) }
-		c := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, b.Name) }
+		g := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, b.Name)
+		}
+		c := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, b.Name)
+		}
 		off := 0.0
 		if b.Offline {
 			off = 1

@@ -148,4 +148,6 @@ func (s observedSession) Execute(ctx context.Context, p protocol.Prepared, param
 	return err
 }
 
-func (s observedSession) CloseStmt(p protocol.Prepared) { s.session.Session.CloseStmt(p.(observedStmt).Stmt) }
+func (s observedSession) CloseStmt(p protocol.Prepared) {
+	s.session.Session.CloseStmt(p.(observedStmt).Stmt)
+}
