@@ -33,7 +33,10 @@ func (f *fakeProxy) Status() Status {
 func (f *fakeProxy) Reloads() []Reload {
 	return []Reload{{Result: "applied", Trigger: "start", Revision: 7}, {Result: "rejected", Trigger: "watch", Revision: 8, Error: `default_shard "s9" is not a shard`}}
 }
-func (f *fakeProxy) Reload(context.Context) Reload { f.reloads++; return Reload{Result: "unchanged", Revision: 7} }
+func (f *fakeProxy) Reload(context.Context) Reload {
+	f.reloads++
+	return Reload{Result: "unchanged", Revision: 7}
+}
 func (f *fakeProxy) Ready(context.Context) (bool, string) {
 	if f.ready {
 		return true, ""
@@ -44,8 +47,8 @@ func (f *fakeProxy) Tokens() ([]Token, []string) {
 	return []Token{{Name: "viewer", Role: RoleRead, SHA256: hashOf("read-tok")}, {Name: "ops", Role: RoleAdmin, SHA256: hashOf("admin-tok")}}, []string{"healthz"}
 }
 func (f *fakeProxy) Backends() []Backend {
-	return []Backend{{Name: "b0", Addr: "10.0.0.1:3306", Roles: []string{"primary of s0"}, State: "online", Pool: &Pool{MaxOpen: 10, Open: 3, Idle: 2, InUse: 1}},
-		{Name: "b1", Addr: "10.0.0.2:3306", Roles: []string{"primary of s1"}, State: "offline"}}
+	return []Backend{{Name: "b0", Addr: "10.0.0.1:3306", Roles: []string{"primary of s0"}, State: "online", Health: "up", Pool: &Pool{MaxOpen: 10, Open: 3, Idle: 2, InUse: 1}},
+		{Name: "b1", Addr: "10.0.0.2:3306", Roles: []string{"primary of s1"}, State: "offline", Health: "down", Reason: "dial tcp: refused"}}
 }
 func (f *fakeProxy) SetOffline(_ context.Context, name string) (int, error) {
 	if name != "b0" && name != "b1" {
@@ -239,8 +242,8 @@ func TestStatusPage(t *testing.T) {
 	}
 	walk(doc, "")
 	want := map[string][]string{
-		"shards":   {"s0", "shop", "shop_0", "b0", "-"},
-		"backends": {"b0", "10.0.0.1:3306", "primary of s0", "online", "3/10", "2", "1", "0", "0", "0.000 s"},
+		"shards":   {"s0", "shop", "shop_0", "b0", "-", "-"},
+		"backends": {"b0", "10.0.0.1:3306", "primary of s0", "online", "up", "-", "3/10", "2", "1", "0", "0", "0.000 s"},
 		"sessions": {"12", "app", "10.1.1.1:5000", "shop", "Query", "3 s", "SELECT * FROM `orders` WHERE `id` = ?"},
 	}
 	for id, row := range want {
@@ -249,7 +252,7 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("table %s: rows %q, want a first data row %q", id, rows, row)
 		}
 	}
-	if r := tables["backends"]; len(r) < 3 || r[2][3] != "offline" || r[2][4] != "no pool" {
+	if r := tables["backends"]; len(r) < 3 || r[2][3] != "offline" || r[2][4] != "down dial tcp: refused" || r[2][6] != "no pool" {
 		t.Errorf("offline backend row: %q", r)
 	}
 	if r := tables["reloads"]; len(r) != 3 || r[1][2] != "rejected" {

@@ -57,11 +57,18 @@ type Pool struct {
 type Backend struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`
-	// Roles are "primary of s0", "replica of s1", as configured.
+	// Roles are "primary of s0", "replica of s1", as the topology has them now.
 	Roles []string `json:"roles"`
-	// State is online or offline (drained by an operator).
+	// State is online, offline (taken offline by an operator) or "fenced: why".
 	State string `json:"state"`
-	Pool  *Pool  `json:"pool,omitempty"` // nil: no pool (offline)
+	// Health is the last probe's verdict (unknown, up, suspect, down) and why.
+	Health string `json:"health"`
+	Reason string `json:"reason,omitempty"`
+	// LagSeconds is a replica's replication lag (nil: not a replica, or unknown).
+	LagSeconds *float64 `json:"lag_seconds,omitempty"`
+	// Warning names settings a primary lacks for failover without loss.
+	Warning string `json:"warning,omitempty"`
+	Pool    *Pool  `json:"pool,omitempty"` // nil: no pool
 }
 
 // Backends lists and drains backends.
@@ -81,6 +88,10 @@ type Shard struct {
 	Replicas []string `json:"replicas"`
 	// Databases are the logical databases the shard serves.
 	Databases []string `json:"logical_databases"`
+	// Failover describes the shard's last failover ("" for none); Waiting counts the
+	// statements waiting for a writable primary now.
+	Failover string `json:"failover,omitempty"`
+	Waiting  int    `json:"waiting"`
 }
 
 // Session is one client connection.

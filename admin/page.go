@@ -54,15 +54,16 @@ code{font-size:.9em}
 
 <h2>Shards</h2>
 <table id="shards">
-<tr><th>shard</th><th>logical databases</th><th>physical database</th><th>primary</th><th>replicas</th></tr>
-{{range .Shards}}<tr><td>{{.Name}}</td><td>{{range $i, $d := .Databases}}{{if $i}}, {{end}}{{$d}}{{end}}</td><td>{{.Database}}</td><td>{{.Primary}}</td><td>{{range $i, $r := .Replicas}}{{if $i}}, {{end}}{{$r}}{{else}}-{{end}}</td></tr>
+<tr><th>shard</th><th>logical databases</th><th>physical database</th><th>primary</th><th>replicas</th><th>last failover</th></tr>
+{{range .Shards}}<tr><td>{{.Name}}</td><td>{{range $i, $d := .Databases}}{{if $i}}, {{end}}{{$d}}{{end}}</td><td>{{.Database}}</td><td>{{if .Primary}}{{.Primary}}{{else}}<span class="bad">none</span>{{end}}</td><td>{{range $i, $r := .Replicas}}{{if $i}}, {{end}}{{$r}}{{else}}-{{end}}</td><td>{{or .Failover "-"}}</td></tr>
 {{end}}</table>
 
 <h2>Backends and pools</h2>
 <table id="backends">
-<tr><th>backend</th><th>address</th><th>roles</th><th>state</th><th>open</th><th>idle</th><th>in use</th><th>waiting</th><th>waits</th><th>wait time</th></tr>
+<tr><th>backend</th><th>address</th><th>roles</th><th>state</th><th>health</th><th>lag</th><th>open</th><th>idle</th><th>in use</th><th>waiting</th><th>waits</th><th>wait time</th></tr>
 {{range .Backends}}<tr><td>{{.Name}}</td><td>{{.Addr}}</td><td>{{range $i, $r := .Roles}}{{if $i}}, {{end}}{{$r}}{{end}}</td>
 <td>{{if eq .State "online"}}<span class="ok">online</span>{{else}}<span class="bad">{{.State}}</span>{{end}}</td>
+<td>{{if eq .Health "up"}}<span class="ok">up</span>{{else}}<span class="bad">{{.Health}}</span> {{.Reason}}{{end}}</td><td>{{with .LagSeconds}}{{printf "%.1f" .}} s{{else}}-{{end}}</td>
 {{with .Pool}}<td>{{.Open}}/{{.MaxOpen}}</td><td>{{.Idle}}</td><td>{{.InUse}}</td><td>{{.Waiting}}</td><td>{{.WaitCount}}</td><td>{{printf "%.3f" .WaitSeconds}} s</td>{{else}}<td colspan="6">no pool</td>{{end}}</tr>
 {{end}}</table>
 

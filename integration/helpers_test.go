@@ -521,17 +521,6 @@ func requireTool(t *testing.T, path, pkg string) string {
 	return ""
 }
 
-// knownBug skips a test that fails because of a proxy bug not fixed yet, with "BUG: " and
-// the description; SHARDPROXY_IT_BUGS=1 runs it anyway (to check a fix).
-func knownBug(t *testing.T, description string) {
-	t.Helper()
-	if os.Getenv("SHARDPROXY_IT_BUGS") == "1" {
-		t.Logf("known bug, running anyway: %s", description)
-		return
-	}
-	t.Skip("BUG: " + description)
-}
-
 // grepLines returns the lines of s that contain substr.
 func grepLines(s, substr string) string {
 	var out []string

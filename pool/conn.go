@@ -245,13 +245,15 @@ func (c *Conn) readResults() (wire.OK, error) {
 		}
 		var ok wire.OK
 		switch {
+		case len(p) == 0:
+			return wire.OK{}, fmt.Errorf("%w: empty packet", wire.ErrMalformed)
 		case wire.IsErr(p):
 			return wire.OK{}, wire.ParseErr(p)
-		case len(p) > 0 && p[0] == wire.OKHeader:
+		case p[0] == wire.OKHeader:
 			if ok, err = wire.ParseOK(p); err != nil {
 				return ok, err
 			}
-		case len(p) > 0 && p[0] == wire.LocalInfileHeader:
+		case p[0] == wire.LocalInfileHeader:
 			if ok, err = c.refuseLocalInfile(); err != nil {
 				return ok, err
 			}
@@ -336,3 +338,14 @@ func (c *Conn) retire() {
 	c.broken = true
 	_ = c.nc.Close()
 }
+
+// KillQuery stops the statement c is running with KILL QUERY sent over a separate,
+// short-lived connection to c's backend (see Pool.KillQuery). Unlike the other methods it
+// may be called from any goroutine while the holder uses c: it reads only c's immutable id
+// and pool.
+func (c *Conn) KillQuery(ctx context.Context) error { return c.pool.KillQuery(ctx, c.id) }
+
+// Interrupt makes every blocked and future read or write on c fail at once (a past socket
+// deadline), so whoever holds c gets an I/O error and marks it broken. Like KillQuery it may
+// be called from any goroutine; it is how the owner of a fenced backend cuts its connections.
+func (c *Conn) Interrupt() { _ = c.nc.SetDeadline(time.Unix(1, 0)) }

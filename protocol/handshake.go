@@ -61,7 +61,7 @@ func (c *conn) handshake() error {
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return fmt.Errorf("protocol: read handshake response: %w", err)
 	}
@@ -103,7 +103,22 @@ func (c *conn) handshake() error {
 	if err := c.w.WritePacket(wire.AppendOK(nil, wire.OK{Status: sess.Status()})); err != nil {
 		return err
 	}
-	return c.w.Flush()
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	c.w.Resize(connBufSize)
+	c.w.MaxPacket = c.srv.opts.MaxAllowedPacket
+	return nil
+}
+
+// readAuthPacket reads a packet of the login. One larger than a handshake needs is refused
+// with ER_HANDSHAKE_ERROR, as MySQL does, without reading it.
+func (c *conn) readAuthPacket() ([]byte, error) {
+	p, err := c.w.ReadPacket()
+	if errors.Is(err, wire.ErrPacketTooLarge) {
+		return nil, c.fail(sqlerr.New(sqlerr.ErHandshake, "Bad handshake"), err)
+	}
+	return p, err
 }
 
 func (c *conn) isTLS() bool {
@@ -171,7 +186,7 @@ func (c *conn) startTLS() ([]byte, error) {
 	}
 	c.nc = tc
 	c.w.Replace(&deadlineConn{Conn: tc, timeout: c.srv.opts.WriteTimeout})
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return nil, fmt.Errorf("protocol: read handshake response over TLS: %w", err)
 	}
@@ -309,7 +324,7 @@ func (c *conn) switchAuth(plugin string, scramble []byte) ([]byte, error) {
 	if err := c.w.Flush(); err != nil {
 		return nil, err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return nil, fmt.Errorf("protocol: read auth switch response: %w", err)
 	}
@@ -334,7 +349,7 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return fmt.Errorf("protocol: read sha2 full auth: %w", err)
 	}
@@ -356,7 +371,7 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
-		enc, err := c.w.ReadPacket()
+		enc, err := c.readAuthPacket()
 		if err != nil {
 			return fmt.Errorf("protocol: read encrypted password: %w", err)
 		}

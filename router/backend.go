@@ -7,28 +7,34 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// Backend hands out connections to shards. The pool package satisfies it (wired in
+// Backend hands out connections to shards. The topo package satisfies it (wired in
 // cmd/shardproxy); it must be safe for concurrent use.
 type Backend interface {
-	// Acquire returns a connection to the shard's primary, bounded by ctx.
-	Acquire(ctx context.Context, shard *rules.Shard) (Conn, error)
+	// Acquire returns a connection to the backend that plays role for shard now (its
+	// current primary, or a usable replica), bounded by ctx.
+	Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (Conn, error)
 	// Release gives a connection back; broken or dirty ones are closed or reset.
 	Release(c Conn)
-	// KillQuery stops the statement running on backend connection id of shard's primary.
-	KillQuery(ctx context.Context, shard *rules.Shard, id uint32) error
 }
 
 // PreferringBackend is a Backend that can hand back a connection the session released
-// earlier, when it is still idle, so a client keeps meeting the same backend session.
+// earlier, when it is still idle and still plays role, so a client keeps meeting the same
+// backend session.
 type PreferringBackend interface {
-	AcquirePreferring(ctx context.Context, shard *rules.Shard, prefer Conn) (Conn, error)
+	AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer Conn) (Conn, error)
 }
 
 // Conn is one backend connection, used by one session at a time.
 type Conn interface {
 	Wire() *wire.Conn // raw packets; ResetSeq before each command
 	ID() uint32       // backend connection id
-	MarkBroken()      // protocol state unknown: never reuse
+	// Server names the backend server this connection runs on (its config name).
+	Server() string
+	// KillQuery stops the statement this connection runs, on the server that runs it (KILL
+	// QUERY over a separate connection), bounded by ctx. Unlike the other methods it may be
+	// called from another goroutine while the holder uses the connection.
+	KillQuery(ctx context.Context) error
+	MarkBroken() // protocol state unknown: never reuse
 	Broken() bool
 	MarkDirty() // session state unknown: reset before reuse
 	Exec(ctx context.Context, query string) (wire.OK, error)

@@ -41,7 +41,7 @@ func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef,
 // at a time; a partial failure names the copies that changed and those that did not, so an
 // operator can finish or undo it.
 func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
-	if s.inTransaction() || len(s.pinned) > 0 {
+	if s.txnOpen() || len(s.pinned) > 0 {
 		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction or a pinned session")
 	}
 	main := refs[0].table

@@ -215,7 +215,7 @@ func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Con
 	it.stopFn = context.AfterFunc(ctx, func() {
 		defer close(it.killed)
 		_ = nc.SetDeadline(time.Now().Add(drainTimeout))
-		it.err = s.killQuery(shard, c.ID(), killReason(ctx))
+		it.err = s.killQuery(shard, c, killReason(ctx))
 	})
 	return it
 }
@@ -273,7 +273,7 @@ func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd b
 	err := sendCommand(ctx, c, cmd, payload)
 	var out outcome
 	if err == nil {
-		out, err = relay(ctx, c, cw, more)
+		out, err = relayResults(ctx, c, cw, more, cmd == comStmtExecute)
 	}
 	if it.stop() {
 		err = interrupted(ctx, cw, err)
@@ -289,15 +289,15 @@ func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd b
 // erStatementTimeout is MariaDB's ER_STATEMENT_TIMEOUT, answered for max_statement_time.
 const erStatementTimeout = 1969
 
-// killQuery stops a statement left running on a backend after its context ended (KILL
+// killQuery stops a statement left running on c's server after its context ended (KILL
 // QUERY over a separate connection, bounded by killTimeout), counted by reason.
-func (s *Session) killQuery(shard *rules.Shard, id uint32, reason string) error {
+func (s *Session) killQuery(shard *rules.Shard, c Conn, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	s.r.metrics.BackendKill(reason)
-	err := s.r.be.KillQuery(ctx, shard, id)
+	err := c.KillQuery(ctx)
 	if err != nil {
-		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend_conn", id, "reason", reason, "err", err)
+		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend", c.Server(), "backend_conn", c.ID(), "reason", reason, "err", err)
 	}
 	return err
 }

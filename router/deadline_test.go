@@ -318,13 +318,14 @@ type stallingBackend struct {
 	answer bool
 	conns  []*fakeConn
 	wg     sync.WaitGroup
-	kill   chan struct{} // closed by KillQuery
+	kill   chan struct{} // closed by a connection's KillQuery
 	pipes  []net.Conn
 }
 
-func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard) (Conn, error) {
+func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Role) (Conn, error) {
 	client, server := net.Pipe()
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{},
+		onKill: func() { close(b.kill) }}
 	c.w = wire.NewConn(client, 0)
 	b.conns = append(b.conns, c)
 	b.pipes = append(b.pipes, client, server)
@@ -341,11 +342,6 @@ func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard) (Conn, 
 		_, _ = sw.ReadPacket() // until the pipe closes
 	})
 	return c, nil
-}
-
-func (b *stallingBackend) KillQuery(ctx context.Context, shard *rules.Shard, id uint32) error {
-	close(b.kill)
-	return b.fakeBackend.KillQuery(ctx, shard, id)
 }
 
 func (b *stallingBackend) close() {

@@ -3,7 +3,6 @@ package router
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -44,7 +43,7 @@ func newFakeBackend() *fakeBackend {
 	}}
 }
 
-func (b *fakeBackend) Acquire(_ context.Context, shard *rules.Shard) (Conn, error) {
+func (b *fakeBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Role) (Conn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if idle := b.idle[shard.Name]; len(idle) > 0 {
@@ -76,10 +75,15 @@ func (b *fakeBackend) Release(c Conn) {
 	b.idle[fc.shard] = append(b.idle[fc.shard], fc)
 }
 
-func (b *fakeBackend) KillQuery(_ context.Context, shard *rules.Shard, id uint32) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.kills = append(b.kills, fmt.Sprintf("%s#%d", shard.Name, id))
+// KillQuery records "SHARD#ID" in the backend's kills (the server the connection runs on)
+// and runs the connection's onKill hook.
+func (c *fakeConn) KillQuery(context.Context) error {
+	c.be.mu.Lock()
+	c.be.kills = append(c.be.kills, fmt.Sprintf("%s#%d", c.shard, c.id))
+	c.be.mu.Unlock()
+	if c.onKill != nil {
+		c.onKill()
+	}
 	return nil
 }
 
@@ -114,10 +118,12 @@ type fakeConn struct {
 	inTrans  bool
 	released int
 	resets   int
+	onKill   func() // run by KillQuery, if set
 }
 
 func (c *fakeConn) Wire() *wire.Conn                    { return c.w }
 func (c *fakeConn) ID() uint32                          { return c.id }
+func (c *fakeConn) Server() string                      { return c.shard }
 func (c *fakeConn) MarkBroken()                         { c.broken = true }
 func (c *fakeConn) Broken() bool                        { return c.broken }
 func (c *fakeConn) MarkDirty()                          { c.dirty = true }
@@ -165,6 +171,8 @@ func (c *fakeConn) query(sql string) [][]byte {
 	switch {
 	case failHere:
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
+	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
+		panic("fake backend: PANIC in " + sql)
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
@@ -314,8 +322,6 @@ func (r *clientRecorder) oks() []wire.OK {
 }
 
 func (r *clientRecorder) reset() { r.pkts = nil }
-
-var errNoSQLError = errors.New("not a MySQL error")
 
 // sqlCode returns the MySQL error code of err, or 0.
 func sqlCode(err error) uint16 {

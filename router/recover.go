@@ -263,7 +263,7 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 
 // withConn runs f on a pooled connection to shard's primary.
 func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(Conn) error) error {
-	c, err := rc.o.Backend.Acquire(ctx, shard)
+	c, err := rc.o.Backend.Acquire(ctx, shard, rules.RolePrimary)
 	if err != nil {
 		return err
 	}

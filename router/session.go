@@ -35,9 +35,13 @@ type Session struct {
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
-	keepDiag     bool   // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string // the statement that began the current transaction
-	describing   bool   // planning at prepare time: describe a scatter statement from one shard
+	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
+	txnBegin     string             // the statement that began the current transaction
+	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
+	describing   bool               // planning at prepare time: describe a scatter statement from one shard
+	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
+
+	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
@@ -59,19 +63,12 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
+	if err := checkText(sql); err != nil {
+		return err
+	}
 	stmts, err := s.parse(sql)
 	if err != nil {
-		if db := s.passthroughDB(snap); db != nil {
-			return s.runUnparsed(ctx, snap, db, sql, w)
-		}
-		if st, text, clause, ok := s.returningStmt(sql); ok {
-			s.publish(sql)
-			defer s.publish("")
-			return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-				return s.execReturning(ctx, snap, st, text, clause, w)
-			})
-		}
-		return err
+		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
 	switch {
 	case len(stmts) == 0:
@@ -155,13 +152,19 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
-	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		s.sticky = true // SQL-level prepared statements live in the backend session
+	case *ast.PrepareStmt:
+		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
+	case *ast.ExecuteStmt:
+		return s.sqlExecute(ctx, snap, n, text, more, w)
+	case *ast.DeallocateStmt:
+		return s.sqlDeallocate(ctx, snap, n, text, more, w)
 	case *ast.BeginStmt:
-		if len(s.pinned) > 1 && s.inTransaction() {
+		if len(s.pinned) > 1 && s.txnOpen() {
 			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
 		}
-		s.txnBegin = text
+		// BEGIN commits the open transaction and starts a new one.
+		s.txnBegin, s.savepoints = text, nil
+		clear(s.written)
 		if c, ok := s.onlyPinned(); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
@@ -206,7 +209,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		return lostWrite(s.run(ctx, snap, plan.shard, plan.sql, more, w))
 	}
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
@@ -300,19 +303,20 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	var c Conn
 	var err error
 	if pb, ok := s.r.be.(PreferringBackend); ok {
-		c, err = pb.AcquirePreferring(ctx, shard, s.last[shard.Name])
+		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
 	} else {
-		c, err = s.r.be.Acquire(ctx, shard)
+		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.r.be.Release(c)
+		s.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -324,7 +328,7 @@ func (s *Session) inTransaction() bool {
 }
 
 // finish records what a statement did and releases its connection unless the session must
-// keep it (transaction, autocommit off, sticky state). It returns err, made fatal for the
+// keep it (an open transaction, sticky state: see settle in txn.go). It returns err, made fatal for the
 // client connection when a backend connection holding transaction state was lost.
 func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
 	if out.lastInsertID != 0 {
@@ -336,32 +340,33 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
-		held := s.sticky || s.inTransaction()
+		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
 		delete(s.pinned, shard.Name)
-		s.r.be.Release(c)
+		s.release(c)
 		if held {
-			return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard.Name, err))
+			return lostTxnError(shard.Name, err)
 		}
 		return err
 	}
-	s.endedTransaction()
-	if s.sticky || s.inTransaction() {
-		s.pinned[shard.Name] = c
-		return err
-	}
-	delete(s.pinned, shard.Name)
-	s.last[shard.Name] = c
-	s.r.be.Release(c)
+	s.settle(shard, c, err)
 	return err
 }
 
-// Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
+// Reset is COM_RESET_CONNECTION: back to the state of a fresh login (the current database
+// and character set stay, as in MySQL). The pinned connections go back to the pool, which
+// resets them: user variables, SQL-level prepared statements, temporary tables, locks and
+// an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
+	clear(s.written)
+	s.txnBegin, s.savepoints = "", nil
+	s.execTime, s.execTimeSet = 0, false
+	s.diag = diagnostics{}
+	s.sqlStmts = nil
+	s.setSQLMode(nil)
 	vars := map[string]string{}
 	for k, v := range s.vars {
 		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
@@ -379,7 +384,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.r.be.Release(c)
+		s.release(c)
 	}
 }
 
@@ -414,7 +419,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
-		_ = s.killQuery(shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(shard, c, killReason(ctx))
 	}
 	return s.finish(shard, c, outcome{status: s.status}, err)
 }

@@ -83,7 +83,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	if stop() {
-		_ = s.killQuery(plan.shard, c.ID(), killReason(ctx))
+		_ = s.killQuery(plan.shard, c, killReason(ctx))
 	}
 	return s.finish(plan.shard, c, out, err)
 }

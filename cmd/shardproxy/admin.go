@@ -17,15 +17,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardproxy/shardproxy/admin"
+	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/topo"
 )
 
 // adminView satisfies the admin package's interfaces from the running proxy's parts.
 type adminView struct {
 	store   *rules.Store
 	rl      *reloader
-	cl      *liveCluster
+	tp      *topo.Topology
 	rt      *router.Router
 	procs   *processes
 	started time.Time
@@ -83,33 +85,57 @@ func (a *adminView) Reload(ctx context.Context) admin.Reload {
 	return toAdminReload(a.rl.Reload(ctx, "api"))
 }
 
-// Ready: a configuration is loaded and every shard's primary is online and answers a ping
-// on a pooled connection within a second. (Whether it is writable, rather than read-only,
-// is for the health checker of the failover work to say.)
+// Ready: a configuration is loaded and every shard has a writable primary: one the
+// topology names, not fenced or taken offline, and writable by its last health probe
+// (shards in failover mode promote), or answering a ping within a second (shards without
+// failover are not probed).
 func (a *adminView) Ready(ctx context.Context) (bool, string) {
 	snap := a.store.Load()
 	if snap == nil {
 		return false, "no configuration loaded"
 	}
-	for _, sh := range snap.Shards() {
-		if a.cl.isOffline(sh.Primary.Name) {
-			return false, fmt.Sprintf("shard %s: primary %s is offline", sh.Name, sh.Primary.Name)
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := a.cl.Acquire(pctx, sh)
-		if err == nil {
-			err = c.(*backendConn).Ping(pctx)
-			if err != nil {
-				c.MarkBroken()
+	backends := map[string]topo.BackendInfo{}
+	for _, b := range a.tp.Backends() {
+		backends[b.Name] = b
+	}
+	for _, sh := range a.tp.Shards() {
+		b, ok := backends[sh.Primary]
+		switch {
+		case sh.Primary == "" || !ok:
+			return false, fmt.Sprintf("shard %s has no writable primary (failover under way?)", sh.Name)
+		case b.Fenced != "":
+			return false, fmt.Sprintf("shard %s: primary %s is fenced (%s)", sh.Name, b.Name, b.Fenced)
+		case b.Health.State == health.Unknown:
+			if err := a.ping(ctx, snap, sh.Name); err != nil {
+				return false, fmt.Sprintf("shard %s: primary %s: %v", sh.Name, b.Name, err)
 			}
-			a.cl.Release(c)
-		}
-		cancel()
-		if err != nil {
-			return false, fmt.Sprintf("shard %s: primary %s: %v", sh.Name, sh.Primary.Name, err)
+		case b.Health.State != health.Up:
+			return false, fmt.Sprintf("shard %s: primary %s is %s: %s", sh.Name, b.Name, b.Health.State, b.Health.Reason)
+		case b.Health.ReadOnly:
+			return false, fmt.Sprintf("shard %s: primary %s is read-only", sh.Name, b.Name)
 		}
 	}
 	return true, ""
+}
+
+// ping checks a shard's primary on a pooled connection, within a second.
+func (a *adminView) ping(ctx context.Context, snap *rules.Snapshot, shard string) error {
+	sh, ok := snap.Shard(shard)
+	if !ok {
+		return fmt.Errorf("not in the configuration")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := a.tp.Acquire(ctx, sh, rules.RolePrimary)
+	if err != nil {
+		return err
+	}
+	err = c.(*topo.Conn).Ping(ctx)
+	if err != nil {
+		c.MarkBroken()
+	}
+	a.tp.Release(c)
+	return err
 }
 
 func (a *adminView) Tokens() ([]admin.Token, []string) {
@@ -122,36 +148,43 @@ func (a *adminView) Tokens() ([]admin.Token, []string) {
 }
 
 func (a *adminView) Backends() []admin.Backend {
-	snap := a.store.Load()
 	roles := map[string][]string{}
-	for _, sh := range snap.Shards() {
-		roles[sh.Primary.Name] = append(roles[sh.Primary.Name], "primary of "+sh.Name)
+	for _, sh := range a.tp.Shards() {
+		roles[sh.Primary] = append(roles[sh.Primary], "primary of "+sh.Name)
 		for _, r := range sh.Replicas {
-			roles[r.Name] = append(roles[r.Name], "replica of "+sh.Name)
+			roles[r] = append(roles[r], "replica of "+sh.Name)
 		}
 	}
 	var out []admin.Backend
-	for _, b := range a.cl.Backends(snap) {
-		ab := admin.Backend{Name: b.Name, Addr: b.Addr, Roles: roles[b.Name], State: "online"}
-		if b.Offline {
+	for _, b := range a.tp.Backends() {
+		ab := admin.Backend{Name: b.Name, Addr: b.Addr, Roles: append([]string{}, roles[b.Name]...), State: "online",
+			Health: b.Health.State.String(), Reason: b.Health.Reason, Warning: b.Warning}
+		switch {
+		case topo.IsOffline(b.Fenced):
 			ab.State = "offline"
+		case b.Fenced != "":
+			ab.State = "fenced: " + b.Fenced
 		}
-		if b.HasPool {
-			ab.Pool = &admin.Pool{MaxOpen: b.Pool.MaxOpen, Open: b.Pool.Open, Idle: b.Pool.Idle, InUse: b.Pool.InUse,
-				Waiting: b.Pool.Waiting, WaitCount: b.Pool.WaitCount, WaitSeconds: b.Pool.WaitDuration.Seconds(),
-				AcquireTimeouts: b.Pool.AcquireTimeouts, DialErrors: b.Pool.DialErrors}
+		if r := b.Health.Replica; r != nil && r.LagKnown {
+			lag := r.Lag.Seconds()
+			ab.LagSeconds = &lag
 		}
+		ab.Pool = &admin.Pool{MaxOpen: b.Pool.MaxOpen, Open: b.Pool.Open, Idle: b.Pool.Idle, InUse: b.Pool.InUse,
+			Waiting: b.Pool.Waiting, WaitCount: b.Pool.WaitCount, WaitSeconds: b.Pool.WaitDuration.Seconds(),
+			AcquireTimeouts: b.Pool.AcquireTimeouts, DialErrors: b.Pool.DialErrors}
 		out = append(out, ab)
 	}
 	return out
 }
 
 func (a *adminView) SetOffline(ctx context.Context, name string) (int, error) {
-	return a.cl.SetOffline(ctx, name)
+	return a.tp.SetOffline(ctx, name)
 }
 
-func (a *adminView) SetOnline(name string) error { return a.cl.SetOnline(name) }
+func (a *adminView) SetOnline(name string) error { return a.tp.SetOnline(name) }
 
+// shards is the topology's view of every shard (its current primary, after failovers)
+// with the logical databases the configuration puts on it.
 func (a *adminView) shards() []admin.Shard {
 	snap := a.store.Load()
 	dbs := map[string][]string{}
@@ -162,12 +195,9 @@ func (a *adminView) shards() []admin.Shard {
 		}
 	}
 	var out []admin.Shard
-	for _, sh := range snap.Shards() {
-		s := admin.Shard{Name: sh.Name, Database: sh.Database, Primary: sh.Primary.Name, Replicas: []string{}, Databases: dbs[sh.Name]}
-		for _, r := range sh.Replicas {
-			s.Replicas = append(s.Replicas, r.Name)
-		}
-		out = append(out, s)
+	for _, sh := range a.tp.Shards() {
+		out = append(out, admin.Shard{Name: sh.Name, Database: sh.Database, Primary: sh.Primary,
+			Replicas: append([]string{}, sh.Replicas...), Databases: dbs[sh.Name], Failover: sh.Failover, Waiting: sh.Waiting})
 	}
 	return out
 }

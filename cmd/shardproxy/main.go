@@ -1,7 +1,7 @@
 // Command shardproxy is a MySQL-protocol sharding proxy.
 //
 // This package is the composition root: flags, configuration, logging and the wiring of
-// protocol → router → pool. See ../../README.md.
+// protocol → router → topo → pool. See ../../README.md.
 package main
 
 import (
@@ -127,22 +127,19 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	store := rules.NewStore(snap)
-	cl, err := newLiveCluster(snap, log)
+	reg := prometheus.NewRegistry()
+	tp, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	if d := durationOf(snap.Server().DrainTimeout); d > 0 {
-		cl.drainTimeout = d
-	}
-
+	defer tp.Close()
+	defer stopHealth() // first: no probe result reaches a closed topology
+	cl := newTimedBackend(tp, reg)
 	opts, err := protocolOptions(snap, log)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	cl.latency = newBackendLatency(reg)
-	rl := newReloader(src, envSecrets, store, cl, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
+	rl := newReloader(src, envSecrets, store, tp, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
 	rl.validate = check
 	rl.started(doc, fromLKG)
 	stopReload := goOwned(ctx, func(ctx context.Context) { rl.Run(ctx, fromLKG, time.Second) })
@@ -160,8 +157,8 @@ func serve(ctx context.Context, f serveFlags) error {
 	procs.srv = srv // before Serve: no session exists yet
 	registerRuntime(reg)
 	registerConnMetrics(reg, srv)
-	reg.MustRegister(poolCollector{store: store, cl: cl})
-	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, cl: cl, rt: rt, procs: procs, started: time.Now()}, reg, log)
+	reg.MustRegister(backendCollector{tp: tp})
+	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, tp: tp, rt: rt, procs: procs, started: time.Now()}, reg, log)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
-	"github.com/shardproxy/shardproxy/rules"
 )
 
 // metrics implements router.Metrics with Prometheus counters registered on the registry
@@ -90,64 +89,7 @@ func registerConnMetrics(reg prometheus.Registerer, srv *protocol.Server) {
 	)
 }
 
-// poolCollector exports every backend pool's state at scrape time. Counters restart when a
-// reload replaces a backend's pool (Prometheus' rate() handles the reset).
-type poolCollector struct {
-	store *rules.Store
-	cl    *liveCluster
-}
-
-var poolDescs = struct {
-	open, idle, inUse, waiting, maxOpen, waits, waitSecs, timeouts, dials, dialErrors, offline *prometheus.Desc
-}{
-	open:       prometheus.NewDesc("shardproxy_pool_open_connections", "Connections open (idle, in use and being dialled), per backend.", []string{"backend"}, nil),
-	idle:       prometheus.NewDesc("shardproxy_pool_idle_connections", "Idle connections, per backend.", []string{"backend"}, nil),
-	inUse:      prometheus.NewDesc("shardproxy_pool_in_use_connections", "Connections handed to statements, per backend.", []string{"backend"}, nil),
-	waiting:    prometheus.NewDesc("shardproxy_pool_waiting", "Statements waiting for a connection now, per backend.", []string{"backend"}, nil),
-	maxOpen:    prometheus.NewDesc("shardproxy_pool_max_open_connections", "The configured max_open, per backend.", []string{"backend"}, nil),
-	waits:      prometheus.NewDesc("shardproxy_pool_waits_total", "Acquires that had to wait for a connection, per backend.", []string{"backend"}, nil),
-	waitSecs:   prometheus.NewDesc("shardproxy_pool_wait_seconds_total", "Time spent waiting for a connection, per backend.", []string{"backend"}, nil),
-	timeouts:   prometheus.NewDesc("shardproxy_pool_acquire_timeouts_total", "Waits that ended with the pool's acquire_timeout (the client got 1040), per backend.", []string{"backend"}, nil),
-	dials:      prometheus.NewDesc("shardproxy_pool_dials_total", "Connections dialled, per backend.", []string{"backend"}, nil),
-	dialErrors: prometheus.NewDesc("shardproxy_pool_dial_errors_total", "Failed dials, per backend.", []string{"backend"}, nil),
-	offline:    prometheus.NewDesc("shardproxy_backend_offline", "1 while an operator has drained the backend (admin API), else 0.", []string{"backend"}, nil),
-}
-
-func (pc poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolDescs.open, poolDescs.idle, poolDescs.inUse, poolDescs.waiting, poolDescs.maxOpen,
-		poolDescs.waits, poolDescs.waitSecs, poolDescs.timeouts, poolDescs.dials, poolDescs.dialErrors, poolDescs.offline} {
-		ch <- d
-	}
-}
-
-func (pc poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, b := range pc.cl.Backends(pc.store.Load()) {
-		g := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, b.Name)
-		}
-		c := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, b.Name)
-		}
-		off := 0.0
-		if b.Offline {
-			off = 1
-		}
-		g(poolDescs.offline, off)
-		st := b.Pool // zero when the backend has no pool (offline)
-		g(poolDescs.open, float64(st.Open))
-		g(poolDescs.idle, float64(st.Idle))
-		g(poolDescs.inUse, float64(st.InUse))
-		g(poolDescs.waiting, float64(st.Waiting))
-		g(poolDescs.maxOpen, float64(st.MaxOpen))
-		c(poolDescs.waits, float64(st.WaitCount))
-		c(poolDescs.waitSecs, st.WaitDuration.Seconds())
-		c(poolDescs.timeouts, float64(st.AcquireTimeouts))
-		c(poolDescs.dials, float64(st.Dials))
-		c(poolDescs.dialErrors, float64(st.DialErrors))
-	}
-}
-
-// newBackendLatency is the per-backend histogram of connection holds (see liveCluster).
+// newBackendLatency is the per-backend histogram of connection holds (see timedBackend).
 func newBackendLatency(reg prometheus.Registerer) *prometheus.HistogramVec {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "shardproxy_backend_query_duration_seconds",
