@@ -256,7 +256,7 @@ func short(digest string) string {
 }
 
 // fixedSettings are the settings the process read once at start (listener, TLS files,
-// protocol limits, admin address): a reload that changes them is applied otherwise and
+// protocol limits, admin address, the health checker's timing): a reload that changes them is applied otherwise and
 // reports them as needing a restart.
 type fixedSettings struct {
 	listenOverridden bool
@@ -285,6 +285,7 @@ func (f fixedSettings) changed(snap *rules.Snapshot) []string {
 		{"admin.listen", f.snap.Admin().Listen != snap.Admin().Listen},
 		{"admin.tls_cert", f.snap.Admin().TLSCert != snap.Admin().TLSCert},
 		{"admin.tls_key", f.snap.Admin().TLSKey != snap.Admin().TLSKey},
+		{"health", f.snap.Health() != snap.Health()},
 	} {
 		if c.diff {
 			out = append(out, c.name)
