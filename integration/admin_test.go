@@ -281,12 +281,28 @@ func TestAdminAPI(t *testing.T) {
 	t.Run("DrainBackend", func(t *testing.T) { testAdminDrain(t, a) })
 
 	t.Run("StatusPage", func(t *testing.T) {
-		code, body := a.call(t, "GET", "/", adminReadToken)
-		if code != 200 || !strings.Contains(body, "<table id=\"shards\">") || !strings.Contains(body, "aux_0") {
-			t.Errorf("status page: %d\n%s", code, body)
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.Exec("SELECT SLEEP(2), '" + adminSecretValue + "' FROM orders WHERE user_id = 1")
+			done <- err
+		}()
+		var body string
+		eventually(t, 10*time.Second, "the running statement on the page", func() error {
+			var code int
+			code, body = a.call(t, "GET", "/", adminReadToken)
+			if code != 200 || !strings.Contains(body, "<table id=\"shards\">") || !strings.Contains(body, "aux_0") || !strings.Contains(body, "sleep") {
+				return fmt.Errorf("status page: %d\n%s", code, body)
+			}
+			return nil
+		})
+		if strings.Contains(body, adminSecretValue) {
+			t.Errorf("the status page shows a statement's literal")
 		}
 		if shot := os.Getenv("SHARDPROXY_ADMIN_SCREENSHOT"); shot != "" {
 			screenshot(t, a, shot)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	})
 
