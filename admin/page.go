@@ -63,7 +63,7 @@ code{font-size:.9em}
 <tr><th>backend</th><th>address</th><th>roles</th><th>state</th><th>health</th><th>lag</th><th>open</th><th>idle</th><th>in use</th><th>waiting</th><th>waits</th><th>wait time</th></tr>
 {{range .Backends}}<tr><td>{{.Name}}</td><td>{{.Addr}}</td><td>{{range $i, $r := .Roles}}{{if $i}}, {{end}}{{$r}}{{end}}</td>
 <td>{{if eq .State "online"}}<span class="ok">online</span>{{else}}<span class="bad">{{.State}}</span>{{end}}</td>
-<td>{{if eq .Health "up"}}<span class="ok">up</span>{{else}}<span class="bad">{{.Health}}</span> {{.Reason}}{{end}}</td><td>{{with .LagSeconds}}{{printf "%.1f" .}} s{{else}}-{{end}}</td>
+<td>{{if eq .Health "up"}}<span class="ok">up</span>{{else if eq .Health "unknown"}}not probed{{else}}<span class="bad">{{.Health}}</span> {{.Reason}}{{end}}</td><td>{{with .LagSeconds}}{{printf "%.1f" .}} s{{else}}-{{end}}</td>
 {{with .Pool}}<td>{{.Open}}/{{.MaxOpen}}</td><td>{{.Idle}}</td><td>{{.InUse}}</td><td>{{.Waiting}}</td><td>{{.WaitCount}}</td><td>{{printf "%.3f" .WaitSeconds}} s</td>{{else}}<td colspan="6">no pool</td>{{end}}</tr>
 {{end}}</table>
 

@@ -283,7 +283,7 @@ func TestAdminAPI(t *testing.T) {
 	t.Run("StatusPage", func(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
-			_, err := db.Exec("SELECT SLEEP(2), '" + adminSecretValue + "' FROM orders WHERE user_id = 1")
+			_, err := db.Exec("SELECT SLEEP(4), '" + adminSecretValue + "' FROM orders WHERE user_id = 1")
 			done <- err
 		}()
 		var body string
@@ -297,6 +297,11 @@ func TestAdminAPI(t *testing.T) {
 		})
 		if strings.Contains(body, adminSecretValue) {
 			t.Errorf("the status page shows a statement's literal")
+		}
+		var sessions []struct{ Time int64 }
+		a.getJSON(t, "/api/v1/sessions", &sessions)
+		if len(sessions) != 1 || sessions[0].Time > 10 {
+			t.Errorf("sessions = %+v, want one running for a few seconds", sessions)
 		}
 		if shot := os.Getenv("SHARDPROXY_ADMIN_SCREENSHOT"); shot != "" {
 			screenshot(t, a, shot)

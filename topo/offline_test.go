@@ -3,11 +3,13 @@ package topo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // TestSetOffline: an offline backend gets no new statement (its shard's error says why),
@@ -56,5 +58,22 @@ func TestSetOffline(t *testing.T) {
 	tp.fence("b2", "old primary after a failover")
 	if err := tp.SetOnline("b2"); err == nil || !strings.Contains(err.Error(), "rebuild it") {
 		t.Errorf("SetOnline of a fenced backend: %v", err)
+	}
+}
+
+// TestAcquireErrorDialTimeout: a dial timeout while the statement's context is live is an
+// unreachable backend (1429), not a statement timeout (3024); a statement whose own context
+// ended keeps its context error.
+func TestAcquireErrorDialTimeout(t *testing.T) {
+	s1, _ := snapshot(t, nil).Shard("s1")
+	dial := fmt.Errorf("pool: dial: %w", context.DeadlineExceeded)
+	err := acquireError(t.Context(), s1, "b1", dial)
+	if e, ok := sqlerr.As(err); !ok || e.Code != sqlerr.ErCantConnect {
+		t.Errorf("dial timeout: %v, want 1429", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := acquireError(ctx, s1, "b1", fmt.Errorf("wait: %w", context.Canceled)); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled statement: %v", err)
 	}
 }

@@ -205,7 +205,7 @@ func (a *adminView) shards() []admin.Shard {
 func (a *adminView) Sessions() []admin.Session {
 	var out []admin.Session
 	for _, p := range a.procs.srv.Processes() {
-		s := admin.Session{ID: p.ID, User: p.User, Host: p.Host, DB: p.DB, Command: p.Command, Seconds: int64(p.Time), State: p.State}
+		s := admin.Session{ID: p.ID, User: p.User, Host: p.Host, DB: p.DB, Command: p.Command, Seconds: int64(p.Time / time.Second), State: p.State}
 		if p.Info != "" {
 			s.Digest = parser.Normalize(p.Info, "ON") // literals become "?": no values leave the proxy
 		}
