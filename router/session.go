@@ -63,10 +63,14 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	if err := checkText(sql); err != nil {
+	sql, err := s.resolveComments(sql)
+	if err != nil {
 		return err
 	}
 	stmts, err := s.parse(sql)
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
 	if err != nil {
 		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
@@ -178,7 +182,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 		if refs != nil {
 			s.route = RouteDDL
-			return s.fanOutDDL(ctx, snap, st, refs, more, w)
+			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
 	plan, err := s.plan(snap, st, text, nil)

@@ -128,6 +128,9 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	store := rules.NewStore(snap)
 	reg := prometheus.NewRegistry()
+	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
+	// operators watch them for leaks.
+	registerRuntime(reg)
 	tp, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
@@ -155,7 +158,6 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	procs.srv = srv // before Serve: no session exists yet
-	registerRuntime(reg)
 	registerConnMetrics(reg, srv)
 	reg.MustRegister(backendCollector{tp: tp})
 	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, tp: tp, rt: rt, procs: procs, started: time.Now()}, reg, log)
