@@ -255,7 +255,8 @@ func TestEtcdAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "proxypw", RetryInterval: 20 * time.Millisecond})
+	// etcd checks passwords with bcrypt: slow under the race detector on a busy machine.
+	e, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "proxypw", RetryInterval: 20 * time.Millisecond, DialTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,12 +266,12 @@ func TestEtcdAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	fetchUntil(t, e, notes, "x: 1\n")
-	bad, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "wrong"})
+	bad, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "wrong", DialTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := bad.Fetch(fctx); err == nil {
 		t.Error("Fetch with a wrong password succeeded")
