@@ -289,3 +289,43 @@ func TestEtcdAuth(t *testing.T) {
 		t.Errorf("Fetch with etcd down: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestEtcdWatchSurvivesLeaderChange: on a three-member cluster, stopping the leader (a new
+// one is elected) does not lose the watch: the next change is seen.
+func TestEtcdWatchSurvivesLeaderChange(t *testing.T) {
+	cl := etcdtest.StartCluster(t)
+	e, err := NewEtcd(EtcdOptions{Endpoints: cl.Endpoints(), Prefix: "/l/", RetryInterval: 20 * time.Millisecond, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Push(t.Context(), []byte("v: 1\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	notes := watcher(t, e)
+	stopped := cl.StopLeader(t)
+	var others []string
+	for i, ep := range cl.Endpoints() {
+		if i != stopped {
+			others = append(others, ep)
+		}
+	}
+	pusher, err := NewEtcd(EtcdOptions{Endpoints: others, Prefix: "/l/", DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pusher.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := pusher.Push(ctx, []byte("v: 2\n"), -1)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new leader accepted a write: %v", err)
+		}
+	}
+	fetchUntil(t, e, notes, "v: 2\n")
+}
