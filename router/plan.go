@@ -76,6 +76,10 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
+	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
+		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
+		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+	}
 	if s.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
@@ -254,6 +258,16 @@ type analyzer struct {
 	showDBs    []*string    // SHOW ... FROM db naming logical databases
 	sources    map[*ast.TableName]*ast.TableSource
 	err        error
+}
+
+// sharded reports whether the statement names a sharded table.
+func (a *analyzer) sharded() bool {
+	for _, r := range a.refs {
+		if r.table.Kind == rules.KindSharded {
+			return true
+		}
+	}
+	return false
 }
 
 // routed reports whether sharding rules decide the statement's shard.

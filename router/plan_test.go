@@ -41,6 +41,9 @@ type planCase struct {
 	// Branches of a multi-shard write: "shard: SQL", with the client's parameters each
 	// statement carries as " [params i,j]".
 	Branches []string `json:"branches,omitempty"`
+	// Explain lists what each shard is asked for an EXPLAIN / ANALYZE whose statement runs
+	// on several shards ("shard: SQL"; the answers are labelled by shard).
+	Explain []string `json:"explain,omitempty"`
 }
 
 // passthroughConfig has three logical databases, each on its own shard (no sharded
@@ -103,6 +106,20 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	s, snap := newTestSession(t, cfg, user, c.DB)
 	s.lastInsertID = c.LastInsertID
 	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Params: c.Params}
+	if r, ok := s.explainText(c.Query); ok {
+		ep, err := s.planExplain(snap, r)
+		switch {
+		case err != nil:
+			got.Error = err.Error()
+		case ep.labelled:
+			for _, t := range ep.targets {
+				got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+			}
+		default:
+			got.Shard, got.SQL = ep.targets[0].shard.Name, ep.targets[0].sql
+		}
+		return got
+	}
 	stmts, err := s.parse(c.Query)
 	if err == nil && len(stmts) != 1 {
 		t.Fatalf("%d statements in %q", len(stmts), c.Query)
@@ -204,7 +221,8 @@ func show(c planCase) string {
 		Scatter  []string `json:"scatter,omitempty"`
 		Error    string   `json:"error,omitempty"`
 		Branches []string `json:"branches,omitempty"`
-	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error, c.Branches})
+		Explain  []string `json:"explain,omitempty"`
+	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error, c.Branches, c.Explain})
 	return string(b)
 }
 

@@ -58,6 +58,13 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
+	if r, ok := s.explainText(sql); ok {
+		s.publish(sql)
+		defer s.publish("")
+		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+			return s.execExplain(ctx, snap, r, false, w)
+		})
+	}
 	stmts, err := s.parse(sql)
 	if err != nil {
 		if db := s.passthroughDB(snap); db != nil {
@@ -154,6 +161,13 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
+	case *ast.ExplainStmt:
+		if r, ok, err := s.explainOf(n, text); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			return s.execExplain(ctx, snap, r, more, w)
+		}
 	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
 		s.sticky = true // SQL-level prepared statements live in the backend session
 	case *ast.BeginStmt:
