@@ -47,6 +47,19 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 			return out, nil
 		}
 	}
+	if lock, ok := st.(*ast.LockTablesStmt); ok {
+		targets, fanned, err := s.planLock(snap, lock)
+		if err != nil {
+			return nil, err
+		}
+		if fanned {
+			var out []ExplainStep
+			for _, t := range targets {
+				out = append(out, ExplainStep{Step: "lock", Shard: t.shard.Name, Detail: t.sql})
+			}
+			return out, nil
+		}
+	}
 	switch st.(type) {
 	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)

@@ -76,6 +76,11 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
+	if len(s.locks) > 0 {
+		for i := range a.refs {
+			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
+		}
+	}
 	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
 		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
 		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
@@ -257,6 +262,7 @@ type analyzer struct {
 	schemas    []*ast.CIStr // schema qualifiers naming logical databases
 	showDBs    []*string    // SHOW ... FROM db naming logical databases
 	sources    map[*ast.TableName]*ast.TableSource
+	qualifiers map[string]bool // table names and aliases that qualify column names
 	err        error
 }
 
@@ -304,6 +310,12 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ColumnNameExpr:
 		if n.Name.Schema.O != "" {
 			a.schemaRef(&n.Name.Schema)
+		}
+		if n.Name.Table.L != "" {
+			if a.qualifiers == nil {
+				a.qualifiers = map[string]bool{}
+			}
+			a.qualifiers[n.Name.Table.L] = true
 		}
 	case *ast.FuncCallExpr:
 		if n.Schema.O != "" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -42,7 +43,8 @@ type planCase struct {
 	// statement carries as " [params i,j]".
 	Branches []string `json:"branches,omitempty"`
 	// Explain lists what each shard is asked for an EXPLAIN / ANALYZE whose statement runs
-	// on several shards ("shard: SQL"; the answers are labelled by shard).
+	// on several shards ("shard: SQL"; the answers are labelled by shard), and for a LOCK
+	// TABLES on sharded or broadcast tables, in locking order.
 	Explain []string `json:"explain,omitempty"`
 }
 
@@ -123,6 +125,22 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	stmts, err := s.parse(c.Query)
 	if err == nil && len(stmts) != 1 {
 		t.Fatalf("%d statements in %q", len(stmts), c.Query)
+	}
+	if err == nil {
+		if lock, ok := stmts[0].(*ast.LockTablesStmt); ok {
+			targets, fanned, err := s.planLock(snap, lock)
+			switch {
+			case err != nil:
+				got.Error = err.Error()
+			case fanned:
+				for _, t := range targets {
+					got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+				}
+			}
+			if err != nil || fanned {
+				return got
+			}
+		}
 	}
 	var p plan
 	if err == nil {

@@ -35,10 +35,11 @@ type Session struct {
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
-	keepDiag     bool        // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string      // the statement that began the current transaction
-	savepoints   []savepoint // the transaction's live savepoints, oldest first (txn.go)
-	describing   bool        // planning at prepare time: describe a scatter statement from one shard
+	keepDiag     bool         // the statement asks about the previous one: keep its diagnostics
+	txnBegin     string       // the statement that began the current transaction
+	savepoints   []savepoint  // the transaction's live savepoints, oldest first (txn.go)
+	describing   bool         // planning at prepare time: describe a scatter statement from one shard
+	locks        []lockTarget // the LOCK TABLES each locked shard ran, in locking order (lock.go)
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
@@ -161,6 +162,25 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
+	case *ast.InsertStmt:
+		if err := s.nameInsertColumns(ctx, snap, n); err != nil {
+			return err
+		}
+	case *ast.LockTablesStmt:
+		targets, ok, err := s.planLock(snap, n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.lockTables(ctx, snap, targets, more, w)
+		}
+	case *ast.UnlockTablesStmt:
+		if len(s.locks) > 0 {
+			if err := s.unlockTables(ctx, snap); err != nil {
+				return err
+			}
+			return s.writeOK(w, more)
+		}
 	case *ast.ExplainStmt:
 		if r, ok, err := s.explainOf(n, text); ok || err != nil {
 			if err != nil {
@@ -209,6 +229,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	if plan.scatter != nil {
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
+	}
+	if plan.branches != nil && len(s.locks) > 0 {
+		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
 		return s.execMulti(ctx, snap, plan, more, w)
@@ -359,6 +382,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 // Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
+	s.locks = nil
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit

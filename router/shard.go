@@ -24,6 +24,11 @@ type tableRef struct {
 	db     *rules.Database
 	table  *rules.Table
 	alias  string // lower-cased alias, or the table name
+	// bare: rename a slot table without the logical name as its alias. Under LOCK TABLES,
+	// MariaDB wants an aliased table locked under that alias, and one LOCK TABLES cannot
+	// give two slot tables the same alias, so statements of a session holding table locks
+	// name slot tables bare unless a column is qualified by the table's name.
+	bare bool
 }
 
 // errNeedsParams marks a plan that depends on the values bound to ? placeholders.
@@ -114,7 +119,7 @@ func rename(r tableRef, phys string, alias bool) {
 	if phys == r.node.Name.O {
 		return
 	}
-	if alias && r.source != nil && r.source.AsName.O == "" {
+	if alias && !r.bare && r.source != nil && r.source.AsName.O == "" {
 		r.source.AsName = r.node.Name
 	}
 	r.node.Name = ast.NewCIStr(phys)
