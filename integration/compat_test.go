@@ -218,7 +218,6 @@ func testDump(t *testing.T, ce *compatEnv) {
 	}
 }
 
-
 // testLockTables: LOCK TABLES on sharded tables locks every physical copy on every shard;
 // the session reads and writes them (slot tables included) while it holds the locks, and
 // UNLOCK TABLES releases them everywhere.
