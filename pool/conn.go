@@ -344,3 +344,8 @@ func (c *Conn) retire() {
 // may be called from any goroutine while the holder uses c: it reads only c's immutable id
 // and pool.
 func (c *Conn) KillQuery(ctx context.Context) error { return c.pool.KillQuery(ctx, c.id) }
+
+// Interrupt makes every blocked and future read or write on c fail at once (a past socket
+// deadline), so whoever holds c gets an I/O error and marks it broken. Like KillQuery it may
+// be called from any goroutine; it is how the owner of a fenced backend cuts its connections.
+func (c *Conn) Interrupt() { _ = c.nc.SetDeadline(time.Unix(1, 0)) }

@@ -101,10 +101,20 @@ func (d *deadlineConn) Write(b []byte) (int, error) {
 func (c *conn) serve(tooMany bool) {
 	defer c.cancel(nil)
 	defer c.nc.Close()
+	// A panic closes this connection only ("connection lost, outcome unknown" for the
+	// client); the session first drops what it holds as unusable.
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r != nil {
 			c.log.Error("connection panicked; closing it", "panic", r, "stack", string(debug.Stack()))
 		}
+		if c.sess == nil {
+			return
+		}
+		if a, ok := c.sess.(Abandoner); ok && r != nil {
+			a.Abandon()
+		}
+		c.sess.Close()
 	}()
 	if tooMany {
 		c.rejectEarly(sqlerr.New(sqlerr.ErConCount, "Too many connections"))
@@ -114,11 +124,6 @@ func (c *conn) serve(tooMany bool) {
 		c.log.Debug("handshake failed", "err", err)
 		return
 	}
-	defer func() {
-		if c.sess != nil {
-			c.sess.Close()
-		}
-	}()
 	c.loop()
 }
 
@@ -282,7 +287,7 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 	case mysql.COM_STMT_EXECUTE:
 		err = c.execute(ctx, data)
 	case mysql.COM_STMT_SEND_LONG_DATA:
-		c.stmts.longData(data) // no response, even on error, as MySQL does
+		c.stmts.longData(data, c.srv.opts.MaxAllowedPacket) // no response, even on error, as MySQL does
 		return false, nil
 	case mysql.COM_STMT_CLOSE:
 		c.stmts.close(data, c.sess) // no response
@@ -299,6 +304,12 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		if c.out.err != nil {
 			// The client stopped taking the result (it went away): nothing to tell it.
 			return false, c.out.err
+		}
+		if errors.Is(err, sqlerr.ErrLost) {
+			// Outcome unknown: say it by closing, so the client's driver reports its own
+			// 2013 (CR_SERVER_LOST); what was buffered of a result is dropped (no flush).
+			c.log.Warn("closing the client connection: backend connection lost, outcome unknown", "err", err)
+			return true, err
 		}
 		if werr := c.writeError(err); werr != nil {
 			return false, werr

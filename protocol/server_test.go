@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -403,9 +404,39 @@ func TestErrorMapping(t *testing.T) {
 		c.ping()
 	}
 	c.cmd(comQuery, []byte("fatal")...)
-	c.expectErr(2013, "HY000")
+	c.expectErr(sqlerr.ErConnLost, "HY000")
 	c.expectClosed()
 	ts.h.session(t, 0).waitClosed(t)
+}
+
+// TestOutcomeUnknownCloses: "connection lost, outcome unknown" is said by closing the
+// connection without an ERR packet, so the client's driver reports its own 2013.
+func TestOutcomeUnknownCloses(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := loginNative(t, ts.addr)
+	c.cmd(comQuery, []byte("lost")...)
+	c.expectClosed()
+	ts.h.session(t, 0).waitClosed(t)
+}
+
+// TestNoClientCodesOnTheWire: no ERR packet the protocol writes carries a client-range
+// code (2000-2999), which libmariadb reads as a malformed packet (2027): an error that
+// carries one anyway goes out as 1105 with the code in its message.
+func TestNoClientCodesOnTheWire(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := loginNative(t, ts.addr)
+	for _, code := range []int{2000, 2003, 2006, 2013, 2027, 2999} {
+		c.cmd(comQuery, []byte(fmt.Sprintf("client code %d", code))...)
+		msg := c.expectErr(sqlerr.ErUnknownError, "HY000")
+		if want := fmt.Sprintf("a client-range code (client error code %d)", code); msg != want {
+			t.Errorf("code %d: message %q, want %q", code, msg, want)
+		}
+	}
+	c.cmd(comQuery, []byte("client code 1999")...) // server codes pass as they are
+	c.expectErr(1999, "HY000")
+	c.cmd(comQuery, []byte("client code 3000")...)
+	c.expectErr(3000, "HY000")
+	c.ping()
 }
 
 func TestMaxAllowedPacket(t *testing.T) {

@@ -171,6 +171,8 @@ func (c *fakeConn) query(sql string) [][]byte {
 	switch {
 	case failHere:
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
+	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
+		panic("fake backend: PANIC in " + sql)
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):

@@ -43,16 +43,19 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
+	if err := checkText(sql); err != nil {
+		return nil, err
+	}
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	var st ast.StmtNode
 	text, clause := sql, ""
 	if err != nil {
-		if db := s.passthroughDB(snap); db != nil {
-			return s.prepareUnparsed(ctx, snap, db, sql)
-		}
 		var ok bool
 		if st, text, clause, ok = s.returningStmt(sql); !ok {
-			return nil, syntaxError(err)
+			return nil, refuseUnparsed(sql, syntaxError(err))
+		}
+		if err := s.checkReturning(snap, clause); err != nil {
+			return nil, err
 		}
 	} else if st, err = oneStmt(stmts); err != nil {
 		return nil, err
@@ -71,7 +74,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 			return stmt, nil
 		}
 	case *ast.UseStmt, *ast.KillStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		return nil, sqlerr.New(1295, "This command is not supported in the prepared statement protocol yet")
+		return nil, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet")
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
 	}
@@ -106,30 +109,6 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		stmt.colDefs[i] = p.columns.rewrite(d)
 	}
 	return stmt, nil
-}
-
-// prepareUnparsed prepares a statement the parser does not know on a passthrough database's
-// shard (see unparsed.go).
-func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string) (*Stmt, error) {
-	if err := adminText(sql); err != nil {
-		return nil, err
-	}
-	shard := db.DefaultShard
-	c, err := s.acquire(ctx, snap, shard)
-	if err != nil {
-		return nil, err
-	}
-	stop := watch(ctx, c)
-	var k collector
-	bs, err := prepareOn(ctx, c, sql, &k)
-	if stop() {
-		_ = s.killQuery(shard, c, killReason(ctx))
-	}
-	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
-		return nil, err
-	}
-	return &Stmt{orig: sql, sql: sql, shard: shard, sticky: leavesState(sql), write: isWriteText(sql),
-		params: bs.Params, paramDefs: k.pkts[:bs.Params], colDefs: k.pkts[bs.Params:]}, nil
 }
 
 func (s *Session) parseOne(sql string) (ast.StmtNode, error) {
@@ -293,7 +272,10 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)
 	s.keepDiag = false
-	return s.finish(shard, c, out, err)
+	if err = s.finish(shard, c, out, err); st.write {
+		return lostWrite(err)
+	}
+	return err
 }
 
 // executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending

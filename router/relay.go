@@ -147,15 +147,14 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	if n == 0 || n != len(first) || ncols == 0 || ncols > wire.MaxColumns {
 		return 0, 0, 0, malformed(c, "a malformed column count")
 	}
-	if err := w.WritePacket(first); err != nil {
-		c.MarkBroken()
-		return 0, 0, 0, err
-	}
-	// Column definitions, then the EOF that ends them, then rows until EOF or ERR.
+	// Column definitions, then the EOF that ends them: checked before any of them reaches
+	// the client (which cannot take an ERR packet among them), then rows until EOF or ERR.
 	var types []byte
 	if bin {
 		types = make([]byte, 0, min(ncols, 64))
 	}
+	hdr := append(make([]byte, 0, 256), first...)
+	ends := append(make([]int, 0, min(ncols, 64)+2), len(hdr))
 	for i := uint64(0); i <= ncols; i++ {
 		p, err := bw.ReadPacket()
 		if err != nil {
@@ -170,10 +169,16 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 		} else if bin {
 			types = append(types, cd.typ)
 		}
-		if err := w.WritePacket(p); err != nil {
+		hdr = append(hdr, p...)
+		ends = append(ends, len(hdr))
+	}
+	start := 0
+	for _, end := range ends {
+		if err := w.WritePacket(hdr[start:end]); err != nil {
 			c.MarkBroken()
 			return 0, 0, 0, err
 		}
+		start = end
 	}
 	for {
 		p, err := bw.ReadPacket()

@@ -279,6 +279,8 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var perr error
+				defer s.recovered(sc.c, &perr) // a panic breaks only this shard's connection
 				s.drainInterrupted(ctx, sc, err)
 			}()
 		}

@@ -35,11 +35,14 @@ type Session struct {
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
-	keepDiag     bool         // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string       // the statement that began the current transaction
-	savepoints   []savepoint  // the transaction's live savepoints, oldest first (txn.go)
-	describing   bool         // planning at prepare time: describe a scatter statement from one shard
-	locks        []lockTarget // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
+	txnBegin     string             // the statement that began the current transaction
+	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
+	describing   bool               // planning at prepare time: describe a scatter statement from one shard
+	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
+	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+
+	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
@@ -59,6 +62,9 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
+	if err := checkText(sql); err != nil {
+		return err
+	}
 	if r, ok := s.explainText(sql); ok {
 		s.publish(sql)
 		defer s.publish("")
@@ -68,17 +74,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	}
 	stmts, err := s.parse(sql)
 	if err != nil {
-		if db := s.passthroughDB(snap); db != nil {
-			return s.runUnparsed(ctx, snap, db, sql, w)
-		}
-		if st, text, clause, ok := s.returningStmt(sql); ok {
-			s.publish(sql)
-			defer s.publish("")
-			return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-				return s.execReturning(ctx, snap, st, text, clause, w)
-			})
-		}
-		return err
+		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
 	switch {
 	case len(stmts) == 0:
@@ -188,8 +184,12 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			}
 			return s.execExplain(ctx, snap, r, more, w)
 		}
-	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		s.sticky = true // SQL-level prepared statements live in the backend session
+	case *ast.PrepareStmt:
+		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
+	case *ast.ExecuteStmt:
+		return s.sqlExecute(ctx, snap, n, text, more, w)
+	case *ast.DeallocateStmt:
+		return s.sqlDeallocate(ctx, snap, n, text, more, w)
 	case *ast.BeginStmt:
 		if len(s.pinned) > 1 && s.txnOpen() {
 			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
@@ -240,7 +240,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		return lostWrite(s.run(ctx, snap, plan.shard, plan.sql, more, w))
 	}
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
@@ -338,12 +338,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
+	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.r.be.Release(c)
+		s.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -369,7 +370,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	default:
 		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
 		delete(s.pinned, shard.Name)
-		s.r.be.Release(c)
+		s.release(c)
 		if held {
 			return lostTxnError(shard.Name, err)
 		}
@@ -379,13 +380,22 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	return err
 }
 
-// Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
+// Reset is COM_RESET_CONNECTION: back to the state of a fresh login (the current database
+// and character set stay, as in MySQL). The pinned connections go back to the pool, which
+// resets them: user variables, SQL-level prepared statements, temporary tables, locks and
+// an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
 	s.locks = nil
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
+	clear(s.written)
+	s.txnBegin, s.savepoints = "", nil
+	s.execTime, s.execTimeSet = 0, false
+	s.diag = diagnostics{}
+	s.sqlStmts = nil
+	s.setSQLMode(nil)
 	vars := map[string]string{}
 	for k, v := range s.vars {
 		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
@@ -403,7 +413,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.r.be.Release(c)
+		s.release(c)
 	}
 }
 

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -104,7 +103,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	} else {
 		delete(s.pinned, shard.Name)
 		s.last[shard.Name] = c
-		s.r.be.Release(c)
+		s.release(c)
 	}
 	switch {
 	case deadlock:
@@ -161,7 +160,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	s.status &^= wire.StatusInTrans
@@ -248,7 +247,7 @@ func (s *Session) endAll(ctx context.Context, text string) error {
 		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
 			delete(s.pinned, name)
 			s.last[name] = c
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
 	s.endedTransaction()
@@ -401,6 +400,6 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 // lostTxnError is the error after which the client connection is closed: the backend
 // connection of shard holding transaction or session state was lost.
 func lostTxnError(shard string, err error) error {
-	return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
+	return sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
 		"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard, err))
 }

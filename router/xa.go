@@ -180,7 +180,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 // commitBranches runs every branch and commits them all or none.
 func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs []*branchRun, gtrid string) error {
 	multi := len(runs) > 1
-	errs := parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
+	errs := s.parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
 	if err := firstError(errs); err != nil {
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
@@ -201,8 +201,8 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 			}
 			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
 			s.countXA(multi, XAUnknown)
-			return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid))
+			return sqlerr.Lost(fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid)))
 		}
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
@@ -215,7 +215,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 	}
 	s.countXA(multi, XACommitted)
 	s.r.xaHook("committed")
-	parallel(runs[1:], func(r *branchRun) error {
+	s.parallel(runs[1:], func(r *branchRun) error {
 		ok, err := r.c.Exec(cctx, "XA COMMIT "+r.xid.String())
 		if err != nil {
 			// Decided: recovery commits the branch once this connection is gone.
@@ -328,7 +328,7 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 func (s *Session) abortBranches(ctx context.Context, runs []*branchRun) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	parallel(runs, func(r *branchRun) error {
+	s.parallel(runs, func(r *branchRun) error {
 		if r.state == xaNone || r.c.Broken() {
 			return nil
 		}
@@ -477,17 +477,21 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 	return s.answerMulti(p, []*branchRun{r}, more, w)
 }
 
-// parallel runs f for each item in its own goroutine and waits for all; the errors are in
-// the items' order.
-func parallel[T any](items []T, f func(T) error) []error {
-	errs := make([]error, len(items))
-	if len(items) == 1 {
-		errs[0] = f(items[0])
+// parallel runs f for each branch in its own goroutine and waits for all; the errors are in
+// the branches' order. A panic in f fails only its branch, whose connection is marked broken.
+func (s *Session) parallel(runs []*branchRun, f func(*branchRun) error) []error {
+	errs := make([]error, len(runs))
+	run := func(i int, r *branchRun) {
+		defer s.recovered(r.c, &errs[i])
+		errs[i] = f(r)
+	}
+	if len(runs) == 1 {
+		run(0, runs[0])
 		return errs
 	}
 	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { errs[i] = f(it) })
+	for i, r := range runs {
+		wg.Go(func() { run(i, r) })
 	}
 	wg.Wait()
 	return errs

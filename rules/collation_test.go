@@ -2,9 +2,7 @@ package rules_test
 
 import (
 	"encoding/hex"
-	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/shardproxy/shardproxy/rules"
 )
@@ -30,6 +28,13 @@ func TestCollationKeyVectors(t *testing.T) {
 		{rules.CollationBin, "Abc ", "000041000062000063"},
 		{rules.CollationBin, "é😀", "0000e901f600"},
 		{rules.CollationBin, "  ", ""},
+		{rules.CollationUnicodeCI, "Abc ", "0e330e4a0e60"},
+		{rules.CollationUnicodeCI, "ß", "0fea0fea"},
+		{rules.CollationUnicodeCI, "中文", "fb40ce2dfb40e587"},
+		{rules.CollationUnicodeCI, "ǅ", "0e6d106a"},
+		{rules.CollationUnicodeCI, "😀", "fffd"},
+		{rules.CollationUnicodeCI, "a\u00a0 ", "0e33"},
+		{rules.CollationUnicodeCI, "\x00", ""}, // ignorable
 	}
 	for _, c := range cases {
 		coll := mustCollation(t, c.coll)
@@ -44,6 +49,7 @@ func TestLookupCollation(t *testing.T) {
 		"":                   rules.CollationGeneralCI,
 		"utf8mb4_general_ci": rules.CollationGeneralCI,
 		"utf8mb4_bin":        rules.CollationBin,
+		"utf8mb4_unicode_ci": rules.CollationUnicodeCI,
 	} {
 		c, err := rules.LookupCollation(name)
 		if err != nil || c.Name() != want {
@@ -53,36 +59,67 @@ func TestLookupCollation(t *testing.T) {
 	if (rules.Collation{}).Name() != rules.CollationGeneralCI {
 		t.Errorf("zero Collation is %s", rules.Collation{}.Name())
 	}
-	for _, name := range []string{"utf8mb4_unicode_ci", "UTF8MB4_BIN", "latin1_swedish_ci", "utf8mb4_general_ci "} {
+	for _, name := range []string{"utf8mb4_unicode_520_ci", "UTF8MB4_BIN", "latin1_swedish_ci", "utf8mb4_general_ci "} {
 		if _, err := rules.LookupCollation(name); err == nil {
 			t.Errorf("LookupCollation(%q) accepted", name)
 		}
 	}
 }
 
-// TestCollationNumberLikeUnambiguous: HashKey hashes text that strconv reads as a whole
-// number (after strings.TrimSpace) as that integer. That is only sound if no other
-// character weighs the same as the characters that decision looks at (digits, signs, and
-// what TrimSpace trims): otherwise a text MariaDB holds equal to "42" would hash as text.
-func TestCollationNumberLikeUnambiguous(t *testing.T) {
-	for _, name := range []string{rules.CollationGeneralCI, rules.CollationBin} {
-		coll := mustCollation(t, name)
-		byKey := map[string][]rune{}
-		for r := rune(0); r <= 0xFFFF; r++ {
-			if r >= 0xD800 && r <= 0xDFFF {
-				continue // surrogates are not characters
-			}
-			k := string(coll.AppendKey(nil, "x"+string(r))) // "x" keeps a space's weight
-			byKey[k] = append(byKey[k], r)
+// TestCollationNumberLike: text whose key is a whole number's hashes as that integer, so
+// every text MariaDB holds equal to it does too, and text that only looks like a number
+// without being equal to one hashes as text.
+func TestCollationNumberLike(t *testing.T) {
+	num := rules.HashKey(rules.IntValue(42), rules.Collation{})
+	cases := []struct {
+		coll string
+		s    string
+		num  bool
+	}{
+		{rules.CollationGeneralCI, "42", true},
+		{rules.CollationGeneralCI, " 42  ", true},
+		{rules.CollationGeneralCI, "+42", true},
+		{rules.CollationGeneralCI, "\t42\n", true},
+		{rules.CollationGeneralCI, "４２", false}, // fullwidth digits are other characters here
+		{rules.CollationGeneralCI, "42\u00a0", false},
+		{rules.CollationGeneralCI, "4 2", false},
+		{rules.CollationBin, "42 ", true},
+		{rules.CollationBin, "٤٢", false},
+		{rules.CollationUnicodeCI, "42", true},
+		{rules.CollationUnicodeCI, "４２", true}, // = '42' under utf8mb4_unicode_ci
+		{rules.CollationUnicodeCI, "٤٢", true},
+		{rules.CollationUnicodeCI, "42\u00a0", true},
+		{rules.CollationUnicodeCI, "4\x002", true}, // NUL is ignorable
+		{rules.CollationUnicodeCI, "4二", false},
+	}
+	for _, c := range cases {
+		coll := mustCollation(t, c.coll)
+		if got := rules.HashKey(rules.StrValue(c.s), coll) == num; got != c.num {
+			t.Errorf("%s: %q hashes as the integer 42: %v, want %v", c.coll, c.s, got, c.num)
 		}
-		for r := rune(0); r <= 0xFFFF; r++ {
-			if !strings.ContainsRune("0123456789+-", r) && !unicode.IsSpace(r) {
-				continue
-			}
-			k := string(coll.AppendKey(nil, "x"+string(r)))
-			if rs := byKey[k]; len(rs) != 1 {
-				t.Errorf("%s: %U weighs as %U", name, r, rs)
-			}
+	}
+	if rules.HashKey(rules.StrValue("99999999999999999999"), rules.Collation{}) == rules.HashKey(rules.StrValue("9999999999999999999"), rules.Collation{}) {
+		t.Error("an out-of-range number collides with another")
+	}
+}
+
+// TestUnicodeCITable checks the decoded utf8mb4_unicode_ci table against facts of UCA
+// 4.0.0 as MariaDB implements it: letters case-fold, digits of every script weigh as ASCII
+// digits, combining marks are ignorable, unlisted ideographs take implicit weights.
+func TestUnicodeCITable(t *testing.T) {
+	uni := mustCollation(t, rules.CollationUnicodeCI)
+	key := func(s string) string { return hex.EncodeToString(uni.AppendKey(nil, s)) }
+	for _, pair := range [][2]string{
+		{"a", "A"}, {"a", "á"}, {"a", "ａ"}, {"ss", "ß"}, {"7", "７"}, {"7", "٧"}, {"7", "⁷"},
+		{"\u00c5", "A\u030a"}, {"\u00c5", "\u212b"}, {"e", "e\u0301"}, {"fi", "ﬁ"}, {"abc", "abc\u00a0"},
+	} {
+		if key(pair[0]) != key(pair[1]) {
+			t.Errorf("%q and %q: keys %s and %s, want equal", pair[0], pair[1], key(pair[0]), key(pair[1]))
+		}
+	}
+	for _, pair := range [][2]string{{"a", "b"}, {"中", "文"}, {"ä", "b"}, {"o", "ø"}} {
+		if key(pair[0]) == key(pair[1]) {
+			t.Errorf("%q and %q share the key %s", pair[0], pair[1], key(pair[0]))
 		}
 	}
 }
@@ -116,5 +153,29 @@ func TestCollationEqualKeysSameSlot(t *testing.T) {
 	// 1024 slots: distinct keys colliding would be a 1/1024 chance; these are pinned.
 	if slot(bin, "abc") == slot(bin, "ABC") || slot(gen, "abc") == slot(gen, "abd") {
 		t.Error("distinct keys share a slot (hash ignores the collation key?)")
+	}
+}
+
+func BenchmarkHashKey(b *testing.B) {
+	for _, name := range []string{rules.CollationGeneralCI, rules.CollationBin, rules.CollationUnicodeCI} {
+		coll, err := rules.LookupCollation(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range []rules.Value{rules.StrValue("customer-000123-Zürich"), rules.StrValue("1234567")} {
+			b.Run(name+"/"+v.Str, func(b *testing.B) {
+				for b.Loop() {
+					rules.HashKey(v, coll)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkLookupUnicodeCI(b *testing.B) {
+	for b.Loop() {
+		if _, err := rules.LookupCollation(rules.CollationUnicodeCI); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Shards    []ShardConfig    `yaml:"shards"`
 	Schemes   []SchemeConfig   `yaml:"schemes"`
 	Databases []DatabaseConfig `yaml:"databases"`
+	Health    HealthConfig     `yaml:"health"`
 }
 
 // ServerConfig tunes the client-facing side.
@@ -70,6 +71,9 @@ type BackendConfig struct {
 	Password    string     `yaml:"password"`     // or PasswordEnv
 	PasswordEnv string     `yaml:"password_env"` // environment variable holding the password
 	Pool        PoolConfig `yaml:"pool"`
+	// ReplicationAddr is host:port at which the other servers of its shards reach this one
+	// (CHANGE MASTER TO after a promotion); default addr.
+	ReplicationAddr string `yaml:"replication_addr"`
 }
 
 // PoolConfig bounds a backend's connection pool; zero values take the pool's defaults.
@@ -89,6 +93,8 @@ type ShardConfig struct {
 	Primary  string   `yaml:"primary"`  // backend name
 	Replicas []string `yaml:"replicas"` // backend names
 	Database string   `yaml:"database"` // physical database name
+	// Failover says what the proxy does when the primary is lost (see FailoverConfig).
+	Failover FailoverConfig `yaml:"failover"`
 }
 
 // DatabaseConfig is a logical database as clients see it.
@@ -138,8 +144,9 @@ type SchemeConfig struct {
 	// Unit (date) truncates keys to day, month or year before the range lookup.
 	Unit string `yaml:"unit"`
 	// Collation (hash) is the collation of the key columns when they hold text:
-	// utf8mb4_general_ci (default) or utf8mb4_bin. Text keys hash by their weight under it,
-	// so keys MariaDB holds equal land on the same slot. Changing it moves text keys.
+	// utf8mb4_general_ci (default), utf8mb4_unicode_ci or utf8mb4_bin. Text keys hash by
+	// their weights under it, so keys MariaDB holds equal land on the same slot. Changing it
+	// moves text keys.
 	Collation string `yaml:"collation"`
 }
 

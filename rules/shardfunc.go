@@ -86,18 +86,22 @@ func (f HashFunc) Slot(v Value) (int, error) {
 
 // HashKey is the 64-bit hash HashFunc uses for text compared under c.
 //
-// Text holding a whole number hashes as the integer: no other character weighs as an ASCII
-// digit, sign or space under the supported collations (checked against the generated
-// table by the tests), so a text key MariaDB holds equal to a number-like one is number-like
-// too.
+// Text whose key is that of a whole number ('42', ' 42', and under utf8mb4_unicode_ci
+// '４２') hashes as the integer, so `id = '42'` finds the row of `id = 42`; the decision is
+// taken on the key (Collation.keyInt), so texts MariaDB holds equal decide alike.
 func HashKey(v Value, c Collation) uint64 {
-	if n, ok := v.int(); ok {
-		var b [8]byte
+	var b [8]byte
+	if v.IsInt {
+		binary.LittleEndian.PutUint64(b[:], uint64(v.Int))
+		return xxhash.Sum64(b[:])
+	}
+	var buf [128]byte
+	key := c.AppendKey(buf[:0], v.Str)
+	if n, ok := c.keyInt(key); ok {
 		binary.LittleEndian.PutUint64(b[:], uint64(n))
 		return xxhash.Sum64(b[:])
 	}
-	var buf [64]byte
-	return xxhash.Sum64(c.AppendKey(buf[:0], v.Str))
+	return xxhash.Sum64(key)
 }
 
 // ModFunc places integer keys by their remainder: slot = key mod slots (never negative).

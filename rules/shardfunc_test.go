@@ -13,7 +13,7 @@ import (
 // collation key: MariaDB 10.11's WEIGHT_STRING(s COLLATE c) (asked of our image) without
 // the trailing space weights.
 func TestHashKeyVectors(t *testing.T) {
-	gen, bin := rules.Collation{}, mustCollation(t, rules.CollationBin)
+	gen, bin, uni := rules.Collation{}, mustCollation(t, rules.CollationBin), mustCollation(t, rules.CollationUnicodeCI)
 	cases := []struct {
 		v    rules.Value
 		c    rules.Collation
@@ -57,6 +57,24 @@ func TestHashKeyVectors(t *testing.T) {
 		{rules.StrValue("🙂"), bin, 0xdb87322ca003d843},
 		{rules.StrValue("   "), bin, 0xef46db3751d8e999},
 		{rules.StrValue("Straße"), bin, 0x3d722948596ac5dd},
+		{rules.StrValue("abc"), uni, 0x8ec96f224e71c20d}, // 0e330e4a0e60
+		{rules.StrValue("ABC "), uni, 0x8ec96f224e71c20d},
+		{rules.StrValue("é"), uni, 0xe2149e71a88f5ec3}, // 0e8b
+		{rules.StrValue("e"), uni, 0xe2149e71a88f5ec3},
+		{rules.StrValue("ß"), uni, 0x903f826c1e904878}, // 0fea0fea, as "ss"
+		{rules.StrValue("SS"), uni, 0x903f826c1e904878},
+		{rules.StrValue("Straße"), uni, 0x323e75cb91f18d06},
+		{rules.StrValue("STRASSE"), uni, 0x323e75cb91f18d06},
+		{rules.StrValue("中文"), uni, 0xdd19a8ab9756e561}, // fb40ce2dfb40e587: implicit weights
+		{rules.StrValue("😀"), uni, 0x5d24a14c32a9e733},
+		{rules.StrValue("ﬁ"), uni, 0xdcd59500562eaec0}, // 0eb90efb, as "fi"
+		{rules.StrValue("Ωμέγα"), uni, 0xd96521a9b13901ea},
+		{rules.StrValue("a\u00a0"), uni, 0x77a6873405a8e341}, // 0e33 0209: a no-break space pads
+		{rules.StrValue("a\u0301"), uni, 0x77a6873405a8e341}, // 0e33: the accent is ignorable
+		{rules.StrValue("   "), uni, 0xef46db3751d8e999},
+		{rules.StrValue("４２"), uni, 0xb556806fb6d14353}, // 0e2d0e2b = "42": the integer 42
+		{rules.StrValue("٤٢"), uni, 0xb556806fb6d14353},
+		{rules.StrValue("４２"), gen, 0xad400cf42a14c5d9}, // ff14ff12: text under general_ci
 	}
 	for _, c := range cases {
 		if got := rules.HashKey(c.v, c.c); got != c.want {

@@ -22,6 +22,7 @@ type Snapshot struct {
 	schemes   map[string]*Scheme
 	databases map[string]*Database
 	dbNames   []string
+	health    Health
 }
 
 // User is a proxy account.
@@ -36,10 +37,11 @@ type User struct {
 // CanUse reports whether the user may use logical database db.
 func (u *User) CanUse(db string) bool { return u.databases == nil || u.databases[db] }
 
-// Backend is one MySQL/MariaDB server.
+// Backend is one MySQL/MariaDB server. It is comparable: equal values mean equal settings.
 type Backend struct {
 	Name, Addr, User, Password string
 	Pool                       PoolConfig
+	ReplicationAddr            string // host:port the shard's other servers reach it at
 }
 
 // Shard is a replication group and the physical database that holds its rows.
@@ -48,6 +50,7 @@ type Shard struct {
 	Primary  *Backend
 	Replicas []*Backend
 	Database string
+	Failover Failover
 }
 
 // Database is a logical database.
@@ -167,6 +170,11 @@ func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	if err := s.addUsers(c.Users); err != nil {
 		return nil, err
 	}
+	h, err := buildHealth(c.Health)
+	if err != nil {
+		return nil, err
+	}
+	s.health = h
 	return s, nil
 }
 
@@ -211,7 +219,13 @@ func (s *Snapshot) addBackends(bs []BackendConfig, sec Secrets) error {
 		case p.MaxOpen > 0 && p.MinIdle > p.MaxOpen:
 			return fmt.Errorf("%w: backend %q: pool min_idle %d exceeds max_open %d", ErrInvalid, b.Name, p.MinIdle, p.MaxOpen)
 		}
-		s.backends[b.Name] = &Backend{Name: b.Name, Addr: b.Addr, User: b.User, Password: pw, Pool: p}
+		ra := b.ReplicationAddr
+		if ra == "" {
+			ra = b.Addr
+		} else if _, _, err := net.SplitHostPort(ra); err != nil {
+			return fmt.Errorf("%w: backend %q: replication_addr %q: %v", ErrInvalid, b.Name, ra, err)
+		}
+		s.backends[b.Name] = &Backend{Name: b.Name, Addr: b.Addr, User: b.User, Password: pw, Pool: p, ReplicationAddr: ra}
 		s.backendNs = append(s.backendNs, b.Name)
 	}
 	return nil
@@ -235,7 +249,11 @@ func (s *Snapshot) addShards(shs []ShardConfig) error {
 		if !ok {
 			return fmt.Errorf("%w: shard %q: primary %q is not a backend", ErrInvalid, sc.Name, sc.Primary)
 		}
-		sh := &Shard{Name: sc.Name, Primary: prim, Database: sc.Database}
+		fo, err := buildFailover(sc)
+		if err != nil {
+			return err
+		}
+		sh := &Shard{Name: sc.Name, Primary: prim, Database: sc.Database, Failover: fo}
 		for _, r := range sc.Replicas {
 			b, ok := s.backends[r]
 			if !ok {

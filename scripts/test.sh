@@ -24,4 +24,12 @@ go vet ./...
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 unit=$(go list ./... | grep -v /integration)
 go test -race -count=1 -timeout 20m $unit
+# Fuzzing: each target for a bounded time (SHARDPROXY_FUZZTIME, default 15s; one -fuzz per
+# run, as go test requires). A crasher fails the run and is written to
+# <package>/testdata/fuzz/<target>/, where it stays as a regression case once fixed.
+fuzztime=${SHARDPROXY_FUZZTIME:-15s}
+for target in wire:FuzzReadPacket wire:FuzzParseOK merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
+    protocol:FuzzHandshake; do
+  go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" "./${target%%:*}"
+done
 go test -count=1 -timeout 40m ./integration/

@@ -16,9 +16,10 @@ type member struct {
 	pool *pool.Pool
 
 	mu       sync.Mutex
-	inUse    int           // connections handed out and not yet released
-	draining bool          // no new connections; closed when inUse drops to 0
-	idle     chan struct{} // closed once draining and inUse == 0
+	inUse    int                // connections handed out and not yet released
+	draining bool               // no new connections; closed when inUse drops to 0
+	idle     chan struct{}      // closed once draining and inUse == 0
+	conns    map[*Conn]struct{} // the connections handed out (to interrupt on fencing)
 }
 
 func newMember(b *rules.Backend, log *slog.Logger) (*member, error) {
@@ -26,7 +27,7 @@ func newMember(b *rules.Backend, log *slog.Logger) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &member{cfg: *b, pool: p, idle: make(chan struct{})}, nil
+	return &member{cfg: *b, pool: p, idle: make(chan struct{}), conns: map[*Conn]struct{}{}}, nil
 }
 
 func poolOptions(b *rules.Backend, log *slog.Logger) pool.Options {
@@ -71,4 +72,29 @@ func (m *member) drain() <-chan struct{} {
 		}
 	}
 	return m.idle
+}
+
+// track records a connection handed out on m (counted by enter).
+func (m *member) track(c *Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.conns[c] = struct{}{}
+}
+
+// untrack forgets a connection given back and uncounts it.
+func (m *member) untrack(c *Conn) {
+	m.mu.Lock()
+	delete(m.conns, c)
+	m.mu.Unlock()
+	m.leave()
+}
+
+// interrupt cuts every connection handed out on m: their holders get an I/O error.
+func (m *member) interrupt() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for c := range m.conns {
+		c.Conn.Interrupt()
+	}
+	return len(m.conns)
 }

@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shardproxy/shardproxy/pool"
+	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // DefaultDrainTimeout bounds how long the pool of a removed or changed backend waits for
@@ -25,21 +24,41 @@ type Options struct {
 	Logger *slog.Logger
 	// DrainTimeout bounds the drain of a replaced pool (see Apply); default 30s.
 	DrainTimeout time.Duration
+	// Prober is told which backends to probe (and where to write heartbeats) whenever the
+	// topology changes; its results come back through Observe. Nil: no health checks, no
+	// automatic failover.
+	Prober Prober
+	// Events receives failover events (for metrics); nil: none.
+	Events func(Event)
+}
+
+// Prober is what topo needs from the health checker (satisfied by *health.Checker).
+type Prober interface {
+	SetTargets([]health.Target)
 }
 
 // Topology is the runtime view of every shard and the owner of every backend pool. It is
 // safe for concurrent use. Close stops it.
 type Topology struct {
-	log   *slog.Logger
-	drain time.Duration
+	log    *slog.Logger
+	drain  time.Duration
+	prober Prober
+	events func(Event)
 
 	mu       sync.RWMutex
 	version  uint64
 	closed   bool
 	backends map[string]*member
 	shards   map[string]*shardState
+	fenced   map[string]string        // backend name → why it is fenced
+	health   map[string]health.Status // latest probe of each backend
+	activity map[string]activity      // replication activity seen on each replica
+	warned   map[string]string        // backend name → settings warning last logged
+	changed  chan struct{}            // closed and replaced whenever a waiter may proceed
+	waiting  map[string]int           // statements buffered per shard
 
-	stop   chan struct{} // closed by Close: drains end at once
+	stop   chan struct{} // closed by Close: drains and the failover controller end
+	kick   chan struct{} // cap 1: wakes the failover controller
 	drains sync.WaitGroup
 }
 
@@ -53,6 +72,9 @@ type shardState struct {
 	// config is the (primary, replicas) the configuration named when it was last applied;
 	// a reload that names the same keeps the runtime assignment.
 	config string
+	fo     rules.Failover
+	// failover describes the last failover of the shard (empty: none), for the admin view.
+	failover string
 }
 
 var (
@@ -69,12 +91,19 @@ func New(snap *rules.Snapshot, opts Options) (*Topology, error) {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
-	t := &Topology{log: opts.Logger, drain: opts.DrainTimeout, backends: map[string]*member{},
-		shards: map[string]*shardState{}, stop: make(chan struct{})}
+	if opts.Events == nil {
+		opts.Events = func(Event) {}
+	}
+	t := &Topology{log: opts.Logger, drain: opts.DrainTimeout, prober: opts.Prober, events: opts.Events,
+		backends: map[string]*member{}, shards: map[string]*shardState{}, fenced: map[string]string{},
+		health: map[string]health.Status{}, activity: map[string]activity{}, warned: map[string]string{},
+		changed: make(chan struct{}), waiting: map[string]int{},
+		stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	if err := t.Apply(context.Background(), snap); err != nil {
 		t.Close()
 		return nil, err
 	}
+	t.drains.Go(t.controller)
 	return t, nil
 }
 
@@ -126,13 +155,17 @@ func (t *Topology) Apply(ctx context.Context, snap *rules.Snapshot) error {
 	for name, m := range t.backends {
 		if next[name] != m {
 			gone = append(gone, m)
+			// An operator re-adding a fenced backend (changed or removed settings) unfences it.
+			delete(t.fenced, name)
 		}
 	}
 	t.backends = next
 	t.shards = t.nextShards(snap)
-	t.version++
+	t.changeLocked()
 	version := t.version
+	targets := t.targetsLocked()
 	t.mu.Unlock()
+	t.setTargets(targets)
 
 	for _, m := range gone {
 		t.log.Info("topo: draining the pool of a removed or changed backend", "backend", m.cfg.Name, "addr", m.cfg.Addr)
@@ -150,12 +183,12 @@ func (t *Topology) Apply(ctx context.Context, snap *rules.Snapshot) error {
 func (t *Topology) nextShards(snap *rules.Snapshot) map[string]*shardState {
 	out := make(map[string]*shardState, len(snap.Shards()))
 	for _, sh := range snap.Shards() {
-		st := &shardState{name: sh.Name, database: sh.Database, primary: sh.Primary.Name, config: shardConfigKey(sh)}
+		st := &shardState{name: sh.Name, database: sh.Database, primary: sh.Primary.Name, config: shardConfigKey(sh), fo: sh.Failover}
 		for _, r := range sh.Replicas {
 			st.replicas = append(st.replicas, r.Name)
 		}
 		if old, ok := t.shards[sh.Name]; ok && old.config == st.config {
-			st.primary, st.replicas = old.primary, old.replicas
+			st.primary, st.replicas, st.failover = old.primary, old.replicas, old.failover
 		}
 		out[sh.Name] = st
 	}
@@ -212,94 +245,29 @@ func (t *Topology) Close() {
 	t.drains.Wait()
 }
 
+// changeLocked records a change of the view: a new version, and waiters wake. Called with
+// t.mu held for writing.
+func (t *Topology) changeLocked() {
+	t.version++
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// isFenced reports whether m's backend is fenced (or m is no longer the topology's member
+// for its name).
+func (t *Topology) isFenced(m *member) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, fenced := t.fenced[m.cfg.Name]
+	return fenced
+}
+
 // Version returns the topology version: it grows with every change of the view (reload,
 // promotion, fencing).
 func (t *Topology) Version() uint64 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.version
-}
-
-// Acquire returns a connection to the backend that plays role for shard now, bounded by ctx
-// and the pool's acquire timeout. For RoleReplica it picks a replica of the shard, or the
-// primary when the shard has none.
-func (t *Topology) Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (router.Conn, error) {
-	return t.AcquirePreferring(ctx, shard, role, nil)
-}
-
-// AcquirePreferring is Acquire that hands back prefer, a connection of this topology the
-// caller released earlier, when it is idle and its backend still plays role.
-func (t *Topology) AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer router.Conn) (router.Conn, error) {
-	m, err := t.pick(shard, role)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			m.leave()
-		}
-	}()
-	var hint *pool.Conn
-	if c, ok := prefer.(*Conn); ok && c.m == m {
-		hint = c.Conn
-	}
-	pc, err := m.pool.AcquireMatching(ctx, hint, shard.Database)
-	if err != nil {
-		return nil, acquireError(ctx, shard, m.cfg.Name, err)
-	}
-	return &Conn{Conn: pc, m: m}, nil
-}
-
-// pick finds the member playing role for shard and counts a connection on it.
-func (t *Topology) pick(shard *rules.Shard, role rules.Role) (*member, error) {
-	for {
-		t.mu.RLock()
-		st, ok := t.shards[shard.Name]
-		if !ok {
-			t.mu.RUnlock()
-			return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to shard %s: it is not in the proxy's topology (a reload in progress?)", shard.Name)
-		}
-		name := st.primary
-		if role == rules.RoleReplica && len(st.replicas) > 0 {
-			name = st.replicas[0]
-		}
-		m := t.backends[name]
-		t.mu.RUnlock()
-		if name == "" || m == nil {
-			return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to shard %s: it has no writable primary now", shard.Name)
-		}
-		if m.enter() {
-			return m, nil
-		}
-		// m began draining between the lookup and enter: a reload replaced it; look again.
-	}
-}
-
-// acquireError maps a pool error to what the client should see.
-func acquireError(ctx context.Context, shard *rules.Shard, backend string, err error) error {
-	switch {
-	case errors.Is(err, pool.ErrAcquireTimeout):
-		return sqlerr.New(sqlerr.ErConCount,
-			"Too many connections: the pool of backend %s (shard %s) is exhausted: %v", backend, shard.Name, err)
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		// The statement's deadline ran out while it waited for a connection or dialled.
-		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
-			"Query execution was interrupted, maximum statement execution time exceeded (waiting for a connection to backend %s of shard %s: %v)",
-			backend, shard.Name, err), context.Cause(ctx))
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return err
-	default:
-		// Even a backend's own ERR (say, 1045 for the proxy's backend credentials) is the
-		// proxy's problem, not the client's: report it as an unreachable backend.
-		return sqlerr.New(sqlerr.ErCantConnect, "Can't connect to backend %s of shard %s: %v", backend, shard.Name, err)
-	}
-}
-
-// Release gives a connection back to its pool.
-func (t *Topology) Release(rc router.Conn) {
-	c := rc.(*Conn)
-	c.m.pool.Release(c.Conn)
-	c.m.leave()
 }
 
 // sortedNames returns the keys of m in order.

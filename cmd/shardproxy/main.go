@@ -26,7 +26,6 @@ import (
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/topo"
 )
 
 func main() {
@@ -120,11 +119,13 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	store := rules.NewStore(snap)
-	cl, err := topo.New(snap, topo.Options{Logger: log})
+	reg := prometheus.NewRegistry()
+	cl, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	defer stopHealth() // first: no probe result reaches a closed topology
 
 	srvCfg := snap.Server()
 	opts := protocol.Options{
@@ -143,7 +144,6 @@ func serve(ctx context.Context, f serveFlags) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	reg := prometheus.NewRegistry()
 	procs := &processes{}
 	xam := newXAMetrics(reg)
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,

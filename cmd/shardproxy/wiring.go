@@ -13,6 +13,7 @@ var (
 	_ router.Backend           = (*topo.Topology)(nil)
 	_ router.PreferringBackend = (*topo.Topology)(nil)
 	_ router.Conn              = (*topo.Conn)(nil)
+	_ protocol.Abandoner       = session{}
 )
 
 // handler adapts the router to protocol.Handler.

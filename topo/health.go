@@ -1,0 +1,132 @@
+package topo
+
+import (
+	"strings"
+	"time"
+
+	"github.com/shardproxy/shardproxy/health"
+	"github.com/shardproxy/shardproxy/rules"
+)
+
+// minSemiSyncTimeout is the rpl_semi_sync_master_timeout below which a primary is reported
+// as able to fall back to asynchronous replication too soon (MariaDB's default is 10 s).
+const minSemiSyncTimeout = time.Minute
+
+// activity is the replication activity last seen on a replica: what it had received and
+// when the probes first saw that change.
+type activity struct {
+	ioPos   string
+	changed time.Time
+}
+
+// Observe takes one probe result (the health checker's Publish). It records it, wakes
+// statements waiting for a primary when a state changed, warns about a primary running
+// without the settings failover guarantees depend on, and wakes the failover controller.
+func (t *Topology) Observe(st health.Status) {
+	t.mu.Lock()
+	old, had := t.health[st.Backend]
+	t.health[st.Backend] = st
+	if r := st.Replica; r != nil && st.Err == nil {
+		if a := t.activity[st.Backend]; a.ioPos != r.IOPos {
+			t.activity[st.Backend] = activity{ioPos: r.IOPos, changed: st.Checked}
+		}
+	}
+	stateChanged := !had || old.State != st.State
+	if stateChanged {
+		close(t.changed)
+		t.changed = make(chan struct{})
+	}
+	warn := ""
+	if st.Err == nil && t.isPrimaryLocked(st.Backend) {
+		warn = settingsWarning(st)
+	}
+	logIt := warn != t.warned[st.Backend]
+	t.warned[st.Backend] = warn
+	t.mu.Unlock()
+	if logIt && warn != "" {
+		t.log.Warn("topo: primary runs without the settings that make failover lose no acknowledged write", "backend", st.Backend, "problem", warn)
+		t.events(Event{Kind: EventSettings, Backend: st.Backend, Reason: warn})
+	}
+	if stateChanged || st.State != health.Up {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// isPrimaryLocked reports whether backend is some shard's current primary.
+func (t *Topology) isPrimaryLocked(backend string) bool {
+	for _, st := range t.shards {
+		if st.primary == backend {
+			return true
+		}
+	}
+	return false
+}
+
+// settingsWarning says what a primary lacks for "no acknowledged write lost" ("" if nothing).
+func settingsWarning(st health.Status) string {
+	s := st.Settings
+	var p []string
+	if !s.LogBin {
+		p = append(p, "log_bin is OFF")
+	}
+	if !s.GTIDStrictMode {
+		p = append(p, "gtid_strict_mode is OFF")
+	}
+	if !s.SemiSyncMaster {
+		p = append(p, "rpl_semi_sync_master_enabled is OFF")
+	} else {
+		if !strings.EqualFold(s.SemiSyncWaitPoint, "AFTER_SYNC") {
+			p = append(p, "rpl_semi_sync_master_wait_point is "+s.SemiSyncWaitPoint+", not AFTER_SYNC")
+		}
+		if s.SemiSyncTimeout < minSemiSyncTimeout {
+			p = append(p, "rpl_semi_sync_master_timeout is "+s.SemiSyncTimeout.String()+" (falls back to asynchronous replication that soon)")
+		}
+		if !s.SemiSyncActive {
+			p = append(p, "semi-synchronous replication is not active (Rpl_semi_sync_master_status OFF: fell back to asynchronous)")
+		}
+	}
+	return strings.Join(p, "; ")
+}
+
+// targetsLocked is what the health checker should probe: the backends of shards in promote
+// mode and fenced backends (to fence them again when they come back), with a heartbeat on
+// each current primary that is not fenced. Shards without failover are not probed: the
+// proxy sends their servers only the clients' statements. Called with t.mu held.
+func (t *Topology) targetsLocked() []health.Target {
+	probe := map[string]bool{}
+	for _, st := range t.shards {
+		if st.fo.Mode != rules.FailoverPromote {
+			continue
+		}
+		if st.primary != "" {
+			probe[st.primary] = true
+		}
+		for _, r := range st.replicas {
+			probe[r] = true
+		}
+	}
+	for name := range t.fenced {
+		probe[name] = true
+	}
+	out := make([]health.Target, 0, len(probe))
+	for _, name := range sortedNames(probe) {
+		m, ok := t.backends[name]
+		if !ok {
+			continue
+		}
+		b := m.cfg
+		_, fenced := t.fenced[name]
+		out = append(out, health.Target{Name: name, Addr: b.Addr, User: b.User, Password: b.Password,
+			Heartbeat: !fenced && t.isPrimaryLocked(name)})
+	}
+	return out
+}
+
+func (t *Topology) setTargets(ts []health.Target) {
+	if t.prober != nil {
+		t.prober.SetTargets(ts)
+	}
+}
