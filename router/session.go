@@ -74,6 +74,9 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	}
 	stmts, err := s.parse(sql)
 	if err != nil {
+		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+			return s.runBatch(ctx, snap, sql, w)
+		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
 	switch {
