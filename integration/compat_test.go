@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,7 @@ func TestCompat(t *testing.T) {
 	t.Run("Explain", func(t *testing.T) { testExplain(t, ce) })
 	t.Run("Batches", func(t *testing.T) { testBatches(t, ce) })
 	t.Run("LockTables", func(t *testing.T) { testLockTables(t, ce) })
+	t.Run("LargeStatement", func(t *testing.T) { testLargeStatement(t, ce) })
 	t.Run("Dump", func(t *testing.T) { testDump(t, ce) })
 }
 
@@ -328,5 +330,54 @@ func testBatches(t *testing.T, ce *compatEnv) {
 	}
 	if got := queryString(t, via, "SELECT COUNT(*) FROM d_users"); got != queryString(t, ref, "SELECT COUNT(*) FROM d_users") {
 		t.Errorf("d_users holds %s rows through the proxy after the batches", got)
+	}
+}
+
+// testLargeStatement: a 7 MB statement (1,000,000 NOT IN values) runs through the proxy
+// with the answer of one MariaDB, and the proxy's peak RSS while it runs (VmHWM, reset
+// through /proc/<pid>/clear_refs first) grows by a small multiple of its size.
+func testLargeStatement(t *testing.T, ce *compatEnv) {
+	// Ten lists of 100,000: MariaDB itself takes minutes over one list of 1,000,000.
+	var b strings.Builder
+	b.WriteString("SELECT COUNT(*), SUM(total) FROM d_orders WHERE TRUE")
+	for k := range 10 {
+		b.WriteString(" AND id NOT IN (")
+		for i := range 100_000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%d", 3*(k*100_000+i)+1)
+		}
+		b.WriteString(")")
+	}
+	q := b.String()
+	pid := ce.se.proxy.cmd.Process.Pid
+	conn, err := ce.db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustExec(t, conn, "SELECT 1")
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		t.Fatalf("resetting the proxy's peak RSS: %v", err)
+	}
+	before := procStatusKB(t, pid, "VmRSS")
+	got, err := tryQuery(conn, q)
+	if err != nil {
+		t.Fatalf("the 1,000,000 NOT IN values through the proxy: %v", err)
+	}
+	peak := procStatusKB(t, pid, "VmHWM")
+	want, err := tryQuery(ce.ref, q)
+	if err != nil {
+		t.Fatalf("the 1,000,000 NOT IN values on the reference: %v", err)
+	}
+	if diff := diffResults(want, got, true); diff != "" {
+		t.Errorf("the 1,000,000 NOT IN values: %s", diff)
+	}
+	growth := float64(peak-before) * 1024 / float64(len(q))
+	t.Logf("statement %.1f MB; proxy RSS %.1f MB before, peak %.1f MB while it ran (%.1fx the statement)",
+		float64(len(q))/1e6, float64(before)/1024, float64(peak)/1024, growth)
+	if growth > 8 {
+		t.Errorf("the proxy's RSS grew by %.1fx the statement's size; want at most 8x", growth)
 	}
 }

@@ -31,13 +31,16 @@ func checkText(sql string) error {
 	if i := strings.Index(sql, "/*"); i < 0 {
 		return nil
 	}
-	u := strings.ToUpper(sql)
-	for rest := u; ; {
-		i := strings.Index(rest, "/*M!")
+	for rest := sql; ; { // without an upper-case copy: a statement can be megabytes
+		i := strings.Index(rest, "/*")
 		if i < 0 {
 			return nil
 		}
-		rest = rest[i+4:]
+		rest = rest[i+2:]
+		if len(rest) < 2 || rest[0] != 'M' && rest[0] != 'm' || rest[1] != '!' {
+			continue
+		}
+		rest = rest[2:]
 		if !strings.HasPrefix(rest, "999999") {
 			return sqlerr.NotSupported("MariaDB executable comments (/*M! ... */) through the proxy: it cannot check what they run")
 		}

@@ -55,14 +55,14 @@ func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt strin
 			return s.execExplain(ctx, snap, r, more, w)
 		})
 	}
-	stmts, err := s.parse(stmt)
+	stmts, err := s.parseText(stmt)
 	if err != nil {
 		return s.runUnparsed(ctx, snap, stmt, err, &moreResults{w: w, more: more})
 	}
 	for i, st := range stmts { // one, unless the cut missed a delimiter the parser saw
 		text := stmt
 		if len(stmts) > 1 {
-			text = strings.TrimRight(strings.TrimSpace(st.Text()), ";")
+			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
 		}
 		if err := s.execWithDeadline(ctx, snap, st, text, more || i < len(stmts)-1, w); err != nil {
 			return err

@@ -46,7 +46,7 @@ func (s *Session) restore(n ast.Node) (string, error) {
 	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return b.String(), nil
+	return s.lists.expand(b.String()), nil
 }
 
 func isSystemSchema(name string) bool {

@@ -39,7 +39,7 @@ func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params [
 	}
 	var slots []int
 	for _, r := range sharded {
-		vals, ok, err := keyValues(sel.Where, r, params)
+		vals, ok, err := s.keyValues(sel.Where, r, params)
 		if err != nil {
 			return nil, err
 		}

@@ -41,6 +41,7 @@ type Session struct {
 	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+	lists        bigLists           // long literal lists cut out of the statement running (biglist.go)
 
 	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
@@ -72,7 +73,8 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 			return s.execExplain(ctx, snap, r, false, w)
 		})
 	}
-	stmts, err := s.parse(sql)
+	stmts, err := s.parseText(sql)
+	defer func() { s.lists = nil }()
 	if err != nil {
 		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
 			return s.runBatch(ctx, snap, sql, w)
@@ -88,7 +90,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	for i, st := range stmts {
 		text := sql
 		if len(stmts) > 1 {
-			text = strings.TrimRight(strings.TrimSpace(st.Text()), ";")
+			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
 		}
 		if err := s.execWithDeadline(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
 			return err

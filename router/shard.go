@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -74,7 +75,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	where := whereOf(st)
 	slot := -1
 	for _, r := range sharded {
-		vals, ok, err := keyValues(where, r, params)
+		vals, ok, err := s.keyValues(where, r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -260,20 +261,20 @@ func slotsOf(t *rules.Table, vals []rules.Value) ([]int, error) {
 
 // keyValues finds a conjunct of where that fixes r's shard key: key = v, v = key, or
 // key IN (v, ...). Any one such conjunct bounds the rows the statement touches.
-func keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
+func (s *Session) keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
 	switch e := where.(type) {
 	case nil:
 		return nil, false, nil
 	case *ast.ParenthesesExpr:
-		return keyValues(e.Expr, r, params)
+		return s.keyValues(e.Expr, r, params)
 	case *ast.BinaryOperationExpr:
 		switch e.Op {
 		case opcode.LogicAnd:
-			vals, ok, err := keyValues(e.L, r, params)
+			vals, ok, err := s.keyValues(e.L, r, params)
 			if ok || err != nil {
 				return vals, ok, err
 			}
-			return keyValues(e.R, r, params)
+			return s.keyValues(e.R, r, params)
 		case opcode.EQ:
 			for _, side := range [][2]ast.ExprNode{{e.L, e.R}, {e.R, e.L}} {
 				if isKeyColumn(side[0], r) {
@@ -290,6 +291,14 @@ func keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Val
 		}
 		vals := make([]rules.Value, 0, len(e.List))
 		for _, x := range e.List {
+			if text, ok := s.lists.list(x); ok { // a long list cut out before parsing (biglist.go)
+				vs, ok := listValues(text, s.restoreFlags&format.RestoreStringEscapeBackslash != 0)
+				if !ok {
+					return nil, false, nil
+				}
+				vals = append(vals, vs...)
+				continue
+			}
 			v, ok, err := exprValue(x, params)
 			if !ok || err != nil {
 				return nil, false, err
