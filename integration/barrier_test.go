@@ -14,14 +14,19 @@ import (
 var cliError = regexp.MustCompile(`ERROR (\d+) \(([0-9A-Z]{5})\)`)
 
 // cliCode runs sql with the mariadb CLI (libmariadb) and returns the error code it reported
-// ("" for none) and its output.
+// ("" for none) and its output (stdout, then stderr).
 func cliCode(t *testing.T, c cli, args []string, sql string) (code, out string) {
+	code, stdout, stderr := cliRun(t, c, args, sql)
+	return code, stdout + stderr
+}
+
+func cliRun(t *testing.T, c cli, args []string, sql string) (code, stdout, stderr string) {
 	t.Helper()
-	stdout, stderr, _ := c.run(t, "", append(append([]string{}, args...), "--batch", "--skip-column-names", "-e", sql)...)
+	stdout, stderr, _ = c.run(t, "", append(append([]string{}, args...), "--batch", "--skip-column-names", "-e", sql)...)
 	if m := cliError.FindStringSubmatch(stderr); m != nil {
-		return m[1], stdout + stderr
+		return m[1], stdout, stderr
 	}
-	return "", stdout + stderr
+	return "", stdout, stderr
 }
 
 // testBarrier drives every path by which SQL reaches a backend with the mariadb CLI, as the
@@ -44,28 +49,105 @@ func testBarrier(t *testing.T, e *env) {
 		{"PrepareBackendAccounts", `PREPARE s FROM 'SELECT user,host FROM mysql.user'; EXECUTE s`, "1044"},
 		{"ExecuteImmediate", `EXECUTE IMMEDIATE 'SELECT user FROM mysql.user LIMIT 2'`, "1064"},
 		{"PrepareLoadFile", `PREPARE s FROM 'SELECT LENGTH(LOAD_FILE("/etc/passwd"))'; EXECUTE s`, "1227"},
-		{"PrepareFromVariable", `SET @q = 'SELECT user FROM mysql.user'; PREPARE s FROM @q; EXECUTE s`, "1235"},
+		{"PrepareFromVariable", `SET @q = 'SELECT user FROM mysql.user'; PREPARE s FROM @q; EXECUTE s`, "1044"},
+		{"PrepareFromVariableCreateUser", `SET @q = 'CREATE USER bar_evil'; PREPARE s FROM @q; EXECUTE s`, "1227"},
 		{"CreateOrReplaceUser", `CREATE OR REPLACE USER bar_evil2 IDENTIFIED BY 'x'`, "1227"},
 		{"SetStatementFor", `SET STATEMENT max_statement_time=10 FOR SELECT user FROM mysql.user`, "1044"},
 		{"SetStatementBinlogOff", `SET STATEMENT sql_log_bin=0 FOR INSERT INTO t (v) VALUES ('hidden')`, "1227"},
-		{"MariaDBExecutableComment", `SELECT 1 /*M!, (SELECT COUNT(*) FROM mysql.user) */`, "1235"},
+		{"MariaDBExecutableComment", `SELECT 1 /*M!, (SELECT COUNT(*) FROM mysql.user) */`, "1044"},
+		{"MariaDBExecutableCommentInString", `SELECT '/*M!, x */'`, "1235"},
 		{"ReturningSubquery", `INSERT INTO t (v) VALUES ('r') RETURNING (SELECT user FROM mysql.user LIMIT 1)`, "1044"},
 		{"UnparsedText", `HANDLER t OPEN`, "1064"},
+		{"ShowGrants", `SHOW GRANTS`, "1227"}, // root's grants, password hash included
+		{"ShowCreateUser", `SHOW CREATE USER root`, "1227"},
 		// Allowed shapes still work, checked and routed.
 		{"PrepareExecute", `PREPARE s FROM 'SELECT COUNT(*) + ? FROM t'; SET @n = 1; EXECUTE s USING @n; DEALLOCATE PREPARE s`, ""},
+		{"PrepareFromVariableAllowed", `SET @q = 'SELECT COUNT(*) FROM t WHERE id > ?', @n = 0; PREPARE s FROM @q; EXECUTE s USING @n`, ""},
 		{"SetStatementAllowed", `SET STATEMENT max_statement_time=10 FOR SELECT COUNT(*) FROM t`, ""},
 		{"Returning", `INSERT INTO t (v) VALUES ('ret') RETURNING id > 0`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := cliCode(t, mariadb, app, tc.sql)
+			code, stdout, stderr := cliRun(t, mariadb, app, tc.sql)
 			if code != tc.code {
-				t.Errorf("%s: the CLI reported error %q, want %q\n%s", tc.sql, code, tc.code, out)
+				t.Errorf("%s: the CLI reported error %q, want %q\n%s%s", tc.sql, code, tc.code, stdout, stderr)
 			}
-			if strings.Contains(out, "root") || strings.Contains(out, "mariadb.sys") {
-				t.Errorf("%s: backend accounts leaked:\n%s", tc.sql, out)
+			if strings.Contains(stdout, "root") || strings.Contains(stdout, "mariadb.sys") {
+				t.Errorf("%s: backend accounts leaked:\n%s", tc.sql, stdout)
 			}
 		})
 	}
+	t.Run("EscapeUnsafeCharset", func(t *testing.T) {
+		// The GBK injection: in GBK, 0xbf 0x5c is one character, so MariaDB reads
+		// 'x\xbf\' as a closed string where a byte-reading parser sees an escaped quote.
+		attack := "SELECT 'x\xbf\\' UNION SELECT user FROM mysql.user -- '"
+		for _, tc := range []struct{ name, dsnParam, set string }{
+			{"SetNames", "", "SET NAMES gbk"},
+			{"Handshake", "collation=gbk_chinese_ci", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var params []string
+				if tc.dsnParam != "" {
+					params = append(params, tc.dsnParam)
+				}
+				conn, err := p.open(t, appUser, appPass, m.Logical, params...).Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if tc.set != "" {
+					_, err := conn.ExecContext(context.Background(), tc.set)
+					wantError(t, err, 1235, "42000")
+				}
+				r, err := tryQuery(conn, attack)
+				if err != nil {
+					return // refused is fine too
+				}
+				for _, row := range r.Rows {
+					if v := text(row[0]); v == "root" || v == "mariadb.sys" {
+						t.Fatalf("backend accounts leaked through an escape-unsafe client character set: %v", r.Rows)
+					}
+				}
+			})
+		}
+	})
+	t.Run("SQLModeQuoting", func(t *testing.T) {
+		// Under ANSI_QUOTES MariaDB ends "a\" at its second quote (the name a\); a parser
+		// reading \" as an escaped quote would see one long name and miss the UNION.
+		mustExec(t, e.direct(t, m.Physical), "CREATE TABLE IF NOT EXISTS x (`a\\` INT)")
+		attack := `SELECT "a\" FROM x WHERE 0 UNION SELECT user FROM mysql.user -- " FROM t`
+		for _, mode := range []string{"ANSI_QUOTES", "ANSI_QUOTES,EMPTY_STRING_IS_NULL", "ANSI"} {
+			t.Run(mode, func(t *testing.T) {
+				conn, err := p.open(t, appUser, appPass, m.Logical).Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				mustExec(t, conn, "SET sql_mode = '"+mode+"'")
+				r, err := tryQuery(conn, attack)
+				if err == nil {
+					t.Fatalf("%s under %s ran: %v", attack, mode, r.Rows)
+				}
+				wantError(t, err, 1235, "42000")
+				if got := queryString(t, conn, `SELECT COUNT(*) FROM "x"`); got != "0" {
+					t.Errorf("a plain ANSI_QUOTES statement: %q", got)
+				}
+			})
+		}
+		t.Run("Oracle", func(t *testing.T) {
+			conn, err := p.open(t, appUser, appPass, m.Logical).Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			mustExec(t, conn, "SET sql_mode = 'ORACLE'")
+			_, err = conn.ExecContext(context.Background(), "SELECT 1")
+			wantError(t, err, 1235, "42000")
+			mustExec(t, conn, "SET sql_mode = DEFAULT")
+			if got := queryString(t, conn, "SELECT 1"); got != "1" {
+				t.Errorf("after SET sql_mode = DEFAULT: %q", got)
+			}
+		})
+	})
 	if n := queryString(t, e.root, "SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'bar_evil%'"); n != "0" {
 		t.Errorf("%s users named bar_evil* exist on the backend, want none", n)
 	}

@@ -127,6 +127,8 @@ type poolConfig struct {
 	MaxOpen        int    `json:"max_open,omitempty"`
 	MaxIdle        int    `json:"max_idle,omitempty"`
 	AcquireTimeout string `json:"acquire_timeout,omitempty"`
+	IdleTimeout    string `json:"idle_timeout,omitempty"`
+	DialTimeout    string `json:"dial_timeout,omitempty"`
 }
 
 type shardConfig struct {

@@ -251,3 +251,69 @@ func raiseFDLimit(t *testing.T, n uint64) {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	})
 }
+
+// testScatterGroupsBound checks server.max_scatter_groups: a scatter GROUP BY sorted by an
+// aggregate with LIMIT n holds only n groups (so it runs with more groups than the bound),
+// group-ordered results stream, and a query that would hold more groups than the bound
+// fails with 1038 instead of growing without limit.
+func testScatterGroupsBound(t *testing.T, e *env) {
+	cfg := e.config(t, dbMap{Logical: "grp", Physical: "grp_0"})
+	e.rootExec(t, "CREATE DATABASE IF NOT EXISTS grp_1", "CREATE DATABASE IF NOT EXISTS grp_ref")
+	cfg.Shards = append(cfg.Shards, shardConfig{Name: "s1", Primary: "b0", Database: "grp_1"})
+	cfg.Schemes = []map[string]any{{"name": "h", "function": "hash", "shards": []string{"s0", "s1"}}}
+	cfg.Databases[0].Tables = []map[string]any{{"name": "t", "kind": "sharded", "key": "k", "scheme": "h"}}
+	cfg.Server["max_scatter_groups"] = 100
+	var inserts [3][]string
+	for k := 1; k <= 900; k++ {
+		g := k % 150
+		if k%3 == 0 {
+			g = k % 40 // groups of different sizes
+		}
+		v := fmt.Sprintf("(%d, %d)", k, g)
+		inserts[k%2] = append(inserts[k%2], v)
+		inserts[2] = append(inserts[2], v)
+	}
+	for i, db := range []string{"grp_0", "grp_1", "grp_ref"} {
+		e.rootExec(t, "DROP TABLE IF EXISTS "+db+".t", "CREATE TABLE "+db+".t (k BIGINT PRIMARY KEY, g INT NOT NULL)",
+			"INSERT INTO "+db+".t VALUES "+strings.Join(inserts[i], ","))
+	}
+	ref := e.direct(t, "grp_ref")
+	if n := queryString(t, ref, "SELECT COUNT(DISTINCT g) FROM t"); n != "114" {
+		t.Fatalf("%s groups in the data, want 114: more than max_scatter_groups", n)
+	}
+	p := startProxy(t, cfg)
+	for _, mode := range []string{"interpolateParams=true", "interpolateParams=false"} {
+		db := p.open(t, appUser, appPass, "grp", mode)
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{"SELECT g, COUNT(*) AS n, SUM(k) FROM t GROUP BY g ORDER BY n DESC, g LIMIT 5", nil},
+			{"SELECT g, COUNT(*) AS n, MAX(k) FROM t GROUP BY g ORDER BY n, MAX(k) DESC LIMIT 3 OFFSET 10", nil},
+			{"SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY n DESC, g LIMIT ?", []any{7}},
+			{"SELECT g, COUNT(*) FROM t GROUP BY g ORDER BY g", nil}, // 114 groups, streamed in group order
+		} {
+			want, err := tryQuery(ref, q.sql, q.args...)
+			if err != nil {
+				t.Fatalf("%s on the reference: %v", q.sql, err)
+			}
+			got, err := tryQuery(db, q.sql, q.args...)
+			if err != nil {
+				t.Errorf("%s (%s): %v", q.sql, mode, err)
+			} else if diff := diffResults(want, got, true); diff != "" {
+				t.Errorf("%s (%s): %s", q.sql, mode, diff)
+			}
+		}
+		for _, q := range []string{
+			"SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY n DESC, g",
+			"SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY n DESC, g LIMIT 110",
+			"SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY n DESC, g LIMIT 95, 10",
+		} {
+			_, err := tryQuery(db, q)
+			wantError(t, err, 1038, "HY001")
+		}
+		if v := queryString(t, db, "SELECT COUNT(*) FROM t"); v != "900" {
+			t.Errorf("after the refusals: COUNT(*) = %s", v)
+		}
+	}
+}

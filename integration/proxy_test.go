@@ -54,6 +54,7 @@ func TestProxy(t *testing.T) {
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
+		{"ScatterGroupsBound", testScatterGroupsBound},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

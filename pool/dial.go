@@ -28,7 +28,7 @@ func (p *Pool) connect(ctx context.Context) (_ *Conn, err error) {
 			if raw != nil {
 				_ = raw.Close()
 			}
-			p.log.Error("pool: backend handshake panicked", "backend", p.opts.Addr, "panic", r, "stack", string(debug.Stack()))
+			p.log.Error("pool: backend handshake panicked", "addr", p.opts.Addr, "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("pool: connect to %s: %w: malformed handshake (%v)", p.opts.Addr, wire.ErrMalformed, r)
 		}
 	}()
@@ -119,7 +119,13 @@ func (p *Pool) connectError(ctx context.Context, err error) error {
 	if errors.As(err, &me) {
 		err = &sqlerr.Error{Code: me.Code, State: me.State, Message: me.Message}
 	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	cerr := ctx.Err()
+	if dl, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(dl) {
+		// The socket's deadline is ctx's, and its i/o timeout can come a moment before
+		// ctx's own timer marks ctx done: the timeout is still ctx's deadline.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("pool: connect to %s: %w: %w", p.opts.Addr, cerr, err)
 	}
 	return fmt.Errorf("pool: connect to %s: %w", p.opts.Addr, err)

@@ -156,6 +156,7 @@ func (c *conn) loop() {
 		quit, err := c.dispatch(ctx, p)
 		stopWatch()
 		c.endCommand()
+		c.w.TrimBuffer() // a large command's packet is not kept while the connection idles
 		if err == nil {
 			err = c.w.Flush()
 		}

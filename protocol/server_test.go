@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -465,6 +466,10 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	c1.cmd(comQuery, []byte("panic")...)
 	c1.expectClosed()
 	ts.h.session(t, 0).waitClosed(t)
+	// The session first drops what it holds as unusable, then closes.
+	if calls := ts.h.session(t, 0).Calls(); len(calls) < 2 || !slices.Equal(calls[len(calls)-2:], []string{"Abandon", "Close"}) {
+		t.Errorf("session calls %q, want Abandon then Close after the panic", calls)
+	}
 	c2.ping()
 	c2.cmd(comQuery, []byte("still here")...)
 	c2.expectOK()

@@ -274,6 +274,9 @@ func (s *stubSession) Reset(context.Context) error {
 
 func (s *stubSession) Status() uint16 { return s.status }
 
+// Abandon records that the server gave up the session after a panic (before Close).
+func (s *stubSession) Abandon() { s.record("Abandon") }
+
 func (s *stubSession) Close() {
 	s.record("Close")
 	s.closeOnce.Do(func() { close(s.closed) })

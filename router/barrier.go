@@ -14,7 +14,8 @@ import (
 // privileged; a client must not borrow their privileges, whatever path its SQL takes:
 //
 //   - every text a client sends (COM_QUERY, COM_STMT_PREPARE, each statement of a
-//     multi-statement query) passes checkText before it is parsed;
+//     multi-statement query) has MariaDB's executable comments resolved
+//     (resolveComments) before it is parsed, so the parser reads what the backend runs;
 //   - every parsed statement, and every statement nested in another one (the text of
 //     PREPARE ... FROM, the statement of SET STATEMENT ... FOR, the expressions of a
 //     RETURNING clause), is planned by Session.plan, whose first step is adminStatement and
@@ -23,30 +24,82 @@ import (
 //     (each of which is taken apart and its parts planned as above); anything else is
 //     refused. No statement reaches a backend by a deny-list of first words.
 
-// checkText refuses what MariaDB would execute but the parser does not see: MariaDB's
-// executable comments /*M! ... */ (and /*M!###### ... */), which the TiDB parser reads as
-// plain comments. The search ignores quoting on purpose: which quotes delimit strings
-// depends on sql_mode, and a string holding "/*M!" is rare enough to be refused too.
-func checkText(sql string) error {
-	if i := strings.Index(sql, "/*"); i < 0 {
-		return nil
+// announcedVersion is the MariaDB version the proxy resolves executable comments as
+// (MYSQL_VERSION_ID of the 10.11.0 it announces).
+const announcedVersion = 101100
+
+// resolveComments returns sql with MariaDB's executable comments resolved, as a MariaDB
+// 10.11.0 would read them: /*M! text */ and /*M!###### text */ with a version up to
+// 10.11.0 become text, those of later versions become a space. The TiDB parser reads them
+// as plain comments, so without this the backend would run what the barrier never saw;
+// with it, what is parsed is what is sent. Quoting is judged with backslash escapes and
+// single- and double-quoted strings; under sql_modes that read quotes otherwise
+// (ANSI_QUOTES, NO_BACKSLASH_ESCAPES), and whenever "/*M!" is left (in a string, say),
+// the text is refused.
+//
+// Under ANSI_QUOTES a backslash ends a double-quoted identifier for MariaDB ("a\" is the
+// name a\) but escapes the quote for the parser, which would then read the rest of the
+// statement as part of the name: text holding \" is refused there.
+func (s *Session) resolveComments(sql string) (string, error) {
+	mode := strings.ToUpper(s.vars["sql_mode"])
+	if strings.Contains(mode, "ANSI") && strings.Contains(sql, `\"`) {
+		return "", sqlerr.NotSupported(`a backslash before a double quote under sql_mode ANSI_QUOTES: MariaDB ends the quoted name there, the proxy's parser does not`)
 	}
-	for rest := sql; ; { // without an upper-case copy: a statement can be megabytes
-		i := strings.Index(rest, "/*")
-		if i < 0 {
-			return nil
-		}
-		rest = rest[i+2:]
-		if len(rest) < 2 || rest[0] != 'M' && rest[0] != 'm' || rest[1] != '!' {
+	if !strings.Contains(sql, "/*") || !hasMariaDBComment(sql) {
+		return sql, nil
+	}
+	refuse := sqlerr.NotSupported("MariaDB executable comments (/*M! ... */) here: the proxy could not tell what they run")
+	if strings.Contains(mode, "ANSI") || strings.Contains(mode, "NO_BACKSLASH_ESCAPES") {
+		return "", refuse
+	}
+	var b strings.Builder
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := skipQuoted(sql, i)
+			b.WriteString(sql[i:j])
+			i = j
+			continue
+		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				b.WriteString(sql[i:])
+				i = len(sql)
+				continue
+			}
+			body := sql[i+2 : i+2+end]
+			next := i + 2 + end + 2
+			if len(body) < 2 || (body[0] != 'M' && body[0] != 'm') || body[1] != '!' {
+				b.WriteString(sql[i:next])
+				i = next
+				continue
+			}
+			text, version := body[2:], 0
+			for k := 0; k < 6 && len(text) > 0 && text[0] >= '0' && text[0] <= '9'; k++ {
+				version = version*10 + int(text[0]-'0')
+				text = text[1:]
+			}
+			b.WriteByte(' ')
+			if version <= announcedVersion {
+				b.WriteString(text)
+				b.WriteByte(' ')
+			}
+			i = next
 			continue
 		}
-		rest = rest[2:]
-		if !strings.HasPrefix(rest, "999999") {
-			return sqlerr.NotSupported("MariaDB executable comments (/*M! ... */) through the proxy: it cannot check what they run")
-		}
-		// /*M!999999 ... */ runs on MariaDB 99.99.99 and later only: a comment to every
-		// server (mariadb-dump writes one as its first line, the sandbox marker).
+		b.WriteByte(c)
+		i++
 	}
+	out := b.String()
+	if hasMariaDBComment(out) {
+		return "", refuse
+	}
+	return out, nil
+}
+
+func hasMariaDBComment(sql string) bool {
+	return strings.Contains(sql, "/*M!") || strings.Contains(sql, "/*m!")
 }
 
 // privilegedVar reports session variables that MariaDB lets only SUPER (or BINLOG ADMIN,
@@ -64,9 +117,63 @@ func privilegedVar(name string) bool {
 	}
 }
 
-// checkSetVars refuses SET of global variables and of privileged session variables.
+// checkGrammar refuses statements while the session's sql_mode has MariaDB read another
+// grammar than the proxy's parser (ORACLE: MariaDB's PL/SQL dialect); only SET statements
+// pass, so that the session can set sql_mode back. stmts and parseErr are what parsing the
+// text gave.
+func (s *Session) checkGrammar(stmts []ast.StmtNode, parseErr error) error {
+	if !strings.Contains(strings.ToUpper(s.vars["sql_mode"]), "ORACLE") {
+		return nil
+	}
+	refuse := sqlerr.NotSupported("statements under sql_mode ORACLE through the proxy: MariaDB reads another grammar than the proxy; SET sql_mode back first")
+	if parseErr != nil || len(stmts) == 0 {
+		return refuse
+	}
+	for _, st := range stmts {
+		if _, ok := st.(*ast.SetStmt); !ok {
+			return refuse
+		}
+	}
+	return nil
+}
+
+// escapeUnsafe reports client character sets in which the byte of a backslash (0x5c) can
+// be the second byte of a multi-byte character. Under them the backend reads '\xbf\' as a
+// closed string where the proxy's parser (which reads bytes) sees an escaped quote, so text
+// after it would run unchecked (the GBK injection). MySQL's documentation lists the same
+// five.
+func escapeUnsafe(charset string) bool {
+	switch strings.ToLower(strings.Trim(charset, "'\"`")) {
+	case "big5", "cp932", "gbk", "sjis", "gb18030":
+		return true
+	}
+	return false
+}
+
+// clientCharset returns the character set a SET assignment gives character_set_client,
+// ok false when it sets none; an expression the proxy cannot read gives "?".
+func clientCharset(v *ast.VariableAssignment) (string, bool) {
+	if v.Name != ast.SetNames && v.Name != ast.SetCharset && !strings.EqualFold(v.Name, "character_set_client") {
+		return "", false
+	}
+	switch e := v.Value.(type) {
+	case nil, *ast.DefaultExpr:
+		return "", true
+	case ast.ValueExpr:
+		return e.GetString(), true
+	case *ast.ColumnNameExpr:
+		return e.Name.Name.O, true
+	}
+	return "?", true
+}
+
+// checkSetVars refuses SET of global variables and of privileged session variables, and
+// client character sets the proxy's parser would read otherwise than the backend.
 func checkSetVars(st *ast.SetStmt) error {
 	for _, v := range st.Variables {
+		if cs, ok := clientCharset(v); ok && (cs == "?" || escapeUnsafe(cs)) {
+			return sqlerr.NotSupported("the client character set %s through the proxy: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", cs)
+		}
 		switch {
 		case v.IsGlobal || v.IsInstance:
 			return sqlerr.New(sqlerr.ErSpecificAccessDenied,
@@ -84,7 +191,8 @@ func checkSetVars(st *ast.SetStmt) error {
 // names the outer statement for messages. The nested statement must be a data statement
 // that runs on one shard as one statement: the outer one carries it there unchanged.
 func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode, plan, error) {
-	if err := checkText(text); err != nil {
+	text, err := s.resolveComments(text)
+	if err != nil {
 		return nil, plan{}, err
 	}
 	st, err := s.parseOne(text)

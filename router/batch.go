@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -49,6 +50,9 @@ func isBatch(sql string, backslash bool) bool {
 func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt string, more bool, w wire.PacketWriter) error {
 	stmt = strings.TrimSpace(stmt)
 	if r, ok := s.explainText(stmt); ok {
+		if err := s.checkGrammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+			return err
+		}
 		s.publish(stmt)
 		defer s.publish("")
 		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
@@ -56,6 +60,9 @@ func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt strin
 		})
 	}
 	stmts, err := s.parseText(stmt)
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
 	if err != nil {
 		return s.runUnparsed(ctx, snap, stmt, err, &moreResults{w: w, more: more})
 	}

@@ -25,6 +25,9 @@ func isTableDDL(st ast.StmtNode) bool {
 // ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
 func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
+	if err := adminStatement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
+		return nil, err
+	}
 	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {

@@ -43,10 +43,14 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	if err := checkText(sql); err != nil {
+	sql, err := s.resolveComments(sql)
+	if err != nil {
 		return nil, err
 	}
 	stmts, _, err := s.parser.Parse(sql, "", "")
+	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
+		return nil, gerr
+	}
 	var st ast.StmtNode
 	text, clause := sql, ""
 	if err != nil {

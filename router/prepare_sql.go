@@ -11,8 +11,9 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// SQL-level prepared statements (PREPARE name FROM 'text', EXECUTE name [USING @v, ...],
-// DEALLOCATE PREPARE name) live in a backend session, which they pin. The text is parsed,
+// SQL-level prepared statements (PREPARE name FROM 'text' or FROM @v, EXECUTE name
+// [USING @v, ...], DEALLOCATE PREPARE name) live in a backend session, which they pin. The
+// text (a user variable's value, read by the proxy first: see userVariable) is parsed,
 // checked by the barrier and planned as if the client had sent it alone (Session.nested);
 // what the backend prepares is the planned text, on the shard the plan names. A statement
 // that must be routed or rewritten at each execution (sharded tables, session functions)
@@ -28,7 +29,11 @@ type sqlStmt struct {
 // sqlPrepare runs PREPARE name FROM 'text'.
 func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.PrepareStmt, more bool, w wire.PacketWriter) error {
 	if n.SQLVar != nil {
-		return sqlerr.NotSupported("PREPARE ... FROM @%s: the proxy checks and routes the text it prepares, so give it as a string literal", n.SQLVar.Name)
+		text, err := s.userVariable(ctx, snap, n.SQLVar.Name)
+		if err != nil {
+			return err
+		}
+		n.SQLText, n.SQLVar = text, nil
 	}
 	inner, p, err := s.nested(snap, n.SQLText, "PREPARE")
 	if err != nil {
@@ -82,4 +87,34 @@ func (s *Session) sqlDeallocate(ctx context.Context, snap *rules.Snapshot, n *as
 	}
 	delete(s.sqlStmts, name)
 	return s.run(ctx, snap, ps.shard, text, more, w)
+}
+
+// userVariable reads the text of user variable name for PREPARE ... FROM @name. User
+// variables live in backend sessions; SET @name goes to the default shard of the session's
+// database, so that is where the proxy reads it (a variable assigned by a statement routed
+// elsewhere is not seen there, as for any statement reading it).
+func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name string) (string, error) {
+	var db *rules.Database
+	if s.db != "" {
+		db, _ = snap.Database(s.db)
+	} else {
+		db = s.anyDatabase(snap)
+	}
+	if db == nil {
+		return "", sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	shard := db.DefaultShard
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return "", err
+	}
+	rows, err := queryRows(ctx, c, "SELECT @`"+strings.ReplaceAll(name, "`", "``")+"`")
+	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
+		return "", err
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {
+		// MariaDB prepares NULL as the text "NULL": a syntax error.
+		return "NULL", nil
+	}
+	return *rows[0][0], nil
 }

@@ -99,8 +99,8 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
 		restoreFlags: restoreFlags,
 	}
-	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil {
-		s.setVars(namesVars(coll.CharsetName, coll.Name))
+	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !escapeUnsafe(coll.CharsetName) {
+		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -170,7 +171,8 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	for i, sc := range conns {
 		streams[i] = sc.stream
 	}
-	rows := buildMerge(m, streams, cols, kinds, idx)
+	maxGroups := snap.Server().MaxScatterGroups
+	rows := buildMerge(m, streams, cols, kinds, idx, maxGroups)
 
 	// Header: the first shard's column definitions, without hidden columns.
 	status := s.status
@@ -193,7 +195,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		}
 		row, err := rows.Next()
 		if err != nil {
-			return err
+			return tooManyGroups(err, maxGroups)
 		}
 		if row == nil {
 			break
@@ -390,7 +392,7 @@ func readHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
 }
 
 // buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int) merge.Stream {
+func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int, maxGroups int) merge.Stream {
 	keys := func(ks []mergeKey) []merge.Key {
 		out := make([]merge.Key, len(ks))
 		for i, k := range ks {
@@ -431,8 +433,12 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 			return ok && t, nil
 		})
 	}
-	if len(m.post) > 0 {
-		rows = merge.SortAll(rows, keys(m.post))
+	switch {
+	case len(m.post) > 0 && m.count >= 0 && m.count <= math.MaxInt64-m.offset:
+		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
+		rows = merge.TopN(rows, keys(m.post), m.offset+m.count, maxGroups)
+	case len(m.post) > 0:
+		rows = merge.SortAllAtMost(rows, keys(m.post), maxGroups)
 	}
 	if m.offset > 0 || m.count >= 0 {
 		rows = merge.Limit(rows, m.offset, m.count)

@@ -332,6 +332,9 @@ func (sh *scatterShape) shapeGroups() error {
 			}
 			sh.plan.post = append(sh.plan.post, k)
 		}
+		if followsGroups(sh.plan.post, sh.plan.order) {
+			sh.plan.post = nil // the merged groups already come in this order: stream them
+		}
 	}
 	sel.OrderBy = nil
 	if len(sh.plan.order) > 0 {

@@ -63,10 +63,14 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	if err := checkText(sql); err != nil {
+	sql, err := s.resolveComments(sql)
+	if err != nil {
 		return err
 	}
 	if r, ok := s.explainText(sql); ok {
+		if err := s.checkGrammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+			return err
+		}
 		s.publish(sql)
 		defer s.publish("")
 		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
@@ -75,6 +79,9 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	}
 	stmts, err := s.parseText(sql)
 	defer func() { s.lists = nil }()
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
 	if err != nil {
 		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
 			return s.runBatch(ctx, snap, sql, w)
@@ -214,7 +221,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
-			return s.fanOutDDL(ctx, snap, st, refs, more, w)
+			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
 	plan, err := s.plan(snap, st, text, nil)

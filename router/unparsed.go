@@ -57,9 +57,6 @@ func refuseUnparsed(sql string, parseErr error) error {
 // read passes the barrier like any query (a subquery on mysql.user is refused).
 func (s *Session) checkReturning(snap *rules.Snapshot, clause string) error {
 	exprs := strings.TrimSpace(clause[len("returning"):])
-	if err := checkText(exprs); err != nil {
-		return err
-	}
 	st, err := s.parseOne("SELECT " + exprs + " FROM DUAL")
 	if err != nil {
 		return err
@@ -92,6 +89,11 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	for _, v := range vars.Variables {
 		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
 			return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
+		}
+		if _, cs := clientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
+			// They change how the backend reads the statement, which the proxy parses
+			// under the session's own.
+			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
 		}
 	}
 	st, p, err := s.nested(snap, text, "SET STATEMENT ... FOR")

@@ -206,6 +206,10 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 		}
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
+		if coord.c.Broken() {
+			// One shard's local transaction: its COMMIT may or may not have happened.
+			return sqlerr.Lost(err)
+		}
 		return err
 	}
 	coord.c.SetStatus(ok.Status)

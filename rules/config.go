@@ -45,7 +45,15 @@ type ServerConfig struct {
 	// FullTableWrites (allow or forbid, default allow) is the default of every table's
 	// full_table_writes: whether UPDATE/DELETE without WHERE may run on every shard.
 	FullTableWrites string `yaml:"full_table_writes"`
+	// MaxScatterGroups bounds the rows a scatter query's merge may hold at once: the groups
+	// of a GROUP BY sorted by an aggregate (ORDER BY over the merged groups; with LIMIT n
+	// only the best n are held). A query that needs more fails with 1038. Default
+	// DefaultMaxScatterGroups; it applies from the next statement after a reload.
+	MaxScatterGroups int `yaml:"max_scatter_groups"`
 }
+
+// DefaultMaxScatterGroups is server.max_scatter_groups when the configuration leaves it out.
+const DefaultMaxScatterGroups = 100_000
 
 // UserConfig is a client account of the proxy.
 type UserConfig struct {

@@ -149,6 +149,12 @@ func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	default:
 		return nil, fmt.Errorf("%w: server.full_table_writes %q: want allow or forbid", ErrInvalid, c.Server.FullTableWrites)
 	}
+	switch {
+	case c.Server.MaxScatterGroups < 0:
+		return nil, fmt.Errorf("%w: server: max_scatter_groups must not be negative", ErrInvalid)
+	case c.Server.MaxScatterGroups == 0:
+		s.server.MaxScatterGroups = DefaultMaxScatterGroups
+	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}

@@ -96,6 +96,8 @@ func TestBuildInvalid(t *testing.T) {
 		{"bad table full_table_writes", func(c *rules.Config) {
 			c.Databases[0].Tables = append(c.Databases[0].Tables, rules.TableConfig{Name: "t9", FullTableWrites: "no"})
 		}, `full_table_writes "no": want allow or forbid`},
+		{"negative max_scatter_groups", func(c *rules.Config) { c.Server.MaxScatterGroups = -1 },
+			"server: max_scatter_groups must not be negative"},
 		{"negative server max_execution_time", func(c *rules.Config) { c.Server.MaxExecutionTime = -1 },
 			"server: max_execution_time must not be negative"},
 		{"negative user max_execution_time", func(c *rules.Config) { c.Users[1].MaxExecutionTime = rules.Duration(-time.Millisecond) },
@@ -177,8 +179,8 @@ func TestBuildSnapshot(t *testing.T) {
 	if s.Listen() != "127.0.0.1:3307" {
 		t.Errorf("default listen = %q", s.Listen())
 	}
-	if s.Server().TLSCert != "c.pem" {
-		t.Errorf("Server() = %+v", s.Server())
+	if s.Server().TLSCert != "c.pem" || s.Server().MaxScatterGroups != rules.DefaultMaxScatterGroups {
+		t.Errorf("Server() = %+v, want max_scatter_groups defaulted", s.Server())
 	}
 	var names []string
 	for _, u := range s.Users() {

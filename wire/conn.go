@@ -139,6 +139,15 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	}
 }
 
+// TrimBuffer lets go of the buffer that held a large payload (more than 1 MiB), so an idle
+// connection does not keep the memory of its largest packet. Payloads returned earlier must
+// no longer be in use.
+func (c *Conn) TrimBuffer() {
+	if cap(c.buf) > keepBuf {
+		c.buf = nil
+	}
+}
+
 // readChunk bounds how much of an announced payload is allocated ahead of the bytes that
 // arrive: a header is a claim, and a peer that announces 16 MiB and sends nothing more must
 // not cost 16 MiB.

@@ -429,3 +429,25 @@ func TestResizeKeepsBufferedBytes(t *testing.T) {
 		t.Fatalf("after Resize: %q, %v", p, err)
 	}
 }
+
+// TestTrimBuffer: after a payload larger than 1 MiB, TrimBuffer lets its buffer go; the
+// next large payload still arrives whole.
+func TestTrimBuffer(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 2<<20)
+	in := append(frame(0, big), frame(1, big[:300_000])...)
+	c := wire.NewConn(newFake(in), 4096)
+	if p, err := c.ReadPacket(); err != nil || len(p) != len(big) {
+		t.Fatalf("first: %d bytes, %v", len(p), err)
+	}
+	c.TrimBuffer()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if p, err := c.ReadPacket(); err != nil || len(p) != 300_000 {
+		t.Fatalf("second: %d bytes, %v", len(p), err)
+	}
+	runtime.ReadMemStats(&after)
+	if after.TotalAlloc-before.TotalAlloc < 300_000 {
+		t.Errorf("the second payload reused the 2 MiB buffer: TrimBuffer kept it")
+	}
+}
