@@ -43,6 +43,7 @@ func TestCompat(t *testing.T) {
 	ce := newCompatEnv(t, 42)
 	t.Run("Explain", func(t *testing.T) { testExplain(t, ce) })
 	t.Run("Batches", func(t *testing.T) { testBatches(t, ce) })
+	t.Run("PinnedSubqueryWrite", func(t *testing.T) { testPinnedSubqueryWrite(t, ce) })
 	t.Run("LockTables", func(t *testing.T) { testLockTables(t, ce) })
 	t.Run("LargeStatement", func(t *testing.T) { testLargeStatement(t, ce) })
 	t.Run("Dump", func(t *testing.T) { testDump(t, ce) })
@@ -379,5 +380,28 @@ func testLargeStatement(t *testing.T, ce *compatEnv) {
 		float64(len(q))/1e6, float64(before)/1024, float64(peak)/1024, growth)
 	if growth > 8 {
 		t.Errorf("the proxy's RSS grew by %.1fx the statement's size; want at most 8x", growth)
+	}
+}
+
+// testPinnedSubqueryWrite: an UPDATE whose scalar subquery reads another sharded table
+// pinned by the same key value runs whole on that shard, as on one MariaDB.
+func testPinnedSubqueryWrite(t *testing.T, ce *compatEnv) {
+	const w = "UPDATE d_orders SET total = (SELECT COALESCE(SUM(price * qty), 0) FROM d_items WHERE user_id = 25 AND order_id = d_orders.id) WHERE user_id = 25"
+	want, err := ce.ref.Exec(w)
+	if err != nil {
+		t.Fatalf("on the reference: %v", err)
+	}
+	got, err := ce.db.Exec(w)
+	if err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	wn, _ := want.RowsAffected()
+	gn, _ := got.RowsAffected()
+	if wn != gn {
+		t.Errorf("%d rows affected through the proxy, %d on one database", gn, wn)
+	}
+	q := "SELECT id, total FROM d_orders WHERE user_id = 25 ORDER BY id"
+	if diff := diffResults(query(t, ce.ref, q), query(t, ce.db, q), true); diff != "" {
+		t.Errorf("after the UPDATE: %s", diff)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,14 +47,15 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 			}
 		}
 	}
-	var sharded []tableRef
+	var sharded, nested []tableRef
 	write := isWrite(st)
 	top := topLevelTables(st)
 	for _, r := range refs {
 		switch r.table.Kind {
 		case rules.KindSharded:
 			if !top[r.node] {
-				return nil, sqlerr.NotSupported("sharded table %s inside a subquery or derived table (its rows may be on every shard)", r.table.Name)
+				nested = append(nested, r) // pinned by its own block's WHERE, or refused (routeNested)
+				continue
 			}
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
@@ -65,9 +67,12 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
 		return s.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
 	}
-	if len(sharded) == 0 {
+	if len(sharded) == 0 && len(nested) == 0 {
 		// Only broadcast (and single) tables: read the copy on the default shard.
 		return refs[0].db.DefaultShard, s.checkSingles(refs, refs[0].db.DefaultShard)
+	}
+	if len(nested) > 0 {
+		return s.routeNested(st, refs, sharded, nested, params)
 	}
 	if isDDL(st) {
 		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
@@ -497,4 +502,91 @@ func targetTable(st ast.StmtNode) *ast.TableName {
 		}
 	}
 	return nil
+}
+
+// routeNested places a statement with sharded tables inside subqueries or derived tables:
+// when every sharded table, at the top and nested, is pinned to one slot by its shard key
+// (key = value, key IN (...) within one slot) in the WHERE of its own SELECT (or UPDATE,
+// DELETE), all on the same shard, the whole statement runs there, each table renamed to
+// that slot's physical table. Anything else is refused with the reason: the subquery's rows
+// may be on every shard.
+func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef, params []wire.Param) (*rules.Shard, error) {
+	wheres := blockWheres(st)
+	first := nested[0]
+	if len(sharded) > 0 {
+		first = sharded[0]
+	}
+	slot := -1
+	for _, r := range append(slices.Clone(sharded), nested...) {
+		vals, ok, err := s.keyValues(wheres[r.node], r, params)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
+				r.table.Name, r.table.Key)
+		}
+		if r.table.Scheme != first.table.Scheme {
+			return nil, sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)
+		}
+		slots, err := slotsOf(r.table, vals)
+		if err != nil {
+			return nil, err
+		}
+		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
+			return nil, sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.table.Name)
+		}
+		slot = slots[0]
+	}
+	if u, ok := st.(*ast.UpdateStmt); ok {
+		if err := checkKeyNotUpdated(u, sharded); err != nil {
+			return nil, err
+		}
+	}
+	shard := first.table.Scheme.SlotShard(slot)
+	_, isDelete := st.(*ast.DeleteStmt)
+	for _, r := range sharded {
+		rename(r, r.table.PhysicalName(slot), !isDelete)
+	}
+	for _, r := range nested {
+		rename(r, r.table.PhysicalName(slot), true)
+	}
+	return shard, s.checkSingles(refs, shard)
+}
+
+// blockWheres maps each table a statement names to the WHERE of the SELECT, UPDATE or
+// DELETE whose FROM names it (nil for none).
+func blockWheres(st ast.StmtNode) map[*ast.TableName]ast.ExprNode {
+	v := &blockVisitor{out: map[*ast.TableName]ast.ExprNode{}}
+	st.Accept(v)
+	return v.out
+}
+
+type blockVisitor struct {
+	stack []ast.ExprNode
+	out   map[*ast.TableName]ast.ExprNode
+}
+
+func (v *blockVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SelectStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.UpdateStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.DeleteStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.TableName:
+		if len(v.stack) > 0 {
+			v.out[n] = v.stack[len(v.stack)-1]
+		}
+	}
+	return n, false
+}
+
+func (v *blockVisitor) Leave(n ast.Node) (ast.Node, bool) {
+	switch n.(type) {
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		v.stack = v.stack[:len(v.stack)-1]
+	}
+	return n, true
 }
