@@ -83,6 +83,7 @@ func testBarrier(t *testing.T, e *env) {
 		for _, tc := range []struct{ name, dsnParam, set string }{
 			{"SetNames", "", "SET NAMES gbk"},
 			{"Handshake", "collation=gbk_chinese_ci", ""},
+			{"FromVariable", "", "SET @cs = 'gbk'; SET character_set_client = @cs"}, // judged once read back
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				var params []string
@@ -94,7 +95,12 @@ func testBarrier(t *testing.T, e *env) {
 					t.Fatal(err)
 				}
 				defer conn.Close()
-				if tc.set != "" {
+				switch {
+				case strings.Contains(tc.set, "@cs"):
+					for _, q := range strings.Split(tc.set, "; ") {
+						mustExec(t, conn, q)
+					}
+				case tc.set != "":
 					_, err := conn.ExecContext(context.Background(), tc.set)
 					wantError(t, err, 1235, "42000")
 				}
@@ -249,7 +255,9 @@ func testServerCodes(t *testing.T, e *env) {
 		var id string
 		eventually(t, 10*time.Second, "the statement runs on MariaDB", func() error {
 			err := e.root.QueryRowContext(context.Background(),
-				"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND INFO NOT LIKE '%PROCESSLIST%'", "%"+marker+"%").Scan(&id)
+				// In SLEEP(): for the read, the rows before it have been sent.
+				"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND INFO NOT LIKE '%PROCESSLIST%' AND STATE = 'User sleep'",
+				"%"+marker+"%").Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("not yet")
 			}

@@ -309,8 +309,8 @@ func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (c
 		class = "3024 deadline (MAX_EXECUTION_TIME)"
 	case op == opKilled && code == 1317:
 		class = "1317 KILL QUERY"
-	case code == 2013 && l.onKilledConn(err):
-		class = "2013 on a backend connection killed or restarted before"
+	case code == 1430 && l.onKilledConn(err):
+		class = "1430 on a backend connection killed or restarted before"
 	case (lost || isChaosCode(code) || (code == 1105 && strings.Contains(me.Message, "connect"))) && l.inChaos(shard, start, end):
 		if lost {
 			class = "connection closed by the proxy (backend killed or restarted)"
@@ -335,7 +335,7 @@ func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (c
 		c, _ := l.expected.LoadOrStore(class, new(atomic.Int64))
 		c.(*atomic.Int64).Add(1)
 	}
-	return lost || code == 1927 || code == 2013 || code == 2006
+	return lost || code == 1927 || code == 1430 || code == 2013 || code == 2006
 }
 
 func isConnLost(err error) bool {
@@ -348,13 +348,14 @@ func isConnLost(err error) bool {
 }
 
 // isChaosCode: what a statement may get when its backend connection is killed or its server
-// restarts — interrupted (1317), killed (1927), lost (2013/2006), cannot connect (2003,
-// 1158-1161 network errors; 1105 naming the connection failure), server shutdown (1053),
-// pool exhausted while a server is down (1040). 2003/2013/2006 are client-range codes that
-// the proxy still sends in ERR packets today (issue 12 item 9 replaces them).
+// restarts — interrupted (1317), killed (1927), the proxy's "can't connect to backend"
+// (1429) and "lost connection to the backend during the statement" (1430), network errors
+// (1158-1161; 1105 naming the connection failure), server shutdown (1053), pool exhausted
+// while a server is down (1040). Client-range codes (2003, 2013, ...) in an ERR packet are
+// never expected: libmariadb reads them as a malformed packet.
 func isChaosCode(code uint16) bool {
 	switch code {
-	case 1317, 1927, 2013, 2006, 2003, 1053, 1040, 1158, 1159, 1160, 1161:
+	case 1317, 1927, 1429, 1430, 1053, 1040, 1158, 1159, 1160, 1161:
 		return true
 	}
 	return false

@@ -1,6 +1,8 @@
 package merge
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -196,6 +198,7 @@ func FuzzMerge(f *testing.F) {
 		if !raw {
 			checkSorted(t, keys, sortedAll, false)
 		}
+		checkBounded(t, in, keys, all, sortedAll, raw)
 	})
 }
 
@@ -283,5 +286,51 @@ func checkGroups(t *testing.T, keys []Key, merged, groups [][][]byte, nkeys int)
 	check()
 	if g+1 != len(groups) {
 		t.Fatalf("%d merged groups, want %d", len(groups), g+1)
+	}
+}
+
+// checkBounded: TopN returns the first n rows a stable sort would (exactly, with
+// well-formed values), and TopN and SortAllAtMost fail with ErrTooManyRows exactly when
+// they would have to hold more rows than their bound.
+func checkBounded(t *testing.T, in *fuzzInput, keys []Key, all, sortedAll [][][]byte, raw bool) {
+	t.Helper()
+	n, bound := int64(in.byte()%32), int(in.byte()%16)
+	top, err := drainErr(TopN(&fuzzRows{rows: all}, keys, n, bound))
+	want := min(n, int64(len(all)))
+	switch {
+	case bound > 0 && want > int64(bound):
+		if !errors.Is(err, ErrTooManyRows) {
+			t.Fatalf("TopN %d over %d rows with bound %d: %v, want ErrTooManyRows", n, len(all), bound, err)
+		}
+	case err != nil:
+		t.Fatalf("TopN %d over %d rows with bound %d: %v", n, len(all), bound, err)
+	case int64(len(top)) != want:
+		t.Fatalf("TopN %d over %d rows returned %d", n, len(all), len(top))
+	case !raw:
+		for i := range top {
+			if !slices.EqualFunc(top[i], sortedAll[i], bytes.Equal) {
+				t.Fatalf("TopN %d row %d is %q, a stable sort's is %q", n, i, top[i], sortedAll[i])
+			}
+		}
+	}
+	held, err := drainErr(SortAllAtMost(&fuzzRows{rows: all}, keys, bound))
+	switch {
+	case bound > 0 && len(all) > bound:
+		if !errors.Is(err, ErrTooManyRows) {
+			t.Fatalf("SortAllAtMost %d over %d rows: %v, want ErrTooManyRows", bound, len(all), err)
+		}
+	case err != nil || len(held) != len(all):
+		t.Fatalf("SortAllAtMost %d over %d rows: %d rows, %v", bound, len(all), len(held), err)
+	}
+}
+
+func drainErr(s Stream) ([][][]byte, error) {
+	var out [][][]byte
+	for {
+		row, err := s.Next()
+		if err != nil || row == nil {
+			return out, err
+		}
+		out = append(out, Clone(row))
 	}
 }

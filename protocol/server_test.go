@@ -34,7 +34,7 @@ func frameOf(seq byte, payload []byte) []byte {
 }
 
 // wantCaps is the exact capability set the greeting offers without TLS.
-const wantCaps = capLongPassword | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace |
+const wantCaps = capLongPassword | capFoundRows | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace |
 	capProtocol41 | capInteractive | capTransactions | capSecureConn | capMultiStatements |
 	capMultiResults | capPSMultiResults | capPluginAuth | capConnectAttrs | capPluginAuthLenenc
 

@@ -15,7 +15,7 @@ import (
 //
 //   - every text a client sends (COM_QUERY, COM_STMT_PREPARE, each statement of a
 //     multi-statement query) has MariaDB's executable comments resolved
-//     (resolveComments) before it is parsed, so the parser reads what the backend runs;
+//     (readableText) before it is parsed, so the parser reads what the backend runs;
 //   - every parsed statement, and every statement nested in another one (the text of
 //     PREPARE ... FROM, the statement of SET STATEMENT ... FOR, the expressions of a
 //     RETURNING clause), is planned by Session.plan, whose first step is adminStatement and
@@ -28,8 +28,8 @@ import (
 // (MYSQL_VERSION_ID of the 10.11.0 it announces).
 const announcedVersion = 101100
 
-// resolveComments returns sql with MariaDB's executable comments resolved, as a MariaDB
-// 10.11.0 would read them: /*M! text */ and /*M!###### text */ with a version up to
+// readableText checks that the backend reads sql as the proxy's parser does, and returns it
+// with MariaDB's executable comments resolved, as a MariaDB 10.11.0 would read them: /*M! text */ and /*M!###### text */ with a version up to
 // 10.11.0 become text, those of later versions become a space. The TiDB parser reads them
 // as plain comments, so without this the backend would run what the barrier never saw;
 // with it, what is parsed is what is sent. Quoting is judged with backslash escapes and
@@ -40,7 +40,14 @@ const announcedVersion = 101100
 // Under ANSI_QUOTES a backslash ends a double-quoted identifier for MariaDB ("a\" is the
 // name a\) but escapes the quote for the parser, which would then read the rest of the
 // statement as part of the name: text holding \" is refused there.
-func (s *Session) resolveComments(sql string) (string, error) {
+//
+// Under an escape-unsafe client character set (see escapeUnsafe) that a SET from an
+// expression gave the session, only ASCII text passes: no byte of it can start a
+// multi-byte character, so the backend reads it as the parser does.
+func (s *Session) readableText(sql string) (string, error) {
+	if escapeUnsafe(s.vars["character_set_client"]) && !isASCII(sql) {
+		return "", sqlerr.NotSupported("text beyond ASCII under the client character set %s: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", s.vars["character_set_client"])
+	}
 	mode := strings.ToUpper(s.vars["sql_mode"])
 	if strings.Contains(mode, "ANSI") && strings.Contains(sql, `\"`) {
 		return "", sqlerr.NotSupported(`a backslash before a double quote under sql_mode ANSI_QUOTES: MariaDB ends the quoted name there, the proxy's parser does not`)
@@ -98,6 +105,15 @@ func (s *Session) resolveComments(sql string) (string, error) {
 	return out, nil
 }
 
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func hasMariaDBComment(sql string) bool {
 	return strings.Contains(sql, "/*M!") || strings.Contains(sql, "/*m!")
 }
@@ -151,7 +167,8 @@ func escapeUnsafe(charset string) bool {
 }
 
 // clientCharset returns the character set a SET assignment gives character_set_client,
-// ok false when it sets none; an expression the proxy cannot read gives "?".
+// ok false when it sets none; an expression ("" then) is judged after it ran, by the value
+// read back (readableText).
 func clientCharset(v *ast.VariableAssignment) (string, bool) {
 	if v.Name != ast.SetNames && v.Name != ast.SetCharset && !strings.EqualFold(v.Name, "character_set_client") {
 		return "", false
@@ -164,14 +181,14 @@ func clientCharset(v *ast.VariableAssignment) (string, bool) {
 	case *ast.ColumnNameExpr:
 		return e.Name.Name.O, true
 	}
-	return "?", true
+	return "", true
 }
 
 // checkSetVars refuses SET of global variables and of privileged session variables, and
 // client character sets the proxy's parser would read otherwise than the backend.
 func checkSetVars(st *ast.SetStmt) error {
 	for _, v := range st.Variables {
-		if cs, ok := clientCharset(v); ok && (cs == "?" || escapeUnsafe(cs)) {
+		if cs, ok := clientCharset(v); ok && escapeUnsafe(cs) {
 			return sqlerr.NotSupported("the client character set %s through the proxy: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", cs)
 		}
 		switch {
@@ -191,7 +208,7 @@ func checkSetVars(st *ast.SetStmt) error {
 // names the outer statement for messages. The nested statement must be a data statement
 // that runs on one shard as one statement: the outer one carries it there unchanged.
 func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode, plan, error) {
-	text, err := s.resolveComments(text)
+	text, err := s.readableText(text)
 	if err != nil {
 		return nil, plan{}, err
 	}

@@ -212,9 +212,9 @@ func TestResolveComments(t *testing.T) {
 			vars["sql_mode"] = tc.mode
 		}
 		s.setVars(vars)
-		got, err := s.resolveComments(tc.sql)
+		got, err := s.readableText(tc.sql)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("mode %s: resolveComments(%q) = %q, %v; want %q, ok %v", tc.mode, tc.sql, got, err, tc.want, tc.ok)
+			t.Errorf("mode %s: readableText(%q) = %q, %v; want %q, ok %v", tc.mode, tc.sql, got, err, tc.want, tc.ok)
 		}
 	}
 }
@@ -334,4 +334,20 @@ func TestSQLModeFollowed(t *testing.T) {
 	}
 	wantLog(t, be)
 	exec(t, s, "SET sql_mode = DEFAULT", &w)
+}
+
+// TestEscapeUnsafeFromExpression: a client character set set from an expression is judged
+// by the value read back: under an escape-unsafe one only ASCII text passes.
+func TestEscapeUnsafeFromExpression(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	s.db = "blog"
+	s.setVars(map[string]string{"character_set_client": "'gbk'"}) // as read back after SET character_set_client = @cs
+	var w clientRecorder
+	if err := s.Query(context.Background(), "SELECT 'x\xbf\\' UNION SELECT user FROM mysql.user -- '", false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("non-ASCII text under gbk: %v, want 1235", err)
+	}
+	wantLog(t, be)
+	exec(t, s, "SELECT 'plain ascii'", &w)
+	exec(t, s, "SET NAMES utf8mb4", &w)
 }

@@ -14,21 +14,23 @@ import (
 // Stmt is a statement prepared by a session. The backend side is prepared lazily on each
 // backend connection that executes it and cached there by SQL text.
 type Stmt struct {
-	orig      string // the client's text
-	text      string // the text the proxy plans: orig without a RETURNING clause
-	returning string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
-	sql       string // the text prepared on backends
-	shard     *rules.Shard
-	sticky    bool
-	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
-	hint      hintDeadline  // MAX_EXECUTION_TIME hint
-	exempt    bool          // runs without a deadline (see deadline.go)
-	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
-	params    int
-	paramDefs [][]byte
-	colDefs   [][]byte
-	columns   colNames // logical names for the column definitions of its results
+	orig       string // the client's text
+	text       string // the text the proxy plans: orig without a RETURNING clause
+	returning  string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
+	sql        string // the text prepared on backends
+	shard      *rules.Shard
+	sticky     bool
+	write      bool          // changes rows: subject to the one-writing-shard rule of transactions
+	rows       rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool          // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	hint       hintDeadline  // MAX_EXECUTION_TIME hint
+	exempt     bool          // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool          // re-planned at each execute (routed by parameters, or session values)
+	params     int
+	paramDefs  [][]byte
+	colDefs    [][]byte
+	columns    colNames // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -43,7 +45,7 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	sql, err := s.resolveComments(sql)
+	sql, err := s.readableText(sql)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +83,10 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet")
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
+	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		// They act on every shard of the transaction (txn.go): EXECUTE runs them as text,
+		// whose answer, an OK packet, is the same in both protocols.
+		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
 	s.describing = true
 	p, err := s.plan(snap, st, text, nil)
@@ -108,7 +114,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
-	stmt.columns = p.columns
+	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.rewrite(d)
 	}
@@ -208,6 +214,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
 	snap := s.r.rules.Load()
+	if st.txnControl {
+		return s.Query(ctx, st.orig, false, w)
+	}
 	if st.local != nil {
 		res, err := s.showDatabases(snap, st.local)
 		if err != nil {
@@ -235,6 +244,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.branchRows = st.rows
+			defer func() { s.branchRows = rowsPlain }()
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
@@ -253,6 +264,17 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return err
 		}
 	}
+	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
+		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+	})
+	if st.write {
+		return lostWrite(err)
+	}
+	return err
+}
+
+// executeOn executes sql, prepared on shard's connection if it is not yet, with params.
+func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, params []wire.Param, diagnostic bool, w wire.PacketWriter) error {
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
@@ -276,10 +298,7 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)
 	s.keepDiag = false
-	if err = s.finish(shard, c, out, err); st.write {
-		return lostWrite(err)
-	}
-	return err
+	return s.finish(shard, c, out, err)
 }
 
 // executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending

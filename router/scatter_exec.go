@@ -101,6 +101,7 @@ type scatterConn struct {
 	target scatterTarget
 	c      Conn
 	it     *interrupter
+	sent   bool // the statement was sent: an answer is pending until stream is done
 	stream *shardStream
 	err    error
 }
@@ -127,6 +128,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		if sc.err = sendQuery(ctx, sc.c, sc.target.sql); sc.err != nil {
 			return sc.err
 		}
+		sc.sent = true
 	}
 	var defs [][]byte
 	for i, sc := range conns {
@@ -270,7 +272,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	interrupted := ctx.Err() != nil
 	if !interrupted && isStatementError(err) && (s.sticky || s.inTransaction() || s.txnOpen()) {
 		for _, sc := range conns {
-			if !sc.c.Broken() && (sc.stream == nil || !sc.stream.done) {
+			if sc.pending() {
 				drainScatter(ctx, sc)
 			}
 		}
@@ -292,7 +294,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	for _, sc := range conns {
 		if !interrupted {
 			kill := false
-			if !sc.c.Broken() && (sc.stream == nil || !sc.stream.done) {
+			if sc.pending() {
 				sc.c.MarkBroken()
 				kill = true
 			}
@@ -315,10 +317,16 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	if fatal != nil {
 		return fatal
 	}
+	s.rollbackOnDeadlock(err)
 	if interrupted && err != nil {
 		return interruptedError(ctx)
 	}
 	return err
+}
+
+// pending reports whether the shard still owes (part of) its answer on a usable connection.
+func (sc *scatterConn) pending() bool {
+	return sc.sent && !sc.c.Broken() && (sc.stream == nil || !sc.stream.done)
 }
 
 // isStatementError reports whether err is a MySQL error that leaves backend connections
@@ -333,7 +341,7 @@ func isStatementError(err error) bool {
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
 func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
 	fired := sc.it.stop()
-	pending := sc.stream == nil || !sc.stream.done
+	pending := sc.sent && (sc.stream == nil || !sc.stream.done)
 	switch {
 	case sc.c.Broken() || !pending:
 		return

@@ -39,6 +39,7 @@ type Session struct {
 	txnBegin     string             // the statement that began the current transaction
 	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
 	describing   bool               // planning at prepare time: describe a scatter statement from one shard
+	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
 	lists        bigLists           // long literal lists cut out of the statement running (biglist.go)
@@ -63,7 +64,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	sql, err := s.resolveComments(sql)
+	sql, err := s.readableText(sql)
 	if err != nil {
 		return err
 	}
@@ -89,6 +90,8 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
 	switch {
+	case len(stmts) == 0 && onlyComments(sql):
+		return s.writeOK(w, false) // as MariaDB answers a query of comments
 	case len(stmts) == 0:
 		return sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
 	case len(stmts) > 1 && !multi:
@@ -196,6 +199,10 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			}
 			return s.execExplain(ctx, snap, r, more, w)
 		}
+	case *ast.LoadDataStmt:
+		if n.FileLocRef == ast.FileLocClient {
+			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+		}
 	case *ast.PrepareStmt:
 		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
 	case *ast.ExecuteStmt:
@@ -246,13 +253,17 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
+		s.branchRows = rowsKindOf(st)
+		defer func() { s.branchRows = rowsPlain }()
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		return lostWrite(s.run(ctx, snap, plan.shard, plan.sql, more, w))
+		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
+			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		}))
 	}
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
@@ -380,7 +391,9 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
-		held := s.sticky || s.pinned[shard.Name] == c || c.Status()&wire.StatusInTrans != 0
+		// The session held state on c: its kept connection, or one that joined the open
+		// transaction (an XA branch of an autocommit write is not the session's).
+		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
 		delete(s.pinned, shard.Name)
 		s.release(c)
 		if held {
@@ -483,4 +496,11 @@ func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 			return nil
 		}
 	}
+}
+
+// onlyComments reports whether sql, in which the parser found no statement, holds more than
+// whitespace and semicolons: comments, which MariaDB answers with OK (an empty query gets
+// 1065).
+func onlyComments(sql string) bool {
+	return strings.Trim(sql, " \t\r\n\f\v;") != ""
 }

@@ -107,9 +107,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	}
 	switch {
 	case deadlock:
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		s.rollbackAll(ctx)
-		cancel()
+		s.rollbackOnDeadlock(err)
 	case err == nil && c.Status()&wire.StatusInTrans == 0 && s.txnOpen():
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		_ = s.endAll(ctx, "COMMIT")
@@ -119,6 +117,18 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	if s.txnOpen() {
 		s.status |= wire.StatusInTrans
 	}
+}
+
+// rollbackOnDeadlock rolls the open transaction back on every connection when err is a
+// deadlock, which rolled it back on the shard that reported it. A scatter query calls it
+// once all its shards settled, as some may have joined after the one that failed.
+func (s *Session) rollbackOnDeadlock(err error) {
+	if sqlCodeOf(err) != erLockDeadlock || !s.txnOpen() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	s.rollbackAll(ctx)
 }
 
 // sqlCodeOf returns the MySQL error code of err, or 0.
@@ -173,9 +183,9 @@ func (s *Session) endedTransaction() {
 	if !s.txnOpen() {
 		clear(s.written)
 		s.txnBegin = ""
-		if s.status&wire.StatusAutocommit != 0 || len(s.pinned) > 0 {
+		if s.status&wire.StatusAutocommit != 0 {
 			// Under autocommit=0 savepoints taken before any connection opened the
-			// transaction stay until a statement opens it.
+			// transaction stay until a statement opens it (COMMIT and ROLLBACK clear them).
 			s.savepoints = nil
 		}
 	}
@@ -196,6 +206,9 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 	s.savepoints = nil
 	switch len(s.pinned) {
 	case 0:
+		if chained(st) {
+			return s.runOnDefault(ctx, snap, st, text, more, w) // it begins a transaction
+		}
 		// Nothing is open on any backend: MariaDB answers OK and does nothing.
 		s.status &^= wire.StatusInTrans
 		s.endedTransaction()
@@ -207,6 +220,18 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 		return err
 	}
 	return s.writeOK(w, more)
+}
+
+// chained reports whether a COMMIT or ROLLBACK asks for more than ending the transaction
+// (AND CHAIN begins the next one, RELEASE ends the session).
+func chained(st ast.StmtNode) bool {
+	switch n := st.(type) {
+	case *ast.CommitStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	case *ast.RollbackStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	}
+	return false
 }
 
 // endAll sends COMMIT or ROLLBACK to every pinned connection and releases those that leave

@@ -297,11 +297,18 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (outcome, [][]*string, error) {
-	var out outcome
-	var err error
+func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out outcome, warns [][]*string, err error) {
+	var w wire.PacketWriter = discard{}
+	if f := s.foundRowsFor(s.branchRows, w); f != nil {
+		w = f
+		defer func() {
+			if err == nil && f.found {
+				out.affected = f.n
+			}
+		}()
+	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, discard{})
+		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, w)
 	} else {
 		bs, ok := c.Stmt(stmtKey(c, st.sql))
 		if !ok {
@@ -316,10 +323,9 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, discard{})
+			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, w)
 		}
 	}
-	var warns [][]*string
 	if err == nil && out.warnings > 0 {
 		warns, err = queryRows(ctx, c, "SHOW WARNINGS")
 	}

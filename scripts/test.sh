@@ -27,10 +27,10 @@ go test -race -count=1 -timeout 20m $unit
 # Fuzzing: each target for a bounded time (SHARDPROXY_FUZZTIME, default 12s; one -fuzz per
 # run, as go test requires). A crasher fails the run and is written to
 # <package>/testdata/fuzz/<target>/, where it stays as a regression case once fixed.
-# Eight targets: 96 s of fuzzing, plus the coverage-instrumented builds (cold: 1 min 40 s
+# Nine targets: 108 s of fuzzing, plus the coverage-instrumented builds (cold: 1 min 40 s
 # of CPU, mostly the TiDB parser; cached afterwards).
 fuzztime=${SHARDPROXY_FUZZTIME:-12s}
-for target in wire:FuzzReadPacket wire:FuzzParseOK wire:FuzzRoundTrip merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
+for target in wire:FuzzReadPacket wire:FuzzParseOK wire:FuzzRoundTrip wire:FuzzCheckRows merge:FuzzMerge router:FuzzPlan router:FuzzPlanGrammar \
     protocol:FuzzHandshake router:FuzzCommands; do
   go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" "./${target%%:*}"
 done

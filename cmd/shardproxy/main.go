@@ -150,8 +150,15 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	procs := &processes{}
 	xam := newXAMetrics(reg)
+	version, maxPacket := opts.ServerVersion, opts.MaxAllowedPacket
+	if version == "" {
+		version = protocol.DefaultServerVersion
+	}
+	if maxPacket == 0 {
+		maxPacket = protocol.DefaultMaxAllowedPacket
+	}
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
-		XAMetrics: xam, XATestHook: xaTestHook(log)})
+		XAMetrics: xam, XATestHook: xaTestHook(log), ServerVersion: version, MaxAllowedPacket: int64(maxPacket)})
 	stopRecovery := startRecovery(ctx, store, cl, xam, log)
 	defer stopRecovery()
 	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
