@@ -64,6 +64,7 @@ func TestBarrier(t *testing.T) {
 		{"SetNamesUnknownToParser", `SET NAMES sjis`, sqlerr.ErParse, nil},
 		{"SetClientBig5", `SET character_set_client = 'big5'`, sqlerr.ErNotSupportedYet, nil},
 		{"SetClientCP932Identifier", `SET @@session.character_set_client = cp932`, sqlerr.ErNotSupportedYet, nil},
+
 		{"SetStatementSQLMode", `SET STATEMENT sql_mode='NO_BACKSLASH_ESCAPES' FOR SELECT 'a\' UNION SELECT user FROM mysql.user -- '`, sqlerr.ErNotSupportedYet, nil},
 		{"SetStatementCharset", `SET STATEMENT character_set_client='gbk' FOR SELECT 1`, sqlerr.ErNotSupportedYet, nil},
 		{"SetBinlogOff", `SET sql_log_bin = 0`, sqlerr.ErSpecificAccessDenied, nil},

@@ -1,11 +1,8 @@
 package router
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // TestNextStatement: a batch is cut at semicolons outside strings, quoted names and
@@ -126,25 +123,5 @@ func TestBigLists(t *testing.T) {
 	}
 	if got := (bigLists{"1,2"}).expand("x IN ('" + bigListMark + "0" + bigListClose + "')"); got != "x IN (1,2)" {
 		t.Errorf("expand: %q", got)
-	}
-}
-
-// TestSetCharsetFromUserVariable: `SET character_set_client = @v` (mariadb-dump's restore
-// sets it back from @saved_cs_client) is judged by the variable's value, read from the
-// backend session holding it: an escape-unsafe character set is still refused.
-func TestSetCharsetFromUserVariable(t *testing.T) {
-	be := newFakeBackend()
-	be.values["@unsafe"], be.values["@saved"] = "big5", "utf8mb4"
-	s := fakeSession(t, fakeRouter(t, be), "app", 1)
-	s.db = "blog"
-	var w clientRecorder
-	if err := s.Query(context.Background(), "SET character_set_client = @unsafe", false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
-		t.Errorf("SET character_set_client = @unsafe (big5): %v, want 1235", err)
-	}
-	if err := s.Query(context.Background(), "SET character_set_client = @saved", false, &w); err != nil {
-		t.Fatalf("SET character_set_client = @saved (utf8mb4): %v", err)
-	}
-	if log := strings.Join(be.takeLog(), "\n"); !strings.Contains(log, "SET @@SESSION.`character_set_client`='utf8mb4'") {
-		t.Errorf("the SET sent does not carry the variable's value:\n%q", log)
 	}
 }

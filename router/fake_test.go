@@ -203,19 +203,6 @@ func (c *fakeConn) query(sql string) [][]byte {
 		var k collector
 		_ = wire.WriteTextResult(&k, cols, [][]*string{row}, wire.StatusAutocommit)
 		return k.pkts
-	case strings.HasPrefix(upper, "SELECT @`"):
-		// a user variable: values["@name"], NULL when absent
-		name := strings.Trim(sql[len("SELECT @"):], "`")
-		c.be.mu.Lock()
-		v, found := c.be.values["@"+name]
-		c.be.mu.Unlock()
-		row := []*string{nil}
-		if found {
-			row[0] = &v
-		}
-		var k collector
-		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "@" + name}}, [][]*string{row}, wire.StatusAutocommit)
-		return k.pkts
 	case strings.HasPrefix(upper, "SELECT"):
 		one := "1"
 		var k collector

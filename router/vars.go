@@ -38,11 +38,6 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	if renamed && len(st.Variables) == 0 {
 		return s.writeOK(w, more) // only the proxy's own variables
 	}
-	resolved, err := s.resolveCharsetVars(ctx, snap, st)
-	if err != nil {
-		return err
-	}
-	renamed = renamed || resolved
 	for _, v := range st.Variables {
 		switch {
 		case v.IsGlobal || v.IsInstance:
