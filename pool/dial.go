@@ -74,7 +74,9 @@ func (p *Pool) connect(ctx context.Context) (_ *Conn, err error) {
 func (p *Pool) configure(c *client.Conn) error {
 	c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 	c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
-	for _, flag := range []uint32{mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS} {
+	// LOCAL_FILES lets the router relay a client's LOAD DATA LOCAL file (the backend needs
+	// local_infile=ON); a request the router did not expect breaks the connection.
+	for _, flag := range []uint32{mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
 		if err := c.SetCapability(flag); err != nil {
 			return fmt.Errorf("capability 0x%x: %w", flag, err)
 		}

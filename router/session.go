@@ -159,7 +159,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.kill(n, more, w)
 	case *ast.LoadDataStmt:
 		if n.FileLocRef == ast.FileLocClient {
-			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+			return s.loadDataLocal(ctx, snap, n, text, more, w) // loaddata.go
 		}
 	case *ast.PrepareStmt:
 		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
