@@ -55,6 +55,7 @@ func TestProxy(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
+		{"LoadData", testLoadData},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

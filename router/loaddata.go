@@ -49,14 +49,14 @@ func fileOf(w wire.PacketWriter) (clientFile, bool) {
 	return nil, false
 }
 
-// erNotAllowedCommand is MySQL's ER_NOT_ALLOWED_COMMAND, what a server answers a LOAD DATA
-// LOCAL from a client that did not offer CLIENT_LOCAL_FILES.
-const erNotAllowedCommand = 1148
+// erLoadInfileDisabled is MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED, what it answers a
+// LOAD DATA LOCAL from a client that did not offer CLIENT_LOCAL_FILES.
+const erLoadInfileDisabled = 4166
 
 // loadDataLocal runs LOAD DATA LOCAL INFILE into a table that lives on one shard.
 func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *ast.LoadDataStmt, text string, more bool, w wire.PacketWriter) error {
 	if !s.info.LocalFiles {
-		return sqlerr.New(erNotAllowedCommand, "The used command is not allowed with this MariaDB version (the client did not enable LOCAL INFILE)")
+		return sqlerr.New(erLoadInfileDisabled, "The used command is not allowed because the MariaDB server or client has disabled the local infile capability")
 	}
 	file, ok := w.(clientFile)
 	if !ok {
@@ -115,11 +115,19 @@ func keepDuplicateHandling(n *ast.LoadDataStmt, text, restored string) string {
 	if n.OnDuplicate != ast.OnDuplicateKeyHandlingIgnore || explicitIgnore.MatchString(text) {
 		return restored
 	}
-	i := strings.Index(restored, " IGNORE INTO TABLE ")
-	if i < 0 || !explicitIgnore.MatchString(restored[:i+len(" IGNORE ")]) {
-		return restored
+	const ignore = " IGNORE INTO TABLE "
+	// The first occurrence after the file name (which may itself hold the words).
+	for from := 0; ; {
+		i := strings.Index(restored[from:], ignore)
+		if i < 0 {
+			return restored
+		}
+		i += from
+		if explicitIgnore.MatchString(restored[:i+len(" IGNORE ")]) {
+			return restored[:i] + restored[i+len(" IGNORE"):]
+		}
+		from = i + 1
 	}
-	return restored[:i] + restored[i+len(" IGNORE"):]
 }
 
 // relayLocalFile answers the backend's LOCAL INFILE request req: it forwards the request to
