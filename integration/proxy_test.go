@@ -56,6 +56,7 @@ func TestProxy(t *testing.T) {
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
 		{"LoadData", testLoadData},
+		{"SslStatus", testSslStatus},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

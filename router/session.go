@@ -129,6 +129,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if n.Tp == ast.ShowStatus && !n.GlobalScope {
+			w = s.sslStatusRows(w) // sslstatus.go
+		}
 		if n.Tp == ast.ShowProcessList {
 			res, err := s.showProcessList(n.Full)
 			if err != nil {
