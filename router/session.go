@@ -147,6 +147,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if n.Tp == ast.ShowStatus && !n.GlobalScope {
+			w = s.sslStatusRows(w) // sslstatus.go
+		}
 		if n.Tp == ast.ShowProcessList {
 			res, err := s.showProcessList(n.Full)
 			if err != nil {
@@ -203,7 +206,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.LoadDataStmt:
 		if n.FileLocRef == ast.FileLocClient {
-			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+			return s.loadDataLocal(ctx, snap, n, text, more, w) // loaddata.go
 		}
 	case *ast.PrepareStmt:
 		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go

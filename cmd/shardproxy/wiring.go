@@ -29,7 +29,9 @@ var _ protocol.Handler = handler{}
 
 func (h handler) NewSession(ctx context.Context, info protocol.ConnInfo) (protocol.Session, error) {
 	s, err := h.r.NewSession(ctx, router.SessionInfo{ConnID: info.ID, User: info.User, Collation: info.Collation,
-		FoundRows: info.Capabilities&mysql.CLIENT_FOUND_ROWS != 0})
+		FoundRows:  info.Capabilities&mysql.CLIENT_FOUND_ROWS != 0,
+		LocalFiles: info.Capabilities&mysql.CLIENT_LOCAL_FILES != 0,
+		TLSVersion: info.TLSVersion, TLSCipher: info.TLSCipher})
 	if err != nil {
 		return nil, err
 	}
