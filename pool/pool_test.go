@@ -42,6 +42,8 @@ func TestPool(t *testing.T) {
 		{"ExecContext", testExecContext},
 		{"KillQuery", testKillQuery},
 		{"StmtCache", testStmtCache},
+		{"KilledIdleGetsNoERR", testKilledIdleGetsNoERR},
+		{"KillRacingCommand", testKillRacingCommand},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
