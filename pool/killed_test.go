@@ -113,3 +113,70 @@ func spin(d time.Duration) {
 	for end := time.Now().Add(d); time.Now().Before(end); {
 	}
 }
+
+// testKilledNeverHandedOut: a connection the server killed is never handed out, however
+// briefly it sat idle, on every path: handed by Release straight to a waiting Acquire,
+// preferred by AcquirePreferring, matched by database by AcquireMatching, or popped from the
+// idle stack. (Before, only connections idle longer than 10 ms were checked, so a busy pool
+// handed out killed connections.)
+func testKilledNeverHandedOut(t *testing.T, e *env) {
+	p, _ := e.newPool(t, func(o *Options) { o.MaxOpen = 1 })
+	// killed kills c on the server and waits until the socket shows it (the close crossed
+	// Docker's port forwarding).
+	killed := func(c *Conn) {
+		t.Helper()
+		e.exec(t, "KILL "+itoa(c.ID()))
+		eventually(t, 5*time.Second, "the server's close to reach the pool's socket", func() bool {
+			return !e.alive(t, c.ID()) && c.closedByServer()
+		})
+	}
+	check := func(path string, got *Conn, err error, dead uint32) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer p.Release(got)
+		if got.ID() == dead {
+			got.MarkBroken()
+			t.Fatalf("%s handed out the killed connection %d", path, dead)
+		}
+		exec(t, got, "SELECT 1")
+	}
+
+	// Hand-off: the holder releases a killed connection while another Acquire waits.
+	c := acquire(t, p)
+	type result struct {
+		c   *Conn
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := p.Acquire(t.Context())
+		got <- result{c, err}
+	}()
+	eventually(t, 5*time.Second, "an Acquire to wait", func() bool { return p.Stats().Waiting == 1 })
+	killed(c)
+	p.Release(c)
+	r := <-got
+	check("a hand-off to a waiting Acquire", r.c, r.err, c.ID())
+
+	for _, path := range []struct {
+		name    string
+		acquire func(prefer *Conn) (*Conn, error)
+	}{
+		{"AcquirePreferring", func(prefer *Conn) (*Conn, error) { return p.AcquirePreferring(t.Context(), prefer) }},
+		{"AcquireMatching", func(*Conn) (*Conn, error) { return p.AcquireMatching(t.Context(), nil, "db1") }},
+		{"Acquire", func(*Conn) (*Conn, error) { return p.Acquire(t.Context()) }},
+	} {
+		c := acquire(t, p)
+		exec(t, c, "USE db1")
+		c.SetDB("db1")
+		p.Release(c)
+		killed(c)
+		got, err := path.acquire(c)
+		check(path.name, got, err, c.ID())
+	}
+	if s := p.Stats(); s.ClosedByServer != 4 {
+		t.Errorf("ClosedByServer = %d, want 4", s.ClosedByServer)
+	}
+}

@@ -44,6 +44,7 @@ func TestPool(t *testing.T) {
 		{"StmtCache", testStmtCache},
 		{"KilledIdleGetsNoERR", testKilledIdleGetsNoERR},
 		{"KillRacingCommand", testKillRacingCommand},
+		{"KilledNeverHandedOut", testKilledNeverHandedOut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
