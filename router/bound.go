@@ -24,7 +24,8 @@ import (
 // again at each execution.
 type boundRoute struct {
 	snap    *rules.Snapshot
-	db      string // the session's database it was planned under
+	pl      *planner // the prepare-time view it was planned with (reads key values)
+	db      string   // the session's database it was planned under
 	flags   format.RestoreFlags
 	st      ast.StmtNode
 	text    string     // the text planned (sent as is when nothing is renamed)
@@ -44,7 +45,7 @@ type boundRoute struct {
 // the prepare-time plan renames anything (what the analysis rewrote is the same at every
 // execution). It returns nil for statements it cannot route alone.
 func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
-	b := &boundRoute{snap: snap, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
+	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
 	top := topLevelTables(st)
@@ -131,7 +132,7 @@ func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 	for _, f := range b.unnamed {
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
-	return restoreSQL(b.flags, b.st)
+	return restoreSQL(b.flags, nil, b.st)
 }
 
 // explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
@@ -161,7 +162,7 @@ func (b *boundRoute) slot(params []wire.Param) (int, bool) {
 	}
 	where, slot := whereOf(b.st), -1
 	for _, r := range b.sharded {
-		vals, ok, err := keyValues(where, r, params)
+		vals, ok, err := b.pl.keyValues(where, r, params)
 		if err != nil || !ok {
 			return 0, false
 		}

@@ -44,15 +44,18 @@ type plan struct {
 const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
 
 // restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
-func (pl *planner) restore(n ast.Node) (string, error) { return restoreSQL(pl.restoreFlags, n) }
+func (pl *planner) restore(n ast.Node) (string, error) {
+	return restoreSQL(pl.restoreFlags, pl.lists, n)
+}
 
-// restoreSQL writes n back as SQL under flags (the session's: see restoreFlags).
-func restoreSQL(flags format.RestoreFlags, n ast.Node) (string, error) {
+// restoreSQL writes n back as SQL under flags (the session's: see restoreFlags), with the
+// literal lists cut out before parsing put back (biglist.go).
+func restoreSQL(flags format.RestoreFlags, lists bigLists, n ast.Node) (string, error) {
 	var b strings.Builder
 	if err := n.Restore(format.NewRestoreCtx(flags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return b.String(), nil
+	return lists.expand(b.String()), nil
 }
 
 func isSystemSchema(name string) bool {
@@ -82,6 +85,15 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
+	if pl.locked {
+		for i := range a.refs {
+			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
+		}
+	}
+	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
+		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
+		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+	}
 	if pl.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
@@ -271,7 +283,18 @@ type analyzer struct {
 	schemas    []*ast.CIStr // schema qualifiers naming logical databases
 	showDBs    []*string    // SHOW ... FROM db naming logical databases
 	sources    map[*ast.TableName]*ast.TableSource
+	qualifiers map[string]bool // table names and aliases that qualify column names
 	err        error
+}
+
+// sharded reports whether the statement names a sharded table.
+func (a *analyzer) sharded() bool {
+	for _, r := range a.refs {
+		if r.table.Kind == rules.KindSharded {
+			return true
+		}
+	}
+	return false
 }
 
 // routed reports whether sharding rules decide the statement's shard.
@@ -308,6 +331,12 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ColumnNameExpr:
 		if n.Name.Schema.O != "" {
 			a.schemaRef(&n.Name.Schema)
+		}
+		if n.Name.Table.L != "" {
+			if a.qualifiers == nil {
+				a.qualifiers = map[string]bool{}
+			}
+			a.qualifiers[n.Name.Table.L] = true
 		}
 	case *ast.FuncCallExpr:
 		if n.Schema.O != "" {

@@ -25,6 +25,8 @@ type planner struct {
 	deadline     time.Duration // the statement deadline @@max_execution_time shows
 	version      string        // VERSION() and @@version as the proxy announces them
 	maxPkt       int64         // @@max_allowed_packet as the proxy announces it
+	lists        bigLists      // the literal lists cut out of the statement before parsing
+	locked       bool          // the session holds LOCK TABLES on sharded tables (lock.go)
 }
 
 // planner is the session's read-only view for planning a statement under snap.
@@ -32,7 +34,7 @@ func (s *Session) planner(snap *rules.Snapshot) *planner {
 	d, _ := s.deadlineFor(snap, hintDeadline{})
 	return &planner{db: s.db, user: s.user, connID: s.info.ConnID, lastInsertID: s.lastInsertID, diag: s.diag,
 		sticky: s.sticky, restoreFlags: s.restoreFlags, deadline: d,
-		version: s.r.version, maxPkt: s.r.maxPkt}
+		version: s.r.version, maxPkt: s.r.maxPkt, lists: s.lists, locked: len(s.locks) > 0}
 }
 
 // plan decides where a statement goes under snap (see planner.plan).

@@ -60,7 +60,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		}
 	}
 	if renamed {
-		if text, err = restoreSQL(s.restoreFlags, st); err != nil {
+		if text, err = restoreSQL(s.restoreFlags, s.lists, st); err != nil {
 			return err
 		}
 	}

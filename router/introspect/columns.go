@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -114,4 +115,42 @@ func (l *LogicalColumns) WritePacket(p []byte) error {
 		l.seen++ // the EOF after the column definitions
 	}
 	return l.w.WritePacket(p)
+}
+
+// LogicalDB is the logical database of results from shard (a plan's first shard): what the
+// renaming maps its physical database to (the physical name itself when they agree).
+func (n Columns) LogicalDB(shard *rules.Shard) string {
+	if l, ok := n.dbs[shard.Database]; ok {
+		return l
+	}
+	return shard.Database
+}
+
+// ForShard is the renaming for the results of shard, whose physical database holds logical.
+func (n Columns) ForShard(shard *rules.Shard, logical string) Columns {
+	out := Columns{perSlot: n.perSlot}
+	if shard.Database != logical {
+		out.dbs = map[string]string{shard.Database: logical}
+	}
+	return out
+}
+
+// identifierRun matches the identifiers inside an EXPLAIN cell (a table name, db.table.col,
+// JSON text).
+var identifierRun = regexp.MustCompile("[0-9A-Za-z_$]+")
+
+// LogicalText replaces every physical database and slot table name in v by its logical name.
+func (n Columns) LogicalText(v string) string {
+	if n.Empty() {
+		return v
+	}
+	return identifierRun.ReplaceAllStringFunc(v, func(tok string) string {
+		if l, ok := n.dbs[tok]; ok {
+			return l
+		}
+		if l, ok := n.table(tok); ok {
+			return l
+		}
+		return tok
+	})
 }
