@@ -79,7 +79,7 @@ func (st *shardStream) Next() ([][]byte, error) {
 type scatterConn struct {
 	target scatterTarget
 	c      Conn
-	it     *interrupter
+	it     *engine.Interrupter
 	sent   bool // the statement was sent: an answer is pending until stream is done
 	stream *shardStream
 	err    error
@@ -277,7 +277,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				sc.c.MarkBroken()
 				kill = true
 			}
-			if fired := sc.it.stop(); !fired && kill {
+			if fired := sc.it.Stop(); !fired && kill {
 				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
@@ -319,7 +319,7 @@ func isStatementError(err error) bool {
 // KILL QUERY the interrupter sent (killing the query itself if the interrupter had not
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
 func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
-	fired := sc.it.stop()
+	fired := sc.it.Stop()
 	pending := sc.sent && (sc.stream == nil || !sc.stream.done)
 	switch {
 	case sc.c.Broken() || !pending:

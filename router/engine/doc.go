@@ -10,8 +10,12 @@
 // checking each against the protocol (Relay, RelayResults), reading column definitions
 // (ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
 // (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
-// AppendBinaryRow), small text queries (QueryRows) and cutting an exchange short when its
-// context ends (Watch). A backend's malformed or failed exchange marks the connection
+// AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
+// INFILE (ClientFile, FileCarrier).
+//
+// Cancellation lives here too (cancel.go): a statement whose context ends (deadline, KILL,
+// client gone) is cut short by Watch (the connection is given up) or Interrupt (the query
+// is killed on its own server and its answer drained, the connection kept). A backend's malformed or failed exchange marks the connection
 // broken and wraps ErrBackendIO; its ERR packets come back as *sqlerr.Error.
 //
 // The execution of plan primitives (one shard, scatter and merge, multi-shard writes)

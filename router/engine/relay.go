@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -22,24 +21,6 @@ type Outcome struct {
 
 // ErrBackendIO wraps an I/O failure on a backend connection; the connection is discarded.
 var ErrBackendIO = errors.New("router: backend connection failed")
-
-// Watch makes I/O on c return as soon as ctx is done, by moving its deadline into the past.
-// The returned stop must be called when the exchange is over; it reports whether ctx fired
-// (in which case c is marked broken: it stopped in the middle of a response).
-func Watch(ctx context.Context, c Conn) (stop func() bool) {
-	if ctx.Done() == nil {
-		return func() bool { return false }
-	}
-	nc := c.Wire().NetConn()
-	cancel := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	return func() bool {
-		if cancel() {
-			return false
-		}
-		c.MarkBroken()
-		return true
-	}
-}
 
 // IOErr turns a failed backend read or write into the error the session returns: the
 // context's error when it was cancelled, ErrBackendIO otherwise. c is marked broken.
