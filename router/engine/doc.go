@@ -15,8 +15,10 @@
 //
 // Cancellation lives here too (cancel.go): a statement whose context ends (deadline, KILL,
 // client gone) is cut short by Watch (the connection is given up) or Interrupt (the query
-// is killed on its own server and its answer drained, the connection kept). A backend's malformed or failed exchange marks the connection
-// broken and wraps ErrBackendIO; its ERR packets come back as *sqlerr.Error.
+// is killed on its own server and its answer drained, the connection kept).
+//
+// A backend's malformed or failed exchange marks the connection broken and wraps
+// ErrBackendIO; its ERR packets come back as *sqlerr.Error.
 //
 // The execution of plan primitives (one shard, scatter and merge, multi-shard writes)
 // still lives in package router; it moves here step by step (issue 9).
