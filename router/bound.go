@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
@@ -18,10 +19,12 @@ import (
 // are the plan's bind variables; resolve fills them in for one execution without parsing
 // or analysing the statement again.
 //
-// It holds only for the snapshot, current database and restore flags it was planned under;
-// a statement the analysis found session-dependent in any other way (LAST_INSERT_ID(),
-// diagnostics, information_schema, a multi-shard write, a scatter) gets none and is planned
-// again at each execution.
+// The session values the statement embeds (LAST_INSERT_ID(), DATABASE(),
+// @@max_execution_time) are bind variables too, filled in from the session at each
+// execution. It holds only for the snapshot, current database and restore flags it was
+// planned under; a statement that asks about the previous one (diagnostics), reads
+// information_schema, or is a multi-shard write or a scatter gets none and is planned again
+// at each execution.
 type boundRoute struct {
 	snap    *rules.Snapshot
 	pl      *planner // the prepare-time view it was planned with (reads key values)
@@ -35,6 +38,9 @@ type boundRoute struct {
 	schemas []*ast.CIStr
 	schemaL []string // each schema qualifier as the client wrote it
 	unnamed []*ast.SelectField
+	// vals are the session values written into the statement (LAST_INSERT_ID(), ...): bind
+	// variables filled in at each execution.
+	vals    []sessionVal
 	insert  bool // an INSERT into a sharded table: its rows' keys give the slot
 	alias   bool // renamed tables keep their logical name as an alias (see rename)
 	rewrite bool // the analysis rewrote the statement: restore it even if no name changes
@@ -73,14 +79,14 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 		b.schemas = append(b.schemas, ref)
 		b.schemaL = append(b.schemaL, ref.O)
 	}
-	b.unnamed, b.rewrite = a.unnamed, a.rewrite
+	b.unnamed, b.rewrite, b.vals = a.unnamed, a.rewrite, a.sessionVals
 	return b
 }
 
 // finish completes the route once the prepare-time analysis is over: only a statement that
 // depends on nothing of the session but its parameters keeps it.
 func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
-	if b == nil || a.dynamic || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.Empty() || p.branches != nil || p.scatter != nil {
+	if b == nil || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.Empty() || p.branches != nil || p.scatter != nil {
 		return nil
 	}
 	return b
@@ -101,6 +107,13 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 	shard = b.sharded[0].table.Scheme.SlotShard(slot)
 	if checkSingles(b.refs, shard) != nil {
 		return nil, "", introspect.Columns{}, false
+	}
+	for _, v := range b.vals {
+		val, ok := s.sessionValue(snap, v.name)
+		if !ok {
+			return nil, "", introspect.Columns{}, false
+		}
+		*v.node = *ast.NewValueExpr(val, "", "").(*test_driver.ValueExpr)
 	}
 	sql, err := b.fill(func(t *rules.Table) string { return t.PhysicalName(slot) }, shard.Database)
 	if err != nil {
@@ -173,6 +186,34 @@ func (b *boundRoute) slot(params []wire.Param) (int, bool) {
 		slot = slots[0]
 	}
 	return slot, slot >= 0
+}
+
+// sessionVal is a value of the session written into a statement: its node and what it is.
+type sessionVal struct {
+	node *test_driver.ValueExpr
+	name string // last_insert_id, database, schema, connection_id, version, max_execution_time, max_statement_time
+}
+
+// sessionValue is the session's value name now, as planning writes it (analyzer.Leave);
+// ok is false for one a bound route does not fill in (diagnostics).
+func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
+	switch name {
+	case "last_insert_id":
+		return s.lastInsertID, true
+	case "database", "schema":
+		if s.db == "" {
+			return nil, true
+		}
+		return s.db, true
+	case "connection_id":
+		return uint64(s.info.ConnID), true
+	case "version":
+		return s.r.version, true
+	case varMaxExecutionTime, varMaxStatementTime:
+		d, _ := s.deadlineFor(snap, hintDeadline{})
+		return (&planner{deadline: d}).deadlineVarValue(name), true
+	}
+	return nil, false
 }
 
 // rebind plans a prepared statement again, as PREPARE did, under a snapshot that replaced the

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -20,6 +21,7 @@ func TestPreparedExecuteParsesNothing(t *testing.T) {
 		"SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'",
 		"UPDATE accounts SET owner = ? WHERE account_id = ?",
 		"SELECT * FROM settings WHERE name = ?",
+		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
 	} {
 		t.Run(sql, func(t *testing.T) {
 			be := newFakeBackend()
@@ -64,6 +66,9 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 		"UPDATE accounts SET owner = ? WHERE account_id = ?",
 		"DELETE FROM ledger WHERE account_id = ?",
 		"SELECT CONNECTION_ID(), o.* FROM orders o WHERE o.user_id = ?",
+		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
+		"SELECT DATABASE(), @@last_insert_id, @@max_execution_time, @@max_statement_time FROM accounts WHERE account_id = ?",
+		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id = ?",
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
@@ -84,6 +89,8 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				for i := range params {
 					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
 				}
+				s.lastInsertID = uint64(v * 1000) // a session value the statement may embed
+				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {

@@ -279,12 +279,14 @@ type analyzer struct {
 	infoTables []*ast.TableName   // the information_schema tables it reads
 	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
 	markers    []*test_driver.ParamMarkerExpr
-	refs       []tableRef   // tables of logical databases
-	schemas    []*ast.CIStr // schema qualifiers naming logical databases
-	showDBs    []*string    // SHOW ... FROM db naming logical databases
-	sources    map[*ast.TableName]*ast.TableSource
-	qualifiers map[string]bool // table names and aliases that qualify column names
-	err        error
+	// sessionVals are the values of the session written into the statement (bindValue).
+	sessionVals []sessionVal
+	refs        []tableRef   // tables of logical databases
+	schemas     []*ast.CIStr // schema qualifiers naming logical databases
+	showDBs     []*string    // SHOW ... FROM db naming logical databases
+	sources     map[*ast.TableName]*ast.TableSource
+	qualifiers  map[string]bool // table names and aliases that qualify column names
+	err         error
 }
 
 // sharded reports whether the statement names a sharded table.
@@ -394,10 +396,10 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.pl.lastInsertID, "", ""), true
+			return a.bindValue("last_insert_id", a.pl.lastInsertID), true
 		case varMaxExecutionTime, varMaxStatementTime:
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.pl.deadlineVarValue(v.Name), "", ""), true
+			return a.bindValue(strings.ToLower(v.Name), a.pl.deadlineVarValue(v.Name)), true
 		case "warning_count", "error_count":
 			n := a.pl.diag.count
 			if strings.EqualFold(v.Name, "error_count") {
@@ -411,10 +413,21 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		if v, ok := a.value(f); ok {
 			a.rewrite = true
 			a.dynamic = a.dynamic || (f.FnName.L != "connection_id" && f.FnName.L != "version")
-			return ast.NewValueExpr(v, "", ""), true
+			return a.bindValue(f.FnName.L, v), true
 		}
 	}
 	return n, true
+}
+
+// bindValue is the value node standing for a session value (LAST_INSERT_ID(), DATABASE(),
+// @@max_execution_time, ...) in the statement, recorded as a bind variable that a prepared
+// statement's bound route fills in again at each execution (bound.go).
+func (a *analyzer) bindValue(name string, v any) ast.ExprNode {
+	n := ast.NewValueExpr(v, "", "")
+	if ve, ok := n.(*test_driver.ValueExpr); ok {
+		a.sessionVals = append(a.sessionVals, sessionVal{node: ve, name: name})
+	}
+	return n
 }
 
 // serverVar is the proxy's answer for server variables that describe the proxy itself,
