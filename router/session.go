@@ -49,6 +49,7 @@ type Session struct {
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
+	route       string        // how the last statement was routed (route.go)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -56,6 +57,7 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	s.route = RouteLocal
 	snap := s.r.rules.Load()
 	if m := explainShards.FindStringSubmatch(sql); m != nil {
 		res, err := s.explainResult(m[1])
@@ -145,6 +147,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if n.Tp == ast.ShowStatus && !n.GlobalScope {
+			w = s.sslStatusRows(w) // sslstatus.go
+		}
 		if n.Tp == ast.ShowProcessList {
 			res, err := s.showProcessList(n.Full)
 			if err != nil {
@@ -201,7 +206,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.LoadDataStmt:
 		if n.FileLocRef == ast.FileLocClient {
-			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+			return s.loadDataLocal(ctx, snap, n, text, more, w) // loaddata.go
 		}
 	case *ast.PrepareStmt:
 		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
@@ -228,6 +233,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
+			s.route = RouteDDL
 			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
@@ -247,16 +253,19 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		w = &logicalColumns{w: w, names: plan.columns}
 	}
 	if plan.scatter != nil {
+		s.route = RouteScatter
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
 	if plan.branches != nil && len(s.locks) > 0 {
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
+		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
+	s.route = RouteSingle
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
@@ -297,6 +306,9 @@ func (c *countingWriter) WritePacket(p []byte) error {
 
 // run sends one statement to shard and relays its response.
 func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
+	if s.route == RouteLocal {
+		s.route = RouteSingle
+	}
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
