@@ -63,9 +63,13 @@ func isSystemSchema(name string) bool {
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
-	switch st.(type) {
+	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ShowStmt:
+		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
+		}
 	}
 	if err := adminStatement(st); err != nil {
 		return plan{}, err
