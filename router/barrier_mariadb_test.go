@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -89,5 +90,49 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 			}
 			wantLog(t, be, want...)
 		})
+	}
+}
+
+// TestBarrierMariaDBShapesSharded: in a sharded database the shapes are routed as their
+// parsed equivalent: CREATE OR REPLACE TABLE fans out to every physical table; SELECT ...
+// INTO @var runs only where the session's user variables live.
+func TestBarrierMariaDBShapesSharded(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		code uint16
+		sent int // statements the backends receive (USE excluded)
+	}{
+		{"CREATE OR REPLACE TABLE orders (id INT, user_id INT)", 0, 4},
+		{"CREATE OR REPLACE TABLE accounts (account_id INT)", 0, 8},
+		{"CREATE OR REPLACE TABLE orders (id INT) ENGINE=CONNECT", sqlerr.ErSpecificAccessDenied, 0},
+		{"CREATE OR REPLACE TABLE orders AS SELECT * FROM settings", sqlerr.ErNotSupportedYet, 0},
+		{"CREATE OR REPLACE TABLE settings2 AS SELECT * FROM settings", 0, 1},
+		{"SELECT COUNT(*) INTO @n FROM orders", sqlerr.ErNotSupportedYet, 0},
+		{"SELECT id INTO @n FROM events WHERE id = 150", sqlerr.ErNotSupportedYet, 0},
+		{"SELECT id INTO @n FROM events WHERE id = 50", 0, 1},
+		{"SELECT COUNT(*) FROM settings INTO @n", 0, 1},
+		{"EXECUTE IMMEDIATE 'SELECT COUNT(*) FROM orders'", 0, 4},
+		{"EXECUTE IMMEDIATE 'SELECT * FROM orders WHERE user_id = ?' USING 7", 0, 1},
+	} {
+		be := newFakeBackend()
+		s := fakeSession(t, shardedRouter(t, be), "app", 1)
+		s.db = "shop"
+		var w clientRecorder
+		if err := s.Query(context.Background(), tc.sql, false, &w); sqlCode(err) != tc.code {
+			t.Errorf("%s: %v, want code %d", tc.sql, err, tc.code)
+			continue
+		}
+		n := 0
+		for _, q := range be.takeLog() {
+			if !strings.Contains(q, ": USE ") {
+				n++
+				if tc.code == 0 && strings.HasPrefix(tc.sql, "CREATE OR REPLACE") && !strings.Contains(q, "CREATE OR REPLACE TABLE") {
+					t.Errorf("%s: sent %s", tc.sql, q)
+				}
+			}
+		}
+		if n != tc.sent {
+			t.Errorf("%s: %d statements sent, want %d", tc.sql, n, tc.sent)
+		}
 	}
 }
