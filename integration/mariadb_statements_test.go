@@ -7,7 +7,7 @@ import (
 )
 
 // testMariaDBStatements: MariaDB-only statements the proxy's parser cannot read (CREATE OR
-// REPLACE TABLE, SELECT ... INTO @var, EXECUTE IMMEDIATE) work through the barrier with
+// REPLACE TABLE, system versioning, SELECT ... INTO @var, EXECUTE IMMEDIATE) work through the barrier with
 // go-sql-driver and the mariadb CLI, checked as their parsed equivalent; SHOW PROCEDURE /
 // FUNCTION STATUS list only the user's own databases, under their logical names.
 func testMariaDBStatements(t *testing.T, e *env) {
@@ -47,6 +47,22 @@ func testMariaDBStatements(t *testing.T, e *env) {
 		}
 		_, err := conn.ExecContext(context.Background(), "CREATE OR REPLACE TABLE leak AS SELECT user FROM mysql.user")
 		wantError(t, err, 1044, "42000")
+	})
+	t.Run("SystemVersioning", func(t *testing.T) {
+		mustExec(t, conn, "CREATE OR REPLACE TABLE hist (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING",
+			"INSERT INTO hist VALUES (1, 1)", "UPDATE hist SET v = 2 WHERE id = 1",
+			"CREATE OR REPLACE TABLE later (id INT PRIMARY KEY)", "ALTER TABLE later ADD SYSTEM VERSIONING")
+		if got := queryString(t, direct, "SELECT COUNT(*) FROM hist FOR SYSTEM_TIME ALL"); got != "2" {
+			t.Errorf("hist keeps %s row versions, want 2", got)
+		}
+		q := "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mst_phys' AND TABLE_TYPE = 'SYSTEM VERSIONED'"
+		if got := queryString(t, direct, q); got != "hist,later" {
+			t.Errorf("system-versioned tables: %s, want hist,later", got)
+		}
+		mustExec(t, conn, "ALTER TABLE later DROP SYSTEM VERSIONING")
+		if got := queryString(t, direct, q); got != "hist" {
+			t.Errorf("system-versioned tables after DROP SYSTEM VERSIONING: %s, want hist", got)
+		}
 	})
 	t.Run("SelectInto", func(t *testing.T) {
 		mustExec(t, conn, "SELECT COUNT(*), MAX(v) INTO @n, @v FROM t",

@@ -31,6 +31,17 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 		{"CreateOrReplaceHiddenComment", `CREATE OR REPLACE TABLE x (a INT /*M! , b TEXT AS (LOAD_FILE('/etc/passwd')) */)`, sqlerr.ErSpecificAccessDenied, nil},
 		{"CreateOrReplaceTwoStatements", `CREATE OR REPLACE TABLE x (a INT); CREATE USER evil`, sqlerr.ErParse, nil},
 		{"CreateOrReplaceUser", `CREATE OR REPLACE USER evil IDENTIFIED BY 'x'`, sqlerr.ErSpecificAccessDenied, nil},
+		{"CreateOrReplaceIfNotExists", `CREATE OR REPLACE TABLE IF NOT EXISTS x (a INT)`, 0, []string{"CREATE OR REPLACE TABLE IF NOT EXISTS x (a INT)"}}, // MariaDB answers 1221
+		{"WithSystemVersioning", "CREATE TABLE x (a INT) ENGINE=InnoDB\nWITH SYSTEM VERSIONING;", 0, []string{"CREATE TABLE x (a INT) ENGINE=InnoDB WITH SYSTEM VERSIONING"}},
+		{"OrReplaceWithSystemVersioning", "CREATE OR REPLACE TABLE blog.x (a INT) with system versioning", 0, []string{"CREATE OR REPLACE TABLE `blog_p`.`x` (`a` INT) WITH SYSTEM VERSIONING"}},
+		{"SystemVersioningInComment", "CREATE TABLE x (a INT) -- WITH SYSTEM VERSIONING", 0, []string{"CREATE TABLE x (a INT) -- WITH SYSTEM VERSIONING"}},
+		{"SystemVersioningConnectEngine", `CREATE TABLE x (a INT) ENGINE=CONNECT WITH SYSTEM VERSIONING`, sqlerr.ErSpecificAccessDenied, nil},
+		{"SystemVersioningAsSelect", `CREATE TABLE x AS SELECT 1 WITH SYSTEM VERSIONING`, sqlerr.ErNotSupportedYet, nil},
+		{"SystemVersioningInSystemSchema", `CREATE TABLE mysql.x (a INT) WITH SYSTEM VERSIONING`, sqlerr.ErDBAccessDenied, nil},
+		{"AddSystemVersioning", `ALTER TABLE t ADD SYSTEM VERSIONING`, 0, []string{"ALTER TABLE t ADD SYSTEM VERSIONING"}},
+		{"DropSystemVersioningQualified", `alter table blog.t drop system versioning;`, 0, []string{"ALTER TABLE `blog_p`.`t` DROP SYSTEM VERSIONING"}},
+		{"AddSystemVersioningSystemSchema", `ALTER TABLE mysql.user ADD SYSTEM VERSIONING`, sqlerr.ErDBAccessDenied, nil},
+		{"AddSystemVersioningWithMore", `ALTER TABLE t ENGINE=CONNECT, ADD SYSTEM VERSIONING`, sqlerr.ErParse, nil},
 
 		{"SelectIntoEnd", `SELECT COUNT(*), MAX(a) FROM t WHERE a > 1 INTO @n, @m`, 0, []string{"SELECT COUNT(*), MAX(a) FROM t WHERE a > 1 INTO @n, @m"}},
 		{"SelectIntoBeforeFrom", `SELECT a INTO @a FROM t LIMIT 1`, 0, []string{"SELECT a FROM t LIMIT 1 INTO @a"}},
@@ -107,6 +118,8 @@ func TestBarrierMariaDBShapesSharded(t *testing.T) {
 		{"CREATE OR REPLACE TABLE orders (id INT) ENGINE=CONNECT", sqlerr.ErSpecificAccessDenied, 0},
 		{"CREATE OR REPLACE TABLE orders AS SELECT * FROM settings", sqlerr.ErNotSupportedYet, 0},
 		{"CREATE OR REPLACE TABLE settings2 AS SELECT * FROM settings", 0, 1},
+		{"CREATE TABLE orders (id INT, user_id INT) WITH SYSTEM VERSIONING", 0, 4},
+		{"ALTER TABLE accounts ADD SYSTEM VERSIONING", 0, 8},
 		{"SELECT COUNT(*) INTO @n FROM orders", sqlerr.ErNotSupportedYet, 0},
 		{"SELECT id INTO @n FROM events WHERE id = 150", sqlerr.ErNotSupportedYet, 0},
 		{"SELECT id INTO @n FROM events WHERE id = 50", 0, 1},
@@ -126,7 +139,8 @@ func TestBarrierMariaDBShapesSharded(t *testing.T) {
 		for _, q := range be.takeLog() {
 			if !strings.Contains(q, ": USE ") {
 				n++
-				if tc.code == 0 && strings.HasPrefix(tc.sql, "CREATE OR REPLACE") && !strings.Contains(q, "CREATE OR REPLACE TABLE") {
+				if tc.code == 0 && (strings.HasPrefix(tc.sql, "CREATE OR REPLACE") && !strings.Contains(q, "CREATE OR REPLACE TABLE") ||
+					strings.Contains(tc.sql, "VERSIONING") && !strings.Contains(q, " SYSTEM VERSIONING")) {
 					t.Errorf("%s: sent %s", tc.sql, q)
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -17,96 +16,10 @@ import (
 // MariaDB-only shapes of everyday statements the TiDB parser cannot read (see unparsed.go).
 // Each is taken apart into a statement the parser reads and a part whose effect is known:
 //
-//   - CREATE OR REPLACE [TEMPORARY] TABLE ...: planned as CREATE TABLE ... (the barrier sees
-//     its columns, options, AS SELECT and LIKE); OR REPLACE only drops the table the
-//     statement names first, which DROP TABLE through the proxy may do too;
+//   - MariaDB-only DDL: see mariadb_ddl.go;
 //   - SELECT ... INTO @var [, @var ...] (the clause right after the select list or at the
 //     end): planned as the SELECT without it; the clause only assigns user variables, and is
 //     sent at the end of the planned statement, where MariaDB takes it too.
-
-var createOrReplaceTable = regexp.MustCompile(`(?is)^\s*CREATE\s+OR\s+REPLACE\s+((?:TEMPORARY\s+)?TABLE\s)`)
-
-// orReplaceTable is a CREATE TABLE that is sent as CREATE OR REPLACE TABLE: fanned-out DDL
-// restores it under each physical name with the words put back.
-type orReplaceTable struct {
-	*ast.CreateTableStmt
-}
-
-// Restore writes the statement as CREATE OR REPLACE [TEMPORARY] TABLE ....
-func (n orReplaceTable) Restore(ctx *format.RestoreCtx) error {
-	var b strings.Builder
-	inner := format.NewRestoreCtx(ctx.Flags, &b)
-	if err := n.CreateTableStmt.Restore(inner); err != nil {
-		return err
-	}
-	out, ok := withOrReplace(b.String())
-	if !ok {
-		return errNotCreate
-	}
-	ctx.WritePlain(out)
-	return nil
-}
-
-var (
-	errNotCreate = errors.New("router: a restored CREATE TABLE does not start with CREATE")
-	leadCreate   = regexp.MustCompile(`(?is)^\s*CREATE\s`)
-)
-
-// withOrReplace puts OR REPLACE after the first word of a CREATE statement's text.
-func withOrReplace(sql string) (string, bool) {
-	loc := leadCreate.FindStringIndex(sql)
-	if loc == nil {
-		return "", false
-	}
-	return "CREATE OR REPLACE " + strings.TrimLeft(sql[loc[1]:], " \t\r\n"), true
-}
-
-// createOrReplace runs CREATE OR REPLACE [TEMPORARY] TABLE; ok is false when sql does not
-// have that shape.
-func (s *Session) createOrReplace(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
-	loc := createOrReplaceTable.FindStringSubmatchIndex(sql)
-	if loc == nil {
-		return false, nil
-	}
-	text := "CREATE " + sql[loc[2]:]
-	parsed, err := s.parseOne(text)
-	if err != nil {
-		return true, err
-	}
-	st, isCreate := parsed.(*ast.CreateTableStmt)
-	if !isCreate {
-		return true, syntaxError(errNotCreate)
-	}
-	s.publish(sql)
-	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		refs, err := s.ddlTargets(snap, st)
-		if err != nil {
-			return err
-		}
-		if refs != nil {
-			if st.Select != nil {
-				return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
-			}
-			return lostWrite(s.fanOutDDL(ctx, snap, orReplaceTable{st}, refs, false, w))
-		}
-		p, err := s.plan(snap, st, text, nil)
-		if err != nil {
-			return err
-		}
-		if p.scatter != nil || p.branches != nil {
-			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
-		}
-		out, ok := withOrReplace(p.sql)
-		if !ok {
-			return errNotCreate
-		}
-		if p.sticky {
-			s.sticky = true
-		}
-		return s.runRead(ctx, snap, p.shard, out, false, w)
-	})
-}
 
 var selectPrefix = regexp.MustCompile(`(?is)^\s*SELECT\s`)
 
