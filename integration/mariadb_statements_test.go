@@ -92,6 +92,19 @@ func testMariaDBStatements(t *testing.T, e *env) {
 		_, err = conn.ExecContext(context.Background(), "EXECUTE IMMEDIATE CONCAT('SELECT 1', '')")
 		wantError(t, err, 1235, "42000")
 	})
+	t.Run("ProcedureBody", func(t *testing.T) {
+		// A procedure runs with its definer's privileges: the proxy's backend account (root).
+		_, err := conn.ExecContext(context.Background(), "CREATE PROCEDURE leak() BEGIN SELECT user, authentication_string FROM mysql.user; END")
+		wantError(t, err, 1044, "42000")
+		if got := queryString(t, direct, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_NAME = 'leak'"); got != "0" {
+			t.Errorf("the procedure reading mysql.user was created")
+		}
+		mustExec(t, conn, "CREATE PROCEDURE counted(IN lo INT) BEGIN DECLARE n INT; SET n = (SELECT COUNT(*) FROM t WHERE id > lo); SELECT n; END")
+		if got := queryString(t, conn, "CALL counted(0)"); got != "3" {
+			t.Errorf("CALL counted(0): %s, want 3", got)
+		}
+		mustExec(t, conn, "DROP PROCEDURE counted")
+	})
 	t.Run("RoutineStatus", func(t *testing.T) {
 		for _, tc := range []struct{ sql, want string }{
 			{"SHOW PROCEDURE STATUS", "p_mine"},

@@ -74,6 +74,14 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 		// The variable is read from the backend (the fake answers "1", not a statement).
 		{"ExecuteImmediateVariable", `EXECUTE IMMEDIATE @text`, sqlerr.ErParse, []string{"SELECT @`text`"}},
 
+		{"ProcedureBodyBackendAccounts", `CREATE PROCEDURE p() BEGIN SELECT user FROM mysql.user; END`, sqlerr.ErDBAccessDenied, nil},
+		{"ProcedureBodyLoadFile", `CREATE PROCEDURE p() BEGIN DECLARE x INT; IF 1 THEN WHILE x < 1 DO SELECT LOAD_FILE('/etc/passwd'); END WHILE; END IF; END`, sqlerr.ErSpecificAccessDenied, nil},
+		{"ProcedureBodyCondition", `CREATE PROCEDURE p() BEGIN IF (SELECT COUNT(*) FROM mysql.user) > 0 THEN SELECT 1; END IF; END`, sqlerr.ErDBAccessDenied, nil},
+		{"ProcedureBodyCursor", `CREATE PROCEDURE p() BEGIN DECLARE c CURSOR FOR SELECT authentication_string FROM mysql.user; OPEN c; END`, sqlerr.ErDBAccessDenied, nil},
+		{"ProcedureBodyCase", `CREATE PROCEDURE p(x INT) BEGIN CASE x WHEN 1 THEN SET @a = (SELECT COUNT(*) FROM performance_schema.threads); END CASE; END`, sqlerr.ErDBAccessDenied, nil},
+		{"ProcedureBodySetGlobal", `CREATE PROCEDURE p() BEGIN SET GLOBAL read_only = 1; END`, sqlerr.ErSpecificAccessDenied, nil},
+		{"ProcedureBody", `CREATE PROCEDURE p(x INT) BEGIN DECLARE n INT; SET n = (SELECT COUNT(*) FROM t WHERE a > x); SELECT n; END`, 0, []string{"CREATE PROCEDURE p(x INT) BEGIN DECLARE n INT; SET n = (SELECT COUNT(*) FROM t WHERE a > x); SELECT n; END"}},
+
 		{"ShowProcedureStatus", `SHOW PROCEDURE STATUS`, 0, []string{"SELECT * FROM (SELECT `ROUTINE_SCHEMA` AS `Db`,`ROUTINE_NAME` AS `Name`,`ROUTINE_TYPE` AS `Type`,`DEFINER` AS `Definer`,`LAST_ALTERED` AS `Modified`,`CREATED` AS `Created`,`SECURITY_TYPE` AS `Security_type`,`ROUTINE_COMMENT` AS `Comment`,`CHARACTER_SET_CLIENT` AS `character_set_client`,`COLLATION_CONNECTION` AS `collation_connection`,`DATABASE_COLLATION` AS `Database Collation` FROM (SELECT * FROM `information_schema`.`ROUTINES` WHERE (`ROUTINE_SCHEMA` IS NULL OR `ROUTINE_SCHEMA` IN ('information_schema','blog_p'))) AS `ROUTINES` WHERE `ROUTINE_TYPE`='PROCEDURE') AS `routines` ORDER BY `Db`,`Name`"}},
 		{"ShowFunctionStatusLike", `SHOW FUNCTION STATUS LIKE 'f%'`, 0, nil},
 		{"PrepareShowProcedureStatus", `PREPARE s FROM 'SHOW PROCEDURE STATUS'`, sqlerr.ErNotSupportedYet, nil},

@@ -66,6 +66,10 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
+		if err := s.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+			return plan{}, err
+		}
 	case *ast.ShowStmt:
 		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
 			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
