@@ -82,6 +82,13 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 		{"ProcedureBodySetGlobal", `CREATE PROCEDURE p() BEGIN SET GLOBAL read_only = 1; END`, sqlerr.ErSpecificAccessDenied, nil},
 		{"ProcedureBody", `CREATE PROCEDURE p(x INT) BEGIN DECLARE n INT; SET n = (SELECT COUNT(*) FROM t WHERE a > x); SELECT n; END`, 0, []string{"CREATE PROCEDURE p(x INT) BEGIN DECLARE n INT; SET n = (SELECT COUNT(*) FROM t WHERE a > x); SELECT n; END"}},
 
+		{"ShowCreateProcedureSystemSchema", "SHOW CREATE PROCEDURE mysql.AddGeometryColumn", sqlerr.ErDBAccessDenied, nil},
+		{"ShowCreateProcedureQualified", "SHOW CREATE PROCEDURE blog.p", 0, []string{"SHOW CREATE PROCEDURE `blog_p`.`p`"}},
+		{"ShowCreateTrigger", "SHOW CREATE TRIGGER `tr`", 0, []string{"SHOW CREATE TRIGGER `tr`"}},
+		{"ShowCreateFunctionQualified", "show create function blog.f", 0, []string{"SHOW CREATE FUNCTION `blog_p`.`f`"}},
+		{"ShowCreateEventSystemSchema", "SHOW CREATE EVENT mysql.e", sqlerr.ErDBAccessDenied, nil},
+		{"ShowCreateTriggerTwoNames", "SHOW CREATE TRIGGER a, b", sqlerr.ErParse, nil},
+
 		{"ShowProcedureStatus", `SHOW PROCEDURE STATUS`, 0, []string{"SELECT * FROM (SELECT `ROUTINE_SCHEMA` AS `Db`,`ROUTINE_NAME` AS `Name`,`ROUTINE_TYPE` AS `Type`,`DEFINER` AS `Definer`,`LAST_ALTERED` AS `Modified`,`CREATED` AS `Created`,`SECURITY_TYPE` AS `Security_type`,`ROUTINE_COMMENT` AS `Comment`,`CHARACTER_SET_CLIENT` AS `character_set_client`,`COLLATION_CONNECTION` AS `collation_connection`,`DATABASE_COLLATION` AS `Database Collation` FROM (SELECT * FROM `information_schema`.`ROUTINES` WHERE (`ROUTINE_SCHEMA` IS NULL OR `ROUTINE_SCHEMA` IN ('information_schema','blog_p'))) AS `ROUTINES` WHERE `ROUTINE_TYPE`='PROCEDURE') AS `routines` ORDER BY `Db`,`Name`"}},
 		{"ShowFunctionStatusLike", `SHOW FUNCTION STATUS LIKE 'f%'`, 0, nil},
 		{"PrepareShowProcedureStatus", `PREPARE s FROM 'SHOW PROCEDURE STATUS'`, sqlerr.ErNotSupportedYet, nil},

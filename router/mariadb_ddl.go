@@ -161,6 +161,7 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
 			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
+		s.route = RouteDDL
 		return lostWrite(s.fanOutDDL(ctx, snap, mariadbDDL{st, d}, refs, false, w))
 	}
 	p, err := s.plan(snap, st, d.text, nil)
@@ -177,5 +178,6 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 	if p.sticky {
 		s.sticky = true
 	}
+	s.route = RouteSingle
 	return s.runRead(ctx, snap, p.shard, out, false, w)
 }

@@ -172,6 +172,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable from information_schema (the proxy translates its names in the rows it returns)")
 	}
 	s.sticky = true
+	s.route = RouteSingle
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
@@ -193,3 +194,44 @@ func (s *Session) variableShard(snap *rules.Snapshot) (*rules.Shard, error) {
 	}
 	return db.DefaultShard, nil
 }
+
+var showCreateRoutine = regexp.MustCompile(`(?is)^(\s*SHOW\s+CREATE\s+)(TRIGGER|FUNCTION|EVENT)(\s.*)$`)
+
+// showCreate runs SHOW CREATE TRIGGER | FUNCTION | EVENT name (mariadb-dump sends them for
+// every trigger, and with --routines and --events): planned as SHOW CREATE PROCEDURE name,
+// which names the same kind of object in the same database, and sent with its word put back.
+// ok is false when sql does not have that shape.
+func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
+	m := showCreateRoutine.FindStringSubmatch(sql)
+	if m == nil {
+		return false, nil
+	}
+	text := "SHOW CREATE PROCEDURE" + m[3]
+	st, err := s.parseOne(text)
+	if err != nil {
+		return true, err
+	}
+	if show, isShow := st.(*ast.ShowStmt); !isShow || show.Tp != ast.ShowCreateProcedure {
+		return true, syntaxError(errors.New("SHOW CREATE " + strings.ToUpper(m[2]) + " takes a name"))
+	}
+	p, err := s.plan(snap, st, text, nil)
+	if err != nil {
+		return true, err
+	}
+	loc := showCreateProcedure.FindStringIndex(p.sql)
+	if p.scatter != nil || p.branches != nil || loc == nil {
+		return true, errShapeLost
+	}
+	out := "SHOW CREATE " + strings.ToUpper(m[2]) + " " + p.sql[loc[1]:]
+	if !p.names.empty() {
+		w = &logicalRows{w: w, names: p.names}
+	}
+	s.route = RouteSingle
+	s.publish(sql)
+	defer s.publish("")
+	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+		return s.runRead(ctx, snap, p.shard, out, false, w)
+	})
+}
+
+var showCreateProcedure = regexp.MustCompile(`(?is)^\s*SHOW\s+CREATE\s+PROCEDURE\s`)

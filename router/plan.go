@@ -511,6 +511,14 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 
 // show handles SHOW statements that name a database or need the current one.
 func (a *analyzer) show(n *ast.ShowStmt) {
+	if n.Procedure != nil { // SHOW CREATE PROCEDURE [db.]name: the parser's visitor skips the name
+		if n.Procedure.Schema.O != "" {
+			a.schemaRef(&n.Procedure.Schema)
+		} else {
+			a.needsDB = true
+		}
+		return
+	}
 	if n.DBName != "" && n.Table != nil && n.Table.Schema.O == "" {
 		// SHOW COLUMNS/INDEX FROM t FROM db: qualify the table, which is resolved next.
 		n.Table.Schema, n.DBName = ast.NewCIStr(n.DBName), ""
