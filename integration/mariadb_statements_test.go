@@ -122,6 +122,26 @@ func testMariaDBStatements(t *testing.T, e *env) {
 			}
 		}
 	})
+	t.Run("Dump", func(t *testing.T) {
+		// mariadb-dump asks for every trigger's, routine's and event's definition (SHOW
+		// CREATE TRIGGER | FUNCTION | PROCEDURE | EVENT) and lists routines with SHOW ...
+		// STATUS WHERE Db = '...'.
+		mustExec(t, direct, "CREATE OR REPLACE TRIGGER t_upper BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UPPER(NEW.v)",
+			"CREATE OR REPLACE EVENT e_daily ON SCHEDULE EVERY 1 DAY DO DELETE FROM t WHERE id < 0")
+		dump := cli{path: requireTool(t, "/usr/bin/mariadb-dump", "mariadb-client"), addr: p.Addr}
+		out, stderr, err := dump.run(t, "", "-u", appUser, "-p"+appPass, "--routines", "--events", "--skip-comments", m.Logical)
+		if err != nil {
+			t.Fatalf("mariadb-dump: %v\n%s", err, stderr)
+		}
+		for _, want := range []string{"TRIGGER t_upper BEFORE INSERT", "PROCEDURE `p_mine`", "FUNCTION `f_mine`", "EVENT `e_daily`", "CREATE TABLE `hist`"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the dump lacks %s:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "secret") || strings.Contains(out, "mst_phys") {
+			t.Errorf("the dump shows other databases or physical names:\n%s", out)
+		}
+	})
 	t.Run("CLI", func(t *testing.T) {
 		app := []string{"-u", appUser, "-p" + appPass, m.Logical}
 		code, stdout, stderr := cliRun(t, mariadb, app, "CREATE OR REPLACE TABLE c (a INT); INSERT INTO c VALUES (41); "+

@@ -91,6 +91,8 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 
 		{"ShowProcedureStatus", `SHOW PROCEDURE STATUS`, 0, []string{"SELECT * FROM (SELECT `ROUTINE_SCHEMA` AS `Db`,`ROUTINE_NAME` AS `Name`,`ROUTINE_TYPE` AS `Type`,`DEFINER` AS `Definer`,`LAST_ALTERED` AS `Modified`,`CREATED` AS `Created`,`SECURITY_TYPE` AS `Security_type`,`ROUTINE_COMMENT` AS `Comment`,`CHARACTER_SET_CLIENT` AS `character_set_client`,`COLLATION_CONNECTION` AS `collation_connection`,`DATABASE_COLLATION` AS `Database Collation` FROM (SELECT * FROM `information_schema`.`ROUTINES` WHERE (`ROUTINE_SCHEMA` IS NULL OR `ROUTINE_SCHEMA` IN ('information_schema','blog_p'))) AS `ROUTINES` WHERE `ROUTINE_TYPE`='PROCEDURE') AS `routines` ORDER BY `Db`,`Name`"}},
 		{"ShowFunctionStatusLike", `SHOW FUNCTION STATUS LIKE 'f%'`, 0, nil},
+		{"ShowPackageBodyStatus", `SHOW PACKAGE BODY STATUS WHERE Db = 'blog'`, 0, []string{"SELECT * FROM (SELECT `ROUTINE_SCHEMA` AS `Db`,`ROUTINE_NAME` AS `Name`,`ROUTINE_TYPE` AS `Type`,`DEFINER` AS `Definer`,`LAST_ALTERED` AS `Modified`,`CREATED` AS `Created`,`SECURITY_TYPE` AS `Security_type`,`ROUTINE_COMMENT` AS `Comment`,`CHARACTER_SET_CLIENT` AS `character_set_client`,`COLLATION_CONNECTION` AS `collation_connection`,`DATABASE_COLLATION` AS `Database Collation` FROM (SELECT * FROM `information_schema`.`ROUTINES` WHERE (`ROUTINE_SCHEMA` IS NULL OR `ROUTINE_SCHEMA` IN ('information_schema','blog_p'))) AS `ROUTINES` WHERE `ROUTINE_TYPE`='PACKAGE BODY') AS `routines` WHERE `Db`='blog_p' ORDER BY `Db`,`Name`"}},
+		{"ShowPackageStatusLike", `SHOW PACKAGE STATUS LIKE 'x%'`, 0, nil},
 		{"PrepareShowProcedureStatus", `PREPARE s FROM 'SHOW PROCEDURE STATUS'`, sqlerr.ErNotSupportedYet, nil},
 	}
 	for _, tc := range cases {

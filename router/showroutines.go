@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"errors"
+	"regexp"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -20,15 +22,17 @@ import (
 // [LIKE 'pattern' | WHERE expr] stands for: the same columns, in the same order. ok is false
 // for other statements.
 func routineStatusQuery(n *ast.ShowStmt) (sel *ast.SelectStmt, ok bool, err error) {
-	kind := ""
 	switch n.Tp {
 	case ast.ShowProcedureStatus:
-		kind = "PROCEDURE"
+		return routinesOfKind(n, "PROCEDURE")
 	case ast.ShowFunctionStatus:
-		kind = "FUNCTION"
-	default:
-		return nil, false, nil
+		return routinesOfKind(n, "FUNCTION")
 	}
+	return nil, false, nil
+}
+
+// routinesOfKind is routineStatusQuery for routines of kind (a ROUTINE_TYPE).
+func routinesOfKind(n *ast.ShowStmt, kind string) (sel *ast.SelectStmt, ok bool, err error) {
 	// A parser of its own: the session's still holds the statements of this query.
 	st, err := parser.New().ParseOneStmt("SELECT * FROM (SELECT ROUTINE_SCHEMA AS `Db`, ROUTINE_NAME AS `Name`, "+
 		"ROUTINE_TYPE AS `Type`, DEFINER AS `Definer`, LAST_ALTERED AS `Modified`, CREATED AS `Created`, "+
@@ -61,4 +65,34 @@ func (s *Session) execRewritten(ctx context.Context, snap *rules.Snapshot, sel *
 		return err
 	}
 	return s.execStmt(ctx, snap, sel, text, more, w)
+}
+
+var showPackageStatus = regexp.MustCompile(`(?is)^\s*SHOW\s+PACKAGE\s+(BODY\s+)?STATUS(\s.*)?$`)
+
+// packageStatus runs SHOW PACKAGE [BODY] STATUS [LIKE ... | WHERE ...] (mariadb-dump
+// --routines sends it; the parser does not know it) as routineStatusQuery does SHOW
+// PROCEDURE STATUS. ok is false when sql does not have that shape.
+func (s *Session) packageStatus(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
+	m := showPackageStatus.FindStringSubmatch(sql)
+	if m == nil {
+		return false, nil
+	}
+	st, err := s.parseOne("SHOW PROCEDURE STATUS" + m[2])
+	if err != nil {
+		return true, err
+	}
+	show, isShow := st.(*ast.ShowStmt)
+	if !isShow || show.Tp != ast.ShowProcedureStatus {
+		return true, syntaxError(errors.New("SHOW PACKAGE STATUS takes LIKE or WHERE"))
+	}
+	kind := "PACKAGE"
+	if m[1] != "" {
+		kind = "PACKAGE BODY"
+	}
+	sel, _, err := routinesOfKind(show, kind)
+	s.publish(sql)
+	defer s.publish("")
+	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+		return s.execRewritten(ctx, snap, sel, err, false, w)
+	})
 }
