@@ -42,7 +42,9 @@ var (
 
 // ddlShape is how a MariaDB-only DDL statement was taken apart.
 type ddlShape struct {
-	text      string // the equivalent the parser reads
+	text      string // the statement without the MariaDB words
+	checked   string // what the parser reads: text, or text with MariaDB column types replaced
+	typed     bool   // checked differs from text (mariadb_types.go): text is sent as written or not at all
 	orReplace bool   // CREATE OR REPLACE TABLE
 	versioned bool   // CREATE TABLE ... WITH SYSTEM VERSIONING
 	alter     string // ALTER TABLE ... ADD or DROP SYSTEM VERSIONING: that word
@@ -127,7 +129,11 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 	if !ok {
 		return false, nil
 	}
-	st, err := s.parseOne(d.text)
+	d.checked = d.text
+	if eq, typed := columnTypeEquivalent(d.text); typed {
+		d.checked, d.typed = eq, true
+	}
+	st, err := s.parseOne(d.checked)
 	if err != nil {
 		return true, err
 	}
@@ -158,20 +164,30 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 		return err
 	}
 	if refs != nil {
+		if d.typed {
+			return errTypesRewritten
+		}
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
 			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
 		s.route = RouteDDL
 		return lostWrite(s.fanOutDDL(ctx, snap, mariadbDDL{st, d}, refs, false, w))
 	}
-	p, err := s.plan(snap, st, d.text, nil)
+	p, err := s.plan(snap, st, d.checked, nil)
 	if err != nil {
 		return err
 	}
 	if p.scatter != nil || p.branches != nil {
 		return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
 	}
-	out, ok := d.fix(p.sql)
+	planned := p.sql
+	if d.typed {
+		if p.sql != d.checked {
+			return errTypesRewritten
+		}
+		planned = d.text
+	}
+	out, ok := d.fix(planned)
 	if !ok {
 		return errShapeLost
 	}
