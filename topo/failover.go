@@ -240,7 +240,10 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 	if err := t.applyAll(ctx, best, received[best]); err != nil {
 		return err
 	}
-	if err := t.admin(ctx, best, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"); err != nil {
+	// Semi-sync on before writes: a replica runs without it (on a replica MariaDB would make
+	// the applier wait for acknowledgements), the new primary must not acknowledge a write no
+	// replica received.
+	if err := t.admin(ctx, best, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = 0"); err != nil {
 		return fmt.Errorf("promoting %s: %w", best, err)
 	}
 	for _, r := range pl.replicas {

@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // driver for Server.DB
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -79,6 +80,8 @@ type Option func(*config)
 type config struct {
 	databases []string
 	args      []string
+	network   string
+	aliases   []string
 }
 
 // WithDatabases creates databases at start.
@@ -90,6 +93,16 @@ func WithDatabases(names ...string) Option {
 func WithServerArgs(args ...string) Option {
 	return func(c *config) { c.args = append(c.args, args...) }
 }
+
+// WithNetwork attaches the server to the Docker network name (created by the caller) under
+// aliases, so that other containers on it reach it as alias:3306.
+func WithNetwork(name string, aliases ...string) Option {
+	return func(c *config) { c.network, c.aliases = name, aliases }
+}
+
+// ContainerID is the Docker id of the server's container (for docker kill, pause, network
+// disconnect).
+func (s *Server) ContainerID() string { return s.ctr.GetContainerID() }
 
 // RequireDocker skips (or, under CI, fails) the test when no Docker engine answers.
 func RequireDocker(t testing.TB) {
@@ -158,7 +171,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	img := Image(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ctr, err := testcontainers.Run(ctx, img,
+	custom := []testcontainers.ContainerCustomizer{}
+	if cfg.network != "" {
+		custom = append(custom, network.WithNetworkName(cfg.aliases, cfg.network))
+	}
+	ctr, err := testcontainers.Run(ctx, img, append(custom,
 		testcontainers.WithEnv(map[string]string{
 			"MARIADB_ROOT_PASSWORD": RootPassword,
 			"MARIADB_DATABASE":      strings.Join(cfg.databases, ","),
@@ -171,7 +188,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			wait.ForLog("ready for connections").WithStartupTimeout(2*time.Minute),
 			wait.ForListeningPort("3306/tcp").WithStartupTimeout(2*time.Minute),
 		),
-	)
+	)...)
 	if ctr != nil {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
