@@ -312,6 +312,11 @@ func testFailover(t *testing.T, tc failoverCase) {
 		}
 	}
 	t.Logf("FAILOVER fault=%s gap=%.3fs acked_before=%d acked_after=%d failed=%d", strings.ToLower(name), gap.Seconds(), before, after, res.failed)
+	for _, l := range strings.Split(p.log.String(), "\n") {
+		if strings.Contains(l, "topo:") || strings.Contains(l, "backend=b1 state=") {
+			t.Log(l)
+		}
+	}
 	if before == 0 || after == 0 {
 		t.Fatalf("acknowledged %d writes before the fault and %d after: the load did not run through the failover", before, after)
 	}

@@ -297,12 +297,14 @@ func (t *Topology) stopOne(ctx context.Context, r string) (health.GTIDPos, error
 		for i := range rows.Values {
 			if id := rows.Get(i, "ID"); id != "" {
 				// The thread may end by itself in between: 1094 (unknown thread) is fine.
+				t0 := time.Now()
 				if _, err := c.Exec(ctx, "KILL "+id); err != nil && !isUnknownThread(err) {
 					return fmt.Errorf("killing the IO thread: %w", err)
 				}
+				t.log.Debug("topo: failover: killed IO thread", "backend", r, "took", time.Since(t0))
 			}
 		}
-		st, err := t.waitIOStopped(ctx, c)
+		st, err := t.waitIOStopped(ctx, r, c)
 		if err != nil {
 			return err
 		}
@@ -315,20 +317,25 @@ func (t *Topology) stopOne(ctx context.Context, r string) (health.GTIDPos, error
 // ioStopWait bounds the wait for a killed IO thread to end before STOP SLAVE IO_THREAD.
 const ioStopWait = time.Second
 
-// waitIOStopped waits (polling SHOW SLAVE STATUS) until the IO thread of c's server is no
-// longer running, then makes sure it stays stopped; it returns the last status read. STOP
+// waitIOStopped waits (polling SHOW SLAVE STATUS) until the IO thread of c's server no
+// longer reads from its primary, then makes sure it stays stopped; it returns the last status read. STOP
 // SLAVE IO_THREAD on a thread still running would wait in steps of 2 s for it.
-func (t *Topology) waitIOStopped(ctx context.Context, c *pool.Conn) (*pool.Rows, error) {
-	deadline := time.Now().Add(ioStopWait)
+func (t *Topology) waitIOStopped(ctx context.Context, r string, c *pool.Conn) (*pool.Rows, error) {
+	start := time.Now()
+	deadline := start.Add(ioStopWait)
 	for {
 		st, err := c.Query(ctx, "SHOW SLAVE STATUS")
 		if err != nil {
 			return nil, err
 		}
-		if st.Get(0, "Slave_IO_Running") == "No" || time.Now().After(deadline) {
+		// "Connecting" (a killed thread retrying) stops at once too; only "Yes" (a read
+		// blocked on the old primary) would make STOP SLAVE wait.
+		if st.Get(0, "Slave_IO_Running") != "Yes" || time.Now().After(deadline) {
+			t.log.Debug("topo: failover: IO thread state", "backend", r, "state", st.Get(0, "Slave_IO_Running"), "after", time.Since(start))
 			if _, err := c.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
 				return nil, err
 			}
+			t.log.Debug("topo: failover: IO thread stopped", "backend", r, "after", time.Since(start))
 			return c.Query(ctx, "SHOW SLAVE STATUS")
 		}
 		select {
