@@ -26,8 +26,16 @@ type conn struct {
 }
 
 // dial connects to t, bounded by ctx (its deadline also bounds the handshake).
-func dial(ctx context.Context, t Target) (*conn, error) {
+func dial(ctx context.Context, t Target) (_ *conn, err error) {
 	var nc net.Conn
+	defer func() {
+		if r := recover(); r != nil { // go-mysql decoding a malformed greeting or login answer
+			if nc != nil {
+				_ = nc.Close()
+			}
+			err = fmt.Errorf("connect: malformed handshake from the backend (%v)", r)
+		}
+	}()
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
@@ -57,7 +65,12 @@ func dial(ctx context.Context, t Target) (*conn, error) {
 func (c *conn) close() { _ = c.nc.Close() }
 
 // query runs q with the socket's deadline set from ctx.
-func (c *conn) query(ctx context.Context, q string) (*mysql.Result, error) {
+func (c *conn) query(ctx context.Context, q string) (_ *mysql.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil { // go-mysql decoding a malformed result: the probe fails
+			err = fmt.Errorf("%.40s: malformed answer from the backend (%v)", q, r)
+		}
+	}()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.nc.SetDeadline(dl)
 	}

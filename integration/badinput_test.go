@@ -173,7 +173,6 @@ func badCommands(t *testing.T, p *proxy, db string) {
 		{"ResetUnknownStatement", func(uint32) []byte { return append([]byte{comStmtReset}, le32(4242)...) }, 1243},
 		{"InitDBGarbage", func(uint32) []byte { return []byte{comInitDB, 0xff, 0x00, 'd'} }, 1049},
 		{"QueryInvalidUTF8", func(uint32) []byte { return []byte("\x03SELECT '\xff\xfe\x00\xc3'") }, 0},
-		{"QueryOnlyComment", func(uint32) []byte { return []byte("\x03/* nothing */") }, 1065},
 		{"SetOptionTooShort", func(uint32) []byte { return []byte{0x1b, 0} }, 1047},
 		{"FieldListWithoutNUL", func(uint32) []byte { return []byte("\x04b") }, 0},
 		{"PrepareEmpty", func(uint32) []byte { return []byte{comStmtPrepare} }, 1065},

@@ -130,6 +130,8 @@ type poolConfig struct {
 	MaxOpen        int    `json:"max_open,omitempty"`
 	MaxIdle        int    `json:"max_idle,omitempty"`
 	AcquireTimeout string `json:"acquire_timeout,omitempty"`
+	IdleTimeout    string `json:"idle_timeout,omitempty"`
+	DialTimeout    string `json:"dial_timeout,omitempty"`
 }
 
 type shardConfig struct {
@@ -516,17 +518,6 @@ func requireTool(t *testing.T, path, pkg string) string {
 	}
 	t.Skip(msg)
 	return ""
-}
-
-// knownBug skips a test that fails because of a proxy bug not fixed yet, with "BUG: " and
-// the description; SHARDPROXY_IT_BUGS=1 runs it anyway (to check a fix).
-func knownBug(t *testing.T, description string) {
-	t.Helper()
-	if os.Getenv("SHARDPROXY_IT_BUGS") == "1" {
-		t.Logf("known bug, running anyway: %s", description)
-		return
-	}
-	t.Skip("BUG: " + description)
 }
 
 // grepLines returns the lines of s that contain substr.

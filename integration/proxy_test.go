@@ -42,6 +42,10 @@ func TestProxy(t *testing.T) {
 		{"Routing", testRouting},
 		{"InformationSchema", testInformationSchema},
 		{"Isolation", testIsolation},
+		{"Barrier", testBarrier},
+		{"ResetEverything", testResetEverything},
+		{"ServerCodes", testServerCodes},
+		{"LeastPrivilege", testLeastPrivilege},
 		{"MariaDBClient", testMariaDBClient},
 		{"Sysbench", testSysbench},
 		{"ConcurrentLoad", testConcurrentLoad},
@@ -49,6 +53,8 @@ func TestProxy(t *testing.T) {
 		{"Deadline", testDeadline},
 		{"GracefulShutdown", testGracefulShutdown},
 		{"BadInput", testBadInput},
+		{"HostileClients", testHostileClients},
+		{"ScatterGroupsBound", testScatterGroupsBound},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

@@ -59,6 +59,7 @@ type rawConn struct {
 	br       *bufio.Reader
 	seq      byte
 	ConnID   uint32 // from the greeting
+	Version  string // from the greeting
 	Scramble []byte // from the greeting
 	Plugin   string // the plugin the login ended with
 	AuthMore []byte // the last AuthMoreData payload seen during login (0x01 0x03 = fast path)
@@ -170,6 +171,7 @@ func (c *rawConn) readGreeting() error {
 	if i < 0 {
 		return errors.New("greeting: no server version")
 	}
+	c.Version = string(p[1 : 1+i])
 	r := p[1+i+1:]
 	if len(r) < 4+8+1+2+1+2+2+1+10+12 {
 		return errors.New("greeting: short")

@@ -153,6 +153,9 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		{sql: "SELECT id, total FROM d_orders WHERE user_id > ? ORDER BY id LIMIT ?", args: []any{60, 10}, ordered: true},
 		{sql: "SELECT status, COUNT(*) FROM d_orders WHERE total > ? GROUP BY status ORDER BY status", args: []any{"20.5"}, ordered: true},
 		{sql: "SELECT MAX(total) FROM d_orders WHERE user_id IN (?, ?, ?)", args: []any{7, 8, 9}, ordered: true},
+		{sql: "SELECT currency, COUNT(*) AS n FROM d_orders GROUP BY currency HAVING n >= ? ORDER BY n DESC, currency", args: []any{3}, ordered: true},
+		{sql: "SELECT user_id, SUM(total) FROM d_orders WHERE total > ? GROUP BY user_id HAVING SUM(total) BETWEEN ? AND ? OR COUNT(*) = ? ORDER BY user_id",
+			args: []any{"5.5", 100, "450.25", 2}, ordered: true},
 	}
 	var out []scatterQuery
 	out = append(out, fixed...)

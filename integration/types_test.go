@@ -50,7 +50,7 @@ type typesRow struct {
 
 var (
 	allBytes    = []byte{0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, 0x00, '\'', '"', '\\', 0x1a, '\n', '\r', 0x00}
-	unicodeText = "héllo wörld 😀 日本語 ‮ \\ 'quoted' \"dq\""
+	unicodeText = "héllo wörld 😀 日本語 \u202e \\ 'quoted' \"dq\""
 	longText    = strings.Repeat("Ünïcödé ✓ 😀 ", 2000)
 	jsonDoc     = `{"a": [1, 2.5, "x"], "b": null, "ü": true, "s": "😀"}`
 )

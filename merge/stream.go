@@ -2,7 +2,10 @@ package merge
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
+	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -216,15 +219,24 @@ func (f filter) Next() ([][]byte, error) {
 	}
 }
 
+// ErrTooManyRows is returned by SortAll and TopN when they would hold more rows than their
+// bound.
+var ErrTooManyRows = errors.New("merge: too many rows to hold")
+
 // SortAll reads all of in and returns its rows sorted by keys (stable). Memory grows with
-// the rows read; callers use it on merged groups, whose number the query bounds.
-func SortAll(in Stream, keys []Key) Stream {
-	return &sortAll{in: in, keys: keys}
+// the rows read; SortAllAtMost bounds them.
+func SortAll(in Stream, keys []Key) Stream { return SortAllAtMost(in, keys, 0) }
+
+// SortAllAtMost is SortAll holding at most max rows (max <= 0: no bound); one more fails
+// with ErrTooManyRows.
+func SortAllAtMost(in Stream, keys []Key, max int) Stream {
+	return &sortAll{in: in, keys: keys, max: max}
 }
 
 type sortAll struct {
 	in   Stream
 	keys []Key
+	max  int
 	rows [][][]byte
 	done bool
 }
@@ -240,6 +252,9 @@ func (s *sortAll) Next() ([][]byte, error) {
 			if row == nil {
 				break
 			}
+			if s.max > 0 && len(s.rows) >= s.max {
+				return nil, fmt.Errorf("%w: more than %d", ErrTooManyRows, s.max)
+			}
 			s.rows = append(s.rows, Clone(row))
 		}
 		slices.SortStableFunc(s.rows, func(a, b [][]byte) int { return CompareRows(s.keys, a, b) })
@@ -251,4 +266,101 @@ func (s *sortAll) Next() ([][]byte, error) {
 	s.rows[0] = nil
 	s.rows = s.rows[1:]
 	return row, nil
+}
+
+// TopN reads all of in and returns its first n rows as a stable sort by keys would, holding
+// only n rows at a time (a heap of the best n so far). n larger than max (max > 0) holds at
+// most max rows: one more fails with ErrTooManyRows.
+func TopN(in Stream, keys []Key, n int64, max int) Stream {
+	return &topN{in: in, keys: keys, n: n, max: max}
+}
+
+type topN struct {
+	in   Stream
+	keys []Key
+	n    int64
+	max  int
+	heap topHeap
+	out  [][][]byte
+	done bool
+}
+
+// topRow is a held row and its arrival order (equal keys keep it).
+type topRow struct {
+	row [][]byte
+	seq int64
+}
+
+// topHeap is a max-heap: the worst held row on top, replaced by a better one.
+type topHeap struct {
+	keys []Key
+	rows []topRow
+}
+
+func (h *topHeap) cmp(a, b topRow) int {
+	if c := CompareRows(h.keys, a.row, b.row); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.seq, b.seq)
+}
+func (h *topHeap) Len() int           { return len(h.rows) }
+func (h *topHeap) Less(i, j int) bool { return h.cmp(h.rows[i], h.rows[j]) > 0 }
+func (h *topHeap) Swap(i, j int)      { h.rows[i], h.rows[j] = h.rows[j], h.rows[i] }
+func (h *topHeap) Push(x any)         { h.rows = append(h.rows, x.(topRow)) }
+func (h *topHeap) Pop() any {
+	x := h.rows[len(h.rows)-1]
+	h.rows = h.rows[:len(h.rows)-1]
+	return x
+}
+
+func (t *topN) Next() ([][]byte, error) {
+	if !t.done {
+		t.done = true
+		if err := t.fill(); err != nil {
+			return nil, err
+		}
+	}
+	if len(t.out) == 0 {
+		return nil, nil
+	}
+	row := t.out[0]
+	t.out[0] = nil
+	t.out = t.out[1:]
+	return row, nil
+}
+
+func (t *topN) fill() error {
+	t.heap.keys = t.keys
+	for seq := int64(0); ; seq++ {
+		row, err := t.in.Next()
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			break
+		}
+		if t.n <= 0 {
+			continue // LIMIT 0: read to the end, hold nothing
+		}
+		if int64(t.heap.Len()) < t.n {
+			if t.max > 0 && t.heap.Len() >= t.max {
+				return fmt.Errorf("%w: more than %d", ErrTooManyRows, t.max)
+			}
+			heap.Push(&t.heap, topRow{row: Clone(row), seq: seq})
+			continue
+		}
+		cand := topRow{row: row, seq: seq}
+		if t.heap.cmp(cand, t.heap.rows[0]) < 0 {
+			t.heap.rows[0] = topRow{row: Clone(row), seq: seq}
+			heap.Fix(&t.heap, 0)
+		}
+	}
+	rows := t.heap.rows
+	slices.SortFunc(rows, t.heap.cmp)
+	t.out = make([][][]byte, len(rows))
+	for i, r := range rows {
+		t.out[i] = r.row
+	}
+	t.heap.rows = nil
+	return nil
 }

@@ -245,13 +245,15 @@ func (c *Conn) readResults() (wire.OK, error) {
 		}
 		var ok wire.OK
 		switch {
+		case len(p) == 0:
+			return wire.OK{}, fmt.Errorf("%w: empty packet", wire.ErrMalformed)
 		case wire.IsErr(p):
 			return wire.OK{}, wire.ParseErr(p)
-		case len(p) > 0 && p[0] == wire.OKHeader:
+		case p[0] == wire.OKHeader:
 			if ok, err = wire.ParseOK(p); err != nil {
 				return ok, err
 			}
-		case len(p) > 0 && p[0] == wire.LocalInfileHeader:
+		case p[0] == wire.LocalInfileHeader:
 			if ok, err = c.refuseLocalInfile(); err != nil {
 				return ok, err
 			}

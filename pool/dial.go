@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -18,7 +19,19 @@ import (
 
 // connect dials the backend and completes the handshake, bounded by ctx and DialTimeout.
 // The connection it returns is not counted by the pool: the caller accounts for it.
-func (p *Pool) connect(ctx context.Context) (*Conn, error) {
+func (p *Pool) connect(ctx context.Context) (_ *Conn, err error) {
+	// go-mysql decodes the greeting and the login's answers: a server that sends garbage
+	// must fail this dial, not the process.
+	var raw net.Conn
+	defer func() {
+		if r := recover(); r != nil {
+			if raw != nil {
+				_ = raw.Close()
+			}
+			p.log.Error("pool: backend handshake panicked", "addr", p.opts.Addr, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("pool: connect to %s: %w: malformed handshake (%v)", p.opts.Addr, wire.ErrMalformed, r)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)
 	defer cancel()
 	// go-mysql's handshake ignores ctx; a deadline on the socket bounds it instead, and a
@@ -30,6 +43,7 @@ func (p *Pool) connect(ctx context.Context) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		raw = nc
 		if dl, ok := ctx.Deadline(); ok {
 			_ = nc.SetDeadline(dl)
 		}
@@ -105,7 +119,13 @@ func (p *Pool) connectError(ctx context.Context, err error) error {
 	if errors.As(err, &me) {
 		err = &sqlerr.Error{Code: me.Code, State: me.State, Message: me.Message}
 	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	cerr := ctx.Err()
+	if dl, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(dl) {
+		// The socket's deadline is ctx's, and its i/o timeout can come a moment before
+		// ctx's own timer marks ctx done: the timeout is still ctx's deadline.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("pool: connect to %s: %w: %w", p.opts.Addr, cerr, err)
 	}
 	return fmt.Errorf("pool: connect to %s: %w", p.opts.Addr, err)

@@ -238,6 +238,7 @@ func (p *Pool) Release(c *Conn) {
 		panic("pool: Release of a connection that is not in use")
 	}
 	c.inUse = false
+	c.wc.TrimBuffer() // an idle connection does not keep its largest packet's memory
 	switch {
 	case c.broken:
 		p.st.closedBroken++

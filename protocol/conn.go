@@ -49,12 +49,24 @@ func newConn(s *Server, nc net.Conn, id uint32) *conn {
 	dc := &deadlineConn{Conn: nc, timeout: s.opts.WriteTimeout}
 	c := &conn{
 		srv: s, nc: nc, id: id, ctx: ctx, cancel: cancel,
-		w:   wire.NewConn(dc, 32<<10),
+		w:   wire.NewConn(dc, handshakeBufSize),
 		log: s.log.With("conn_id", id, "remote", nc.RemoteAddr().String()),
 	}
-	c.w.MaxPacket = s.opts.MaxAllowedPacket
+	c.w.MaxPacket = handshakeMaxPacket
 	return c
 }
+
+// Before a client has logged in it controls how much memory its connection holds, so the
+// connection starts small: handshakeBufSize read and write buffers and packets of at most
+// handshakeMaxPacket bytes (a handshake response with connection attributes, an auth
+// switch response or an RSA-encrypted password all fit in a few hundred bytes; MySQL bounds
+// them likewise). After the login the buffers grow to connBufSize and packets may be as
+// large as MaxAllowedPacket.
+const (
+	handshakeBufSize   = 4 << 10
+	handshakeMaxPacket = 8 << 10
+	connBufSize        = 32 << 10
+)
 
 // resultWriter is what a Session writes a result to: the client connection, remembering
 // the first failed write so that a client gone mid-result is not answered (nor logged) as
@@ -89,10 +101,20 @@ func (d *deadlineConn) Write(b []byte) (int, error) {
 func (c *conn) serve(tooMany bool) {
 	defer c.cancel(nil)
 	defer c.nc.Close()
+	// A panic closes this connection only ("connection lost, outcome unknown" for the
+	// client); the session first drops what it holds as unusable.
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r != nil {
 			c.log.Error("connection panicked; closing it", "panic", r, "stack", string(debug.Stack()))
 		}
+		if c.sess == nil {
+			return
+		}
+		if a, ok := c.sess.(Abandoner); ok && r != nil {
+			a.Abandon()
+		}
+		c.sess.Close()
 	}()
 	if tooMany {
 		c.rejectEarly(sqlerr.New(sqlerr.ErConCount, "Too many connections"))
@@ -102,11 +124,6 @@ func (c *conn) serve(tooMany bool) {
 		c.log.Debug("handshake failed", "err", err)
 		return
 	}
-	defer func() {
-		if c.sess != nil {
-			c.sess.Close()
-		}
-	}()
 	c.loop()
 }
 
@@ -139,6 +156,7 @@ func (c *conn) loop() {
 		quit, err := c.dispatch(ctx, p)
 		stopWatch()
 		c.endCommand()
+		c.w.TrimBuffer() // a large command's packet is not kept while the connection idles
 		if err == nil {
 			err = c.w.Flush()
 		}
@@ -270,7 +288,7 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 	case mysql.COM_STMT_EXECUTE:
 		err = c.execute(ctx, data)
 	case mysql.COM_STMT_SEND_LONG_DATA:
-		c.stmts.longData(data) // no response, even on error, as MySQL does
+		c.stmts.longData(data, c.srv.opts.MaxAllowedPacket) // no response, even on error, as MySQL does
 		return false, nil
 	case mysql.COM_STMT_CLOSE:
 		c.stmts.close(data, c.sess) // no response
@@ -287,6 +305,12 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		if c.out.err != nil {
 			// The client stopped taking the result (it went away): nothing to tell it.
 			return false, c.out.err
+		}
+		if errors.Is(err, sqlerr.ErrLost) {
+			// Outcome unknown: say it by closing, so the client's driver reports its own
+			// 2013 (CR_SERVER_LOST); what was buffered of a result is dropped (no flush).
+			c.log.Warn("closing the client connection: backend connection lost, outcome unknown", "err", err)
+			return true, err
 		}
 		if werr := c.writeError(err); werr != nil {
 			return false, werr

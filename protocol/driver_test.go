@@ -157,9 +157,6 @@ func TestDriverAuthErrors(t *testing.T) {
 }
 
 func TestDriverTLS(t *testing.T) {
-	if !tlsLogin(t, true) { // go-sql-driver pipelines its ClientHello: flaky until fixed
-		t.Skip(tlsPipelineBug)
-	}
 	ts := startServer(t, Options{TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
 	for i, user := range []string{nativeUser, sha2User} {
 		db := openDB(t, ts.addr, user, password, func(c *mysql.Config) { c.TLSConfig = "skip-verify" })

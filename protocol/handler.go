@@ -53,6 +53,13 @@ type Session interface {
 	Close()
 }
 
+// Abandoner is a Session that can give up what it holds after its connection's goroutine
+// panicked in one of its methods: its state is unknown, so it drops its backend resources
+// as unusable (rather than returning them for reuse). Close follows.
+type Abandoner interface {
+	Abandon()
+}
+
 // Prepared is a statement prepared by a Session.
 type Prepared interface {
 	// NumParams is the number of ? placeholders.

@@ -24,7 +24,8 @@ const serverCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG | mysql.C
 	mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_TRANSACTIONS |
 	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
 	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
-	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_NO_SCHEMA
+	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_NO_SCHEMA |
+	mysql.CLIENT_FOUND_ROWS
 
 // defaultCollation is announced in the handshake: utf8mb4_general_ci.
 const defaultCollation = 45
@@ -61,7 +62,7 @@ func (c *conn) handshake() error {
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return fmt.Errorf("protocol: read handshake response: %w", err)
 	}
@@ -103,7 +104,22 @@ func (c *conn) handshake() error {
 	if err := c.w.WritePacket(wire.AppendOK(nil, wire.OK{Status: sess.Status()})); err != nil {
 		return err
 	}
-	return c.w.Flush()
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	c.w.Resize(connBufSize)
+	c.w.MaxPacket = c.srv.opts.MaxAllowedPacket
+	return nil
+}
+
+// readAuthPacket reads a packet of the login. One larger than a handshake needs is refused
+// with ER_HANDSHAKE_ERROR, as MySQL does, without reading it.
+func (c *conn) readAuthPacket() ([]byte, error) {
+	p, err := c.w.ReadPacket()
+	if errors.Is(err, wire.ErrPacketTooLarge) {
+		return nil, c.fail(sqlerr.New(sqlerr.ErHandshake, "Bad handshake"), err)
+	}
+	return p, err
 }
 
 func (c *conn) isTLS() bool {
@@ -171,7 +187,7 @@ func (c *conn) startTLS() ([]byte, error) {
 	}
 	c.nc = tc
 	c.w.Replace(&deadlineConn{Conn: tc, timeout: c.srv.opts.WriteTimeout})
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return nil, fmt.Errorf("protocol: read handshake response over TLS: %w", err)
 	}
@@ -309,7 +325,7 @@ func (c *conn) switchAuth(plugin string, scramble []byte) ([]byte, error) {
 	if err := c.w.Flush(); err != nil {
 		return nil, err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return nil, fmt.Errorf("protocol: read auth switch response: %w", err)
 	}
@@ -334,7 +350,7 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	p, err := c.w.ReadPacket()
+	p, err := c.readAuthPacket()
 	if err != nil {
 		return fmt.Errorf("protocol: read sha2 full auth: %w", err)
 	}
@@ -356,7 +372,7 @@ func (c *conn) authSha2(r handshakeResponse, v verifier, hash string, scramble [
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
-		enc, err := c.w.ReadPacket()
+		enc, err := c.readAuthPacket()
 		if err != nil {
 			return fmt.Errorf("protocol: read encrypted password: %w", err)
 		}

@@ -38,12 +38,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Defaults of Options that the router also answers for (@@version, @@max_allowed_packet).
+const (
+	DefaultServerVersion    = "5.5.5-10.11.0-MariaDB-shardproxy"
+	DefaultMaxAllowedPacket = 64 << 20
+)
+
 func (o *Options) setDefaults() {
 	if o.ServerVersion == "" {
-		o.ServerVersion = "5.5.5-10.11.0-MariaDB-shardproxy"
+		o.ServerVersion = DefaultServerVersion
 	}
 	if o.MaxAllowedPacket == 0 {
-		o.MaxAllowedPacket = 64 << 20
+		o.MaxAllowedPacket = DefaultMaxAllowedPacket
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func frameOf(seq byte, payload []byte) []byte {
 }
 
 // wantCaps is the exact capability set the greeting offers without TLS.
-const wantCaps = capLongPassword | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace |
+const wantCaps = capLongPassword | capFoundRows | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace |
 	capProtocol41 | capInteractive | capTransactions | capSecureConn | capMultiStatements |
 	capMultiResults | capPSMultiResults | capPluginAuth | capConnectAttrs | capPluginAuthLenenc
 
@@ -403,9 +405,39 @@ func TestErrorMapping(t *testing.T) {
 		c.ping()
 	}
 	c.cmd(comQuery, []byte("fatal")...)
-	c.expectErr(2013, "HY000")
+	c.expectErr(sqlerr.ErConnLost, "HY000")
 	c.expectClosed()
 	ts.h.session(t, 0).waitClosed(t)
+}
+
+// TestOutcomeUnknownCloses: "connection lost, outcome unknown" is said by closing the
+// connection without an ERR packet, so the client's driver reports its own 2013.
+func TestOutcomeUnknownCloses(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := loginNative(t, ts.addr)
+	c.cmd(comQuery, []byte("lost")...)
+	c.expectClosed()
+	ts.h.session(t, 0).waitClosed(t)
+}
+
+// TestNoClientCodesOnTheWire: no ERR packet the protocol writes carries a client-range
+// code (2000-2999), which libmariadb reads as a malformed packet (2027): an error that
+// carries one anyway goes out as 1105 with the code in its message.
+func TestNoClientCodesOnTheWire(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := loginNative(t, ts.addr)
+	for _, code := range []int{2000, 2003, 2006, 2013, 2027, 2999} {
+		c.cmd(comQuery, []byte(fmt.Sprintf("client code %d", code))...)
+		msg := c.expectErr(sqlerr.ErUnknownError, "HY000")
+		if want := fmt.Sprintf("a client-range code (client error code %d)", code); msg != want {
+			t.Errorf("code %d: message %q, want %q", code, msg, want)
+		}
+	}
+	c.cmd(comQuery, []byte("client code 1999")...) // server codes pass as they are
+	c.expectErr(1999, "HY000")
+	c.cmd(comQuery, []byte("client code 3000")...)
+	c.expectErr(3000, "HY000")
+	c.ping()
 }
 
 func TestMaxAllowedPacket(t *testing.T) {
@@ -434,6 +466,10 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	c1.cmd(comQuery, []byte("panic")...)
 	c1.expectClosed()
 	ts.h.session(t, 0).waitClosed(t)
+	// The session first drops what it holds as unusable, then closes.
+	if calls := ts.h.session(t, 0).Calls(); len(calls) < 2 || !slices.Equal(calls[len(calls)-2:], []string{"Abandon", "Close"}) {
+		t.Errorf("session calls %q, want Abandon then Close after the panic", calls)
+	}
 	c2.ping()
 	c2.cmd(comQuery, []byte("still here")...)
 	c2.expectOK()
@@ -591,9 +627,42 @@ func TestClientGoneCancelsStatement(t *testing.T) {
 	select {
 	case <-s.closed:
 	case <-time.After(3 * time.Second):
-		t.Skip("BUG: protocol does not notice a client that disconnects during a statement: nothing reads the " +
-			"socket while dispatch runs, so the statement context stays live until the Session returns by itself " +
-			"(a cancelled client query, e.g. go-sql-driver closing the connection on ctx timeout, keeps its " +
-			"backend query running). Session's doc promises cancellation \"when the client goes away\"")
+		t.Error("a client that disconnects during a statement must cancel the statement's context " +
+			"(Session's contract: cancelled \"when the client goes away\")")
+	}
+}
+
+// TestHandshakePacketBound: before login a packet may be only as large as a handshake
+// needs, whatever max_allowed_packet says; the announced length is not read, the client
+// gets ER_HANDSHAKE_ERROR. Normal logins with connection attributes pass, and after login
+// packets up to max_allowed_packet are read.
+func TestHandshakePacketBound(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := dialRaw(t, ts.addr)
+	r := c.nativeResponse(nativeUser, password)
+	r.caps |= capConnectAttrs
+	r.attrs = [][2]string{{"_client_name", "test"}, {"padding", string(bytes.Repeat([]byte{'a'}, 9000))}}
+	c.send(r)
+	c.expectErr(1043, "08S01")
+	c.expectClosed()
+
+	// A header alone, announcing 16 MiB.
+	c = dialRaw(t, ts.addr)
+	if _, err := c.nc.Write([]byte{0xff, 0xff, 0xff, 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.w.SetSeq(2)
+	c.expectErr(1043, "08S01")
+	c.expectClosed()
+
+	c = dialRaw(t, ts.addr)
+	r = c.nativeResponse(nativeUser, password)
+	r.caps |= capConnectAttrs
+	r.attrs = [][2]string{{"_client_name", "test"}, {"_os", "linux"}, {"program_name", "shardproxy-test"}}
+	c.send(r)
+	c.expectOK()
+	c.cmd(comQuery, bytes.Repeat([]byte{'x'}, 200_000)...)
+	if ok := c.expectOK(); ok.AffectedRows != 200_000 {
+		t.Errorf("a 200 KB query after login: affected %d", ok.AffectedRows)
 	}
 }

@@ -17,8 +17,9 @@ const maxStmts = 16382
 // clientStmt is a prepared statement as the client sees it.
 type clientStmt struct {
 	prep     Prepared
-	types    []byte   // 2 bytes per parameter, from the last execute that sent them
-	longData [][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, until execute or reset
+	types    []byte        // 2 bytes per parameter, from the last execute that sent them
+	longData [][]byte      // COM_STMT_SEND_LONG_DATA chunks per parameter, until execute or reset
+	longErr  *sqlerr.Error // a parameter's long data grew past max_allowed_packet: the next execute fails
 }
 
 // stmtTable holds a connection's prepared statements by client statement id.
@@ -72,12 +73,14 @@ func (t *stmtTable) resetStmt(data []byte) error {
 	if err != nil {
 		return err
 	}
-	s.longData = nil
+	s.longData, s.longErr = nil, nil
 	return nil
 }
 
-// longData appends a COM_STMT_SEND_LONG_DATA chunk: stmt id (4), param id (2), data.
-func (t *stmtTable) longData(data []byte) {
+// longData appends a COM_STMT_SEND_LONG_DATA chunk: stmt id (4), param id (2), data. A
+// parameter's data may total at most maxPacket bytes; beyond that it is dropped and the
+// next execute fails, as in MySQL (the command itself has no response).
+func (t *stmtTable) longData(data []byte, maxPacket int) {
 	s, _, err := t.get(data)
 	if err != nil || len(data) < 6 {
 		return
@@ -89,6 +92,15 @@ func (t *stmtTable) longData(data []byte) {
 	}
 	if s.longData == nil {
 		s.longData = make([][]byte, n)
+	}
+	if s.longErr != nil {
+		return
+	}
+	if len(s.longData[i])+len(data)-6 > maxPacket {
+		s.longData = nil
+		s.longErr = sqlerr.New(sqlerr.ErUnknownError,
+			"Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")
+		return
 	}
 	if s.longData[i] == nil {
 		s.longData[i] = []byte{}
@@ -147,6 +159,10 @@ func (c *conn) execute(ctx context.Context, data []byte) error {
 		return malformed
 	}
 	cursor := data[4] != 0
+	if lerr := s.longErr; lerr != nil {
+		s.longData, s.longErr = nil, nil
+		return lerr
+	}
 	params, err := s.decodeParams(data[9:])
 	s.longData = nil // long data is consumed by the execute, whatever its outcome
 	if err != nil {
@@ -212,28 +228,4 @@ func isStringType(t byte) bool {
 }
 
 // binaryValueSize returns how many bytes of b the binary-protocol value of type t takes.
-func binaryValueSize(t byte, b []byte) (int, bool) {
-	var size int
-	switch t {
-	case mysql.MYSQL_TYPE_TINY:
-		size = 1
-	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:
-		size = 2
-	case mysql.MYSQL_TYPE_LONG, mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_FLOAT:
-		size = 4
-	case mysql.MYSQL_TYPE_LONGLONG, mysql.MYSQL_TYPE_DOUBLE:
-		size = 8
-	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP, mysql.MYSQL_TYPE_TIME:
-		if len(b) < 1 {
-			return 0, false
-		}
-		size = 1 + int(b[0])
-	default:
-		_, _, n := wire.LenencString(b)
-		if n == 0 {
-			return 0, false
-		}
-		size = n
-	}
-	return size, len(b) >= size
-}
+func binaryValueSize(t byte, b []byte) (int, bool) { return wire.BinaryValueSize(t, b) }

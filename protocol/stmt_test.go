@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/wire"
@@ -362,5 +363,43 @@ func TestStmtTableLimit(t *testing.T) {
 	// ER_MAX_PREPARED_STMT_COUNT_REACHED: 1461, SQLSTATE 42000.
 	if se := toSQLError(err); se.Code != 1461 || se.State != "42000" {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestLongDataBound: a parameter's long data may total max_allowed_packet bytes across its
+// chunks; past that the data is dropped and the next execution fails with MySQL's error
+// (1105), once; the statement then works again.
+func TestLongDataBound(t *testing.T) {
+	ts := startServer(t, Options{MaxAllowedPacket: 4096})
+	c := loginNative(t, ts.addr)
+	id, _, _ := c.prepare("INSERT ?, ?")
+	longData := func(param uint16, n int) {
+		body := append(id4(id), byte(param), byte(param>>8))
+		c.cmd(comStmtSendLongData, append(body, bytes.Repeat([]byte{'z'}, n)...)...)
+	}
+	types := []byte{typeLongLong, 0, typeString, 0}
+	// Exactly max_allowed_packet per parameter, in chunks: accepted.
+	longData(0, 2000)
+	longData(0, 2096)
+	longData(1, 4000)
+	c.cmd(comStmtExecute, execute(id, 0, []byte{0}, true, types, nil)...)
+	c.expectOK()
+	// One byte more, in many chunks that each fit in a packet: refused at execution.
+	for range 5 {
+		longData(1, 1000)
+	}
+	c.ping()
+	c.cmd(comStmtExecute, execute(id, 0, []byte{0}, false, nil, append(le64(1), 1, 'x'))...)
+	if msg := c.expectErr(1105, "HY000"); !strings.Contains(msg, "longer than 'max_allowed_packet'") {
+		t.Errorf("message %q", msg)
+	}
+	c.cmd(comStmtExecute, execute(id, 0, []byte{0}, false, nil, append(le64(2), 1, 'y'))...)
+	c.expectOK()
+	ex := ts.h.session(t, 0).Execs()
+	if len(ex) != 2 {
+		t.Fatalf("%d executions reached the session, want 2 (not the refused one)", len(ex))
+	}
+	if got := ex[0].params[1].Value; len(got) != 4000+3 {
+		t.Errorf("first execution: long data of %d bytes", len(got))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -86,7 +87,9 @@ type execCall struct {
 //	panic          panics
 //	block          announces itself on started, waits for release or its context
 //	select 1       a one-column, one-row text result
-//	fatal          a 2013 error marked ErrFatal
+//	fatal          a 1430 error marked ErrFatal
+//	lost           a 1430 error marked ErrLost (outcome unknown)
+//	client code N  an error with code N (a client-range code, when testing the edge's mapping)
 //	error          ERROR 1146
 //	plain error    a Go error without a MySQL code
 //	deadline       context.DeadlineExceeded
@@ -102,7 +105,6 @@ type stubSession struct {
 	calls    []string
 	execs    []execCall
 	closedSt []*stubStmt
-	useDBErr error
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -150,6 +152,11 @@ func (s *stubSession) Query(ctx context.Context, sql string, multi bool, w Resul
 		return wire.WriteTextResult(w, []wire.Column{col}, [][]*string{{&one}}, s.status)
 	case sql == "fatal":
 		return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost, "backend lost"))
+	case sql == "lost":
+		return sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost, "backend lost, outcome unknown"))
+	case strings.HasPrefix(sql, "client code "):
+		code, _ := strconv.Atoi(strings.TrimPrefix(sql, "client code "))
+		return sqlerr.New(uint16(code), "a client-range code")
 	case sql == "error":
 		return fmt.Errorf("router: %w", sqlerr.New(1146, "Table 'shop.t' doesn't exist"))
 	case sql == "plain error":
@@ -266,6 +273,9 @@ func (s *stubSession) Reset(context.Context) error {
 }
 
 func (s *stubSession) Status() uint16 { return s.status }
+
+// Abandon records that the server gave up the session after a panic (before Close).
+func (s *stubSession) Abandon() { s.record("Abandon") }
 
 func (s *stubSession) Close() {
 	s.record("Close")

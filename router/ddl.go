@@ -25,6 +25,9 @@ func isTableDDL(st ast.StmtNode) bool {
 // ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
 func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
+	if err := adminStatement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
+		return nil, err
+	}
 	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
@@ -41,7 +44,7 @@ func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef,
 // at a time; a partial failure names the copies that changed and those that did not, so an
 // operator can finish or undo it.
 func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
-	if s.inTransaction() || len(s.pinned) > 0 {
+	if s.txnOpen() || len(s.pinned) > 0 {
 		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction or a pinned session")
 	}
 	main := refs[0].table

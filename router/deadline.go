@@ -273,7 +273,7 @@ func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd b
 	err := sendCommand(ctx, c, cmd, payload)
 	var out outcome
 	if err == nil {
-		out, err = relay(ctx, c, cw, more)
+		out, err = relayResults(ctx, c, cw, more, cmd == comStmtExecute)
 	}
 	if it.stop() {
 		err = interrupted(ctx, cw, err)

@@ -3,11 +3,11 @@ package router
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +34,8 @@ type fakeBackend struct {
 	nextStmt     uint32
 	// failShards answer every query with ERROR 1050 on these shards.
 	failShards map[string]bool
+	// failSelects answer SELECT ... FROM with ERROR 1054 on these shards.
+	failSelects map[string]bool
 }
 
 func newFakeBackend() *fakeBackend {
@@ -70,7 +72,7 @@ func (b *fakeBackend) Release(c Conn) {
 		return
 	}
 	if fc.dirty { // the pool resets a dirty connection: its session state is gone
-		fc.dirty, fc.vars, fc.db, fc.status, fc.inTrans = false, map[string]string{}, "", wire.StatusAutocommit, false
+		fc.dirty, fc.vars, fc.db, fc.status, fc.inTrans, fc.manual, fc.sps = false, map[string]string{}, "", wire.StatusAutocommit, false, false, nil
 		fc.resets++
 	}
 	b.idle[fc.shard] = append(b.idle[fc.shard], fc)
@@ -117,6 +119,8 @@ type fakeConn struct {
 	broken   bool
 	dirty    bool
 	inTrans  bool
+	manual   bool     // autocommit = 0: a statement on a table opens a transaction
+	sps      []string // savepoints of the open transaction
 	released int
 	resets   int
 	onKill   func() // run by KillQuery, if set
@@ -167,11 +171,18 @@ func (c *fakeConn) query(sql string) [][]byte {
 		return [][]byte{wire.AppendOK(nil, o)}
 	}
 	c.be.mu.Lock()
-	failHere := c.be.failShards[c.shard]
+	failHere, failSelect := c.be.failShards[c.shard], c.be.failSelects[c.shard]
 	c.be.mu.Unlock()
 	switch {
 	case failHere:
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
+	case failSelect && strings.HasPrefix(upper, "SELECT") && strings.Contains(upper, " FROM "):
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1054, "Unknown column 'nosuch' in 'SELECT'"))}
+	case strings.Contains(upper, "DEADLOCK"):
+		c.inTrans, c.sps = false, nil
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
+	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
+		panic("fake backend: PANIC in " + sql)
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
@@ -195,31 +206,75 @@ func (c *fakeConn) query(sql string) [][]byte {
 	case strings.HasPrefix(upper, "SELECT"):
 		one := "1"
 		var k collector
-		st := wire.StatusAutocommit
-		if c.inTrans {
-			st |= wire.StatusInTrans
-		}
-		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "1"}}, [][]*string{{&one}}, st)
+		c.touch(upper)
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "1"}}, [][]*string{{&one}}, c.serverStatus())
 		return k.pkts
+	case strings.HasPrefix(upper, "SET") && strings.Contains(upper, "AUTOCOMMIT"):
+		manual := strings.Contains(upper, "AUTOCOMMIT = 0") || strings.Contains(upper, "AUTOCOMMIT=0")
+		if c.manual && !manual { // autocommit back on commits
+			c.inTrans, c.sps = false, nil
+		}
+		c.manual = manual
 	case strings.HasPrefix(upper, "BEGIN"), strings.HasPrefix(upper, "START TRANSACTION"):
-		c.inTrans = true
+		c.inTrans, c.sps = true, nil
+	case strings.HasPrefix(upper, "SAVEPOINT"), strings.HasPrefix(upper, "ROLLBACK TO"), strings.HasPrefix(upper, "RELEASE SAVEPOINT"):
+		if err := c.savepoint(upper); err != nil {
+			return [][]byte{wire.AppendErr(nil, err)}
+		}
 	case strings.HasPrefix(upper, "COMMIT"), strings.HasPrefix(upper, "ROLLBACK"):
-		c.inTrans = false
+		c.inTrans, c.sps = false, nil
 	case strings.HasPrefix(upper, "INSERT"):
+		c.touch(upper)
 		c.be.mu.Lock()
 		id := c.be.lastInsertID
 		c.be.mu.Unlock()
 		return ok(wire.OK{AffectedRows: 1, LastInsertID: id})
 	}
+	c.touch(upper)
 	return ok(wire.OK{})
+}
+
+// touch opens a transaction under autocommit = 0 when a statement reads or writes a table.
+func (c *fakeConn) touch(upper string) {
+	if c.manual && (strings.Contains(upper, " FROM ") || strings.HasPrefix(upper, "INSERT") || strings.HasPrefix(upper, "UPDATE") || strings.HasPrefix(upper, "DELETE")) {
+		c.inTrans = true
+	}
+}
+
+// savepoint runs SAVEPOINT, ROLLBACK TO [SAVEPOINT] and RELEASE SAVEPOINT as MariaDB does.
+func (c *fakeConn) savepoint(upper string) *sqlerr.Error {
+	f := strings.Fields(upper)
+	name := strings.Trim(f[len(f)-1], "`")
+	i := slices.Index(c.sps, name)
+	switch {
+	case f[0] == "SAVEPOINT":
+		if !c.inTrans && !c.manual {
+			return nil
+		}
+		if i >= 0 {
+			c.sps = slices.Delete(c.sps, i, i+1)
+		}
+		c.sps = append(c.sps, name)
+	case i < 0:
+		return sqlerr.New(1305, "SAVEPOINT %s does not exist", strings.ToLower(name))
+	case f[0] == "RELEASE":
+		c.sps = c.sps[:i]
+	default:
+		c.sps = c.sps[:i+1]
+	}
+	return nil
 }
 
 // serverStatus is the status flags the server puts in its OK and EOF packets.
 func (c *fakeConn) serverStatus() uint16 {
-	if c.inTrans {
-		return wire.StatusAutocommit | wire.StatusInTrans
+	var st uint16
+	if !c.manual {
+		st |= wire.StatusAutocommit
 	}
-	return wire.StatusAutocommit
+	if c.inTrans {
+		st |= wire.StatusInTrans
+	}
+	return st
 }
 
 // command answers one command packet.
@@ -321,8 +376,6 @@ func (r *clientRecorder) oks() []wire.OK {
 }
 
 func (r *clientRecorder) reset() { r.pkts = nil }
-
-var errNoSQLError = errors.New("not a MySQL error")
 
 // sqlCode returns the MySQL error code of err, or 0.
 func sqlCode(err error) uint16 {

@@ -101,6 +101,8 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	case *test_driver.ValueExpr:
 		v := literalValue(x)
 		return func(*evalRow) sqlValue { return v }, nil
+	case *test_driver.ParamMarkerExpr:
+		return sh.compileParam(x)
 	case *ast.UnaryOperationExpr:
 		in, err := sh.compileExpr(x.V)
 		if err != nil {
@@ -188,6 +190,22 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		return columnValue(col), nil
 	}
 	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.s.exprText(e))
+}
+
+// compileParam is a ? in HAVING: the value bound to it at EXECUTE.
+func (sh *scatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*evalRow) sqlValue, error) {
+	if sh.params == nil {
+		return nil, errNeedsParams
+	}
+	if x.Order >= len(sh.params) {
+		return nil, sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+	}
+	lit, err := paramLiteral(sh.params[x.Order])
+	if err != nil {
+		return nil, err
+	}
+	v := literalValue(ast.NewValueExpr(lit, "", "").(*test_driver.ValueExpr))
+	return func(*evalRow) sqlValue { return v }, nil
 }
 
 func firstErr(errs ...error) error {

@@ -337,6 +337,12 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if a.err != nil {
 		return n, true
 	}
+	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem {
+		if val, ok := a.s.r.serverVar(v.Name); ok {
+			a.rewrite = true
+			return ast.NewValueExpr(val, "", ""), true
+		}
+	}
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem && !v.IsGlobal {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
@@ -357,11 +363,23 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if f, ok := n.(*ast.FuncCallExpr); ok {
 		if v, ok := a.value(f); ok {
 			a.rewrite = true
-			a.dynamic = a.dynamic || f.FnName.L != "connection_id"
+			a.dynamic = a.dynamic || (f.FnName.L != "connection_id" && f.FnName.L != "version")
 			return ast.NewValueExpr(v, "", ""), true
 		}
 	}
 	return n, true
+}
+
+// serverVar is the proxy's answer for server variables that describe the proxy itself,
+// as its handshake and packet limit do (session or global).
+func (r *Router) serverVar(name string) (any, bool) {
+	switch strings.ToLower(name) {
+	case "version":
+		return r.version, r.version != ""
+	case "max_allowed_packet":
+		return r.maxPkt, r.maxPkt != 0
+	}
+	return nil, false
 }
 
 // value is the proxy's answer for functions whose backend answer would be wrong.
@@ -369,6 +387,10 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 	switch f.FnName.L {
 	case "connection_id":
 		return uint64(a.s.info.ConnID), true
+	case "version":
+		if a.s.r.version != "" {
+			return a.s.r.version, true
+		}
 	case "last_insert_id":
 		if len(f.Args) == 0 {
 			return a.s.lastInsertID, true

@@ -14,21 +14,23 @@ import (
 // Stmt is a statement prepared by a session. The backend side is prepared lazily on each
 // backend connection that executes it and cached there by SQL text.
 type Stmt struct {
-	orig      string // the client's text
-	text      string // the text the proxy plans: orig without a RETURNING clause
-	returning string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
-	sql       string // the text prepared on backends
-	shard     *rules.Shard
-	sticky    bool
-	write     bool          // changes rows: subject to the one-writing-shard rule of transactions
-	hint      hintDeadline  // MAX_EXECUTION_TIME hint
-	exempt    bool          // runs without a deadline (see deadline.go)
-	local     *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic   bool          // re-planned at each execute (routed by parameters, or session values)
-	params    int
-	paramDefs [][]byte
-	colDefs   [][]byte
-	columns   colNames // logical names for the column definitions of its results
+	orig       string // the client's text
+	text       string // the text the proxy plans: orig without a RETURNING clause
+	returning  string // MariaDB's RETURNING clause cut from orig ("" for none), see returning.go
+	sql        string // the text prepared on backends
+	shard      *rules.Shard
+	sticky     bool
+	write      bool          // changes rows: subject to the one-writing-shard rule of transactions
+	rows       rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool          // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	hint       hintDeadline  // MAX_EXECUTION_TIME hint
+	exempt     bool          // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool          // re-planned at each execute (routed by parameters, or session values)
+	params     int
+	paramDefs  [][]byte
+	colDefs    [][]byte
+	columns    colNames // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -43,16 +45,23 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
+	sql, err := s.readableText(sql)
+	if err != nil {
+		return nil, err
+	}
 	stmts, _, err := s.parser.Parse(sql, "", "")
+	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
+		return nil, gerr
+	}
 	var st ast.StmtNode
 	text, clause := sql, ""
 	if err != nil {
-		if db := s.passthroughDB(snap); db != nil {
-			return s.prepareUnparsed(ctx, snap, db, sql)
-		}
 		var ok bool
 		if st, text, clause, ok = s.returningStmt(sql); !ok {
-			return nil, syntaxError(err)
+			return nil, refuseUnparsed(sql, syntaxError(err))
+		}
+		if err := s.checkReturning(snap, clause); err != nil {
+			return nil, err
 		}
 	} else if st, err = oneStmt(stmts); err != nil {
 		return nil, err
@@ -71,9 +80,13 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 			return stmt, nil
 		}
 	case *ast.UseStmt, *ast.KillStmt, *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		return nil, sqlerr.New(1295, "This command is not supported in the prepared statement protocol yet")
+		return nil, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet")
 	case *ast.SetStmt:
 		return nil, sqlerr.NotSupported("SET as a prepared statement (send it as a plain query so the proxy can track it)")
+	case *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		// They act on every shard of the transaction (txn.go): EXECUTE runs them as text,
+		// whose answer, an OK packet, is the same in both protocols.
+		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
 	s.describing = true
 	p, err := s.plan(snap, st, text, nil)
@@ -101,35 +114,11 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
-	stmt.columns = p.columns
+	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.rewrite(d)
 	}
 	return stmt, nil
-}
-
-// prepareUnparsed prepares a statement the parser does not know on a passthrough database's
-// shard (see unparsed.go).
-func (s *Session) prepareUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string) (*Stmt, error) {
-	if err := adminText(sql); err != nil {
-		return nil, err
-	}
-	shard := db.DefaultShard
-	c, err := s.acquire(ctx, snap, shard)
-	if err != nil {
-		return nil, err
-	}
-	stop := watch(ctx, c)
-	var k collector
-	bs, err := prepareOn(ctx, c, sql, &k)
-	if stop() {
-		_ = s.killQuery(shard, c, killReason(ctx))
-	}
-	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
-		return nil, err
-	}
-	return &Stmt{orig: sql, sql: sql, shard: shard, sticky: leavesState(sql), write: isWriteText(sql),
-		params: bs.Params, paramDefs: k.pkts[:bs.Params], colDefs: k.pkts[bs.Params:]}, nil
 }
 
 func (s *Session) parseOne(sql string) (ast.StmtNode, error) {
@@ -181,6 +170,12 @@ func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendSt
 			if err != nil {
 				return BackendStmt{}, ioErr(ctx, c, err)
 			}
+			if i == n && !wire.IsEOF(d) {
+				return BackendStmt{}, malformed(c, "no EOF after the definitions of a prepared statement")
+			}
+			if _, ok := parseColDef(d); i < n && !ok {
+				return BackendStmt{}, malformed(c, "a malformed definition in a prepared statement's answer")
+			}
 			if i < n && k != nil {
 				_ = k.WritePacket(d)
 			}
@@ -219,6 +214,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
 	snap := s.r.rules.Load()
+	if st.txnControl {
+		return s.Query(ctx, st.orig, false, w)
+	}
 	if st.local != nil {
 		res, err := s.showDatabases(snap, st.local)
 		if err != nil {
@@ -246,6 +244,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.branchRows = st.rows
+			defer func() { s.branchRows = rowsPlain }()
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
@@ -264,6 +264,17 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return err
 		}
 	}
+	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
+		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+	})
+	if st.write {
+		return lostWrite(err)
+	}
+	return err
+}
+
+// executeOn executes sql, prepared on shard's connection if it is not yet, with params.
+func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, params []wire.Param, diagnostic bool, w wire.PacketWriter) error {
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -32,9 +33,31 @@ func adminStatement(st ast.StmtNode) error {
 		if n.SelectIntoOpt != nil && n.SelectIntoOpt.Tp != ast.SelectIntoVars {
 			what = "FILE"
 		}
+	case *ast.SetStmt:
+		return checkSetVars(n)
+	case *ast.CreateTableStmt:
+		what = tableOptions(n.Options)
+		if n.Partition != nil {
+			for _, d := range n.Partition.Definitions {
+				what = cmp.Or(what, tableOptions(d.Options))
+			}
+		}
+	case *ast.AlterTableStmt:
+		for _, spec := range n.Specs {
+			what = cmp.Or(what, tableOptions(spec.Options))
+		}
 	case *ast.ShowStmt:
-		if n.Tp == ast.ShowProcessList {
+		switch n.Tp {
+		case ast.ShowProcessList:
 			what = "PROCESS" // it would list every backend session; the proxy's own list comes with KILL
+		case ast.ShowGrants, ast.ShowCreateUser:
+			what = "SELECT on mysql.*" // they would show the backend account, password hash included
+		case ast.ShowMasterStatus, ast.ShowBinlogStatus, ast.ShowReplicaStatus:
+			what = "REPLICATION CLIENT, BINLOG MONITOR or SUPER"
+		case ast.ShowOpenTables:
+			if n.DBName == "" {
+				what = "PROCESS" // it would name the open tables of every database of the server
+			}
 		}
 	}
 	if what == "" {
@@ -44,11 +67,16 @@ func adminStatement(st ast.StmtNode) error {
 		"Access denied; you need (at least one of) the %s privilege(s) for this operation (through shardproxy, administer the backends directly)", what)
 }
 
-// adminText is adminStatement for statements the parser did not read (unparsed.go).
+// adminText chooses the answer to text the parser did not read and unparsed.go refuses:
+// 1227 when it looks like administration, so that the client learns why. It decides
+// nothing: such text is refused either way.
 func adminText(sql string) error {
 	f := strings.Fields(strings.ToUpper(sql))
 	if len(f) == 0 {
 		return nil
+	}
+	if len(f) > 3 && f[0] == "CREATE" && f[1] == "OR" && f[2] == "REPLACE" {
+		f = append(f[:1:1], f[3:]...)
 	}
 	first, second := f[0], ""
 	if len(f) > 1 {
@@ -95,4 +123,26 @@ func restrictedSchema(name string) bool {
 		return true
 	}
 	return false
+}
+
+// tableOptions names the privilege MariaDB would want for table options that reach beyond
+// the table's own database, "" for none: server paths (DATA / INDEX DIRECTORY), other
+// servers (CONNECTION, and engines that connect to them or read files), other tables (the
+// UNION of a MERGE table). Engines are judged by an allow-list.
+func tableOptions(opts []*ast.TableOption) string {
+	for _, o := range opts {
+		switch o.Tp {
+		case ast.TableOptionDataDirectory, ast.TableOptionIndexDirectory:
+			return "FILE"
+		case ast.TableOptionConnection, ast.TableOptionUnion:
+			return "SUPER"
+		case ast.TableOptionEngine:
+			switch strings.ToLower(o.StrValue) {
+			case "", "innodb", "aria", "myisam", "memory", "heap", "archive", "blackhole", "csv", "rocksdb", "sequence":
+			default:
+				return "SUPER" // CONNECT, FEDERATED, SPIDER, MERGE, S3, OQGRAPH, ...
+			}
+		}
+	}
+	return ""
 }

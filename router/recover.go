@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -262,12 +263,21 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 }
 
 // withConn runs f on a pooled connection to shard's primary.
-func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(Conn) error) error {
+// A panic in f (backend bytes no check caught) fails this server's part of the pass, not the
+// process: the connection is closed and the next pass tries again.
+func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(Conn) error) (err error) {
 	c, err := rc.o.Backend.Acquire(ctx, shard, rules.RolePrimary)
 	if err != nil {
 		return err
 	}
 	defer rc.o.Backend.Release(c)
+	defer func() {
+		if r := recover(); r != nil {
+			c.MarkBroken()
+			rc.o.Logger.Error("panic during XA recovery; its backend connection is closed", "shard", shard.Name, "panic", r, "stack", string(debug.Stack()))
+			err = errPanicked(r)
+		}
+	}()
 	return f(c)
 }
 

@@ -79,6 +79,14 @@ func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 // (a multi-statement query being executed statement by statement). A backend ERR packet is
 // returned as its *sqlerr.Error; the connection stays usable.
 func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome, error) {
+	return relayResults(ctx, c, w, more, false)
+}
+
+// relayResults is relay for text (bin false) or binary-protocol (the answer to
+// COM_STMT_EXECUTE) result sets. Every packet is checked against the protocol before it is
+// relayed: a malformed one (an empty packet, a column count with fewer definitions, a row
+// whose lengths run past its end) fails the statement and breaks the connection.
+func relayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bool) (outcome, error) {
 	bw := c.Wire()
 	var out outcome
 	for {
@@ -87,12 +95,14 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 			return out, ioErr(ctx, c, err)
 		}
 		switch {
+		case len(p) == 0:
+			return out, malformed(c, "an empty packet")
 		case wire.IsErr(p):
 			return out, wire.ParseErr(p)
 		case p[0] == wire.OKHeader:
 			ok, err := wire.ParseOK(p)
 			if err != nil {
-				return out, ioErr(ctx, c, err)
+				return out, malformed(c, "an OK packet that does not parse")
 			}
 			out.status, out.affected, out.warnings, out.rows = ok.Status, ok.AffectedRows, ok.Warnings, -1
 			if ok.LastInsertID != 0 {
@@ -109,7 +119,7 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 			c.MarkBroken()
 			return out, sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
 		default:
-			if out.status, out.warnings, out.rows, err = relayResultSet(ctx, c, w, p, more); err != nil {
+			if out.status, out.warnings, out.rows, err = relayResultSet(ctx, c, w, p, more, bin); err != nil {
 				return out, err
 			}
 		}
@@ -122,27 +132,53 @@ func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome
 	}
 }
 
+// malformed marks c broken and returns the error a statement fails with when its backend
+// sent a packet that does not follow the protocol (what says which).
+func malformed(c Conn, what string) error {
+	c.MarkBroken()
+	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErNetReadError,
+		"Got an error reading communication packets: backend connection %d sent %s; the statement may or may not have run", c.ID(), what))
+}
+
 // relayResultSet relays a result set whose column-count packet is first.
-func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []byte, more bool) (status, warnings uint16, rows int64, err error) {
+func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []byte, more, bin bool) (status, warnings uint16, rows int64, err error) {
 	bw := c.Wire()
 	ncols, n := wire.LenencInt(first)
-	if n == 0 || n != len(first) {
-		return 0, 0, 0, ioErr(ctx, c, wire.ErrMalformed)
+	if n == 0 || n != len(first) || ncols == 0 || ncols > wire.MaxColumns {
+		return 0, 0, 0, malformed(c, "a malformed column count")
 	}
-	if err := w.WritePacket(first); err != nil {
-		c.MarkBroken()
-		return 0, 0, 0, err
+	// Column definitions, then the EOF that ends them: checked before any of them reaches
+	// the client (which cannot take an ERR packet among them), then rows until EOF or ERR.
+	var types []byte
+	if bin {
+		types = make([]byte, 0, min(ncols, 64))
 	}
-	// Column definitions, then the EOF that ends them, then rows until EOF or ERR.
+	hdr := append(make([]byte, 0, 256), first...)
+	ends := append(make([]int, 0, min(ncols, 64)+2), len(hdr))
 	for i := uint64(0); i <= ncols; i++ {
 		p, err := bw.ReadPacket()
 		if err != nil {
 			return 0, 0, 0, ioErr(ctx, c, err)
 		}
-		if err := w.WritePacket(p); err != nil {
+		if i == ncols {
+			if !wire.IsEOF(p) {
+				return 0, 0, 0, malformed(c, "no EOF after the column definitions")
+			}
+		} else if cd, ok := parseColDef(p); !ok {
+			return 0, 0, 0, malformed(c, fmt.Sprintf("a malformed definition of column %d of %d", i+1, ncols))
+		} else if bin {
+			types = append(types, cd.typ)
+		}
+		hdr = append(hdr, p...)
+		ends = append(ends, len(hdr))
+	}
+	start := 0
+	for _, end := range ends {
+		if err := w.WritePacket(hdr[start:end]); err != nil {
 			c.MarkBroken()
 			return 0, 0, 0, err
 		}
+		start = end
 	}
 	for {
 		p, err := bw.ReadPacket()
@@ -165,6 +201,9 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 				return 0, 0, 0, err
 			}
 			return status, warnings, rows, nil
+		}
+		if bin && !wire.CheckBinaryRow(p, types) || !bin && !wire.CheckTextRow(p, int(ncols)) {
+			return 0, 0, 0, malformed(c, fmt.Sprintf("a malformed row (row %d)", rows+1))
 		}
 		if err := w.WritePacket(p); err != nil {
 			c.MarkBroken()
@@ -203,6 +242,9 @@ func queryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
 		return nil, nil
 	}
 	ncols, _ := wire.LenencInt(k.pkts[0])
+	if ncols > wire.MaxColumns || 1+int(ncols)+1 > len(k.pkts)-1 {
+		return nil, malformed(c, "a result set shorter than its column count")
+	}
 	var rows [][]*string
 	for _, row := range k.pkts[1+int(ncols)+1 : len(k.pkts)-1] {
 		vals := make([]*string, 0, ncols)

@@ -156,5 +156,5 @@ func (s *Session) execReturning(ctx context.Context, snap *rules.Snapshot, st as
 	if err := s.checkWrite(ctx, p.shard); err != nil {
 		return err
 	}
-	return s.run(ctx, snap, p.shard, p.sql, false, w)
+	return lostWrite(s.run(ctx, snap, p.shard, p.sql, false, w))
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
@@ -38,6 +39,12 @@ type Options struct {
 	// "prepared" (every participant prepared, no decision yet) and "committed" (the decision
 	// is durable, participants not yet committed). Nil in production.
 	XATestHook func(point string)
+	// ServerVersion is the version the handshake announces; @@version and VERSION() answer
+	// it (without MariaDB's "5.5.5-" prefix for old clients). "" leaves them to the backend.
+	ServerVersion string
+	// MaxAllowedPacket is the proxy's limit on client packets, which @@max_allowed_packet
+	// answers; 0 leaves it to the backend.
+	MaxAllowedPacket int64
 }
 
 // Router turns client statements into backend work. It is safe for concurrent use; each
@@ -53,6 +60,8 @@ type Router struct {
 	xaSeq    atomic.Uint64 // numbers XA transactions
 	testHook func(point string)
 	xaStats  XAMetrics
+	version  string // @@version and VERSION(); "" for the backend's
+	maxPkt   int64  // @@max_allowed_packet; 0 for the backend's
 }
 
 // New returns a Router.
@@ -73,7 +82,8 @@ func New(o Options) *Router {
 		}
 	}
 	r := &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base,
-		instance: rand.Uint32(), testHook: o.XATestHook, xaStats: o.XAMetrics}
+		instance: rand.Uint32(), testHook: o.XATestHook, xaStats: o.XAMetrics,
+		version: strings.TrimPrefix(o.ServerVersion, "5.5.5-"), maxPkt: o.MaxAllowedPacket}
 	if r.xaStats == nil {
 		r.xaStats = noXAMetrics{}
 	}
@@ -85,6 +95,7 @@ type SessionInfo struct {
 	ConnID    uint32
 	User      string
 	Collation uint8 // collation id from the handshake
+	FoundRows bool  // CLIENT_FOUND_ROWS: UPDATE reports matched rows, not changed ones (foundrows.go)
 }
 
 // NewSession starts a session for an authenticated client.
@@ -99,8 +110,8 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
 		restoreFlags: restoreFlags,
 	}
-	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil {
-		s.setVars(namesVars(coll.CharsetName, coll.Name))
+	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !escapeUnsafe(coll.CharsetName) {
+		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -58,14 +59,16 @@ func (st *shardStream) Next() ([][]byte, error) {
 		}
 		v, _, n := wire.LenencString(p)
 		if n == 0 {
-			st.c.MarkBroken()
-			return nil, fmt.Errorf("%w: malformed row from backend connection %d", ErrBackendIO, st.c.ID())
+			return nil, malformed(st.c, fmt.Sprintf("a malformed row (row %d)", st.rows+1))
 		}
 		if v == nil {
 			v = p[n:n]
 		}
 		st.vals = append(st.vals, v)
 		p = p[n:]
+	}
+	if len(p) != 0 {
+		return nil, malformed(st.c, fmt.Sprintf("a row longer than its %d columns (row %d)", st.ncols, st.rows+1))
 	}
 	st.rows++
 	return st.vals, nil
@@ -98,6 +101,7 @@ type scatterConn struct {
 	target scatterTarget
 	c      Conn
 	it     *interrupter
+	sent   bool // the statement was sent: an answer is pending until stream is done
 	stream *shardStream
 	err    error
 }
@@ -124,6 +128,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		if sc.err = sendCommand(ctx, sc.c, comQuery, []byte(sc.target.sql)); sc.err != nil {
 			return sc.err
 		}
+		sc.sent = true
 	}
 	var defs [][]byte
 	for i, sc := range conns {
@@ -152,10 +157,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	cols := make([]colDef, len(defs))
 	kinds := make([]merge.Kind, len(defs))
 	for i, d := range defs {
-		cd, ok := parseColDef(d)
-		if !ok {
-			return fmt.Errorf("%w: malformed column definition", ErrBackendIO)
-		}
+		cd, _ := parseColDef(d) // readHeader checked them
 		cols[i], kinds[i] = cd, merge.KindOf(cd.typ, cd.flags)
 	}
 	idx := func(r colRef) int {
@@ -164,11 +166,15 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		}
 		return visible + int(-1-r)
 	}
+	if !m.fits(idx, len(defs)) {
+		return sqlerr.New(sqlerr.ErUnknownError, "router: the shards answered with %d columns, fewer than the merge needs: are their tables the same?", len(defs))
+	}
 	streams := make([]merge.Stream, len(conns))
 	for i, sc := range conns {
 		streams[i] = sc.stream
 	}
-	rows := buildMerge(m, streams, cols, kinds, idx)
+	maxGroups := snap.Server().MaxScatterGroups
+	rows := buildMerge(m, streams, cols, kinds, idx, maxGroups)
 
 	// Header: the first shard's column definitions, without hidden columns.
 	status := s.status
@@ -191,7 +197,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		}
 		row, err := rows.Next()
 		if err != nil {
-			return err
+			return tooManyGroups(err, maxGroups)
 		}
 		if row == nil {
 			break
@@ -257,16 +263,28 @@ const scatterDrain = 300 * time.Millisecond
 // endScatter stops and releases every connection of a scatter query. When the statement was
 // interrupted (deadline, KILL, client gone), each shard's query has been killed; their
 // answers are drained in parallel, so the connections stay usable, and a shard that does not
-// answer within scatterDrain loses its connection. Otherwise a connection whose result was
-// not read to its end (another shard failed) is closed and its query killed.
+// answer within scatterDrain loses its connection. When a shard answered with an error and
+// the session keeps its connections (a transaction, autocommit=0, sticky state), the other
+// shards' answers are read to their end: a statement error is not a lost connection, and the
+// transaction goes on. Otherwise a connection whose result was not read to its end (another
+// shard failed) is closed and its query killed.
 func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err error) error {
 	interrupted := ctx.Err() != nil
+	if !interrupted && isStatementError(err) && (s.sticky || s.inTransaction() || s.txnOpen()) {
+		for _, sc := range conns {
+			if sc.pending() {
+				drainScatter(ctx, sc)
+			}
+		}
+	}
 	if interrupted {
 		var wg sync.WaitGroup
 		for _, sc := range conns {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var perr error
+				defer s.recovered(sc.c, &perr) // a panic breaks only this shard's connection
 				s.drainInterrupted(ctx, sc, err)
 			}()
 		}
@@ -276,7 +294,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	for _, sc := range conns {
 		if !interrupted {
 			kill := false
-			if !sc.c.Broken() && (sc.stream == nil || !sc.stream.done) {
+			if sc.pending() {
 				sc.c.MarkBroken()
 				kill = true
 			}
@@ -299,10 +317,23 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 	if fatal != nil {
 		return fatal
 	}
+	s.rollbackOnDeadlock(err)
 	if interrupted && err != nil {
 		return interruptedError(ctx)
 	}
 	return err
+}
+
+// pending reports whether the shard still owes (part of) its answer on a usable connection.
+func (sc *scatterConn) pending() bool {
+	return sc.sent && !sc.c.Broken() && (sc.stream == nil || !sc.stream.done)
+}
+
+// isStatementError reports whether err is a MySQL error that leaves backend connections
+// usable (a shard's own ERR packet, or the proxy's refusal of its answer), not an I/O failure.
+func isStatementError(err error) bool {
+	_, ok := sqlerr.As(err)
+	return ok && !errors.Is(err, ErrBackendIO) && !errors.Is(err, sqlerr.ErrFatal)
 }
 
 // drainInterrupted ends one shard's part of an interrupted scatter query: it waits for the
@@ -310,7 +341,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
 func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
 	fired := sc.it.stop()
-	pending := sc.stream == nil || !sc.stream.done
+	pending := sc.sent && (sc.stream == nil || !sc.stream.done)
 	switch {
 	case sc.c.Broken() || !pending:
 		return
@@ -337,29 +368,39 @@ func readHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
 	if wire.IsErr(p) {
 		return nil, 0, wire.ParseErr(p)
 	}
+	if len(p) == 0 {
+		return nil, 0, malformed(c, "an empty packet")
+	}
 	if p[0] == wire.OKHeader {
 		c.MarkBroken()
 		return nil, 0, sqlerr.New(sqlerr.ErUnknownError, "router: a shard answered a scatter SELECT without rows")
 	}
 	n, ln := wire.LenencInt(p)
-	if ln == 0 || ln != len(p) {
-		return nil, 0, ioErr(ctx, c, wire.ErrMalformed)
+	if ln == 0 || ln != len(p) || n > wire.MaxColumns {
+		return nil, 0, malformed(c, "a malformed column count")
 	}
-	defs := make([][]byte, 0, n)
+	defs := make([][]byte, 0, min(n, 64))
 	for i := uint64(0); i <= n; i++ {
 		d, err := bw.ReadPacket()
 		if err != nil {
 			return nil, 0, ioErr(ctx, c, err)
 		}
-		if i < n {
-			defs = append(defs, slices.Clone(d))
+		if i == n {
+			if !wire.IsEOF(d) {
+				return nil, 0, malformed(c, "no EOF after the column definitions")
+			}
+			break
 		}
+		if _, ok := parseColDef(d); !ok {
+			return nil, 0, malformed(c, fmt.Sprintf("a malformed definition of column %d of %d", i+1, n))
+		}
+		defs = append(defs, slices.Clone(d))
 	}
 	return defs, int(n), nil
 }
 
 // buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int) merge.Stream {
+func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int, maxGroups int) merge.Stream {
 	keys := func(ks []mergeKey) []merge.Key {
 		out := make([]merge.Key, len(ks))
 		for i, k := range ks {
@@ -400,8 +441,12 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 			return ok && t, nil
 		})
 	}
-	if len(m.post) > 0 {
-		rows = merge.SortAll(rows, keys(m.post))
+	switch {
+	case len(m.post) > 0 && m.count >= 0 && m.count <= math.MaxInt64-m.offset:
+		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
+		rows = merge.TopN(rows, keys(m.post), m.offset+m.count, maxGroups)
+	case len(m.post) > 0:
+		rows = merge.SortAllAtMost(rows, keys(m.post), maxGroups)
 	}
 	if m.offset > 0 || m.count >= 0 {
 		rows = merge.Limit(rows, m.offset, m.count)
@@ -436,7 +481,10 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 	if sc.stream == nil {
 		_, ncols, err := readHeader(ctx, sc.c)
 		if err != nil {
-			return // an ERR packet leaves the connection clean; an I/O error marked it broken
+			if !sc.c.Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
+				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+			}
+			return
 		}
 		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
 	}

@@ -250,14 +250,12 @@ func (sh *scatterShape) shapeOrdered() error {
 // shapeDistinct: SELECT DISTINCT without the shard key: shards return their distinct rows
 // sorted by (ORDER BY keys, then every field), and the proxy drops the repeats.
 func (sh *scatterShape) shapeDistinct() error {
-	var items []*ast.ByItem
 	if ob := sh.sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
 			if sh.fieldOf(e) < 0 {
 				return sqlerr.NotSupported("SELECT DISTINCT ordered by an expression that is not selected, on a query over several shards")
 			}
-			items = append(items, &ast.ByItem{Expr: e, Desc: it.Desc})
 			sh.plan.order = append(sh.plan.order, sh.key(e, it.Desc))
 		}
 	}
@@ -265,7 +263,6 @@ func (sh *scatterShape) shapeDistinct() error {
 		if slices.ContainsFunc(sh.plan.order, func(k mergeKey) bool { return k.val == colRef(i) }) {
 			continue
 		}
-		items = append(items, &ast.ByItem{Expr: f.Expr})
 		sh.plan.order = append(sh.plan.order, sh.key(f.Expr, false))
 	}
 	sh.sel.OrderBy = sh.orderByKeys(sh.plan.order)
@@ -334,6 +331,9 @@ func (sh *scatterShape) shapeGroups() error {
 				return err
 			}
 			sh.plan.post = append(sh.plan.post, k)
+		}
+		if followsGroups(sh.plan.post, sh.plan.order) {
+			sh.plan.post = nil // the merged groups already come in this order: stream them
 		}
 	}
 	sel.OrderBy = nil

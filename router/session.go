@@ -35,9 +35,14 @@ type Session struct {
 	written      map[string]bool // shards written in the current transaction
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
-	keepDiag     bool   // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string // the statement that began the current transaction
-	describing   bool   // planning at prepare time: describe a scatter statement from one shard
+	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
+	txnBegin     string             // the statement that began the current transaction
+	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
+	describing   bool               // planning at prepare time: describe a scatter statement from one shard
+	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
+	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
+
+	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
@@ -57,21 +62,20 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	stmts, err := s.parse(sql)
+	sql, err := s.readableText(sql)
 	if err != nil {
-		if db := s.passthroughDB(snap); db != nil {
-			return s.runUnparsed(ctx, snap, db, sql, w)
-		}
-		if st, text, clause, ok := s.returningStmt(sql); ok {
-			s.publish(sql)
-			defer s.publish("")
-			return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-				return s.execReturning(ctx, snap, st, text, clause, w)
-			})
-		}
 		return err
 	}
+	stmts, err := s.parse(sql)
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
+	if err != nil {
+		return s.runUnparsed(ctx, snap, sql, err, w)
+	}
 	switch {
+	case len(stmts) == 0 && onlyComments(sql):
+		return s.writeOK(w, false) // as MariaDB answers a query of comments
 	case len(stmts) == 0:
 		return sqlerr.New(sqlerr.ErEmptyQuery, "Query was empty")
 	case len(stmts) > 1 && !multi:
@@ -153,13 +157,23 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
-	case *ast.PrepareStmt, *ast.ExecuteStmt, *ast.DeallocateStmt:
-		s.sticky = true // SQL-level prepared statements live in the backend session
+	case *ast.LoadDataStmt:
+		if n.FileLocRef == ast.FileLocClient {
+			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+		}
+	case *ast.PrepareStmt:
+		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
+	case *ast.ExecuteStmt:
+		return s.sqlExecute(ctx, snap, n, text, more, w)
+	case *ast.DeallocateStmt:
+		return s.sqlDeallocate(ctx, snap, n, text, more, w)
 	case *ast.BeginStmt:
-		if len(s.pinned) > 1 && s.inTransaction() {
+		if len(s.pinned) > 1 && s.txnOpen() {
 			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
 		}
-		s.txnBegin = text
+		// BEGIN commits the open transaction and starts a new one.
+		s.txnBegin, s.savepoints = text, nil
+		clear(s.written)
 		if c, ok := s.onlyPinned(); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
@@ -172,7 +186,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
-			return s.fanOutDDL(ctx, snap, st, refs, more, w)
+			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
 	plan, err := s.plan(snap, st, text, nil)
@@ -194,13 +208,17 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
 	if plan.branches != nil {
+		s.branchRows = rowsKindOf(st)
+		defer func() { s.branchRows = rowsPlain }()
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
+			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
+		}))
 	}
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
@@ -298,12 +316,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
+	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.r.be.Release(c)
+		s.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -315,7 +334,7 @@ func (s *Session) inTransaction() bool {
 }
 
 // finish records what a statement did and releases its connection unless the session must
-// keep it (transaction, autocommit off, sticky state). It returns err, made fatal for the
+// keep it (an open transaction, sticky state: see settle in txn.go). It returns err, made fatal for the
 // client connection when a backend connection holding transaction state was lost.
 func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
 	if out.lastInsertID != 0 {
@@ -327,32 +346,35 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
-		held := s.sticky || s.inTransaction()
+		// The session held state on c: its kept connection, or one that joined the open
+		// transaction (an XA branch of an autocommit write is not the session's).
+		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
 		delete(s.pinned, shard.Name)
-		s.r.be.Release(c)
+		s.release(c)
 		if held {
-			return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard.Name, err))
+			return lostTxnError(shard.Name, err)
 		}
 		return err
 	}
-	s.endedTransaction()
-	if s.sticky || s.inTransaction() {
-		s.pinned[shard.Name] = c
-		return err
-	}
-	delete(s.pinned, shard.Name)
-	s.last[shard.Name] = c
-	s.r.be.Release(c)
+	s.settle(shard, c, err)
 	return err
 }
 
-// Reset is COM_RESET_CONNECTION: back to the state of a fresh login.
+// Reset is COM_RESET_CONNECTION: back to the state of a fresh login (the current database
+// and character set stay, as in MySQL). The pinned connections go back to the pool, which
+// resets them: user variables, SQL-level prepared statements, temporary tables, locks and
+// an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
+	clear(s.written)
+	s.txnBegin, s.savepoints = "", nil
+	s.execTime, s.execTimeSet = 0, false
+	s.diag = diagnostics{}
+	s.sqlStmts = nil
+	s.setSQLMode(nil)
 	vars := map[string]string{}
 	for k, v := range s.vars {
 		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
@@ -370,7 +392,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.r.be.Release(c)
+		s.release(c)
 	}
 }
 
@@ -428,4 +450,11 @@ func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 			return nil
 		}
 	}
+}
+
+// onlyComments reports whether sql, in which the parser found no statement, holds more than
+// whitespace and semicolons: comments, which MariaDB answers with OK (an empty query gets
+// 1065).
+func onlyComments(sql string) bool {
+	return strings.Trim(sql, " \t\r\n\f\v;") != ""
 }

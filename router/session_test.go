@@ -431,9 +431,8 @@ func TestSessionUseAfterPinning(t *testing.T) {
 			got := be.takeLog()
 			want := []string{"s_shop#1: " + first, "s_shop#1: USE shop_0", "s_shop#1: SELECT * FROM t"}
 			if !slices.Equal(got, want) {
-				t.Skipf("BUG: Session.acquire returns a pinned connection without prepareConn, so a USE (or COM_INIT_DB) "+
-					"after the connection was pinned never reaches it: the backend runs the statement with no (or the old) "+
-					"default database and answers 1046.\nbackend received %q\nwant %q", got, want)
+				t.Errorf("a USE after the connection was pinned must reach it (Session.acquire runs prepareConn on "+
+					"pinned connections too)\nbackend received %q\nwant %q", got, want)
 			}
 		})
 	}
@@ -455,8 +454,8 @@ func TestSessionSetReachesPinnedConnections(t *testing.T) {
 	got := be.takeLog()
 	want := []string{"s_blog#2: SET SESSION sql_mode = 'ANSI'", "s_blog#2: SELECT * FROM `blog_p`.`t`"}
 	if !slices.Equal(got, want) {
-		t.Skipf("BUG: pinned connections skip prepareConn, so session variables set on one shard's connection are "+
-			"never replayed on the session's other pinned connections.\nbackend received %q\nwant %q", got, want)
+		t.Errorf("session variables set on one shard's connection must be replayed on the session's other "+
+			"pinned connections\nbackend received %q\nwant %q", got, want)
 	}
 }
 

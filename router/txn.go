@@ -13,23 +13,130 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// A transaction pins one backend connection per shard it touches. Reads may touch any
-// number of shards; writes may touch one: a write to a second shard would need an atomic
-// multi-shard commit (XA), so it is refused and the whole transaction rolled back, leaving
-// nothing half committed.
+// A transaction pins one backend connection per shard it touches, for as long as the
+// backend says a transaction is open on it (SERVER_STATUS_IN_TRANS in its OK and EOF
+// packets): autocommit=0 alone pins nothing, as MariaDB starts a transaction only at the
+// first statement that needs one. Once a transaction is open, every connection the session
+// uses joins it: it runs the statement that began the transaction (BEGIN when autocommit=0
+// began it) and recreates the session's live savepoints, which on that shard name its empty
+// state. Reads may touch any number of shards; writes may touch one: a write to a second
+// shard would need an atomic multi-shard commit (XA), so it is refused and the whole
+// transaction rolled back, leaving nothing half committed.
 
-// joinTransaction starts the session's transaction on a connection that is not yet in it.
+// MySQL errors the transaction logic recognises.
+const (
+	erLockDeadlock      uint16 = 1213 // ER_LOCK_DEADLOCK: the server rolled the transaction back
+	erSavepointNotExist uint16 = 1305 // ER_SP_DOES_NOT_EXIST, "SAVEPOINT x does not exist"
+)
+
+// savepoint is one live savepoint of the session's transaction: it exists on every
+// connection in the transaction.
+type savepoint struct {
+	name    string
+	written []string // shards written before it (restored by ROLLBACK TO it)
+}
+
+// txnOpen reports whether a transaction is open on any connection the session keeps.
+func (s *Session) txnOpen() bool {
+	for _, c := range s.pinned {
+		if c.Status()&wire.StatusInTrans != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// needsJoin reports whether a connection with status st must join the session's
+// transaction before it runs a statement: a transaction is open elsewhere, or autocommit=0
+// savepoints were taken before any connection opened one.
+func needsJoin(st uint16, open bool, savepoints int) bool {
+	return st&wire.StatusInTrans == 0 && (open || savepoints > 0)
+}
+
+// joinTransaction starts the session's transaction on a connection that is not yet in it
+// and recreates the live savepoints there.
 func (s *Session) joinTransaction(ctx context.Context, c Conn) error {
-	if s.status&wire.StatusInTrans == 0 || s.txnBegin == "" || c.Status()&wire.StatusInTrans != 0 {
-		return nil // no explicit transaction, or already joined; autocommit=0 starts one implicitly
+	if !needsJoin(c.Status(), s.txnOpen(), len(s.savepoints)) {
+		return nil
 	}
 	stop := watch(ctx, c)
 	defer stop()
-	ok, err := c.Exec(ctx, s.txnBegin)
-	if err == nil {
+	for _, q := range joinStatements(s.txnBegin, s.savepoints) {
+		ok, err := c.Exec(ctx, q)
+		if err != nil {
+			c.MarkDirty() // half joined: the pool's reset rolls back
+			return err
+		}
 		c.SetStatus(ok.Status)
 	}
-	return err
+	return nil
+}
+
+// joinStatements are the statements that make a connection join a transaction begun by
+// begin ("" when autocommit=0 began it) with the live savepoints sps.
+func joinStatements(begin string, sps []savepoint) []string {
+	if begin == "" {
+		begin = "BEGIN"
+	}
+	out := []string{begin}
+	for _, sp := range sps {
+		out = append(out, "SAVEPOINT "+quoteName(sp.name))
+	}
+	return out
+}
+
+// quoteName quotes an identifier with backticks.
+func quoteName(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// settle decides, after a statement ran on c (a backend error leaves c usable), whether the
+// session keeps it: while the backend says a transaction is open on it, or while the
+// session holds state the proxy cannot replay. A transaction that the statement ended on c
+// (an implicit commit: DDL, SET autocommit = 1, ...) is committed on the other connections
+// too; a deadlock, which rolled back the transaction on c, rolls it back everywhere.
+func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
+	deadlock := err != nil && sqlCodeOf(err) == erLockDeadlock &&
+		(c.Status()&wire.StatusInTrans != 0 || s.txnOpen())
+	if s.sticky || c.Status()&wire.StatusInTrans != 0 || deadlock {
+		s.pinned[shard.Name] = c
+	} else {
+		delete(s.pinned, shard.Name)
+		s.last[shard.Name] = c
+		s.release(c)
+	}
+	switch {
+	case deadlock:
+		s.rollbackOnDeadlock(err)
+	case err == nil && c.Status()&wire.StatusInTrans == 0 && s.txnOpen():
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		_ = s.endAll(ctx, "COMMIT")
+		cancel()
+	}
+	s.endedTransaction()
+	if s.txnOpen() {
+		s.status |= wire.StatusInTrans
+	}
+}
+
+// rollbackOnDeadlock rolls the open transaction back on every connection when err is a
+// deadlock, which rolled it back on the shard that reported it. A scatter query calls it
+// once all its shards settled, as some may have joined after the one that failed.
+func (s *Session) rollbackOnDeadlock(err error) {
+	if sqlCodeOf(err) != erLockDeadlock || !s.txnOpen() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	s.rollbackAll(ctx)
+}
+
+// sqlCodeOf returns the MySQL error code of err, or 0.
+func sqlCodeOf(err error) uint16 {
+	if e, ok := sqlerr.As(err); ok {
+		return e.Code
+	}
+	return 0
 }
 
 // checkWrite enforces the one-writing-shard rule before a write runs on shard inside a
@@ -56,33 +163,81 @@ func (s *Session) rollbackAll(ctx context.Context) {
 		stop()
 		if err != nil {
 			c.MarkDirty() // the pool's reset rolls back what ROLLBACK could not
+			c.SetStatus(c.Status() &^ wire.StatusInTrans)
 		} else {
 			c.SetStatus(ok.Status)
 			s.status = ok.Status
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.release(c)
 		}
 	}
+	s.status &^= wire.StatusInTrans
+	s.savepoints = nil
 	s.endedTransaction()
 }
 
 // endedTransaction forgets the transaction's bookkeeping once it is over.
 func (s *Session) endedTransaction() {
-	if !s.inTransaction() {
+	if !s.txnOpen() {
 		clear(s.written)
 		s.txnBegin = ""
+		if s.status&wire.StatusAutocommit != 0 {
+			// Under autocommit=0 savepoints taken before any connection opened the
+			// transaction stay until a statement opens it (COMMIT and ROLLBACK clear them).
+			s.savepoints = nil
+		}
 	}
 }
 
-// endTransaction sends COMMIT or ROLLBACK (or a savepoint statement) to every pinned
-// connection. The writing shard, if any, commits last, so a failure before it leaves
-// nothing committed.
+// endTransaction runs COMMIT, ROLLBACK or a savepoint statement for the whole transaction.
 func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	if len(s.pinned) <= 1 {
+	switch n := st.(type) {
+	case *ast.SavepointStmt:
+		return s.savepointStmt(ctx, n.Name, text, more, w)
+	case *ast.ReleaseSavepointStmt:
+		return s.toSavepoint(ctx, n.Name, text, true, more, w)
+	case *ast.RollbackStmt:
+		if n.SavepointName != "" {
+			return s.toSavepoint(ctx, n.SavepointName, text, false, more, w)
+		}
+	}
+	s.savepoints = nil
+	switch len(s.pinned) {
+	case 0:
+		if chained(st) {
+			return s.runOnDefault(ctx, snap, st, text, more, w) // it begins a transaction
+		}
+		// Nothing is open on any backend: MariaDB answers OK and does nothing.
+		s.status &^= wire.StatusInTrans
+		s.endedTransaction()
+		return s.writeOK(w, more)
+	case 1:
 		return s.runOnDefault(ctx, snap, st, text, more, w)
 	}
+	if err := s.endAll(ctx, text); err != nil {
+		return err
+	}
+	return s.writeOK(w, more)
+}
+
+// chained reports whether a COMMIT or ROLLBACK asks for more than ending the transaction
+// (AND CHAIN begins the next one, RELEASE ends the session).
+func chained(st ast.StmtNode) bool {
+	switch n := st.(type) {
+	case *ast.CommitStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	case *ast.RollbackStmt:
+		return n.CompletionType != ast.CompletionTypeDefault
+	}
+	return false
+}
+
+// endAll sends COMMIT or ROLLBACK to every pinned connection and releases those that leave
+// the transaction. The writing shard, if any, commits last, so a failure before it leaves
+// nothing committed.
+func (s *Session) endAll(ctx context.Context, text string) error {
 	names := slices.SortedFunc(maps.Keys(s.pinned), func(a, b string) int {
 		wa, wb := s.written[a], s.written[b]
 		switch {
@@ -106,22 +261,25 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 				firstErr = err
 			}
 			c.MarkDirty()
+			c.SetStatus(c.Status() &^ wire.StatusInTrans) // the pool's reset ends it
 			continue
 		}
 		c.SetStatus(ok.Status)
 		s.status = ok.Status
 	}
-	s.endedTransaction()
+	s.savepoints = nil
 	for name, c := range s.pinned {
-		if !s.sticky && !s.inTransaction() {
+		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
 			delete(s.pinned, name)
-			s.r.be.Release(c)
+			s.last[name] = c
+			s.release(c)
 		}
 	}
-	if firstErr != nil {
-		return firstErr
+	s.endedTransaction()
+	if s.txnOpen() {
+		s.status |= wire.StatusInTrans
 	}
-	return s.writeOK(w, more)
+	return firstErr
 }
 
 // runOnDefault runs a statement through the normal single-shard path.
@@ -162,4 +320,111 @@ func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.
 	out, err := s.relayOn(ctx, shard, c, comQuery, []byte(sql), more, w)
 	s.record(ctx, c, out, err)
 	return s.finish(shard, c, out, err)
+}
+
+// errNoSavepoint is MariaDB's answer to a savepoint name the transaction does not have.
+func errNoSavepoint(name string) error {
+	return sqlerr.New(erSavepointNotExist, "SAVEPOINT %s does not exist", name)
+}
+
+// findSavepoint returns the index of the live savepoint name (compared without case, as
+// MariaDB does), or -1.
+func findSavepoint(sps []savepoint, name string) int {
+	for i := len(sps) - 1; i >= 0; i-- {
+		if strings.EqualFold(sps[i].name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// pushSavepoint returns the stack after SAVEPOINT name: an older savepoint of the same name
+// is deleted, the new one is the most recent.
+func pushSavepoint(sps []savepoint, name string, written map[string]bool) []savepoint {
+	if i := findSavepoint(sps, name); i >= 0 {
+		sps = slices.Delete(slices.Clone(sps), i, i+1)
+	}
+	return append(sps, savepoint{name: name, written: slices.Sorted(maps.Keys(written))})
+}
+
+// savepointStmt runs SAVEPOINT on every connection in the transaction and records it.
+// Outside a transaction with autocommit on, MariaDB ignores it; with autocommit off and no
+// connection in a transaction yet, it is only recorded: connections create it as they join.
+func (s *Session) savepointStmt(ctx context.Context, name, text string, more bool, w wire.PacketWriter) error {
+	open := s.txnOpen()
+	if !open && s.status&wire.StatusAutocommit != 0 {
+		return s.writeOK(w, more)
+	}
+	if open {
+		if err := s.sendInTxn(ctx, text); err != nil {
+			return err
+		}
+	}
+	s.savepoints = pushSavepoint(s.savepoints, name, s.written)
+	return s.writeOK(w, more)
+}
+
+// toSavepoint runs ROLLBACK TO SAVEPOINT (release false) or RELEASE SAVEPOINT on every
+// connection in the transaction. ROLLBACK TO undoes the work every shard did since the
+// savepoint (a shard that joined later created it when it joined) and forgets the writes
+// made since; both forget the later savepoints, RELEASE the savepoint itself too.
+func (s *Session) toSavepoint(ctx context.Context, name, text string, release, more bool, w wire.PacketWriter) error {
+	i := findSavepoint(s.savepoints, name)
+	if i < 0 {
+		return errNoSavepoint(name)
+	}
+	if s.txnOpen() {
+		if err := s.sendInTxn(ctx, text); err != nil {
+			return err
+		}
+	}
+	sp := s.savepoints[i]
+	if release {
+		s.savepoints = s.savepoints[:i]
+	} else {
+		s.savepoints = s.savepoints[:i+1]
+		clear(s.written)
+		for _, name := range sp.written {
+			s.written[name] = true
+		}
+	}
+	return s.writeOK(w, more)
+}
+
+// sendInTxn runs a savepoint statement on every connection in the transaction. A lost
+// connection loses the transaction: it is rolled back everywhere and the client connection
+// closed, as for any statement.
+func (s *Session) sendInTxn(ctx context.Context, text string) error {
+	var firstErr error
+	for _, name := range slices.Sorted(maps.Keys(s.pinned)) {
+		c := s.pinned[name]
+		if c.Status()&wire.StatusInTrans == 0 {
+			continue
+		}
+		stop := watch(ctx, c)
+		ok, err := c.Exec(ctx, text)
+		if stop() && err == nil {
+			err = ctx.Err()
+		}
+		if err == nil {
+			c.SetStatus(ok.Status)
+			s.status = ok.Status
+			continue
+		}
+		if c.Broken() {
+			s.rollbackAll(context.WithoutCancel(ctx))
+			return lostTxnError(name, err)
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// lostTxnError is the error after which the client connection is closed: the backend
+// connection of shard holding transaction or session state was lost.
+func lostTxnError(shard string, err error) error {
+	return sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
+		"Lost connection to backend of shard %s with an open transaction or session state; the transaction was rolled back (%v)", shard, err))
 }

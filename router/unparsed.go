@@ -2,75 +2,120 @@ package router
 
 import (
 	"context"
+	"errors"
 	"strings"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// The TiDB parser does not know every MariaDB statement (INSERT ... RETURNING, which GORM
-// sends to MariaDB, sequences, ...). In a database with no sharding rules nothing needs to be
-// routed or rewritten, so such a statement is sent as it is to the database's shard, which
-// either runs it or answers with its own syntax error. In a sharded database it is refused
-// with the parser's error: the proxy cannot tell where its rows live.
+// The TiDB parser does not know every MariaDB statement. Text it cannot read reaches a
+// backend only when it has one of these shapes, each taken apart so that the parser reads
+// every part and the barrier (barrier.go) and the router see it:
+//
+//   - INSERT, REPLACE or DELETE ... RETURNING expressions (GORM sends it to MariaDB): the
+//     statement is planned without the clause, the clause's expressions are planned as a
+//     SELECT list, and the planned statement goes to its one shard with the clause put back
+//     (returning.go);
+//   - SET STATEMENT var = value [, ...] FOR statement: the assignments must be session
+//     system variables set to constants, the statement one a direct query could run on one
+//     shard; it goes there as SET STATEMENT ... FOR <planned statement>.
+//
+// Anything else (EXECUTE IMMEDIATE, CREATE OR REPLACE USER, HANDLER, ...) is refused: with
+// the parser's syntax error (1064), or 1227 when the text looks like administration.
 
-// passthroughDB returns the database an unparsed statement may be sent to, or nil.
-func (s *Session) passthroughDB(snap *rules.Snapshot) *rules.Database {
-	var db *rules.Database
-	if s.db != "" {
-		db, _ = snap.Database(s.db)
-	} else {
-		db = s.anyDatabase(snap)
+// runUnparsed runs sql, which the parser rejected with parseErr, if it has an allowed shape.
+func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql string, parseErr error, w wire.PacketWriter) error {
+	if st, text, clause, ok := s.returningStmt(sql); ok {
+		if err := s.checkReturning(snap, clause); err != nil {
+			return err
+		}
+		s.publish(sql)
+		defer s.publish("")
+		return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+			return s.execReturning(ctx, snap, st, text, clause, w)
+		})
 	}
-	if db == nil || len(db.TableNames()) > 0 {
-		return nil
+	if assign, text, ok := splitSetStatement(sql); ok {
+		return s.setStatement(ctx, snap, sql, assign, text, w)
 	}
-	return db
+	return refuseUnparsed(sql, parseErr)
 }
 
-// leavesState guesses whether an unparsed statement may leave state in the backend session
-// that the proxy cannot replay; if so the session keeps its connection.
-func leavesState(sql string) bool {
-	u := strings.ToUpper(sql)
-	if strings.Contains(u, "@") || strings.Contains(u, "TEMPORARY") || strings.Contains(u, "GET_LOCK") {
-		return true
-	}
-	f := strings.Fields(u)
-	if len(f) == 0 {
-		return false
-	}
-	switch f[0] {
-	case "SET", "USE", "LOCK", "PREPARE", "EXECUTE", "DEALLOCATE", "HANDLER":
-		return true
-	}
-	return false
-}
-
-// runUnparsed sends sql unparsed to db's shard.
-func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, db *rules.Database, sql string, w wire.PacketWriter) error {
+// refuseUnparsed is the answer to text of no allowed shape.
+func refuseUnparsed(sql string, parseErr error) error {
 	if err := adminText(sql); err != nil {
 		return err
 	}
-	if leavesState(sql) {
-		s.sticky = true
-	}
-	shard := db.DefaultShard
-	if isWriteText(sql) {
-		if err := s.checkWrite(ctx, shard); err != nil {
-			return err
-		}
-	}
-	return s.run(ctx, snap, shard, sql, false, w)
+	return parseErr
 }
 
-func isWriteText(sql string) bool {
-	f := strings.Fields(strings.ToUpper(sql))
-	if len(f) == 0 {
-		return false
+// checkReturning plans the expressions of a RETURNING clause as a SELECT list: what they
+// read passes the barrier like any query (a subquery on mysql.user is refused).
+func (s *Session) checkReturning(snap *rules.Snapshot, clause string) error {
+	exprs := strings.TrimSpace(clause[len("returning"):])
+	st, err := s.parseOne("SELECT " + exprs + " FROM DUAL")
+	if err != nil {
+		return err
 	}
-	switch f[0] {
-	case "SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "TABLE", "HELP", "DO":
-		return false
+	if _, ok := st.(*ast.SelectStmt); !ok {
+		return syntaxError(errNotReturning)
 	}
-	return true
+	_, err = s.plan(snap, st, "", nil)
+	return err
+}
+
+var (
+	errNotReturning    = errors.New("a RETURNING clause holds a list of expressions")
+	errNotSetStatement = errors.New("SET STATEMENT takes variable assignments, FOR and a statement")
+)
+
+// setStatement runs MariaDB's SET STATEMENT assign FOR text (all of it is sql).
+func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, assign, text string, w wire.PacketWriter) error {
+	set, err := s.parseOne("SET " + assign)
+	if err != nil {
+		return err
+	}
+	vars, ok := set.(*ast.SetStmt)
+	if !ok {
+		return syntaxError(errNotSetStatement)
+	}
+	if err := checkSetVars(vars); err != nil {
+		return err
+	}
+	for _, v := range vars.Variables {
+		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
+			return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
+		}
+		if _, cs := clientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
+			// They change how the backend reads the statement, which the proxy parses
+			// under the session's own.
+			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
+		}
+	}
+	st, p, err := s.nested(snap, text, "SET STATEMENT ... FOR")
+	if err != nil {
+		return err
+	}
+	s.publish(sql)
+	defer s.publish("")
+	if p.sticky {
+		s.sticky = true
+	}
+	if !p.columns.empty() {
+		w = &logicalColumns{w: w, names: p.columns}
+	}
+	out := "SET STATEMENT " + assign + " FOR " + p.sql
+	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+		if !isWrite(st) {
+			return s.runRead(ctx, snap, p.shard, out, false, w)
+		}
+		if err := s.checkWrite(ctx, p.shard); err != nil {
+			return err
+		}
+		return lostWrite(s.run(ctx, snap, p.shard, out, false, w))
+	})
 }

@@ -131,8 +131,13 @@ func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
 func (s *Session) setSQLMode(v *string) {
 	mode := mysql.SQLMode(0)
 	if v != nil {
-		if m, err := mysql.GetSQLMode(*v); err == nil {
-			mode = m
+		// Name by name: one the parser does not know (MariaDB's EMPTY_STRING_IS_NULL,
+		// SIMULTANEOUS_ASSIGNMENT, ...) must not cost the ones it does (ANSI_QUOTES), or
+		// the parser would read quotes otherwise than the backend (see barrier.go).
+		for _, name := range strings.Split(*v, ",") {
+			if m, err := mysql.GetSQLMode(strings.ToUpper(strings.TrimSpace(name))); err == nil {
+				mode |= m
+			}
 		}
 	}
 	s.parser.SetSQLMode(mode)

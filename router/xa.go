@@ -180,7 +180,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 // commitBranches runs every branch and commits them all or none.
 func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs []*branchRun, gtrid string) error {
 	multi := len(runs) > 1
-	errs := parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
+	errs := s.parallel(runs, func(r *branchRun) error { return s.runBranch(ctx, snap, r, gtrid, multi) })
 	if err := firstError(errs); err != nil {
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
@@ -201,11 +201,15 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 			}
 			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
 			s.countXA(multi, XAUnknown)
-			return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid))
+			return sqlerr.Lost(fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid)))
 		}
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
+		if coord.c.Broken() {
+			// One shard's local transaction: its COMMIT may or may not have happened.
+			return sqlerr.Lost(err)
+		}
 		return err
 	}
 	coord.c.SetStatus(ok.Status)
@@ -215,7 +219,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 	}
 	s.countXA(multi, XACommitted)
 	s.r.xaHook("committed")
-	parallel(runs[1:], func(r *branchRun) error {
+	s.parallel(runs[1:], func(r *branchRun) error {
 		ok, err := r.c.Exec(cctx, "XA COMMIT "+r.xid.String())
 		if err != nil {
 			// Decided: recovery commits the branch once this connection is gone.
@@ -293,11 +297,18 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (outcome, [][]*string, error) {
-	var out outcome
-	var err error
+func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out outcome, warns [][]*string, err error) {
+	var w wire.PacketWriter = discard{}
+	if f := s.foundRowsFor(s.branchRows, w); f != nil {
+		w = f
+		defer func() {
+			if err == nil && f.found {
+				out.affected = f.n
+			}
+		}()
+	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, discard{})
+		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, w)
 	} else {
 		bs, ok := c.Stmt(stmtKey(c, st.sql))
 		if !ok {
@@ -312,10 +323,9 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, discard{})
+			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, w)
 		}
 	}
-	var warns [][]*string
 	if err == nil && out.warnings > 0 {
 		warns, err = queryRows(ctx, c, "SHOW WARNINGS")
 	}
@@ -328,7 +338,7 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 func (s *Session) abortBranches(ctx context.Context, runs []*branchRun) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	parallel(runs, func(r *branchRun) error {
+	s.parallel(runs, func(r *branchRun) error {
 		if r.state == xaNone || r.c.Broken() {
 			return nil
 		}
@@ -477,17 +487,21 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 	return s.answerMulti(p, []*branchRun{r}, more, w)
 }
 
-// parallel runs f for each item in its own goroutine and waits for all; the errors are in
-// the items' order.
-func parallel[T any](items []T, f func(T) error) []error {
-	errs := make([]error, len(items))
-	if len(items) == 1 {
-		errs[0] = f(items[0])
+// parallel runs f for each branch in its own goroutine and waits for all; the errors are in
+// the branches' order. A panic in f fails only its branch, whose connection is marked broken.
+func (s *Session) parallel(runs []*branchRun, f func(*branchRun) error) []error {
+	errs := make([]error, len(runs))
+	run := func(i int, r *branchRun) {
+		defer s.recovered(r.c, &errs[i])
+		errs[i] = f(r)
+	}
+	if len(runs) == 1 {
+		run(0, runs[0])
 		return errs
 	}
 	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { errs[i] = f(it) })
+	for i, r := range runs {
+		wg.Go(func() { run(i, r) })
 	}
 	wg.Wait()
 	return errs

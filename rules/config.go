@@ -45,7 +45,15 @@ type ServerConfig struct {
 	// FullTableWrites (allow or forbid, default allow) is the default of every table's
 	// full_table_writes: whether UPDATE/DELETE without WHERE may run on every shard.
 	FullTableWrites string `yaml:"full_table_writes"`
+	// MaxScatterGroups bounds the rows a scatter query's merge may hold at once: the groups
+	// of a GROUP BY sorted by an aggregate (ORDER BY over the merged groups; with LIMIT n
+	// only the best n are held). A query that needs more fails with 1038. Default
+	// DefaultMaxScatterGroups; it applies from the next statement after a reload.
+	MaxScatterGroups int `yaml:"max_scatter_groups"`
 }
+
+// DefaultMaxScatterGroups is server.max_scatter_groups when the configuration leaves it out.
+const DefaultMaxScatterGroups = 100_000
 
 // UserConfig is a client account of the proxy.
 type UserConfig struct {
@@ -143,6 +151,11 @@ type SchemeConfig struct {
 	Ranges []RangeConfig `yaml:"ranges"`
 	// Unit (date) truncates keys to day, month or year before the range lookup.
 	Unit string `yaml:"unit"`
+	// Collation (hash) is the collation of the key columns when they hold text:
+	// utf8mb4_general_ci (default), utf8mb4_unicode_ci or utf8mb4_bin. Text keys hash by
+	// their weights under it, so keys MariaDB holds equal land on the same slot. Changing it
+	// moves text keys.
+	Collation string `yaml:"collation"`
 }
 
 // RangeConfig is one range of a range or date scheme: [from, to). An empty from (first

@@ -63,10 +63,15 @@ type Func interface {
 //	slot = xxHash64(canonical bytes) mod slots
 //
 // where the canonical bytes of an integer (or of text holding a whole number) are its 8-byte
-// little-endian two's complement, and those of other text are its UTF-8 bytes lower-cased
-// (so keys compared case-insensitively, as under *_ci collations, land together).
-// xxHash64 is the published algorithm with seed 0.
-type HashFunc struct{ N int }
+// little-endian two's complement, and those of other text are its key under Collation
+// (MariaDB's WEIGHT_STRING without trailing spaces' weights, see Collation.AppendKey), so
+// that keys MariaDB holds equal ('abc', 'ABC ', 'àbc' under utf8mb4_general_ci) land
+// together. xxHash64 is the published algorithm with seed 0. The zero Collation is
+// utf8mb4_general_ci.
+type HashFunc struct {
+	N         int
+	Collation Collation
+}
 
 func (f HashFunc) Name() string { return "hash" }
 func (f HashFunc) Slots() int   { return f.N }
@@ -76,17 +81,27 @@ func (f HashFunc) Slot(v Value) (int, error) {
 	if v.Null {
 		return 0, fmt.Errorf("%w: NULL", ErrNoSlot)
 	}
-	return int(HashKey(v) % uint64(f.N)), nil
+	return int(HashKey(v, f.Collation) % uint64(f.N)), nil
 }
 
-// HashKey is the 64-bit hash HashFunc uses.
-func HashKey(v Value) uint64 {
-	if n, ok := v.int(); ok {
-		var b [8]byte
+// HashKey is the 64-bit hash HashFunc uses for text compared under c.
+//
+// Text whose key is that of a whole number ('42', ' 42', and under utf8mb4_unicode_ci
+// '４２') hashes as the integer, so `id = '42'` finds the row of `id = 42`; the decision is
+// taken on the key (Collation.keyInt), so texts MariaDB holds equal decide alike.
+func HashKey(v Value, c Collation) uint64 {
+	var b [8]byte
+	if v.IsInt {
+		binary.LittleEndian.PutUint64(b[:], uint64(v.Int))
+		return xxhash.Sum64(b[:])
+	}
+	var buf [128]byte
+	key := c.AppendKey(buf[:0], v.Str)
+	if n, ok := c.keyInt(key); ok {
 		binary.LittleEndian.PutUint64(b[:], uint64(n))
 		return xxhash.Sum64(b[:])
 	}
-	return xxhash.Sum64String(strings.ToLower(v.Str))
+	return xxhash.Sum64(key)
 }
 
 // ModFunc places integer keys by their remainder: slot = key mod slots (never negative).

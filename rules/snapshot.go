@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -123,9 +122,14 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// Build validates c and returns its snapshot. Every error wraps ErrInvalid and names the
-// offending entry.
-func Build(c *Config) (*Snapshot, error) {
+// Build validates c and returns its snapshot, resolving no secrets: a backend with
+// password_env is invalid. It is BuildWith(c, nil).
+func Build(c *Config) (*Snapshot, error) { return BuildWith(c, nil) }
+
+// BuildWith validates c and returns its snapshot; backend passwords named by password_env
+// are resolved through sec (nil resolves none). Building is pure: it reads no environment,
+// file or network. Every error wraps ErrInvalid and names the offending entry.
+func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	s := &Snapshot{
 		listen: c.Listen, server: c.Server,
 		users: map[string]*User{}, backends: map[string]*Backend{},
@@ -145,10 +149,16 @@ func Build(c *Config) (*Snapshot, error) {
 	default:
 		return nil, fmt.Errorf("%w: server.full_table_writes %q: want allow or forbid", ErrInvalid, c.Server.FullTableWrites)
 	}
+	switch {
+	case c.Server.MaxScatterGroups < 0:
+		return nil, fmt.Errorf("%w: server: max_scatter_groups must not be negative", ErrInvalid)
+	case c.Server.MaxScatterGroups == 0:
+		s.server.MaxScatterGroups = DefaultMaxScatterGroups
+	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}
-	if err := s.addBackends(c.Backends); err != nil {
+	if err := s.addBackends(c.Backends, sec); err != nil {
 		return nil, err
 	}
 	if err := s.addShards(c.Shards); err != nil {
@@ -174,7 +184,7 @@ func Build(c *Config) (*Snapshot, error) {
 	return s, nil
 }
 
-func (s *Snapshot) addBackends(bs []BackendConfig) error {
+func (s *Snapshot) addBackends(bs []BackendConfig, sec Secrets) error {
 	if len(bs) == 0 {
 		return fmt.Errorf("%w: no backends", ErrInvalid)
 	}
@@ -196,7 +206,11 @@ func (s *Snapshot) addBackends(bs []BackendConfig) error {
 			if pw != "" {
 				return fmt.Errorf("%w: backend %q: password and password_env are exclusive", ErrInvalid, b.Name)
 			}
-			v, ok := os.LookupEnv(b.PasswordEnv)
+			var v string
+			ok := false
+			if sec != nil {
+				v, ok = sec.Secret(b.PasswordEnv)
+			}
 			if !ok {
 				return fmt.Errorf("%w: backend %q: environment variable %s is not set", ErrInvalid, b.Name, b.PasswordEnv)
 			}

@@ -37,7 +37,7 @@ func base() *rules.Config {
 }
 
 func TestBuildInvalid(t *testing.T) {
-	t.Setenv("SHARDPROXY_TEST_PW", "from-env")
+	sec := rules.SecretsMap{"SHARDPROXY_TEST_PW": "from-env"}
 	cases := []struct {
 		name   string
 		mutate func(c *rules.Config)
@@ -96,6 +96,8 @@ func TestBuildInvalid(t *testing.T) {
 		{"bad table full_table_writes", func(c *rules.Config) {
 			c.Databases[0].Tables = append(c.Databases[0].Tables, rules.TableConfig{Name: "t9", FullTableWrites: "no"})
 		}, `full_table_writes "no": want allow or forbid`},
+		{"negative max_scatter_groups", func(c *rules.Config) { c.Server.MaxScatterGroups = -1 },
+			"server: max_scatter_groups must not be negative"},
 		{"negative server max_execution_time", func(c *rules.Config) { c.Server.MaxExecutionTime = -1 },
 			"server: max_execution_time must not be negative"},
 		{"negative user max_execution_time", func(c *rules.Config) { c.Users[1].MaxExecutionTime = rules.Duration(-time.Millisecond) },
@@ -109,7 +111,7 @@ func TestBuildInvalid(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := base()
 			c.mutate(cfg)
-			snap, err := rules.Build(cfg)
+			snap, err := rules.BuildWith(cfg, sec)
 			if err == nil {
 				t.Fatal("Build succeeded")
 			}
@@ -139,9 +141,8 @@ func TestBuildReservedNamesIgnoreCase(t *testing.T) {
 		}
 	}
 	if len(accepted) > 0 {
-		t.Skipf("BUG: rules.Build accepts logical databases named %v: the reserved-name check in addDatabases is "+
-			"case-sensitive, while the router's isSystemSchema lowercases, so `SELECT ... FROM MySQL.t` skips the "+
-			"logical-schema access check and rewrite", accepted)
+		t.Errorf("rules.Build accepts logical databases named %v: reserved names are case-insensitive "+
+			"(the router's isSystemSchema lowercases)", accepted)
 	}
 }
 
@@ -151,15 +152,15 @@ func TestBuildPasswordHashFormat(t *testing.T) {
 	cfg := base()
 	cfg.Users[0].PasswordHash = "secret" // plaintext, the mistake the check exists for
 	if _, err := rules.Build(cfg); err == nil {
-		t.Skip("BUG (validation gap): rules.Build accepts password_hash \"secret\"; only an empty hash is rejected, " +
-			"though UserConfig documents \"*\"+40 hex digits or \"pbkdf2-sha256$...\" and the login rejects anything else")
+		t.Error("rules.Build accepts password_hash \"secret\"; UserConfig documents \"*\"+40 hex digits or " +
+			"\"pbkdf2-sha256$...\" and the login rejects anything else")
 	} else if !errors.Is(err, rules.ErrInvalid) {
 		t.Errorf("err = %v, does not wrap ErrInvalid", err)
 	}
 }
 
 func TestBuildSnapshot(t *testing.T) {
-	t.Setenv("SHARDPROXY_TEST_PW", "from-env")
+	t.Setenv("SHARDPROXY_TEST_PW", "not what Build must see")
 	cfg := base()
 	cfg.Listen = ""
 	cfg.Backends[1].Password, cfg.Backends[1].PasswordEnv = "", "SHARDPROXY_TEST_PW"
@@ -168,15 +169,18 @@ func TestBuildSnapshot(t *testing.T) {
 	cfg.Server.MaxExecutionTime = rules.Duration(2 * time.Second)
 	cfg.Users[1].Admin, cfg.Users[1].MaxExecutionTime = true, rules.Duration(200*time.Millisecond)
 	cfg.Databases[1].MaxExecutionTime = rules.Duration(time.Second)
-	s, err := rules.Build(cfg)
+	if _, err := rules.Build(cfg); err == nil || !strings.Contains(err.Error(), "SHARDPROXY_TEST_PW is not set") {
+		t.Errorf("Build without secrets read password_env from somewhere: err = %v", err)
+	}
+	s, err := rules.BuildWith(cfg, rules.SecretsMap{"SHARDPROXY_TEST_PW": "from-env"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Listen() != "127.0.0.1:3307" {
 		t.Errorf("default listen = %q", s.Listen())
 	}
-	if s.Server().TLSCert != "c.pem" {
-		t.Errorf("Server() = %+v", s.Server())
+	if s.Server().TLSCert != "c.pem" || s.Server().MaxScatterGroups != rules.DefaultMaxScatterGroups {
+		t.Errorf("Server() = %+v, want max_scatter_groups defaulted", s.Server())
 	}
 	var names []string
 	for _, u := range s.Users() {

@@ -114,6 +114,9 @@ func (s *Snapshot) buildScheme(c SchemeConfig) (*Scheme, error) {
 	sc := &Scheme{Name: c.Name}
 	switch c.Function {
 	case "hash", "mod":
+		if c.Function == "mod" && c.Collation != "" {
+			return nil, fmt.Errorf("mod takes integer keys, not a collation")
+		}
 		if len(c.Ranges) > 0 || c.Unit != "" {
 			return nil, fmt.Errorf("%s takes slots and shards, not ranges or unit", c.Function)
 		}
@@ -135,11 +138,18 @@ func (s *Snapshot) buildScheme(c SchemeConfig) (*Scheme, error) {
 			sc.shards = append(sc.shards, shards[slot*len(shards)/n])
 		}
 		if c.Function == "hash" {
-			sc.Func = HashFunc{N: n}
+			coll, err := LookupCollation(c.Collation)
+			if err != nil {
+				return nil, err
+			}
+			sc.Func = HashFunc{N: n, Collation: coll}
 		} else {
 			sc.Func = ModFunc{N: n}
 		}
 	case "range", "date":
+		if c.Collation != "" {
+			return nil, fmt.Errorf("%s takes no collation (only hash does)", c.Function)
+		}
 		if len(c.Shards) > 0 || c.Slots != 0 {
 			return nil, fmt.Errorf("%s takes ranges, not slots or shards", c.Function)
 		}

@@ -3,10 +3,23 @@
 # (examples/demo-schema.sql, created through the proxy), sample data, and the proxy in the
 # foreground on 127.0.0.1:3307 (user demo, password demo, database shop).
 # Ctrl-C stops the proxy and removes the containers.
+#
+# Ports (all on 127.0.0.1), chosen outside Linux's ephemeral range (32768-60999 by default),
+# where an unrelated outgoing connection may hold a port at any time:
+#   DEMO_PORT          the proxy (default 3307)
+#   DEMO_SHARD_PORT    the first shard; the others follow (default 13306: 13306..13309)
+#   DEMO_METRICS_PORT  Prometheus metrics (default 9090)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+port=${DEMO_PORT:-3307}
+shard_port=${DEMO_SHARD_PORT:-13306}
+metrics_port=${DEMO_METRICS_PORT:-9090}
+for p in "$port" "$shard_port" "$metrics_port"; do
+  case $p in ''|*[!0-9]*) echo "demo: port '$p' is not a number" >&2; exit 1 ;; esac
+done
+shard_ports=("$shard_port" $((shard_port + 1)) $((shard_port + 2)) $((shard_port + 3)))
 image=$(bash scripts/setup.sh | tail -n 1)
 work=$(mktemp -d /tmp/shardproxy-demo.XXXXXX)
 proxy_pid=""
@@ -27,25 +40,42 @@ trap cleanup EXIT INT TERM
 old=$(docker ps -aq --filter label=shardproxy.demo=1)
 [ -z "$old" ] || docker rm -f $old >/dev/null
 
+read -r eph_lo eph_hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { eph_lo=32768; eph_hi=60999; }
+for p in "$port" "${shard_ports[@]}" "$metrics_port"; do
+  if [ "$p" -ge "$eph_lo" ] && [ "$p" -le "$eph_hi" ]; then
+    echo "demo: warning: port $p is in the ephemeral range $eph_lo-$eph_hi; an outgoing connection may take it" >&2
+  fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "demo: port $p on 127.0.0.1 is in use; choose others with DEMO_PORT, DEMO_SHARD_PORT, DEMO_METRICS_PORT" >&2
+    exit 1
+  fi
+done
+
 echo "starting 4 MariaDB shards ($image)"
 for i in 0 1 2 3; do
   docker run -d --name "shardproxy-demo-$i" --label shardproxy.demo=1 \
-    -p "127.0.0.1:3306$i:3306" --tmpfs /var/lib/mysql \
+    -p "127.0.0.1:${shard_ports[$i]}:3306" --tmpfs /var/lib/mysql \
     -e MARIADB_ROOT_PASSWORD=rootpw -e MARIADB_DATABASE=shop "$image" >/dev/null
 done
 for i in 0 1 2 3; do
   for _ in $(seq 1 120); do
-    mariadb -h127.0.0.1 -P"3306$i" -uroot -prootpw -e 'SELECT 1' >/dev/null 2>&1 && break
+    mariadb -h127.0.0.1 -P"${shard_ports[$i]}" -uroot -prootpw -e 'SELECT 1' >/dev/null 2>&1 && break
     sleep 0.5
   done
-  mariadb -h127.0.0.1 -P"3306$i" -uroot -prootpw -e 'SELECT 1' >/dev/null
+  mariadb -h127.0.0.1 -P"${shard_ports[$i]}" -uroot -prootpw -e 'SELECT 1' >/dev/null
 done
 
 echo "building and starting the proxy"
 go build -o "$work/shardproxy" ./cmd/shardproxy
-"$work/shardproxy" serve --config examples/demo.yaml --metrics-addr 127.0.0.1:9090 &
+# examples/demo.yaml with the ports chosen above.
+edits=(-e "s/^listen: .*/listen: 127.0.0.1:$port/")
+for i in 0 1 2 3; do
+  edits+=(-e "/name: db$i,/s/addr: \"[^\"]*\"/addr: \"127.0.0.1:${shard_ports[$i]}\"/")
+done
+sed "${edits[@]}" examples/demo.yaml > "$work/demo.yaml"
+"$work/shardproxy" serve --config "$work/demo.yaml" --metrics-addr "127.0.0.1:$metrics_port" &
 proxy_pid=$!
-client=(mariadb -h127.0.0.1 -P3307 -udemo -pdemo shop)
+client=(mariadb -h127.0.0.1 -P"$port" -udemo -pdemo shop)
 for _ in $(seq 1 100); do
   "${client[@]}" -e 'SELECT 1' >/dev/null 2>&1 && break
   kill -0 "$proxy_pid" 2>/dev/null || { echo "the proxy exited" >&2; exit 1; }
@@ -61,8 +91,9 @@ echo "loading the schema through the proxy"
 cat <<MSG
 
 shardproxy demo is running.
-  DSN:    demo:demo@tcp(127.0.0.1:3307)/shop
-  CLI:    mariadb -h127.0.0.1 -P3307 -udemo -pdemo shop
+  DSN:    demo:demo@tcp(127.0.0.1:$port)/shop
+  CLI:    mariadb -c -h127.0.0.1 -P$port -udemo -pdemo shop
+          (-c keeps comments, so optimizer hints such as MAX_EXECUTION_TIME reach the proxy)
   try:    SELECT * FROM orders WHERE user_id = 7;
           INSERT INTO orders (order_id, user_id, currency, total) VALUES (5001, 7, 'EUR', 12.50);
           INSERT INTO orders (order_id, user_id, currency, total) VALUES (5002, 1, 'EUR', 3), (5003, 2, 'USD', 4);
@@ -71,8 +102,8 @@ shardproxy demo is running.
           SELECT currency, COUNT(*), SUM(total) FROM orders GROUP BY currency ORDER BY 3 DESC;
           EXPLAIN SHARDS SELECT user_id, total FROM orders ORDER BY total DESC LIMIT 5;
           SELECT /*+ MAX_EXECUTION_TIME(200) */ SLEEP(1);
-  metrics: http://127.0.0.1:9090/metrics
-  shards: 127.0.0.1:33060..33063 (root/rootpw), database shop
+  metrics: http://127.0.0.1:$metrics_port/metrics
+  shards: 127.0.0.1:${shard_ports[0]}..${shard_ports[3]} (root/rootpw), database shop
 Ctrl-C stops the proxy and removes the containers.
 MSG
 wait "$proxy_pid"

@@ -13,6 +13,8 @@ for tool in mariadb mariadb-dump mariadb-admin; do
   if ! command -v "$tool" >/dev/null 2>&1; then need+=(mariadb-client); break; fi
 done
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# Debian's PyMySQL (a DB-API driver: autocommit off by default) for the transaction tests.
+/usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

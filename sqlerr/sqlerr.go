@@ -19,6 +19,7 @@ const (
 	ErDBAccessDenied       uint16 = 1044
 	ErAccessDenied         uint16 = 1045
 	ErNoDB                 uint16 = 1046
+	ErHandshake            uint16 = 1043 // ER_HANDSHAKE_ERROR: "Bad handshake"
 	ErUnknownCom           uint16 = 1047
 	ErBadDB                uint16 = 1049
 	ErParse                uint16 = 1064
@@ -41,14 +42,44 @@ const (
 	ErConnectionKilled     uint16 = 1927 // MariaDB's "Connection was killed"
 	ErLockWaitTimeout      uint16 = 1205
 	ErNetReadInterrupted   uint16 = 1159
+	ErNetReadError         uint16 = 1158 // ER_NET_READ_ERROR: "Got an error reading communication packets"
 	ErMalformedPacket      uint16 = 1835
-	ErCantConnect          uint16 = 2003 // client-side code, used for "backend unreachable"
-	ErConnLost             uint16 = 2013 // client-side code, used for "backend lost mid-transaction"
+	ErUnsupportedPS        uint16 = 1295 // ER_UNSUPPORTED_PS
+	// ErCantConnect: a backend cannot be reached (ER_CONNECT_TO_FOREIGN_DATA_SOURCE, what
+	// MariaDB's own FEDERATED and Spider engines answer when a remote server is unreachable).
+	// The statement did not run; the client connection stays usable.
+	ErCantConnect uint16 = 1429
+	// ErConnLost: a backend connection failed during a statement that changed nothing, or
+	// whose loss the proxy reports by closing the client connection (see ErrLost)
+	// (ER_QUERY_ON_FOREIGN_DATA_SOURCE, FEDERATED's and Spider's code for a remote failure).
+	ErConnLost uint16 = 1430
+)
+
+// Client-range codes (CR_*, 2000-2999) belong to client libraries and never travel in an
+// ERR packet: libmariadb reads one there as a malformed packet (2027).
+const (
+	MinClientCode uint16 = 2000
+	MaxClientCode uint16 = 2999
 )
 
 // ErrFatal marks an error after which the client connection must be closed (the session's
 // backend state is gone); the protocol writes the error, then closes.
 var ErrFatal = errors.New("sqlerr: fatal for the connection")
+
+// ErrLost marks "connection lost, outcome unknown" (a write or COMMIT whose backend
+// connection failed before it answered, a transaction whose connection is gone): the
+// protocol logs the error and closes the client connection without an ERR packet, so the
+// client's driver reports its own 2013 (CR_SERVER_LOST), as when a server dies. It implies
+// ErrFatal.
+var ErrLost = errors.New("sqlerr: connection lost, outcome unknown")
+
+// Lost wraps err as ErrLost (and ErrFatal).
+func Lost(err error) error {
+	if errors.Is(err, ErrLost) {
+		return err
+	}
+	return fmt.Errorf("%w: %w: %w", ErrLost, ErrFatal, err)
+}
 
 // Causes a statement's context is cancelled with (context.Cause), besides its deadline. Each
 // wraps context.Canceled, so a cancelled statement answers ER_QUERY_INTERRUPTED (1317) unless

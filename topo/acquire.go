@@ -147,13 +147,20 @@ func bufferError(ctx context.Context, shard *rules.Shard, why string) error {
 	return ctx.Err()
 }
 
+// deadlinePassed reports whether ctx is done or its deadline has passed (its timer may mark
+// it done a moment after a socket deadline set to the same instant fired).
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(dl))
+}
+
 // acquireError maps a pool error to what the client should see.
 func acquireError(ctx context.Context, shard *rules.Shard, backend string, err error) error {
 	switch {
 	case errors.Is(err, pool.ErrAcquireTimeout):
 		return sqlerr.New(sqlerr.ErConCount,
 			"Too many connections: the pool of backend %s (shard %s) is exhausted: %v", backend, shard.Name, err)
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+	case errors.Is(err, context.DeadlineExceeded) && deadlinePassed(ctx):
 		// The statement's deadline ran out while it waited for a connection or dialled.
 		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
 			"Query execution was interrupted, maximum statement execution time exceeded (waiting for a connection to backend %s of shard %s: %v)",

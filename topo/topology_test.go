@@ -186,7 +186,7 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 }
 
 // TestAcquireErrors: shards the topology does not know, or without a primary, get a clear
-// 2003-class server error (ErCantConnect), not a panic or a hang.
+// server error ErCantConnect (1429), not a panic or a hang.
 func TestAcquireErrors(t *testing.T) {
 	snap := snapshot(t, nil)
 	tp := newTopo(t, snap, time.Minute)

@@ -7,10 +7,12 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 )
 
 // MaxPayload is the largest payload of one physical packet; a logical packet of this size or
@@ -47,6 +49,22 @@ func NewConn(nc net.Conn, bufSize int) *Conn {
 		bufSize = 4096
 	}
 	return &Conn{nc: nc, br: bufio.NewReaderSize(nc, bufSize), bw: bufio.NewWriterSize(nc, bufSize)}
+}
+
+// Resize replaces the read and write buffers with ones of size bufSize (at least 4096), for
+// example to grow them once a client has logged in. Nothing may be buffered for writing;
+// bytes already read into the old read buffer are kept in front of the new one.
+func (c *Conn) Resize(bufSize int) {
+	bufSize = max(bufSize, 4096)
+	if c.br.Size() == bufSize {
+		return
+	}
+	var r io.Reader = c.nc
+	if early := c.TakeBuffered(); len(early) > 0 {
+		r = io.MultiReader(bytes.NewReader(early), c.nc)
+	}
+	c.br = bufio.NewReaderSize(r, bufSize)
+	c.bw = bufio.NewWriterSize(c.nc, bufSize)
 }
 
 // NetConn returns the underlying connection.
@@ -101,14 +119,15 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 		_, _ = c.br.Discard(n)
 		return p, nil
 	}
+	if cap(c.buf) > keepBuf {
+		c.buf = nil // the previous large payload is no longer needed: let it go
+	}
 	c.buf = c.buf[:0]
 	for {
 		if c.MaxPacket > 0 && len(c.buf)+n > c.MaxPacket {
 			return nil, ErrPacketTooLarge
 		}
-		start := len(c.buf)
-		c.buf = append(c.buf, make([]byte, n)...)
-		if _, err := io.ReadFull(c.br, c.buf[start:]); err != nil {
+		if err := c.readPayload(n); err != nil {
 			return nil, fmt.Errorf("wire: read payload: %w", unexpectedEOF(err))
 		}
 		if n < MaxPayload {
@@ -118,6 +137,38 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 			return nil, fmt.Errorf("wire: read continuation: %w", unexpectedEOF(err))
 		}
 	}
+}
+
+// TrimBuffer lets go of the buffer that held a large payload (more than 1 MiB), so an idle
+// connection does not keep the memory of its largest packet. Payloads returned earlier must
+// no longer be in use.
+func (c *Conn) TrimBuffer() {
+	if cap(c.buf) > keepBuf {
+		c.buf = nil
+	}
+}
+
+// readChunk bounds how much of an announced payload is allocated ahead of the bytes that
+// arrive: a header is a claim, and a peer that announces 16 MiB and sends nothing more must
+// not cost 16 MiB.
+const readChunk = 64 << 10
+
+// keepBuf is the largest joined-payload buffer a Conn keeps between packets.
+const keepBuf = 1 << 20
+
+// readPayload appends n bytes read from the connection to c.buf, growing it chunk by chunk
+// as the bytes arrive.
+func (c *Conn) readPayload(n int) error {
+	for n > 0 {
+		k := min(n, readChunk)
+		start := len(c.buf)
+		c.buf = slices.Grow(c.buf, k)[:start+k]
+		if _, err := io.ReadFull(c.br, c.buf[start:]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }
 
 func (c *Conn) readHeader() (int, error) {

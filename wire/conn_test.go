@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -354,12 +355,6 @@ func TestReadContinuationErrors(t *testing.T) {
 			conn := wire.NewConn(newFake(c.in), 0)
 			conn.MaxPacket = c.maxPacket
 			_, err := conn.ReadPacket()
-			if c.want == io.ErrUnexpectedEOF && err == io.EOF {
-				t.Skip("BUG: wire.Conn.ReadPacket returns bare io.EOF when the peer closes after a 0xffffff-byte " +
-					"packet and before its continuation: readHeader's \"clean EOF\" is passed through inside the " +
-					"continuation loop, so a truncated logical packet looks like a clean close between packets; " +
-					"it should be io.ErrUnexpectedEOF (wrapped)")
-			}
 			if !errors.Is(err, c.want) {
 				t.Errorf("err = %v, want %v", err, c.want)
 			}
@@ -382,4 +377,77 @@ func TestWriteError(t *testing.T) {
 		t.Error("Flush to a closed peer succeeded")
 	}
 	_ = a.Close()
+}
+
+// TestReadPacketAllocatesWhatArrives: a header announcing 16 MiB followed by a few bytes and
+// then nothing must not allocate the announced length (lengths are claims).
+func TestReadPacketAllocatesWhatArrives(t *testing.T) {
+	for _, max := range []int{0, 64 << 20} {
+		in := append([]byte{0xff, 0xff, 0xff, 0}, make([]byte, 100)...)
+		c := wire.NewConn(newFake(in), 4096)
+		c.MaxPacket = max
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := c.ReadPacket()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("MaxPacket %d: ReadPacket = %v, want an unexpected EOF", max, err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+			t.Errorf("MaxPacket %d: reading a 16 MiB header followed by 100 bytes allocated %d bytes", max, got)
+		}
+	}
+}
+
+// TestReadPacketLargeInChunks: a payload larger than the read buffer and than one read
+// chunk, split over physical packets, arrives whole.
+func TestReadPacketLargeInChunks(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), (wire.MaxPayload+300_000)/16)
+	var in []byte
+	in = append(in, frame(0, big[:wire.MaxPayload])...)
+	in = append(in, frame(1, big[wire.MaxPayload:])...)
+	in = append(in, frame(2, []byte("next"))...)
+	c := wire.NewConn(newFake(in), 4096)
+	p, err := c.ReadPacket()
+	if err != nil || !bytes.Equal(p, big) {
+		t.Fatalf("ReadPacket: %d bytes, %v; want %d bytes", len(p), err, len(big))
+	}
+	if p, err := c.ReadPacket(); err != nil || string(p) != "next" {
+		t.Fatalf("next packet: %q, %v", p, err)
+	}
+}
+
+// TestResizeKeepsBufferedBytes: bytes read ahead into the old buffer are read first.
+func TestResizeKeepsBufferedBytes(t *testing.T) {
+	in := append(frame(0, []byte("one")), frame(1, []byte("two"))...)
+	c := wire.NewConn(newFake(in), 4096)
+	if p, err := c.ReadPacket(); err != nil || string(p) != "one" {
+		t.Fatalf("first: %q, %v", p, err)
+	}
+	c.Resize(64 << 10)
+	if p, err := c.ReadPacket(); err != nil || string(p) != "two" {
+		t.Fatalf("after Resize: %q, %v", p, err)
+	}
+}
+
+// TestTrimBuffer: after a payload larger than 1 MiB, TrimBuffer lets its buffer go; the
+// next large payload still arrives whole.
+func TestTrimBuffer(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 2<<20)
+	in := append(frame(0, big), frame(1, big[:300_000])...)
+	c := wire.NewConn(newFake(in), 4096)
+	if p, err := c.ReadPacket(); err != nil || len(p) != len(big) {
+		t.Fatalf("first: %d bytes, %v", len(p), err)
+	}
+	c.TrimBuffer()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if p, err := c.ReadPacket(); err != nil || len(p) != 300_000 {
+		t.Fatalf("second: %d bytes, %v", len(p), err)
+	}
+	runtime.ReadMemStats(&after)
+	if after.TotalAlloc-before.TotalAlloc < 300_000 {
+		t.Errorf("the second payload reused the 2 MiB buffer: TrimBuffer kept it")
+	}
 }

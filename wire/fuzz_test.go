@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -96,4 +97,64 @@ func countDiff(a, b []byte) int {
 		}
 	}
 	return n
+}
+
+// FuzzRoundTrip encodes arbitrary values with the wire encoders and decodes them back:
+// length-encoded strings and integers, a text row (NULLs included), a column definition's
+// name, and an ERR packet must all survive the round trip, and every decoder must stop
+// inside the bytes it was given.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("name", "value", uint64(0), uint16(1146), "42S02", "Table 'x' doesn't exist", uint8(0))
+	f.Add("", "", uint64(250), uint16(1064), "", "", uint8(3))
+	f.Add("名前", string(bytes.Repeat([]byte{0xfb}, 300)), uint64(1<<16), uint16(3024), "HY000", "timeout", uint8(1))
+	f.Add("x\x00y", string(bytes.Repeat([]byte("a"), 70000)), uint64(1<<24), uint16(0), "#####", "\xff\xfe", uint8(2))
+	f.Add("n", "v", uint64(1<<63), uint16(65535), "ab", "m", uint8(7))
+	f.Fuzz(func(t *testing.T, name, value string, n uint64, code uint16, state, msg string, nulls uint8) {
+		if v, used := wire.LenencInt(wire.AppendLenencInt(nil, n)); v != n || used != len(wire.AppendLenencInt(nil, n)) {
+			t.Fatalf("lenenc int %d decodes as %d (%d bytes)", n, v, used)
+		}
+		enc := wire.AppendLenencString(nil, value)
+		s, isNull, used := wire.LenencString(enc)
+		if string(s) != value || isNull || used != len(enc) {
+			t.Fatalf("lenenc string of %d bytes decodes as %d bytes, null %v, used %d of %d", len(value), len(s), isNull, used, len(enc))
+		}
+		if s, _, used := wire.LenencString(enc[:len(enc)-1]); used != 0 || s != nil {
+			t.Fatalf("a truncated lenenc string decodes (%d bytes used)", used)
+		}
+
+		vals := []*string{&name, &value, nil, &msg}
+		for i := range vals {
+			if nulls&(1<<i) != 0 {
+				vals[i] = nil
+			}
+		}
+		row := wire.AppendTextRow(nil, vals)
+		for i, want := range vals {
+			got, isNull, used := wire.LenencString(row)
+			if used == 0 || isNull != (want == nil) || (want != nil && string(got) != *want) {
+				t.Fatalf("column %d of a text row: %q null %v (used %d)", i, got, isNull, used)
+			}
+			row = row[used:]
+		}
+		if len(row) != 0 {
+			t.Fatalf("%d bytes left after the text row", len(row))
+		}
+
+		def := wire.AppendColumnDef(nil, wire.Column{Schema: msg, Table: value, Name: name, OrgName: name})
+		if got, ok := wire.ParseColumnName(def); !ok || got != name {
+			t.Fatalf("column name %q parses as %q, %v", name, got, ok)
+		}
+		for i := range def { // a truncated definition never reads past its end
+			_, _ = wire.ParseColumnName(def[:i])
+		}
+
+		e := wire.ParseErr(wire.AppendErr(nil, &sqlerr.Error{Code: code, State: state, Message: msg}))
+		wantState := state
+		if len(state) != 5 {
+			wantState = "HY000"
+		}
+		if e.Code != code || e.State != wantState || e.Message != msg {
+			t.Fatalf("ERR %d %q %q decodes as %d %q %q", code, state, msg, e.Code, e.State, e.Message)
+		}
+	})
 }

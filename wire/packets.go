@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -140,17 +141,24 @@ func AppendEOF(b []byte, warnings, status uint16) []byte {
 	return binary.LittleEndian.AppendUint16(b, status)
 }
 
-// AppendErr appends an ERR packet's payload to b.
+// AppendErr appends an ERR packet's payload to b. A client-range code (2000-2999), which
+// no server sends and libmariadb reads as a malformed packet, goes out as 1105
+// ER_UNKNOWN_ERROR with the original code in the message: the proxy's own errors carry
+// server codes, this is the last line of defence.
 func AppendErr(b []byte, e *sqlerr.Error) []byte {
+	code, msg := e.Code, e.Message
+	if code >= sqlerr.MinClientCode && code <= sqlerr.MaxClientCode {
+		code, msg = sqlerr.ErUnknownError, fmt.Sprintf("%s (client error code %d)", msg, e.Code)
+	}
 	b = append(b, ErrHeader)
-	b = binary.LittleEndian.AppendUint16(b, e.Code)
+	b = binary.LittleEndian.AppendUint16(b, code)
 	state := e.State
 	if len(state) != 5 {
 		state = "HY000"
 	}
 	b = append(b, '#')
 	b = append(b, state...)
-	return append(b, e.Message...)
+	return append(b, msg...)
 }
 
 // ParseErr decodes an ERR packet.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/shardproxy/shardproxy/protocol"
@@ -120,6 +121,9 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	store := rules.NewStore(snap)
 	reg := prometheus.NewRegistry()
+	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
+	// operators watch them for leaks.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cl, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
@@ -146,8 +150,15 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	procs := &processes{}
 	xam := newXAMetrics(reg)
+	version, maxPacket := opts.ServerVersion, opts.MaxAllowedPacket
+	if version == "" {
+		version = protocol.DefaultServerVersion
+	}
+	if maxPacket == 0 {
+		maxPacket = protocol.DefaultMaxAllowedPacket
+	}
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
-		XAMetrics: xam, XATestHook: xaTestHook(log)})
+		XAMetrics: xam, XATestHook: xaTestHook(log), ServerVersion: version, MaxAllowedPacket: int64(maxPacket)})
 	stopRecovery := startRecovery(ctx, store, cl, xam, log)
 	defer stopRecovery()
 	srv, err := protocol.NewServer(opts, users{store}, handler{rt})

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
@@ -13,6 +15,7 @@ var (
 	_ router.Backend           = (*topo.Topology)(nil)
 	_ router.PreferringBackend = (*topo.Topology)(nil)
 	_ router.Conn              = (*topo.Conn)(nil)
+	_ protocol.Abandoner       = session{}
 )
 
 // handler adapts the router to protocol.Handler.
@@ -21,7 +24,8 @@ type handler struct{ r *router.Router }
 var _ protocol.Handler = handler{}
 
 func (h handler) NewSession(ctx context.Context, info protocol.ConnInfo) (protocol.Session, error) {
-	s, err := h.r.NewSession(ctx, router.SessionInfo{ConnID: info.ID, User: info.User, Collation: info.Collation})
+	s, err := h.r.NewSession(ctx, router.SessionInfo{ConnID: info.ID, User: info.User, Collation: info.Collation,
+		FoundRows: info.Capabilities&mysql.CLIENT_FOUND_ROWS != 0})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +22,10 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // driver for Server.DB
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/network"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -78,10 +81,11 @@ func (s *Server) Stop(ctx context.Context) error {
 type Option func(*config)
 
 type config struct {
-	databases []string
-	args      []string
-	network   string
-	aliases   []string
+	databases   []string
+	args        []string
+	restartable bool
+	network     string
+	aliases     []string
 }
 
 // WithDatabases creates databases at start.
@@ -103,6 +107,13 @@ func WithNetwork(name string, aliases ...string) Option {
 // ContainerID is the Docker id of the server's container (for docker kill, pause, network
 // disconnect).
 func (s *Server) ContainerID() string { return s.ctr.GetContainerID() }
+
+// Restartable keeps the data directory on the container's own disk instead of tmpfs (which
+// a stop wipes) and publishes the port on a fixed loopback port (Docker would pick a new one
+// at each start), so that Restart keeps both the data and the address.
+func Restartable() Option {
+	return func(c *config) { c.restartable = true }
+}
 
 // RequireDocker skips (or, under CI, fails) the test when no Docker engine answers.
 func RequireDocker(t testing.TB) {
@@ -171,24 +182,28 @@ func Start(t testing.TB, opts ...Option) *Server {
 	img := Image(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	custom := []testcontainers.ContainerCustomizer{}
-	if cfg.network != "" {
-		custom = append(custom, network.WithNetworkName(cfg.aliases, cfg.network))
-	}
-	ctr, err := testcontainers.Run(ctx, img, append(custom,
+	custom := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(map[string]string{
 			"MARIADB_ROOT_PASSWORD": RootPassword,
 			"MARIADB_DATABASE":      strings.Join(cfg.databases, ","),
 		}),
 		testcontainers.WithCmdArgs(cfg.args...),
 		testcontainers.WithExposedPorts("3306/tcp"),
-		testcontainers.WithTmpfs(map[string]string{"/var/lib/mysql": "rw"}),
 		testcontainers.WithLabels(map[string]string{"shardproxy.test": "1"}),
 		testcontainers.WithWaitStrategy(
 			wait.ForLog("ready for connections").WithStartupTimeout(2*time.Minute),
 			wait.ForListeningPort("3306/tcp").WithStartupTimeout(2*time.Minute),
 		),
-	)...)
+	}
+	if cfg.network != "" {
+		custom = append(custom, tcnetwork.WithNetworkName(cfg.aliases, cfg.network))
+	}
+	if cfg.restartable {
+		custom = append(custom, fixedPort(t))
+	} else {
+		custom = append(custom, testcontainers.WithTmpfs(map[string]string{"/var/lib/mysql": "rw"}))
+	}
+	ctr, err := testcontainers.Run(ctx, img, custom...)
 	if ctr != nil {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -213,6 +228,55 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{Host: host, Port: int(port.Num()), User: "root", Password: RootPassword, ctr: ctr}
 	waitReady(t, s)
 	return s
+}
+
+// fixedPort publishes 3306 on a loopback port that is free now.
+func fixedPort(t testing.TB) testcontainers.ContainerCustomizer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_ = ln.Close()
+	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+		hc.PortBindings = network.PortMap{network.MustParsePort("3306/tcp"): {{
+			HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: port,
+		}}}
+	})
+}
+
+// Restart stops the server (cleanly, within 10 s) and starts it again on the same address;
+// it returns once the server accepts logins. Only a Restartable server keeps its data and
+// its address. It may be called from any goroutine.
+func (s *Server) Restart(ctx context.Context) error {
+	d := 10 * time.Second
+	if err := s.ctr.Stop(ctx, &d); err != nil {
+		return fmt.Errorf("stopping %s: %w", s.Addr(), err)
+	}
+	if err := s.ctr.Start(ctx); err != nil {
+		return fmt.Errorf("starting %s again: %w", s.Addr(), err)
+	}
+	port, err := s.ctr.MappedPort(ctx, "3306/tcp")
+	if err != nil {
+		return err
+	}
+	if int(port.Num()) != s.Port {
+		return fmt.Errorf("%s came back on port %d", s.Addr(), port.Num())
+	}
+	h, err := sql.Open("mysql", s.DSN(""))
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = h.PingContext(pctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitReady pings until the server accepts a real login: the log line comes before the

@@ -1,0 +1,60 @@
+package router
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// A panic in the proxy (a defect, or backend bytes that no check caught) must fail only
+// the statement or the session it happened in, never the process. The session's own
+// goroutine is guarded by the protocol layer, which closes the client connection and calls
+// Abandon; the goroutines the router starts itself (scatter drains, the branches of a
+// multi-shard write) recover here and fail their branch, with the connection marked broken.
+
+// hold records that the session holds c (acquired from the backend and not yet released).
+func (s *Session) hold(c Conn) { s.held = append(s.held, c) }
+
+// release gives c back to the backend.
+func (s *Session) release(c Conn) {
+	if i := slices.Index(s.held, c); i >= 0 {
+		s.held = slices.Delete(s.held, i, i+1)
+	}
+	s.r.be.Release(c)
+}
+
+// Abandon is called once the session's goroutine panicked: every backend connection the
+// session holds is in an unknown state, so each is marked broken and given back (the pool
+// closes it; an open transaction on it is rolled back by the server). The session must not
+// be used afterwards except for Close.
+func (s *Session) Abandon() {
+	for name := range s.pinned {
+		delete(s.pinned, name)
+	}
+	for _, c := range slices.Clone(s.held) {
+		c.MarkBroken()
+		s.release(c)
+	}
+	clear(s.last)
+}
+
+// errPanicked is what a recovered panic becomes: the statement fails with an internal error
+// and the connection involved is treated as lost.
+func errPanicked(v any) error {
+	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErUnknownError,
+		"Internal error in the proxy while handling the statement (%v); it may or may not have run", v))
+}
+
+// recovered turns a panic in a goroutine working on c into an error in *err, logged with
+// its stack; c is marked broken. Deferred as `defer s.recovered(c, &err)`.
+func (s *Session) recovered(c Conn, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.r.log.Error("panic while handling backend connection; it is closed", "conn_id", s.info.ConnID, "backend_conn", c.ID(), "panic", r, "stack", string(debug.Stack()))
+	c.MarkBroken()
+	*err = errPanicked(r)
+}

@@ -1,0 +1,94 @@
+package router
+
+import (
+	"context"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// TestBranchPanicFailsOnlyItsBranch: a panic in the goroutine of one branch of a
+// multi-shard write fails the write (every branch rolled back, the panicking branch's
+// connection broken), not the process; the session keeps working.
+func TestBranchPanicFailsOnlyItsBranch(t *testing.T) {
+	be := newFakeBackend()
+	s := shardedFakeSession(t, be, nil, nil)
+	var w clientRecorder
+	// User 1 is on s1 (the coordinator), user 2 on s0: the participant's goroutine panics.
+	err := s.Query(context.Background(), "INSERT INTO orders (id, user_id) VALUES (1, 1), ('PANIC', 2)", false, &w)
+	if sqlCode(err) != sqlerr.ErUnknownError {
+		t.Fatalf("error %v, want 1105 for the panicking branch", err)
+	}
+	logs := shardLogs(be)
+	if got := logs["s1"]; len(got) == 0 || got[len(got)-1] != "ROLLBACK" {
+		t.Errorf("coordinator s1 got %q, want its transaction rolled back", got)
+	}
+	if n := be.idleCount("s0"); n != 0 {
+		t.Errorf("s0: %d idle connections, want the panicking branch's connection closed", n)
+	}
+	if n := be.idleCount("s1"); n != 1 {
+		t.Errorf("s1: %d idle connections, want the coordinator's back", n)
+	}
+	if err := s.Query(context.Background(), "INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)", false, &w); err != nil {
+		t.Errorf("the next write: %v", err)
+	}
+}
+
+// TestAbandon: after a panic in the session's goroutine (which the protocol layer
+// recovers), Abandon gives back every backend connection the session holds, pinned or in
+// flight, as broken.
+func TestAbandon(t *testing.T) {
+	be := newFakeBackend()
+	s := shardedFakeSession(t, be, nil, nil)
+	var w clientRecorder
+	if err := s.Query(context.Background(), "BEGIN", false, &w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Query(context.Background(), "INSERT INTO orders (id, user_id) VALUES (1, 1)", false, &w); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.pinned) == 0 {
+		t.Fatalf("pinned %v, want the transaction's connections", s.pinned)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the statement did not panic")
+			}
+		}()
+		_ = s.Query(context.Background(), "SELECT * FROM orders WHERE user_id = 2 AND note = 'PANIC'", false, &w)
+	}()
+	s.Abandon()
+	s.Close()
+	if len(s.pinned) != 0 || len(s.held) != 0 {
+		t.Errorf("after Abandon: pinned %v, held %v", s.pinned, s.held)
+	}
+	for _, shard := range []string{"s0", "s1"} {
+		if n := be.idleCount(shard); n != 0 {
+			t.Errorf("%s: %d idle connections after Abandon, want none reused", shard, n)
+		}
+	}
+}
+
+// TestRecoveryPanicClosesItsConnection: a panic while a recovery pass works on a server
+// fails that server's part of the pass, with its connection closed, not the process.
+func TestRecoveryPanicClosesItsConnection(t *testing.T) {
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := newFakeBackend()
+	rc := NewRecoverer(RecoverOptions{Rules: rules.NewStore(snap), Backend: be})
+	shard, _ := snap.Shard("s0")
+	err = rc.withConn(context.Background(), shard, func(c Conn) error { panic("malformed XA RECOVER row") })
+	if sqlCode(err) != sqlerr.ErUnknownError {
+		t.Fatalf("withConn = %v, want the panic as an error", err)
+	}
+	if n := be.idleCount("s0"); n != 0 {
+		t.Errorf("%d idle connections on s0, want the panicking pass's connection closed", n)
+	}
+	if err := rc.withConn(context.Background(), shard, func(Conn) error { return nil }); err != nil {
+		t.Errorf("the next pass: %v", err)
+	}
+}

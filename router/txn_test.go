@@ -1,0 +1,389 @@
+package router
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// TestSavepointStack: the session's savepoint stack follows MariaDB's rules.
+func TestSavepointStack(t *testing.T) {
+	cases := []struct {
+		name string
+		ops  []string // "push x", "rollback x", "release x"
+		want string   // names, oldest first; "1305" when the last op names no savepoint
+	}{
+		{"push", []string{"push a", "push b"}, "a b"},
+		{"redefine moves to the top", []string{"push a", "push b", "push A"}, "b A"},
+		{"rollback keeps the savepoint", []string{"push a", "push b", "push c", "rollback b"}, "a b"},
+		{"release drops it and later ones", []string{"push a", "push b", "push c", "release b"}, "a"},
+		{"names ignore case", []string{"push Sp", "rollback sP"}, "Sp"},
+		{"unknown rollback", []string{"push a", "rollback z"}, "1305"},
+		{"released is gone", []string{"push a", "push b", "release a", "rollback b"}, "1305"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var sps []savepoint
+			got := ""
+			for _, op := range c.ops {
+				verb, name, _ := strings.Cut(op, " ")
+				if verb == "push" {
+					sps = pushSavepoint(sps, name, nil)
+					continue
+				}
+				i := findSavepoint(sps, name)
+				switch {
+				case i < 0:
+					got = "1305"
+				case verb == "release":
+					sps = sps[:i]
+				default:
+					sps = sps[:i+1]
+				}
+			}
+			if got == "" {
+				var names []string
+				for _, sp := range sps {
+					names = append(names, sp.name)
+				}
+				got = strings.Join(names, " ")
+			}
+			if got != c.want {
+				t.Errorf("%v: got %q, want %q", c.ops, got, c.want)
+			}
+		})
+	}
+}
+
+// TestNeedsJoin: a connection joins the transaction when one is open elsewhere, or when
+// autocommit=0 savepoints wait for the first connection.
+func TestNeedsJoin(t *testing.T) {
+	cases := []struct {
+		status     uint16
+		open       bool
+		savepoints int
+		want       bool
+	}{
+		{wire.StatusAutocommit, false, 0, false},
+		{wire.StatusAutocommit, true, 0, true},
+		{wire.StatusAutocommit | wire.StatusInTrans, true, 2, false}, // already in
+		{0, false, 0, false},                                         // autocommit=0 alone holds nothing
+		{0, false, 1, true},                                          // autocommit=0 SAVEPOINT before any statement
+		{wire.StatusInTrans, false, 1, false},
+	}
+	for _, c := range cases {
+		if got := needsJoin(c.status, c.open, c.savepoints); got != c.want {
+			t.Errorf("needsJoin(%#x, open %v, %d savepoints) = %v, want %v", c.status, c.open, c.savepoints, got, c.want)
+		}
+	}
+}
+
+func TestJoinStatements(t *testing.T) {
+	cases := []struct {
+		begin string
+		sps   []string
+		want  []string
+	}{
+		{"", nil, []string{"BEGIN"}},
+		{"START TRANSACTION READ ONLY", nil, []string{"START TRANSACTION READ ONLY"}},
+		{"BEGIN", []string{"a", "we`ird"}, []string{"BEGIN", "SAVEPOINT `a`", "SAVEPOINT `we``ird`"}},
+	}
+	for _, c := range cases {
+		var sps []savepoint
+		for _, n := range c.sps {
+			sps = append(sps, savepoint{name: n})
+		}
+		if got := joinStatements(c.begin, sps); !slices.Equal(got, c.want) {
+			t.Errorf("joinStatements(%q, %v) = %q, want %q", c.begin, c.sps, got, c.want)
+		}
+	}
+}
+
+// TestSessionAutocommitOffPinsOnlyInTransaction: autocommit=0 is replayed like any
+// variable; a connection is kept only while the backend says a transaction is open.
+func TestSessionAutocommitOffPinsOnlyInTransaction(t *testing.T) {
+	be := newFakeBackend()
+	be.values["autocommit"] = "0"
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "SET autocommit = 0", &w)
+	if len(s.pinned) != 0 || s.status&wire.StatusAutocommit != 0 {
+		t.Fatalf("after SET autocommit = 0: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+	exec(t, s, "SELECT 1", &w) // no table: no transaction
+	if len(s.pinned) != 0 {
+		t.Fatalf("SELECT 1 pinned %d connections", len(s.pinned))
+	}
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w) // joins the open transaction
+	if len(s.pinned) != 2 || s.status&wire.StatusInTrans == 0 {
+		t.Fatalf("in a transaction: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+	be.takeLog()
+	w.reset()
+	exec(t, s, "COMMIT", &w)
+	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT")
+	if len(s.pinned) != 0 {
+		t.Errorf("%d connections pinned after COMMIT", len(s.pinned))
+	}
+	if oks := w.oks(); len(oks) != 1 || oks[0].Status&(wire.StatusInTrans|wire.StatusAutocommit) != 0 {
+		t.Errorf("COMMIT answered %+v, want neither in transaction nor autocommit", oks)
+	}
+	// The next transaction may write elsewhere: the last one's writer is forgotten.
+	exec(t, s, "UPDATE blog.t SET a = 2", &w)
+	exec(t, s, "ROLLBACK", &w)
+	if len(s.pinned) != 0 {
+		t.Errorf("%d connections pinned after ROLLBACK", len(s.pinned))
+	}
+}
+
+// TestSessionSavepointsJoin: a shard that joins after savepoints were taken creates them,
+// so ROLLBACK TO and RELEASE reach every shard; unknown names get 1305 from the proxy.
+func TestSessionSavepointsJoin(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "SAVEPOINT a", &w)
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	exec(t, s, "SAVEPOINT b", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	wantLog(t, be,
+		"s_shop#1: BEGIN", "s_shop#1: SAVEPOINT a", "s_shop#1: UPDATE `shop_0`.`t` SET `a`=1", "s_shop#1: SAVEPOINT b",
+		"s_blog#2: BEGIN", "s_blog#2: SAVEPOINT `a`", "s_blog#2: SAVEPOINT `b`", "s_blog#2: SELECT * FROM `blog_p`.`t`")
+	exec(t, s, "ROLLBACK TO SAVEPOINT a", &w)
+	wantLog(t, be, "s_blog#2: ROLLBACK TO SAVEPOINT a", "s_shop#1: ROLLBACK TO SAVEPOINT a")
+	// Rolled back past the write: another shard may write now.
+	exec(t, s, "UPDATE blog.t SET a = 2", &w)
+	be.takeLog()
+	for _, q := range []string{"ROLLBACK TO SAVEPOINT b", "RELEASE SAVEPOINT nosuch"} {
+		if err := s.Query(context.Background(), q, false, &w); sqlCode(err) != erSavepointNotExist {
+			t.Errorf("%s: %v, want 1305", q, err)
+		}
+	}
+	wantLog(t, be) // answered by the proxy
+	exec(t, s, "RELEASE SAVEPOINT a", &w)
+	if err := s.Query(context.Background(), "ROLLBACK TO a", false, &w); sqlCode(err) != erSavepointNotExist {
+		t.Errorf("ROLLBACK TO a released savepoint: %v, want 1305", err)
+	}
+	exec(t, s, "COMMIT", &w)
+	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	}
+	// Outside a transaction SAVEPOINT is ignored, as by MariaDB.
+	be.takeLog()
+	exec(t, s, "SAVEPOINT c", &w)
+	if err := s.Query(context.Background(), "ROLLBACK TO c", false, &w); sqlCode(err) != erSavepointNotExist {
+		t.Errorf("ROLLBACK TO a savepoint taken outside a transaction: %v, want 1305", err)
+	}
+	wantLog(t, be)
+}
+
+// TestSessionSavepointAutocommitOff: under autocommit=0 a savepoint taken before any
+// statement is created on each connection as it joins.
+func TestSessionSavepointAutocommitOff(t *testing.T) {
+	be := newFakeBackend()
+	be.values["autocommit"] = "0"
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "SET autocommit = 0", &w)
+	be.takeLog()
+	exec(t, s, "SAVEPOINT s", &w)
+	wantLog(t, be)
+	exec(t, s, "INSERT INTO shop.t (a) VALUES (1)", &w)
+	wantLog(t, be, "s_shop#1: BEGIN", "s_shop#1: SAVEPOINT `s`", "s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)")
+	exec(t, s, "ROLLBACK TO SAVEPOINT s", &w)
+	exec(t, s, "COMMIT", &w)
+	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	}
+}
+
+// TestSessionDeadlockRollsBackEverywhere: a deadlock rolled the transaction back on one
+// shard; the proxy rolls it back on the others.
+func TestSessionDeadlockRollsBackEverywhere(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	be.takeLog()
+	err := s.Query(context.Background(), "UPDATE shop.deadlock SET a = 1", false, &w)
+	if sqlCode(err) != erLockDeadlock {
+		t.Fatalf("got %v, want the deadlock", err)
+	}
+	log := be.takeLog()
+	slices.Sort(log)
+	if want := []string{"s_blog#2: ROLLBACK", "s_shop#1: ROLLBACK", "s_shop#1: UPDATE `shop_0`.`deadlock` SET `a`=1"}; !slices.Equal(log, want) {
+		t.Errorf("backend received %q, want %q", log, want)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after the deadlock: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
+
+// TestSessionImplicitCommitEverywhere: a statement that commits implicitly on one shard
+// (SET autocommit = 1 under autocommit = 0) commits the transaction on every shard.
+func TestSessionImplicitCommitEverywhere(t *testing.T) {
+	be := newFakeBackend()
+	be.values["autocommit"] = "0"
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "SET autocommit = 0", &w)
+	exec(t, s, "UPDATE blog.t SET a = 1", &w)
+	exec(t, s, "SELECT * FROM shop.t", &w)
+	be.takeLog()
+	be.values["autocommit"] = "1"
+	exec(t, s, "SET autocommit = 1", &w)
+	log := be.takeLog()
+	if !slices.Contains(log, "s_blog#2: COMMIT") {
+		t.Errorf("backend received %q, want a COMMIT on s_blog", log)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after the implicit commit: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
+
+// TestSessionScatterErrorKeepsTransaction: a shard's error in a scatter SELECT inside a
+// transaction answers that error; the other shards are drained, every connection and the
+// transaction stay.
+func TestSessionScatterErrorKeepsTransaction(t *testing.T) {
+	be := newFakeBackend()
+	be.failSelects = map[string]bool{"s1": true}
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	if err := s.UseDB(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	err := s.Query(context.Background(), "SELECT * FROM orders", false, &w)
+	if sqlCode(err) != 1054 {
+		t.Fatalf("scatter error: %v, want the shard's 1054", err)
+	}
+	if len(s.pinned) != 4 {
+		t.Errorf("%d connections pinned after the error, want all 4", len(s.pinned))
+	}
+	for name, c := range s.pinned {
+		if c.Broken() {
+			t.Errorf("connection of %s closed", name)
+		}
+	}
+	if len(be.kills) != 0 {
+		t.Errorf("queries killed: %v", be.kills)
+	}
+	be.failSelects = nil
+	exec(t, s, "SELECT * FROM orders", &w)
+	exec(t, s, "COMMIT", &w)
+	if len(s.pinned) != 0 {
+		t.Errorf("%d connections pinned after COMMIT", len(s.pinned))
+	}
+}
+
+// TestFoundRows: what a client with CLIENT_FOUND_ROWS gets, from the OK packet of a
+// connection without the flag.
+func TestFoundRows(t *testing.T) {
+	cases := []struct {
+		kind     rowsKind
+		affected uint64
+		info     string
+		want     uint64
+	}{
+		{rowsUpdate, 0, "Rows matched: 3  Changed: 0  Warnings: 0", 3},
+		{rowsUpdate, 2, "Rows matched: 5  Changed: 2  Warnings: 1", 5},
+		{rowsUpdate, 2, "", 2}, // no info: as reported
+		{rowsUpsert, 0, "", 1}, // one row set to its own values
+		{rowsUpsert, 1, "", 1}, // inserted
+		{rowsUpsert, 2, "", 2}, // updated
+		{rowsUpsert, 3, "Records: 3  Duplicates: 1  Warnings: 0", 4},
+		{rowsUpsert, 2, "Records: 3  Duplicates: 0  Warnings: 0", 3},
+		{rowsPlain, 0, "Records: 3  Duplicates: 1  Warnings: 0", 0},
+		{rowsPlain, 7, "", 7},
+	}
+	for _, c := range cases {
+		if got := foundRows(c.kind, wire.OK{AffectedRows: c.affected, Info: c.info}); got != c.want {
+			t.Errorf("foundRows(%d, %d, %q) = %d, want %d", c.kind, c.affected, c.info, got, c.want)
+		}
+	}
+	for sql, want := range map[string]rowsKind{
+		"UPDATE t SET a = 1":                                          rowsUpdate,
+		"UPDATE t JOIN u ON t.id = u.id SET t.a = 1":                  rowsUpdate,
+		"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1":      rowsUpsert,
+		"INSERT IGNORE INTO t VALUES (1) ON DUPLICATE KEY UPDATE a=1": rowsPlain,
+		"INSERT INTO t VALUES (1)":                                    rowsPlain,
+		"REPLACE INTO t VALUES (1)":                                   rowsPlain,
+		"DELETE FROM t":                                               rowsPlain,
+	} {
+		s, _ := newTestSession(t, passthroughConfig(), "app", "shop")
+		st, err := s.parseOne(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowsKindOf(st); got != want {
+			t.Errorf("rowsKindOf(%q) = %d, want %d", sql, got, want)
+		}
+	}
+}
+
+// TestSessionPreparedTransactionControl: COMMIT and savepoints prepared in the binary
+// protocol act on every shard of the transaction, as in text.
+func TestSessionPreparedTransactionControl(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	ctx := context.Background()
+	prep := func(sql string) *Stmt {
+		t.Helper()
+		st, err := s.Prepare(ctx, sql)
+		if err != nil {
+			t.Fatalf("prepare %s: %v", sql, err)
+		}
+		return st
+	}
+	begin, sp, rollbackTo, commit := prep("BEGIN"), prep("SAVEPOINT a"), prep("ROLLBACK TO SAVEPOINT a"), prep("COMMIT")
+	wantLog(t, be) // nothing prepared on a backend
+	run := func(st *Stmt) {
+		t.Helper()
+		if err := s.Execute(ctx, st, nil, &w); err != nil {
+			t.Fatalf("execute %s: %v", st.orig, err)
+		}
+	}
+	run(begin)
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	run(sp)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	run(rollbackTo)
+	be.takeLog()
+	run(commit)
+	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT")
+	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	}
+}
+
+// TestSessionScatterDeadlock: a deadlock in a scatter query inside a transaction rolls the
+// transaction back on every shard, those that joined in that very query included.
+func TestSessionScatterDeadlock(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	if err := s.UseDB(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	err := s.Query(context.Background(), "SELECT * FROM orders WHERE deadlock = 1 FOR UPDATE", false, &w)
+	if sqlCode(err) != erLockDeadlock {
+		t.Fatalf("got %v, want the deadlock", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || s.txnOpen() {
+		t.Errorf("after the deadlock: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+	for _, l := range be.takeLog() {
+		if strings.Contains(l, "ROLLBACK") {
+			return
+		}
+	}
+	t.Error("no ROLLBACK sent")
+}
