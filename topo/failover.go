@@ -154,7 +154,10 @@ func (t *Topology) plan(old string, shards []string) (plan, error) {
 	}
 	pl.downAt = h.Since
 	for i, s := range shards {
-		st := t.shards[s]
+		st, ok := t.shards[s]
+		if !ok {
+			return pl, fmt.Errorf("%w: shard %s was removed by a reload", errRefused, s)
+		}
 		pl.fo = st.fo
 		if i == 0 {
 			pl.choices = slices.Clone(st.replicas)
@@ -430,6 +433,11 @@ func (t *Topology) fence(b, why string) {
 	t.mu.Lock()
 	t.fenced[b] = why
 	old := t.backends[b]
+	if old == nil { // removed by a reload meanwhile: nothing to cut
+		t.changeLocked()
+		t.mu.Unlock()
+		return
+	}
 	fresh, err := newMember(&old.cfg, t.log)
 	if err == nil {
 		t.backends[b] = fresh // an empty pool, for the day b is unfenced
