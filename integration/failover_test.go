@@ -44,7 +44,9 @@ func docker(t testing.TB, args ...string) {
 	}
 }
 
-func startReplGroup(t *testing.T) *replGroup {
+// startReplGroup starts the group; restartable keeps the primary's data and address across a
+// docker kill and start (mariadbtest.Restartable).
+func startReplGroup(t *testing.T, restartable bool) *replGroup {
 	t.Helper()
 	mariadbtest.RequireDocker(t)
 	var b [4]byte
@@ -54,7 +56,11 @@ func startReplGroup(t *testing.T) *replGroup {
 	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", g.network).Run() })
 	for i := range 3 {
 		alias := fmt.Sprintf("db%d", i+1)
-		srv := mariadbtest.Start(t, mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i+1)...))
+		opts := []mariadbtest.Option{mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i+1)...)}
+		if i == 0 && restartable {
+			opts = append(opts, mariadbtest.Restartable())
+		}
+		srv := mariadbtest.Start(t, opts...)
 		id := srv.ContainerID()
 		// Registered after Start's own cleanup, so it runs first: a paused or disconnected
 		// container is given back before it is removed.
@@ -236,6 +242,7 @@ func ids(t testing.TB, s *mariadbtest.Server) map[int64]bool {
 // promoted replica, and the old primary gets no write once it is back.
 func TestFailover(t *testing.T) {
 	kill := func(t *testing.T, g *replGroup) { docker(t, "kill", g.srv[0].ContainerID()) }
+	start := func(t *testing.T, g *replGroup) { docker(t, "start", g.srv[0].ContainerID()) }
 	pause := func(t *testing.T, g *replGroup) { docker(t, "pause", g.srv[0].ContainerID()) }
 	unpause := func(t *testing.T, g *replGroup) { docker(t, "unpause", g.srv[0].ContainerID()) }
 	disconnect := func(t *testing.T, g *replGroup) {
@@ -245,8 +252,8 @@ func TestFailover(t *testing.T) {
 		docker(t, "network", "connect", "--alias", g.alias[0], g.network, g.srv[0].ContainerID())
 	}
 	for _, tc := range []failoverCase{
-		// A killed container's data directory (tmpfs) is gone: it does not come back.
-		{name: "Kill", fault: kill},
+		// The killed primary keeps its data directory and its port, and is started again.
+		{name: "Kill", fault: kill, comeback: start, reachable: true, restartable: true},
 		{name: "Pause", fault: pause, comeback: unpause, reachable: true},
 		// Docker does not restore a container's published port when it rejoins the network,
 		// so the proxy cannot reach it again (nor make it read-only); docker exec still can.
@@ -263,6 +270,8 @@ type failoverCase struct {
 	comeback func(t *testing.T, g *replGroup) // nil: the old primary does not come back
 	// reachable: the proxy reaches the old primary again after the comeback.
 	reachable bool
+	// restartable: the primary's container keeps its data and port across a restart.
+	restartable bool
 }
 
 // countInside counts fo.t's rows on s from inside its container.
@@ -277,7 +286,7 @@ func countInside(t testing.TB, s *mariadbtest.Server) string {
 
 func testFailover(t *testing.T, tc failoverCase) {
 	name, fault, comeback := tc.name, tc.fault, tc.comeback
-	g := startReplGroup(t)
+	g := startReplGroup(t, tc.restartable)
 	p := failoverProxy(t, g)
 	probe := p.open(t, appUser, appPass, "fo")
 	waitFor(t, 10*time.Second, "the proxy to write through to the primary", func() bool {
@@ -353,7 +362,7 @@ func testFailover(t *testing.T, tc failoverCase) {
 	old := g.srv[0]
 	if tc.reachable {
 		oldDB := old.DB(t, "")
-		waitFor(t, 15*time.Second, "the proxy to make the old primary read-only when it came back", func() bool {
+		waitFor(t, time.Minute, "the proxy to make the old primary read-only when it came back", func() bool {
 			var ro int
 			err := oldDB.QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro)
 			return err == nil && ro == 1
