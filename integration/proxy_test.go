@@ -55,6 +55,8 @@ func TestProxy(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
+		{"LoadData", testLoadData},
+		{"SslStatus", testSslStatus},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}
