@@ -56,7 +56,7 @@ func startReplGroup(t *testing.T, restartable bool) *replGroup {
 	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", g.network).Run() })
 	for i := range 3 {
 		alias := fmt.Sprintf("db%d", i+1)
-		opts := []mariadbtest.Option{mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i+1)...)}
+		opts := []mariadbtest.Option{mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i + 1)...)}
 		if i == 0 && restartable {
 			opts = append(opts, mariadbtest.Restartable())
 		}
