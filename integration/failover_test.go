@@ -361,30 +361,8 @@ func testFailover(t *testing.T, tc failoverCase) {
 	other := g.srv[5-serverID-1] // the replica that was not promoted follows the new primary
 	g.sync(t, promoted, other)
 
-	if comeback == nil {
-		return
-	}
-	comeback(t, g)
-	old := g.srv[0]
-	if tc.reachable {
-		oldDB := old.DB(t, "")
-		waitFor(t, time.Minute, "the proxy to make the old primary read-only when it came back", func() bool {
-			var ro int
-			err := oldDB.QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro)
-			return err == nil && ro == 1
-		})
-	}
-	oldRows := countInside(t, old)
-	for i := range 100 {
-		if _, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (?, -2)", 2_000_000_000+i); err != nil {
-			t.Fatalf("write after the old primary came back: %v", err)
-		}
-	}
-	if n := countInside(t, old); n != oldRows {
-		t.Errorf("the fenced old primary went from %s to %s rows after it came back", oldRows, n)
-	}
-	if got := ids(t, promoted); !got[2_000_000_099] {
-		t.Error("the writes after the comeback are not on the promoted primary")
+	if comeback != nil {
+		checkComeback(t, g, tc, probe, promoted)
 	}
 }
 
@@ -433,5 +411,32 @@ func TestFailoverRefusedAfterAsyncFallback(t *testing.T) {
 		if err := r.DB(t, "").QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro); err != nil || ro != 1 {
 			t.Errorf("replica %s: read_only %d (%v), want 1: nothing was promoted", r.Addr(), ro, err)
 		}
+	}
+}
+
+// checkComeback brings the old primary back and checks that it receives no write: the
+// proxy makes it read-only when it reaches it, and writes go to the promoted replica.
+func checkComeback(t *testing.T, g *replGroup, tc failoverCase, probe *sql.DB, promoted *mariadbtest.Server) {
+	tc.comeback(t, g)
+	old := g.srv[0]
+	if tc.reachable {
+		oldDB := old.DB(t, "")
+		waitFor(t, time.Minute, "the proxy to make the old primary read-only when it came back", func() bool {
+			var ro int
+			err := oldDB.QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro)
+			return err == nil && ro == 1
+		})
+	}
+	oldRows := countInside(t, old)
+	for i := range 100 {
+		if _, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (?, -2)", 2_000_000_000+i); err != nil {
+			t.Fatalf("write after the old primary came back: %v", err)
+		}
+	}
+	if n := countInside(t, old); n != oldRows {
+		t.Errorf("the fenced old primary went from %s to %s rows after it came back", oldRows, n)
+	}
+	if got := ids(t, promoted); !got[2_000_000_099] {
+		t.Error("the writes after the comeback are not on the promoted primary")
 	}
 }
