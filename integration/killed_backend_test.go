@@ -31,7 +31,7 @@ type killedEnv struct {
 	e     *env
 	proxy *proxy
 	db    *sql.DB
-	ids   atomic.Int64 // unique ids for INSERTs
+	ids   atomic.Int64  // unique ids for INSERTs
 	port  int           // the server's port as the proxy dials it
 	lag   time.Duration // how long after a KILL's answer its close may reach the proxy
 }
