@@ -227,8 +227,16 @@ func startProxyWith(t *testing.T, cfg *proxyConfig, env []string, args ...string
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return launchProxy(t, string(data), env, append([]string{"--config", path}, args...)...)
+}
+
+// launchProxy runs `shardproxy serve ARGS --listen 127.0.0.1:0` and waits for its listening
+// line; describe is shown if it fails to start.
+func launchProxy(t *testing.T, describe string, env []string, args ...string) *proxy {
+	t.Helper()
+	data := describe
 	p := &proxy{log: newLogBuffer(), done: make(chan struct{})}
-	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--config", path, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if len(env) > 0 {
 		p.cmd.Env = append(os.Environ(), env...)

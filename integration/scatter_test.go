@@ -153,6 +153,8 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		{sql: "SELECT id, total FROM d_orders WHERE user_id > ? ORDER BY id LIMIT ?", args: []any{60, 10}, ordered: true},
 		{sql: "SELECT status, COUNT(*) FROM d_orders WHERE total > ? GROUP BY status ORDER BY status", args: []any{"20.5"}, ordered: true},
 		{sql: "SELECT MAX(total) FROM d_orders WHERE user_id IN (?, ?, ?)", args: []any{7, 8, 9}, ordered: true},
+		{sql: "SELECT id, total FROM d_orders WHERE user_id = 7 AND id IN (SELECT order_id FROM d_items WHERE user_id = 7) ORDER BY id", ordered: true},
+		{sql: "SELECT d.n FROM (SELECT COUNT(*) AS n FROM d_ledger WHERE account_id = 11) d", ordered: true},
 		{sql: "SELECT currency, COUNT(*) AS n FROM d_orders GROUP BY currency HAVING n >= ? ORDER BY n DESC, currency", args: []any{3}, ordered: true},
 		{sql: "SELECT user_id, SUM(total) FROM d_orders WHERE total > ? GROUP BY user_id HAVING SUM(total) BETWEEN ? AND ? OR COUNT(*) = ? ORDER BY user_id",
 			args: []any{"5.5", 100, "450.25", 2}, ordered: true},
@@ -224,6 +226,25 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		},
 		func() scatterQuery {
 			return scatterQuery{sql: "SELECT currency, COUNT(*) FROM d_orders WHERE user_id IN (?, ?, ?, ?) GROUP BY currency ORDER BY currency", args: []any{1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120)}, ordered: true}
+		},
+		// Subqueries whose sharded tables are all pinned to one shard by the same key value.
+		func() scatterQuery {
+			u := 1 + r.IntN(120)
+			return scatterQuery{sql: fmt.Sprintf("SELECT id, total FROM d_orders WHERE user_id = %d AND id IN (SELECT order_id FROM d_items WHERE user_id = %d AND qty > %d) ORDER BY id", u, u, r.IntN(4)), ordered: true}
+		},
+		func() scatterQuery {
+			u := 1 + r.IntN(120)
+			return scatterQuery{sql: "SELECT o.id, (SELECT SUM(i.qty) FROM d_items i WHERE i.user_id = ? AND i.order_id = o.id) AS q FROM d_orders o WHERE o.user_id = ? ORDER BY o.id", args: []any{u, u}, ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT d.n, d.s FROM (SELECT COUNT(*) AS n, SUM(amount) AS s FROM d_ledger WHERE account_id = %d) d", 1+r.IntN(40)), ordered: true}
+		},
+		func() scatterQuery {
+			u := 1 + r.IntN(120)
+			return scatterQuery{sql: fmt.Sprintf("SELECT name FROM d_users WHERE user_id = %d AND EXISTS (SELECT 1 FROM d_orders WHERE user_id = %d AND status = '%s')", u, u, statuses[r.IntN(4)]), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: "SELECT id FROM d_orders WHERE user_id = ? AND currency IN (SELECT code FROM currencies WHERE rate > 1) ORDER BY id", args: []any{1 + r.IntN(120)}, ordered: true}
 		},
 	}
 	for len(out) < 300 {

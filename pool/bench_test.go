@@ -74,3 +74,25 @@ func BenchmarkKillQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClosedByServer measures the check every Acquire makes before handing out a
+// connection: one non-blocking MSG_PEEK recv on its socket.
+func BenchmarkClosedByServer(b *testing.B) {
+	srv := mariadbtest.Start(b)
+	p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	c, err := p.Acquire(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Release(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.closedByServer() {
+			b.Fatal("closedByServer on a live connection")
+		}
+	}
+}

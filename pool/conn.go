@@ -49,6 +49,7 @@ type Conn struct {
 	db     string
 	stmts  stmtCache
 	cmd    []byte // scratch buffer for command packets
+	peek   peeker // closedByServer's syscall, prepared once
 }
 
 // Wire returns the connection's packet framer for relaying. The caller calls ResetSeq before

@@ -102,6 +102,7 @@ func (p *Pool) newConn(cc *client.Conn, nc net.Conn) *Conn {
 		version: cc.GetServerVersion(),
 		created: now,
 	}
+	c.peek.init(c)
 	if cc.IsAutoCommit() {
 		c.status = wire.StatusAutocommit
 	}

@@ -176,17 +176,22 @@ func (p *Pool) take(ctx context.Context, prefer *Conn, db string) (grant, error)
 	return p.wait(ctx, w)
 }
 
-// healthy reports whether c may be handed out, pinging it if it sat idle longer than
-// PingAfterIdle. A connection that fails is closed.
+// healthy reports whether c may be handed out. Every connection taken from the idle stack or
+// handed over by a Release, however briefly it sat there, is first checked for having been
+// closed by the server (one non-blocking peek: a KILL from the server side may land
+// microseconds after the release); one idle longer than PingAfterIdle is also pinged. A
+// connection that fails is closed.
 func (p *Pool) healthy(ctx context.Context, c *Conn) bool {
-	idle := time.Since(c.lastUsed)
-	if idle > peekAfterIdle && c.closedByServer() {
+	if c.closedByServer() {
 		p.log.Debug("pool: discarding connection the server closed", "conn_id", c.id)
+		p.mu.Lock()
+		p.st.closedByServer++
+		p.mu.Unlock()
 		c.broken = true
 		p.Release(c)
 		return false
 	}
-	if idle <= p.opts.PingAfterIdle {
+	if time.Since(c.lastUsed) <= p.opts.PingAfterIdle {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)

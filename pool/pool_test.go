@@ -42,6 +42,9 @@ func TestPool(t *testing.T) {
 		{"ExecContext", testExecContext},
 		{"KillQuery", testKillQuery},
 		{"StmtCache", testStmtCache},
+		{"KilledIdleGetsNoERR", testKilledIdleGetsNoERR},
+		{"KillRacingCommand", testKillRacingCommand},
+		{"KilledNeverHandedOut", testKilledNeverHandedOut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

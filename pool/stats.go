@@ -13,6 +13,7 @@ type counters struct {
 	resets          uint64
 	resetErrors     uint64
 	closedBroken    uint64
+	closedByServer  uint64
 	closedLifetime  uint64
 	closedIdle      uint64
 	closedExcess    uint64
@@ -41,7 +42,8 @@ type Stats struct {
 	ResetErrors uint64 // resets that failed (the connection was closed)
 
 	// Connections closed, by reason.
-	ClosedBroken   uint64 // marked broken, failed a ping or a reset
+	ClosedBroken   uint64 // marked broken, failed a ping or a reset (includes ClosedByServer)
+	ClosedByServer uint64 // found closed by the server (KILL, restart) as Acquire took it
 	ClosedLifetime uint64 // MaxLifetime reached
 	ClosedIdle     uint64 // IdleTimeout reached
 	ClosedExcess   uint64 // released while MaxIdle were idle
@@ -69,6 +71,7 @@ func (p *Pool) Stats() Stats {
 		Resets:          p.st.resets,
 		ResetErrors:     p.st.resetErrors,
 		ClosedBroken:    p.st.closedBroken,
+		ClosedByServer:  p.st.closedByServer,
 		ClosedLifetime:  p.st.closedLifetime,
 		ClosedIdle:      p.st.closedIdle,
 		ClosedExcess:    p.st.closedExcess,

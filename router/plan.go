@@ -46,7 +46,7 @@ func (s *Session) restore(n ast.Node) (string, error) {
 	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return b.String(), nil
+	return s.lists.expand(b.String()), nil
 }
 
 func isSystemSchema(name string) bool {
@@ -76,6 +76,15 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
+	if len(s.locks) > 0 {
+		for i := range a.refs {
+			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
+		}
+	}
+	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
+		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
+		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+	}
 	if s.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
@@ -253,7 +262,18 @@ type analyzer struct {
 	schemas    []*ast.CIStr // schema qualifiers naming logical databases
 	showDBs    []*string    // SHOW ... FROM db naming logical databases
 	sources    map[*ast.TableName]*ast.TableSource
+	qualifiers map[string]bool // table names and aliases that qualify column names
 	err        error
+}
+
+// sharded reports whether the statement names a sharded table.
+func (a *analyzer) sharded() bool {
+	for _, r := range a.refs {
+		if r.table.Kind == rules.KindSharded {
+			return true
+		}
+	}
+	return false
 }
 
 // routed reports whether sharding rules decide the statement's shard.
@@ -290,6 +310,12 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ColumnNameExpr:
 		if n.Name.Schema.O != "" {
 			a.schemaRef(&n.Name.Schema)
+		}
+		if n.Name.Table.L != "" {
+			if a.qualifiers == nil {
+				a.qualifiers = map[string]bool{}
+			}
+			a.qualifiers[n.Name.Table.L] = true
 		}
 	case *ast.FuncCallExpr:
 		if n.Schema.O != "" {

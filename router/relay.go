@@ -56,6 +56,15 @@ func ioErr(ctx context.Context, c Conn, err error) error {
 func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 	bw := c.Wire()
 	bw.ResetSeq()
+	if len(data) == 1 {
+		if err := bw.WriteCommand(cmd, data[0]); err != nil {
+			return ioErr(ctx, c, err)
+		}
+		if err := bw.Flush(); err != nil {
+			return ioErr(ctx, c, err)
+		}
+		return nil
+	}
 	n := 1
 	for _, d := range data {
 		n += len(d)

@@ -125,7 +125,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
 	}
 	for _, sc := range conns {
-		if sc.err = sendCommand(ctx, sc.c, comQuery, []byte(sc.target.sql)); sc.err != nil {
+		if sc.err = sendQuery(ctx, sc.c, sc.target.sql); sc.err != nil {
 			return sc.err
 		}
 		sc.sent = true

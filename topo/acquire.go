@@ -111,7 +111,7 @@ func (t *Topology) targetLocked(st *shardState, role rules.Role) (string, string
 	case p == "":
 		return "", "it has no writable primary now (failover under way)"
 	case t.fenced[p] != "":
-		return "", "its primary " + p + " is fenced"
+		return "", "its primary " + p + " is fenced (" + t.fenced[p] + ")"
 	}
 	if st.fo.Mode == rules.FailoverPromote {
 		switch h := t.health[p]; h.State {
@@ -165,9 +165,11 @@ func acquireError(ctx context.Context, shard *rules.Shard, backend string, err e
 		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
 			"Query execution was interrupted, maximum statement execution time exceeded (waiting for a connection to backend %s of shard %s: %v)",
 			backend, shard.Name, err), context.Cause(ctx))
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
 		return err
 	default:
+		// A dial that timed out while the statement's own context is live is an unreachable
+		// backend too, not the statement's deadline (which the client would read in a 3024).
 		// Even a backend's own ERR (say, 1045 for the proxy's backend credentials) is the
 		// proxy's problem, not the client's: report it as an unreachable backend.
 		return sqlerr.New(sqlerr.ErCantConnect, "Can't connect to backend %s of shard %s: %v", backend, shard.Name, err)

@@ -92,6 +92,9 @@ func (t *Topology) candidates() (map[string][]string, []string) {
 	}
 	var refence []string
 	for _, b := range sortedNames(t.fenced) {
+		if IsOffline(t.fenced[b]) {
+			continue // taken offline by an operator, not a deposed primary: leave it be
+		}
 		if h := t.health[b]; h.State == health.Up && h.Err == nil && !h.ReadOnly {
 			refence = append(refence, b)
 		}

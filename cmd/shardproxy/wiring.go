@@ -16,10 +16,14 @@ var (
 	_ router.PreferringBackend = (*topo.Topology)(nil)
 	_ router.Conn              = (*topo.Conn)(nil)
 	_ protocol.Abandoner       = session{}
+	_ protocol.Abandoner       = observedSession{}
 )
 
 // handler adapts the router to protocol.Handler.
-type handler struct{ r *router.Router }
+type handler struct {
+	r *router.Router
+	m *statementMetrics // nil: no statement metrics
+}
 
 var _ protocol.Handler = handler{}
 
@@ -30,6 +34,9 @@ func (h handler) NewSession(ctx context.Context, info protocol.ConnInfo) (protoc
 		TLSVersion: info.TLSVersion, TLSCipher: info.TLSCipher})
 	if err != nil {
 		return nil, err
+	}
+	if h.m != nil {
+		return observedSession{session: session{s}, m: h.m}, nil
 	}
 	return session{s}, nil
 }
