@@ -24,6 +24,7 @@ func testLoadData(t *testing.T, e *env) {
 	cfg.Shards = append(cfg.Shards, shardConfig{Name: "s1", Primary: "b0", Database: "ld_1"})
 	cfg.Schemes = []map[string]any{{"name": "by_id", "function": "mod", "slots": 2, "shards": []string{"s0", "s1"}}}
 	cfg.Databases[0].Tables = []map[string]any{{"name": "spread", "kind": "sharded", "key": "id", "scheme": "by_id"}}
+	cfg.Server["max_allowed_packet"] = "1MB" // bounds each packet of a client's file
 	e.backendUser(t, cfg, "px_ld")
 	p := startProxy(t, cfg)
 	shard0, shard1 := e.direct(t, "ld_0"), e.direct(t, "ld_1")
@@ -146,6 +147,37 @@ func testLoadData(t *testing.T, e *env) {
 		}
 		if v := queryString(t, db, "SELECT COUNT(*) FROM items"); v != "3" {
 			t.Errorf("after the abandoned load: %s rows, want 3", v)
+		}
+	})
+
+	t.Run("FilePacketTooLarge", func(t *testing.T) {
+		rc := dialRaw(t, p.Addr)
+		if err := rc.readGreeting(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.login(appUser, appPass, ld.Logical, 0x80); err != nil { // CLIENT_LOCAL_FILES
+			t.Fatal(err)
+		}
+		if err := rc.command(comQuery, []byte("LOAD DATA LOCAL INFILE 'big.csv' INTO TABLE items FIELDS TERMINATED BY ','")); err != nil {
+			t.Fatal(err)
+		}
+		if req, err := rc.readPacket(); err != nil || len(req) == 0 || req[0] != 0xfb {
+			t.Fatalf("LOCAL INFILE request %q, %v", req, err)
+		}
+		big := []byte("600,big," + strings.Repeat("9", 2<<20) + "\n")
+		if err := rc.writePacket(big); err != nil {
+			t.Fatal(err)
+		}
+		ans, err := rc.readPacket()
+		if err != nil || len(ans) == 0 || ans[0] != 0xff || parseErrPacket(ans).Code != 1153 {
+			t.Fatalf("answer to a 2 MB file packet: %q, %v; want ERR 1153", ans, err)
+		}
+		if err := rc.closed(10 * time.Second); err != nil {
+			t.Errorf("the connection stays open after 1153: %v", err)
+		}
+		wantNothingRunning(t, e, "px_ld", "LOAD DATA%", 10*time.Second)
+		if n := queryString(t, shard0, "SELECT COUNT(*) FROM items WHERE id >= 500"); n != "0" {
+			t.Errorf("%s rows of the refused file were loaded", n)
 		}
 	})
 
