@@ -75,6 +75,12 @@ func testMariaDBStatements(t *testing.T, e *env) {
 			t.Errorf("typed row: %s", got)
 		}
 	})
+	t.Run("Setval", func(t *testing.T) {
+		mustExec(t, conn, "CREATE OR REPLACE SEQUENCE sq", "DO SETVAL(`sq`, 100, 0)")
+		if got := queryString(t, conn, "SELECT NEXTVAL(sq)"); got != "100" {
+			t.Errorf("NEXTVAL after SETVAL(sq, 100, 0): %s", got)
+		}
+	})
 	t.Run("SelectInto", func(t *testing.T) {
 		mustExec(t, conn, "SELECT COUNT(*), MAX(v) INTO @n, @v FROM t",
 			"SELECT id FROM t WHERE v = 'a' INTO @id",

@@ -66,6 +66,16 @@ func TestBarrierMariaDBShapes(t *testing.T) {
 		{"SelectIntoThenStatement", `SELECT 1 INTO @a; CREATE USER evil`, sqlerr.ErSpecificAccessDenied, []string{"SELECT 1 INTO @a"}},
 		{"SelectIntoInfoSchema", `SELECT COUNT(*) INTO @n FROM information_schema.TABLES`, sqlerr.ErNotSupportedYet, nil},
 
+		{"CreateOrReplaceSequence", "CREATE OR REPLACE SEQUENCE s START WITH 10", 0, []string{"CREATE OR REPLACE SEQUENCE s START WITH 10"}},
+		{"CreateOrReplaceSequenceSystemSchema", "CREATE OR REPLACE SEQUENCE mysql.s", sqlerr.ErDBAccessDenied, nil},
+		{"SequenceConnectEngine", "CREATE SEQUENCE s ENGINE=CONNECT", sqlerr.ErSpecificAccessDenied, nil},
+		{"OrReplaceSequenceFederated", "CREATE OR REPLACE SEQUENCE s ENGINE=FEDERATED", sqlerr.ErSpecificAccessDenied, nil},
+		{"SetvalDump", "DO SETVAL(`s`, 1001, 0);", 0, []string{"DO SETVAL(`s`, 1001, 0)"}},
+		{"SetvalSelect", "SELECT SETVAL(s, 5, 1, 0)", 0, []string{"SELECT SETVAL(s, 5, 1, 0)"}},
+		{"SetvalSystemSchema", "DO SETVAL(mysql.s, 1, 0)", sqlerr.ErDBAccessDenied, nil},
+		{"SetvalQualified", "DO SETVAL(blog.s, 1, 0)", sqlerr.ErNotSupportedYet, nil},
+		{"SetvalExpression", "DO SETVAL(s, (SELECT COUNT(*) FROM mysql.user), 0)", sqlerr.ErParse, nil},
+
 		{"ExecuteImmediate", `EXECUTE IMMEDIATE 'SELECT 1'`, 0, []string{"SELECT 1"}},
 		{"ExecuteImmediateUsing", `EXECUTE IMMEDIATE 'SELECT ? + a, ? FROM t WHERE a > ?' USING 1, 'x''y', -2`, 0, []string{"SELECT 1 + a, 'x''y' FROM t WHERE a > -2"}},
 		{"ExecuteImmediateUsingVariable", `EXECUTE IMMEDIATE 'SELECT ?' USING @v`, 0, []string{"SELECT @`v`"}},

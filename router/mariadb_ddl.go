@@ -18,8 +18,9 @@ import (
 // (the barrier sees its table names, columns, options, AS SELECT and LIKE) and sent as that
 // statement's planned text with the MariaDB words put back, whose effect is known:
 //
-//   - CREATE OR REPLACE [TEMPORARY] TABLE ...: planned as CREATE TABLE ...; OR REPLACE only
-//     drops the table the statement creates first, which DROP TABLE through the proxy may do;
+//   - CREATE OR REPLACE [TEMPORARY] TABLE | SEQUENCE ...: planned as CREATE TABLE | SEQUENCE
+//     ...; OR REPLACE only drops the table the statement creates first, which DROP TABLE
+//     through the proxy may do;
 //   - CREATE TABLE ... WITH SYSTEM VERSIONING (the clause last; no AS SELECT, LIKE or
 //     partitions): planned without the clause, which only makes MariaDB keep the table's
 //     row history;
@@ -30,7 +31,7 @@ import (
 // equivalent does.
 
 var (
-	createOrReplaceTable = regexp.MustCompile(`(?is)^\s*CREATE\s+OR\s+REPLACE\s+((?:TEMPORARY\s+)?TABLE\s)`)
+	createOrReplaceTable = regexp.MustCompile(`(?is)^\s*CREATE\s+OR\s+REPLACE\s+((?:TEMPORARY\s+)?(?:TABLE|SEQUENCE)\s)`)
 	createTable          = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\s`)
 	withVersioning       = regexp.MustCompile(`(?is)\sWITH\s+SYSTEM\s+VERSIONING\s*;?\s*$`)
 	alterVersioning      = regexp.MustCompile(`(?is)^(\s*ALTER\s+TABLE\s+.+?)\s+(ADD|DROP)\s+SYSTEM\s+VERSIONING\s*;?\s*$`)
@@ -141,6 +142,10 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 	case *ast.CreateTableStmt:
 		if d.versioned && (n.Select != nil || n.ReferTable != nil || n.Partition != nil) {
 			return true, sqlerr.NotSupported("WITH SYSTEM VERSIONING beside AS SELECT, LIKE or partitions through the proxy")
+		}
+	case *ast.CreateSequenceStmt:
+		if !d.orReplace || d.versioned || d.typed {
+			return true, syntaxError(errShapeLost)
 		}
 	case *ast.AlterTableStmt:
 		if len(n.Specs) != 1 || n.Specs[0].Tp != ast.AlterTableForce {
