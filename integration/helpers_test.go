@@ -105,6 +105,7 @@ type proxyConfig struct {
 	Shards    []shardConfig    `json:"shards"`
 	Schemes   []map[string]any `json:"schemes,omitempty"`
 	Databases []databaseConfig `json:"databases"`
+	Health    map[string]any   `json:"health,omitempty"`
 }
 
 type userConfig struct {
@@ -121,6 +122,8 @@ type backendConfig struct {
 	User     string     `json:"user"`
 	Password string     `json:"password"`
 	Pool     poolConfig `json:"pool"`
+	// ReplicationAddr is where the other servers of the shard reach this one.
+	ReplicationAddr string `json:"replication_addr,omitempty"`
 }
 
 type poolConfig struct {
@@ -132,9 +135,11 @@ type poolConfig struct {
 }
 
 type shardConfig struct {
-	Name     string `json:"name"`
-	Primary  string `json:"primary"`
-	Database string `json:"database"`
+	Name     string         `json:"name"`
+	Primary  string         `json:"primary"`
+	Replicas []string       `json:"replicas,omitempty"`
+	Database string         `json:"database"`
+	Failover map[string]any `json:"failover,omitempty"`
 }
 
 type databaseConfig struct {
@@ -227,8 +232,16 @@ func startProxyWith(t *testing.T, cfg *proxyConfig, env []string, args ...string
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return launchProxy(t, string(data), env, append([]string{"--config", path}, args...)...)
+}
+
+// launchProxy runs `shardproxy serve ARGS --listen 127.0.0.1:0` and waits for its listening
+// line; describe is shown if it fails to start.
+func launchProxy(t *testing.T, describe string, env []string, args ...string) *proxy {
+	t.Helper()
+	data := describe
 	p := &proxy{log: newLogBuffer(), done: make(chan struct{})}
-	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--config", path, "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(proxyBin, append([]string{"serve", "--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if len(env) > 0 {
 		p.cmd.Env = append(os.Environ(), env...)

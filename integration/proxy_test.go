@@ -43,6 +43,7 @@ func TestProxy(t *testing.T) {
 		{"InformationSchema", testInformationSchema},
 		{"Isolation", testIsolation},
 		{"Barrier", testBarrier},
+		{"MariaDBStatements", testMariaDBStatements},
 		{"ResetEverything", testResetEverything},
 		{"ServerCodes", testServerCodes},
 		{"LeastPrivilege", testLeastPrivilege},
@@ -55,6 +56,8 @@ func TestProxy(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
+		{"LoadData", testLoadData},
+		{"SslStatus", testSslStatus},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}

@@ -74,7 +74,9 @@ func (p *Pool) connect(ctx context.Context) (_ *Conn, err error) {
 func (p *Pool) configure(c *client.Conn) error {
 	c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 	c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
-	for _, flag := range []uint32{mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS} {
+	// LOCAL_FILES lets the router relay a client's LOAD DATA LOCAL file (the backend needs
+	// local_infile=ON); a request the router did not expect breaks the connection.
+	for _, flag := range []uint32{mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
 		if err := c.SetCapability(flag); err != nil {
 			return fmt.Errorf("capability 0x%x: %w", flag, err)
 		}
@@ -140,10 +142,14 @@ func isBackendError(err error) bool {
 }
 
 // KillQuery interrupts the statement running on the backend connection connID with
-// KILL QUERY, sent over a separate short-lived connection that does not count against
-// MaxOpen. It is bounded by ctx and DialTimeout and may be called concurrently with anything,
-// also after Close. The backend's error (e.g. 1094 unknown thread) is returned wrapped.
+// KILL QUERY, sent over the reserve connection (Options.KillReserve, killer.go) or else a
+// separate short-lived connection; neither counts against MaxOpen. It is bounded by ctx and
+// DialTimeout and may be called concurrently with anything, also after Close. The backend's
+// error (e.g. 1094 unknown thread) is returned wrapped.
 func (p *Pool) KillQuery(ctx context.Context, connID uint32) error {
+	if ok, err := p.killOnReserve(ctx, connID); ok {
+		return err
+	}
 	c, err := p.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("pool: kill query %d: %w", connID, err)

@@ -61,6 +61,11 @@ type Options struct {
 	// PingAfterIdle: a connection idle longer than this is checked with COM_PING before
 	// Acquire hands it out; one that fails is discarded. Default 1s.
 	PingAfterIdle time.Duration
+	// KillReserve keeps one connection to the backend, outside MaxOpen, in reserve for
+	// KillQuery (dialed after the first successful dial, pinged, re-dialed when it breaks),
+	// so that a deadline's KILL QUERY neither waits for a login nor fails when the backend
+	// is at max_connections. Off by default.
+	KillReserve bool
 	// TLS, when set, is used to encrypt backend connections.
 	TLS *tls.Config
 	// Logger receives the pool's logs; nil discards them.

@@ -43,6 +43,8 @@ type Pool struct {
 	open     int // idle + in use + dialing
 	dialing  int
 	st       counters
+
+	reserve *killReserve // nil without Options.KillReserve (killer.go)
 }
 
 // New returns a pool for opts.Addr after applying defaults and validating opts. It does not
@@ -62,6 +64,10 @@ func New(opts Options) (*Pool, error) {
 		cancel: cancel,
 	}
 	p.wg.Go(func() { p.maintain(ctx) })
+	if opts.KillReserve {
+		p.reserve = newKillReserve()
+		p.wg.Go(func() { p.keepReserve(ctx) })
+	}
 	return p, nil
 }
 
@@ -212,6 +218,7 @@ func (p *Pool) dial(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	p.st.dials++
+	p.reserve.kick() // the backend answers: keep a connection for KILL QUERY too
 	if p.closedMu {
 		p.st.closedPool++
 		p.dropLocked()

@@ -72,8 +72,9 @@ const (
 // the first failed write so that a client gone mid-result is not answered (nor logged) as
 // if the statement had failed.
 type resultWriter struct {
-	w   *wire.Conn
-	err error
+	w    *wire.Conn
+	err  error
+	idle time.Duration // bounds each read of a LOCAL INFILE file (infile.go)
 }
 
 func (r *resultWriter) WritePacket(p []byte) error {
@@ -257,7 +258,7 @@ func (c *conn) dispatch(ctx context.Context, p []byte) (quit bool, err error) {
 		return false, c.writeError(sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet"))
 	}
 	c.srv.queries.Add(1)
-	c.out = resultWriter{w: c.w}
+	c.out = resultWriter{w: c.w, idle: c.srv.opts.IdleTimeout}
 	cmd, data := p[0], p[1:]
 	switch cmd {
 	case mysql.COM_QUIT:

@@ -24,6 +24,8 @@ type ConnInfo struct {
 	Collation    uint8  // collation id the client asked for in the handshake
 	Attributes   map[string]string
 	TLS          bool
+	TLSVersion   string // the TLS session's protocol ("TLSv1.3"), "" without TLS
+	TLSCipher    string // its cipher suite by OpenSSL's name ("TLS_AES_128_GCM_SHA256"), "" without TLS
 }
 
 // Session executes a client's commands. Every method gets the statement's context, which is

@@ -19,13 +19,14 @@ import (
 
 // serverCaps are the capabilities offered to clients. Not offered, on purpose:
 // CLIENT_DEPRECATE_EOF and CLIENT_SESSION_TRACK (backend packets are relayed as they are,
-// and backend connections use neither), compression, LOCAL INFILE, query attributes.
+// and backend connections use neither), compression, query attributes. LOCAL INFILE is
+// offered: the router relays a backend's file request to the client (see ReadFilePacket).
 const serverCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_CONNECT_WITH_DB |
 	mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_TRANSACTIONS |
 	mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS |
 	mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_NO_SCHEMA |
-	mysql.CLIENT_FOUND_ROWS
+	mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LOCAL_FILES
 
 // defaultCollation is announced in the handshake: utf8mb4_general_ci.
 const defaultCollation = 45
@@ -84,7 +85,7 @@ func (c *conn) handshake() error {
 	}
 	c.info = ConnInfo{
 		ID: c.id, User: resp.user, RemoteAddr: c.nc.RemoteAddr(), Capabilities: resp.caps,
-		Collation: resp.collation, Attributes: resp.attrs, TLS: c.isTLS(),
+		Collation: resp.collation, Attributes: resp.attrs, TLS: c.isTLS(), TLSVersion: c.tlsVersion(), TLSCipher: c.tlsCipher(),
 	}
 	c.multi = resp.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	c.log = c.log.With("user", resp.user)

@@ -96,6 +96,7 @@ type Server struct {
 	nextID   atomic.Uint32
 	started  time.Time
 	queries  atomic.Uint64
+	refused  atomic.Uint64 // connections refused for max_connections
 	draining atomic.Bool
 
 	mu        sync.Mutex
@@ -171,6 +172,9 @@ func (s *Server) start(nc net.Conn) {
 		return
 	}
 	tooMany := len(s.conns) >= s.opts.MaxConnections
+	if tooMany {
+		s.refused.Add(1)
+	}
 	s.conns[id] = c
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -233,6 +237,12 @@ func (s *Server) closeAll() {
 	for _, c := range s.conns {
 		c.abort(errShutdown)
 	}
+}
+
+// ConnStats returns the client connections open now, accepted since start (refused ones
+// included) and refused because max_connections were open.
+func (s *Server) ConnStats() (current int, accepted, refused uint64) {
+	return s.ConnCount(), uint64(s.nextID.Load()), s.refused.Load()
 }
 
 // ConnCount returns the number of open client connections.

@@ -44,8 +44,10 @@ func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef,
 // at a time; a partial failure names the copies that changed and those that did not, so an
 // operator can finish or undo it.
 func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
-	if s.txnOpen() || len(s.pinned) > 0 {
-		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction or a pinned session")
+	if s.txnOpen() || s.status&wire.StatusInTrans != 0 {
+		// A session that only keeps its connections (user variables, LOCK TABLES) runs the
+		// DDL on them, as one server would.
+		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction (it would commit the transaction on some shards only)")
 	}
 	main := refs[0].table
 	for _, r := range refs[1:] {

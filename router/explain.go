@@ -31,8 +31,37 @@ func (s *Session) Explain(sql string) ([]ExplainStep, error) {
 }
 
 func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]ExplainStep, error) {
+	if e, ok := st.(*ast.ExplainStmt); ok {
+		if r, ok, err := s.explainOf(e, sql); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			ep, err := s.planExplain(snap, r)
+			if err != nil {
+				return nil, err
+			}
+			var out []ExplainStep
+			for _, t := range ep.targets {
+				out = append(out, ExplainStep{Step: "route", Shard: t.shard.Name, Detail: t.sql})
+			}
+			return out, nil
+		}
+	}
+	if lock, ok := st.(*ast.LockTablesStmt); ok {
+		targets, fanned, err := s.planLock(snap, lock)
+		if err != nil {
+			return nil, err
+		}
+		if fanned {
+			var out []ExplainStep
+			for _, t := range targets {
+				out = append(out, ExplainStep{Step: "lock", Shard: t.shard.Name, Detail: t.sql})
+			}
+			return out, nil
+		}
+	}
 	switch st.(type) {
-	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt, *ast.ExplainStmt:
+	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
 	}
 	if isTableDDL(st) {

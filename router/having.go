@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"math/big"
+	"slices"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
@@ -151,6 +152,9 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	case *ast.PatternInExpr:
 		if x.Sel != nil {
 			break
+		}
+		if slices.ContainsFunc(x.List, isListMarker) {
+			return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", minBigList, minBigStatement>>10)
 		}
 		v, err := sh.compileExpr(x.Expr)
 		if err != nil {

@@ -46,7 +46,7 @@ func (s *Session) restore(n ast.Node) (string, error) {
 	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return b.String(), nil
+	return s.lists.expand(b.String()), nil
 }
 
 func isSystemSchema(name string) bool {
@@ -63,9 +63,17 @@ func isSystemSchema(name string) bool {
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
-	switch st.(type) {
+	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
+		if err := s.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+			return plan{}, err
+		}
+	case *ast.ShowStmt:
+		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
+		}
 	}
 	if err := adminStatement(st); err != nil {
 		return plan{}, err
@@ -76,6 +84,15 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
+	if len(s.locks) > 0 {
+		for i := range a.refs {
+			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
+		}
+	}
+	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
+		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
+		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+	}
 	if s.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
@@ -253,7 +270,18 @@ type analyzer struct {
 	schemas    []*ast.CIStr // schema qualifiers naming logical databases
 	showDBs    []*string    // SHOW ... FROM db naming logical databases
 	sources    map[*ast.TableName]*ast.TableSource
+	qualifiers map[string]bool // table names and aliases that qualify column names
 	err        error
+}
+
+// sharded reports whether the statement names a sharded table.
+func (a *analyzer) sharded() bool {
+	for _, r := range a.refs {
+		if r.table.Kind == rules.KindSharded {
+			return true
+		}
+	}
+	return false
 }
 
 // routed reports whether sharding rules decide the statement's shard.
@@ -290,6 +318,12 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ColumnNameExpr:
 		if n.Name.Schema.O != "" {
 			a.schemaRef(&n.Name.Schema)
+		}
+		if n.Name.Table.L != "" {
+			if a.qualifiers == nil {
+				a.qualifiers = map[string]bool{}
+			}
+			a.qualifiers[n.Name.Table.L] = true
 		}
 	case *ast.FuncCallExpr:
 		if n.Schema.O != "" {
@@ -477,6 +511,14 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 
 // show handles SHOW statements that name a database or need the current one.
 func (a *analyzer) show(n *ast.ShowStmt) {
+	if n.Procedure != nil { // SHOW CREATE PROCEDURE [db.]name: the parser's visitor skips the name
+		if n.Procedure.Schema.O != "" {
+			a.schemaRef(&n.Procedure.Schema)
+		} else {
+			a.needsDB = true
+		}
+		return
+	}
 	if n.DBName != "" && n.Table != nil && n.Table.Schema.O == "" {
 		// SHOW COLUMNS/INDEX FROM t FROM db: qualify the table, which is resolved next.
 		n.Table.Schema, n.DBName = ast.NewCIStr(n.DBName), ""

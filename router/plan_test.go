@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -41,6 +42,10 @@ type planCase struct {
 	// Branches of a multi-shard write: "shard: SQL", with the client's parameters each
 	// statement carries as " [params i,j]".
 	Branches []string `json:"branches,omitempty"`
+	// Explain lists what each shard is asked for an EXPLAIN / ANALYZE whose statement runs
+	// on several shards ("shard: SQL"; the answers are labelled by shard), and for a LOCK
+	// TABLES on sharded or broadcast tables, in locking order.
+	Explain []string `json:"explain,omitempty"`
 }
 
 // passthroughConfig has three logical databases, each on its own shard (no sharded
@@ -103,9 +108,39 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	s, snap := newTestSession(t, cfg, user, c.DB)
 	s.lastInsertID = c.LastInsertID
 	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Params: c.Params}
+	if r, ok := s.explainText(c.Query); ok {
+		ep, err := s.planExplain(snap, r)
+		switch {
+		case err != nil:
+			got.Error = err.Error()
+		case ep.labelled:
+			for _, t := range ep.targets {
+				got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+			}
+		default:
+			got.Shard, got.SQL = ep.targets[0].shard.Name, ep.targets[0].sql
+		}
+		return got
+	}
 	stmts, err := s.parse(c.Query)
 	if err == nil && len(stmts) != 1 {
 		t.Fatalf("%d statements in %q", len(stmts), c.Query)
+	}
+	if err == nil {
+		if lock, ok := stmts[0].(*ast.LockTablesStmt); ok {
+			targets, fanned, err := s.planLock(snap, lock)
+			switch {
+			case err != nil:
+				got.Error = err.Error()
+			case fanned:
+				for _, t := range targets {
+					got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+				}
+			}
+			if err != nil || fanned {
+				return got
+			}
+		}
 	}
 	var p plan
 	if err == nil {
@@ -204,7 +239,8 @@ func show(c planCase) string {
 		Scatter  []string `json:"scatter,omitempty"`
 		Error    string   `json:"error,omitempty"`
 		Branches []string `json:"branches,omitempty"`
-	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error, c.Branches})
+		Explain  []string `json:"explain,omitempty"`
+	}{c.Shard, c.SQL, c.Sticky, c.Dynamic, c.Scatter, c.Error, c.Branches, c.Explain})
 	return string(b)
 }
 

@@ -20,13 +20,14 @@ type Stmt struct {
 	sql        string // the text prepared on backends
 	shard      *rules.Shard
 	sticky     bool
-	write      bool          // changes rows: subject to the one-writing-shard rule of transactions
-	rows       rowsKind      // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
-	txnControl bool          // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
-	hint       hintDeadline  // MAX_EXECUTION_TIME hint
-	exempt     bool          // runs without a deadline (see deadline.go)
-	local      *ast.ShowStmt // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic    bool          // re-planned at each execute (routed by parameters, or session values)
+	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
+	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	hint       hintDeadline    // MAX_EXECUTION_TIME hint
+	exempt     bool            // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt   // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool            // re-planned at each execute (routed by parameters, or session values)
+	snap       *rules.Snapshot // planned against this snapshot; re-planned after a reload
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -110,7 +111,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
@@ -199,6 +200,10 @@ func (s *Session) CloseStmt(*Stmt) {}
 // Execute runs a prepared statement on its shard, under its deadline; the binary result is
 // relayed as is.
 func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	s.route = RouteSingle
+	if st.local != nil {
+		s.route = RouteLocal
+	}
 	s.publish(st.orig)
 	defer s.publish("")
 	if st.exempt {
@@ -225,7 +230,7 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		return res.write(w, s.status, true)
 	}
 	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
-	if st.dynamic {
+	if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		node, err := s.parseOne(st.text)
 		if err != nil {
 			return err
@@ -241,9 +246,11 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			w = &logicalColumns{w: w, names: p.columns}
 		}
 		if p.scatter != nil {
+			s.route = RouteScatter
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.route = RouteMultiWrite
 			s.branchRows = st.rows
 			defer func() { s.branchRows = rowsPlain }()
 			return s.execMulti(ctx, snap, p, false, w)

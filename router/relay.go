@@ -56,6 +56,15 @@ func ioErr(ctx context.Context, c Conn, err error) error {
 func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 	bw := c.Wire()
 	bw.ResetSeq()
+	if len(data) == 1 {
+		if err := bw.WriteCommand(cmd, data[0]); err != nil {
+			return ioErr(ctx, c, err)
+		}
+		if err := bw.Flush(); err != nil {
+			return ioErr(ctx, c, err)
+		}
+		return nil
+	}
 	n := 1
 	for _, d := range data {
 		n += len(d)
@@ -116,8 +125,10 @@ func relayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bo
 				return out, err
 			}
 		case p[0] == wire.LocalInfileHeader:
-			c.MarkBroken()
-			return out, sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+			if err := relayLocalFile(ctx, c, w, p); err != nil { // loaddata.go
+				return out, err
+			}
+			continue // the statement's OK or ERR follows the file
 		default:
 			if out.status, out.warnings, out.rows, err = relayResultSet(ctx, c, w, p, more, bin); err != nil {
 				return out, err

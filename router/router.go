@@ -96,6 +96,12 @@ type SessionInfo struct {
 	User      string
 	Collation uint8 // collation id from the handshake
 	FoundRows bool  // CLIENT_FOUND_ROWS: UPDATE reports matched rows, not changed ones (foundrows.go)
+	// LocalFiles is CLIENT_LOCAL_FILES: the client sends files for LOAD DATA LOCAL INFILE
+	// (loaddata.go).
+	LocalFiles bool
+	// TLSVersion and TLSCipher describe the client's TLS session with the proxy, as the
+	// Ssl_version and Ssl_cipher status variables report it; both "" without TLS.
+	TLSVersion, TLSCipher string
 }
 
 // NewSession starts a session for an authenticated client.

@@ -39,7 +39,7 @@ func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params [
 	}
 	var slots []int
 	for _, r := range sharded {
-		vals, ok, err := keyValues(sel.Where, r, params)
+		vals, ok, err := s.keyValues(sel.Where, r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +228,7 @@ func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Pa
 			for _, ref := range a.schemas {
 				*ref = ast.NewCIStr(sh.Database)
 			}
-			sql, err := s.restore(sel)
+			sql, err := s.restoreUnionPart(sel, len(parts))
 			if err != nil {
 				return nil, err
 			}
@@ -266,4 +266,16 @@ func physicalNames(refs []tableRef, slot int) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// restoreUnionPart restores sel as part i of a shard's UNION ALL of its slot tables.
+// MariaDB takes SQL_NO_CACHE only in a union's first SELECT (1234 elsewhere), so the later
+// parts go without it.
+func (s *Session) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
+	if i == 0 || sel.SelectStmtOpts == nil || sel.SelectStmtOpts.SQLCache {
+		return s.restore(sel)
+	}
+	sel.SelectStmtOpts.SQLCache = true
+	defer func() { sel.SelectStmtOpts.SQLCache = false }()
+	return s.restore(sel)
 }

@@ -41,12 +41,15 @@ type Session struct {
 	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
+	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+	lists        bigLists           // long literal lists cut out of the statement running (biglist.go)
 
 	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
+	route       string        // how the last statement was routed (route.go)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -54,6 +57,7 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	s.route = RouteLocal
 	snap := s.r.rules.Load()
 	if m := explainShards.FindStringSubmatch(sql); m != nil {
 		res, err := s.explainResult(m[1])
@@ -66,11 +70,25 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	if err != nil {
 		return err
 	}
-	stmts, err := s.parse(sql)
+	if r, ok := s.explainText(sql); ok {
+		if err := s.checkGrammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+			return err
+		}
+		s.publish(sql)
+		defer s.publish("")
+		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+			return s.execExplain(ctx, snap, r, false, w)
+		})
+	}
+	stmts, err := s.parseText(sql)
+	defer func() { s.lists = nil }()
 	if gerr := s.checkGrammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {
+		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+			return s.runBatch(ctx, snap, sql, w)
+		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
 	}
 	switch {
@@ -84,7 +102,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 	for i, st := range stmts {
 		text := sql
 		if len(stmts) > 1 {
-			text = strings.TrimRight(strings.TrimSpace(st.Text()), ";")
+			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
 		}
 		if err := s.execWithDeadline(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
 			return err
@@ -129,6 +147,12 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if sel, ok, err := routineStatusQuery(n); ok { // showroutines.go
+			return s.execRewritten(ctx, snap, sel, err, more, w)
+		}
+		if n.Tp == ast.ShowStatus && !n.GlobalScope {
+			w = s.sslStatusRows(w) // sslstatus.go
+		}
 		if n.Tp == ast.ShowProcessList {
 			res, err := s.showProcessList(n.Full)
 			if err != nil {
@@ -157,9 +181,35 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
+	case *ast.InsertStmt:
+		if err := s.nameInsertColumns(ctx, snap, n); err != nil {
+			return err
+		}
+	case *ast.LockTablesStmt:
+		targets, ok, err := s.planLock(snap, n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.lockTables(ctx, snap, targets, more, w)
+		}
+	case *ast.UnlockTablesStmt:
+		if len(s.locks) > 0 {
+			if err := s.unlockTables(ctx, snap); err != nil {
+				return err
+			}
+			return s.writeOK(w, more)
+		}
+	case *ast.ExplainStmt:
+		if r, ok, err := s.explainOf(n, text); ok || err != nil {
+			if err != nil {
+				return err
+			}
+			return s.execExplain(ctx, snap, r, more, w)
+		}
 	case *ast.LoadDataStmt:
 		if n.FileLocRef == ast.FileLocClient {
-			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE through the proxy")
+			return s.loadDataLocal(ctx, snap, n, text, more, w) // loaddata.go
 		}
 	case *ast.PrepareStmt:
 		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
@@ -186,6 +236,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 		if refs != nil {
+			s.route = RouteDDL
 			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
 		}
 	}
@@ -205,13 +256,19 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		w = &logicalColumns{w: w, names: plan.columns}
 	}
 	if plan.scatter != nil {
+		s.route = RouteScatter
 		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
 	}
+	if plan.branches != nil && len(s.locks) > 0 {
+		return s.execMultiLocked(ctx, snap, plan, more, w)
+	}
 	if plan.branches != nil {
+		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
 		return s.execMulti(ctx, snap, plan, more, w)
 	}
+	s.route = RouteSingle
 	if isWrite(st) {
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
@@ -252,6 +309,9 @@ func (c *countingWriter) WritePacket(p []byte) error {
 
 // run sends one statement to shard and relays its response.
 func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
+	if s.route == RouteLocal {
+		s.route = RouteSingle
+	}
 	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
@@ -366,6 +426,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) err
 // an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
+	s.locks = nil
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit

@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -24,6 +26,11 @@ type tableRef struct {
 	db     *rules.Database
 	table  *rules.Table
 	alias  string // lower-cased alias, or the table name
+	// bare: rename a slot table without the logical name as its alias. Under LOCK TABLES,
+	// MariaDB wants an aliased table locked under that alias, and one LOCK TABLES cannot
+	// give two slot tables the same alias, so statements of a session holding table locks
+	// name slot tables bare unless a column is qualified by the table's name.
+	bare bool
 }
 
 // errNeedsParams marks a plan that depends on the values bound to ? placeholders.
@@ -40,14 +47,15 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 			}
 		}
 	}
-	var sharded []tableRef
+	var sharded, nested []tableRef
 	write := isWrite(st)
 	top := topLevelTables(st)
 	for _, r := range refs {
 		switch r.table.Kind {
 		case rules.KindSharded:
 			if !top[r.node] {
-				return nil, sqlerr.NotSupported("sharded table %s inside a subquery or derived table (its rows may be on every shard)", r.table.Name)
+				nested = append(nested, r) // pinned by its own block's WHERE, or refused (routeNested)
+				continue
 			}
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
@@ -59,9 +67,12 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
 		return s.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
 	}
-	if len(sharded) == 0 {
+	if len(sharded) == 0 && len(nested) == 0 {
 		// Only broadcast (and single) tables: read the copy on the default shard.
 		return refs[0].db.DefaultShard, s.checkSingles(refs, refs[0].db.DefaultShard)
+	}
+	if len(nested) > 0 {
+		return s.routeNested(st, refs, sharded, nested, params)
 	}
 	if isDDL(st) {
 		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
@@ -69,7 +80,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	where := whereOf(st)
 	slot := -1
 	for _, r := range sharded {
-		vals, ok, err := keyValues(where, r, params)
+		vals, ok, err := s.keyValues(where, r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +125,7 @@ func rename(r tableRef, phys string, alias bool) {
 	if phys == r.node.Name.O {
 		return
 	}
-	if alias && r.source != nil && r.source.AsName.O == "" {
+	if alias && !r.bare && r.source != nil && r.source.AsName.O == "" {
 		r.source.AsName = r.node.Name
 	}
 	r.node.Name = ast.NewCIStr(phys)
@@ -255,20 +266,20 @@ func slotsOf(t *rules.Table, vals []rules.Value) ([]int, error) {
 
 // keyValues finds a conjunct of where that fixes r's shard key: key = v, v = key, or
 // key IN (v, ...). Any one such conjunct bounds the rows the statement touches.
-func keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
+func (s *Session) keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
 	switch e := where.(type) {
 	case nil:
 		return nil, false, nil
 	case *ast.ParenthesesExpr:
-		return keyValues(e.Expr, r, params)
+		return s.keyValues(e.Expr, r, params)
 	case *ast.BinaryOperationExpr:
 		switch e.Op {
 		case opcode.LogicAnd:
-			vals, ok, err := keyValues(e.L, r, params)
+			vals, ok, err := s.keyValues(e.L, r, params)
 			if ok || err != nil {
 				return vals, ok, err
 			}
-			return keyValues(e.R, r, params)
+			return s.keyValues(e.R, r, params)
 		case opcode.EQ:
 			for _, side := range [][2]ast.ExprNode{{e.L, e.R}, {e.R, e.L}} {
 				if isKeyColumn(side[0], r) {
@@ -285,6 +296,14 @@ func keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Val
 		}
 		vals := make([]rules.Value, 0, len(e.List))
 		for _, x := range e.List {
+			if text, ok := s.lists.list(x); ok { // a long list cut out before parsing (biglist.go)
+				vs, ok := listValues(text, s.restoreFlags&format.RestoreStringEscapeBackslash != 0)
+				if !ok {
+					return nil, false, nil
+				}
+				vals = append(vals, vs...)
+				continue
+			}
 			v, ok, err := exprValue(x, params)
 			if !ok || err != nil {
 				return nil, false, err
@@ -483,4 +502,91 @@ func targetTable(st ast.StmtNode) *ast.TableName {
 		}
 	}
 	return nil
+}
+
+// routeNested places a statement with sharded tables inside subqueries or derived tables:
+// when every sharded table, at the top and nested, is pinned to one slot by its shard key
+// (key = value, key IN (...) within one slot) in the WHERE of its own SELECT (or UPDATE,
+// DELETE), all on the same shard, the whole statement runs there, each table renamed to
+// that slot's physical table. Anything else is refused with the reason: the subquery's rows
+// may be on every shard.
+func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef, params []wire.Param) (*rules.Shard, error) {
+	wheres := blockWheres(st)
+	first := nested[0]
+	if len(sharded) > 0 {
+		first = sharded[0]
+	}
+	slot := -1
+	for _, r := range append(slices.Clone(sharded), nested...) {
+		vals, ok, err := s.keyValues(wheres[r.node], r, params)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
+				r.table.Name, r.table.Key)
+		}
+		if r.table.Scheme != first.table.Scheme {
+			return nil, sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)
+		}
+		slots, err := slotsOf(r.table, vals)
+		if err != nil {
+			return nil, err
+		}
+		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
+			return nil, sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.table.Name)
+		}
+		slot = slots[0]
+	}
+	if u, ok := st.(*ast.UpdateStmt); ok {
+		if err := checkKeyNotUpdated(u, sharded); err != nil {
+			return nil, err
+		}
+	}
+	shard := first.table.Scheme.SlotShard(slot)
+	_, isDelete := st.(*ast.DeleteStmt)
+	for _, r := range sharded {
+		rename(r, r.table.PhysicalName(slot), !isDelete)
+	}
+	for _, r := range nested {
+		rename(r, r.table.PhysicalName(slot), true)
+	}
+	return shard, s.checkSingles(refs, shard)
+}
+
+// blockWheres maps each table a statement names to the WHERE of the SELECT, UPDATE or
+// DELETE whose FROM names it (nil for none).
+func blockWheres(st ast.StmtNode) map[*ast.TableName]ast.ExprNode {
+	v := &blockVisitor{out: map[*ast.TableName]ast.ExprNode{}}
+	st.Accept(v)
+	return v.out
+}
+
+type blockVisitor struct {
+	stack []ast.ExprNode
+	out   map[*ast.TableName]ast.ExprNode
+}
+
+func (v *blockVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.SelectStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.UpdateStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.DeleteStmt:
+		v.stack = append(v.stack, n.Where)
+	case *ast.TableName:
+		if len(v.stack) > 0 {
+			v.out[n] = v.stack[len(v.stack)-1]
+		}
+	}
+	return n, false
+}
+
+func (v *blockVisitor) Leave(n ast.Node) (ast.Node, bool) {
+	switch n.(type) {
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		v.stack = v.stack[:len(v.stack)-1]
+	}
+	return n, true
 }

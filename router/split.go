@@ -123,7 +123,7 @@ func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r table
 	if multi || len(a.refs) != 1 {
 		return false, nil // joins and subqueries: routeSharded decides
 	}
-	vals, keyed, err := keyValues(whereOf(st), r, params)
+	vals, keyed, err := s.keyValues(whereOf(st), r, params)
 	switch {
 	case err == errNeedsParams:
 		return false, nil // prepare time: described from slot 0, routed at each execution

@@ -24,7 +24,36 @@ type Config struct {
 	Shards    []ShardConfig    `yaml:"shards"`
 	Schemes   []SchemeConfig   `yaml:"schemes"`
 	Databases []DatabaseConfig `yaml:"databases"`
+	Admin     AdminConfig      `yaml:"admin"`
 	Health    HealthConfig     `yaml:"health"`
+}
+
+// AdminConfig is the admin HTTP API (JSON, status page, /metrics). Off unless Listen is set.
+type AdminConfig struct {
+	// Listen is the admin address, e.g. 127.0.0.1:9090. A non-loopback address requires
+	// TLSCert and TLSKey. Changing it takes a restart.
+	Listen  string `yaml:"listen"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Tokens are the bearer tokens accepted, stored as hashes.
+	Tokens []AdminToken `yaml:"tokens"`
+	// Open lists endpoints served without a token: any of metrics, healthz, readyz, status
+	// (the HTML page at /).
+	Open []string `yaml:"open"`
+}
+
+// Admin roles.
+const (
+	RoleRead  = "read"  // every GET
+	RoleAdmin = "admin" // GET and POST (reload, drain, kill)
+)
+
+// AdminToken is one bearer token of the admin API.
+type AdminToken struct {
+	Name string `yaml:"name"` // for logs; never the token
+	Role string `yaml:"role"` // read or admin
+	// SHA256 is the hex SHA-256 of the token (`shardproxy hash-token` prints it).
+	SHA256 string `yaml:"sha256"`
 }
 
 // ServerConfig tunes the client-facing side.

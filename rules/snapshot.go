@@ -22,6 +22,7 @@ type Snapshot struct {
 	schemes   map[string]*Scheme
 	databases map[string]*Database
 	dbNames   []string
+	admin     AdminConfig
 	health    Health
 }
 
@@ -65,6 +66,9 @@ type Database struct {
 
 // Listen returns the client listen address.
 func (s *Snapshot) Listen() string { return s.listen }
+
+// Admin returns the admin API settings (tokens as hashes).
+func (s *Snapshot) Admin() AdminConfig { return s.admin }
 
 // Server returns the client-side settings.
 func (s *Snapshot) Server() ServerConfig { return s.server }
@@ -158,6 +162,10 @@ func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}
+	if err := validateAdmin(c.Admin); err != nil {
+		return nil, err
+	}
+	s.admin = c.Admin
 	if err := s.addBackends(c.Backends, sec); err != nil {
 		return nil, err
 	}

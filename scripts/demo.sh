@@ -8,7 +8,7 @@
 # where an unrelated outgoing connection may hold a port at any time:
 #   DEMO_PORT          the proxy (default 3307)
 #   DEMO_SHARD_PORT    the first shard; the others follow (default 13306: 13306..13309)
-#   DEMO_METRICS_PORT  Prometheus metrics (default 9090)
+#   DEMO_METRICS_PORT  the admin API: status page, Prometheus metrics (default 9090)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -68,12 +68,12 @@ done
 echo "building and starting the proxy"
 go build -o "$work/shardproxy" ./cmd/shardproxy
 # examples/demo.yaml with the ports chosen above.
-edits=(-e "s/^listen: .*/listen: 127.0.0.1:$port/")
+edits=(-e "s/^listen: .*/listen: 127.0.0.1:$port/" -e "s/^  listen: 127.0.0.1:9090/  listen: 127.0.0.1:$metrics_port/")
 for i in 0 1 2 3; do
   edits+=(-e "/name: db$i,/s/addr: \"[^\"]*\"/addr: \"127.0.0.1:${shard_ports[$i]}\"/")
 done
 sed "${edits[@]}" examples/demo.yaml > "$work/demo.yaml"
-"$work/shardproxy" serve --config "$work/demo.yaml" --metrics-addr "127.0.0.1:$metrics_port" &
+"$work/shardproxy" serve --config "$work/demo.yaml" &
 proxy_pid=$!
 client=(mariadb -h127.0.0.1 -P"$port" -udemo -pdemo shop)
 for _ in $(seq 1 100); do
@@ -102,7 +102,10 @@ shardproxy demo is running.
           SELECT currency, COUNT(*), SUM(total) FROM orders GROUP BY currency ORDER BY 3 DESC;
           EXPLAIN SHARDS SELECT user_id, total FROM orders ORDER BY total DESC LIMIT 5;
           SELECT /*+ MAX_EXECUTION_TIME(200) */ SLEEP(1);
-  metrics: http://127.0.0.1:$metrics_port/metrics
+  admin:  http://127.0.0.1:$metrics_port/ (status page), /metrics, /readyz; the API with a token:
+          curl -H 'Authorization: Bearer demo-admin-token' http://127.0.0.1:$metrics_port/api/v1/backends
+          curl -X POST -H 'Authorization: Bearer demo-admin-token' http://127.0.0.1:$metrics_port/api/v1/reload
+          (edit $work/demo.yaml and send SIGHUP to the proxy, pid $proxy_pid, to reload it)
   shards: 127.0.0.1:${shard_ports[0]}..${shard_ports[3]} (root/rootpw), database shop
 Ctrl-C stops the proxy and removes the containers.
 MSG

@@ -108,8 +108,10 @@ func (t *Topology) targetsLocked() []health.Target {
 			probe[r] = true
 		}
 	}
-	for name := range t.fenced {
-		probe[name] = true
+	for name, why := range t.fenced {
+		if !IsOffline(why) { // an operator's offline backend is not re-fenced
+			probe[name] = true
+		}
 	}
 	out := make([]health.Target, 0, len(probe))
 	for _, name := range sortedNames(probe) {

@@ -36,7 +36,8 @@ func poolOptions(b *rules.Backend, log *slog.Logger) pool.Options {
 		MaxOpen: b.Pool.MaxOpen, MaxIdle: b.Pool.MaxIdle, MinIdle: b.Pool.MinIdle,
 		MaxLifetime: time.Duration(b.Pool.MaxLifetime), IdleTimeout: time.Duration(b.Pool.IdleTimeout),
 		AcquireTimeout: time.Duration(b.Pool.AcquireTimeout), DialTimeout: time.Duration(b.Pool.DialTimeout),
-		Logger: log.With("backend", b.Name),
+		KillReserve: true, // a deadline's KILL QUERY must not wait for a login (pool/killer.go)
+		Logger:      log.With("backend", b.Name),
 	}
 }
 

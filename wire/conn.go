@@ -218,6 +218,54 @@ func (c *Conn) WritePacket(payload []byte) error {
 	}
 }
 
+// WriteCommand writes a command packet, the command byte followed by data, without
+// copying data into a payload of its own first (a statement can be megabytes).
+func (c *Conn) WriteCommand(cmd byte, data []byte) error {
+	return c.writeCommand(cmd, len(data), func(from, to int) error {
+		_, err := c.bw.Write(data[from:to])
+		return err
+	})
+}
+
+// WriteCommandString is WriteCommand for data held in a string (not copied either).
+func (c *Conn) WriteCommandString(cmd byte, data string) error {
+	return c.writeCommand(cmd, len(data), func(from, to int) error {
+		_, err := c.bw.WriteString(data[from:to])
+		return err
+	})
+}
+
+// writeCommand frames a command byte and size bytes of data, which write buffers by range.
+func (c *Conn) writeCommand(cmd byte, size int, write func(from, to int) error) error {
+	off, first := 0, true
+	for {
+		n := size - off
+		if first {
+			n++
+		}
+		n = min(n, MaxPayload)
+		c.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
+		c.seq++
+		if _, err := c.bw.Write(c.hdr[:]); err != nil {
+			return err
+		}
+		m := n
+		if first {
+			if err := c.bw.WriteByte(cmd); err != nil {
+				return err
+			}
+			m, first = n-1, false
+		}
+		if err := write(off, off+m); err != nil {
+			return err
+		}
+		off += m
+		if n < MaxPayload {
+			return nil
+		}
+	}
+}
+
 // Flush sends everything buffered.
 func (c *Conn) Flush() error { return c.bw.Flush() }
 

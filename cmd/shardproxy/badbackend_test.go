@@ -215,7 +215,7 @@ func startTestProxy(t *testing.T, cfg string) (string, *lockedBuffer) {
 	reg := prometheus.NewRegistry()
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg)})
 	srvCfg := snap.Server()
-	srv, err := protocol.NewServer(protocol.Options{MaxAllowedPacket: int(srvCfg.MaxAllowedPacket), Logger: log}, users{store}, handler{rt})
+	srv, err := protocol.NewServer(protocol.Options{MaxAllowedPacket: int(srvCfg.MaxAllowedPacket), Logger: log}, users{store}, handler{r: rt})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +23,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/rules/source"
 )
 
 func main() {
@@ -43,12 +45,12 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newCheckConfigCmd(), newHashPasswordCmd())
+	root.AddCommand(newServeCmd(), newCheckConfigCmd(), newHashPasswordCmd(), newConfigCmd(), newHashTokenCmd())
 	return root
 }
 
 type serveFlags struct {
-	config      string
+	src         sourceFlags
 	listen      string
 	logLevel    string
 	logFormat   string
@@ -59,7 +61,7 @@ type serveFlags struct {
 func newServeCmd() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve --config FILE",
+		Use:   "serve (--config FILE | --etcd-endpoints HOSTS)",
 		Short: "Run the proxy",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -67,13 +69,14 @@ func newServeCmd() *cobra.Command {
 			return serve(ctx, f)
 		},
 	}
-	cmd.Flags().StringVar(&f.config, "config", "", "YAML configuration file (required)")
+	cmd.Flags().StringVar(&f.src.config, "config", "", "YAML configuration file (reloaded on SIGHUP)")
+	f.src.addEtcd(cmd.Flags())
+	cmd.Flags().StringVar(&f.src.lastKnownGood, "last-known-good", "", "with etcd: keep a copy of the live configuration in this file and start from it when etcd is unreachable")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "client listen address (overrides the config; default 127.0.0.1:3307)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9104); default off")
-	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
@@ -92,20 +95,18 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
 }
 
-// loadSnapshot reads, validates and builds the configuration, including the password hashes.
+// envSecrets resolves password_env from the process environment.
+var envSecrets = rules.SecretsFunc(os.LookupEnv)
+
+// loadSnapshot reads, validates and builds a configuration file, including the password hashes.
 func loadSnapshot(path string) (*rules.Snapshot, error) {
-	cfg, err := rules.LoadFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := rules.Build(cfg)
+	snap, err := buildSnapshot(data, envSecrets)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, u := range snap.Users() {
-		if _, err := protocol.ParseHash(u.PasswordHash); err != nil {
-			return nil, fmt.Errorf("%s: %w: user %q: %w", path, rules.ErrInvalid, u.Name, err)
-		}
 	}
 	return snap, nil
 }
@@ -115,7 +116,13 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	snap, err := loadSnapshot(f.config)
+	src, closeSrc, check, err := f.src.open(log)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	lkg := source.LastKnownGood{Path: f.src.lastKnownGood}
+	doc, snap, fromLKG, err := initialLoad(ctx, src, check, envSecrets, lkg, log)
 	if err != nil {
 		return err
 	}
@@ -123,31 +130,23 @@ func serve(ctx context.Context, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
 	// operators watch them for leaks.
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cl, stopHealth, err := newTopology(snap, log, reg)
+	registerRuntime(reg)
+	tp, stopHealth, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer tp.Close()
 	defer stopHealth() // first: no probe result reaches a closed topology
-
-	srvCfg := snap.Server()
-	opts := protocol.Options{
-		ServerVersion:    srvCfg.Version,
-		MaxAllowedPacket: int(srvCfg.MaxAllowedPacket),
-		HandshakeTimeout: durationOf(srvCfg.HandshakeTimeout),
-		IdleTimeout:      durationOf(srvCfg.IdleTimeout),
-		WriteTimeout:     durationOf(srvCfg.WriteTimeout),
-		MaxConnections:   srvCfg.MaxConnections,
-		Logger:           log,
+	cl := newTimedBackend(tp, reg)
+	opts, err := protocolOptions(snap, log)
+	if err != nil {
+		return err
 	}
-	if srvCfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(srvCfg.TLSCert, srvCfg.TLSKey)
-		if err != nil {
-			return fmt.Errorf("TLS: %w", err)
-		}
-		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	rl := newReloader(src, envSecrets, store, tp, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
+	rl.validate = check
+	rl.started(doc, fromLKG)
+	stopReload := goOwned(ctx, func(ctx context.Context) { rl.Run(ctx, fromLKG, time.Second) })
+	defer stopReload()
 	procs := &processes{}
 	xam := newXAMetrics(reg)
 	version, maxPacket := opts.ServerVersion, opts.MaxAllowedPacket
@@ -161,11 +160,18 @@ func serve(ctx context.Context, f serveFlags) error {
 		XAMetrics: xam, XATestHook: xaTestHook(log), ServerVersion: version, MaxAllowedPacket: int64(maxPacket)})
 	stopRecovery := startRecovery(ctx, store, cl, xam, log)
 	defer stopRecovery()
-	srv, err := protocol.NewServer(opts, users{store}, handler{rt})
+	srv, err := protocol.NewServer(opts, users{store}, handler{r: rt, m: newStatementMetrics(reg)})
 	if err != nil {
 		return err
 	}
 	procs.srv = srv // before Serve: no session exists yet
+	registerConnMetrics(reg, srv)
+	reg.MustRegister(backendCollector{tp: tp})
+	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, tp: tp, rt: rt, procs: procs, started: time.Now()}, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	addr := snap.Listen()
 	if f.listen != "" {
@@ -183,7 +189,8 @@ func serve(ctx context.Context, f serveFlags) error {
 		stopMetrics := serveMetrics(f.metricsAddr, reg, log)
 		defer stopMetrics()
 	}
-	log.Info("shardproxy listening", "addr", ln.Addr().String(), "databases", strings.Join(snap.DatabaseNames(), ","))
+	log.Info("shardproxy listening", "addr", ln.Addr().String(), "databases", strings.Join(snap.DatabaseNames(), ","),
+		"config", src.Name(), "revision", doc.Revision)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -192,7 +199,11 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	case <-ctx.Done():
 	}
-	drain := durationOf(srvCfg.DrainTimeout)
+	return shutdown(srv, errc, durationOf(store.Load().Server().DrainTimeout), log)
+}
+
+// shutdown drains the client connections for up to drain (default 30s) and waits for Serve.
+func shutdown(srv *protocol.Server, errc <-chan error, drain time.Duration, log *slog.Logger) error {
 	if drain == 0 {
 		drain = 30 * time.Second
 	}
@@ -207,6 +218,44 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// protocolOptions are the client-side settings, read once at start (a reload reports
+// changes to them as needing a restart).
+func protocolOptions(snap *rules.Snapshot, log *slog.Logger) (protocol.Options, error) {
+	srvCfg := snap.Server()
+	opts := protocol.Options{
+		ServerVersion:    srvCfg.Version,
+		MaxAllowedPacket: int(srvCfg.MaxAllowedPacket),
+		HandshakeTimeout: durationOf(srvCfg.HandshakeTimeout),
+		IdleTimeout:      durationOf(srvCfg.IdleTimeout),
+		WriteTimeout:     durationOf(srvCfg.WriteTimeout),
+		MaxConnections:   srvCfg.MaxConnections,
+		Logger:           log,
+	}
+	if srvCfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(srvCfg.TLSCert, srvCfg.TLSKey)
+		if err != nil {
+			return protocol.Options{}, fmt.Errorf("TLS: %w", err)
+		}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
+}
+
+// goOwned runs fn in a goroutine until the returned stop is called; stop cancels fn's
+// context and waits for it to return.
+func goOwned(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // serveDebug serves pprof; the returned func stops it and waits.
@@ -284,6 +333,25 @@ func printTable(out io.Writer, t *rules.Table) {
 			slot = fmt.Sprintf(" slot %d", p.Slot)
 		}
 		fmt.Fprintf(out, "    %s.%s on %s%s\n", p.Shard.Database, p.Table, p.Shard.Name, slot)
+	}
+}
+
+func newHashTokenCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash-token [TOKEN]",
+		Short: "Print the sha256 of an admin API bearer token (reads it from stdin when not given)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var tok string
+			if len(args) == 1 {
+				tok = args[0]
+			} else if _, err := fmt.Fscanln(cmd.InOrStdin(), &tok); err != nil {
+				return fmt.Errorf("reading the token from stdin: %w", err)
+			}
+			sum := sha256.Sum256([]byte(tok))
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(sum[:]))
+			return nil
+		},
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
 )
 
@@ -62,4 +64,39 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) func(
 		_ = hs.Close()
 		<-done
 	}
+}
+
+// registerRuntime adds the Go runtime and process collectors.
+func registerRuntime(reg prometheus.Registerer) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// registerConnMetrics exports the protocol server's client connection counts.
+func registerConnMetrics(reg prometheus.Registerer, srv *protocol.Server) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardproxy_client_connections",
+			Help: "Client connections open now.",
+		}, func() float64 { c, _, _ := srv.ConnStats(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shardproxy_client_connections_total",
+			Help: "Client connections accepted since start (refused ones included).",
+		}, func() float64 { _, a, _ := srv.ConnStats(); return float64(a) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shardproxy_client_connections_refused_total",
+			Help: "Client connections refused because server.max_connections were open.",
+		}, func() float64 { _, _, r := srv.ConnStats(); return float64(r) }),
+	)
+}
+
+// newBackendLatency is the per-backend histogram of connection holds (see timedBackend).
+func newBackendLatency(reg prometheus.Registerer) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shardproxy_backend_query_duration_seconds",
+		Help: "Time a statement held a backend connection, from acquiring it to releasing it " +
+			"(the backend's execution plus relaying the result; inside a transaction, until the transaction ends), per backend.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"backend"})
+	reg.MustRegister(h)
+	return h
 }

@@ -16,18 +16,27 @@ var (
 	_ router.PreferringBackend = (*topo.Topology)(nil)
 	_ router.Conn              = (*topo.Conn)(nil)
 	_ protocol.Abandoner       = session{}
+	_ protocol.Abandoner       = observedSession{}
 )
 
 // handler adapts the router to protocol.Handler.
-type handler struct{ r *router.Router }
+type handler struct {
+	r *router.Router
+	m *statementMetrics // nil: no statement metrics
+}
 
 var _ protocol.Handler = handler{}
 
 func (h handler) NewSession(ctx context.Context, info protocol.ConnInfo) (protocol.Session, error) {
 	s, err := h.r.NewSession(ctx, router.SessionInfo{ConnID: info.ID, User: info.User, Collation: info.Collation,
-		FoundRows: info.Capabilities&mysql.CLIENT_FOUND_ROWS != 0})
+		FoundRows:  info.Capabilities&mysql.CLIENT_FOUND_ROWS != 0,
+		LocalFiles: info.Capabilities&mysql.CLIENT_LOCAL_FILES != 0,
+		TLSVersion: info.TLSVersion, TLSCipher: info.TLSCipher})
 	if err != nil {
 		return nil, err
+	}
+	if h.m != nil {
+		return observedSession{session: session{s}, m: h.m}, nil
 	}
 	return session{s}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,3 +92,90 @@ func (s *Server) Stop() {
 
 // String names the member for messages.
 func (s *Server) String() string { return fmt.Sprintf("etcd at %s", s.client.Host) }
+
+// Cluster is a three-member etcd cluster in the test process, for leader changes.
+type Cluster struct {
+	members []*embed.Etcd
+	clients []string
+}
+
+// StartCluster starts three members on loopback ports and waits until they serve;
+// t.Cleanup stops them.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	const n = 3
+	names := make([]string, n)
+	clientURLs := make([]url.URL, n)
+	peerURLs := make([]url.URL, n)
+	var initial []string
+	for i := range n {
+		names[i] = fmt.Sprintf("m%d", i)
+		clientURLs[i] = url.URL{Scheme: "http", Host: freeAddr(t)}
+		peerURLs[i] = url.URL{Scheme: "http", Host: freeAddr(t)}
+		initial = append(initial, names[i]+"="+peerURLs[i].String())
+	}
+	c := &Cluster{}
+	errc := make(chan error, n)
+	for i := range n {
+		cfg := embed.NewConfig()
+		cfg.Name = names[i]
+		cfg.Dir = t.TempDir()
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURLs[i]}, []url.URL{clientURLs[i]}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURLs[i]}, []url.URL{peerURLs[i]}
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "etcdtest-cluster"
+		cfg.TickMs, cfg.ElectionMs = 10, 100
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			c.Stop()
+			t.Fatalf("etcdtest: start member %s: %v", names[i], err)
+		}
+		c.members = append(c.members, e)
+		c.clients = append(c.clients, clientURLs[i].Host)
+		go func() {
+			select {
+			case <-e.Server.ReadyNotify():
+				errc <- nil
+			case err := <-e.Err():
+				errc <- err
+			case <-time.After(30 * time.Second):
+				errc <- fmt.Errorf("member not ready within 30s")
+			}
+		}()
+	}
+	t.Cleanup(c.Stop)
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatalf("etcdtest: %v", err)
+		}
+	}
+	return c
+}
+
+// Endpoints are the members' client addresses.
+func (c *Cluster) Endpoints() []string { return c.clients }
+
+// StopLeader stops the member that leads now and returns its index.
+func (c *Cluster) StopLeader(t testing.TB) int {
+	t.Helper()
+	for i, e := range c.members {
+		if e != nil && e.Server.Leader() == e.Server.MemberID() {
+			e.Close()
+			c.members[i] = nil
+			return i
+		}
+	}
+	t.Fatal("etcdtest: no member leads")
+	return -1
+}
+
+// Stop stops every member still running (idempotent).
+func (c *Cluster) Stop() {
+	for i, e := range c.members {
+		if e != nil {
+			e.Close()
+			c.members[i] = nil
+		}
+	}
+}

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultPrefix is the etcd key prefix used when none is configured.
@@ -44,19 +47,24 @@ type EtcdOptions struct {
 	Logger *slog.Logger
 }
 
-// Etcd is a configuration document in etcd at PREFIX + KeyConfig. It owns an etcd client;
-// Close releases it.
+// Etcd is a configuration document in etcd at PREFIX + KeyConfig. It owns an etcd client,
+// made at first use (with authentication, making one needs etcd: a proxy must be able to
+// start while etcd is down); Close releases it.
 type Etcd struct {
-	cli    *clientv3.Client
+	cfg    clientv3.Config
 	prefix string
 	retry  time.Duration
 	log    *slog.Logger
+
+	mu     sync.Mutex
+	cli    *clientv3.Client // nil until the first successful connection
+	closed bool
 }
 
 var _ Source = (*Etcd)(nil)
 
-// NewEtcd returns a source on the etcd cluster of o. It does not wait for etcd to be
-// reachable: the first Fetch does.
+// NewEtcd returns a source on the etcd cluster of o. It does not contact etcd: the first
+// Fetch, Watch or Push does.
 func NewEtcd(o EtcdOptions) (*Etcd, error) {
 	if len(o.Endpoints) == 0 {
 		return nil, errors.New("source: etcd: no endpoints")
@@ -76,20 +84,52 @@ func NewEtcd(o EtcdOptions) (*Etcd, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints: o.Endpoints, DialTimeout: o.DialTimeout, TLS: o.TLS,
 		Username: o.Username, Password: o.Password,
 		Logger: zap.NewNop(), // its warnings surface as errors of our calls, logged by us
-	})
-	if err != nil {
-		return nil, fmt.Errorf("source: etcd: %w", err)
+		// Reconnect within about a second of etcd coming back (gRPC's default backoff
+		// grows to two minutes).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: o.DialTimeout,
+		})},
 	}
-	return &Etcd{cli: cli, prefix: o.Prefix, retry: o.RetryInterval, log: o.Logger}, nil
+	return &Etcd{cfg: cfg, prefix: o.Prefix, retry: o.RetryInterval, log: o.Logger}, nil
+}
+
+// errClosed is returned after Close.
+var errClosed = errors.New("source: etcd: closed")
+
+// client returns the etcd client, connecting (and authenticating) first if needed; a failed
+// attempt is tried again at the next call.
+func (e *Etcd) client() (*clientv3.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errClosed
+	}
+	if e.cli == nil {
+		cli, err := clientv3.New(e.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("source: etcd: %w", err)
+		}
+		e.cli = cli
+	}
+	return e.cli, nil
 }
 
 // Close closes the etcd client. It is idempotent.
 func (e *Etcd) Close() error {
-	if err := e.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if e.cli == nil {
+		return nil
+	}
+	err := e.cli.Close()
+	e.cli = nil
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("source: etcd: %w", err)
 	}
 	return nil
@@ -106,7 +146,11 @@ func (e *Etcd) key() string { return e.prefix + KeyConfig }
 // Fetch reads the document (a linearizable read: a proxy never goes back to an older one).
 // With no document it returns ErrNoConfig.
 func (e *Etcd) Fetch(ctx context.Context) (Doc, error) {
-	resp, err := e.cli.Get(ctx, e.key())
+	cli, err := e.client()
+	if err != nil {
+		return Doc{}, err
+	}
+	resp, err := cli.Get(ctx, e.key())
 	if err != nil {
 		return Doc{}, fmt.Errorf("source: etcd get %s: %w", e.key(), err)
 	}
@@ -144,13 +188,17 @@ func (e *Etcd) Watch(ctx context.Context, changed func()) error {
 // watchOnce watches from revision rev+1 (or now) until the watch breaks; it returns the
 // revision to resume after and why it stopped.
 func (e *Etcd) watchOnce(ctx context.Context, rev int64, changed func()) (int64, error) {
+	cli, err := e.client()
+	if err != nil {
+		return rev, err
+	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	opts := []clientv3.OpOption{clientv3.WithProgressNotify()}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev+1))
 	}
-	for resp := range e.cli.Watch(wctx, e.key(), opts...) {
+	for resp := range cli.Watch(wctx, e.key(), opts...) {
 		if err := resp.Err(); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) || resp.CompactRevision > 0 {
 				// Events between rev and the compaction are gone: resume at the oldest one
@@ -197,7 +245,11 @@ func (e *Etcd) Push(ctx context.Context, data []byte, expectRev int64) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("source: etcd push: %w", err)
 	}
-	txn := e.cli.Txn(ctx)
+	cli, err := e.client()
+	if err != nil {
+		return 0, err
+	}
+	txn := cli.Txn(ctx)
 	if expectRev >= 0 {
 		txn = txn.If(clientv3.Compare(clientv3.ModRevision(e.key()), "=", expectRev))
 	}
@@ -216,7 +268,11 @@ func (e *Etcd) Push(ctx context.Context, data []byte, expectRev int64) (int64, e
 
 // Meta reads KeyConfigMeta; ok is false when there is none.
 func (e *Etcd) Meta(ctx context.Context) (m Meta, ok bool, err error) {
-	resp, err := e.cli.Get(ctx, e.prefix+KeyConfigMeta)
+	cli, err := e.client()
+	if err != nil {
+		return Meta{}, false, err
+	}
+	resp, err := cli.Get(ctx, e.prefix+KeyConfigMeta)
 	if err != nil {
 		return Meta{}, false, fmt.Errorf("source: etcd get: %w", err)
 	}

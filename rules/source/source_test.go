@@ -137,7 +137,11 @@ func TestEtcdWatchAfterCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.cli.Compact(t.Context(), last); err != nil {
+	cli, err := e.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(t.Context(), last); err != nil {
 		t.Fatal(err)
 	}
 	// A watch resuming after revision old (as after a disconnection) meets the compaction.
@@ -156,7 +160,7 @@ func TestEtcdWatchAfterCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	fetchUntil(t, e, notes, "v: 5\n")
-	if _, err := e.cli.Compact(t.Context(), last+1, clientv3.WithCompactPhysical()); err != nil {
+	if _, err := cli.Compact(t.Context(), last+1, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Push(t.Context(), []byte("v: 6\n"), -1); err != nil {
@@ -223,4 +227,105 @@ func TestLastKnownGood(t *testing.T) {
 	if _, err := l.Load(); err == nil {
 		t.Error("Load accepted a file shardproxy did not write")
 	}
+}
+
+// TestEtcdAuth: with etcd's authentication on, the source reads and watches with its user
+// and password, and a wrong password is an error, not a silent empty configuration.
+func TestEtcdAuth(t *testing.T) {
+	srv := etcdtest.Start(t)
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	ctx := t.Context()
+	for _, step := range []func() error{
+		func() error { _, err := root.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := root.RoleAdd(ctx, "proxy"); return err },
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "proxy", "/a/", clientv3.GetPrefixRangeEnd("/a/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := root.UserAdd(ctx, "proxy", "proxypw"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "proxy", "proxy"); return err },
+		func() error { _, err := root.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// etcd checks passwords with bcrypt: slow under the race detector on a busy machine.
+	e, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "proxypw", RetryInterval: 20 * time.Millisecond, DialTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	notes := watcher(t, e)
+	if _, err := e.Push(ctx, []byte("x: 1\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	fetchUntil(t, e, notes, "x: 1\n")
+	bad, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "wrong", DialTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := bad.Fetch(fctx); err == nil {
+		t.Error("Fetch with a wrong password succeeded")
+	}
+	// With etcd down, an authenticating source can still be made (a proxy then starts from
+	// its last-known-good copy); its reads fail within the dial timeout.
+	srv.Stop()
+	down, err := NewEtcd(EtcdOptions{Endpoints: []string{srv.Endpoint()}, Prefix: "/a/", Username: "proxy", Password: "proxypw", DialTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("NewEtcd with etcd down: %v", err)
+	}
+	defer down.Close()
+	start := time.Now()
+	if _, err := down.Fetch(ctx); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("Fetch with etcd down: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestEtcdWatchSurvivesLeaderChange: on a three-member cluster, stopping the leader (a new
+// one is elected) does not lose the watch: the next change is seen.
+func TestEtcdWatchSurvivesLeaderChange(t *testing.T) {
+	cl := etcdtest.StartCluster(t)
+	e, err := NewEtcd(EtcdOptions{Endpoints: cl.Endpoints(), Prefix: "/l/", RetryInterval: 20 * time.Millisecond, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.Push(t.Context(), []byte("v: 1\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	notes := watcher(t, e)
+	stopped := cl.StopLeader(t)
+	var others []string
+	for i, ep := range cl.Endpoints() {
+		if i != stopped {
+			others = append(others, ep)
+		}
+	}
+	pusher, err := NewEtcd(EtcdOptions{Endpoints: others, Prefix: "/l/", DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pusher.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := pusher.Push(ctx, []byte("v: 2\n"), -1)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new leader accepted a write: %v", err)
+		}
+	}
+	fetchUntil(t, e, notes, "v: 2\n")
 }

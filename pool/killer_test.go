@@ -1,0 +1,111 @@
+package pool
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardproxy/shardproxy/internal/mariadbtest"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// TestKillReserveAtMaxConnections: on a backend whose max_connections is reached (also the
+// one extra connection MariaDB keeps for SUPER), a KILL QUERY over a fresh connection fails
+// with 1040, while a pool with KillReserve still kills the statement at once over its
+// reserve connection. A server of its own: max_connections is global.
+func TestKillReserveAtMaxConnections(t *testing.T) {
+	srv := mariadbtest.Start(t)
+	root := srv.DB(t, "")
+	newPool := func(reserve bool) *Pool {
+		p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password, KillReserve: reserve,
+			Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p
+	}
+	withReserve, without := newPool(true), newPool(false)
+	victim, other := acquire(t, withReserve), acquire(t, without)
+	defer withReserve.Release(victim)
+	defer without.Release(other)
+	eventually(t, 10*time.Second, "the reserve connection", func() bool {
+		withReserve.reserve.mu.Lock()
+		defer withReserve.reserve.mu.Unlock()
+		return withReserve.reserve.conn != nil
+	})
+
+	// Fill the server: a low max_connections, then root connections until one is refused.
+	keep, err := root.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	if _, err := keep.ExecContext(t.Context(), "SET GLOBAL max_connections = 10"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = keep.ExecContext(context.Background(), "SET GLOBAL max_connections = 151") }()
+	filler, err := sql.Open("mysql", srv.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	for i := 0; ; i++ {
+		c, err := filler.Conn(t.Context())
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1040 {
+			break
+		}
+		if err != nil || i > 20 {
+			t.Fatalf("filling the server (%d connections): %v", i, err)
+		}
+		defer c.Close()
+	}
+
+	// The dialing kill cannot get in.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	err = without.KillQuery(ctx, other.ID())
+	cancel()
+	if se, ok := sqlerr.As(err); !ok || se.Code != 1040 { // sent before the handshake: no SQLSTATE
+		t.Fatalf("KillQuery over a fresh connection at max_connections: %v, want 1040", err)
+	}
+
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		_, _ = victim.Exec(context.Background(), "SELECT SLEEP(20)")
+		done <- time.Since(start)
+	}()
+	eventually(t, 5*time.Second, "the SLEEP to run", func() bool {
+		var n int
+		err := keep.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
+			"WHERE ID = ? AND INFO LIKE 'SELECT SLEEP%'", victim.ID()).Scan(&n)
+		return err == nil && n == 1
+	})
+	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+	start := time.Now()
+	err = withReserve.KillQuery(ctx, victim.ID())
+	took := time.Since(start)
+	cancel()
+	if err != nil {
+		t.Fatalf("KillQuery over the reserve at max_connections: %v", err)
+	}
+	select {
+	case d := <-done:
+		t.Logf("KILL QUERY over the reserve took %v; the killed SLEEP returned after %v", took, d.Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("the killed query did not return")
+	}
+	// The reserve is kept for the next kill.
+	withReserve.reserve.mu.Lock()
+	kept := withReserve.reserve.conn != nil
+	withReserve.reserve.mu.Unlock()
+	if !kept {
+		t.Error("the reserve connection was not kept after the kill")
+	}
+}

@@ -1,0 +1,186 @@
+package router
+
+import (
+	"context"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// runBatch runs a multi-statement query the parser could not read as a whole (one of its
+// statements is MariaDB syntax the parser does not know, or is wrong): it is cut into
+// statements at the semicolons outside strings, quoted names and comments, and each runs
+// as if it came alone: parsed ones through the normal path, the others through the
+// allow-list of unparsed.go. As on MariaDB, the statements before a failing one have run
+// and the batch stops at it. Each statement is cut under the sql_mode the statements
+// before it left (NO_BACKSLASH_ESCAPES changes where strings end).
+func (s *Session) runBatch(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) error {
+	rest := sql
+	for {
+		bs := s.restoreFlags&format.RestoreStringEscapeBackslash != 0
+		var stmt string
+		stmt, rest = nextStatement(rest, bs)
+		for blankSQL(stmt, bs) && rest != "" {
+			stmt, rest = nextStatement(rest, bs)
+		}
+		if blankSQL(stmt, bs) {
+			return nil
+		}
+		more := !blankSQL(rest, bs)
+		if err := s.runPiece(ctx, snap, stmt, more, w); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// isBatch reports whether sql holds more than one statement.
+func isBatch(sql string, backslash bool) bool {
+	_, rest := nextStatement(sql, backslash)
+	return !blankSQL(rest, backslash)
+}
+
+// runPiece runs one statement of a batch; more says another follows.
+func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt string, more bool, w wire.PacketWriter) error {
+	stmt = strings.TrimSpace(stmt)
+	if r, ok := s.explainText(stmt); ok {
+		if err := s.checkGrammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+			return err
+		}
+		s.publish(stmt)
+		defer s.publish("")
+		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+			return s.execExplain(ctx, snap, r, more, w)
+		})
+	}
+	stmts, err := s.parseText(stmt)
+	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+		return gerr
+	}
+	if err != nil {
+		return s.runUnparsed(ctx, snap, stmt, err, &moreResults{w: w, more: more})
+	}
+	for i, st := range stmts { // one, unless the cut missed a delimiter the parser saw
+		text := stmt
+		if len(stmts) > 1 {
+			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
+		}
+		if err := s.execWithDeadline(ctx, snap, st, text, more || i < len(stmts)-1, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextStatement cuts sql at its first statement delimiter: a semicolon outside strings,
+// quoted identifiers and comments. backslash says backslashes escape in strings.
+func nextStatement(sql string, backslash bool) (stmt, rest string) {
+	for i := 0; i < len(sql); {
+		if sql[i] == ';' {
+			return sql[:i], sql[i+1:]
+		}
+		i = skipToken(sql, i, backslash)
+	}
+	return sql, ""
+}
+
+// blankSQL reports whether sql holds nothing but whitespace, comments and semicolons.
+func blankSQL(sql string, backslash bool) bool {
+	for i := 0; i < len(sql); {
+		switch c := sql[i]; {
+		case c == ';' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case isCommentStart(sql, i):
+			i = skipToken(sql, i, backslash)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isCommentStart(sql string, i int) bool {
+	switch {
+	case sql[i] == '#':
+		return true
+	case strings.HasPrefix(sql[i:], "/*"):
+		return true
+	case strings.HasPrefix(sql[i:], "--"):
+		return i+2 == len(sql) || sql[i+2] <= ' '
+	}
+	return false
+}
+
+// skipToken returns the index after the lexical unit at i: a quoted string or name, a
+// comment, or one byte.
+func skipToken(sql string, i int, backslash bool) int {
+	switch c := sql[i]; {
+	case c == '\'' || c == '"' || c == '`':
+		for j := i + 1; j < len(sql); j++ {
+			switch {
+			case sql[j] == '\\' && backslash && c != '`':
+				j++
+			case sql[j] == c:
+				return j + 1 // a doubled quote reopens at the next step
+			}
+		}
+		return len(sql)
+	case isCommentStart(sql, i):
+		if sql[i] == '/' {
+			if j := strings.Index(sql[i+2:], "*/"); j >= 0 {
+				return i + 2 + j + 2
+			}
+			return len(sql)
+		}
+		if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
+			return i + j + 1
+		}
+		return len(sql)
+	}
+	return i + 1
+}
+
+// moreResults is a PacketWriter that marks the end of each result passing through it
+// (an OK outside a result set, or the EOF after its rows) with SERVER_MORE_RESULTS_EXISTS
+// when more is set: the statement is not the last of its batch.
+type moreResults struct {
+	w       wire.PacketWriter
+	more    bool
+	n, seen int // column count of the current result set (0 outside one), packets of it seen
+}
+
+func (m *moreResults) WritePacket(p []byte) error {
+	switch {
+	case m.n == 0:
+		if len(p) > 0 && p[0] == wire.OKHeader {
+			m.mark(p)
+			break
+		}
+		if n, k := wire.LenencInt(p); k == len(p) && k > 0 && !wire.IsErr(p) {
+			m.n, m.seen = int(n), 0
+		}
+	case wire.IsErr(p):
+		m.n = 0
+	case wire.IsEOF(p):
+		m.seen++
+		if m.seen > m.n+1 { // the EOF after the rows
+			m.mark(p)
+			m.n = 0
+		}
+	default:
+		m.seen++
+	}
+	return m.w.WritePacket(p)
+}
+
+func (m *moreResults) mark(p []byte) {
+	if m.more {
+		wire.SetStatus(p, 0, wire.StatusMoreResults)
+	}
+}

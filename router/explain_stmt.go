@@ -1,0 +1,281 @@
+package router
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// explainPrefix matches the head of MariaDB's EXPLAIN / DESCRIBE / ANALYZE of a statement,
+// with its modifiers (EXTENDED, PARTITIONS, FORMAT=JSON; EXPLAIN ANALYZE is MySQL's and
+// MariaDB refuses it, so it is passed on as written). The parser knows neither ANALYZE
+// <statement> nor EXTENDED and PARTITIONS, so the head is cut off the text and only the
+// statement after it is parsed.
+var explainPrefix = regexp.MustCompile(`(?is)^\s*(?:EXPLAIN|DESCRIBE|DESC|ANALYZE)(?:\s+(?:EXTENDED|PARTITIONS|ANALYZE|FORMAT\s*=\s*(?:\w+|'[^']*'|"[^"]*")))*\s+`)
+
+// explainReq is an EXPLAIN, DESCRIBE or ANALYZE of a statement.
+type explainReq struct {
+	head    string // the EXPLAIN ... / ANALYZE ... text before the statement, sent as written
+	stmt    ast.StmtNode
+	text    string // the statement's text
+	analyze bool   // ANALYZE runs the statement
+}
+
+// explainable reports whether st is a statement EXPLAIN describes (not DESCRIBE <table>).
+func explainable(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		return true
+	}
+	return false
+}
+
+// explainText recognises sql as an EXPLAIN / ANALYZE of one statement, parsing the
+// statement after the head. ok is false for anything else (DESCRIBE <table>, ANALYZE TABLE).
+func (s *Session) explainText(sql string) (explainReq, bool) {
+	m := explainPrefix.FindStringIndex(sql)
+	if m == nil {
+		return explainReq{}, false
+	}
+	rest := strings.TrimRight(strings.TrimSpace(sql[m[1]:]), "; \t\r\n")
+	stmts, err := s.parse(rest)
+	if err != nil || len(stmts) != 1 || !explainable(stmts[0]) {
+		return explainReq{}, false
+	}
+	head := sql[:m[1]]
+	return explainReq{head: head, stmt: stmts[0], text: rest, analyze: isAnalyzeHead(head)}, true
+}
+
+// explainOf turns a parsed EXPLAIN into a request, or ok false when it explains no statement
+// (DESCRIBE <table> is a SHOW).
+func (s *Session) explainOf(e *ast.ExplainStmt, text string) (explainReq, bool, error) {
+	if !explainable(e.Stmt) {
+		return explainReq{}, false, nil
+	}
+	if r, ok := s.explainText(text); ok {
+		return r, true, nil
+	}
+	// The head could not be cut off the text (a comment inside it): rebuild it.
+	inner, err := s.restore(e.Stmt)
+	if err != nil {
+		return explainReq{}, false, err
+	}
+	head := "EXPLAIN "
+	if e.Analyze {
+		head = "EXPLAIN ANALYZE "
+	}
+	if f := strings.ToLower(e.Format); f != "" && f != "row" {
+		head += "FORMAT=" + e.Format + " "
+	}
+	return explainReq{head: head, stmt: e.Stmt, text: inner}, true, nil
+}
+
+func isAnalyzeHead(head string) bool {
+	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(head)), "ANALYZE")
+}
+
+// explainTarget is one statement an EXPLAIN sends to a shard, with the renaming of its
+// answer.
+type explainTarget struct {
+	shard *rules.Shard
+	sql   string
+	names colNames
+}
+
+// explainPlan is where an EXPLAIN / ANALYZE goes: one target for a statement routed to one
+// shard; one per shard statement (labelled) for scatter reads and multi-shard writes.
+type explainPlan struct {
+	p        plan
+	targets  []explainTarget
+	labelled bool
+}
+
+// planExplain plans the statement of r and returns what each shard is asked.
+func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, error) {
+	p, err := s.plan(snap, r.stmt, r.text, nil)
+	if err != nil {
+		return explainPlan{}, err
+	}
+	ep := explainPlan{p: p, labelled: p.scatter != nil || p.branches != nil}
+	logical := p.columns.logicalDB(p.shard, p.scatter)
+	add := func(shard *rules.Shard, sql string) {
+		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: p.columns.forShard(shard, logical)})
+	}
+	switch {
+	case p.scatter != nil:
+		for _, t := range p.scatter.targets {
+			add(t.shard, t.sql)
+		}
+	case p.branches != nil:
+		if r.analyze {
+			return explainPlan{}, sqlerr.NotSupported("ANALYZE of a write spanning shards (it would run outside the write's atomic commit; EXPLAIN it instead)")
+		}
+		for _, b := range p.branches {
+			for _, st := range b.stmts {
+				add(b.shard, st.sql)
+			}
+		}
+	default:
+		ep.targets = []explainTarget{{shard: p.shard, sql: r.head + p.sql, names: p.columns}}
+	}
+	return ep, nil
+}
+
+// execExplain answers EXPLAIN / ANALYZE of a statement with the plans of the shards that
+// would run it: a statement routed to one shard gets that shard's own answer; one that runs
+// on several (scatter reads, multi-shard writes) gets each shard's answer, labelled by a
+// first column `shard`. Physical database and slot table names are turned back into the
+// logical ones.
+func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r explainReq, more bool, w wire.PacketWriter) error {
+	ep, err := s.planExplain(snap, r)
+	if err != nil {
+		return err
+	}
+	if ep.p.sticky {
+		s.sticky = true
+	}
+	if !ep.p.names.empty() {
+		w = &logicalRows{w: w, names: ep.p.names}
+	}
+	n := len(ep.targets)
+	for i, t := range ep.targets {
+		lw := &explainWriter{w: w, first: i == 0, last: i == n-1, names: t.names}
+		if ep.labelled {
+			lw.label = t.shard.Name
+		}
+		last := more && i == n-1
+		if r.analyze && isWrite(r.stmt) {
+			// ANALYZE runs the statement: a write like any other (one shard, see planExplain).
+			if err := s.checkWrite(ctx, t.shard); err != nil {
+				return err
+			}
+			err = s.run(ctx, snap, t.shard, t.sql, last, lw)
+		} else {
+			err = s.runRead(ctx, snap, t.shard, t.sql, last, lw)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logicalDB is the logical database of a plan's results: what the renaming maps the first
+// shard's physical database to (the physical name itself when they agree).
+func (n colNames) logicalDB(shard *rules.Shard, sp *scatterPlan) string {
+	if sp != nil {
+		shard = sp.targets[0].shard
+	}
+	if l, ok := n.dbs[shard.Database]; ok {
+		return l
+	}
+	return shard.Database
+}
+
+// forShard is the renaming for the results of shard, whose physical database holds logical.
+func (n colNames) forShard(shard *rules.Shard, logical string) colNames {
+	out := colNames{perSlot: n.perSlot}
+	if shard.Database != logical {
+		out.dbs = map[string]string{shard.Database: logical}
+	}
+	return out
+}
+
+// identifierRun matches the identifiers inside an EXPLAIN cell (a table name, db.table.col,
+// JSON text).
+var identifierRun = regexp.MustCompile("[0-9A-Za-z_$]+")
+
+// logicalText replaces every physical database and slot table name in v by its logical name.
+func (n colNames) logicalText(v string) string {
+	if n.empty() {
+		return v
+	}
+	return identifierRun.ReplaceAllStringFunc(v, func(tok string) string {
+		if l, ok := n.dbs[tok]; ok {
+			return l
+		}
+		if l, ok := n.table(tok); ok {
+			return l
+		}
+		return tok
+	})
+}
+
+// explainWriter passes one shard's EXPLAIN result (text protocol) to the client with logical
+// names. With a label it adds a first column `shard` holding it; the column definitions are
+// written only by the first shard and the closing EOF only by the last, so the shards'
+// answers form one result set.
+type explainWriter struct {
+	w           wire.PacketWriter
+	label       string
+	first, last bool
+	names       colNames
+	n, seen     int // column count of the result set, packets of it seen
+	buf         []byte
+}
+
+func (e *explainWriter) WritePacket(p []byte) error {
+	if e.seen == 0 {
+		n, m := wire.LenencInt(p)
+		if m != len(p) || m == 0 || p[0] == wire.OKHeader || wire.IsErr(p) || n > wire.MaxColumns {
+			return e.w.WritePacket(p) // not a result set
+		}
+		e.n, e.seen = int(n), 1
+		if !e.first {
+			return nil
+		}
+		if e.label == "" {
+			return e.w.WritePacket(p)
+		}
+		if err := e.w.WritePacket(wire.AppendLenencInt(nil, n+1)); err != nil {
+			return err
+		}
+		col := wire.Column{Name: "shard", Charset: 45, Length: 256, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG}
+		return e.w.WritePacket(wire.AppendColumnDef(nil, col))
+	}
+	e.seen++
+	switch {
+	case e.seen <= e.n+2: // column definitions and their EOF
+		if !e.first {
+			return nil
+		}
+		if e.seen == e.n+2 {
+			return e.w.WritePacket(p)
+		}
+		return e.w.WritePacket(e.names.rewrite(p))
+	case wire.IsEOF(p) || wire.IsErr(p):
+		e.seen = 0
+		if !e.last && wire.IsEOF(p) {
+			return nil
+		}
+		return e.w.WritePacket(p)
+	}
+	e.buf = e.buf[:0]
+	if e.label != "" {
+		e.buf = wire.AppendLenencString(e.buf, e.label)
+	}
+	rest := p
+	for range e.n {
+		v, null, m := wire.LenencString(rest)
+		if m == 0 {
+			return malformedExplain
+		}
+		if null {
+			e.buf = append(e.buf, rest[:m]...)
+		} else {
+			e.buf = wire.AppendLenencString(e.buf, e.names.logicalText(string(v)))
+		}
+		rest = rest[m:]
+	}
+	return e.w.WritePacket(e.buf)
+}
+
+// malformedExplain is the error of an EXPLAIN row that does not decode.
+var malformedExplain = sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet (an EXPLAIN row from a shard)")

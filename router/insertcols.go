@@ -1,0 +1,69 @@
+package router
+
+import (
+	"context"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// nameInsertColumns gives an INSERT ... VALUES without a column list into a sharded table
+// (what mariadb-dump writes) the table's column list, read from the first physical copy, so
+// that its rows can be placed by their shard key. Invisible columns are left out, as MariaDB
+// leaves them out of an INSERT without a column list.
+func (s *Session) nameInsertColumns(ctx context.Context, snap *rules.Snapshot, ins *ast.InsertStmt) error {
+	if len(ins.Columns) > 0 || ins.Setlist || ins.Select != nil || ins.Table == nil || ins.Table.TableRefs == nil {
+		return nil
+	}
+	ts, ok := ins.Table.TableRefs.Left.(*ast.TableSource)
+	if !ok {
+		return nil
+	}
+	tn, ok := ts.Source.(*ast.TableName)
+	if !ok {
+		return nil
+	}
+	dbName := s.db
+	if tn.Schema.O != "" {
+		dbName = tn.Schema.O
+	}
+	db, ok := snap.Database(dbName)
+	if !ok || !db.Configured(tn.Name.O) {
+		return nil
+	}
+	t := db.Table(tn.Name.O)
+	if t.Kind != rules.KindSharded {
+		return nil
+	}
+	if u, ok := snap.User(s.user); !ok || !u.CanUse(db.Name) {
+		return nil // the planner refuses it with the right error
+	}
+	pl := firstCopy(t)
+	c, err := s.acquire(ctx, snap, pl.Shard)
+	if err != nil {
+		return err
+	}
+	rows, err := queryRows(ctx, c, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"+
+		escapeString(pl.Shard.Database)+"' AND TABLE_NAME = '"+escapeString(pl.Table)+"' AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION")
+	if err = s.finish(pl.Shard, c, outcome{status: s.status}, err); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return &sqlerr.Error{Code: 1146, State: "42S02", Message: "Table '" + db.Name + "." + t.Name + "' doesn't exist"}
+	}
+	for _, r := range rows {
+		if len(r) != 1 || r[0] == nil {
+			return sqlerr.New(sqlerr.ErUnknownError, "reading the columns of %s: an unexpected row", t.Name)
+		}
+		ins.Columns = append(ins.Columns, &ast.ColumnName{Name: ast.NewCIStr(*r[0])})
+	}
+	return nil
+}
+
+// escapeString escapes s for a single-quoted SQL string literal.
+func escapeString(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`).Replace(s)
+}

@@ -1,0 +1,168 @@
+package router
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// LOAD DATA LOCAL INFILE: the backend asks for the file with a LOCAL INFILE request (0xFB +
+// file name); the proxy forwards the request to the client and relays the client's file
+// packets, one at a time (each bounded by max_allowed_packet, never the whole file in
+// memory), and the empty packet that ends the file, to the backend; the backend's OK or ERR
+// then reaches the client like any statement's answer.
+//
+// Only a table that lives on one shard (a single table, or any table of an unsharded
+// database) can be loaded: rows of a sharded or broadcast table would have to be split by
+// shard key (or copied to every shard) and committed atomically across shards, which the
+// proxy does not do yet; such a LOAD DATA is refused with 1235 before any of the file is
+// read.
+
+// clientFile is what the client connection's PacketWriter offers to read the file a client
+// sends after a LOCAL INFILE request (protocol's result writer implements it). An empty
+// packet ends the file.
+type clientFile interface {
+	ReadFilePacket() ([]byte, error)
+}
+
+// infileWriter is the PacketWriter a LOAD DATA LOCAL statement's answer is relayed to: it
+// carries the client's file to relayResults.
+type infileWriter struct {
+	wire.PacketWriter
+	file clientFile
+}
+
+// fileOf returns the client file behind w (through a cutoff), if w offers one.
+func fileOf(w wire.PacketWriter) (clientFile, bool) {
+	switch x := w.(type) {
+	case *infileWriter:
+		return x.file, true
+	case *cutoff:
+		return fileOf(x.w)
+	}
+	return nil, false
+}
+
+// erLoadInfileDisabled is MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED, what it answers a
+// LOAD DATA LOCAL from a client that did not offer CLIENT_LOCAL_FILES.
+const erLoadInfileDisabled = 4166
+
+// loadDataLocal runs LOAD DATA LOCAL INFILE into a table that lives on one shard.
+func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *ast.LoadDataStmt, text string, more bool, w wire.PacketWriter) error {
+	if !s.info.LocalFiles {
+		return sqlerr.New(erLoadInfileDisabled, "The used command is not allowed because the MariaDB server or client has disabled the local infile capability")
+	}
+	file, ok := w.(clientFile)
+	if !ok {
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
+	}
+	if err := s.checkLoadTarget(snap, n); err != nil {
+		return err
+	}
+	p, err := s.plan(snap, n, text, nil)
+	if err != nil {
+		return err
+	}
+	if p.scatter != nil || p.branches != nil {
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into a table spread over several shards (its rows would have to be split by shard key and committed atomically)")
+	}
+	if p.sql != text {
+		p.sql = keepDuplicateHandling(n, text, p.sql)
+	}
+	if err := s.checkWrite(ctx, p.shard); err != nil {
+		return err
+	}
+	return lostWrite(s.run(ctx, snap, p.shard, p.sql, more, &infileWriter{PacketWriter: w, file: file}))
+}
+
+// checkLoadTarget refuses LOAD DATA LOCAL into a sharded or broadcast table.
+func (s *Session) checkLoadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
+	name := n.Table.Schema.O
+	if name == "" {
+		name = s.db
+	}
+	db, ok := snap.Database(name)
+	if !ok {
+		return nil // the planner says what is wrong with it
+	}
+	t := db.Table(n.Table.Name.O)
+	if t == nil {
+		return nil
+	}
+	switch t.Kind {
+	case rules.KindSharded:
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s.%s (the file's rows would have to be split by shard key and committed atomically across shards; load through INSERT, or into an unsharded table)", db.Name, t.Name)
+	case rules.KindBroadcast:
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into broadcast table %s.%s (every shard's copy would have to be loaded atomically; load through INSERT)", db.Name, t.Name)
+	}
+	return nil
+}
+
+// explicitIgnore matches a LOAD DATA LOCAL whose text asks for IGNORE itself.
+var explicitIgnore = regexp.MustCompile(`(?is)^\s*LOAD\s+DATA\s+(?:LOW_PRIORITY\s+|CONCURRENT\s+)?LOCAL\s+INFILE\s+(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")\s+IGNORE\s`)
+
+// keepDuplicateHandling undoes what the parser adds to a rewritten LOAD DATA LOCAL: it
+// reads LOCAL without REPLACE or IGNORE as IGNORE, and restoring writes that IGNORE out,
+// which would turn the server's errors for bad rows into warnings. Without an IGNORE in the
+// client's text, the restored one is dropped.
+func keepDuplicateHandling(n *ast.LoadDataStmt, text, restored string) string {
+	if n.OnDuplicate != ast.OnDuplicateKeyHandlingIgnore || explicitIgnore.MatchString(text) {
+		return restored
+	}
+	const ignore = " IGNORE INTO TABLE "
+	// The first occurrence after the file name (which may itself hold the words).
+	for from := 0; ; {
+		i := strings.Index(restored[from:], ignore)
+		if i < 0 {
+			return restored
+		}
+		i += from
+		if explicitIgnore.MatchString(restored[:i+len(" IGNORE ")]) {
+			return restored[:i] + restored[i+len(" IGNORE"):]
+		}
+		from = i + 1
+	}
+}
+
+// relayLocalFile answers the backend's LOCAL INFILE request req: it forwards the request to
+// the client and the client's file, packet by packet, to the backend, ending with the empty
+// packet. If the backend fails mid-file the rest of the file is still read (and dropped), so
+// the client connection stays in step; if the client fails, the backend connection is
+// broken off so that the statement does not commit a partial file.
+func relayLocalFile(ctx context.Context, c Conn, w wire.PacketWriter, req []byte) error {
+	file, ok := fileOf(w)
+	if !ok || ctx.Err() != nil {
+		c.MarkBroken()
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
+	}
+	if err := w.WritePacket(req); err != nil {
+		c.MarkBroken()
+		return err
+	}
+	bw := c.Wire()
+	var berr error
+	for {
+		p, err := file.ReadFilePacket()
+		if err != nil {
+			c.MarkBroken()
+			return err
+		}
+		if berr == nil {
+			if berr = bw.WritePacket(p); berr == nil && len(p) == 0 {
+				berr = bw.Flush()
+			}
+			if berr != nil {
+				berr = ioErr(ctx, c, berr)
+			}
+		}
+		if len(p) == 0 {
+			return berr
+		}
+	}
+}

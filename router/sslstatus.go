@@ -1,0 +1,78 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// The Ssl_* session status variables describe the TLS session of the connection that asks:
+// through the proxy that is the client's session with the proxy, not the backend
+// connection's. SHOW [SESSION] STATUS is answered by a backend; sslStatusRows replaces the
+// values of the session-specific Ssl_* rows in its answer with the client's own.
+
+// sslSessionVars returns the client's values of the session-specific Ssl_* variables, by
+// lower-cased name (MariaDB reports them empty, or 0, on a connection without TLS).
+func (s *Session) sslSessionVars() map[string]string {
+	cipherList := s.info.TLSCipher // Go offers no list of a session's usable ciphers: the one in use
+	return map[string]string{
+		"ssl_cipher":          s.info.TLSCipher,
+		"ssl_cipher_list":     cipherList,
+		"ssl_version":         s.info.TLSVersion,
+		"ssl_sessions_reused": "0",
+	}
+}
+
+// sslStatusRows wraps the writer of a SHOW [SESSION] STATUS answer (text protocol: two
+// columns, Variable_name and Value).
+func (s *Session) sslStatusRows(w wire.PacketWriter) wire.PacketWriter {
+	return &sslRows{w: w, vals: s.sslSessionVars()}
+}
+
+type sslRows struct {
+	w    wire.PacketWriter
+	vals map[string]string
+	n    int // column count of the current result set; 0 before it
+	seen int // packets of the current result set so far
+	buf  []byte
+}
+
+func (r *sslRows) WritePacket(p []byte) error {
+	switch {
+	case r.n == 0:
+		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) {
+			r.n, r.seen = int(n), 0
+		}
+		return r.w.WritePacket(p)
+	case wire.IsEOF(p) || wire.IsErr(p):
+		r.seen++
+		if r.seen > r.n+1 || wire.IsErr(p) {
+			r.n = 0
+		}
+		return r.w.WritePacket(p)
+	}
+	r.seen++
+	if r.seen <= r.n || r.n != 2 {
+		return r.w.WritePacket(p)
+	}
+	return r.w.WritePacket(r.row(p))
+}
+
+// row returns the row with the client's value when it names a session Ssl_* variable; a
+// row it cannot decode goes through unchanged.
+func (r *sslRows) row(p []byte) []byte {
+	name, null, n := wire.LenencString(p)
+	if n == 0 || null {
+		return p
+	}
+	v, ok := r.vals[strings.ToLower(string(name))]
+	if !ok {
+		return p
+	}
+	if _, _, m := wire.LenencString(p[n:]); m == 0 || n+m != len(p) {
+		return p
+	}
+	r.buf = append(r.buf[:0], p[:n]...)
+	r.buf = wire.AppendLenencString(r.buf, v)
+	return r.buf
+}
