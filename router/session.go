@@ -86,7 +86,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+		if multi && !isStoredProgram(sql) && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
