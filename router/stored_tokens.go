@@ -126,5 +126,6 @@ func resolveVersionComments(sql string) (string, bool) {
 		b.WriteByte(c)
 		i++
 	}
-	return b.String(), !in
+	out := b.String()
+	return out, !in && !strings.Contains(out, "/*!") // one left in a comment's quote: read otherwise
 }
