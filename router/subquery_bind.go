@@ -308,3 +308,10 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	}
 	return s.plan(snap, sel, sql, nil)
 }
+
+// preparedSubqueries is the refusal of a prepared statement whose IN or EXISTS subqueries
+// span shards: their values are bound when the statement runs as a query, but PREPARE must
+// describe its columns and parameters before any subquery can run.
+func preparedSubqueries(error) error {
+	return sqlerr.NotSupported("subqueries over sharded tables on several shards in a prepared statement (as a plain query, or with its parameters interpolated, an uncorrelated IN or EXISTS subquery runs first and its values are bound)")
+}
