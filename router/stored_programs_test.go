@@ -52,6 +52,12 @@ func TestStoredPrograms(t *testing.T) {
 		{"EventPrepare", "CREATE EVENT e ON SCHEDULE AT NOW() DO BEGIN PREPARE s FROM 'SELECT 1'; END", sqlerr.ErParse, ""},
 		{"EventScheduleSubquery", "CREATE EVENT e ON SCHEDULE AT (SELECT MAX(password_last_changed) FROM mysql.user) DO DELETE FROM t", sqlerr.ErNotSupportedYet, ""},
 
+		{"StatementAfterBody", "CREATE FUNCTION f() RETURNS INT RETURN 1; SELECT user FROM mysql.user", sqlerr.ErParse, ""},
+		{"StatementAfterCompoundBody", "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET @a = 1; END; SELECT user FROM mysql.user", sqlerr.ErParse, ""},
+		{"VersionCommentAfterLineComment", "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1 -- '\n/*!50000 + LENGTH(LOAD_FILE('/etc/passwd')) */ '", sqlerr.ErSpecificAccessDenied, ""},
+		{"FunctionQualifiedReturnColumn", "CREATE FUNCTION f() RETURNS INT RETURN (SELECT MAX(t.a) FROM t)", 0, "CREATE FUNCTION f() RETURNS INT RETURN (SELECT MAX(t.a) FROM t)"},
+		{"AggregateFunction", "CREATE AGGREGATE FUNCTION f(x INT) RETURNS INT BEGIN DECLARE n INT DEFAULT 0; LOOP FETCH GROUP NEXT ROW; SET n = n + x; END LOOP; END", sqlerr.ErNotSupportedYet, ""},
+
 		{"DropTrigger", "DROP TRIGGER IF EXISTS `tr`", 0, "DROP TRIGGER IF EXISTS `tr`"},
 		{"DropFunctionDump", "/*!50003 DROP FUNCTION IF EXISTS `f` */", 0, "DROP FUNCTION IF EXISTS `f`"},
 		{"DropEvent", "drop event e;", 0, "DROP EVENT e"},
