@@ -30,7 +30,7 @@ import (
 //   - names are unqualified: they live in the session's database;
 //   - a trigger's table is a single table of the session's database.
 //
-// In a database with sharded tables every one of them is refused (1235): a function or an
+// In a database with sharded tables, or tables on several shards, every one of them is refused (1235): a function or an
 // event would have to exist on every shard and a trigger on every physical table, and the
 // proxy cannot create them there atomically.
 
@@ -71,8 +71,8 @@ func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql s
 	if !found {
 		return true, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
-	if db.Sharded() {
-		return true, sqlerr.NotSupported("CREATE/DROP %s in a database with sharded tables: it would have to exist on every shard (and a trigger on every physical table), which the proxy cannot create atomically", shape.kind)
+	if db.Sharded() || len(db.Shards()) > 1 {
+		return true, sqlerr.NotSupported("CREATE/DROP %s in a database with sharded tables (or tables on several shards): it would have to exist on every shard (and a trigger on every physical table), which the proxy cannot create atomically", shape.kind)
 	}
 	if err := s.checkProgram(snap, db, shape); err != nil {
 		return true, err
