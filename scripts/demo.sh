@@ -78,7 +78,7 @@ server_args() {
   echo --server-id="$1" --log-bin=mysql-bin --log-slave-updates=ON --binlog-format=ROW \
     --gtid-strict-mode=ON --rpl-semi-sync-slave-enabled=ON --rpl-semi-sync-master-wait-point=AFTER_SYNC \
     --rpl-semi-sync-master-timeout=3600000 --rpl-semi-sync-master-wait-no-slave=OFF \
-    --innodb-buffer-pool-size=32M
+    --innodb-buffer-pool-size=32M --innodb-log-file-size=16M --aria-pagecache-buffer-size=8M --key-buffer-size=8M
 }
 sql() { # port, statements
   mariadb -h127.0.0.1 -P"$1" -uroot -prootpw -N -e "$2"
