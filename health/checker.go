@@ -174,7 +174,7 @@ func (c *Checker) Close() {
 func (c *Checker) start(t Target) *prober {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &prober{target: t, cancel: cancel, last: Status{Backend: t.Name}}
-	c.wg.Go(func() { c.run(ctx, p) })
+	c.wg.Go(func() { c.run(ctx, p, t) })
 	return p
 }
 
@@ -200,8 +200,8 @@ func (p *prober) setHeartbeat(c *Checker, on bool) {
 	}
 }
 
-// run probes one target until ctx ends.
-func (c *Checker) run(ctx context.Context, p *prober) {
+// run probes target (a copy: SetTargets may change p.target meanwhile) until ctx ends.
+func (c *Checker) run(ctx context.Context, p *prober, target Target) {
 	var m machine
 	var cn *conn
 	defer func() {
@@ -209,15 +209,15 @@ func (c *Checker) run(ctx context.Context, p *prober) {
 			cn.close()
 		}
 	}()
-	log := c.opts.Logger.With("backend", p.target.Name)
+	log := c.opts.Logger.With("backend", target.Name)
 	var seen Status
 	for {
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-		st := Status{Backend: p.target.Name}
+		st := Status{Backend: target.Name}
 		var err error
 		if cn == nil {
-			cn, err = dial(pctx, p.target)
+			cn, err = dial(pctx, target)
 		}
 		if err == nil {
 			err = cn.probe(pctx, &st)
@@ -241,7 +241,7 @@ func (c *Checker) run(ctx context.Context, p *prober) {
 			seen.Err = nil
 			st = seen // keep what the last successful probe saw
 		}
-		st.Backend, st.State, st.Reason, st.Since, st.Checked, st.Err = p.target.Name, m.state, m.reason, m.since, now, err
+		st.Backend, st.State, st.Reason, st.Since, st.Checked, st.Err = target.Name, m.state, m.reason, m.since, now, err
 		p.mu.Lock()
 		p.last = st
 		p.mu.Unlock()

@@ -105,6 +105,7 @@ type proxyConfig struct {
 	Shards    []shardConfig    `json:"shards"`
 	Schemes   []map[string]any `json:"schemes,omitempty"`
 	Databases []databaseConfig `json:"databases"`
+	Health    map[string]any   `json:"health,omitempty"`
 }
 
 type userConfig struct {
@@ -121,6 +122,8 @@ type backendConfig struct {
 	User     string     `json:"user"`
 	Password string     `json:"password"`
 	Pool     poolConfig `json:"pool"`
+	// ReplicationAddr is where the other servers of the shard reach this one.
+	ReplicationAddr string `json:"replication_addr,omitempty"`
 }
 
 type poolConfig struct {
@@ -132,9 +135,11 @@ type poolConfig struct {
 }
 
 type shardConfig struct {
-	Name     string `json:"name"`
-	Primary  string `json:"primary"`
-	Database string `json:"database"`
+	Name     string         `json:"name"`
+	Primary  string         `json:"primary"`
+	Replicas []string       `json:"replicas,omitempty"`
+	Database string         `json:"database"`
+	Failover map[string]any `json:"failover,omitempty"`
 }
 
 type databaseConfig struct {

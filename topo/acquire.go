@@ -23,26 +23,66 @@ func (t *Topology) Acquire(ctx context.Context, shard *rules.Shard, role rules.R
 // AcquirePreferring is Acquire that hands back prefer, a connection of this topology the
 // caller released earlier, when it is idle and its backend still plays role.
 func (t *Topology) AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer router.Conn) (router.Conn, error) {
-	m, err := t.pick(ctx, shard, role)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
+	var giveUp time.Time // set at the first unreachable primary of a promote-mode shard
+	for {
+		m, err := t.pick(ctx, shard, role)
 		if err != nil {
-			m.leave()
+			return nil, err
 		}
-	}()
-	var hint *pool.Conn
-	if c, ok := prefer.(*Conn); ok && c.m == m {
-		hint = c.Conn
+		var hint *pool.Conn
+		if c, ok := prefer.(*Conn); ok && c.m == m {
+			hint = c.Conn
+		}
+		changed, fo := t.watch(shard.Name)
+		pc, err := m.pool.AcquireMatching(ctx, hint, shard.Database)
+		if err == nil {
+			c := &Conn{Conn: pc, m: m}
+			m.track(c)
+			return c, nil
+		}
+		m.leave()
+		if !unreachable(ctx, err) || fo.Mode != rules.FailoverPromote {
+			return nil, acquireError(ctx, shard, m.cfg.Name, err)
+		}
+		// The primary just became unreachable and the probes have not said so yet: wait
+		// for the topology to change (suspect, then a new primary) as a buffered statement
+		// would, instead of failing a statement that was never sent.
+		if giveUp.IsZero() {
+			giveUp = time.Now().Add(fo.BufferTimeout)
+		}
+		tm := time.NewTimer(time.Until(giveUp))
+		select {
+		case <-changed:
+			tm.Stop()
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, acquireError(ctx, shard, m.cfg.Name, err)
+		case <-tm.C:
+			return nil, acquireError(ctx, shard, m.cfg.Name, err)
+		}
 	}
-	pc, err := m.pool.AcquireMatching(ctx, hint, shard.Database)
-	if err != nil {
-		return nil, acquireError(ctx, shard, m.cfg.Name, err)
+}
+
+// watch returns the channel closed at the next change of the view, and shard's failover
+// settings.
+func (t *Topology) watch(shard string) (<-chan struct{}, rules.Failover) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var fo rules.Failover
+	if st, ok := t.shards[shard]; ok {
+		fo = st.fo
 	}
-	c := &Conn{Conn: pc, m: m}
-	m.track(c)
-	return c, nil
+	return t.changed, fo
+}
+
+// unreachable reports a dial that failed for want of a server (not its answer, not the
+// pool's limits, not the statement's context).
+func unreachable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, pool.ErrAcquireTimeout) || errors.Is(err, pool.ErrClosed) {
+		return false
+	}
+	_, backendAnswered := sqlerr.As(err)
+	return !backendAnswered
 }
 
 // pick finds the member playing role for shard and counts a connection on it. While a

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/health"
+	"github.com/shardproxy/shardproxy/pool"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // EventKind says what a failover Event reports.
@@ -155,7 +157,10 @@ func (t *Topology) plan(old string, shards []string) (plan, error) {
 	}
 	pl.downAt = h.Since
 	for i, s := range shards {
-		st := t.shards[s]
+		st, ok := t.shards[s]
+		if !ok {
+			return pl, fmt.Errorf("%w: shard %s was removed by a reload", errRefused, s)
+		}
 		pl.fo = st.fo
 		if i == 0 {
 			pl.choices = slices.Clone(st.replicas)
@@ -212,20 +217,11 @@ func semiSyncProblem(s health.Settings) string {
 // writable, repoint the others, and switch the shards to it.
 func (t *Topology) promote(ctx context.Context, pl plan) error {
 	start := time.Now()
-	received := map[string]health.GTIDPos{}
-	for _, r := range pl.replicas {
-		if err := t.admin(ctx, r, "STOP SLAVE IO_THREAD"); err != nil {
-			return fmt.Errorf("%w: stopping the IO thread of replica %s: %w", errRefused, r, err)
-		}
-		rows, err := t.query(ctx, r, "SHOW SLAVE STATUS")
-		if err != nil {
-			return fmt.Errorf("%w: replica %s: %w", errRefused, r, err)
-		}
-		pos, err := health.ParseGTIDPos(rows.Get(0, "Gtid_IO_Pos"))
-		if err != nil {
-			return fmt.Errorf("%w: replica %s: %w", errRefused, r, err)
-		}
-		received[r] = pos
+	received, err := t.stopReceiving(ctx, pl.replicas)
+	t.log.Debug("topo: failover: IO threads stopped", "after", time.Since(start))
+	if err != nil {
+		t.restartReceiving(pl.replicas)
+		return err
 	}
 	best := ""
 	for _, r := range pl.choices {
@@ -235,6 +231,7 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 	}
 	for r, pos := range received {
 		if !received[best].Contains(pos) {
+			t.restartReceiving(pl.replicas)
 			return fmt.Errorf("%w: replica %s received %s, which %s (%s) lacks: the replicas diverged", errRefused, r, pos, best, received[best])
 		}
 	}
@@ -243,7 +240,11 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 	if err := t.applyAll(ctx, best, received[best]); err != nil {
 		return err
 	}
-	if err := t.admin(ctx, best, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"); err != nil {
+	t.log.Debug("topo: failover: applied", "backend", best, "after", time.Since(start))
+	// Semi-sync on before writes: a replica runs without it (on a replica MariaDB would make
+	// the applier wait for acknowledgements), the new primary must not acknowledge a write no
+	// replica received.
+	if err := t.admin(ctx, best, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = 0"); err != nil {
 		return fmt.Errorf("promoting %s: %w", best, err)
 	}
 	for _, r := range pl.replicas {
@@ -260,6 +261,112 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 		"received", received[best].String(), "promotion", time.Since(start), "since_down", took)
 	t.events(Event{Kind: EventPromoted, Backend: pl.old, NewPrimary: best, Shards: pl.shards, Took: took})
 	return nil
+}
+
+// stopReceiving stops the IO thread of every replica, in parallel, and returns what each
+// received (Gtid_IO_Pos). The IO thread is killed first: STOP SLAVE alone waits up to
+// seconds for an IO thread blocked in a read from a hung primary, KILL cuts its socket.
+func (t *Topology) stopReceiving(ctx context.Context, replicas []string) (map[string]health.GTIDPos, error) {
+	type result struct {
+		r   string
+		pos health.GTIDPos
+		err error
+	}
+	ch := make(chan result, len(replicas))
+	for _, r := range replicas {
+		go func() {
+			pos, err := t.stopOne(ctx, r)
+			ch <- result{r, pos, err}
+		}()
+	}
+	out := map[string]health.GTIDPos{}
+	var errs []error
+	for range replicas {
+		res := <-ch
+		if res.err != nil {
+			errs = append(errs, fmt.Errorf("%w: replica %s: %w", errRefused, res.r, res.err))
+			continue
+		}
+		out[res.r] = res.pos
+	}
+	return out, errors.Join(errs...)
+}
+
+// stopOne stops replica r's IO thread and reads what it received.
+func (t *Topology) stopOne(ctx context.Context, r string) (health.GTIDPos, error) {
+	var pos health.GTIDPos
+	err := t.adminConn(ctx, r, func(c *pool.Conn) error {
+		rows, err := c.Query(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'")
+		if err != nil {
+			return err
+		}
+		for i := range rows.Values {
+			if id := rows.Get(i, "ID"); id != "" {
+				// The thread may end by itself in between: 1094 (unknown thread) is fine.
+				t0 := time.Now()
+				if _, err := c.Exec(ctx, "KILL "+id); err != nil && !isUnknownThread(err) {
+					return fmt.Errorf("killing the IO thread: %w", err)
+				}
+				t.log.Debug("topo: failover: killed IO thread", "backend", r, "took", time.Since(t0))
+			}
+		}
+		st, err := t.waitIOStopped(ctx, r, c)
+		if err != nil {
+			return err
+		}
+		pos, err = health.ParseGTIDPos(st.Get(0, "Gtid_IO_Pos"))
+		return err
+	})
+	return pos, err
+}
+
+// ioStopWait bounds the wait for a killed IO thread to end before STOP SLAVE IO_THREAD.
+const ioStopWait = time.Second
+
+// waitIOStopped waits (polling SHOW SLAVE STATUS) until the IO thread of c's server no
+// longer reads from its primary, then makes sure it stays stopped; it returns the last status read. STOP
+// SLAVE IO_THREAD on a thread still running would wait in steps of 2 s for it.
+func (t *Topology) waitIOStopped(ctx context.Context, r string, c *pool.Conn) (*pool.Rows, error) {
+	start := time.Now()
+	deadline := start.Add(ioStopWait)
+	for {
+		st, err := c.Query(ctx, "SHOW SLAVE STATUS")
+		if err != nil {
+			return nil, err
+		}
+		// "Connecting" (a killed thread retrying) stops at once too; only "Yes" (a read
+		// blocked on the old primary) would make STOP SLAVE wait.
+		if st.Get(0, "Slave_IO_Running") != "Yes" || time.Now().After(deadline) {
+			t.log.Debug("topo: failover: IO thread state", "backend", r, "state", st.Get(0, "Slave_IO_Running"), "after", time.Since(start))
+			if _, err := c.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+				return nil, err
+			}
+			t.log.Debug("topo: failover: IO thread stopped", "backend", r, "after", time.Since(start))
+			return c.Query(ctx, "SHOW SLAVE STATUS")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// isUnknownThread reports a KILL of a thread that is gone (ER_NO_SUCH_THREAD).
+func isUnknownThread(err error) bool {
+	e, ok := sqlerr.As(err)
+	return ok && e.Code == 1094
+}
+
+// restartReceiving starts the IO threads stopped by a promotion that did not happen.
+func (t *Topology) restartReceiving(replicas []string) {
+	ctx, cancel := t.stepContext(2 * time.Second)
+	defer cancel()
+	for _, r := range replicas {
+		if err := t.admin(ctx, r, "START SLAVE IO_THREAD"); err != nil {
+			t.log.Error("topo: could not restart a replica's IO thread after a refused promotion", "backend", r, "err", err)
+		}
+	}
 }
 
 // applyAll waits until replica r applied every transaction it received (pos).
@@ -329,6 +436,11 @@ func (t *Topology) fence(b, why string) {
 	t.mu.Lock()
 	t.fenced[b] = why
 	old := t.backends[b]
+	if old == nil { // removed by a reload meanwhile: nothing to cut
+		t.changeLocked()
+		t.mu.Unlock()
+		return
+	}
 	fresh, err := newMember(&old.cfg, t.log)
 	if err == nil {
 		t.backends[b] = fresh // an empty pool, for the day b is unfenced
@@ -346,10 +458,13 @@ func (t *Topology) fence(b, why string) {
 }
 
 // refence makes a fenced backend that came back read-only, so that nothing else writes to it.
+// Its commits left waiting for a semi-sync acknowledgement (no replica follows it any more)
+// would block read_only=1: semi-sync is switched off first, which ends those waits (their
+// clients were cut when it was fenced: they saw a lost connection, never a success).
 func (t *Topology) refence(b string) {
-	ctx, cancel := t.stepContext(time.Second)
+	ctx, cancel := t.stepContext(2 * time.Second)
 	defer cancel()
-	if err := t.admin(ctx, b, "SET GLOBAL read_only = 1"); err != nil {
+	if err := t.admin(ctx, b, "SET GLOBAL rpl_semi_sync_master_enabled = OFF", "SET GLOBAL read_only = 1"); err != nil {
 		t.log.Warn("topo: could not make a fenced backend read-only", "backend", b, "err", err)
 		return
 	}

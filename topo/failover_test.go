@@ -35,8 +35,12 @@ func TestPlan(t *testing.T) {
 		{"Promotable", nil, ""},
 		{"PrimarySuspectAgain", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) { p.State = health.Suspect }, "is suspect again"},
 		{"NeverSeen", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) { p.Seen = time.Time{} }, "never probed"},
-		{"SemiSyncOff", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) { p.Settings.SemiSyncMaster = false }, "disabled"},
-		{"FellBackToAsync", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) { p.Settings.SemiSyncActive = false }, "fallen back to asynchronous"},
+		{"SemiSyncOff", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
+			p.Settings.SemiSyncMaster = false
+		}, "disabled"},
+		{"FellBackToAsync", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
+			p.Settings.SemiSyncActive = false
+		}, "fallen back to asynchronous"},
 		{"AfterCommit", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
 			p.Settings.SemiSyncWaitPoint = "AFTER_COMMIT"
 		}, "wait_point was AFTER_COMMIT"},

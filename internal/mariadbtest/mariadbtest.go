@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -83,6 +84,8 @@ type config struct {
 	databases   []string
 	args        []string
 	restartable bool
+	network     string
+	aliases     []string
 }
 
 // WithDatabases creates databases at start.
@@ -94,6 +97,16 @@ func WithDatabases(names ...string) Option {
 func WithServerArgs(args ...string) Option {
 	return func(c *config) { c.args = append(c.args, args...) }
 }
+
+// WithNetwork attaches the server to the Docker network name (created by the caller) under
+// aliases, so that other containers on it reach it as alias:3306.
+func WithNetwork(name string, aliases ...string) Option {
+	return func(c *config) { c.network, c.aliases = name, aliases }
+}
+
+// ContainerID is the Docker id of the server's container (for docker kill, pause, network
+// disconnect).
+func (s *Server) ContainerID() string { return s.ctr.GetContainerID() }
 
 // Restartable keeps the data directory on the container's own disk instead of tmpfs (which
 // a stop wipes) and publishes the port on a fixed loopback port (Docker would pick a new one
@@ -181,6 +194,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 			wait.ForLog("ready for connections").WithStartupTimeout(2*time.Minute),
 			wait.ForListeningPort("3306/tcp").WithStartupTimeout(2*time.Minute),
 		),
+	}
+	if cfg.network != "" {
+		custom = append(custom, tcnetwork.WithNetworkName(cfg.aliases, cfg.network))
 	}
 	if cfg.restartable {
 		custom = append(custom, fixedPort(t))
