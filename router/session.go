@@ -50,6 +50,10 @@ type Session struct {
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
 	route       string        // how the last statement was routed (route.go)
+
+	replicaRead rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
+	gtidAfter   bool              // the statement running writes: remember its GTID (readsplit.go)
+	gtids       map[string]string // shard name → GTID of the session's last write there
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -225,6 +229,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		s.gtidAfter = s.splitSetting(snap).Enabled
+		defer func() { s.gtidAfter = false }()
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	if isTableDDL(st) {
@@ -270,10 +276,14 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
+		s.gtidAfter = s.splitSetting(snap).Enabled
+		defer func() { s.gtidAfter = false }()
 		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
 			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 		}))
 	}
+	s.replicaRead = s.statementSplit(snap, st, text)
+	defer func() { s.replicaRead = rules.ReadSplit{} }()
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
 
@@ -363,12 +373,12 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		}
 		return c, s.joinTransaction(ctx, c)
 	}
-	var c Conn
-	var err error
-	if pb, ok := s.r.be.(PreferringBackend); ok {
-		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
-	} else {
-		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
+	c, viaSplit, err := s.acquireReplica(ctx, shard)
+	switch {
+	case viaSplit:
+	case err != nil:
+	default:
+		c, err = s.acquirePrimary(ctx, shard)
 	}
 	if err != nil {
 		return nil, err
@@ -383,6 +393,19 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		return nil, err
 	}
 	return c, nil
+}
+
+// acquirePrimary returns a connection to shard's primary, the one the session used last
+// when it is idle.
+func (s *Session) acquirePrimary(ctx context.Context, shard *rules.Shard) (Conn, error) {
+	var c Conn
+	var err error
+	if pb, ok := s.r.be.(PreferringBackend); ok {
+		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
+	} else {
+		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
+	}
+	return c, err
 }
 
 // inTransaction reports whether backend state must stay on pinned connections.
