@@ -13,8 +13,13 @@ import (
 
 var _ router.ReplicaBackend = (*Topology)(nil)
 
+// maxApplyWait bounds the wait of a read for the replica to apply the session's last write
+// (read-your-writes); then the read goes to the primary.
+const maxApplyWait = 500 * time.Millisecond
+
 // AcquireReplica returns a connection to a replica of shard fit for a read under the
-// read/write split (see replicaFit), first waiting (MASTER_GTID_WAIT, at most r.MaxLag) for
+// read/write split (see replicaFit), first waiting (MASTER_GTID_WAIT, at most r.MaxLag and
+// maxApplyWait) for
 // it to apply r.After; when no replica is fit, or the wait times out or fails, it returns a
 // connection to the primary as Acquire does.
 func (t *Topology) AcquireReplica(ctx context.Context, shard *rules.Shard, r router.ReplicaRead) (router.Conn, error) {
@@ -76,7 +81,7 @@ func (t *Topology) replicaConn(ctx context.Context, shard *rules.Shard, name str
 	if r.After == "" {
 		return c, true
 	}
-	if err := waitApplied(ctx, c, r.After, r.MaxLag); err != nil {
+	if err := waitApplied(ctx, c, r.After, min(r.MaxLag, maxApplyWait)); err != nil {
 		t.log.Debug("topo: replica read: the session's last write is not applied on the replica; trying elsewhere", "backend", name, "err", err)
 		t.Release(c)
 		return nil, false
