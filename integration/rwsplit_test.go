@@ -168,6 +168,17 @@ func TestReadWriteSplit(t *testing.T) {
 		if w, srv := readRow(t, ryw, readQ, 100); w != 8 {
 			t.Errorf("after COMMIT the writing session read writer %d from server %d, want 8", w, srv)
 		}
+		// A write through a server-side prepared statement counts too (the read without
+		// arguments goes over the text protocol, which the split serves).
+		prep := p.open(t, "ryw", appPass, "fo")
+		prep.SetMaxOpenConns(1)
+		if _, err := prep.ExecContext(t.Context(), "UPDATE t SET writer = ? WHERE id = ?", 9, 100); err != nil {
+			t.Fatal(err)
+		}
+		var pw, psrv int
+		if err := prep.QueryRowContext(t.Context(), "SELECT writer, @@server_id FROM t WHERE id = 100").Scan(&pw, &psrv); err != nil || pw != 9 {
+			t.Errorf("after a prepared UPDATE the writing session read writer %d from server %d (%v), want 9", pw, psrv, err)
+		}
 		if _, err := lock.ExecContext(t.Context(), "ROLLBACK"); err != nil {
 			t.Fatal(err)
 		}

@@ -126,12 +126,14 @@ func (s *Session) acquireReplica(ctx context.Context, shard *rules.Shard) (Conn,
 	return c, true, err
 }
 
-// trackGTID remembers the GTID the statement just committed on c (read-your-writes): after
-// a write or COMMIT under a read/write split, once the backend says no transaction is open,
-// the session reads @@last_gtid on the same connection. A failed read forgets the position
-// and keeps the shard's reads on the primary (gtidUnknown).
+// trackGTID remembers the GTID a statement just committed on c (read-your-writes): under a
+// read/write split, after any statement on a primary connection that may have written
+// (everything but reads, SHOW, SET and the like: see readsOnly), once the backend says no
+// transaction is open, the session reads @@last_gtid on the same connection. A failed read
+// keeps the shard's reads on the primary (gtidUnknown).
 func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err error) {
-	if !s.gtidAfter || err != nil || c.Status()&wire.StatusInTrans != 0 {
+	if err != nil || s.readOnlyStmt || s.replicaRead.Enabled || c.Status()&wire.StatusInTrans != 0 ||
+		!s.splitSetting(s.r.rules.Load()).Enabled {
 		return
 	}
 	if s.gtids == nil {
@@ -144,6 +146,31 @@ func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err
 	case *row[0] != "":
 		s.gtids[shard.Name] = *row[0]
 	}
+}
+
+// forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their
+// XA branches report no GTID) until a later write there records one.
+func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []branch) {
+	if !s.splitSetting(snap).Enabled {
+		return
+	}
+	if s.gtids == nil {
+		s.gtids = map[string]string{}
+	}
+	for _, b := range bs {
+		s.gtids[b.shard.Name] = gtidUnknown
+	}
+}
+
+// readsOnly reports whether st changes no data, so commits no GTID of its own (a SELECT
+// calling a stored function that writes is not seen: see the README).
+func readsOnly(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.ShowStmt, *ast.ExplainStmt, *ast.SetStmt, *ast.UseStmt,
+		*ast.KillStmt, *ast.BeginStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		return true
+	}
+	return false
 }
 
 // gtidUnknown marks a shard whose last write's GTID the session could not learn: its reads

@@ -51,9 +51,9 @@ type Session struct {
 	act         activity      // what SHOW PROCESSLIST shows of this session
 	route       string        // how the last statement was routed (route.go)
 
-	replicaRead rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
-	gtidAfter   bool              // the statement running writes: remember its GTID (readsplit.go)
-	gtids       map[string]string // shard name → GTID of the session's last write there
+	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
+	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
+	gtids        map[string]string // shard name → GTID of the session's last write there
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -142,6 +142,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
+	s.readOnlyStmt = readsOnly(st)
+	defer func() { s.readOnlyStmt = false }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -229,8 +231,6 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
-		s.gtidAfter = s.splitSetting(snap).Enabled
-		defer func() { s.gtidAfter = false }()
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	if isTableDDL(st) {
@@ -266,6 +266,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
+		s.forgetGTIDs(snap, plan.branches)
 		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
@@ -276,8 +277,6 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		if err := s.checkWrite(ctx, plan.shard); err != nil {
 			return err
 		}
-		s.gtidAfter = s.splitSetting(snap).Enabled
-		defer func() { s.gtidAfter = false }()
 		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
 			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 		}))
