@@ -106,6 +106,7 @@ type proxyConfig struct {
 	Schemes   []map[string]any `json:"schemes,omitempty"`
 	Databases []databaseConfig `json:"databases"`
 	Health    map[string]any   `json:"health,omitempty"`
+	Admin     map[string]any   `json:"admin,omitempty"`
 }
 
 type userConfig struct {

@@ -191,7 +191,7 @@ func (a *adminView) Switchover(ctx context.Context, shard, to string) (admin.Swi
 	case errors.Is(err, topo.ErrUnknownShard):
 		err = fmt.Errorf("%w: %w", admin.ErrNotFound, err)
 	case errors.Is(err, topo.ErrSwitchover):
-		err = fmt.Errorf("%w: %w", admin.ErrSwitchoverRefused, err)
+		err = fmt.Errorf("%w: %s", admin.ErrSwitchoverRefused, strings.TrimPrefix(err.Error(), topo.ErrSwitchover.Error()+": "))
 	}
 	return out, err
 }
