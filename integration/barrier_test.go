@@ -47,7 +47,7 @@ func testBarrier(t *testing.T, e *env) {
 		{"CreateUser", `CREATE USER bar_evil IDENTIFIED BY 'x'`, "1227"},
 		{"PrepareCreateUser", `PREPARE s FROM 'CREATE USER bar_evil@"%" IDENTIFIED BY "x"'; EXECUTE s`, "1227"},
 		{"PrepareBackendAccounts", `PREPARE s FROM 'SELECT user,host FROM mysql.user'; EXECUTE s`, "1044"},
-		{"ExecuteImmediate", `EXECUTE IMMEDIATE 'SELECT user FROM mysql.user LIMIT 2'`, "1064"},
+		{"ExecuteImmediate", `EXECUTE IMMEDIATE 'SELECT user FROM mysql.user LIMIT 2'`, "1044"},
 		{"PrepareLoadFile", `PREPARE s FROM 'SELECT LENGTH(LOAD_FILE("/etc/passwd"))'; EXECUTE s`, "1227"},
 		{"PrepareFromVariable", `SET @q = 'SELECT user FROM mysql.user'; PREPARE s FROM @q; EXECUTE s`, "1044"},
 		{"PrepareFromVariableCreateUser", `SET @q = 'CREATE USER bar_evil'; PREPARE s FROM @q; EXECUTE s`, "1227"},

@@ -56,7 +56,7 @@ func startReplGroup(t *testing.T, restartable bool) *replGroup {
 	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", g.network).Run() })
 	for i := range 3 {
 		alias := fmt.Sprintf("db%d", i+1)
-		opts := []mariadbtest.Option{mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i+1)...)}
+		opts := []mariadbtest.Option{mariadbtest.WithNetwork(g.network, alias), mariadbtest.WithServerArgs(groupServerArgs(i + 1)...)}
 		if i == 0 && restartable {
 			opts = append(opts, mariadbtest.Restartable())
 		}
@@ -149,12 +149,18 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // failoverProxy starts a proxy in front of g: shard s0 (database fo) in promote mode.
 func failoverProxy(t *testing.T, g *replGroup) *proxy {
 	t.Helper()
+	return failoverProxyWith(t, g, map[string]any{"mode": "promote"})
+}
+
+// failoverProxyWith is failoverProxy with the shard's failover settings.
+func failoverProxyWith(t *testing.T, g *replGroup, fo map[string]any) *proxy {
+	t.Helper()
 	cfg := &proxyConfig{
 		Listen: "127.0.0.1:0",
 		Server: map[string]any{"drain_timeout": "5s"},
 		Users:  []userConfig{{Name: appUser, PasswordHash: hashPassword(t, "mysql_native_password", appPass)}},
 		Shards: []shardConfig{{Name: "s0", Primary: "b1", Replicas: []string{"b2", "b3"}, Database: "fo",
-			Failover: map[string]any{"mode": "promote"}}},
+			Failover: fo}},
 		Databases: []databaseConfig{{Name: "fo", DefaultShard: "s0"}},
 	}
 	for i, s := range g.srv {
@@ -355,10 +361,63 @@ func testFailover(t *testing.T, tc failoverCase) {
 	other := g.srv[5-serverID-1] // the replica that was not promoted follows the new primary
 	g.sync(t, promoted, other)
 
-	if comeback == nil {
-		return
+	if comeback != nil {
+		checkComeback(t, g, tc, probe, promoted)
 	}
-	comeback(t, g)
+}
+
+// TestFailoverRefusedAfterAsyncFallback: a primary whose semi-sync fell back to asynchronous
+// replication may have acknowledged writes no replica received: when it dies, the proxy
+// refuses to promote (and says why), statements fail after the buffer timeout, and no
+// replica is made writable.
+func TestFailoverRefusedAfterAsyncFallback(t *testing.T) {
+	g := startReplGroup(t, false)
+	p := failoverProxyWith(t, g, map[string]any{"mode": "promote", "buffer_timeout": "1s"})
+	db := p.open(t, appUser, appPass, "fo", "interpolateParams=true")
+	waitFor(t, 10*time.Second, "the proxy to write through to the primary", func() bool {
+		_, err := db.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (1, 0)")
+		return err == nil
+	})
+	// The replicas stop receiving; the next commit waits 200 ms for an acknowledgement, then
+	// the primary falls back to asynchronous replication and acknowledges it anyway.
+	g.srv[0].Exec(t, "SET GLOBAL rpl_semi_sync_master_timeout = 200")
+	for _, r := range g.srv[1:] {
+		r.Exec(t, "STOP SLAVE IO_THREAD")
+	}
+	if _, err := db.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (2, 0)"); err != nil {
+		t.Fatalf("a write acknowledged asynchronously: %v", err)
+	}
+	if st := g.status(t, g.srv[0], "Rpl_semi_sync_master_status"); st != "OFF" {
+		t.Fatalf("Rpl_semi_sync_master_status %s, want OFF", st)
+	}
+	waitFor(t, 10*time.Second, "the proxy to warn that semi-sync fell back", func() bool {
+		return strings.Contains(p.log.String(), "fell back to asynchronous")
+	})
+	docker(t, "kill", g.srv[0].ContainerID())
+	waitFor(t, 10*time.Second, "the proxy to refuse the promotion", func() bool {
+		return strings.Contains(p.log.String(), "NOT failed over automatically") &&
+			strings.Contains(p.log.String(), "had fallen back to asynchronous")
+	})
+	start := time.Now()
+	_, err := db.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (3, 0)")
+	if err == nil || !strings.Contains(err.Error(), "1429") {
+		t.Errorf("a write with no primary: %v, want 1429 after the buffer timeout", err)
+	}
+	if el := time.Since(start); el < time.Second || el > 5*time.Second {
+		t.Errorf("the write failed after %v, want the 1 s buffer timeout", el)
+	}
+	for _, r := range g.srv[1:] {
+		var ro int
+		if err := r.DB(t, "").QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro); err != nil || ro != 1 {
+			t.Errorf("replica %s: read_only %d (%v), want 1: nothing was promoted", r.Addr(), ro, err)
+		}
+	}
+}
+
+// checkComeback brings the old primary back and checks that it receives no write: the
+// proxy makes it read-only when it reaches it, and writes go to the promoted replica.
+func checkComeback(t *testing.T, g *replGroup, tc failoverCase, probe *sql.DB, promoted *mariadbtest.Server) {
+	tc.comeback(t, g)
 	old := g.srv[0]
 	if tc.reachable {
 		oldDB := old.DB(t, "")

@@ -43,6 +43,7 @@ func TestProxy(t *testing.T) {
 		{"InformationSchema", testInformationSchema},
 		{"Isolation", testIsolation},
 		{"Barrier", testBarrier},
+		{"MariaDBStatements", testMariaDBStatements},
 		{"ResetEverything", testResetEverything},
 		{"ServerCodes", testServerCodes},
 		{"LeastPrivilege", testLeastPrivilege},

@@ -132,6 +132,13 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		{sql: "SELECT DISTINCT status FROM d_orders", ordered: false},
 		{sql: "SELECT DISTINCT currency, status FROM d_orders ORDER BY currency DESC, status LIMIT 6", ordered: true},
 		{sql: "SELECT COUNT(DISTINCT user_id) FROM d_orders", ordered: true},
+		{sql: "SELECT COUNT(DISTINCT status), COUNT(*), SUM(total), AVG(total) FROM d_orders WHERE total > 1000000", ordered: true},
+		{sql: "SELECT COUNT(DISTINCT status) FROM d_orders", ordered: true},
+		{sql: "SELECT COUNT(DISTINCT total), SUM(DISTINCT total), AVG(DISTINCT total), COUNT(total), AVG(total), MIN(total) FROM d_orders", ordered: true},
+		{sql: "SELECT currency, COUNT(DISTINCT status) AS n, COUNT(*), MAX(created_at) FROM d_orders GROUP BY currency ORDER BY n DESC, currency", ordered: true},
+		{sql: "SELECT country, COUNT(DISTINCT name) FROM d_users GROUP BY country HAVING COUNT(DISTINCT name) > 2 ORDER BY country", ordered: true},
+		{sql: "SELECT sku, COUNT(DISTINCT qty), SUM(DISTINCT qty), AVG(DISTINCT qty), AVG(price) FROM d_items GROUP BY sku", ordered: false},
+		{sql: "SELECT kind, COUNT(DISTINCT account_id), AVG(amount) FROM d_ledger GROUP BY kind ORDER BY kind", ordered: true},
 		{sql: "SELECT user_id, COUNT(*), SUM(total), GROUP_CONCAT(id ORDER BY id) FROM d_orders GROUP BY user_id HAVING COUNT(*) > 2 ORDER BY SUM(total) DESC, user_id LIMIT 8", ordered: true},
 		{sql: "SELECT o.id, i.sku, i.qty FROM d_orders o JOIN d_items i ON o.user_id = i.user_id AND o.id = i.order_id ORDER BY o.id, i.id", ordered: true},
 		{sql: "SELECT u.name, COUNT(*) FROM d_users u JOIN d_orders o USING (user_id) GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 5", ordered: true},
@@ -228,6 +235,15 @@ func scatterCorpus(seed uint64) []scatterQuery {
 			return scatterQuery{sql: "SELECT currency, COUNT(*) FROM d_orders WHERE user_id IN (?, ?, ?, ?) GROUP BY currency ORDER BY currency", args: []any{1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120), 1 + r.IntN(120)}, ordered: true}
 		},
 		// Subqueries whose sharded tables are all pinned to one shard by the same key value.
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT status, COUNT(DISTINCT currency) AS c, COUNT(*), AVG(total) FROM d_orders WHERE total < %d GROUP BY status HAVING c >= %d ORDER BY c DESC, status LIMIT %d", r.IntN(400)-50, r.IntN(4), 1+r.IntN(4)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT COUNT(DISTINCT total), SUM(DISTINCT total), COUNT(*) FROM d_orders WHERE created_at < '2026-%02d-10'", 1+r.IntN(12)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: "SELECT country, COUNT(DISTINCT name), MIN(born) FROM d_users WHERE user_id > ? GROUP BY country ORDER BY country", args: []any{r.IntN(120)}, ordered: true}
+		},
 		func() scatterQuery {
 			u := 1 + r.IntN(120)
 			return scatterQuery{sql: fmt.Sprintf("SELECT id, total FROM d_orders WHERE user_id = %d AND id IN (SELECT order_id FROM d_items WHERE user_id = %d AND qty > %d) ORDER BY id", u, u, r.IntN(4)), ordered: true}
@@ -385,7 +401,7 @@ func TestScatter(t *testing.T) {
 	})
 	t.Run("Refusals", func(t *testing.T) {
 		for _, q := range []string{
-			"SELECT COUNT(DISTINCT status) FROM d_orders",
+			"SELECT COUNT(DISTINCT status), COUNT(DISTINCT currency) FROM d_orders",
 			"SELECT o.id FROM d_orders o JOIN d_items i ON o.id = i.order_id",
 			"SELECT id FROM d_orders WHERE user_id IN (SELECT user_id FROM d_users WHERE country = 'DE')",
 			"SELECT SUM(total) / COUNT(*) FROM d_orders",

@@ -58,9 +58,9 @@ type soakLoad struct {
 
 	mu           sync.Mutex
 	chaos        []chaosWindow
-	acked        map[int64]int64 // acknowledged write id → user id
-	killedIDs    map[int64]bool  // backend thread ids killed, or on the restarted server
-	unexpected   map[string]int  // by operation, shard and message
+	acked        map[int64]int64      // acknowledged write id → user id
+	killedIDs    map[int64]killWindow // backend thread ids killed, or on the restarted server
+	unexpected   map[string]int       // by operation, shard and message
 	unexpExample map[string]string
 	unexpCount   int
 	backendKills int
@@ -68,7 +68,7 @@ type soakLoad struct {
 }
 
 func newSoakLoad(t *testing.T, se *soakEnv, clients int) *soakLoad {
-	l := &soakLoad{se: se, clients: clients, acked: map[int64]int64{}, killedIDs: map[int64]bool{}, unexpected: map[string]int{}, unexpExample: map[string]string{}}
+	l := &soakLoad{se: se, clients: clients, acked: map[int64]int64{}, killedIDs: map[int64]killWindow{}, unexpected: map[string]int{}, unexpExample: map[string]string{}}
 	l.db = se.proxy.open(t, appUser, appPass, "shop", "timeout=30s")
 	l.db.SetMaxOpenConns(clients)
 	l.db.SetMaxIdleConns(clients)
@@ -309,8 +309,8 @@ func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (c
 		class = "3024 deadline (MAX_EXECUTION_TIME)"
 	case op == opKilled && code == 1317:
 		class = "1317 KILL QUERY"
-	case code == 1430 && l.onKilledConn(err):
-		class = "1430 on a backend connection killed or restarted before"
+	case code == 1430 && l.onKilledConn(err, start, end):
+		class = "1430 on a backend connection killed or restarted while it ran"
 	case (lost || isChaosCode(code) || (code == 1105 && strings.Contains(me.Message, "connect"))) && l.inChaos(shard, start, end):
 		if lost {
 			class = "connection closed by the proxy (backend killed or restarted)"
@@ -376,9 +376,19 @@ func (l *soakLoad) inChaos(shard int, start, end time.Time) bool {
 
 var backendConnRE = regexp.MustCompile(`backend connection (\d+)`)
 
-// onKilledConn reports whether err names a backend connection that was killed or whose
-// server restarted (a statement sent on it after it died, before the pool noticed).
-func (l *soakLoad) onKilledConn(err error) bool {
+// killWindow is when a backend connection died: from the KILL's sending (or the server's
+// restart) to its answer (the restart's end), plus soakCloseLag.
+type killWindow struct{ from, to time.Time }
+
+// soakCloseLag: how long after MariaDB answers a KILL the close may reach the proxy's socket,
+// through Docker's userland port forwarding on a loaded machine (the pool looks at the
+// socket before handing a connection out, so it never hands out one whose close arrived).
+const soakCloseLag = 250 * time.Millisecond
+
+// onKilledConn reports whether err names a backend connection that was killed, or whose
+// server restarted, while the statement ran from start to end: never one killed before (the
+// pool discards those) nor one no one killed.
+func (l *soakLoad) onKilledConn(err error, start, end time.Time) bool {
 	m := backendConnRE.FindStringSubmatch(err.Error())
 	if m == nil {
 		return false
@@ -386,7 +396,8 @@ func (l *soakLoad) onKilledConn(err error) bool {
 	id, _ := strconv.ParseInt(m[1], 10, 64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.killedIDs[id]
+	w, ok := l.killedIDs[id]
+	return ok && !w.from.After(end) && !w.to.Before(start)
 }
 
 // proxySessions lists the proxy's sessions on server s.
@@ -433,9 +444,18 @@ func (l *soakLoad) killBackends(ctx context.Context) {
 		victim := ids[rng.IntN(len(ids))]
 		start := time.Now()
 		l.mu.Lock()
-		l.killedIDs[victim] = true
+		_, again := l.killedIDs[victim] // a killed session lingers a moment in the processlist
+		if !again {
+			l.killedIDs[victim] = killWindow{start, start.Add(time.Hour)} // until the KILL is answered
+		}
 		l.mu.Unlock()
-		if _, err := l.se.shards[s].ExecContext(ctx, fmt.Sprintf("KILL %d", victim)); err == nil {
+		_, err = l.se.shards[s].ExecContext(ctx, fmt.Sprintf("KILL %d", victim))
+		if !again {
+			l.mu.Lock()
+			l.killedIDs[victim] = killWindow{start, time.Now().Add(soakCloseLag)}
+			l.mu.Unlock()
+		}
+		if err == nil {
 			l.addChaos(chaosWindow{shard: s, start: start, end: time.Now().Add(200 * time.Millisecond)})
 			l.mu.Lock()
 			l.backendKills++
@@ -453,14 +473,15 @@ func (l *soakLoad) restartOne(ctx context.Context, t *testing.T, delay time.Dura
 	case <-time.After(delay):
 	}
 	s := len(l.se.servers) - 1
-	if ids, err := l.proxySessions(ctx, s); err == nil { // the restart ends them all
+	start := time.Now()
+	ids, err := l.proxySessions(ctx, s) // the restart ends them all
+	if err == nil {
 		l.mu.Lock()
 		for _, id := range ids {
-			l.killedIDs[id] = true
+			l.killedIDs[id] = killWindow{start, start.Add(time.Hour)} // until the server is back
 		}
 		l.mu.Unlock()
 	}
-	start := time.Now()
 	l.addChaos(chaosWindow{shard: s, start: start, end: start.Add(time.Hour)}) // open until the server is back
 	rctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -472,6 +493,9 @@ func (l *soakLoad) restartOne(ctx context.Context, t *testing.T, delay time.Dura
 	l.mu.Lock()
 	l.chaos[slices.IndexFunc(l.chaos, func(w chaosWindow) bool { return w.start.Equal(start) && w.shard == s })].end = end.Add(2 * time.Second)
 	l.restart = end.Sub(start)
+	for _, id := range ids {
+		l.killedIDs[id] = killWindow{start, end.Add(soakCloseLag)}
+	}
 	l.mu.Unlock()
 }
 

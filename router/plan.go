@@ -63,9 +63,17 @@ func isSystemSchema(name string) bool {
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
-	switch st.(type) {
+	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
+		if err := s.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+			return plan{}, err
+		}
+	case *ast.ShowStmt:
+		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
+		}
 	}
 	if err := adminStatement(st); err != nil {
 		return plan{}, err
@@ -503,6 +511,14 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 
 // show handles SHOW statements that name a database or need the current one.
 func (a *analyzer) show(n *ast.ShowStmt) {
+	if n.Procedure != nil { // SHOW CREATE PROCEDURE [db.]name: the parser's visitor skips the name
+		if n.Procedure.Schema.O != "" {
+			a.schemaRef(&n.Procedure.Schema)
+		} else {
+			a.needsDB = true
+		}
+		return
+	}
 	if n.DBName != "" && n.Table != nil && n.Table.Schema.O == "" {
 		// SHOW COLUMNS/INDEX FROM t FROM db: qualify the table, which is resolved next.
 		n.Table.Schema, n.DBName = ast.NewCIStr(n.DBName), ""

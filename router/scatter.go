@@ -48,6 +48,7 @@ type mergeAgg struct {
 	col, weight colRef
 	sum, count  colRef // AVG's partial SUM and COUNT
 	text        string
+	distinct    bool // over the DISTINCT values merged in two levels (mergePlan.distinct)
 }
 
 // mergePlan is how the shards' rows become the client's.
@@ -57,12 +58,15 @@ type mergePlan struct {
 	// Without keys, rows are interleaved as they come.
 	order []mergeKey
 	// group: rows equal on order are combined (aggregates merged; DISTINCT keeps one).
-	group  bool
-	aggs   []mergeAgg
-	having *havingExpr
-	post   []mergeKey // sort after grouping (ORDER BY over merged groups)
-	offset int64
-	count  int64 // -1: no limit
+	group bool
+	// distinct: the last distinct keys of order are the arguments of DISTINCT aggregates:
+	// groups combine first per (group, value), then per group (scatter_distinct.go).
+	distinct int
+	aggs     []mergeAgg
+	having   *havingExpr
+	post     []mergeKey // sort after grouping (ORDER BY over merged groups)
+	offset   int64
+	count    int64 // -1: no limit
 }
 
 // describe lists what the plan does, one line per step: each shard's statement, then the
@@ -101,7 +105,13 @@ func (m *mergePlan) steps() []string {
 			a = append(a, g.text)
 		}
 		s := "merge partial aggregates " + strings.Join(a, ", ")
-		if len(m.order) > 0 {
+		if m.distinct > 0 {
+			g := len(m.order) - m.distinct
+			s = "merge sorted streams by " + keys(m.order) + ", combine rows per distinct " + keys(m.order[g:]) + ", then " + s
+			if g > 0 {
+				s += " per group of " + keys(m.order[:g])
+			}
+		} else if len(m.order) > 0 {
 			s = "merge sorted streams by " + keys(m.order) + ", " + s + " per group"
 		}
 		out = append(out, s)

@@ -430,7 +430,15 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 				aggs[i].Kind = kinds[aggs[i].Sum]
 			}
 		}
-		rows = merge.Groups(rows, keys(m.order), aggs)
+		groupKeys := keys(m.order)
+		if m.distinct > 0 {
+			rows = distinctMerge(rows, groupKeys, m.aggs, aggs, kinds)
+			groupKeys = groupKeys[:len(groupKeys)-m.distinct]
+		}
+		rows = merge.Groups(rows, groupKeys, aggs)
+		if m.distinct > 0 && len(groupKeys) == 0 {
+			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
+		}
 	}
 	if m.having != nil {
 		ev := &evalRow{kinds: kinds, col: idx}

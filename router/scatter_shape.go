@@ -27,6 +27,9 @@ type scatterShape struct {
 	// every key gets a hidden column.
 	wildcard bool
 	plan     mergePlan
+	// distinctText: the arguments of the DISTINCT aggregates merged in two levels
+	// (scatter_distinct.go), or "".
+	distinctText string
 }
 
 // mergeableAggs are the aggregates whose per-shard results the proxy can combine.
@@ -302,6 +305,9 @@ func (sh *scatterShape) shapeGroups() error {
 			sh.plan.order = append(sh.plan.order, sh.key(e, false))
 		}
 	}
+	if err := sh.pushDistinct(); err != nil {
+		return err
+	}
 	for i, f := range sh.fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
@@ -351,12 +357,13 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 	if !ok {
 		return mergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
-	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax {
+	distinct := agg.Distinct && sh.distinctText != "" && sh.argsText(agg) == sh.distinctText
+	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax && !distinct {
 		if !(fn == merge.AggCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
 			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text}
+	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct && fn != merge.AggMin && fn != merge.AggMax}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
 		a.weight = sh.addHidden(weightOf(agg))
@@ -364,7 +371,7 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 		arg := agg.Args[0]
 		a.sum = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncSum, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
 		a.count = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncCount, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
-		if agg.Distinct {
+		if agg.Distinct && !distinct {
 			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards", text)
 		}
 	}

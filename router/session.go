@@ -153,6 +153,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
+		if sel, ok, err := routineStatusQuery(n); ok { // showroutines.go
+			return s.execRewritten(ctx, snap, sel, err, more, w)
+		}
 		if n.Tp == ast.ShowStatus && !n.GlobalScope {
 			w = s.sslStatusRows(w) // sslstatus.go
 		}

@@ -22,10 +22,13 @@ import (
 //     (returning.go);
 //   - SET STATEMENT var = value [, ...] FOR statement: the assignments must be session
 //     system variables set to constants, the statement one a direct query could run on one
-//     shard; it goes there as SET STATEMENT ... FOR <planned statement>.
+//     shard; it goes there as SET STATEMENT ... FOR <planned statement>;
+//   - EXECUTE IMMEDIATE 'text' | @var [USING ...]: emulated, the text run as a direct
+//     statement (execute_immediate.go);
+//   - CREATE OR REPLACE [TEMPORARY] TABLE and SELECT ... INTO @var (mariadb_shapes.go).
 //
-// Anything else (EXECUTE IMMEDIATE, CREATE OR REPLACE USER, HANDLER, ...) is refused: with
-// the parser's syntax error (1064), or 1227 when the text looks like administration.
+// Anything else (CREATE OR REPLACE USER, HANDLER, system-versioned DDL, ...) is refused:
+// with the parser's syntax error (1064), or 1227 when the text looks like administration.
 
 // runUnparsed runs sql, which the parser rejected with parseErr, if it has an allowed shape.
 func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql string, parseErr error, w wire.PacketWriter) error {
@@ -41,6 +44,13 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 	}
 	if assign, text, ok := splitSetStatement(sql); ok {
 		return s.setStatement(ctx, snap, sql, assign, text, w)
+	}
+	for _, shape := range []func(context.Context, *rules.Snapshot, string, wire.PacketWriter) (bool, error){
+		s.executeImmediate, s.mariadbDDLStmt, s.selectInto, s.showCreate, s.packageStatus, // execute_immediate.go, mariadb_ddl.go, mariadb_shapes.go, showroutines.go
+	} {
+		if ok, err := shape(ctx, snap, sql, w); ok {
+			return err
+		}
 	}
 	return refuseUnparsed(sql, parseErr)
 }

@@ -44,6 +44,24 @@ type Server struct {
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
+// BridgeAddr is the server's address on Docker's bridge network (the container's IP and
+// 3306), or "" when it has none or it does not answer from here. Unlike Addr it does not
+// pass through Docker's userland port forwarding, so a close by the server reaches the
+// client at once (through the forwarding it arrives a copy loop later, at times 100 ms).
+func (s *Server) BridgeAddr(ctx context.Context) string {
+	ip, err := s.ctr.ContainerIP(ctx)
+	if err != nil || ip == "" {
+		return ""
+	}
+	addr := net.JoinHostPort(ip, "3306")
+	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return ""
+	}
+	_ = c.Close()
+	return addr
+}
+
 // DSN is a go-sql-driver DSN for root on db.
 func (s *Server) DSN(db string) string {
 	return fmt.Sprintf("%s:%s@tcp(%s)/%s?multiStatements=true&parseTime=true", s.User, s.Password, s.Addr(), db)

@@ -1,0 +1,135 @@
+package router
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/merge"
+)
+
+// sliceStream is a merge.Stream over fixed rows; "NULL" is NULL.
+type sliceStream struct {
+	rows [][]string
+	i    int
+}
+
+func (s *sliceStream) Next() ([][]byte, error) {
+	if s.i >= len(s.rows) {
+		return nil, nil
+	}
+	row := make([][]byte, len(s.rows[s.i]))
+	for j, v := range s.rows[s.i] {
+		if v != "NULL" {
+			row[j] = []byte(v)
+		}
+	}
+	s.i++
+	return row, nil
+}
+
+// TestDistinctMerge runs the two-level merge of DISTINCT aggregates over shards' rows
+// grouped by (g, x). Client columns: g, COUNT(DISTINCT x), COUNT(*), SUM(DISTINCT x),
+// AVG(DISTINCT x), AVG(y); hidden: x, SUM(DISTINCT x), COUNT(DISTINCT x), SUM(y), COUNT(y).
+func TestDistinctMerge(t *testing.T) {
+	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindDecimal, merge.KindDecimal, merge.KindDecimal,
+		merge.KindSigned, merge.KindDecimal, merge.KindSigned, merge.KindDecimal, merge.KindSigned}
+	cols := make([]colDef, len(kinds))
+	cols[4].decimals, cols[5].decimals = 4, 4
+	plan := func(grouped bool) *mergePlan {
+		m := &mergePlan{group: true, count: -1, distinct: 1, hidden: 5}
+		if grouped {
+			m.order = append(m.order, mergeKey{val: 0, weight: noCol})
+		}
+		m.order = append(m.order, mergeKey{val: hiddenCol(0), weight: noCol})
+		agg := func(fn merge.AggFunc, col colRef, distinct bool) mergeAgg {
+			return mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, distinct: distinct}
+		}
+		avgD := agg(merge.AggAvg, 4, true)
+		avgD.sum, avgD.count = hiddenCol(1), hiddenCol(2)
+		avg := agg(merge.AggAvg, 5, false)
+		avg.sum, avg.count = hiddenCol(3), hiddenCol(4)
+		m.aggs = []mergeAgg{agg(merge.AggCount, 1, true), agg(merge.AggCount, 2, false), agg(merge.AggSum, 3, true), avgD, avg}
+		return m
+	}
+	for _, c := range []struct {
+		name    string
+		grouped bool
+		shards  [][][]string
+		want    string
+	}{
+		{
+			name:    "a value on several shards counts once",
+			grouped: true,
+			shards: [][][]string{
+				{{"1", "1", "2", "5.00", "5.0000", "1.0000", "5", "5.00", "1", "2.00", "2"}, {"1", "1", "1", "7.00", "7.0000", "3.0000", "7", "7.00", "1", "3.00", "1"}},
+				{{"1", "1", "3", "5.00", "5.0000", "2.0000", "5", "5.00", "1", "6.00", "3"}, {"2", "1", "1", "9.00", "9.0000", "1.0000", "9", "9.00", "1", "1.00", "1"}},
+			},
+			want: "1,2,6,12.00,6.0000,1.8333;2,1,1,9.00,9.0000,1.0000",
+		},
+		{
+			name:    "NULL is no value",
+			grouped: true,
+			shards: [][][]string{
+				{{"1", "0", "4", "NULL", "NULL", "NULL", "NULL", "NULL", "0", "NULL", "0"}},
+				{{"1", "0", "1", "NULL", "NULL", "NULL", "NULL", "NULL", "0", "NULL", "0"}, {"1", "1", "1", "2.00", "2.0000", "4.0000", "2", "2.00", "1", "4.00", "1"}},
+			},
+			want: "1,1,6,2.00,2.0000,4.0000",
+		},
+		{
+			name:   "no rows without GROUP BY: one row of zero counts",
+			shards: [][][]string{{}, {}},
+			want:   "NULL,0,0,NULL,NULL,NULL",
+		},
+		{
+			name:    "no rows with GROUP BY: no groups",
+			grouped: true,
+			shards:  [][][]string{{}, {}},
+			want:    "",
+		},
+		{
+			name: "without GROUP BY: one row over every value",
+			shards: [][][]string{
+				{{"1", "1", "1", "3.00", "3.0000", "1.0000", "3", "3.00", "1", "1.00", "1"}},
+				{{"2", "1", "1", "3.00", "3.0000", "2.0000", "3", "3.00", "1", "2.00", "1"}, {"2", "1", "2", "4.00", "4.0000", "2.0000", "4", "4.00", "1", "4.00", "2"}},
+			},
+			want: "1,2,4,7.00,3.5000,1.7500",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			streams := make([]merge.Stream, len(c.shards))
+			for i, rows := range c.shards {
+				streams[i] = &sliceStream{rows: rows}
+			}
+			m := plan(c.grouped)
+			idx := func(r colRef) int {
+				if r >= 0 {
+					return int(r)
+				}
+				return 6 + int(-1-r)
+			}
+			out := buildMerge(m, streams, cols, kinds, idx, 1000)
+			var got []string
+			for {
+				row, err := out.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if row == nil {
+					break
+				}
+				var vals []string
+				for _, v := range row[:6] {
+					if v == nil {
+						vals = append(vals, "NULL")
+					} else {
+						vals = append(vals, string(v))
+					}
+				}
+				got = append(got, strings.Join(vals, ","))
+			}
+			if g := strings.Join(got, ";"); g != c.want {
+				t.Errorf("got  %s\nwant %s", g, c.want)
+			}
+		})
+	}
+}
