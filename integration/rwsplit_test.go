@@ -75,6 +75,16 @@ func TestReadWriteSplit(t *testing.T) {
 				t.Errorf("%s: answered by server %d, want the primary (1)", q, srv)
 			}
 		}
+		// Server-side prepared statements (go-sql-driver's default for queries with arguments).
+		prep := p.open(t, appUser, appPass, "fo")
+		for i := range 5 {
+			if w, srv := readRow(t, prep, readQ, 1); srv != 2 || w != 10 {
+				t.Fatalf("prepared read %d: writer %d from server %d, want 10 from the replica (2)", i, w, srv)
+			}
+		}
+		if _, srv := readRow(t, prep, "SELECT writer, @@server_id FROM t WHERE id = ? FOR UPDATE", 1); srv != 1 {
+			t.Errorf("prepared FOR UPDATE answered by server %d, want the primary (1)", srv)
+		}
 		tx, err := db.BeginTx(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -168,8 +178,7 @@ func TestReadWriteSplit(t *testing.T) {
 		if w, srv := readRow(t, ryw, readQ, 100); w != 8 {
 			t.Errorf("after COMMIT the writing session read writer %d from server %d, want 8", w, srv)
 		}
-		// A write through a server-side prepared statement counts too (the read without
-		// arguments goes over the text protocol, which the split serves).
+		// A write through a server-side prepared statement counts too.
 		prep := p.open(t, "ryw", appPass, "fo")
 		prep.SetMaxOpenConns(1)
 		if _, err := prep.ExecContext(t.Context(), "UPDATE t SET writer = ? WHERE id = ?", 9, 100); err != nil {

@@ -22,6 +22,7 @@ type Stmt struct {
 	sticky     bool
 	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
 	readOnly   bool            // commits no GTID of its own (readsplit.go)
+	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
 	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
 	hint       hintDeadline    // MAX_EXECUTION_TIME hint
@@ -112,7 +113,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
@@ -274,7 +275,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 	}
 	s.readOnlyStmt = st.readOnly
-	defer func() { s.readOnlyStmt = false }()
+	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
+	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
 	})

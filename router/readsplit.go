@@ -104,6 +104,21 @@ func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text str
 	return split
 }
 
+// replicaSafeStmt reports whether st, prepared with text, is a read a replica may serve
+// whatever the session's state (checked again at each execution: preparedSplit).
+func replicaSafeStmt(st ast.StmtNode, text string) bool {
+	return readRole(st, text, rules.ReadSplit{Enabled: true}, false, false) == rules.RoleReplica
+}
+
+// preparedSplit is statementSplit for an execution of a prepared statement whose text is
+// replicaOK.
+func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
+	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || len(s.locks) > 0 {
+		return rules.ReadSplit{}
+	}
+	return s.splitSetting(snap)
+}
+
 // splitSetting is the read/write split of the session's user and current database.
 func (s *Session) splitSetting(snap *rules.Snapshot) rules.ReadSplit {
 	u, _ := snap.User(s.user)
