@@ -20,6 +20,10 @@ const (
 	switchoverCatchUp = 2 * time.Second
 )
 
+// EventSwitchover reports a planned switchover done (Backend the old primary, NewPrimary,
+// Shards, Took the time statements were held).
+const EventSwitchover EventKind = "switchover"
+
 // ErrSwitchover marks a switchover refused before anything changed (bad shard or target,
 // connections busy on the old primary); the shard keeps its primary.
 var ErrSwitchover = errors.New("topo: switchover refused")
@@ -90,6 +94,7 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 	pl.replicas = append(slices.DeleteFunc(pl.replicas, func(r string) bool { return r == res.New }), pl.old)
 	t.release(pl, res.New)
 	res.Paused = time.Since(start)
+	t.events(Event{Kind: EventSwitchover, Backend: pl.old, NewPrimary: res.New, Shards: pl.shards, Took: res.Paused})
 	t.log.Warn("topo: switchover done", "shard", shard, "old_primary", pl.old, "new_primary", res.New, "paused", res.Paused, "position", res.Position)
 	return res, nil
 }
