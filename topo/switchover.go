@@ -18,6 +18,8 @@ const (
 	switchoverQuiesce = 2 * time.Second
 	// switchoverCatchUp bounds the wait for the new primary to apply the old one's writes.
 	switchoverCatchUp = 2 * time.Second
+	// switchoverTimeout bounds a whole switchover, once begun (every statement it sends).
+	switchoverTimeout = 10 * time.Second
 )
 
 // EventSwitchover reports a planned switchover done (Backend the old primary, NewPrimary,
@@ -48,12 +50,20 @@ type SwitchoverResult struct {
 // and the other replicas replicate from it, and the waiting statements run on it. If a step
 // before the promotion fails, the old primary is made writable again and keeps the shard.
 // Every shard whose primary is the old one moves with it.
+//
+// ctx only bounds the start: once begun, a switchover runs to its end (bounded by
+// switchoverTimeout, cut short by Close) even if the caller goes away.
 func (t *Topology) Switchover(ctx context.Context, shard, to string) (SwitchoverResult, error) {
 	res := SwitchoverResult{Shard: shard}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	pl, err := t.planSwitchover(shard, to)
 	if err != nil {
 		return res, err
 	}
+	ctx, cancel := t.stepContext(switchoverTimeout)
+	defer cancel()
 	res.Old, res.New = pl.old, pl.choices[0]
 	start := time.Now()
 	saved := t.hold(pl)
@@ -63,7 +73,7 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 		err = t.applyWithin(ctx, res.New, pos)
 	}
 	if err != nil {
-		rerr := t.admin(context.WithoutCancel(ctx), pl.old, "SET GLOBAL read_only = 0")
+		rerr := t.admin(ctx, pl.old, "SET GLOBAL read_only = 0")
 		t.restore(saved)
 		res.Paused = time.Since(start)
 		return res, fmt.Errorf("%w: %w (old primary %s kept; making it writable again: %v)", ErrSwitchover, err, pl.old, rerr)
