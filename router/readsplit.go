@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -154,13 +156,64 @@ func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err
 	if s.gtids == nil {
 		s.gtids = map[string]string{}
 	}
-	row, qerr := queryRow(ctx, c, "SELECT @@last_gtid")
+	// @@last_gtid belongs to the backend connection, which other sessions used before: after
+	// a statement that wrote nothing it may be older than the session's last write, so the
+	// later transaction of each replication domain is kept. A shard whose position is
+	// unknown (after a multi-shard write) takes everything the primary has committed.
+	row, qerr := queryRow(ctx, c, "SELECT @@last_gtid, @@gtid_binlog_pos")
 	switch {
-	case qerr != nil || len(row) != 1 || row[0] == nil:
+	case qerr != nil || len(row) != 2 || row[0] == nil || row[1] == nil:
 		s.gtids[shard.Name] = gtidUnknown
+	case s.gtids[shard.Name] == gtidUnknown:
+		if *row[1] != "" {
+			s.gtids[shard.Name] = mergeGTIDs("", *row[1])
+		}
 	case *row[0] != "":
-		s.gtids[shard.Name] = *row[0]
+		s.gtids[shard.Name] = mergeGTIDs(s.gtids[shard.Name], *row[0])
 	}
+}
+
+// mergeGTIDs combines two MariaDB GTID positions ("0-1-42,1-2-7"), keeping the higher
+// sequence number of each domain; malformed parts are dropped (gtidUnknown if nothing is
+// left of a non-empty b).
+func mergeGTIDs(a, b string) string {
+	type gtid struct {
+		text string
+		seq  uint64
+	}
+	by := map[string]gtid{}
+	var order []string
+	for _, pos := range []string{a, b} {
+		for part := range strings.SplitSeq(pos, ",") {
+			part = strings.TrimSpace(part)
+			f := strings.Split(part, "-")
+			if len(f) != 3 {
+				continue
+			}
+			seq, err := strconv.ParseUint(f[2], 10, 64)
+			if _, derr := strconv.ParseUint(f[0], 10, 32); err != nil || derr != nil {
+				continue
+			}
+			if _, serr := strconv.ParseUint(f[1], 10, 32); serr != nil {
+				continue
+			}
+			old, seen := by[f[0]]
+			if !seen {
+				order = append(order, f[0])
+			}
+			if !seen || seq > old.seq {
+				by[f[0]] = gtid{part, seq}
+			}
+		}
+	}
+	if len(by) == 0 {
+		return gtidUnknown
+	}
+	out := make([]string, len(order))
+	for i, d := range order {
+		out[i] = by[d].text
+	}
+	return strings.Join(out, ",")
 }
 
 // forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their

@@ -62,3 +62,21 @@ func TestReadRole(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeGTIDs(t *testing.T) {
+	cases := []struct{ a, b, want string }{
+		{"", "0-1-42", "0-1-42"},
+		{"0-1-42", "0-1-17", "0-1-42"}, // an older GTID left on a pooled connection
+		{"0-1-42", "0-2-43", "0-2-43"},
+		{"0-1-42", "1-3-7", "0-1-42,1-3-7"},
+		{"0-1-42,1-3-7", "1-3-9", "0-1-42,1-3-9"},
+		{"", "garbage", gtidUnknown},
+		{"0-1-42", "x-1-50", "0-1-42"},
+		{"0-1-42", " 0-1-50 ", "0-1-50"},
+	}
+	for _, c := range cases {
+		if got := mergeGTIDs(c.a, c.b); got != c.want {
+			t.Errorf("mergeGTIDs(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+		}
+	}
+}
