@@ -56,6 +56,7 @@ func TestProxy(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
+		{"SubqueryValuesBound", testSubqueryValuesBound},
 		{"LoadData", testLoadData},
 		{"SslStatus", testSslStatus},
 	} {
