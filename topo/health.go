@@ -103,14 +103,15 @@ func settingsWarning(st health.Status) string {
 }
 
 // targetsLocked is what the health checker should probe: the backends of shards in promote
-// mode and fenced backends (to fence them again when they come back), with a heartbeat on
-// each current primary that is not fenced. Shards without failover are not probed: the
-// proxy sends their servers only the clients' statements. Called with t.mu held.
+// mode or with replicas (the read/write split needs their lag) and fenced backends (to fence
+// them again when they come back), with a heartbeat on each current primary that is not
+// fenced. Shards without failover or replicas are not probed: the proxy sends their servers
+// only the clients' statements. Called with t.mu held.
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
-		if st.fo.Mode != rules.FailoverPromote {
-			continue
+		if st.fo.Mode != rules.FailoverPromote && len(st.replicas) == 0 {
+			continue // no failover and no replica to measure (replica.go reads their lag)
 		}
 		if st.primary != "" {
 			probe[st.primary] = true
