@@ -359,7 +359,7 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 		aggs := make([]merge.Agg, len(m.aggs))
 		for i, a := range m.aggs {
 			col := idx(a.col)
-			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals)}
+			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.internal}
 			if a.weight != noCol {
 				aggs[i].Weight = idx(a.weight)
 			}
@@ -377,6 +377,9 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 		if m.distinct > 0 && len(groupKeys) == 0 {
 			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
 		}
+	}
+	if len(m.computed) > 0 {
+		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, col: idx}, defs: cols}
 	}
 	if m.having != nil {
 		ev := &evalRow{kinds: kinds, col: idx}

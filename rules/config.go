@@ -79,7 +79,15 @@ type ServerConfig struct {
 	// only the best n are held). A query that needs more fails with 1038. Default
 	// DefaultMaxScatterGroups; it applies from the next statement after a reload.
 	MaxScatterGroups int `yaml:"max_scatter_groups"`
+	// MaxSubqueryValues bounds the rows an uncorrelated IN (SELECT ...) over several shards
+	// may return: the proxy runs the subquery first and binds its values into the outer
+	// statement as a list. A subquery that returns more fails with 1104. Default
+	// DefaultMaxSubqueryValues.
+	MaxSubqueryValues int `yaml:"max_subquery_values"`
 }
+
+// DefaultMaxSubqueryValues is server.max_subquery_values when the configuration leaves it out.
+const DefaultMaxSubqueryValues = 10_000
 
 // DefaultMaxScatterGroups is server.max_scatter_groups when the configuration leaves it out.
 const DefaultMaxScatterGroups = 100_000
@@ -98,6 +106,10 @@ type UserConfig struct {
 	// MaxExecutionTime is the user's default statement deadline; zero means none (the
 	// database's or the server's default applies).
 	MaxExecutionTime Duration `yaml:"max_execution_time"`
+	// ReadWriteSplit sends the user's reads outside transactions to a replica (see
+	// ReadSplit); MaxReplicaLag bounds the lag of that replica (default 1s).
+	ReadWriteSplit bool     `yaml:"read_write_split"`
+	MaxReplicaLag  Duration `yaml:"max_replica_lag"`
 }
 
 // BackendConfig is one MySQL/MariaDB server and its connection pool.
@@ -142,6 +154,10 @@ type DatabaseConfig struct {
 	// MaxExecutionTime is the default statement deadline in this database (the session's
 	// current one); zero means none (the server's default applies).
 	MaxExecutionTime Duration `yaml:"max_execution_time"`
+	// ReadWriteSplit sends reads outside transactions in this database to a replica (see
+	// ReadSplit); MaxReplicaLag bounds the lag of that replica (default 1s).
+	ReadWriteSplit bool     `yaml:"read_write_split"`
+	MaxReplicaLag  Duration `yaml:"max_replica_lag"`
 }
 
 // Table kinds.

@@ -10,6 +10,7 @@
 //
 // Read-only views (Backends, Shards, Version) are small value types for the admin API.
 //
-// Dependency direction (DESIGN.md): topo imports pool, rules, sqlerr and router/engine (types
-// only: the Backend and Conn interfaces it satisfies), never router itself. Nothing below it (pool, health) imports topo.
+// Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and
+// router/engine (types only: the Backend and Conn interfaces it satisfies), never router
+// itself. Nothing below it (pool, health) imports topo.
 package topo
