@@ -13,4 +13,8 @@ type (
 	Conn = engine.Conn
 	// BackendStmt is a statement prepared on one backend connection (engine.Stmt).
 	BackendStmt = engine.Stmt
+	// ReplicaBackend serves reads from replicas (engine.ReplicaBackend).
+	ReplicaBackend = engine.ReplicaBackend
+	// ReplicaRead is what a read sent to a replica requires of it (engine.ReplicaRead).
+	ReplicaRead = engine.ReplicaRead
 )

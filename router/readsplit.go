@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -13,24 +12,6 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-// ReplicaBackend is a Backend that serves reads from replicas (the read/write split): an
-// optional capability, checked by type assertion.
-type ReplicaBackend interface {
-	// AcquireReplica returns a connection to a replica of shard that is up, applies
-	// replication and lags less than r.MaxLag and, when r.After is set, has applied that
-	// GTID position (it waits at most r.MaxLag for it); else a connection to the primary,
-	// as Acquire(ctx, shard, rules.RolePrimary) would.
-	AcquireReplica(ctx context.Context, shard *rules.Shard, r ReplicaRead) (Conn, error)
-}
-
-// ReplicaRead is what a read sent to a replica requires of it.
-type ReplicaRead struct {
-	MaxLag time.Duration
-	// After is a MariaDB GTID position ("0-1-42") the replica must have applied: the
-	// session's last write on the shard (read-your-writes). Empty: none.
-	After string
-}
 
 // primaryHint matches the optimizer-hint comment that keeps a read on the primary:
 // SELECT /*+ PRIMARY */ ... (any other hints may share the comment).

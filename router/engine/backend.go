@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -57,4 +58,22 @@ type Conn interface {
 type Stmt struct {
 	ID              uint32
 	Params, Columns int
+}
+
+// ReplicaBackend is a Backend that serves reads from replicas (the read/write split): an
+// optional capability, checked by type assertion.
+type ReplicaBackend interface {
+	// AcquireReplica returns a connection to a replica of shard that is up, applies
+	// replication and lags less than r.MaxLag and, when r.After is set, has applied that
+	// GTID position (it waits at most r.MaxLag for it); else a connection to the primary,
+	// as Acquire(ctx, shard, rules.RolePrimary) would.
+	AcquireReplica(ctx context.Context, shard *rules.Shard, r ReplicaRead) (Conn, error)
+}
+
+// ReplicaRead is what a read sent to a replica requires of it.
+type ReplicaRead struct {
+	MaxLag time.Duration
+	// After is a MariaDB GTID position ("0-1-42") the replica must have applied: the
+	// session's last write on the shard (read-your-writes). Empty: none.
+	After string
 }
