@@ -71,6 +71,9 @@ func (t *Topology) controller() {
 		for _, b := range refence {
 			t.refence(b)
 		}
+		for _, mv := range t.followMoves() {
+			t.follow(mv)
+		}
 	}
 }
 

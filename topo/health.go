@@ -31,7 +31,8 @@ func (t *Topology) Observe(st health.Status) {
 			t.activity[st.Backend] = activity{ioPos: r.IOPos, changed: st.Checked}
 		}
 	}
-	stateChanged := !had || old.State != st.State
+	// A change of read_only matters to follow-mode shards as much as a change of state.
+	stateChanged := !had || old.State != st.State || old.ReadOnly != st.ReadOnly
 	if stateChanged {
 		close(t.changed)
 		t.changed = make(chan struct{})
@@ -98,7 +99,7 @@ func settingsWarning(st health.Status) string {
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
-		if st.fo.Mode != rules.FailoverPromote {
+		if st.fo.Mode == rules.FailoverNone {
 			continue
 		}
 		if st.primary != "" {
