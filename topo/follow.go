@@ -90,5 +90,5 @@ func (t *Topology) follow(mv followMove) {
 		took = time.Since(start)
 	}
 	t.log.Warn("topo: followed a new primary", "old_primary", mv.old, "new_primary", mv.next, "shards", strings.Join(mv.shards, ","), "since_old_lost", took)
-	t.events(Event{Kind: EventPromoted, Backend: mv.old, NewPrimary: mv.next, Shards: mv.shards, Reason: "followed", Took: took})
+	t.events(Event{Kind: EventPromoted, Backend: mv.old, NewPrimary: mv.next, Shards: mv.shards, Reason: "followed", Took: took, Mode: rules.FailoverFollow})
 }
