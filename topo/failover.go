@@ -35,6 +35,7 @@ type Event struct {
 	Reason     string
 	Took       time.Duration // EventPromoted: from the primary found down to writable again
 	Mode       string        // EventPromoted: rules.FailoverPromote, or rules.FailoverFollow when followed
+	At         time.Time     // when it happened (set when it is recorded)
 }
 
 // Timing of the failover controller.

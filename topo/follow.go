@@ -16,6 +16,12 @@ import (
 // writes to a backend to change its role (but a fenced backend that comes back writable is
 // made read-only, as in promote mode).
 
+// managed reports a failover mode in which the proxy probes the shard's backends, buffers
+// its statements while it has no writable primary, and changes its primary (promote, follow).
+func managed(mode string) bool {
+	return mode == rules.FailoverPromote || mode == rules.FailoverFollow
+}
+
 // followMove is a switch of follow-mode shards from one primary to a writable replica.
 type followMove struct {
 	old, next string

@@ -67,3 +67,13 @@ func TestFollow(t *testing.T) {
 		t.Error("the old primary is not fenced")
 	}
 }
+
+// TestHistory: a follow is recorded with its time, mode and duration, for the admin API.
+func TestHistory(t *testing.T) {
+	tp := newTopo(t, snapshot(t, followConfig), time.Minute)
+	tp.follow(followMove{old: "b1", next: "b2", shards: []string{"s1"}})
+	h := tp.History()
+	if len(h) != 1 || h[0].Kind != EventPromoted || h[0].Mode != rules.FailoverFollow || h[0].NewPrimary != "b2" || h[0].At.IsZero() {
+		t.Fatalf("history %+v", h)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/health"
-	"github.com/shardproxy/shardproxy/rules"
 )
 
 // minSemiSyncTimeout is the rpl_semi_sync_master_timeout below which a primary is reported
@@ -99,7 +98,7 @@ func settingsWarning(st health.Status) string {
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
-		if st.fo.Mode == rules.FailoverNone {
+		if !managed(st.fo.Mode) {
 			continue
 		}
 		if st.primary != "" {
