@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -23,6 +24,8 @@ func testLoadData(t *testing.T, e *env) {
 	cfg.Shards = append(cfg.Shards, shardConfig{Name: "s1", Primary: "b0", Database: "ld_1"})
 	cfg.Schemes = []map[string]any{{"name": "by_id", "function": "mod", "slots": 2, "shards": []string{"s0", "s1"}}}
 	cfg.Databases[0].Tables = []map[string]any{{"name": "spread", "kind": "sharded", "key": "id", "scheme": "by_id"}}
+	cfg.Server["max_allowed_packet"] = "1MB" // bounds each packet of a client's file
+	e.backendUser(t, cfg, "px_ld")
 	p := startProxy(t, cfg)
 	shard0, shard1 := e.direct(t, "ld_0"), e.direct(t, "ld_1")
 	for _, q := range []querier{shard0, shard1} {
@@ -74,13 +77,16 @@ func testLoadData(t *testing.T, e *env) {
 	})
 
 	t.Run("StreamedLargeFile", func(t *testing.T) {
-		// 200,000 rows (~6 MB) from a reader: far more than one packet, relayed as it comes.
-		const rows = 200000
+		// 3,000 rows of 10 KB (~30 MB) from a reader: relayed packet by packet as it comes,
+		// so the proxy's peak RSS (VmHWM, reset first) grows by far less than the file.
+		const rows = 3000
+		mustExec(t, shard0, "CREATE TABLE IF NOT EXISTS blobs (id INT PRIMARY KEY, body MEDIUMTEXT NOT NULL) ENGINE=InnoDB", "DELETE FROM blobs")
+		body := strings.Repeat("0123456789", 1024)
 		mysql.RegisterReaderHandler("ldbig", func() io.Reader {
 			pr, pw := io.Pipe()
 			go func() {
 				for i := range rows {
-					if _, err := fmt.Fprintf(pw, "%d,row number %d,%d\n", 1000+i, i, i%97); err != nil {
+					if _, err := fmt.Fprintf(pw, "%d,%s\n", i, body); err != nil {
 						return
 					}
 				}
@@ -89,13 +95,90 @@ func testLoadData(t *testing.T, e *env) {
 			return pr
 		})
 		t.Cleanup(func() { mysql.DeregisterReaderHandler("ldbig") })
-		if _, err := db.Exec("LOAD DATA LOCAL INFILE 'Reader::ldbig' INTO TABLE items FIELDS TERMINATED BY ','"); err != nil {
+		conn := dedicatedConn(t, db)
+		mustExec(t, conn, "SELECT 1")
+		pid := p.cmd.Process.Pid
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+			t.Fatalf("resetting the proxy's peak RSS: %v", err)
+		}
+		before := procStatusKB(t, pid, "VmRSS")
+		start := time.Now()
+		if _, err := conn.ExecContext(t.Context(), "LOAD DATA LOCAL INFILE 'Reader::ldbig' INTO TABLE blobs FIELDS TERMINATED BY ','"); err != nil {
 			t.Fatalf("LOAD DATA LOCAL of %d rows: %v", rows, err)
 		}
-		if n := queryString(t, shard0, "SELECT COUNT(*) FROM items WHERE id >= 1000"); n != fmt.Sprint(rows) {
-			t.Errorf("%s rows on the shard, want %d", n, rows)
+		took := time.Since(start)
+		peak := procStatusKB(t, pid, "VmHWM")
+		t.Logf("%d rows loaded in %v; proxy RSS %.1f MB before, peak %.1f MB during the load", rows, took.Round(time.Millisecond), float64(before)/1024, float64(peak)/1024)
+		if growth := peak - before; growth > 12*1024 {
+			t.Errorf("the proxy's RSS grew by %d KB during a ~30 MB load: the file is being buffered", growth)
 		}
-		mustExec(t, shard0, "DELETE FROM items WHERE id >= 1000")
+		if got := rowsText(query(t, shard0, "SELECT COUNT(*), SUM(LENGTH(body)) FROM blobs")); got != fmt.Sprintf("[[%d %d]]", rows, rows*len(body)) {
+			t.Errorf("rows, bytes on the shard %s, want %d rows of %d bytes", got, rows, len(body))
+		}
+	})
+
+	t.Run("ClientGoneMidFile", func(t *testing.T) {
+		// The client sends part of its file and disconnects: the proxy must not end the
+		// file for it (that would commit a partial load); the backend statement is
+		// abandoned with its connection and rolled back.
+		rc := dialRaw(t, p.Addr)
+		if err := rc.readGreeting(); err != nil {
+			t.Fatal(err)
+		}
+		const capLocalFiles = 0x80
+		if err := rc.login(appUser, appPass, ld.Logical, capLocalFiles); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.command(comQuery, []byte("LOAD DATA LOCAL INFILE 'part.csv' INTO TABLE items FIELDS TERMINATED BY ','")); err != nil {
+			t.Fatal(err)
+		}
+		req, err := rc.readPacket()
+		if err != nil || string(req) != "\xfbpart.csv" {
+			t.Fatalf("LOCAL INFILE request %q, %v; want 0xFB and the file name", req, err)
+		}
+		if err := rc.writePacket([]byte("500,gone,1\n501,gone,2\n")); err != nil {
+			t.Fatal(err)
+		}
+		waitRunning(t, e, "px_ld", "LOAD DATA%")
+		_ = rc.nc.Close()
+		wantNothingRunning(t, e, "px_ld", "LOAD DATA%", 10*time.Second)
+		if n := queryString(t, shard0, "SELECT COUNT(*) FROM items WHERE id >= 500"); n != "0" {
+			t.Errorf("%s rows of the abandoned file were loaded", n)
+		}
+		if v := queryString(t, db, "SELECT COUNT(*) FROM items"); v != "3" {
+			t.Errorf("after the abandoned load: %s rows, want 3", v)
+		}
+	})
+
+	t.Run("FilePacketTooLarge", func(t *testing.T) {
+		rc := dialRaw(t, p.Addr)
+		if err := rc.readGreeting(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.login(appUser, appPass, ld.Logical, 0x80); err != nil { // CLIENT_LOCAL_FILES
+			t.Fatal(err)
+		}
+		if err := rc.command(comQuery, []byte("LOAD DATA LOCAL INFILE 'big.csv' INTO TABLE items FIELDS TERMINATED BY ','")); err != nil {
+			t.Fatal(err)
+		}
+		if req, err := rc.readPacket(); err != nil || len(req) == 0 || req[0] != 0xfb {
+			t.Fatalf("LOCAL INFILE request %q, %v", req, err)
+		}
+		big := []byte("600,big," + strings.Repeat("9", 2<<20) + "\n")
+		if err := rc.writePacket(big); err != nil {
+			t.Fatal(err)
+		}
+		ans, err := rc.readPacket()
+		if err != nil || len(ans) == 0 || ans[0] != 0xff || parseErrPacket(ans).Code != 1153 {
+			t.Fatalf("answer to a 2 MB file packet: %q, %v; want ERR 1153", ans, err)
+		}
+		if err := rc.closed(10 * time.Second); err != nil {
+			t.Errorf("the connection stays open after 1153: %v", err)
+		}
+		wantNothingRunning(t, e, "px_ld", "LOAD DATA%", 10*time.Second)
+		if n := queryString(t, shard0, "SELECT COUNT(*) FROM items WHERE id >= 500"); n != "0" {
+			t.Errorf("%s rows of the refused file were loaded", n)
+		}
 	})
 
 	t.Run("ShardedRefused", func(t *testing.T) {

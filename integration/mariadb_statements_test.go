@@ -64,6 +64,23 @@ func testMariaDBStatements(t *testing.T, e *env) {
 			t.Errorf("system-versioned tables after DROP SYSTEM VERSIONING: %s, want hist", got)
 		}
 	})
+	t.Run("MariaDBColumnTypes", func(t *testing.T) {
+		mustExec(t, conn, "CREATE OR REPLACE TABLE typed (id UUID NOT NULL DEFAULT UUID() PRIMARY KEY, ip INET6, ip4 INET4, note INT INVISIBLE)",
+			"INSERT INTO typed (ip, ip4, note) VALUES ('::1', '10.0.0.1', 7)")
+		q := "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mst_phys' AND TABLE_NAME = 'typed'"
+		if got := queryString(t, direct, q); got != "uuid,inet6,inet4,int(11)" {
+			t.Errorf("column types %s", got)
+		}
+		if got := queryString(t, conn, "SELECT CONCAT(ip, ' ', ip4, ' ', note) FROM typed"); got != "::1 10.0.0.1 7" {
+			t.Errorf("typed row: %s", got)
+		}
+	})
+	t.Run("Setval", func(t *testing.T) {
+		mustExec(t, conn, "CREATE OR REPLACE SEQUENCE sq", "DO SETVAL(`sq`, 100, 0)")
+		if got := queryString(t, conn, "SELECT NEXTVAL(sq)"); got != "100" {
+			t.Errorf("NEXTVAL after SETVAL(sq, 100, 0): %s", got)
+		}
+	})
 	t.Run("SelectInto", func(t *testing.T) {
 		mustExec(t, conn, "SELECT COUNT(*), MAX(v) INTO @n, @v FROM t",
 			"SELECT id FROM t WHERE v = 'a' INTO @id",

@@ -44,6 +44,7 @@ func TestProxy(t *testing.T) {
 		{"Isolation", testIsolation},
 		{"Barrier", testBarrier},
 		{"MariaDBStatements", testMariaDBStatements},
+		{"StoredPrograms", testStoredPrograms},
 		{"ResetEverything", testResetEverything},
 		{"ServerCodes", testServerCodes},
 		{"LeastPrivilege", testLeastPrivilege},
@@ -56,6 +57,7 @@ func TestProxy(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"HostileClients", testHostileClients},
 		{"ScatterGroupsBound", testScatterGroupsBound},
+		{"SubqueryValuesBound", testSubqueryValuesBound},
 		{"LoadData", testLoadData},
 		{"SslStatus", testSslStatus},
 	} {

@@ -139,6 +139,19 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		{sql: "SELECT country, COUNT(DISTINCT name) FROM d_users GROUP BY country HAVING COUNT(DISTINCT name) > 2 ORDER BY country", ordered: true},
 		{sql: "SELECT sku, COUNT(DISTINCT qty), SUM(DISTINCT qty), AVG(DISTINCT qty), AVG(price) FROM d_items GROUP BY sku", ordered: false},
 		{sql: "SELECT kind, COUNT(DISTINCT account_id), AVG(amount) FROM d_ledger GROUP BY kind ORDER BY kind", ordered: true},
+		{sql: "SELECT SUM(total) / COUNT(*), SUM(total) / COUNT(total), MAX(total) - MIN(total), COUNT(*) + 1, ROUND(AVG(total), 2), ROUND(AVG(total)), TRUNCATE(AVG(total), 1) FROM d_orders", ordered: true},
+		{sql: "SELECT SUM(total) / COUNT(*), COUNT(*) + 1, COUNT(DISTINCT status) * 2 FROM d_orders WHERE total > 1000000", ordered: true},
+		{sql: "SELECT status, SUM(total) / COUNT(*) AS r, COUNT(DISTINCT currency) + 1 FROM d_orders GROUP BY status HAVING ROUND(AVG(total), 1) > 10 ORDER BY r DESC, status", ordered: true},
+		{sql: "SELECT currency, ABS(MIN(total) - MAX(total)), IFNULL(SUM(total), 0), COALESCE(MAX(note), 'none'), NULLIF(COUNT(*), 3) FROM d_orders GROUP BY currency", ordered: false},
+		{sql: "SELECT currency, COUNT(*) FROM d_orders GROUP BY currency ORDER BY MAX(total) - MIN(total) DESC, currency", ordered: true},
+		{sql: "SELECT sku, SUM(qty) DIV COUNT(*), SUM(qty) % 7, AVG(price) * 2, FLOOR(AVG(price)), CEIL(AVG(price)), -SUM(qty) FROM d_items GROUP BY sku", ordered: false},
+		{sql: "SELECT id FROM d_orders WHERE user_id IN (SELECT user_id FROM d_users WHERE country = 'DE') ORDER BY id", ordered: true},
+		{sql: "SELECT COUNT(*), SUM(total) FROM d_orders WHERE user_id NOT IN (SELECT user_id FROM d_users WHERE born < '1970-01-01')", ordered: true},
+		{sql: "SELECT id, qty FROM d_items WHERE (user_id, order_id) IN (SELECT user_id, id FROM d_orders WHERE status = 'paid') ORDER BY id", ordered: true},
+		{sql: "SELECT id FROM d_orders WHERE currency IN (SELECT currency FROM d_orders WHERE total > 1000000) OR id < 3 ORDER BY id", ordered: true},
+		{sql: "SELECT name FROM d_users WHERE NOT EXISTS (SELECT 1 FROM d_orders WHERE total > 1000000) AND user_id < 10 ORDER BY user_id", ordered: true},
+		{sql: "SELECT status, COUNT(*) FROM d_orders WHERE user_id IN (SELECT user_id FROM d_users WHERE name LIKE 'a%') GROUP BY status ORDER BY status", ordered: true},
+		{sql: "SELECT kind, ROUND(AVG(amount), 1), TRUNCATE(SUM(amount) / 3, 2), ROUND(SUM(amount), -2), SUM(amount) / 7 FROM d_ledger GROUP BY kind ORDER BY kind", ordered: true},
 		{sql: "SELECT user_id, COUNT(*), SUM(total), GROUP_CONCAT(id ORDER BY id) FROM d_orders GROUP BY user_id HAVING COUNT(*) > 2 ORDER BY SUM(total) DESC, user_id LIMIT 8", ordered: true},
 		{sql: "SELECT o.id, i.sku, i.qty FROM d_orders o JOIN d_items i ON o.user_id = i.user_id AND o.id = i.order_id ORDER BY o.id, i.id", ordered: true},
 		{sql: "SELECT u.name, COUNT(*) FROM d_users u JOIN d_orders o USING (user_id) GROUP BY u.name ORDER BY 2 DESC, 1 LIMIT 5", ordered: true},
@@ -240,6 +253,18 @@ func scatterCorpus(seed uint64) []scatterQuery {
 		},
 		func() scatterQuery {
 			return scatterQuery{sql: fmt.Sprintf("SELECT COUNT(DISTINCT total), SUM(DISTINCT total), COUNT(*) FROM d_orders WHERE created_at < '2026-%02d-10'", 1+r.IntN(12)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT status, SUM(total) / COUNT(*) AS r, MAX(total) - MIN(total) FROM d_orders WHERE total < %d GROUP BY status HAVING r > %d ORDER BY r DESC, status", r.IntN(400)-50, r.IntN(150)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT account_id %% 5 AS m, ROUND(AVG(amount), %d), COUNT(*) * 2 FROM d_ledger WHERE amount > ? GROUP BY m ORDER BY SUM(amount) / COUNT(*), m", r.IntN(4)), args: []any{r.IntN(1000) - 500}, ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT name FROM d_users WHERE EXISTS (SELECT 1 FROM d_orders WHERE total > %d) AND user_id <= %d ORDER BY user_id", 200+r.IntN(200), r.IntN(20)), ordered: true}
+		},
+		func() scatterQuery {
+			return scatterQuery{sql: fmt.Sprintf("SELECT user_id, name FROM d_users WHERE user_id IN (SELECT user_id FROM d_orders WHERE total > %d AND status = '%s') ORDER BY user_id", r.IntN(300), statuses[r.IntN(4)]), ordered: true}
 		},
 		func() scatterQuery {
 			return scatterQuery{sql: "SELECT country, COUNT(DISTINCT name), MIN(born) FROM d_users WHERE user_id > ? GROUP BY country ORDER BY country", args: []any{r.IntN(120)}, ordered: true}
@@ -403,8 +428,8 @@ func TestScatter(t *testing.T) {
 		for _, q := range []string{
 			"SELECT COUNT(DISTINCT status), COUNT(DISTINCT currency) FROM d_orders",
 			"SELECT o.id FROM d_orders o JOIN d_items i ON o.id = i.order_id",
-			"SELECT id FROM d_orders WHERE user_id IN (SELECT user_id FROM d_users WHERE country = 'DE')",
-			"SELECT SUM(total) / COUNT(*) FROM d_orders",
+			"SELECT u.name FROM d_users u WHERE EXISTS (SELECT 1 FROM d_orders o WHERE o.user_id = u.user_id AND o.total > 100)",
+			"SELECT status, CONCAT(status, COUNT(*)) FROM d_orders GROUP BY status",
 			"SELECT status, GROUP_CONCAT(id) FROM d_orders GROUP BY status",
 		} {
 			_, err := tryQuery(db, q)

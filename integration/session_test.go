@@ -114,8 +114,8 @@ func testSessionState(t *testing.T, e *env) {
 			if err := e.root.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'px_session'").Scan(&n); err != nil {
 				t.Fatal(err)
 			}
-			if n > 2 {
-				t.Errorf("%d backend connections, the pool allows 2", n)
+			if n > 2+1 { // the pool's 2 and the reserve for KILL QUERY
+				t.Errorf("%d backend connections, the pool allows 2 (and one in reserve for KILL QUERY)", n)
 			}
 		})
 	}

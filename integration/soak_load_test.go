@@ -58,17 +58,18 @@ type soakLoad struct {
 
 	mu           sync.Mutex
 	chaos        []chaosWindow
-	acked        map[int64]int64      // acknowledged write id → user id
-	killedIDs    map[int64]killWindow // backend thread ids killed, or on the restarted server
-	unexpected   map[string]int       // by operation, shard and message
+	acked        map[int64]int64               // acknowledged write id → user id
+	killedIDs    map[backendSession]killWindow // sessions killed, or on the restarted server
+	unexpected   map[string]int                // by operation, shard and message
 	unexpExample map[string]string
 	unexpCount   int
 	backendKills int
 	restart      time.Duration
+	restartWin   *chaosWindow // the restart's, once begun
 }
 
 func newSoakLoad(t *testing.T, se *soakEnv, clients int) *soakLoad {
-	l := &soakLoad{se: se, clients: clients, acked: map[int64]int64{}, killedIDs: map[int64]killWindow{}, unexpected: map[string]int{}, unexpExample: map[string]string{}}
+	l := &soakLoad{se: se, clients: clients, acked: map[int64]int64{}, killedIDs: map[backendSession]killWindow{}, unexpected: map[string]int{}, unexpExample: map[string]string{}}
 	l.db = se.proxy.open(t, appUser, appPass, "shop", "timeout=30s")
 	l.db.SetMaxOpenConns(clients)
 	l.db.SetMaxIdleConns(clients)
@@ -104,7 +105,7 @@ func (l *soakLoad) worker(ctx context.Context, w int) {
 		conn, err := l.db.Conn(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				l.classify(opPointRead, -1, time.Now(), err)
+				l.classify(opPointRead, -1, 0, time.Now(), err)
 			}
 			continue
 		}
@@ -112,7 +113,7 @@ func (l *soakLoad) worker(ctx context.Context, w int) {
 		if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&connID); err != nil {
 			_ = conn.Close()
 			if ctx.Err() == nil {
-				l.classify(opPointRead, -1, time.Now(), err)
+				l.classify(opPointRead, -1, 0, time.Now(), err)
 			}
 			continue
 		}
@@ -143,7 +144,7 @@ func (l *soakLoad) worker(ctx context.Context, w int) {
 			if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 				break
 			}
-			if l.classify(op, l.shardOf(op, user), start, err) {
+			if l.classify(op, l.shardOf(op, user), connID, start, err) {
 				break // the connection is gone: take another
 			}
 		}
@@ -294,8 +295,9 @@ func (l *soakLoad) killed(ctx context.Context, conn *sql.Conn, connID, user, id 
 }
 
 // classify sorts a failed statement: an expected error is counted by class; anything else
-// is recorded as unexpected. It reports whether the client connection is gone.
-func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (connGone bool) {
+// is recorded as unexpected. It reports whether the client connection is gone. connID is the
+// client connection's id on the proxy (0: unknown).
+func (l *soakLoad) classify(op soakOp, shard int, connID int64, start time.Time, err error) (connGone bool) {
 	end := time.Now()
 	code := uint16(0)
 	var me *mysql.MySQLError
@@ -309,14 +311,20 @@ func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (c
 		class = "3024 deadline (MAX_EXECUTION_TIME)"
 	case op == opKilled && code == 1317:
 		class = "1317 KILL QUERY"
+	case lost && connID > 0 && l.lostOnKilledConn(connID, start, end):
+		class = "connection closed by the proxy (its backend connection killed while it ran)"
+	case lost && l.inRestart(-1, start, end):
+		class = "connection closed by the proxy while a server restarted"
+	case lost:
+		// Only the loss of the statement's own backend connection explains it.
 	case code == 1430 && l.onKilledConn(err, start, end):
 		class = "1430 on a backend connection killed or restarted while it ran"
-	case (lost || isChaosCode(code) || (code == 1105 && strings.Contains(me.Message, "connect"))) && l.inChaos(shard, start, end):
-		if lost {
-			class = "connection closed by the proxy (backend killed or restarted)"
-		} else {
-			class = fmt.Sprintf("%d backend killed or restarted", code)
-		}
+	case code == 1430 && l.inRestart(-1, start, end):
+		class = "1430 while its server restarted" // a session dialled after the restart's listing
+	case code == 1430:
+		// Only a kill of the statement's own connection while it ran explains a 1430.
+	case (isChaosCode(code) || (code == 1105 && strings.Contains(me.Message, "connect"))) && l.inChaos(shard, start, end):
+		class = fmt.Sprintf("%d backend killed or restarted", code)
 	}
 	if class == "" {
 		msg := err.Error()
@@ -327,7 +335,7 @@ func (l *soakLoad) classify(op soakOp, shard int, start time.Time, err error) (c
 		l.mu.Lock()
 		l.unexpCount++
 		if l.unexpected[key] == 0 {
-			l.unexpExample[key] = fmt.Sprintf("%s on shard %d: %v after %v", soakOpNames[op], shard, err, end.Sub(start).Round(time.Millisecond))
+			l.unexpExample[key] = fmt.Sprintf("%s on shard %d: %v after %v%s", soakOpNames[op], shard, err, end.Sub(start).Round(time.Millisecond), l.killsOfLocked(err, start))
 		}
 		l.unexpected[key]++
 		l.mu.Unlock()
@@ -376,6 +384,21 @@ func (l *soakLoad) inChaos(shard int, start, end time.Time) bool {
 
 var backendConnRE = regexp.MustCompile(`backend connection (\d+)`)
 
+// inRestart reports whether a statement on shard (-1: every shard) that ran from start to end
+// overlapped the restart of its server.
+func (l *soakLoad) inRestart(shard int, start, end time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.restartWin
+	return w != nil && (shard < 0 || shard == w.shard) && !w.end.Before(start) && !w.start.After(end)
+}
+
+// backendSession is a thread id on server (= shard) server: ids are per server.
+type backendSession struct {
+	server int
+	id     int64
+}
+
 // killWindow is when a backend connection died: from the KILL's sending (or the server's
 // restart) to its answer (the restart's end), plus soakCloseLag.
 type killWindow struct{ from, to time.Time }
@@ -387,17 +410,73 @@ const soakCloseLag = 250 * time.Millisecond
 
 // onKilledConn reports whether err names a backend connection that was killed, or whose
 // server restarted, while the statement ran from start to end: never one killed before (the
-// pool discards those) nor one no one killed.
+// pool discards those) nor one no one killed. The server is not checked: a statement may use
+// another shard's server than its rows' (a prepare asks the default shard).
 func (l *soakLoad) onKilledConn(err error, start, end time.Time) bool {
 	m := backendConnRE.FindStringSubmatch(err.Error())
 	if m == nil {
 		return false
 	}
 	id, _ := strconv.ParseInt(m[1], 10, 64)
+	return l.killedWhile(id, start, end)
+}
+
+func (l *soakLoad) killedWhile(id int64, start, end time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w, ok := l.killedIDs[id]
-	return ok && !w.from.After(end) && !w.to.Before(start)
+	for s := range l.se.shards {
+		w, ok := l.killedIDs[backendSession{s, id}]
+		if ok && !w.from.After(end) && !w.to.Before(start) {
+			return true
+		}
+	}
+	return false
+}
+
+// lostOnKilledConn reports whether the proxy closed client connection connID (outcome
+// unknown) because it lost a backend connection that was killed while the statement ran:
+// the proxy logs the one it lost. The line may reach the log a moment after the client saw
+// the close: wait for it (a second at most).
+func (l *soakLoad) lostOnKilledConn(connID int64, start, end time.Time) bool {
+	mark := fmt.Sprintf("conn_id=%d ", connID)
+	for deadline := time.Now().Add(time.Second); ; {
+		for _, line := range strings.Split(grepLines(l.se.proxy.log.String(), "closing the client connection"), "\n") {
+			if !strings.Contains(line, mark) {
+				continue
+			}
+			m := backendConnRE.FindStringSubmatch(line)
+			return m != nil && l.killedWhile(must(strconv.ParseInt(m[1], 10, 64)), start, end)
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond) // the proxy's stderr is copied by another goroutine: nothing to wait on
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// killsOfLocked describes the kills of the backend connection err names, relative to start.
+// Called with l.mu held.
+func (l *soakLoad) killsOfLocked(err error, start time.Time) string {
+	m := backendConnRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	var b strings.Builder
+	for s := range l.se.shards {
+		if w, ok := l.killedIDs[backendSession{s, id}]; ok {
+			fmt.Fprintf(&b, "; session %d on b%d killed from %v to %v after the statement began", id, s,
+				w.from.Sub(start).Round(time.Millisecond), w.to.Sub(start).Round(time.Millisecond))
+		}
+	}
+	return b.String()
 }
 
 // proxySessions lists the proxy's sessions on server s.
@@ -444,15 +523,17 @@ func (l *soakLoad) killBackends(ctx context.Context) {
 		victim := ids[rng.IntN(len(ids))]
 		start := time.Now()
 		l.mu.Lock()
-		_, again := l.killedIDs[victim] // a killed session lingers a moment in the processlist
+		sess := backendSession{s, victim}
+		w, seen := l.killedIDs[sess]
+		again := seen && time.Since(w.from) < 2*time.Second // a killed session lingers a moment in the processlist (ids restart with the server)
 		if !again {
-			l.killedIDs[victim] = killWindow{start, start.Add(time.Hour)} // until the KILL is answered
+			l.killedIDs[sess] = killWindow{start, start.Add(time.Hour)} // until the KILL is answered
 		}
 		l.mu.Unlock()
 		_, err = l.se.shards[s].ExecContext(ctx, fmt.Sprintf("KILL %d", victim))
 		if !again {
 			l.mu.Lock()
-			l.killedIDs[victim] = killWindow{start, time.Now().Add(soakCloseLag)}
+			l.killedIDs[sess] = killWindow{start, time.Now().Add(soakCloseLag)}
 			l.mu.Unlock()
 		}
 		if err == nil {
@@ -478,11 +559,14 @@ func (l *soakLoad) restartOne(ctx context.Context, t *testing.T, delay time.Dura
 	if err == nil {
 		l.mu.Lock()
 		for _, id := range ids {
-			l.killedIDs[id] = killWindow{start, start.Add(time.Hour)} // until the server is back
+			l.killedIDs[backendSession{s, id}] = killWindow{start, start.Add(time.Hour)} // until the server is back
 		}
 		l.mu.Unlock()
 	}
 	l.addChaos(chaosWindow{shard: s, start: start, end: start.Add(time.Hour)}) // open until the server is back
+	l.mu.Lock()
+	l.restartWin = &chaosWindow{shard: s, start: start, end: start.Add(time.Hour)}
+	l.mu.Unlock()
 	rctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := l.se.servers[s].Restart(rctx); err != nil {
@@ -493,8 +577,9 @@ func (l *soakLoad) restartOne(ctx context.Context, t *testing.T, delay time.Dura
 	l.mu.Lock()
 	l.chaos[slices.IndexFunc(l.chaos, func(w chaosWindow) bool { return w.start.Equal(start) && w.shard == s })].end = end.Add(2 * time.Second)
 	l.restart = end.Sub(start)
+	l.restartWin.end = end.Add(soakCloseLag)
 	for _, id := range ids {
-		l.killedIDs[id] = killWindow{start, end.Add(soakCloseLag)}
+		l.killedIDs[backendSession{s, id}] = killWindow{start, end.Add(soakCloseLag)}
 	}
 	l.mu.Unlock()
 }
@@ -536,7 +621,8 @@ func (l *soakLoad) checkErrors(t *testing.T) {
 			}
 			fmt.Fprintf(&b, "  %6d × %s\n", l.unexpected[k], l.unexpExample[k])
 		}
-		t.Errorf("%d unexpected errors, by kind:\n%s", l.unexpCount, b.String())
+		t.Errorf("%d unexpected errors, by kind:\n%s\nthe proxy's connection closings (outcome unknown):\n%s", l.unexpCount, b.String(),
+			tail(grepLines(l.se.proxy.log.String(), "closing the client connection"), 8<<10))
 	}
 	if l.restart == 0 {
 		t.Errorf("the server was never restarted (the load ended first?)")

@@ -85,8 +85,8 @@ func testStreaming(t *testing.T, e *env) {
 		if err := e.root.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'px_stream'").Scan(&backends); err != nil {
 			t.Fatal(err)
 		}
-		if backends > 3 {
-			t.Errorf("%d backend connections open, the pool allows 3", backends)
+		if backends > 3+1 { // the pool's 3 and the reserve for KILL QUERY
+			t.Errorf("%d backend connections open, the pool allows 3 (and one in reserve for KILL QUERY)", backends)
 		}
 		t.Run("NoInternalErrorLogged", func(t *testing.T) {
 			// Regression: a client gone mid-result is closed quietly, not answered with 1105

@@ -22,6 +22,9 @@ type Agg struct {
 	// AVG: hidden columns holding the partial SUM and COUNT, and the result's scale (the
 	// decimals of the AVG column the shards described).
 	Sum, Count, Scale int
+	// Internal: AVG's value as MySQL holds it inside an expression (DivScale digits,
+	// truncated), not as it prints it.
+	Internal bool
 }
 
 // Groups combines consecutive rows of in whose keys compare equal into one row: the first
@@ -178,6 +181,9 @@ func (g *groups) finish(row [][]byte) ([][]byte, error) {
 				row[a.Col] = []byte(FormatFloat(st.f / float64(st.count)))
 			default:
 				q := st.dec.Quo(st.count, a.Scale)
+				if a.Internal {
+					q = st.dec.QuoTrunc(st.count, DivScale(st.dec.Scale))
+				}
 				row[a.Col] = []byte(q.String())
 			}
 		case AggMin, AggMax:

@@ -173,7 +173,13 @@ func (d *Dec) String() string {
 }
 
 // Quo returns d / n rounded half away from zero to scale digits, as MySQL's AVG does.
-func (d *Dec) Quo(n int64, scale int) Dec {
+func (d *Dec) Quo(n int64, scale int) Dec { return d.quo(n, scale, false) }
+
+// QuoTrunc returns d / n truncated to scale digits: the value MySQL's decimal division holds
+// internally, before an expression's result is rounded to its column's scale.
+func (d *Dec) QuoTrunc(n int64, scale int) Dec { return d.quo(n, scale, true) }
+
+func (d *Dec) quo(n int64, scale int, truncate bool) Dec {
 	num := new(big.Int).Abs(&d.Int)
 	den := big.NewInt(n)
 	if den.Sign() < 0 {
@@ -186,7 +192,7 @@ func (d *Dec) Quo(n int64, scale int) Dec {
 		den.Mul(den, new(big.Int).Exp(ten, big.NewInt(int64(d.Scale-scale)), nil))
 	}
 	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
-	if r.Lsh(r, 1).Cmp(den) >= 0 {
+	if !truncate && r.Lsh(r, 1).Cmp(den) >= 0 {
 		q.Add(q, big.NewInt(1))
 	}
 	if (d.Int.Sign() < 0) != (n < 0) {

@@ -2,7 +2,9 @@ package pool
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/shardproxy/shardproxy/internal/mariadbtest"
 )
@@ -33,6 +35,42 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			s := p.Stats()
 			b.ReportMetric(float64(s.Dials), "dials")
 			b.ReportMetric(float64(s.WaitCount)/float64(b.N), "waits/op")
+		})
+	}
+}
+
+// BenchmarkKillQuery measures one KILL QUERY (of a connection id that does not exist, so
+// the backend answers 1094 at once) over a freshly dialed connection, as every kill was
+// sent before KillReserve, and over the reserve connection. The difference is the dial and
+// login a timed-out statement's client used to wait for; it grows with machine load.
+func BenchmarkKillQuery(b *testing.B) {
+	srv := mariadbtest.Start(b)
+	for _, reserve := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reserve=%v", reserve), func(b *testing.B) {
+			p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password, KillReserve: reserve})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			c, err := p.Acquire(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Release(c)
+			for reserve && !p.reserve.ready() {
+				<-time.After(time.Millisecond) // the keeper dials it right after the first dial
+			}
+			var took []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := p.KillQuery(b.Context(), 1<<31); !isBackendError(err) {
+					b.Fatalf("KillQuery: %v", err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds()), "max-µs")
 		})
 	}
 }

@@ -340,8 +340,8 @@ func (c *Conn) retire() {
 	_ = c.nc.Close()
 }
 
-// KillQuery stops the statement c is running with KILL QUERY sent over a separate,
-// short-lived connection to c's backend (see Pool.KillQuery). Unlike the other methods it
+// KillQuery stops the statement c is running with KILL QUERY sent over a separate
+// connection to c's backend: the pool's reserve, or a short-lived one (see Pool.KillQuery). Unlike the other methods it
 // may be called from any goroutine while the holder uses c: it reads only c's immutable id
 // and pool.
 func (c *Conn) KillQuery(ctx context.Context) error { return c.pool.KillQuery(ctx, c.id) }

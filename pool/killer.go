@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +15,8 @@ import (
 // waits. With Options.KillReserve the pool keeps one connection in reserve for KILL QUERY:
 // dialed after the pool's first successful dial, checked with COM_PING every
 // reserveCheckInterval, re-dialed when it breaks, and closed by Close. A KILL QUERY that
-// finds the reserve in use (another kill) or missing falls back to a short-lived dial.
+// finds the reserve in use by another kill waits for it up to reserveWait; one that finds it
+// missing, dead or still busy falls back to a short-lived dial.
 
 // reserveCheckInterval is how often the reserve connection is pinged (keeping it clear of
 // the server's wait_timeout and noticing a dead one before a kill needs it).
@@ -23,16 +25,25 @@ const reserveCheckInterval = 30 * time.Second
 // reserveRetry is the wait before dialing the reserve again after a failed dial.
 const reserveRetry = time.Second
 
+// reserveWait is how long a KillQuery waits for the reserve while another kill uses it (a
+// scatter statement's shards on one backend are killed together) before it dials instead:
+// a KILL QUERY is one round trip, a dial several plus a login.
+const reserveWait = 250 * time.Millisecond
+
 // killReserve is the pool's reserve connection for KILL QUERY; its keeper goroutine
 // (keepReserve) is owned by the Pool.
 type killReserve struct {
-	mu    sync.Mutex
-	conn  *Conn // idle reserve; nil while taken, being dialed or missing
-	taken bool  // a KillQuery is using the reserve
-	wake  chan struct{}
+	slot chan *Conn    // cap 1: the idle reserve
+	held atomic.Int32  // KillQuery (or the keeper's ping) calls holding the reserve
+	wake chan struct{} // cap 1: asks the keeper to dial
+
+	mu     sync.Mutex // orders give against the keeper's exit
+	closed bool
 }
 
-func newKillReserve() *killReserve { return &killReserve{wake: make(chan struct{}, 1)} }
+func newKillReserve() *killReserve {
+	return &killReserve{slot: make(chan *Conn, 1), wake: make(chan struct{}, 1)}
+}
 
 // kick asks the keeper to dial the reserve if it is missing. It never blocks.
 func (k *killReserve) kick() {
@@ -45,34 +56,66 @@ func (k *killReserve) kick() {
 	}
 }
 
-// take returns the idle reserve connection, or nil.
-func (k *killReserve) take() *Conn {
+// ready reports whether the reserve connection is dialed and idle.
+func (k *killReserve) ready() bool { return len(k.slot) > 0 }
+
+// missing reports whether there is no reserve, idle or in use.
+func (k *killReserve) missing() bool { return len(k.slot) == 0 && k.held.Load() == 0 }
+
+// take returns the reserve connection, waiting up to wait (and ctx) while another caller
+// holds it; nil when it is missing or stays busy. The caller must give it back.
+func (k *killReserve) take(ctx context.Context, wait time.Duration) *Conn {
 	if k == nil {
 		return nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	c := k.conn
-	if c != nil {
-		k.conn, k.taken = nil, true
+	select {
+	case c := <-k.slot:
+		k.held.Add(1)
+		return c
+	default:
 	}
-	return c
+	if k.held.Load() == 0 || wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case c := <-k.slot:
+		k.held.Add(1)
+		return c
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
-// give puts back a reserve connection taken by take; a broken one (or any after the pool
-// closed) is closed, and the keeper dials a new one.
+// giveReserve puts back a reserve connection taken by take; a broken one (or any once the
+// keeper stopped) is closed, and the keeper dials a new one.
 func (p *Pool) giveReserve(c *Conn) {
 	k := p.reserve
 	k.mu.Lock()
-	k.taken = false
-	keep := !c.broken && !p.closed.Load()
+	keep := !c.broken && !k.closed
 	if keep {
-		k.conn = c
+		k.slot <- c // cannot block: the slot was emptied by take and is filled only by give or a dial of a missing reserve
 	}
+	k.held.Add(-1)
 	k.mu.Unlock()
 	if !keep {
 		c.retire()
 		k.kick()
+	}
+}
+
+// stopReserve closes the idle reserve for good (the keeper's exit); one in use is closed
+// when given back.
+func (k *killReserve) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	select {
+	case c := <-k.slot:
+		c.retire()
+	default:
 	}
 }
 
@@ -87,9 +130,7 @@ func (p *Pool) keepReserve(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			if c := k.take(); c != nil {
-				c.retire()
-			}
+			k.stop()
 			return
 		case <-k.wake:
 			wanted = true
@@ -109,10 +150,7 @@ func (p *Pool) keepReserve(ctx context.Context) {
 // dialReserve dials the reserve if it is missing; false if the dial failed.
 func (p *Pool) dialReserve(ctx context.Context) bool {
 	k := p.reserve
-	k.mu.Lock()
-	missing := k.conn == nil && !k.taken
-	k.mu.Unlock()
-	if !missing {
+	if !k.missing() {
 		return true
 	}
 	c, err := p.connect(ctx)
@@ -121,11 +159,12 @@ func (p *Pool) dialReserve(ctx context.Context) bool {
 		return false
 	}
 	k.mu.Lock()
-	if k.conn == nil && !k.taken && !p.closed.Load() {
-		k.conn, c = c, nil
+	kept := !k.closed && k.missing()
+	if kept {
+		k.slot <- c
 	}
 	k.mu.Unlock()
-	if c != nil {
+	if !kept {
 		c.retire()
 	}
 	return true
@@ -133,7 +172,7 @@ func (p *Pool) dialReserve(ctx context.Context) bool {
 
 // checkReserve pings the idle reserve; one that fails is closed (and re-dialed).
 func (p *Pool) checkReserve(ctx context.Context) {
-	c := p.reserve.take()
+	c := p.reserve.take(ctx, 0)
 	if c == nil {
 		return
 	}
@@ -148,7 +187,7 @@ func (p *Pool) checkReserve(ctx context.Context) {
 // killOnReserve sends KILL QUERY connID over the reserve connection. ok is false when there
 // was no usable reserve (the caller dials instead); a backend error is returned with ok true.
 func (p *Pool) killOnReserve(ctx context.Context, connID uint32) (ok bool, err error) {
-	c := p.reserve.take()
+	c := p.reserve.take(ctx, reserveWait)
 	if c == nil {
 		return false, nil
 	}

@@ -31,14 +31,11 @@ func TestKillReserveAtMaxConnections(t *testing.T) {
 		return p
 	}
 	withReserve, without := newPool(true), newPool(false)
-	victim, other := acquire(t, withReserve), acquire(t, without)
+	victim, victim2, other := acquire(t, withReserve), acquire(t, withReserve), acquire(t, without)
 	defer withReserve.Release(victim)
+	defer withReserve.Release(victim2)
 	defer without.Release(other)
-	eventually(t, 10*time.Second, "the reserve connection", func() bool {
-		withReserve.reserve.mu.Lock()
-		defer withReserve.reserve.mu.Unlock()
-		return withReserve.reserve.conn != nil
-	})
+	eventually(t, 10*time.Second, "the reserve connection", withReserve.reserve.ready)
 
 	// Fill the server: a low max_connections, then root connections until one is refused.
 	keep, err := root.Conn(t.Context())
@@ -75,37 +72,48 @@ func TestKillReserveAtMaxConnections(t *testing.T) {
 		t.Fatalf("KillQuery over a fresh connection at max_connections: %v, want 1040", err)
 	}
 
-	done := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		_, _ = victim.Exec(context.Background(), "SELECT SLEEP(20)")
-		done <- time.Since(start)
-	}()
-	eventually(t, 5*time.Second, "the SLEEP to run", func() bool {
+	// Two statements killed at once (a scatter statement's shards on one backend) share
+	// the reserve: the second kill waits for it, since a dial cannot get in.
+	victims := []*Conn{victim, victim2}
+	done := make(chan time.Duration, len(victims))
+	for _, v := range victims {
+		go func() {
+			start := time.Now()
+			_, _ = v.Exec(context.Background(), "SELECT SLEEP(20)")
+			done <- time.Since(start)
+		}()
+	}
+	eventually(t, 5*time.Second, "the SLEEPs to run", func() bool {
 		var n int
 		err := keep.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
-			"WHERE ID = ? AND INFO LIKE 'SELECT SLEEP%'", victim.ID()).Scan(&n)
-		return err == nil && n == 1
+			"WHERE ID IN (?, ?) AND INFO LIKE 'SELECT SLEEP%'", victim.ID(), victim2.ID()).Scan(&n)
+		return err == nil && n == 2
 	})
-	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+	errs := make(chan error, len(victims))
 	start := time.Now()
-	err = withReserve.KillQuery(ctx, victim.ID())
-	took := time.Since(start)
-	cancel()
-	if err != nil {
-		t.Fatalf("KillQuery over the reserve at max_connections: %v", err)
+	for _, v := range victims {
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			errs <- withReserve.KillQuery(ctx, v.ID())
+		}()
 	}
-	select {
-	case d := <-done:
-		t.Logf("KILL QUERY over the reserve took %v; the killed SLEEP returned after %v", took, d.Round(time.Millisecond))
-	case <-time.After(5 * time.Second):
-		t.Fatal("the killed query did not return")
+	for range victims {
+		if err := <-errs; err != nil {
+			t.Fatalf("KillQuery over the reserve at max_connections: %v", err)
+		}
+	}
+	took := time.Since(start)
+	for range victims {
+		select {
+		case d := <-done:
+			t.Logf("two KILL QUERY over the reserve took %v; a killed SLEEP returned after %v", took, d.Round(time.Millisecond))
+		case <-time.After(5 * time.Second):
+			t.Fatal("a killed query did not return")
+		}
 	}
 	// The reserve is kept for the next kill.
-	withReserve.reserve.mu.Lock()
-	kept := withReserve.reserve.conn != nil
-	withReserve.reserve.mu.Unlock()
-	if !kept {
+	if !withReserve.reserve.ready() {
 		t.Error("the reserve connection was not kept after the kill")
 	}
 }

@@ -34,7 +34,7 @@ func frameOf(seq byte, payload []byte) []byte {
 }
 
 // wantCaps is the exact capability set the greeting offers without TLS.
-const wantCaps = capLongPassword | capFoundRows | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace |
+const wantCaps = capLongPassword | capFoundRows | capLongFlag | capConnectWithDB | capNoSchema | capIgnoreSpace | capLocalFiles |
 	capProtocol41 | capInteractive | capTransactions | capSecureConn | capMultiStatements |
 	capMultiResults | capPSMultiResults | capPluginAuth | capConnectAttrs | capPluginAuthLenenc
 
@@ -75,8 +75,7 @@ func TestGreeting(t *testing.T) {
 		t.Fatalf("greeting\n% x\nwant\n% x", c.greeting, want)
 	}
 	for name, f := range map[string]uint32{"CLIENT_DEPRECATE_EOF": capDeprecateEOF, "CLIENT_SESSION_TRACK": capSessionTrack,
-		"CLIENT_COMPRESS": capCompress, "CLIENT_SSL": capSSL, "CLIENT_LOCAL_FILES": capLocalFiles,
-		"CLIENT_QUERY_ATTRIBUTES": capQueryAttributes} {
+		"CLIENT_COMPRESS": capCompress, "CLIENT_SSL": capSSL, "CLIENT_QUERY_ATTRIBUTES": capQueryAttributes} {
 		if wantCaps&f != 0 {
 			t.Errorf("%s must not be offered", name)
 		}

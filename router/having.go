@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
@@ -94,6 +95,9 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	case *ast.ParenthesesExpr:
 		return sh.compileExpr(x.Expr)
 	case *ast.AggregateFuncExpr:
+		if strings.EqualFold(x.F, ast.AggFuncAvg) {
+			return sh.internalAvg(x)
+		}
 		col, _, err := sh.aggColumn(x)
 		if err != nil {
 			return nil, err
@@ -189,6 +193,14 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		}, nil
 	case *ast.BinaryOperationExpr:
 		return sh.compileBinary(x)
+	case *ast.FuncCallExpr:
+		// Over aggregates, a field of the same text holds only a shard's partial value.
+		if !hasAggregateExpr(x) {
+			if col, ok := sh.havingColumn(e); ok {
+				return columnValue(col), nil
+			}
+		}
+		return sh.compileFunc(x)
 	}
 	if col, ok := sh.havingColumn(e); ok {
 		return columnValue(col), nil
@@ -305,10 +317,13 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 				if q.Sign() == 0 {
 					return sqlValue{null: true}
 				}
-				out.Quo(p, q)
+				out = divValue(p, q)
 			}
 			return sqlValue{num: out}
 		}, nil
+	}
+	if f := intArith(x.Op, l, r); f != nil {
+		return f, nil
 	}
 	return nil, sqlerr.NotSupported("HAVING with operator %s on a query over several shards", x.Op.String())
 }

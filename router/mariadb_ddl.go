@@ -18,8 +18,9 @@ import (
 // (the barrier sees its table names, columns, options, AS SELECT and LIKE) and sent as that
 // statement's planned text with the MariaDB words put back, whose effect is known:
 //
-//   - CREATE OR REPLACE [TEMPORARY] TABLE ...: planned as CREATE TABLE ...; OR REPLACE only
-//     drops the table the statement creates first, which DROP TABLE through the proxy may do;
+//   - CREATE OR REPLACE [TEMPORARY] TABLE | SEQUENCE ...: planned as CREATE TABLE | SEQUENCE
+//     ...; OR REPLACE only drops the table the statement creates first, which DROP TABLE
+//     through the proxy may do;
 //   - CREATE TABLE ... WITH SYSTEM VERSIONING (the clause last; no AS SELECT, LIKE or
 //     partitions): planned without the clause, which only makes MariaDB keep the table's
 //     row history;
@@ -30,7 +31,7 @@ import (
 // equivalent does.
 
 var (
-	createOrReplaceTable = regexp.MustCompile(`(?is)^\s*CREATE\s+OR\s+REPLACE\s+((?:TEMPORARY\s+)?TABLE\s)`)
+	createOrReplaceTable = regexp.MustCompile(`(?is)^\s*CREATE\s+OR\s+REPLACE\s+((?:TEMPORARY\s+)?(?:TABLE|SEQUENCE)\s)`)
 	createTable          = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\s`)
 	withVersioning       = regexp.MustCompile(`(?is)\sWITH\s+SYSTEM\s+VERSIONING\s*;?\s*$`)
 	alterVersioning      = regexp.MustCompile(`(?is)^(\s*ALTER\s+TABLE\s+.+?)\s+(ADD|DROP)\s+SYSTEM\s+VERSIONING\s*;?\s*$`)
@@ -42,7 +43,9 @@ var (
 
 // ddlShape is how a MariaDB-only DDL statement was taken apart.
 type ddlShape struct {
-	text      string // the equivalent the parser reads
+	text      string // the statement without the MariaDB words
+	checked   string // what the parser reads: text, or text with MariaDB column types replaced
+	typed     bool   // checked differs from text (mariadb_types.go): text is sent as written or not at all
 	orReplace bool   // CREATE OR REPLACE TABLE
 	versioned bool   // CREATE TABLE ... WITH SYSTEM VERSIONING
 	alter     string // ALTER TABLE ... ADD or DROP SYSTEM VERSIONING: that word
@@ -127,7 +130,11 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 	if !ok {
 		return false, nil
 	}
-	st, err := s.parseOne(d.text)
+	d.checked = d.text
+	if eq, typed := columnTypeEquivalent(d.text); typed {
+		d.checked, d.typed = eq, true
+	}
+	st, err := s.parseOne(d.checked)
 	if err != nil {
 		return true, err
 	}
@@ -135,6 +142,10 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 	case *ast.CreateTableStmt:
 		if d.versioned && (n.Select != nil || n.ReferTable != nil || n.Partition != nil) {
 			return true, sqlerr.NotSupported("WITH SYSTEM VERSIONING beside AS SELECT, LIKE or partitions through the proxy")
+		}
+	case *ast.CreateSequenceStmt:
+		if !d.orReplace || d.versioned || d.typed {
+			return true, syntaxError(errShapeLost)
 		}
 	case *ast.AlterTableStmt:
 		if len(n.Specs) != 1 || n.Specs[0].Tp != ast.AlterTableForce {
@@ -158,20 +169,30 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 		return err
 	}
 	if refs != nil {
+		if d.typed {
+			return errTypesRewritten
+		}
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
 			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
 		s.route = RouteDDL
 		return lostWrite(s.fanOutDDL(ctx, snap, mariadbDDL{st, d}, refs, false, w))
 	}
-	p, err := s.plan(snap, st, d.text, nil)
+	p, err := s.plan(snap, st, d.checked, nil)
 	if err != nil {
 		return err
 	}
 	if p.scatter != nil || p.branches != nil {
 		return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
 	}
-	out, ok := d.fix(p.sql)
+	planned := p.sql
+	if d.typed {
+		if p.sql != d.checked {
+			return errTypesRewritten
+		}
+		planned = d.text
+	}
+	out, ok := d.fix(planned)
 	if !ok {
 		return errShapeLost
 	}

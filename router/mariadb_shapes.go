@@ -235,3 +235,38 @@ func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql stri
 }
 
 var showCreateProcedure = regexp.MustCompile(`(?is)^\s*SHOW\s+CREATE\s+PROCEDURE\s`)
+
+var setvalCall = regexp.MustCompile(`(?is)^\s*((?:DO|SELECT)\s+SETVAL\s*\(\s*(?:` + "`[^`]+`" + `|\w+)(?:\s*\.\s*(?:` + "`[^`]+`" + `|\w+))?\s*,\s*-?\d+)\s*,\s*(?:0|1|TRUE|FALSE)\s*(?:,\s*\d+\s*)?\)\s*;?\s*$`)
+
+// setval runs MariaDB's SETVAL(sequence, n, is_used [, round]) (mariadb-dump restores every
+// sequence with DO SETVAL(`s`, n, 0)): the parser knows only SETVAL(sequence, n), which is
+// planned; the extra arguments are integer literals. The client's text is sent only when
+// the plan sends the two-argument form unchanged. ok is false when sql does not have that
+// shape.
+func (s *Session) setval(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
+	m := setvalCall.FindStringSubmatch(sql)
+	if m == nil {
+		return false, nil
+	}
+	text := m[1] + ")"
+	st, err := s.parseOne(text)
+	if err != nil {
+		return true, err
+	}
+	p, err := s.plan(snap, st, text, nil)
+	if err != nil {
+		return true, err
+	}
+	if p.sql != text || p.scatter != nil || p.branches != nil || !p.names.empty() {
+		return true, sqlerr.NotSupported("SETVAL with more than two arguments in a statement the proxy must rewrite (qualified names): use SETVAL(sequence, n)")
+	}
+	s.route = RouteSingle
+	s.publish(sql)
+	defer s.publish("")
+	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+		if err := s.checkWrite(ctx, p.shard); err != nil {
+			return err
+		}
+		return lostWrite(s.run(ctx, snap, p.shard, strings.TrimRight(strings.TrimSpace(sql), ";"), false, w))
+	})
+}

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -92,6 +93,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	s.describing = true
 	p, err := s.plan(snap, st, text, nil)
 	s.describing = false
+	if errors.Is(err, errNestedUnpinned) {
+		err = preparedSubqueries(err) // subquery_bind.go
+	}
 	if err == nil {
 		p, err = withReturning(p, clause)
 	}

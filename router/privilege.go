@@ -42,6 +42,8 @@ func adminStatement(st ast.StmtNode) error {
 				what = cmp.Or(what, tableOptions(d.Options))
 			}
 		}
+	case *ast.CreateSequenceStmt: // a sequence is a table: ENGINE=, CONNECTION= ... apply
+		what = tableOptions(n.TblOptions)
 	case *ast.AlterTableStmt:
 		for _, spec := range n.Specs {
 			what = cmp.Or(what, tableOptions(spec.Options))

@@ -49,6 +49,7 @@ type mergeAgg struct {
 	sum, count  colRef // AVG's partial SUM and COUNT
 	text        string
 	distinct    bool // over the DISTINCT values merged in two levels (mergePlan.distinct)
+	internal    bool // AVG read by an expression: MySQL's internal value, not the printed one
 }
 
 // mergePlan is how the shards' rows become the client's.
@@ -63,6 +64,7 @@ type mergePlan struct {
 	// groups combine first per (group, value), then per group (scatter_distinct.go).
 	distinct int
 	aggs     []mergeAgg
+	computed []computedCol // evaluated over each merged group (aggexpr.go)
 	having   *havingExpr
 	post     []mergeKey // sort after grouping (ORDER BY over merged groups)
 	offset   int64
@@ -119,6 +121,9 @@ func (m *mergePlan) steps() []string {
 		out = append(out, "merge sorted streams by "+keys(m.order))
 	default:
 		out = append(out, "concatenate streams")
+	}
+	for _, c := range m.computed {
+		out = append(out, "compute "+c.text)
 	}
 	if m.having != nil {
 		out = append(out, "filter HAVING "+m.having.text)

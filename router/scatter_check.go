@@ -38,6 +38,11 @@ func (m *mergePlan) fits(idx func(colRef) int, n int) bool {
 			}
 		}
 	}
+	for _, c := range m.computed {
+		if !ok(c.col) {
+			return false
+		}
+	}
 	for _, a := range m.aggs {
 		if !ok(a.col) || !ok(a.weight) || (a.fn == merge.AggAvg && (!ok(a.sum) || !ok(a.count))) {
 			return false

@@ -421,7 +421,7 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 		aggs := make([]merge.Agg, len(m.aggs))
 		for i, a := range m.aggs {
 			col := idx(a.col)
-			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].decimals)}
+			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].decimals), Internal: a.internal}
 			if a.weight != noCol {
 				aggs[i].Weight = idx(a.weight)
 			}
@@ -439,6 +439,9 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 		if m.distinct > 0 && len(groupKeys) == 0 {
 			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
 		}
+	}
+	if len(m.computed) > 0 {
+		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, col: idx}, defs: cols}
 	}
 	if m.having != nil {
 		ev := &evalRow{kinds: kinds, col: idx}

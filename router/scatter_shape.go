@@ -312,7 +312,9 @@ func (sh *scatterShape) shapeGroups() error {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
 			if hasAggregateExpr(f.Expr) {
-				return sqlerr.NotSupported("expression %s over aggregates on a query over several shards (select the aggregates and compute it in the client)", sh.s.exprText(f.Expr))
+				if err := sh.computeField(i, f.Expr); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -412,8 +414,12 @@ func (sh *scatterShape) postKey(it *ast.ByItem) (mergeKey, error) {
 		k.val, k.weight = col, a.weight
 		return k, nil
 	}
+	if i := sh.fieldOf(e); i >= 0 && hasAggregateExpr(e) {
+		k.val = colRef(i)
+		return k, nil
+	}
 	if hasAggregateExpr(e) {
-		return mergeKey{}, sqlerr.NotSupported("ORDER BY expression %s over aggregates on a query over several shards", k.text)
+		return sh.computedKey(k, e)
 	}
 	for _, g := range sh.plan.order {
 		if g.text == k.text {

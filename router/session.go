@@ -86,7 +86,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+		if multi && !isStoredProgram(sql) && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -241,6 +241,9 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		}
 	}
 	plan, err := s.plan(snap, st, text, nil)
+	if errors.Is(err, errNestedUnpinned) {
+		plan, err = s.planBound(ctx, snap, text, err) // subquery_bind.go
+	}
 	if err != nil {
 		return err
 	}

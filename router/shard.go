@@ -523,8 +523,8 @@ func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef,
 			return nil, err
 		}
 		if !ok {
-			return nil, sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
-				r.table.Name, r.table.Key)
+			return nil, nestedRefusal{sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
+				r.table.Name, r.table.Key)}
 		}
 		if r.table.Scheme != first.table.Scheme {
 			return nil, sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)

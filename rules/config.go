@@ -79,7 +79,15 @@ type ServerConfig struct {
 	// only the best n are held). A query that needs more fails with 1038. Default
 	// DefaultMaxScatterGroups; it applies from the next statement after a reload.
 	MaxScatterGroups int `yaml:"max_scatter_groups"`
+	// MaxSubqueryValues bounds the rows an uncorrelated IN (SELECT ...) over several shards
+	// may return: the proxy runs the subquery first and binds its values into the outer
+	// statement as a list. A subquery that returns more fails with 1104. Default
+	// DefaultMaxSubqueryValues.
+	MaxSubqueryValues int `yaml:"max_subquery_values"`
 }
+
+// DefaultMaxSubqueryValues is server.max_subquery_values when the configuration leaves it out.
+const DefaultMaxSubqueryValues = 10_000
 
 // DefaultMaxScatterGroups is server.max_scatter_groups when the configuration leaves it out.
 const DefaultMaxScatterGroups = 100_000

@@ -159,6 +159,12 @@ func BuildWith(c *Config, sec Secrets) (*Snapshot, error) {
 	case c.Server.MaxScatterGroups == 0:
 		s.server.MaxScatterGroups = DefaultMaxScatterGroups
 	}
+	switch {
+	case c.Server.MaxSubqueryValues < 0:
+		return nil, fmt.Errorf("%w: server: max_subquery_values must not be negative", ErrInvalid)
+	case c.Server.MaxSubqueryValues == 0:
+		s.server.MaxSubqueryValues = DefaultMaxSubqueryValues
+	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return nil, fmt.Errorf("%w: server: tls_cert and tls_key go together", ErrInvalid)
 	}
