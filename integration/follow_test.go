@@ -13,7 +13,8 @@ import (
 // new primary, and the old primary gets no write once it was left.
 func TestFailoverFollow(t *testing.T) {
 	g := startReplGroup(t, false)
-	p := failoverProxyWith(t, g, map[string]any{"mode": "follow"})
+	metricsAddr := freeAddr(t)
+	p := startProxyArgs(t, failoverConfig(t, g, map[string]any{"mode": "follow"}), "--metrics-addr", metricsAddr)
 	probe := p.open(t, appUser, appPass, "fo")
 	waitFor(t, 10*time.Second, "the proxy to write through to the primary", func() bool {
 		_, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1) ON DUPLICATE KEY UPDATE writer = -1")
@@ -84,5 +85,12 @@ func TestFailoverFollow(t *testing.T) {
 	}
 	if !strings.Contains(p.log.String(), "topo: followed a new primary") {
 		t.Error("the proxy did not log the switch")
+	}
+	body := httpGet(t, "http://"+metricsAddr+"/metrics")
+	if n := metricValue(t, body, "shardproxy_failover_duration_seconds_count", "mode", "follow"); n != 1 {
+		t.Errorf("shardproxy_failover_duration_seconds_count{mode=\"follow\"} = %d, want 1", n)
+	}
+	if n := metricValue(t, body, "shardproxy_failover_events_total", "kind", "promoted"); n != 1 {
+		t.Errorf("shardproxy_failover_events_total{kind=\"promoted\"} = %d, want 1", n)
 	}
 }
