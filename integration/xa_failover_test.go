@@ -107,8 +107,28 @@ func hasID(t testing.TB, s *mariadbtest.Server, id int64) bool {
 	return queryString(t, s.DB(t, ""), "SELECT COUNT(*) FROM fo.t WHERE id = ?", id) == "1"
 }
 
+// checkPrepareAcknowledged: on MariaDB 10.11 with semi-sync AFTER_SYNC, XA PREPARE returns
+// only once a replica acknowledged it (Rpl_semi_sync_master_yes_tx counts it; no proxy runs
+// yet, so nothing else writes).
+func checkPrepareAcknowledged(t *testing.T, g *replGroup) {
+	c, err := g.srv[0].DB(t, "").Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustExec(t, c, "XA START 'ack-probe'", "INSERT INTO fo.t VALUES (-7, -7)", "XA END 'ack-probe'")
+	before := g.status(t, g.srv[0], "Rpl_semi_sync_master_yes_tx")
+	mustExec(t, c, "XA PREPARE 'ack-probe'")
+	after := g.status(t, g.srv[0], "Rpl_semi_sync_master_yes_tx")
+	mustExec(t, c, "XA ROLLBACK 'ack-probe'")
+	if before == after {
+		t.Errorf("XA PREPARE returned without a semi-sync acknowledgement (Rpl_semi_sync_master_yes_tx %s before and after)", before)
+	}
+}
+
 func testXAFailover(t *testing.T, groupCoordinates bool) {
 	g, single, cfg := xaFailoverEnv(t)
+	checkPrepareAcknowledged(t, g)
 	// Even ids live on s0 (the group), odd ones on s1; the first row's shard coordinates.
 	undecided, decided := [2]int64{11, 12}, [2]int64{21, 22}
 	if groupCoordinates {
@@ -129,10 +149,8 @@ func testXAFailover(t *testing.T, groupCoordinates bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
-	yes := g.status(t, g.srv[0], "Rpl_semi_sync_master_yes_tx")
 	crashProxyAt(t, cfg, "prepared", undecided[0], undecided[1])
 	crashProxyAt(t, cfg, "committed", decided[0], decided[1])
-	t.Logf("semi-sync acknowledged transactions on the group's primary: %s before the crashes, %s after", yes, g.status(t, g.srv[0], "Rpl_semi_sync_master_yes_tx"))
 
 	participant, coordinator := g.srv[0], single
 	if groupCoordinates {
