@@ -57,7 +57,7 @@ func newFailoverMetrics(reg prometheus.Registerer) *failoverMetrics {
 	for _, mode := range []string{rules.FailoverPromote, rules.FailoverFollow} {
 		m.duration.WithLabelValues(mode)
 	}
-	for _, k := range []topo.EventKind{topo.EventPromoted, topo.EventRefused, topo.EventFailed, topo.EventSettings} {
+	for _, k := range []topo.EventKind{topo.EventPromoted, topo.EventRefused, topo.EventFailed, topo.EventSettings, topo.EventSwitchover} {
 		m.events.WithLabelValues(string(k))
 	}
 	return m
