@@ -275,9 +275,7 @@ func (p *proxy) cleanup(t *testing.T) {
 		select {
 		case <-p.done:
 		case <-time.After(45 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-			t.Errorf("shardproxy did not exit within 45s of SIGTERM")
+			t.Errorf("shardproxy did not exit within 45s of SIGTERM; its goroutines (SIGQUIT):\n%s", p.dumpStacks())
 		}
 		if p.err != nil {
 			t.Errorf("shardproxy exited with %v after SIGTERM, want status 0", p.err)
@@ -290,6 +288,26 @@ func (p *proxy) cleanup(t *testing.T) {
 	} else if t.Failed() {
 		t.Logf("shardproxy log (last 8 KiB):\n%s", tail(logs, 8<<10))
 	}
+}
+
+// dumpStacks makes a hung proxy print every goroutine's stack (Go's SIGQUIT handler writes
+// them to stderr, which p.log captures), waits for the process to exit, killing it if the
+// dump does not end it within 10s, and returns the stacks from the log.
+func (p *proxy) dumpStacks() string {
+	before := len(p.log.String())
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	logs := p.log.String()
+	dump := logs[before:]
+	if i := strings.Index(dump, "SIGQUIT"); i >= 0 {
+		dump = dump[i:]
+	}
+	return tail(dump, 64<<10)
 }
 
 func (p *proxy) exited() bool {
@@ -309,7 +327,7 @@ func (p *proxy) stop(t *testing.T, timeout time.Duration) error {
 	case <-p.done:
 		return p.err
 	case <-time.After(timeout):
-		t.Fatalf("shardproxy did not exit within %v of SIGTERM", timeout)
+		t.Fatalf("shardproxy did not exit within %v of SIGTERM; its goroutines (SIGQUIT):\n%s", timeout, p.dumpStacks())
 		return nil
 	}
 }
