@@ -96,7 +96,14 @@ func (p *Pool) giveReserve(c *Conn) {
 	k.mu.Lock()
 	keep := !c.broken && !k.closed
 	if keep {
-		k.slot <- c // cannot block: the slot was emptied by take and is filled only by give or a dial of a missing reserve
+		// Never block (with k.mu held, the keeper's exit would wait forever): between
+		// take's receive and its held.Add the reserve looks missing, and a dial the keeper
+		// finishes then fills the slot. The second connection is closed.
+		select {
+		case k.slot <- c:
+		default:
+			keep = false
+		}
 	}
 	k.held.Add(-1)
 	k.mu.Unlock()

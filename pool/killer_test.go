@@ -117,3 +117,60 @@ func TestKillReserveAtMaxConnections(t *testing.T) {
 		t.Error("the reserve connection was not kept after the kill")
 	}
 }
+
+// TestKillReserveGiveNeverBlocks replays, step by step, the interleaving that hung the
+// proxy's shutdown: a KillQuery takes the idle reserve (take's receive) and, before it
+// counts itself as holder, the keeper finds the reserve missing and fills the slot with a
+// new connection. Giving the first one back must not block with the reserve's mutex held
+// (Close would wait forever for the keeper); the extra connection is closed instead, and
+// Close returns.
+func TestKillReserveGiveNeverBlocks(t *testing.T) {
+	srv := mariadbtest.Start(t)
+	p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password, KillReserve: true,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := p.reserve
+	// No Acquire: the keeper is never kicked, the test drives every step.
+	if !p.dialReserve(t.Context()) || !k.ready() {
+		t.Fatal("the first reserve connection was not dialed")
+	}
+	first := <-k.slot // take's receive; its held.Add(1) has not run yet
+	if !k.missing() {
+		t.Fatal("the reserve does not look missing in take's window")
+	}
+	if !p.dialReserve(t.Context()) || !k.ready() {
+		t.Fatal("the keeper's dial did not fill the slot")
+	}
+	k.held.Add(1) // take completes
+	gave := make(chan struct{})
+	go func() {
+		p.giveReserve(first)
+		close(gave)
+	}()
+	select {
+	case <-gave:
+	case <-time.After(10 * time.Second):
+		<-k.slot // unblock the give so that Close can end
+		<-gave
+		_ = p.Close()
+		t.Fatal("giveReserve blocked on a full reserve slot (with the reserve's mutex held)")
+	}
+	if !first.broken {
+		t.Error("the reserve connection given back to a full slot was not closed")
+	}
+	if k.held.Load() != 0 || !k.ready() {
+		t.Errorf("after the give: %d holders, ready %v; want 0 holders and the keeper's connection idle", k.held.Load(), k.ready())
+	}
+	closed := make(chan struct{})
+	go func() {
+		_ = p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10s")
+	}
+}
