@@ -96,9 +96,10 @@ func (p *Pool) giveReserve(c *Conn) {
 	k.mu.Lock()
 	keep := !c.broken && !k.closed
 	if keep {
-		// Never block (with k.mu held, the keeper's exit would wait forever): between
-		// take's receive and its held.Add the reserve looks missing, and a dial the keeper
-		// finishes then fills the slot. The second connection is closed.
+		// Never block (with k.mu held, the keeper's exit and so Close would wait forever):
+		// between take's receive and its held.Add the reserve looks missing, a dial the
+		// keeper finishes then fills the slot, and two reserve connections circulate. The
+		// one that finds the slot full is closed.
 		select {
 		case k.slot <- c:
 		default:

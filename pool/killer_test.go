@@ -118,12 +118,14 @@ func TestKillReserveAtMaxConnections(t *testing.T) {
 	}
 }
 
-// TestKillReserveGiveNeverBlocks replays, step by step, the interleaving that hung the
-// proxy's shutdown: a KillQuery takes the idle reserve (take's receive) and, before it
+// TestKillReserveGiveNeverBlocks replays, step by step, an interleaving that leaves two
+// reserve connections: a KillQuery takes the idle reserve (take's receive) and, before it
 // counts itself as holder, the keeper finds the reserve missing and fills the slot with a
-// new connection. Giving the first one back must not block with the reserve's mutex held
-// (Close would wait forever for the keeper); the extra connection is closed instead, and
-// Close returns.
+// new connection. From then on any give into the full slot (the KillQuery's, or later the
+// keeper's own after its periodic ping, while another kill holds the second connection)
+// blocked forever with the reserve's mutex held, and Close waited forever for the keeper:
+// a proxy that did not exit on SIGTERM. Giving back must not block; the extra connection
+// is closed instead, and Close returns.
 func TestKillReserveGiveNeverBlocks(t *testing.T) {
 	srv := mariadbtest.Start(t)
 	p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password, KillReserve: true,
