@@ -120,7 +120,10 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
+	// The shutdown steps, last added first; each one that takes long is named in the log.
+	closing := newClosers(log)
+	defer closing.run()
+	closing.add("configuration source", closeSrc)
 	lkg := source.LastKnownGood{Path: f.src.lastKnownGood}
 	doc, snap, fromLKG, err := initialLoad(ctx, src, check, envSecrets, lkg, log)
 	if err != nil {
@@ -135,8 +138,8 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer tp.Close()
-	defer stopHealth() // first: no probe result reaches a closed topology
+	closing.add("topology and backend pools", tp.Close)
+	closing.add("health checks", stopHealth) // first: no probe result reaches a closed topology
 	cl := newTimedBackend(tp, reg)
 	opts, err := protocolOptions(snap, log)
 	if err != nil {
@@ -146,7 +149,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	rl.validate = check
 	rl.started(doc, fromLKG)
 	stopReload := goOwned(ctx, func(ctx context.Context) { rl.Run(ctx, fromLKG, time.Second) })
-	defer stopReload()
+	closing.add("configuration reloads", stopReload)
 	procs := &processes{}
 	xam := newXAMetrics(reg)
 	version, maxPacket := opts.ServerVersion, opts.MaxAllowedPacket
@@ -159,7 +162,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	rt := router.New(router.Options{Rules: store, Backend: cl, Logger: log, Metrics: newMetrics(reg), Processes: procs,
 		XAMetrics: xam, XATestHook: xaTestHook(log), ServerVersion: version, MaxAllowedPacket: int64(maxPacket)})
 	stopRecovery := startRecovery(ctx, store, cl, xam, log)
-	defer stopRecovery()
+	closing.add("XA recovery", stopRecovery)
 	srv, err := protocol.NewServer(opts, users{store}, handler{r: rt, m: newStatementMetrics(reg)})
 	if err != nil {
 		return err
@@ -171,7 +174,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	defer stopAdmin()
+	closing.add("admin API", stopAdmin)
 
 	addr := snap.Listen()
 	if f.listen != "" {
@@ -182,12 +185,10 @@ func serve(ctx context.Context, f serveFlags) error {
 		return err
 	}
 	if f.debugAddr != "" {
-		stopDebug := serveDebug(f.debugAddr, log)
-		defer stopDebug()
+		closing.add("debug server", serveDebug(f.debugAddr, log))
 	}
 	if f.metricsAddr != "" {
-		stopMetrics := serveMetrics(f.metricsAddr, reg, log)
-		defer stopMetrics()
+		closing.add("metrics server", serveMetrics(f.metricsAddr, reg, log))
 	}
 	log.Info("shardproxy listening", "addr", ln.Addr().String(), "databases", strings.Join(snap.DatabaseNames(), ","),
 		"config", src.Name(), "revision", doc.Revision)
