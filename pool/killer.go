@@ -68,23 +68,36 @@ func (k *killReserve) take(ctx context.Context, wait time.Duration) *Conn {
 	if k == nil {
 		return nil
 	}
+	// The receive and the count happen under k.mu, and a waiter counts itself before it
+	// waits: the keeper (dialReserve, under k.mu) never sees a reserve that is merely
+	// changing hands as missing.
+	k.mu.Lock()
 	select {
 	case c := <-k.slot:
 		k.held.Add(1)
+		k.mu.Unlock()
 		return c
 	default:
 	}
-	if k.held.Load() == 0 || wait <= 0 {
+	busy := k.held.Load() > 0
+	if busy && wait > 0 {
+		k.held.Add(1)
+	}
+	k.mu.Unlock()
+	if !busy || wait <= 0 {
 		return nil
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case c := <-k.slot:
-		k.held.Add(1)
 		return c
 	case <-t.C:
 	case <-ctx.Done():
+	}
+	k.held.Add(-1)
+	if k.missing() {
+		k.kick() // the holder broke it meanwhile and the keeper, seeing us, did not dial
 	}
 	return nil
 }
