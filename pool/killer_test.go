@@ -176,3 +176,33 @@ func TestKillReserveGiveNeverBlocks(t *testing.T) {
 		t.Fatal("Close did not return within 10s")
 	}
 }
+
+// TestKillReserveRedialedAfterWaiter: a KillQuery waiting for the reserve counts as a
+// holder, so the keeper, kicked when the current holder gives back a broken reserve, sees
+// it as busy and does not dial; when the waiter gives up it kicks the keeper, which dials a
+// new reserve at once (not at its next periodic check, 30s later).
+func TestKillReserveRedialedAfterWaiter(t *testing.T) {
+	srv := mariadbtest.Start(t)
+	p, err := New(Options{Addr: srv.Addr(), User: srv.User, Password: srv.Password, KillReserve: true,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	k := p.reserve
+	k.kick()
+	eventually(t, 10*time.Second, "the reserve connection", k.ready)
+	c := k.take(t.Context(), 0)
+	if c == nil {
+		t.Fatal("the idle reserve was not taken")
+	}
+	waited := make(chan *Conn)
+	go func() { waited <- k.take(t.Context(), 300*time.Millisecond) }()
+	eventually(t, 10*time.Second, "the waiter counted as a holder", func() bool { return k.held.Load() == 2 })
+	c.broken = true // a kill broke it
+	p.giveReserve(c)
+	if got := <-waited; got != nil {
+		t.Fatal("the waiter got a reserve connection that was closed")
+	}
+	eventually(t, 10*time.Second, "a new reserve connection after the waiter gave up", k.ready)
+}
