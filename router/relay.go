@@ -42,14 +42,29 @@ func watch(ctx context.Context, c Conn) (stop func() bool) {
 }
 
 // ioErr turns a failed backend read or write into the error the session returns: the
-// context's error when it was cancelled, ErrBackendIO otherwise. c is marked broken.
+// context's error when it was cancelled or its deadline passed, ErrBackendIO otherwise. c is
+// marked broken.
 func ioErr(ctx context.Context, c Conn, err error) error {
 	c.MarkBroken()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
 	}
+	if deadlinePassed(ctx) {
+		// The timer that marks ctx done may run late on a loaded machine: a read whose
+		// connection was lost after its deadline answers 3024, as once the timer ran. The
+		// loss stays ErrBackendIO: a write's outcome is still unknown (lostWrite).
+		return fmt.Errorf("%w: %w: %w (backend connection %d: %v)", ErrBackendIO, sqlerr.New(sqlerr.ErQueryTimeout,
+			"Query execution was interrupted, maximum statement execution time exceeded"), context.DeadlineExceeded, c.ID(), err)
+	}
 	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
 		"Lost connection to the backend during the statement (backend connection %d: %v); it may or may not have run", c.ID(), err))
+}
+
+// deadlinePassed reports whether ctx's deadline has passed, even if its timer has not yet
+// marked ctx done.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // sendCommand writes one command packet (command byte + data) to the backend.
