@@ -28,6 +28,7 @@ type Options struct {
 	Sessions Sessions
 	Planner  Planner
 	XA       XA
+	Switcher Switcher     // planned switchovers; nil: 501
 	Metrics  http.Handler // serves /metrics; nil: 404
 	Logger   *slog.Logger // nil discards
 }
@@ -96,6 +97,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/backends/{name}/offline", admin(s.offline))
 	s.mux.HandleFunc("POST /api/v1/backends/{name}/online", admin(s.online))
 	s.mux.HandleFunc("POST /api/v1/sessions/{id}/kill", admin(s.kill))
+	s.mux.HandleFunc("POST /api/v1/shards/{name}/switchover", admin(s.switchover))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range []string{http.MethodGet, http.MethodPost} {
 			r2 := r.Clone(r.Context())

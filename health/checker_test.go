@@ -101,11 +101,13 @@ func TestCheckerDetectsDeadAndHung(t *testing.T) {
 	}
 }
 
-// TestCheckerMariaDB: a probe of a real MariaDB reads its settings, the heartbeat is
+// TestCheckerMariaDB: a probe of a real MariaDB reads its settings (semi-sync on, with
+// wait_no_slave OFF and no replica, as a demo shard after a promotion), the heartbeat is
 // written on a primary, and a stopped server goes down.
 func TestCheckerMariaDB(t *testing.T) {
 	srv := mariadbtest.Start(t, mariadbtest.WithServerArgs("--server-id=7", "--log-bin=mysql-bin", "--gtid-strict-mode=ON",
-		"--rpl-semi-sync-master-wait-point=AFTER_SYNC", "--rpl-semi-sync-master-timeout=3600000"))
+		"--rpl-semi-sync-master-wait-point=AFTER_SYNC", "--rpl-semi-sync-master-timeout=3600000",
+		"--rpl-semi-sync-master-enabled=ON", "--rpl-semi-sync-master-wait-no-slave=OFF"))
 	col := newCollector()
 	c := New(Options{Publish: col.publish})
 	defer c.Close()
@@ -114,9 +116,11 @@ func TestCheckerMariaDB(t *testing.T) {
 	st, _ := col.get("b0")
 	s := st.Settings
 	if st.ServerID != 7 || st.ReadOnly || st.Replica != nil || !st.Primary() || !s.LogBin || !s.GTIDStrictMode ||
-		s.SemiSyncMaster || s.SemiSyncWaitPoint != "AFTER_SYNC" || s.SemiSyncTimeout != time.Hour {
+		!s.SemiSyncMaster || s.SemiSyncWaitPoint != "AFTER_SYNC" || s.SemiSyncTimeout != time.Hour ||
+		s.SemiSyncWaitNoSlave || s.SemiSyncClients != 0 {
 		t.Errorf("status %+v", st)
 	}
+	t.Logf("semi-sync primary without a replica: Rpl_semi_sync_master_status ON: %v, clients %d", s.SemiSyncActive, s.SemiSyncClients)
 	db := srv.DB(t, "")
 	waitUntil(t, 10*time.Second, "a heartbeat row", func() bool {
 		var n int

@@ -91,7 +91,7 @@ func isServerError(err error) bool {
 
 const varsQuery = "SELECT @@server_id, @@read_only, @@gtid_binlog_pos, @@gtid_slave_pos, @@log_bin, " +
 	"@@log_slave_updates, @@gtid_strict_mode, @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_slave_enabled, " +
-	"@@rpl_semi_sync_master_wait_point, @@rpl_semi_sync_master_timeout"
+	"@@rpl_semi_sync_master_wait_point, @@rpl_semi_sync_master_timeout, @@rpl_semi_sync_master_wait_no_slave"
 
 const statusQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients')"
 
@@ -113,7 +113,8 @@ func (c *conn) probe(ctx context.Context, st *Status) error {
 	st.BinlogPos = v(2)
 	slavePos := v(3)
 	st.Settings = Settings{LogBin: v(4) == "1", LogSlaveUpdates: v(5) == "1", GTIDStrictMode: v(6) == "1",
-		SemiSyncMaster: v(7) == "1", SemiSyncSlave: v(8) == "1", SemiSyncWaitPoint: v(9)}
+		SemiSyncMaster: v(7) == "1", SemiSyncSlave: v(8) == "1", SemiSyncWaitPoint: v(9),
+		SemiSyncWaitNoSlave: v(11) == "1"}
 	if ms, err := strconv.ParseInt(v(10), 10, 64); err == nil {
 		st.Settings.SemiSyncTimeout = time.Duration(ms) * time.Millisecond
 	}

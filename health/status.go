@@ -34,6 +34,10 @@ type Settings struct {
 	SemiSyncWaitPoint              string // rpl_semi_sync_master_wait_point
 	SemiSyncTimeout                time.Duration
 	SemiSyncSlave                  bool // rpl_semi_sync_slave_enabled
+	// SemiSyncWaitNoSlave is rpl_semi_sync_master_wait_no_slave: when OFF, a primary whose
+	// last semi-sync replica goes away falls back to asynchronous replication at once instead
+	// of waiting SemiSyncTimeout for one.
+	SemiSyncWaitNoSlave bool
 }
 
 // Replication is a replica's view of its primary (SHOW SLAVE STATUS, gtid_slave_pos) and its

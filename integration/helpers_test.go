@@ -106,6 +106,7 @@ type proxyConfig struct {
 	Schemes   []map[string]any `json:"schemes,omitempty"`
 	Databases []databaseConfig `json:"databases"`
 	Health    map[string]any   `json:"health,omitempty"`
+	Admin     map[string]any   `json:"admin,omitempty"`
 }
 
 type userConfig struct {
@@ -114,6 +115,8 @@ type userConfig struct {
 	Databases        []string `json:"databases,omitempty"`
 	Admin            bool     `json:"admin,omitempty"`
 	MaxExecutionTime string   `json:"max_execution_time,omitempty"`
+	ReadWriteSplit   bool     `json:"read_write_split,omitempty"`
+	MaxReplicaLag    string   `json:"max_replica_lag,omitempty"`
 }
 
 type backendConfig struct {
@@ -147,6 +150,8 @@ type databaseConfig struct {
 	DefaultShard     string           `json:"default_shard"`
 	Tables           []map[string]any `json:"tables,omitempty"`
 	MaxExecutionTime string           `json:"max_execution_time,omitempty"`
+	ReadWriteSplit   bool             `json:"read_write_split,omitempty"`
+	MaxReplicaLag    string           `json:"max_replica_lag,omitempty"`
 }
 
 // config returns a proxy configuration serving dbs (created on MariaDB if missing), each on

@@ -44,6 +44,7 @@ func TestProxy(t *testing.T) {
 		{"Isolation", testIsolation},
 		{"Barrier", testBarrier},
 		{"MariaDBStatements", testMariaDBStatements},
+		{"StoredPrograms", testStoredPrograms},
 		{"ResetEverything", testResetEverything},
 		{"ServerCodes", testServerCodes},
 		{"LeastPrivilege", testLeastPrivilege},

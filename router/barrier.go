@@ -10,7 +10,7 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
-// The privilege barrier (DESIGN.md invariant 7). The proxy's backend accounts are
+// The privilege barrier (docs/architecture.md, invariant 7). The proxy's backend accounts are
 // privileged; a client must not borrow their privileges, whatever path its SQL takes:
 //
 //   - every text a client sends (COM_QUERY, COM_STMT_PREPARE, each statement of a

@@ -22,6 +22,8 @@ type Stmt struct {
 	shard      *rules.Shard
 	sticky     bool
 	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
+	readOnly   bool            // commits no GTID of its own (readsplit.go)
+	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
 	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
 	hint       hintDeadline    // MAX_EXECUTION_TIME hint
@@ -115,7 +117,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.pkts[:bs.Params]
 	stmt.colDefs = k.pkts[bs.Params:]
@@ -254,6 +256,7 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
+			s.forgetGTIDs(snap, p.branches)
 			s.route = RouteMultiWrite
 			s.branchRows = st.rows
 			defer func() { s.branchRows = rowsPlain }()
@@ -275,6 +278,9 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return err
 		}
 	}
+	s.readOnlyStmt = st.readOnly
+	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
+	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
 	})
@@ -309,6 +315,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)
 	s.keepDiag = false
+	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 

@@ -50,6 +50,10 @@ type Session struct {
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
 	route       string        // how the last statement was routed (route.go)
+
+	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
+	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
+	gtids        map[string]string // shard name → GTID of the session's last write there
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -86,7 +90,7 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+		if multi && !isStoredProgram(sql) && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -138,6 +142,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
+	s.readOnlyStmt = readsOnly(st)
+	defer func() { s.readOnlyStmt = false }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -266,6 +272,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
+		s.forgetGTIDs(snap, plan.branches)
 		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
@@ -280,6 +287,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 		}))
 	}
+	s.replicaRead = s.statementSplit(snap, st, text)
+	defer func() { s.replicaRead = rules.ReadSplit{} }()
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
 
@@ -369,12 +378,12 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		}
 		return c, s.joinTransaction(ctx, c)
 	}
-	var c Conn
-	var err error
-	if pb, ok := s.r.be.(PreferringBackend); ok {
-		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
-	} else {
-		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
+	c, viaSplit, err := s.acquireReplica(ctx, shard)
+	switch {
+	case viaSplit:
+	case err != nil:
+	default:
+		c, err = s.acquirePrimary(ctx, shard)
 	}
 	if err != nil {
 		return nil, err
@@ -389,6 +398,19 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		return nil, err
 	}
 	return c, nil
+}
+
+// acquirePrimary returns a connection to shard's primary, the one the session used last
+// when it is idle.
+func (s *Session) acquirePrimary(ctx context.Context, shard *rules.Shard) (Conn, error) {
+	var c Conn
+	var err error
+	if pb, ok := s.r.be.(PreferringBackend); ok {
+		c, err = pb.AcquirePreferring(ctx, shard, rules.RolePrimary, s.last[shard.Name])
+	} else {
+		c, err = s.r.be.Acquire(ctx, shard, rules.RolePrimary)
+	}
+	return c, err
 }
 
 // inTransaction reports whether backend state must stay on pinned connections.

@@ -319,6 +319,7 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
 	out, err := s.relayOn(ctx, shard, c, comQuery, []byte(sql), more, w)
 	s.record(ctx, c, out, err)
+	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 

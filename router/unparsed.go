@@ -46,7 +46,7 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 		return s.setStatement(ctx, snap, sql, assign, text, w)
 	}
 	for _, shape := range []func(context.Context, *rules.Snapshot, string, wire.PacketWriter) (bool, error){
-		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, // execute_immediate.go, mariadb_ddl.go, mariadb_types.go, mariadb_shapes.go, showroutines.go
+		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, s.storedProgram, // execute_immediate.go, mariadb_ddl.go, mariadb_types.go, mariadb_shapes.go, showroutines.go, stored_programs.go
 	} {
 		if ok, err := shape(ctx, snap, sql, w); ok {
 			return err

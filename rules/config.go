@@ -106,6 +106,10 @@ type UserConfig struct {
 	// MaxExecutionTime is the user's default statement deadline; zero means none (the
 	// database's or the server's default applies).
 	MaxExecutionTime Duration `yaml:"max_execution_time"`
+	// ReadWriteSplit sends the user's reads outside transactions to a replica (see
+	// ReadSplit); MaxReplicaLag bounds the lag of that replica (default 1s).
+	ReadWriteSplit bool     `yaml:"read_write_split"`
+	MaxReplicaLag  Duration `yaml:"max_replica_lag"`
 }
 
 // BackendConfig is one MySQL/MariaDB server and its connection pool.
@@ -150,6 +154,10 @@ type DatabaseConfig struct {
 	// MaxExecutionTime is the default statement deadline in this database (the session's
 	// current one); zero means none (the server's default applies).
 	MaxExecutionTime Duration `yaml:"max_execution_time"`
+	// ReadWriteSplit sends reads outside transactions in this database to a replica (see
+	// ReadSplit); MaxReplicaLag bounds the lag of that replica (default 1s).
+	ReadWriteSplit bool     `yaml:"read_write_split"`
+	MaxReplicaLag  Duration `yaml:"max_replica_lag"`
 }
 
 // Table kinds.

@@ -32,6 +32,7 @@ type User struct {
 	PasswordHash string
 	Admin        bool            // sees and kills every session
 	MaxExecTime  time.Duration   // default statement deadline; 0: none
+	Split        ReadSplit       // read/write split of the user's sessions (readsplit.go)
 	databases    map[string]bool // nil: every database
 }
 
@@ -59,6 +60,7 @@ type Database struct {
 	Name         string
 	DefaultShard *Shard
 	MaxExecTime  time.Duration // default statement deadline; 0: none
+	Split        ReadSplit     // read/write split in this database (readsplit.go)
 	tables       map[string]*Table
 	tableNames   []string
 	shards       []*Shard
@@ -311,7 +313,11 @@ func (s *Snapshot) addDatabases(dbs []DatabaseConfig) error {
 		if d.MaxExecutionTime < 0 {
 			return fmt.Errorf("%w: database %q: max_execution_time must not be negative", ErrInvalid, d.Name)
 		}
-		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh, shards: []*Shard{sh}, MaxExecTime: time.Duration(d.MaxExecutionTime)}
+		split, err := newReadSplit(d.ReadWriteSplit, d.MaxReplicaLag)
+		if err != nil {
+			return fmt.Errorf("%w: database %q: %w", ErrInvalid, d.Name, err)
+		}
+		s.databases[d.Name] = &Database{Name: d.Name, DefaultShard: sh, shards: []*Shard{sh}, MaxExecTime: time.Duration(d.MaxExecutionTime), Split: split}
 		s.dbNames = append(s.dbNames, d.Name)
 	}
 	return nil
@@ -334,7 +340,11 @@ func (s *Snapshot) addUsers(us []UserConfig) error {
 		if u.MaxExecutionTime < 0 {
 			return fmt.Errorf("%w: user %q: max_execution_time must not be negative", ErrInvalid, u.Name)
 		}
-		user := &User{Name: u.Name, PasswordHash: u.PasswordHash, Admin: u.Admin, MaxExecTime: time.Duration(u.MaxExecutionTime)}
+		split, err := newReadSplit(u.ReadWriteSplit, u.MaxReplicaLag)
+		if err != nil {
+			return fmt.Errorf("%w: user %q: %w", ErrInvalid, u.Name, err)
+		}
+		user := &User{Name: u.Name, PasswordHash: u.PasswordHash, Admin: u.Admin, MaxExecTime: time.Duration(u.MaxExecutionTime), Split: split}
 		if len(u.Databases) > 0 {
 			user.databases = map[string]bool{}
 			for _, db := range u.Databases {

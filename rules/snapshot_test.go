@@ -104,6 +104,11 @@ func TestBuildInvalid(t *testing.T) {
 			`user "app": max_execution_time must not be negative`},
 		{"negative database max_execution_time", func(c *rules.Config) { c.Databases[1].MaxExecutionTime = rules.Duration(-time.Second) },
 			`database "blog": max_execution_time must not be negative`},
+		{"negative max_replica_lag", func(c *rules.Config) {
+			c.Users[1].ReadWriteSplit, c.Users[1].MaxReplicaLag = true, rules.Duration(-time.Millisecond)
+		}, `user "app": max_replica_lag must not be negative`},
+		{"max_replica_lag without the split", func(c *rules.Config) { c.Databases[1].MaxReplicaLag = rules.Duration(time.Second) },
+			`database "blog": max_replica_lag is set but read_write_split is not`},
 		{"user with unknown database", func(c *rules.Config) { c.Users[1].Databases = []string{"shop", "nope"} },
 			`user "app": database "nope" is not a logical database`},
 	}

@@ -73,7 +73,8 @@ done
 # the integration test TestFailover. rpl_semi_sync_master_enabled is switched on on the
 # primary once its replica is attached. wait_no_slave=OFF because a shard has one replica:
 # after a failover the promoted replica has none, and it must not wait an hour for one (it
-# runs asynchronously, and the proxy says so, until a new replica is attached).
+# runs asynchronously, and the proxy says so, until a new replica is attached). The proxy
+# warns about wait_no_slave=OFF on every primary: that is this demo's deliberate trade-off.
 server_args() {
   echo --server-id="$1" --log-bin=mysql-bin --log-slave-updates=ON --binlog-format=ROW \
     --gtid-strict-mode=ON --rpl-semi-sync-slave-enabled=ON --rpl-semi-sync-master-wait-point=AFTER_SYNC \

@@ -10,6 +10,6 @@
 //
 // Read-only views (Backends, Shards, Version) are small value types for the admin API.
 //
-// Dependency direction (DESIGN.md): topo imports pool, rules, sqlerr and router (types only:
+// Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and router (types only:
 // the Backend and Conn interfaces it satisfies). Nothing below it (pool, health) imports topo.
 package topo

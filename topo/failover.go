@@ -208,6 +208,10 @@ func semiSyncProblem(s health.Settings) string {
 		return "semi-synchronous replication had fallen back to asynchronous"
 	case !strings.EqualFold(s.SemiSyncWaitPoint, "AFTER_SYNC"):
 		return "rpl_semi_sync_master_wait_point was " + s.SemiSyncWaitPoint
+	case s.SemiSyncClients == 0 && !s.SemiSyncWaitNoSlave:
+		// With wait_no_slave ON a commit waits for a replica that is not there; with it OFF
+		// MariaDB may commit without one while the status still says ON.
+		return "no semi-sync replica was connected (Rpl_semi_sync_master_clients = 0, rpl_semi_sync_master_wait_no_slave OFF)"
 	}
 	return ""
 }

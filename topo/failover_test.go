@@ -17,7 +17,8 @@ func promoteConfig(c *rules.Config) {
 }
 
 var goodSettings = health.Settings{LogBin: true, GTIDStrictMode: true, LogSlaveUpdates: true, SemiSyncMaster: true,
-	SemiSyncActive: true, SemiSyncWaitPoint: "AFTER_SYNC", SemiSyncTimeout: time.Hour, SemiSyncSlave: true}
+	SemiSyncActive: true, SemiSyncClients: 1, SemiSyncWaitPoint: "AFTER_SYNC", SemiSyncTimeout: time.Hour, SemiSyncSlave: true,
+	SemiSyncWaitNoSlave: true}
 
 // TestPlan: automatic promotion only when the primary is down for sure and the replicas
 // provably hold every acknowledged write.
@@ -44,6 +45,17 @@ func TestPlan(t *testing.T) {
 		{"AfterCommit", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
 			p.Settings.SemiSyncWaitPoint = "AFTER_COMMIT"
 		}, "wait_point was AFTER_COMMIT"},
+		{"NoSemiSyncClientNoWait", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
+			p.Settings.SemiSyncClients, p.Settings.SemiSyncWaitNoSlave = 0, false
+		}, "Rpl_semi_sync_master_clients = 0"},
+		// With wait_no_slave ON a commit waits for a replica: nothing was acknowledged
+		// without one while the status stayed ON.
+		{"NoSemiSyncClientWaits", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
+			p.Settings.SemiSyncClients = 0
+		}, ""},
+		{"WaitNoSlaveOffWithClient", func(p *health.Status, _ map[string]*health.Status, _ map[string]activity) {
+			p.Settings.SemiSyncWaitNoSlave = false
+		}, ""},
 		{"ReplicaUnreachable", func(_ *health.Status, rs map[string]*health.Status, _ map[string]activity) {
 			rs["b3"].State, rs["b3"].Reason = health.Down, "connection refused"
 		}, "replica b3 is down"},
@@ -145,6 +157,12 @@ func TestSettingsWarning(t *testing.T) {
 		{"ShortTimeout", func(s *health.Settings) { s.SemiSyncTimeout = 10 * time.Second }, "rpl_semi_sync_master_timeout is 10s"},
 		{"FellBack", func(s *health.Settings) { s.SemiSyncActive = false }, "fell back to asynchronous"},
 		{"AfterCommit", func(s *health.Settings) { s.SemiSyncWaitPoint = "AFTER_COMMIT" }, "not AFTER_SYNC"},
+		{"TimeoutAtMinimum", func(s *health.Settings) { s.SemiSyncTimeout = time.Minute }, ""},
+		{"TimeoutUnderMinimum", func(s *health.Settings) { s.SemiSyncTimeout = 59 * time.Second }, "rpl_semi_sync_master_timeout is 59s, under 1m0s"},
+		{"WaitNoSlaveOff", func(s *health.Settings) { s.SemiSyncWaitNoSlave = false }, "rpl_semi_sync_master_wait_no_slave is OFF (a primary whose last semi-sync replica goes away falls back to asynchronous replication at once"},
+		{"NoClients", func(s *health.Settings) { s.SemiSyncClients = 0 }, "Rpl_semi_sync_master_clients = 0"},
+		{"FellBackNoClients", func(s *health.Settings) { s.SemiSyncActive, s.SemiSyncClients = false, 0 }, "Rpl_semi_sync_master_status OFF"},
+		{"SemiSyncOffNoClients", func(s *health.Settings) { s.SemiSyncMaster, s.SemiSyncClients = false, 0 }, "rpl_semi_sync_master_enabled is OFF"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := goodSettings
@@ -154,5 +172,51 @@ func TestSettingsWarning(t *testing.T) {
 				t.Errorf("warning %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSettingsWarningObserved: a primary's warning is logged and counted once per change
+// (not on every probe) and shown in the backend's view; a replica gets none.
+func TestSettingsWarningObserved(t *testing.T) {
+	var events []Event
+	tp, err := New(snapshot(t, promoteConfig), Options{Logger: quietLog(), Events: func(e Event) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tp.Close)
+	promoted := goodSettings
+	promoted.SemiSyncClients, promoted.SemiSyncWaitNoSlave = 0, false // the demo after a promotion
+	steps := []struct {
+		backend  string
+		settings health.Settings
+		warning  string // b's view afterwards
+		events   int    // settings events so far
+	}{
+		{"b1", goodSettings, "", 0},
+		{"b1", promoted, "Rpl_semi_sync_master_clients = 0", 1},
+		{"b1", promoted, "Rpl_semi_sync_master_clients = 0", 1},
+		{"b2", promoted, "", 1},
+		{"b1", goodSettings, "", 1},
+		{"b1", promoted, "wait_no_slave is OFF", 2},
+	}
+	for i, s := range steps {
+		tp.Observe(health.Status{Backend: s.backend, State: health.Up, Seen: time.Unix(1, 0), Settings: s.settings})
+		var got string
+		for _, b := range tp.Backends() {
+			if b.Name == s.backend {
+				got = b.Warning
+			}
+		}
+		if (s.warning == "") != (got == "") || !strings.Contains(got, s.warning) {
+			t.Errorf("step %d: %s warning %q, want %q", i, s.backend, got, s.warning)
+		}
+		if len(events) != s.events {
+			t.Errorf("step %d: %d settings events, want %d", i, len(events), s.events)
+		}
+	}
+	for _, e := range events {
+		if e.Kind != EventSettings || e.Backend != "b1" {
+			t.Errorf("event %+v", e)
+		}
 	}
 }

@@ -9,7 +9,10 @@ import (
 )
 
 // minSemiSyncTimeout is the rpl_semi_sync_master_timeout below which a primary is reported
-// as able to fall back to asynchronous replication too soon (MariaDB's default is 10 s).
+// as able to fall back to asynchronous replication too soon (MariaDB's default is 10 s). A
+// fallback is seen only at the next probe, and a primary that dies before it may have
+// acknowledged writes no replica holds: the timeout must dwarf the probe interval and give an
+// operator time to restore a replica; one minute is far above any failover the proxy runs.
 const minSemiSyncTimeout = time.Minute
 
 // activity is the replication activity last seen on a replica: what it had received and
@@ -82,24 +85,33 @@ func settingsWarning(st health.Status) string {
 			p = append(p, "rpl_semi_sync_master_wait_point is "+s.SemiSyncWaitPoint+", not AFTER_SYNC")
 		}
 		if s.SemiSyncTimeout < minSemiSyncTimeout {
-			p = append(p, "rpl_semi_sync_master_timeout is "+s.SemiSyncTimeout.String()+" (falls back to asynchronous replication that soon)")
+			p = append(p, "rpl_semi_sync_master_timeout is "+s.SemiSyncTimeout.String()+", under "+minSemiSyncTimeout.String()+
+				" (a primary whose replica stops acknowledging falls back to asynchronous replication that soon)")
 		}
-		if !s.SemiSyncActive {
+		if !s.SemiSyncWaitNoSlave {
+			p = append(p, "rpl_semi_sync_master_wait_no_slave is OFF (a primary whose last semi-sync replica goes away "+
+				"falls back to asynchronous replication at once: its next acknowledged writes are on no replica)")
+		}
+		switch {
+		case !s.SemiSyncActive:
 			p = append(p, "semi-synchronous replication is not active (Rpl_semi_sync_master_status OFF: fell back to asynchronous)")
+		case s.SemiSyncClients == 0:
+			p = append(p, "no semi-sync replica is connected (Rpl_semi_sync_master_clients = 0): no write can be acknowledged durably")
 		}
 	}
 	return strings.Join(p, "; ")
 }
 
 // targetsLocked is what the health checker should probe: the backends of shards in promote
-// mode and fenced backends (to fence them again when they come back), with a heartbeat on
-// each current primary that is not fenced. Shards without failover are not probed: the
-// proxy sends their servers only the clients' statements. Called with t.mu held.
+// mode or with replicas (the read/write split needs their lag) and fenced backends (to fence
+// them again when they come back), with a heartbeat on each current primary that is not
+// fenced. Shards without failover or replicas are not probed: the proxy sends their servers
+// only the clients' statements. Called with t.mu held.
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
-		if st.fo.Mode != rules.FailoverPromote {
-			continue
+		if st.fo.Mode != rules.FailoverPromote && len(st.replicas) == 0 {
+			continue // no failover and no replica to measure (replica.go reads their lag)
 		}
 		if st.primary != "" {
 			probe[st.primary] = true

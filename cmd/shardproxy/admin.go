@@ -183,6 +183,19 @@ func (a *adminView) SetOffline(ctx context.Context, name string) (int, error) {
 
 func (a *adminView) SetOnline(name string) error { return a.tp.SetOnline(name) }
 
+// Switchover runs a planned switchover on the topology and maps its refusals.
+func (a *adminView) Switchover(ctx context.Context, shard, to string) (admin.SwitchoverResult, error) {
+	r, err := a.tp.Switchover(ctx, shard, to)
+	out := admin.SwitchoverResult{Shard: r.Shard, Old: r.Old, New: r.New, PausedMS: float64(r.Paused.Microseconds()) / 1000, Position: r.Position}
+	switch {
+	case errors.Is(err, topo.ErrUnknownShard):
+		err = fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+	case errors.Is(err, topo.ErrSwitchover):
+		err = fmt.Errorf("%w: %s", admin.ErrSwitchoverRefused, strings.TrimPrefix(err.Error(), topo.ErrSwitchover.Error()+": "))
+	}
+	return out, err
+}
+
 // shards is the topology's view of every shard (its current primary, after failovers)
 // with the logical databases the configuration puts on it.
 func (a *adminView) shards() []admin.Shard {
@@ -372,7 +385,7 @@ func serveAdmin(view *adminView, reg *prometheus.Registry, log *slog.Logger) (fu
 	if ac.Listen == "" {
 		return func() {}, nil
 	}
-	srv, err := admin.New(admin.Options{Proxy: view, Access: view, Backends: view, Sessions: view, Planner: view, XA: view,
+	srv, err := admin.New(admin.Options{Proxy: view, Access: view, Backends: view, Sessions: view, Planner: view, XA: view, Switcher: view,
 		Shards: view.shards, Rules: func() any { return rulesView(view.store.Load()) },
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: log})
 	if err != nil {

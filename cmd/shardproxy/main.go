@@ -45,7 +45,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newCheckConfigCmd(), newHashPasswordCmd(), newConfigCmd(), newHashTokenCmd())
+	root.AddCommand(newServeCmd(), newCheckConfigCmd(), newHashPasswordCmd(), newConfigCmd(), newHashTokenCmd(), newSwitchoverCmd())
 	return root
 }
 

@@ -47,7 +47,7 @@ func newFailoverMetrics(reg prometheus.Registerer) *failoverMetrics {
 		Help: "Failover events: promoted, refused (automatic promotion refused: a replica may lack acknowledged writes), failed, settings (a primary runs without the settings failover depends on).",
 	}, []string{"kind"})}
 	reg.MustRegister(m.events)
-	for _, k := range []topo.EventKind{topo.EventPromoted, topo.EventRefused, topo.EventFailed, topo.EventSettings} {
+	for _, k := range []topo.EventKind{topo.EventPromoted, topo.EventRefused, topo.EventFailed, topo.EventSettings, topo.EventSwitchover} {
 		m.events.WithLabelValues(string(k))
 	}
 	return m

@@ -1,0 +1,246 @@
+package router
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// ReplicaBackend is a Backend that serves reads from replicas (the read/write split): an
+// optional capability, checked by type assertion.
+type ReplicaBackend interface {
+	// AcquireReplica returns a connection to a replica of shard that is up, applies
+	// replication and lags less than r.MaxLag and, when r.After is set, has applied that
+	// GTID position (it waits at most r.MaxLag for it); else a connection to the primary,
+	// as Acquire(ctx, shard, rules.RolePrimary) would.
+	AcquireReplica(ctx context.Context, shard *rules.Shard, r ReplicaRead) (Conn, error)
+}
+
+// ReplicaRead is what a read sent to a replica requires of it.
+type ReplicaRead struct {
+	MaxLag time.Duration
+	// After is a MariaDB GTID position ("0-1-42") the replica must have applied: the
+	// session's last write on the shard (read-your-writes). Empty: none.
+	After string
+}
+
+// primaryHint matches the optimizer-hint comment that keeps a read on the primary:
+// SELECT /*+ PRIMARY */ ... (any other hints may share the comment).
+var primaryHint = regexp.MustCompile(`(?is)/\*\+[^*]*\bPRIMARY\b[^*]*\*/`)
+
+// sideEffectFuncs are functions whose result depends on, or changes, the backend session or
+// the primary's state: a statement calling one stays on the primary.
+var sideEffectFuncs = map[string]bool{
+	"get_lock": true, "release_lock": true, "release_all_locks": true, "is_free_lock": true, "is_used_lock": true,
+	"last_insert_id": true, "row_count": true, "found_rows": true, "connection_id": true,
+	"nextval": true, "lastval": true, "setval": true, "next_value_for": true,
+	"master_gtid_wait": true, "master_pos_wait": true, "sleep": true, "benchmark": true,
+	"load_file": true,
+}
+
+// readRole decides where a single-shard statement goes under the session's read/write
+// split: RoleReplica only for a plain SELECT (or UNION of them) outside a transaction and
+// without sticky session state, with no locking clause (FOR UPDATE, LOCK IN SHARE MODE), no
+// INTO, no user variable, no function with side effects or session-bound results, and no
+// /*+ PRIMARY */ hint in text. Everything else: RolePrimary.
+func readRole(st ast.StmtNode, text string, split rules.ReadSplit, inTxn, sticky bool) rules.Role {
+	if !split.Enabled || inTxn || sticky {
+		return rules.RolePrimary
+	}
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt:
+	default:
+		return rules.RolePrimary
+	}
+	if primaryHint.MatchString(text) {
+		return rules.RolePrimary
+	}
+	v := &replicaSafe{ok: true}
+	st.Accept(v)
+	if !v.ok {
+		return rules.RolePrimary
+	}
+	return rules.RoleReplica
+}
+
+// replicaSafe walks a SELECT and clears ok at anything that must run on the primary.
+type replicaSafe struct{ ok bool }
+
+func (v *replicaSafe) Enter(n ast.Node) (ast.Node, bool) {
+	switch x := n.(type) {
+	case *ast.SelectStmt:
+		if x.LockInfo != nil && x.LockInfo.LockType != ast.SelectLockNone {
+			v.ok = false
+		}
+		if x.SelectIntoOpt != nil || x.SelectStmtOpts != nil && x.SelectStmtOpts.CalcFoundRows {
+			v.ok = false
+		}
+	case *ast.VariableExpr:
+		if !x.IsSystem {
+			v.ok = false
+		}
+	case *ast.FuncCallExpr:
+		if sideEffectFuncs[x.FnName.L] {
+			v.ok = false
+		}
+	}
+	return n, !v.ok
+}
+
+func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
+
+// statementSplit is the read/write split the session applies to st: its user's or current
+// database's setting when readRole sends st to a replica, else the zero value (primary).
+func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
+	split := s.splitSetting(snap)
+	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || len(s.locks) > 0) != rules.RoleReplica {
+		return rules.ReadSplit{}
+	}
+	return split
+}
+
+// replicaSafeStmt reports whether st, prepared with text, is a read a replica may serve
+// whatever the session's state (checked again at each execution: preparedSplit).
+func replicaSafeStmt(st ast.StmtNode, text string) bool {
+	return readRole(st, text, rules.ReadSplit{Enabled: true}, false, false) == rules.RoleReplica
+}
+
+// preparedSplit is statementSplit for an execution of a prepared statement whose text is
+// replicaOK.
+func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
+	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || len(s.locks) > 0 {
+		return rules.ReadSplit{}
+	}
+	return s.splitSetting(snap)
+}
+
+// splitSetting is the read/write split of the session's user and current database.
+func (s *Session) splitSetting(snap *rules.Snapshot) rules.ReadSplit {
+	u, _ := snap.User(s.user)
+	var d *rules.Database
+	if s.db != "" {
+		d, _ = snap.Database(s.db)
+	}
+	return rules.SplitFor(u, d)
+}
+
+// acquireReplica returns a connection for a read the split sends to a replica of shard
+// (the topology falls back to the primary), or ok false when the backend serves no replicas.
+func (s *Session) acquireReplica(ctx context.Context, shard *rules.Shard) (Conn, bool, error) {
+	rb, ok := s.r.be.(ReplicaBackend)
+	after := s.gtids[shard.Name]
+	if !ok || !s.replicaRead.Enabled || after == gtidUnknown {
+		return nil, false, nil
+	}
+	c, err := rb.AcquireReplica(ctx, shard, ReplicaRead{MaxLag: s.replicaRead.MaxLag, After: after})
+	return c, true, err
+}
+
+// trackGTID remembers the GTID a statement just committed on c (read-your-writes): under a
+// read/write split, after any statement on a primary connection that may have written
+// (everything but reads, SHOW, SET and the like: see readsOnly), once the backend says no
+// transaction is open, the session reads @@last_gtid on the same connection. A failed read
+// keeps the shard's reads on the primary (gtidUnknown).
+func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err error) {
+	if err != nil || s.readOnlyStmt || s.replicaRead.Enabled || c.Status()&wire.StatusInTrans != 0 ||
+		!s.splitSetting(s.r.rules.Load()).Enabled {
+		return
+	}
+	if s.gtids == nil {
+		s.gtids = map[string]string{}
+	}
+	// @@last_gtid belongs to the backend connection, which other sessions used before: after
+	// a statement that wrote nothing it may be older than the session's last write, so the
+	// later transaction of each replication domain is kept. A shard whose position is
+	// unknown (after a multi-shard write) takes everything the primary has committed.
+	row, qerr := queryRow(ctx, c, "SELECT @@last_gtid, @@gtid_binlog_pos")
+	switch {
+	case qerr != nil || len(row) != 2 || row[0] == nil || row[1] == nil:
+		s.gtids[shard.Name] = gtidUnknown
+	case s.gtids[shard.Name] == gtidUnknown:
+		if *row[1] != "" {
+			s.gtids[shard.Name] = mergeGTIDs("", *row[1])
+		}
+	case *row[0] != "":
+		s.gtids[shard.Name] = mergeGTIDs(s.gtids[shard.Name], *row[0])
+	}
+}
+
+// mergeGTIDs combines two MariaDB GTID positions ("0-1-42,1-2-7"), keeping the higher
+// sequence number of each domain; malformed parts are dropped (gtidUnknown if nothing is
+// left of a non-empty b).
+func mergeGTIDs(a, b string) string {
+	type gtid struct {
+		text string
+		seq  uint64
+	}
+	by := map[string]gtid{}
+	var order []string
+	for _, pos := range []string{a, b} {
+		for part := range strings.SplitSeq(pos, ",") {
+			part = strings.TrimSpace(part)
+			f := strings.Split(part, "-")
+			if len(f) != 3 {
+				continue
+			}
+			seq, err := strconv.ParseUint(f[2], 10, 64)
+			if _, derr := strconv.ParseUint(f[0], 10, 32); err != nil || derr != nil {
+				continue
+			}
+			if _, serr := strconv.ParseUint(f[1], 10, 32); serr != nil {
+				continue
+			}
+			old, seen := by[f[0]]
+			if !seen {
+				order = append(order, f[0])
+			}
+			if !seen || seq > old.seq {
+				by[f[0]] = gtid{part, seq}
+			}
+		}
+	}
+	if len(by) == 0 {
+		return gtidUnknown
+	}
+	out := make([]string, len(order))
+	for i, d := range order {
+		out[i] = by[d].text
+	}
+	return strings.Join(out, ",")
+}
+
+// forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their
+// XA branches report no GTID) until a later write there records one.
+func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []branch) {
+	if !s.splitSetting(snap).Enabled {
+		return
+	}
+	if s.gtids == nil {
+		s.gtids = map[string]string{}
+	}
+	for _, b := range bs {
+		s.gtids[b.shard.Name] = gtidUnknown
+	}
+}
+
+// readsOnly reports whether st changes no data, so commits no GTID of its own (a SELECT
+// calling a stored function that writes is not seen: see the README).
+func readsOnly(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.ShowStmt, *ast.ExplainStmt, *ast.SetStmt, *ast.UseStmt,
+		*ast.KillStmt, *ast.BeginStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
+		return true
+	}
+	return false
+}
+
+// gtidUnknown marks a shard whose last write's GTID the session could not learn: its reads
+// stay on the primary until a later write's GTID is known.
+const gtidUnknown = "unknown"
