@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -39,7 +40,7 @@ func (sh *scatterShape) compute(col colRef, e ast.ExprNode) error {
 	if err != nil {
 		return err
 	}
-	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.s.exprText(e)})
+	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.pl.exprText(e)})
 	return nil
 }
 
@@ -59,7 +60,7 @@ type computeStream struct {
 	in   merge.Stream
 	cols []computedCol
 	ev   *evalRow
-	defs []colDef
+	defs []engine.ColDef
 }
 
 func (c *computeStream) Next() ([][]byte, error) {
@@ -84,7 +85,7 @@ func (c *computeStream) Next() ([][]byte, error) {
 const notFixedDec = 31
 
 // formatValue writes v as MySQL's text protocol writes a value of the column's kind.
-func formatValue(v sqlValue, k merge.Kind, def colDef) []byte {
+func formatValue(v sqlValue, k merge.Kind, def engine.ColDef) []byte {
 	if v.null {
 		return nil
 	}
@@ -94,7 +95,7 @@ func formatValue(v sqlValue, k merge.Kind, def colDef) []byte {
 		}
 		v.num, _ = v.number()
 	}
-	dec := int(def.decimals)
+	dec := int(def.Decimals)
 	switch k {
 	case merge.KindSigned, merge.KindUnsigned:
 		return []byte(merge.FormatRat(v.num, 0))
@@ -232,7 +233,7 @@ func intArith(op opcode.Op, l, r func(*evalRow) sqlValue) func(*evalRow) sqlValu
 // the one MySQL computes with (DivScale digits, truncated), so that AVG(x) * 2 agrees to the
 // last digit.
 func (sh *scatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*evalRow) sqlValue, error) {
-	text := sh.s.exprText(agg)
+	text := sh.pl.exprText(agg)
 	for _, a := range sh.plan.aggs {
 		if a.internal && a.text == text {
 			return columnValue(a.col), nil

@@ -1,57 +1,20 @@
 package router
 
-import (
-	"context"
+import "github.com/shardproxy/shardproxy/router/engine"
 
-	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/wire"
+// The router executes against the engine's backend seam; these names keep its own code
+// short. Implementations (topo) import router/engine, never router.
+type (
+	// Backend hands out shard connections (engine.Backend).
+	Backend = engine.Backend
+	// PreferringBackend can hand back a connection released earlier (engine.PreferringBackend).
+	PreferringBackend = engine.PreferringBackend
+	// Conn is one backend connection (engine.Conn).
+	Conn = engine.Conn
+	// BackendStmt is a statement prepared on one backend connection (engine.Stmt).
+	BackendStmt = engine.Stmt
+	// ReplicaBackend serves reads from replicas (engine.ReplicaBackend).
+	ReplicaBackend = engine.ReplicaBackend
+	// ReplicaRead is what a read sent to a replica requires of it (engine.ReplicaRead).
+	ReplicaRead = engine.ReplicaRead
 )
-
-// Backend hands out connections to shards. The topo package satisfies it (wired in
-// cmd/shardproxy); it must be safe for concurrent use.
-type Backend interface {
-	// Acquire returns a connection to the backend that plays role for shard now (its
-	// current primary, or a usable replica), bounded by ctx.
-	Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (Conn, error)
-	// Release gives a connection back; broken or dirty ones are closed or reset.
-	Release(c Conn)
-}
-
-// PreferringBackend is a Backend that can hand back a connection the session released
-// earlier, when it is still idle and still plays role, so a client keeps meeting the same
-// backend session.
-type PreferringBackend interface {
-	AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer Conn) (Conn, error)
-}
-
-// Conn is one backend connection, used by one session at a time.
-type Conn interface {
-	Wire() *wire.Conn // raw packets; ResetSeq before each command
-	ID() uint32       // backend connection id
-	// Server names the backend server this connection runs on (its config name).
-	Server() string
-	// KillQuery stops the statement this connection runs, on the server that runs it (KILL
-	// QUERY over a separate connection), bounded by ctx. Unlike the other methods it may be
-	// called from another goroutine while the holder uses the connection.
-	KillQuery(ctx context.Context) error
-	MarkBroken() // protocol state unknown: never reuse
-	Broken() bool
-	MarkDirty() // session state unknown: reset before reuse
-	Exec(ctx context.Context, query string) (wire.OK, error)
-	Status() uint16
-	SetStatus(uint16)
-	// Vars are the session variables applied on this connection (name → SQL literal),
-	// owned by the router; a reset clears them. The map is never modified in place.
-	Vars() map[string]string
-	SetVars(map[string]string)
-	DB() string
-	SetDB(string)
-	Stmt(sql string) (BackendStmt, bool)
-	SetStmt(sql string, s BackendStmt)
-}
-
-// BackendStmt is a statement prepared on one backend connection.
-type BackendStmt struct {
-	ID              uint32
-	Params, Columns int
-}

@@ -230,13 +230,11 @@ func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode,
 		}
 		return nil, plan{}, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet (%s of this statement through shardproxy)", what)
 	}
-	s.describing = true
-	p, err := s.plan(snap, st, text, nil)
-	s.describing = false
+	p, err := s.describe(snap, st, text)
 	if err != nil {
 		return nil, plan{}, err
 	}
-	if p.scatter != nil || p.branches != nil || p.dynamic || !p.names.empty() {
+	if p.scatter != nil || p.branches != nil || p.dynamic || !p.names.Empty() {
 		return nil, plan{}, sqlerr.NotSupported("%s of a statement the proxy must route or rewrite at each execution (sharded or broadcast tables, session functions, information_schema); use the binary protocol's prepared statements", what)
 	}
 	return st, p, nil

@@ -260,7 +260,7 @@ func TestResetClearsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.restore(st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
+	if got, _ := restoreSQL(s.restoreFlags, s.lists, st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
 		t.Errorf(`SELECT "x" after reset reads as %s`, got)
 	}
 }
@@ -312,7 +312,7 @@ func TestSQLModeFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatalf(`under ANSI_QUOTES "a" is a column: %v`, err)
 	}
-	if got, _ := s.restore(st); got != "SELECT `a` FROM `t`" {
+	if got, _ := restoreSQL(s.restoreFlags, s.lists, st); got != "SELECT `a` FROM `t`" {
 		t.Errorf("restored as %s", got)
 	}
 	// MariaDB ends "a\" at its second quote; the parser would not: refused.

@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -265,11 +266,11 @@ func unquote(s string, backslash bool) string {
 func sendQuery(ctx context.Context, c Conn, sql string) error {
 	bw := c.Wire()
 	bw.ResetSeq()
-	if err := bw.WriteCommandString(comQuery, sql); err != nil {
-		return ioErr(ctx, c, err)
+	if err := bw.WriteCommandString(engine.ComQuery, sql); err != nil {
+		return engine.IOErr(ctx, c, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return ioErr(ctx, c, err)
+		return engine.IOErr(ctx, c, err)
 	}
 	return nil
 }

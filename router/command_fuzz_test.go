@@ -17,6 +17,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/shardproxy/shardproxy/protocol"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -297,7 +298,7 @@ func (cs *cmdServer) run(t *testing.T, data []byte) []byte {
 	return sc.out.Bytes()
 }
 
-var execOne = []byte{comStmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_LONGLONG, 0, 7, 0, 0, 0, 0, 0, 0, 0}
+var execOne = []byte{engine.ComStmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_LONGLONG, 0, 7, 0, 0, 0, 0, 0, 0, 0}
 
 // FuzzCommands logs in to the real protocol server in front of the router over the
 // recording fake backend, then sends arbitrary command packets. The proxy must never
@@ -305,13 +306,13 @@ var execOne = []byte{comStmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQ
 // the session when the client's stream ends.
 func FuzzCommands(f *testing.F) {
 	cs := startCommandServer(f)
-	f.Add(joinCommands(cmd(comQuery, "SELECT * FROM orders WHERE user_id = 1"), cmd(comQuery, "SELECT COUNT(*) FROM orders")))
-	f.Add(joinCommands(cmd(comStmtPrepare, "SELECT * FROM orders WHERE user_id = ?"), execOne, execOne, cmd(comStmtClose, "\x01\x00\x00\x00")))
-	f.Add(joinCommands(cmd(comQuery, "BEGIN"), cmd(comQuery, "INSERT INTO orders (user_id, id) VALUES (1, 1), (2, 2)"), cmd(comQuery, "COMMIT")))
-	f.Add(joinCommands(cmd(comInitDB, "shop"), cmd(comFieldList, "orders\x00"), cmd(0x09, ""), cmd(0x0e, ""), cmd(0x1f, "")))
-	f.Add(joinCommands(cmd(comQuery, "SET @a = 1; SELECT @a; PREPARE s FROM 'SELECT 1'; EXECUTE s"), cmd(0x1b, "\x01\x00")))
-	f.Add(joinCommands(cmd(comStmtPrepare, "INSERT INTO orders (user_id, id) VALUES (?, ?)"), cmd(0x18, "\x01\x00\x00\x00\x00\x00abc"), execOne, cmd(0x1a, "\x01\x00\x00\x00")))
-	f.Add(joinCommands(cmd(comQuery, "SELECT /*+ MAX_EXECUTION_TIME(1) */ SLEEP(1)"), cmd(comQuery, "KILL QUERY 1"), cmd(0x01, "")))
+	f.Add(joinCommands(cmd(engine.ComQuery, "SELECT * FROM orders WHERE user_id = 1"), cmd(engine.ComQuery, "SELECT COUNT(*) FROM orders")))
+	f.Add(joinCommands(cmd(engine.ComStmtPrepare, "SELECT * FROM orders WHERE user_id = ?"), execOne, execOne, cmd(engine.ComStmtClose, "\x01\x00\x00\x00")))
+	f.Add(joinCommands(cmd(engine.ComQuery, "BEGIN"), cmd(engine.ComQuery, "INSERT INTO orders (user_id, id) VALUES (1, 1), (2, 2)"), cmd(engine.ComQuery, "COMMIT")))
+	f.Add(joinCommands(cmd(engine.ComInitDB, "shop"), cmd(engine.ComFieldList, "orders\x00"), cmd(0x09, ""), cmd(0x0e, ""), cmd(0x1f, "")))
+	f.Add(joinCommands(cmd(engine.ComQuery, "SET @a = 1; SELECT @a; PREPARE s FROM 'SELECT 1'; EXECUTE s"), cmd(0x1b, "\x01\x00")))
+	f.Add(joinCommands(cmd(engine.ComStmtPrepare, "INSERT INTO orders (user_id, id) VALUES (?, ?)"), cmd(0x18, "\x01\x00\x00\x00\x00\x00abc"), execOne, cmd(0x1a, "\x01\x00\x00\x00")))
+	f.Add(joinCommands(cmd(engine.ComQuery, "SELECT /*+ MAX_EXECUTION_TIME(1) */ SLEEP(1)"), cmd(engine.ComQuery, "KILL QUERY 1"), cmd(0x01, "")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkOutput(t, cs.run(t, data))
 	})
@@ -321,7 +322,7 @@ func FuzzCommands(f *testing.F) {
 // commands reach the backend: a prepared statement executed by shard key goes to its shard.
 func TestCommandScript(t *testing.T) {
 	cs := startCommandServer(t)
-	out := cs.run(t, joinCommands(cmd(comStmtPrepare, "SELECT * FROM orders WHERE user_id = ?"), execOne, cmd(comQuery, "SELECT * FROM orders WHERE user_id = 1")))
+	out := cs.run(t, joinCommands(cmd(engine.ComStmtPrepare, "SELECT * FROM orders WHERE user_id = ?"), execOne, cmd(engine.ComQuery, "SELECT * FROM orders WHERE user_id = 1")))
 	checkOutput(t, out)
 	log := strings.Join(cs.be.takeLog(), "\n")
 	for _, want := range []string{"EXECUTE", "SELECT * FROM orders WHERE user_id = 1"} {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -24,11 +25,11 @@ func isTableDDL(st ast.StmtNode) bool {
 
 // ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
-func (s *Session) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
+func (pl *planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
 	if err := adminStatement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
 		return nil, err
 	}
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return nil, a.err
@@ -65,12 +66,12 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 				r.node.Schema = ast.NewCIStr(p.Shard.Database)
 			}
 		}
-		sql, err := s.restore(st)
+		sql, err := restoreSQL(s.restoreFlags, s.lists, st)
 		if err != nil {
 			return err
 		}
 		where := p.Shard.Name + ":" + p.Table
-		if err := s.run(ctx, snap, p.Shard, sql, false, discard{}); err != nil {
+		if err := s.run(ctx, snap, p.Shard, sql, false, engine.Discard{}); err != nil {
 			e, ok := sqlerr.As(err)
 			if !ok {
 				e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)

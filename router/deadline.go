@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -191,49 +192,11 @@ func killReasonOf(cause error) string {
 	return ReasonOther
 }
 
-// interrupter stops a backend statement when its context ends, without giving up the
-// connection: KILL QUERY goes over a separate connection, and the statement's own answer
-// (ERR 1317, or its result if it finished first) is drained within drainTimeout. Only a
-// connection that does not answer in time is lost.
-type interrupter struct {
-	c      Conn
-	stopFn func() bool
-	killed chan struct{} // closed when the KILL QUERY is done
-	err    error         // of the KILL QUERY; written before killed is closed
-}
-
-// interruptOnDone arms an interrupter for the exchange about to start on c. The caller must
-// call stop once the exchange is over, whatever happened.
-func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *interrupter {
-	it := &interrupter{c: c}
-	if ctx.Done() == nil {
-		return it
-	}
-	nc := c.Wire().NetConn()
-	it.killed = make(chan struct{})
-	// The function runs in its own goroutine, owned by stop, which waits for it.
-	it.stopFn = context.AfterFunc(ctx, func() {
-		defer close(it.killed)
-		_ = nc.SetDeadline(time.Now().Add(drainTimeout))
-		it.err = s.killQuery(shard, c, killReason(ctx))
-	})
-	return it
-}
-
-// stop ends the watch and reports whether ctx ended during the exchange. If it did, stop
-// waits for the KILL QUERY to finish (so it cannot hit a later statement), clears the drain
-// deadline, and marks the connection broken if the kill failed: the statement may still run.
-func (it *interrupter) stop() bool {
-	if it.stopFn == nil || it.stopFn() {
-		return false
-	}
-	<-it.killed
-	if it.err != nil {
-		it.c.MarkBroken()
-	} else if !it.c.Broken() {
-		_ = it.c.Wire().NetConn().SetDeadline(time.Time{})
-	}
-	return true
+// interruptOnDone arms an interrupter for the exchange about to start on c: when ctx ends,
+// the statement is killed on its server (killQuery, counted by reason) and its answer
+// drained within drainTimeout. The caller must call Stop once the exchange is over.
+func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+	return engine.Interrupt(ctx, c, drainTimeout, func() error { return s.killQuery(shard, c, killReason(ctx)) })
 }
 
 // cutoff passes packets to the client until ctx ends, and drops them afterwards: what an
@@ -264,18 +227,18 @@ func interrupted(ctx context.Context, cw *cutoff, err error) error {
 // relayOn sends one command to c and relays its response to w, under ctx: when ctx ends the
 // backend statement is killed and drained, and the client gets interruptedError unless the
 // whole response had already reached it.
-func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (outcome, error) {
+func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
-		return outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
+		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
 	}
 	it := s.interruptOnDone(ctx, shard, c)
 	cw := &cutoff{ctx: ctx, w: w}
-	err := sendCommand(ctx, c, cmd, payload)
-	var out outcome
+	err := engine.SendCommand(ctx, c, cmd, payload)
+	var out engine.Outcome
 	if err == nil {
-		out, err = relayResults(ctx, c, cw, more, cmd == comStmtExecute)
+		out, err = engine.RelayResults(ctx, c, cw, more, cmd == engine.ComStmtExecute)
 	}
-	if it.stop() {
+	if it.Stop() {
 		err = interrupted(ctx, cw, err)
 	}
 	if e, ok := sqlerr.As(err); ok && e.Code == erStatementTimeout {
@@ -365,8 +328,8 @@ func deadlineValue(name string, e ast.ExprNode) (time.Duration, error) {
 
 // deadlineVarValue answers @@max_execution_time (ms) and @@max_statement_time (seconds) with
 // the deadline the session's statements get when they carry no hint.
-func (s *Session) deadlineVarValue(name string) any {
-	d, _ := s.deadlineFor(s.r.rules.Load(), hintDeadline{})
+func (pl *planner) deadlineVarValue(name string) any {
+	d := pl.deadline
 	if strings.EqualFold(name, varMaxStatementTime) {
 		// A decimal with six places, as MariaDB shows it (0.200000).
 		dec := new(test_driver.MyDecimal)

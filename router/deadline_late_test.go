@@ -115,8 +115,8 @@ func TestSessionDeadlinePassedBackendLost(t *testing.T) {
 			if n := be.nextID - first; n != tc.conns {
 				t.Errorf("the statement used %d backend connections, want %d", n, tc.conns)
 			}
-			if len(w.pkts) != 0 {
-				t.Errorf("%d packets reached the client before the error", len(w.pkts))
+			if len(w.Pkts) != 0 {
+				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -142,7 +143,7 @@ func TestInterruptedOutcome(t *testing.T) {
 		{"CompletedBeforeDeadline", deadline, false, nil, 0, ReasonTimeout},
 		{"ResultCutAtDeadline", deadline, true, nil, sqlerr.ErQueryTimeout, ReasonTimeout},
 		{"BackendInterruptedAtDeadline", deadline, false, backendErr, sqlerr.ErQueryTimeout, ReasonTimeout},
-		{"DrainTimedOut", deadline, false, fmt.Errorf("%w: read: i/o timeout", ErrBackendIO), sqlerr.ErQueryTimeout, ReasonTimeout},
+		{"DrainTimedOut", deadline, false, fmt.Errorf("%w: read: i/o timeout", engine.ErrBackendIO), sqlerr.ErQueryTimeout, ReasonTimeout},
 		{"KillQuery", killed, false, backendErr, sqlerr.ErQueryInterrupted, ReasonKillQuery},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,8 +386,8 @@ func TestSessionInterruptDrains(t *testing.T) {
 			if elapsed < tc.minElapsed || elapsed > tc.minElapsed+time.Second {
 				t.Errorf("answered after %v, want between %v and %v", elapsed, tc.minElapsed, tc.minElapsed+time.Second)
 			}
-			if len(w.pkts) != 0 {
-				t.Errorf("%d packets reached the client before the error", len(w.pkts))
+			if len(w.Pkts) != 0 {
+				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -24,24 +25,24 @@ type diagnostics struct {
 
 // record updates the diagnostics after a statement ran on c; warnings are fetched from c
 // (one extra round trip, only when there are some) before c goes back to the pool.
-func (s *Session) record(ctx context.Context, c Conn, out outcome, err error) {
+func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err error) {
 	if s.keepDiag {
 		return
 	}
 	d := diagnostics{rowCount: -1, foundRows: s.diag.foundRows}
 	switch {
 	case err == nil:
-		if out.rows >= 0 {
-			d.foundRows = out.rows
+		if out.Rows >= 0 {
+			d.foundRows = out.Rows
 		} else {
-			d.rowCount = int64(out.affected)
+			d.rowCount = int64(out.Affected)
 		}
-		if out.warnings > 0 && !c.Broken() && ctx.Err() == nil {
-			rows, ferr := queryRows(ctx, c, "SHOW WARNINGS")
+		if out.Warnings > 0 && !c.Broken() && ctx.Err() == nil {
+			rows, ferr := engine.QueryRows(ctx, c, "SHOW WARNINGS")
 			if ferr == nil {
 				d.warnings = rows
 			}
-			d.count = int(out.warnings)
+			d.count = int(out.Warnings)
 		}
 	default:
 		if e, ok := sqlerr.As(err); ok {

@@ -17,12 +17,22 @@
 // branches, the coordinator's local transaction with its decision row as the commit point.
 // A Recoverer (recover.go) resolves branches a crashed proxy left prepared.
 //
-// Introspection sees logical names (infoschema.go): database and table-per-slot table names
-// are translated both ways in statements reading information_schema and in SHOW, and
-// information_schema is read through derived tables holding only the user's databases
-// (infofilter.go). MariaDB's RETURNING clause, which the parser does not know, is cut off,
-// the statement planned without it and the clause put back (returning.go).
+// Introspection sees logical names (router/introspect): database and table-per-slot table
+// names are translated both ways in statements reading information_schema and in SHOW, and
+// information_schema is read through derived tables holding only the user's databases.
 //
-// It may import rules, sqlerr, wire and the TiDB parser; never protocol or pool (the
-// Backend interface is defined here and satisfied in cmd/shardproxy).
+// Planning runs on a planner (planner.go), a read-only copy of what it reads of the
+// session; it does no I/O and changes nothing of the session. MariaDB's RETURNING clause,
+// which the parser does not know, is cut off, the statement planned without it and the
+// clause put back (returning.go).
+//
+// A prepared statement is planned once (bound.go): when its shard depends on a ? in the
+// shard key, EXECUTE resolves the slot from the bound values and fills in the route's bind
+// variables (physical table and database names) without parsing again.
+//
+// Backends are reached through router/engine, which defines the Backend and Conn seam and
+// speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
+//
+// It may import router/engine, router/introspect, merge, rules, sqlerr, wire and the TiDB
+// parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

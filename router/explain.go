@@ -65,7 +65,7 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
 	}
 	if isTableDDL(st) {
-		refs, err := s.ddlTargets(snap, st)
+		refs, err := s.planner(snap).ddlTargets(snap, st)
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +85,9 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 	}
 	if p.branches != nil {
 		return explainBranches(p), nil
+	}
+	if p.bound != nil {
+		return p.bound.explain()
 	}
 	if p.scatter == nil {
 		return []ExplainStep{{Step: "route", Shard: p.shard.Name, Detail: p.sql}}, nil

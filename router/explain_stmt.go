@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -63,7 +64,7 @@ func (s *Session) explainOf(e *ast.ExplainStmt, text string) (explainReq, bool, 
 		return r, true, nil
 	}
 	// The head could not be cut off the text (a comment inside it): rebuild it.
-	inner, err := s.restore(e.Stmt)
+	inner, err := restoreSQL(s.restoreFlags, s.lists, e.Stmt)
 	if err != nil {
 		return explainReq{}, false, err
 	}
@@ -86,7 +87,7 @@ func isAnalyzeHead(head string) bool {
 type explainTarget struct {
 	shard *rules.Shard
 	sql   string
-	names colNames
+	names introspect.Columns
 }
 
 // explainPlan is where an EXPLAIN / ANALYZE goes: one target for a statement routed to one
@@ -104,9 +105,13 @@ func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, 
 		return explainPlan{}, err
 	}
 	ep := explainPlan{p: p, labelled: p.scatter != nil || p.branches != nil}
-	logical := p.columns.logicalDB(p.shard, p.scatter)
+	first := p.shard
+	if p.scatter != nil {
+		first = p.scatter.targets[0].shard
+	}
+	logical := p.columns.LogicalDB(first)
 	add := func(shard *rules.Shard, sql string) {
-		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: p.columns.forShard(shard, logical)})
+		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: p.columns.ForShard(shard, logical)})
 	}
 	switch {
 	case p.scatter != nil:
@@ -141,8 +146,8 @@ func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r expla
 	if ep.p.sticky {
 		s.sticky = true
 	}
-	if !ep.p.names.empty() {
-		w = &logicalRows{w: w, names: ep.p.names}
+	if !ep.p.names.Empty() {
+		w = introspect.NewRows(w, ep.p.names, false)
 	}
 	n := len(ep.targets)
 	for i, t := range ep.targets {
@@ -167,47 +172,6 @@ func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r expla
 	return nil
 }
 
-// logicalDB is the logical database of a plan's results: what the renaming maps the first
-// shard's physical database to (the physical name itself when they agree).
-func (n colNames) logicalDB(shard *rules.Shard, sp *scatterPlan) string {
-	if sp != nil {
-		shard = sp.targets[0].shard
-	}
-	if l, ok := n.dbs[shard.Database]; ok {
-		return l
-	}
-	return shard.Database
-}
-
-// forShard is the renaming for the results of shard, whose physical database holds logical.
-func (n colNames) forShard(shard *rules.Shard, logical string) colNames {
-	out := colNames{perSlot: n.perSlot}
-	if shard.Database != logical {
-		out.dbs = map[string]string{shard.Database: logical}
-	}
-	return out
-}
-
-// identifierRun matches the identifiers inside an EXPLAIN cell (a table name, db.table.col,
-// JSON text).
-var identifierRun = regexp.MustCompile("[0-9A-Za-z_$]+")
-
-// logicalText replaces every physical database and slot table name in v by its logical name.
-func (n colNames) logicalText(v string) string {
-	if n.empty() {
-		return v
-	}
-	return identifierRun.ReplaceAllStringFunc(v, func(tok string) string {
-		if l, ok := n.dbs[tok]; ok {
-			return l
-		}
-		if l, ok := n.table(tok); ok {
-			return l
-		}
-		return tok
-	})
-}
-
 // explainWriter passes one shard's EXPLAIN result (text protocol) to the client with logical
 // names. With a label it adds a first column `shard` holding it; the column definitions are
 // written only by the first shard and the closing EOF only by the last, so the shards'
@@ -216,7 +180,7 @@ type explainWriter struct {
 	w           wire.PacketWriter
 	label       string
 	first, last bool
-	names       colNames
+	names       introspect.Columns
 	n, seen     int // column count of the result set, packets of it seen
 	buf         []byte
 }
@@ -249,7 +213,7 @@ func (e *explainWriter) WritePacket(p []byte) error {
 		if e.seen == e.n+2 {
 			return e.w.WritePacket(p)
 		}
-		return e.w.WritePacket(e.names.rewrite(p))
+		return e.w.WritePacket(e.names.Rewrite(p))
 	case wire.IsEOF(p) || wire.IsErr(p):
 		e.seen = 0
 		if !e.last && wire.IsEOF(p) {
@@ -270,7 +234,7 @@ func (e *explainWriter) WritePacket(p []byte) error {
 		if null {
 			e.buf = append(e.buf, rest[:m]...)
 		} else {
-			e.buf = wire.AppendLenencString(e.buf, e.names.logicalText(string(v)))
+			e.buf = wire.AppendLenencString(e.buf, e.names.LogicalText(string(v)))
 		}
 		rest = rest[m:]
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -200,15 +201,15 @@ func (c *fakeConn) query(sql string) [][]byte {
 				row = append(row, nil)
 			}
 		}
-		var k collector
+		var k engine.Collector
 		_ = wire.WriteTextResult(&k, cols, [][]*string{row}, wire.StatusAutocommit)
-		return k.pkts
+		return k.Pkts
 	case strings.HasPrefix(upper, "SELECT"):
 		one := "1"
-		var k collector
+		var k engine.Collector
 		c.touch(upper)
 		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "1"}}, [][]*string{{&one}}, c.serverStatus())
-		return k.pkts
+		return k.Pkts
 	case strings.HasPrefix(upper, "SET") && strings.Contains(upper, "AUTOCOMMIT"):
 		manual := strings.Contains(upper, "AUTOCOMMIT = 0") || strings.Contains(upper, "AUTOCOMMIT=0")
 		if c.manual && !manual { // autocommit back on commits
@@ -280,16 +281,16 @@ func (c *fakeConn) serverStatus() uint16 {
 // command answers one command packet.
 func (c *fakeConn) command(p []byte) [][]byte {
 	switch p[0] {
-	case comQuery:
+	case engine.ComQuery:
 		return c.query(string(p[1:]))
-	case comInitDB:
+	case engine.ComInitDB:
 		c.record("USE " + string(p[1:]))
 		return [][]byte{wire.AppendOK(nil, wire.OK{Status: c.serverStatus()})}
-	case comFieldList:
+	case engine.ComFieldList:
 		table, _, _ := strings.Cut(string(p[1:]), "\x00")
 		c.record("FIELD_LIST " + table)
 		return [][]byte{wire.AppendColumnDef(nil, wire.Column{Table: table, Name: "id"}), wire.AppendEOF(nil, 0, c.serverStatus())}
-	case comStmtPrepare:
+	case engine.ComStmtPrepare:
 		sql := string(p[1:])
 		c.record("PREPARE " + sql)
 		if strings.Contains(strings.ToUpper(sql), "FAIL") {
@@ -309,7 +310,7 @@ func (c *fakeConn) command(p []byte) [][]byte {
 			out = append(out, wire.AppendEOF(nil, 0, wire.StatusAutocommit))
 		}
 		return append(out, wire.AppendColumnDef(nil, wire.Column{Name: "c"}), wire.AppendEOF(nil, 0, wire.StatusAutocommit))
-	case comStmtExecute:
+	case engine.ComStmtExecute:
 		id := uint32(p[1]) | uint32(p[2])<<8 | uint32(p[3])<<16 | uint32(p[4])<<24
 		c.record(fmt.Sprintf("EXECUTE %d % x", id, p[10:]))
 		return [][]byte{wire.AppendOK(nil, wire.OK{AffectedRows: 1, Status: wire.StatusAutocommit})}
@@ -360,12 +361,12 @@ func (n *fakeNet) SetReadDeadline(time.Time) error  { return nil }
 func (n *fakeNet) SetWriteDeadline(time.Time) error { return nil }
 
 // clientRecorder collects the packets a session writes to its client.
-type clientRecorder struct{ collector }
+type clientRecorder struct{ engine.Collector }
 
 // oks returns the OK packets written, parsed.
 func (r *clientRecorder) oks() []wire.OK {
 	var out []wire.OK
-	for _, p := range r.pkts {
+	for _, p := range r.Pkts {
 		if len(p) > 0 && p[0] == wire.OKHeader {
 			if ok, err := wire.ParseOK(p); err == nil {
 				out = append(out, ok)
@@ -375,7 +376,7 @@ func (r *clientRecorder) oks() []wire.OK {
 	return out
 }
 
-func (r *clientRecorder) reset() { r.pkts = nil }
+func (r *clientRecorder) reset() { r.Pkts = nil }
 
 // sqlCode returns the MySQL error code of err, or 0.
 func sqlCode(err error) uint16 {

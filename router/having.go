@@ -67,7 +67,7 @@ func (sh *scatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &havingExpr{text: sh.s.exprText(e), eval: f}, nil
+	return &havingExpr{text: sh.pl.exprText(e), eval: f}, nil
 }
 
 func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
@@ -78,7 +78,7 @@ func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
 			}
 		}
 	}
-	text := sh.s.exprText(e)
+	text := sh.pl.exprText(e)
 	for _, g := range sh.plan.order {
 		if g.text == text {
 			return g.val, true
@@ -205,7 +205,7 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	if col, ok := sh.havingColumn(e); ok {
 		return columnValue(col), nil
 	}
-	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.s.exprText(e))
+	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.pl.exprText(e))
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.

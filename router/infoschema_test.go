@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -19,12 +21,12 @@ func TestLogicalRows(t *testing.T) {
 	s := fakeSession(t, shardedRouter(t, newFakeBackend()), "app", 1)
 	snap := s.r.rules.Load()
 	db, _ := snap.Database("shop")
-	names := s.schemaNames(snap, db.DefaultShard)
-	if got, _ := names.physical("accounts"); got != "accounts_0000" {
+	names := introspect.NamesOn(snap, s.user, db.DefaultShard)
+	if got, _ := names.Physical("accounts"); got != "accounts_0000" {
 		t.Errorf("accounts on s0 is %q, want accounts_0000", got)
 	}
-	if !names.otherSlots["ledger_0001"] || names.otherSlots["ledger_0000"] || len(names.otherSlots) != 2 {
-		t.Errorf("other slots %v, want accounts_0001 and ledger_0001", names.otherSlots)
+	if other := names.OtherSlots(); !slices.Equal(other, []string{"accounts_0001", "ledger_0001"}) {
+		t.Errorf("other slots %v, want accounts_0001 and ledger_0001", other)
 	}
 	str := func(v string) *string { return &v }
 	in := [][]*string{
@@ -47,7 +49,7 @@ func TestLogicalRows(t *testing.T) {
 	}
 	for _, bin := range []bool{false, true} {
 		var out clientRecorder
-		l := &logicalRows{w: &out, names: names, binary: bin}
+		l := introspect.NewRows(&out, names, bin)
 		for range 2 { // two result sets in a row
 			if bin {
 				writeBinaryResult(t, l, cols, in)
@@ -55,7 +57,7 @@ func TestLogicalRows(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := decodeRows(t, out.pkts, bin)
+		got := decodeRows(t, out.Pkts, bin)
 		if len(got) != 2*len(want) {
 			t.Fatalf("binary %v: rows %q, want twice %q", bin, got, want)
 		}
@@ -87,8 +89,8 @@ func writeBinaryResult(t *testing.T, w wire.PacketWriter, cols []wire.Column, ro
 				vals[i] = []byte(*v)
 			}
 		}
-		defs := []colDef{{typ: mysql.MYSQL_TYPE_VAR_STRING}, {typ: mysql.MYSQL_TYPE_VAR_STRING}, {typ: mysql.MYSQL_TYPE_LONGLONG}}
-		p, err := appendBinaryRow(nil, defs, vals)
+		defs := []engine.ColDef{{Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
+		p, err := engine.AppendBinaryRow(nil, defs, vals)
 		must(err)
 		must(w.WritePacket(p))
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -46,9 +47,9 @@ func (s *Session) nameInsertColumns(ctx context.Context, snap *rules.Snapshot, i
 	if err != nil {
 		return err
 	}
-	rows, err := queryRows(ctx, c, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"+
+	rows, err := engine.QueryRows(ctx, c, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"+
 		escapeString(pl.Shard.Database)+"' AND TABLE_NAME = '"+escapeString(pl.Table)+"' AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION")
-	if err = s.finish(pl.Shard, c, outcome{status: s.status}, err); err != nil {
+	if err = s.finish(pl.Shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return err
 	}
 	if len(rows) == 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -24,27 +25,20 @@ import (
 // proxy does not do yet; such a LOAD DATA is refused with 1235 before any of the file is
 // read.
 
-// clientFile is what the client connection's PacketWriter offers to read the file a client
-// sends after a LOCAL INFILE request (protocol's result writer implements it). An empty
-// packet ends the file.
-type clientFile interface {
-	ReadFilePacket() ([]byte, error)
-}
-
 // infileWriter is the PacketWriter a LOAD DATA LOCAL statement's answer is relayed to: it
-// carries the client's file to relayResults.
+// carries the client's file to the engine's relay (engine.FileCarrier).
 type infileWriter struct {
 	wire.PacketWriter
-	file clientFile
+	file engine.ClientFile
 }
 
-// fileOf returns the client file behind w (through a cutoff), if w offers one.
-func fileOf(w wire.PacketWriter) (clientFile, bool) {
-	switch x := w.(type) {
-	case *infileWriter:
-		return x.file, true
-	case *cutoff:
-		return fileOf(x.w)
+// ClientFile hands the client's file to the engine (engine.FileCarrier).
+func (x *infileWriter) ClientFile() (engine.ClientFile, bool) { return x.file, true }
+
+// ClientFile passes on the client's file of the writer behind the cutoff, if it has one.
+func (c *cutoff) ClientFile() (engine.ClientFile, bool) {
+	if fc, ok := c.w.(engine.FileCarrier); ok {
+		return fc.ClientFile()
 	}
 	return nil, false
 }
@@ -58,7 +52,7 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 	if !s.info.LocalFiles {
 		return sqlerr.New(erLoadInfileDisabled, "The used command is not allowed because the MariaDB server or client has disabled the local infile capability")
 	}
-	file, ok := w.(clientFile)
+	file, ok := w.(engine.ClientFile)
 	if !ok {
 		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
 	}
@@ -127,42 +121,5 @@ func keepDuplicateHandling(n *ast.LoadDataStmt, text, restored string) string {
 			return restored[:i] + restored[i+len(" IGNORE"):]
 		}
 		from = i + 1
-	}
-}
-
-// relayLocalFile answers the backend's LOCAL INFILE request req: it forwards the request to
-// the client and the client's file, packet by packet, to the backend, ending with the empty
-// packet. If the backend fails mid-file the rest of the file is still read (and dropped), so
-// the client connection stays in step; if the client fails, the backend connection is
-// broken off so that the statement does not commit a partial file.
-func relayLocalFile(ctx context.Context, c Conn, w wire.PacketWriter, req []byte) error {
-	file, ok := fileOf(w)
-	if !ok || ctx.Err() != nil {
-		c.MarkBroken()
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
-	}
-	if err := w.WritePacket(req); err != nil {
-		c.MarkBroken()
-		return err
-	}
-	bw := c.Wire()
-	var berr error
-	for {
-		p, err := file.ReadFilePacket()
-		if err != nil {
-			c.MarkBroken()
-			return err
-		}
-		if berr == nil {
-			if berr = bw.WritePacket(p); berr == nil && len(p) == 0 {
-				berr = bw.Flush()
-			}
-			if berr != nil {
-				berr = ioErr(ctx, c, berr)
-			}
-		}
-		if len(p) == 0 {
-			return berr
-		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -133,8 +134,8 @@ func (s *Session) showTables(ctx context.Context, snap *rules.Snapshot, db *rule
 	if err != nil {
 		return localResult{}, err
 	}
-	rows, err := queryRows(ctx, c, "SHOW FULL TABLES")
-	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
+	rows, err := engine.QueryRows(ctx, c, "SHOW FULL TABLES")
+	if err = s.finish(shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return localResult{}, err
 	}
 	kinds := map[string]string{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -27,7 +28,7 @@ type lockTarget struct {
 // ok is false when no listed table is sharded or broadcast (the statement then runs as
 // usual on its shard).
 func (s *Session) planLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []lockTarget, ok bool, err error) {
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	a := &analyzer{pl: s.planner(snap), snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return nil, false, a.err
@@ -84,7 +85,7 @@ func (s *Session) lockTables(ctx context.Context, snap *rules.Snapshot, targets 
 func (s *Session) takeLocks(ctx context.Context, snap *rules.Snapshot, targets []lockTarget) error {
 	s.sticky = true // locks live in the backend sessions
 	for _, t := range targets {
-		if err := s.run(ctx, snap, t.shard, t.sql, false, discard{}); err != nil {
+		if err := s.run(ctx, snap, t.shard, t.sql, false, engine.Discard{}); err != nil {
 			_ = s.unlockTables(ctx, snap)
 			return err
 		}
@@ -111,7 +112,7 @@ func (s *Session) unlockShard(ctx context.Context, snap *rules.Snapshot, shard *
 	if !ok {
 		return nil // the connection is gone, and its locks with it
 	}
-	return s.runOn(ctx, snap, shard, c, "UNLOCK TABLES", false, discard{})
+	return s.runOn(ctx, snap, shard, c, "UNLOCK TABLES", false, engine.Discard{})
 }
 
 // execMultiLocked runs a multi-shard write while the session holds table locks. MariaDB
@@ -124,7 +125,7 @@ func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p p
 	if err := s.unlockTables(ctx, snap); err != nil {
 		return err
 	}
-	var k collector
+	var k engine.Collector
 	werr := s.execMulti(ctx, snap, p, more, &k)
 	if err := s.takeLocks(ctx, snap, locks); err != nil {
 		return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
@@ -133,7 +134,7 @@ func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p p
 	if werr != nil {
 		return werr
 	}
-	for _, pk := range k.pkts {
+	for _, pk := range k.Pkts {
 		if err := w.WritePacket(pk); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -11,7 +12,7 @@ import (
 // that died, by its connection closing (sqlerr.Lost; drivers report 2013). A read's
 // failure stays an ERR packet (1430): nothing changed, the connection goes on.
 func lostWrite(err error) error {
-	if err != nil && errors.Is(err, ErrBackendIO) {
+	if err != nil && errors.Is(err, engine.ErrBackendIO) {
 		return sqlerr.Lost(err)
 	}
 	return err

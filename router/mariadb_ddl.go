@@ -164,7 +164,7 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 // runMariaDBDDL routes st, the parsed equivalent of a DDL shape d, as DDL is routed and sends
 // its planned text fixed into the MariaDB statement.
 func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, d ddlShape, w wire.PacketWriter) error {
-	refs, err := s.ddlTargets(snap, st)
+	refs, err := s.planner(snap).ddlTargets(snap, st)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -168,7 +169,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on several shards (user variables live on the database's default shard; select the values, then SET them)")
 	case p.shard != home:
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on shard %s: user variables live on the database's default shard %s (select the values, then SET them)", p.shard.Name, home.Name)
-	case !p.names.empty():
+	case !p.names.Empty():
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable from information_schema (the proxy translates its names in the rows it returns)")
 	}
 	s.sticky = true
@@ -187,7 +188,7 @@ func (s *Session) variableShard(snap *rules.Snapshot) (*rules.Shard, error) {
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	} else {
-		db = s.anyDatabase(snap)
+		db = s.planner(snap).anyDatabase(snap)
 	}
 	if db == nil {
 		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
@@ -223,8 +224,8 @@ func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql stri
 		return true, errShapeLost
 	}
 	out := "SHOW CREATE " + strings.ToUpper(m[2]) + " " + p.sql[loc[1]:]
-	if !p.names.empty() {
-		w = &logicalRows{w: w, names: p.names}
+	if !p.names.Empty() {
+		w = introspect.NewRows(w, p.names, false)
 	}
 	s.route = RouteSingle
 	s.publish(sql)
@@ -257,7 +258,7 @@ func (s *Session) setval(ctx context.Context, snap *rules.Snapshot, sql string, 
 	if err != nil {
 		return true, err
 	}
-	if p.sql != text || p.scatter != nil || p.branches != nil || !p.names.empty() {
+	if p.sql != text || p.scatter != nil || p.branches != nil || !p.names.Empty() {
 		return true, sqlerr.NotSupported("SETVAL with more than two arguments in a statement the proxy must rewrite (qualified names): use SETVAL(sequence, n)")
 	}
 	s.route = RouteSingle

@@ -96,7 +96,7 @@ func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql str
 	default:
 		return true, syntaxError(errShapeLost)
 	}
-	refs, err := s.ddlTargets(snap, st)
+	refs, err := s.planner(snap).ddlTargets(snap, st)
 	if err != nil {
 		return true, err
 	}

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"slices"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -43,7 +44,7 @@ func (s *Session) Abandon() {
 // errPanicked is what a recovered panic becomes: the statement fails with an internal error
 // and the connection involved is treated as lost.
 func errPanicked(v any) error {
-	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErUnknownError,
+	return fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErUnknownError,
 		"Internal error in the proxy while handling the statement (%v); it may or may not have run", v))
 }
 

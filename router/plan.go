@@ -1,7 +1,6 @@
 package router
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -25,9 +25,9 @@ type plan struct {
 	diagnostic bool
 	// names translates database names of a statement reading information_schema; empty
 	// otherwise.
-	names schemaNames
+	names introspect.Names
 	// columns renames physical names in the result's column definitions.
-	columns colNames
+	columns introspect.Columns
 	// scatter: the statement runs on several shards and the proxy merges the results
 	// (shard and sql are then unused).
 	scatter *scatterPlan
@@ -35,18 +35,27 @@ type plan struct {
 	// statement that runs on shard alone. shard and sql then describe the first statement.
 	branches []branch
 	copies   bool // the branches write identical copies (broadcast): report one, not the sum
+	// bound is set at prepare time for a statement routed by its parameters alone: each
+	// execution resolves its route from it without planning again (bound.go).
+	bound *boundRoute
 }
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
 const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
 
 // restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
-func (s *Session) restore(n ast.Node) (string, error) {
+func (pl *planner) restore(n ast.Node) (string, error) {
+	return restoreSQL(pl.restoreFlags, pl.lists, n)
+}
+
+// restoreSQL writes n back as SQL under flags (the session's: see restoreFlags), with the
+// literal lists cut out before parsing put back (biglist.go).
+func restoreSQL(flags format.RestoreFlags, lists bigLists, n ast.Node) (string, error) {
 	var b strings.Builder
-	if err := n.Restore(format.NewRestoreCtx(s.restoreFlags, &b)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(flags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return s.lists.expand(b.String()), nil
+	return lists.expand(b.String()), nil
 }
 
 func isSystemSchema(name string) bool {
@@ -62,12 +71,12 @@ func isSystemSchema(name string) bool {
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
-func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
+func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
 	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
 	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
-		if err := s.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
 			return plan{}, err
 		}
 	case *ast.ShowStmt:
@@ -78,13 +87,13 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	if err := adminStatement(st); err != nil {
 		return plan{}, err
 	}
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return plan{}, a.err
 	}
 	numberParams(a.markers)
-	if len(s.locks) > 0 {
+	if pl.locked {
 		for i := range a.refs {
 			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
 		}
@@ -93,10 +102,10 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
 		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
 	}
-	if s.db == "" && a.needsDB {
+	if pl.db == "" && a.needsDB {
 		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
-	db, err := s.statementDB(snap, a)
+	db, err := pl.statementDB(snap, a)
 	if err != nil {
 		return plan{}, err
 	}
@@ -106,33 +115,57 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	case show != nil && a.routed():
 		p.shard, a.rewrite = showTarget(a.refs), true
 	case a.routed():
-		if ok, err := s.planMultiWrite(&p, st, a, params); ok || err != nil {
+		if ok, err := pl.planMultiWrite(&p, st, a, params); ok || err != nil {
 			return p, err
 		}
 		names := tableNames(a.refs)
-		shard, err := s.routeSharded(st, a.refs, params)
+		shard, err := pl.routeSharded(st, a.refs, params)
 		switch {
 		case err == errScatter:
-			shard, err = s.planScatter(st.(*ast.SelectStmt), a, params, &p)
+			shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, &p)
 			if err != nil {
 				return plan{}, err
 			}
 			if p.scatter != nil {
-				p.columns = columnNames(db, p.scatter.targets[0].shard)
+				p.columns = introspect.ColumnsOf(db, p.scatter.targets[0].shard)
 				return p, nil
 			}
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
-			shard, p.dynamic = s.representative(st, a.refs), true
+			p.bound = newBoundRoute(pl, snap, st, text, a, db)
+			shard, p.dynamic = pl.representative(st, a.refs), true
 		case err != nil:
 			return plan{}, err
 		}
 		p.shard = shard
 		a.rewrite = a.rewrite || names != tableNames(a.refs)
 	case a.infoSchema || show != nil:
-		p.shard = infoSchemaShard(db, st, params)
+		p.shard = introspect.Shard(db, st, params)
 	}
+	if err := pl.physicalNames(snap, st, a, show, &p); err != nil {
+		return plan{}, err
+	}
+	if a.rewrite {
+		for _, f := range a.unnamed {
+			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+		}
+		sql, err := pl.restore(st)
+		if err != nil {
+			return plan{}, err
+		}
+		p.sql = sql
+	}
+	p.columns = introspect.ColumnsOf(db, p.shard)
+	p.bound = p.bound.finish(p, a)
+	return p, nil
+}
+
+// physicalNames points the schema qualifiers and SHOW ... FROM of a statement placed on
+// p.shard at that shard's physical database, and translates a statement about
+// information_schema or a SHOW (router/introspect): names in its literals, derived tables
+// that keep the user's databases only. It records in a whether the statement was rewritten.
+func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analyzer, show *ast.ShowStmt, p *plan) error {
 	for _, ref := range a.schemas {
 		if phys := p.shard.Database; ref.O != phys {
 			*ref = ast.NewCIStr(phys)
@@ -146,44 +179,32 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 		}
 	}
 	if a.infoSchema || show != nil {
-		if p.names = s.schemaNames(snap, p.shard); !p.names.empty() {
-			lr := &literalRewriter{names: p.names}
-			st.Accept(lr)
-			a.rewrite = a.rewrite || lr.changed
-			p.dynamic = p.dynamic || lr.changed
+		if p.names = introspect.NamesOn(snap, pl.user, p.shard); !p.names.Empty() {
+			changed := introspect.RewriteLiterals(st, p.names)
+			a.rewrite = a.rewrite || changed
+			p.dynamic = p.dynamic || changed
 		}
 	}
 	if a.infoSchema {
-		hidden := slices.Sorted(maps.Keys(p.names.otherSlots))
-		changed, err := s.filterInfoSchema(a.infoTables, a.sources, s.allowedSchemas(snap, p.shard), hidden)
+		allowed := introspect.AllowedSchemas(snap, pl.user, p.shard)
+		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.names.OtherSlots())
 		if err != nil {
-			return plan{}, err
+			return err
 		}
 		if changed {
-			st.Accept(unqualifyInfoSchema{})
+			introspect.Unqualify(st)
 			a.rewrite = true
 		}
 	}
-	if a.rewrite {
-		for _, f := range a.unnamed {
-			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-		}
-		sql, err := s.restore(st)
-		if err != nil {
-			return plan{}, err
-		}
-		p.sql = sql
-	}
-	p.columns = columnNames(db, p.shard)
-	return p, nil
+	return nil
 }
 
 // statementDB is the logical database a statement works in: the one its qualified names
 // name, else the session's, else the first the user may use.
-func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
+func (pl *planner) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
 	var db *rules.Database
-	if s.db != "" && (a.needsDB || len(a.dbs) == 0) {
-		db, _ = snap.Database(s.db)
+	if pl.db != "" && (a.needsDB || len(a.dbs) == 0) {
+		db, _ = snap.Database(pl.db)
 	}
 	for _, ref := range a.dbs {
 		if db == nil {
@@ -193,16 +214,16 @@ func (s *Session) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Databas
 		}
 	}
 	if db == nil {
-		db = s.anyDatabase(snap)
+		db = pl.anyDatabase(snap)
 		if db == nil {
-			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", s.user)
+			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", pl.user)
 		}
 	}
 	return db, nil
 }
 
 // representative is the shard a parameter-routed statement is prepared on: slot 0's.
-func (s *Session) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
+func (pl *planner) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
 	_, isDelete := st.(*ast.DeleteStmt)
 	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range refs {
@@ -236,8 +257,8 @@ func namedByText(e ast.ExprNode) bool {
 }
 
 // anyDatabase is where statements that name no database go: the first one the user may use.
-func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
-	u, ok := snap.User(s.user)
+func (pl *planner) anyDatabase(snap *rules.Snapshot) *rules.Database {
+	u, ok := snap.User(pl.user)
 	if !ok {
 		return nil
 	}
@@ -253,7 +274,7 @@ func (s *Session) anyDatabase(snap *rules.Snapshot) *rules.Database {
 // analyzer walks a statement once: schema references, proxy-answered functions, and
 // constructs that leave state in the backend session.
 type analyzer struct {
-	s          *Session
+	pl         *planner
 	snap       *rules.Snapshot
 	ctes       map[string]bool
 	dbs        []*rules.Database
@@ -266,12 +287,14 @@ type analyzer struct {
 	infoTables []*ast.TableName   // the information_schema tables it reads
 	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
 	markers    []*test_driver.ParamMarkerExpr
-	refs       []tableRef   // tables of logical databases
-	schemas    []*ast.CIStr // schema qualifiers naming logical databases
-	showDBs    []*string    // SHOW ... FROM db naming logical databases
-	sources    map[*ast.TableName]*ast.TableSource
-	qualifiers map[string]bool // table names and aliases that qualify column names
-	err        error
+	// sessionVals are the values of the session written into the statement (bindValue).
+	sessionVals []sessionVal
+	refs        []tableRef   // tables of logical databases
+	schemas     []*ast.CIStr // schema qualifiers naming logical databases
+	showDBs     []*string    // SHOW ... FROM db naming logical databases
+	sources     map[*ast.TableName]*ast.TableSource
+	qualifiers  map[string]bool // table names and aliases that qualify column names
+	err         error
 }
 
 // sharded reports whether the statement names a sharded table.
@@ -372,7 +395,7 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		return n, true
 	}
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem {
-		if val, ok := a.s.r.serverVar(v.Name); ok {
+		if val, ok := a.pl.serverVar(v.Name); ok {
 			a.rewrite = true
 			return ast.NewValueExpr(val, "", ""), true
 		}
@@ -381,14 +404,14 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.s.lastInsertID, "", ""), true
+			return a.bindValue("last_insert_id", a.pl.lastInsertID), true
 		case varMaxExecutionTime, varMaxStatementTime:
 			a.rewrite, a.dynamic = true, true
-			return ast.NewValueExpr(a.s.deadlineVarValue(v.Name), "", ""), true
+			return a.bindValue(strings.ToLower(v.Name), a.pl.deadlineVarValue(v.Name)), true
 		case "warning_count", "error_count":
-			n := a.s.diag.count
+			n := a.pl.diag.count
 			if strings.EqualFold(v.Name, "error_count") {
-				n = a.s.diag.errors
+				n = a.pl.diag.errors
 			}
 			a.rewrite, a.dynamic, a.diagnostic = true, true, true
 			return ast.NewValueExpr(int64(n), "", ""), true
@@ -398,20 +421,31 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		if v, ok := a.value(f); ok {
 			a.rewrite = true
 			a.dynamic = a.dynamic || (f.FnName.L != "connection_id" && f.FnName.L != "version")
-			return ast.NewValueExpr(v, "", ""), true
+			return a.bindValue(f.FnName.L, v), true
 		}
 	}
 	return n, true
 }
 
+// bindValue is the value node standing for a session value (LAST_INSERT_ID(), DATABASE(),
+// @@max_execution_time, ...) in the statement, recorded as a bind variable that a prepared
+// statement's bound route fills in again at each execution (bound.go).
+func (a *analyzer) bindValue(name string, v any) ast.ExprNode {
+	n := ast.NewValueExpr(v, "", "")
+	if ve, ok := n.(*test_driver.ValueExpr); ok {
+		a.sessionVals = append(a.sessionVals, sessionVal{node: ve, name: name})
+	}
+	return n
+}
+
 // serverVar is the proxy's answer for server variables that describe the proxy itself,
 // as its handshake and packet limit do (session or global).
-func (r *Router) serverVar(name string) (any, bool) {
+func (pl *planner) serverVar(name string) (any, bool) {
 	switch strings.ToLower(name) {
 	case "version":
-		return r.version, r.version != ""
+		return pl.version, pl.version != ""
 	case "max_allowed_packet":
-		return r.maxPkt, r.maxPkt != 0
+		return pl.maxPkt, pl.maxPkt != 0
 	}
 	return nil, false
 }
@@ -420,27 +454,27 @@ func (r *Router) serverVar(name string) (any, bool) {
 func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 	switch f.FnName.L {
 	case "connection_id":
-		return uint64(a.s.info.ConnID), true
+		return uint64(a.pl.connID), true
 	case "version":
-		if a.s.r.version != "" {
-			return a.s.r.version, true
+		if a.pl.version != "" {
+			return a.pl.version, true
 		}
 	case "last_insert_id":
 		if len(f.Args) == 0 {
-			return a.s.lastInsertID, true
+			return a.pl.lastInsertID, true
 		}
 	case "database", "schema":
-		if a.s.db == "" {
+		if a.pl.db == "" {
 			return nil, true
 		}
-		return a.s.db, true
+		return a.pl.db, true
 	case "row_count":
 		a.diagnostic = true
-		return a.s.diag.rowCount, true
+		return a.pl.diag.rowCount, true
 	case "found_rows":
-		if !a.s.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
+		if !a.pl.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
 			a.diagnostic = true
-			return a.s.diag.foundRows, true
+			return a.pl.diag.foundRows, true
 		}
 	}
 	return nil, false
@@ -449,7 +483,7 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
 func (a *analyzer) schemaRef(schema *ast.CIStr) {
 	if restrictedSchema(schema.O) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, schema.O)
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, schema.O)
 		return
 	}
 	if isSystemSchema(schema.O) {
@@ -460,8 +494,8 @@ func (a *analyzer) schemaRef(schema *ast.CIStr) {
 		a.err = sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", schema.O)
 		return
 	}
-	if u, ok := a.snap.User(a.s.user); !ok || !u.CanUse(db.Name) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.s.user, db.Name)
+	if u, ok := a.snap.User(a.pl.user); !ok || !u.CanUse(db.Name) {
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, db.Name)
 		return
 	}
 	a.dbs = append(a.dbs, db)
@@ -477,10 +511,10 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		a.needsDB = true
-		if a.s.db == "" {
+		if a.pl.db == "" {
 			return
 		}
-		db, _ = a.snap.Database(a.s.db)
+		db, _ = a.snap.Database(a.pl.db)
 	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
 		a.infoSchema = true
 		a.infoTables = append(a.infoTables, n)
@@ -549,7 +583,7 @@ func showOf(st ast.StmtNode) *ast.ShowStmt {
 
 // showTarget places a SHOW about a sharded or broadcast table (SHOW COLUMNS, INDEX, CREATE
 // TABLE) on the shard of its first physical copy, preferring the default shard, under that
-// copy's physical name; the rows come back with the logical name (see schemaNames).
+// copy's physical name; the rows come back with the logical name (see introspect.Names).
 func showTarget(refs []tableRef) *rules.Shard {
 	pick := firstCopy(refs[0].table)
 	rename(refs[0], pick.Table, false)

@@ -31,6 +31,10 @@ type planCase struct {
 	User         string  `json:"user,omitempty"` // default "app"
 	LastInsertID uint64  `json:"last_insert_id,omitempty"`
 	Params       []int64 `json:"params,omitempty"` // values bound to ? (as BIGINT) of a prepared statement
+	// Bound: the statement prepared without params and executed with them is routed by the
+	// route planned at prepare time (bind variables filled in, no parse, no plan), to the
+	// same shard with the same SQL as planning it with its params.
+	Bound bool `json:"bound,omitempty"`
 
 	Shard   string `json:"shard,omitempty"`
 	SQL     string `json:"sql,omitempty"`
@@ -156,7 +160,30 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	got.Shard, got.SQL, got.Sticky, got.Dynamic = p.shard.Name, p.sql, p.sticky, p.dynamic
 	got.Branches = describeBranches(p.branches)
+	if c.Params != nil && p.branches == nil {
+		got.Bound = runBound(t, s, snap, c, p)
+	}
 	return got
+}
+
+// runBound prepares c.Query (planned without its parameters, as PREPARE does) and resolves
+// its bound route with c.Params; it reports whether the route resolved, and fails the test
+// when it resolved elsewhere than full planning (want) does.
+func runBound(t *testing.T, s *Session, snap *rules.Snapshot, c planCase, want plan) bool {
+	t.Helper()
+	stmts, err := s.parse(c.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := s.describe(snap, stmts[0], c.Query)
+	if err != nil {
+		return false
+	}
+	shard, sql, cols, ok := prep.bound.resolve(s, snap, int64Params(c.Params))
+	if ok && (shard != want.shard || sql != want.sql || !reflect.DeepEqual(cols, want.columns)) {
+		t.Errorf("bound route: %s %q %v, planned: %s %q %v", shard.Name, sql, cols, want.shard.Name, want.sql, want.columns)
+	}
+	return ok
 }
 
 // int64Params binds values as BIGINT parameters; nil stays nil (planning at prepare time).

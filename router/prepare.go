@@ -2,11 +2,12 @@ package router
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -31,10 +32,11 @@ type Stmt struct {
 	local      *ast.ShowStmt   // answered by the proxy (SHOW DATABASES), not a backend
 	dynamic    bool            // re-planned at each execute (routed by parameters, or session values)
 	snap       *rules.Snapshot // planned against this snapshot; re-planned after a reload
+	bound      *boundRoute     // routed by parameters alone: resolved at each execute, not re-planned
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
-	columns    colNames // logical names for the column definitions of its results
+	columns    introspect.Columns // logical names for the column definitions of its results
 }
 
 // NumParams is the number of ? placeholders.
@@ -53,6 +55,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.parses++
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
@@ -92,9 +95,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	s.describing = true
-	p, err := s.plan(snap, st, text, nil)
-	s.describing = false
+	p, err := s.describe(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
 		err = preparedSubqueries(err) // subquery_bind.go
 	}
@@ -108,22 +109,25 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stop := watch(ctx, c)
-	var k collector
-	bs, err := prepareOn(ctx, c, p.sql, &k)
+	stop := engine.Watch(ctx, c)
+	var k engine.Collector
+	bs, err := engine.Prepare(ctx, c, p.sql, &k)
 	if stop() {
 		_ = s.killQuery(p.shard, c, killReason(ctx))
 	}
-	if err = s.finish(p.shard, c, outcome{status: s.status}, err); err != nil {
+	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
-	stmt.paramDefs = k.pkts[:bs.Params]
-	stmt.colDefs = k.pkts[bs.Params:]
+	stmt.paramDefs = k.Pkts[:bs.Params]
+	stmt.colDefs = k.Pkts[bs.Params:]
 	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
+	if clause == "" {
+		stmt.bound = p.bound
+	}
 	for i, d := range stmt.colDefs {
-		stmt.colDefs[i] = p.columns.rewrite(d)
+		stmt.colDefs[i] = p.columns.Rewrite(d)
 	}
 	return stmt, nil
 }
@@ -147,58 +151,6 @@ func oneStmt(stmts []ast.StmtNode) (ast.StmtNode, error) {
 	return nil, sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: a prepared statement holds exactly one statement")
 }
 
-// prepareOn prepares sql on c and collects its parameter and column definitions in k.
-func prepareOn(ctx context.Context, c Conn, sql string, k *collector) (BackendStmt, error) {
-	if err := sendCommand(ctx, c, comStmtPrepare, []byte(sql)); err != nil {
-		return BackendStmt{}, err
-	}
-	bw := c.Wire()
-	p, err := bw.ReadPacket()
-	if err != nil {
-		return BackendStmt{}, ioErr(ctx, c, err)
-	}
-	if wire.IsErr(p) {
-		return BackendStmt{}, wire.ParseErr(p)
-	}
-	if len(p) < 12 || p[0] != wire.OKHeader {
-		return BackendStmt{}, ioErr(ctx, c, wire.ErrMalformed)
-	}
-	bs := BackendStmt{
-		ID:      binary.LittleEndian.Uint32(p[1:]),
-		Columns: int(binary.LittleEndian.Uint16(p[5:])),
-		Params:  int(binary.LittleEndian.Uint16(p[7:])),
-	}
-	for _, n := range []int{bs.Params, bs.Columns} {
-		if n == 0 {
-			continue
-		}
-		for i := 0; i <= n; i++ { // n definitions and an EOF
-			d, err := bw.ReadPacket()
-			if err != nil {
-				return BackendStmt{}, ioErr(ctx, c, err)
-			}
-			if i == n && !wire.IsEOF(d) {
-				return BackendStmt{}, malformed(c, "no EOF after the definitions of a prepared statement")
-			}
-			if _, ok := parseColDef(d); i < n && !ok {
-				return BackendStmt{}, malformed(c, "a malformed definition in a prepared statement's answer")
-			}
-			if i < n && k != nil {
-				_ = k.WritePacket(d)
-			}
-		}
-	}
-	c.SetStmt(stmtKey(c, sql), bs)
-	return bs, nil
-}
-
-// stmtKey names a statement in a backend connection's cache: the same text prepared under
-// another current database or other session variables (sql_mode, character set) is another
-// statement, since the server resolved its tables and literals when it prepared it.
-func stmtKey(c Conn, sql string) string {
-	return c.DB() + "\x00" + c.Vars()[""] + "\x00" + sql
-}
-
 // CloseStmt forgets a statement. Backend connections keep their prepared copy in a bounded
 // cache, so a statement prepared again by any session is reused.
 func (s *Session) CloseStmt(*Stmt) {}
@@ -212,19 +164,19 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	}
 	s.publish(st.orig)
 	defer s.publish("")
+	snap := s.r.rules.Load() // the one snapshot of this execution
 	if st.exempt {
-		return s.execute(ctx, st, params, w)
+		return s.execute(ctx, snap, st, params, w)
 	}
-	return s.withDeadline(ctx, s.r.rules.Load(), st.hint, func(ctx context.Context) error {
-		return s.execute(ctx, st, params, w)
+	return s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
+		return s.execute(ctx, snap, st, params, w)
 	})
 }
 
-func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
 	if len(params) != st.params {
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
-	snap := s.r.rules.Load()
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
@@ -235,8 +187,16 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		}
 		return res.write(w, s.status, true)
 	}
-	sql, shard, diagnostic, names := st.sql, st.shard, false, schemaNames{}
-	if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
+	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
+	if st.bound != nil && st.bound.snap != snap {
+		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
+	}
+	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
+		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
+		if !cols.Empty() {
+			w = introspect.NewColumns(w, cols)
+		}
+	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		node, err := s.parseOne(st.text)
 		if err != nil {
 			return err
@@ -248,8 +208,8 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 		if err != nil {
 			return err
 		}
-		if !p.columns.empty() {
-			w = &logicalColumns{w: w, names: p.columns}
+		if !p.columns.Empty() {
+			w = introspect.NewColumns(w, p.columns)
 		}
 		if p.scatter != nil {
 			s.route = RouteScatter
@@ -263,12 +223,12 @@ func (s *Session) execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.execMulti(ctx, snap, p, false, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
-	} else if !st.columns.empty() {
-		w = &logicalColumns{w: w, names: st.columns}
+	} else if !st.columns.Empty() {
+		w = introspect.NewColumns(w, st.columns)
 	}
-	if !names.empty() {
-		params = names.physicalParams(params)
-		w = &logicalRows{w: w, names: names, binary: true}
+	if !names.Empty() {
+		params = names.PhysicalParams(params)
+		w = introspect.NewRows(w, names, true)
 	}
 	if st.sticky {
 		s.sticky = true
@@ -296,20 +256,20 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	if err != nil {
 		return err
 	}
-	bs, ok := c.Stmt(stmtKey(c, sql))
+	bs, ok := c.Stmt(engine.StmtKey(c, sql))
 	if !ok {
-		stop := watch(ctx, c)
-		bs, err = prepareOn(ctx, c, sql, nil)
+		stop := engine.Watch(ctx, c)
+		bs, err = engine.Prepare(ctx, c, sql, nil)
 		if stop() {
 			_ = s.killQuery(shard, c, killReason(ctx))
 		}
 	}
-	var out outcome
+	var out engine.Outcome
 	if err == nil {
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		} else {
-			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, params), false, w)
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, w)
 		}
 	}
 	s.keepDiag = diagnostic
@@ -317,41 +277,4 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.keepDiag = false
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
-}
-
-// executePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending
-// the parameter types, with no cursor.
-func executePayload(id uint32, params []wire.Param) []byte {
-	n := 9
-	for _, p := range params {
-		n += 2 + len(p.Value)
-	}
-	b := make([]byte, 0, n+len(params)/8+2)
-	b = binary.LittleEndian.AppendUint32(b, id)
-	b = append(b, 0)                           // CURSOR_TYPE_NO_CURSOR
-	b = binary.LittleEndian.AppendUint32(b, 1) // iteration count
-	if len(params) == 0 {
-		return b
-	}
-	nulls := make([]byte, (len(params)+7)/8)
-	for i, p := range params {
-		if p.Null {
-			nulls[i/8] |= 1 << (i % 8)
-		}
-	}
-	b = append(b, nulls...)
-	b = append(b, 1) // new_params_bound_flag
-	for _, p := range params {
-		flag := byte(0)
-		if p.Unsigned {
-			flag = 0x80
-		}
-		b = append(b, p.Type, flag)
-	}
-	for _, p := range params {
-		if !p.Null {
-			b = append(b, p.Value...)
-		}
-	}
-	return b
 }

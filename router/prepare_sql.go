@@ -6,6 +6,8 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -22,8 +24,8 @@ import (
 // sqlStmt is where a SQL-level prepared statement lives.
 type sqlStmt struct {
 	shard   *rules.Shard
-	write   bool     // changes rows: subject to the one-writing-shard rule of transactions
-	columns colNames // logical names for its results' column definitions
+	write   bool               // changes rows: subject to the one-writing-shard rule of transactions
+	columns introspect.Columns // logical names for its results' column definitions
 }
 
 // sqlPrepare runs PREPARE name FROM 'text'.
@@ -40,7 +42,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		return err
 	}
 	n.SQLText = p.sql
-	sql, err := s.restore(n)
+	sql, err := restoreSQL(s.restoreFlags, s.lists, n)
 	if err != nil {
 		return err
 	}
@@ -66,8 +68,8 @@ func (s *Session) sqlExecute(ctx context.Context, snap *rules.Snapshot, n *ast.E
 			return sqlerr.NotSupported("EXECUTE ... USING anything but user variables")
 		}
 	}
-	if !ps.columns.empty() {
-		w = &logicalColumns{w: w, names: ps.columns}
+	if !ps.columns.Empty() {
+		w = introspect.NewColumns(w, ps.columns)
 	}
 	if !ps.write {
 		return s.run(ctx, snap, ps.shard, text, more, w)
@@ -98,7 +100,7 @@ func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name s
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	} else {
-		db = s.anyDatabase(snap)
+		db = s.planner(snap).anyDatabase(snap)
 	}
 	if db == nil {
 		return "", sqlerr.New(sqlerr.ErNoDB, "No database selected")
@@ -108,8 +110,8 @@ func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name s
 	if err != nil {
 		return "", err
 	}
-	rows, err := queryRows(ctx, c, "SELECT @`"+strings.ReplaceAll(name, "`", "``")+"`")
-	if err = s.finish(shard, c, outcome{status: s.status}, err); err != nil {
+	rows, err := engine.QueryRows(ctx, c, "SELECT @`"+strings.ReplaceAll(name, "`", "``")+"`")
+	if err = s.finish(shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return "", err
 	}
 	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] == nil {

@@ -5,31 +5,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-// ReplicaBackend is a Backend that serves reads from replicas (the read/write split): an
-// optional capability, checked by type assertion.
-type ReplicaBackend interface {
-	// AcquireReplica returns a connection to a replica of shard that is up, applies
-	// replication and lags less than r.MaxLag and, when r.After is set, has applied that
-	// GTID position (it waits at most r.MaxLag for it); else a connection to the primary,
-	// as Acquire(ctx, shard, rules.RolePrimary) would.
-	AcquireReplica(ctx context.Context, shard *rules.Shard, r ReplicaRead) (Conn, error)
-}
-
-// ReplicaRead is what a read sent to a replica requires of it.
-type ReplicaRead struct {
-	MaxLag time.Duration
-	// After is a MariaDB GTID position ("0-1-42") the replica must have applied: the
-	// session's last write on the shard (read-your-writes). Empty: none.
-	After string
-}
 
 // primaryHint matches the optimizer-hint comment that keeps a read on the primary:
 // SELECT /*+ PRIMARY */ ... (any other hints may share the comment).
@@ -160,7 +142,7 @@ func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err
 	// a statement that wrote nothing it may be older than the session's last write, so the
 	// later transaction of each replication domain is kept. A shard whose position is
 	// unknown (after a multi-shard write) takes everything the primary has committed.
-	row, qerr := queryRow(ctx, c, "SELECT @@last_gtid, @@gtid_binlog_pos")
+	row, qerr := engine.QueryRow(ctx, c, "SELECT @@last_gtid, @@gtid_binlog_pos")
 	switch {
 	case qerr != nil || len(row) != 2 || row[0] == nil || row[1] == nil:
 		s.gtids[shard.Name] = gtidUnknown

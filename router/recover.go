@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -153,7 +154,7 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 	decisions := map[string]string{} // gtrid → "commit", "abort" or "" (undecided), this pass
 	for _, sh := range XAServers(snap) {
 		err := rc.withConn(ctx, sh, func(c Conn) error {
-			rows, err := queryRows(ctx, c, "XA RECOVER")
+			rows, err := engine.QueryRows(ctx, c, "XA RECOVER")
 			if err != nil {
 				return err
 			}
@@ -234,7 +235,7 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 	var d string
 	err := rc.withConn(ctx, coord, func(c Conn) error {
 		sel := fmt.Sprintf("SELECT decision FROM %s WHERE gtrid = X'%x'", DecisionTable, gtrid)
-		row, err := queryRow(ctx, c, sel)
+		row, err := engine.QueryRow(ctx, c, sel)
 		if err != nil || row != nil {
 			if row != nil && row[0] != nil {
 				d = *row[0]
@@ -248,7 +249,7 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 		// makes this wait (briefly), one that committed it makes it collide.
 		_, err = c.Exec(ctx, fmt.Sprintf("SET STATEMENT innodb_lock_wait_timeout = 2 FOR INSERT INTO %s (gtrid, decision) VALUES (X'%x', 'abort')", DecisionTable, gtrid))
 		if e, ok := sqlerr.As(err); ok && (e.Code == 1062 || e.Code == sqlerr.ErLockWaitTimeout) {
-			row, err = queryRow(ctx, c, sel)
+			row, err = engine.QueryRow(ctx, c, sel)
 			if row != nil && row[0] != nil && e.Code == 1062 {
 				d = *row[0]
 			}

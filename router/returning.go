@@ -118,6 +118,7 @@ func (s *Session) returningStmt(sql string) (st ast.StmtNode, text, clause strin
 	if !ok {
 		return nil, "", "", false
 	}
+	s.parses++
 	stmts, _, err := s.parser.Parse(text, "", "")
 	if err != nil || len(stmts) != 1 {
 		return nil, "", "", false

@@ -124,7 +124,7 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 
 // namesVars are the variables SET NAMES cs COLLATE coll sets, as SQL literals.
 func namesVars(cs, coll string) map[string]string {
-	q := func(s string) string { return quote(s) }
+	q := func(s string) string { return wire.QuoteString(s) }
 	return map[string]string{
 		"character_set_client":     q(cs),
 		"character_set_connection": q(cs),

@@ -20,8 +20,8 @@ import (
 const maxRoutineDepth = 2000
 
 // checkRoutineBody checks every node of a stored program's body.
-func (s *Session) checkRoutineBody(snap *rules.Snapshot, body ast.Node) error {
-	a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+func (pl *planner) checkRoutineBody(snap *rules.Snapshot, body ast.Node) error {
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	var err error
 	ok := walkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
 		if st, isStmt := n.(ast.StmtNode); isStmt {

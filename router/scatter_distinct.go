@@ -58,7 +58,7 @@ func (sh *scatterShape) distinctArgs() ([]ast.ExprNode, error) {
 func (sh *scatterShape) argsText(agg *ast.AggregateFuncExpr) string {
 	parts := make([]string, len(agg.Args))
 	for i, a := range agg.Args {
-		parts[i] = sh.s.exprText(a)
+		parts[i] = sh.pl.exprText(a)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/engine"
 )
 
 // sliceStream is a merge.Stream over fixed rows; "NULL" is NULL.
@@ -33,8 +34,8 @@ func (s *sliceStream) Next() ([][]byte, error) {
 func TestDistinctMerge(t *testing.T) {
 	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindDecimal, merge.KindDecimal, merge.KindDecimal,
 		merge.KindSigned, merge.KindDecimal, merge.KindSigned, merge.KindDecimal, merge.KindSigned}
-	cols := make([]colDef, len(kinds))
-	cols[4].decimals, cols[5].decimals = 4, 4
+	cols := make([]engine.ColDef, len(kinds))
+	cols[4].Decimals, cols[5].Decimals = 4, 4
 	plan := func(grouped bool) *mergePlan {
 		m := &mergePlan{group: true, count: -1, distinct: 1, hidden: 5}
 		if grouped {

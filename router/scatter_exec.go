@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -35,7 +36,7 @@ func (st *shardStream) Next() ([][]byte, error) {
 	}
 	p, err := st.c.Wire().ReadPacket()
 	if err != nil {
-		return nil, ioErr(st.ctx, st.c, err)
+		return nil, engine.IOErr(st.ctx, st.c, err)
 	}
 	switch {
 	case wire.IsErr(p):
@@ -59,7 +60,7 @@ func (st *shardStream) Next() ([][]byte, error) {
 		}
 		v, _, n := wire.LenencString(p)
 		if n == 0 {
-			return nil, malformed(st.c, fmt.Sprintf("a malformed row (row %d)", st.rows+1))
+			return nil, engine.Malformed(st.c, fmt.Sprintf("a malformed row (row %d)", st.rows+1))
 		}
 		if v == nil {
 			v = p[n:n]
@@ -68,39 +69,17 @@ func (st *shardStream) Next() ([][]byte, error) {
 		p = p[n:]
 	}
 	if len(p) != 0 {
-		return nil, malformed(st.c, fmt.Sprintf("a row longer than its %d columns (row %d)", st.ncols, st.rows+1))
+		return nil, engine.Malformed(st.c, fmt.Sprintf("a row longer than its %d columns (row %d)", st.ncols, st.rows+1))
 	}
 	st.rows++
 	return st.vals, nil
-}
-
-// colDef is what the merge needs from a column definition.
-type colDef struct {
-	typ      byte
-	flags    uint16
-	decimals byte
-}
-
-func parseColDef(p []byte) (colDef, bool) {
-	for range 6 { // catalog, schema, table, org_table, name, org_name
-		_, _, n := wire.LenencString(p)
-		if n == 0 {
-			return colDef{}, false
-		}
-		p = p[n:]
-	}
-	if len(p) < 11 {
-		return colDef{}, false
-	}
-	// 0x0c, charset(2), length(4), type, flags(2), decimals
-	return colDef{typ: p[7], flags: binary.LittleEndian.Uint16(p[8:]), decimals: p[10]}, true
 }
 
 // scatterConn is one shard's part of a running scatter query.
 type scatterConn struct {
 	target scatterTarget
 	c      Conn
-	it     *interrupter
+	it     *engine.Interrupter
 	sent   bool // the statement was sent: an answer is pending until stream is done
 	stream *shardStream
 	err    error
@@ -132,7 +111,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	}
 	var defs [][]byte
 	for i, sc := range conns {
-		d, ncols, err := readHeader(ctx, sc.c)
+		d, ncols, err := engine.ReadHeader(ctx, sc.c)
 		if err != nil {
 			if !sc.c.Broken() {
 				// The shard answered with an error packet: its connection is idle again.
@@ -154,11 +133,11 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	if visible < 1 {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.hidden)
 	}
-	cols := make([]colDef, len(defs))
+	cols := make([]engine.ColDef, len(defs))
 	kinds := make([]merge.Kind, len(defs))
 	for i, d := range defs {
-		cd, _ := parseColDef(d) // readHeader checked them
-		cols[i], kinds[i] = cd, merge.KindOf(cd.typ, cd.flags)
+		cd, _ := engine.ParseColDef(d) // engine.ReadHeader checked them
+		cols[i], kinds[i] = cd, merge.KindOf(cd.Type, cd.Flags)
 	}
 	idx := func(r colRef) int {
 		if r >= 0 {
@@ -203,12 +182,12 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 			break
 		}
 		if bin {
-			buf, err = appendBinaryRow(buf[:0], cols[:visible], row[:visible])
+			buf, err = engine.AppendBinaryRow(buf[:0], cols[:visible], row[:visible])
 			if err != nil {
 				return err
 			}
 		} else {
-			buf = appendTextRow(buf[:0], row[:visible])
+			buf = engine.AppendTextRow(buf[:0], row[:visible])
 		}
 		if err := w.WritePacket(buf); err != nil {
 			return err
@@ -249,7 +228,7 @@ func (s *Session) scatterWarnings(ctx context.Context, conns []*scatterConn) [][
 		if sc.stream.warnings == 0 || sc.c.Broken() {
 			continue
 		}
-		if rows, err := queryRows(ctx, sc.c, "SHOW WARNINGS"); err == nil {
+		if rows, err := engine.QueryRows(ctx, sc.c, "SHOW WARNINGS"); err == nil {
 			out = append(out, rows...)
 		}
 	}
@@ -298,7 +277,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				sc.c.MarkBroken()
 				kill = true
 			}
-			if fired := sc.it.stop(); !fired && kill {
+			if fired := sc.it.Stop(); !fired && kill {
 				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
@@ -306,9 +285,9 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 		if cerr == nil && err != nil && sc.c.Broken() {
 			cerr = err
 		}
-		out := outcome{status: s.status}
+		out := engine.Outcome{Status: s.status}
 		if sc.stream != nil && sc.stream.done {
-			out.status = sc.stream.status
+			out.Status = sc.stream.status
 		}
 		if ferr := s.finish(sc.target.shard, sc.c, out, cerr); ferr != nil && errors.Is(ferr, sqlerr.ErrFatal) {
 			fatal = ferr
@@ -333,14 +312,14 @@ func (sc *scatterConn) pending() bool {
 // usable (a shard's own ERR packet, or the proxy's refusal of its answer), not an I/O failure.
 func isStatementError(err error) bool {
 	_, ok := sqlerr.As(err)
-	return ok && !errors.Is(err, ErrBackendIO) && !errors.Is(err, sqlerr.ErrFatal)
+	return ok && !errors.Is(err, engine.ErrBackendIO) && !errors.Is(err, sqlerr.ErrFatal)
 }
 
 // drainInterrupted ends one shard's part of an interrupted scatter query: it waits for the
 // KILL QUERY the interrupter sent (killing the query itself if the interrupter had not
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
 func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
-	fired := sc.it.stop()
+	fired := sc.it.Stop()
 	pending := sc.sent && (sc.stream == nil || !sc.stream.done)
 	switch {
 	case sc.c.Broken() || !pending:
@@ -358,49 +337,8 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 	}
 }
 
-// readHeader reads a result set's column count and definitions (copied) and their EOF.
-func readHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
-	bw := c.Wire()
-	p, err := bw.ReadPacket()
-	if err != nil {
-		return nil, 0, ioErr(ctx, c, err)
-	}
-	if wire.IsErr(p) {
-		return nil, 0, wire.ParseErr(p)
-	}
-	if len(p) == 0 {
-		return nil, 0, malformed(c, "an empty packet")
-	}
-	if p[0] == wire.OKHeader {
-		c.MarkBroken()
-		return nil, 0, sqlerr.New(sqlerr.ErUnknownError, "router: a shard answered a scatter SELECT without rows")
-	}
-	n, ln := wire.LenencInt(p)
-	if ln == 0 || ln != len(p) || n > wire.MaxColumns {
-		return nil, 0, malformed(c, "a malformed column count")
-	}
-	defs := make([][]byte, 0, min(n, 64))
-	for i := uint64(0); i <= n; i++ {
-		d, err := bw.ReadPacket()
-		if err != nil {
-			return nil, 0, ioErr(ctx, c, err)
-		}
-		if i == n {
-			if !wire.IsEOF(d) {
-				return nil, 0, malformed(c, "no EOF after the column definitions")
-			}
-			break
-		}
-		if _, ok := parseColDef(d); !ok {
-			return nil, 0, malformed(c, fmt.Sprintf("a malformed definition of column %d of %d", i+1, n))
-		}
-		defs = append(defs, slices.Clone(d))
-	}
-	return defs, int(n), nil
-}
-
 // buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []merge.Kind, idx func(colRef) int, maxGroups int) merge.Stream {
+func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kinds []merge.Kind, idx func(colRef) int, maxGroups int) merge.Stream {
 	keys := func(ks []mergeKey) []merge.Key {
 		out := make([]merge.Key, len(ks))
 		for i, k := range ks {
@@ -421,7 +359,7 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []colDef, kinds []mer
 		aggs := make([]merge.Agg, len(m.aggs))
 		for i, a := range m.aggs {
 			col := idx(a.col)
-			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].decimals), Internal: a.internal}
+			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.internal}
 			if a.weight != noCol {
 				aggs[i].Weight = idx(a.weight)
 			}
@@ -490,7 +428,7 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 // deadline bounds the reads); a connection that fails to answer is marked broken.
 func drainScatter(ctx context.Context, sc *scatterConn) {
 	if sc.stream == nil {
-		_, ncols, err := readHeader(ctx, sc.c)
+		_, ncols, err := engine.ReadHeader(ctx, sc.c)
 		if err != nil {
 			if !sc.c.Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
 				sc.stream = &shardStream{done: true, status: sc.c.Status()}

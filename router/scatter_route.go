@@ -16,7 +16,7 @@ import (
 // scatterSlots checks the sharded tables of a scatter SELECT and returns the slots it needs:
 // all of them unless a key condition narrows them. Tables sharded together must be joined
 // on their shard keys, so that each shard's rows join only with rows of the same shard.
-func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) ([]int, error) {
+func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) ([]int, error) {
 	first := sharded[0].table
 	for _, r := range sharded[1:] {
 		if r.table.Scheme != first.Scheme {
@@ -39,7 +39,7 @@ func (s *Session) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params [
 	}
 	var slots []int
 	for _, r := range sharded {
-		vals, ok, err := s.keyValues(sel.Where, r, params)
+		vals, ok, err := pl.keyValues(sel.Where, r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +152,7 @@ func joinSideAlias(n ast.ResultSetNode) string {
 	return ""
 }
 
-func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, p *plan) (*rules.Shard, error) {
+func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, p *plan) (*rules.Shard, error) {
 	var sharded []tableRef
 	for _, r := range a.refs {
 		switch r.table.Kind {
@@ -165,8 +165,8 @@ func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Pa
 	if a.infoSchema {
 		return nil, sqlerr.NotSupported("information_schema in a query over several shards")
 	}
-	slots, err := s.scatterSlots(sel, sharded, params)
-	if errors.Is(err, errNeedsParams) && s.describing {
+	slots, err := pl.scatterSlots(sel, sharded, params)
+	if errors.Is(err, errNeedsParams) && pl.describing {
 		slots, err = []int{0}, nil
 	}
 	if err != nil {
@@ -202,15 +202,15 @@ func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Pa
 		}
 		return out
 	}
-	if s.describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
+	if pl.describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
 		slot := slots[0]
 		for _, r := range sharded {
 			rename(r, r.table.PhysicalName(slot), true)
 		}
-		p.dynamic = p.dynamic || s.describing
+		p.dynamic = p.dynamic || pl.describing
 		return scheme.SlotShard(slot), nil
 	}
-	shape, err := s.shapeScatter(sel, sharded, params)
+	shape, err := pl.shapeScatter(sel, sharded, params)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Pa
 			for _, ref := range a.schemas {
 				*ref = ast.NewCIStr(sh.Database)
 			}
-			sql, err := s.restoreUnionPart(sel, len(parts))
+			sql, err := pl.restoreUnionPart(sel, len(parts))
 			if err != nil {
 				return nil, err
 			}
@@ -238,14 +238,14 @@ func (s *Session) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Pa
 		if len(parts) > 1 {
 			sql = "(" + strings.Join(parts, ") UNION ALL (") + ")"
 			if len(shape.plan.order) > 0 {
-				text, err := s.restore(shape.orderByKeys(shape.plan.order))
+				text, err := pl.restore(shape.orderByKeys(shape.plan.order))
 				if err != nil {
 					return nil, err
 				}
 				sql += " " + text
 			}
 			if l := shape.sel.Limit; l != nil {
-				text, err := s.restore(l)
+				text, err := pl.restore(l)
 				if err != nil {
 					return nil, err
 				}
@@ -271,11 +271,11 @@ func physicalNames(refs []tableRef, slot int) string {
 // restoreUnionPart restores sel as part i of a shard's UNION ALL of its slot tables.
 // MariaDB takes SQL_NO_CACHE only in a union's first SELECT (1234 elsewhere), so the later
 // parts go without it.
-func (s *Session) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
+func (pl *planner) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
 	if i == 0 || sel.SelectStmtOpts == nil || sel.SelectStmtOpts.SQLCache {
-		return s.restore(sel)
+		return pl.restore(sel)
 	}
 	sel.SelectStmtOpts.SQLCache = true
 	defer func() { sel.SelectStmtOpts.SQLCache = false }()
-	return s.restore(sel)
+	return pl.restore(sel)
 }

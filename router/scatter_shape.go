@@ -18,7 +18,7 @@ import (
 // merges it. It rewrites sel in place (hidden columns, ORDER BY, LIMIT, HAVING).
 type scatterShape struct {
 	sel     *ast.SelectStmt
-	s       *Session
+	pl      *planner
 	params  []wire.Param
 	fields  []*ast.SelectField // the client's fields
 	hidden  []*ast.SelectField
@@ -38,8 +38,8 @@ var mergeableAggs = map[string]merge.AggFunc{
 	ast.AggFuncMax: merge.AggMax, ast.AggFuncAvg: merge.AggAvg,
 }
 
-func (s *Session) shapeScatter(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) (*scatterShape, error) {
-	sh := &scatterShape{sel: sel, s: s, params: params, plan: mergePlan{count: -1}}
+func (pl *planner) shapeScatter(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) (*scatterShape, error) {
+	sh := &scatterShape{sel: sel, pl: pl, params: params, plan: mergePlan{count: -1}}
 	for _, r := range sharded {
 		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.table.Key})
 	}
@@ -202,9 +202,9 @@ func (sh *scatterShape) fieldOf(e ast.ExprNode) int {
 	if e == nil {
 		return -1
 	}
-	want := sh.s.exprText(e)
+	want := sh.pl.exprText(e)
 	for i, f := range sh.fields {
-		if f.Expr != nil && (f.Expr == e || sh.s.exprText(f.Expr) == want) {
+		if f.Expr != nil && (f.Expr == e || sh.pl.exprText(f.Expr) == want) {
 			return i
 		}
 	}
@@ -225,7 +225,7 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 // key builds a merge key for expression e: its column (a client field or a hidden one) and
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
 func (sh *scatterShape) key(e ast.ExprNode, desc bool) mergeKey {
-	k := mergeKey{desc: desc, text: sh.s.exprText(e)}
+	k := mergeKey{desc: desc, text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
 		k.val = colRef(i)
 	} else {
@@ -241,7 +241,7 @@ func (sh *scatterShape) shapeOrdered() error {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
 			if e == nil {
-				return sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.s.exprText(it.Expr))
+				return sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 			}
 			sh.plan.order = append(sh.plan.order, sh.key(e, it.Desc))
 		}
@@ -300,7 +300,7 @@ func (sh *scatterShape) shapeGroups() error {
 		for _, it := range sel.GroupBy.Items {
 			e := sh.resolve(it.Expr)
 			if e == nil {
-				return sqlerr.New(1054, "Unknown column '%s' in 'group statement'", sh.s.exprText(it.Expr))
+				return sqlerr.New(1054, "Unknown column '%s' in 'group statement'", sh.pl.exprText(it.Expr))
 			}
 			sh.plan.order = append(sh.plan.order, sh.key(e, false))
 		}
@@ -355,7 +355,7 @@ func (sh *scatterShape) shapeGroups() error {
 // mergeAgg describes how an aggregate at col combines across shards.
 func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeAgg, error) {
 	fn, ok := mergeableAggs[strings.ToLower(agg.F)]
-	text := sh.s.exprText(agg)
+	text := sh.pl.exprText(agg)
 	if !ok {
 		return mergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
@@ -403,9 +403,9 @@ func (sh *scatterShape) aggColumn(agg *ast.AggregateFuncExpr) (colRef, mergeAgg,
 func (sh *scatterShape) postKey(it *ast.ByItem) (mergeKey, error) {
 	e := sh.resolve(it.Expr)
 	if e == nil {
-		return mergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.s.exprText(it.Expr))
+		return mergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 	}
-	k := mergeKey{desc: it.Desc, text: sh.s.exprText(e), weight: noCol}
+	k := mergeKey{desc: it.Desc, text: sh.pl.exprText(e), weight: noCol}
 	if agg, ok := e.(*ast.AggregateFuncExpr); ok {
 		col, a, err := sh.aggColumn(agg)
 		if err != nil {
@@ -445,8 +445,8 @@ func (sh *scatterShape) finishFields() error {
 }
 
 // exprText is an expression as SQL, for comparing expressions and for EXPLAIN.
-func (s *Session) exprText(e ast.Node) string {
-	text, err := s.restore(e)
+func (pl *planner) exprText(e ast.Node) string {
+	text, err := pl.restore(e)
 	if err != nil {
 		return fmt.Sprintf("%T", e)
 	}
@@ -503,4 +503,4 @@ func (f *nodeFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // planScatter plans a SELECT over the slots its conditions allow. When they all live in
 // one physical table set on one shard, the statement is renamed and returned as that
 // shard's (p.scatter stays nil); otherwise p.scatter holds a statement per shard and the
-// merge. At prepare time (s.describing) it describes the statement from its first slot.
+// merge. At prepare time (planner.describing) it describes the statement from its first slot.

@@ -11,6 +11,8 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -38,7 +40,6 @@ type Session struct {
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string             // the statement that began the current transaction
 	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
-	describing   bool               // planning at prepare time: describe a scatter statement from one shard
 	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
@@ -49,6 +50,7 @@ type Session struct {
 	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
 	execTimeSet bool          // the session set one: it overrides the configured defaults
 	act         activity      // what SHOW PROCESSLIST shows of this session
+	parses      int           // statements parsed so far (tests count the parses of an EXECUTE)
 	route       string        // how the last statement was routed (route.go)
 
 	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
@@ -129,6 +131,7 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
+	s.parses++
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	if err != nil {
 		return nil, syntaxError(err)
@@ -237,7 +240,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	if isTableDDL(st) {
-		refs, err := s.ddlTargets(snap, st)
+		refs, err := s.planner(snap).ddlTargets(snap, st)
 		if err != nil {
 			return err
 		}
@@ -258,11 +261,11 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	s.keepDiag = plan.diagnostic
 	defer func() { s.keepDiag = false }()
-	if !plan.names.empty() {
-		w = &logicalRows{w: w, names: plan.names}
+	if !plan.names.Empty() {
+		w = introspect.NewRows(w, plan.names, false)
 	}
-	if !plan.columns.empty() {
-		w = &logicalColumns{w: w, names: plan.columns}
+	if !plan.columns.Empty() {
+		w = introspect.NewColumns(w, plan.columns)
 	}
 	if plan.scatter != nil {
 		s.route = RouteScatter
@@ -301,7 +304,7 @@ func (s *Session) runRead(ctx context.Context, snap *rules.Snapshot, shard *rule
 	}
 	cw := &countingWriter{w: w}
 	err := s.run(ctx, snap, shard, sql, more, cw)
-	if err != nil && cw.n == 0 && errors.Is(err, ErrBackendIO) && ctx.Err() == nil && !deadlinePassed(ctx) {
+	if err != nil && cw.n == 0 && errors.Is(err, engine.ErrBackendIO) && ctx.Err() == nil && !engine.DeadlinePassed(ctx) {
 		s.r.log.Debug("retrying a read on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
 		return s.run(ctx, snap, shard, sql, more, w)
 	}
@@ -421,13 +424,13 @@ func (s *Session) inTransaction() bool {
 // finish records what a statement did and releases its connection unless the session must
 // keep it (an open transaction, sticky state: see settle in txn.go). It returns err, made fatal for the
 // client connection when a backend connection holding transaction state was lost.
-func (s *Session) finish(shard *rules.Shard, c Conn, out outcome, err error) error {
-	if out.lastInsertID != 0 {
-		s.lastInsertID = out.lastInsertID
+func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err error) error {
+	if out.LastInsertID != 0 {
+		s.lastInsertID = out.LastInsertID
 	}
 	switch {
 	case err == nil:
-		s.status = out.status
+		s.status = out.Status
 	case !c.Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
@@ -507,15 +510,15 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	if err != nil {
 		return err
 	}
-	stop := watch(ctx, c)
-	err = sendCommand(ctx, c, comFieldList, []byte(table), []byte{0}, []byte(wildcard))
+	stop := engine.Watch(ctx, c)
+	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
 		err = relayFieldList(ctx, c, w)
 	}
 	if stop() {
 		_ = s.killQuery(shard, c, killReason(ctx))
 	}
-	return s.finish(shard, c, outcome{status: s.status}, err)
+	return s.finish(shard, c, engine.Outcome{Status: s.status}, err)
 }
 
 // relayFieldList relays column definitions up to the closing EOF.
@@ -523,7 +526,7 @@ func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 	for {
 		p, err := c.Wire().ReadPacket()
 		if err != nil {
-			return ioErr(ctx, c, err)
+			return engine.IOErr(ctx, c, err)
 		}
 		if wire.IsErr(p) {
 			return wire.ParseErr(p)

@@ -72,8 +72,8 @@ func TestSessionSendsRewrittenSQL(t *testing.T) {
 	if be.idleCount("s_shop") != 1 || be.idleCount("s_blog") != 1 {
 		t.Error("connections were not released after autocommit statements")
 	}
-	if len(w.pkts) != 5+5+1 { // two one-row results, one OK
-		t.Errorf("client got %d packets", len(w.pkts))
+	if len(w.Pkts) != 5+5+1 { // two one-row results, one OK
+		t.Errorf("client got %d packets", len(w.Pkts))
 	}
 }
 
@@ -223,14 +223,14 @@ func TestSessionShowDatabases(t *testing.T) {
 			s := fakeSession(t, r, c.user, 1)
 			var w clientRecorder
 			exec(t, s, c.sql, &w)
-			if len(w.pkts) != 4+len(c.want) {
-				t.Fatalf("%d packets", len(w.pkts))
+			if len(w.Pkts) != 4+len(c.want) {
+				t.Fatalf("%d packets", len(w.Pkts))
 			}
-			if name, _ := wire.ParseColumnName(w.pkts[1]); name != c.title {
+			if name, _ := wire.ParseColumnName(w.Pkts[1]); name != c.title {
 				t.Errorf("column %q, want %q", name, c.title)
 			}
 			var got []string
-			for _, row := range w.pkts[3 : 3+len(c.want)] {
+			for _, row := range w.Pkts[3 : 3+len(c.want)] {
 				v, _, _ := wire.LenencString(row)
 				got = append(got, string(v))
 			}
@@ -256,7 +256,7 @@ func TestSessionMultiStatements(t *testing.T) {
 	wantLog(t, be, "s_shop#1: SELECT 1", "s_shop#1: USE shop_0", "s_shop#1: DELETE FROM t")
 	// Every result but the last announces more results.
 	var flags []bool
-	for _, p := range w.pkts {
+	for _, p := range w.Pkts {
 		if st, ok := wire.Status(p); ok && (wire.IsEOF(p) || p[0] == wire.OKHeader) {
 			flags = append(flags, st&wire.StatusMoreResults != 0)
 		}
@@ -412,8 +412,8 @@ func TestSessionFieldList(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLog(t, be, "s_blog#1: USE blog_p", "s_blog#1: FIELD_LIST posts")
-	if len(w.pkts) != 2 || !wire.IsEOF(w.pkts[1]) {
-		t.Errorf("client got % x", w.pkts)
+	if len(w.Pkts) != 2 || !wire.IsEOF(w.Pkts[1]) {
+		t.Errorf("client got % x", w.Pkts)
 	}
 }
 

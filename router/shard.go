@@ -39,7 +39,7 @@ var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depend
 // routeSharded places a statement that names sharded or broadcast tables on one shard and
 // renames physical tables. params are the bound values of a prepared statement (nil when
 // planning at prepare time: a route that needs them returns errNeedsParams).
-func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
 			if r.table.Kind != rules.KindSingle {
@@ -65,14 +65,14 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 		}
 	}
 	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
-		return s.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
+		return pl.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
 	}
 	if len(sharded) == 0 && len(nested) == 0 {
 		// Only broadcast (and single) tables: read the copy on the default shard.
-		return refs[0].db.DefaultShard, s.checkSingles(refs, refs[0].db.DefaultShard)
+		return refs[0].db.DefaultShard, checkSingles(refs, refs[0].db.DefaultShard)
 	}
 	if len(nested) > 0 {
-		return s.routeNested(st, refs, sharded, nested, params)
+		return pl.routeNested(st, refs, sharded, nested, params)
 	}
 	if isDDL(st) {
 		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
@@ -80,7 +80,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	where := whereOf(st)
 	slot := -1
 	for _, r := range sharded {
-		vals, ok, err := s.keyValues(where, r, params)
+		vals, ok, err := pl.keyValues(where, r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func (s *Session) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.P
 	for _, r := range sharded {
 		rename(r, r.table.PhysicalName(slot), !isDelete)
 	}
-	return shard, s.checkSingles(refs, shard)
+	return shard, checkSingles(refs, shard)
 }
 
 // rename points a table reference at its physical table. Columns qualified by the logical
@@ -181,7 +181,7 @@ func isInsert(st ast.StmtNode) bool {
 }
 
 // checkSingles refuses statements joining single tables that do not live on shard.
-func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
+func checkSingles(refs []tableRef, shard *rules.Shard) error {
 	for _, r := range refs {
 		if r.table.Kind == rules.KindSingle && r.db.DefaultShard != shard {
 			return sqlerr.NotSupported("a statement joining single table %s (on shard %s) with rows on shard %s", r.table.Name, r.db.DefaultShard.Name, shard.Name)
@@ -192,7 +192,7 @@ func (s *Session) checkSingles(refs []tableRef, shard *rules.Shard) error {
 
 // routeInsert places an INSERT into a sharded table whose rows all land in one slot (an
 // INSERT whose rows span slots is split by planMultiWrite before it gets here).
-func (s *Session) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *planner) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
 	rowSlots, err := insertRowSlots(ins, r, params)
 	if err != nil {
 		return nil, err
@@ -266,20 +266,20 @@ func slotsOf(t *rules.Table, vals []rules.Value) ([]int, error) {
 
 // keyValues finds a conjunct of where that fixes r's shard key: key = v, v = key, or
 // key IN (v, ...). Any one such conjunct bounds the rows the statement touches.
-func (s *Session) keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
+func (pl *planner) keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
 	switch e := where.(type) {
 	case nil:
 		return nil, false, nil
 	case *ast.ParenthesesExpr:
-		return s.keyValues(e.Expr, r, params)
+		return pl.keyValues(e.Expr, r, params)
 	case *ast.BinaryOperationExpr:
 		switch e.Op {
 		case opcode.LogicAnd:
-			vals, ok, err := s.keyValues(e.L, r, params)
+			vals, ok, err := pl.keyValues(e.L, r, params)
 			if ok || err != nil {
 				return vals, ok, err
 			}
-			return s.keyValues(e.R, r, params)
+			return pl.keyValues(e.R, r, params)
 		case opcode.EQ:
 			for _, side := range [][2]ast.ExprNode{{e.L, e.R}, {e.R, e.L}} {
 				if isKeyColumn(side[0], r) {
@@ -296,8 +296,8 @@ func (s *Session) keyValues(where ast.ExprNode, r tableRef, params []wire.Param)
 		}
 		vals := make([]rules.Value, 0, len(e.List))
 		for _, x := range e.List {
-			if text, ok := s.lists.list(x); ok { // a long list cut out before parsing (biglist.go)
-				vs, ok := listValues(text, s.restoreFlags&format.RestoreStringEscapeBackslash != 0)
+			if text, ok := pl.lists.list(x); ok { // a long list cut out before parsing (biglist.go)
+				vs, ok := listValues(text, pl.restoreFlags&format.RestoreStringEscapeBackslash != 0)
 				if !ok {
 					return nil, false, nil
 				}
@@ -510,7 +510,7 @@ func targetTable(st ast.StmtNode) *ast.TableName {
 // DELETE), all on the same shard, the whole statement runs there, each table renamed to
 // that slot's physical table. Anything else is refused with the reason: the subquery's rows
 // may be on every shard.
-func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *planner) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef, params []wire.Param) (*rules.Shard, error) {
 	wheres := blockWheres(st)
 	first := nested[0]
 	if len(sharded) > 0 {
@@ -518,7 +518,7 @@ func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef,
 	}
 	slot := -1
 	for _, r := range append(slices.Clone(sharded), nested...) {
-		vals, ok, err := s.keyValues(wheres[r.node], r, params)
+		vals, ok, err := pl.keyValues(wheres[r.node], r, params)
 		if err != nil {
 			return nil, err
 		}
@@ -551,7 +551,7 @@ func (s *Session) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef,
 	for _, r := range nested {
 		rename(r, r.table.PhysicalName(slot), true)
 	}
-	return shard, s.checkSingles(refs, shard)
+	return shard, checkSingles(refs, shard)
 }
 
 // blockWheres maps each table a statement names to the WHERE of the SELECT, UPDATE or

@@ -45,7 +45,7 @@ type branchStmt struct {
 
 // planMultiWrite plans st as a multi-shard write when it is one; ok reports whether it did
 // (or failed doing so). p already holds the statement's common plan attributes.
-func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
+func (pl *planner) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
 	if !isWrite(st) || isDDL(st) {
 		return false, nil
 	}
@@ -77,10 +77,10 @@ func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params [
 		if f := nondeterministic(st); f != "" {
 			return true, sqlerr.NotSupported("%s() in a write to broadcast table %s (every copy must get the same value)", f, tref.table.Name)
 		}
-		return true, s.planBroadcastWrite(p, st, a, tref.table, params)
+		return true, pl.planBroadcastWrite(p, st, a, tref.table, params)
 	case rules.KindSharded:
 		if !isIns {
-			return s.planSpreadWrite(p, st, a, *tref, params)
+			return pl.planSpreadWrite(p, st, a, *tref, params)
 		}
 		if len(a.refs) != 1 {
 			return false, nil
@@ -95,7 +95,7 @@ func (s *Session) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params [
 		if len(distinct(rowSlots)) < 2 {
 			return false, nil
 		}
-		return true, s.planSplitInsert(p, ins, a, *tref, rowSlots, params)
+		return true, pl.planSplitInsert(p, ins, a, *tref, rowSlots, params)
 	}
 	return false, nil
 }
@@ -110,7 +110,7 @@ func distinct(xs []int) []int {
 // single slot (no shard key, or keys of several slots): the statement runs on every
 // physical table that may hold its rows (each slot's table in table-per-slot layouts, else
 // once per shard). ok is false when it is not such a statement (routeSharded decides).
-func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
+func (pl *planner) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
 	var multi, limited bool
 	switch n := st.(type) {
 	case *ast.UpdateStmt:
@@ -123,7 +123,7 @@ func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r table
 	if multi || len(a.refs) != 1 {
 		return false, nil // joins and subqueries: routeSharded decides
 	}
-	vals, keyed, err := s.keyValues(whereOf(st), r, params)
+	vals, keyed, err := pl.keyValues(whereOf(st), r, params)
 	switch {
 	case err == errNeedsParams:
 		return false, nil // prepare time: described from slot 0, routed at each execution
@@ -162,7 +162,7 @@ func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r table
 		if key := shard.Name + "\x00" + phys; !done[key] {
 			done[key] = true
 			rename(r, phys, !isDelete)
-			sql, err := s.restoreFor(shard, a, st)
+			sql, err := pl.restoreFor(shard, a, st)
 			if err != nil {
 				return true, err
 			}
@@ -177,7 +177,7 @@ func (s *Session) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r table
 }
 
 // planSplitInsert plans one INSERT per slot holding rows of ins.
-func (s *Session) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
+func (pl *planner) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
 	rows := ins.Lists
 	defer func() { ins.Lists = rows }()
 	rowMarkers := make([][]*test_driver.ParamMarkerExpr, len(rows))
@@ -213,7 +213,7 @@ func (s *Session) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r t
 			kept = append(kept, rowMarkers[i]...)
 		}
 		rename(r, r.table.PhysicalName(slot), false)
-		sql, err := s.restoreFor(shard, a, ins)
+		sql, err := pl.restoreFor(shard, a, ins)
 		if err != nil {
 			return err
 		}
@@ -233,7 +233,7 @@ func (s *Session) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r t
 
 // planBroadcastWrite plans st on every shard of the broadcast table's database, the default
 // shard first. On a database of one shard it stays a plain single-shard plan.
-func (s *Session) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
+func (pl *planner) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
 	shards := []*rules.Shard{t.DB.DefaultShard}
 	for _, sh := range t.DB.Shards() {
 		if sh != t.DB.DefaultShard {
@@ -248,7 +248,7 @@ func (s *Session) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *r
 		sql := p.sql
 		if a.rewrite || len(a.schemas) > 0 {
 			var err error
-			if sql, err = s.restoreFor(sh, a, st); err != nil {
+			if sql, err = pl.restoreFor(sh, a, st); err != nil {
 				return err
 			}
 		}
@@ -262,14 +262,14 @@ func (s *Session) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *r
 }
 
 // restoreFor writes st back as SQL for shard: schema qualifiers name its physical database.
-func (s *Session) restoreFor(shard *rules.Shard, a *analyzer, st ast.Node) (string, error) {
+func (pl *planner) restoreFor(shard *rules.Shard, a *analyzer, st ast.Node) (string, error) {
 	for _, ref := range a.schemas {
 		*ref = ast.NewCIStr(shard.Database)
 	}
 	for _, f := range a.unnamed {
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
-	return s.restore(st)
+	return pl.restore(st)
 }
 
 func (p *plan) addBranchStmt(shard *rules.Shard, bs branchStmt) {

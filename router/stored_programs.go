@@ -128,7 +128,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 		if err != nil {
 			return err
 		}
-		if p.scatter != nil || p.branches != nil || p.shard != db.DefaultShard || !p.names.empty() {
+		if p.scatter != nil || p.branches != nil || p.shard != db.DefaultShard || !p.names.Empty() {
 			return sqlerr.NotSupported("a trigger on %s: not a table of the database's default shard", shape.table)
 		}
 	}

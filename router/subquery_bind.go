@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -198,7 +199,7 @@ func (b *subqueryBinder) run(q ast.ResultSetNode) (*subqueryResult, error) {
 	if !ok {
 		return nil, sqlerr.NotSupported("this kind of subquery over sharded tables")
 	}
-	text, err := b.s.restore(st)
+	text, err := restoreSQL(b.s.restoreFlags, b.s.lists, st)
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +251,12 @@ func (c *rowCollector) WritePacket(p []byte) error {
 	case c.state == 1 && wire.IsEOF(p):
 		c.state = 2
 	case c.state == 1:
-		d, ok := parseColDef(p)
+		d, ok := engine.ParseColDef(p)
 		if !ok {
 			c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery column"), 3
 			return nil
 		}
-		c.kinds = append(c.kinds, merge.KindOf(d.typ, d.flags))
+		c.kinds = append(c.kinds, merge.KindOf(d.Type, d.Flags))
 	case wire.IsEOF(p):
 		c.state = 3
 	default:
@@ -302,7 +303,7 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	if !bound {
 		return plan{}, refusal
 	}
-	sql, err := s.restore(sel)
+	sql, err := restoreSQL(s.restoreFlags, s.lists, sel)
 	if err != nil {
 		return plan{}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -59,7 +60,7 @@ func (s *Session) joinTransaction(ctx context.Context, c Conn) error {
 	if !needsJoin(c.Status(), s.txnOpen(), len(s.savepoints)) {
 		return nil
 	}
-	stop := watch(ctx, c)
+	stop := engine.Watch(ctx, c)
 	defer stop()
 	for _, q := range joinStatements(s.txnBegin, s.savepoints) {
 		ok, err := c.Exec(ctx, q)
@@ -158,7 +159,7 @@ func (s *Session) checkWrite(ctx context.Context, shard *rules.Shard) error {
 // rollbackAll rolls back every pinned connection and ends the transaction.
 func (s *Session) rollbackAll(ctx context.Context) {
 	for name, c := range s.pinned {
-		stop := watch(ctx, c)
+		stop := engine.Watch(ctx, c)
 		ok, err := c.Exec(ctx, "ROLLBACK")
 		stop()
 		if err != nil {
@@ -251,7 +252,7 @@ func (s *Session) endAll(ctx context.Context, text string) error {
 	var firstErr error
 	for _, name := range names {
 		c := s.pinned[name]
-		stop := watch(ctx, c)
+		stop := engine.Watch(ctx, c)
 		ok, err := c.Exec(ctx, text)
 		if stop() {
 			err = ctx.Err()
@@ -317,7 +318,7 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 
 // runOn runs sql on an already pinned connection of shard.
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
-	out, err := s.relayOn(ctx, shard, c, comQuery, []byte(sql), more, w)
+	out, err := s.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, w)
 	s.record(ctx, c, out, err)
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
@@ -402,7 +403,7 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 		if c.Status()&wire.StatusInTrans == 0 {
 			continue
 		}
-		stop := watch(ctx, c)
+		stop := engine.Watch(ctx, c)
 		ok, err := c.Exec(ctx, text)
 		if stop() && err == nil {
 			err = ctx.Err()

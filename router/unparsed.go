@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -115,8 +116,8 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	if p.sticky {
 		s.sticky = true
 	}
-	if !p.columns.empty() {
-		w = &logicalColumns{w: w, names: p.columns}
+	if !p.columns.Empty() {
+		w = introspect.NewColumns(w, p.columns)
 	}
 	out := "SET STATEMENT " + assign + " FOR " + p.sql
 	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {

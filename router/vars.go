@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -59,7 +60,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		}
 	}
 	if renamed {
-		if text, err = s.restore(st); err != nil {
+		if text, err = restoreSQL(s.restoreFlags, s.lists, st); err != nil {
 			return err
 		}
 	}
@@ -71,11 +72,11 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	if err != nil {
 		return err
 	}
-	stop := watch(ctx, c)
-	err = sendCommand(ctx, c, comQuery, []byte(text))
-	var out outcome
+	stop := engine.Watch(ctx, c)
+	err = engine.SendCommand(ctx, c, engine.ComQuery, []byte(text))
+	var out engine.Outcome
 	if err == nil {
-		out, err = relay(ctx, c, w, more)
+		out, err = engine.Relay(ctx, c, w, more)
 	}
 	if err == nil && len(names) > 0 {
 		err = s.readBack(ctx, c, names)
@@ -95,7 +96,7 @@ func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
 	for i, n := range names {
 		sel[i] = "@@session." + n
 	}
-	row, err := queryRow(ctx, c, "SELECT "+strings.Join(sel, ", "))
+	row, err := engine.QueryRow(ctx, c, "SELECT "+strings.Join(sel, ", "))
 	if err != nil {
 		return err
 	}
@@ -154,13 +155,7 @@ func literal(v string) string {
 	if numeric.MatchString(v) {
 		return v
 	}
-	return quote(v)
-}
-
-// quote returns s as a single-quoted SQL string literal.
-func quote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
-	return "'" + r.Replace(s) + "'"
+	return wire.QuoteString(v)
 }
 
 // setVars replaces the session's variables and recomputes their fingerprint (key "").
@@ -224,7 +219,7 @@ func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *
 		set = append(set, k+" = "+want[k])
 	}
 	if len(set) > 0 {
-		stop := watch(ctx, c)
+		stop := engine.Watch(ctx, c)
 		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
 		stop()
 		if err != nil {
@@ -255,12 +250,12 @@ func varOrder(a, b string) int {
 }
 
 func initDB(ctx context.Context, c Conn, db string) error {
-	stop := watch(ctx, c)
+	stop := engine.Watch(ctx, c)
 	defer stop()
-	if err := sendCommand(ctx, c, comInitDB, []byte(db)); err != nil {
+	if err := engine.SendCommand(ctx, c, engine.ComInitDB, []byte(db)); err != nil {
 		return err
 	}
-	if _, err := relay(ctx, c, discard{}, false); err != nil {
+	if _, err := engine.Relay(ctx, c, engine.Discard{}, false); err != nil {
 		return err
 	}
 	c.SetDB(db)

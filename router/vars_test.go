@@ -5,26 +5,6 @@ import (
 	"testing"
 )
 
-func TestQuote(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"", "''"},
-		{"utf8mb4", "'utf8mb4'"},
-		{"it's", `'it\'s'`},
-		{`C:\dir`, `'C:\\dir'`},
-		{`\'`, `'\\\''`},
-		{"a\x00b", `'a\0b'`},
-		{"line\nnext\r", `'line\nnext\r'`},
-		{"ctrl-z\x1a", `'ctrl-z\Z'`},
-		{`double "quotes" stay`, `'double "quotes" stay'`},
-		{"ünïcödé", "'ünïcödé'"},
-	}
-	for _, c := range cases {
-		if got := quote(c.in); got != c.want {
-			t.Errorf("quote(%q) = %s, want %s", c.in, got, c.want)
-		}
-	}
-}
-
 func TestLiteral(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"1", "1"},

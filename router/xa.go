@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -132,7 +133,7 @@ type branchRun struct {
 	coord bool
 	xid   xid
 	state int // xaNone, xaStarted, xaPrepared
-	outs  []outcome
+	outs  []engine.Outcome
 	warns [][]*string
 }
 
@@ -171,7 +172,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 		err = ferr
 	}
 	if err != nil {
-		s.record(ctx, nil, outcome{}, err)
+		s.record(ctx, nil, engine.Outcome{}, err)
 		return err
 	}
 	return s.answerMulti(p, runs, more, w)
@@ -201,7 +202,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 			}
 			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
 			s.countXA(multi, XAUnknown)
-			return sqlerr.Lost(fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+			return sqlerr.Lost(fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
 				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid)))
 		}
 		s.abortBranches(ctx, runs)
@@ -297,23 +298,23 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out outcome, warns [][]*string, err error) {
-	var w wire.PacketWriter = discard{}
+func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
+	var w wire.PacketWriter = engine.Discard{}
 	if f := s.foundRowsFor(s.branchRows, w); f != nil {
 		w = f
 		defer func() {
 			if err == nil && f.found {
-				out.affected = f.n
+				out.Affected = f.n
 			}
 		}()
 	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, comQuery, []byte(st.sql), false, w)
+		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, w)
 	} else {
-		bs, ok := c.Stmt(stmtKey(c, st.sql))
+		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
 		if !ok {
-			stop := watch(ctx, c)
-			bs, err = prepareOn(ctx, c, st.sql, nil)
+			stop := engine.Watch(ctx, c)
+			bs, err = engine.Prepare(ctx, c, st.sql, nil)
 			if stop() {
 				_ = s.killQuery(shard, c, killReason(ctx))
 			}
@@ -323,11 +324,11 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, comStmtExecute, executePayload(bs.ID, st.params), false, w)
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, w)
 		}
 	}
-	if err == nil && out.warnings > 0 {
-		warns, err = queryRows(ctx, c, "SHOW WARNINGS")
+	if err == nil && out.Warnings > 0 {
+		warns, err = engine.QueryRows(ctx, c, "SHOW WARNINGS")
 	}
 	return out, warns, err
 }
@@ -385,9 +386,9 @@ func (s *Session) releaseRuns(runs []*branchRun) error {
 		}
 		var err error
 		if r.c.Broken() {
-			err = s.finish(r.b.shard, r.c, outcome{}, ErrBackendIO)
+			err = s.finish(r.b.shard, r.c, engine.Outcome{}, engine.ErrBackendIO)
 		} else {
-			err = s.finish(r.b.shard, r.c, outcome{status: s.status}, nil)
+			err = s.finish(r.b.shard, r.c, engine.Outcome{Status: s.status}, nil)
 		}
 		if errors.Is(err, sqlerr.ErrFatal) && fatal == nil {
 			fatal = err
@@ -410,17 +411,17 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 	var ids []firstID
 	for i, r := range runs {
 		if p.copies && i > 0 {
-			if a, b := r.outs[0].affected, runs[0].outs[0].affected; a != b {
+			if a, b := r.outs[0].Affected, runs[0].outs[0].Affected; a != b {
 				s.r.log.Warn("copies of a broadcast table disagree: affected rows differ", "conn_id", s.info.ConnID,
 					"shard", r.b.shard.Name, "affected", a, "default_shard", runs[0].b.shard.Name, "default_affected", b)
 			}
 			continue
 		}
 		for j, out := range r.outs {
-			ok.AffectedRows += out.affected
-			ok.Warnings = satAdd(ok.Warnings, out.warnings)
-			if out.lastInsertID != 0 {
-				ids = append(ids, firstID{r.b.stmts[j].firstRow, out.lastInsertID})
+			ok.AffectedRows += out.Affected
+			ok.Warnings = satAdd(ok.Warnings, out.Warnings)
+			if out.LastInsertID != 0 {
+				ids = append(ids, firstID{r.b.stmts[j].firstRow, out.LastInsertID})
 			}
 		}
 		warns = append(warns, r.warns...)
@@ -467,7 +468,7 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 		if err != nil {
 			break
 		}
-		var out outcome
+		var out engine.Outcome
 		var warns [][]*string
 		out, warns, err = s.branchStmt(ctx, b.shard, c, st)
 		r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
@@ -478,10 +479,10 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 				c.MarkBroken()
 			}
 		}
-		s.record(ctx, nil, outcome{}, err)
-		return s.finish(b.shard, c, outcome{status: c.Status()}, err)
+		s.record(ctx, nil, engine.Outcome{}, err)
+		return s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
 	}
-	if err := s.finish(b.shard, c, outcome{status: c.Status()}, nil); err != nil {
+	if err := s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {
 		return err
 	}
 	return s.answerMulti(p, []*branchRun{r}, more, w)
@@ -511,7 +512,7 @@ func (s *Session) parallel(runs []*branchRun, f func(*branchRun) error) []error 
 // key), else the first error.
 func firstError(errs []error) error {
 	for _, err := range errs {
-		if _, ok := sqlerr.As(err); ok && !errors.Is(err, ErrBackendIO) {
+		if _, ok := sqlerr.As(err); ok && !errors.Is(err, engine.ErrBackendIO) {
 			return err
 		}
 	}

@@ -299,7 +299,7 @@ func TestInsertRowSlots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := &analyzer{s: s, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+			a := &analyzer{pl: s.planner(snap), snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 			st.Accept(a)
 			numberParams(a.markers)
 			got, err := insertRowSlots(st.(*ast.InsertStmt), a.refs[0], int64Params(c.params))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/pool"
-	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -16,13 +16,13 @@ import (
 // Acquire returns a connection to the backend that plays role for shard now, bounded by ctx
 // and the pool's acquire timeout. For RoleReplica it picks a replica of the shard, or the
 // primary when the shard has none.
-func (t *Topology) Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (router.Conn, error) {
+func (t *Topology) Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (engine.Conn, error) {
 	return t.AcquirePreferring(ctx, shard, role, nil)
 }
 
 // AcquirePreferring is Acquire that hands back prefer, a connection of this topology the
 // caller released earlier, when it is idle and its backend still plays role.
-func (t *Topology) AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer router.Conn) (router.Conn, error) {
+func (t *Topology) AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer engine.Conn) (engine.Conn, error) {
 	var giveUp time.Time // set at the first unreachable primary of a promote-mode shard
 	for {
 		m, err := t.pick(ctx, shard, role)
@@ -217,7 +217,7 @@ func acquireError(ctx context.Context, shard *rules.Shard, backend string, err e
 }
 
 // Release gives a connection back to its pool.
-func (t *Topology) Release(rc router.Conn) {
+func (t *Topology) Release(rc engine.Conn) {
 	c := rc.(*Conn)
 	if t.isFenced(c.m) {
 		c.MarkBroken() // never reuse a connection to a fenced backend

@@ -1,7 +1,7 @@
 // Package topo is the proxy's runtime view of its shards: for each shard, which backend is
 // the writable primary now and which replicas it has, and a topology version that changes
 // whenever that view does. It owns one connection pool per backend and implements the
-// router's Backend interface: the router asks for a shard and a role, never a backend by name.
+// router engine's Backend interface (router/engine): the router asks for a shard and a role, never a backend by name.
 //
 // A reload hands a new rules snapshot to Topology.Apply: pools of backends whose settings did
 // not change survive untouched; pools of removed or changed backends stop handing out
@@ -10,6 +10,7 @@
 //
 // Read-only views (Backends, Shards, Version) are small value types for the admin API.
 //
-// Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and router (types only:
-// the Backend and Conn interfaces it satisfies). Nothing below it (pool, health) imports topo.
+// Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and
+// router/engine (types only: the Backend and Conn interfaces it satisfies), never router
+// itself. Nothing below it (pool, health) imports topo.
 package topo

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/health"
-	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-var _ router.ReplicaBackend = (*Topology)(nil)
+var _ engine.ReplicaBackend = (*Topology)(nil)
 
 // maxApplyWait bounds the wait of a read for the replica to apply the session's last write
 // (read-your-writes); then the read goes to the primary.
@@ -22,7 +22,7 @@ const maxApplyWait = 500 * time.Millisecond
 // maxApplyWait) for
 // it to apply r.After; when no replica is fit, or the wait times out or fails, it returns a
 // connection to the primary as Acquire does.
-func (t *Topology) AcquireReplica(ctx context.Context, shard *rules.Shard, r router.ReplicaRead) (router.Conn, error) {
+func (t *Topology) AcquireReplica(ctx context.Context, shard *rules.Shard, r engine.ReplicaRead) (engine.Conn, error) {
 	for _, name := range t.fitReplicas(shard.Name, r.MaxLag) {
 		c, ok := t.replicaConn(ctx, shard, name, r)
 		if ok {
@@ -63,7 +63,7 @@ func replicaFit(h health.Status, primary string, maxLag time.Duration) bool {
 
 // replicaConn acquires a connection to replica name and, when r.After is set, waits for the
 // replica to apply it. ok false: not usable (the connection, if any, went back).
-func (t *Topology) replicaConn(ctx context.Context, shard *rules.Shard, name string, r router.ReplicaRead) (router.Conn, bool) {
+func (t *Topology) replicaConn(ctx context.Context, shard *rules.Shard, name string, r engine.ReplicaRead) (engine.Conn, bool) {
 	t.mu.RLock()
 	m := t.backends[name]
 	t.mu.RUnlock()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/health"
-	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -78,8 +78,8 @@ type shardState struct {
 }
 
 var (
-	_ router.Backend           = (*Topology)(nil)
-	_ router.PreferringBackend = (*Topology)(nil)
+	_ engine.Backend           = (*Topology)(nil)
+	_ engine.PreferringBackend = (*Topology)(nil)
 )
 
 // New builds a topology for snap: a pool (lazy: nothing is dialled here) per backend, and

@@ -7,14 +7,15 @@ import (
 
 	"github.com/shardproxy/shardproxy/protocol"
 	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/topo"
 )
 
 var (
-	_ router.Backend           = (*topo.Topology)(nil)
-	_ router.PreferringBackend = (*topo.Topology)(nil)
-	_ router.Conn              = (*topo.Conn)(nil)
+	_ engine.Backend           = (*topo.Topology)(nil)
+	_ engine.PreferringBackend = (*topo.Topology)(nil)
+	_ engine.Conn              = (*topo.Conn)(nil)
 	_ protocol.Abandoner       = session{}
 	_ protocol.Abandoner       = observedSession{}
 )

@@ -1,4 +1,4 @@
-package router
+package engine
 
 import (
 	"context"
@@ -11,48 +11,30 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// outcome is what the proxy learns from a relayed response.
-type outcome struct {
-	status       uint16
-	lastInsertID uint64
-	affected     uint64
-	warnings     uint16 // of the last result
-	rows         int64  // rows of the last result set; -1 when it was an OK
+// Outcome is what the proxy learns from a relayed response.
+type Outcome struct {
+	Status       uint16
+	LastInsertID uint64
+	Affected     uint64
+	Warnings     uint16 // of the last result
+	Rows         int64  // rows of the last result set; -1 when it was an OK
 }
 
 // ErrBackendIO wraps an I/O failure on a backend connection; the connection is discarded.
 var ErrBackendIO = errors.New("router: backend connection failed")
 
-// watch makes I/O on c return as soon as ctx is done, by moving its deadline into the past.
-// The returned stop must be called when the exchange is over; it reports whether ctx fired
-// (in which case c is marked broken: it stopped in the middle of a response).
-func watch(ctx context.Context, c Conn) (stop func() bool) {
-	if ctx.Done() == nil {
-		return func() bool { return false }
-	}
-	nc := c.Wire().NetConn()
-	cancel := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	return func() bool {
-		if cancel() {
-			return false
-		}
-		c.MarkBroken()
-		return true
-	}
-}
-
-// ioErr turns a failed backend read or write into the error the session returns: the
+// IOErr turns a failed backend read or write into the error the session returns: the
 // context's error when it was cancelled or its deadline passed, ErrBackendIO otherwise. c is
 // marked broken.
-func ioErr(ctx context.Context, c Conn, err error) error {
+func IOErr(ctx context.Context, c Conn, err error) error {
 	c.MarkBroken()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
 	}
-	if deadlinePassed(ctx) {
+	if DeadlinePassed(ctx) {
 		// The timer that marks ctx done may run late on a loaded machine: a read whose
 		// connection was lost after its deadline answers 3024, as once the timer ran. The
-		// loss stays ErrBackendIO: a write's outcome is still unknown (lostWrite).
+		// loss stays ErrBackendIO: a write's outcome is still unknown (router's lostWrite).
 		return fmt.Errorf("%w: %w: %w (backend connection %d: %v)", ErrBackendIO, sqlerr.New(sqlerr.ErQueryTimeout,
 			"Query execution was interrupted, maximum statement execution time exceeded"), context.DeadlineExceeded, c.ID(), err)
 	}
@@ -60,23 +42,23 @@ func ioErr(ctx context.Context, c Conn, err error) error {
 		"Lost connection to the backend during the statement (backend connection %d: %v); it may or may not have run", c.ID(), err))
 }
 
-// deadlinePassed reports whether ctx's deadline has passed, even if its timer has not yet
+// DeadlinePassed reports whether ctx's deadline has passed, even if its timer has not yet
 // marked ctx done.
-func deadlinePassed(ctx context.Context) bool {
+func DeadlinePassed(ctx context.Context) bool {
 	dl, ok := ctx.Deadline()
 	return ok && !time.Now().Before(dl)
 }
 
-// sendCommand writes one command packet (command byte + data) to the backend.
-func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
+// SendCommand writes one command packet (command byte + data) to the backend.
+func SendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 	bw := c.Wire()
 	bw.ResetSeq()
 	if len(data) == 1 {
 		if err := bw.WriteCommand(cmd, data[0]); err != nil {
-			return ioErr(ctx, c, err)
+			return IOErr(ctx, c, err)
 		}
 		if err := bw.Flush(); err != nil {
-			return ioErr(ctx, c, err)
+			return IOErr(ctx, c, err)
 		}
 		return nil
 	}
@@ -90,10 +72,10 @@ func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 		p = append(p, d...)
 	}
 	if err := bw.WritePacket(p); err != nil {
-		return ioErr(ctx, c, err)
+		return IOErr(ctx, c, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return ioErr(ctx, c, err)
+		return IOErr(ctx, c, err)
 	}
 	return nil
 }
@@ -102,35 +84,35 @@ func sendCommand(ctx context.Context, c Conn, cmd byte, data ...[]byte) error {
 // without decoding rows. With more set, the final packet announces more results to come
 // (a multi-statement query being executed statement by statement). A backend ERR packet is
 // returned as its *sqlerr.Error; the connection stays usable.
-func relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (outcome, error) {
-	return relayResults(ctx, c, w, more, false)
+func Relay(ctx context.Context, c Conn, w wire.PacketWriter, more bool) (Outcome, error) {
+	return RelayResults(ctx, c, w, more, false)
 }
 
-// relayResults is relay for text (bin false) or binary-protocol (the answer to
+// RelayResults is relay for text (bin false) or binary-protocol (the answer to
 // COM_STMT_EXECUTE) result sets. Every packet is checked against the protocol before it is
 // relayed: a malformed one (an empty packet, a column count with fewer definitions, a row
 // whose lengths run past its end) fails the statement and breaks the connection.
-func relayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bool) (outcome, error) {
+func RelayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bool) (Outcome, error) {
 	bw := c.Wire()
-	var out outcome
+	var out Outcome
 	for {
 		p, err := bw.ReadPacket()
 		if err != nil {
-			return out, ioErr(ctx, c, err)
+			return out, IOErr(ctx, c, err)
 		}
 		switch {
 		case len(p) == 0:
-			return out, malformed(c, "an empty packet")
+			return out, Malformed(c, "an empty packet")
 		case wire.IsErr(p):
 			return out, wire.ParseErr(p)
 		case p[0] == wire.OKHeader:
 			ok, err := wire.ParseOK(p)
 			if err != nil {
-				return out, malformed(c, "an OK packet that does not parse")
+				return out, Malformed(c, "an OK packet that does not parse")
 			}
-			out.status, out.affected, out.warnings, out.rows = ok.Status, ok.AffectedRows, ok.Warnings, -1
+			out.Status, out.Affected, out.Warnings, out.Rows = ok.Status, ok.AffectedRows, ok.Warnings, -1
 			if ok.LastInsertID != 0 {
-				out.lastInsertID = ok.LastInsertID
+				out.LastInsertID = ok.LastInsertID
 			}
 			if ok.Status&wire.StatusMoreResults == 0 && more {
 				wire.SetStatus(p, 0, wire.StatusMoreResults)
@@ -140,27 +122,27 @@ func relayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bo
 				return out, err
 			}
 		case p[0] == wire.LocalInfileHeader:
-			if err := relayLocalFile(ctx, c, w, p); err != nil { // loaddata.go
+			if err := relayLocalFile(ctx, c, w, p); err != nil { // infile.go
 				return out, err
 			}
 			continue // the statement's OK or ERR follows the file
 		default:
-			if out.status, out.warnings, out.rows, err = relayResultSet(ctx, c, w, p, more, bin); err != nil {
+			if out.Status, out.Warnings, out.Rows, err = relayResultSet(ctx, c, w, p, more, bin); err != nil {
 				return out, err
 			}
 		}
-		// out.status is the backend's own status: it announces more results of this
+		// out.Status is the backend's own status: it announces more results of this
 		// command (a CALL), not the flag relay may have added for the client.
-		if out.status&wire.StatusMoreResults == 0 {
-			c.SetStatus(out.status)
+		if out.Status&wire.StatusMoreResults == 0 {
+			c.SetStatus(out.Status)
 			return out, nil
 		}
 	}
 }
 
-// malformed marks c broken and returns the error a statement fails with when its backend
+// Malformed marks c broken and returns the error a statement fails with when its backend
 // sent a packet that does not follow the protocol (what says which).
-func malformed(c Conn, what string) error {
+func Malformed(c Conn, what string) error {
 	c.MarkBroken()
 	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErNetReadError,
 		"Got an error reading communication packets: backend connection %d sent %s; the statement may or may not have run", c.ID(), what))
@@ -171,7 +153,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	bw := c.Wire()
 	ncols, n := wire.LenencInt(first)
 	if n == 0 || n != len(first) || ncols == 0 || ncols > wire.MaxColumns {
-		return 0, 0, 0, malformed(c, "a malformed column count")
+		return 0, 0, 0, Malformed(c, "a Malformed column count")
 	}
 	// Column definitions, then the EOF that ends them: checked before any of them reaches
 	// the client (which cannot take an ERR packet among them), then rows until EOF or ERR.
@@ -184,16 +166,16 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	for i := uint64(0); i <= ncols; i++ {
 		p, err := bw.ReadPacket()
 		if err != nil {
-			return 0, 0, 0, ioErr(ctx, c, err)
+			return 0, 0, 0, IOErr(ctx, c, err)
 		}
 		if i == ncols {
 			if !wire.IsEOF(p) {
-				return 0, 0, 0, malformed(c, "no EOF after the column definitions")
+				return 0, 0, 0, Malformed(c, "no EOF after the column definitions")
 			}
-		} else if cd, ok := parseColDef(p); !ok {
-			return 0, 0, 0, malformed(c, fmt.Sprintf("a malformed definition of column %d of %d", i+1, ncols))
+		} else if cd, ok := ParseColDef(p); !ok {
+			return 0, 0, 0, Malformed(c, fmt.Sprintf("a Malformed definition of column %d of %d", i+1, ncols))
 		} else if bin {
-			types = append(types, cd.typ)
+			types = append(types, cd.Type)
 		}
 		hdr = append(hdr, p...)
 		ends = append(ends, len(hdr))
@@ -209,7 +191,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	for {
 		p, err := bw.ReadPacket()
 		if err != nil {
-			return 0, 0, 0, ioErr(ctx, c, err)
+			return 0, 0, 0, IOErr(ctx, c, err)
 		}
 		if wire.IsErr(p) {
 			return 0, 0, 0, wire.ParseErr(p)
@@ -229,7 +211,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 			return status, warnings, rows, nil
 		}
 		if bin && !wire.CheckBinaryRow(p, types) || !bin && !wire.CheckTextRow(p, int(ncols)) {
-			return 0, 0, 0, malformed(c, fmt.Sprintf("a malformed row (row %d)", rows+1))
+			return 0, 0, 0, Malformed(c, fmt.Sprintf("a Malformed row (row %d)", rows+1))
 		}
 		if err := w.WritePacket(p); err != nil {
 			c.MarkBroken()
@@ -239,45 +221,45 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	}
 }
 
-// discard is a PacketWriter that drops everything.
-type discard struct{}
+// Discard is a PacketWriter that drops everything.
+type Discard struct{}
 
-func (discard) WritePacket([]byte) error { return nil }
+func (Discard) WritePacket([]byte) error { return nil }
 
-// collector keeps copies of the packets written to it.
-type collector struct{ pkts [][]byte }
+// Collector keeps copies of the packets written to it.
+type Collector struct{ Pkts [][]byte }
 
-func (k *collector) WritePacket(p []byte) error {
-	k.pkts = append(k.pkts, append([]byte(nil), p...))
+func (k *Collector) WritePacket(p []byte) error {
+	k.Pkts = append(k.Pkts, append([]byte(nil), p...))
 	return nil
 }
 
-// queryRows runs a text query on c and returns its rows (nil values for NULL).
-func queryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
-	stop := watch(ctx, c)
+// QueryRows runs a text query on c and returns its rows (nil values for NULL).
+func QueryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
+	stop := Watch(ctx, c)
 	defer stop()
-	if err := sendCommand(ctx, c, comQuery, []byte(query)); err != nil {
+	if err := SendCommand(ctx, c, ComQuery, []byte(query)); err != nil {
 		return nil, err
 	}
-	var k collector
-	if _, err := relay(ctx, c, &k, false); err != nil {
+	var k Collector
+	if _, err := Relay(ctx, c, &k, false); err != nil {
 		return nil, err
 	}
 	// column count, definitions, EOF, rows..., EOF
-	if len(k.pkts) < 3 {
+	if len(k.Pkts) < 3 {
 		return nil, nil
 	}
-	ncols, _ := wire.LenencInt(k.pkts[0])
-	if ncols > wire.MaxColumns || 1+int(ncols)+1 > len(k.pkts)-1 {
-		return nil, malformed(c, "a result set shorter than its column count")
+	ncols, _ := wire.LenencInt(k.Pkts[0])
+	if ncols > wire.MaxColumns || 1+int(ncols)+1 > len(k.Pkts)-1 {
+		return nil, Malformed(c, "a result set shorter than its column count")
 	}
 	var rows [][]*string
-	for _, row := range k.pkts[1+int(ncols)+1 : len(k.pkts)-1] {
+	for _, row := range k.Pkts[1+int(ncols)+1 : len(k.Pkts)-1] {
 		vals := make([]*string, 0, ncols)
 		for range ncols {
 			v, null, n := wire.LenencString(row)
 			if n == 0 {
-				return nil, fmt.Errorf("router: malformed row from backend: %w", wire.ErrMalformed)
+				return nil, fmt.Errorf("router: Malformed row from backend: %w", wire.ErrMalformed)
 			}
 			row = row[n:]
 			if null {
@@ -292,21 +274,21 @@ func queryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
 	return rows, nil
 }
 
-// queryRow runs a text query on c and returns its first row (nil if it has none).
-func queryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
-	rows, err := queryRows(ctx, c, query)
+// QueryRow runs a text query on c and returns its first row (nil if it has none).
+func QueryRow(ctx context.Context, c Conn, query string) ([]*string, error) {
+	rows, err := QueryRows(ctx, c, query)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
 	return rows[0], nil
 }
 
-// MySQL command bytes the router sends.
+// MySQL command bytes the engine sends.
 const (
-	comQuery       = 0x03
-	comInitDB      = 0x02
-	comFieldList   = 0x04
-	comStmtPrepare = 0x16
-	comStmtExecute = 0x17
-	comStmtClose   = 0x19
+	ComQuery       = 0x03
+	ComInitDB      = 0x02
+	ComFieldList   = 0x04
+	ComStmtPrepare = 0x16
+	ComStmtExecute = 0x17
+	ComStmtClose   = 0x19
 )

@@ -1,15 +1,16 @@
-package router
+package introspect
 
 import (
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
 func TestColNamesRewrite(t *testing.T) {
-	n := colNames{dbs: map[string]string{"shop_s2": "shop"}, perSlot: map[string]bool{"ledger": true}}
+	n := Columns{dbs: map[string]string{"shop_s2": "shop"}, perSlot: map[string]bool{"ledger": true}}
 	for _, c := range []struct {
 		name                    string
 		in                      wire.Column
@@ -23,7 +24,7 @@ func TestColNamesRewrite(t *testing.T) {
 		{"expression column", wire.Column{Name: "COUNT(*)"}, "", "", ""},
 	} {
 		c.in.Name, c.in.OrgName, c.in.Type = "col", "col", mysql.MYSQL_TYPE_LONG
-		out := n.rewrite(wire.AppendColumnDef(nil, c.in))
+		out := n.Rewrite(wire.AppendColumnDef(nil, c.in))
 		want := c.in
 		want.Schema, want.Table, want.OrgTable = c.schema, c.table, c.orgTable
 		if string(out) != string(wire.AppendColumnDef(nil, want)) {
@@ -33,8 +34,8 @@ func TestColNamesRewrite(t *testing.T) {
 }
 
 func TestLogicalColumns(t *testing.T) {
-	var k collector
-	l := &logicalColumns{w: &k, names: colNames{dbs: map[string]string{"p": "l"}}}
+	var k engine.Collector
+	l := &LogicalColumns{w: &k, names: Columns{dbs: map[string]string{"p": "l"}}}
 	def := wire.AppendColumnDef(nil, wire.Column{Schema: "p", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	logical := wire.AppendColumnDef(nil, wire.Column{Schema: "l", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	eof := wire.AppendEOF(nil, 0, wire.StatusMoreResults)
@@ -47,8 +48,8 @@ func TestLogicalColumns(t *testing.T) {
 	}
 	want := [][]byte{{1}, logical, eof, def, eof, {1}, logical, eof, eof, wire.AppendOK(nil, wire.OK{})}
 	for i := range want {
-		if string(k.pkts[i]) != string(want[i]) {
-			t.Errorf("packet %d: % x, want % x", i, k.pkts[i], want[i])
+		if string(k.Pkts[i]) != string(want[i]) {
+			t.Errorf("packet %d: % x, want % x", i, k.Pkts[i], want[i])
 		}
 	}
 }

@@ -1,6 +1,7 @@
-package router
+package introspect
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -18,11 +20,11 @@ import (
 // shard, and physical names in the rows that come back become logical again (text
 // protocol), so tools and ORMs introspect the logical database.
 
-// schemaNames maps the user's logical databases to their physical names on shard and back,
+// Names maps the user's logical databases to their physical names on shard and back,
 // and the tables of table-per-slot layouts: information_schema on a shard describes each slot
 // table (accounts_0002, accounts_0003); the proxy shows the shard's first one under the
 // logical name and hides the others, so every logical table appears once.
-type schemaNames struct {
+type Names struct {
 	toPhysical map[string]string
 	toLogical  map[string]string
 	// tableToPhysical maps a logical table-per-slot table to the physical table of its first
@@ -33,16 +35,17 @@ type schemaNames struct {
 	otherSlots map[string]bool
 }
 
-func (s *Session) schemaNames(snap *rules.Snapshot, shard *rules.Shard) schemaNames {
-	n := schemaNames{toPhysical: map[string]string{}, toLogical: map[string]string{},
+// NamesOn is the translation for statements of user run on shard.
+func NamesOn(snap *rules.Snapshot, user string, shard *rules.Shard) Names {
+	n := Names{toPhysical: map[string]string{}, toLogical: map[string]string{},
 		tableToPhysical: map[string]string{}, tableToLogical: map[string]string{}, otherSlots: map[string]bool{}}
-	u, _ := snap.User(s.user)
+	u, _ := snap.User(user)
 	for _, name := range snap.DatabaseNames() {
 		db, _ := snap.Database(name)
 		if u == nil || !u.CanUse(name) || !slices.Contains(db.Shards(), shard) {
 			continue
 		}
-		phys := physicalDB(db, shard)
+		phys := shard.Database
 		if phys != name {
 			n.toPhysical[name], n.toLogical[phys] = phys, name
 		}
@@ -67,10 +70,15 @@ func (s *Session) schemaNames(snap *rules.Snapshot, shard *rules.Shard) schemaNa
 	return n
 }
 
-func (n schemaNames) empty() bool { return len(n.toPhysical) == 0 && len(n.tableToPhysical) == 0 }
+// Empty reports whether nothing is translated.
+func (n Names) Empty() bool { return len(n.toPhysical) == 0 && len(n.tableToPhysical) == 0 }
 
-// physical maps a logical database or table-per-slot table name to its physical name.
-func (n schemaNames) physical(name string) (string, bool) {
+// OtherSlots are the shard's physical tables of later slots (rows naming them are hidden),
+// sorted.
+func (n Names) OtherSlots() []string { return slices.Sorted(maps.Keys(n.otherSlots)) }
+
+// Physical maps a logical database or table-per-slot table name to its physical name.
+func (n Names) Physical(name string) (string, bool) {
 	if p, ok := n.toPhysical[name]; ok {
 		return p, true
 	}
@@ -78,10 +86,10 @@ func (n schemaNames) physical(name string) (string, bool) {
 	return p, ok
 }
 
-// infoSchemaShard is the shard a statement about information_schema (or a SHOW) asks: the
+// Shard is the shard a statement about information_schema (or a SHOW) asks: the
 // database's default shard, unless it compares with the name of a sharded table that has no
 // copy there; then the shard of that table's first slot.
-func infoSchemaShard(db *rules.Database, st ast.StmtNode, params []wire.Param) *rules.Shard {
+func Shard(db *rules.Database, st ast.StmtNode, params []wire.Param) *rules.Shard {
 	var names stringValues
 	st.Accept(&names)
 	for _, p := range params {
@@ -117,10 +125,16 @@ func (v *stringValues) Enter(n ast.Node) (ast.Node, bool) {
 
 func (v *stringValues) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
-// literalRewriter replaces string literals naming a logical database or table-per-slot table
-// by its physical name.
+// RewriteLiterals replaces the string literals of st naming a logical database or
+// table-per-slot table by its physical name; it reports whether it changed any.
+func RewriteLiterals(st ast.Node, n Names) bool {
+	lr := &literalRewriter{names: n}
+	st.Accept(lr)
+	return lr.changed
+}
+
 type literalRewriter struct {
-	names   schemaNames
+	names   Names
 	changed bool
 }
 
@@ -131,15 +145,15 @@ func (r *literalRewriter) Leave(n ast.Node) (ast.Node, bool) {
 	if !ok || v.Kind() != test_driver.KindString {
 		return n, true
 	}
-	if phys, ok := r.names.physical(v.GetString()); ok {
+	if phys, ok := r.names.Physical(v.GetString()); ok {
 		r.changed = true
 		return ast.NewValueExpr(phys, "", ""), true
 	}
 	return n, true
 }
 
-// physicalParams maps string parameters naming a logical database to the physical name.
-func (n schemaNames) physicalParams(params []wire.Param) []wire.Param {
+// PhysicalParams maps string parameters naming a logical database to the physical name.
+func (n Names) PhysicalParams(params []wire.Param) []wire.Param {
 	var out []wire.Param
 	for i, p := range params {
 		if p.Null {
@@ -149,7 +163,7 @@ func (n schemaNames) physicalParams(params []wire.Param) []wire.Param {
 		if m == 0 || m != len(p.Value) {
 			continue
 		}
-		if phys, ok := n.physical(string(s)); ok {
+		if phys, ok := n.Physical(string(s)); ok {
 			if out == nil {
 				out = append([]wire.Param(nil), params...)
 			}
@@ -162,21 +176,28 @@ func (n schemaNames) physicalParams(params []wire.Param) []wire.Param {
 	return out
 }
 
-// logicalRows is a PacketWriter that turns physical names in result rows back into logical
+// NewRows returns a PacketWriter that writes to w the result rows passing through it with
+// logical names (see Rows); binary says the rows are in the binary protocol.
+func NewRows(w wire.PacketWriter, n Names, binary bool) *Rows {
+	return &Rows{w: w, names: n, binary: binary}
+}
+
+// Rows is a PacketWriter that turns physical names in result rows back into logical
 // ones: a cell that is exactly a physical database name or the first slot table of a
 // table-per-slot table is replaced (and SHOW CREATE TABLE's statement), and rows naming a
 // later slot table are dropped. Rows are text-protocol, or binary when binary is set.
-type logicalRows struct {
+type Rows struct {
 	w      wire.PacketWriter
-	names  schemaNames
+	names  Names
 	binary bool
-	cols   []colDef // of the current result set; nil before its column count
-	n      int      // its column count
-	seen   int      // packets of the current result set so far
+	cols   []engine.ColDef // of the current result set; nil before its column count
+	n      int             // its column count
+	seen   int             // packets of the current result set so far
 	buf    []byte
 }
 
-func (l *logicalRows) WritePacket(p []byte) error {
+// WritePacket passes p on, a row with logical names or not at all.
+func (l *Rows) WritePacket(p []byte) error {
 	switch {
 	case l.n == 0:
 		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) {
@@ -192,7 +213,7 @@ func (l *logicalRows) WritePacket(p []byte) error {
 	}
 	l.seen++
 	if l.seen <= l.n { // a column definition
-		c, _ := parseColDef(p)
+		c, _ := engine.ParseColDef(p)
 		l.cols = append(l.cols, c)
 		return l.w.WritePacket(p)
 	}
@@ -205,7 +226,7 @@ func (l *logicalRows) WritePacket(p []byte) error {
 
 // mapRow returns the row with logical names, or keep false for a row to drop. A row it
 // cannot decode goes through unchanged.
-func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
+func (l *Rows) mapRow(p []byte) (row []byte, keep bool) {
 	rest, start := p, 0
 	if l.binary {
 		start = 1 + (l.n+9)/8
@@ -224,7 +245,7 @@ func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
 		var null bool
 		n := 0
 		if l.binary && i < len(l.cols) {
-			n = fixedSize(l.cols[i].typ, rest)
+			n = fixedSize(l.cols[i].Type, rest)
 		}
 		fixed := n > 0
 		if !fixed {
@@ -245,7 +266,7 @@ func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
 		if l.names.otherSlots[string(v)] {
 			return nil, false
 		}
-		if logical, ok := l.names.logical(string(v)); ok {
+		if logical, ok := l.names.Logical(string(v)); ok {
 			l.buf = wire.AppendLenencString(l.buf, logical)
 			changed = true
 			continue
@@ -258,9 +279,9 @@ func (l *logicalRows) mapRow(p []byte) (row []byte, keep bool) {
 	return l.buf, true
 }
 
-// logical maps a physical database or slot table name (or a SHOW CREATE TABLE statement of
+// Logical maps a physical database or slot table name (or a SHOW CREATE TABLE statement of
 // a slot table) to the logical name.
-func (n schemaNames) logical(v string) (string, bool) {
+func (n Names) Logical(v string) (string, bool) {
 	if l, ok := n.toLogical[v]; ok {
 		return l, true
 	}

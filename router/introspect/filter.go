@@ -1,4 +1,4 @@
-package router
+package introspect
 
 import (
 	"slices"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // information_schema on a backend describes every database of the server, and the proxy's
@@ -20,7 +21,7 @@ import (
 //	→ FROM (SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop_0', ...)) AS t
 //
 // so aggregates, joins and subqueries over it only ever see the user's databases (and each
-// table-per-slot table once, see schemaNames).
+// table-per-slot table once, see Names).
 
 // infoSchemaColumns lists, for the information_schema tables that describe database objects,
 // the columns naming a schema.
@@ -64,24 +65,24 @@ var infoSchemaTableColumn = map[string]string{
 	"index_statistics":  "TABLE_NAME",
 }
 
-// allowedSchemas are the physical databases on shard of the logical databases the user may
-// use, and information_schema.
-func (s *Session) allowedSchemas(snap *rules.Snapshot, shard *rules.Shard) []string {
+// AllowedSchemas are the physical databases on shard of the logical databases user may use,
+// and information_schema.
+func AllowedSchemas(snap *rules.Snapshot, user string, shard *rules.Shard) []string {
 	out := []string{"information_schema"}
-	u, _ := snap.User(s.user)
+	u, _ := snap.User(user)
 	for _, name := range snap.DatabaseNames() {
 		db, _ := snap.Database(name)
 		if u != nil && u.CanUse(name) && slices.Contains(db.Shards(), shard) {
-			out = append(out, physicalDB(db, shard))
+			out = append(out, shard.Database)
 		}
 	}
 	return out
 }
 
-// filterInfoSchema replaces the information_schema tables a statement reads by derived
-// tables holding only the rows of allowed schemas and not of the hidden tables. It reports
-// whether it changed anything.
-func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed, hidden []string) (bool, error) {
+// Filter replaces the information_schema tables a statement reads (tables, with their FROM
+// sources) by derived tables holding only the rows of allowed schemas and not of the hidden
+// tables. It reports whether it changed anything; then Unqualify must run over the statement.
+func Filter(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed, hidden []string) (bool, error) {
 	changed := false
 	var p *parser.Parser
 	for _, tn := range tables {
@@ -92,7 +93,7 @@ func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.Tab
 		}
 		quoted := make([]string, len(allowed))
 		for i, a := range allowed {
-			quoted[i] = quote(a)
+			quoted[i] = wire.QuoteString(a)
 		}
 		in := strings.Join(quoted, ", ")
 		conds := make([]string, len(cols))
@@ -102,7 +103,7 @@ func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.Tab
 		if tc, ok := infoSchemaTableColumn[tn.Name.L]; ok && len(hidden) > 0 {
 			names := make([]string, len(hidden))
 			for i, h := range hidden {
-				names[i] = quote(h)
+				names[i] = wire.QuoteString(h)
 			}
 			conds = append(conds, tc+" NOT IN ("+strings.Join(names, ", ")+")")
 		}
@@ -123,8 +124,10 @@ func (s *Session) filterInfoSchema(tables []*ast.TableName, sources map[*ast.Tab
 	return changed, nil
 }
 
-// unqualifyInfoSchema drops the schema from column references qualified by
-// information_schema (information_schema.TABLES.TABLE_NAME), which name a derived table now.
+// Unqualify drops the schema from column references of st qualified by information_schema
+// (information_schema.TABLES.TABLE_NAME), which name a derived table once Filter ran.
+func Unqualify(st ast.Node) { st.Accept(unqualifyInfoSchema{}) }
+
 type unqualifyInfoSchema struct{}
 
 func (unqualifyInfoSchema) Enter(n ast.Node) (ast.Node, bool) {

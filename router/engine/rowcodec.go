@@ -1,4 +1,4 @@
-package router
+package engine
 
 import (
 	"encoding/binary"
@@ -14,7 +14,8 @@ import (
 
 // Row encodings for results the proxy builds from merged values (given in text form).
 
-func appendTextRow(b []byte, vals [][]byte) []byte {
+// AppendTextRow encodes a text-protocol row (nil values as NULL).
+func AppendTextRow(b []byte, vals [][]byte) []byte {
 	for _, v := range vals {
 		if v == nil {
 			b = append(b, 0xfb)
@@ -26,8 +27,8 @@ func appendTextRow(b []byte, vals [][]byte) []byte {
 	return b
 }
 
-// appendBinaryRow encodes a row given in text form as a binary-protocol row.
-func appendBinaryRow(b []byte, cols []colDef, vals [][]byte) ([]byte, error) {
+// AppendBinaryRow encodes a row given in text form as a binary-protocol row.
+func AppendBinaryRow(b []byte, cols []ColDef, vals [][]byte) ([]byte, error) {
 	b = wire.AppendBinaryRowHeader(b, len(vals), func(i int) bool { return vals[i] == nil })
 	for i, v := range vals {
 		if v == nil {
@@ -41,9 +42,9 @@ func appendBinaryRow(b []byte, cols []colDef, vals [][]byte) ([]byte, error) {
 	return b, nil
 }
 
-func appendBinaryValue(b []byte, c colDef, v []byte) ([]byte, error) {
+func appendBinaryValue(b []byte, c ColDef, v []byte) ([]byte, error) {
 	s := string(v)
-	unsigned := c.flags&mysql.UNSIGNED_FLAG != 0
+	unsigned := c.Flags&mysql.UNSIGNED_FLAG != 0
 	intBytes := func(size int) ([]byte, error) {
 		var u uint64
 		if unsigned {
@@ -64,7 +65,7 @@ func appendBinaryValue(b []byte, c colDef, v []byte) ([]byte, error) {
 		}
 		return b, nil
 	}
-	switch c.typ {
+	switch c.Type {
 	case mysql.MYSQL_TYPE_TINY:
 		return intBytes(1)
 	case mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR:

@@ -1,0 +1,181 @@
+package router
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// TestPreparedExecuteParsesNothing: a prepared statement is parsed and planned once, at
+// PREPARE; each EXECUTE binds its parameters and resolves the route (including a route that
+// depends on a ? shard key, and a table per slot) without parsing again.
+func TestPreparedExecuteParsesNothing(t *testing.T) {
+	for _, sql := range []string{
+		"SELECT * FROM orders WHERE user_id = ?",
+		"SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'",
+		"UPDATE accounts SET owner = ? WHERE account_id = ?",
+		"SELECT * FROM settings WHERE name = ?",
+		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
+	} {
+		t.Run(sql, func(t *testing.T) {
+			be := newFakeBackend()
+			s := fakeSession(t, shardedRouter(t, be), "app", 1)
+			s.db = "shop"
+			ctx := context.Background()
+			st, err := s.Prepare(ctx, sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := s.parses
+			var w clientRecorder
+			for v := range int64(8) {
+				params := make([]wire.Param, st.NumParams())
+				for i := range params {
+					params[i] = intParam(v)
+				}
+				if err := s.Execute(ctx, st, params, &w); err != nil {
+					t.Fatalf("execute %d: %v", v, err)
+				}
+			}
+			if n := s.parses - before; n != 0 {
+				t.Errorf("8 executions parsed %d times, want 0", n)
+			}
+		})
+	}
+}
+
+// TestBoundRouteMatchesPlanning: one prepared statement's route, resolved again and again
+// with other parameters (its tree renamed each time), sends the same SQL to the same shard
+// as planning the statement afresh with those parameters, in every case it resolves.
+func TestBoundRouteMatchesPlanning(t *testing.T) {
+	stmts := []string{
+		"SELECT * FROM orders WHERE user_id = ?",
+		"SELECT owner FROM accounts WHERE account_id = ? AND owner <> ?",
+		"SELECT a.owner, COUNT(*) FROM shop.accounts a WHERE a.account_id = ? GROUP BY a.owner",
+		"SELECT * FROM accounts JOIN ledger ON ledger.account_id = accounts.account_id WHERE accounts.account_id = ? AND ledger.account_id = ?",
+		"SELECT * FROM orders WHERE user_id IN (?, ?)",
+		"SELECT * FROM events WHERE id = ?",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, ?)",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, 'a'), (?, 'b')",
+		"UPDATE accounts SET owner = ? WHERE account_id = ?",
+		"DELETE FROM ledger WHERE account_id = ?",
+		"SELECT CONNECTION_ID(), o.* FROM orders o WHERE o.user_id = ?",
+		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
+		"SELECT DATABASE(), @@last_insert_id, @@max_execution_time, @@max_statement_time FROM accounts WHERE account_id = ?",
+		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id = ?",
+	}
+	for _, sql := range stmts {
+		t.Run(sql, func(t *testing.T) {
+			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			node, err := s.parseOne(sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prep, err := s.describe(snap, node, sql)
+			if err != nil || prep.bound == nil {
+				t.Fatalf("prepared without a bound route: %v", err)
+			}
+			resolved := 0
+			for v := range int64(16) {
+				var ms markerCollector
+				node.Accept(&ms)
+				params := make([]wire.Param, len(ms))
+				for i := range params {
+					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
+				}
+				s.lastInsertID = uint64(v * 1000) // a session value the statement may embed
+				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
+				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
+				fresh, err := s.parseOne(sql)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := s.plan(snap, fresh, sql, params)
+				if !ok {
+					continue
+				}
+				resolved++
+				if err != nil || want.scatter != nil || want.branches != nil {
+					t.Fatalf("params %v: bound route %s %q, planning: %v (scatter %v, branches %v)", params, shard.Name, got, err, want.scatter != nil, want.branches != nil)
+				}
+				if shard != want.shard || got != want.sql || !reflect.DeepEqual(cols, want.columns) {
+					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, want.shard.Name, want.sql)
+				}
+			}
+			if resolved < 8 {
+				t.Errorf("%d of 16 executions resolved by the bound route", resolved)
+			}
+		})
+	}
+}
+
+// TestBoundRouteAfterReload: after a reload, a prepared statement is planned once more (one
+// parse) and bound again: its executions parse nothing more and follow the new rules.
+func TestBoundRouteAfterReload(t *testing.T) {
+	be := newFakeBackend()
+	r := shardedRouter(t, be)
+	s := fakeSession(t, r, "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT owner FROM accounts WHERE account_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+		t.Fatal(err)
+	}
+	cfg := shardedConfig()
+	cfg.Schemes[1].Shards = []string{"s3", "s2", "s1", "s0"} // by_account: slots 4-5 now on s1
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rules.Swap(snap)
+	be.takeLog()
+	before := s.parses
+	for range 3 {
+		if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.parses - before; n != 1 {
+		t.Errorf("3 executions after a reload parsed %d times, want 1 (the new plan)", n)
+	}
+	log := be.takeLog()
+	if !slices.ContainsFunc(log, func(l string) bool {
+		return strings.HasPrefix(l, "s1#") && strings.Contains(l, "PREPARE SELECT `owner` FROM `accounts_0005`")
+	}) {
+		t.Errorf("after the reload, slot 5 was not prepared on s1: %q", log)
+	}
+	for _, l := range log {
+		if strings.Contains(l, "PREPARE") && !strings.HasPrefix(l, "s1#") {
+			t.Errorf("after the reload, slot 5 was prepared elsewhere than s1: %q", l)
+		}
+	}
+}
+
+// TestExplainBoundRoute: EXPLAIN SHARDS of a statement routed by a ? shard key shows the
+// route with its bind variables (the slot's shard, table and database), not slot 0's.
+func TestExplainBoundRoute(t *testing.T) {
+	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
+	for _, c := range []struct{ sql, want string }{
+		{"SELECT owner FROM shop.accounts WHERE account_id = ?", "SELECT `owner` FROM `{slot's database}`.`accounts_{slot}` AS `accounts` WHERE `account_id`=?"},
+		{"SELECT * FROM orders WHERE user_id = ?", "SELECT * FROM orders WHERE user_id = ?"},
+	} {
+		steps, err := s.Explain(c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ExplainStep{{Step: "route", Shard: "{shard of the bound key's slot}", Detail: c.want}}
+		if !reflect.DeepEqual(steps, want) {
+			t.Errorf("EXPLAIN SHARDS %s:\n got %q\nwant %q", c.sql, steps, want)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+// Package engine is the router's edge to the backends: the Backend interface the router
+// executes plans against (a shard and a role in, a connection that knows its own server
+// and can kill its own query out) and the Conn it hands out.
+//
+// It owns the types of that seam so that the packages below the router (topo) implement
+// them without importing the router: nothing but cmd/shardproxy imports package router.
+//
+// It is also the one place that speaks the MySQL client protocol to a backend: sending a
+// command (SendCommand), relaying a command's results to the client packet by packet while
+// checking each against the protocol (Relay, RelayResults), reading column definitions
+// (ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
+// (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
+// AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
+// INFILE (ClientFile, FileCarrier).
+//
+// Cancellation lives here too (cancel.go): a statement whose context ends (deadline, KILL,
+// client gone) is cut short by Watch (the connection is given up) or Interrupt (the query
+// is killed on its own server and its answer drained, the connection kept).
+//
+// A backend's malformed or failed exchange marks the connection broken and wraps
+// ErrBackendIO; its ERR packets come back as *sqlerr.Error.
+//
+// The execution of plan primitives (one shard, scatter and merge, multi-shard writes)
+// still lives in package router; it moves here step by step (issue 9).
+//
+// It may import rules, sqlerr and wire; never router, topo or pool.
+package engine

@@ -1,0 +1,51 @@
+package router
+
+import (
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// planner plans statements for one session: a read-only copy of what planning reads of the
+// session, and nothing else. It does no I/O and changes nothing of the session; a statement
+// is planned against the snapshot the statement runs under (the planner holds no other).
+type planner struct {
+	db           string // the session's current logical database, "" for none
+	user         string
+	connID       uint32 // CONNECTION_ID()
+	lastInsertID uint64
+	diag         diagnostics // of the previous statement (ROW_COUNT(), @@warning_count)
+	sticky       bool        // the backend connection knows FOUND_ROWS() better
+	restoreFlags format.RestoreFlags
+	describing   bool          // at prepare time: describe a scatter statement from one shard
+	deadline     time.Duration // the statement deadline @@max_execution_time shows
+	version      string        // VERSION() and @@version as the proxy announces them
+	maxPkt       int64         // @@max_allowed_packet as the proxy announces it
+	lists        bigLists      // the literal lists cut out of the statement before parsing
+	locked       bool          // the session holds LOCK TABLES on sharded tables (lock.go)
+}
+
+// planner is the session's read-only view for planning a statement under snap.
+func (s *Session) planner(snap *rules.Snapshot) *planner {
+	d, _ := s.deadlineFor(snap, hintDeadline{})
+	return &planner{db: s.db, user: s.user, connID: s.info.ConnID, lastInsertID: s.lastInsertID, diag: s.diag,
+		sticky: s.sticky, restoreFlags: s.restoreFlags, deadline: d,
+		version: s.r.version, maxPkt: s.r.maxPkt, lists: s.lists, locked: len(s.locks) > 0}
+}
+
+// plan decides where a statement goes under snap (see planner.plan).
+func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
+	return s.planner(snap).plan(snap, st, text, params)
+}
+
+// describe plans a statement at prepare time, with no parameters bound: a statement routed
+// by its parameters is described from one shard (see planner.describing).
+func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan, error) {
+	pl := s.planner(snap)
+	pl.describing = true
+	return pl.plan(snap, st, text, nil)
+}
