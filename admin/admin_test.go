@@ -83,6 +83,9 @@ func newTestServer(t *testing.T) (*httptest.Server, *fakeProxy) {
 		Shards: func() []Shard {
 			return []Shard{{Name: "s0", Database: "shop_0", Primary: "b0", Databases: []string{"shop"}}}
 		},
+		Failovers: func() []Failover {
+			return []Failover{{Kind: "promoted", Mode: "follow", Backend: "b0", NewPrimary: "b1", Shards: []string{"s0"}, Seconds: 0.4}}
+		},
 		Rules:   func() any { return map[string]any{"listen": "127.0.0.1:3307"} },
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "shardproxy_up 1\n") }),
 	})
@@ -179,6 +182,7 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/api/v1/plan?sql=SELECT+1", 422, "No database selected"},
 		{"GET", "/api/v1/plan", 400, "sql parameter"},
 		{"GET", "/api/v1/xa", 200, `"pending": []`},
+		{"GET", "/api/v1/failovers", 200, `"new_primary": "b1"`},
 		{"GET", "/readyz", 200, `"ready": true`},
 		{"POST", "/api/v1/sessions/12/kill", 200, `"killed": 12`},
 		{"POST", "/api/v1/sessions/13/kill", 404, "no session 13"},

@@ -94,6 +94,22 @@ type Shard struct {
 	Waiting  int    `json:"waiting"`
 }
 
+// Failover is one failover event of the topology.
+type Failover struct {
+	Time time.Time `json:"time"`
+	// Kind is promoted (a replica promoted by the proxy or followed), refused (automatic
+	// promotion refused: a replica may lack acknowledged writes), failed (a promotion step
+	// failed; retried) or settings (a primary runs without the settings failover needs).
+	Kind       string   `json:"kind"`
+	Mode       string   `json:"mode,omitempty"` // promoted: promote or follow
+	Backend    string   `json:"backend"`        // the old primary (settings: the primary concerned)
+	NewPrimary string   `json:"new_primary,omitempty"`
+	Shards     []string `json:"shards,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	// Seconds is, for promoted, the time from the old primary found lost to the new one in use.
+	Seconds float64 `json:"seconds,omitempty"`
+}
+
 // Session is one client connection.
 type Session struct {
 	ID      uint32 `json:"id"`

@@ -24,13 +24,15 @@ type Options struct {
 	Access   Access
 	Backends Backends
 	Shards   func() []Shard
-	Rules    func() any // the configuration without secrets
-	Sessions Sessions
-	Planner  Planner
-	XA       XA
-	Switcher Switcher     // planned switchovers; nil: 501
-	Metrics  http.Handler // serves /metrics; nil: 404
-	Logger   *slog.Logger // nil discards
+	// Failovers lists the most recent failover events, oldest first; nil: 501.
+	Failovers func() []Failover
+	Rules     func() any // the configuration without secrets
+	Sessions  Sessions
+	Planner   Planner
+	XA        XA
+	Switcher  Switcher     // planned switchovers; nil: 501
+	Metrics   http.Handler // serves /metrics; nil: 404
+	Logger    *slog.Logger // nil discards
 }
 
 // Roles, as in the configuration.
@@ -88,6 +90,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/reloads", read(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.o.Proxy.Reloads()) }))
 	s.mux.HandleFunc("GET /api/v1/backends", read(s.backends))
 	s.mux.HandleFunc("GET /api/v1/shards", read(s.shards))
+	s.mux.HandleFunc("GET /api/v1/failovers", read(func(w http.ResponseWriter, _ *http.Request) {
+		if s.o.Failovers == nil {
+			writeError(w, http.StatusNotImplemented, "failover events are not available")
+			return
+		}
+		writeJSON(w, 200, s.o.Failovers())
+	}))
 	s.mux.HandleFunc("GET /api/v1/rules", read(s.rules))
 	s.mux.HandleFunc("GET /api/v1/sessions", read(s.sessions))
 	s.mux.HandleFunc("GET /api/v1/plan", read(s.plan))

@@ -155,6 +155,12 @@ func failoverProxy(t *testing.T, g *replGroup) *proxy {
 // failoverProxyWith is failoverProxy with the shard's failover settings.
 func failoverProxyWith(t *testing.T, g *replGroup, fo map[string]any) *proxy {
 	t.Helper()
+	return startProxy(t, failoverConfig(t, g, fo))
+}
+
+// failoverConfig is failoverProxyWith's configuration.
+func failoverConfig(t *testing.T, g *replGroup, fo map[string]any) *proxyConfig {
+	t.Helper()
 	cfg := &proxyConfig{
 		Listen: "127.0.0.1:0",
 		Server: map[string]any{"drain_timeout": "5s"},
@@ -167,7 +173,7 @@ func failoverProxyWith(t *testing.T, g *replGroup, fo map[string]any) *proxy {
 		cfg.Backends = append(cfg.Backends, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
 			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: 50}})
 	}
-	return startProxy(t, cfg)
+	return cfg
 }
 
 // ack is one write the proxy acknowledged.

@@ -17,7 +17,9 @@ import (
 )
 
 // Recovery of multi-shard writes a proxy left unfinished (it crashed, or lost a connection
-// between the decision and XA COMMIT): every shard's primary is asked for its prepared XA
+// between the decision and XA COMMIT): every shard's *current* primary (Backend.Acquire with
+// RolePrimary: after a failover, the promoted replica, which holds the branches MariaDB
+// replicated with XA PREPARE and the decision rows semi-sync made durable) is asked for its prepared XA
 // branches (XA RECOVER); each branch whose gtrid carries the proxy's prefix is committed
 // when the coordinator's server holds a 'commit' decision for it, and rolled back otherwise
 // (presumed abort). Before rolling back, recovery writes an 'abort' decision under the same
@@ -182,11 +184,11 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 					continue
 				}
 				if _, err := c.Exec(ctx, verb+x.String()+","+strconv.Itoa(format)); err != nil && !xaGone(err) {
-					errs = append(errs, fmt.Errorf("%s%q on backend %s: %w", verb, x.gtrid, sh.Primary.Name, err))
+					errs = append(errs, fmt.Errorf("%s%q on backend %s: %w", verb, x.gtrid, c.Server(), err))
 					st.Pending++
 					continue
 				}
-				rc.o.Logger.Info("XA recovery", "decision", d, "gtrid", x.gtrid, "branch", x.bqual, "backend", sh.Primary.Name)
+				rc.o.Logger.Info("XA recovery", "decision", d, "gtrid", x.gtrid, "branch", x.bqual, "shard", sh.Name, "backend", c.Server())
 				rc.o.Metrics.XARecovered(d)
 				if d == "commit" {
 					st.Committed++

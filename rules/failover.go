@@ -13,11 +13,14 @@ const (
 	// FailoverPromote: the proxy confirms a lost primary and promotes the replica that
 	// received the most, then fences the old primary.
 	FailoverPromote = "promote"
+	// FailoverFollow: another tool promotes; the proxy follows the backend of the shard
+	// that reports read_only=0 and fences the one it left.
+	FailoverFollow = "follow"
 )
 
 // FailoverConfig is what the proxy does when a shard's primary is lost.
 type FailoverConfig struct {
-	// Mode is none (default) or promote.
+	// Mode is none (default), promote or follow.
 	Mode string `yaml:"mode"`
 	// ReplicationUser and ReplicationPassword (or ReplicationPasswordEnv) are the account
 	// replicas use to replicate from a promoted primary (CHANGE MASTER TO); default the
@@ -53,12 +56,12 @@ func buildFailover(sc ShardConfig) (Failover, error) {
 	switch f.Mode {
 	case "":
 		f.Mode = FailoverNone
-	case FailoverNone, FailoverPromote:
+	case FailoverNone, FailoverPromote, FailoverFollow:
 	default:
-		return f, fmt.Errorf("%w: shard %q: failover.mode %q: want none or promote", ErrInvalid, sc.Name, f.Mode)
+		return f, fmt.Errorf("%w: shard %q: failover.mode %q: want none, promote or follow", ErrInvalid, sc.Name, f.Mode)
 	}
-	if f.Mode == FailoverPromote && len(sc.Replicas) == 0 {
-		return f, fmt.Errorf("%w: shard %q: failover.mode promote needs replicas", ErrInvalid, sc.Name)
+	if f.Mode != FailoverNone && len(sc.Replicas) == 0 {
+		return f, fmt.Errorf("%w: shard %q: failover.mode %s needs replicas", ErrInvalid, sc.Name, f.Mode)
 	}
 	if fc.ReplicationPasswordEnv != "" {
 		if f.ReplPassword != "" {

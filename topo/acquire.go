@@ -41,7 +41,7 @@ func (t *Topology) AcquirePreferring(ctx context.Context, shard *rules.Shard, ro
 			return c, nil
 		}
 		m.leave()
-		if !unreachable(ctx, err) || fo.Mode != rules.FailoverPromote {
+		if !unreachable(ctx, err) || !managed(fo.Mode) {
 			return nil, acquireError(ctx, shard, m.cfg.Name, err)
 		}
 		// The primary just became unreachable and the probes have not said so yet: wait
@@ -113,7 +113,7 @@ func (t *Topology) pick(ctx context.Context, shard *rules.Shard, role rules.Role
 			}
 			continue // m began draining between the lookup and enter: look again
 		}
-		if fo.Mode != rules.FailoverPromote {
+		if !managed(fo.Mode) {
 			return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to shard %s: %s", shard.Name, why)
 		}
 		if timer == nil {
@@ -153,10 +153,12 @@ func (t *Topology) targetLocked(st *shardState, role rules.Role) (string, string
 	case t.fenced[p] != "":
 		return "", "its primary " + p + " is fenced (" + t.fenced[p] + ")"
 	}
-	if st.fo.Mode == rules.FailoverPromote {
-		switch h := t.health[p]; h.State {
-		case health.Suspect, health.Down:
+	if managed(st.fo.Mode) {
+		switch h := t.health[p]; {
+		case h.State == health.Suspect, h.State == health.Down:
 			return "", fmt.Sprintf("its primary %s is %s: %s", p, h.State, h.Reason)
+		case st.fo.Mode == rules.FailoverFollow && h.Err == nil && h.ReadOnly:
+			return "", fmt.Sprintf("its primary %s reports read_only=1 (waiting for a backend of the shard to report read_only=0)", p)
 		}
 	}
 	return p, ""

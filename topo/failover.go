@@ -34,6 +34,8 @@ type Event struct {
 	Shards     []string // the shards concerned
 	Reason     string
 	Took       time.Duration // EventPromoted: from the primary found down to writable again
+	Mode       string        // EventPromoted: rules.FailoverPromote, or rules.FailoverFollow when followed
+	At         time.Time     // when it happened (set when it is recorded)
 }
 
 // Timing of the failover controller.
@@ -70,6 +72,9 @@ func (t *Topology) controller() {
 		}
 		for _, b := range refence {
 			t.refence(b)
+		}
+		for _, mv := range t.followMoves() {
+			t.follow(mv)
 		}
 	}
 }
@@ -263,7 +268,7 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 	took := time.Since(pl.downAt)
 	t.log.Warn("topo: promoted a replica", "old_primary", pl.old, "new_primary", best, "shards", strings.Join(pl.shards, ","),
 		"received", received[best].String(), "promotion", time.Since(start), "since_down", took)
-	t.events(Event{Kind: EventPromoted, Backend: pl.old, NewPrimary: best, Shards: pl.shards, Took: took})
+	t.events(Event{Kind: EventPromoted, Backend: pl.old, NewPrimary: best, Shards: pl.shards, Took: took, Mode: rules.FailoverPromote})
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/health"
-	"github.com/shardproxy/shardproxy/rules"
 )
 
 // minSemiSyncTimeout is the rpl_semi_sync_master_timeout below which a primary is reported
@@ -34,7 +33,8 @@ func (t *Topology) Observe(st health.Status) {
 			t.activity[st.Backend] = activity{ioPos: r.IOPos, changed: st.Checked}
 		}
 	}
-	stateChanged := !had || old.State != st.State
+	// A change of read_only matters to follow-mode shards as much as a change of state.
+	stateChanged := !had || old.State != st.State || old.ReadOnly != st.ReadOnly
 	if stateChanged {
 		close(t.changed)
 		t.changed = make(chan struct{})
@@ -110,7 +110,7 @@ func settingsWarning(st health.Status) string {
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
-		if st.fo.Mode != rules.FailoverPromote && len(st.replicas) == 0 {
+		if !managed(st.fo.Mode) && len(st.replicas) == 0 {
 			continue // no failover and no replica to measure (replica.go reads their lag)
 		}
 		if st.primary != "" {

@@ -43,7 +43,8 @@ type Topology struct {
 	log    *slog.Logger
 	drain  time.Duration
 	prober Prober
-	events func(Event)
+	events func(Event) // records into hist, then calls Options.Events
+	hist   history
 
 	mu       sync.RWMutex
 	version  uint64
@@ -99,6 +100,7 @@ func New(snap *rules.Snapshot, opts Options) (*Topology, error) {
 		health: map[string]health.Status{}, activity: map[string]activity{}, warned: map[string]string{},
 		changed: make(chan struct{}), waiting: map[string]int{},
 		stop: make(chan struct{}), kick: make(chan struct{}, 1)}
+	t.events = t.hist.recorder(opts.Events)
 	if err := t.Apply(context.Background(), snap); err != nil {
 		t.Close()
 		return nil, err

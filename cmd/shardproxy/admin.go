@@ -215,6 +215,16 @@ func (a *adminView) shards() []admin.Shard {
 	return out
 }
 
+// failovers is the topology's recent failover events.
+func (a *adminView) failovers() []admin.Failover {
+	out := []admin.Failover{}
+	for _, e := range a.tp.History() {
+		out = append(out, admin.Failover{Time: e.At, Kind: string(e.Kind), Mode: e.Mode, Backend: e.Backend, NewPrimary: e.NewPrimary,
+			Shards: e.Shards, Reason: e.Reason, Seconds: e.Took.Seconds()})
+	}
+	return out
+}
+
 func (a *adminView) Sessions() []admin.Session {
 	var out []admin.Session
 	for _, p := range a.procs.srv.Processes() {
@@ -386,7 +396,7 @@ func serveAdmin(view *adminView, reg *prometheus.Registry, log *slog.Logger) (fu
 		return func() {}, nil
 	}
 	srv, err := admin.New(admin.Options{Proxy: view, Access: view, Backends: view, Sessions: view, Planner: view, XA: view, Switcher: view,
-		Shards: view.shards, Rules: func() any { return rulesView(view.store.Load()) },
+		Shards: view.shards, Failovers: view.failovers, Rules: func() any { return rulesView(view.store.Load()) },
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Logger: log})
 	if err != nil {
 		return nil, err

@@ -36,21 +36,36 @@ func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Register
 	return t, checker.Close, nil
 }
 
-// failoverMetrics counts failover events by kind.
+// failoverMetrics counts failover events by kind and times the switches to a new primary.
 type failoverMetrics struct {
-	events *prometheus.CounterVec
+	events   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 }
 
 func newFailoverMetrics(reg prometheus.Registerer) *failoverMetrics {
 	m := &failoverMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shardproxy_failover_events_total",
 		Help: "Failover events: promoted, refused (automatic promotion refused: a replica may lack acknowledged writes), failed, settings (a primary runs without the settings failover depends on).",
-	}, []string{"kind"})}
-	reg.MustRegister(m.events)
+	}, []string{"kind"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shardproxy_failover_duration_seconds",
+			Help:    "Time from a shard's primary found lost (down, or not writable in follow mode) to a new writable primary in use, by mode (promote, follow).",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30},
+		}, []string{"mode"}),
+	}
+	reg.MustRegister(m.events, m.duration)
+	for _, mode := range []string{rules.FailoverPromote, rules.FailoverFollow} {
+		m.duration.WithLabelValues(mode)
+	}
 	for _, k := range []topo.EventKind{topo.EventPromoted, topo.EventRefused, topo.EventFailed, topo.EventSettings, topo.EventSwitchover} {
 		m.events.WithLabelValues(string(k))
 	}
 	return m
 }
 
-func (m *failoverMetrics) observe(e topo.Event) { m.events.WithLabelValues(string(e.Kind)).Inc() }
+func (m *failoverMetrics) observe(e topo.Event) {
+	m.events.WithLabelValues(string(e.Kind)).Inc()
+	if e.Kind == topo.EventPromoted && (e.Mode == rules.FailoverPromote || e.Mode == rules.FailoverFollow) {
+		m.duration.WithLabelValues(e.Mode).Observe(e.Took.Seconds())
+	}
+}
