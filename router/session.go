@@ -304,7 +304,7 @@ func (s *Session) runRead(ctx context.Context, snap *rules.Snapshot, shard *rule
 	}
 	cw := &countingWriter{w: w}
 	err := s.run(ctx, snap, shard, sql, more, cw)
-	if err != nil && cw.n == 0 && errors.Is(err, engine.ErrBackendIO) && ctx.Err() == nil {
+	if err != nil && cw.n == 0 && errors.Is(err, engine.ErrBackendIO) && ctx.Err() == nil && !engine.DeadlinePassed(ctx) {
 		s.r.log.Debug("retrying a read on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
 		return s.run(ctx, snap, shard, sql, more, w)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -23,14 +24,29 @@ type Outcome struct {
 var ErrBackendIO = errors.New("router: backend connection failed")
 
 // IOErr turns a failed backend read or write into the error the session returns: the
-// context's error when it was cancelled, ErrBackendIO otherwise. c is marked broken.
+// context's error when it was cancelled or its deadline passed, ErrBackendIO otherwise. c is
+// marked broken.
 func IOErr(ctx context.Context, c Conn, err error) error {
 	c.MarkBroken()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
 	}
+	if DeadlinePassed(ctx) {
+		// The timer that marks ctx done may run late on a loaded machine: a read whose
+		// connection was lost after its deadline answers 3024, as once the timer ran. The
+		// loss stays ErrBackendIO: a write's outcome is still unknown (router's lostWrite).
+		return fmt.Errorf("%w: %w: %w (backend connection %d: %v)", ErrBackendIO, sqlerr.New(sqlerr.ErQueryTimeout,
+			"Query execution was interrupted, maximum statement execution time exceeded"), context.DeadlineExceeded, c.ID(), err)
+	}
 	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
 		"Lost connection to the backend during the statement (backend connection %d: %v); it may or may not have run", c.ID(), err))
+}
+
+// DeadlinePassed reports whether ctx's deadline has passed, even if its timer has not yet
+// marked ctx done.
+func DeadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // SendCommand writes one command packet (command byte + data) to the backend.

@@ -1,0 +1,123 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// closingBackend hands out, once dead is set, connections whose server closed them: every
+// command is accepted and the answer is EOF (MariaDB closing a killed session, a restart).
+type closingBackend struct {
+	*fakeBackend
+	dead bool
+}
+
+func (b *closingBackend) Acquire(ctx context.Context, shard *rules.Shard, role rules.Role) (Conn, error) {
+	if !b.dead {
+		return b.fakeBackend.Acquire(ctx, shard, role)
+	}
+	b.mu.Lock()
+	b.nextID++
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}}
+	b.mu.Unlock()
+	c.w = wire.NewConn(closedNet{}, 0)
+	return c, nil
+}
+
+// closedNet is a socket whose peer has closed it: writes land in the kernel's buffer,
+// reads get EOF.
+type closedNet struct{}
+
+func (closedNet) Write(b []byte) (int, error)      { return len(b), nil }
+func (closedNet) Read([]byte) (int, error)         { return 0, io.EOF }
+func (closedNet) Close() error                     { return nil }
+func (closedNet) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (closedNet) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (closedNet) SetDeadline(time.Time) error      { return nil }
+func (closedNet) SetReadDeadline(time.Time) error  { return nil }
+func (closedNet) SetWriteDeadline(time.Time) error { return nil }
+
+// lateTimer is a context whose deadline has passed while its timer has not yet marked it
+// done: what a statement's context looks like for a moment on a loaded machine, where the
+// runtime runs the timer late.
+type lateTimer struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c lateTimer) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// TestSessionDeadlinePassedBackendLost: a read whose backend connection dies (EOF) after its
+// deadline passed answers 3024, whether or not the context's timer has fired yet, and is not
+// retried on another connection; one whose deadline has not passed still answers 1430 (text
+// query, after one retry) — the statement's own loss, not its deadline. A write's outcome is
+// unknown either way: its client connection is closed (sqlerr.ErrLost).
+func TestSessionDeadlinePassedBackendLost(t *testing.T) {
+	const read = "SELECT /*+ MAX_EXECUTION_TIME(50) */ SLEEP(1)"
+	const write = "INSERT /*+ MAX_EXECUTION_TIME(50) */ INTO shop.t (a) VALUES (1)"
+	for _, tc := range []struct {
+		name     string
+		query    string
+		prepared bool
+		late     bool   // the deadline passed, its timer not yet run
+		code     uint16 // 0: the client connection is closed, outcome unknown
+		conns    uint32 // backend connections the statement used
+	}{
+		{"QueryDeadlinePassed", read, false, true, sqlerr.ErQueryTimeout, 1},
+		{"ExecuteDeadlinePassed", read, true, true, sqlerr.ErQueryTimeout, 1},
+		{"QueryWithinDeadline", read, false, false, sqlerr.ErConnLost, 2},
+		{"ExecuteWithinDeadline", read, true, false, sqlerr.ErConnLost, 1},
+		{"WriteDeadlinePassed", write, false, true, 0, 1},
+		{"ExecuteWriteDeadlinePassed", write, true, true, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := &closingBackend{fakeBackend: newFakeBackend()}
+			snap, err := rules.Build(passthroughConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: be}), "app", 1)
+			var st *Stmt
+			if tc.prepared {
+				if st, err = s.Prepare(context.Background(), tc.query); err != nil {
+					t.Fatal(err)
+				}
+			}
+			be.dead = true
+			be.mu.Lock()
+			clear(be.idle) // every pooled connection is gone with its server
+			first := be.nextID
+			be.mu.Unlock()
+			ctx := context.Background()
+			if tc.late {
+				ctx = lateTimer{Context: ctx, deadline: time.Now().Add(-time.Millisecond)}
+			}
+			var w clientRecorder
+			if tc.prepared {
+				err = s.Execute(ctx, st, nil, &w)
+			} else {
+				err = s.Query(ctx, tc.query, false, &w)
+			}
+			if lost := errors.Is(err, sqlerr.ErrLost); lost != (tc.code == 0) {
+				t.Errorf("error %v: client connection closed = %v, want %v", err, lost, tc.code == 0)
+			}
+			if got := sqlCode(err); tc.code != 0 && got != tc.code {
+				t.Errorf("error %v (code %d), want code %d", err, got, tc.code)
+			}
+			if n := be.nextID - first; n != tc.conns {
+				t.Errorf("the statement used %d backend connections, want %d", n, tc.conns)
+			}
+			if len(w.Pkts) != 0 {
+				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
+			}
+		})
+	}
+}
