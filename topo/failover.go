@@ -13,6 +13,7 @@ import (
 	"github.com/shardproxy/shardproxy/pool"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // EventKind says what a failover Event reports.
@@ -393,29 +394,33 @@ func (t *Topology) applyAll(ctx context.Context, r string, pos health.GTIDPos) e
 
 // repoint makes replica r replicate from primary p, from what r applied.
 func (t *Topology) repoint(ctx context.Context, r, p string, fo rules.Failover) error {
+	change, err := t.changeMaster(r, p, fo)
+	if err != nil {
+		return err
+	}
+	return t.admin(ctx, r, "STOP SLAVE", change, "START SLAVE")
+}
+
+// changeMaster is the CHANGE MASTER statement that makes backend r replicate from backend p
+// by GTID (slave_pos), as the shard's replication user (or r's own account).
+func (t *Topology) changeMaster(r, p string, fo rules.Failover) (string, error) {
 	t.mu.RLock()
 	pm, ok := t.backends[p]
 	rm := t.backends[r]
 	t.mu.RUnlock()
 	if !ok || rm == nil {
-		return fmt.Errorf("backend %s or %s is gone", r, p)
+		return "", fmt.Errorf("backend %s or %s is gone", r, p)
 	}
 	host, port, err := net.SplitHostPort(pm.cfg.ReplicationAddr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	user, pw := fo.ReplUser, fo.ReplPassword
 	if user == "" {
 		user, pw = rm.cfg.User, rm.cfg.Password
 	}
-	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = '%s', MASTER_PORT = %s, MASTER_USER = '%s', MASTER_PASSWORD = '%s', MASTER_USE_GTID = slave_pos",
-		quote(host), port, quote(user), quote(pw))
-	return t.admin(ctx, r, "STOP SLAVE", change, "START SLAVE")
-}
-
-// quote escapes s for a single-quoted SQL string literal.
-func quote(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
+	return fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos",
+		wire.QuoteString(host), port, wire.QuoteString(user), wire.QuoteString(pw)), nil
 }
 
 // switchPrimary makes best the primary of pl's shards and wakes the statements waiting.

@@ -9,6 +9,7 @@ import (
 	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 var _ engine.ReplicaBackend = (*Topology)(nil)
@@ -94,7 +95,7 @@ func waitApplied(ctx context.Context, c *Conn, pos string, timeout time.Duration
 	if _, err := health.ParseGTIDPos(pos); err != nil {
 		return err
 	}
-	rows, err := c.Query(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", quote(pos), timeout.Seconds()))
+	rows, err := c.Query(ctx, fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %.3f)", wire.QuoteString(pos), timeout.Seconds()))
 	if err != nil {
 		return err
 	}

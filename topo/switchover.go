@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -275,22 +274,10 @@ func (t *Topology) applyWithin(ctx context.Context, r string, pos health.GTIDPos
 // demote makes the old primary a replica of the new one (semi-sync when the shard runs it),
 // from what it wrote.
 func (t *Topology) demote(ctx context.Context, old, primary string, fo rules.Failover, semiSync bool) error {
-	t.mu.RLock()
-	pm, om := t.backends[primary], t.backends[old]
-	t.mu.RUnlock()
-	if pm == nil || om == nil {
-		return fmt.Errorf("backend %s or %s is gone", old, primary)
-	}
-	host, port, err := net.SplitHostPort(pm.cfg.ReplicationAddr)
+	change, err := t.changeMaster(old, primary, fo)
 	if err != nil {
 		return err
 	}
-	user, pw := fo.ReplUser, fo.ReplPassword
-	if user == "" {
-		user, pw = om.cfg.User, om.cfg.Password
-	}
-	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = '%s', MASTER_PORT = %s, MASTER_USER = '%s', MASTER_PASSWORD = '%s', MASTER_USE_GTID = slave_pos",
-		quote(host), port, quote(user), quote(pw))
 	stmts := []string{"SET GLOBAL rpl_semi_sync_master_enabled = OFF", "STOP SLAVE", "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos", change, "START SLAVE"}
 	if semiSync {
 		stmts = slices.Insert(stmts, 3, "SET GLOBAL rpl_semi_sync_slave_enabled = ON")
