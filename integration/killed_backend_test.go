@@ -270,10 +270,11 @@ func (k *killedEnv) testKillsRacingStatements(t *testing.T) {
 					return
 				}
 				var proxyConn int64
+				began := time.Now()
 				if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&proxyConn); err != nil {
 					if ctx.Err() == nil { // a read like the others (the proxy asks a backend)
 						fmu.Lock()
-						failures = append(failures, failure{"SELECT CONNECTION_ID()", 0, time.Now(), time.Now(), err})
+						failures = append(failures, failure{"SELECT CONNECTION_ID()", 0, began, time.Now(), err})
 						fmu.Unlock()
 					}
 					_ = c.Close()
