@@ -431,7 +431,16 @@ func testDeadlockEveryShard(t *testing.T, se *shardedEnv) {
 	eventually(t, 30*time.Second, "the heavy transaction waits for a lock", func() error {
 		n := queryString(t, se.shards[x], "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
 		if n != "1" {
-			return fmt.Errorf("%s transactions waiting", n)
+			select {
+			case err := <-waited:
+				t.Fatalf("the heavy transaction's UPDATE did not wait for the victim's lock: %v", err)
+			default:
+			}
+			var all []string
+			for i, sh := range se.shards {
+				all = append(all, fmt.Sprintf("shard %d: %s", i, queryString(t, sh, "SELECT GROUP_CONCAT(CONCAT(trx_state, ' ', IFNULL(trx_query, '-')) SEPARATOR '; ') FROM information_schema.innodb_trx")))
+			}
+			return fmt.Errorf("%s transactions waiting on shard %d (%s)", n, x, strings.Join(all, " | "))
 		}
 		return nil
 	})
