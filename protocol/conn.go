@@ -72,9 +72,10 @@ const (
 // the first failed write so that a client gone mid-result is not answered (nor logged) as
 // if the statement had failed.
 type resultWriter struct {
-	w    *wire.Conn
-	err  error
-	idle time.Duration // bounds each read of a LOCAL INFILE file (infile.go)
+	w        *wire.Conn
+	err      error
+	idle     time.Duration // bounds each read of a LOCAL INFILE file (infile.go)
+	tooLarge bool          // a file packet was refused with 1153: drain before closing
 }
 
 func (r *resultWriter) WritePacket(p []byte) error {
@@ -101,7 +102,7 @@ func (d *deadlineConn) Write(b []byte) (int, error) {
 // serve runs the connection until the client quits, an I/O error, or a shutdown.
 func (c *conn) serve(tooMany bool) {
 	defer c.cancel(nil)
-	defer c.nc.Close()
+	defer c.closeNet()
 	// A panic closes this connection only ("connection lost, outcome unknown" for the
 	// client); the session first drops what it holds as unusable.
 	defer func() {
@@ -126,6 +127,27 @@ func (c *conn) serve(tooMany bool) {
 		return
 	}
 	c.loop()
+}
+
+// Lingering close: a client whose packet was refused as too large is usually still
+// sending it. Closing the socket with its bytes unread would reset the connection, and the
+// client's write would fail before it reads the 1153 that explains why; so the proxy first
+// half-closes, then reads and discards what is still coming, bounded in bytes and time.
+const (
+	lingerTimeout = 2 * time.Second
+	lingerMax     = 64 << 20
+)
+
+// closeNet closes the client's socket, lingering first after a refused packet.
+func (c *conn) closeNet() {
+	if c.out.tooLarge {
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = hc.CloseWrite()
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.CopyN(io.Discard, c.nc, lingerMax)
+	}
+	_ = c.nc.Close()
 }
 
 // rejectEarly answers a connection that will not be served with an ERR packet in place of
@@ -175,6 +197,7 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, wire.ErrPacketTooLarge):
 		_ = c.writeError(sqlerr.New(sqlerr.ErNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes"))
 		_ = c.w.Flush()
+		c.out.tooLarge = true
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	default:
 		var ne net.Error

@@ -29,6 +29,7 @@ func (r *resultWriter) ReadFilePacket() ([]byte, error) {
 		if errors.Is(err, wire.ErrPacketTooLarge) {
 			_ = r.w.WritePacket(wire.AppendErr(nil, sqlerr.New(sqlerr.ErNetPacketTooLarge, "Got a packet bigger than 'max_allowed_packet' bytes")))
 			_ = r.w.Flush()
+			r.tooLarge = true
 		}
 		r.err = err
 		return nil, err

@@ -458,6 +458,17 @@ func TestMaxAllowedPacket(t *testing.T) {
 	}
 }
 
+// A client still sending a refused packet reads the 1153 that explains the refusal: the
+// proxy drains what is in flight before it closes, instead of resetting the connection
+// under the client's write (a 4 MiB packet is more than the socket buffers hold).
+func TestMaxAllowedPacketWhileStillSending(t *testing.T) {
+	ts := startServer(t, Options{MaxAllowedPacket: 1024})
+	c := loginNative(t, ts.addr)
+	c.cmd(comQuery, bytes.Repeat([]byte{'x'}, 4<<20)...)
+	c.expectErr(1153, "08S01")
+	c.expectClosed()
+}
+
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	ts := startServer(t, Options{})
 	c1 := loginNative(t, ts.addr)
