@@ -26,7 +26,7 @@ func (b *closingBackend) Acquire(ctx context.Context, shard *rules.Shard, role r
 	}
 	b.mu.Lock()
 	b.nextID++
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true}
 	b.mu.Unlock()
 	c.w = wire.NewConn(closedNet{}, 0)
 	return c, nil

@@ -325,7 +325,7 @@ type stallingBackend struct {
 
 func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Role) (Conn, error) {
 	client, server := net.Pipe()
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{},
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true,
 		onKill: func() { close(b.kill) }}
 	c.w = wire.NewConn(client, 0)
 	b.conns = append(b.conns, c)
