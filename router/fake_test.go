@@ -42,6 +42,9 @@ type fakeBackend struct {
 	// doubleReleases counts Release calls for a connection not handed out: the pool would
 	// give it to another statement while its holder still uses it.
 	doubleReleases int
+	// lostCommits: a COMMIT run with Exec on these shards is received and committed, but
+	// its connection dies before the answer (the outcome the client cannot know).
+	lostCommits map[string]bool
 }
 
 func newFakeBackend() *fakeBackend {
@@ -162,6 +165,10 @@ func (c *fakeConn) SetStmt(sql string, s BackendStmt) {
 // Exec runs a statement outside the packet relay, as the pool's Exec does.
 func (c *fakeConn) Exec(_ context.Context, query string) (wire.OK, error) {
 	answer := c.query(query)
+	if c.be.lostCommits[c.shard] && strings.EqualFold(query, "COMMIT") {
+		c.broken = true
+		return wire.OK{}, fmt.Errorf("%w: read: connection reset by peer", engine.ErrBackendIO)
+	}
 	p := answer[0]
 	if wire.IsErr(p) {
 		return wire.OK{}, wire.ParseErr(p)

@@ -2,12 +2,14 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -388,6 +390,37 @@ func TestSessionScatterDeadlock(t *testing.T) {
 		}
 	}
 	t.Error("no ROLLBACK sent")
+}
+
+// TestSessionLostCommit: the COMMIT of a transaction over two shards reaches the shard it
+// wrote, whose connection dies before answering: whether it committed is unknown, so the
+// client connection is closed (never an OK, never a definite error). A lost COMMIT on a shard
+// that only read changes nothing: the client gets its error and the connection goes on.
+func TestSessionLostCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name, lose string
+		lost       bool
+	}{
+		{"WritingShard", "s_blog", true},
+		{"ReadingShard", "s_shop", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFakeBackend()
+			be.lostCommits = map[string]bool{tc.lose: true}
+			s := fakeSession(t, fakeRouter(t, be), "app", 1)
+			var w clientRecorder
+			exec(t, s, "BEGIN", &w)
+			exec(t, s, "SELECT * FROM shop.t", &w)
+			exec(t, s, "UPDATE blog.t SET a = 1", &w)
+			err := s.Query(context.Background(), "COMMIT", false, &w)
+			if err == nil {
+				t.Fatal("COMMIT answered OK although a shard's connection died")
+			}
+			if lost := errors.Is(err, sqlerr.ErrLost); lost != tc.lost {
+				t.Errorf("error %v: client connection closed = %v, want %v", err, lost, tc.lost)
+			}
+		})
+	}
 }
 
 // TestSessionScatterDeadlockReleasesOnce: a scatter query inside a transaction deadlocks on
