@@ -436,9 +436,13 @@ func testDeadlockEveryShard(t *testing.T, se *shardedEnv) {
 				t.Fatalf("the heavy transaction's UPDATE did not wait for the victim's lock: %v", err)
 			default:
 			}
+			// Every shard's InnoDB transactions, and what each backend session is doing
+			// (a wait that is not InnoDB's, a command not yet read, a session gone).
 			var all []string
 			for i, sh := range se.shards {
-				all = append(all, fmt.Sprintf("shard %d: %s", i, queryString(t, sh, "SELECT GROUP_CONCAT(CONCAT(trx_state, ' ', IFNULL(trx_query, '-')) SEPARATOR '; ') FROM information_schema.innodb_trx")))
+				all = append(all, fmt.Sprintf("shard %d: trx [%s] sessions [%s]", i,
+					queryString(t, sh, "SELECT IFNULL(GROUP_CONCAT(CONCAT(trx_mysql_thread_id, ' ', trx_state, ' ', IFNULL(trx_query, '-')) SEPARATOR '; '), '') FROM information_schema.innodb_trx"),
+					queryString(t, sh, "SELECT IFNULL(GROUP_CONCAT(CONCAT(id, ' ', command, ' ', IFNULL(state, '-'), ' ', IFNULL(LEFT(info, 60), '-')) SEPARATOR '; '), '') FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command <> 'Daemon'")))
 			}
 			return fmt.Errorf("%s transactions waiting on shard %d (%s)", n, x, strings.Join(all, " | "))
 		}

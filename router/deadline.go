@@ -200,15 +200,18 @@ func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Con
 }
 
 // cutoff passes packets to the client until ctx ends, and drops them afterwards: what an
-// interrupted backend statement still sends is drained, not relayed.
+// interrupted backend read still sends is drained, not relayed. With keep set (a write, a
+// COMMIT) nothing is dropped: an answer that arrives after ctx ended is still the truth
+// about what the backend did, and the client gets it.
 type cutoff struct {
 	ctx     context.Context
 	w       wire.PacketWriter
+	keep    bool
 	dropped bool
 }
 
 func (c *cutoff) WritePacket(p []byte) error {
-	if c.ctx.Err() != nil {
+	if !c.keep && c.ctx.Err() != nil {
 		c.dropped = true
 		return nil
 	}
@@ -217,29 +220,42 @@ func (c *cutoff) WritePacket(p []byte) error {
 
 // interrupted turns the end of an exchange whose context ended into the client's error. A
 // statement that completed with everything relayed before ctx ended keeps its success.
-func interrupted(ctx context.Context, cw *cutoff, err error) error {
-	if err == nil && !cw.dropped {
+//
+// A write (or COMMIT) is told what the backend did, never a guess: its answer, however late
+// (cutoff relayed it), stands, OK or the backend's own error (the kill stopped it: nothing
+// changed, reported as the interruption, 3024 or 1317); when no answer came back (the
+// connection died or was closed, the drain timed out) the outcome is unknown and the client
+// connection is closed (sqlerr.Lost, drivers report 2013). A read just reports the
+// interruption.
+func interrupted(ctx context.Context, cw *cutoff, err error, write bool) error {
+	switch {
+	case err == nil && !cw.dropped:
 		return nil
+	case !write || isStatementError(err):
+		return interruptedError(ctx)
 	}
-	return interruptedError(ctx)
+	return sqlerr.Lost(fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
+		"Lost connection to the backend while a write was interrupted (%v, %v); it may or may not have run", context.Cause(ctx), err)))
 }
 
 // relayOn sends one command to c and relays its response to w, under ctx: when ctx ends the
 // backend statement is killed and drained, and the client gets interruptedError unless the
-// whole response had already reached it.
-func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more bool, w wire.PacketWriter) (engine.Outcome, error) {
+// whole response had already reached it. write says the command may change data and its
+// answer settles the outcome the client must learn (a statement of its own, a COMMIT; not a
+// branch of a multi-shard write, which the commit that follows settles): see interrupted.
+func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
 		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
 	}
 	it := s.interruptOnDone(ctx, shard, c)
-	cw := &cutoff{ctx: ctx, w: w}
+	cw := &cutoff{ctx: ctx, w: w, keep: write}
 	err := engine.SendCommand(ctx, c, cmd, payload)
 	var out engine.Outcome
 	if err == nil {
 		out, err = engine.RelayResults(ctx, c, cw, more, cmd == engine.ComStmtExecute)
 	}
 	if it.Stop() {
-		err = interrupted(ctx, cw, err)
+		err = interrupted(ctx, cw, err, write)
 	}
 	if e, ok := sqlerr.As(err); ok && e.Code == erStatementTimeout {
 		// MariaDB's own limit (SET STATEMENT max_statement_time=... FOR, a global setting)

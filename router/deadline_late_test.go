@@ -26,7 +26,7 @@ func (b *closingBackend) Acquire(ctx context.Context, shard *rules.Shard, role r
 	}
 	b.mu.Lock()
 	b.nextID++
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true}
 	b.mu.Unlock()
 	c.w = wire.NewConn(closedNet{}, 0)
 	return c, nil
@@ -117,6 +117,77 @@ func TestSessionDeadlinePassedBackendLost(t *testing.T) {
 			}
 			if len(w.Pkts) != 0 {
 				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
+			}
+		})
+	}
+}
+
+// TestSessionInterruptedWrite: a write whose deadline passes while it runs is killed, and the
+// client learns what the backend did: the OK that arrives after the kill (the write had
+// finished) is relayed as is; the backend's ERR for the kill is the interruption (3024);
+// no answer at all (the drain gives up) is an unknown outcome, said by closing the client
+// connection. A read in the same spot answers 3024 whatever came back.
+func TestSessionInterruptedWrite(t *testing.T) {
+	const write = "UPDATE /*+ MAX_EXECUTION_TIME(50) */ shop.t SET a = 2"
+	const read = "SELECT /*+ MAX_EXECUTION_TIME(50) */ a FROM shop.t"
+	lateOK := wire.AppendOK(nil, wire.OK{AffectedRows: 1, Status: wire.StatusAutocommit})
+	const lost = 1
+	for _, tc := range []struct {
+		name     string
+		query    string
+		prepared bool
+		answer   bool   // ERR 1317 after the kill
+		reply    []byte // this packet after the kill
+		code     uint16 // 0: the OK reached the client; lost: the client connection is closed
+	}{
+		{"WriteLateOK", write, false, false, lateOK, 0},
+		{"ExecuteWriteLateOK", write, true, false, lateOK, 0},
+		{"WriteKilled", write, false, true, nil, sqlerr.ErQueryTimeout},
+		{"ExecuteWriteKilled", write, true, true, nil, sqlerr.ErQueryTimeout},
+		{"WriteNoAnswer", write, false, false, nil, lost},
+		{"ExecuteWriteNoAnswer", write, true, false, nil, lost},
+		{"ReadLateOK", read, false, false, lateOK, sqlerr.ErQueryTimeout},
+		{"ReadNoAnswer", read, false, false, nil, sqlerr.ErQueryTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := &stallingBackend{fakeBackend: newFakeBackend(), answer: tc.answer, reply: tc.reply, kill: make(chan struct{})}
+			defer be.close()
+			snap, err := rules.Build(passthroughConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: be}), "app", 1)
+			st := &Stmt{}
+			if tc.prepared {
+				// The statement is prepared on a fake backend; its EXECUTE meets the stalling one.
+				s0 := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: newFakeBackend()}), "app", 2)
+				if st, err = s0.Prepare(context.Background(), tc.query); err != nil {
+					t.Fatal(err)
+				}
+				be.stmt = st.sql
+			}
+			var w clientRecorder
+			if tc.prepared {
+				err = s.Execute(context.Background(), st, nil, &w)
+			} else {
+				err = s.Query(context.Background(), tc.query, false, &w)
+			}
+			got := sqlCode(err)
+			if errors.Is(err, sqlerr.ErrLost) {
+				got = lost
+			}
+			if got != tc.code {
+				t.Fatalf("error %v (code %d), want code %d", err, got, tc.code)
+			}
+			if len(be.kills) != 1 {
+				t.Errorf("kills %v, want one", be.kills)
+			}
+			oks := w.oks()
+			if tc.code == 0 && (len(oks) != 1 || oks[0].AffectedRows != 1) {
+				t.Errorf("the client got %v, want the backend's OK (1 row affected)", oks)
+			}
+			if tc.code != 0 && len(w.Pkts) != 0 {
+				t.Errorf("%d packets reached the client with the error", len(w.Pkts))
 			}
 		})
 	}

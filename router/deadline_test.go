@@ -132,23 +132,39 @@ func TestInterruptedOutcome(t *testing.T) {
 	killed, cancelK := context.WithCancelCause(context.Background())
 	cancelK(sqlerr.ErrKilledQuery)
 	backendErr := sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted")
+	drainTimedOut := fmt.Errorf("%w: read: i/o timeout", engine.ErrBackendIO)
+	cutByDeadline := fmt.Errorf("%w (backend connection 1)", context.DeadlineExceeded)
+	const lost = 1 // the client connection is closed: outcome unknown
 	for _, tc := range []struct {
 		name    string
 		ctx     context.Context
+		write   bool
 		dropped bool
 		err     error
-		code    uint16
+		code    uint16 // 0: success; lost: sqlerr.ErrLost
 		reason  string
 	}{
-		{"CompletedBeforeDeadline", deadline, false, nil, 0, ReasonTimeout},
-		{"ResultCutAtDeadline", deadline, true, nil, sqlerr.ErQueryTimeout, ReasonTimeout},
-		{"BackendInterruptedAtDeadline", deadline, false, backendErr, sqlerr.ErQueryTimeout, ReasonTimeout},
-		{"DrainTimedOut", deadline, false, fmt.Errorf("%w: read: i/o timeout", engine.ErrBackendIO), sqlerr.ErQueryTimeout, ReasonTimeout},
-		{"KillQuery", killed, false, backendErr, sqlerr.ErQueryInterrupted, ReasonKillQuery},
+		{"CompletedBeforeDeadline", deadline, false, false, nil, 0, ReasonTimeout},
+		{"ResultCutAtDeadline", deadline, false, true, nil, sqlerr.ErQueryTimeout, ReasonTimeout},
+		{"BackendInterruptedAtDeadline", deadline, false, false, backendErr, sqlerr.ErQueryTimeout, ReasonTimeout},
+		{"DrainTimedOut", deadline, false, false, drainTimedOut, sqlerr.ErQueryTimeout, ReasonTimeout},
+		{"KillQuery", killed, false, false, backendErr, sqlerr.ErQueryInterrupted, ReasonKillQuery},
+		// A write's late OK is its outcome; its kill's ERR says it did not run; no answer
+		// at all leaves it unknown.
+		{"WriteLateOK", deadline, true, false, nil, 0, ReasonTimeout},
+		{"WriteKilledAtDeadline", deadline, true, false, backendErr, sqlerr.ErQueryTimeout, ReasonTimeout},
+		{"WriteKilledByKillQuery", killed, true, false, backendErr, sqlerr.ErQueryInterrupted, ReasonKillQuery},
+		{"WriteDrainTimedOut", deadline, true, false, drainTimedOut, lost, ReasonTimeout},
+		{"WriteCutByDeadline", deadline, true, false, cutByDeadline, lost, ReasonTimeout},
+		{"WriteConnectionLostAfterKillQuery", killed, true, false, drainTimedOut, lost, ReasonKillQuery},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := interrupted(tc.ctx, &cutoff{ctx: tc.ctx, dropped: tc.dropped}, tc.err)
-			if got := sqlCode(err); got != tc.code {
+			err := interrupted(tc.ctx, &cutoff{ctx: tc.ctx, keep: tc.write, dropped: tc.dropped}, tc.err, tc.write)
+			got := sqlCode(err)
+			if errors.Is(err, sqlerr.ErrLost) {
+				got = lost
+			}
+			if got != tc.code {
 				t.Errorf("client error %v (code %d), want code %d", err, got, tc.code)
 			}
 			if got := killReason(tc.ctx); got != tc.reason {
@@ -312,11 +328,14 @@ func TestSessionShowProcessList(t *testing.T) {
 }
 
 // stallingBackend hands out connections to a server that takes a command and answers
-// nothing until KillQuery, then ERR 1317 (answer set) or still nothing (answer unset): the
-// two ways an interrupted statement ends.
+// nothing until KillQuery, then ERR 1317 (answer set), the packet reply (the statement
+// finished before the kill reached it: a late OK) or still nothing: the ways an interrupted
+// statement ends.
 type stallingBackend struct {
 	*fakeBackend
 	answer bool
+	reply  []byte
+	stmt   string // SQL each connection has already prepared (so EXECUTE is its first command)
 	conns  []*fakeConn
 	wg     sync.WaitGroup
 	kill   chan struct{} // closed by a connection's KillQuery
@@ -325,9 +344,12 @@ type stallingBackend struct {
 
 func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Role) (Conn, error) {
 	client, server := net.Pipe()
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{},
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true,
 		onKill: func() { close(b.kill) }}
 	c.w = wire.NewConn(client, 0)
+	if b.stmt != "" {
+		c.SetStmt(engine.StmtKey(c, b.stmt), BackendStmt{ID: 1})
+	}
 	b.conns = append(b.conns, c)
 	b.pipes = append(b.pipes, client, server)
 	b.wg.Go(func() {
@@ -336,7 +358,11 @@ func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules
 			return
 		}
 		<-b.kill
-		if b.answer {
+		switch {
+		case b.reply != nil:
+			_ = sw.WritePacket(b.reply)
+			_ = sw.Flush()
+		case b.answer:
 			_ = sw.WritePacket(wire.AppendErr(nil, sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted")))
 			_ = sw.Flush()
 		}

@@ -37,6 +37,14 @@ type fakeBackend struct {
 	failShards map[string]bool
 	// failSelects answer SELECT ... FROM with ERROR 1054 on these shards.
 	failSelects map[string]bool
+	// deadlockShards answer a statement naming table orders with ERROR 1213 on these shards.
+	deadlockShards map[string]bool
+	// doubleReleases counts Release calls for a connection not handed out: the pool would
+	// give it to another statement while its holder still uses it.
+	doubleReleases int
+	// lostCommits: a COMMIT run with Exec on these shards is received and committed, but
+	// its connection dies before the answer (the outcome the client cannot know).
+	lostCommits map[string]bool
 }
 
 func newFakeBackend() *fakeBackend {
@@ -53,13 +61,14 @@ func (b *fakeBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Rol
 	if idle := b.idle[shard.Name]; len(idle) > 0 {
 		c := idle[len(idle)-1]
 		b.idle[shard.Name] = idle[:len(idle)-1]
+		c.inUse = true
 		return c, nil
 	}
 	if strings.HasPrefix(shard.Name, "down") {
 		return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to backend of shard %s", shard.Name)
 	}
 	b.nextID++
-	c := &fakeConn{be: b, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}}
+	c := &fakeConn{be: b, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true}
 	c.w = wire.NewConn(&fakeNet{c: c}, 0)
 	return c, nil
 }
@@ -69,6 +78,11 @@ func (b *fakeBackend) Release(c Conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	fc.released++
+	if !fc.inUse {
+		b.doubleReleases++
+		return
+	}
+	fc.inUse = false
 	if fc.broken {
 		return
 	}
@@ -123,6 +137,7 @@ type fakeConn struct {
 	manual   bool     // autocommit = 0: a statement on a table opens a transaction
 	sps      []string // savepoints of the open transaction
 	released int
+	inUse    bool // handed out by Acquire and not yet released
 	resets   int
 	onKill   func() // run by KillQuery, if set
 }
@@ -150,6 +165,10 @@ func (c *fakeConn) SetStmt(sql string, s BackendStmt) {
 // Exec runs a statement outside the packet relay, as the pool's Exec does.
 func (c *fakeConn) Exec(_ context.Context, query string) (wire.OK, error) {
 	answer := c.query(query)
+	if c.be.lostCommits[c.shard] && strings.EqualFold(query, "COMMIT") {
+		c.broken = true
+		return wire.OK{}, fmt.Errorf("%w: read: connection reset by peer", engine.ErrBackendIO)
+	}
 	p := answer[0]
 	if wire.IsErr(p) {
 		return wire.OK{}, wire.ParseErr(p)
@@ -173,13 +192,14 @@ func (c *fakeConn) query(sql string) [][]byte {
 	}
 	c.be.mu.Lock()
 	failHere, failSelect := c.be.failShards[c.shard], c.be.failSelects[c.shard]
+	deadlock := c.be.deadlockShards[c.shard] && strings.Contains(upper, "ORDERS")
 	c.be.mu.Unlock()
 	switch {
 	case failHere:
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1050, "Table 'x' already exists"))}
 	case failSelect && strings.HasPrefix(upper, "SELECT") && strings.Contains(upper, " FROM "):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1054, "Unknown column 'nosuch' in 'SELECT'"))}
-	case strings.Contains(upper, "DEADLOCK"):
+	case deadlock || strings.Contains(upper, "DEADLOCK"):
 		c.inTrans, c.sps = false, nil
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
 	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught

@@ -18,11 +18,20 @@ import (
 // hold records that the session holds c (acquired from the backend and not yet released).
 func (s *Session) hold(c Conn) { s.held = append(s.held, c) }
 
-// release gives c back to the backend.
+// holds reports whether the session holds c (acquired and not yet given back).
+func (s *Session) holds(c Conn) bool { return slices.Contains(s.held, c) }
+
+// release gives c back to the backend, once: a connection the session no longer holds was
+// given back already, and may by now be another session's (a second release would put a
+// connection in use back in the pool), so it is left alone.
 func (s *Session) release(c Conn) {
-	if i := slices.Index(s.held, c); i >= 0 {
-		s.held = slices.Delete(s.held, i, i+1)
+	i := slices.Index(s.held, c)
+	if i < 0 {
+		s.r.log.Error("router: a backend connection was released twice; the second release is ignored",
+			"conn_id", s.info.ConnID, "backend", c.Server(), "backend_conn", c.ID())
+		return
 	}
+	s.held = slices.Delete(s.held, i, i+1)
 	s.r.be.Release(c)
 }
 

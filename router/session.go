@@ -428,6 +428,13 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 	if out.LastInsertID != 0 {
 		s.lastInsertID = out.LastInsertID
 	}
+	if !s.holds(c) {
+		// An earlier shard of the same statement ended the transaction on every connection
+		// (a deadlock rolled it back, an implicit commit committed it) and gave c back with
+		// the others: there is nothing left to settle, and giving c back again would let
+		// the pool hand it to two sessions at once.
+		return err
+	}
 	switch {
 	case err == nil:
 		s.status = out.Status

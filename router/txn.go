@@ -111,7 +111,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 		s.rollbackOnDeadlock(err)
 	case err == nil && c.Status()&wire.StatusInTrans == 0 && s.txnOpen():
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		_ = s.endAll(ctx, "COMMIT")
+		_ = s.endAll(ctx, "COMMIT", true)
 		cancel()
 	}
 	s.endedTransaction()
@@ -217,7 +217,8 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 	case 1:
 		return s.runOnDefault(ctx, snap, st, text, more, w)
 	}
-	if err := s.endAll(ctx, text); err != nil {
+	_, commit := st.(*ast.CommitStmt)
+	if err := s.endAll(ctx, text, commit); err != nil {
 		return err
 	}
 	return s.writeOK(w, more)
@@ -235,10 +236,12 @@ func chained(st ast.StmtNode) bool {
 	return false
 }
 
-// endAll sends COMMIT or ROLLBACK to every pinned connection and releases those that leave
-// the transaction. The writing shard, if any, commits last, so a failure before it leaves
-// nothing committed.
-func (s *Session) endAll(ctx context.Context, text string) error {
+// endAll sends COMMIT (commit set) or ROLLBACK to every pinned connection and releases those
+// that leave the transaction. The writing shard, if any, commits last, so a failure before it
+// leaves nothing committed. A COMMIT the writing shard received but never answered (its
+// connection died, or was cut when ctx ended) has an unknown outcome: the error then closes
+// the client connection (sqlerr.Lost), as a lost COMMIT on one server would.
+func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 	names := slices.SortedFunc(maps.Keys(s.pinned), func(a, b string) int {
 		wa, wb := s.written[a], s.written[b]
 		switch {
@@ -258,7 +261,10 @@ func (s *Session) endAll(ctx context.Context, text string) error {
 			err = ctx.Err()
 		}
 		if err != nil {
-			if firstErr == nil {
+			if commit && s.written[name] && c.Broken() {
+				firstErr = sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
+					"Lost connection to shard %s during COMMIT of a transaction that wrote there; it may or may not have committed (%v)", name, err))
+			} else if firstErr == nil {
 				firstErr = err
 			}
 			c.MarkDirty()
@@ -318,7 +324,7 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 
 // runOn runs sql on an already pinned connection of shard.
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
-	out, err := s.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, w)
+	out, err := s.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.readOnlyStmt, w)
 	s.record(ctx, c, out, err)
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)

@@ -2,10 +2,14 @@ package router
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -386,4 +390,68 @@ func TestSessionScatterDeadlock(t *testing.T) {
 		}
 	}
 	t.Error("no ROLLBACK sent")
+}
+
+// TestSessionLostCommit: the COMMIT of a transaction over two shards reaches the shard it
+// wrote, whose connection dies before answering: whether it committed is unknown, so the
+// client connection is closed (never an OK, never a definite error). A lost COMMIT on a shard
+// that only read changes nothing: the client gets its error and the connection goes on.
+func TestSessionLostCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name, lose string
+		lost       bool
+	}{
+		{"WritingShard", "s_blog", true},
+		{"ReadingShard", "s_shop", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFakeBackend()
+			be.lostCommits = map[string]bool{tc.lose: true}
+			s := fakeSession(t, fakeRouter(t, be), "app", 1)
+			var w clientRecorder
+			exec(t, s, "BEGIN", &w)
+			exec(t, s, "SELECT * FROM shop.t", &w)
+			exec(t, s, "UPDATE blog.t SET a = 1", &w)
+			err := s.Query(context.Background(), "COMMIT", false, &w)
+			if err == nil {
+				t.Fatal("COMMIT answered OK although a shard's connection died")
+			}
+			if lost := errors.Is(err, sqlerr.ErrLost); lost != tc.lost {
+				t.Errorf("error %v: client connection closed = %v, want %v", err, lost, tc.lost)
+			}
+		})
+	}
+}
+
+// TestSessionScatterDeadlockReleasesOnce: a scatter query inside a transaction deadlocks on
+// one shard while a shard after it (in the order the scatter settles its shards) was in the
+// transaction before the query. Rolling the transaction back everywhere releases that
+// shard's connection; settling the shard afterwards must not release it a second time (the
+// pool would hand it to another session while this one still holds it).
+func TestSessionScatterDeadlockReleasesOnce(t *testing.T) {
+	var onS2 int64
+	for u := int64(1); onS2 == 0; u++ {
+		if slot, _ := (rules.HashFunc{N: 4}).Slot(rules.IntValue(u)); slot == 2 {
+			onS2 = u
+		}
+	}
+	be := newFakeBackend()
+	be.deadlockShards = map[string]bool{"s1": true}
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	if err := s.UseDB(context.Background(), "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, fmt.Sprintf("UPDATE order_items SET qty = 1 WHERE user_id = %d", onS2), &w)
+	err := s.Query(context.Background(), "SELECT * FROM orders FOR UPDATE", false, &w)
+	if sqlCode(err) != erLockDeadlock {
+		t.Fatalf("got %v, want the deadlock", err)
+	}
+	if be.doubleReleases != 0 {
+		t.Errorf("%d connections released twice", be.doubleReleases)
+	}
+	if len(s.pinned) != 0 || s.txnOpen() {
+		t.Errorf("after the deadlock: %d pinned", len(s.pinned))
+	}
 }

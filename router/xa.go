@@ -309,7 +309,7 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		}()
 	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, w)
+		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
 	} else {
 		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
 		if !ok {
@@ -324,7 +324,7 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, w)
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
 		}
 	}
 	if err == nil && out.Warnings > 0 {
