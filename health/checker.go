@@ -44,17 +44,10 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Interval <= 0 {
-		o.Interval = DefaultInterval
-	}
+	t := Timing{Interval: o.Interval, Timeout: o.Timeout, DownAfter: o.DownAfter}.withDefaults()
+	o.Interval, o.Timeout, o.DownAfter = t.Interval, t.Timeout, t.DownAfter
 	if o.SuspectInterval <= 0 {
 		o.SuspectInterval = DefaultSuspectInterval
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.DownAfter <= 0 {
-		o.DownAfter = DefaultDownAfter
 	}
 	if o.Publish == nil {
 		o.Publish = func(Status) {}
