@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,15 @@ func TestFailoverColdStart(t *testing.T) {
 		t.Fatal("no write acknowledged before the kill")
 	}
 	docker(t, "pause", g.srv[2].ContainerID()) // b3 unreachable when the proxy starts
-	p := failoverProxyWith(t, g, map[string]any{"mode": "promote", "semi_sync_declared": true, "buffer_timeout": "2s"})
+	cfg := failoverConfig(t, g, map[string]any{"mode": "promote", "semi_sync_declared": true, "buffer_timeout": "2s"})
+	cfg.Admin = map[string]any{"listen": "127.0.0.1:0", "open": []string{"status", "metrics"}}
+	p := startProxy(t, cfg)
+	var m []string
+	waitFor(t, 10*time.Second, "the admin address in the log", func() bool {
+		m = adminAddrRE.FindStringSubmatch(p.log.String())
+		return m != nil
+	})
+	adminURL := "http://" + m[1]
 	db := p.open(t, appUser, appPass, "fo", "interpolateParams=true")
 
 	waitFor(t, 30*time.Second, "the proxy to refuse the promotion because b3 is unreachable", func() bool {
@@ -42,6 +51,13 @@ func TestFailoverColdStart(t *testing.T) {
 			grepLines(p.log.String(), "was never probed successfully, and replica b3 is") != ""
 	})
 	t.Logf("refusal: %s", tail(grepLines(p.log.String(), "NOT failed over automatically"), 400))
+	// The refusal and its reason are on the status page and counted.
+	if page := httpGet(t, adminURL+"/"); !strings.Contains(page, "refused: primary b1 was never probed successfully, and replica b3 is") {
+		t.Errorf("the status page does not show the refusal:\n%s", tail(page, 3000))
+	}
+	if n := metricValue(t, httpGet(t, adminURL+"/metrics"), "shardproxy_failover_events_total", "kind", "refused"); n < 1 {
+		t.Errorf("shardproxy_failover_events_total{kind=\"refused\"} = %d, want at least 1", n)
+	}
 	start := time.Now()
 	_, err := db.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1)")
 	var me *mysql.MySQLError
@@ -86,6 +102,12 @@ func TestFailoverColdStart(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged before the kill, all on the promoted replica %s", len(acked), promoted.Addr())
 	g.sync(t, promoted, other) // the other replica follows the new primary
+	if n := metricValue(t, httpGet(t, adminURL+"/metrics"), "shardproxy_failover_events_total", "kind", "promoted"); n != 1 {
+		t.Errorf("shardproxy_failover_events_total{kind=\"promoted\"} = %d, want 1", n)
+	}
+	if page := httpGet(t, adminURL+"/"); !strings.Contains(page, "its replicas vouched for it") {
+		t.Errorf("the status page does not show the promotion vouched for by the replicas:\n%s", tail(page, 3000))
+	}
 }
 
 // writeDirect runs writers clients inserting unique ids straight into fo.t of db's server
