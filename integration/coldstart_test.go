@@ -73,12 +73,14 @@ func TestFailoverColdStart(t *testing.T) {
 	}
 
 	docker(t, "unpause", g.srv[2].ContainerID())
+	unpaused := time.Now()
 	waitFor(t, 60*time.Second, "writes through the proxy to resume on a promoted replica", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		_, err := db.ExecContext(ctx, "INSERT INTO t (id, writer) VALUES (-2, -1)")
 		return err == nil
 	})
+	t.Logf("writes resumed %v after the unreachable replica came back", time.Since(unpaused).Round(10*time.Millisecond))
 	promoted, other := g.srv[1], g.srv[2]
 	if err := promoted.DB(t, "").QueryRowContext(t.Context(), "SELECT @@read_only").Scan(&ro); err != nil {
 		t.Fatal(err)
