@@ -24,12 +24,14 @@ type Target struct {
 	Heartbeat bool
 }
 
-// Options configures a Checker; zero values select the defaults.
+// Options configures a Checker; zero values select the defaults. Interval, Timeout and
+// DownAfter are the initial Timing: SetTiming changes them on a running Checker.
 type Options struct {
 	// Interval between probes of a backend that is up; default 200ms. It is also the
 	// heartbeat interval.
 	Interval time.Duration
-	// SuspectInterval between probes of a backend that is not up; default 100ms.
+	// SuspectInterval between probes of a backend that is not up; default 100ms (never more
+	// than Interval).
 	SuspectInterval time.Duration
 	// Timeout bounds each probe, dial included; default 300ms.
 	Timeout time.Duration
@@ -42,17 +44,10 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Interval <= 0 {
-		o.Interval = DefaultInterval
-	}
+	t := Timing{Interval: o.Interval, Timeout: o.Timeout, DownAfter: o.DownAfter}.withDefaults()
+	o.Interval, o.Timeout, o.DownAfter = t.Interval, t.Timeout, t.DownAfter
 	if o.SuspectInterval <= 0 {
 		o.SuspectInterval = DefaultSuspectInterval
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.DownAfter <= 0 {
-		o.DownAfter = DefaultDownAfter
 	}
 	if o.Publish == nil {
 		o.Publish = func(Status) {}
@@ -65,12 +60,16 @@ func (o Options) withDefaults() Options {
 
 // Checker probes a set of backends. It is safe for concurrent use; Close stops it.
 type Checker struct {
-	opts Options
+	opts Options // its Interval, Timeout and DownAfter only seed timing
 
 	mu      sync.Mutex
 	closed  bool
 	probers map[string]*prober
 	wg      sync.WaitGroup
+
+	tmu     sync.Mutex
+	timing  Timing
+	retimed chan struct{} // closed and replaced by SetTiming: sleeping probes wake
 }
 
 // prober is the goroutines of one target.
@@ -85,7 +84,9 @@ type prober struct {
 
 // New returns a checker with no targets.
 func New(opts Options) *Checker {
-	return &Checker{opts: opts.withDefaults(), probers: map[string]*prober{}}
+	opts = opts.withDefaults()
+	return &Checker{opts: opts, probers: map[string]*prober{}, retimed: make(chan struct{}),
+		timing: Timing{Interval: opts.Interval, Timeout: opts.Timeout, DownAfter: opts.DownAfter}}
 }
 
 // SetTargets makes ts the backends probed: new ones start, missing ones stop, ones whose
@@ -213,7 +214,8 @@ func (c *Checker) run(ctx context.Context, p *prober, target Target) {
 	var seen Status
 	for {
 		start := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		tm, retimed := c.currentTiming()
+		pctx, cancel := context.WithTimeout(ctx, tm.Timeout)
 		st := Status{Backend: target.Name}
 		var err error
 		if cn == nil {
@@ -231,7 +233,7 @@ func (c *Checker) run(ctx context.Context, p *prober, target Target) {
 			return
 		}
 		now := time.Now()
-		if m.observe(now, err, c.opts.DownAfter) {
+		if m.observe(now, err, tm.DownAfter) {
 			log.Info("health: backend state changed", "state", m.state.String(), "reason", m.reason)
 		}
 		if err == nil {
@@ -246,20 +248,22 @@ func (c *Checker) run(ctx context.Context, p *prober, target Target) {
 		p.last = st
 		p.mu.Unlock()
 		c.opts.Publish(st)
-		wait := c.opts.Interval
+		wait := tm.Interval
 		if m.state != Up {
-			wait = c.opts.SuspectInterval
+			wait = min(c.opts.SuspectInterval, tm.Interval)
 		}
 		wait -= time.Since(start)
 		if wait <= 0 {
 			continue
 		}
-		tm := time.NewTimer(wait)
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			tm.Stop()
+			timer.Stop()
 			return
-		case <-tm.C:
+		case <-retimed: // probe at once under the new timing
+			timer.Stop()
+		case <-timer.C:
 		}
 	}
 }
@@ -277,7 +281,8 @@ func (c *Checker) heartbeat(ctx context.Context, t Target) {
 			cn.close()
 		}
 	}()
-	tick := time.NewTicker(c.opts.Interval)
+	tm, retimed := c.currentTiming()
+	tick := time.NewTicker(tm.Interval)
 	defer tick.Stop()
 	for {
 		hctx, cancel := context.WithTimeout(ctx, heartbeatTimeout)
@@ -298,6 +303,9 @@ func (c *Checker) heartbeat(ctx context.Context, t Target) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-retimed:
+			tm, retimed = c.currentTiming()
+			tick.Reset(tm.Interval)
 		case <-tick.C:
 		}
 	}

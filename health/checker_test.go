@@ -103,7 +103,7 @@ func TestCheckerDetectsDeadAndHung(t *testing.T) {
 
 // TestCheckerMariaDB: a probe of a real MariaDB reads its settings (semi-sync on, with
 // wait_no_slave OFF and no replica, as a demo shard after a promotion), the heartbeat is
-// written on a primary, and a stopped server goes down.
+// written on a primary (and not while it is read-only), and a stopped server goes down.
 func TestCheckerMariaDB(t *testing.T) {
 	srv := mariadbtest.Start(t, mariadbtest.WithServerArgs("--server-id=7", "--log-bin=mysql-bin", "--gtid-strict-mode=ON",
 		"--rpl-semi-sync-master-wait-point=AFTER_SYNC", "--rpl-semi-sync-master-timeout=3600000",
@@ -126,6 +126,28 @@ func TestCheckerMariaDB(t *testing.T) {
 		var n int
 		return db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM shardproxy.heartbeat WHERE server_id = 7").Scan(&n) == nil && n == 1
 	})
+	// A read-only server gets no heartbeat (the proxy's account bypasses read_only): after a
+	// switchover made it read-only, nothing more is written to its binlog.
+	db.SetMaxOpenConns(1) // SET GLOBAL and the reads on one session
+	if _, err := db.ExecContext(t.Context(), "SET GLOBAL read_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	binlogPos := func() string {
+		var pos string
+		if err := db.QueryRowContext(t.Context(), "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	before := binlogPos()
+	time.Sleep(time.Second) // five heartbeat intervals
+	if after := binlogPos(); after != before {
+		t.Errorf("the heartbeat wrote on a read-only server: gtid_binlog_pos %s, then %s", before, after)
+	}
+	if _, err := db.ExecContext(t.Context(), "SET GLOBAL read_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "heartbeats again once writable", func() bool { return binlogPos() != before })
 	if err := srv.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}

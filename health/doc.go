@@ -7,8 +7,10 @@
 // lag in milliseconds, read from a heartbeat table the checker writes on each primary.
 //
 // It decides nothing about routing: every probe result is handed to the Publish function of
-// its Options (topo's). The Checker owns one goroutine per backend; Close stops and waits
-// for them.
+// its Options (topo's). The Checker owns one goroutine per backend (and one per heartbeat);
+// SetTargets stops those of backends left out, Close stops and waits for them all. SetTiming
+// changes the probe interval, timeout and failures-before-down of a running Checker (a
+// configuration reload): probes waiting for their next turn take it at once.
 //
 // Imports: the standard library and go-mysql's client. Never router, topo or pool.
 package health

@@ -164,7 +164,8 @@ func (c *conn) probeReplica(ctx context.Context, st *Status, slavePos string) er
 	return nil
 }
 
-// heartbeat writes the current time on a primary (creating the table the first time).
+// heartbeat writes the current time on a primary that is writable (creating the table the
+// first time).
 func (c *conn) heartbeat(ctx context.Context, created *bool) error {
 	if !*created {
 		for _, q := range []string{
@@ -177,6 +178,12 @@ func (c *conn) heartbeat(ctx context.Context, created *bool) error {
 		}
 		*created = true
 	}
-	_, err := c.query(ctx, "INSERT INTO "+heartbeatTable+" (server_id, ts) VALUES (@@server_id, NOW(6)) ON DUPLICATE KEY UPDATE ts = VALUES(ts)")
+	// Only while the server is writable: the proxy's account bypasses read_only, and a
+	// heartbeat that reached a primary a switchover has just made read-only would be a
+	// transaction after the position the new primary waits for (its other replicas then
+	// diverge). SET GLOBAL read_only = 1 waits for a statement under way, so a heartbeat is
+	// either in that position or writes nothing.
+	_, err := c.query(ctx, "INSERT INTO "+heartbeatTable+" (server_id, ts) SELECT @@server_id, NOW(6) FROM DUAL WHERE @@read_only = 0 "+
+		"ON DUPLICATE KEY UPDATE ts = VALUES(ts)")
 	return err
 }

@@ -33,6 +33,14 @@ type FailoverConfig struct {
 	BufferTimeout Duration `yaml:"buffer_timeout"`
 	// BufferMax bounds the statements waiting at once; more get an error; default 1000.
 	BufferMax int `yaml:"buffer_max"`
+	// SemiSyncDeclared (promote mode) is the operator's word that the shard runs the
+	// settings "no acknowledged write lost" depends on (README: semi-sync AFTER_SYNC on the
+	// primary with wait_no_slave ON and a timeout that never elapses, and the configured
+	// replicas are all the primary's semi-sync replicas). The proxy checks those settings on
+	// a primary it probes; it needs the declaration only for a primary it never reached (it
+	// started after the primary died): then the replicas' own view stands in for the
+	// primary's (topo's coldstart rule), and without it the proxy refuses to promote.
+	SemiSyncDeclared bool `yaml:"semi_sync_declared"`
 }
 
 // Failover is a shard's validated failover settings.
@@ -41,6 +49,7 @@ type Failover struct {
 	ReplUser, ReplPassword string // "" user: the backend's own credentials
 	BufferTimeout          time.Duration
 	BufferMax              int
+	SemiSyncDeclared       bool
 }
 
 // Defaults of Failover.
@@ -52,13 +61,16 @@ const (
 func buildFailover(sc ShardConfig) (Failover, error) {
 	fc := sc.Failover
 	f := Failover{Mode: fc.Mode, ReplUser: fc.ReplicationUser, ReplPassword: fc.ReplicationPassword,
-		BufferTimeout: time.Duration(fc.BufferTimeout), BufferMax: fc.BufferMax}
+		BufferTimeout: time.Duration(fc.BufferTimeout), BufferMax: fc.BufferMax, SemiSyncDeclared: fc.SemiSyncDeclared}
 	switch f.Mode {
 	case "":
 		f.Mode = FailoverNone
 	case FailoverNone, FailoverPromote, FailoverFollow:
 	default:
 		return f, fmt.Errorf("%w: shard %q: failover.mode %q: want none, promote or follow", ErrInvalid, sc.Name, f.Mode)
+	}
+	if f.SemiSyncDeclared && f.Mode != FailoverPromote {
+		return f, fmt.Errorf("%w: shard %q: failover.semi_sync_declared applies to mode promote only", ErrInvalid, sc.Name)
 	}
 	if f.Mode != FailoverNone && len(sc.Replicas) == 0 {
 		return f, fmt.Errorf("%w: shard %q: failover.mode %s needs replicas", ErrInvalid, sc.Name, f.Mode)

@@ -8,6 +8,14 @@
 // connections, let the statements in flight on them finish (bounded by Options.DrainTimeout)
 // and close, under the Topology's ownership (Close waits for them).
 //
+// A reload also applies every shard's failover settings and tells the health checker which
+// backends to probe; what the probes said about a backend no longer probed is forgotten.
+//
+// Failover (failover.go) promotes a replica in place of a dead primary only when no
+// acknowledged write can be missing: judged from the primary's semi-sync state when last
+// seen, or, for a primary this proxy never reached, from its replicas' own view under the
+// shard's declaration (coldstart.go).
+//
 // Read-only views (Backends, Shards, Version) are small value types for the admin API.
 //
 // Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and

@@ -118,6 +118,7 @@ type plan struct {
 	choices  []string // replicas of every shard: those that may be promoted
 	fo       rules.Failover
 	downAt   time.Time
+	unseen   bool // the old primary was never probed: the replicas vouched for it (coldstart.go)
 }
 
 // failover promotes a replica in place of old for shards, or refuses and says why.
@@ -185,9 +186,12 @@ func (t *Topology) plan(old string, shards []string) (plan, error) {
 		return pl, fmt.Errorf("%w: no replica serves every shard of primary %s", errRefused, old)
 	}
 	if h.Seen.IsZero() {
-		return pl, fmt.Errorf("%w: primary %s was never probed successfully: its semi-sync state is unknown", errRefused, old)
-	}
-	if w := semiSyncProblem(h.Settings); w != "" {
+		// Started after the primary died: the replicas' view stands in (coldstart.go).
+		if p := t.unseenPrimaryProblem(old, shards); p != "" {
+			return pl, fmt.Errorf("%w: %s", errRefused, p)
+		}
+		pl.unseen = true
+	} else if w := semiSyncProblem(h.Settings); w != "" {
 		return pl, fmt.Errorf("%w: %s on primary %s when last seen, so a replica may lack acknowledged writes", errRefused, w, old)
 	}
 	for _, r := range pl.replicas {
@@ -268,7 +272,7 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 	t.switchPrimary(pl, best)
 	took := time.Since(pl.downAt)
 	t.log.Warn("topo: promoted a replica", "old_primary", pl.old, "new_primary", best, "shards", strings.Join(pl.shards, ","),
-		"received", received[best].String(), "promotion", time.Since(start), "since_down", took)
+		"received", received[best].String(), "promotion", time.Since(start), "since_down", took, "old_primary_never_seen", pl.unseen)
 	t.events(Event{Kind: EventPromoted, Backend: pl.old, NewPrimary: best, Shards: pl.shards, Took: took, Mode: rules.FailoverPromote})
 	return nil
 }
@@ -435,6 +439,9 @@ func (t *Topology) switchPrimary(pl plan, best string) {
 		next.primary = best
 		next.replicas = slices.DeleteFunc(slices.Clone(st.replicas), func(r string) bool { return r == best || r == pl.old })
 		next.failover = fmt.Sprintf("promoted %s in place of %s at %s", best, pl.old, time.Now().UTC().Format(time.RFC3339))
+		if pl.unseen {
+			next.failover += " (" + pl.old + " was never reached: its replicas vouched for it)"
+		}
 		t.shards[s] = &next
 	}
 	t.changeLocked()

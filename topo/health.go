@@ -24,12 +24,26 @@ type activity struct {
 // Observe takes one probe result (the health checker's Publish). It records it, wakes
 // statements waiting for a primary when a state changed, warns about a primary running
 // without the settings failover guarantees depend on, and wakes the failover controller.
+//
+// A result for a backend no longer probed (a probe that ended as a reload or a fencing took
+// it out of the targets) is dropped: it would outlive the next change of the targets, and a
+// backend probed again later must not start from an old view of its health and lag.
 func (t *Topology) Observe(st health.Status) {
 	t.mu.Lock()
+	if !t.probed[st.Backend] {
+		t.mu.Unlock()
+		return
+	}
 	old, had := t.health[st.Backend]
 	t.health[st.Backend] = st
 	if r := st.Replica; r != nil && st.Err == nil {
-		if a := t.activity[st.Backend]; a.ioPos != r.IOPos {
+		switch a, seen := t.activity[st.Backend]; {
+		case !seen:
+			// The first sight of a replica's position is no evidence that it received
+			// anything lately (a proxy started after its primary died sees its replicas'
+			// positions for the first time after the primary is down).
+			t.activity[st.Backend] = activity{ioPos: r.IOPos}
+		case a.ioPos != r.IOPos:
 			t.activity[st.Backend] = activity{ioPos: r.IOPos, changed: st.Checked}
 		}
 	}
@@ -106,7 +120,8 @@ func settingsWarning(st health.Status) string {
 // mode or with replicas (the read/write split needs their lag) and fenced backends (to fence
 // them again when they come back), with a heartbeat on each current primary that is not
 // fenced. Shards without failover or replicas are not probed: the proxy sends their servers
-// only the clients' statements. Called with t.mu held.
+// only the clients' statements. It records the set as t.probed and forgets what the probes
+// said about backends left out. Called with t.mu held for writing.
 func (t *Topology) targetsLocked() []health.Target {
 	probe := map[string]bool{}
 	for _, st := range t.shards {
@@ -126,15 +141,24 @@ func (t *Topology) targetsLocked() []health.Target {
 		}
 	}
 	out := make([]health.Target, 0, len(probe))
+	t.probed = map[string]bool{}
 	for _, name := range sortedNames(probe) {
 		m, ok := t.backends[name]
 		if !ok {
 			continue
 		}
+		t.probed[name] = true
 		b := m.cfg
 		_, fenced := t.fenced[name]
 		out = append(out, health.Target{Name: name, Addr: b.Addr, User: b.User, Password: b.Password,
 			Heartbeat: !fenced && t.isPrimaryLocked(name)})
+	}
+	for name := range t.health {
+		if !t.probed[name] {
+			delete(t.health, name)
+			delete(t.activity, name)
+			delete(t.warned, name)
+		}
 	}
 	return out
 }

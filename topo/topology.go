@@ -52,7 +52,8 @@ type Topology struct {
 	backends map[string]*member
 	shards   map[string]*shardState
 	fenced   map[string]string        // backend name → why it is fenced
-	health   map[string]health.Status // latest probe of each backend
+	health   map[string]health.Status // latest probe of each backend probed now
+	probed   map[string]bool          // the backends the health checker is told to probe
 	activity map[string]activity      // replication activity seen on each replica
 	warned   map[string]string        // backend name → settings warning last logged
 	changed  chan struct{}            // closed and replaced whenever a waiter may proceed
@@ -97,7 +98,7 @@ func New(snap *rules.Snapshot, opts Options) (*Topology, error) {
 	}
 	t := &Topology{log: opts.Logger, drain: opts.DrainTimeout, prober: opts.Prober, events: opts.Events,
 		backends: map[string]*member{}, shards: map[string]*shardState{}, fenced: map[string]string{},
-		health: map[string]health.Status{}, activity: map[string]activity{}, warned: map[string]string{},
+		health: map[string]health.Status{}, probed: map[string]bool{}, activity: map[string]activity{}, warned: map[string]string{},
 		changed: make(chan struct{}), waiting: map[string]int{},
 		stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	t.events = t.hist.recorder(opts.Events)

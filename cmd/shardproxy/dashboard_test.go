@@ -51,12 +51,12 @@ func TestDashboardMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	tp, stopHealth, err := newTopology(snap, log, reg)
+	tp, checker, err := newTopology(snap, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tp.Close()
-	defer stopHealth()
+	defer checker.Close()
 	newTimedBackend(tp, reg)
 	newReloader(&memSource{}, nil, rules.NewStore(snap), tp, source.LastKnownGood{}, fixedSettings{snap: snap}, reg, log)
 	newXAMetrics(reg)

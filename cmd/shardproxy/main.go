@@ -134,18 +134,18 @@ func serve(ctx context.Context, f serveFlags) error {
 	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
 	// operators watch them for leaks.
 	registerRuntime(reg)
-	tp, stopHealth, err := newTopology(snap, log, reg)
+	tp, checker, err := newTopology(snap, log, reg)
 	if err != nil {
 		return err
 	}
 	closing.add("topology and backend pools", tp.Close)
-	closing.add("health checks", stopHealth) // first: no probe result reaches a closed topology
+	closing.add("health checks", checker.Close) // first: no probe result reaches a closed topology
 	cl := newTimedBackend(tp, reg)
 	opts, err := protocolOptions(snap, log)
 	if err != nil {
 		return err
 	}
-	rl := newReloader(src, envSecrets, store, tp, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
+	rl := newReloader(src, envSecrets, store, liveTopology{tp: tp, checker: checker}, lkg, fixedSettings{listenOverridden: f.listen != "", snap: snap}, reg, log)
 	rl.validate = check
 	rl.started(doc, fromLKG)
 	stopReload := goOwned(ctx, func(ctx context.Context) { rl.Run(ctx, fromLKG, time.Second) })

@@ -256,8 +256,9 @@ func short(digest string) string {
 }
 
 // fixedSettings are the settings the process read once at start (listener, TLS files,
-// protocol limits, admin address, the health checker's timing): a reload that changes them is applied otherwise and
-// reports them as needing a restart.
+// protocol limits, admin address): a reload that changes them is applied otherwise and
+// reports them as needing a restart. Everything else applies on reload: the health
+// checker's timing (liveTopology), failover and replica settings (topo.Apply).
 type fixedSettings struct {
 	listenOverridden bool
 	snap             *rules.Snapshot
@@ -285,7 +286,6 @@ func (f fixedSettings) changed(snap *rules.Snapshot) []string {
 		{"admin.listen", f.snap.Admin().Listen != snap.Admin().Listen},
 		{"admin.tls_cert", f.snap.Admin().TLSCert != snap.Admin().TLSCert},
 		{"admin.tls_key", f.snap.Admin().TLSKey != snap.Admin().TLSKey},
-		{"health", f.snap.Health() != snap.Health()},
 	} {
 		if c.diff {
 			out = append(out, c.name)

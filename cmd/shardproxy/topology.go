@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"sync/atomic"
 
@@ -13,11 +14,11 @@ import (
 
 var _ topo.Prober = (*health.Checker)(nil)
 
-// newTopology builds the topology and the health checker feeding it. stopHealth stops the
-// checker; call it before closing the topology.
-func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Registerer) (*topo.Topology, func(), error) {
+// newTopology builds the topology and the health checker feeding it. Close the checker
+// before the topology.
+func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Registerer) (*topo.Topology, *health.Checker, error) {
 	var tp atomic.Pointer[topo.Topology] // probes that end before New returns are dropped
-	hc := snap.Health()
+	hc := healthTiming(snap)
 	checker := health.New(health.Options{
 		Interval: hc.Interval, Timeout: hc.Timeout, DownAfter: hc.DownAfter, Logger: log,
 		Publish: func(st health.Status) {
@@ -33,7 +34,30 @@ func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Register
 		return nil, nil, err
 	}
 	tp.Store(t)
-	return t, checker.Close, nil
+	return t, checker, nil
+}
+
+// healthTiming is the health checker's timing a snapshot configures.
+func healthTiming(snap *rules.Snapshot) health.Timing {
+	h := snap.Health()
+	return health.Timing{Interval: h.Interval, Timeout: h.Timeout, DownAfter: h.DownAfter}
+}
+
+// liveTopology reconciles the running topology and its health checker with a reloaded
+// snapshot: backends, shards and failover settings through Topology.Apply (which also
+// tells the checker which backends to probe), then the probe timing (health.interval,
+// timeout, down_after), which running probes take up at their next turn.
+type liveTopology struct {
+	tp      *topo.Topology
+	checker *health.Checker
+}
+
+func (l liveTopology) Apply(ctx context.Context, snap *rules.Snapshot) error {
+	if err := l.tp.Apply(ctx, snap); err != nil {
+		return err
+	}
+	l.checker.SetTiming(healthTiming(snap))
+	return nil
 }
 
 // failoverMetrics counts failover events by kind and times the switches to a new primary.
