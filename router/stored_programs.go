@@ -41,6 +41,7 @@ type programShape struct {
 	drop  bool
 	kind  string // TRIGGER, FUNCTION, EVENT
 	table string // a trigger's table
+	event string // a trigger's INSERT, UPDATE or DELETE
 	body  string // the body as written
 	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT)
 	send  string // what the backend receives
@@ -72,7 +73,7 @@ func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql s
 		return true, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
 	if db.Sharded() || len(db.Shards()) > 1 {
-		return true, sqlerr.NotSupported("CREATE/DROP %s in a database with sharded tables (or tables on several shards): it would have to exist on every shard (and a trigger on every physical table), which the proxy cannot create atomically", shape.kind)
+		return true, s.shardedProgram(ctx, snap, db, shape, sql, w) // stored_sharded.go
 	}
 	if err := s.checkProgram(snap, db, shape); err != nil {
 		return true, err
@@ -205,7 +206,7 @@ func parseProgram(text string, toks []token) (shape programShape, ok bool, err e
 	var bodyAt int
 	switch shape.kind {
 	case "TRIGGER":
-		bodyAt, shape.table, err = triggerClauses(toks, i)
+		bodyAt, shape.table, shape.event, err = triggerClauses(toks, i)
 	case "EVENT":
 		bodyAt, err = eventClauses(toks, i)
 	case "FUNCTION":
@@ -258,26 +259,27 @@ func skipDefiner(toks []token, i int) (int, error) {
 }
 
 // triggerClauses reads {BEFORE|AFTER} {INSERT|UPDATE|DELETE} ON table FOR EACH ROW
-// [{FOLLOWS|PRECEDES} name] and returns where the body starts and the table.
-func triggerClauses(toks []token, i int) (int, string, error) {
+// [{FOLLOWS|PRECEDES} name] and returns where the body starts, the table and the event.
+func triggerClauses(toks []token, i int) (int, string, string, error) {
 	if i+2 >= len(toks) || !(toks[i].is("before") || toks[i].is("after")) ||
 		!(toks[i+1].is("insert") || toks[i+1].is("update") || toks[i+1].is("delete")) || !toks[i+2].is("on") {
-		return i, "", syntaxError(errProgramShape)
+		return i, "", "", syntaxError(errProgramShape)
 	}
+	event := strings.ToUpper(toks[i+1].text)
 	table, i, err := unqualifiedName(toks, i+3)
 	if err != nil {
-		return i, "", err
+		return i, "", "", err
 	}
 	if i+2 >= len(toks) || !toks[i].is("for") || !toks[i+1].is("each") || !toks[i+2].is("row") {
-		return i, "", syntaxError(errProgramShape)
+		return i, "", "", syntaxError(errProgramShape)
 	}
 	i += 3
 	if i < len(toks) && (toks[i].is("follows") || toks[i].is("precedes")) {
 		if _, i, err = unqualifiedName(toks, i+1); err != nil {
-			return i, "", err
+			return i, "", "", err
 		}
 	}
-	return i, table, nil
+	return i, table, event, nil
 }
 
 // eventClauses reads ON SCHEDULE ... [ON COMPLETION ...] [ENABLE|DISABLE ...] [COMMENT '...']

@@ -82,21 +82,3 @@ func TestStoredPrograms(t *testing.T) {
 	}
 }
 
-// TestStoredProgramsSharded: in a database with sharded tables they are refused with 1235.
-func TestStoredProgramsSharded(t *testing.T) {
-	for _, sql := range []string{
-		"CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET @a = 1",
-		"CREATE FUNCTION f() RETURNS INT RETURN 1",
-		"CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO SELECT 1",
-		"DROP FUNCTION IF EXISTS f",
-	} {
-		be := newFakeBackend()
-		s := fakeSession(t, shardedRouter(t, be), "app", 1)
-		s.db = "shop"
-		var w clientRecorder
-		if err := s.Query(context.Background(), sql, true, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
-			t.Fatalf("%s: %v, want 1235", sql, err)
-		}
-		wantLog(t, be)
-	}
-}

@@ -1,0 +1,144 @@
+package router
+
+import (
+	"context"
+	"slices"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// Stored programs in a database whose rows live on several shards (stored_programs.go takes
+// them apart; stored_scope.go says what their bodies may name). Each is created where it
+// must exist to give the answer one MariaDB would:
+//
+//   - a trigger on a sharded table: on every shard holding its slots, where it fires for the
+//     rows that shard holds;
+//   - a trigger on a broadcast table: on every copy, each firing for the same write;
+//   - a trigger on a single table, an event: on the default shard (an event there fires
+//     once, as on one server);
+//   - a stored function: on every shard of the database, so that a statement routed to any
+//     shard (or every shard) may call it.
+//
+// The text is the same on every shard: names are unqualified and no table-per-slot table is
+// named, so nothing is rewritten. CREATE runs on one shard after the other through the DDL
+// fan-out's failure handling (ddl.go): a partial failure names the shards where the program
+// exists and those where it does not. DROP runs on every shard of the database; a shard
+// answering that the program does not exist there counts as done unless every shard does.
+// The listings (SHOW TRIGGERS, SHOW CREATE ..., SHOW FUNCTION STATUS, information_schema)
+// read the default shard, which holds one copy of each (a trigger on a sharded table whose
+// scheme has no slot there is shown by SHOW TRIGGERS LIKE 'table', which asks a shard of it).
+
+// missingProgram are the codes of DROP TRIGGER | FUNCTION | EVENT of a program that does not
+// exist.
+var missingProgram = []uint16{1360, 1305, 1539}
+
+// shardedProgram runs a CREATE or DROP of a trigger, function or event in a database with
+// rows on several shards.
+func (s *Session) shardedProgram(ctx context.Context, snap *rules.Snapshot, db *rules.Database, shape programShape, sql string, w wire.PacketWriter) error {
+	targets, err := s.programTargets(snap, db, shape)
+	if err != nil {
+		return err
+	}
+	s.publish(sql)
+	defer s.publish("")
+	if len(targets) == 1 {
+		s.route = RouteSingle
+		return s.withDeadline(ctx, snap, hintDeadline{}, func(ctx context.Context) error {
+			if err := s.checkWrite(ctx, targets[0]); err != nil {
+				return err
+			}
+			return lostWrite(s.run(ctx, snap, targets[0], shape.send, false, w))
+		})
+	}
+	s.route = RouteDDL
+	return s.withDeadline(ctx, snap, hintDeadline{}, func(ctx context.Context) error {
+		if err := s.ddlInTxn(); err != nil {
+			return err
+		}
+		var progress ddlProgress
+		var missing error
+		for _, sh := range targets {
+			err := s.run(ctx, snap, sh, shape.send, false, engine.Discard{})
+			if e, ok := sqlerr.As(err); ok && shape.drop && slices.Contains(missingProgram, e.Code) {
+				missing = err // not there: nothing to drop on this shard
+				continue
+			}
+			if progress.add(sh.Name, err) && ctx.Err() != nil {
+				break
+			}
+		}
+		if err := progress.err(); err != nil {
+			return lostWrite(err)
+		}
+		if len(progress.done) == 0 && missing != nil {
+			return missing
+		}
+		return s.writeOK(w, false)
+	})
+}
+
+// programTargets checks shape's body and table against where the program must live and
+// returns those shards.
+func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape programShape) ([]*rules.Shard, error) {
+	if shape.drop {
+		return db.Shards(), nil
+	}
+	sc := programScope{what: "stored function", home: homeEveryShard}
+	targets := db.Shards()
+	switch shape.kind {
+	case "EVENT":
+		sc = programScope{what: "event", home: homeDefault}
+		targets = []*rules.Shard{db.DefaultShard}
+	case "TRIGGER":
+		t := db.Table(shape.table)
+		sc = programScope{what: "trigger", table: t, event: shape.event}
+		switch t.Kind {
+		case rules.KindSingle:
+			sc.home, targets = homeDefault, []*rules.Shard{db.DefaultShard}
+		case rules.KindBroadcast:
+			sc.home = homeBroadcast
+		case rules.KindSharded:
+			if t.TablePerSlot {
+				return nil, sqlerr.NotSupported("a trigger on the table-per-slot table %s: each slot's table (%s, ...) would need a trigger of its own name, and its body the slot's table names", t.Name, t.PhysicalName(0))
+			}
+			sc.home, targets = homeSharded, nil
+			for _, p := range t.Placements() {
+				targets = append(targets, p.Shard)
+			}
+		}
+	}
+	st, err := s.parseOne(shape.check)
+	if err != nil {
+		return nil, err
+	}
+	proc, ok := st.(*ast.ProcedureInfo)
+	if !ok {
+		return nil, syntaxError(errProgramShape)
+	}
+	if err := s.planner(snap).checkRoutineBody(snap, proc.ProcedureBody); err != nil { // the barrier
+		return nil, err
+	}
+	if err := checkScope(db, proc.ProcedureBody, sc); err != nil {
+		return nil, err
+	}
+	return targets, nil
+}
+
+// checkProcedureScope checks the body of a CREATE PROCEDURE in a database with rows on
+// several shards: the procedure lives on the default shard, where CALL runs it.
+func (pl *planner) checkProcedureScope(snap *rules.Snapshot, n *ast.ProcedureInfo) error {
+	name := n.ProcedureName.Schema.O
+	if name == "" {
+		name = pl.db
+	}
+	db, ok := snap.Database(name)
+	if !ok || !db.Sharded() && len(db.Shards()) < 2 {
+		return nil
+	}
+	return checkScope(db, n.ProcedureBody, programScope{what: "procedure", home: homeDefault})
+}

@@ -1,0 +1,115 @@
+package router
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// TestStoredProgramsSharded: in a database with sharded tables each program is created
+// where its body gives the answer one server would (every shard of a trigger's sharded
+// table, every copy of a broadcast table, every shard for a function, the default shard for
+// events, triggers on single tables and procedures), and refused with 1235 naming the
+// reason where its body names rows that are not all there. The barrier still walks every
+// body. Nothing reaches a backend when it is refused.
+func TestStoredProgramsSharded(t *testing.T) {
+	all := []string{"s0", "s1", "s2", "s3"}
+	cases := []struct {
+		name   string
+		sql    string
+		code   uint16   // 0: allowed
+		shards []string // where it is sent when allowed
+		reason string   // in the refusal's message
+	}{
+		{"TriggerSameShardInsert", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items (user_id, n) VALUES (NEW.user_id, 1)", 0, all, ""},
+		{"TriggerSameShardCounter", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN UPDATE order_items SET n = n + 1 WHERE (user_id = NEW.user_id AND k = 2); END", 0, all, ""},
+		{"TriggerSameShardDelete", "CREATE TRIGGER tr AFTER DELETE ON orders FOR EACH ROW DELETE FROM order_items WHERE OLD.user_id = order_items.user_id", 0, all, ""},
+		{"TriggerAliasedSelect", "CREATE TRIGGER tr BEFORE UPDATE ON orders FOR EACH ROW SET NEW.n = (SELECT COUNT(*) FROM order_items i WHERE i.user_id = OLD.user_id)", 0, all, ""},
+		{"TriggerInsertSet", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items SET user_id = NEW.user_id, n = 1 ON DUPLICATE KEY UPDATE n = n + 1", 0, all, ""},
+		{"TriggerReadsBroadcast", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.rate = (SELECT rate FROM currencies WHERE code = NEW.cur)", 0, all, ""},
+		{"TriggerOnBroadcast", "CREATE TRIGGER tr AFTER INSERT ON currencies FOR EACH ROW INSERT INTO currencies_log (code) VALUES (NEW.code)", sqlerr.ErNotSupportedYet, nil, "single table currencies_log"},
+		{"TriggerOnSingle", "CREATE TRIGGER tr AFTER INSERT ON settings FOR EACH ROW INSERT INTO settings_log SELECT * FROM currencies", 0, []string{"s0"}, ""},
+		{"TriggerRangeScheme", "CREATE TRIGGER tr BEFORE INSERT ON events FOR EACH ROW SET NEW.a = 1", 0, []string{"s0", "s1", "s2"}, ""},
+		{"Function", "CREATE FUNCTION f(c CHAR(3)) RETURNS DECIMAL(10,4) READS SQL DATA RETURN (SELECT rate FROM currencies WHERE code = c)", 0, all, ""},
+		{"Event", "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM settings WHERE k IN (SELECT code FROM currencies)", 0, []string{"s0"}, ""},
+		{"DropFunction", "DROP FUNCTION IF EXISTS f", 0, all, ""},
+		{"DropTrigger", "DROP TRIGGER tr", 0, all, ""},
+		{"Procedure", "CREATE PROCEDURE p() BEGIN SELECT * FROM settings; END", 0, []string{"s0"}, ""},
+
+		{"TriggerWritesSingle", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO settings VALUES (NEW.user_id)", sqlerr.ErNotSupportedYet, nil, "single table settings"},
+		{"TriggerUnpinnedRead", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.n = (SELECT COUNT(*) FROM order_items)", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerPinnedByOr", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE order_items SET n = 0 WHERE user_id = NEW.user_id OR n > 5", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerPinnedByOtherColumn", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM order_items WHERE user_id = NEW.n", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerInsertOld", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items (user_id) VALUES (OLD.user_id)", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerInsertSelect", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items (user_id) SELECT NEW.user_id", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerOtherScheme", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM events WHERE id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "another scheme"},
+		{"TriggerWritesBroadcast", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE currencies SET rate = 1", sqlerr.ErNotSupportedYet, nil, "broadcast table currencies"},
+		{"TriggerSetsKey", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.user_id = 5", sqlerr.ErNotSupportedYet, nil, "NEW.user_id"},
+		{"TriggerChangesKey", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE order_items SET user_id = 9 WHERE user_id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "changing the shard key"},
+		{"TriggerTablePerSlot", "CREATE TRIGGER tr AFTER INSERT ON accounts FOR EACH ROW SET @a = 1", sqlerr.ErNotSupportedYet, nil, "table-per-slot"},
+		{"TriggerNamesTablePerSlot", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM ledger WHERE account_id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "table-per-slot"},
+		{"TriggerCall", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN CALL p(); END", sqlerr.ErParse, nil, ""}, // the parser reads no CALL in a body: refused all the same,
+		{"TriggerDatabase", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.db = DATABASE(); END", sqlerr.ErNotSupportedYet, nil, "DATABASE()"},
+		{"TriggerBarrier", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.a = (SELECT COUNT(*) FROM mysql.user); END", sqlerr.ErDBAccessDenied, nil, ""},
+		{"TriggerBarrierLoadFile", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN IF 1 THEN SET @x = LOAD_FILE('/etc/passwd'); END IF; END", sqlerr.ErSpecificAccessDenied, nil, ""},
+		{"FunctionReadsSharded", "CREATE FUNCTION f(u INT) RETURNS INT RETURN (SELECT COUNT(*) FROM orders WHERE user_id = u)", sqlerr.ErNotSupportedYet, nil, "sharded table orders"},
+		{"FunctionReadsSingle", "CREATE FUNCTION f() RETURNS INT RETURN (SELECT COUNT(*) FROM settings)", sqlerr.ErNotSupportedYet, nil, "single table settings"},
+		{"FunctionWritesBroadcast", "CREATE FUNCTION f() RETURNS INT BEGIN DELETE FROM currencies; RETURN 1; END", sqlerr.ErNotSupportedYet, nil, "writing the broadcast table"},
+		{"EventOnSharded", "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM orders WHERE n < 0", sqlerr.ErNotSupportedYet, nil, "sharded table orders"},
+		{"ProcedureOnSharded", "CREATE PROCEDURE p() BEGIN SELECT * FROM orders; END", sqlerr.ErNotSupportedYet, nil, "sharded table orders"},
+		{"ProcedureWritesBroadcast", "CREATE PROCEDURE p() UPDATE currencies SET rate = 2", sqlerr.ErNotSupportedYet, nil, "broadcast table currencies"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFakeBackend()
+			s := fakeSession(t, shardedRouter(t, be), "app", 1)
+			s.db = "shop"
+			var w clientRecorder
+			err := s.Query(context.Background(), tc.sql, true, &w)
+			if sqlCode(err) != tc.code {
+				t.Fatalf("%s: %v, want code %d", tc.sql, err, tc.code)
+			}
+			if tc.code != 0 {
+				if !strings.Contains(err.Error(), tc.reason) {
+					t.Errorf("%s: %v, want the reason %q", tc.sql, err, tc.reason)
+				}
+				wantLog(t, be)
+				return
+			}
+			var got, want []string
+			for _, l := range be.takeLog() {
+				if !strings.Contains(l, ": USE ") {
+					shard, stmt, _ := strings.Cut(l, ": ")
+					shard, _, _ = strings.Cut(shard, "#")
+					got = append(got, shard+": "+stmt)
+				}
+			}
+			for _, sh := range tc.shards {
+				want = append(want, sh+": "+strings.TrimSuffix(tc.sql, ";"))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("backends received\n%q\nwant\n%q", got, want)
+			}
+			if oks := w.oks(); len(oks) != 1 {
+				t.Errorf("client got %d OKs, want one", len(oks))
+			}
+		})
+	}
+}
+
+// TestStoredProgramsShardedPartial: a CREATE that fails on some shards says where the
+// program exists and where it does not, as the DDL fan-out does.
+func TestStoredProgramsShardedPartial(t *testing.T) {
+	be := newFakeBackend()
+	be.failShards = map[string]bool{"s2": true}
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	var w clientRecorder
+	err := s.Query(context.Background(), "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1", true, &w)
+	if err == nil || !strings.Contains(err.Error(), "DDL partially applied: succeeded on [s0, s1, s3]; failed on [s2 (1050") {
+		t.Fatalf("partial CREATE FUNCTION: %v", err)
+	}
+}
