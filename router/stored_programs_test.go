@@ -81,4 +81,3 @@ func TestStoredPrograms(t *testing.T) {
 		})
 	}
 }
-

@@ -49,7 +49,7 @@ const (
 
 // programScope is what checkScope needs to know of a program.
 type programScope struct {
-	what  string      // "trigger", "function", ... for messages
+	what  string // "trigger", "function", ... for messages
 	home  programHome
 	table *rules.Table
 	event string // a trigger's INSERT, UPDATE or DELETE
