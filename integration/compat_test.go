@@ -48,6 +48,7 @@ var (
 func TestCompat(t *testing.T) {
 	ce := newCompatEnv(t, 42)
 	t.Run("Explain", func(t *testing.T) { testExplain(t, ce) })
+	t.Run("PreparedExplain", func(t *testing.T) { testPreparedExplain(t, ce) })
 	t.Run("Batches", func(t *testing.T) { testBatches(t, ce) })
 	t.Run("PinnedSubqueryWrite", func(t *testing.T) { testPinnedSubqueryWrite(t, ce) })
 	t.Run("LockTables", func(t *testing.T) { testLockTables(t, ce) })

@@ -100,7 +100,7 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 	for _, q := range []string{
 		"SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1",
 		"SELECT ROUTINE_NAME, ROUTINE_TYPE, DATA_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY 1",
-		"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'd_orders'",
+		"SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_TABLE = 'd_orders' AND TRIGGER_SCHEMA = DATABASE()",
 	} {
 		want, got := rowStrings(query(t, ce.ref, q).Rows), rowStrings(query(t, ce.db, q).Rows)
 		if !slices.Equal(got, want) {
