@@ -30,8 +30,8 @@ import (
 // exists and those where it does not. DROP runs on every shard of the database; a shard
 // answering that the program does not exist there counts as done unless every shard does.
 // The listings (SHOW TRIGGERS, SHOW CREATE ..., SHOW FUNCTION STATUS, information_schema)
-// read the default shard, which holds one copy of each (a trigger on a sharded table whose
-// scheme has no slot there is shown by SHOW TRIGGERS LIKE 'table', which asks a shard of it).
+// read the default shard, which holds one copy of each: a trigger on a sharded table with no
+// slot there is refused.
 
 // missingProgram are the codes of DROP TRIGGER | FUNCTION | EVENT of a program that does not
 // exist.
@@ -109,6 +109,9 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 			sc.home, targets = homeSharded, nil
 			for _, p := range t.Placements() {
 				targets = append(targets, p.Shard)
+			}
+			if !slices.Contains(targets, db.DefaultShard) {
+				return nil, sqlerr.NotSupported("a trigger on the sharded table %s, which has no slot on the default shard %s: SHOW CREATE TRIGGER, information_schema and mariadb-dump read the default shard and would not find it", t.Name, db.DefaultShard.Name)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -30,7 +31,8 @@ func TestStoredProgramsSharded(t *testing.T) {
 		{"TriggerAliasedSelect", "CREATE TRIGGER tr BEFORE UPDATE ON orders FOR EACH ROW SET NEW.n = (SELECT COUNT(*) FROM order_items i WHERE i.user_id = OLD.user_id)", 0, all, ""},
 		{"TriggerInsertSet", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items SET user_id = NEW.user_id, n = 1 ON DUPLICATE KEY UPDATE n = n + 1", 0, all, ""},
 		{"TriggerReadsBroadcast", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.rate = (SELECT rate FROM currencies WHERE code = NEW.cur)", 0, all, ""},
-		{"TriggerOnBroadcast", "CREATE TRIGGER tr AFTER INSERT ON currencies FOR EACH ROW INSERT INTO currencies_log (code) VALUES (NEW.code)", sqlerr.ErNotSupportedYet, nil, "single table currencies_log"},
+		{"TriggerOnBroadcast", "CREATE TRIGGER tr BEFORE INSERT ON currencies FOR EACH ROW BEGIN SET NEW.name = UPPER(NEW.name); UPDATE currencies SET rate = rate WHERE code = 'EUR'; END", 0, all, ""},
+		{"TriggerOnBroadcastNamesSingle", "CREATE TRIGGER tr AFTER INSERT ON currencies FOR EACH ROW INSERT INTO currencies_log (code) VALUES (NEW.code)", sqlerr.ErNotSupportedYet, nil, "single table currencies_log"},
 		{"TriggerOnSingle", "CREATE TRIGGER tr AFTER INSERT ON settings FOR EACH ROW INSERT INTO settings_log SELECT * FROM currencies", 0, []string{"s0"}, ""},
 		{"TriggerRangeScheme", "CREATE TRIGGER tr BEFORE INSERT ON events FOR EACH ROW SET NEW.a = 1", 0, []string{"s0", "s1", "s2"}, ""},
 		{"Function", "CREATE FUNCTION f(c CHAR(3)) RETURNS DECIMAL(10,4) READS SQL DATA RETURN (SELECT rate FROM currencies WHERE code = c)", 0, all, ""},
@@ -112,4 +114,25 @@ func TestStoredProgramsShardedPartial(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "DDL partially applied: succeeded on [s0, s1, s3]; failed on [s2 (1050") {
 		t.Fatalf("partial CREATE FUNCTION: %v", err)
 	}
+}
+
+// TestStoredProgramsShardedOffDefault: a trigger on a sharded table with no slot on the
+// default shard is refused: the listings and mariadb-dump read the default shard.
+func TestStoredProgramsShardedOffDefault(t *testing.T) {
+	cfg := shardedConfig()
+	cfg.Schemes = append(cfg.Schemes, rules.SchemeConfig{Name: "far", Function: "range", Ranges: []rules.RangeConfig{{To: "100", Shard: "s1"}, {From: "100", Shard: "s2"}}})
+	cfg.Databases[0].Tables = append(cfg.Databases[0].Tables, rules.TableConfig{Name: "far_rows", Kind: rules.KindSharded, Key: "id", Scheme: "far"})
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := newFakeBackend()
+	s := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: be}), "app", 1)
+	s.db = "shop"
+	var w clientRecorder
+	err = s.Query(context.Background(), "CREATE TRIGGER tr BEFORE INSERT ON far_rows FOR EACH ROW SET NEW.a = 1", true, &w)
+	if sqlCode(err) != sqlerr.ErNotSupportedYet || !strings.Contains(err.Error(), "no slot on the default shard s0") {
+		t.Fatalf("trigger off the default shard: %v", err)
+	}
+	wantLog(t, be)
 }
