@@ -30,9 +30,9 @@ import (
 //   - names are unqualified: they live in the session's database;
 //   - a trigger's table is a single table of the session's database.
 //
-// In a database with sharded tables, or tables on several shards, every one of them is
-// refused (1235): a function or an event would have to exist on every shard and a trigger
-// on every physical table, and the proxy cannot create them there atomically.
+// In a database with sharded tables, or tables on several shards, the program is created on
+// the shards where it must exist and its body may name only rows that are there
+// (stored_sharded.go, stored_scope.go).
 
 var errProgramShape = errors.New("a stored program takes a name, its clauses and a body")
 
