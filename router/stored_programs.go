@@ -39,26 +39,31 @@ var errProgramShape = errors.New("a stored program takes a name, its clauses and
 // programShape is how a CREATE or DROP of a stored program was taken apart.
 type programShape struct {
 	drop  bool
-	kind  string // TRIGGER, FUNCTION, EVENT
+	alter bool   // ALTER FUNCTION | PROCEDURE | EVENT
+	kind  string // TRIGGER, FUNCTION, EVENT (and PROCEDURE for ALTER)
 	table string // a trigger's table
 	event string // a trigger's INSERT, UPDATE or DELETE
 	body  string // the body as written
-	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT)
+	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT); "" for none
 	send  string // what the backend receives
 }
 
-// storedProgram runs a CREATE or DROP of a trigger, a stored function or an event; ok is
-// false when sql is none of them.
+// storedProgram runs a CREATE or DROP of a trigger, a stored function or an event, or an
+// ALTER of a function, procedure or event (stored_alter.go); ok is false when sql is none of
+// them.
 func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
 	text, ok := resolveVersionComments(sql)
 	if !ok {
 		return false, nil
 	}
 	toks := tokenize(text)
-	if len(toks) < 3 || !(toks[0].is("create") || toks[0].is("drop")) {
+	if len(toks) < 3 || !(toks[0].is("create") || toks[0].is("drop") || toks[0].is("alter")) {
 		return false, nil
 	}
 	shape, ok, err := parseProgram(text, toks)
+	if toks[0].is("alter") {
+		shape, ok, err = parseAlter(text, toks)
+	}
 	if !ok {
 		return false, nil
 	}
@@ -89,7 +94,8 @@ func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql s
 	})
 }
 
-// isStoredProgram reports whether sql starts as a CREATE of a trigger, function or event:
+// isStoredProgram reports whether sql starts as a CREATE of a trigger, function or event, or
+// an ALTER EVENT:
 // its body may hold semicolons (BEGIN ... END), so the whole text is one statement, as
 // MariaDB reads it (a statement after the body then fails the body's check).
 func isStoredProgram(sql string) bool {
@@ -98,7 +104,7 @@ func isStoredProgram(sql string) bool {
 		return false
 	}
 	toks := tokenize(text)
-	if len(toks) < 2 || !toks[0].is("create") {
+	if len(toks) < 2 || !toks[0].is("create") && !toks[0].is("alter") {
 		return false
 	}
 	i := 1
@@ -110,6 +116,9 @@ func isStoredProgram(sql string) bool {
 		if i, err = skipDefiner(toks, i+1); err != nil {
 			return false
 		}
+	}
+	if toks[0].is("alter") {
+		return i < len(toks) && toks[i].is("event")
 	}
 	return i < len(toks) && (toks[i].is("trigger") || toks[i].is("function") || toks[i].is("event"))
 }
@@ -133,7 +142,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 			return sqlerr.NotSupported("a trigger on %s: not a table of the database's default shard", shape.table)
 		}
 	}
-	if shape.drop {
+	if shape.check == "" { // DROP, ALTER of characteristics
 		return nil
 	}
 	st, err := s.parseOne(shape.check)

@@ -62,6 +62,16 @@ func TestStoredPrograms(t *testing.T) {
 		{"DropFunctionDump", "/*!50003 DROP FUNCTION IF EXISTS `f` */", 0, "DROP FUNCTION IF EXISTS `f`"},
 		{"DropEvent", "drop event e;", 0, "DROP EVENT e"},
 		{"DropQualified", "DROP FUNCTION mysql.f", sqlerr.ErNotSupportedYet, ""},
+
+		{"AlterFunction", "ALTER FUNCTION f COMMENT 'doubles' SQL SECURITY INVOKER;", 0, "ALTER FUNCTION f COMMENT 'doubles' SQL SECURITY INVOKER"},
+		{"AlterProcedure", "ALTER PROCEDURE `p` READS SQL DATA", 0, "ALTER PROCEDURE `p` READS SQL DATA"},
+		{"AlterEvent", "ALTER DEFINER = 'root'@'%' EVENT e ON SCHEDULE EVERY 2 DAY DISABLE RENAME TO e2 COMMENT 'x'", 0, "ALTER EVENT e ON SCHEDULE EVERY 2 DAY DISABLE RENAME TO e2 COMMENT 'x'"},
+		{"AlterEventBody", "ALTER EVENT e DO BEGIN DELETE FROM t WHERE a < 0; END", 0, "ALTER EVENT e DO BEGIN DELETE FROM t WHERE a < 0; END"},
+		{"AlterEventBodyBackendAccounts", "ALTER EVENT e DO INSERT INTO t SELECT COUNT(*) FROM mysql.user", sqlerr.ErDBAccessDenied, ""},
+		{"AlterEventRenameQualified", "ALTER EVENT e RENAME TO mysql.e", sqlerr.ErNotSupportedYet, ""},
+		{"AlterEventScheduleSubquery", "ALTER EVENT e ON SCHEDULE AT (SELECT MAX(password_last_changed) FROM mysql.user)", sqlerr.ErNotSupportedYet, ""},
+		{"AlterFunctionBody", "ALTER FUNCTION f RETURN 1", sqlerr.ErParse, ""},
+		{"AlterFunctionQualified", "ALTER FUNCTION mysql.f COMMENT 'x'", sqlerr.ErNotSupportedYet, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

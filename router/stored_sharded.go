@@ -91,6 +91,12 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 	sc := programScope{what: "stored function", home: homeEveryShard}
 	targets := db.Shards()
 	switch shape.kind {
+	case "PROCEDURE": // ALTER PROCEDURE: no body
+		return []*rules.Shard{db.DefaultShard}, nil
+	case "FUNCTION":
+		if shape.check == "" { // ALTER FUNCTION: no body
+			return targets, nil
+		}
 	case "EVENT":
 		sc = programScope{what: "event", home: homeDefault}
 		targets = []*rules.Shard{db.DefaultShard}
@@ -114,6 +120,9 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 				return nil, sqlerr.NotSupported("a trigger on the sharded table %s, which has no slot on the default shard %s: SHOW CREATE TRIGGER, information_schema and mariadb-dump read the default shard and would not find it", t.Name, db.DefaultShard.Name)
 			}
 		}
+	}
+	if shape.check == "" { // ALTER EVENT without DO
+		return targets, nil
 	}
 	st, err := s.parseOne(shape.check)
 	if err != nil {

@@ -40,6 +40,10 @@ func TestStoredProgramsSharded(t *testing.T) {
 		{"DropFunction", "DROP FUNCTION IF EXISTS f", 0, all, ""},
 		{"DropTrigger", "DROP TRIGGER tr", 0, all, ""},
 		{"Procedure", "CREATE PROCEDURE p() BEGIN SELECT * FROM settings; END", 0, []string{"s0"}, ""},
+		{"AlterFunction", "ALTER FUNCTION f COMMENT 'x'", 0, all, ""},
+		{"AlterProcedure", "ALTER PROCEDURE p COMMENT 'x'", 0, []string{"s0"}, ""},
+		{"AlterEvent", "ALTER EVENT e DISABLE DO DELETE FROM settings WHERE k = 1", 0, []string{"s0"}, ""},
+		{"AlterEventOnSharded", "ALTER EVENT e DO DELETE FROM orders WHERE n < 0", sqlerr.ErNotSupportedYet, nil, "sharded table orders"},
 
 		{"TriggerWritesSingle", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO settings VALUES (NEW.user_id)", sqlerr.ErNotSupportedYet, nil, "single table settings"},
 		{"TriggerUnpinnedRead", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.n = (SELECT COUNT(*) FROM order_items)", sqlerr.ErNotSupportedYet, nil, "without pinning"},
