@@ -81,6 +81,15 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 
 	t.Run("Listings", func(t *testing.T) { shardedProgramListings(t, ce) })
 	t.Run("Refused", func(t *testing.T) { shardedProgramRefusals(t, ce) })
+	t.Run("Alter", func(t *testing.T) {
+		mustExec(t, ce.db, "ALTER FUNCTION d_twice COMMENT 'doubles'")
+		for i, sh := range ce.se.shards {
+			if c := queryString(t, sh, "SELECT ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'shop' AND ROUTINE_NAME = 'd_twice'"); c != "doubles" {
+				t.Errorf("d_twice's comment on shard s%d: %q", i, c)
+			}
+		}
+		mustExec(t, ce.db, "ALTER FUNCTION d_twice COMMENT ''")
+	})
 	t.Run("Drop", func(t *testing.T) {
 		mustExec(t, ce.db, "CREATE FUNCTION d_gone() RETURNS INT DETERMINISTIC RETURN 1", "DROP FUNCTION d_gone")
 		_, err := tryQuery(ce.db, "DROP FUNCTION d_gone")
