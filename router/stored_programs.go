@@ -43,6 +43,7 @@ type programShape struct {
 	kind  string // TRIGGER, FUNCTION, EVENT (and PROCEDURE for ALTER)
 	table string // a trigger's table
 	event string // a trigger's INSERT, UPDATE or DELETE
+	trig  triggerHead
 	body  string // the body as written
 	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT); "" for none
 	send  string // what the backend receives
@@ -182,7 +183,7 @@ func parseProgram(text string, toks []token) (shape programShape, ok bool, err e
 		if next < len(toks) && !(next == len(toks)-1 && toks[next].text == ";") {
 			return shape, true, syntaxError(errProgramShape)
 		}
-		return programShape{drop: true, kind: kind, send: "DROP " + kind + " " + text[toks[2].pos:toks[next-1].end]}, name != "", nil
+		return programShape{drop: true, kind: kind, trig: triggerHead{name: name}, send: "DROP " + kind + " " + text[toks[2].pos:toks[next-1].end]}, name != "", nil
 	}
 	head := "CREATE"
 	if i+1 < len(toks) && toks[i].is("or") && toks[i+1].is("replace") {
@@ -206,16 +207,18 @@ func parseProgram(text string, toks []token) (shape programShape, ok bool, err e
 	}
 	start := toks[i].pos
 	i++
+	shape.trig.head = head
 	if i+2 < len(toks) && toks[i].is("if") && toks[i+1].is("not") && toks[i+2].is("exists") {
-		i += 3
+		i, shape.trig.ifNotExists = i+3, "IF NOT EXISTS "
 	}
-	if _, i, err = unqualifiedName(toks, i); err != nil {
+	if shape.trig.name, i, err = unqualifiedName(toks, i); err != nil {
 		return shape, true, err
 	}
 	var bodyAt int
 	switch shape.kind {
 	case "TRIGGER":
-		bodyAt, shape.table, shape.event, err = triggerClauses(toks, i)
+		bodyAt, err = triggerClauses(toks, i, &shape.trig)
+		shape.table, shape.event = shape.trig.table, shape.trig.event
 	case "EVENT":
 		bodyAt, err = eventClauses(toks, i)
 	case "FUNCTION":
@@ -267,28 +270,35 @@ func skipDefiner(toks []token, i int) (int, error) {
 	return i, nil
 }
 
+// triggerHead is what a CREATE TRIGGER says before its body (DROP TRIGGER: the name).
+type triggerHead struct {
+	head, ifNotExists                         string // CREATE [OR REPLACE]; "IF NOT EXISTS " or ""
+	name, timing, event, table, order, other string // order: FOLLOWS or PRECEDES the trigger other
+}
+
 // triggerClauses reads {BEFORE|AFTER} {INSERT|UPDATE|DELETE} ON table FOR EACH ROW
-// [{FOLLOWS|PRECEDES} name] and returns where the body starts, the table and the event.
-func triggerClauses(toks []token, i int) (int, string, string, error) {
+// [{FOLLOWS|PRECEDES} name] into h and returns where the body starts.
+func triggerClauses(toks []token, i int, h *triggerHead) (int, error) {
 	if i+2 >= len(toks) || !(toks[i].is("before") || toks[i].is("after")) ||
 		!(toks[i+1].is("insert") || toks[i+1].is("update") || toks[i+1].is("delete")) || !toks[i+2].is("on") {
-		return i, "", "", syntaxError(errProgramShape)
+		return i, syntaxError(errProgramShape)
 	}
-	event := strings.ToUpper(toks[i+1].text)
-	table, i, err := unqualifiedName(toks, i+3)
-	if err != nil {
-		return i, "", "", err
+	h.timing, h.event = strings.ToUpper(toks[i].text), strings.ToUpper(toks[i+1].text)
+	var err error
+	if h.table, i, err = unqualifiedName(toks, i+3); err != nil {
+		return i, err
 	}
 	if i+2 >= len(toks) || !toks[i].is("for") || !toks[i+1].is("each") || !toks[i+2].is("row") {
-		return i, "", "", syntaxError(errProgramShape)
+		return i, syntaxError(errProgramShape)
 	}
 	i += 3
 	if i < len(toks) && (toks[i].is("follows") || toks[i].is("precedes")) {
-		if _, i, err = unqualifiedName(toks, i+1); err != nil {
-			return i, "", "", err
+		h.order = strings.ToUpper(toks[i].text)
+		if h.other, i, err = unqualifiedName(toks, i+1); err != nil {
+			return i, err
 		}
 	}
-	return i, table, event, nil
+	return i, nil
 }
 
 // eventClauses reads ON SCHEDULE ... [ON COMPLETION ...] [ENABLE|DISABLE ...] [COMMENT '...']

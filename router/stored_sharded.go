@@ -49,10 +49,10 @@ func (s *Session) shardedProgram(ctx context.Context, snap *rules.Snapshot, db *
 	if len(targets) == 1 {
 		s.route = RouteSingle
 		return s.withDeadline(ctx, snap, hintDeadline{}, func(ctx context.Context) error {
-			if err := s.checkWrite(ctx, targets[0]); err != nil {
+			if err := s.checkWrite(ctx, targets[0].shard); err != nil {
 				return err
 			}
-			return lostWrite(s.run(ctx, snap, targets[0], shape.send, false, w))
+			return lostWrite(s.run(ctx, snap, targets[0].shard, targets[0].sql, false, w))
 		})
 	}
 	s.route = RouteDDL
@@ -62,14 +62,15 @@ func (s *Session) shardedProgram(ctx context.Context, snap *rules.Snapshot, db *
 		}
 		var progress ddlProgress
 		var missing error
-		for _, sh := range targets {
-			err := s.run(ctx, snap, sh, shape.send, false, engine.Discard{})
+		for _, t := range targets {
+			err := s.run(ctx, snap, t.shard, t.sql, false, engine.Discard{})
 			if e, ok := sqlerr.As(err); ok && shape.drop && slices.Contains(missingProgram, e.Code) {
 				missing = err // not there: nothing to drop on this shard
-				continue
-			}
-			if progress.add(sh.Name, err) && ctx.Err() != nil {
+			} else if progress.add(t.where, err) && ctx.Err() != nil {
 				break
+			}
+			if shape.drop && shape.kind == "TRIGGER" {
+				s.dropSlotTriggers(ctx, snap, db, t.shard, shape.trig.name, &progress) // stored_slots.go
 			}
 		}
 		if err := progress.err(); err != nil {
@@ -82,41 +83,56 @@ func (s *Session) shardedProgram(ctx context.Context, snap *rules.Snapshot, db *
 	})
 }
 
+// programTarget is one statement of a stored program's CREATE, ALTER or DROP: where it runs.
+type programTarget struct {
+	shard *rules.Shard
+	sql   string
+	where string // for messages: the shard, and the slot table of a trigger
+}
+
+// on is the targets running shape's statement as sent on each of shards.
+func on(shards []*rules.Shard, shape programShape) []programTarget {
+	out := make([]programTarget, len(shards))
+	for i, sh := range shards {
+		out[i] = programTarget{shard: sh, sql: shape.send, where: sh.Name}
+	}
+	return out
+}
+
 // programTargets checks shape's body and table against where the program must live and
-// returns those shards.
-func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape programShape) ([]*rules.Shard, error) {
+// returns the statements that create it there.
+func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape programShape) ([]programTarget, error) {
 	if shape.drop {
-		return db.Shards(), nil
+		return on(db.Shards(), shape), nil
 	}
 	sc := programScope{what: "stored function", home: homeEveryShard}
-	targets := db.Shards()
+	targets := on(db.Shards(), shape)
 	switch shape.kind {
 	case "PROCEDURE": // ALTER PROCEDURE: no body
-		return []*rules.Shard{db.DefaultShard}, nil
+		return on([]*rules.Shard{db.DefaultShard}, shape), nil
 	case "FUNCTION":
 		if shape.check == "" { // ALTER FUNCTION: no body
 			return targets, nil
 		}
 	case "EVENT":
 		sc = programScope{what: "event", home: homeDefault}
-		targets = []*rules.Shard{db.DefaultShard}
+		targets = on([]*rules.Shard{db.DefaultShard}, shape)
 	case "TRIGGER":
 		t := db.Table(shape.table)
 		sc = programScope{what: "trigger", table: t, event: shape.event}
 		switch t.Kind {
 		case rules.KindSingle:
-			sc.home, targets = homeDefault, []*rules.Shard{db.DefaultShard}
+			sc.home, targets = homeDefault, on([]*rules.Shard{db.DefaultShard}, shape)
 		case rules.KindBroadcast:
 			sc.home = homeBroadcast
 		case rules.KindSharded:
-			if t.TablePerSlot {
-				return nil, sqlerr.NotSupported("a trigger on the table-per-slot table %s: each slot's table (%s, ...) would need a trigger of its own name, and its body the slot's table names", t.Name, t.PhysicalName(0))
-			}
 			sc.home, targets = homeSharded, nil
+			var shards []*rules.Shard
 			for _, p := range t.Placements() {
-				targets = append(targets, p.Shard)
+				shards = append(shards, p.Shard)
+				targets = append(targets, programTarget{shard: p.Shard, sql: slotTriggerText(shape, t, p), where: p.Shard.Name + ":" + p.Table})
 			}
-			if !slices.Contains(targets, db.DefaultShard) {
+			if !slices.Contains(shards, db.DefaultShard) {
 				return nil, sqlerr.NotSupported("a trigger on the sharded table %s, which has no slot on the default shard %s: SHOW CREATE TRIGGER, information_schema and mariadb-dump read the default shard and would not find it", t.Name, db.DefaultShard.Name)
 			}
 		}

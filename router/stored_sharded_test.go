@@ -2,10 +2,12 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -38,7 +40,6 @@ func TestStoredProgramsSharded(t *testing.T) {
 		{"Function", "CREATE FUNCTION f(c CHAR(3)) RETURNS DECIMAL(10,4) READS SQL DATA RETURN (SELECT rate FROM currencies WHERE code = c)", 0, all, ""},
 		{"Event", "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM settings WHERE k IN (SELECT code FROM currencies)", 0, []string{"s0"}, ""},
 		{"DropFunction", "DROP FUNCTION IF EXISTS f", 0, all, ""},
-		{"DropTrigger", "DROP TRIGGER tr", 0, all, ""},
 		{"Procedure", "CREATE PROCEDURE p() BEGIN SELECT * FROM settings; END", 0, []string{"s0"}, ""},
 		{"AlterFunction", "ALTER FUNCTION f COMMENT 'x'", 0, all, ""},
 		{"AlterProcedure", "ALTER PROCEDURE p COMMENT 'x'", 0, []string{"s0"}, ""},
@@ -55,7 +56,6 @@ func TestStoredProgramsSharded(t *testing.T) {
 		{"TriggerWritesBroadcast", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE currencies SET rate = 1", sqlerr.ErNotSupportedYet, nil, "broadcast table currencies"},
 		{"TriggerSetsKey", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.user_id = 5", sqlerr.ErNotSupportedYet, nil, "NEW.user_id"},
 		{"TriggerChangesKey", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE order_items SET user_id = 9 WHERE user_id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "changing the shard key"},
-		{"TriggerTablePerSlot", "CREATE TRIGGER tr AFTER INSERT ON accounts FOR EACH ROW SET @a = 1", sqlerr.ErNotSupportedYet, nil, "table-per-slot"},
 		{"TriggerNamesTablePerSlot", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM ledger WHERE account_id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "table-per-slot"},
 		{"TriggerCall", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN CALL p(); END", sqlerr.ErParse, nil, ""}, // the parser reads no CALL in a body: refused all the same,
 		{"TriggerDatabase", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW BEGIN SET NEW.db = DATABASE(); END", sqlerr.ErNotSupportedYet, nil, "DATABASE()"},
@@ -139,4 +139,74 @@ func TestStoredProgramsShardedOffDefault(t *testing.T) {
 		t.Fatalf("trigger off the default shard: %v", err)
 	}
 	wantLog(t, be)
+}
+
+// TestStoredProgramsSlotTables: a trigger on a table-per-slot table is created on every slot
+// table, under the client's name on each shard's first slot table (the copy the listings
+// show) and name_SSSS on the others; FOLLOWS names the other trigger's copy on the same slot
+// table. DROP TRIGGER drops the later slots' copies found on each shard by name and table.
+func TestStoredProgramsSlotTables(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	var w clientRecorder
+	exec(t, s, "CREATE TRIGGER tr AFTER INSERT ON accounts FOR EACH ROW FOLLOWS t0 SET @a = NEW.account_id", &w)
+	var got []string
+	for _, l := range be.takeLog() {
+		if !strings.Contains(l, ": USE ") {
+			got = append(got, l)
+		}
+	}
+	var want []string
+	for slot := range 8 {
+		name, other := "`tr`", "`t0`"
+		if slot%2 == 1 {
+			name, other = fmt.Sprintf("`tr_%04d`", slot), fmt.Sprintf("`t0_%04d`", slot)
+		}
+		want = append(want, fmt.Sprintf("s%d#%d: CREATE TRIGGER %s AFTER INSERT ON `accounts_%04d` FOR EACH ROW FOLLOWS %s SET @a = NEW.account_id", slot/2, slot/2+1, name, slot, other))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("backends received\n%q\nwant\n%q", got, want)
+	}
+
+	exec(t, s, "DROP TRIGGER IF EXISTS tr", &w)
+	got = got[:0]
+	for _, l := range be.takeLog() {
+		if !strings.Contains(l, ": USE ") {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 8 {
+		t.Fatalf("DROP TRIGGER sent %q, want a DROP and a look for the later slots' copies on each shard", got)
+	}
+	for i, l := range got {
+		sh := fmt.Sprintf("s%d#%d: ", i/2, i/2+1)
+		switch {
+		case i%2 == 0 && l != sh+"DROP TRIGGER IF EXISTS tr":
+			t.Errorf("statement %d: %q", i, l)
+		case i%2 == 1 && (!strings.HasPrefix(l, sh+"SELECT TRIGGER_NAME") || !strings.Contains(l, fmt.Sprintf("('tr_%04d', 'accounts_%04d')", i, i)) ||
+			!strings.Contains(l, fmt.Sprintf("('tr_%04d', 'ledger_%04d')", i, i))):
+			t.Errorf("statement %d: %q, want the look for tr_%04d on accounts_%04d and ledger_%04d", i, l, i, i, i)
+		}
+	}
+}
+
+// TestSlotTriggerLogical: SHOW CREATE TRIGGER of the copy on a shard's first slot table names
+// the logical table.
+func TestSlotTriggerLogical(t *testing.T) {
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := snap.Database("shop")
+	shard := db.Table("accounts").Placements()[2].Shard // s1: accounts_0002, accounts_0003
+	n := introspect.NamesOn(snap, "app", shard)
+	stmt := "CREATE DEFINER=`proxy`@`%` TRIGGER `tr` AFTER INSERT ON `accounts_0002` FOR EACH ROW SET @a = 'ON `accounts_0002` FOR EACH ROW'"
+	got, ok := n.Logical(stmt)
+	if want := "CREATE DEFINER=`proxy`@`%` TRIGGER `tr` AFTER INSERT ON `accounts` FOR EACH ROW SET @a = 'ON `accounts_0002` FOR EACH ROW'"; !ok || got != want {
+		t.Errorf("Logical(%q) = %q, %v; want %q", stmt, got, ok, want)
+	}
+	if _, ok := n.Logical("CREATE TRIGGER `x` AFTER INSERT ON `settings` FOR EACH ROW SET @a = 1"); ok {
+		t.Error("a trigger on a single table was renamed")
+	}
 }

@@ -279,8 +279,8 @@ func (l *Rows) mapRow(p []byte) (row []byte, keep bool) {
 	return l.buf, true
 }
 
-// Logical maps a physical database or slot table name (or a SHOW CREATE TABLE statement of
-// a slot table) to the logical name.
+// Logical maps a physical database or slot table name (or a SHOW CREATE TABLE or SHOW
+// CREATE TRIGGER statement of a slot table) to the logical name.
 func (n Names) Logical(v string) (string, bool) {
 	if l, ok := n.toLogical[v]; ok {
 		return l, true
@@ -293,6 +293,21 @@ func (n Names) Logical(v string) (string, bool) {
 		name, rest, ok := strings.Cut(v[len(create):], "`")
 		if l, found := n.tableToLogical[name]; ok && found {
 			return create + l + "`" + rest, true
+		}
+	}
+	return n.logicalTrigger(v)
+}
+
+// logicalTrigger maps SHOW CREATE TRIGGER's statement of a trigger on a slot table, which the
+// proxy created as "... ON `slot table` FOR EACH ROW ...", to the logical table.
+func (n Names) logicalTrigger(v string) (string, bool) {
+	if len(n.tableToLogical) == 0 || !strings.HasPrefix(v, "CREATE ") || !strings.Contains(v, " TRIGGER ") {
+		return "", false
+	}
+	for phys, l := range n.tableToLogical {
+		on := " ON `" + phys + "` FOR EACH ROW"
+		if at := strings.Index(v, on); at >= 0 {
+			return v[:at] + " ON `" + l + "` FOR EACH ROW" + v[at+len(on):], true
 		}
 	}
 	return "", false
