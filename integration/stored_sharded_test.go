@@ -17,6 +17,8 @@ var shardedPrograms = []string{
 	"CREATE TRIGGER d_orders_au AFTER UPDATE ON d_orders FOR EACH ROW BEGIN\n  UPDATE d_audit SET total = total - IFNULL(OLD.total, 0) + IFNULL(NEW.total, 0) WHERE user_id = NEW.user_id;\nEND",
 	"CREATE TRIGGER d_orders_ad AFTER DELETE ON d_orders FOR EACH ROW UPDATE d_audit SET orders = orders - 1, total = total - IFNULL(OLD.total, 0) WHERE d_audit.user_id = OLD.user_id",
 	"CREATE TRIGGER d_orders_bi BEFORE INSERT ON d_orders FOR EACH ROW SET NEW.note = IFNULL(NEW.note, CONCAT('rate ', IFNULL((SELECT rate FROM currencies WHERE code = NEW.currency), '-')))",
+	"CREATE TRIGGER d_ledger_bi BEFORE INSERT ON d_ledger FOR EACH ROW SET NEW.kind = UPPER(NEW.kind)",
+	"CREATE TRIGGER d_ledger_bi2 BEFORE INSERT ON d_ledger FOR EACH ROW FOLLOWS d_ledger_bi SET NEW.kind = CONCAT(NEW.kind, '!')",
 	"CREATE FUNCTION d_rate(c CHAR(3)) RETURNS DECIMAL(10,4) READS SQL DATA RETURN (SELECT rate FROM currencies WHERE code = c)",
 	"CREATE FUNCTION d_twice(x DECIMAL(12,2)) RETURNS DECIMAL(14,2) DETERMINISTIC RETURN x * 2",
 }
@@ -31,12 +33,17 @@ var shardedProgramWrites = []string{
 	"UPDATE d_orders SET total = 99 WHERE id = 900003",
 	"DELETE FROM d_orders WHERE user_id = 7",
 	"DELETE FROM d_orders WHERE id IN (900002, 900004)",
+	"INSERT INTO d_ledger (id, account_id, amount, kind, created_at) VALUES (900001, 1, 1, 'fee', '2026-05-01 00:00:00'), (900002, 2, 2, 'debit', '2026-05-01 00:00:00'), " +
+		"(900003, 3, 3, 'credit', '2026-05-01 00:00:00'), (900004, 4, 4, 'fee', '2026-05-01 00:00:00'), (900005, 5, 5, 'fee', '2026-05-01 00:00:00'), " +
+		"(900006, 6, 6, 'fee', '2026-05-01 00:00:00'), (900007, 7, 7, 'fee', '2026-05-01 00:00:00'), (900008, 8, 8, 'debit', '2026-05-01 00:00:00')",
 }
 
 // testShardedPrograms: triggers and stored functions in the sharded database. A trigger on
 // d_orders exists on every shard and fires there for that shard's rows, keeping the
 // counters of the same user in d_audit: after the same writes, d_audit and d_orders hold what
 // one MariaDB with the same triggers holds, and every counter row sits on its user's shard.
+// Triggers on the table-per-slot d_ledger (one FOLLOWS the other) exist on every slot table
+// and give the rows one MariaDB gives.
 // A function reading the broadcast currencies works in a scatter SELECT. The listings show
 // one copy of each under the logical database; programs the proxy cannot make right are
 // refused with 1235 naming why, and nothing is created; DROP removes every copy.
@@ -48,8 +55,8 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 	for i, sh := range ce.se.shards {
 		got := queryString(t, sh, "SELECT CONCAT((SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'shop'), '/', "+
 			"(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'shop'))")
-		if got != "4/2" {
-			t.Errorf("shard s%d holds %s triggers/functions, want 4/2", i, got)
+		if got != "8/2" { // four on d_orders, two on each of the shard's two d_ledger slot tables
+			t.Errorf("shard s%d holds %s triggers/functions, want 8/2", i, got)
 		}
 	}
 	for _, q := range shardedProgramWrites {
@@ -61,6 +68,7 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 		"SELECT id, user_id, total, note FROM d_orders WHERE id >= 900000 ORDER BY id",
 		"SELECT currency, SUM(total * IFNULL(d_rate(currency), 1)), MAX(d_twice(total)) FROM d_orders GROUP BY currency ORDER BY currency",
 		"SELECT id FROM d_orders WHERE d_twice(total) > 500 ORDER BY id",
+		"SELECT id, account_id, kind FROM d_ledger WHERE id >= 900000 ORDER BY id",
 	} {
 		want, got := rowStrings(query(t, ce.ref, q).Rows), rowStrings(query(t, ce.db, q).Rows)
 		if !slices.Equal(got, want) {
@@ -91,8 +99,16 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 		mustExec(t, ce.db, "ALTER FUNCTION d_twice COMMENT ''")
 	})
 	t.Run("Drop", func(t *testing.T) {
+		mustExec(t, ce.db, "CREATE TRIGGER d_gone AFTER DELETE ON d_ledger FOR EACH ROW SET @x = OLD.id", "DROP TRIGGER d_gone")
+		for i, sh := range ce.se.shards {
+			if n := queryString(t, sh, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'shop' AND TRIGGER_NAME LIKE 'd\\_gone%'"); n != "0" {
+				t.Errorf("%s copies of d_gone left on shard s%d after DROP", n, i)
+			}
+		}
+		_, err := tryQuery(ce.db, "DROP TRIGGER d_gone")
+		wantError(t, err, 1360, "HY000")
 		mustExec(t, ce.db, "CREATE FUNCTION d_gone() RETURNS INT DETERMINISTIC RETURN 1", "DROP FUNCTION d_gone")
-		_, err := tryQuery(ce.db, "DROP FUNCTION d_gone")
+		_, err = tryQuery(ce.db, "DROP FUNCTION d_gone")
 		wantError(t, err, 1305, "42000")
 		mustExec(t, ce.db, "DROP FUNCTION IF EXISTS d_gone")
 		for i, sh := range ce.se.shards {
@@ -125,8 +141,15 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 	}
 	got := names("SHOW TRIGGERS", 0)
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"d_orders_ad", "d_orders_ai", "d_orders_au", "d_orders_bi"}) {
-		t.Errorf("SHOW TRIGGERS: %q, want the four triggers once", got)
+	if !slices.Equal(got, []string{"d_ledger_bi", "d_ledger_bi2", "d_orders_ad", "d_orders_ai", "d_orders_au", "d_orders_bi"}) {
+		t.Errorf("SHOW TRIGGERS: %q, want the six triggers once", got)
+	}
+	if got := names("SHOW TRIGGERS LIKE 'd_ledger'", 2); !slices.Equal(got, []string{"d_ledger", "d_ledger"}) {
+		t.Errorf("SHOW TRIGGERS LIKE 'd_ledger': tables %q", got)
+	}
+	res := query(t, ce.db, "SHOW CREATE TRIGGER d_ledger_bi2")
+	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "ON `d_ledger` FOR EACH ROW FOLLOWS `d_ledger_bi`") {
+		t.Errorf("SHOW CREATE TRIGGER of a trigger on a table per slot: %v", res.Rows)
 	}
 	if got := names("SHOW TRIGGERS LIKE 'd_orders'", 2); len(got) != 4 || slices.ContainsFunc(got, func(s string) bool { return s != "d_orders" }) {
 		t.Errorf("SHOW TRIGGERS LIKE 'd_orders': tables %q", got)
@@ -134,7 +157,7 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 	if got := names("SHOW FUNCTION STATUS WHERE Db = 'shop'", 1); !slices.Equal(got, []string{"d_rate", "d_twice"}) {
 		t.Errorf("SHOW FUNCTION STATUS: %q, want d_rate, d_twice under shop", got)
 	}
-	res := query(t, ce.db, "SHOW CREATE TRIGGER d_orders_ai")
+	res = query(t, ce.db, "SHOW CREATE TRIGGER d_orders_ai")
 	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "INSERT INTO d_audit") {
 		t.Errorf("SHOW CREATE TRIGGER: %v", res.Rows)
 	}
@@ -150,7 +173,7 @@ func shardedProgramRefusals(t *testing.T, ce *compatEnv) {
 		{"CREATE TRIGGER d_bad AFTER INSERT ON d_orders FOR EACH ROW UPDATE d_users SET name = name WHERE country = 'DE'", "without pinning it to the row's shard key"},
 		{"CREATE TRIGGER d_bad AFTER INSERT ON d_orders FOR EACH ROW UPDATE currencies SET rate = rate + 1 WHERE code = NEW.currency", "writing the broadcast table currencies"},
 		{"CREATE TRIGGER d_bad BEFORE INSERT ON d_orders FOR EACH ROW SET NEW.user_id = NEW.user_id + 1", "NEW.user_id, the shard key"},
-		{"CREATE TRIGGER d_bad AFTER INSERT ON d_ledger FOR EACH ROW SET @x = 1", "table-per-slot table d_ledger"},
+		{"CREATE TRIGGER d_bad AFTER INSERT ON d_orders FOR EACH ROW DELETE FROM accounts WHERE account_id = NEW.user_id", "table-per-slot table accounts"},
 		{"CREATE FUNCTION d_bad(u BIGINT) RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM d_orders WHERE user_id = u)", "sharded table d_orders"},
 		{"CREATE EVENT d_bad ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM d_orders WHERE total < 0", "sharded table d_orders"},
 		{"CREATE PROCEDURE d_bad() BEGIN SELECT COUNT(*) FROM d_orders; END", "sharded table d_orders"},

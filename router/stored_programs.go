@@ -272,7 +272,7 @@ func skipDefiner(toks []token, i int) (int, error) {
 
 // triggerHead is what a CREATE TRIGGER says before its body (DROP TRIGGER: the name).
 type triggerHead struct {
-	head, ifNotExists                         string // CREATE [OR REPLACE]; "IF NOT EXISTS " or ""
+	head, ifNotExists                        string // CREATE [OR REPLACE]; "IF NOT EXISTS " or ""
 	name, timing, event, table, order, other string // order: FOLLOWS or PRECEDES the trigger other
 }
 
