@@ -51,7 +51,7 @@ func parseAlter(text string, toks []token) (shape programShape, ok bool, err err
 		shape.send = "ALTER " + strings.TrimRight(strings.TrimSpace(text[start:]), ";")
 		return shape, true, nil
 	}
-	bodyAt, err := alterEventClauses(toks[:end], i)
+	bodyAt, err := eventTail(toks[:end], i)
 	if err != nil {
 		return shape, true, err
 	}
@@ -63,10 +63,10 @@ func parseAlter(text string, toks []token) (shape programShape, ok bool, err err
 	return shape, true, nil
 }
 
-// alterEventClauses reads an ALTER EVENT's clauses after its name and returns where the body
-// after DO starts (len(toks) without DO). A schedule holds words, literals and operators, a
-// new name is unqualified.
-func alterEventClauses(toks []token, i int) (int, error) {
+// eventTail reads an event's clauses from toks[i] and returns where the body after DO starts
+// (len(toks) without DO). A schedule holds words, literals and operators, a new name (ALTER
+// EVENT ... RENAME TO) is unqualified.
+func eventTail(toks []token, i int) (int, error) {
 	for ; i < len(toks); i++ {
 		t := toks[i]
 		switch {

@@ -302,25 +302,16 @@ func triggerClauses(toks []token, i int, h *triggerHead) (int, error) {
 }
 
 // eventClauses reads ON SCHEDULE ... [ON COMPLETION ...] [ENABLE|DISABLE ...] [COMMENT '...']
-// DO and returns where the body starts. The schedule holds words, literals and operators.
+// DO and returns where the body starts (see eventTail).
 func eventClauses(toks []token, i int) (int, error) {
 	if i+1 >= len(toks) || !toks[i].is("on") || !toks[i+1].is("schedule") {
 		return i, syntaxError(errProgramShape)
 	}
-	for i += 2; i < len(toks); i++ {
-		t := toks[i]
-		switch {
-		case t.is("do"):
-			return i + 1, nil
-		case t.text == "(" && i+1 < len(toks) && toks[i+1].text == ")":
-			i++
-		case t.kind == tokWord || t.kind == tokString || t.kind == tokNumber:
-		case len(t.text) == 1 && strings.Contains("+-:,", t.text):
-		default:
-			return i, sqlerr.NotSupported("an event schedule holding %q through the proxy (only literals, words and + - : in it)", t.text)
-		}
+	at, err := eventTail(toks, i+2)
+	if err == nil && at >= len(toks) {
+		err = syntaxError(errProgramShape)
 	}
-	return i, syntaxError(errProgramShape)
+	return at, err
 }
 
 // typeModifiers may follow a function's return type.
