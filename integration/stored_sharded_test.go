@@ -148,7 +148,8 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 		t.Errorf("SHOW TRIGGERS LIKE 'd_ledger': tables %q", got)
 	}
 	res := query(t, ce.db, "SHOW CREATE TRIGGER d_ledger_bi2")
-	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "ON `d_ledger` FOR EACH ROW FOLLOWS `d_ledger_bi`") {
+	// MariaDB keeps FOLLOWS as the triggers' order, not in the statement.
+	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "TRIGGER `d_ledger_bi2` BEFORE INSERT ON `d_ledger` FOR EACH ROW SET") {
 		t.Errorf("SHOW CREATE TRIGGER of a trigger on a table per slot: %v", res.Rows)
 	}
 	if got := names("SHOW TRIGGERS LIKE 'd_orders'", 2); len(got) != 4 || slices.ContainsFunc(got, func(s string) bool { return s != "d_orders" }) {
