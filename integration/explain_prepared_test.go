@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -53,11 +54,51 @@ func testPreparedExplain(t *testing.T, ce *compatEnv) {
 	if err != nil || !slices.Contains(got.Columns, "r_rows") || len(got.Rows) != 1 {
 		t.Errorf("prepared ANALYZE: %v %q %v", err, got.Columns, got.Rows)
 	}
+	t.Run("SQLLevel", func(t *testing.T) { sqlLevelExplain(t, ce) })
 	// A refused statement: the same code and reason prepared as plain.
 	_, plainErr := tryQuery(ce.db, "EXPLAIN UPDATE d_orders SET user_id = 3 WHERE user_id = 1")
 	_, prepErr := tryQuery(bin, "EXPLAIN UPDATE d_orders SET user_id = ? WHERE user_id = 1", 3)
 	wantError(t, prepErr, 1235, "42000")
 	if plainErr == nil || prepErr == nil || plainErr.Error() != prepErr.Error() {
 		t.Errorf("refused statement: prepared %v, plain %v", prepErr, plainErr)
+	}
+}
+
+// sqlLevelExplain: PREPARE name FROM 'EXPLAIN ...' and EXECUTE name USING @v answer as the
+// plain EXPLAIN with the variables' values, as on MariaDB; DEALLOCATE forgets the statement.
+func sqlLevelExplain(t *testing.T, ce *compatEnv) {
+	ctx := t.Context()
+	conns := map[string]*sql.Conn{}
+	for name, db := range map[string]*sql.DB{"proxy": ce.db, "MariaDB": ce.ref} {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[name] = c
+		mustExec(t, c, "SET @u = 5, @s = 'x', @a = 1, @b = 2, @q = 'EXPLAIN UPDATE d_orders SET note = ? WHERE user_id IN (?, ?)'",
+			"PREPARE e FROM 'EXPLAIN SELECT * FROM d_orders WHERE user_id = ?'", "PREPARE e2 FROM @q")
+	}
+	for _, tc := range []struct{ execute, plain string }{
+		{"EXECUTE e USING @u", "EXPLAIN SELECT * FROM d_orders WHERE user_id = 5"},
+		{"EXECUTE e2 USING @s, @a, @b", "EXPLAIN UPDATE d_orders SET note = 'x' WHERE user_id IN (1, 2)"},
+	} {
+		if _, err := tryQuery(conns["MariaDB"], tc.execute); err != nil {
+			t.Errorf("%s on MariaDB: %v", tc.execute, err)
+		}
+		want := query(t, conns["proxy"], tc.plain)
+		got := query(t, conns["proxy"], tc.execute)
+		if !slices.Equal(got.Columns, want.Columns) || !slices.Equal(rowStrings(got.Rows), rowStrings(want.Rows)) || len(want.Rows) == 0 {
+			t.Errorf("%s:\n%q %q\nthe plain query:\n%q %q", tc.execute, got.Columns, rowStrings(got.Rows), want.Columns, rowStrings(want.Rows))
+		}
+	}
+	mustExec(t, conns["proxy"], "DEALLOCATE PREPARE e")
+	_, err := tryQuery(conns["proxy"], "EXECUTE e USING @u")
+	wantError(t, err, 1243, "HY000")
+	_, plainErr := tryQuery(conns["proxy"], "EXPLAIN UPDATE d_orders SET user_id = 3 WHERE user_id = 1")
+	_, prepErr := tryQuery(conns["proxy"], "PREPARE e3 FROM 'EXPLAIN UPDATE d_orders SET user_id = ? WHERE user_id = 1'")
+	wantError(t, prepErr, 1235, "42000")
+	if plainErr == nil || prepErr == nil || plainErr.Error() != prepErr.Error() {
+		t.Errorf("PREPARE of a refused statement: %v, plain %v", prepErr, plainErr)
 	}
 }

@@ -2,8 +2,13 @@ package router
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
@@ -127,4 +132,105 @@ func (b *binaryRows) WritePacket(p []byte) error {
 		return sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet (an EXPLAIN row from a shard: %v)", err)
 	}
 	return b.w.WritePacket(b.buf)
+}
+
+// SQL-level PREPARE name FROM 'EXPLAIN ...' is kept by the proxy, not prepared on a backend
+// (the shards that answer depend on the values): PREPARE checks and plans the statement
+// (a refused one is refused with its own reason) and remembers its text; EXECUTE name
+// [USING @v, ...] reads the user variables where the session's user variables live (the
+// database's default shard, as PREPARE ... FROM @v does), writes their values into the
+// statement as literals of their types, and answers as the plain query; DEALLOCATE forgets
+// it.
+
+// sqlPrepareExplain runs PREPARE name FROM text, text an EXPLAIN / ANALYZE r.
+func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r explainReq, more bool, w wire.PacketWriter) error {
+	if _, err := s.describe(snap, r.stmt, r.text); err != nil {
+		return err
+	}
+	if s.sqlStmts == nil {
+		s.sqlStmts = map[string]sqlStmt{}
+	}
+	s.sqlStmts[strings.ToLower(name)] = sqlStmt{explain: text}
+	return s.writeOK(w, more) // MariaDB: "Statement prepared"
+}
+
+// sqlExecuteExplain runs EXECUTE of a SQL-level prepared EXPLAIN with the values of vars.
+func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, text string, vars []ast.ExprNode, more bool, w wire.PacketWriter) error {
+	r, ok := s.explainText(text)
+	if !ok {
+		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared EXPLAIN no longer reads as one")
+	}
+	var markers markerCollector
+	r.stmt.Accept(&markers)
+	if len(markers) != len(vars) {
+		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to EXECUTE")
+	}
+	if len(vars) > 0 {
+		values, err := s.userValues(ctx, snap, vars)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
+		bound := make(markerReplacer, len(markers))
+		for i, m := range markers {
+			bound[m] = values[i]
+		}
+		r.stmt.Accept(bound)
+		if r.text, err = restoreSQL(s.restoreFlags, s.lists, r.stmt); err != nil {
+			return err
+		}
+	}
+	return s.execExplain(ctx, snap, r, more, w)
+}
+
+// userValues reads user variables vars (@v expressions) as literals of their types: numbers,
+// strings or NULL. JSON_TYPE tells a number from a string holding one.
+func (s *Session) userValues(ctx context.Context, snap *rules.Snapshot, vars []ast.ExprNode) ([]ast.ExprNode, error) {
+	var cols []string
+	for _, v := range vars {
+		ref := "@" + quoteName(v.(*ast.VariableExpr).Name)
+		cols = append(cols, ref, "JSON_TYPE(JSON_EXTRACT(JSON_ARRAY("+ref+"), '$[0]'))")
+	}
+	db := s.planner(snap).anyDatabase(snap)
+	if s.db != "" {
+		db, _ = snap.Database(s.db)
+	}
+	if db == nil {
+		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	c, err := s.acquire(ctx, snap, db.DefaultShard)
+	if err != nil {
+		return nil, err
+	}
+	row, err := engine.QueryRow(ctx, c, "SELECT "+strings.Join(cols, ", "))
+	if err = s.finish(db.DefaultShard, c, engine.Outcome{Status: s.status}, err); err != nil {
+		return nil, err
+	}
+	if len(row) != 2*len(vars) {
+		return nil, sqlerr.New(sqlerr.ErUnknownError, "router: reading user variables: %d values for %d", len(row), len(vars))
+	}
+	out := make([]ast.ExprNode, len(vars))
+	for i := range vars {
+		v, typ := row[2*i], row[2*i+1]
+		switch {
+		case v == nil:
+			out[i] = ast.NewValueExpr(nil, "", "")
+		case typ != nil && *typ == "INTEGER":
+			n, err := strconv.ParseInt(*v, 10, 64)
+			if err != nil {
+				out[i] = ast.NewValueExpr(*v, "", "") // beyond BIGINT: as its digits
+				break
+			}
+			out[i] = ast.NewValueExpr(n, "", "")
+		case typ != nil && *typ == "DOUBLE":
+			f, err := strconv.ParseFloat(*v, 64)
+			if err != nil {
+				return nil, sqlerr.New(sqlerr.ErUnknownError, "router: user variable %q: %v", *v, err)
+			}
+			out[i] = ast.NewValueExpr(f, "", "")
+		default:
+			out[i] = ast.NewValueExpr(*v, "", "")
+		}
+	}
+	return out, nil
 }
