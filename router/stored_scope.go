@@ -33,7 +33,8 @@ import (
 //     assign NEW.k (the row would then belong to another shard) nor change a key.
 //
 // Table-per-slot tables are named by slot (orders_0007), so a body naming one would need
-// its text rewritten per slot table; they are refused. CALL is allowed on the default shard
+// its text rewritten per slot table; they are refused (a trigger on one is fine: its body is
+// the same on every slot table, stored_slots.go). CALL is allowed on the default shard
 // only (procedures live there), and DATABASE() and CONNECTION_ID() nowhere (the shard's
 // physical database and connection, not the client's).
 

@@ -24,8 +24,9 @@ import (
 //   - a stored function: on every shard of the database, so that a statement routed to any
 //     shard (or every shard) may call it.
 //
-// The text is the same on every shard: names are unqualified and no table-per-slot table is
-// named, so nothing is rewritten. CREATE runs on one shard after the other through the DDL
+// The text is the client's on every shard (names are unqualified and bodies name no
+// table-per-slot table), except for a trigger on a table-per-slot table, which gets one copy
+// per slot table (stored_slots.go). CREATE runs on one shard after the other through the DDL
 // fan-out's failure handling (ddl.go): a partial failure names the shards where the program
 // exists and those where it does not. DROP runs on every shard of the database; a shard
 // answering that the program does not exist there counts as done unless every shard does.
