@@ -54,6 +54,9 @@ type programScope struct {
 	home  programHome
 	table *rules.Table
 	event string // a trigger's INSERT, UPDATE or DELETE
+	// declared are the body's local variables (lower-cased): an unqualified name that is one
+	// of them is the variable, not a column (MariaDB's rule in stored programs).
+	declared map[string]bool
 }
 
 // bodyUse is what a statement of the body does to a table it names directly.
@@ -64,6 +67,15 @@ type bodyUse struct {
 // checkScope checks that body names only tables whose rows are where the program lives.
 func checkScope(db *rules.Database, body ast.Node, sc programScope) error {
 	uses := map[*ast.TableName]bodyUse{}
+	sc.declared = map[string]bool{}
+	walkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
+		if d, ok := n.(*ast.ProcedureDecl); ok {
+			for _, name := range d.DeclNames {
+				sc.declared[strings.ToLower(name)] = true
+			}
+		}
+		return true
+	})
 	var err error
 	ok := walkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
 		err = scopeNode(db, n, sc, uses)
@@ -190,7 +202,7 @@ func wherePins(where ast.ExprNode, key, alias string, single bool, sc programSco
 			if !isCol || col.Name.Schema.L != "" || col.Name.Name.L != key {
 				continue
 			}
-			if q := col.Name.Table.L; !(q == alias || q == "" && single) {
+			if q := col.Name.Table.L; !(q == alias || q == "" && single && !sc.declared[key]) {
 				continue
 			}
 			if firingKey(side[1], sc) {

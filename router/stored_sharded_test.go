@@ -50,6 +50,8 @@ func TestStoredProgramsSharded(t *testing.T) {
 		{"TriggerUnpinnedRead", "CREATE TRIGGER tr BEFORE INSERT ON orders FOR EACH ROW SET NEW.n = (SELECT COUNT(*) FROM order_items)", sqlerr.ErNotSupportedYet, nil, "without pinning"},
 		{"TriggerPinnedByOr", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW UPDATE order_items SET n = 0 WHERE user_id = NEW.user_id OR n > 5", sqlerr.ErNotSupportedYet, nil, "without pinning"},
 		{"TriggerPinnedByOtherColumn", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM order_items WHERE user_id = NEW.n", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerKeyShadowed", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN DECLARE user_id INT DEFAULT 5; UPDATE order_items SET n = 0 WHERE user_id = NEW.user_id; END", sqlerr.ErNotSupportedYet, nil, "without pinning"},
+		{"TriggerKeyShadowedQualified", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW BEGIN DECLARE user_id INT DEFAULT 5; UPDATE order_items SET n = 0 WHERE order_items.user_id = NEW.user_id; END", 0, all, ""},
 		{"TriggerInsertOld", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items (user_id) VALUES (OLD.user_id)", sqlerr.ErNotSupportedYet, nil, "without pinning"},
 		{"TriggerInsertSelect", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW INSERT INTO order_items (user_id) SELECT NEW.user_id", sqlerr.ErNotSupportedYet, nil, "without pinning"},
 		{"TriggerOtherScheme", "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM events WHERE id = NEW.user_id", sqlerr.ErNotSupportedYet, nil, "another scheme"},
