@@ -19,6 +19,7 @@ var shardedPrograms = []string{
 	"CREATE TRIGGER d_orders_bi BEFORE INSERT ON d_orders FOR EACH ROW SET NEW.note = IFNULL(NEW.note, CONCAT('rate ', IFNULL((SELECT rate FROM currencies WHERE code = NEW.currency), '-')))",
 	"CREATE TRIGGER d_ledger_bi BEFORE INSERT ON d_ledger FOR EACH ROW SET NEW.kind = UPPER(NEW.kind)",
 	"CREATE TRIGGER d_ledger_bi2 BEFORE INSERT ON d_ledger FOR EACH ROW FOLLOWS d_ledger_bi SET NEW.kind = CONCAT(NEW.kind, '!')",
+	"CREATE TRIGGER d_ledger_ai AFTER INSERT ON d_ledger FOR EACH ROW INSERT INTO accounts (account_id, owner) VALUES (NEW.account_id, NEW.kind) ON DUPLICATE KEY UPDATE owner = CONCAT(IFNULL(owner, ''), '+', NEW.kind)",
 	"CREATE FUNCTION d_rate(c CHAR(3)) RETURNS DECIMAL(10,4) READS SQL DATA RETURN (SELECT rate FROM currencies WHERE code = c)",
 	"CREATE FUNCTION d_twice(x DECIMAL(12,2)) RETURNS DECIMAL(14,2) DETERMINISTIC RETURN x * 2",
 }
@@ -42,12 +43,18 @@ var shardedProgramWrites = []string{
 // d_orders exists on every shard and fires there for that shard's rows, keeping the
 // counters of the same user in d_audit: after the same writes, d_audit and d_orders hold what
 // one MariaDB with the same triggers holds, and every counter row sits on its user's shard.
-// Triggers on the table-per-slot d_ledger (one FOLLOWS the other) exist on every slot table
-// and give the rows one MariaDB gives.
+// Triggers on the table-per-slot d_ledger (one FOLLOWS the other, one keeping accounts, a
+// table per slot of the same scheme, by the row's key) exist on every slot table, each naming
+// its slot's accounts table, and give the rows one MariaDB gives.
 // A function reading the broadcast currencies works in a scatter SELECT. The listings show
 // one copy of each under the logical database; programs the proxy cannot make right are
 // refused with 1235 naming why, and nothing is created; DROP removes every copy.
 func testShardedPrograms(t *testing.T, ce *compatEnv) {
+	// accounts (a table per slot, sharded like d_ledger) on the reference too, as it is now.
+	mustExec(t, ce.ref, "CREATE TABLE accounts (account_id BIGINT PRIMARY KEY, owner VARCHAR(32))")
+	for _, r := range query(t, ce.db, "SELECT account_id, owner FROM accounts").Rows {
+		mustExecArgs(t, ce.ref, "INSERT INTO accounts (account_id, owner) VALUES (?, ?)", r[0], r[1])
+	}
 	for _, q := range shardedPrograms {
 		mustExec(t, ce.ref, q)
 		mustExec(t, ce.db, q)
@@ -55,8 +62,8 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 	for i, sh := range ce.se.shards {
 		got := queryString(t, sh, "SELECT CONCAT((SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'shop'), '/', "+
 			"(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'shop'))")
-		if got != "8/2" { // four on d_orders, two on each of the shard's two d_ledger slot tables
-			t.Errorf("shard s%d holds %s triggers/functions, want 8/2", i, got)
+		if got != "10/2" { // four on d_orders, three on each of the shard's two d_ledger slot tables
+			t.Errorf("shard s%d holds %s triggers/functions, want 10/2", i, got)
 		}
 	}
 	for _, q := range shardedProgramWrites {
@@ -69,6 +76,7 @@ func testShardedPrograms(t *testing.T, ce *compatEnv) {
 		"SELECT currency, SUM(total * IFNULL(d_rate(currency), 1)), MAX(d_twice(total)) FROM d_orders GROUP BY currency ORDER BY currency",
 		"SELECT id FROM d_orders WHERE d_twice(total) > 500 ORDER BY id",
 		"SELECT id, account_id, kind FROM d_ledger WHERE id >= 900000 ORDER BY id",
+		"SELECT * FROM accounts ORDER BY account_id",
 	} {
 		want, got := rowStrings(query(t, ce.ref, q).Rows), rowStrings(query(t, ce.db, q).Rows)
 		if !slices.Equal(got, want) {
@@ -141,10 +149,10 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 	}
 	got := names("SHOW TRIGGERS", 0)
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"d_ledger_bi", "d_ledger_bi2", "d_orders_ad", "d_orders_ai", "d_orders_au", "d_orders_bi"}) {
-		t.Errorf("SHOW TRIGGERS: %q, want the six triggers once", got)
+	if !slices.Equal(got, []string{"d_ledger_ai", "d_ledger_bi", "d_ledger_bi2", "d_orders_ad", "d_orders_ai", "d_orders_au", "d_orders_bi"}) {
+		t.Errorf("SHOW TRIGGERS: %q, want the seven triggers once", got)
 	}
-	if got := names("SHOW TRIGGERS LIKE 'd_ledger'", 2); !slices.Equal(got, []string{"d_ledger", "d_ledger"}) {
+	if got := names("SHOW TRIGGERS LIKE 'd_ledger'", 2); !slices.Equal(got, []string{"d_ledger", "d_ledger", "d_ledger"}) {
 		t.Errorf("SHOW TRIGGERS LIKE 'd_ledger': tables %q", got)
 	}
 	res := query(t, ce.db, "SHOW CREATE TRIGGER d_ledger_bi2")
@@ -157,6 +165,10 @@ func shardedProgramListings(t *testing.T, ce *compatEnv) {
 	}
 	if got := names("SHOW FUNCTION STATUS WHERE Db = 'shop'", 1); !slices.Equal(got, []string{"d_rate", "d_twice"}) {
 		t.Errorf("SHOW FUNCTION STATUS: %q, want d_rate, d_twice under shop", got)
+	}
+	res = query(t, ce.db, "SHOW CREATE TRIGGER d_ledger_ai")
+	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "ON `d_ledger` FOR EACH ROW INSERT INTO `accounts` (account_id, owner)") {
+		t.Errorf("SHOW CREATE TRIGGER of a trigger naming a table per slot: %v", res.Rows)
 	}
 	res = query(t, ce.db, "SHOW CREATE TRIGGER d_orders_ai")
 	if len(res.Rows) != 1 || !strings.Contains(text(res.Rows[0][2]), "INSERT INTO d_audit") {

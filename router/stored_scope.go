@@ -1,7 +1,9 @@
 package router
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -32,9 +34,9 @@ import (
 //     the same key value has the same slot, so it is on the same shard. The body must not
 //     assign NEW.k (the row would then belong to another shard) nor change a key.
 //
-// Table-per-slot tables are named by slot (orders_0007), so a body naming one would need
-// its text rewritten per slot table; they are refused (a trigger on one is fine: its body is
-// the same on every slot table, stored_slots.go). CALL is allowed on the default shard
+// Table-per-slot tables are named by slot (orders_0007): a body may name one only in a
+// trigger on a table-per-slot table of the same scheme, pinned to the firing row's key, whose
+// copy on each slot table then names that slot's table (stored_slots.go). CALL is allowed on the default shard
 // only (procedures live there), and DATABASE() and CONNECTION_ID() nowhere (the shard's
 // physical database and connection, not the client's).
 
@@ -57,6 +59,9 @@ type programScope struct {
 	// declared are the body's local variables (lower-cased): an unqualified name that is one
 	// of them is the variable, not a column (MariaDB's rule in stored programs).
 	declared map[string]bool
+	// slotTables collects the table-per-slot tables a trigger on a table-per-slot table names
+	// (each copy names its own slot's tables, stored_slots.go).
+	slotTables map[string]bool
 }
 
 // bodyUse is what a statement of the body does to a table it names directly.
@@ -64,10 +69,11 @@ type bodyUse struct {
 	write, pinned bool
 }
 
-// checkScope checks that body names only tables whose rows are where the program lives.
-func checkScope(db *rules.Database, body ast.Node, sc programScope) error {
+// checkScope checks that body names only tables whose rows are where the program lives, and
+// returns the table-per-slot tables it names (see programScope.slotTables).
+func checkScope(db *rules.Database, body ast.Node, sc programScope) ([]string, error) {
 	uses := map[*ast.TableName]bodyUse{}
-	sc.declared = map[string]bool{}
+	sc.declared, sc.slotTables = map[string]bool{}, map[string]bool{}
 	walkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
 		if d, ok := n.(*ast.ProcedureDecl); ok {
 			for _, name := range d.DeclNames {
@@ -85,7 +91,7 @@ func checkScope(db *rules.Database, body ast.Node, sc programScope) error {
 		err = sqlerr.NotSupported("a %s body nested this deeply", sc.what)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ok = walkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
 		if tn, isName := n.(*ast.TableName); isName {
@@ -100,7 +106,7 @@ func checkScope(db *rules.Database, body ast.Node, sc programScope) error {
 	if err == nil && !ok {
 		err = sqlerr.NotSupported("a %s body nested this deeply", sc.what)
 	}
-	return err
+	return slices.Sorted(maps.Keys(sc.slotTables)), err
 }
 
 // scopeNode records the tables a statement names directly and refuses what no home allows.
@@ -294,7 +300,11 @@ func tableInScope(db *rules.Database, tn *ast.TableName, u bodyUse, sc programSc
 	}
 	t := db.Table(tn.Name.O)
 	if t.Kind == rules.KindSharded && t.TablePerSlot {
-		return sqlerr.NotSupported("a %s naming the table-per-slot table %s: each slot's table has its own name, which the body would have to be rewritten for", sc.what, t.Name)
+		if sc.home != homeSharded || !sc.table.TablePerSlot || t.Scheme != sc.table.Scheme || !u.pinned {
+			return sqlerr.NotSupported("a %s naming the table-per-slot table %s: each slot's table has its own name, which only a trigger on a table-per-slot table of the same scheme knows (its own slot's), with %s pinned to the row's shard key", sc.what, t.Name, t.Name)
+		}
+		sc.slotTables[t.Name] = true
+		return nil
 	}
 	switch sc.home {
 	case homeDefault:

@@ -131,7 +131,7 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 			var shards []*rules.Shard
 			for _, p := range t.Placements() {
 				shards = append(shards, p.Shard)
-				targets = append(targets, programTarget{shard: p.Shard, sql: slotTriggerText(shape, t, p), where: p.Shard.Name + ":" + p.Table})
+				targets = append(targets, programTarget{shard: p.Shard, sql: slotTriggerText(shape, shape.body, t, p), where: p.Shard.Name + ":" + p.Table})
 			}
 			if !slices.Contains(shards, db.DefaultShard) {
 				return nil, sqlerr.NotSupported("a trigger on the sharded table %s, which has no slot on the default shard %s: SHOW CREATE TRIGGER, information_schema and mariadb-dump read the default shard and would not find it", t.Name, db.DefaultShard.Name)
@@ -152,8 +152,12 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 	if err := s.planner(snap).checkRoutineBody(snap, proc.ProcedureBody); err != nil { // the barrier
 		return nil, err
 	}
-	if err := checkScope(db, proc.ProcedureBody, sc); err != nil {
+	slotTables, err := checkScope(db, proc.ProcedureBody, sc)
+	if err != nil {
 		return nil, err
+	}
+	if len(slotTables) > 0 { // a trigger on a table per slot: each copy names its slot's tables
+		return s.slotTargets(db, shape, sc.table, slotTables)
 	}
 	return targets, nil
 }
@@ -169,5 +173,6 @@ func (pl *planner) checkProcedureScope(snap *rules.Snapshot, n *ast.ProcedureInf
 	if !ok || !db.Sharded() && len(db.Shards()) < 2 {
 		return nil
 	}
-	return checkScope(db, n.ProcedureBody, programScope{what: "procedure", home: homeDefault})
+	_, err := checkScope(db, n.ProcedureBody, programScope{what: "procedure", home: homeDefault})
+	return err
 }

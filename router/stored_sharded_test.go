@@ -208,7 +208,62 @@ func TestSlotTriggerLogical(t *testing.T) {
 	if want := "CREATE DEFINER=`proxy`@`%` TRIGGER `tr` AFTER INSERT ON `accounts` FOR EACH ROW SET @a = 'ON `accounts_0002` FOR EACH ROW'"; !ok || got != want {
 		t.Errorf("Logical(%q) = %q, %v; want %q", stmt, got, ok, want)
 	}
+	stmt = "CREATE DEFINER=`proxy`@`%` TRIGGER `tr` AFTER INSERT ON `accounts_0002` FOR EACH ROW INSERT INTO `ledger_0002` (account_id) VALUES (NEW.account_id) /* `x` */"
+	got, ok = n.Logical(stmt)
+	if want := "CREATE DEFINER=`proxy`@`%` TRIGGER `tr` AFTER INSERT ON `accounts` FOR EACH ROW INSERT INTO `ledger` (account_id) VALUES (NEW.account_id) /* `x` */"; !ok || got != want {
+		t.Errorf("Logical(%q) = %q, %v; want %q", stmt, got, ok, want)
+	}
 	if _, ok := n.Logical("CREATE TRIGGER `x` AFTER INSERT ON `settings` FOR EACH ROW SET @a = 1"); ok {
 		t.Error("a trigger on a single table was renamed")
+	}
+}
+
+// TestStoredProgramsSlotBodies: a trigger on a table-per-slot table whose body names another
+// table-per-slot table of its scheme, pinned to the row's key, names in each copy the firing
+// slot's table (and its column qualifiers); a word spelled like the table that is not it, an
+// unpinned statement, or a trigger on a table of another layout is refused.
+func TestStoredProgramsSlotBodies(t *testing.T) {
+	sent := func(sql string) ([]string, error) {
+		be := newFakeBackend()
+		s := fakeSession(t, shardedRouter(t, be), "app", 1)
+		s.db = "shop"
+		var w clientRecorder
+		err := s.Query(context.Background(), sql, true, &w)
+		var out []string
+		for _, l := range be.takeLog() {
+			if !strings.Contains(l, ": USE ") {
+				out = append(out, l)
+			}
+		}
+		return out, err
+	}
+	got, err := sent("CREATE TRIGGER tr AFTER UPDATE ON accounts FOR EACH ROW BEGIN INSERT INTO ledger (account_id, amount) VALUES (NEW.account_id, 1); " +
+		"UPDATE ledger SET amount = ledger.amount + 1 WHERE ledger.account_id = OLD.account_id; END")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 8 {
+		t.Fatalf("sent %q, want one trigger per slot table", got)
+	}
+	for slot, l := range got {
+		name := "`tr`"
+		if slot%2 == 1 {
+			name = fmt.Sprintf("`tr_%04d`", slot)
+		}
+		want := fmt.Sprintf("s%d#%d: CREATE TRIGGER %s AFTER UPDATE ON `accounts_%04[4]d` FOR EACH ROW BEGIN INSERT INTO `ledger_%04[4]d` (account_id, amount) VALUES (NEW.account_id, 1); "+
+			"UPDATE `ledger_%04[4]d` SET amount = `ledger_%04[4]d`.amount + 1 WHERE `ledger_%04[4]d`.account_id = OLD.account_id; END", slot/2, slot/2+1, name, slot)
+		if l != want {
+			t.Errorf("slot %d:\n got %s\nwant %s", slot, l, want)
+		}
+	}
+	for _, tc := range []struct{ sql, reason string }{
+		{"CREATE TRIGGER tr AFTER INSERT ON accounts FOR EACH ROW UPDATE ledger SET ledger = 1 WHERE account_id = NEW.account_id", "a word spelled like one"},
+		{"CREATE TRIGGER tr AFTER INSERT ON accounts FOR EACH ROW DELETE FROM ledger WHERE amount < 0", "table-per-slot table ledger"},
+		{"CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW DELETE FROM ledger WHERE account_id = NEW.user_id", "table-per-slot table ledger"},
+	} {
+		got, err := sent(tc.sql)
+		if sqlCode(err) != sqlerr.ErNotSupportedYet || !strings.Contains(err.Error(), tc.reason) || len(got) != 0 {
+			t.Errorf("%s: %v, sent %q; want 1235 naming %q", tc.sql, err, got, tc.reason)
+		}
 	}
 }
