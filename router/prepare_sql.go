@@ -40,8 +40,12 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		}
 		n.SQLText, n.SQLVar = text, nil
 	}
-	if r, ok := s.explainText(n.SQLText); ok {
-		return s.sqlPrepareExplain(snap, n.Name, n.SQLText, r, more, w)
+	readable, err := s.readableText(n.SQLText) // as nested reads it
+	if err != nil {
+		return err
+	}
+	if r, ok := s.explainText(readable); ok {
+		return s.sqlPrepareExplain(snap, n.Name, readable, r, more, w)
 	}
 	inner, p, err := s.nested(snap, n.SQLText, "PREPARE")
 	if err != nil {
