@@ -20,10 +20,10 @@ type compatEnv struct {
 
 func newCompatEnv(t *testing.T, seed uint64) *compatEnv {
 	t.Helper()
-	se := newShardedEnv(t, scatterTables...)
+	se := newShardedEnv(t, append(slices.Clone(scatterTables), auditTable)...)
 	se.servers[0].Exec(t, "CREATE DATABASE ref")
 	ce := &compatEnv{se: se, ref: se.servers[0].DB(t, "ref"), db: se.proxy.open(t, appUser, appPass, "shop")}
-	for _, ddl := range scatterDDL {
+	for _, ddl := range append(slices.Clone(scatterDDL), auditDDL) {
 		mustExec(t, ce.ref, ddl)
 		mustExec(t, ce.db, ddl)
 	}
@@ -37,15 +37,23 @@ func newCompatEnv(t *testing.T, seed uint64) *compatEnv {
 	return ce
 }
 
+// auditTable is sharded like d_orders; testShardedPrograms' triggers keep its counters.
+var (
+	auditTable = map[string]any{"name": "d_audit", "kind": "sharded", "key": "user_id", "scheme": "by_user"}
+	auditDDL   = "CREATE TABLE d_audit (user_id BIGINT NOT NULL PRIMARY KEY, orders INT NOT NULL, total DECIMAL(12,2) NOT NULL)"
+)
+
 // TestCompat checks statements applications and tools send to a sharded database, each
 // against what one MariaDB holding all rows does.
 func TestCompat(t *testing.T) {
 	ce := newCompatEnv(t, 42)
 	t.Run("Explain", func(t *testing.T) { testExplain(t, ce) })
+	t.Run("PreparedExplain", func(t *testing.T) { testPreparedExplain(t, ce) })
 	t.Run("Batches", func(t *testing.T) { testBatches(t, ce) })
 	t.Run("PinnedSubqueryWrite", func(t *testing.T) { testPinnedSubqueryWrite(t, ce) })
 	t.Run("LockTables", func(t *testing.T) { testLockTables(t, ce) })
 	t.Run("LargeStatement", func(t *testing.T) { testLargeStatement(t, ce) })
+	t.Run("ShardedPrograms", func(t *testing.T) { testShardedPrograms(t, ce) })
 	t.Run("Dump", func(t *testing.T) { testDump(t, ce) })
 }
 
@@ -145,7 +153,7 @@ func testExplain(t *testing.T, ce *compatEnv) {
 
 // compatTables are the tables of the differential data set, in a fixed order, with the
 // ORDER BY that makes their contents comparable.
-var compatTables = []string{"accounts", "currencies", "d_items", "d_ledger", "d_orders", "d_users", "orders"}
+var compatTables = []string{"accounts", "currencies", "d_audit", "d_items", "d_ledger", "d_orders", "d_users", "orders"}
 
 // logicalContents reads every table of the data set through q, in key order.
 func logicalContents(t *testing.T, q querier) map[string][]string {
@@ -156,7 +164,7 @@ func logicalContents(t *testing.T, q querier) map[string][]string {
 		switch tbl {
 		case "currencies":
 			key = "code"
-		case "d_users":
+		case "d_users", "d_audit":
 			key = "user_id"
 		case "orders":
 			key = "user_id, order_id"
@@ -188,15 +196,17 @@ func shardCounts(t *testing.T, ce *compatEnv) map[string][4]string {
 
 // testDump: mariadb-dump of the sharded database, in its default mode (LOCK TABLES) and with
 // --single-transaction, restored through the proxy into the emptied cluster, gives back the
-// same logical contents with every row on its shard.
+// same logical contents with every row on its shard, and the same triggers and stored
+// functions on every shard (those of testShardedPrograms when it ran first).
 func testDump(t *testing.T, ce *compatEnv) {
 	dump := cli{path: requireTool(t, "/usr/bin/mariadb-dump", "mariadb-client"), addr: ce.se.proxy.Addr}
 	mariadb := cli{path: requireTool(t, "/usr/bin/mariadb", "mariadb-client"), addr: ce.se.proxy.Addr}
 	want := logicalContents(t, ce.db)
 	wantCounts := shardCounts(t, ce)
+	wantPrograms := programCounts(t, ce)
 	for _, opt := range []string{"--lock-tables", "--single-transaction"} {
 		t.Run(strings.TrimPrefix(opt, "--"), func(t *testing.T) {
-			out := dump.mustRun(t, "", "-u", appUser, "-p"+appPass, opt, "--hex-blob", "shop")
+			out := dump.mustRun(t, "", "-u", appUser, "-p"+appPass, opt, "--hex-blob", "--routines", "shop")
 			for _, tbl := range compatTables {
 				if !strings.Contains(out, "CREATE TABLE `"+tbl+"`") || !strings.Contains(out, "INSERT INTO `"+tbl+"` VALUES") {
 					t.Fatalf("the dump lacks table %s or its rows:\n%s", tbl, tail(out, 3000))
@@ -217,6 +227,9 @@ func testDump(t *testing.T, ce *compatEnv) {
 			}
 			if got := shardCounts(t, ce); fmt.Sprint(got) != fmt.Sprint(wantCounts) {
 				t.Errorf("rows per shard after the round trip %v, want %v", got, wantCounts)
+			}
+			if got := programCounts(t, ce); got != wantPrograms {
+				t.Errorf("triggers/functions per shard after the round trip %s, want %s", got, wantPrograms)
 			}
 		})
 	}

@@ -45,10 +45,8 @@ func (pl *planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef
 // at a time; a partial failure names the copies that changed and those that did not, so an
 // operator can finish or undo it.
 func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
-	if s.txnOpen() || s.status&wire.StatusInTrans != 0 {
-		// A session that only keeps its connections (user variables, LOCK TABLES) runs the
-		// DDL on them, as one server would.
-		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction (it would commit the transaction on some shards only)")
+	if err := s.ddlInTxn(); err != nil {
+		return err
 	}
 	main := refs[0].table
 	for _, r := range refs[1:] {
@@ -56,9 +54,7 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 			return sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.table.Name)
 		}
 	}
-	var done, failed []string
-	var firstErr *sqlerr.Error
-	sameErr := true
+	var progress ddlProgress
 	for _, p := range main.Placements() {
 		for _, r := range refs {
 			r.node.Name = ast.NewCIStr(physicalFor(r.table, p))
@@ -70,32 +66,65 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 		if err != nil {
 			return err
 		}
-		where := p.Shard.Name + ":" + p.Table
-		if err := s.run(ctx, snap, p.Shard, sql, false, engine.Discard{}); err != nil {
-			e, ok := sqlerr.As(err)
-			if !ok {
-				e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)
-			}
-			if firstErr == nil {
-				firstErr = e
-			}
-			sameErr = sameErr && e.Code == firstErr.Code
-			failed = append(failed, fmt.Sprintf("%s (%d: %s)", where, e.Code, e.Message))
-			if ctx.Err() != nil {
-				break
-			}
-			continue
+		err = s.run(ctx, snap, p.Shard, sql, false, engine.Discard{})
+		if progress.add(p.Shard.Name+":"+p.Table, err) && ctx.Err() != nil {
+			break
 		}
-		done = append(done, where)
 	}
+	if err := progress.err(); err != nil {
+		return err
+	}
+	return s.writeOK(w, more)
+}
+
+// ddlInTxn refuses DDL on several shards inside a transaction.
+func (s *Session) ddlInTxn() error {
+	if s.txnOpen() || s.status&wire.StatusInTrans != 0 {
+		// A session that only keeps its connections (user variables, LOCK TABLES) runs the
+		// DDL on them, as one server would.
+		return sqlerr.NotSupported("DDL on sharded or broadcast tables inside a transaction (it would commit the transaction on some shards only)")
+	}
+	return nil
+}
+
+// ddlProgress collects the outcome of one DDL statement run on several physical copies, one
+// at a time, so that a partial failure names the copies that changed and those that did not.
+type ddlProgress struct {
+	done, failed []string
+	firstErr     *sqlerr.Error
+	differ       bool // the failures have different codes
+}
+
+// add records the outcome err of the statement on the copy where; it reports whether it
+// failed.
+func (d *ddlProgress) add(where string, err error) bool {
+	if err == nil {
+		d.done = append(d.done, where)
+		return false
+	}
+	e, ok := sqlerr.As(err)
+	if !ok {
+		e = sqlerr.New(sqlerr.ErUnknownError, "%v", err)
+	}
+	if d.firstErr == nil {
+		d.firstErr = e
+	}
+	d.differ = d.differ || e.Code != d.firstErr.Code
+	d.failed = append(d.failed, fmt.Sprintf("%s (%d: %s)", where, e.Code, e.Message))
+	return true
+}
+
+// err is nil when every copy succeeded, the copies' error when all failed alike (the table
+// already exists, say), else an error naming where it succeeded and where it failed.
+func (d *ddlProgress) err() error {
 	switch {
-	case firstErr == nil:
-		return s.writeOK(w, more)
-	case len(done) == 0 && sameErr:
-		return firstErr // failed the same way everywhere (e.g. the table already exists)
+	case d.firstErr == nil:
+		return nil
+	case len(d.done) == 0 && !d.differ:
+		return d.firstErr
 	}
-	return &sqlerr.Error{Code: firstErr.Code, State: firstErr.State, Message: fmt.Sprintf(
-		"DDL partially applied: succeeded on [%s]; failed on [%s]", strings.Join(done, ", "), strings.Join(failed, ", "))}
+	return &sqlerr.Error{Code: d.firstErr.Code, State: d.firstErr.State, Message: fmt.Sprintf(
+		"DDL partially applied: succeeded on [%s]; failed on [%s]", strings.Join(d.done, ", "), strings.Join(d.failed, ", "))}
 }
 
 func physicalFor(t *rules.Table, p rules.Placement) string {

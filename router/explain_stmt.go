@@ -201,8 +201,7 @@ func (e *explainWriter) WritePacket(p []byte) error {
 		if err := e.w.WritePacket(wire.AppendLenencInt(nil, n+1)); err != nil {
 			return err
 		}
-		col := wire.Column{Name: "shard", Charset: 45, Length: 256, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG}
-		return e.w.WritePacket(wire.AppendColumnDef(nil, col))
+		return e.w.WritePacket(wire.AppendColumnDef(nil, shardColumn))
 	}
 	e.seen++
 	switch {
@@ -240,6 +239,9 @@ func (e *explainWriter) WritePacket(p []byte) error {
 	}
 	return e.w.WritePacket(e.buf)
 }
+
+// shardColumn is the first column of an EXPLAIN answered by several shards: which one.
+var shardColumn = wire.Column{Name: "shard", Charset: 45, Length: 256, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG}
 
 // malformedExplain is the error of an EXPLAIN row that does not decode.
 var malformedExplain = sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet (an EXPLAIN row from a shard)")

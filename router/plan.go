@@ -79,6 +79,9 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
 			return plan{}, err
 		}
+		if err := pl.checkProcedureScope(snap, n); err != nil { // stored_sharded.go
+			return plan{}, err
+		}
 	case *ast.ShowStmt:
 		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
 			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")

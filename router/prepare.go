@@ -27,6 +27,7 @@ type Stmt struct {
 	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
 	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	explain    bool            // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
 	hint       hintDeadline    // MAX_EXECUTION_TIME hint
 	exempt     bool            // runs without a deadline (see deadline.go)
 	local      *ast.ShowStmt   // answered by the proxy (SHOW DATABASES), not a backend
@@ -59,6 +60,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	stmts, _, err := s.parser.Parse(sql, "", "")
 	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
+	}
+	if r, ok := s.explainText(sql); ok {
+		return s.prepareExplain(ctx, snap, sql, r)
 	}
 	var st ast.StmtNode
 	text, clause := sql, ""
@@ -105,23 +109,14 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.acquire(ctx, snap, p.shard)
+	bs, pkts, err := s.prepareOn(ctx, snap, p.shard, p.sql)
 	if err != nil {
-		return nil, err
-	}
-	stop := engine.Watch(ctx, c)
-	var k engine.Collector
-	bs, err := engine.Prepare(ctx, c, p.sql, &k)
-	if stop() {
-		_ = s.killQuery(p.shard, c, killReason(ctx))
-	}
-	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return nil, err
 	}
 	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
-	stmt.paramDefs = k.Pkts[:bs.Params]
-	stmt.colDefs = k.Pkts[bs.Params:]
+	stmt.paramDefs = pkts[:bs.Params]
+	stmt.colDefs = pkts[bs.Params:]
 	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
 	if clause == "" {
 		stmt.bound = p.bound
@@ -130,6 +125,25 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		stmt.colDefs[i] = p.columns.Rewrite(d)
 	}
 	return stmt, nil
+}
+
+// prepareOn prepares sql on a connection of shard to learn its metadata: the backend
+// statement and its parameter then column definitions.
+func (s *Session) prepareOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string) (engine.Stmt, [][]byte, error) {
+	c, err := s.acquire(ctx, snap, shard)
+	if err != nil {
+		return engine.Stmt{}, nil, err
+	}
+	stop := engine.Watch(ctx, c)
+	var k engine.Collector
+	bs, err := engine.Prepare(ctx, c, sql, &k)
+	if stop() {
+		_ = s.killQuery(shard, c, killReason(ctx))
+	}
+	if err = s.finish(shard, c, engine.Outcome{Status: s.status}, err); err != nil {
+		return engine.Stmt{}, nil, err
+	}
+	return bs, k.Pkts, nil
 }
 
 func (s *Session) parseOne(sql string) (ast.StmtNode, error) {
@@ -179,6 +193,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	}
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
+	}
+	if st.explain {
+		return s.executeExplain(ctx, snap, st, params, w)
 	}
 	if st.local != nil {
 		res, err := s.showDatabases(snap, st.local)

@@ -19,13 +19,16 @@ import (
 // checked by the barrier and planned as if the client had sent it alone (Session.nested);
 // what the backend prepares is the planned text, on the shard the plan names. A statement
 // that must be routed or rewritten at each execution (sharded tables, session functions)
-// is refused: the binary protocol's prepared statements do that.
+// is refused: the binary protocol's prepared statements do that. EXPLAIN / ANALYZE of a
+// statement is kept by the proxy and answered at each EXECUTE as the plain query
+// (explain_prepared.go).
 
 // sqlStmt is where a SQL-level prepared statement lives.
 type sqlStmt struct {
 	shard   *rules.Shard
 	write   bool               // changes rows: subject to the one-writing-shard rule of transactions
 	columns introspect.Columns // logical names for its results' column definitions
+	explain string             // an EXPLAIN kept by the proxy, not a backend (explain_prepared.go)
 }
 
 // sqlPrepare runs PREPARE name FROM 'text'.
@@ -36,6 +39,13 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 			return err
 		}
 		n.SQLText, n.SQLVar = text, nil
+	}
+	readable, err := s.readableText(n.SQLText) // as nested reads it
+	if err != nil {
+		return err
+	}
+	if r, ok := s.explainText(readable); ok {
+		return s.sqlPrepareExplain(snap, n.Name, readable, r, more, w)
 	}
 	inner, p, err := s.nested(snap, n.SQLText, "PREPARE")
 	if err != nil {
@@ -68,6 +78,9 @@ func (s *Session) sqlExecute(ctx context.Context, snap *rules.Snapshot, n *ast.E
 			return sqlerr.NotSupported("EXECUTE ... USING anything but user variables")
 		}
 	}
+	if ps.explain != "" {
+		return s.sqlExecuteExplain(ctx, snap, ps.explain, n.UsingVars, more, w)
+	}
 	if !ps.columns.Empty() {
 		w = introspect.NewColumns(w, ps.columns)
 	}
@@ -88,6 +101,9 @@ func (s *Session) sqlDeallocate(ctx context.Context, snap *rules.Snapshot, n *as
 		return sqlerr.New(sqlerr.ErUnknownStmtHandler, "Unknown prepared statement handler (%s) given to DEALLOCATE PREPARE", n.Name)
 	}
 	delete(s.sqlStmts, name)
+	if ps.explain != "" {
+		return s.writeOK(w, more)
+	}
 	return s.run(ctx, snap, ps.shard, text, more, w)
 }
 

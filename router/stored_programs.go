@@ -30,34 +30,41 @@ import (
 //   - names are unqualified: they live in the session's database;
 //   - a trigger's table is a single table of the session's database.
 //
-// In a database with sharded tables, or tables on several shards, every one of them is
-// refused (1235): a function or an event would have to exist on every shard and a trigger
-// on every physical table, and the proxy cannot create them there atomically.
+// In a database with sharded tables, or tables on several shards, the program is created on
+// the shards where it must exist and its body may name only rows that are there
+// (stored_sharded.go, stored_scope.go).
 
 var errProgramShape = errors.New("a stored program takes a name, its clauses and a body")
 
 // programShape is how a CREATE or DROP of a stored program was taken apart.
 type programShape struct {
 	drop  bool
-	kind  string // TRIGGER, FUNCTION, EVENT
+	alter bool   // ALTER FUNCTION | PROCEDURE | EVENT
+	kind  string // TRIGGER, FUNCTION, EVENT (and PROCEDURE for ALTER)
 	table string // a trigger's table
+	event string // a trigger's INSERT, UPDATE or DELETE
+	trig  triggerHead
 	body  string // the body as written
-	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT)
+	check string // what the parser reads: CREATE PROCEDURE with the body (RETURN read as SELECT); "" for none
 	send  string // what the backend receives
 }
 
-// storedProgram runs a CREATE or DROP of a trigger, a stored function or an event; ok is
-// false when sql is none of them.
+// storedProgram runs a CREATE or DROP of a trigger, a stored function or an event, or an
+// ALTER of a function, procedure or event (stored_alter.go); ok is false when sql is none of
+// them.
 func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
 	text, ok := resolveVersionComments(sql)
 	if !ok {
 		return false, nil
 	}
 	toks := tokenize(text)
-	if len(toks) < 3 || !(toks[0].is("create") || toks[0].is("drop")) {
+	if len(toks) < 3 || !(toks[0].is("create") || toks[0].is("drop") || toks[0].is("alter")) {
 		return false, nil
 	}
 	shape, ok, err := parseProgram(text, toks)
+	if toks[0].is("alter") {
+		shape, ok, err = parseAlter(text, toks)
+	}
 	if !ok {
 		return false, nil
 	}
@@ -72,7 +79,7 @@ func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql s
 		return true, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
 	if db.Sharded() || len(db.Shards()) > 1 {
-		return true, sqlerr.NotSupported("CREATE/DROP %s in a database with sharded tables (or tables on several shards): it would have to exist on every shard (and a trigger on every physical table), which the proxy cannot create atomically", shape.kind)
+		return true, s.shardedProgram(ctx, snap, db, shape, sql, w) // stored_sharded.go
 	}
 	if err := s.checkProgram(snap, db, shape); err != nil {
 		return true, err
@@ -88,7 +95,8 @@ func (s *Session) storedProgram(ctx context.Context, snap *rules.Snapshot, sql s
 	})
 }
 
-// isStoredProgram reports whether sql starts as a CREATE of a trigger, function or event:
+// isStoredProgram reports whether sql starts as a CREATE of a trigger, function or event, or
+// an ALTER EVENT:
 // its body may hold semicolons (BEGIN ... END), so the whole text is one statement, as
 // MariaDB reads it (a statement after the body then fails the body's check).
 func isStoredProgram(sql string) bool {
@@ -97,7 +105,7 @@ func isStoredProgram(sql string) bool {
 		return false
 	}
 	toks := tokenize(text)
-	if len(toks) < 2 || !toks[0].is("create") {
+	if len(toks) < 2 || !toks[0].is("create") && !toks[0].is("alter") {
 		return false
 	}
 	i := 1
@@ -109,6 +117,9 @@ func isStoredProgram(sql string) bool {
 		if i, err = skipDefiner(toks, i+1); err != nil {
 			return false
 		}
+	}
+	if toks[0].is("alter") {
+		return i < len(toks) && toks[i].is("event")
 	}
 	return i < len(toks) && (toks[i].is("trigger") || toks[i].is("function") || toks[i].is("event"))
 }
@@ -132,7 +143,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 			return sqlerr.NotSupported("a trigger on %s: not a table of the database's default shard", shape.table)
 		}
 	}
-	if shape.drop {
+	if shape.check == "" { // DROP, ALTER of characteristics
 		return nil
 	}
 	st, err := s.parseOne(shape.check)
@@ -172,7 +183,7 @@ func parseProgram(text string, toks []token) (shape programShape, ok bool, err e
 		if next < len(toks) && !(next == len(toks)-1 && toks[next].text == ";") {
 			return shape, true, syntaxError(errProgramShape)
 		}
-		return programShape{drop: true, kind: kind, send: "DROP " + kind + " " + text[toks[2].pos:toks[next-1].end]}, name != "", nil
+		return programShape{drop: true, kind: kind, trig: triggerHead{name: name}, send: "DROP " + kind + " " + text[toks[2].pos:toks[next-1].end]}, name != "", nil
 	}
 	head := "CREATE"
 	if i+1 < len(toks) && toks[i].is("or") && toks[i+1].is("replace") {
@@ -196,16 +207,18 @@ func parseProgram(text string, toks []token) (shape programShape, ok bool, err e
 	}
 	start := toks[i].pos
 	i++
+	shape.trig.head = head
 	if i+2 < len(toks) && toks[i].is("if") && toks[i+1].is("not") && toks[i+2].is("exists") {
-		i += 3
+		i, shape.trig.ifNotExists = i+3, "IF NOT EXISTS "
 	}
-	if _, i, err = unqualifiedName(toks, i); err != nil {
+	if shape.trig.name, i, err = unqualifiedName(toks, i); err != nil {
 		return shape, true, err
 	}
 	var bodyAt int
 	switch shape.kind {
 	case "TRIGGER":
-		bodyAt, shape.table, err = triggerClauses(toks, i)
+		bodyAt, err = triggerClauses(toks, i, &shape.trig)
+		shape.table, shape.event = shape.trig.table, shape.trig.event
 	case "EVENT":
 		bodyAt, err = eventClauses(toks, i)
 	case "FUNCTION":
@@ -257,49 +270,48 @@ func skipDefiner(toks []token, i int) (int, error) {
 	return i, nil
 }
 
+// triggerHead is what a CREATE TRIGGER says before its body (DROP TRIGGER: the name).
+type triggerHead struct {
+	head, ifNotExists                        string // CREATE [OR REPLACE]; "IF NOT EXISTS " or ""
+	name, timing, event, table, order, other string // order: FOLLOWS or PRECEDES the trigger other
+}
+
 // triggerClauses reads {BEFORE|AFTER} {INSERT|UPDATE|DELETE} ON table FOR EACH ROW
-// [{FOLLOWS|PRECEDES} name] and returns where the body starts and the table.
-func triggerClauses(toks []token, i int) (int, string, error) {
+// [{FOLLOWS|PRECEDES} name] into h and returns where the body starts.
+func triggerClauses(toks []token, i int, h *triggerHead) (int, error) {
 	if i+2 >= len(toks) || !(toks[i].is("before") || toks[i].is("after")) ||
 		!(toks[i+1].is("insert") || toks[i+1].is("update") || toks[i+1].is("delete")) || !toks[i+2].is("on") {
-		return i, "", syntaxError(errProgramShape)
+		return i, syntaxError(errProgramShape)
 	}
-	table, i, err := unqualifiedName(toks, i+3)
-	if err != nil {
-		return i, "", err
+	h.timing, h.event = strings.ToUpper(toks[i].text), strings.ToUpper(toks[i+1].text)
+	var err error
+	if h.table, i, err = unqualifiedName(toks, i+3); err != nil {
+		return i, err
 	}
 	if i+2 >= len(toks) || !toks[i].is("for") || !toks[i+1].is("each") || !toks[i+2].is("row") {
-		return i, "", syntaxError(errProgramShape)
+		return i, syntaxError(errProgramShape)
 	}
 	i += 3
 	if i < len(toks) && (toks[i].is("follows") || toks[i].is("precedes")) {
-		if _, i, err = unqualifiedName(toks, i+1); err != nil {
-			return i, "", err
+		h.order = strings.ToUpper(toks[i].text)
+		if h.other, i, err = unqualifiedName(toks, i+1); err != nil {
+			return i, err
 		}
 	}
-	return i, table, nil
+	return i, nil
 }
 
 // eventClauses reads ON SCHEDULE ... [ON COMPLETION ...] [ENABLE|DISABLE ...] [COMMENT '...']
-// DO and returns where the body starts. The schedule holds words, literals and operators.
+// DO and returns where the body starts (see eventTail).
 func eventClauses(toks []token, i int) (int, error) {
 	if i+1 >= len(toks) || !toks[i].is("on") || !toks[i+1].is("schedule") {
 		return i, syntaxError(errProgramShape)
 	}
-	for i += 2; i < len(toks); i++ {
-		t := toks[i]
-		switch {
-		case t.is("do"):
-			return i + 1, nil
-		case t.text == "(" && i+1 < len(toks) && toks[i+1].text == ")":
-			i++
-		case t.kind == tokWord || t.kind == tokString || t.kind == tokNumber:
-		case len(t.text) == 1 && strings.Contains("+-:,", t.text):
-		default:
-			return i, sqlerr.NotSupported("an event schedule holding %q through the proxy (only literals, words and + - : in it)", t.text)
-		}
+	at, err := eventTail(toks, i+2)
+	if err == nil && at >= len(toks) {
+		err = syntaxError(errProgramShape)
 	}
-	return i, syntaxError(errProgramShape)
+	return at, err
 }
 
 // typeModifiers may follow a function's return type.

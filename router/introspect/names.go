@@ -279,8 +279,8 @@ func (l *Rows) mapRow(p []byte) (row []byte, keep bool) {
 	return l.buf, true
 }
 
-// Logical maps a physical database or slot table name (or a SHOW CREATE TABLE statement of
-// a slot table) to the logical name.
+// Logical maps a physical database or slot table name (or a SHOW CREATE TABLE or SHOW
+// CREATE TRIGGER statement of a slot table) to the logical name.
 func (n Names) Logical(v string) (string, bool) {
 	if l, ok := n.toLogical[v]; ok {
 		return l, true
@@ -295,7 +295,62 @@ func (n Names) Logical(v string) (string, bool) {
 			return create + l + "`" + rest, true
 		}
 	}
-	return "", false
+	return n.logicalTrigger(v)
+}
+
+// logicalTrigger maps SHOW CREATE TRIGGER's statement of a trigger on a slot table to the
+// logical tables: the proxy created it naming its slot table, and the slot tables of its
+// body, backquoted (router/stored_slots.go); every backquoted name of one of the shard's
+// first slot tables outside string literals becomes the logical table's.
+func (n Names) logicalTrigger(v string) (string, bool) {
+	if len(n.tableToLogical) == 0 || !strings.HasPrefix(v, "CREATE ") || !strings.Contains(v, " TRIGGER ") {
+		return "", false
+	}
+	var b strings.Builder
+	changed := false
+	for i := 0; i < len(v); {
+		switch c := v[i]; c {
+		case '\'', '"':
+			j := i + 1
+			for j < len(v) && v[j] != c {
+				if v[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(v)) // a doubled quote reads as two strings side by side: the same bytes
+			b.WriteString(v[i:j])
+			i = j
+		case '`':
+			j := i + 1
+			for j < len(v) && (v[j] != '`' || j+1 < len(v) && v[j+1] == '`') {
+				if v[j] == '`' {
+					j++
+				}
+				j++
+			}
+			if j >= len(v) {
+				b.WriteString(v[i:])
+				i = len(v)
+				break
+			}
+			name := strings.ReplaceAll(v[i+1:j], "``", "`")
+			if l, ok := n.tableToLogical[name]; ok {
+				b.WriteString("`" + strings.ReplaceAll(l, "`", "``") + "`")
+				changed = true
+			} else {
+				b.WriteString(v[i : j+1])
+			}
+			i = j + 1
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	if !changed {
+		return "", false
+	}
+	return b.String(), true
 }
 
 // fixedSize is the size of a binary-protocol value of a fixed-size or date/time type at the
