@@ -49,6 +49,7 @@ type mergeAgg struct {
 	sum, count  colRef // AVG's partial SUM and COUNT
 	text        string
 	distinct    bool // over the DISTINCT values merged in two levels (mergePlan.distinct)
+	branch      int  // with mergePlan.branched: the branch whose rows this aggregate reads
 	internal    bool // AVG read by an expression: MySQL's internal value, not the printed one
 }
 
@@ -63,6 +64,9 @@ type mergePlan struct {
 	// distinct: the last distinct keys of order are the arguments of DISTINCT aggregates:
 	// groups combine first per (group, value), then per group (scatter_distinct.go).
 	distinct int
+	// branched: the first of the distinct keys is a branch number, one branch per DISTINCT
+	// argument list (scatter_distinct.go); each aggregate reads its branch's rows.
+	branched bool
 	aggs     []mergeAgg
 	computed []computedCol // evaluated over each merged group (aggexpr.go)
 	having   *havingExpr

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -369,6 +370,12 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 			}
 		}
 		groupKeys := keys(m.order)
+		if m.branched {
+			col := groupKeys[len(groupKeys)-m.distinct].Col
+			for i, a := range m.aggs {
+				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.branch))
+			}
+		}
 		if m.distinct > 0 {
 			rows = distinctMerge(rows, groupKeys, m.aggs, aggs, kinds)
 			groupKeys = groupKeys[:len(groupKeys)-m.distinct]

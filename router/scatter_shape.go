@@ -27,9 +27,9 @@ type scatterShape struct {
 	// every key gets a hidden column.
 	wildcard bool
 	plan     mergePlan
-	// distinctText: the arguments of the DISTINCT aggregates merged in two levels
-	// (scatter_distinct.go), or "".
-	distinctText string
+	// distinctTexts: the argument lists of the DISTINCT aggregates merged in two levels
+	// (scatter_distinct.go); with several, list i is branch i.
+	distinctTexts []string
 }
 
 // mergeableAggs are the aggregates whose per-shard results the proxy can combine.
@@ -305,9 +305,7 @@ func (sh *scatterShape) shapeGroups() error {
 			sh.plan.order = append(sh.plan.order, sh.key(e, false))
 		}
 	}
-	if err := sh.pushDistinct(); err != nil {
-		return err
-	}
+	sh.pushDistinct()
 	for i, f := range sh.fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
@@ -359,13 +357,17 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 	if !ok {
 		return mergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
-	distinct := agg.Distinct && sh.distinctText != "" && sh.argsText(agg) == sh.distinctText
+	list := -1
+	if fn != merge.AggMin && fn != merge.AggMax {
+		list = sh.distinctList(agg)
+	}
+	distinct := list >= 0
 	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax && !distinct {
 		if !(fn == merge.AggCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
 			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct && fn != merge.AggMin && fn != merge.AggMax}
+	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct, branch: max(list, 0)}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
 		a.weight = sh.addHidden(weightOf(agg))
