@@ -2,8 +2,6 @@ package router
 
 import (
 	"math/big"
-	"strconv"
-	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
@@ -89,46 +87,29 @@ func formatValue(v sqlValue, k merge.Kind, def engine.ColDef) []byte {
 	if v.null {
 		return nil
 	}
-	if !v.isNum() {
-		if k == merge.KindString || k == merge.KindTemporal || k == merge.KindTime {
-			return append([]byte{}, v.str...)
-		}
-		v.num, _ = v.number()
-	}
-	dec := int(def.Decimals)
-	switch k {
-	case merge.KindSigned, merge.KindUnsigned:
-		return []byte(merge.FormatRat(v.num, 0))
-	case merge.KindDecimal:
-		return []byte(merge.FormatRat(v.num, dec))
-	case merge.KindFloat:
-		f, _ := v.num.Float64()
-		if dec > 0 && dec < notFixedDec {
-			return strconv.AppendFloat(nil, f, 'f', dec, 64)
-		}
-		return []byte(merge.FormatFloat(f))
-	}
-	if dec < notFixedDec && !v.num.IsInt() {
-		return []byte(merge.FormatRat(v.num, dec))
-	}
-	if v.num.IsInt() {
-		return []byte(v.num.Num().String())
-	}
-	return []byte(strings.TrimRight(strings.TrimRight(v.num.FloatString(dec), "0"), "."))
+	return append([]byte{}, valueText(coerce(v, k, def))...)
 }
 
 // compileFunc compiles the functions the evaluator knows: ROUND, TRUNCATE, ABS, CEIL(ING),
-// FLOOR, IFNULL, COALESCE, NULLIF.
+// FLOOR, IFNULL, COALESCE, NULLIF, and those of aggfunc.go.
 func (sh *scatterShape) compileFunc(x *ast.FuncCallExpr) (func(*evalRow) sqlValue, error) {
+	if f, ok, err := sh.compileStringFunc(x); ok {
+		return f, err
+	}
+	name := x.FnName.L
+	// The value IFNULL, COALESCE or NULLIF returns is one of its arguments, with its type.
+	compile := sh.compileExpr
+	if name == ast.Ifnull || name == ast.Coalesce || name == ast.Nullif {
+		compile = sh.typedArg
+	}
 	args := make([]func(*evalRow) sqlValue, len(x.Args))
 	for i, a := range x.Args {
-		f, err := sh.compileExpr(a)
+		f, err := compile(a)
 		if err != nil {
 			return nil, err
 		}
 		args[i] = f
 	}
-	name := x.FnName.L
 	bad := func() error {
 		return sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
 	}
@@ -197,7 +178,7 @@ func (sh *scatterShape) compileFunc(x *ast.FuncCallExpr) (func(*evalRow) sqlValu
 		}
 		return func(r *evalRow) sqlValue {
 			a, b := args[0](r), args[1](r)
-			if !a.null && !b.null && compareValues(a, b) == 0 {
+			if !a.null && !b.null && r.compare(a, b) == 0 {
 				return sqlValue{null: true}
 			}
 			return a

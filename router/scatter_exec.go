@@ -386,10 +386,10 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 		}
 	}
 	if len(m.computed) > 0 {
-		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, col: idx}, defs: cols}
+		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, defs: cols, col: idx}, defs: cols}
 	}
 	if m.having != nil {
-		ev := &evalRow{kinds: kinds, col: idx}
+		ev := &evalRow{kinds: kinds, defs: cols, col: idx}
 		h := m.having
 		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
 			ev.row = row
