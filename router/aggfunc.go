@@ -31,7 +31,7 @@ type funcSpec struct {
 	eval     func(r *evalRow, args []sqlValue) sqlValue
 }
 
-func allArgs(int) bool   { return true }
+func allArgs(int) bool    { return true }
 func firstArg(i int) bool { return i == 0 }
 
 // stringFunc returns the spec of a function of this file, or false.
@@ -367,7 +367,7 @@ func leftRight(left bool) func(*evalRow, []sqlValue) sqlValue {
 }
 
 // substring is SUBSTRING(s, pos[, len]): pos counts from 1, or from the end when negative;
-// pos 0 or beyond the end gives ''.
+// pos 0 or beyond the end gives ”.
 func substring(_ *evalRow, a []sqlValue) sqlValue {
 	s := []rune(string(valueText(a[0])))
 	size := int64(len(s))
