@@ -42,6 +42,10 @@ var scatterAggFixed = []scatterQuery{
 	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status HAVING CONCAT('s', COUNT(*)) <> 's0' AND IF(SUM(total) > 0, 1, 0) = 1 ORDER BY IFNULL(MAX(total), 0) DESC, status", ordered: true},
 	{sql: "SELECT currency, CONCAT(COUNT(DISTINCT status), '/', COUNT(DISTINCT note)), COALESCE(SUM(DISTINCT total), 0) FROM d_orders GROUP BY currency", ordered: false},
 	{sql: "SELECT CONCAT('n=', COUNT(*)), IFNULL(SUM(total), 0), CASE WHEN COUNT(*) > 1 THEN 'many' ELSE 'one' END FROM d_orders WHERE total > 1000000", ordered: true},
+	{sql: "SELECT status, CONCAT(MAX(note), '-', COUNT(*)) AS c FROM d_orders GROUP BY status ORDER BY c DESC, status", ordered: true},
+	{sql: "SELECT currency, LEAST(MAX(note), 'GIFT'), GREATEST(MIN(status), 'PAID') FROM d_orders GROUP BY currency HAVING LEAST(MAX(note), 'GIFT') = 'gift' ORDER BY currency", ordered: true},
+	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status HAVING CASE WHEN status = 'paid' THEN 1 ELSE COUNT(*) > 80 END ORDER BY status", ordered: true},
+	{sql: "SELECT user_id % 3 AS m, CONCAT(m, ':', COUNT(DISTINCT status), ':', COUNT(DISTINCT currency)) FROM d_orders GROUP BY m ORDER BY CONCAT(COUNT(*), 'x'), m", ordered: true},
 	{sql: "SELECT status, CONCAT(COUNT(*), 'x'), IF(COUNT(*) > 10, 'y', 'n') FROM d_orders GROUP BY status HAVING IF(COUNT(*) > ?, 'y', 'n') = ? ORDER BY status", args: []any{10, "y"}, ordered: true},
 }
 

@@ -25,6 +25,9 @@ type computedCol struct {
 	col  colRef
 	eval func(*evalRow) sqlValue
 	text string
+	// weight: when the column is a sort key, the hidden column the proxy fills with the
+	// collation key of a string value (noCol otherwise).
+	weight colRef
 }
 
 // computeField plans field i, an expression over aggregates.
@@ -38,7 +41,7 @@ func (sh *scatterShape) compute(col colRef, e ast.ExprNode) error {
 	if err != nil {
 		return err
 	}
-	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.pl.exprText(e)})
+	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.pl.exprText(e), weight: noCol})
 	return nil
 }
 
@@ -49,8 +52,24 @@ func (sh *scatterShape) computedKey(k mergeKey, e ast.ExprNode) (mergeKey, error
 	if err := sh.compute(col, e); err != nil {
 		return mergeKey{}, err
 	}
-	k.val, k.weight = col, noCol
+	k.val, k.weight = col, sh.computedWeight(col)
 	return k, nil
+}
+
+// computedWeight returns the weight column of computed column col, adding it: a string
+// sorts by its collation, whose key the proxy computes with the value.
+func (sh *scatterShape) computedWeight(col colRef) colRef {
+	for i := range sh.plan.computed {
+		c := &sh.plan.computed[i]
+		if c.col != col {
+			continue
+		}
+		if c.weight == noCol {
+			c.weight = sh.addHidden(ast.NewValueExpr(nil, "", ""))
+		}
+		return c.weight
+	}
+	return noCol
 }
 
 // computeStream evaluates the computed columns of each merged row.
@@ -74,7 +93,15 @@ func (c *computeStream) Next() ([][]byte, error) {
 		vals[i] = formatValue(cc.eval(c.ev), c.ev.kinds[j], c.defs[j])
 	}
 	for i, cc := range c.cols {
-		row[c.ev.col(cc.col)] = vals[i]
+		j := c.ev.col(cc.col)
+		row[j] = vals[i]
+		if cc.weight != noCol && vals[i] != nil && c.ev.kinds[j] == merge.KindString {
+			w := vals[i]
+			if coll := c.ev.collation(c.defs[j].Collation); coll != nil {
+				w = coll.AppendKey(nil, string(w))
+			}
+			row[c.ev.col(cc.weight)] = w
+		}
 	}
 	return row, nil
 }

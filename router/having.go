@@ -208,6 +208,11 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	case *ast.BinaryOperationExpr:
 		return sh.compileBinary(x)
 	case *ast.CaseExpr:
+		if !hasAggregateExpr(x) {
+			if col, ok := sh.havingColumn(e); ok {
+				return columnValue(col), nil
+			}
+		}
 		return sh.compileCase(x)
 	case *ast.FuncCallExpr:
 		// Over aggregates, a field of the same text holds only a shard's partial value.

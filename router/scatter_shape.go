@@ -392,6 +392,12 @@ func (sh *scatterShape) aggColumn(agg *ast.AggregateFuncExpr) (colRef, mergeAgg,
 			}
 		}
 	}
+	text := sh.pl.exprText(agg)
+	for _, a := range sh.plan.aggs {
+		if a.col < 0 && !a.internal && a.text == text {
+			return a.col, a, nil // a hidden column computes it already
+		}
+	}
 	col := sh.addHidden(agg)
 	a, err := sh.mergeAgg(agg, col)
 	if err != nil {
@@ -417,7 +423,7 @@ func (sh *scatterShape) postKey(it *ast.ByItem) (mergeKey, error) {
 		return k, nil
 	}
 	if i := sh.fieldOf(e); i >= 0 && hasAggregateExpr(e) {
-		k.val = colRef(i)
+		k.val, k.weight = colRef(i), sh.computedWeight(colRef(i))
 		return k, nil
 	}
 	if hasAggregateExpr(e) {
