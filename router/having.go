@@ -48,8 +48,6 @@ type numFormat struct {
 	dec   int
 }
 
-func (v sqlValue) isNum() bool { return v.num != nil }
-
 func (v sqlValue) number() (*big.Rat, bool) {
 	if v.num != nil {
 		return v.num, true
@@ -105,6 +103,17 @@ func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
 }
 
 func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
+	switch e.(type) {
+	case *test_driver.ValueExpr, *test_driver.ParamMarkerExpr, *ast.AggregateFuncExpr, *ast.ParenthesesExpr:
+	default:
+		// An expression without aggregates that a column holds (a group key, a field):
+		// its merged value.
+		if !hasAggregateExpr(e) {
+			if col, ok := sh.havingColumn(e); ok {
+				return columnValue(col), nil
+			}
+		}
+	}
 	switch x := e.(type) {
 	case *ast.ParenthesesExpr:
 		return sh.compileExpr(x.Expr)
@@ -208,25 +217,14 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 	case *ast.BinaryOperationExpr:
 		return sh.compileBinary(x)
 	case *ast.CaseExpr:
-		if !hasAggregateExpr(x) {
-			if col, ok := sh.havingColumn(e); ok {
-				return columnValue(col), nil
-			}
-		}
 		return sh.compileCase(x)
 	case *ast.FuncCallExpr:
-		// Over aggregates, a field of the same text holds only a shard's partial value.
-		if !hasAggregateExpr(x) {
-			if col, ok := sh.havingColumn(e); ok {
-				return columnValue(col), nil
-			}
-		}
 		return sh.compileFunc(x)
 	}
 	if col, ok := sh.havingColumn(e); ok {
 		return columnValue(col), nil
 	}
-	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.pl.exprText(e))
+	return nil, sqlerr.NotSupported("%s (neither an aggregate nor a group key) in HAVING or an expression over aggregates, on a query over several shards", sh.pl.exprText(e))
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.
@@ -324,7 +322,7 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 	if f := intArith(x.Op, l, r); f != nil {
 		return f, nil
 	}
-	return nil, sqlerr.NotSupported("HAVING with operator %s on a query over several shards", x.Op.String())
+	return nil, sqlerr.NotSupported("operator %s in HAVING or an expression over aggregates, on a query over several shards", x.Op.String())
 }
 
 // columnValue reads a column of the merged row, with its type.
