@@ -150,7 +150,7 @@ func TestBranchedDistinctMerge(t *testing.T) {
 	}
 	m := &mergePlan{group: true, count: -1, distinct: 3, branched: true, hidden: 3,
 		order: []mergeKey{key(0), key(hiddenCol(0)), key(hiddenCol(1)), key(hiddenCol(2))},
-		aggs: []mergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
+		aggs:  []mergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
 	}
 	shards := [][][]string{
 		{
