@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"math"
 	"math/big"
 	"slices"
@@ -97,7 +98,7 @@ func numericFunc(name string) (funcSpec, bool) {
 		return funcSpec{1, 1, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			if a[0].flt || a[0].num == nil {
 				f := floatOf(a[0])
-				return intValue(int64(cmpFloat(f, 0)))
+				return intValue(int64(cmp.Compare(f, 0)))
 			}
 			return intValue(int64(a[0].num.Sign()))
 		})}, true
@@ -131,16 +132,6 @@ func numericFunc(name string) (funcSpec, bool) {
 }
 
 func constant(v sqlValue) func(*evalRow) sqlValue { return func(*evalRow) sqlValue { return v } }
-
-func cmpFloat(x, y float64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
 
 // maxTextLen bounds the text a function builds (MariaDB's max_allowed_packet default,
 // beyond which it returns NULL with a warning).

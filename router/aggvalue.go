@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"math"
 	"math/big"
 	"strconv"
@@ -143,14 +144,7 @@ const binaryCollation = 63
 func (r *evalRow) compare(a, b sqlValue) int {
 	if a.num != nil || b.num != nil {
 		if a.flt || b.flt {
-			x, y := floatOf(a), floatOf(b)
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
+			return cmp.Compare(floatOf(a), floatOf(b))
 		}
 		p, _ := a.number()
 		q, _ := b.number()

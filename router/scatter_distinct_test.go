@@ -108,27 +108,7 @@ func TestDistinctMerge(t *testing.T) {
 				}
 				return 6 + int(-1-r)
 			}
-			out := buildMerge(m, streams, cols, kinds, idx, 1000)
-			var got []string
-			for {
-				row, err := out.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if row == nil {
-					break
-				}
-				var vals []string
-				for _, v := range row[:6] {
-					if v == nil {
-						vals = append(vals, "NULL")
-					} else {
-						vals = append(vals, string(v))
-					}
-				}
-				got = append(got, strings.Join(vals, ","))
-			}
-			if g := strings.Join(got, ";"); g != c.want {
+			if g := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 6); g != c.want {
 				t.Errorf("got  %s\nwant %s", g, c.want)
 			}
 		})
@@ -172,23 +152,32 @@ func TestBranchedDistinctMerge(t *testing.T) {
 		}
 		return 5 + int(-1-r)
 	}
-	out := buildMerge(m, streams, cols, kinds, idx, 1000)
+	if g, want := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 5), "1,2,2,3,3;2,1,0,1,1"; g != want {
+		t.Errorf("got  %s\nwant %s", g, want)
+	}
+}
+
+// collectRows reads a stream to its end: the first n columns of each row, comma-separated,
+// rows separated by semicolons, NULL as "NULL".
+func collectRows(t *testing.T, s merge.Stream, n int) string {
+	t.Helper()
 	var got []string
 	for {
-		row, err := out.Next()
+		row, err := s.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if row == nil {
-			break
+			return strings.Join(got, ";")
 		}
 		var vals []string
-		for _, v := range row[:5] {
-			vals = append(vals, string(v))
+		for _, v := range row[:n] {
+			if v == nil {
+				vals = append(vals, "NULL")
+			} else {
+				vals = append(vals, string(v))
+			}
 		}
 		got = append(got, strings.Join(vals, ","))
-	}
-	if g, want := strings.Join(got, ";"), "1,2,2,3,3;2,1,0,1,1"; g != want {
-		t.Errorf("got  %s\nwant %s", g, want)
 	}
 }
