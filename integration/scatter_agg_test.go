@@ -45,7 +45,8 @@ var scatterAggFixed = []scatterQuery{
 	{sql: "SELECT status, CONCAT(MAX(note), '-', COUNT(*)) AS c FROM d_orders GROUP BY status ORDER BY c DESC, status", ordered: true},
 	{sql: "SELECT currency, LEAST(MAX(note), 'GIFT'), GREATEST(MIN(status), 'PAID') FROM d_orders GROUP BY currency HAVING LEAST(MAX(note), 'GIFT') = 'gift' ORDER BY currency", ordered: true},
 	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status HAVING CASE WHEN status = 'paid' THEN 1 ELSE COUNT(*) > 80 END ORDER BY status", ordered: true},
-	{sql: "SELECT user_id % 3 AS m, CONCAT(user_id % 3, ':', COUNT(DISTINCT status), ':', COUNT(DISTINCT currency)) FROM d_orders GROUP BY m ORDER BY CONCAT(COUNT(*), 'x'), m", ordered: true},
+	{sql: "SELECT user_id % 3 AS m, CONCAT(user_id % 3, ':', COUNT(DISTINCT status), ':', COUNT(DISTINCT currency)) FROM d_orders GROUP BY m ORDER BY m", ordered: true},
+	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status ORDER BY CONCAT(COUNT(*), 'x'), status", ordered: true},
 	{sql: "SELECT status, CONCAT(COUNT(*), 'x'), IF(COUNT(*) > 10, 'y', 'n') FROM d_orders GROUP BY status HAVING IF(COUNT(*) > ?, 'y', 'n') = ? ORDER BY status", args: []any{10, "y"}, ordered: true},
 }
 
