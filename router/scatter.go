@@ -24,6 +24,7 @@ type scatterTarget struct {
 	shard *rules.Shard
 	slots []int
 	sql   string
+	probe string // when set, the client's column definitions come from it (scatter_probe.go)
 }
 
 // colRef names a column of the shards' results: >= 0 is a column the client sees; < 0 is
@@ -125,6 +126,9 @@ func (m *mergePlan) steps() []string {
 		out = append(out, "merge sorted streams by "+keys(m.order))
 	default:
 		out = append(out, "concatenate streams")
+	}
+	if m.branched {
+		out = append(out, "column definitions from the first shard's statement with LIMIT 0")
 	}
 	for _, c := range m.computed {
 		out = append(out, "compute "+c.text)

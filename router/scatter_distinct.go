@@ -134,7 +134,12 @@ func (sh *scatterShape) pushBranches(lists [][]ast.ExprNode) {
 	for i, l := range lists {
 		for _, a := range l {
 			cond := &ast.BinaryOperationExpr{Op: opcode.EQ, L: branch, R: ast.NewValueExpr(int64(i), "", "")}
-			sh.groupBy(&ast.FuncCallExpr{FnName: ast.NewCIStr(ast.If), Args: []ast.ExprNode{cond, a, ast.NewValueExpr(nil, "", "")}})
+			v := &ast.FuncCallExpr{FnName: ast.NewCIStr(ast.If), Args: []ast.ExprNode{cond, a, ast.NewValueExpr(nil, "", "")}}
+			// The value's weight is read through MIN: WEIGHT_STRING(v) alone would name a
+			// column that is not grouped by itself, which ONLY_FULL_GROUP_BY refuses.
+			sh.plan.order = append(sh.plan.order, mergeKey{text: sh.pl.exprText(v), val: sh.addHidden(v),
+				weight: sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(v)}})})
+			sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: v, NullOrder: true})
 			n++
 		}
 	}

@@ -104,6 +104,12 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		}
 		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
 	}
+	var probed [][]byte
+	if conns[0].target.probe != "" {
+		if probed, err = probeColumns(ctx, conns[0]); err != nil {
+			return err
+		}
+	}
 	for _, sc := range conns {
 		if sc.err = sendQuery(ctx, sc.c, sc.target.sql); sc.err != nil {
 			return sc.err
@@ -161,7 +167,14 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	if err := w.WritePacket(wire.AppendLenencInt(nil, uint64(visible))); err != nil {
 		return err
 	}
-	for _, d := range defs[:visible] {
+	head := defs[:visible]
+	if probed != nil {
+		if len(probed) != len(defs) {
+			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", conns[0].target.shard.Name, len(probed), len(defs))
+		}
+		head = probed[:visible]
+	}
+	for _, d := range head {
 		if err := w.WritePacket(d); err != nil {
 			return err
 		}
