@@ -47,6 +47,8 @@ var scatterAggFixed = []scatterQuery{
 	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status HAVING CASE WHEN status = 'paid' THEN 1 ELSE COUNT(*) > 80 END ORDER BY status", ordered: true},
 	{sql: "SELECT user_id % 3 AS m, CONCAT(user_id % 3, ':', COUNT(DISTINCT status), ':', COUNT(DISTINCT currency)) FROM d_orders GROUP BY m ORDER BY m", ordered: true},
 	{sql: "SELECT status, COUNT(*) FROM d_orders GROUP BY status ORDER BY CONCAT(COUNT(*), 'x'), status", ordered: true},
+	{sql: "SELECT UPPER(status) AS s, COUNT(*), COUNT(DISTINCT LOWER(note)) FROM d_orders GROUP BY UPPER(status) ORDER BY s", ordered: true},
+	{sql: "SELECT CONCAT(currency, '/', status) AS cs, COUNT(DISTINCT note), COUNT(DISTINCT LEFT(status, 1)) FROM d_orders GROUP BY CONCAT(currency, '/', status) ORDER BY cs", ordered: true},
 	{sql: "SELECT status, CONCAT(COUNT(*), 'x'), IF(COUNT(*) > 10, 'y', 'n') FROM d_orders GROUP BY status HAVING IF(COUNT(*) > ?, 'y', 'n') = ? ORDER BY status", args: []any{10, "y"}, ordered: true},
 }
 

@@ -97,7 +97,7 @@ func (sh *scatterShape) pushDistinct() {
 
 // groupBy adds e to the shards' GROUP BY and to the merge keys.
 func (sh *scatterShape) groupBy(e ast.ExprNode) {
-	sh.plan.order = append(sh.plan.order, sh.key(e, false))
+	sh.plan.order = append(sh.plan.order, sh.groupKey(e))
 	sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
 }
 
@@ -134,12 +134,7 @@ func (sh *scatterShape) pushBranches(lists [][]ast.ExprNode) {
 	for i, l := range lists {
 		for _, a := range l {
 			cond := &ast.BinaryOperationExpr{Op: opcode.EQ, L: branch, R: ast.NewValueExpr(int64(i), "", "")}
-			v := &ast.FuncCallExpr{FnName: ast.NewCIStr(ast.If), Args: []ast.ExprNode{cond, a, ast.NewValueExpr(nil, "", "")}}
-			// The value's weight is read through MIN: WEIGHT_STRING(v) alone would name a
-			// column that is not grouped by itself, which ONLY_FULL_GROUP_BY refuses.
-			sh.plan.order = append(sh.plan.order, mergeKey{text: sh.pl.exprText(v), val: sh.addHidden(v),
-				weight: sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(v)}})})
-			sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: v, NullOrder: true})
+			sh.groupBy(&ast.FuncCallExpr{FnName: ast.NewCIStr(ast.If), Args: []ast.ExprNode{cond, a, ast.NewValueExpr(nil, "", "")}})
 			n++
 		}
 	}

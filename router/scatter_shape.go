@@ -235,6 +235,23 @@ func (sh *scatterShape) key(e ast.ExprNode, desc bool) mergeKey {
 	return k
 }
 
+// groupKey is key for an expression the shards group by. A string's weight is read
+// through MIN when the expression is not a plain column: WEIGHT_STRING(e) alone names
+// columns that are not grouped by themselves, which ONLY_FULL_GROUP_BY refuses.
+func (sh *scatterShape) groupKey(e ast.ExprNode) mergeKey {
+	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
+		return sh.key(e, false)
+	}
+	k := mergeKey{text: sh.pl.exprText(e)}
+	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
+		k.val = colRef(i)
+	} else {
+		k.val = sh.addHidden(e)
+	}
+	k.weight = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(e)}})
+	return k
+}
+
 // shapeOrdered: rows need no combining; ORDER BY becomes a k-way merge.
 func (sh *scatterShape) shapeOrdered() error {
 	if ob := sh.sel.OrderBy; ob != nil {
@@ -302,7 +319,7 @@ func (sh *scatterShape) shapeGroups() error {
 			if e == nil {
 				return sqlerr.New(1054, "Unknown column '%s' in 'group statement'", sh.pl.exprText(it.Expr))
 			}
-			sh.plan.order = append(sh.plan.order, sh.key(e, false))
+			sh.plan.order = append(sh.plan.order, sh.groupKey(e))
 		}
 	}
 	sh.pushDistinct()
