@@ -55,6 +55,9 @@ func stringFunc(name string) (funcSpec, bool) {
 	case ast.Upper, ast.Ucase, ast.Lower, ast.Lcase:
 		up := name == ast.Upper || name == ast.Ucase
 		return funcSpec{1, 1, allArgs, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
+			if a[0].coll == binaryCollation {
+				return a[0] // a binary string has no letter case
+			}
 			if up {
 				return textValue(a[0], strings.ToUpper(string(valueText(a[0]))))
 			}

@@ -63,6 +63,7 @@ func TestStringFuncs(t *testing.T) {
 		{ast.Length, []sqlValue{dec("-1.5", 3)}, "6"},
 		{ast.Upper, []sqlValue{text8("émile")}, "ÉMILE"},
 		{ast.Lower, []sqlValue{text8("ABC")}, "abc"},
+		{ast.Upper, []sqlValue{{str: []byte("abc"), coll: binaryCollation}}, "abc"},
 		{ast.Lpad, []sqlValue{integer(42), integer(5), text8("0")}, "00042"},
 		{ast.Lpad, []sqlValue{text8("hello"), integer(3), text8("0")}, "hel"},
 		{ast.Rpad, []sqlValue{text8("ab"), integer(7), text8("xy")}, "abxyxyx"},
