@@ -291,7 +291,7 @@ func scatterCorpus(seed uint64) []scatterQuery {
 	for len(out) < 300 {
 		out = append(out, templates[r.IntN(len(templates))]())
 	}
-	return out
+	return append(out, scatterAggCorpus(seed)...) // scatter_agg_test.go
 }
 
 // TestScatter is the differential test of distributed queries: the same generated data in
@@ -335,6 +335,7 @@ func TestScatter(t *testing.T) {
 			}
 		})
 	}
+	t.Run("AggWire", func(t *testing.T) { scatterAggWire(t, se.servers[0], se.proxy.Addr) })
 	t.Run("Explain", func(t *testing.T) {
 		res := query(t, db, "EXPLAIN SHARDS SELECT status, COUNT(*) FROM d_orders GROUP BY status ORDER BY 2 DESC LIMIT 3")
 		if len(res.Rows) != 4+4 || text(res.Rows[0][0]) != "route" || text(res.Rows[4][0]) != "merge" {
@@ -426,10 +427,9 @@ func TestScatter(t *testing.T) {
 	})
 	t.Run("Refusals", func(t *testing.T) {
 		for _, q := range []string{
-			"SELECT COUNT(DISTINCT status), COUNT(DISTINCT currency) FROM d_orders",
 			"SELECT o.id FROM d_orders o JOIN d_items i ON o.id = i.order_id",
 			"SELECT u.name FROM d_users u WHERE EXISTS (SELECT 1 FROM d_orders o WHERE o.user_id = u.user_id AND o.total > 100)",
-			"SELECT status, CONCAT(status, COUNT(*)) FROM d_orders GROUP BY status",
+			"SELECT status, MD5(COUNT(*)) FROM d_orders GROUP BY status",
 			"SELECT status, GROUP_CONCAT(id) FROM d_orders GROUP BY status",
 		} {
 			_, err := tryQuery(db, q)

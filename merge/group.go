@@ -1,6 +1,9 @@
 package merge
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // AggFunc is an aggregate whose per-shard partial results can be combined.
 type AggFunc uint8
@@ -25,6 +28,10 @@ type Agg struct {
 	// Internal: AVG's value as MySQL holds it inside an expression (DivScale digits,
 	// truncated), not as it prints it.
 	Internal bool
+	// Only, when set, restricts the aggregate to the rows whose column OnlyCol holds
+	// exactly these bytes; other rows leave it unchanged.
+	Only    []byte
+	OnlyCol int
 }
 
 // Groups combines consecutive rows of in whose keys compare equal into one row: the first
@@ -100,6 +107,9 @@ func (g *groups) start(row [][]byte) {
 func (g *groups) add(row [][]byte) error {
 	for i, a := range g.aggs {
 		st := &g.state[i]
+		if a.Only != nil && !bytes.Equal(row[a.OnlyCol], a.Only) {
+			continue
+		}
 		switch a.Func {
 		case AggCount:
 			n, _ := strconv.ParseInt(string(row[a.Col]), 10, 64)

@@ -2,8 +2,6 @@ package router
 
 import (
 	"math/big"
-	"strconv"
-	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
@@ -27,6 +25,9 @@ type computedCol struct {
 	col  colRef
 	eval func(*evalRow) sqlValue
 	text string
+	// weight: when the column is a sort key, the hidden column the proxy fills with the
+	// collation key of a string value (noCol otherwise).
+	weight colRef
 }
 
 // computeField plans field i, an expression over aggregates.
@@ -40,7 +41,7 @@ func (sh *scatterShape) compute(col colRef, e ast.ExprNode) error {
 	if err != nil {
 		return err
 	}
-	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.pl.exprText(e)})
+	sh.plan.computed = append(sh.plan.computed, computedCol{col: col, eval: f, text: sh.pl.exprText(e), weight: noCol})
 	return nil
 }
 
@@ -51,8 +52,24 @@ func (sh *scatterShape) computedKey(k mergeKey, e ast.ExprNode) (mergeKey, error
 	if err := sh.compute(col, e); err != nil {
 		return mergeKey{}, err
 	}
-	k.val, k.weight = col, noCol
+	k.val, k.weight = col, sh.computedWeight(col)
 	return k, nil
+}
+
+// computedWeight returns the weight column of computed column col, adding it: a string
+// sorts by its collation, whose key the proxy computes with the value.
+func (sh *scatterShape) computedWeight(col colRef) colRef {
+	for i := range sh.plan.computed {
+		c := &sh.plan.computed[i]
+		if c.col != col {
+			continue
+		}
+		if c.weight == noCol {
+			c.weight = sh.addHidden(ast.NewValueExpr(nil, "", ""))
+		}
+		return c.weight
+	}
+	return noCol
 }
 
 // computeStream evaluates the computed columns of each merged row.
@@ -76,7 +93,15 @@ func (c *computeStream) Next() ([][]byte, error) {
 		vals[i] = formatValue(cc.eval(c.ev), c.ev.kinds[j], c.defs[j])
 	}
 	for i, cc := range c.cols {
-		row[c.ev.col(cc.col)] = vals[i]
+		j := c.ev.col(cc.col)
+		row[j] = vals[i]
+		if cc.weight != noCol && vals[i] != nil && c.ev.kinds[j] == merge.KindString {
+			w := vals[i]
+			if coll := c.ev.collation(c.defs[j].Collation); coll != nil {
+				w = coll.AppendKey(nil, string(w))
+			}
+			row[c.ev.col(cc.weight)] = w
+		}
 	}
 	return row, nil
 }
@@ -89,46 +114,29 @@ func formatValue(v sqlValue, k merge.Kind, def engine.ColDef) []byte {
 	if v.null {
 		return nil
 	}
-	if !v.isNum() {
-		if k == merge.KindString || k == merge.KindTemporal || k == merge.KindTime {
-			return append([]byte{}, v.str...)
-		}
-		v.num, _ = v.number()
-	}
-	dec := int(def.Decimals)
-	switch k {
-	case merge.KindSigned, merge.KindUnsigned:
-		return []byte(merge.FormatRat(v.num, 0))
-	case merge.KindDecimal:
-		return []byte(merge.FormatRat(v.num, dec))
-	case merge.KindFloat:
-		f, _ := v.num.Float64()
-		if dec > 0 && dec < notFixedDec {
-			return strconv.AppendFloat(nil, f, 'f', dec, 64)
-		}
-		return []byte(merge.FormatFloat(f))
-	}
-	if dec < notFixedDec && !v.num.IsInt() {
-		return []byte(merge.FormatRat(v.num, dec))
-	}
-	if v.num.IsInt() {
-		return []byte(v.num.Num().String())
-	}
-	return []byte(strings.TrimRight(strings.TrimRight(v.num.FloatString(dec), "0"), "."))
+	return append([]byte{}, valueText(coerce(v, k, def))...)
 }
 
 // compileFunc compiles the functions the evaluator knows: ROUND, TRUNCATE, ABS, CEIL(ING),
-// FLOOR, IFNULL, COALESCE, NULLIF.
+// FLOOR, IFNULL, COALESCE, NULLIF, and those of aggfunc.go.
 func (sh *scatterShape) compileFunc(x *ast.FuncCallExpr) (func(*evalRow) sqlValue, error) {
+	if f, ok, err := sh.compileStringFunc(x); ok {
+		return f, err
+	}
+	name := x.FnName.L
+	// The value IFNULL, COALESCE or NULLIF returns is one of its arguments, with its type.
+	compile := sh.compileExpr
+	if name == ast.Ifnull || name == ast.Coalesce || name == ast.Nullif {
+		compile = sh.typedArg
+	}
 	args := make([]func(*evalRow) sqlValue, len(x.Args))
 	for i, a := range x.Args {
-		f, err := sh.compileExpr(a)
+		f, err := compile(a)
 		if err != nil {
 			return nil, err
 		}
 		args[i] = f
 	}
-	name := x.FnName.L
 	bad := func() error {
 		return sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
 	}
@@ -197,7 +205,7 @@ func (sh *scatterShape) compileFunc(x *ast.FuncCallExpr) (func(*evalRow) sqlValu
 		}
 		return func(r *evalRow) sqlValue {
 			a, b := args[0](r), args[1](r)
-			if !a.null && !b.null && compareValues(a, b) == 0 {
+			if !a.null && !b.null && r.compare(a, b) == 0 {
 				return sqlValue{null: true}
 			}
 			return a

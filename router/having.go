@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -20,11 +21,13 @@ type havingExpr struct {
 	eval func(r *evalRow) sqlValue
 }
 
-// evalRow is a merged row with its columns' kinds.
+// evalRow is a merged row with its columns' kinds and definitions.
 type evalRow struct {
 	row   [][]byte
 	kinds []merge.Kind
+	defs  []engine.ColDef
 	col   func(colRef) int
+	colls collations
 }
 
 // sqlValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
@@ -32,9 +35,18 @@ type sqlValue struct {
 	null bool
 	num  *big.Rat
 	str  []byte
+	flt  bool      // num is a DOUBLE: arithmetic on it is floating-point, as in MySQL
+	typ  numFormat // how num prints as a string, when known
+	coll uint16    // str's collation id when it came from a column (0: unknown)
 }
 
-func (v sqlValue) isNum() bool { return v.num != nil }
+// numFormat is how a number prints as text: the kind and decimals of the column (or
+// literal) it came from.
+type numFormat struct {
+	known bool
+	kind  merge.Kind
+	dec   int
+}
 
 func (v sqlValue) number() (*big.Rat, bool) {
 	if v.num != nil {
@@ -91,6 +103,17 @@ func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
 }
 
 func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
+	switch e.(type) {
+	case *test_driver.ValueExpr, *test_driver.ParamMarkerExpr, *ast.AggregateFuncExpr, *ast.ParenthesesExpr:
+	default:
+		// An expression without aggregates that a column holds (a group key, a field):
+		// its merged value.
+		if !hasAggregateExpr(e) {
+			if col, ok := sh.havingColumn(e); ok {
+				return columnValue(col), nil
+			}
+		}
+	}
 	switch x := e.(type) {
 	case *ast.ParenthesesExpr:
 		return sh.compileExpr(x.Expr)
@@ -150,7 +173,7 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 			if a.null || l.null || h.null {
 				return sqlValue{null: true}
 			}
-			in := compareValues(a, l) >= 0 && compareValues(a, h) <= 0
+			in := r.compare(a, l) >= 0 && r.compare(a, h) <= 0
 			return boolValue(in != x.Not)
 		}, nil
 	case *ast.PatternInExpr:
@@ -182,7 +205,7 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 				b := f(r)
 				if b.null {
 					sawNull = true
-				} else if compareValues(a, b) == 0 {
+				} else if r.compare(a, b) == 0 {
 					return boolValue(!x.Not)
 				}
 			}
@@ -193,19 +216,15 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		}, nil
 	case *ast.BinaryOperationExpr:
 		return sh.compileBinary(x)
+	case *ast.CaseExpr:
+		return sh.compileCase(x)
 	case *ast.FuncCallExpr:
-		// Over aggregates, a field of the same text holds only a shard's partial value.
-		if !hasAggregateExpr(x) {
-			if col, ok := sh.havingColumn(e); ok {
-				return columnValue(col), nil
-			}
-		}
 		return sh.compileFunc(x)
 	}
 	if col, ok := sh.havingColumn(e); ok {
 		return columnValue(col), nil
 	}
-	return nil, sqlerr.NotSupported("HAVING with %s on a query over several shards", sh.pl.exprText(e))
+	return nil, sqlerr.NotSupported("%s (neither an aggregate nor a group key) in HAVING or an expression over aggregates, on a query over several shards", sh.pl.exprText(e))
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.
@@ -277,12 +296,12 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 				if a.null || b.null {
 					return boolValue(a.null && b.null)
 				}
-				return boolValue(compareValues(a, b) == 0)
+				return boolValue(row.compare(a, b) == 0)
 			}
 			if a.null || b.null {
 				return sqlValue{null: true}
 			}
-			c := compareValues(a, b)
+			c := row.compare(a, b)
 			switch x.Op {
 			case opcode.EQ:
 				return boolValue(c == 0)
@@ -298,46 +317,15 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 			return boolValue(c >= 0)
 		}, nil
 	case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div:
-		return func(row *evalRow) sqlValue {
-			a, b := l(row), r(row)
-			if a.null || b.null {
-				return sqlValue{null: true}
-			}
-			p, _ := a.number()
-			q, _ := b.number()
-			out := new(big.Rat)
-			switch x.Op {
-			case opcode.Plus:
-				out.Add(p, q)
-			case opcode.Minus:
-				out.Sub(p, q)
-			case opcode.Mul:
-				out.Mul(p, q)
-			default:
-				if q.Sign() == 0 {
-					return sqlValue{null: true}
-				}
-				out = divValue(p, q)
-			}
-			return sqlValue{num: out}
-		}, nil
+		return func(row *evalRow) sqlValue { return arith(x.Op, l(row), r(row)) }, nil
 	}
 	if f := intArith(x.Op, l, r); f != nil {
 		return f, nil
 	}
-	return nil, sqlerr.NotSupported("HAVING with operator %s on a query over several shards", x.Op.String())
+	return nil, sqlerr.NotSupported("operator %s in HAVING or an expression over aggregates, on a query over several shards", x.Op.String())
 }
 
-// compareValues compares as MySQL does: numerically when either side is a number.
-func compareValues(a, b sqlValue) int {
-	if a.isNum() || b.isNum() {
-		p, _ := a.number()
-		q, _ := b.number()
-		return p.Cmp(q)
-	}
-	return bytes.Compare(a.str, b.str)
-}
-
+// columnValue reads a column of the merged row, with its type.
 func columnValue(col colRef) func(*evalRow) sqlValue {
 	return func(r *evalRow) sqlValue {
 		i := r.col(col)
@@ -345,24 +333,26 @@ func columnValue(col colRef) func(*evalRow) sqlValue {
 		if v == nil {
 			return sqlValue{null: true}
 		}
-		switch r.kinds[i] {
+		k := r.kinds[i]
+		switch k {
 		case merge.KindSigned, merge.KindUnsigned, merge.KindDecimal, merge.KindFloat:
 			if n, ok := new(big.Rat).SetString(string(v)); ok {
-				return sqlValue{num: n}
+				return sqlValue{num: n, flt: k == merge.KindFloat, typ: numFormat{known: true, kind: k, dec: int(r.defs[i].Decimals)}}
 			}
 		}
-		return sqlValue{str: v}
+		return sqlValue{str: v, coll: r.defs[i].Collation}
 	}
 }
 
 func literalValue(x *test_driver.ValueExpr) sqlValue {
+	integer := numFormat{known: true, kind: merge.KindSigned}
 	switch v := x.GetValue().(type) {
 	case nil:
 		return sqlValue{null: true}
 	case int64:
-		return sqlValue{num: new(big.Rat).SetInt64(v)}
+		return sqlValue{num: new(big.Rat).SetInt64(v), typ: integer}
 	case uint64:
-		return sqlValue{num: new(big.Rat).SetUint64(v)}
+		return sqlValue{num: new(big.Rat).SetUint64(v), typ: integer}
 	case string:
 		return sqlValue{str: []byte(v)}
 	case []byte:
@@ -371,12 +361,16 @@ func literalValue(x *test_driver.ValueExpr) sqlValue {
 	text := x.GetString()
 	switch x.Kind() {
 	case test_driver.KindFloat64, test_driver.KindFloat32:
-		return sqlValue{num: new(big.Rat).SetFloat64(x.GetFloat64())}
+		return sqlValue{num: new(big.Rat).SetFloat64(x.GetFloat64()), flt: true, typ: numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}}
 	case test_driver.KindMysqlDecimal:
 		text = x.GetMysqlDecimal().String()
 	}
 	if n, ok := new(big.Rat).SetString(text); ok {
-		return sqlValue{num: n}
+		dec := 0
+		if i := strings.IndexByte(text, '.'); i >= 0 {
+			dec = len(text) - i - 1
+		}
+		return sqlValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: dec}}
 	}
 	return sqlValue{str: []byte(text)}
 }

@@ -24,6 +24,7 @@ type scatterTarget struct {
 	shard *rules.Shard
 	slots []int
 	sql   string
+	probe string // when set, the client's column definitions come from it (scatter_probe.go)
 }
 
 // colRef names a column of the shards' results: >= 0 is a column the client sees; < 0 is
@@ -49,6 +50,7 @@ type mergeAgg struct {
 	sum, count  colRef // AVG's partial SUM and COUNT
 	text        string
 	distinct    bool // over the DISTINCT values merged in two levels (mergePlan.distinct)
+	branch      int  // with mergePlan.branched: the branch whose rows this aggregate reads
 	internal    bool // AVG read by an expression: MySQL's internal value, not the printed one
 }
 
@@ -63,6 +65,9 @@ type mergePlan struct {
 	// distinct: the last distinct keys of order are the arguments of DISTINCT aggregates:
 	// groups combine first per (group, value), then per group (scatter_distinct.go).
 	distinct int
+	// branched: the first of the distinct keys is a branch number, one branch per DISTINCT
+	// argument list (scatter_distinct.go); each aggregate reads its branch's rows.
+	branched bool
 	aggs     []mergeAgg
 	computed []computedCol // evaluated over each merged group (aggexpr.go)
 	having   *havingExpr
@@ -121,6 +126,9 @@ func (m *mergePlan) steps() []string {
 		out = append(out, "merge sorted streams by "+keys(m.order))
 	default:
 		out = append(out, "concatenate streams")
+	}
+	if m.branched {
+		out = append(out, "column definitions from the first shard's statement with LIMIT 0")
 	}
 	for _, c := range m.computed {
 		out = append(out, "compute "+c.text)

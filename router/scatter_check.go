@@ -39,7 +39,7 @@ func (m *mergePlan) fits(idx func(colRef) int, n int) bool {
 		}
 	}
 	for _, c := range m.computed {
-		if !ok(c.col) {
+		if !ok(c.col) || !ok(c.weight) {
 			return false
 		}
 	}

@@ -1,12 +1,13 @@
 package router
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // Aggregates over DISTINCT values of a column that is not the shard key (COUNT(DISTINCT x),
@@ -16,11 +17,11 @@ import (
 // rows of each group, where a distinct aggregate sees each x once. Both steps stream: the
 // merge holds one row per level, whatever the number of values.
 
-// distinctArgs finds the arguments of the statement's DISTINCT aggregates that need the
-// two-level merge. It returns nil when there are none, or when the only ones are
-// COUNT(DISTINCT shard key) (each shard's counts add up). Aggregates over different DISTINCT
-// arguments cannot share one pushed-down GROUP BY and are refused.
-func (sh *scatterShape) distinctArgs() ([]ast.ExprNode, error) {
+// distinctLists finds the argument lists of the statement's DISTINCT aggregates that need
+// the two-level merge. It returns nil when there are none, or when the only one is
+// COUNT(DISTINCT shard key) (each shard's counts add up). Two or more different lists are
+// merged through branches (pushBranches).
+func (sh *scatterShape) distinctLists() [][]ast.ExprNode {
 	c := &aggCollector{}
 	for _, f := range sh.fields {
 		if f.Expr != nil {
@@ -33,26 +34,25 @@ func (sh *scatterShape) distinctArgs() ([]ast.ExprNode, error) {
 	if sh.sel.OrderBy != nil {
 		sh.sel.OrderBy.Accept(c)
 	}
-	var args []ast.ExprNode
-	text, keyOnly := "", true
+	var lists [][]ast.ExprNode
+	var texts []string
+	keyOnly := true
 	for _, agg := range c.aggs {
 		fn := strings.ToLower(agg.F)
 		if !agg.Distinct || (fn != ast.AggFuncCount && fn != ast.AggFuncSum && fn != ast.AggFuncAvg) {
 			continue
 		}
-		t := sh.argsText(agg)
-		if args != nil && t != text {
-			return nil, sqlerr.NotSupported("aggregates over DISTINCT %s and DISTINCT %s in one query over several shards", text, t)
-		}
-		args, text = agg.Args, t
 		if !(fn == ast.AggFuncCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
 			keyOnly = false
 		}
+		if t := sh.argsText(agg); !slices.Contains(texts, t) {
+			lists, texts = append(lists, agg.Args), append(texts, t)
+		}
 	}
-	if keyOnly {
-		return nil, nil
+	if keyOnly && len(lists) == 1 {
+		return nil
 	}
-	return args, nil
+	return lists
 }
 
 func (sh *scatterShape) argsText(agg *ast.AggregateFuncExpr) string {
@@ -63,23 +63,99 @@ func (sh *scatterShape) argsText(agg *ast.AggregateFuncExpr) string {
 	return strings.Join(parts, ", ")
 }
 
+// distinctList returns which of the statement's DISTINCT argument lists agg aggregates
+// over, or -1.
+func (sh *scatterShape) distinctList(agg *ast.AggregateFuncExpr) int {
+	if !agg.Distinct {
+		return -1
+	}
+	return slices.Index(sh.distinctTexts, sh.argsText(agg))
+}
+
 // pushDistinct adds the DISTINCT aggregates' arguments to the shards' GROUP BY and to the
 // merge keys, after the group keys.
-func (sh *scatterShape) pushDistinct() error {
-	args, err := sh.distinctArgs()
-	if err != nil || args == nil {
-		return err
+func (sh *scatterShape) pushDistinct() {
+	lists := sh.distinctLists()
+	if lists == nil {
+		return
+	}
+	for _, l := range lists {
+		sh.distinctTexts = append(sh.distinctTexts, sh.argsText(&ast.AggregateFuncExpr{Args: l}))
 	}
 	if sh.sel.GroupBy == nil {
 		sh.sel.GroupBy = &ast.GroupByClause{}
 	}
-	for _, a := range args {
-		sh.plan.order = append(sh.plan.order, sh.key(a, false))
-		sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: a, NullOrder: true})
+	if len(lists) > 1 {
+		sh.pushBranches(lists)
+		return
 	}
-	sh.plan.distinct = len(args)
-	sh.distinctText = sh.argsText(&ast.AggregateFuncExpr{Args: args})
-	return nil
+	for _, a := range lists[0] {
+		sh.groupBy(a)
+	}
+	sh.plan.distinct = len(lists[0])
+}
+
+// groupBy adds e to the shards' GROUP BY and to the merge keys.
+func (sh *scatterShape) groupBy(e ast.ExprNode) {
+	sh.plan.order = append(sh.plan.order, sh.groupKey(e))
+	sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
+}
+
+// Several DISTINCT argument lists (COUNT(DISTINCT a), COUNT(DISTINCT b)) cannot share one
+// pushed-down GROUP BY: grouping by (a, b) would send every pair, and b would not come
+// sorted within a group. Each list gets a branch instead: the shards cross join their rows
+// with a derived table of branch numbers 0..n-1 and group by (group keys, branch, the
+// list's arguments in its own branch, NULL elsewhere). Within a group, a shard's rows come
+// branch after branch, each sorted by its values, so both levels of the merge stream as
+// for one list: level one combines a (group, branch, value) across shards, level two
+// combines a group's rows, a DISTINCT aggregate reading only its own branch's rows and the
+// other aggregates only branch 0's (whose rows partition the group: every row of the group
+// is in each branch once). Each shard reads its rows once per list; the merge holds one
+// row per level. The client's columns are computed over the same tables as before, so
+// their definitions are unchanged.
+
+// branchTable and branchCol name the derived table of branch numbers and its column.
+const (
+	branchTable = "__sp_br"
+	branchCol   = "__sp_b"
+)
+
+// pushBranches rewrites the shards' statement for several DISTINCT argument lists.
+func (sh *scatterShape) pushBranches(lists [][]ast.ExprNode) {
+	from := sh.sel.From.TableRefs
+	var left ast.ResultSetNode = from
+	if from.Right == nil {
+		left = from.Left
+	}
+	sh.sel.From.TableRefs = &ast.Join{Left: left, Right: &ast.TableSource{Source: branchNumbers(len(lists)), AsName: ast.NewCIStr(branchTable)}, Tp: ast.CrossJoin}
+	branch := &ast.ColumnNameExpr{Name: &ast.ColumnName{Table: ast.NewCIStr(branchTable), Name: ast.NewCIStr(branchCol)}}
+	sh.groupBy(branch)
+	n := 1
+	for i, l := range lists {
+		for _, a := range l {
+			cond := &ast.BinaryOperationExpr{Op: opcode.EQ, L: branch, R: ast.NewValueExpr(int64(i), "", "")}
+			sh.groupBy(&ast.FuncCallExpr{FnName: ast.NewCIStr(ast.If), Args: []ast.ExprNode{cond, a, ast.NewValueExpr(nil, "", "")}})
+			n++
+		}
+	}
+	sh.plan.distinct = n
+	sh.plan.branched = true
+}
+
+// branchNumbers is (SELECT 0 AS __sp_b UNION ALL SELECT 1 ...) for n branches.
+func branchNumbers(n int) *ast.SetOprStmt {
+	list := &ast.SetOprSelectList{}
+	for i := range n {
+		sel := &ast.SelectStmt{Kind: ast.SelectStmtKindSelect, SelectStmtOpts: &ast.SelectStmtOpts{SQLCache: true}, Fields: &ast.FieldList{Fields: []*ast.SelectField{{Expr: ast.NewValueExpr(int64(i), "", "")}}}}
+		if i == 0 {
+			sel.Fields.Fields[0].AsName = ast.NewCIStr(branchCol)
+		} else {
+			all := ast.UnionAll
+			sel.AfterSetOperator = &all
+		}
+		list.Selects = append(list.Selects, sel)
+	}
+	return &ast.SetOprStmt{SelectList: list}
 }
 
 // aggCollector gathers the aggregates of an expression, not descending into subqueries.

@@ -108,29 +108,76 @@ func TestDistinctMerge(t *testing.T) {
 				}
 				return 6 + int(-1-r)
 			}
-			out := buildMerge(m, streams, cols, kinds, idx, 1000)
-			var got []string
-			for {
-				row, err := out.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if row == nil {
-					break
-				}
-				var vals []string
-				for _, v := range row[:6] {
-					if v == nil {
-						vals = append(vals, "NULL")
-					} else {
-						vals = append(vals, string(v))
-					}
-				}
-				got = append(got, strings.Join(vals, ","))
-			}
-			if g := strings.Join(got, ";"); g != c.want {
+			if g := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 6); g != c.want {
 				t.Errorf("got  %s\nwant %s", g, c.want)
 			}
 		})
+	}
+}
+
+// TestBranchedDistinctMerge runs the merge of DISTINCT aggregates over two argument lists:
+// shards' rows grouped by (g, branch, IF(branch = 0, a, NULL), IF(branch = 1, b, NULL)).
+// Client columns: g, COUNT(DISTINCT a), COUNT(DISTINCT b), COUNT(*), MIN(c); hidden: the
+// branch and the two branch values. A value on several shards counts once; COUNT(*) and
+// MIN read branch 0 only (each branch holds every row of the group once).
+func TestBranchedDistinctMerge(t *testing.T) {
+	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned,
+		merge.KindSigned, merge.KindSigned, merge.KindString}
+	cols := make([]engine.ColDef, len(kinds))
+	key := func(c colRef) mergeKey { return mergeKey{val: c, weight: noCol} }
+	agg := func(fn merge.AggFunc, col colRef, distinct bool, branch int) mergeAgg {
+		return mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, distinct: distinct, branch: branch}
+	}
+	m := &mergePlan{group: true, count: -1, distinct: 3, branched: true, hidden: 3,
+		order: []mergeKey{key(0), key(hiddenCol(0)), key(hiddenCol(1)), key(hiddenCol(2))},
+		aggs:  []mergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
+	}
+	shards := [][][]string{
+		{
+			{"1", "1", "1", "1", "5", "0", "1", "NULL"}, {"1", "1", "1", "1", "3", "0", "2", "NULL"},
+			{"1", "2", "1", "2", "3", "1", "NULL", "x"},
+		},
+		{
+			{"1", "1", "1", "1", "9", "0", "2", "NULL"}, {"1", "1", "1", "1", "9", "1", "NULL", "y"},
+			{"2", "1", "0", "1", "1", "0", "7", "NULL"}, {"2", "1", "0", "1", "1", "1", "NULL", "NULL"},
+		},
+	}
+	streams := make([]merge.Stream, len(shards))
+	for i, rows := range shards {
+		streams[i] = &sliceStream{rows: rows}
+	}
+	idx := func(r colRef) int {
+		if r >= 0 {
+			return int(r)
+		}
+		return 5 + int(-1-r)
+	}
+	if g, want := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 5), "1,2,2,3,3;2,1,0,1,1"; g != want {
+		t.Errorf("got  %s\nwant %s", g, want)
+	}
+}
+
+// collectRows reads a stream to its end: the first n columns of each row, comma-separated,
+// rows separated by semicolons, NULL as "NULL".
+func collectRows(t *testing.T, s merge.Stream, n int) string {
+	t.Helper()
+	var got []string
+	for {
+		row, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row == nil {
+			return strings.Join(got, ";")
+		}
+		var vals []string
+		for _, v := range row[:n] {
+			if v == nil {
+				vals = append(vals, "NULL")
+			} else {
+				vals = append(vals, string(v))
+			}
+		}
+		got = append(got, strings.Join(vals, ","))
 	}
 }

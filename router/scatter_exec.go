@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,12 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		}
 		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
 	}
+	var probed [][]byte
+	if conns[0].target.probe != "" {
+		if probed, err = probeColumns(ctx, conns[0]); err != nil {
+			return err
+		}
+	}
 	for _, sc := range conns {
 		if sc.err = sendQuery(ctx, sc.c, sc.target.sql); sc.err != nil {
 			return sc.err
@@ -160,7 +167,14 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	if err := w.WritePacket(wire.AppendLenencInt(nil, uint64(visible))); err != nil {
 		return err
 	}
-	for _, d := range defs[:visible] {
+	head := defs[:visible]
+	if probed != nil {
+		if len(probed) != len(defs) {
+			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", conns[0].target.shard.Name, len(probed), len(defs))
+		}
+		head = probed[:visible]
+	}
+	for _, d := range head {
 		if err := w.WritePacket(d); err != nil {
 			return err
 		}
@@ -369,6 +383,12 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 			}
 		}
 		groupKeys := keys(m.order)
+		if m.branched {
+			col := groupKeys[len(groupKeys)-m.distinct].Col
+			for i, a := range m.aggs {
+				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.branch))
+			}
+		}
 		if m.distinct > 0 {
 			rows = distinctMerge(rows, groupKeys, m.aggs, aggs, kinds)
 			groupKeys = groupKeys[:len(groupKeys)-m.distinct]
@@ -379,10 +399,10 @@ func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kind
 		}
 	}
 	if len(m.computed) > 0 {
-		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, col: idx}, defs: cols}
+		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, defs: cols, col: idx}, defs: cols}
 	}
 	if m.having != nil {
-		ev := &evalRow{kinds: kinds, col: idx}
+		ev := &evalRow{kinds: kinds, defs: cols, col: idx}
 		h := m.having
 		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
 			ev.row = row

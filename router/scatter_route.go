@@ -218,10 +218,9 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
 	sp := &scatterPlan{merge: shape.plan}
-	for _, sh := range order {
+	build := func(sh *rules.Shard) (string, error) {
 		var parts []string
-		groups := perSlot(sh)
-		for _, g := range groups {
+		for _, g := range perSlot(sh) {
 			for _, r := range sharded {
 				rename(r, r.table.PhysicalName(g[0]), true)
 			}
@@ -230,7 +229,7 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 			}
 			sql, err := pl.restoreUnionPart(sel, len(parts))
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			parts = append(parts, sql)
 		}
@@ -240,19 +239,32 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 			if len(shape.plan.order) > 0 {
 				text, err := pl.restore(shape.orderByKeys(shape.plan.order))
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				sql += " " + text
 			}
 			if l := shape.sel.Limit; l != nil {
 				text, err := pl.restore(l)
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				sql += " " + text
 			}
 		}
-		sp.targets = append(sp.targets, scatterTarget{shard: sh, slots: byShard[sh], sql: sql})
+		return sql, nil
+	}
+	for _, sh := range order {
+		sql, err := build(sh)
+		if err != nil {
+			return nil, err
+		}
+		t := scatterTarget{shard: sh, slots: byShard[sh], sql: sql}
+		if shape.plan.branched {
+			if t.probe, err = branchedProbe(sel, func() (string, error) { return build(sh) }); err != nil {
+				return nil, err
+			}
+		}
+		sp.targets = append(sp.targets, t)
 	}
 	p.scatter = sp
 	return nil, nil

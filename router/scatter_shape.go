@@ -27,9 +27,9 @@ type scatterShape struct {
 	// every key gets a hidden column.
 	wildcard bool
 	plan     mergePlan
-	// distinctText: the arguments of the DISTINCT aggregates merged in two levels
-	// (scatter_distinct.go), or "".
-	distinctText string
+	// distinctTexts: the argument lists of the DISTINCT aggregates merged in two levels
+	// (scatter_distinct.go); with several, list i is branch i.
+	distinctTexts []string
 }
 
 // mergeableAggs are the aggregates whose per-shard results the proxy can combine.
@@ -235,6 +235,23 @@ func (sh *scatterShape) key(e ast.ExprNode, desc bool) mergeKey {
 	return k
 }
 
+// groupKey is key for an expression the shards group by. A string's weight is read
+// through MIN when the expression is not a plain column: WEIGHT_STRING(e) alone names
+// columns that are not grouped by themselves, which ONLY_FULL_GROUP_BY refuses.
+func (sh *scatterShape) groupKey(e ast.ExprNode) mergeKey {
+	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
+		return sh.key(e, false)
+	}
+	k := mergeKey{text: sh.pl.exprText(e)}
+	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
+		k.val = colRef(i)
+	} else {
+		k.val = sh.addHidden(e)
+	}
+	k.weight = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(e)}})
+	return k
+}
+
 // shapeOrdered: rows need no combining; ORDER BY becomes a k-way merge.
 func (sh *scatterShape) shapeOrdered() error {
 	if ob := sh.sel.OrderBy; ob != nil {
@@ -302,12 +319,10 @@ func (sh *scatterShape) shapeGroups() error {
 			if e == nil {
 				return sqlerr.New(1054, "Unknown column '%s' in 'group statement'", sh.pl.exprText(it.Expr))
 			}
-			sh.plan.order = append(sh.plan.order, sh.key(e, false))
+			sh.plan.order = append(sh.plan.order, sh.groupKey(e))
 		}
 	}
-	if err := sh.pushDistinct(); err != nil {
-		return err
-	}
+	sh.pushDistinct()
 	for i, f := range sh.fields {
 		agg, ok := f.Expr.(*ast.AggregateFuncExpr)
 		if !ok {
@@ -359,13 +374,17 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 	if !ok {
 		return mergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
-	distinct := agg.Distinct && sh.distinctText != "" && sh.argsText(agg) == sh.distinctText
+	list := -1
+	if fn != merge.AggMin && fn != merge.AggMax {
+		list = sh.distinctList(agg)
+	}
+	distinct := list >= 0
 	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax && !distinct {
 		if !(fn == merge.AggCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
 			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct && fn != merge.AggMin && fn != merge.AggMax}
+	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct, branch: max(list, 0)}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
 		a.weight = sh.addHidden(weightOf(agg))
@@ -388,6 +407,12 @@ func (sh *scatterShape) aggColumn(agg *ast.AggregateFuncExpr) (colRef, mergeAgg,
 			if a.col == colRef(i) {
 				return a.col, a, nil
 			}
+		}
+	}
+	text := sh.pl.exprText(agg)
+	for _, a := range sh.plan.aggs {
+		if a.col < 0 && !a.internal && a.text == text {
+			return a.col, a, nil // a hidden column computes it already
 		}
 	}
 	col := sh.addHidden(agg)
@@ -415,7 +440,7 @@ func (sh *scatterShape) postKey(it *ast.ByItem) (mergeKey, error) {
 		return k, nil
 	}
 	if i := sh.fieldOf(e); i >= 0 && hasAggregateExpr(e) {
-		k.val = colRef(i)
+		k.val, k.weight = colRef(i), sh.computedWeight(colRef(i))
 		return k, nil
 	}
 	if hasAggregateExpr(e) {

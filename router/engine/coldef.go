@@ -12,9 +12,10 @@ import (
 
 // ColDef is what a merge or a binary row encoding needs from a column definition.
 type ColDef struct {
-	Type     byte
-	Flags    uint16
-	Decimals byte
+	Type      byte
+	Flags     uint16
+	Decimals  byte
+	Collation uint16 // the character set number: a collation id (63: binary)
 }
 
 // ParseColDef checks a column definition packet and reads what ColDef holds.
@@ -30,7 +31,7 @@ func ParseColDef(p []byte) (ColDef, bool) {
 		return ColDef{}, false
 	}
 	// 0x0c, charset(2), length(4), type, flags(2), decimals
-	return ColDef{Type: p[7], Flags: binary.LittleEndian.Uint16(p[8:]), Decimals: p[10]}, true
+	return ColDef{Type: p[7], Flags: binary.LittleEndian.Uint16(p[8:]), Decimals: p[10], Collation: binary.LittleEndian.Uint16(p[1:])}, true
 }
 
 // ReadHeader reads a result set's column count and definitions (copied) and their EOF.
