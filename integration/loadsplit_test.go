@@ -216,7 +216,7 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		file := write("one.csv", "1,a\n")
 		for stmt, why := range map[string]string{
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY ',' (@i, name) SET id = @i":   "SET clause",
-			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY ',' (name, qty)":             "without its shard key",
+			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY ',' (name, qty)":              "without its shard key",
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts CHARACTER SET sjis FIELDS TERMINATED BY ','":       "CHARACTER SET sjis",
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY '' ENCLOSED BY '' (id, name)": "fixed-width",
 		} {
