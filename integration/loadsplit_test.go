@@ -217,7 +217,7 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		for stmt, why := range map[string]string{
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY ',' (@i, name) SET id = @i":   "SET clause",
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY ',' (name, qty)":              "without its shard key",
-			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts CHARACTER SET sjis FIELDS TERMINATED BY ','":       "CHARACTER SET sjis",
+			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts CHARACTER SET gbk FIELDS TERMINATED BY ','":        "CHARACTER SET gbk",
 			"LOAD DATA LOCAL INFILE '%s' INTO TABLE pts FIELDS TERMINATED BY '' ENCLOSED BY '' (id, name)": "fixed-width",
 		} {
 			_, err := db.Exec(fmt.Sprintf(stmt, file))
@@ -287,7 +287,16 @@ func testLoadDataSpread(t *testing.T, e *env) {
 			_, err := conn.ExecContext(context.Background(), "LOAD DATA LOCAL INFILE 'Reader::ldstall' INTO TABLE pts FIELDS TERMINATED BY ','")
 			errc <- err
 		}()
-		<-stall
+		select {
+		case <-stall:
+		case err := <-errc:
+			close(resume)
+			t.Fatalf("the load ended before its file stalled: %v", err)
+		case <-time.After(time.Minute):
+			close(resume)
+			t.Fatal("the client's file was not asked for")
+		}
+		waitRunning(t, e, "px_lds", "LOAD DATA%")
 		mustExec(t, db, "KILL QUERY "+id)
 		close(resume)
 		select {

@@ -56,8 +56,6 @@ func (s *Session) loadSpecOf(ctx context.Context, snap *rules.Snapshot, t *rules
 	switch {
 	case n.Format != nil || len(n.Options) > 0 || n.FieldsInfo != nil && n.FieldsInfo.DefinedNullBy != nil:
 		return nil, refuse("FORMAT, DEFINED NULL BY or WITH options (not MariaDB's syntax)")
-	case len(n.Columns) > 0:
-		return nil, refuse("a column list the proxy cannot read")
 	}
 	sp := &loadSpec{table: t, format: loadFormat(n), key: -1}
 	if err := sp.format.Check(); err != nil {

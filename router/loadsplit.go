@@ -283,7 +283,8 @@ func (l *loadRun) finish() { l.finishOnce.Do(func() { close(l.finished) }) }
 // loadSpread runs LOAD DATA LOCAL INFILE into sharded or broadcast table t of database db.
 // Everything that can refuse the statement does so before the client is asked for its file.
 func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules.Table, n *ast.LoadDataStmt, text string, file engine.ClientFile, more bool, w wire.PacketWriter) error {
-	if _, err := s.plan(snap, n, text, nil); err != nil { // the privilege barrier
+	pl := s.planner(snap)
+	if err := pl.checkLoad(snap, n); err != nil {
 		return err
 	}
 	places, err := loadPlaces(t)
@@ -298,7 +299,6 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 		n.IgnoreLines, n.Charset = nil, &spec.charset // the proxy skips the lines; every shard reads alike
 	}
 	l := newLoadRun(ctx, spec)
-	pl := s.planner(snap)
 	branches := make([]branch, 0, len(places))
 	for _, p := range places {
 		n.Table.Schema, n.Table.Name = ast.NewCIStr(p.Shard.Database), ast.NewCIStr(p.Table)
@@ -348,6 +348,20 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 		return lostWrite(err)
 	}
 	return s.answerLoad(t.Kind == rules.KindBroadcast, runs, more, w)
+}
+
+// checkLoad passes a LOAD DATA through the privilege barrier, as Session.plan would before
+// routing it.
+func (pl *planner) checkLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
+	a, err := pl.analyze(snap, n)
+	if err != nil {
+		return err
+	}
+	if pl.db == "" && a.needsDB {
+		return sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	_, err = pl.statementDB(snap, a)
+	return err
 }
 
 // loadPlaces lists the copies a LOAD DATA into t writes, the default shard's first (it
