@@ -135,22 +135,25 @@ func (s *Session) databaseCharset(ctx context.Context, snap *rules.Snapshot, t *
 
 // slot places a row of the file: its key field read as the text an INSERT of that value
 // would give the router (exprValue: a string literal), decoded from the file's character
-// set.
+// set. A row that names no slot is refused as MariaDB refuses a row of a partitioned table:
+// a NULL (or missing) key with 1048, another value with 1526.
 func (sp *loadSpec) slot(row infile.Row) (int, error) {
 	t := sp.table
-	if row.KeyMissing {
-		return 0, sqlerr.New(sqlerr.ErUnknownError, "Row %d of the file has no field for shard key %s of %s", row.Line, t.Key, t.Name)
+	if row.KeyMissing || row.KeyNull {
+		return 0, sqlerr.New(erBadNull, "Column '%s' cannot be null: row %d of the file has no value for the shard key of %s", t.Key, row.Line, t.Name)
 	}
-	v := rules.Value{Null: true}
-	if !row.KeyNull {
-		v = rules.StrValue(decodeLoadText(sp.charset, row.Key))
-	}
-	slot, err := t.Scheme.Func.Slot(v)
+	slot, err := t.Scheme.Func.Slot(rules.StrValue(decodeLoadText(sp.charset, row.Key)))
 	if err != nil {
-		return 0, sqlerr.New(sqlerr.ErUnknownError, "shard key %s of %s at row %d of the file: %v", t.Key, t.Name, row.Line, err)
+		return 0, sqlerr.New(erNoPartitionForValue, "Table has no partition for value %q: shard key %s of %s at row %d of the file: %v", row.Key, t.Key, t.Name, row.Line, err)
 	}
 	return slot, nil
 }
+
+// MariaDB's ER_BAD_NULL_ERROR and ER_NO_PARTITION_FOR_GIVEN_VALUE.
+const (
+	erBadNull             = 1048
+	erNoPartitionForValue = 1526
+)
 
 // decodeLoadText turns b, in character set cs, into UTF-8 text. MariaDB's latin1 is
 // Windows-1252 with its five unassigned bytes read as the C1 controls of the same value.

@@ -299,6 +299,7 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 		n.IgnoreLines, n.Charset = nil, &spec.charset // the proxy skips the lines; every shard reads alike
 	}
 	l := newLoadRun(ctx, spec)
+	defer l.finish() // (already done on a normal return) a panic must not leave the feeder waiting
 	branches := make([]branch, 0, len(places))
 	for _, p := range places {
 		n.Table.Schema, n.Table.Name = ast.NewCIStr(p.Shard.Database), ast.NewCIStr(p.Table)
@@ -414,13 +415,26 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		ok.AffectedRows += p.ok.AffectedRows
 		ok.Warnings = satAdd(ok.Warnings, p.ok.Warnings)
 		var a, b, c, d uint64
-		if _, err := fmt.Sscanf(p.ok.Info, "Records: %d  Deleted: %d  Skipped: %d  Warnings: %d", &a, &b, &c, &d); err == nil {
+		if _, err := fmt.Sscanf(infoText(p.ok.Info), loadInfo, &a, &b, &c, &d); err == nil {
 			records, deleted, skipped, warned = records+a, deleted+b, skipped+c, warned+d
 		}
 		warns = append(warns, r.warns...)
 	}
-	ok.Info = fmt.Sprintf("Records: %d  Deleted: %d  Skipped: %d  Warnings: %d", records, deleted, skipped, warned)
+	ok.Info = string(wire.AppendLenencString(nil, fmt.Sprintf(loadInfo, records, deleted, skipped, warned)))
 	s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
+}
+
+// loadInfo is MariaDB's info text of a LOAD DATA's OK (ER_LOAD_INFO).
+const loadInfo = "Records: %d  Deleted: %d  Skipped: %d  Warnings: %d"
+
+// infoText is the text of an OK packet's info (wire.OK.Info, the bytes after the warning
+// count), which MariaDB writes as a length-encoded string.
+func infoText(info string) string {
+	b, null, n := wire.LenencString([]byte(info))
+	if n == 0 || null || n != len(info) {
+		return info
+	}
+	return string(b)
 }
