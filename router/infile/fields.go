@@ -105,7 +105,6 @@ func (r *Reader) unescape(c byte) byte {
 
 // nextLine skips to the start of the next line; true at the end of the file.
 func (r *Reader) nextLine() bool {
-	r.cut = false
 	r.startOfLine = len(r.lineStart) != 0
 	if r.foundEOL || r.eof {
 		r.foundEOL = false
@@ -118,7 +117,6 @@ func (r *Reader) nextLine() bool {
 			return true
 		}
 		if c == r.escape {
-			r.cut = true
 			if r.get() == none {
 				r.eof = true
 				return true
@@ -128,7 +126,6 @@ func (r *Reader) nextLine() bool {
 		if r.terminatorAt(c, r.lineTerm) {
 			return false
 		}
-		r.cut = true
 	}
 }
 

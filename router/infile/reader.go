@@ -85,12 +85,12 @@ type Reader struct {
 	lines   int64
 
 	// READ_INFO's state.
-	data                              []byte
-	from                              int    // where the field starts in data (after its enclosure)
-	key                               []byte // the key field of the current row
-	stopped                           bool   // a row grew too long: reading stopped
-	foundEOL, eof, startOfLine, cut   bool
-	foundNull, enclosedField, started bool
+	data                       []byte
+	from                       int    // where the field starts in data (after its enclosure)
+	key                        []byte // the key field of the current row
+	stopped                    bool   // a row grew too long: reading stopped
+	foundEOL, eof, startOfLine bool
+	foundNull, enclosedField   bool
 }
 
 // NewReader reads src laid out as f (which must pass Check), bounding a row to max bytes.
