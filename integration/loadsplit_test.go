@@ -314,37 +314,7 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		// comes: the proxy's peak RSS (VmHWM, reset first) grows by far less than the file.
 		const rows = 3000
 		body := strings.Repeat("0123456789", 1024)
-		mysql.RegisterReaderHandler("ldsbig", func() io.Reader {
-			pr, pw := io.Pipe()
-			go func() {
-				for i := range rows {
-					if _, err := fmt.Fprintf(pw, "%d,%s\n", i, body); err != nil {
-						return
-					}
-				}
-				_ = pw.Close()
-			}()
-			return pr
-		})
-		t.Cleanup(func() { mysql.DeregisterReaderHandler("ldsbig") })
-		conn := dedicatedConn(t, db)
-		mustExec(t, conn, "SELECT 1")
-		pid := p.cmd.Process.Pid
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-			t.Fatalf("resetting the proxy's peak RSS: %v", err)
-		}
-		before := procStatusKB(t, pid, "VmRSS")
-		start := time.Now()
-		res, err := conn.ExecContext(t.Context(), "LOAD DATA LOCAL INFILE 'Reader::ldsbig' INTO TABLE blobs FIELDS TERMINATED BY ','")
-		if err != nil {
-			t.Fatalf("LOAD DATA LOCAL of %d rows: %v", rows, err)
-		}
-		took := time.Since(start)
-		peak := procStatusKB(t, pid, "VmHWM")
-		t.Logf("%d rows split over 3 shards in %v; proxy RSS %.1f MB before, peak %.1f MB during the load", rows, took.Round(time.Millisecond), float64(before)/1024, float64(peak)/1024)
-		if growth := peak - before; growth > 16*1024 {
-			t.Errorf("the proxy's RSS grew by %d KB during a ~30 MB load: the file is being buffered", growth)
-		}
+		res := loadMeasured(t, p, dedicatedConn(t, db), "ldsbig", "blobs", rows, body, "split over 3 shards")
 		if n, _ := res.RowsAffected(); n != rows {
 			t.Errorf("rows affected %d, want %d", n, rows)
 		}
@@ -363,6 +333,44 @@ func testLoadDataSpread(t *testing.T, e *env) {
 			t.Errorf("the shards hold %d rows, want %d", total, rows)
 		}
 	})
+}
+
+// loadMeasured loads rows rows of "<n>,<body>" from a reader named name into table on conn,
+// and fails the test when the proxy's peak RSS (VmHWM, reset first) grows by more than 16 MB
+// meanwhile: the file must stream, not be buffered.
+func loadMeasured(t *testing.T, p *proxy, conn *sql.Conn, name, table string, rows int, body, how string) sql.Result {
+	t.Helper()
+	mysql.RegisterReaderHandler(name, func() io.Reader {
+		pr, pw := io.Pipe()
+		go func() {
+			for i := range rows {
+				if _, err := fmt.Fprintf(pw, "%d,%s\n", i, body); err != nil {
+					return
+				}
+			}
+			_ = pw.Close()
+		}()
+		return pr
+	})
+	t.Cleanup(func() { mysql.DeregisterReaderHandler(name) })
+	mustExec(t, conn, "SELECT 1")
+	pid := p.cmd.Process.Pid
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		t.Fatalf("resetting the proxy's peak RSS: %v", err)
+	}
+	before := procStatusKB(t, pid, "VmRSS")
+	start := time.Now()
+	res, err := conn.ExecContext(t.Context(), fmt.Sprintf("LOAD DATA LOCAL INFILE 'Reader::%s' INTO TABLE %s FIELDS TERMINATED BY ','", name, table))
+	if err != nil {
+		t.Fatalf("LOAD DATA LOCAL of %d rows: %v", rows, err)
+	}
+	took := time.Since(start)
+	peak := procStatusKB(t, pid, "VmHWM")
+	t.Logf("%d rows (%d MB) %s in %v; proxy RSS %.1f MB before, peak %.1f MB during the load", rows, rows*len(body)>>20, how, took.Round(time.Millisecond), float64(before)/1024, float64(peak)/1024)
+	if growth := peak - before; growth > 16*1024 {
+		t.Errorf("the proxy's RSS grew by %d KB during the load: the file is being buffered", growth)
+	}
+	return res
 }
 
 // connectRawLocal logs in to the proxy offering CLIENT_LOCAL_FILES.
