@@ -20,7 +20,7 @@ import (
 // what one MariaDB loading the same file holds (same rows, same affected count and
 // warnings), each shard exactly the rows a plain INSERT of them routes there. A broadcast
 // table's file reaches every shard whole. A row that fails on one shard, a key with no slot,
-// a client gone mid-file or a KILL loads nothing anywhere; a 30 MB file streams with flat
+// a client gone mid-file, a KILL or a deadline loads nothing anywhere; a 30 MB file streams with flat
 // proxy memory.
 func testLoadDataSpread(t *testing.T, e *env) {
 	lds := dbMap{Logical: "lds", Physical: "lds_0"}
@@ -259,55 +259,71 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		nothingAnywhere(t, "a client gone mid-file")
 	})
 
-	t.Run("Killed", func(t *testing.T) {
-		// The client's file stalls mid-way; KILL QUERY through the proxy interrupts the
-		// load: the client gets 1317 once its file is sent, nothing is kept.
-		stall, resume := make(chan struct{}), make(chan struct{})
-		mysql.RegisterReaderHandler("ldstall", func() io.Reader {
-			pr, pw := io.Pipe()
+	// The client's file stalls mid-way while a KILL QUERY through the proxy, or the
+	// session's max_execution_time, interrupts the load: the client gets 1317 or 3024 once
+	// its file is sent; nothing is kept.
+	for _, tc := range []struct {
+		name, setup string
+		interrupt   func(t *testing.T, connID string)
+		code        uint16
+		state       string
+	}{
+		{"Killed", "SET SESSION max_execution_time = 0", func(t *testing.T, id string) { mustExec(t, db, "KILL QUERY "+id) }, 1317, "70100"},
+		{"Deadline", "SET SESSION max_execution_time = 2000", func(t *testing.T, _ string) {
+			wantNothingRunning(t, e, "px_lds", "LOAD DATA%", 30*time.Second) // the deadline stopped the shards' loads
+		}, 3024, "HY000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stall, resume := make(chan struct{}), make(chan struct{})
+			reader := "ldstall" + tc.name
+			mysql.RegisterReaderHandler(reader, func() io.Reader {
+				pr, pw := io.Pipe()
+				go func() {
+					for i := range 3000 {
+						if i == 1500 {
+							close(stall)
+							<-resume
+						}
+						if _, err := fmt.Fprintf(pw, "%d,k\n", i); err != nil {
+							return
+						}
+					}
+					_ = pw.Close()
+				}()
+				return pr
+			})
+			t.Cleanup(func() { mysql.DeregisterReaderHandler(reader) })
+			conn := dedicatedConn(t, db)
+			mustExec(t, conn, tc.setup)
+			id := queryString(t, conn, "SELECT CONNECTION_ID()")
+			errc := make(chan error, 1)
 			go func() {
-				for i := range 3000 {
-					if i == 1500 {
-						close(stall)
-						<-resume
-					}
-					if _, err := fmt.Fprintf(pw, "%d,k\n", i); err != nil {
-						return
-					}
-				}
-				_ = pw.Close()
+				_, err := conn.ExecContext(context.Background(), "LOAD DATA LOCAL INFILE 'Reader::"+reader+"' INTO TABLE pts FIELDS TERMINATED BY ','")
+				errc <- err
 			}()
-			return pr
+			select {
+			case <-stall:
+			case err := <-errc:
+				close(resume)
+				t.Fatalf("the load ended before its file stalled: %v", err)
+			case <-time.After(time.Minute):
+				close(resume)
+				t.Fatal("the client's file was not asked for")
+			}
+			waitRunning(t, e, "px_lds", "LOAD DATA%") // every shard waits for its part
+			tc.interrupt(t, id)
+			close(resume)
+			select {
+			case err := <-errc:
+				wantError(t, err, tc.code, tc.state)
+			case <-time.After(time.Minute):
+				t.Fatal("the interrupted load did not end")
+			}
+			wantNothingRunning(t, e, "px_lds", "LOAD DATA%", 10*time.Second)
+			nothingAnywhere(t, "an interrupted load")
+			mustExec(t, conn, "SET SESSION max_execution_time = 0")
 		})
-		t.Cleanup(func() { mysql.DeregisterReaderHandler("ldstall") })
-		conn := dedicatedConn(t, db)
-		id := queryString(t, conn, "SELECT CONNECTION_ID()")
-		errc := make(chan error, 1)
-		go func() {
-			_, err := conn.ExecContext(context.Background(), "LOAD DATA LOCAL INFILE 'Reader::ldstall' INTO TABLE pts FIELDS TERMINATED BY ','")
-			errc <- err
-		}()
-		select {
-		case <-stall:
-		case err := <-errc:
-			close(resume)
-			t.Fatalf("the load ended before its file stalled: %v", err)
-		case <-time.After(time.Minute):
-			close(resume)
-			t.Fatal("the client's file was not asked for")
-		}
-		waitRunning(t, e, "px_lds", "LOAD DATA%")
-		mustExec(t, db, "KILL QUERY "+id)
-		close(resume)
-		select {
-		case err := <-errc:
-			wantError(t, err, 1317, "70100")
-		case <-time.After(time.Minute):
-			t.Fatal("the killed load did not end")
-		}
-		wantNothingRunning(t, e, "px_lds", "LOAD DATA%", 10*time.Second)
-		nothingAnywhere(t, "a killed load")
-	})
+	}
 
 	t.Run("StreamedLargeFile", func(t *testing.T) {
 		// 3,000 rows of 10 KB (~30 MB) from a reader, split over three shards as the file
