@@ -261,7 +261,7 @@ func (l *loadRun) split(src infile.Source) error {
 		row, ok, err := r.Next(sp.fields, sp.key)
 		switch {
 		case errors.Is(err, infile.ErrRowTooLong):
-			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s with a row longer than %d bytes (row %d)", sp.table.Name, maxLoadRow, row.Line)
+			return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s with a row longer than %d bytes (row %d)", sp.table.Name, maxLoadRow, r.Rows()+1)
 		case err != nil:
 			return err
 		case !ok:
@@ -280,7 +280,7 @@ func (l *loadRun) split(src infile.Source) error {
 // finish tells the feeder the branches are over.
 func (l *loadRun) finish() { l.finishOnce.Do(func() { close(l.finished) }) }
 
-// loadSpread runs LOAD DATA LOCAL INFILE into sharded or broadcast table t of database db.
+// loadSpread runs LOAD DATA LOCAL INFILE into sharded or broadcast table t.
 // Everything that can refuse the statement does so before the client is asked for its file.
 func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules.Table, n *ast.LoadDataStmt, text string, file engine.ClientFile, more bool, w wire.PacketWriter) error {
 	pl := s.planner(snap)

@@ -111,6 +111,9 @@ func NewReader(f Format, src Source, max int) *Reader {
 	return r
 }
 
+// Rows counts the rows read so far.
+func (r *Reader) Rows() int64 { return r.lines }
+
 // Done reports whether the source has ended (or failed): a caller that stops early reads
 // the rest of the file itself.
 func (r *Reader) Done() bool { return r.srcDone }

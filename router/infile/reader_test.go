@@ -123,8 +123,8 @@ func TestRowTooLong(t *testing.T) {
 	if _, ok, err := r.Next(2, 0); !ok || err != nil {
 		t.Fatalf("first row: %v %v", ok, err)
 	}
-	if _, _, err := r.Next(2, 0); !errors.Is(err, ErrRowTooLong) {
-		t.Fatalf("long row: %v, want ErrRowTooLong", err)
+	if _, _, err := r.Next(2, 0); !errors.Is(err, ErrRowTooLong) || r.Rows() != 1 {
+		t.Fatalf("long row: %v after %d rows, want ErrRowTooLong after 1", err, r.Rows())
 	}
 	if r.Done() {
 		t.Fatal("the source must be left for the caller to drain")
