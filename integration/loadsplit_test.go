@@ -33,6 +33,8 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		{"name": "pts_ins", "kind": "sharded", "key": "id", "scheme": "by_id"},
 		{"name": "blobs", "kind": "sharded", "key": "id", "scheme": "by_id"},
 		{"name": "ref", "kind": "broadcast"},
+		{"name": "words", "kind": "sharded", "key": "w", "scheme": "by_id"},
+		{"name": "words_ins", "kind": "sharded", "key": "w", "scheme": "by_id"},
 	}
 	e.backendUser(t, cfg, "px_lds")
 	p := startProxy(t, cfg)
@@ -46,7 +48,9 @@ func testLoadDataSpread(t *testing.T, e *env) {
 		mustExec(t, q, fmt.Sprintf(ptsDDL, "pts"), fmt.Sprintf(ptsDDL, "pts_ins"), trigger,
 			"CREATE TABLE IF NOT EXISTS ref (id INT PRIMARY KEY, name VARCHAR(40)) ENGINE=InnoDB",
 			"CREATE TABLE IF NOT EXISTS blobs (id INT PRIMARY KEY, body MEDIUMTEXT NOT NULL) ENGINE=InnoDB",
-			"DELETE FROM pts", "DELETE FROM pts_ins", "DELETE FROM ref", "DELETE FROM blobs")
+			"CREATE TABLE IF NOT EXISTS words (w VARCHAR(20) CHARACTER SET utf8mb4 PRIMARY KEY, n INT) ENGINE=InnoDB",
+			"CREATE TABLE IF NOT EXISTS words_ins LIKE words",
+			"DELETE FROM pts", "DELETE FROM pts_ins", "DELETE FROM ref", "DELETE FROM blobs", "DELETE FROM words", "DELETE FROM words_ins")
 	}
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -140,6 +144,43 @@ func testLoadDataSpread(t *testing.T, e *env) {
 			if loadedIDs == "[]" {
 				t.Errorf("shard %d got no row: the file is not spread", i)
 			}
+		}
+	})
+
+	t.Run("Latin1TextKeys", func(t *testing.T) {
+		// Text keys in a latin1 file land where an INSERT of the same text (utf8mb4 from the
+		// driver) sends them: the proxy reads the key in the file's character set.
+		words := []string{"café", "naïve", "über", "Ærø", "plain", "zoë", "ñandú", "façade", "smörgås", "crème",
+			"déjà", "piñata", "jalapeño", "Ångström", "rosé", "fiancée", "señor", "Øl", "niño", "glöm"}
+		var file []byte
+		var vals []string
+		for i, w := range words {
+			for _, r := range w {
+				file = append(file, byte(r)) // every rune of these words is below U+0100: its latin1 byte
+			}
+			file = append(file, fmt.Sprintf("\t%d\n", i)...)
+			vals = append(vals, fmt.Sprintf("('%s', %d)", w, i))
+		}
+		res, err := db.Exec(fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE words CHARACTER SET latin1", write("latin1.tsv", string(file))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != int64(len(words)) {
+			t.Errorf("rows affected %d, want %d", n, len(words))
+		}
+		mustExec(t, db, "INSERT INTO words_ins (w, n) VALUES "+strings.Join(vals, ","))
+		spread := 0
+		for i, q := range shards {
+			loaded, inserted := rowsText(query(t, q, "SELECT w, n FROM words ORDER BY n")), rowsText(query(t, q, "SELECT w, n FROM words_ins ORDER BY n"))
+			if loaded != inserted {
+				t.Errorf("shard %d: loaded %s, inserted %s", i, loaded, inserted)
+			}
+			if loaded != "[]" {
+				spread++
+			}
+		}
+		if spread < 2 {
+			t.Errorf("the words fell on %d shard(s): the test does not test placement", spread)
 		}
 	})
 
