@@ -15,7 +15,9 @@
 // Writes spanning shards (split multi-row INSERTs, broadcast writes, UPDATE/DELETE without
 // a single-slot key; split.go) commit atomically (xa.go): participants in prepared XA
 // branches, the coordinator's local transaction with its decision row as the commit point.
-// A Recoverer (recover.go) resolves branches a crashed proxy left prepared.
+// A Recoverer (recover.go) resolves branches a crashed proxy left prepared. LOAD DATA LOCAL
+// INFILE into a table on several shards is such a write (loadsplit.go): each shard loads its
+// part of the client's file, split by shard key as MariaDB reads it (router/infile).
 //
 // Introspection sees logical names (router/introspect): database and table-per-slot table
 // names are translated both ways in statements reading information_schema and in SHOW, and
@@ -33,6 +35,6 @@
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
 //
-// It may import router/engine, router/introspect, merge, rules, sqlerr, wire and the TiDB
+// It may import router/engine, router/infile, router/introspect, merge, rules, sqlerr, wire and the TiDB
 // parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

@@ -42,26 +42,37 @@ func (s *Session) nameInsertColumns(ctx context.Context, snap *rules.Snapshot, i
 	if u, ok := snap.User(s.user); !ok || !u.CanUse(db.Name) {
 		return nil // the planner refuses it with the right error
 	}
+	cols, err := s.tableColumns(ctx, snap, db, t)
+	for _, c := range cols {
+		ins.Columns = append(ins.Columns, &ast.ColumnName{Name: ast.NewCIStr(c)})
+	}
+	return err
+}
+
+// tableColumns returns the columns of t (of database db) in order, read from its first
+// physical copy: those a statement without a column list names (invisible ones left out).
+func (s *Session) tableColumns(ctx context.Context, snap *rules.Snapshot, db *rules.Database, t *rules.Table) ([]string, error) {
 	pl := firstCopy(t)
 	c, err := s.acquire(ctx, snap, pl.Shard)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows, err := engine.QueryRows(ctx, c, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"+
 		escapeString(pl.Shard.Database)+"' AND TABLE_NAME = '"+escapeString(pl.Table)+"' AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION")
 	if err = s.finish(pl.Shard, c, engine.Outcome{Status: s.status}, err); err != nil {
-		return err
+		return nil, err
 	}
 	if len(rows) == 0 {
-		return &sqlerr.Error{Code: 1146, State: "42S02", Message: "Table '" + db.Name + "." + t.Name + "' doesn't exist"}
+		return nil, &sqlerr.Error{Code: 1146, State: "42S02", Message: "Table '" + db.Name + "." + t.Name + "' doesn't exist"}
 	}
+	out := make([]string, 0, len(rows))
 	for _, r := range rows {
 		if len(r) != 1 || r[0] == nil {
-			return sqlerr.New(sqlerr.ErUnknownError, "reading the columns of %s: an unexpected row", t.Name)
+			return nil, sqlerr.New(sqlerr.ErUnknownError, "reading the columns of %s: an unexpected row", t.Name)
 		}
-		ins.Columns = append(ins.Columns, &ast.ColumnName{Name: ast.NewCIStr(*r[0])})
+		out = append(out, *r[0])
 	}
-	return nil
+	return out, nil
 }
 
 // escapeString escapes s for a single-quoted SQL string literal.

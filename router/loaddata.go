@@ -19,11 +19,9 @@ import (
 // memory), and the empty packet that ends the file, to the backend; the backend's OK or ERR
 // then reaches the client like any statement's answer.
 //
-// Only a table that lives on one shard (a single table, or any table of an unsharded
-// database) can be loaded: rows of a sharded or broadcast table would have to be split by
-// shard key (or copied to every shard) and committed atomically across shards, which the
-// proxy does not do yet; such a LOAD DATA is refused with 1235 before any of the file is
-// read.
+// A table spread over several shards (sharded, or broadcast in a database of several
+// shards) is loaded by every shard at once, the proxy sending each its part of the file,
+// atomically (loadsplit.go).
 
 // infileWriter is the PacketWriter a LOAD DATA LOCAL statement's answer is relayed to: it
 // carries the client's file to the engine's relay (engine.FileCarrier).
@@ -47,24 +45,24 @@ func (c *cutoff) ClientFile() (engine.ClientFile, bool) {
 // LOAD DATA LOCAL from a client that did not offer CLIENT_LOCAL_FILES.
 const erLoadInfileDisabled = 4166
 
-// loadDataLocal runs LOAD DATA LOCAL INFILE into a table that lives on one shard.
+// loadDataLocal runs LOAD DATA LOCAL INFILE.
 func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *ast.LoadDataStmt, text string, more bool, w wire.PacketWriter) error {
 	if !s.info.LocalFiles {
 		return sqlerr.New(erLoadInfileDisabled, "The used command is not allowed because the MariaDB server or client has disabled the local infile capability")
 	}
 	file, ok := w.(engine.ClientFile)
 	if !ok {
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own)")
 	}
-	if err := s.checkLoadTarget(snap, n); err != nil {
-		return err
+	if t := s.loadTarget(snap, n); t != nil {
+		return s.loadSpread(ctx, snap, t, n, text, file, more, w) // loadsplit.go
 	}
 	p, err := s.plan(snap, n, text, nil)
 	if err != nil {
 		return err
 	}
 	if p.scatter != nil || p.branches != nil {
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into a table spread over several shards (its rows would have to be split by shard key and committed atomically)")
+		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into a table spread over several shards in this form")
 	}
 	if p.sql != text {
 		p.sql = keepDuplicateHandling(n, text, p.sql)
@@ -75,8 +73,9 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 	return lostWrite(s.run(ctx, snap, p.shard, p.sql, more, &infileWriter{PacketWriter: w, file: file}))
 }
 
-// checkLoadTarget refuses LOAD DATA LOCAL into a sharded or broadcast table.
-func (s *Session) checkLoadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
+// loadTarget returns the table of a LOAD DATA LOCAL when it is a sharded or broadcast table
+// (loaded by loadSpread), or nil.
+func (s *Session) loadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) *rules.Table {
 	name := n.Table.Schema.O
 	if name == "" {
 		name = s.db
@@ -86,16 +85,10 @@ func (s *Session) checkLoadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) err
 		return nil // the planner says what is wrong with it
 	}
 	t := db.Table(n.Table.Name.O)
-	if t == nil {
+	if t == nil || t.Kind != rules.KindSharded && t.Kind != rules.KindBroadcast {
 		return nil
 	}
-	switch t.Kind {
-	case rules.KindSharded:
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s.%s (the file's rows would have to be split by shard key and committed atomically across shards; load through INSERT, or into an unsharded table)", db.Name, t.Name)
-	case rules.KindBroadcast:
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into broadcast table %s.%s (every shard's copy would have to be loaded atomically; load through INSERT)", db.Name, t.Name)
-	}
-	return nil
+	return t
 }
 
 // explicitIgnore matches a LOAD DATA LOCAL whose text asks for IGNORE itself.

@@ -87,13 +87,9 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
 		}
 	}
-	if err := adminStatement(st); err != nil {
+	a, err := pl.analyze(snap, st)
+	if err != nil {
 		return plan{}, err
-	}
-	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return plan{}, a.err
 	}
 	numberParams(a.markers)
 	if pl.locked {
@@ -162,6 +158,17 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	p.columns = introspect.ColumnsOf(db, p.shard)
 	p.bound = p.bound.finish(p, a)
 	return p, nil
+}
+
+// analyze is the privilege barrier's check of st (adminStatement, then the analyzer's:
+// system schemas, other databases, LOAD_FILE) and the analysis planning starts from.
+func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, error) {
+	if err := adminStatement(st); err != nil {
+		return nil, err
+	}
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	st.Accept(a)
+	return a, a.err
 }
 
 // physicalNames points the schema qualifiers and SHOW ... FROM of a statement placed on

@@ -41,6 +41,8 @@ type branchStmt struct {
 	// firstRow is the index, in the client's VALUES list, of the statement's first row; 0
 	// for a broadcast copy.
 	firstRow int
+	// load is the shard's part of the client's file, for a LOAD DATA LOCAL (loadsplit.go).
+	load *loadPart
 }
 
 // planMultiWrite plans st as a multi-shard write when it is one; ok reports whether it did

@@ -148,22 +148,32 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 	if s.inTransaction() {
 		return s.execMultiInTxn(ctx, snap, p, more, w)
 	}
-	gtrid := s.r.newGtrid(p.branches[0].shard)
-	runs := make([]*branchRun, len(p.branches))
+	runs, err := s.runMulti(ctx, snap, p.branches)
+	if err != nil {
+		s.record(ctx, nil, engine.Outcome{}, err)
+		return err
+	}
+	return s.answerMulti(p, runs, more, w)
+}
+
+// runMulti runs branches (autocommit), atomically, and gives back their connections.
+func (s *Session) runMulti(ctx context.Context, snap *rules.Snapshot, branches []branch) ([]*branchRun, error) {
+	gtrid := s.r.newGtrid(branches[0].shard)
+	runs := make([]*branchRun, len(branches))
 	// Connections are taken in shard-name order, whatever the coordinator: two sessions
 	// writing the same shards cannot each hold one pool's last connection while waiting
 	// for the other's.
-	order := make([]int, len(p.branches))
+	order := make([]int, len(branches))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(p.branches[a].shard.Name, p.branches[b].shard.Name) })
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(branches[a].shard.Name, branches[b].shard.Name) })
 	for _, i := range order {
-		b := p.branches[i]
+		b := branches[i]
 		c, err := s.acquire(ctx, snap, b.shard)
 		if err != nil {
 			_ = s.releaseRuns(slices.DeleteFunc(runs, func(r *branchRun) bool { return r == nil }))
-			return err
+			return nil, err
 		}
 		runs[i] = &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.shard.Name)}}
 	}
@@ -171,11 +181,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 	if ferr := s.releaseRuns(runs); ferr != nil {
 		err = ferr
 	}
-	if err != nil {
-		s.record(ctx, nil, engine.Outcome{}, err)
-		return err
-	}
-	return s.answerMulti(p, runs, more, w)
+	return runs, err
 }
 
 // commitBranches runs every branch and commits them all or none.
@@ -247,6 +253,7 @@ func (s *Session) countXA(multi bool, outcome string) {
 // decision row inside a local transaction, a participant's statements in a prepared XA
 // branch. multi says whether there are participants.
 func (s *Session) runBranch(ctx context.Context, snap *rules.Snapshot, r *branchRun, gtrid string, multi bool) error {
+	defer r.b.settled() // loadsplit.go
 	begin := "START TRANSACTION"
 	if !r.coord {
 		begin = "XA START " + r.xid.String()
@@ -307,6 +314,9 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 				out.Affected = f.n
 			}
 		}()
+	}
+	if st.load != nil {
+		w = st.load.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
 	}
 	if st.params == nil {
 		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
