@@ -46,19 +46,19 @@ func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st a
 		if site.expr == nil || *site.expr == nil {
 			continue
 		}
-		before := b.bound
+		before := b.count
 		b.mode = site.mode
 		n, _ := (*site.expr).Accept(b)
 		if b.err != nil {
 			return false, b.err
 		}
 		*site.expr = n.(ast.ExprNode)
-		if f := site.field; f != nil && b.bound != before && f.AsName.O == "" {
+		if f := site.field; f != nil && b.count != before && f.AsName.O == "" {
 			// MariaDB names the column after the expression as written, subquery included.
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
 	}
-	return b.bound, nil
+	return b.count > 0, nil
 }
 
 // bindSite is an expression of a statement whose subqueries may be bound, and how.
@@ -103,7 +103,7 @@ type subqueryBinder struct {
 	max   int
 	mode  bindMode
 	err   error
-	bound bool
+	count int // subqueries replaced by their values
 }
 
 func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
@@ -133,7 +133,7 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 			b.err = err
 			return n, false
 		}
-		b.bound = true
+		b.count++
 		return out, true
 	case *ast.ExistsSubqueryExpr:
 		sub, ok := x.Sel.(*ast.SubqueryExpr)
@@ -152,7 +152,7 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 			b.err = err
 			return n, false
 		}
-		b.bound = true
+		b.count++
 		return boolLiteral((len(res.rows) > 0) != x.Not), true
 	case *ast.SubqueryExpr:
 		out, err := b.bindScalar(x)
@@ -160,7 +160,7 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 			b.err = err
 			return n, false
 		}
-		b.bound = true
+		b.count++
 		return out, true
 	}
 	return n, true

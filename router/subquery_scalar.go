@@ -137,11 +137,9 @@ func literalForm(v []byte, c subqueryCol, mode bindMode) string {
 	if err != nil {
 		return "" // a collation the parser does not know: the connection's
 	}
-	form := "CAST(? AS CHAR CHARACTER SET " + coll.CharsetName + ")"
-	if !coll.IsDefault {
-		form += " COLLATE " + coll.Name
-	}
-	return form
+	// Explicitly collated: the collation the column definition names (the column's own, or
+	// character_set_results' default when the server converted the value).
+	return "CONVERT(? USING " + coll.CharsetName + ") COLLATE " + coll.Name
 }
 
 func isStringType(t byte) bool {
