@@ -16,13 +16,15 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// Uncorrelated IN (SELECT ...) and EXISTS (SELECT ...) over sharded tables whose rows may be
-// on several shards: the proxy runs each subquery first (a scatter query like any other) and
-// binds its result into the outer statement, x IN (SELECT ...) as the list of its values,
-// EXISTS as 1 or 0. The outer statement then routes like any other (by the values, when x
-// is its shard key). At most server.max_subquery_values rows are read; a subquery that
-// answers more fails the statement. A correlated subquery cannot run alone (it names the
-// outer tables' columns) and stays refused.
+// Uncorrelated subqueries over sharded tables whose rows may be on several shards: the
+// proxy runs each subquery first (a scatter query like any other) and binds its result into
+// the outer statement, x IN (SELECT ...) as the list of its values, EXISTS as 1 or 0, a
+// scalar subquery as its value (subquery_scalar.go). The outer statement (a SELECT, UPDATE
+// or DELETE) then routes like any other (by the values, when x is its shard key). At most
+// server.max_subquery_values rows of an IN subquery are read; one that answers more fails
+// the statement. A correlated subquery cannot run alone (it names the outer tables'
+// columns) and stays refused. Prepared statements bind theirs at each EXECUTE
+// (subquery_prepare.go).
 
 // errNestedUnpinned marks the refusal of a statement whose subqueries' sharded tables are
 // not pinned to one shard: binding the subqueries' values may make it answerable.
