@@ -43,7 +43,7 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
 			if r.table.Kind != rules.KindSingle {
-				return nil, sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)
+				return nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)} // bound by its rows: subquery_insert.go
 			}
 		}
 	}

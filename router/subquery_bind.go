@@ -367,7 +367,7 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 		return plan{}, refusal
 	}
 	switch st.(type) {
-	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
 	default:
 		return plan{}, refusal
 	}
@@ -375,6 +375,9 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 		if err := bindParams(st, params); err != nil {
 			return plan{}, err
 		}
+	}
+	if ins, ok := st.(*ast.InsertStmt); ok {
+		return s.planInsertSelect(ctx, snap, ins, refusal) // subquery_insert.go
 	}
 	bound, err := s.bindSubqueries(ctx, snap, st)
 	if err != nil {

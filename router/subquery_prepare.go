@@ -32,6 +32,7 @@ func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, 
 	var shard *rules.Shard
 	top := topLevelTables(st)
 	_, isDelete := st.(*ast.DeleteStmt)
+	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range a.refs {
 		if r.table.Kind != rules.KindSharded {
 			continue
@@ -39,7 +40,7 @@ func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, 
 		if shard == nil {
 			shard = r.table.Scheme.SlotShard(0)
 		}
-		rename(r, r.table.PhysicalName(0), !(isDelete && top[r.node]))
+		rename(r, r.table.PhysicalName(0), !((isDelete || isInsert) && top[r.node]))
 	}
 	if shard == nil {
 		shard = db.DefaultShard
@@ -68,7 +69,7 @@ func (s *Session) describeBound(snap *rules.Snapshot, text string, refusal error
 		return plan{}, refusal
 	}
 	switch st.(type) {
-	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
 	default:
 		return plan{}, refusal
 	}

@@ -36,6 +36,9 @@ const (
 	// bindPlain: in a HAVING, which the proxy evaluates itself over merged groups: plain
 	// literals only.
 	bindPlain
+	// bindRow: a value of an INSERT's row, converted to its column's type by the insert:
+	// plain literals (a shard key among them routes the row), byte strings as their bytes.
+	bindRow
 )
 
 // subqueryCol is what a bound value's literal needs of its column definition.
@@ -71,7 +74,8 @@ func parseSubqueryCol(p []byte) (subqueryCol, bool) {
 // (it replaces the ? of the form), so no quoting depends on the session's sql_mode.
 func typedLiteral(ps *parser.Parser, v []byte, c subqueryCol, mode bindMode) (ast.ExprNode, error) {
 	plain := literalOf(v, c.kind())
-	if mode == bindPlain {
+	binaryString := c.collation == collationBinary && isStringType(c.typ)
+	if mode == bindPlain || (mode == bindRow && (!binaryString || v == nil)) {
 		return plain, nil
 	}
 	form := literalForm(v, c, mode)
@@ -79,7 +83,7 @@ func typedLiteral(ps *parser.Parser, v []byte, c subqueryCol, mode bindMode) (as
 		return plain, nil
 	}
 	val := plain
-	if c.collation == collationBinary && isStringType(c.typ) {
+	if binaryString {
 		val = ast.NewValueExpr(hex.EncodeToString(v), "", "") // UNHEX('...'): bytes, not characters
 	}
 	return parseForm(ps, form, val)

@@ -49,6 +49,9 @@ func TestTypedLiteral(t *testing.T) {
 		{"NULL byte string", nil, col(mysql.MYSQL_TYPE_VAR_STRING, mysql.BINARY_FLAG, 0, 63, 10), bindField, "CAST(NULL AS BINARY)"},
 		{"NULL string", nil, col(mysql.MYSQL_TYPE_VAR_STRING, 0, 0, 45, 160), bindField, "CONVERT(NULL USING 'utf8mb4') COLLATE utf8mb4_general_ci"},
 		{"NULL column", nil, col(mysql.MYSQL_TYPE_NULL, 0, 0, 63, 0), bindField, "NULL"},
+		{"date in an inserted row", []byte("2026-01-05"), col(mysql.MYSQL_TYPE_DATE, 0, 0, 63, 10), bindRow, "'2026-01-05'"},
+		{"decimal in an inserted row", []byte("-0.50"), dec, bindRow, "-0.50"},
+		{"byte string in an inserted row", []byte{0, 'a'}, col(mysql.MYSQL_TYPE_VAR_STRING, mysql.BINARY_FLAG, 0, 63, 10), bindRow, "UNHEX('0061')"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, err := typedLiteral(ps, c.v, c.col, c.mode)

@@ -33,7 +33,7 @@ func statementsSent(be *fakeBackend) []string {
 	for _, l := range be.takeLog() {
 		shard, sql, _ := strings.Cut(l, ": ")
 		shard, _, _ = strings.Cut(shard, "#")
-		for _, p := range []string{"SELECT ", "UPDATE ", "DELETE ", "PREPARE ", "EXECUTE "} {
+		for _, p := range []string{"SELECT ", "INSERT ", "UPDATE ", "DELETE ", "PREPARE ", "EXECUTE "} {
 			if strings.HasPrefix(sql, p) && !strings.HasPrefix(sql, "SELECT @@") {
 				out = append(out, shard+": "+sql)
 			}
@@ -69,6 +69,9 @@ func TestBoundSubqueries(t *testing.T) {
 		{name: "scalar in an UPDATE's SET, pinned WHERE", sql: "UPDATE orders SET total = (SELECT total FROM order_items WHERE id = 3 LIMIT 1) WHERE user_id = 2",
 			sent: slices.Concat(scatter("SELECT `total` FROM `order_items` WHERE `id`=3 LIMIT 1"),
 				[]string{"s0: UPDATE `orders` SET `total`=" + dec + " WHERE `user_id`=2"})},
+		{name: "INSERT ... SELECT inserts the rows read, routed by their keys", sql: "INSERT INTO orders (user_id) SELECT user_id FROM order_items WHERE qty > 5",
+			sent: slices.Concat(scatter("SELECT `user_id` FROM `order_items` WHERE `qty`>5 LIMIT 10001"),
+				[]string{"s1: INSERT INTO `orders` (`user_id`) VALUES (1),(1),(1),(1)"})},
 		{name: "correlated subquery refused with the reason", sql: "SELECT id FROM orders o WHERE total > (SELECT total FROM order_items i WHERE i.order_id = o.id)", failSel: true,
 			sent: scatter("SELECT `total` FROM `order_items` AS `i` WHERE `i`.`order_id`=`o`.`id` LIMIT 2"), code: 1235},
 		{name: "IN subquery with LIMIT refused as MariaDB refuses it", sql: "SELECT id FROM orders WHERE user_id IN (SELECT user_id FROM order_items LIMIT 3)", code: 1235},
