@@ -57,6 +57,11 @@ func subqueryCorpus(r *rand.Rand) []func() scatterQuery {
 			return scatterQuery{sql: "SELECT user_id, (SELECT SUM(qty) FROM d_items WHERE qty > ?) AS q FROM d_users WHERE user_id = ? AND EXISTS (SELECT 1 FROM d_orders WHERE total > ?)", args: []any{r.IntN(4), 1 + r.IntN(120), r.IntN(400)}, ordered: true}
 		},
 		func() scatterQuery {
+			// A correlated scalar pinned to the statement's shard stays; the IN is bound.
+			u := 1 + r.IntN(120)
+			return scatterQuery{sql: fmt.Sprintf("SELECT o.id, (SELECT SUM(i.qty) FROM d_items i WHERE i.user_id = %d AND i.order_id = o.id) AS q FROM d_orders o WHERE o.user_id = %d AND o.currency IN (SELECT currency FROM d_orders WHERE total > %d) ORDER BY o.id", u, u, r.IntN(300)), ordered: true}
+		},
+		func() scatterQuery {
 			return scatterQuery{sql: fmt.Sprintf("SELECT account_id, amount FROM d_ledger WHERE amount < (SELECT MIN(amount) FROM d_ledger WHERE kind = 'fee') + %d ORDER BY id", r.IntN(300)), ordered: true}
 		},
 	}

@@ -36,13 +36,25 @@ type nestedRefusal struct{ err *sqlerr.Error }
 func (n nestedRefusal) Error() string   { return n.err.Error() }
 func (n nestedRefusal) Unwrap() []error { return []error{n.err, errNestedUnpinned} }
 
+// errCorrelated marks the refusal of a subquery that cannot run alone: it names columns
+// of the outer statement's tables.
+var errCorrelated = errors.New("router: correlated subquery")
+
+// correlatedRefusal is a refusal that errors.Is recognises as errCorrelated.
+type correlatedRefusal struct{ err *sqlerr.Error }
+
+func (c correlatedRefusal) Error() string   { return c.err.Error() }
+func (c correlatedRefusal) Unwrap() []error { return []error{c.err, errCorrelated} }
+
 // erTooBigSelect is ER_TOO_BIG_SELECT (SQLSTATE 42000).
 const erTooBigSelect = 1104
 
 // bindSubqueries runs the uncorrelated IN, EXISTS and scalar subqueries of st (a SELECT's
 // select list, WHERE and HAVING; an UPDATE's SET and WHERE; a DELETE's WHERE) and replaces
 // them with their values. It reports whether it replaced any.
-func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bool, error) {
+// A scalar subquery that cannot run alone (correlated) is left in place, its refusal
+// returned as correlated: the caller reports it if the statement is still refused.
+func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated, err error) {
 	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues}
 	for _, site := range bindSites(st) {
 		if site.expr == nil || *site.expr == nil {
@@ -52,7 +64,7 @@ func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st a
 		b.mode = site.mode
 		n, _ := (*site.expr).Accept(b)
 		if b.err != nil {
-			return false, b.err
+			return false, nil, b.err
 		}
 		*site.expr = n.(ast.ExprNode)
 		if f := site.field; f != nil && b.count != before && f.AsName.O == "" {
@@ -60,7 +72,7 @@ func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st a
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
 	}
-	return b.count > 0, nil
+	return b.count > 0, b.correlated, nil
 }
 
 // bindSite is an expression of a statement whose subqueries may be bound, and how.
@@ -106,6 +118,10 @@ type subqueryBinder struct {
 	mode  bindMode
 	err   error
 	count int // subqueries replaced by their values
+	// correlated is the refusal of the first scalar subquery left in place because it
+	// cannot run alone; addedLimit: bindScalar bounded the subquery it ran.
+	correlated error
+	addedLimit bool
 }
 
 func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
@@ -158,6 +174,17 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 		return boolLiteral((len(res.rows) > 0) != x.Not), true
 	case *ast.SubqueryExpr:
 		out, err := b.bindScalar(x)
+		if errors.Is(err, errCorrelated) {
+			// Left to the planner: pinned to the statement's shard, it runs there; if not,
+			// the statement is refused for it (planBound).
+			if inner, ok := x.Query.(*ast.SelectStmt); ok && b.addedLimit {
+				inner.Limit = nil
+			}
+			if b.correlated == nil {
+				b.correlated = err
+			}
+			return n, true
+		}
 		if err != nil {
 			b.err = err
 			return n, false
@@ -171,8 +198,10 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 // bindScalar replaces a scalar subquery by its value (see subquery_scalar.go). It reads at
 // most two rows: more than one is an error wherever MariaDB evaluates the value.
 func (b *subqueryBinder) bindScalar(sub *ast.SubqueryExpr) (ast.ExprNode, error) {
+	b.addedLimit = false
 	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit == nil {
 		inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(2), "", "")}
+		b.addedLimit = true
 	}
 	res, err := b.runMax(sub.Query, 2)
 	if err != nil {
@@ -285,7 +314,7 @@ func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult
 	}
 	if err != nil {
 		if e, ok := sqlerr.As(err); ok && e.Code == 1054 {
-			return nil, sqlerr.NotSupported("a correlated subquery over sharded tables whose rows may be on several shards (%s)", e.Message)
+			return nil, correlatedRefusal{sqlerr.NotSupported("a correlated subquery over sharded tables whose rows may be on several shards (%s)", e.Message)}
 		}
 		return nil, err
 	}
@@ -379,7 +408,10 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	if ins, ok := st.(*ast.InsertStmt); ok {
 		return s.planInsertSelect(ctx, snap, ins, refusal) // subquery_insert.go
 	}
-	bound, err := s.bindSubqueries(ctx, snap, st)
+	bound, correlated, err := s.bindSubqueries(ctx, snap, st)
+	if correlated != nil {
+		refusal = correlated // the reason the statement cannot run
+	}
 	if err != nil {
 		return plan{}, err
 	}
@@ -390,5 +422,9 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	if err != nil {
 		return plan{}, err
 	}
-	return s.plan(snap, st, sql, nil)
+	p, err := s.plan(snap, st, sql, nil)
+	if errors.Is(err, errNestedUnpinned) && correlated != nil {
+		return plan{}, correlated
+	}
+	return p, err
 }
