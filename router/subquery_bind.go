@@ -387,17 +387,11 @@ func (c *rowCollector) WritePacket(p []byte) error {
 }
 
 // planBound plans a statement refused for its subqueries (refusal) again, after binding the
-// values of its IN, EXISTS and scalar subqueries. The statement is parsed again from text:
-// planning rewrote the first tree. params are a prepared statement's values, bound into the
+// values of its IN, EXISTS and scalar subqueries (of an INSERT ... SELECT, its rows). params are a prepared statement's values, bound into the
 // statement first (nil for a plain query).
 func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, params []wire.Param, refusal error) (plan, error) {
-	st, err := s.parseOne(text)
-	if err != nil {
-		return plan{}, refusal
-	}
-	switch st.(type) {
-	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
-	default:
+	st, ok := s.rebindable(text) // subquery_prepare.go
+	if !ok {
 		return plan{}, refusal
 	}
 	if params != nil {

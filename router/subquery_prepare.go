@@ -62,16 +62,25 @@ func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, 
 }
 
 // describeBound describes a prepared statement refused for its subqueries (see
-// describeNested); the statement is parsed again: planning rewrote the first tree.
+// describeNested).
 func (s *Session) describeBound(snap *rules.Snapshot, text string, refusal error) (plan, error) {
-	st, err := s.parseOne(text)
-	if err != nil {
-		return plan{}, refusal
-	}
-	switch st.(type) {
-	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
-	default:
+	st, ok := s.rebindable(text)
+	if !ok {
 		return plan{}, refusal
 	}
 	return s.planner(snap).describeNested(snap, st)
+}
+
+// rebindable parses text again (planning rewrote the first tree) and reports whether it is a
+// statement whose subqueries are bound: a SELECT, UPDATE, DELETE or INSERT.
+func (s *Session) rebindable(text string) (ast.StmtNode, bool) {
+	st, err := s.parseOne(text)
+	if err != nil {
+		return nil, false
+	}
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
+		return st, true
+	}
+	return nil, false
 }
