@@ -55,7 +55,7 @@ const erTooBigSelect = 1104
 // A scalar subquery that cannot run alone (correlated) is left in place, its refusal
 // returned as correlated: the caller reports it if the statement is still refused.
 func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated, err error) {
-	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues}
+	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: isWrite(st)}
 	for _, site := range bindSites(st) {
 		if site.expr == nil || *site.expr == nil {
 			continue
@@ -122,6 +122,9 @@ type subqueryBinder struct {
 	// cannot run alone; addedLimit: bindScalar bounded the subquery it ran.
 	correlated error
 	addedLimit bool
+	// primary: the subqueries feed a write, so they read the primary even under a
+	// read/write split (as MariaDB reads what it changes).
+	primary bool
 }
 
 func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
@@ -306,6 +309,9 @@ func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult
 	text, err := restoreSQL(b.s.restoreFlags, b.s.lists, st)
 	if err != nil {
 		return nil, err
+	}
+	if b.primary {
+		text = "/*+ PRIMARY */ " + text // readsplit.go's hint
 	}
 	c := &rowCollector{max: limit}
 	err = b.s.execStmt(b.ctx, b.snap, st, text, false, c)

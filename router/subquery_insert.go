@@ -48,7 +48,7 @@ func (s *Session) bindInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 	if ins.Select == nil {
 		return false, nil
 	}
-	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, mode: bindRow}
+	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, mode: bindRow, primary: true}
 	if sel, ok := ins.Select.(*ast.SelectStmt); ok && sel.Limit == nil {
 		// Bound the rows read: one more than allowed tells that there are too many.
 		sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(b.max)+1, "", "")}
