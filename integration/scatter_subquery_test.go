@@ -62,6 +62,11 @@ func subqueryCorpus(r *rand.Rand) []func() scatterQuery {
 			return scatterQuery{sql: fmt.Sprintf("SELECT o.id, (SELECT SUM(i.qty) FROM d_items i WHERE i.user_id = %d AND i.order_id = o.id) AS q FROM d_orders o WHERE o.user_id = %d AND o.currency IN (SELECT currency FROM d_orders WHERE total > %d) ORDER BY o.id", u, u, r.IntN(300)), ordered: true}
 		},
 		func() scatterQuery {
+			// Likewise a correlated IN pinned to the statement's shard.
+			u := 1 + r.IntN(120)
+			return scatterQuery{sql: fmt.Sprintf("SELECT o.id FROM d_orders o WHERE o.user_id = %d AND o.id IN (SELECT i.order_id FROM d_items i WHERE i.user_id = %d AND i.qty > o.id %% 3) AND EXISTS (SELECT 1 FROM d_users WHERE country = '%s') ORDER BY o.id", u, u, countries[r.IntN(4)]), ordered: true}
+		},
+		func() scatterQuery {
 			return scatterQuery{sql: fmt.Sprintf("SELECT account_id, amount FROM d_ledger WHERE amount < (SELECT MIN(amount) FROM d_ledger WHERE kind = 'fee') + %d ORDER BY id", r.IntN(300)), ordered: true}
 		},
 	}

@@ -118,10 +118,9 @@ type subqueryBinder struct {
 	mode  bindMode
 	err   error
 	count int // subqueries replaced by their values
-	// correlated is the refusal of the first scalar subquery left in place because it
-	// cannot run alone; addedLimit: bindScalar bounded the subquery it ran.
+	// correlated is the refusal of the first subquery left in place because it cannot
+	// run alone.
 	correlated error
-	addedLimit bool
 	// primary: the subqueries feed a write, so they read the primary even under a
 	// read/write split (as MariaDB reads what it changes).
 	primary bool
@@ -143,71 +142,74 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 	if b.err != nil {
 		return n, false
 	}
+	var out ast.ExprNode
+	var err error
 	switch x := n.(type) {
 	case *ast.PatternInExpr:
 		sub, ok := x.Sel.(*ast.SubqueryExpr)
 		if !ok {
 			return n, true
 		}
-		out, err := b.bindIn(x, sub)
-		if err != nil {
-			b.err = err
-			return n, false
-		}
-		b.count++
-		return out, true
+		out, err = b.bindIn(x, sub)
 	case *ast.ExistsSubqueryExpr:
 		sub, ok := x.Sel.(*ast.SubqueryExpr)
 		if !ok {
 			return n, true
 		}
-		inner, ok := sub.Query.(*ast.SelectStmt)
-		if !ok {
+		if _, ok := sub.Query.(*ast.SelectStmt); !ok {
 			return n, true
 		}
-		if inner.Limit == nil {
-			inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(1), "", "")}
-		}
-		res, err := b.run(sub.Query)
-		if err != nil {
-			b.err = err
-			return n, false
-		}
-		b.count++
-		return boolLiteral((len(res.rows) > 0) != x.Not), true
+		out, err = b.bindExists(x, sub)
 	case *ast.SubqueryExpr:
-		out, err := b.bindScalar(x)
-		if errors.Is(err, errCorrelated) {
-			// Left to the planner: pinned to the statement's shard, it runs there; if not,
-			// the statement is refused for it (planBound).
-			if inner, ok := x.Query.(*ast.SelectStmt); ok && b.addedLimit {
-				inner.Limit = nil
-			}
-			if b.correlated == nil {
-				b.correlated = err
-			}
-			return n, true
-		}
-		if err != nil {
-			b.err = err
-			return n, false
-		}
-		b.count++
-		return out, true
+		out, err = b.bindScalar(x)
+	default:
+		return n, true
 	}
-	return n, true
+	if errors.Is(err, errCorrelated) {
+		// Left to the planner: pinned to the statement's shard, it runs there; if not,
+		// the statement is refused for it (planBound).
+		if b.correlated == nil {
+			b.correlated = err
+		}
+		return n, true
+	}
+	if err != nil {
+		b.err = err
+		return n, false
+	}
+	b.count++
+	return out, true
+}
+
+// limitRows bounds a SELECT without a LIMIT to n rows and returns the undo (for a
+// subquery left in place).
+func limitRows(q ast.ResultSetNode, n uint64) func() {
+	sel, ok := q.(*ast.SelectStmt)
+	if !ok || sel.Limit != nil {
+		return func() {}
+	}
+	sel.Limit = &ast.Limit{Count: ast.NewValueExpr(n, "", "")}
+	return func() { sel.Limit = nil }
+}
+
+// bindExists replaces [NOT] EXISTS (SELECT ...) by 1 or 0: one row tells.
+func (b *subqueryBinder) bindExists(x *ast.ExistsSubqueryExpr, sub *ast.SubqueryExpr) (ast.ExprNode, error) {
+	undo := limitRows(sub.Query, 1)
+	res, err := b.run(sub.Query)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	return boolLiteral((len(res.rows) > 0) != x.Not), nil
 }
 
 // bindScalar replaces a scalar subquery by its value (see subquery_scalar.go). It reads at
 // most two rows: more than one is an error wherever MariaDB evaluates the value.
 func (b *subqueryBinder) bindScalar(sub *ast.SubqueryExpr) (ast.ExprNode, error) {
-	b.addedLimit = false
-	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit == nil {
-		inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(2), "", "")}
-		b.addedLimit = true
-	}
+	undo := limitRows(sub.Query, 2)
 	res, err := b.runMax(sub.Query, 2)
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	return scalarValue(b.s.parser, res, b.mode)
@@ -225,12 +227,10 @@ func (b *subqueryBinder) bindIn(x *ast.PatternInExpr, sub *ast.SubqueryExpr) (as
 	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit != nil {
 		return nil, sqlerr.New(sqlerr.ErNotSupportedYet, "This version of MariaDB doesn't yet support 'LIMIT & IN/ALL/ANY/SOME subquery'")
 	}
-	if inner, ok := sub.Query.(*ast.SelectStmt); ok {
-		// Bound the rows read: one more than allowed tells that there are too many.
-		inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(b.max)+1, "", "")}
-	}
+	undo := limitRows(sub.Query, uint64(b.max)+1) // one more than allowed tells there are too many
 	res, err := b.run(sub.Query)
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	want := 1

@@ -49,10 +49,7 @@ func (s *Session) bindInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 		return false, nil
 	}
 	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, mode: bindRow, primary: true}
-	if sel, ok := ins.Select.(*ast.SelectStmt); ok && sel.Limit == nil {
-		// Bound the rows read: one more than allowed tells that there are too many.
-		sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(b.max)+1, "", "")}
-	}
+	limitRows(ins.Select, uint64(b.max)+1) // one more than allowed tells there are too many
 	res, err := b.run(ins.Select)
 	if err != nil {
 		return false, err
