@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -73,8 +74,10 @@ func subqueryCorpus(r *rand.Rand) []func() scatterQuery {
 }
 
 // testScatterSubqueryErrors checks that a scalar subquery answering several rows fails as on
-// one MariaDB (1242) where MariaDB evaluates it, and not where no row needs its value; and
-// that IN subqueries with LIMIT are refused as MariaDB refuses them.
+// one MariaDB (1242) where MariaDB evaluates it, and not where no row needs its value; that
+// IN subqueries with LIMIT are refused as MariaDB refuses them; that correlated subqueries
+// pinned to the statement's shard still run there while the others are bound; and that a
+// correlated subquery over several shards is refused, saying so.
 func testScatterSubqueryErrors(t *testing.T, ref, via *sql.DB) {
 	for _, q := range []string{
 		"SELECT id FROM d_orders WHERE total = (SELECT total FROM d_orders WHERE user_id IN (1, 2, 3, 4, 5)) ORDER BY id",
@@ -82,6 +85,9 @@ func testScatterSubqueryErrors(t *testing.T, ref, via *sql.DB) {
 		"SELECT id FROM d_orders WHERE id < 0 AND total = (SELECT total FROM d_orders) ORDER BY id",
 		"SELECT id FROM d_orders WHERE user_id IN (SELECT user_id FROM d_users LIMIT 3)",
 		"SELECT (SELECT user_id, name FROM d_users WHERE user_id = 1)",
+		// Correlated subqueries pinned to the statement's shard stay; the others are bound.
+		"SELECT o.id, (SELECT SUM(i.qty) FROM d_items i WHERE i.user_id = 7 AND i.order_id = o.id) AS q FROM d_orders o WHERE o.user_id = 7 AND o.currency IN (SELECT currency FROM d_orders WHERE total > 100) ORDER BY o.id",
+		"SELECT o.id FROM d_orders o WHERE o.user_id = 9 AND o.id IN (SELECT i.order_id FROM d_items i WHERE i.user_id = 9 AND i.qty > o.id % 3) AND EXISTS (SELECT 1 FROM d_users WHERE country = 'DE') ORDER BY o.id",
 	} {
 		want, werr := tryQuery(ref, q)
 		got, gerr := tryQuery(via, q)
@@ -99,6 +105,12 @@ func testScatterSubqueryErrors(t *testing.T, ref, via *sql.DB) {
 				t.Errorf("%s: %s", q, diff)
 			}
 		}
+	}
+	// A correlated subquery over several shards is refused, naming why.
+	_, err := tryQuery(via, "SELECT id FROM d_orders o WHERE total > (SELECT AVG(total) FROM d_orders x WHERE x.currency = o.currency) AND id IN (SELECT order_id FROM d_items)")
+	wantError(t, err, 1235, "42000")
+	if err != nil && !strings.Contains(err.Error(), "correlated subquery") {
+		t.Errorf("the refusal does not say the subquery is correlated: %v", err)
 	}
 }
 
