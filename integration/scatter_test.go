@@ -288,6 +288,7 @@ func scatterCorpus(seed uint64) []scatterQuery {
 			return scatterQuery{sql: "SELECT id FROM d_orders WHERE user_id = ? AND currency IN (SELECT code FROM currencies WHERE rate > 1) ORDER BY id", args: []any{1 + r.IntN(120)}, ordered: true}
 		},
 	}
+	templates = append(templates, subqueryCorpus(r)...) // scatter_subquery_test.go
 	for len(out) < 300 {
 		out = append(out, templates[r.IntN(len(templates))]())
 	}
@@ -389,6 +390,10 @@ func TestScatter(t *testing.T) {
 				}
 			}
 		}
+	})
+	t.Run("SubqueryErrors", func(t *testing.T) { testScatterSubqueryErrors(t, ref, db) })
+	t.Run("SubqueryWrites", func(t *testing.T) {
+		testScatterSubqueryWrites(t, ref, db, se.proxy.open(t, appUser, appPass, "shop", "interpolateParams=false", "parseTime=true"))
 	})
 	t.Run("Writes", func(t *testing.T) {
 		// UPDATE and DELETE without the shard key run on every shard (atomically); affected

@@ -47,17 +47,19 @@ func testSubqueryValuesBound(t *testing.T, e *env) {
 				t.Errorf("%s (%s): %s", q, mode, diff)
 			}
 		}
-		// With a parameter: interpolated, a plain query; prepared, refused at PREPARE (its
-		// columns and parameters must be described before the subquery can run).
+		// With a parameter: interpolated, a plain query; prepared, described at PREPARE and
+		// bound at each EXECUTE, the limit applying the same way.
 		withParam := "SELECT COUNT(*) FROM t WHERE k IN (SELECT k FROM t WHERE g < ?)"
-		got, err := tryQuery(db, withParam, 5)
-		if mode == "interpolateParams=false" {
-			wantError(t, err, 1235, "42000")
-		} else if want, rerr := tryQuery(ref, withParam, 5); rerr != nil || err != nil {
-			t.Errorf("%s (%s): %v, reference %v", withParam, mode, err, rerr)
-		} else if diff := diffResults(want, got, true); diff != "" {
-			t.Errorf("%s (%s): %s", withParam, mode, diff)
+		for _, g := range []int{5, 16} {
+			got, err := tryQuery(db, withParam, g)
+			if want, rerr := tryQuery(ref, withParam, g); rerr != nil || err != nil {
+				t.Errorf("%s [%d] (%s): %v, reference %v", withParam, g, mode, err, rerr)
+			} else if diff := diffResults(want, got, true); diff != "" {
+				t.Errorf("%s [%d] (%s): %s", withParam, g, mode, diff)
+			}
 		}
+		_, err := tryQuery(db, withParam, 17) // 51 values
+		wantError(t, err, 1104, "42000")
 		_, err = tryQuery(db, "SELECT COUNT(*) FROM t WHERE k IN (SELECT k FROM t WHERE g < 17)") // 51 values
 		wantError(t, err, 1104, "42000")
 		if err != nil && !strings.Contains(err.Error(), "server.max_subquery_values") {

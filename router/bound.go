@@ -56,7 +56,11 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	b.alias = !isDelete
 	top := topLevelTables(st)
 	for _, r := range a.refs {
-		if r.table.Kind == rules.KindSharded && top[r.node] {
+		switch {
+		case r.table.Kind != rules.KindSharded:
+		case !top[r.node]:
+			return nil // in a subquery: its own WHERE must pin it too (routeNested, at each execution)
+		default:
 			b.sharded = append(b.sharded, r)
 			b.logical = append(b.logical, r.node.Name.O)
 		}

@@ -19,6 +19,12 @@
 // INFILE into a table on several shards is such a write (loadsplit.go): each shard loads its
 // part of the client's file, split by shard key as MariaDB reads it (router/infile).
 //
+// Uncorrelated subqueries whose sharded tables are not pinned to the statement's shard (IN,
+// EXISTS, scalar; the SELECT of an INSERT ... SELECT) run first through the proxy and are
+// bound into the statement as literals of their values (subquery_bind.go,
+// subquery_scalar.go, subquery_insert.go); a prepared one binds them at each EXECUTE
+// (subquery_prepare.go).
+//
 // Introspection sees logical names (router/introspect): database and table-per-slot table
 // names are translated both ways in statements reading information_schema and in SHOW, and
 // information_schema is read through derived tables holding only the user's databases.

@@ -101,7 +101,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	}
 	p, err := s.describe(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
-		err = preparedSubqueries(err) // subquery_bind.go
+		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
 	}
 	if err == nil {
 		p, err = withReturning(p, clause)
@@ -219,6 +219,11 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			return err
 		}
 		p, err := s.plan(snap, node, st.text, params)
+		bound := errors.Is(err, errNestedUnpinned)
+		if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
+			p, err = s.planBound(ctx, snap, st.text, params, err)
+			params = nil
+		}
 		if err == nil && st.returning != "" {
 			p, err = withReturning(p, st.returning)
 		}
@@ -230,6 +235,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		}
 		if p.scatter != nil {
 			s.route = RouteScatter
+			if bound {
+				return s.runScatter(ctx, snap, p.scatter, false, w, true)
+			}
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {

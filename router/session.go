@@ -251,7 +251,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	plan, err := s.plan(snap, st, text, nil)
 	if errors.Is(err, errNestedUnpinned) {
-		plan, err = s.planBound(ctx, snap, text, err) // subquery_bind.go
+		plan, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
 	}
 	if err != nil {
 		return err

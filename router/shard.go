@@ -43,7 +43,7 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
 			if r.table.Kind != rules.KindSingle {
-				return nil, sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)
+				return nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)} // bound by its rows: subquery_insert.go
 			}
 		}
 	}
@@ -527,14 +527,14 @@ func (pl *planner) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef
 				r.table.Name, r.table.Key)}
 		}
 		if r.table.Scheme != first.table.Scheme {
-			return nil, sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)
+			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)}
 		}
 		slots, err := slotsOf(r.table, vals)
 		if err != nil {
 			return nil, err
 		}
 		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
-			return nil, sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.table.Name)
+			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.table.Name)}
 		}
 		slot = slots[0]
 	}

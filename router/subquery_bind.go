@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -15,13 +16,15 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// Uncorrelated IN (SELECT ...) and EXISTS (SELECT ...) over sharded tables whose rows may be
-// on several shards: the proxy runs each subquery first (a scatter query like any other) and
-// binds its result into the outer statement, x IN (SELECT ...) as the list of its values,
-// EXISTS as 1 or 0. The outer statement then routes like any other (by the values, when x
-// is its shard key). At most server.max_subquery_values rows are read; a subquery that
-// answers more fails the statement. A correlated subquery cannot run alone (it names the
-// outer tables' columns) and stays refused.
+// Uncorrelated subqueries over sharded tables whose rows may be on several shards: the
+// proxy runs each subquery first (a scatter query like any other) and binds its result into
+// the outer statement, x IN (SELECT ...) as the list of its values, EXISTS as 1 or 0, a
+// scalar subquery as its value (subquery_scalar.go). The outer statement (a SELECT, UPDATE
+// or DELETE) then routes like any other (by the values, when x is its shard key). At most
+// server.max_subquery_values rows of an IN subquery are read; one that answers more fails
+// the statement. A correlated subquery cannot run alone (it names the outer tables'
+// columns) and stays refused. Prepared statements bind theirs at each EXECUTE
+// (subquery_prepare.go).
 
 // errNestedUnpinned marks the refusal of a statement whose subqueries' sharded tables are
 // not pinned to one shard: binding the subqueries' values may make it answerable.
@@ -33,24 +36,71 @@ type nestedRefusal struct{ err *sqlerr.Error }
 func (n nestedRefusal) Error() string   { return n.err.Error() }
 func (n nestedRefusal) Unwrap() []error { return []error{n.err, errNestedUnpinned} }
 
+// errCorrelated marks the refusal of a subquery that cannot run alone: it names columns
+// of the outer statement's tables.
+var errCorrelated = errors.New("router: correlated subquery")
+
+// correlatedRefusal is a refusal that errors.Is recognises as errCorrelated.
+type correlatedRefusal struct{ err *sqlerr.Error }
+
+func (c correlatedRefusal) Error() string   { return c.err.Error() }
+func (c correlatedRefusal) Unwrap() []error { return []error{c.err, errCorrelated} }
+
 // erTooBigSelect is ER_TOO_BIG_SELECT (SQLSTATE 42000).
 const erTooBigSelect = 1104
 
-// bindSubqueries runs the uncorrelated IN and EXISTS subqueries of sel's WHERE and HAVING
-// and replaces them with their values. It reports whether it replaced any.
-func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, sel *ast.SelectStmt) (bool, error) {
-	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues}
-	for _, e := range []*ast.ExprNode{&sel.Where, havingOf(sel)} {
-		if e == nil || *e == nil {
+// bindSubqueries runs the uncorrelated IN, EXISTS and scalar subqueries of st (a SELECT's
+// select list, WHERE and HAVING; an UPDATE's SET and WHERE; a DELETE's WHERE) and replaces
+// them with their values. It reports whether it replaced any.
+// A scalar subquery that cannot run alone (correlated) is left in place, its refusal
+// returned as correlated: the caller reports it if the statement is still refused.
+func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated, err error) {
+	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: isWrite(st)}
+	for _, site := range bindSites(st) {
+		if site.expr == nil || *site.expr == nil {
 			continue
 		}
-		n, _ := (*e).Accept(b)
+		before := b.count
+		b.mode = site.mode
+		n, _ := (*site.expr).Accept(b)
 		if b.err != nil {
-			return false, b.err
+			return false, nil, b.err
 		}
-		*e = n.(ast.ExprNode)
+		*site.expr = n.(ast.ExprNode)
+		if f := site.field; f != nil && b.count != before && f.AsName.O == "" {
+			// MariaDB names the column after the expression as written, subquery included.
+			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+		}
 	}
-	return b.bound, nil
+	return b.count > 0, b.correlated, nil
+}
+
+// bindSite is an expression of a statement whose subqueries may be bound, and how.
+type bindSite struct {
+	expr  *ast.ExprNode
+	mode  bindMode
+	field *ast.SelectField // the select list field it is, if any
+}
+
+func bindSites(st ast.StmtNode) []bindSite {
+	var sites []bindSite
+	switch n := st.(type) {
+	case *ast.SelectStmt:
+		if n.Fields != nil {
+			for _, f := range n.Fields.Fields {
+				sites = append(sites, bindSite{expr: &f.Expr, mode: bindField, field: f})
+			}
+		}
+		sites = append(sites, bindSite{expr: &n.Where, mode: bindValue}, bindSite{expr: havingOf(n), mode: bindPlain})
+	case *ast.UpdateStmt:
+		for _, a := range n.List {
+			sites = append(sites, bindSite{expr: &a.Expr, mode: bindValue})
+		}
+		sites = append(sites, bindSite{expr: &n.Where, mode: bindValue})
+	case *ast.DeleteStmt:
+		sites = append(sites, bindSite{expr: &n.Where, mode: bindValue})
+	}
+	return sites
 }
 
 func havingOf(sel *ast.SelectStmt) *ast.ExprNode {
@@ -65,8 +115,15 @@ type subqueryBinder struct {
 	ctx   context.Context
 	snap  *rules.Snapshot
 	max   int
+	mode  bindMode
 	err   error
-	bound bool
+	count int // subqueries replaced by their values
+	// correlated is the refusal of the first subquery left in place because it cannot
+	// run alone.
+	correlated error
+	// primary: the subqueries feed a write, so they read the primary even under a
+	// read/write split (as MariaDB reads what it changes).
+	primary bool
 }
 
 func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
@@ -74,7 +131,9 @@ func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.PatternInExpr, *ast.ExistsSubqueryExpr:
 		return n, true // replaced whole in Leave
 	case *ast.SubqueryExpr:
-		return n, true // a scalar subquery: left to the planner
+		return n, true // a scalar subquery: replaced whole in Leave
+	case *ast.CompareSubqueryExpr:
+		return n, true // x > ANY (SELECT ...): left to the planner
 	}
 	return n, b.err != nil
 }
@@ -83,40 +142,77 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 	if b.err != nil {
 		return n, false
 	}
+	var out ast.ExprNode
+	var err error
 	switch x := n.(type) {
 	case *ast.PatternInExpr:
 		sub, ok := x.Sel.(*ast.SubqueryExpr)
 		if !ok {
 			return n, true
 		}
-		out, err := b.bindIn(x, sub)
-		if err != nil {
-			b.err = err
-			return n, false
-		}
-		b.bound = true
-		return out, true
+		out, err = b.bindIn(x, sub)
 	case *ast.ExistsSubqueryExpr:
 		sub, ok := x.Sel.(*ast.SubqueryExpr)
 		if !ok {
 			return n, true
 		}
-		inner, ok := sub.Query.(*ast.SelectStmt)
-		if !ok {
+		if _, ok := sub.Query.(*ast.SelectStmt); !ok {
 			return n, true
 		}
-		if inner.Limit == nil {
-			inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(1), "", "")}
-		}
-		res, err := b.run(sub.Query)
-		if err != nil {
-			b.err = err
-			return n, false
-		}
-		b.bound = true
-		return boolLiteral((len(res.rows) > 0) != x.Not), true
+		out, err = b.bindExists(x, sub)
+	case *ast.SubqueryExpr:
+		out, err = b.bindScalar(x)
+	default:
+		return n, true
 	}
-	return n, true
+	if errors.Is(err, errCorrelated) {
+		// Left to the planner: pinned to the statement's shard, it runs there; if not,
+		// the statement is refused for it (planBound).
+		if b.correlated == nil {
+			b.correlated = err
+		}
+		return n, true
+	}
+	if err != nil {
+		b.err = err
+		return n, false
+	}
+	b.count++
+	return out, true
+}
+
+// limitRows bounds a SELECT without a LIMIT to n rows and returns the undo (for a
+// subquery left in place).
+func limitRows(q ast.ResultSetNode, n uint64) func() {
+	sel, ok := q.(*ast.SelectStmt)
+	if !ok || sel.Limit != nil {
+		return func() {}
+	}
+	sel.Limit = &ast.Limit{Count: ast.NewValueExpr(n, "", "")}
+	return func() { sel.Limit = nil }
+}
+
+// bindExists replaces [NOT] EXISTS (SELECT ...) by 1 or 0: one row tells.
+func (b *subqueryBinder) bindExists(x *ast.ExistsSubqueryExpr, sub *ast.SubqueryExpr) (ast.ExprNode, error) {
+	undo := limitRows(sub.Query, 1)
+	res, err := b.run(sub.Query)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	return boolLiteral((len(res.rows) > 0) != x.Not), nil
+}
+
+// bindScalar replaces a scalar subquery by its value (see subquery_scalar.go). It reads at
+// most two rows: more than one is an error wherever MariaDB evaluates the value.
+func (b *subqueryBinder) bindScalar(sub *ast.SubqueryExpr) (ast.ExprNode, error) {
+	undo := limitRows(sub.Query, 2)
+	res, err := b.runMax(sub.Query, 2)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	return scalarValue(b.s.parser, res, b.mode)
 }
 
 func boolLiteral(v bool) ast.ExprNode {
@@ -128,19 +224,20 @@ func boolLiteral(v bool) ast.ExprNode {
 
 // bindIn replaces x IN (SELECT ...) by x IN (values), or by 0/1 when the subquery is empty.
 func (b *subqueryBinder) bindIn(x *ast.PatternInExpr, sub *ast.SubqueryExpr) (ast.ExprNode, error) {
-	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit == nil {
-		// Bound the rows read: one more than allowed tells that there are too many.
-		inner.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(b.max)+1, "", "")}
+	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit != nil {
+		return nil, sqlerr.New(sqlerr.ErNotSupportedYet, "This version of MariaDB doesn't yet support 'LIMIT & IN/ALL/ANY/SOME subquery'")
 	}
+	undo := limitRows(sub.Query, uint64(b.max)+1) // one more than allowed tells there are too many
 	res, err := b.run(sub.Query)
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	want := 1
 	if r, ok := x.Expr.(*ast.RowExpr); ok {
 		want = len(r.Values)
 	}
-	if len(res.kinds) != want {
+	if len(res.cols) != want {
 		return nil, sqlerr.New(1241, "Operand should contain %d column(s)", want)
 	}
 	if len(res.rows) == 0 {
@@ -150,7 +247,7 @@ func (b *subqueryBinder) bindIn(x *ast.PatternInExpr, sub *ast.SubqueryExpr) (as
 	for i, row := range res.rows {
 		vals := make([]ast.ExprNode, len(row))
 		for j, v := range row {
-			vals[j] = literalOf(v, res.kinds[j])
+			vals[j] = literalOf(v, res.cols[j].kind())
 		}
 		list[i] = vals[0]
 		if want > 1 {
@@ -187,14 +284,24 @@ func literalOf(v []byte, k merge.Kind) ast.ExprNode {
 	return ast.NewValueExpr(string(v), "", "")
 }
 
-// subqueryResult is a subquery's rows in the text protocol, with its columns' kinds.
+// subqueryResult is a subquery's rows in the text protocol, with its columns.
 type subqueryResult struct {
-	kinds []merge.Kind
-	rows  [][][]byte
+	cols    []subqueryCol
+	rows    [][][]byte
+	tooMany bool // there were more rows than were read
 }
 
-// run runs a subquery on its own and reads its rows (at most max).
+// run runs a subquery on its own and reads its rows (at most server.max_subquery_values).
 func (b *subqueryBinder) run(q ast.ResultSetNode) (*subqueryResult, error) {
+	res, err := b.runMax(q, b.max)
+	if err == nil && res.tooMany {
+		err = sqlerr.New(erTooBigSelect, "a subquery over several shards returned more than %d rows (server.max_subquery_values); narrow it or raise the limit", b.max)
+	}
+	return res, err
+}
+
+// runMax runs a subquery on its own and reads at most limit of its rows (more are noted).
+func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult, error) {
 	st, ok := q.(ast.StmtNode)
 	if !ok {
 		return nil, sqlerr.NotSupported("this kind of subquery over sharded tables")
@@ -203,21 +310,21 @@ func (b *subqueryBinder) run(q ast.ResultSetNode) (*subqueryResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &rowCollector{max: b.max}
+	if b.primary {
+		text = "/*+ PRIMARY */ " + text // readsplit.go's hint
+	}
+	c := &rowCollector{max: limit}
 	err = b.s.execStmt(b.ctx, b.snap, st, text, false, c)
 	if err == nil {
 		err = c.err
 	}
 	if err != nil {
 		if e, ok := sqlerr.As(err); ok && e.Code == 1054 {
-			return nil, sqlerr.NotSupported("a correlated subquery over sharded tables whose rows may be on several shards (%s)", e.Message)
+			return nil, correlatedRefusal{sqlerr.NotSupported("a correlated subquery over sharded tables whose rows may be on several shards (%s)", e.Message)}
 		}
 		return nil, err
 	}
-	if c.tooMany {
-		return nil, sqlerr.New(erTooBigSelect, "a subquery over several shards returned more than %d rows (server.max_subquery_values); narrow it or raise the limit", b.max)
-	}
-	return &subqueryResult{kinds: c.kinds, rows: c.rows}, nil
+	return &subqueryResult{cols: c.defs, rows: c.rows, tooMany: c.tooMany}, nil
 }
 
 // rowCollector reads a text-protocol result from the packets written to it.
@@ -225,7 +332,7 @@ type rowCollector struct {
 	max     int
 	state   int // 0: column count, 1: definitions, 2: rows, 3: done
 	cols    int
-	kinds   []merge.Kind
+	defs    []subqueryCol
 	rows    [][][]byte
 	tooMany bool
 	err     error
@@ -251,12 +358,13 @@ func (c *rowCollector) WritePacket(p []byte) error {
 	case c.state == 1 && wire.IsEOF(p):
 		c.state = 2
 	case c.state == 1:
-		d, ok := engine.ParseColDef(p)
-		if !ok {
+		_, ok := engine.ParseColDef(p)
+		col, ok2 := parseSubqueryCol(p)
+		if !ok || !ok2 {
 			c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery column"), 3
 			return nil
 		}
-		c.kinds = append(c.kinds, merge.KindOf(d.Type, d.Flags))
+		c.defs = append(c.defs, col)
 	case wire.IsEOF(p):
 		c.state = 3
 	default:
@@ -284,35 +392,39 @@ func (c *rowCollector) WritePacket(p []byte) error {
 	return nil
 }
 
-// planBound plans a SELECT refused for its subqueries (refusal) again, after binding the
-// values of its IN and EXISTS subqueries. The statement is parsed again from text: planning
-// rewrote the first tree.
-func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, refusal error) (plan, error) {
-	st, err := s.parseOne(text)
-	if err != nil {
-		return plan{}, refusal
-	}
-	sel, ok := st.(*ast.SelectStmt)
+// planBound plans a statement refused for its subqueries (refusal) again, after binding the
+// values of its IN, EXISTS and scalar subqueries (of an INSERT ... SELECT, its rows). params are a prepared statement's values, bound into the
+// statement first (nil for a plain query).
+func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, params []wire.Param, refusal error) (plan, error) {
+	st, ok := s.rebindable(text) // subquery_prepare.go
 	if !ok {
 		return plan{}, refusal
 	}
-	bound, err := s.bindSubqueries(ctx, snap, sel)
+	if params != nil {
+		if err := bindParams(st, params); err != nil {
+			return plan{}, err
+		}
+	}
+	if ins, ok := st.(*ast.InsertStmt); ok {
+		return s.planInsertSelect(ctx, snap, ins, refusal) // subquery_insert.go
+	}
+	bound, correlated, err := s.bindSubqueries(ctx, snap, st)
+	if correlated != nil {
+		refusal = correlated // the reason the statement cannot run
+	}
 	if err != nil {
 		return plan{}, err
 	}
 	if !bound {
 		return plan{}, refusal
 	}
-	sql, err := restoreSQL(s.restoreFlags, s.lists, sel)
+	sql, err := restoreSQL(s.restoreFlags, s.lists, st)
 	if err != nil {
 		return plan{}, err
 	}
-	return s.plan(snap, sel, sql, nil)
-}
-
-// preparedSubqueries is the refusal of a prepared statement whose IN or EXISTS subqueries
-// span shards: their values are bound when the statement runs as a query, but PREPARE must
-// describe its columns and parameters before any subquery can run.
-func preparedSubqueries(error) error {
-	return sqlerr.NotSupported("subqueries over sharded tables on several shards in a prepared statement (as a plain query, or with its parameters interpolated, an uncorrelated IN or EXISTS subquery runs first and its values are bound)")
+	p, err := s.plan(snap, st, sql, nil)
+	if errors.Is(err, errNestedUnpinned) && correlated != nil {
+		return plan{}, correlated
+	}
+	return p, err
 }

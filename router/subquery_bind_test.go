@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,8 +68,12 @@ func TestRowCollector(t *testing.T) {
 			if g := strings.Join(got, ";"); g != c.rows {
 				t.Errorf("rows %q, want %q", g, c.rows)
 			}
-			if len(col.kinds) != len(c.kinds) {
-				t.Errorf("kinds %v, want %v", col.kinds, c.kinds)
+			var kinds []merge.Kind
+			for _, d := range col.defs {
+				kinds = append(kinds, d.kind())
+			}
+			if !slices.Equal(kinds, c.kinds) {
+				t.Errorf("kinds %v, want %v", kinds, c.kinds)
 			}
 			if col.tooMany != c.tooMany {
 				t.Errorf("tooMany %v, want %v", col.tooMany, c.tooMany)

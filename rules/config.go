@@ -79,10 +79,10 @@ type ServerConfig struct {
 	// only the best n are held). A query that needs more fails with 1038. Default
 	// DefaultMaxScatterGroups; it applies from the next statement after a reload.
 	MaxScatterGroups int `yaml:"max_scatter_groups"`
-	// MaxSubqueryValues bounds the rows an uncorrelated IN (SELECT ...) over several shards
-	// may return: the proxy runs the subquery first and binds its values into the outer
-	// statement as a list. A subquery that returns more fails with 1104. Default
-	// DefaultMaxSubqueryValues.
+	// MaxSubqueryValues bounds the rows an uncorrelated IN (SELECT ...) over several shards,
+	// or the SELECT of an INSERT ... SELECT over sharded tables, may return: the proxy runs
+	// it first and binds its values into the outer statement (a list, the rows to insert).
+	// One that returns more fails with 1104. Default DefaultMaxSubqueryValues.
 	MaxSubqueryValues int `yaml:"max_subquery_values"`
 }
 
