@@ -64,8 +64,9 @@ func (t *Topology) controller() {
 		case <-t.kick:
 		}
 		groups, refence := t.candidates()
+		deciding := t.deciding() // with several proxies, only the leader promotes (shared.go)
 		for _, p := range sortedNames(groups) {
-			if time.Since(last[p]) < retryAfter {
+			if !deciding || time.Since(last[p]) < retryAfter {
 				continue
 			}
 			last[p] = time.Now()
@@ -75,8 +76,11 @@ func (t *Topology) controller() {
 			t.refence(b)
 		}
 		for _, mv := range t.followMoves() {
-			t.follow(mv)
+			if deciding {
+				t.follow(mv)
+			}
 		}
+		t.syncShared()
 	}
 }
 
@@ -265,7 +269,11 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 			}
 		}
 	}
-	t.switchPrimary(pl, best)
+	change := fmt.Sprintf("promoted %s in place of %s at %s", best, pl.old, time.Now().UTC().Format(time.RFC3339))
+	if err := t.decide(ctx, t.newRoles(pl.shards, pl.old, best, change), map[string]string{pl.old: "replaced by " + best},
+		func() { t.switchPrimary(pl, best) }); err != nil {
+		return err // a deposed leader: the new one carries on (each step is safe to repeat)
+	}
 	took := time.Since(pl.downAt)
 	t.log.Warn("topo: promoted a replica", "old_primary", pl.old, "new_primary", best, "shards", strings.Join(pl.shards, ","),
 		"received", received[best].String(), "promotion", time.Since(start), "since_down", took)
@@ -306,6 +314,11 @@ func (t *Topology) stopReceiving(ctx context.Context, replicas []string) (map[st
 func (t *Topology) stopOne(ctx context.Context, r string) (health.GTIDPos, error) {
 	var pos health.GTIDPos
 	err := t.adminConn(ctx, r, func(c *pool.Conn) error {
+		// A promotion its previous leader left half done is carried on (resume.go).
+		if p, done, err := alreadyPromoted(ctx, c); done || err != nil {
+			pos = p
+			return err
+		}
 		rows, err := c.Query(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'")
 		if err != nil {
 			return err

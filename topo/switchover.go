@@ -57,6 +57,9 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if !t.deciding() {
+		return res, fmt.Errorf("%w: %w: run it on the leader (its identity is in the admin API's status)", ErrSwitchover, ErrNotLeader)
+	}
 	pl, err := t.planSwitchover(shard, to)
 	if err != nil {
 		return res, err
@@ -101,7 +104,12 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 		}
 	}
 	pl.replicas = append(slices.DeleteFunc(pl.replicas, func(r string) bool { return r == res.New }), pl.old)
-	t.release(pl, res.New)
+	if err := t.decide(ctx, t.switchedRoles(pl, res.New), nil, func() { t.release(pl, res.New) }); err != nil {
+		// Deposed meanwhile: the shards stay held here; the new leader or an operator acts.
+		t.log.Error("topo: switchover: the new roles could not be published; the shard waits for the leader", "shard", shard, "backend", res.New, "err", err)
+		res.Paused = time.Since(start)
+		return res, fmt.Errorf("topo: switchover: %w", err)
+	}
 	res.Paused = time.Since(start)
 	t.events(Event{Kind: EventSwitchover, Backend: pl.old, NewPrimary: res.New, Shards: pl.shards, Took: res.Paused})
 	t.log.Warn("topo: switchover done", "shard", shard, "old_primary", pl.old, "new_primary", res.New, "paused", res.Paused, "position", res.Position)
