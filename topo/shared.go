@@ -45,9 +45,9 @@ type Shared struct {
 	// Version grows by one with every publication (topology version of the fleet).
 	Version uint64 `json:"version"`
 	// Epoch is the leadership of the leader that published it; Leader its identity.
-	Epoch  int64     `json:"epoch"`
-	Leader string    `json:"leader"`
-	At     time.Time `json:"at"`
+	Epoch  int64                  `json:"epoch"`
+	Leader string                 `json:"leader"`
+	At     time.Time              `json:"at"`
 	Shards map[string]SharedShard `json:"shards"`
 	// Fenced names the backends that get no statement, with why (operators' offline
 	// backends are local to each proxy and not shared).
