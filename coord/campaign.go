@@ -15,8 +15,16 @@ import (
 // expired: etcd unreachable for its TTL) or ctx does, and again.
 func (c *Etcd) campaign(ctx context.Context) {
 	for ctx.Err() == nil {
+		cli, err := c.o.Client()
+		if err != nil {
+			c.log.Warn("coord: no etcd client for the election", "err", err)
+			if !c.pause(ctx) {
+				return
+			}
+			continue
+		}
 		// Not bound to ctx: Close must still revoke the lease after ctx ended.
-		s, err := concurrency.NewSession(c.o.Client, concurrency.WithTTL(c.ttl))
+		s, err := concurrency.NewSession(cli, concurrency.WithTTL(c.ttl))
 		if err != nil {
 			c.log.Warn("coord: could not open an etcd session for the election", "err", err)
 			if !c.pause(ctx) {
@@ -102,9 +110,13 @@ func (c *Etcd) watchTopology(ctx context.Context) {
 
 // watchFrom watches the topology key after revision rev until the watch breaks.
 func (c *Etcd) watchFrom(ctx context.Context, rev int64) error {
+	cli, err := c.o.Client()
+	if err != nil {
+		return err
+	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for resp := range c.o.Client.Watch(wctx, c.key(), clientv3.WithRev(rev+1)) {
+	for resp := range cli.Watch(wctx, c.key(), clientv3.WithRev(rev+1)) {
 		if err := resp.Err(); err != nil {
 			return err
 		}
@@ -121,14 +133,17 @@ func (c *Etcd) watchFrom(ctx context.Context, rev int64) error {
 func (c *Etcd) watchLeader(ctx context.Context) {
 	pfx := c.o.Prefix + KeyElection
 	for {
-		err := c.readLeader(ctx, pfx)
+		cli, err := c.o.Client()
+		if err == nil {
+			err = c.readLeader(ctx, cli, pfx)
+		}
 		if err == nil {
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			for resp := range c.o.Client.Watch(wctx, pfx, clientv3.WithPrefix()) {
+			for resp := range cli.Watch(wctx, pfx, clientv3.WithPrefix()) {
 				if err = resp.Err(); err != nil {
 					break
 				}
-				if err = c.readLeader(ctx, pfx); err != nil {
+				if err = c.readLeader(ctx, cli, pfx); err != nil {
 					break
 				}
 			}
@@ -146,8 +161,8 @@ func (c *Etcd) watchLeader(ctx context.Context) {
 
 // readLeader reads the oldest election key: its value is the leader's id, its create
 // revision the leader's epoch.
-func (c *Etcd) readLeader(ctx context.Context, pfx string) error {
-	resp, err := c.o.Client.Get(ctx, pfx, clientv3.WithFirstCreate()...)
+func (c *Etcd) readLeader(ctx context.Context, cli *clientv3.Client, pfx string) error {
+	resp, err := cli.Get(ctx, pfx, clientv3.WithFirstCreate()...)
 	if err != nil {
 		return err
 	}

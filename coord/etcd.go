@@ -36,8 +36,10 @@ const (
 
 // Options configure an Etcd coordinator.
 type Options struct {
-	// Client talks to etcd; required. The caller owns it and closes it after Run returned.
-	Client *clientv3.Client
+	// Client returns the etcd client (made at first use: with authentication, making one
+	// needs etcd, and a proxy must start while etcd is down); required. The caller owns the
+	// client and closes it after Run returned. Until it succeeds this proxy does not lead.
+	Client func() (*clientv3.Client, error)
 	// Prefix is the configuration prefix (rules/source.Etcd.Prefix), ending in "/"; required.
 	Prefix string
 	// ID identifies this proxy in the election and in what it publishes; required.
@@ -134,7 +136,11 @@ func (c *Etcd) Load(ctx context.Context, target Target) error {
 
 // resync reads the shared topology, applies it if it is new, and returns the revision read at.
 func (c *Etcd) resync(ctx context.Context) (int64, error) {
-	resp, err := c.o.Client.Get(ctx, c.key())
+	cli, err := c.o.Client()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := cli.Get(ctx, c.key())
 	if err != nil {
 		return 0, fmt.Errorf("coord: etcd get %s: %w", c.key(), err)
 	}
@@ -194,7 +200,11 @@ func (c *Etcd) Publish(ctx context.Context, epoch int64, next topo.Shared) (topo
 	if err != nil {
 		return topo.Shared{}, fmt.Errorf("coord: %w", err)
 	}
-	resp, err := c.o.Client.Txn(ctx).If(
+	cli, err := c.o.Client()
+	if err != nil {
+		return topo.Shared{}, fmt.Errorf("coord: publishing the topology: %w", err)
+	}
+	resp, err := cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(c.lead.key), "=", epoch),
 		clientv3.Compare(clientv3.ModRevision(c.key()), "=", c.curRev),
 	).Then(clientv3.OpPut(c.key(), string(data))).

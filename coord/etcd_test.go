@@ -83,7 +83,7 @@ func start(t *testing.T, srv *etcdtest.Server, prefix, id string) *member {
 	t.Helper()
 	m := &member{cli: newClient(t, srv), rec: &recorder{}, done: make(chan struct{})}
 	var err error
-	m.c, err = New(Options{Client: m.cli, Prefix: prefix, ID: id, TTL: time.Second, RetryInterval: 100 * time.Millisecond,
+	m.c, err = New(Options{Client: func() (*clientv3.Client, error) { return m.cli, nil }, Prefix: prefix, ID: id, TTL: time.Second, RetryInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
