@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -52,6 +53,10 @@ func newSharedFleet(t *testing.T) *sharedFleet {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
+	// Three proxies probe every server: a longer probe timeout than the default keeps a
+	// loaded machine's slow answers from looking like a dead server (a killed one refuses
+	// connections at once).
+	doc["health"] = map[string]any{"timeout": "1s"}
 	for _, b := range doc["backends"].([]any) {
 		b := b.(map[string]any)
 		delete(b, "password")
@@ -245,6 +250,31 @@ func TestSharedTopology(t *testing.T) {
 		t.Errorf("the proxies switched over %v, want within 1 s", spread)
 	}
 
+	for _, id := range names {
+		for _, l := range strings.Split(proxies[id].log.String(), "\n") {
+			if strings.Contains(l, "topo:") || strings.Contains(l, "coord:") || strings.Contains(l, "state changed") {
+				t.Logf("%s: %s", id, l)
+			}
+		}
+	}
+	// Every proxy applied the leader's write (its log's time of it, same clock).
+	var applied []time.Time
+	for _, id := range names {
+		at, ok := appliedAt(proxies[id].log.String(), doc.Version)
+		if !ok {
+			t.Errorf("proxy %s did not log applying version %d", id, doc.Version)
+			continue
+		}
+		applied = append(applied, at)
+		t.Logf("SHARED proxy=%s applied version %d %.3fs after the leader's write", id, doc.Version, at.Sub(doc.At).Seconds())
+	}
+	if len(applied) == len(names) {
+		s := slices.MaxFunc(applied, time.Time.Compare).Sub(slices.MinFunc(applied, time.Time.Compare))
+		t.Logf("SHARED all 3 proxies applied the leader's decision within %.3fs of each other", s.Seconds())
+		if s > time.Second {
+			t.Errorf("the proxies applied the leader's decision over %v, want within 1 s", s)
+		}
+	}
 	// Exactly one proxy promoted, the leader, with the epoch that won after the first died.
 	var promoters []string
 	for _, id := range names {
@@ -304,6 +334,20 @@ func TestSharedTopology(t *testing.T) {
 	for _, id := range names {
 		checkServerID(t, proxies[id], id, wantID)
 	}
+}
+
+// appliedAt finds when a proxy's log says it applied version v of the shared topology.
+func appliedAt(logs string, v uint64) (time.Time, bool) {
+	want := fmt.Sprintf(`msg="topo: applied the shared topology" version=%d `, v)
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, want) || !strings.HasPrefix(l, "time=") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		return at, err == nil
+	}
+	return time.Time{}, false
 }
 
 // checkServerID checks that a new connection through p writes to the server with server_id want.
