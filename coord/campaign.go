@@ -32,7 +32,10 @@ func (c *Etcd) campaign(ctx context.Context) {
 			}
 			continue
 		}
+		c.setLease(s.Lease())
+		c.ack() // this proxy counts for a switchover's leader from now on
 		c.term(ctx, s)
+		c.setLease(0)
 		// Revoking the lease deletes this proxy's election key: a successor need not wait
 		// for the TTL.
 		if err := s.Close(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ const (
 	// KeyElection is the prefix of the election's keys, one per campaigning proxy, each bound
 	// to its proxy's lease; the one created first leads.
 	KeyElection = "election/"
+	// KeyApplied is the prefix of one key per running proxy (bound to its lease) holding the
+	// shared topology version it applied last: a switchover's leader waits on them.
+	KeyApplied = "applied/"
 )
 
 // Defaults of Options.
@@ -90,6 +94,10 @@ type Etcd struct {
 	leader      string
 	leaderEpoch int64
 	refused     uint64
+	lease       clientv3.LeaseID // this proxy's session lease now; 0: none
+
+	ackMu sync.Mutex // serialises acknowledgements
+	acked uint64     // the version acknowledged under lease
 }
 
 // leadership is an election key this proxy won with and its create revision (the epoch).
@@ -159,8 +167,9 @@ func (c *Etcd) deliver(data []byte, modRev int64) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.deliverLocked(s, modRev)
+	c.mu.Unlock()
+	c.ack()
 }
 
 func (c *Etcd) deliverLocked(s topo.Shared, modRev int64) {
@@ -187,6 +196,7 @@ func (c *Etcd) Leading() (int64, bool) {
 // or topo.ErrSharedConflict. Deliveries of the watch wait while it runs, so the target sees
 // every version in order.
 func (c *Etcd) Publish(ctx context.Context, epoch int64, next topo.Shared) (topo.Shared, error) {
+	defer c.ack()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lead.epoch != epoch || epoch == 0 {
@@ -262,5 +272,76 @@ func (c *Etcd) pause(ctx context.Context) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// ackTimeout bounds one acknowledgement write.
+const ackTimeout = 2 * time.Second
+
+// ack records under this proxy's lease the version of the shared topology it applied, if it
+// has a session and the version is newer than the one it recorded.
+func (c *Etcd) ack() {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	c.mu.Lock()
+	v, lease := c.cur.Version, c.lease
+	c.mu.Unlock()
+	if lease == 0 || v <= c.acked {
+		return
+	}
+	cli, err := c.o.Client()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if _, err := cli.Put(ctx, c.o.Prefix+KeyApplied+c.o.ID, strconv.FormatUint(v, 10), clientv3.WithLease(lease)); err != nil {
+		c.log.Warn("coord: could not record the applied topology version", "version", v, "err", err)
+		return
+	}
+	c.acked = v
+}
+
+// setLease records the session lease acknowledgements are written under (0: none).
+func (c *Etcd) setLease(l clientv3.LeaseID) {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lease, c.acked = l, 0
+}
+
+// WaitApplied waits until every running proxy (each with a session) recorded that it applied
+// version or a later one, or ctx ends; then it names the proxies behind.
+func (c *Etcd) WaitApplied(ctx context.Context, version uint64) error {
+	cli, err := c.o.Client()
+	if err != nil {
+		return err
+	}
+	pfx := c.o.Prefix + KeyApplied
+	for {
+		resp, err := cli.Get(ctx, pfx, clientv3.WithPrefix())
+		if err != nil {
+			return fmt.Errorf("coord: reading the applied versions: %w", err)
+		}
+		var behind []string
+		for _, kv := range resp.Kvs {
+			if v, err := strconv.ParseUint(string(kv.Value), 10, 64); err != nil || v < version {
+				behind = append(behind, strings.TrimPrefix(string(kv.Key), pfx))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		wch := cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+		select {
+		case <-wch:
+		case <-ctx.Done():
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("coord: proxies %s have not applied version %d: %w", strings.Join(behind, ", "), version, ctx.Err())
+		}
 	}
 }

@@ -317,3 +317,36 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestWaitApplied: the leader learns when every running proxy applied a version; a proxy
+// that stopped does not count, and one behind is named when the wait ends.
+func TestWaitApplied(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ms := []*member{start(t, srv, "/w/", "p1"), start(t, srv, "/w/", "p2"), start(t, srv, "/w/", "p3")}
+	lead := leaders(t, ms, 10*time.Second)
+	pub := publish(t, lead, "b1")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := lead.c.WaitApplied(ctx, pub.Version); err != nil {
+		t.Fatalf("WaitApplied(%d): %v", pub.Version, err)
+	}
+	t.Logf("every proxy applied version %d within %v", pub.Version, time.Since(start))
+	var other *member
+	for _, m := range ms {
+		if m != lead {
+			other = m
+		}
+	}
+	other.stop() // its session ends: its key goes with its lease
+	pub = publish(t, lead, "b2")
+	if err := lead.c.WaitApplied(ctx, pub.Version); err != nil {
+		t.Fatalf("WaitApplied(%d) with a proxy stopped: %v", pub.Version, err)
+	}
+	short, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel2()
+	err := lead.c.WaitApplied(short, pub.Version+1)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), lead.c.o.ID) {
+		t.Errorf("WaitApplied of a version nobody has: %v", err)
+	}
+}

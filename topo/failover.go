@@ -80,6 +80,7 @@ func (t *Topology) controller() {
 				t.follow(mv)
 			}
 		}
+		t.resolveHeld()
 		t.syncShared()
 	}
 }

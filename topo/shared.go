@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shardproxy/shardproxy/rules"
 )
 
 // Several proxies sharing one topology (README "Several proxies"). With a Coordinator (the
@@ -29,6 +31,9 @@ type Coordinator interface {
 	// what was stored (Version, Epoch, Leader and At filled in), ErrNotLeader when the
 	// leadership was lost, or ErrSharedConflict when another version was stored meanwhile.
 	Publish(ctx context.Context, epoch int64, next Shared) (Shared, error)
+	// WaitApplied waits until every running proxy applied the shared topology's version
+	// (or a later one), or ctx ends.
+	WaitApplied(ctx context.Context, version uint64) error
 }
 
 // Errors of Coordinator.Publish.
@@ -60,6 +65,11 @@ type SharedShard struct {
 	Replicas []string `json:"replicas,omitempty"`
 	// Change describes the last change of its roles (for the admin view).
 	Change string `json:"change,omitempty"`
+	// Held: a planned switchover holds the shard: it has no primary, and its statements wait
+	// (as in promote mode) until a later version names the new one.
+	Held bool `json:"held,omitempty"`
+	// From is the primary a held shard is switched over from.
+	From string `json:"from,omitempty"`
 }
 
 // sharing is the Topology's part in a shared topology; guarded by Topology.mu except coord,
@@ -67,6 +77,9 @@ type SharedShard struct {
 type sharing struct {
 	coord Coordinator // nil: this proxy acts alone
 	last  *Shared     // the last shared topology applied; nil: none yet
+	// held keeps the failover settings of the shards a shared switchover holds here, for when
+	// a later version releases them.
+	held map[string]rules.Failover
 }
 
 // deciding reports whether this proxy may change its shards' roles on its own: always
@@ -130,6 +143,7 @@ func (t *Topology) ApplyShared(s Shared) bool {
 		}
 		next := *st
 		next.primary, next.replicas = ss.Primary, slices.Clone(ss.Replicas)
+		t.holdLocked(name, &next, ss.Held)
 		if ss.Change != "" {
 			next.failover = ss.Change
 		}
@@ -156,6 +170,24 @@ func (t *Topology) ApplyShared(s Shared) bool {
 		t.log.Debug("topo: shared topology unchanged here", "version", s.Version, "leader", s.Leader, "epoch", s.Epoch)
 	}
 	return true
+}
+
+// holdLocked makes st's statements wait for a new primary while a shared switchover holds
+// its shard, and gives it back its failover settings once it is released. Called with t.mu
+// held.
+func (t *Topology) holdLocked(name string, st *shardState, held bool) {
+	fo, was := t.sh.held[name]
+	switch {
+	case held && !was:
+		if t.sh.held == nil {
+			t.sh.held = map[string]rules.Failover{}
+		}
+		t.sh.held[name] = st.fo
+		st.fo = buffering(st.fo)
+	case !held && was:
+		st.fo = fo
+		delete(t.sh.held, name)
+	}
 }
 
 // membersOf reports whether every backend ss names is a configured member of st.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -43,6 +44,8 @@ func (f *fakeCoord) Publish(_ context.Context, epoch int64, next Shared) (Shared
 	f.ch <- next
 	return next, nil
 }
+
+func (f *fakeCoord) WaitApplied(context.Context, uint64) error { return nil }
 
 func newSharedTopo(t *testing.T, c Coordinator) *Topology {
 	t.Helper()
@@ -195,5 +198,57 @@ func TestLeaderPublishesItsView(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the reload was not published")
+	}
+}
+
+// TestSharedHold: a switchover's hold published by the leader makes another proxy's
+// statements for the shard wait (promote-mode buffering, whatever the shard's mode); the
+// release gives the shard its primary and its failover settings back. A hold its leader
+// left unfinished is ended by the next leader: the shard's one writable member is primary.
+func TestSharedHold(t *testing.T) {
+	fc := newFakeCoord(false)
+	tp, err := New(snapshot(t, nil), Options{Logger: quietLog(), DrainTimeout: time.Minute, Coordinator: fc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tp.Close)
+	tp.mu.RLock()
+	configured := tp.shards["s1"].fo
+	tp.mu.RUnlock()
+	held := Shared{Version: 1, Shards: map[string]SharedShard{"s1": {Replicas: []string{"b2", "b3"}, Held: true, From: "b1"}}}
+	tp.ApplyShared(held)
+	tp.mu.RLock()
+	st := *tp.shards["s1"]
+	tp.mu.RUnlock()
+	if st.primary != "" || st.fo.Mode != rules.FailoverPromote || st.fo.BufferTimeout <= 0 {
+		t.Fatalf("held shard: primary %q failover %+v", st.primary, st.fo)
+	}
+	tp.ApplyShared(Shared{Version: 2, Shards: map[string]SharedShard{"s1": {Primary: "b2", Replicas: []string{"b3", "b1"}}}})
+	tp.mu.RLock()
+	st = *tp.shards["s1"]
+	_, still := tp.sh.held["s1"]
+	tp.mu.RUnlock()
+	if st.primary != "b2" || st.fo != configured || still {
+		t.Fatalf("released shard: primary %q failover %+v (still held: %v)", st.primary, st.fo, still)
+	}
+
+	// The leader of the hold died: this proxy leads now and b2 is the one writable member.
+	tp.ApplyShared(Shared{Version: 3, Shards: map[string]SharedShard{"s1": {Replicas: []string{"b3", "b1"}, Held: true, From: "b2"}}})
+	tp.mu.Lock()
+	for _, b := range []string{"b1", "b2", "b3"} {
+		tp.health[b] = health.Status{Backend: b, State: health.Up, ReadOnly: b != "b3"}
+	}
+	tp.mu.Unlock()
+	fc.mu.Lock()
+	fc.leading = true
+	fc.mu.Unlock()
+	tp.LeadershipChanged()
+	select {
+	case p := <-fc.ch:
+		if s := p.Shards["s1"]; s.Primary != "b3" || s.Held || !slices.Equal(s.Replicas, []string{"b2", "b1"}) {
+			t.Errorf("published %+v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the new leader did not end the hold")
 	}
 }
