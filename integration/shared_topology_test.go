@@ -31,7 +31,9 @@ type sharedFleet struct {
 
 const sharedPasswordEnv = "SHARED_FO_PW"
 
-func newSharedFleet(t *testing.T) *sharedFleet {
+// newSharedFleet starts the group and etcd and pushes the configuration; with admin, every
+// proxy serves the admin API on a port of its own with adminAdminToken.
+func newSharedFleet(t *testing.T, admin bool) *sharedFleet {
 	t.Helper()
 	f := &sharedFleet{g: startReplGroup(t, true), etcd: etcdtest.Start(t), prefix: "/shared-fleet/"}
 	var err error
@@ -57,6 +59,10 @@ func newSharedFleet(t *testing.T) *sharedFleet {
 	// loaded machine's slow answers from looking like a dead server (a killed one refuses
 	// connections at once).
 	doc["health"] = map[string]any{"timeout": "1s"}
+	if admin {
+		doc["admin"] = map[string]any{"listen": "127.0.0.1:0",
+			"tokens": []map[string]any{{"name": "operator", "role": "admin", "sha256": tokenHash(adminAdminToken)}}}
+	}
 	for _, b := range doc["backends"].([]any) {
 		b := b.(map[string]any)
 		delete(b, "password")
@@ -170,7 +176,7 @@ func resumeAfter(acks []ack, from time.Time) time.Time {
 // acknowledged write; a stale leader's write is refused; and a proxy started while the old
 // primary is back up and writable sends it nothing.
 func TestSharedTopology(t *testing.T) {
-	f := newSharedFleet(t)
+	f := newSharedFleet(t, false)
 	stale, staleEpoch := f.staleLeader(t)
 	names := []string{"p1", "p2", "p3"}
 	proxies := map[string]*proxy{}
