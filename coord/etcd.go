@@ -60,6 +60,10 @@ type Options struct {
 // Target receives the shared topology (satisfied by *topo.Topology).
 type Target interface {
 	ApplyShared(topo.Shared) bool
+	// Settle waits (bounded) until the proxy has no statement in flight that a version it
+	// applied stops (a switchover's hold); false if some remain: the version is then not
+	// acknowledged, and the switchover's leader gives up.
+	Settle(topo.Shared) bool
 	LeadershipChanged()
 }
 
@@ -167,19 +171,27 @@ func (c *Etcd) deliver(data []byte, modRev int64) {
 		return
 	}
 	c.mu.Lock()
-	c.deliverLocked(s, modRev)
+	fresh := c.deliverLocked(s, modRev)
+	target := c.target
 	c.mu.Unlock()
+	if fresh && target != nil && !target.Settle(s) {
+		c.log.Warn("coord: not acknowledging a topology version: statements it stops are still running here", "version", s.Version)
+		return
+	}
 	c.ack()
 }
 
-func (c *Etcd) deliverLocked(s topo.Shared, modRev int64) {
+// deliverLocked records s and hands it to the target if it is newer than the last one seen,
+// and reports whether it was. Called with c.mu held.
+func (c *Etcd) deliverLocked(s topo.Shared, modRev int64) bool {
 	if modRev <= c.curRev {
-		return
+		return false
 	}
 	c.cur, c.curRev = s, modRev
 	if c.target != nil {
 		c.target.ApplyShared(s)
 	}
+	return true
 }
 
 // Leading reports whether this proxy leads now, and the epoch of its leadership.

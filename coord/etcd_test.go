@@ -47,6 +47,8 @@ func (r *recorder) ApplyShared(s topo.Shared) bool {
 	return true
 }
 
+func (r *recorder) Settle(topo.Shared) bool { return true }
+
 func (r *recorder) LeadershipChanged() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

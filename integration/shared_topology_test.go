@@ -125,6 +125,7 @@ func (f *sharedFleet) shared(t *testing.T) topo.Shared {
 type noTarget struct{}
 
 func (noTarget) ApplyShared(topo.Shared) bool { return true }
+func (noTarget) Settle(topo.Shared) bool      { return true }
 func (noTarget) LeadershipChanged()           {}
 
 // staleLeader wins the election before any proxy starts, then gives it up: its epoch is a

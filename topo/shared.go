@@ -154,6 +154,9 @@ func (t *Topology) ApplyShared(s Shared) bool {
 	for _, b := range sortedNames(s.Fenced) {
 		if _, ok := t.backends[b]; ok && t.fenced[b] == "" {
 			fence = append(fence, b)
+			// Marked with the roles, so no view sees the new roles without the fence; fence
+			// below cuts its connections.
+			t.fenced[b] = s.Fenced[b]
 		}
 	}
 	t.changeLocked()

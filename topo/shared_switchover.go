@@ -33,12 +33,39 @@ func (t *Topology) quiesceAll(ctx context.Context, pl plan) (health.GTIDPos, boo
 		err := t.sh.coord.WaitApplied(wctx, t.SharedVersion())
 		cancel()
 		if err != nil {
-			// A proxy that does not answer is dead or cut off from etcd (its lease ends soon);
-			// one that is merely slow sees its statements to the old primary refused (1290).
-			t.log.Warn("topo: switchover: not every proxy confirmed the hold in time; going on", "wait", sharedHoldWait, "err", err)
+			// A proxy that still sends the old primary statements would write after the
+			// position the new primary catches up to: refuse (a dead proxy's key goes with
+			// its lease, so trying again after the lease works).
+			return nil, false, fmt.Errorf("not every proxy confirmed the hold within %v: %w", sharedHoldWait, err)
 		}
 	}
 	return t.quiesce(ctx, pl.old)
+}
+
+// Settle waits until no statement of this proxy is in flight on a backend a held shard of s
+// is switched over from (bounded like the leader's own quiesce); false if some still are:
+// this proxy then does not confirm s, and the switchover's leader refuses to go on. The
+// statements that wait for the hold are not in flight: they were never sent.
+func (t *Topology) Settle(s Shared) bool {
+	var froms []*member
+	t.mu.RLock()
+	for _, ss := range s.Shards {
+		if m := t.backends[ss.From]; ss.Held && m != nil {
+			froms = append(froms, m)
+		}
+	}
+	t.mu.RUnlock()
+	deadline := time.Now().Add(switchoverQuiesce)
+	for _, m := range froms {
+		for m.busy() > 0 {
+			if time.Now().After(deadline) {
+				t.log.Warn("topo: statements still run on a primary a switchover holds; not confirming the hold", "backend", m.cfg.Name, "in_use", m.busy())
+				return false
+			}
+			time.Sleep(time.Millisecond) // statements in flight take milliseconds; no event to wait on
+		}
+	}
+	return true
 }
 
 // restoreAll is restore, published to the other proxies when the topology is shared.

@@ -39,6 +39,9 @@ func (f *fakeCoord) Publish(_ context.Context, epoch int64, next Shared) (Shared
 	if f.refuse != nil {
 		return Shared{}, f.refuse
 	}
+	if n := len(f.published); n > 0 && next.Version != f.published[n-1].Version+1 {
+		return Shared{}, ErrSharedConflict
+	}
 	next.Epoch, next.Leader = epoch, "fake"
 	f.published = append(f.published, next)
 	f.ch <- next
@@ -137,9 +140,14 @@ func TestDecide(t *testing.T) {
 		{name: "NotLeader", wantErr: ErrNotLeader, primary: "b1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fc := newFakeCoord(tc.leading)
+			fc := newFakeCoord(false)
 			fc.refuse = tc.refuse
 			tp := newSharedTopo(t, fc)
+			// Leading from here on, without waking the controller (which would publish its
+			// view first).
+			fc.mu.Lock()
+			fc.leading = tc.leading
+			fc.mu.Unlock()
 			ranLocal := false
 			err := tp.decide(t.Context(), change, fence, func() { ranLocal = true })
 			if !errors.Is(err, tc.wantErr) {
