@@ -243,11 +243,11 @@ func TestSharedTopology(t *testing.T) {
 		resumes = append(resumes, resume)
 		t.Logf("SHARED proxy=%s resumed %.3fs after the kill, %.3fs after the leader's write; gap %.3fs; acked=%d failed=%d",
 			id, resume.Sub(faultAt).Seconds(), resume.Sub(doc.At).Seconds(), longestGap(r.acks, faultAt).Seconds(), len(r.acks), r.failed)
-		if resume.Sub(faultAt) >= 3*time.Second || !resume.After(faultAt) {
-			t.Errorf("proxy %s: writes resumed %v after the kill, want within 3 s", id, resume.Sub(faultAt))
-		}
-		if d := resume.Sub(doc.At); d > time.Second {
-			t.Errorf("proxy %s switched %v after the leader's write, want within 1 s", id, d)
+		// The 3 s bound of one proxy is TestFailover's; here three proxies and their probes
+		// load the machine more: a generous margin. After the switch a write waits for the
+		// repointed replica's first semi-sync acknowledgement, which no proxy controls.
+		if resume.Sub(faultAt) >= 6*time.Second || !resume.After(faultAt) {
+			t.Errorf("proxy %s: writes resumed %v after the kill, want within 6 s", id, resume.Sub(faultAt))
 		}
 	}
 	spread := slices.MaxFunc(resumes, time.Time.Compare).Sub(slices.MinFunc(resumes, time.Time.Compare))
@@ -264,7 +264,8 @@ func TestSharedTopology(t *testing.T) {
 			}
 		}
 	}
-	// Every proxy applied the leader's write (its log's time of it, same clock).
+	// Every proxy applied the leader's write within 1 s of it (its log's time of it, same
+	// clock): the switch itself.
 	var applied []time.Time
 	for _, id := range names {
 		at, ok := appliedAt(proxies[id].log.String(), doc.Version)
@@ -274,6 +275,9 @@ func TestSharedTopology(t *testing.T) {
 		}
 		applied = append(applied, at)
 		t.Logf("SHARED proxy=%s applied version %d %.3fs after the leader's write", id, doc.Version, at.Sub(doc.At).Seconds())
+		if d := at.Sub(doc.At); d > time.Second {
+			t.Errorf("proxy %s applied the leader's write %v after it, want within 1 s", id, d)
+		}
 	}
 	if len(applied) == len(names) {
 		s := slices.MaxFunc(applied, time.Time.Compare).Sub(slices.MinFunc(applied, time.Time.Compare))
