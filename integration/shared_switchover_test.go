@@ -119,6 +119,11 @@ func TestSharedSwitchover(t *testing.T) {
 		PausedMS float64 `json:"paused_ms"`
 	}
 	_ = json.Unmarshal(out, &sw)
+	for _, l := range strings.Split(proxies[leader].log.String(), "\n") {
+		if strings.Contains(l, "switchover") {
+			t.Logf("%s: %s", leader, l)
+		}
+	}
 	have := ids(t, f.g.srv[1])
 	for _, id := range names {
 		r := <-results[id]

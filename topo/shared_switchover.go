@@ -26,12 +26,15 @@ func (t *Topology) quiesceAll(ctx context.Context, pl plan) (health.GTIDPos, boo
 			}
 		}
 		t.mu.RUnlock()
+		start := time.Now()
 		if err := t.decide(ctx, held, nil, func() {}); err != nil {
 			return nil, false, fmt.Errorf("holding the shard on every proxy: %w", err)
 		}
+		published := time.Since(start)
 		wctx, cancel := context.WithTimeout(ctx, sharedHoldWait)
 		err := t.sh.coord.WaitApplied(wctx, t.SharedVersion())
 		cancel()
+		t.log.Info("topo: switchover: the hold is published and confirmed", "old_primary", pl.old, "published", published, "confirmed", time.Since(start), "err", err)
 		if err != nil {
 			// A proxy that still sends the old primary statements would write after the
 			// position the new primary catches up to: refuse (a dead proxy's key goes with
