@@ -215,7 +215,7 @@ func (c *Etcd) Publish(ctx context.Context, epoch int64, next topo.Shared) (topo
 		return topo.Shared{}, fmt.Errorf("%w (epoch %d is not this proxy's)", topo.ErrNotLeader, epoch)
 	}
 	if next.Version != c.cur.Version+1 {
-		return topo.Shared{}, fmt.Errorf("%w (version %d follows %d, not %d)", topo.ErrSharedConflict, next.Version, next.Version-1, c.cur.Version)
+		return topo.Shared{}, fmt.Errorf("%w (version %d does not follow %d)", topo.ErrSharedConflict, next.Version, c.cur.Version)
 	}
 	next.Epoch, next.Leader, next.At = epoch, c.o.ID, time.Now().UTC()
 	data, err := json.Marshal(next)
