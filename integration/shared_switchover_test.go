@@ -124,9 +124,14 @@ func TestSharedSwitchover(t *testing.T) {
 			t.Logf("%s: %s", leader, l)
 		}
 	}
+	// Every writer has stopped (its last statement answered) before the new primary is read.
+	got := map[string]result{}
+	for _, id := range names {
+		got[id] = <-results[id]
+	}
 	have := ids(t, f.g.srv[1])
 	for _, id := range names {
-		r := <-results[id]
+		r := got[id]
 		missing := 0
 		for _, a := range r.acks {
 			if !have[a.id] {
