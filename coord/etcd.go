@@ -253,6 +253,32 @@ func (c *Etcd) Publish(ctx context.Context, epoch int64, next topo.Shared) (topo
 	return topo.Shared{}, fmt.Errorf("%w: version %d was based on revision %d", topo.ErrSharedConflict, next.Version, c.curRev)
 }
 
+// Confirm reads this proxy's election key (a linearizable read) and returns
+// topo.ErrNotLeader unless it still exists with the create revision epoch.
+func (c *Etcd) Confirm(ctx context.Context, epoch int64) error {
+	c.mu.Lock()
+	lead := c.lead
+	c.mu.Unlock()
+	if lead.epoch != epoch || epoch == 0 {
+		return fmt.Errorf("%w (epoch %d is not this proxy's)", topo.ErrNotLeader, epoch)
+	}
+	cli, err := c.o.Client()
+	if err != nil {
+		return err
+	}
+	resp, err := cli.Get(ctx, lead.key)
+	if err != nil {
+		return fmt.Errorf("coord: confirming the leadership: %w", err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != epoch {
+		c.mu.Lock()
+		c.leading = false
+		c.mu.Unlock()
+		return fmt.Errorf("%w: the election key of epoch %d is gone", topo.ErrNotLeader, epoch)
+	}
+	return nil
+}
+
 // Status returns a view of the coordination.
 func (c *Etcd) Status() Status {
 	c.mu.Lock()

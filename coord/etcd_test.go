@@ -287,6 +287,12 @@ func TestStaleLeaderRefused(t *testing.T) {
 	publish(t, b, "b2")
 	waitApplied(t, []*member{a, b}, 2)
 
+	if err := a.c.Confirm(t.Context(), epochA); !errors.Is(err, topo.ErrNotLeader) {
+		t.Errorf("the stale leader's Confirm: %v, want ErrNotLeader", err)
+	}
+	if epochB, _ := b.c.Leading(); b.c.Confirm(t.Context(), epochB) != nil {
+		t.Errorf("the leader's Confirm failed")
+	}
 	// a writes as if it still led, with the version that follows the current one.
 	next := topo.Shared{Version: 3, Shards: map[string]topo.SharedShard{"s1": {Primary: "b1"}}}
 	_, err = a.c.Publish(t.Context(), epochA, next)

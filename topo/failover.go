@@ -136,6 +136,10 @@ func (t *Topology) failover(old string, shards []string) {
 	if err == nil {
 		return
 	}
+	if errors.Is(err, ErrNotLeader) {
+		t.log.Warn("topo: left a failover to the new leader: this proxy no longer leads", "backend", old, "err", err)
+		return
+	}
 	kind := EventFailed
 	if errors.Is(err, errRefused) {
 		kind = EventRefused
@@ -232,6 +236,9 @@ func semiSyncProblem(s health.Settings) string {
 // writable, repoint the others, and switch the shards to it.
 func (t *Topology) promote(ctx context.Context, pl plan) error {
 	start := time.Now()
+	if err := t.confirmLeader(ctx); err != nil {
+		return err // a stale leader touches no server (shared.go)
+	}
 	received, err := t.stopReceiving(ctx, pl.replicas)
 	t.log.Debug("topo: failover: IO threads stopped", "after", time.Since(start))
 	if err != nil {
@@ -249,6 +256,10 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 			t.restartReceiving(pl.replicas)
 			return fmt.Errorf("%w: replica %s received %s, which %s (%s) lacks: the replicas diverged", errRefused, r, pos, best, received[best])
 		}
+	}
+	if err := t.confirmLeader(ctx); err != nil {
+		t.restartReceiving(pl.replicas)
+		return err
 	}
 	// From here on the old primary gets nothing: statements wait for the new one.
 	t.fence(pl.old, "replaced by "+best)

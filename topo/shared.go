@@ -34,6 +34,10 @@ type Coordinator interface {
 	// WaitApplied waits until every running proxy applied the shared topology's version
 	// (or a later one), or ctx ends.
 	WaitApplied(ctx context.Context, version uint64) error
+	// Confirm asks etcd whether this proxy still leads with epoch (ErrNotLeader if not): a
+	// leader checks before it changes a server's role, so that one that was paused or cut off
+	// and does not know yet that its lease ended leaves the servers alone.
+	Confirm(ctx context.Context, epoch int64) error
 }
 
 // Errors of Coordinator.Publish.
@@ -256,6 +260,18 @@ func sameRoles(a, b Shared) bool {
 		}
 	}
 	return true
+}
+
+// confirmLeader checks with etcd that this proxy still leads (always true alone).
+func (t *Topology) confirmLeader(ctx context.Context) error {
+	if t.sh.coord == nil {
+		return nil
+	}
+	epoch, ok := t.sh.coord.Leading()
+	if !ok {
+		return ErrNotLeader
+	}
+	return t.sh.coord.Confirm(ctx, epoch)
 }
 
 // decide makes a change of roles. Alone, it runs local. With a coordinator, it publishes

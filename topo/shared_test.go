@@ -50,6 +50,13 @@ func (f *fakeCoord) Publish(_ context.Context, epoch int64, next Shared) (Shared
 
 func (f *fakeCoord) WaitApplied(context.Context, uint64) error { return nil }
 
+func (f *fakeCoord) Confirm(_ context.Context, epoch int64) error {
+	if e, ok := f.Leading(); !ok || e != epoch {
+		return ErrNotLeader
+	}
+	return nil
+}
+
 func newSharedTopo(t *testing.T, c Coordinator) *Topology {
 	t.Helper()
 	tp, err := New(snapshot(t, promoteConfig), Options{Logger: quietLog(), DrainTimeout: time.Minute, Coordinator: c})
