@@ -81,8 +81,14 @@ func newSharedFleet(t *testing.T, admin bool) *sharedFleet {
 // shard's primary.
 func (f *sharedFleet) start(t *testing.T, id string) *proxy {
 	t.Helper()
+	return f.startTTL(t, id, "2s")
+}
+
+// startTTL is start with the leader's lease ttl.
+func (f *sharedFleet) startTTL(t *testing.T, id, ttl string) *proxy {
+	t.Helper()
 	p := launchProxy(t, "shared fleet proxy "+id, []string{sharedPasswordEnv + "=" + mariadbtest.RootPassword},
-		"--etcd-endpoints", f.etcd.Endpoint(), "--etcd-prefix", f.prefix, "--proxy-id", id, "--leader-ttl", "2s")
+		"--etcd-endpoints", f.etcd.Endpoint(), "--etcd-prefix", f.prefix, "--proxy-id", id, "--leader-ttl", ttl)
 	probe := p.open(t, appUser, appPass, "fo")
 	waitFor(t, 20*time.Second, "proxy "+id+" to write through to the primary", func() bool {
 		_, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1) ON DUPLICATE KEY UPDATE writer = -1")
