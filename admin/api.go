@@ -15,6 +15,21 @@ type Status struct {
 	Revision   int64  `json:"config_revision"`
 	Digest     string `json:"config_sha256"`
 	LastReload Reload `json:"last_reload"`
+	// Shared is the topology shared through etcd with the other proxies (nil: this proxy
+	// acts alone).
+	Shared *SharedTopology `json:"shared_topology,omitempty"`
+}
+
+// SharedTopology is this proxy's part in a topology shared by several proxies.
+type SharedTopology struct {
+	ProxyID string `json:"proxy_id"`
+	// Leading: this proxy is the elected leader (it alone promotes and switches over).
+	Leading     bool   `json:"leading"`
+	Leader      string `json:"leader"`
+	LeaderEpoch int64  `json:"leader_epoch"`
+	// Version is the shared topology's version this proxy applied last.
+	Version       uint64 `json:"topology_version"`
+	RefusedWrites uint64 `json:"refused_writes"`
 }
 
 // Reload is one reload attempt.

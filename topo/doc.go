@@ -18,6 +18,12 @@
 //
 // Read-only views (Backends, Shards, Version) are small value types for the admin API.
 //
+// Several proxies (shared.go): with a Coordinator (package coord, when the configuration
+// comes from etcd) only the elected leader promotes, follows and switches over; it publishes
+// each change of roles through the coordinator, which stores it only under the leader's
+// epoch, and every proxy, the leader included, switches by applying what was published
+// (ApplyShared). Without one, the proxy acts alone.
+//
 // Dependency direction (docs/architecture.md): topo imports pool, rules, sqlerr and
 // router/engine (types only: the Backend and Conn interfaces it satisfies), never router
 // itself. Nothing below it (pool, health) imports topo.

@@ -64,8 +64,9 @@ func (t *Topology) controller() {
 		case <-t.kick:
 		}
 		groups, refence := t.candidates()
+		deciding := t.deciding() // with several proxies, only the leader promotes (shared.go)
 		for _, p := range sortedNames(groups) {
-			if time.Since(last[p]) < retryAfter {
+			if !deciding || time.Since(last[p]) < retryAfter {
 				continue
 			}
 			last[p] = time.Now()
@@ -75,8 +76,12 @@ func (t *Topology) controller() {
 			t.refence(b)
 		}
 		for _, mv := range t.followMoves() {
-			t.follow(mv)
+			if deciding {
+				t.follow(mv)
+			}
 		}
+		t.resolveHeld()
+		t.syncShared()
 	}
 }
 
@@ -130,6 +135,10 @@ func (t *Topology) failover(old string, shards []string) {
 		err = t.promote(ctx, pl)
 	}
 	if err == nil {
+		return
+	}
+	if errors.Is(err, ErrNotLeader) {
+		t.log.Warn("topo: left a failover to the new leader: this proxy no longer leads", "backend", old, "err", err)
 		return
 	}
 	kind := EventFailed
@@ -231,6 +240,9 @@ func semiSyncProblem(s health.Settings) string {
 // writable, repoint the others, and switch the shards to it.
 func (t *Topology) promote(ctx context.Context, pl plan) error {
 	start := time.Now()
+	if err := t.confirmLeader(ctx); err != nil {
+		return err // a stale leader touches no server (shared.go)
+	}
 	received, err := t.stopReceiving(ctx, pl.replicas)
 	t.log.Debug("topo: failover: IO threads stopped", "after", time.Since(start))
 	if err != nil {
@@ -248,6 +260,10 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 			t.restartReceiving(pl.replicas)
 			return fmt.Errorf("%w: replica %s received %s, which %s (%s) lacks: the replicas diverged", errRefused, r, pos, best, received[best])
 		}
+	}
+	if err := t.confirmLeader(ctx); err != nil {
+		t.restartReceiving(pl.replicas)
+		return err
 	}
 	// From here on the old primary gets nothing: statements wait for the new one.
 	t.fence(pl.old, "replaced by "+best)
@@ -269,7 +285,11 @@ func (t *Topology) promote(ctx context.Context, pl plan) error {
 			}
 		}
 	}
-	t.switchPrimary(pl, best)
+	change := fmt.Sprintf("promoted %s in place of %s at %s", best, pl.old, time.Now().UTC().Format(time.RFC3339))
+	if err := t.decide(ctx, t.newRoles(pl.shards, pl.old, best, change), map[string]string{pl.old: "replaced by " + best},
+		func() { t.switchPrimary(pl, best) }); err != nil {
+		return err // a deposed leader: the new one carries on (each step is safe to repeat)
+	}
 	took := time.Since(pl.downAt)
 	t.log.Warn("topo: promoted a replica", "old_primary", pl.old, "new_primary", best, "shards", strings.Join(pl.shards, ","),
 		"received", received[best].String(), "promotion", time.Since(start), "since_down", took, "old_primary_never_seen", pl.unseen)
@@ -310,6 +330,11 @@ func (t *Topology) stopReceiving(ctx context.Context, replicas []string) (map[st
 func (t *Topology) stopOne(ctx context.Context, r string) (health.GTIDPos, error) {
 	var pos health.GTIDPos
 	err := t.adminConn(ctx, r, func(c *pool.Conn) error {
+		// A promotion its previous leader left half done is carried on (resume.go).
+		if p, done, err := alreadyPromoted(ctx, c); done || err != nil {
+			pos = p
+			return err
+		}
 		rows, err := c.Query(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'")
 		if err != nil {
 			return err

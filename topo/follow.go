@@ -82,12 +82,20 @@ func (t *Topology) followMoves() []followMove {
 // primary, which wakes the waiting statements.
 func (t *Topology) follow(mv followMove) {
 	start := time.Now()
-	t.fence(mv.old, fmt.Sprintf("left by follow mode: %s reports read_only=0", mv.next))
-	t.switchPrimary(plan{old: mv.old, shards: mv.shards}, mv.next)
+	why := fmt.Sprintf("left by follow mode: %s reports read_only=0", mv.next)
+	t.fence(mv.old, why)
+	ctx, cancel := t.stepContext(failoverTimeout)
+	defer cancel()
+	change := fmt.Sprintf("followed %s in place of %s at %s", mv.next, mv.old, time.Now().UTC().Format(time.RFC3339))
+	if err := t.decide(ctx, t.newRoles(mv.shards, mv.old, mv.next, change), map[string]string{mv.old: why},
+		func() { t.switchPrimary(plan{old: mv.old, shards: mv.shards}, mv.next) }); err != nil {
+		t.log.Error("topo: could not follow a new primary", "old_primary", mv.old, "new_primary", mv.next, "err", err)
+		return
+	}
 	t.mu.Lock()
 	for _, s := range mv.shards {
 		if st, ok := t.shards[s]; ok {
-			st.failover = fmt.Sprintf("followed %s in place of %s at %s", mv.next, mv.old, time.Now().UTC().Format(time.RFC3339))
+			st.failover = change
 		}
 	}
 	t.mu.Unlock()

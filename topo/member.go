@@ -90,6 +90,13 @@ func (m *member) untrack(c *Conn) {
 	m.leave()
 }
 
+// busy is the count of connections in use on m.
+func (m *member) busy() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inUse
+}
+
 // interrupt cuts every connection handed out on m: their holders get an I/O error.
 func (m *member) interrupt() int {
 	m.mu.Lock()

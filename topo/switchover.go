@@ -57,6 +57,9 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if !t.deciding() {
+		return res, fmt.Errorf("%w: %w: run it on the leader (its identity is in the admin API's status)", ErrSwitchover, ErrNotLeader)
+	}
 	pl, err := t.planSwitchover(shard, to)
 	if err != nil {
 		return res, err
@@ -66,14 +69,14 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 	res.Old, res.New = pl.old, pl.choices[0]
 	start := time.Now()
 	saved := t.hold(pl)
-	pos, semiSync, err := t.quiesce(ctx, pl.old)
+	pos, semiSync, err := t.quiesceAll(ctx, pl)
 	if err == nil {
 		res.Position = pos.String()
 		err = t.applyWithin(ctx, res.New, pos)
 	}
 	if err != nil {
 		rerr := t.admin(ctx, pl.old, "SET GLOBAL read_only = 0")
-		t.restore(saved)
+		t.restoreAll(ctx, saved)
 		res.Paused = time.Since(start)
 		return res, fmt.Errorf("%w: %w (old primary %s kept; making it writable again: %v)", ErrSwitchover, err, pl.old, rerr)
 	}
@@ -101,7 +104,12 @@ func (t *Topology) Switchover(ctx context.Context, shard, to string) (Switchover
 		}
 	}
 	pl.replicas = append(slices.DeleteFunc(pl.replicas, func(r string) bool { return r == res.New }), pl.old)
-	t.release(pl, res.New)
+	if err := t.decide(ctx, t.switchedRoles(pl, res.New), nil, func() { t.release(pl, res.New) }); err != nil {
+		// Deposed meanwhile: the shards stay held here; the new leader or an operator acts.
+		t.log.Error("topo: switchover: the new roles could not be published; the shard waits for the leader", "shard", shard, "backend", res.New, "err", err)
+		res.Paused = time.Since(start)
+		return res, fmt.Errorf("topo: switchover: %w", err)
+	}
 	res.Paused = time.Since(start)
 	t.events(Event{Kind: EventSwitchover, Backend: pl.old, NewPrimary: res.New, Shards: pl.shards, Took: res.Paused})
 	t.log.Warn("topo: switchover done", "shard", shard, "old_primary", pl.old, "new_primary", res.New, "paused", res.Paused, "position", res.Position)
@@ -174,18 +182,25 @@ func (t *Topology) hold(pl plan) map[string]*shardState {
 		saved[s] = st
 		next := *st
 		next.primary = ""
-		next.fo.Mode = rules.FailoverPromote // statements wait for the new primary
-		if next.fo.BufferTimeout <= 0 {
-			next.fo.BufferTimeout = rules.DefaultBufferTimeout
-		}
-		if next.fo.BufferMax <= 0 {
-			next.fo.BufferMax = rules.DefaultBufferMax
-		}
+		next.fo = buffering(st.fo)
 		next.failover = "switchover from " + pl.old + " under way"
 		t.shards[s] = &next
 	}
 	t.changeLocked()
 	return saved
+}
+
+// buffering is fo with statements waiting for a new primary (as in promote mode, whatever
+// the shard's mode).
+func buffering(fo rules.Failover) rules.Failover {
+	fo.Mode = rules.FailoverPromote
+	if fo.BufferTimeout <= 0 {
+		fo.BufferTimeout = rules.DefaultBufferTimeout
+	}
+	if fo.BufferMax <= 0 {
+		fo.BufferMax = rules.DefaultBufferMax
+	}
+	return fo
 }
 
 // restore puts back the shard states hold replaced (unless a reload replaced them since).

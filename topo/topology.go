@@ -30,6 +30,10 @@ type Options struct {
 	Prober Prober
 	// Events receives failover events (for metrics); nil: none.
 	Events func(Event)
+	// Coordinator, when set, makes this proxy one of several sharing the topology (shared.go):
+	// only the elected leader promotes, and every proxy applies what it publishes. Nil: this
+	// proxy acts alone.
+	Coordinator Coordinator
 }
 
 // Prober is what topo needs from the health checker (satisfied by *health.Checker).
@@ -58,6 +62,7 @@ type Topology struct {
 	warned   map[string]string        // backend name → settings warning last logged
 	changed  chan struct{}            // closed and replaced whenever a waiter may proceed
 	waiting  map[string]int           // statements buffered per shard
+	sh       sharing                  // the topology shared with other proxies (shared.go)
 
 	stop   chan struct{} // closed by Close: drains and the failover controller end
 	kick   chan struct{} // cap 1: wakes the failover controller
@@ -100,7 +105,7 @@ func New(snap *rules.Snapshot, opts Options) (*Topology, error) {
 		backends: map[string]*member{}, shards: map[string]*shardState{}, fenced: map[string]string{},
 		health: map[string]health.Status{}, probed: map[string]bool{}, activity: map[string]activity{}, warned: map[string]string{},
 		changed: make(chan struct{}), waiting: map[string]int{},
-		stop: make(chan struct{}), kick: make(chan struct{}, 1)}
+		stop: make(chan struct{}), kick: make(chan struct{}, 1), sh: sharing{coord: opts.Coordinator}}
 	t.events = t.hist.recorder(opts.Events)
 	if err := t.Apply(context.Background(), snap); err != nil {
 		t.Close()
@@ -169,6 +174,7 @@ func (t *Topology) Apply(ctx context.Context, snap *rules.Snapshot) error {
 	targets := t.targetsLocked()
 	t.mu.Unlock()
 	t.setTargets(targets)
+	t.kickController() // a leader publishes the reloaded roles (shared.go)
 
 	for _, m := range gone {
 		t.log.Info("topo: draining the pool of a removed or changed backend", "backend", m.cfg.Name, "addr", m.cfg.Addr)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardproxy/shardproxy/admin"
+	"github.com/shardproxy/shardproxy/coord"
 	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/rules"
@@ -28,6 +29,7 @@ type adminView struct {
 	store   *rules.Store
 	rl      *reloader
 	tp      *topo.Topology
+	co      *coord.Etcd // nil: no shared topology (the configuration is a file)
 	rt      *router.Router
 	procs   *processes
 	started time.Time
@@ -69,8 +71,14 @@ func (a *adminView) Status() admin.Status {
 	if len(h) > 0 {
 		last = h[len(h)-1]
 	}
-	return admin.Status{Version: buildVersion(), StartedAt: a.started, Config: a.rl.src.Name(),
+	st := admin.Status{Version: buildVersion(), StartedAt: a.started, Config: a.rl.src.Name(),
 		Revision: live.Revision, Digest: live.Digest, LastReload: toAdminReload(last)}
+	if a.co != nil {
+		c := a.co.Status()
+		st.Shared = &admin.SharedTopology{ProxyID: c.ID, Leading: c.Leading, Leader: c.Leader, LeaderEpoch: c.LeaderEpoch,
+			Version: c.Version, RefusedWrites: c.Refused}
+	}
+	return st
 }
 
 func (a *adminView) Reloads() []admin.Reload {

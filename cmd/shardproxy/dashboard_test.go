@@ -51,7 +51,7 @@ func TestDashboardMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	tp, checker, err := newTopology(snap, log, reg)
+	tp, checker, err := newTopology(snap, log, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

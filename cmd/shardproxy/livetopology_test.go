@@ -36,7 +36,7 @@ func TestReloadHealthAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	tp, checker, err := newTopology(first, log, prometheus.NewRegistry())
+	tp, checker, err := newTopology(first, log, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,7 @@ type serveFlags struct {
 	logFormat   string
 	debugAddr   string
 	metricsAddr string
+	shared      sharedFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +77,7 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
+	f.shared.add(cmd.Flags())
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9104); default off")
 	return cmd
 }
@@ -134,12 +136,20 @@ func serve(ctx context.Context, f serveFlags) error {
 	// go_goroutines, process_open_fds, process_resident_memory_bytes, ...: the soak test and
 	// operators watch them for leaks.
 	registerRuntime(reg)
-	tp, checker, err := newTopology(snap, log, reg)
+	co, err := newCoordinator(src, f.shared, log)
+	if err != nil {
+		return err
+	}
+	tp, checker, err := newTopology(snap, log, reg, coordinatorOf(co))
 	if err != nil {
 		return err
 	}
 	closing.add("topology and backend pools", tp.Close)
 	closing.add("health checks", checker.Close) // first: no probe result reaches a closed topology
+	if co != nil {
+		closing.add("topology election", startCoordinator(ctx, co, tp, log))
+		registerSharedMetrics(reg, co)
+	}
 	cl := newTimedBackend(tp, reg)
 	opts, err := protocolOptions(snap, log)
 	if err != nil {
@@ -170,7 +180,7 @@ func serve(ctx context.Context, f serveFlags) error {
 	procs.srv = srv // before Serve: no session exists yet
 	registerConnMetrics(reg, srv)
 	reg.MustRegister(backendCollector{tp: tp})
-	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, tp: tp, rt: rt, procs: procs, started: time.Now()}, reg, log)
+	stopAdmin, err := serveAdmin(&adminView{store: store, rl: rl, tp: tp, co: co, rt: rt, procs: procs, started: time.Now()}, reg, log)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,9 @@ import (
 var _ topo.Prober = (*health.Checker)(nil)
 
 // newTopology builds the topology and the health checker feeding it. Close the checker
-// before the topology.
-func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Registerer) (*topo.Topology, *health.Checker, error) {
+// before the topology. co, when not nil, shares the topology with the other proxies of an
+// etcd prefix.
+func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Registerer, co topo.Coordinator) (*topo.Topology, *health.Checker, error) {
 	var tp atomic.Pointer[topo.Topology] // probes that end before New returns are dropped
 	hc := healthTiming(snap)
 	checker := health.New(health.Options{
@@ -28,7 +29,7 @@ func newTopology(snap *rules.Snapshot, log *slog.Logger, reg prometheus.Register
 		},
 	})
 	events := newFailoverMetrics(reg)
-	t, err := topo.New(snap, topo.Options{Logger: log, Prober: checker, Events: events.observe})
+	t, err := topo.New(snap, topo.Options{Logger: log, Prober: checker, Events: events.observe, Coordinator: co})
 	if err != nil {
 		checker.Close()
 		return nil, nil, err

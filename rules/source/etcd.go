@@ -119,6 +119,11 @@ func (e *Etcd) client() (*clientv3.Client, error) {
 	return e.cli, nil
 }
 
+// Client returns the source's etcd client, connecting first if needed (for the shared
+// topology of package coord, on the same cluster and prefix). The source owns it: Close
+// closes it.
+func (e *Etcd) Client() (*clientv3.Client, error) { return e.client() }
+
 // Close closes the etcd client. It is idempotent.
 func (e *Etcd) Close() error {
 	e.mu.Lock()
