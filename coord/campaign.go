@@ -137,16 +137,19 @@ func (c *Etcd) watchLeader(ctx context.Context) {
 	pfx := c.o.Prefix + KeyElection
 	for {
 		cli, err := c.o.Client()
+		var rev int64
 		if err == nil {
-			err = c.readLeader(ctx, cli, pfx)
+			rev, err = c.readLeader(ctx, cli, pfx)
 		}
 		if err == nil {
+			// From the revision read: a campaign key created between the read and the
+			// watch's start is not missed.
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			for resp := range cli.Watch(wctx, pfx, clientv3.WithPrefix()) {
+			for resp := range cli.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 				if err = resp.Err(); err != nil {
 					break
 				}
-				if err = c.readLeader(ctx, cli, pfx); err != nil {
+				if _, err = c.readLeader(ctx, cli, pfx); err != nil {
 					break
 				}
 			}
@@ -163,11 +166,11 @@ func (c *Etcd) watchLeader(ctx context.Context) {
 }
 
 // readLeader reads the oldest election key: its value is the leader's id, its create
-// revision the leader's epoch.
-func (c *Etcd) readLeader(ctx context.Context, cli *clientv3.Client, pfx string) error {
+// revision the leader's epoch. It returns the revision it read at.
+func (c *Etcd) readLeader(ctx context.Context, cli *clientv3.Client, pfx string) (int64, error) {
 	resp, err := cli.Get(ctx, pfx, clientv3.WithFirstCreate()...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -175,5 +178,5 @@ func (c *Etcd) readLeader(ctx context.Context, cli *clientv3.Client, pfx string)
 	if len(resp.Kvs) > 0 {
 		c.leader, c.leaderEpoch = string(resp.Kvs[0].Value), resp.Kvs[0].CreateRevision
 	}
-	return nil
+	return resp.Header.Revision, nil
 }
