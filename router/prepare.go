@@ -25,6 +25,7 @@ type Stmt struct {
 	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
 	readOnly   bool            // commits no GTID of its own (readsplit.go)
 	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
+	retryOK    bool            // a read that may run again after a lost connection (readretry.go)
 	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
 	hint       hintDeadline    // MAX_EXECUTION_TIME hint
@@ -118,7 +119,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = k.Pkts[:bs.Params]
 	stmt.colDefs = k.Pkts[bs.Params:]
@@ -187,6 +188,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		}
 		return res.write(w, s.status, true)
 	}
+	s.retryable = st.retryOK
+	defer func() { s.retryable = false }()
 	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
 	if st.bound != nil && st.bound.snap != snap {
 		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
@@ -242,7 +245,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
 	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
-		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
+			return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		})
 	})
 	if st.write {
 		return lostWrite(err)
