@@ -26,7 +26,7 @@ func TestRetryableRead(t *testing.T) {
 		{"SELECT /*+ PRIMARY */ * FROM orders", true}, // the hint picks the server, not the retry
 		{"SHOW TABLES", true},
 		{"SHOW CREATE TABLE orders", true},
-		{"SELECT f(1)", false},       // a stored function may write
+		{"SELECT f(1)", false}, // a stored function may write
 		{"SELECT shop.f(id) FROM t", false},
 		{"SELECT * FROM t WHERE id = my_func()", false},
 		{"SELECT * FROM orders WHERE user_id = 7 FOR UPDATE", false},
@@ -166,7 +166,7 @@ func loseOnce(be *fakeBackend, shard string, cmd byte, what string) *int {
 // function that may write are not run again and fail.
 func TestSessionReadRetriedAfterLostConnection(t *testing.T) {
 	ctx := context.Background()
-	run := func(t *testing.T, sql string, setup ...string) (*fakeBackend, *Session, error) {
+	run := func(t *testing.T, setup ...string) (*fakeBackend, *Session) {
 		t.Helper()
 		be := newFakeBackend()
 		s := fakeSession(t, shardedRouter(t, be), "app", 1)
@@ -175,7 +175,7 @@ func TestSessionReadRetriedAfterLostConnection(t *testing.T) {
 		for _, q := range setup {
 			exec(t, s, q, &w)
 		}
-		return be, s, nil
+		return be, s
 	}
 	for _, c := range []struct {
 		name, sql, shard string
@@ -192,7 +192,7 @@ func TestSessionReadRetriedAfterLostConnection(t *testing.T) {
 		{"ScatterInTransaction", "SELECT * FROM orders", "s2", []string{"BEGIN"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			be, s, _ := run(t, c.sql, c.setup...)
+			be, s := run(t, c.setup...)
 			what := c.sql[:10]
 			if strings.HasPrefix(c.sql, "SHOW") {
 				what = "settings"
@@ -223,7 +223,7 @@ func TestSessionReadRetriedAfterLostConnection(t *testing.T) {
 			{"SELECT f(id) FROM orders WHERE user_id = ?", false},
 			{"UPDATE orders SET id = 2 WHERE user_id = ?", false},
 		} {
-			be, s, _ := run(t, c.sql)
+			be, s := run(t)
 			st, err := s.Prepare(ctx, c.sql)
 			if err != nil {
 				t.Fatal(err)
