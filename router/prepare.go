@@ -106,17 +106,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.acquire(ctx, snap, p.shard)
-	if err != nil {
-		return nil, err
-	}
-	stop := engine.Watch(ctx, c)
 	var k engine.Collector
-	bs, err := engine.Prepare(ctx, c, p.sql, &k)
-	if stop() {
-		_ = s.killQuery(p.shard, c, killReason(ctx))
-	}
-	if err = s.finish(p.shard, c, engine.Outcome{Status: s.status}, err); err != nil {
+	bs, err := s.prepareBackend(ctx, snap, p.shard, p.sql, &k) // readretry.go
+	if err != nil {
 		return nil, err
 	}
 	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,

@@ -13,7 +13,8 @@ import (
 )
 
 // pureFuncs are the built-in functions a retried read may call: their result depends only on
-// their arguments, the clock or the server's settings, and they change nothing. A call to any
+// their arguments, the clock or the server's settings (not on the backend session's history,
+// as LAST_INSERT_ID or FOUND_ROWS do), and they change nothing. A call to any
 // other function (a stored function, which may write; one this list does not know) keeps a
 // read from being retried after a lost connection.
 var pureFuncs = map[string]bool{
@@ -45,7 +46,7 @@ var pureFuncs = map[string]bool{
 	"last_day": true, "makedate": true, "extract": true, "to_days": true, "from_days": true,
 	// the server and the session's settings (not its history)
 	"version": true, "database": true, "schema": true, "user": true, "current_user": true,
-	"session_user": true, "system_user": true,
+	"session_user": true, "system_user": true, "sleep": true, "benchmark": true,
 	// JSON
 	"json_extract": true, "json_unquote": true, "json_object": true, "json_array": true,
 	"json_contains": true, "json_length": true, "json_valid": true, "json_value": true,
@@ -53,9 +54,8 @@ var pureFuncs = map[string]bool{
 
 // retryableRead reports whether st is a read that may run a second time when its backend
 // connection breaks before any of its answer reached the client: SHOW, or a SELECT (UNION)
-// that a replica could serve (readRole: no locking clause, no INTO, no user variable, no
-// function with side effects) and that calls only functions of pureFuncs, so no stored
-// function that might write. Whether the session's state allows the retry is checked when it
+// without locking clause, INTO or user variable (as replicaSafe) that calls only functions of
+// pureFuncs, so no stored function that might write. Whether the session's state allows the retry is checked when it
 // runs (retryRead).
 func retryableRead(st ast.StmtNode) bool {
 	switch st.(type) {
@@ -65,25 +65,26 @@ func retryableRead(st ast.StmtNode) bool {
 	default:
 		return false
 	}
-	if readRole(st, "", rules.ReadSplit{Enabled: true}, false, false) != rules.RoleReplica {
-		return false
-	}
-	v := &pureCalls{ok: true}
+	v := &pureRead{safe: replicaSafe{ok: true}}
 	st.Accept(v)
-	return v.ok
+	return v.safe.ok
 }
 
-// pureCalls clears ok at a function call outside pureFuncs.
-type pureCalls struct{ ok bool }
+// pureRead clears safe.ok at a function call outside pureFuncs, and where replicaSafe does
+// at anything else (a locking clause, INTO, a user variable).
+type pureRead struct{ safe replicaSafe }
 
-func (v *pureCalls) Enter(n ast.Node) (ast.Node, bool) {
-	if f, ok := n.(*ast.FuncCallExpr); ok && (f.Schema.L != "" || !pureFuncs[f.FnName.L]) {
-		v.ok = false
+func (v *pureRead) Enter(n ast.Node) (ast.Node, bool) {
+	if f, ok := n.(*ast.FuncCallExpr); ok {
+		if f.Schema.L != "" || !pureFuncs[f.FnName.L] {
+			v.safe.ok = false
+		}
+		return n, !v.safe.ok
 	}
-	return n, !v.ok
+	return v.safe.Enter(n)
 }
 
-func (v *pureCalls) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
+func (v *pureRead) Leave(n ast.Node) (ast.Node, bool) { return v.safe.Leave(n) }
 
 // retryRead runs attempt, writing to w, and runs it once more when the statement is a
 // retryable read (s.retryable: retryableRead), the session holds no backend state (no
@@ -121,4 +122,29 @@ func (s *Session) runScatterRead(ctx context.Context, snap *rules.Snapshot, sp *
 	return s.retryRead(ctx, "scatter", w, func(w wire.PacketWriter) error {
 		return s.runScatter(ctx, snap, sp, more, w, bin)
 	})
+}
+
+// prepareBackend prepares sql on a connection to shard, describing it into k, and gives the
+// connection back. COM_STMT_PREPARE runs nothing, so when the connection breaks during it
+// and the session holds no backend state, sql is prepared once more on a fresh connection
+// (through the topology: it may wait in the failover buffer), whatever the statement.
+func (s *Session) prepareBackend(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, k *engine.Collector) (engine.Stmt, error) {
+	for attempt := 0; ; attempt++ {
+		k.Pkts = k.Pkts[:0]
+		c, err := s.acquire(ctx, snap, shard)
+		if err != nil {
+			return engine.Stmt{}, err
+		}
+		stop := engine.Watch(ctx, c)
+		bs, err := engine.Prepare(ctx, c, sql, k)
+		if stop() {
+			_ = s.killQuery(shard, c, killReason(ctx))
+		}
+		err = s.finish(shard, c, engine.Outcome{Status: s.status}, err)
+		if err == nil || attempt > 0 || !errors.Is(err, engine.ErrBackendIO) || errors.Is(err, sqlerr.ErrFatal) ||
+			ctx.Err() != nil || engine.DeadlinePassed(ctx) || !s.mayRetry() {
+			return bs, err
+		}
+		s.r.log.Debug("preparing again on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
+	}
 }
