@@ -3,8 +3,10 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pingcap/tidb/pkg/parser"
 
@@ -247,4 +249,51 @@ func TestSessionReadRetriedAfterLostConnection(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRetryRead: a lost connection is retried only when nothing of the answer reached the
+// client, the statement's deadline has not passed and the session holds no backend state.
+func TestRetryRead(t *testing.T) {
+	lost := fmt.Errorf("%w: EOF", engine.ErrBackendIO)
+	passed, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for _, c := range []struct {
+		name      string
+		ctx       context.Context
+		sent      int // packets written to the client before the connection broke
+		retryable bool
+		sticky    bool
+		err       error
+		calls     int
+	}{
+		{"NothingSent", context.Background(), 0, true, false, lost, 2},
+		{"HeaderSent", context.Background(), 1, true, false, lost, 1},
+		{"RowsSent", context.Background(), 3, true, false, lost, 1},
+		{"NotARead", context.Background(), 0, false, false, lost, 1},
+		{"StickySession", context.Background(), 0, true, true, lost, 1},
+		{"DeadlinePassed", passed, 0, true, false, lost, 1},
+		{"StatementError", context.Background(), 0, true, false, sqlerr.New(1146, "Table 'x' doesn't exist"), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := fakeSession(t, fakeRouter(t, newFakeBackend()), "app", 1)
+			s.retryable, s.sticky = c.retryable, c.sticky
+			calls := 0
+			var w clientRecorder
+			err := s.retryRead(c.ctx, "s0", &w, func(w wire.PacketWriter) error {
+				calls++
+				if calls > 1 {
+					return nil
+				}
+				for range c.sent {
+					if err := w.WritePacket([]byte{1}); err != nil {
+						return err
+					}
+				}
+				return c.err
+			})
+			if calls != c.calls || (c.calls == 1) != (err != nil) {
+				t.Errorf("%d attempts, error %v; want %d attempts", calls, err, c.calls)
+			}
+		})
+	}
 }
