@@ -45,6 +45,9 @@ type fakeBackend struct {
 	// lostCommits: a COMMIT run with Exec on these shards is received and committed, but
 	// its connection dies before the answer (the outcome the client cannot know).
 	lostCommits map[string]bool
+	// lose, when set and true for a command, makes the connection die without answering it
+	// (the server was killed after the command was sent).
+	lose func(shard string, cmd []byte) bool
 }
 
 func newFakeBackend() *fakeBackend {
@@ -300,6 +303,10 @@ func (c *fakeConn) serverStatus() uint16 {
 
 // command answers one command packet.
 func (c *fakeConn) command(p []byte) [][]byte {
+	if c.be.lose != nil && c.be.lose(c.shard, p) {
+		c.record("LOST " + string(p[1:]))
+		return nil
+	}
 	switch p[0] {
 	case engine.ComQuery:
 		return c.query(string(p[1:]))

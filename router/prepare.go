@@ -25,6 +25,7 @@ type Stmt struct {
 	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
 	readOnly   bool            // commits no GTID of its own (readsplit.go)
 	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
+	retryOK    bool            // a read that may run again after a lost connection (readretry.go)
 	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
 	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
 	explain    bool            // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
@@ -113,7 +114,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
@@ -130,17 +131,9 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 // prepareOn prepares sql on a connection of shard to learn its metadata: the backend
 // statement and its parameter then column definitions.
 func (s *Session) prepareOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string) (engine.Stmt, [][]byte, error) {
-	c, err := s.acquire(ctx, snap, shard)
-	if err != nil {
-		return engine.Stmt{}, nil, err
-	}
-	stop := engine.Watch(ctx, c)
 	var k engine.Collector
-	bs, err := engine.Prepare(ctx, c, sql, &k)
-	if stop() {
-		_ = s.killQuery(shard, c, killReason(ctx))
-	}
-	if err = s.finish(shard, c, engine.Outcome{Status: s.status}, err); err != nil {
+	bs, err := s.prepareBackend(ctx, snap, shard, sql, &k) // readretry.go: once more after a lost connection
+	if err != nil {
 		return engine.Stmt{}, nil, err
 	}
 	return bs, k.Pkts, nil
@@ -204,6 +197,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		}
 		return res.write(w, s.status, true)
 	}
+	s.retryable = st.retryOK
+	defer func() { s.retryable = false }()
 	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
 	if st.bound != nil && st.bound.snap != snap {
 		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
@@ -267,7 +262,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
 	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
-		return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
+			return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		})
 	})
 	if st.write {
 		return lostWrite(err)

@@ -441,7 +441,7 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 	if p.scatter == nil {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned for several shards went to one once its parameters were bound")
 	}
-	return s.runScatter(ctx, snap, p.scatter, false, w, true)
+	return s.runScatterRead(ctx, snap, p.scatter, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // drainScatter reads what is left of an interrupted shard's answer (its connection's

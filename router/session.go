@@ -55,6 +55,7 @@ type Session struct {
 
 	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
 	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
+	retryable    bool              // the statement running is a read that may run again after a lost connection (readretry.go)
 	gtids        map[string]string // shard name → GTID of the session's last write there
 }
 
@@ -145,8 +146,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt = readsOnly(st)
-	defer func() { s.readOnlyStmt = false }()
+	s.readOnlyStmt, s.retryable = readsOnly(st), retryableRead(st)
+	defer func() { s.readOnlyStmt, s.retryable = false, false }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -269,7 +270,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	if plan.scatter != nil {
 		s.route = RouteScatter
-		return s.runScatter(ctx, snap, plan.scatter, more, w, false)
+		return s.runScatterRead(ctx, snap, plan.scatter, s.statementSplit(snap, st, text), more, w, false) // readretry.go
 	}
 	if plan.branches != nil && len(s.locks) > 0 {
 		return s.execMultiLocked(ctx, snap, plan, more, w)
@@ -295,20 +296,12 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
 
-// runRead runs a statement that changes nothing. If the pooled connection it got turns out
-// to be dead before any of the answer came back (the server closed it while it sat idle),
-// the statement runs again on another connection: running a read twice is harmless.
+// runRead runs a statement that changes nothing, once more after a lost backend connection
+// when it is a retryable read (retryRead).
 func (s *Session) runRead(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, sql string, more bool, w wire.PacketWriter) error {
-	if _, pinned := s.pinned[shard.Name]; pinned || s.sticky {
+	return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error {
 		return s.run(ctx, snap, shard, sql, more, w)
-	}
-	cw := &countingWriter{w: w}
-	err := s.run(ctx, snap, shard, sql, more, cw)
-	if err != nil && cw.n == 0 && errors.Is(err, engine.ErrBackendIO) && ctx.Err() == nil && !engine.DeadlinePassed(ctx) {
-		s.r.log.Debug("retrying a read on a fresh backend connection", "conn_id", s.info.ConnID, "shard", shard.Name, "err", err)
-		return s.run(ctx, snap, shard, sql, more, w)
-	}
-	return err
+	})
 }
 
 // countingWriter counts the packets that reached the client.
