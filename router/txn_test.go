@@ -387,3 +387,26 @@ func TestSessionScatterDeadlock(t *testing.T) {
 	}
 	t.Error("no ROLLBACK sent")
 }
+
+// TestSessionBeginCommitsEveryShard: BEGIN inside a transaction that spans shards commits
+// it on each, the writing shard last (MariaDB's implicit commit), then begins the next one,
+// which may write on another shard.
+func TestSessionBeginCommitsEveryShard(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	be.takeLog()
+	exec(t, s, "BEGIN", &w)
+	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT", "s_shop#1: BEGIN")
+	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 || len(s.written) != 0 {
+		t.Fatalf("after BEGIN: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	}
+	exec(t, s, "UPDATE blog.t SET a = 2", &w)
+	exec(t, s, "COMMIT", &w)
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after COMMIT: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
