@@ -38,6 +38,7 @@ type txnStmt struct {
 	shards  []int  // the shards a write touches (sorted, distinct)
 	ordered bool   // a read whose ORDER BY is total
 	sp      string // the savepoint a savepoint statement names, as written
+	untyped bool   // a read whose column types are not compared
 }
 
 func (s txnStmt) String() string {
@@ -105,9 +106,9 @@ var (
 	txnSavepoints = []string{"sp1", "sp2", "SP1", "a", "`x y`", "nosuch"}
 )
 
-func (g *txnGen) pick(xs []any) any     { return xs[g.r.IntN(len(xs))] }
-func (g *txnGen) user() int64           { return g.u.users[g.r.IntN(len(g.u.users))] }
-func (g *txnGen) account() int64        { return 1 + g.r.Int64N(40) }
+func (g *txnGen) pick(xs []any) any { return xs[g.r.IntN(len(xs))] }
+func (g *txnGen) user() int64       { return g.u.users[g.r.IntN(len(g.u.users))] }
+func (g *txnGen) account() int64    { return 1 + g.r.Int64N(40) }
 func (g *txnGen) money(lo, hi int) string {
 	return fmt.Sprintf("%d.%02d", lo+g.r.IntN(hi-lo), g.r.IntN(100))
 }
@@ -330,7 +331,11 @@ func (g *txnGen) read() txnStmt {
 	case 10:
 		return r("SELECT total FROM d_orders WHERE user_id = ? ORDER BY id FOR UPDATE", true, u)
 	case 11:
-		return r("SELECT LAST_INSERT_ID(), @@autocommit", true)
+		// Values only: the proxy answers LAST_INSERT_ID() with a literal, typed INT, not
+		// UNSIGNED BIGINT.
+		st := r("SELECT LAST_INSERT_ID(), @@autocommit", true)
+		st.untyped = true
+		return st
 	case 12:
 		return r("SELECT @@in_transaction", true)
 	default:

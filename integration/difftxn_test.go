@@ -196,6 +196,9 @@ func runTxnSession(ctx context.Context, g *txnGen, px, rf querier) ([]string, er
 		}
 		got, want := txnRun(ctx, px, st), txnRun(ctx, rf, st)
 		log = append(log, fmt.Sprintf("%s\n    proxy: %s\n    one MariaDB: %s", st, got, want))
+		if st.untyped && want.res != nil && got.res != nil {
+			want.res.Types, got.res.Types = nil, nil
+		}
 		if diff := want.diff(got, st.ordered); diff != "" {
 			return log, fmt.Errorf("%s: %s", st, diff)
 		}

@@ -35,6 +35,7 @@ type Session struct {
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
+	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics

@@ -97,6 +97,10 @@ func quoteName(name string) string {
 // (an implicit commit: DDL, SET autocommit = 1, ...) is committed on the other connections
 // too; a deadlock, which rolled back the transaction on c, rolls it back everywhere.
 func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
+	if err != nil && s.newWriter == shard.Name {
+		delete(s.written, shard.Name) // the failed write that made it the writer changed nothing
+	}
+	s.newWriter = ""
 	deadlock := err != nil && sqlCodeOf(err) == erLockDeadlock &&
 		(c.Status()&wire.StatusInTrans != 0 || s.txnOpen())
 	if s.sticky || c.Status()&wire.StatusInTrans != 0 || deadlock {
@@ -141,12 +145,18 @@ func sqlCodeOf(err error) uint16 {
 }
 
 // checkWrite enforces the one-writing-shard rule before a write runs on shard inside a
-// transaction. On refusal the transaction has been rolled back everywhere.
+// transaction. On refusal the transaction has been rolled back everywhere. The first write
+// makes its shard the writer only if it succeeds (settle): a failed statement changed
+// nothing, as MariaDB rolls a statement back whole.
 func (s *Session) checkWrite(ctx context.Context, shard *rules.Shard) error {
+	s.newWriter = ""
 	if !s.inTransaction() {
 		return nil
 	}
 	if len(s.written) == 0 || s.written[shard.Name] {
+		if !s.written[shard.Name] {
+			s.newWriter = shard.Name
+		}
 		s.written[shard.Name] = true
 		return nil
 	}

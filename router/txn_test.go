@@ -410,3 +410,27 @@ func TestSessionBeginCommitsEveryShard(t *testing.T) {
 		t.Errorf("after COMMIT: %d pinned, status %#x", len(s.pinned), s.status)
 	}
 }
+
+// TestSessionFailedWriteIsNotTheWriter: a write that fails changed nothing, so its shard
+// does not become the transaction's writing shard; a failed write on the writing shard
+// leaves it the writer.
+func TestSessionFailedWriteIsNotTheWriter(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	if err := s.Query(context.Background(), "UPDATE shop.fail SET a = 1", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE shop.fail: %v, want 1146", err)
+	}
+	exec(t, s, "UPDATE blog.t SET a = 2", &w) // the transaction's first write that succeeded
+	if err := s.Query(context.Background(), "UPDATE blog.fail SET a = 3", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE blog.fail: %v, want 1146", err)
+	}
+	if err := s.Query(context.Background(), "UPDATE shop.t SET a = 4", false, &w); sqlCode(err) != 1235 {
+		t.Fatalf("a write to a second shard: %v, want 1235", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || len(s.written) != 0 {
+		t.Errorf("after the refusal: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	}
+}
