@@ -166,6 +166,13 @@ func (s *Session) checkWrite(ctx context.Context, shard *rules.Shard) error {
 		shard.Name, strings.Join(other, ", "))
 }
 
+// txnStatus is the session's status after a pinned connection answered a transaction
+// statement with st, keeping the session's autocommit: a pinned connection follows a SET
+// autocommit that another shard's connection ran only at its next statement (acquire).
+func (s *Session) txnStatus(st uint16) uint16 {
+	return st&^wire.StatusAutocommit | s.status&wire.StatusAutocommit
+}
+
 // rollbackAll rolls back every pinned connection and ends the transaction.
 func (s *Session) rollbackAll(ctx context.Context) {
 	for name, c := range s.pinned {
@@ -177,7 +184,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 			c.SetStatus(c.Status() &^ wire.StatusInTrans)
 		} else {
 			c.SetStatus(ok.Status)
-			s.status = ok.Status
+			s.status = s.txnStatus(ok.Status)
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
@@ -276,7 +283,7 @@ func (s *Session) endAll(ctx context.Context, text string) error {
 			continue
 		}
 		c.SetStatus(ok.Status)
-		s.status = ok.Status
+		s.status = s.txnStatus(ok.Status)
 	}
 	s.savepoints = nil
 	for name, c := range s.pinned {
@@ -420,7 +427,7 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 		}
 		if err == nil {
 			c.SetStatus(ok.Status)
-			s.status = ok.Status
+			s.status = s.txnStatus(ok.Status)
 			continue
 		}
 		if c.Broken() {

@@ -434,3 +434,25 @@ func TestSessionFailedWriteIsNotTheWriter(t *testing.T) {
 		t.Errorf("after the refusal: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
 	}
 }
+
+// TestSessionEndKeepsAutocommit: a SET autocommit = 0 run inside a transaction on one
+// shard's connection reaches another pinned connection only at its next statement; a
+// COMMIT answered last by that connection leaves the session's autocommit off, so the next
+// multi-shard write is refused, not committed at once.
+func TestSessionEndKeepsAutocommit(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "UPDATE blog.t SET a = 1", &w) // blog writes: its COMMIT comes last
+	be.values["autocommit"] = "0"
+	exec(t, s, "SET autocommit = 0", &w) // on the default shard's pinned connection
+	w.reset()
+	exec(t, s, "COMMIT", &w)
+	if oks := w.oks(); len(oks) != 1 || oks[0].Status&wire.StatusAutocommit != 0 || s.status&wire.StatusAutocommit != 0 {
+		t.Fatalf("COMMIT answered %+v, session status %#x: want autocommit off", oks, s.status)
+	}
+	if !s.inTransaction() {
+		t.Error("under autocommit = 0 the session is not in a transaction")
+	}
+}
