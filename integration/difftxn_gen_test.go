@@ -39,6 +39,9 @@ type txnStmt struct {
 	ordered bool   // a read whose ORDER BY is total
 	sp      string // the savepoint a savepoint statement names, as written
 	untyped bool   // a read whose column types are not compared
+	// prepareFails: MariaDB refuses to prepare it (an unknown column), so as a prepared
+	// statement it never executes and no write reaches the one-writer rule.
+	prepareFails bool
 }
 
 func (s txnStmt) String() string {
@@ -286,7 +289,7 @@ func (g *txnGen) failing() txnStmt {
 	case 1:
 		return txnStmt{sql: "SELECT nosuch FROM d_orders WHERE user_id = ?", args: []any{u}, kind: txnRead}
 	case 2:
-		return txnStmt{sql: "UPDATE d_orders SET nosuch = 1 WHERE user_id = ?", args: []any{u}, kind: txnWrite, shards: one}
+		return txnStmt{sql: "UPDATE d_orders SET nosuch = 1 WHERE user_id = ?", args: []any{u}, kind: txnWrite, shards: one, prepareFails: true}
 	case 3:
 		return txnStmt{sql: "UPDATE d_items SET qty = qty / ? WHERE user_id = ?", args: []any{0, u}, kind: txnWrite, shards: one}
 	case 4:

@@ -223,7 +223,7 @@ func (c *fakeConn) query(sql string) [][]byte {
 			return [][]byte{wire.AppendErr(nil, err)}
 		}
 	case strings.HasPrefix(upper, "COMMIT"), strings.HasPrefix(upper, "ROLLBACK"):
-		c.inTrans, c.sps = false, nil
+		c.inTrans, c.sps = strings.Contains(upper, "AND CHAIN") && !strings.Contains(upper, "NO CHAIN"), nil
 	case strings.HasPrefix(upper, "INSERT"):
 		c.touch(upper)
 		c.be.mu.Lock()

@@ -222,6 +222,15 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 		}
 	}
 	s.savepoints = nil
+	err := s.end(ctx, snap, st, text, more, w)
+	if err == nil {
+		clear(s.written) // the transaction AND CHAIN began has written nothing yet
+	}
+	return err
+}
+
+// end runs COMMIT or ROLLBACK for the whole transaction.
+func (s *Session) end(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	switch len(s.pinned) {
 	case 0:
 		if chained(st) {

@@ -456,3 +456,24 @@ func TestSessionEndKeepsAutocommit(t *testing.T) {
 		t.Error("under autocommit = 0 the session is not in a transaction")
 	}
 }
+
+// TestSessionChainForgetsTheWriter: COMMIT AND CHAIN and ROLLBACK AND CHAIN end the
+// transaction that wrote; the one they begin may write on another shard.
+func TestSessionChainForgetsTheWriter(t *testing.T) {
+	for _, end := range []string{"COMMIT AND CHAIN", "ROLLBACK AND CHAIN"} {
+		for _, read := range []string{"", "SELECT * FROM shop.t"} { // one or two shards pinned
+			be := newFakeBackend()
+			s := fakeSession(t, fakeRouter(t, be), "app", 1)
+			var w clientRecorder
+			exec(t, s, "BEGIN", &w)
+			exec(t, s, "UPDATE blog.t SET a = 1", &w)
+			if read != "" {
+				exec(t, s, read, &w)
+			}
+			exec(t, s, end, &w)
+			if err := s.Query(context.Background(), "UPDATE shop.t SET a = 2", false, &w); err != nil {
+				t.Errorf("%s (%q read): a write on another shard: %v", end, read, err)
+			}
+		}
+	}
+}
