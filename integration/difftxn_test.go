@@ -29,7 +29,7 @@ func TestTransactionsDifferential(t *testing.T) {
 	if s := os.Getenv("SHARDPROXY_TXN_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	sessions := 25
+	sessions := 16
 	if s := os.Getenv("SHARDPROXY_TXN_SESSIONS"); s != "" {
 		sessions, _ = strconv.Atoi(s)
 	}
