@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -46,11 +47,13 @@ func TestTransactionsDifferential(t *testing.T) {
 	u := newTxnUniverse(seed)
 	for m, mode := range []string{"interpolateParams=true", "interpolateParams=false"} {
 		ok := t.Run(mode, func(t *testing.T) {
+			stats := txnStats{errors: map[string]int{}}
+			defer func() { t.Logf("%d sessions: %s", sessions, stats) }()
 			for i := range sessions {
 				r := rand.New(rand.NewPCG(seed, uint64(m*100000+i)))
 				px := openSession(t, se.proxy.dsn(appUser, appPass, "shop", mode, "parseTime=true"))
 				rf := openSession(t, se.servers[0].DSN("ref")+"&"+mode)
-				log, err := runTxnSession(t.Context(), &txnGen{r: r, u: u, m: &txnModel{autocommit: true}}, px, rf, m == 1)
+				log, err := runTxnSession(t.Context(), &txnGen{r: r, u: u, m: &txnModel{autocommit: true}}, px, rf, m == 1, &stats)
 				_ = px.Close()
 				_ = rf.Close()
 				if err != nil {
@@ -176,7 +179,7 @@ func (m *txnModel) update(s txnStmt, ok, inTrans bool) {
 // runTxnSession generates and runs one session on the proxy (px) and the reference (rf),
 // comparing every statement's outcome; binary says statements with parameters are prepared.
 // It returns the session's statements and outcomes so far and the first difference.
-func runTxnSession(ctx context.Context, g *txnGen, px, rf querier, binary bool) ([]string, error) {
+func runTxnSession(ctx context.Context, g *txnGen, px, rf querier, binary bool, stats *txnStats) ([]string, error) {
 	var log []string
 	n := 8 + g.r.IntN(25)
 	for i := 0; i <= n+1; i++ {
@@ -200,6 +203,8 @@ func runTxnSession(ctx context.Context, g *txnGen, px, rf querier, binary bool) 
 			}
 			g.m.ended()
 			g.m.inTrans, g.m.readOnly = false, false
+			stats.statements++
+			stats.refused++
 			continue
 		}
 		got, want := txnRun(ctx, px, st), txnRun(ctx, rf, st)
@@ -210,6 +215,10 @@ func runTxnSession(ctx context.Context, g *txnGen, px, rf querier, binary bool) 
 		if diff := want.diff(got, st.ordered); diff != "" {
 			return log, fmt.Errorf("%s: %s", st, diff)
 		}
+		stats.statements++
+		if want.code != "" {
+			stats.errors[want.code]++
+		}
 		inTrans, err := tryQuery(rf, "SELECT @@in_transaction")
 		if err != nil {
 			return log, err
@@ -217,6 +226,21 @@ func runTxnSession(ctx context.Context, g *txnGen, px, rf querier, binary bool) 
 		g.m.update(st, want.code == "", text(inTrans.Rows[0][0]) == "1")
 	}
 	return log, nil
+}
+
+// txnStats counts what the sessions ran, for the log.
+type txnStats struct {
+	statements, refused int
+	errors              map[string]int // error code (SQLSTATE) -> statements failing with it
+}
+
+func (s txnStats) String() string {
+	codes := slices.Sorted(maps.Keys(s.errors))
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%s ×%d", c, s.errors[c]))
+	}
+	return fmt.Sprintf("%d statements, %d refused by the one-writer rule, errors %s", s.statements, s.refused, strings.Join(parts, ", "))
 }
 
 // txnOutcome is how a statement ended: an error code and SQLSTATE with its message, or
