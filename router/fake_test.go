@@ -184,8 +184,21 @@ func (c *fakeConn) query(sql string) [][]byte {
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
 	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
 		panic("fake backend: PANIC in " + sql)
+	case strings.Contains(upper, "DUPKEY"): // fails once its table is open: begins a transaction under autocommit = 0
+		if c.manual {
+			c.inTrans = true
+		}
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1062, "Duplicate entry '1' for key 'PRIMARY'"))}
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
+	case upper == "SELECT @@IN_TRANSACTION":
+		v := "0"
+		if c.inTrans {
+			v = "1"
+		}
+		var k engine.Collector
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "@@in_transaction"}}, [][]*string{{&v}}, c.serverStatus())
+		return k.Pkts
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
 		var cols []wire.Column
 		var row []*string

@@ -97,6 +97,9 @@ func quoteName(name string) string {
 // (an implicit commit: DDL, SET autocommit = 1, ...) is committed on the other connections
 // too; a deadlock, which rolled back the transaction on c, rolls it back everywhere.
 func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
+	if err != nil {
+		s.failedBegin(c)
+	}
 	if err != nil && s.newWriter == shard.Name {
 		delete(s.written, shard.Name) // the failed write that made it the writer changed nothing
 	}
@@ -121,6 +124,25 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	s.endedTransaction()
 	if s.txnOpen() {
 		s.status |= wire.StatusInTrans
+	}
+}
+
+// failedBegin notes the transaction a failed statement may have begun on c under
+// autocommit = 0: MariaDB begins it once the statement opened its tables (a duplicate key
+// leaves it open, an unknown column does not), and an ERR packet carries no status, so c
+// is asked; one round trip, only after an error on a connection not yet in a transaction.
+func (s *Session) failedBegin(c Conn) {
+	if s.status&wire.StatusAutocommit != 0 || c.Status()&wire.StatusInTrans != 0 || c.Broken() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	rows, err := engine.QueryRows(ctx, c, "SELECT @@in_transaction")
+	switch {
+	case err != nil:
+		c.MarkDirty() // unknown: the pool's reset rolls back whatever is open
+	case len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] != nil && *rows[0][0] == "1":
+		c.SetStatus(c.Status() | wire.StatusInTrans)
 	}
 }
 

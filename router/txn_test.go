@@ -477,3 +477,40 @@ func TestSessionChainForgetsTheWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionFailedStatementBegins: under autocommit = 0 a statement that fails after
+// opening its table has begun a transaction on its connection (the ERR packet does not say
+// so); the session keeps that connection in the transaction, so a refusal or ROLLBACK ends
+// it there too.
+func TestSessionFailedStatementBegins(t *testing.T) {
+	be := newFakeBackend()
+	be.values["autocommit"] = "0"
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "SET autocommit = 0", &w)
+	if err := s.Query(context.Background(), "INSERT INTO shop.dupkey (a) VALUES (1)", false, &w); sqlCode(err) != 1062 {
+		t.Fatalf("INSERT: %v, want 1062", err)
+	}
+	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 {
+		t.Fatalf("after the failed INSERT: %d pinned, status %#x; want its connection in the transaction", len(s.pinned), s.status)
+	}
+	be.takeLog()
+	if err := s.Query(context.Background(), "UPDATE blog.t SET a = 1", false, &w); err != nil {
+		t.Fatal(err) // the failed INSERT wrote nothing: blog may write
+	}
+	exec(t, s, "ROLLBACK", &w)
+	log := be.takeLog()
+	if !slices.Contains(log, "s_shop#1: ROLLBACK") {
+		t.Errorf("backend received %q, want a ROLLBACK on s_shop", log)
+	}
+	if len(s.pinned) != 0 {
+		t.Errorf("%d connections pinned after ROLLBACK", len(s.pinned))
+	}
+	// A statement failing before its table is open begins nothing.
+	if err := s.Query(context.Background(), "UPDATE shop.fail SET a = 1", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE shop.fail: %v, want 1146", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after a statement that began nothing: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
