@@ -207,8 +207,21 @@ func (c *fakeConn) query(sql string) [][]byte {
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1213, "Deadlock found when trying to get lock; try restarting transaction"))}
 	case strings.Contains(upper, "PANIC"): // a defect, or backend bytes no check caught
 		panic("fake backend: PANIC in " + sql)
+	case strings.Contains(upper, "DUPKEY"): // fails once its table is open: begins a transaction under autocommit = 0
+		if c.manual {
+			c.inTrans = true
+		}
+		return [][]byte{wire.AppendErr(nil, sqlerr.New(1062, "Duplicate entry '1' for key 'PRIMARY'"))}
 	case strings.Contains(upper, "FAIL"):
 		return [][]byte{wire.AppendErr(nil, sqlerr.New(1146, "Table 'fail' doesn't exist"))}
+	case upper == "SELECT @@IN_TRANSACTION":
+		v := "0"
+		if c.inTrans {
+			v = "1"
+		}
+		var k engine.Collector
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "@@in_transaction"}}, [][]*string{{&v}}, c.serverStatus())
+		return k.Pkts
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
 		var cols []wire.Column
 		var row []*string
@@ -246,7 +259,7 @@ func (c *fakeConn) query(sql string) [][]byte {
 			return [][]byte{wire.AppendErr(nil, err)}
 		}
 	case strings.HasPrefix(upper, "COMMIT"), strings.HasPrefix(upper, "ROLLBACK"):
-		c.inTrans, c.sps = false, nil
+		c.inTrans, c.sps = strings.Contains(upper, "AND CHAIN") && !strings.Contains(upper, "NO CHAIN"), nil
 	case strings.HasPrefix(upper, "INSERT"):
 		c.touch(upper)
 		c.be.mu.Lock()

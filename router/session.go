@@ -35,6 +35,7 @@ type Session struct {
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
+	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
@@ -228,10 +229,13 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.DeallocateStmt:
 		return s.sqlDeallocate(ctx, snap, n, text, more, w)
 	case *ast.BeginStmt:
+		// BEGIN commits the open transaction and starts a new one; a transaction spanning
+		// shards is committed on each (the writing shard last) before.
 		if len(s.pinned) > 1 && s.txnOpen() {
-			return sqlerr.NotSupported("BEGIN inside a transaction spanning shards (COMMIT or ROLLBACK it first)")
+			if err := s.endAll(ctx, "COMMIT", true); err != nil {
+				return err
+			}
 		}
-		// BEGIN commits the open transaction and starts a new one.
 		s.txnBegin, s.savepoints = text, nil
 		clear(s.written)
 		if c, ok := s.onlyPinned(); ok {

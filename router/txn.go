@@ -97,6 +97,13 @@ func quoteName(name string) string {
 // (an implicit commit: DDL, SET autocommit = 1, ...) is committed on the other connections
 // too; a deadlock, which rolled back the transaction on c, rolls it back everywhere.
 func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
+	if err != nil {
+		s.failedBegin(c)
+	}
+	if err != nil && s.newWriter == shard.Name {
+		delete(s.written, shard.Name) // the failed write that made it the writer changed nothing
+	}
+	s.newWriter = ""
 	deadlock := err != nil && sqlCodeOf(err) == erLockDeadlock &&
 		(c.Status()&wire.StatusInTrans != 0 || s.txnOpen())
 	if s.sticky || c.Status()&wire.StatusInTrans != 0 || deadlock {
@@ -117,6 +124,25 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	s.endedTransaction()
 	if s.txnOpen() {
 		s.status |= wire.StatusInTrans
+	}
+}
+
+// failedBegin notes the transaction a failed statement may have begun on c under
+// autocommit = 0: MariaDB begins it once the statement opened its tables (a duplicate key
+// leaves it open, an unknown column does not), and an ERR packet carries no status, so c
+// is asked; one round trip, only after an error on a connection not yet in a transaction.
+func (s *Session) failedBegin(c Conn) {
+	if s.status&wire.StatusAutocommit != 0 || c.Status()&wire.StatusInTrans != 0 || c.Broken() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	rows, err := engine.QueryRows(ctx, c, "SELECT @@in_transaction")
+	switch {
+	case err != nil:
+		c.MarkDirty() // unknown: the pool's reset rolls back whatever is open
+	case len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] != nil && *rows[0][0] == "1":
+		c.SetStatus(c.Status() | wire.StatusInTrans)
 	}
 }
 
@@ -141,12 +167,18 @@ func sqlCodeOf(err error) uint16 {
 }
 
 // checkWrite enforces the one-writing-shard rule before a write runs on shard inside a
-// transaction. On refusal the transaction has been rolled back everywhere.
+// transaction. On refusal the transaction has been rolled back everywhere. The first write
+// makes its shard the writer only if it succeeds (settle): a failed statement changed
+// nothing, as MariaDB rolls a statement back whole.
 func (s *Session) checkWrite(ctx context.Context, shard *rules.Shard) error {
+	s.newWriter = ""
 	if !s.inTransaction() {
 		return nil
 	}
 	if len(s.written) == 0 || s.written[shard.Name] {
+		if !s.written[shard.Name] {
+			s.newWriter = shard.Name
+		}
 		s.written[shard.Name] = true
 		return nil
 	}
@@ -154,6 +186,13 @@ func (s *Session) checkWrite(ctx context.Context, shard *rules.Shard) error {
 	s.rollbackAll(ctx)
 	return sqlerr.NotSupported("a transaction writing to shard %s after shard %s (multi-shard transactions need XA); the transaction was rolled back",
 		shard.Name, strings.Join(other, ", "))
+}
+
+// txnStatus is the session's status after a pinned connection answered a transaction
+// statement with st, keeping the session's autocommit: a pinned connection follows a SET
+// autocommit that another shard's connection ran only at its next statement (acquire).
+func (s *Session) txnStatus(st uint16) uint16 {
+	return st&^wire.StatusAutocommit | s.status&wire.StatusAutocommit
 }
 
 // rollbackAll rolls back every pinned connection and ends the transaction.
@@ -167,7 +206,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 			c.SetStatus(c.Status() &^ wire.StatusInTrans)
 		} else {
 			c.SetStatus(ok.Status)
-			s.status = ok.Status
+			s.status = s.txnStatus(ok.Status)
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
@@ -205,6 +244,15 @@ func (s *Session) endTransaction(ctx context.Context, snap *rules.Snapshot, st a
 		}
 	}
 	s.savepoints = nil
+	err := s.end(ctx, snap, st, text, more, w)
+	if err == nil {
+		clear(s.written) // the transaction AND CHAIN began has written nothing yet
+	}
+	return err
+}
+
+// end runs COMMIT or ROLLBACK for the whole transaction.
+func (s *Session) end(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	switch len(s.pinned) {
 	case 0:
 		if chained(st) {
@@ -272,7 +320,7 @@ func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 			continue
 		}
 		c.SetStatus(ok.Status)
-		s.status = ok.Status
+		s.status = s.txnStatus(ok.Status)
 	}
 	s.savepoints = nil
 	for name, c := range s.pinned {
@@ -416,7 +464,7 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 		}
 		if err == nil {
 			c.SetStatus(ok.Status)
-			s.status = ok.Status
+			s.status = s.txnStatus(ok.Status)
 			continue
 		}
 		if c.Broken() {

@@ -455,3 +455,130 @@ func TestSessionScatterDeadlockReleasesOnce(t *testing.T) {
 		t.Errorf("after the deadlock: %d pinned", len(s.pinned))
 	}
 }
+
+// TestSessionBeginCommitsEveryShard: BEGIN inside a transaction that spans shards commits
+// it on each, the writing shard last (MariaDB's implicit commit), then begins the next one,
+// which may write on another shard.
+func TestSessionBeginCommitsEveryShard(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "UPDATE shop.t SET a = 1", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	be.takeLog()
+	exec(t, s, "BEGIN", &w)
+	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT", "s_shop#1: BEGIN")
+	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 || len(s.written) != 0 {
+		t.Fatalf("after BEGIN: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	}
+	exec(t, s, "UPDATE blog.t SET a = 2", &w)
+	exec(t, s, "COMMIT", &w)
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after COMMIT: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
+
+// TestSessionFailedWriteIsNotTheWriter: a write that fails changed nothing, so its shard
+// does not become the transaction's writing shard; a failed write on the writing shard
+// leaves it the writer.
+func TestSessionFailedWriteIsNotTheWriter(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "SELECT * FROM blog.t", &w)
+	if err := s.Query(context.Background(), "UPDATE shop.fail SET a = 1", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE shop.fail: %v, want 1146", err)
+	}
+	exec(t, s, "UPDATE blog.t SET a = 2", &w) // the transaction's first write that succeeded
+	if err := s.Query(context.Background(), "UPDATE blog.fail SET a = 3", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE blog.fail: %v, want 1146", err)
+	}
+	if err := s.Query(context.Background(), "UPDATE shop.t SET a = 4", false, &w); sqlCode(err) != 1235 {
+		t.Fatalf("a write to a second shard: %v, want 1235", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || len(s.written) != 0 {
+		t.Errorf("after the refusal: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	}
+}
+
+// TestSessionEndKeepsAutocommit: a SET autocommit = 0 run inside a transaction on one
+// shard's connection reaches another pinned connection only at its next statement; a
+// COMMIT answered last by that connection leaves the session's autocommit off, so the next
+// multi-shard write is refused, not committed at once.
+func TestSessionEndKeepsAutocommit(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "UPDATE blog.t SET a = 1", &w) // blog writes: its COMMIT comes last
+	be.values["autocommit"] = "0"
+	exec(t, s, "SET autocommit = 0", &w) // on the default shard's pinned connection
+	w.reset()
+	exec(t, s, "COMMIT", &w)
+	if oks := w.oks(); len(oks) != 1 || oks[0].Status&wire.StatusAutocommit != 0 || s.status&wire.StatusAutocommit != 0 {
+		t.Fatalf("COMMIT answered %+v, session status %#x: want autocommit off", oks, s.status)
+	}
+	if !s.inTransaction() {
+		t.Error("under autocommit = 0 the session is not in a transaction")
+	}
+}
+
+// TestSessionChainForgetsTheWriter: COMMIT AND CHAIN and ROLLBACK AND CHAIN end the
+// transaction that wrote; the one they begin may write on another shard.
+func TestSessionChainForgetsTheWriter(t *testing.T) {
+	for _, end := range []string{"COMMIT AND CHAIN", "ROLLBACK AND CHAIN"} {
+		for _, read := range []string{"", "SELECT * FROM shop.t"} { // one or two shards pinned
+			be := newFakeBackend()
+			s := fakeSession(t, fakeRouter(t, be), "app", 1)
+			var w clientRecorder
+			exec(t, s, "BEGIN", &w)
+			exec(t, s, "UPDATE blog.t SET a = 1", &w)
+			if read != "" {
+				exec(t, s, read, &w)
+			}
+			exec(t, s, end, &w)
+			if err := s.Query(context.Background(), "UPDATE shop.t SET a = 2", false, &w); err != nil {
+				t.Errorf("%s (%q read): a write on another shard: %v", end, read, err)
+			}
+		}
+	}
+}
+
+// TestSessionFailedStatementBegins: under autocommit = 0 a statement that fails after
+// opening its table has begun a transaction on its connection (the ERR packet does not say
+// so); the session keeps that connection in the transaction, so a refusal or ROLLBACK ends
+// it there too.
+func TestSessionFailedStatementBegins(t *testing.T) {
+	be := newFakeBackend()
+	be.values["autocommit"] = "0"
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "SET autocommit = 0", &w)
+	if err := s.Query(context.Background(), "INSERT INTO shop.dupkey (a) VALUES (1)", false, &w); sqlCode(err) != 1062 {
+		t.Fatalf("INSERT: %v, want 1062", err)
+	}
+	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 {
+		t.Fatalf("after the failed INSERT: %d pinned, status %#x; want its connection in the transaction", len(s.pinned), s.status)
+	}
+	be.takeLog()
+	if err := s.Query(context.Background(), "UPDATE blog.t SET a = 1", false, &w); err != nil {
+		t.Fatal(err) // the failed INSERT wrote nothing: blog may write
+	}
+	exec(t, s, "ROLLBACK", &w)
+	log := be.takeLog()
+	if !slices.Contains(log, "s_shop#1: ROLLBACK") {
+		t.Errorf("backend received %q, want a ROLLBACK on s_shop", log)
+	}
+	if len(s.pinned) != 0 {
+		t.Errorf("%d connections pinned after ROLLBACK", len(s.pinned))
+	}
+	// A statement failing before its table is open begins nothing.
+	if err := s.Query(context.Background(), "UPDATE shop.fail SET a = 1", false, &w); sqlCode(err) != 1146 {
+		t.Fatalf("UPDATE shop.fail: %v, want 1146", err)
+	}
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 {
+		t.Errorf("after a statement that began nothing: %d pinned, status %#x", len(s.pinned), s.status)
+	}
+}
