@@ -58,7 +58,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, err
 	}
 	s.parses++
-	stmts, _, err := s.parser.Parse(sql, "", "")
+	stmts, err := parseSafely(s.parser, sql)
 	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}

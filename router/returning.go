@@ -119,7 +119,7 @@ func (s *Session) returningStmt(sql string) (st ast.StmtNode, text, clause strin
 		return nil, "", "", false
 	}
 	s.parses++
-	stmts, _, err := s.parser.Parse(text, "", "")
+	stmts, err := parseSafely(s.parser, text)
 	if err != nil || len(stmts) != 1 {
 		return nil, "", "", false
 	}

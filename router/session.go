@@ -134,7 +134,7 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
 	s.parses++
-	stmts, _, err := s.parser.Parse(sql, "", "")
+	stmts, err := parseSafely(s.parser, sql)
 	if err != nil {
 		return nil, syntaxError(err)
 	}
