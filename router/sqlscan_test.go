@@ -1,6 +1,10 @@
 package router
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // TestTopLevelWord pins where topLevelWord finds a keyword: only at the top level of the
 // text from its start on, never in a string, quoted identifier, comment or parentheses,
@@ -74,6 +78,41 @@ func TestSplitReturningEdges(t *testing.T) {
 			stmt, clause, ok := splitReturning(tc.sql)
 			if ok != tc.ok || stmt != tc.stmt || clause != tc.clause {
 				t.Errorf("splitReturning(%q) = %q, %q, %v; want %q, %q, %v", tc.sql, stmt, clause, ok, tc.stmt, tc.clause, tc.ok)
+			}
+		})
+	}
+}
+
+// TestScanTopLevel pins what the shared scanner hands its callers: words and other bytes
+// (spaces left out here) with their parenthesis depth, nothing from strings, quoted
+// identifiers or comments, and whether it reached the end.
+func TestScanTopLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql string
+		stopAt    string // visit returns false on this token
+		want      string
+		whole     bool
+	}{
+		{"words and bytes", "SELECT a,b1 FROM t;", "", "SELECT@0 a@0 ,@0 b1@0 FROM@0 t@0 ;@0", true},
+		{"parentheses", "f(a, (b)) c", "", "f@0 (@0 a@1 ,@1 (@1 b@2 )@1 )@0 c@0", true},
+		{"unbalanced close", ") a", "", ")@-1 a@-1", true},
+		{"strings and quoted names skipped", `'x' "y" ` + "`z`" + ` w`, "", "w@0", true},
+		{"comments skipped", "a /* b */ c -- d\ne # f\ng", "", "a@0 c@0 e@0 g@0", true},
+		{"minus minus without a space", "1--2", "", "1@0 -@0 -@0 2@0", true},
+		{"open block comment", "a /* b", "", "a@0", false},
+		{"stopped", "a b c", "b", "a@0 b@0", false},
+		{"multi-byte word", "é.x", "", "é@0 .@0 x@0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			whole := scanTopLevel(tc.sql, 0, func(start, end, depth int) bool {
+				if tok := tc.sql[start:end]; !isSpace(tok[0]) {
+					got = append(got, fmt.Sprintf("%s@%d", tok, depth))
+				}
+				return tc.sql[start:end] != tc.stopAt
+			})
+			if s := strings.Join(got, " "); s != tc.want || whole != tc.whole {
+				t.Errorf("scanTopLevel(%q) = %q, %v; want %q, %v", tc.sql, s, whole, tc.want, tc.whole)
 			}
 		})
 	}

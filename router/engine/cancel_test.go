@@ -13,7 +13,7 @@ import (
 
 // pipeConn is a Conn over one end of a net.Pipe; only what an Interrupter touches works.
 type pipeConn struct {
-	Conn // nil: any other method panics
+	Conn   // nil: any other method panics
 	w      *wire.Conn
 	broken atomic.Bool
 }
