@@ -14,23 +14,19 @@ import "strings"
 func scanTopLevel(sql string, i int, visit func(start, end, depth int) bool) bool {
 	depth := 0
 	for i < len(sql) {
+		next, open := skipComment(sql, i)
+		if open {
+			return false
+		}
+		if next > i {
+			i = next
+			continue
+		}
 		c := sql[i]
 		j := i + 1
 		switch {
 		case c == '\'' || c == '"' || c == '`':
 			i = skipQuoted(sql, i)
-			continue
-		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])):
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-			continue
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				return false
-			}
-			i += end + 4
 			continue
 		case c == ')':
 			depth--
@@ -48,6 +44,26 @@ func scanTopLevel(sql string, i int, visit func(start, end, depth int) bool) boo
 		i = j
 	}
 	return true
+}
+
+// skipComment returns the index after the comment that starts at i (a # or "-- " comment
+// to the end of the line, a /* block */), or i when none starts there; open reports a block
+// comment left open.
+func skipComment(sql string, i int) (next int, open bool) {
+	switch c := sql[i]; {
+	case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])):
+		for i < len(sql) && sql[i] != '\n' {
+			i++
+		}
+		return i, false
+	case c == '/' && strings.HasPrefix(sql[i:], "/*"):
+		end := strings.Index(sql[i+2:], "*/")
+		if end < 0 {
+			return len(sql), true
+		}
+		return i + end + 4, false
+	}
+	return i, false
 }
 
 // skipQuoted returns the index after the quoted token starting at i. A doubled quote
