@@ -196,7 +196,19 @@ func killReasonOf(cause error) string {
 // the statement is killed on its server (killQuery, counted by reason) and its answer
 // drained within drainTimeout. The caller must call Stop once the exchange is over.
 func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
-	return engine.Interrupt(ctx, c, drainTimeout, func() error { return s.killQuery(shard, c, killReason(ctx)) })
+	return engine.Interrupt(ctx, c, drainTimeout, s.killOnDone(ctx, shard, c))
+}
+
+// watchOnDone arms an interrupter that gives c up when ctx ends: the exchange fails at
+// once, and Stop marks c broken and kills the statement on its server (killQuery, counted
+// by reason). For exchanges whose answer is not worth draining.
+func (s *Session) watchOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+	return engine.Watch(ctx, c, s.killOnDone(ctx, shard, c))
+}
+
+// killOnDone is the kill of the statement c runs once ctx has ended, named by why it ended.
+func (s *Session) killOnDone(ctx context.Context, shard *rules.Shard, c Conn) func() error {
+	return func() error { return s.killQuery(shard, c, killReason(ctx)) }
 }
 
 // cutoff passes packets to the client until ctx ends, and drops them afterwards: what an

@@ -99,45 +99,17 @@ func startsWithWord(s, word string) bool {
 
 // topLevelWord returns the index of the first keyword word in sql from i on: outside
 // string literals, quoted identifiers, comments and parentheses, not qualified by a dot;
-// -1 when there is none (or a comment is left open).
+// -1 when there is none (or a comment is left open before it).
 func topLevelWord(sql string, i int, word string) int {
-	depth := 0
-	for i < len(sql) {
-		c := sql[i]
-		switch {
-		case c == '\'' || c == '"' || c == '`':
-			i = skipQuoted(sql, i)
-			continue
-		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])):
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-			continue
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				return -1
-			}
-			i += end + 4
-			continue
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case isIdentChar(c):
-			j := i
-			for j < len(sql) && isIdentChar(sql[j]) {
-				j++
-			}
-			if depth == 0 && strings.EqualFold(sql[i:j], word) && !qualified(sql, i) {
-				return i
-			}
-			i = j
-			continue
+	at := -1
+	scanTopLevel(sql, i, func(start, end, depth int) bool {
+		if depth == 0 && strings.EqualFold(sql[start:end], word) && !qualified(sql, start) {
+			at = start
+			return false
 		}
-		i++
-	}
-	return -1
+		return true
+	})
+	return at
 }
 
 // selectInto runs SELECT ... INTO @vars; ok is false when sql does not have that shape. The

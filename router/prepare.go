@@ -280,11 +280,9 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	}
 	bs, ok := c.Stmt(engine.StmtKey(c, sql))
 	if !ok {
-		stop := engine.Watch(ctx, c)
+		it := s.watchOnDone(ctx, shard, c)
 		bs, err = engine.Prepare(ctx, c, sql, nil)
-		if stop() {
-			_ = s.killQuery(shard, c, killReason(ctx))
-		}
+		it.Stop()
 	}
 	var out engine.Outcome
 	if err == nil {

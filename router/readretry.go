@@ -135,11 +135,9 @@ func (s *Session) prepareBackend(ctx context.Context, snap *rules.Snapshot, shar
 		if err != nil {
 			return engine.Stmt{}, err
 		}
-		stop := engine.Watch(ctx, c)
+		it := s.watchOnDone(ctx, shard, c)
 		bs, err := engine.Prepare(ctx, c, sql, k)
-		if stop() {
-			_ = s.killQuery(shard, c, killReason(ctx))
-		}
+		it.Stop()
 		err = s.finish(shard, c, engine.Outcome{Status: s.status}, err)
 		if err == nil || attempt > 0 || !errors.Is(err, engine.ErrBackendIO) || errors.Is(err, sqlerr.ErrFatal) ||
 			ctx.Err() != nil || engine.DeadlinePassed(ctx) || !s.mayRetry() {

@@ -20,93 +20,24 @@ import (
 // splitReturning finds the top-level RETURNING keyword of sql: outside string literals,
 // quoted identifiers, comments and parentheses, not qualified by a dot. It returns the text
 // before it and the clause from the keyword to the end (a trailing semicolon dropped).
-// ok is false when there is no such keyword or when another statement follows the clause.
+// ok is false when there is no such keyword, when another statement follows the clause or
+// when a comment is left open.
 func splitReturning(sql string) (stmt, clause string, ok bool) {
 	at := -1
-	depth := 0
-	for i := 0; i < len(sql); {
-		c := sql[i]
+	whole := scanTopLevel(sql, 0, func(start, end, depth int) bool {
 		switch {
-		case c == '\'' || c == '"' || c == '`':
-			i = skipQuoted(sql, i)
-			continue
-		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])):
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-			continue
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				return "", "", false
-			}
-			i += end + 4
-			continue
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ';':
-			if at >= 0 && strings.TrimSpace(sql[i+1:]) != "" {
-				return "", "", false // another statement follows
-			}
-		case isIdentChar(c):
-			j := i
-			for j < len(sql) && isIdentChar(sql[j]) {
-				j++
-			}
-			if at < 0 && depth == 0 && strings.EqualFold(sql[i:j], "returning") && !qualified(sql, i) {
-				at = i
-			}
-			i = j
-			continue
+		case sql[start] == ';':
+			return at < 0 || strings.TrimSpace(sql[end:]) == "" // else another statement follows
+		case at < 0 && depth == 0 && strings.EqualFold(sql[start:end], "returning") && !qualified(sql, start):
+			at = start
 		}
-		i++
-	}
-	if at < 0 {
+		return true
+	})
+	if !whole || at < 0 {
 		return "", "", false
 	}
 	clause = strings.TrimRight(strings.TrimSpace(sql[at:]), ";")
 	return strings.TrimSpace(sql[:at]), strings.TrimSpace(clause), true
-}
-
-// skipQuoted returns the index after the quoted token starting at i. A doubled quote
-// character stands for itself; in strings a backslash escapes the next byte.
-func skipQuoted(sql string, i int) int {
-	q := sql[i]
-	for j := i + 1; j < len(sql); j++ {
-		switch sql[j] {
-		case '\\':
-			if q != '`' {
-				j++
-			}
-		case q:
-			if j+1 < len(sql) && sql[j+1] == q {
-				j++
-				continue
-			}
-			return j + 1
-		}
-	}
-	return len(sql)
-}
-
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
-}
-
-// isIdentChar reports whether c may be part of an unquoted identifier or keyword (bytes of
-// multi-byte UTF-8 characters included).
-func isIdentChar(c byte) bool {
-	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-}
-
-// qualified reports whether the word at i follows a dot (t.returning is a column).
-func qualified(sql string, i int) bool {
-	for i > 0 && isSpace(sql[i-1]) {
-		i--
-	}
-	return i > 0 && sql[i-1] == '.'
 }
 
 // returningStmt parses a statement whose text the parser rejected, if it is an INSERT,

@@ -514,14 +514,12 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	if err != nil {
 		return err
 	}
-	stop := engine.Watch(ctx, c)
+	it := s.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
 		err = relayFieldList(ctx, c, w)
 	}
-	if stop() {
-		_ = s.killQuery(shard, c, killReason(ctx))
-	}
+	it.Stop()
 	return s.finish(shard, c, engine.Outcome{Status: s.status}, err)
 }
 

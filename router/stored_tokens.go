@@ -36,23 +36,19 @@ func (t token) ident() string {
 func tokenize(sql string) []token {
 	var out []token
 	for i := 0; i < len(sql); {
+		next, open := skipComment(sql, i)
+		if open {
+			return out
+		}
+		if next > i {
+			i = next
+			continue
+		}
 		c := sql[i]
 		start := i
 		switch {
 		case isSpace(c):
 			i++
-			continue
-		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])):
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-			continue
-		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				return out
-			}
-			i += end + 4
 			continue
 		case c == '`':
 			i = skipQuoted(sql, i)

@@ -60,8 +60,8 @@ func (s *Session) joinTransaction(ctx context.Context, c Conn) error {
 	if !needsJoin(c.Status(), s.txnOpen(), len(s.savepoints)) {
 		return nil
 	}
-	stop := engine.Watch(ctx, c)
-	defer stop()
+	it := engine.Watch(ctx, c, nil)
+	defer it.Stop()
 	for _, q := range joinStatements(s.txnBegin, s.savepoints) {
 		ok, err := c.Exec(ctx, q)
 		if err != nil {
@@ -198,9 +198,9 @@ func (s *Session) txnStatus(st uint16) uint16 {
 // rollbackAll rolls back every pinned connection and ends the transaction.
 func (s *Session) rollbackAll(ctx context.Context) {
 	for name, c := range s.pinned {
-		stop := engine.Watch(ctx, c)
+		it := engine.Watch(ctx, c, nil)
 		ok, err := c.Exec(ctx, "ROLLBACK")
-		stop()
+		it.Stop()
 		if err != nil {
 			c.MarkDirty() // the pool's reset rolls back what ROLLBACK could not
 			c.SetStatus(c.Status() &^ wire.StatusInTrans)
@@ -303,9 +303,9 @@ func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 	var firstErr error
 	for _, name := range names {
 		c := s.pinned[name]
-		stop := engine.Watch(ctx, c)
+		it := engine.Watch(ctx, c, nil)
 		ok, err := c.Exec(ctx, text)
-		if stop() {
+		if it.Stop() {
 			err = ctx.Err()
 		}
 		if err != nil {
@@ -457,9 +457,9 @@ func (s *Session) sendInTxn(ctx context.Context, text string) error {
 		if c.Status()&wire.StatusInTrans == 0 {
 			continue
 		}
-		stop := engine.Watch(ctx, c)
+		it := engine.Watch(ctx, c, nil)
 		ok, err := c.Exec(ctx, text)
-		if stop() && err == nil {
+		if it.Stop() && err == nil {
 			err = ctx.Err()
 		}
 		if err == nil {

@@ -72,7 +72,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	if err != nil {
 		return err
 	}
-	stop := engine.Watch(ctx, c)
+	it := s.watchOnDone(ctx, plan.shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComQuery, []byte(text))
 	var out engine.Outcome
 	if err == nil {
@@ -83,9 +83,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	} else if err != nil && !c.Broken() && len(names) > 0 {
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
-	if stop() {
-		_ = s.killQuery(plan.shard, c, killReason(ctx))
-	}
+	it.Stop()
 	return s.finish(plan.shard, c, out, err)
 }
 
@@ -219,9 +217,9 @@ func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *
 		set = append(set, k+" = "+want[k])
 	}
 	if len(set) > 0 {
-		stop := engine.Watch(ctx, c)
+		it := engine.Watch(ctx, c, nil)
 		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
-		stop()
+		it.Stop()
 		if err != nil {
 			c.MarkDirty()
 			return err
@@ -250,8 +248,8 @@ func varOrder(a, b string) int {
 }
 
 func initDB(ctx context.Context, c Conn, db string) error {
-	stop := engine.Watch(ctx, c)
-	defer stop()
+	it := engine.Watch(ctx, c, nil)
+	defer it.Stop()
 	if err := engine.SendCommand(ctx, c, engine.ComInitDB, []byte(db)); err != nil {
 		return err
 	}

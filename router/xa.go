@@ -323,11 +323,9 @@ func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st
 	} else {
 		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
 		if !ok {
-			stop := engine.Watch(ctx, c)
+			it := s.watchOnDone(ctx, shard, c)
 			bs, err = engine.Prepare(ctx, c, st.sql, nil)
-			if stop() {
-				_ = s.killQuery(shard, c, killReason(ctx))
-			}
+			it.Stop()
 		}
 		switch {
 		case err != nil:

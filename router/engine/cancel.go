@@ -6,46 +6,48 @@ import (
 )
 
 // A statement whose context ends (its deadline, KILL, the client going away) is cut short
-// in one of two ways, both armed before the exchange starts and stopped after it:
+// by one mechanism, the Interrupter: armed before the exchange starts, stopped (Stop) after
+// it, and given the kill that stops the statement on the server that runs it. It has two
+// modes, which differ in what they give up:
 //
-//   - Watch: the connection's deadline moves into the past, the exchange fails at once and
-//     the connection is marked broken (for exchanges whose answer is not worth waiting for);
-//   - Interrupt: the statement is killed on the server that runs it (the caller's kill, KILL
-//     QUERY over a separate connection) and its own answer is drained within a bound, so
-//     the connection survives unless the server does not answer in time.
+//   - Watch gives up the connection: its deadline moves into the past, the exchange fails
+//     at once, and Stop marks the connection broken and then runs the kill (for exchanges
+//     whose answer is not worth waiting for);
+//   - Interrupt keeps the connection: the kill runs as soon as ctx ends and the statement's
+//     own answer is drained within a bound, so the connection survives unless the kill
+//     fails.
+//
+// Either way the kill runs at most once, only if ctx ended before Stop, and never after
+// Stop has returned.
 
-// Watch makes I/O on c return as soon as ctx is done, by moving its deadline into the past.
-// The returned stop must be called when the exchange is over; it reports whether ctx fired
-// (in which case c is marked broken: it stopped in the middle of a response).
-func Watch(ctx context.Context, c Conn) (stop func() bool) {
-	if ctx.Done() == nil {
-		return func() bool { return false }
-	}
-	nc := c.Wire().NetConn()
-	cancel := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	return func() bool {
-		if cancel() {
-			return false
-		}
-		c.MarkBroken()
-		return true
-	}
-}
-
-// Interrupter stops a backend statement when its context ends, without giving up the
-// connection (see Interrupt). Stop must be called once the exchange is over.
+// Interrupter stops a backend statement when its context ends (see Watch and Interrupt).
+// Stop must be called once the exchange is over.
 type Interrupter struct {
 	c      Conn
-	stopFn func() bool
-	killed chan struct{} // closed when the kill is done
-	err    error         // of the kill; written before killed is closed
+	kill   func() error  // nil: none (Watch only)
+	stopFn func() bool   // ends the watch on ctx; nil when ctx cannot end
+	killed chan struct{} // Interrupt: closed when the kill is done; nil for Watch
+	err    error         // of Interrupt's kill; written before killed is closed
+}
+
+// Watch arms an Interrupter that makes I/O on c fail as soon as ctx ends, by moving c's
+// deadline into the past. If ctx ended, Stop marks c broken (it stopped in the middle of
+// a response) and runs kill, which may be nil when giving up the connection is enough.
+func Watch(ctx context.Context, c Conn, kill func() error) *Interrupter {
+	it := &Interrupter{c: c, kill: kill}
+	if ctx.Done() == nil {
+		return it
+	}
+	nc := c.Wire().NetConn()
+	it.stopFn = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	return it
 }
 
 // Interrupt arms an Interrupter for the exchange about to start on c: when ctx ends, c's
 // reads and writes get drain to finish and kill runs (in a goroutine owned by Stop, which
 // waits for it).
 func Interrupt(ctx context.Context, c Conn, drain time.Duration, kill func() error) *Interrupter {
-	it := &Interrupter{c: c}
+	it := &Interrupter{c: c, kill: kill}
 	if ctx.Done() == nil {
 		return it
 	}
@@ -54,17 +56,26 @@ func Interrupt(ctx context.Context, c Conn, drain time.Duration, kill func() err
 	it.stopFn = context.AfterFunc(ctx, func() {
 		defer close(it.killed)
 		_ = nc.SetDeadline(time.Now().Add(drain))
-		it.err = kill()
+		it.err = it.kill()
 	})
 	return it
 }
 
-// Stop ends the watch and reports whether ctx ended during the exchange. If it did, Stop
-// waits for the kill to finish (so it cannot hit a later statement), clears the drain
-// deadline, and marks the connection broken if the kill failed: the statement may still run.
+// Stop ends the watch and reports whether ctx ended during the exchange. If it did, the
+// statement has been killed when Stop returns: a Watch's connection is marked broken and
+// its kill run; an Interrupt's kill is waited for (so it cannot hit a later statement),
+// its drain deadline cleared, and its connection marked broken if the kill failed (the
+// statement may still run).
 func (it *Interrupter) Stop() bool {
 	if it.stopFn == nil || it.stopFn() {
 		return false
+	}
+	if it.killed == nil { // Watch
+		it.c.MarkBroken()
+		if it.kill != nil {
+			_ = it.kill()
+		}
+		return true
 	}
 	<-it.killed
 	if it.err != nil {

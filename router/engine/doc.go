@@ -13,9 +13,11 @@
 // AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
 // INFILE (ClientFile, FileCarrier).
 //
-// Cancellation lives here too (cancel.go): a statement whose context ends (deadline, KILL,
-// client gone) is cut short by Watch (the connection is given up) or Interrupt (the query
-// is killed on its own server and its answer drained, the connection kept).
+// Cancellation lives here too (cancel.go), as one mechanism: a statement whose context ends
+// (deadline, KILL, client gone) is cut short by an Interrupter, which is given the kill
+// that stops the query on its own server and runs it at most once. Armed by Watch it gives
+// the connection up (the exchange fails at once, the kill runs when it is over); armed by
+// Interrupt it keeps it (the kill runs at once and the answer is drained).
 //
 // A backend's malformed or failed exchange marks the connection broken and wraps
 // ErrBackendIO; its ERR packets come back as *sqlerr.Error.

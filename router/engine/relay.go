@@ -236,8 +236,8 @@ func (k *Collector) WritePacket(p []byte) error {
 
 // QueryRows runs a text query on c and returns its rows (nil values for NULL).
 func QueryRows(ctx context.Context, c Conn, query string) ([][]*string, error) {
-	stop := Watch(ctx, c)
-	defer stop()
+	it := Watch(ctx, c, nil)
+	defer it.Stop()
 	if err := SendCommand(ctx, c, ComQuery, []byte(query)); err != nil {
 		return nil, err
 	}
