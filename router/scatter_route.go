@@ -39,6 +39,9 @@ func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params 
 	}
 	var slots []int
 	for _, r := range sharded {
+		if pl.unpruned {
+			break // a scatter template: every slot (scatter_prepared.go)
+		}
 		vals, ok, err := pl.keyValues(sel.Where, r, params)
 		if err != nil {
 			return nil, err
