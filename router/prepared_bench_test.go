@@ -8,6 +8,23 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
+// preparedBenchSession is a session over the recording fake backend, in database shop.
+func preparedBenchSession(b *testing.B) (*Session, *fakeBackend) {
+	be := newFakeBackend()
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(Options{Rules: rules.NewStore(snap), Backend: be})
+	s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 1, User: "app", Collation: 45})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	s.db = "shop"
+	return s, be
+}
+
 // BenchmarkPreparedPointSelect executes a prepared point select whose shard depends on its
 // ? (the key cycles over every slot) through a session over the recording fake backend: the
 // router's own cost per EXECUTE (planning, routing, relaying), without network or MariaDB.
@@ -17,18 +34,7 @@ func BenchmarkPreparedPointSelect(b *testing.B) {
 		{"table_per_slot", "SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
-			be := newFakeBackend()
-			snap, err := rules.Build(shardedConfig())
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := New(Options{Rules: rules.NewStore(snap), Backend: be})
-			s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 1, User: "app", Collation: 45})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			s.db = "shop"
+			s, be := preparedBenchSession(b)
 			ctx := context.Background()
 			st, err := s.Prepare(ctx, q.sql)
 			if err != nil {
@@ -37,6 +43,42 @@ func BenchmarkPreparedPointSelect(b *testing.B) {
 			params := make([][]wire.Param, 8)
 			for i := range params {
 				params[i] = []wire.Param{intParam(int64(i))}
+			}
+			var w clientRecorder
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 0 {
+					w.reset()
+					be.takeLog()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPreparedScatterSelect executes prepared SELECTs that run on several shards (all
+// of them, or those an IN list of ? keys names) and merge their rows, through a session over
+// the recording fake backend: the router's own cost per EXECUTE (planning or filling in the
+// shards' statements, fanning out, merging), without network or MariaDB.
+func BenchmarkPreparedScatterSelect(b *testing.B) {
+	for _, q := range []struct{ name, sql string }{
+		{"range", "SELECT * FROM orders WHERE amount > ? AND note <> ?"},
+		{"in_list", "SELECT * FROM orders WHERE user_id IN (?, ?, ?)"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			s, be := preparedBenchSession(b)
+			ctx := context.Background()
+			st, err := s.Prepare(ctx, q.sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			params := make([][]wire.Param, 8)
+			for i := range params {
+				params[i] = []wire.Param{intParam(int64(i)), intParam(int64(i + 1000)), intParam(int64(i + 2000))}[:st.NumParams()]
 			}
 			var w clientRecorder
 			b.ReportAllocs()

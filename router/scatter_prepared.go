@@ -42,9 +42,10 @@ type scatterTemplate struct {
 }
 
 // triedUnder reports whether the template was built (or found not to fit) under the
-// session's current snapshot, database and restore flags.
+// session's current snapshot, database, restore flags and stickiness (after
+// SQL_CALC_FOUND_ROWS, FOUND_ROWS() is the backend's to answer).
 func (t *scatterTemplate) triedUnder(s *Session, snap *rules.Snapshot) bool {
-	return t != nil && snap == t.snap && s.db == t.db && s.restoreFlags == t.flags
+	return t != nil && snap == t.snap && s.db == t.db && s.restoreFlags == t.flags && s.sticky == t.pl.sticky
 }
 
 // sqlTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
