@@ -6,10 +6,12 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -194,5 +196,85 @@ func TestPreparedScatterParsesNothing(t *testing.T) {
 				t.Errorf("8 executions parsed %d times, want 0", n)
 			}
 		})
+	}
+}
+
+// TestPreparedScatterAfterReload: after a reload the template no longer holds; the next
+// execution plans the statement again (four parses: its bound route, the full plan, the
+// template's two trees), the ones after it parse nothing, and every execution goes to the
+// shards of the new rules.
+func TestPreparedScatterAfterReload(t *testing.T) {
+	be := newFakeBackend()
+	r := shardedRouter(t, be)
+	s := fakeSession(t, r, "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	const sql = "SELECT * FROM orders WHERE user_id IN (?, ?)"
+	st, err := s.Prepare(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shardsOf := func(params []wire.Param) []string { // where binding the values sends it
+		node, err := s.parseOne(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bindParams(node, params); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.plan(r.rules.Load(), node, sql, nil)
+		if err != nil || p.scatter == nil {
+			return nil
+		}
+		var out []string
+		for _, tg := range p.scatter.targets {
+			out = append(out, tg.shard.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	// Two keys on two shards that the reversed shard list below does not map onto each other.
+	var params []wire.Param
+	var before []string
+	for k := int64(1); params == nil; k++ {
+		p := []wire.Param{intParam(1), intParam(k)}
+		if sh := shardsOf(p); len(sh) == 2 && !(sh[0] == "s0" && sh[1] == "s3") && !(sh[0] == "s1" && sh[1] == "s2") {
+			params, before = p, sh
+		}
+	}
+	var w clientRecorder
+	for range 2 {
+		if err := s.Execute(ctx, st, params, &w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := shardedConfig()
+	cfg.Schemes[0].Shards = []string{"s3", "s2", "s1", "s0"} // by_user: every slot on another shard
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rules.Swap(snap)
+	after := shardsOf(params)
+	if slices.Equal(before, after) || len(after) != 2 {
+		t.Fatalf("the reload moved %v to %v", before, after)
+	}
+	be.takeLog()
+	parses := s.parses
+	for i := range 4 {
+		if err := s.Execute(ctx, st, params, &w); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range be.takeLog() {
+			got = append(got, l[:strings.IndexByte(l, '#')])
+		}
+		slices.Sort(got)
+		if got = slices.Compact(got); !slices.Equal(got, after) {
+			t.Errorf("execution %d after the reload ran on %v, want %v", i, got, after)
+		}
+		if want := 4; s.parses-parses != want {
+			t.Errorf("%d executions after the reload parsed %d times, want %d", i+1, s.parses-parses, want)
+		}
 	}
 }
