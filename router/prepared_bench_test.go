@@ -8,8 +8,9 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// preparedBenchSession is a session over the recording fake backend, in database shop.
-func preparedBenchSession(b *testing.B) (*Session, *fakeBackend) {
+// benchPrepared prepares sql in a session over the recording fake backend (database shop)
+// and executes it, cycling over 8 sets of values whose i-th value is param(set, i).
+func benchPrepared(b *testing.B, sql string, param func(set, i int) wire.Param) {
 	be := newFakeBackend()
 	snap, err := rules.Build(shardedConfig())
 	if err != nil {
@@ -20,9 +21,31 @@ func preparedBenchSession(b *testing.B) (*Session, *fakeBackend) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(s.Close)
+	defer s.Close()
 	s.db = "shop"
-	return s, be
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	params := make([][]wire.Param, 8)
+	for set := range params {
+		for i := range st.NumParams() {
+			params[set] = append(params[set], param(set, i))
+		}
+	}
+	var w clientRecorder
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 0 {
+			w.reset()
+			be.takeLog()
+		}
+	}
 }
 
 // BenchmarkPreparedPointSelect executes a prepared point select whose shard depends on its
@@ -34,28 +57,7 @@ func BenchmarkPreparedPointSelect(b *testing.B) {
 		{"table_per_slot", "SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
-			s, be := preparedBenchSession(b)
-			ctx := context.Background()
-			st, err := s.Prepare(ctx, q.sql)
-			if err != nil {
-				b.Fatal(err)
-			}
-			params := make([][]wire.Param, 8)
-			for i := range params {
-				params[i] = []wire.Param{intParam(int64(i))}
-			}
-			var w clientRecorder
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
-					b.Fatal(err)
-				}
-				if i%64 == 0 {
-					w.reset()
-					be.takeLog()
-				}
-			}
+			benchPrepared(b, q.sql, func(set, _ int) wire.Param { return intParam(int64(set)) })
 		})
 	}
 }
@@ -70,28 +72,7 @@ func BenchmarkPreparedScatterSelect(b *testing.B) {
 		{"in_list", "SELECT * FROM orders WHERE user_id IN (?, ?, ?)"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
-			s, be := preparedBenchSession(b)
-			ctx := context.Background()
-			st, err := s.Prepare(ctx, q.sql)
-			if err != nil {
-				b.Fatal(err)
-			}
-			params := make([][]wire.Param, 8)
-			for i := range params {
-				params[i] = []wire.Param{intParam(int64(i)), intParam(int64(i + 1000)), intParam(int64(i + 2000))}[:st.NumParams()]
-			}
-			var w clientRecorder
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
-					b.Fatal(err)
-				}
-				if i%64 == 0 {
-					w.reset()
-					be.takeLog()
-				}
-			}
+			benchPrepared(b, q.sql, func(set, i int) wire.Param { return intParam(int64(set + 1000*i)) })
 		})
 	}
 }

@@ -232,16 +232,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
 	}
-	scheme := t.sharded[0].table.Scheme
-	byShard := map[*rules.Shard][]int{}
-	var order []*rules.Shard
-	for _, slot := range slots {
-		sh := scheme.SlotShard(slot)
-		if byShard[sh] == nil {
-			order = append(order, sh)
-		}
-		byShard[sh] = append(byShard[sh], slot)
-	}
+	byShard, order := slotsByShard(t.sharded[0].table.Scheme, slots)
 	if len(order) < 2 {
 		return nil, introspect.Columns{}, false
 	}
