@@ -313,9 +313,16 @@ func TestScatter(t *testing.T) {
 		mustExec(t, db, ddl)
 	}
 	loadScatterData(t, ref, db, se.shards[:], scatterData(seed))
-	for _, mode := range []string{"interpolateParams=true", "interpolateParams=false"} {
+	// The binary protocol twice: a statement prepared for each query, and one prepared once
+	// per text and executed with every set of values of that text (scatter_prepared_test.go).
+	for _, mode := range []string{"interpolateParams=true", "interpolateParams=false", "prepared once"} {
 		t.Run(mode, func(t *testing.T) {
-			via := se.proxy.open(t, appUser, appPass, "shop", mode, "parseTime=true")
+			var via querier = se.proxy.open(t, appUser, appPass, "shop", strings.Replace(mode, "prepared once", "interpolateParams=false", 1), "parseTime=true")
+			if mode == "prepared once" {
+				once := newPreparedOnce(via.(*sql.DB))
+				defer once.Close()
+				via = once
+			}
 			failures := 0
 			for i, q := range scatterCorpus(seed) {
 				want, err := tryQuery(ref, q.sql, q.args...)

@@ -24,29 +24,39 @@ func TestPreparedExecuteParsesNothing(t *testing.T) {
 		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
 	} {
 		t.Run(sql, func(t *testing.T) {
-			be := newFakeBackend()
-			s := fakeSession(t, shardedRouter(t, be), "app", 1)
-			s.db = "shop"
-			ctx := context.Background()
-			st, err := s.Prepare(ctx, sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := s.parses
-			var w clientRecorder
-			for v := range int64(8) {
-				params := make([]wire.Param, st.NumParams())
-				for i := range params {
-					params[i] = intParam(v)
-				}
-				if err := s.Execute(ctx, st, params, &w); err != nil {
-					t.Fatalf("execute %d: %v", v, err)
-				}
-			}
-			if n := s.parses - before; n != 0 {
-				t.Errorf("8 executions parsed %d times, want 0", n)
-			}
+			checkExecutionsParse(t, sql, 0, func(v int64, _ int) wire.Param { return intParam(v) })
 		})
+	}
+}
+
+// checkExecutionsParse prepares sql, executes it first warm times then 8 times more with
+// the values param gives (execution v, parameter i), and checks that those 8 parse nothing.
+func checkExecutionsParse(t *testing.T, sql string, warm int64, param func(v int64, i int) wire.Param) {
+	t.Helper()
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	before := s.parses
+	for v := range warm + 8 {
+		if v == warm {
+			before = s.parses
+		}
+		params := make([]wire.Param, st.NumParams())
+		for i := range params {
+			params[i] = param(v, i)
+		}
+		if err := s.Execute(ctx, st, params, &w); err != nil {
+			t.Fatalf("execute %d: %v", v, err)
+		}
+	}
+	if n := s.parses - before; n != 0 {
+		t.Errorf("8 executions parsed %d times, want 0", n)
 	}
 }
 

@@ -36,7 +36,10 @@
 //
 // A prepared statement is planned once (bound.go): when its shard depends on a ? in the
 // shard key, EXECUTE resolves the slot from the bound values and fills in the route's bind
-// variables (physical table and database names) without parsing again.
+// variables (physical table and database names) without parsing again. A SELECT its values
+// send to several shards keeps, from its first such execution, each shard's statement cut
+// at its parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
+// and prunes the shards from the bound values, again without parsing.
 //
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).

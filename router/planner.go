@@ -27,6 +27,7 @@ type planner struct {
 	maxPkt       int64         // @@max_allowed_packet as the proxy announces it
 	lists        bigLists      // the literal lists cut out of the statement before parsing
 	locked       bool          // the session holds LOCK TABLES on sharded tables (lock.go)
+	unpruned     bool          // a scatter template: a SELECT goes to every slot, whatever its key values (scatter_prepared.go)
 }
 
 // planner is the session's read-only view for planning a statement under snap.

@@ -22,19 +22,20 @@ type Stmt struct {
 	sql        string // the text prepared on backends
 	shard      *rules.Shard
 	sticky     bool
-	write      bool            // changes rows: subject to the one-writing-shard rule of transactions
-	readOnly   bool            // commits no GTID of its own (readsplit.go)
-	replicaOK  bool            // a read a replica may serve under a read/write split (readsplit.go)
-	retryOK    bool            // a read that may run again after a lost connection (readretry.go)
-	rows       rowsKind        // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
-	txnControl bool            // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
-	explain    bool            // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
-	hint       hintDeadline    // MAX_EXECUTION_TIME hint
-	exempt     bool            // runs without a deadline (see deadline.go)
-	local      *ast.ShowStmt   // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic    bool            // re-planned at each execute (routed by parameters, or session values)
-	snap       *rules.Snapshot // planned against this snapshot; re-planned after a reload
-	bound      *boundRoute     // routed by parameters alone: resolved at each execute, not re-planned
+	write      bool             // changes rows: subject to the one-writing-shard rule of transactions
+	readOnly   bool             // commits no GTID of its own (readsplit.go)
+	replicaOK  bool             // a read a replica may serve under a read/write split (readsplit.go)
+	retryOK    bool             // a read that may run again after a lost connection (readretry.go)
+	rows       rowsKind         // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool             // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	explain    bool             // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
+	hint       hintDeadline     // MAX_EXECUTION_TIME hint
+	exempt     bool             // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt    // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool             // re-planned at each execute (routed by parameters, or session values)
+	snap       *rules.Snapshot  // planned against this snapshot; re-planned after a reload
+	bound      *boundRoute      // routed by parameters alone: resolved at each execute, not re-planned
+	scatter    *scatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -208,6 +209,12 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
 		}
+	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
+		s.route = RouteScatter // no parse, no plan: the shards' statements filled in
+		if !cols.Empty() {
+			w = introspect.NewColumns(w, cols)
+		}
+		return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		node, err := s.parseOne(st.text)
 		if err != nil {
@@ -232,6 +239,13 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			s.route = RouteScatter
 			if bound {
 				return s.runScatter(ctx, snap, p.scatter, false, w, true)
+			}
+			if st.returning == "" && !st.scatter.triedUnder(s, snap) {
+				// Planned once for this and every later execution (scatter_prepared.go).
+				st.scatter = s.prepareScatter(snap, st.text)
+				if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
+					return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+				}
 			}
 			return s.executeScatter(ctx, snap, st, params, w)
 		}

@@ -8,6 +8,46 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
+// benchPrepared prepares sql in a session over the recording fake backend (database shop)
+// and executes it, cycling over 8 sets of values whose i-th value is param(set, i).
+func benchPrepared(b *testing.B, sql string, param func(set, i int) wire.Param) {
+	be := newFakeBackend()
+	snap, err := rules.Build(shardedConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(Options{Rules: rules.NewStore(snap), Backend: be})
+	s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 1, User: "app", Collation: 45})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	params := make([][]wire.Param, 8)
+	for set := range params {
+		for i := range st.NumParams() {
+			params[set] = append(params[set], param(set, i))
+		}
+	}
+	var w clientRecorder
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 0 {
+			w.reset()
+			be.takeLog()
+		}
+	}
+}
+
 // BenchmarkPreparedPointSelect executes a prepared point select whose shard depends on its
 // ? (the key cycles over every slot) through a session over the recording fake backend: the
 // router's own cost per EXECUTE (planning, routing, relaying), without network or MariaDB.
@@ -17,39 +57,22 @@ func BenchmarkPreparedPointSelect(b *testing.B) {
 		{"table_per_slot", "SELECT owner FROM accounts WHERE account_id = ? AND owner <> 'x'"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
-			be := newFakeBackend()
-			snap, err := rules.Build(shardedConfig())
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := New(Options{Rules: rules.NewStore(snap), Backend: be})
-			s, err := r.NewSession(context.Background(), SessionInfo{ConnID: 1, User: "app", Collation: 45})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			s.db = "shop"
-			ctx := context.Background()
-			st, err := s.Prepare(ctx, q.sql)
-			if err != nil {
-				b.Fatal(err)
-			}
-			params := make([][]wire.Param, 8)
-			for i := range params {
-				params[i] = []wire.Param{intParam(int64(i))}
-			}
-			var w clientRecorder
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				if err := s.Execute(ctx, st, params[i%len(params)], &w); err != nil {
-					b.Fatal(err)
-				}
-				if i%64 == 0 {
-					w.reset()
-					be.takeLog()
-				}
-			}
+			benchPrepared(b, q.sql, func(set, _ int) wire.Param { return intParam(int64(set)) })
+		})
+	}
+}
+
+// BenchmarkPreparedScatterSelect executes prepared SELECTs that run on several shards (all
+// of them, or those an IN list of ? keys names) and merge their rows, through a session over
+// the recording fake backend: the router's own cost per EXECUTE (planning or filling in the
+// shards' statements, fanning out, merging), without network or MariaDB.
+func BenchmarkPreparedScatterSelect(b *testing.B) {
+	for _, q := range []struct{ name, sql string }{
+		{"range", "SELECT * FROM orders WHERE amount > ? AND note <> ?"},
+		{"in_list", "SELECT * FROM orders WHERE user_id IN (?, ?, ?)"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			benchPrepared(b, q.sql, func(set, i int) wire.Param { return intParam(int64(set + 1000*i)) })
 		})
 	}
 }

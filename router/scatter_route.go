@@ -39,6 +39,9 @@ func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params 
 	}
 	var slots []int
 	for _, r := range sharded {
+		if pl.unpruned {
+			break // a scatter template: every slot (scatter_prepared.go)
+		}
 		vals, ok, err := pl.keyValues(sel.Where, r, params)
 		if err != nil {
 			return nil, err
@@ -176,15 +179,7 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		slots = []int{0} // contradictory key conditions: any one shard answers "no rows"
 	}
 	scheme := sharded[0].table.Scheme
-	byShard := map[*rules.Shard][]int{}
-	var order []*rules.Shard
-	for _, slot := range slots {
-		sh := scheme.SlotShard(slot)
-		if byShard[sh] == nil {
-			order = append(order, sh)
-		}
-		byShard[sh] = append(byShard[sh], slot)
-	}
+	byShard, order := slotsByShard(scheme, slots)
 	perSlot := func(sh *rules.Shard) [][]int {
 		// Slots sharing physical names on a shard are one set of tables.
 		groups := map[string][]int{}
@@ -268,6 +263,20 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 	}
 	p.scatter = sp
 	return nil, nil
+}
+
+// slotsByShard groups slots by the shard of scheme that holds them; order lists the shards
+// in the order of their first slot.
+func slotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][]int, order []*rules.Shard) {
+	byShard = map[*rules.Shard][]int{}
+	for _, slot := range slots {
+		sh := scheme.SlotShard(slot)
+		if byShard[sh] == nil {
+			order = append(order, sh)
+		}
+		byShard[sh] = append(byShard[sh], slot)
+	}
+	return byShard, order
 }
 
 // physicalNames identifies the physical tables a slot's rows are in.

@@ -77,6 +77,9 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 	if isDDL(st) {
 		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
 	}
+	if _, sel := st.(*ast.SelectStmt); sel && pl.unpruned {
+		return nil, errScatter // a scatter template: its executions prune (scatter_prepared.go)
+	}
 	where := whereOf(st)
 	slot := -1
 	for _, r := range sharded {
