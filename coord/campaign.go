@@ -23,9 +23,11 @@ func (c *Etcd) campaign(ctx context.Context) {
 			}
 			continue
 		}
-		// Not bound to ctx: Close must still revoke the lease after ctx ended.
-		s, err := concurrency.NewSession(cli, concurrency.WithTTL(c.ttl))
+		s, err := c.session(ctx, cli)
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			c.log.Warn("coord: could not open an etcd session for the election", "err", err)
 			if !c.pause(ctx) {
 				return
@@ -42,6 +44,17 @@ func (c *Etcd) campaign(ctx context.Context) {
 			c.log.Debug("coord: closing the election session", "err", err)
 		}
 	}
+}
+
+// session opens an election session. Its lease is granted under ctx (while etcd is down the
+// grant waits for it: a proxy asked to stop must not wait with it); the session itself is not
+// bound to ctx, so that Close still revokes the lease after ctx ended.
+func (c *Etcd) session(ctx context.Context, cli *clientv3.Client) (*concurrency.Session, error) {
+	lease, err := cli.Grant(ctx, int64(c.ttl))
+	if err != nil {
+		return nil, err
+	}
+	return concurrency.NewSession(cli, concurrency.WithTTL(c.ttl), concurrency.WithLease(lease.ID))
 }
 
 // term campaigns on session s and leads until s or ctx ends.

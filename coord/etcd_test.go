@@ -358,3 +358,31 @@ func TestWaitApplied(t *testing.T) {
 		t.Errorf("WaitApplied of a version nobody has: %v", err)
 	}
 }
+
+// TestRunStopsWhileEtcdIsDown: Run returns soon after its context ends although etcd is
+// unreachable (the election's lease grant waited for etcd: a proxy did not stop on SIGTERM).
+func TestRunStopsWhileEtcdIsDown(t *testing.T) {
+	srv := etcdtest.Start(t)
+	cli := newClient(t, srv)
+	srv.Stop()
+	c, err := New(Options{Client: func() (*clientv3.Client, error) { return cli, nil }, Prefix: "/down/", ID: "p1", TTL: time.Second,
+		RetryInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	time.Sleep(500 * time.Millisecond) // the election, the watches and their reads wait for etcd
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		srv.StartAgain() // lets the stuck Run end, so the test can finish
+		<-done
+		t.Fatal("Run did not return within 5s of its context ending while etcd was down")
+	}
+}

@@ -302,11 +302,22 @@ func TestEtcdConfig(t *testing.T) {
 
 	t.Run("StartFromLastKnownGood", func(t *testing.T) {
 		want := valueOf(shard)
-		copyLKG := filepath.Join(t.TempDir(), "p3.yaml")
-		data, err := os.ReadFile(lkg1)
+		live, err := f.push.Fetch(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
+		// p1 serves a new document before its last-known-good copy is written (a synced
+		// file: slow under load), so the copy is taken once it holds the live revision.
+		var data []byte
+		eventually(t, 10*time.Second, "p1's last-known-good copy at the live revision", func() error {
+			doc, err := (source.LastKnownGood{Path: lkg1}).Load()
+			if err != nil || doc.Revision != live.Revision {
+				return fmt.Errorf("revision %d, want %d (%v)", doc.Revision, live.Revision, err)
+			}
+			data, err = os.ReadFile(lkg1)
+			return err
+		})
+		copyLKG := filepath.Join(t.TempDir(), "p3.yaml")
 		if err := os.WriteFile(copyLKG, data, 0o600); err != nil {
 			t.Fatal(err)
 		}

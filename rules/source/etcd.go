@@ -166,10 +166,13 @@ func (e *Etcd) Fetch(ctx context.Context) (Doc, error) {
 	return NewDoc(kv.Value, kv.ModRevision), nil
 }
 
-// Watch calls changed for every change of the document, and once after every interruption
-// of the watch (the caller re-reads, so nothing is missed): a compaction (ErrCompacted: the
-// watch restarts at the compaction revision), a member without a leader
-// (WithRequireLeader cancels such watches instead of letting them hang), etcd restarts.
+// Watch calls changed for every change of the document, once when its first watch is
+// established (it starts at etcd's current revision: a change between the caller's last
+// read and that start, such as a push while etcd comes back, is re-read then), and once
+// after every interruption of the watch (the caller re-reads, so nothing is missed): a
+// compaction (ErrCompacted: the watch restarts at the compaction revision), a member
+// without a leader (WithRequireLeader cancels such watches instead of letting them hang),
+// etcd restarts.
 func (e *Etcd) Watch(ctx context.Context, changed func()) error {
 	var rev int64 // last revision seen; 0: start from now
 	for {
@@ -190,8 +193,9 @@ func (e *Etcd) Watch(ctx context.Context, changed func()) error {
 	}
 }
 
-// watchOnce watches from revision rev+1 (or now) until the watch breaks; it returns the
-// revision to resume after and why it stopped.
+// watchOnce watches from revision rev+1 (or now, calling changed once the watch is
+// established) until the watch breaks; it returns the revision to resume after and why it
+// stopped.
 func (e *Etcd) watchOnce(ctx context.Context, rev int64, changed func()) (int64, error) {
 	cli, err := e.client()
 	if err != nil {
@@ -199,7 +203,7 @@ func (e *Etcd) watchOnce(ctx context.Context, rev int64, changed func()) (int64,
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	opts := []clientv3.OpOption{clientv3.WithProgressNotify()}
+	opts := []clientv3.OpOption{clientv3.WithProgressNotify(), clientv3.WithCreatedNotify()}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev+1))
 	}
@@ -211,6 +215,15 @@ func (e *Etcd) watchOnce(ctx context.Context, rev int64, changed func()) (int64,
 				return resp.CompactRevision - 1, err
 			}
 			return rev, err
+		}
+		if resp.Created {
+			if rev == 0 {
+				// Started at the revision of this answer: whatever changed before it, the
+				// caller reads now.
+				rev = resp.Header.Revision
+				changed()
+			}
+			continue
 		}
 		if resp.Header.Revision > rev && len(resp.Events) == 0 {
 			rev = resp.Header.Revision // progress notification: nothing of ours changed before it

@@ -124,6 +124,73 @@ func TestEtcdWatchSurvivesRestart(t *testing.T) {
 	fetchUntil(t, e, notes, "v: 3\n")
 }
 
+// notesUntil fetches after every notification, and only then, until the document is want;
+// it fails after within.
+func notesUntil(t *testing.T, s Source, notes <-chan struct{}, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case <-notes:
+		case <-deadline:
+			t.Fatalf("no notification led to the document %q within %v", want, within)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), within)
+		d, err := s.Fetch(ctx)
+		cancel()
+		if err == nil && string(d.Data) == want {
+			return
+		}
+	}
+}
+
+// TestEtcdWatchNotifiesWhenEstablished: a change between the caller's read and the start of
+// its watch (which starts at etcd's current revision) is not missed: Watch notifies once the
+// watch is established.
+func TestEtcdWatchNotifiesWhenEstablished(t *testing.T) {
+	srv := etcdtest.Start(t)
+	e := newEtcd(t, srv, "/n/")
+	if _, err := e.Push(t.Context(), []byte("v: 1\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := e.Fetch(t.Context()); err != nil || string(d.Data) != "v: 1\n" {
+		t.Fatalf("Fetch = %q, %v", d.Data, err)
+	}
+	if _, err := e.Push(t.Context(), []byte("v: 2\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	notesUntil(t, e, watcher(t, e), "v: 2\n", 5*time.Second)
+}
+
+// TestEtcdStartedWhileDown is a proxy started from its last-known-good copy: source and
+// watch made while etcd is down, etcd back, a push at once (before the watch is
+// established). The watch's notifications alone lead to the pushed document, soon.
+func TestEtcdStartedWhileDown(t *testing.T) {
+	srv := etcdtest.Start(t)
+	if _, err := newEtcd(t, srv, "/d/").Push(t.Context(), []byte("v: 1\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	e := newEtcd(t, srv, "/d/")
+	notes := watcher(t, e)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := e.Fetch(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("Fetch with etcd down succeeded")
+	}
+	for len(notes) > 0 { // interruptions while etcd was down
+		<-notes
+	}
+	srv.StartAgain()
+	up := time.Now()
+	if _, err := newEtcd(t, srv, "/d/").Push(t.Context(), []byte("v: 2\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	notesUntil(t, e, notes, "v: 2\n", 5*time.Second)
+	t.Logf("the pushed document was read %v after etcd was back", time.Since(up).Round(time.Millisecond))
+}
+
 func TestEtcdWatchAfterCompaction(t *testing.T) {
 	srv := etcdtest.Start(t)
 	e := newEtcd(t, srv, "/c/")
