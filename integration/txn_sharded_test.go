@@ -385,8 +385,13 @@ func testSmallerMismatches(t *testing.T, se *shardedEnv, ref *sql.DB) {
 			t.Errorf("%s: columns %s", params, cols)
 		}
 	}
+	// LOAD DATA LOCAL into a sharded table asks for the file now (loadsplit_test.go); the
+	// driver refuses to send one it was not given, ends the transfer with an empty file,
+	// and the proxy loads nothing and keeps the connection in step.
 	_, err := db.Exec("LOAD DATA LOCAL INFILE '/nonexistent.csv' INTO TABLE users")
-	wantError(t, err, 1235, "42000")
+	if err == nil || !strings.Contains(err.Error(), "not registered") {
+		t.Errorf("LOAD DATA LOCAL of a file the client does not offer: %v, want the driver's refusal", err)
+	}
 	if n := queryString(t, db, "SELECT COUNT(*) FROM users"); n != fmt.Sprint(txnUsers) {
 		t.Errorf("the connection after LOAD DATA LOCAL: %s users", n)
 	}
