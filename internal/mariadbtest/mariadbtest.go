@@ -208,7 +208,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 		testcontainers.WithCmdArgs(cfg.args...),
 		testcontainers.WithExposedPorts("3306/tcp"),
 		testcontainers.WithLabels(map[string]string{"shardproxy.test": "1"}),
-		testcontainers.WithWaitStrategy(
+		// WithWaitStrategy alone caps the wait at 60 s, which a loaded machine exceeded
+		// (MariaDB's start-up took longer than a minute at load average 20+).
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute,
 			wait.ForLog("ready for connections").WithStartupTimeout(2*time.Minute),
 			wait.ForListeningPort("3306/tcp").WithStartupTimeout(2*time.Minute),
 		),
