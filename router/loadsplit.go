@@ -395,8 +395,7 @@ func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b branch)
 		return nil, err
 	}
 	r := &branchRun{b: b, c: c, coord: true}
-	out, warns, err := s.branchStmt(ctx, b.shard, c, b.stmts[0])
-	r.outs, r.warns = []engine.Outcome{out}, warns
+	err = s.branchStmt(ctx, r, b.stmts[0])
 	return []*branchRun{r}, s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
 }
 

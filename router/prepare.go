@@ -24,6 +24,7 @@ type Stmt struct {
 	sticky     bool
 	write      bool             // changes rows: subject to the one-writing-shard rule of transactions
 	readOnly   bool             // commits no GTID of its own (readsplit.go)
+	idRule     insertIDRule     // what its text tells about its OK's insert id (insertid.go)
 	replicaOK  bool             // a read a replica may serve under a read/write split (readsplit.go)
 	retryOK    bool             // a read that may run again after a lost connection (readretry.go)
 	rows       rowsKind         // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
@@ -115,7 +116,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
@@ -188,6 +189,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
+	s.idRule = st.idRule.bind(params)
+	defer func() { s.idRule = insertIDRule{} }()
 	if st.explain {
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
@@ -309,6 +312,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)
 	s.keepDiag = false
+	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }

@@ -32,6 +32,7 @@ type Session struct {
 	sticky bool              // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
 	lastInsertID uint64
+	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
@@ -147,8 +148,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt, s.retryable = readsOnly(st), retryableRead(st)
-	defer func() { s.readOnlyStmt, s.retryable = false, false }()
+	s.readOnlyStmt, s.retryable, s.idRule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	defer func() { s.readOnlyStmt, s.retryable, s.idRule = false, false, insertIDRule{} }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
