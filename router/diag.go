@@ -2,10 +2,15 @@ package router
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	pmysql "github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -80,4 +85,33 @@ func (s *Session) showWarnings(n *ast.ShowStmt) localResult {
 		{Name: "Code", Charset: 63, Length: 4, Type: mysql.MYSQL_TYPE_LONG, Flags: mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG},
 		{Name: "Message", Charset: 45, Length: 2048, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG},
 	}, rows: rows}
+}
+
+// typeSessionColumn gives a result column the proxy fills in with a value of the session
+// (written into the statement as a literal, which MariaDB types INT) the column definition
+// MariaDB gives the function: LAST_INSERT_ID() is BIGINT UNSIGNED, ROW_COUNT() BIGINT, both
+// NOT NULL, length 21. IFNULL(literal, the function) has that type and the literal's value;
+// the function the backend evaluates is only there for the type. Only a column is typed:
+// elsewhere the literal stays, for routing.
+func (a *analyzer) typeSessionColumn(f *ast.SelectField) {
+	ve, ok := f.Expr.(*test_driver.ValueExpr)
+	if !ok {
+		return
+	}
+	i := slices.IndexFunc(a.sessionVals, func(v sessionVal) bool { return v.node == ve })
+	if i < 0 {
+		return
+	}
+	var v ast.ExprNode = ve
+	name := a.sessionVals[i].name
+	switch name {
+	case "last_insert_id":
+		tp := types.NewFieldType(pmysql.TypeLonglong)
+		tp.AddFlag(pmysql.UnsignedFlag)
+		v = &ast.FuncCastExpr{Expr: ve, Tp: tp, FunctionType: ast.CastFunction}
+	case "row_count":
+	default:
+		return
+	}
+	f.Expr = &ast.FuncCallExpr{FnName: ast.NewCIStr("IFNULL"), Args: []ast.ExprNode{v, &ast.FuncCallExpr{FnName: ast.NewCIStr(strings.ToUpper(name))}}}
 }

@@ -84,9 +84,9 @@ func TestSessionLastInsertIDExplicit(t *testing.T) {
 		"s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)",
 		"s_shop#1: INSERT INTO `shop_0`.`t` (`id`,`a`) VALUES (5,1)",
 		"s_shop#1: SELECT LAST_INSERT_ID()",
-		"s_shop#1: SELECT 77 AS `LAST_INSERT_ID()`",
+		"s_shop#1: SELECT IFNULL(CAST(77 AS UNSIGNED), LAST_INSERT_ID()) AS `LAST_INSERT_ID()`",
 		"s_shop#1: INSERT INTO `shop_0`.`t` (`id`,`a`) VALUES (NULL,5)",
 		"s_shop#1: SELECT LAST_INSERT_ID()",
-		"s_shop#1: SELECT 5 AS `LAST_INSERT_ID()`",
+		"s_shop#1: SELECT IFNULL(CAST(5 AS UNSIGNED), LAST_INSERT_ID()) AS `LAST_INSERT_ID()`",
 	)
 }
