@@ -32,8 +32,13 @@ type diagnostics struct {
 // (one extra round trip, only when there are some) before c goes back to the pool.
 func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err error) {
 	if s.keepDiag {
+		if err == nil && out.Rows >= 0 {
+			s.diagSeq++
+			s.diag.rowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
+		}
 		return
 	}
+	s.diagSeq++
 	d := diagnostics{rowCount: -1, foundRows: s.diag.foundRows}
 	switch {
 	case err == nil:
@@ -58,6 +63,32 @@ func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err er
 		}
 	}
 	s.diag = d
+}
+
+// answeredDiag updates the diagnostics after a statement that set none (seq: diagSeq when
+// it began) as MariaDB does: one the proxy answered itself, or whose backend answer goes
+// through no record. An error replaces them, and ROW_COUNT() is -1; an OK leaves the
+// warnings (a statement without tables, as those are) and ROW_COUNT() 0; rows (results)
+// leave ROW_COUNT() -1.
+func (s *Session) answeredDiag(ctx context.Context, results bool, seq int, err error) {
+	switch {
+	case s.diagSeq != seq:
+	case err != nil:
+		s.record(ctx, nil, engine.Outcome{}, err)
+	case results:
+		s.diag.rowCount = -1
+	default:
+		s.diag.rowCount = 0
+	}
+}
+
+// returnsRows reports whether st answers with rows rather than an OK.
+func returnsRows(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.ShowStmt, *ast.ExplainStmt:
+		return true
+	}
+	return false
 }
 
 // showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*) forms.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 
@@ -88,5 +89,36 @@ func TestSessionLastInsertIDExplicit(t *testing.T) {
 		"s_shop#1: INSERT INTO `shop_0`.`t` (`id`,`a`) VALUES (NULL,5)",
 		"s_shop#1: SELECT LAST_INSERT_ID()",
 		"s_shop#1: SELECT IFNULL(CAST(5 AS UNSIGNED), LAST_INSERT_ID()) AS `LAST_INSERT_ID()`",
+	)
+}
+
+// TestSessionRowCountAnswered: statements the proxy answers itself set ROW_COUNT() as
+// MariaDB does: -1 after an error (ROLLBACK TO an unknown savepoint, refused by the proxy)
+// or rows, 0 after an OK (USE).
+func TestSessionRowCountAnswered(t *testing.T) {
+	be := newFakeBackend()
+	be.lastInsertID = 0
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "BEGIN", &w)
+	exec(t, s, "INSERT INTO shop.t (a) VALUES (1)", &w)
+	if err := s.Query(context.Background(), "ROLLBACK TO SAVEPOINT nosuch", false, &w); sqlCode(err) != 1305 {
+		t.Fatalf("ROLLBACK TO SAVEPOINT nosuch: %v, want 1305", err)
+	}
+	exec(t, s, "SELECT ROW_COUNT()", &w)
+	exec(t, s, "INSERT INTO shop.t (a) VALUES (2)", &w)
+	exec(t, s, "USE shop", &w)
+	exec(t, s, "SELECT ROW_COUNT()", &w)
+	exec(t, s, "SELECT ROW_COUNT()", &w) // after rows
+	exec(t, s, "COMMIT", &w)
+	wantLog(t, be,
+		"s_shop#1: BEGIN",
+		"s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)",
+		"s_shop#1: SELECT IFNULL(-1, ROW_COUNT()) AS `ROW_COUNT()`",
+		"s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (2)",
+		"s_shop#1: USE shop_0",
+		"s_shop#1: SELECT IFNULL(0, ROW_COUNT()) AS `ROW_COUNT()`",
+		"s_shop#1: SELECT IFNULL(-1, ROW_COUNT()) AS `ROW_COUNT()`",
+		"s_shop#1: COMMIT",
 	)
 }

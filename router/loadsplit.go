@@ -420,6 +420,7 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		warns = append(warns, r.warns...)
 	}
 	ok.Info = string(wire.AppendLenencString(nil, fmt.Sprintf(loadInfo, records, deleted, skipped, warned)))
+	s.diagSeq++
 	s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))

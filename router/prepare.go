@@ -174,12 +174,17 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.publish(st.orig)
 	defer s.publish("")
 	snap := s.r.rules.Load() // the one snapshot of this execution
+	seq := s.diagSeq
+	var err error
 	if st.exempt {
-		return s.execute(ctx, snap, st, params, w)
+		err = s.execute(ctx, snap, st, params, w)
+	} else {
+		err = s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
+			return s.execute(ctx, snap, st, params, w)
+		})
 	}
-	return s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
-		return s.execute(ctx, snap, st, params, w)
-	})
+	s.answeredDiag(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
+	return err
 }
 
 func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {

@@ -39,6 +39,7 @@ type Session struct {
 	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
+	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string             // the statement that began the current transaction
 	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
@@ -66,6 +67,15 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	seq := s.diagSeq
+	err := s.query(ctx, sql, multi, w)
+	if err != nil && s.diagSeq == seq { // refused before a statement ran (a syntax error)
+		s.record(ctx, nil, engine.Outcome{}, err)
+	}
+	return err
+}
+
+func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
 	s.route = RouteLocal
 	snap := s.r.rules.Load()
 	if m := explainShards.FindStringSubmatch(sql); m != nil {
@@ -125,12 +135,17 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	s.publish(text)
 	defer s.publish("")
+	seq := s.diagSeq
+	var err error
 	if exempt(st) {
-		return s.execStmt(ctx, snap, st, text, more, w)
+		err = s.execStmt(ctx, snap, st, text, more, w)
+	} else {
+		err = s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+			return s.execStmt(ctx, snap, st, text, more, w)
+		})
 	}
-	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.execStmt(ctx, snap, st, text, more, w)
-	})
+	s.answeredDiag(ctx, returnsRows(st), seq, err)
+	return err
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {

@@ -451,6 +451,7 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 		s.lastInsertID = slices.MinFunc(gens, first).id
 	}
 	if !p.diagnostic {
+		s.diagSeq++
 		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	}
 	ok.Status = s.resultStatus(more)
