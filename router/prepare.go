@@ -54,6 +54,15 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
+	seq := s.diagSeq
+	st, err := s.prepare(ctx, sql)
+	if err != nil {
+		s.answeredDiag(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
+	}
+	return st, err
+}
+
+func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
 	sql, err := s.readableText(sql)
 	if err != nil {
