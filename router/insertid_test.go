@@ -122,3 +122,18 @@ func TestSessionRowCountAnswered(t *testing.T) {
 		"s_shop#1: COMMIT",
 	)
 }
+
+// TestSessionRowCountRefusedPrepare: a prepare the backend refuses is the last statement,
+// as on MariaDB: ROW_COUNT() -1 and the error as its diagnostics.
+func TestSessionRowCountRefusedPrepare(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, fakeRouter(t, be), "app", 1)
+	var w clientRecorder
+	exec(t, s, "INSERT INTO shop.t (a) VALUES (1)", &w)
+	if _, err := s.Prepare(context.Background(), "INSERT INTO shop.fail (a) VALUES (?)"); sqlCode(err) != 1146 {
+		t.Fatalf("prepare: %v, want 1146", err)
+	}
+	if s.diag.rowCount != -1 || s.diag.errors != 1 {
+		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.rowCount, s.diag.errors)
+	}
+}
