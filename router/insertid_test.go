@@ -137,3 +137,28 @@ func TestSessionRowCountRefusedPrepare(t *testing.T) {
 		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.rowCount, s.diag.errors)
 	}
 }
+
+// TestSplitInsertExplicitID: a split INSERT giving its ids explicitly relays the first
+// row's id in its OK but leaves LAST_INSERT_ID() as it was; one whose ids were generated
+// sets it.
+func TestSplitInsertExplicitID(t *testing.T) {
+	for _, explicit := range []bool{true, false} {
+		be := newFakeBackend()
+		be.lastInsertID, be.explicitID = 7, explicit
+		s := shardedFakeSession(t, be, nil, nil)
+		s.lastInsertID = 3
+		var w clientRecorder
+		exec(t, s, "INSERT INTO orders (id, user_id) VALUES (7, 1), (7, 2)", &w)
+		oks := w.oks()
+		if len(oks) != 1 || oks[0].LastInsertID != 7 {
+			t.Fatalf("explicit %v: OK packets %+v, want one with insert id 7", explicit, oks)
+		}
+		want := uint64(7)
+		if explicit {
+			want = 3
+		}
+		if s.lastInsertID != want {
+			t.Errorf("explicit %v: LAST_INSERT_ID() %d, want %d", explicit, s.lastInsertID, want)
+		}
+	}
+}
