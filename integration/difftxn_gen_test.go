@@ -38,7 +38,6 @@ type txnStmt struct {
 	shards  []int  // the shards a write touches (sorted, distinct)
 	ordered bool   // a read whose ORDER BY is total
 	sp      string // the savepoint a savepoint statement names, as written
-	untyped bool   // a read whose column types are not compared
 	// prepareFails: MariaDB refuses to prepare it (an unknown column), so as a prepared
 	// statement it never executes and no write reaches the one-writer rule.
 	prepareFails bool
@@ -269,10 +268,36 @@ func (g *txnGen) write() txnStmt {
 	case 17:
 		return w("UPDATE currencies SET rate = rate + ? WHERE code IN ('USD', 'CHF')", allShards, "0.0100")
 	case 18:
-		note := fmt.Sprintf("n%d", g.r.IntN(40))
-		return w("INSERT INTO d_notes (note, n) VALUES (?, ?)", []int{0}, note, g.r.IntN(10))
+		return g.noteInsert()
 	default:
 		return w("UPDATE d_notes SET n = n + 1 WHERE n < ?", []int{0}, g.r.IntN(10))
+	}
+}
+
+// noteInsert returns an INSERT into d_notes, whose AUTO_INCREMENT id the server generates,
+// or the statement gives explicitly (LAST_INSERT_ID() then stays as it was), or both; or
+// whose row turns into an update, or is skipped; or that sets LAST_INSERT_ID(expr).
+func (g *txnGen) noteInsert() txnStmt {
+	w := func(q string, args ...any) txnStmt {
+		return txnStmt{sql: q, args: args, kind: txnWrite, shards: []int{0}}
+	}
+	note := func() string { return fmt.Sprintf("n%d", g.r.IntN(40)) }
+	id := func() int { return 1 + g.r.IntN(60) }
+	switch g.r.IntN(8) {
+	case 0, 1:
+		return w("INSERT INTO d_notes (note, n) VALUES (?, ?)", note(), g.r.IntN(10))
+	case 2:
+		return w("INSERT INTO d_notes (id, note, n) VALUES (?, ?, ?)", id(), note(), g.r.IntN(10))
+	case 3:
+		return w("INSERT INTO d_notes (id, note, n) VALUES (?, ?, 0), (NULL, ?, 1)", id(), note(), note())
+	case 4:
+		return w("INSERT INTO d_notes (id, note, n) VALUES (NULL, ?, 0), (?, ?, 1)", note(), id(), note())
+	case 5:
+		return w("INSERT INTO d_notes (note, n) VALUES (?, ?) ON DUPLICATE KEY UPDATE n = n + 1", note(), g.r.IntN(10))
+	case 6:
+		return w("INSERT IGNORE INTO d_notes (note, n) VALUES (?, 0), (?, 1)", note(), note())
+	default:
+		return w("INSERT INTO d_notes (note, n) VALUES (?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)", note(), g.r.IntN(10))
 	}
 }
 
@@ -300,8 +325,10 @@ func (g *txnGen) failing() txnStmt {
 	case 7:
 		return txnStmt{sql: "UPDATE d_items SET price = price / ? WHERE qty >= ?", args: []any{0, g.r.IntN(5)}, kind: txnWrite, shards: allShards}
 	default:
-		// A duplicate note (the first time not). No explicit id: LAST_INSERT_ID() after one
-		// differs through the proxy (it takes the OK packet's id, MariaDB only generated ones).
+		// A duplicate note (the first time not), or a duplicate explicit id.
+		if g.r.IntN(2) == 0 {
+			return txnStmt{sql: "INSERT INTO d_notes (id, note, n) VALUES (?, ?, 0)", args: []any{1 + g.r.IntN(5), fmt.Sprint("dup", g.r.IntN(3))}, kind: txnWrite, shards: []int{0}}
+		}
 		return txnStmt{sql: "INSERT INTO d_notes (note, n) VALUES (?, 0)", args: []any{fmt.Sprint("dup", g.r.IntN(3))}, kind: txnWrite, shards: []int{0}}
 	}
 }
@@ -334,18 +361,8 @@ func (g *txnGen) read() txnStmt {
 	case 10:
 		return r("SELECT total FROM d_orders WHERE user_id = ? ORDER BY id FOR UPDATE", true, u)
 	case 11:
-		// Values only: the proxy answers LAST_INSERT_ID() with a literal, typed INT, not
-		// UNSIGNED BIGINT.
-		st := r("SELECT LAST_INSERT_ID(), @@autocommit", true)
-		st.untyped = true
-		return st
+		return r("SELECT LAST_INSERT_ID(), @@autocommit", true)
 	case 12:
-		if !g.m.autocommit && !g.m.inTrans && len(g.m.savepoints) > 0 {
-			// Known difference (reported): under autocommit=0 with savepoints taken before
-			// any statement opened the transaction, the proxy begins it on the default shard
-			// for a statement without tables, which MariaDB does not.
-			return r("SELECT @@autocommit", true)
-		}
 		return r("SELECT @@in_transaction", true)
 	default:
 		return r("SELECT user_id, name, country, born FROM d_users WHERE user_id > ? ORDER BY name, user_id LIMIT 5", true, u)

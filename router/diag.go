@@ -2,10 +2,15 @@ package router
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	pmysql "github.com/pingcap/tidb/pkg/parser/mysql"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
+	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -27,8 +32,13 @@ type diagnostics struct {
 // (one extra round trip, only when there are some) before c goes back to the pool.
 func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err error) {
 	if s.keepDiag {
+		if err == nil && out.Rows >= 0 {
+			s.diagSeq++
+			s.diag.rowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
+		}
 		return
 	}
+	s.diagSeq++
 	d := diagnostics{rowCount: -1, foundRows: s.diag.foundRows}
 	switch {
 	case err == nil:
@@ -53,6 +63,32 @@ func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err er
 		}
 	}
 	s.diag = d
+}
+
+// answeredDiag updates the diagnostics after a statement that set none (seq: diagSeq when
+// it began) as MariaDB does: one the proxy answered itself, or whose backend answer goes
+// through no record. An error replaces them, and ROW_COUNT() is -1; an OK leaves the
+// warnings (a statement without tables, as those are) and ROW_COUNT() 0; rows (results)
+// leave ROW_COUNT() -1.
+func (s *Session) answeredDiag(ctx context.Context, results bool, seq int, err error) {
+	switch {
+	case s.diagSeq != seq:
+	case err != nil:
+		s.record(ctx, nil, engine.Outcome{}, err)
+	case results:
+		s.diag.rowCount = -1
+	default:
+		s.diag.rowCount = 0
+	}
+}
+
+// returnsRows reports whether st answers with rows rather than an OK.
+func returnsRows(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.ShowStmt, *ast.ExplainStmt:
+		return true
+	}
+	return false
 }
 
 // showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*) forms.
@@ -80,4 +116,33 @@ func (s *Session) showWarnings(n *ast.ShowStmt) localResult {
 		{Name: "Code", Charset: 63, Length: 4, Type: mysql.MYSQL_TYPE_LONG, Flags: mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG},
 		{Name: "Message", Charset: 45, Length: 2048, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG},
 	}, rows: rows}
+}
+
+// typeSessionColumn gives a result column the proxy fills in with a value of the session
+// (written into the statement as a literal, which MariaDB types INT) the column definition
+// MariaDB gives the function: LAST_INSERT_ID() is BIGINT UNSIGNED, ROW_COUNT() BIGINT, both
+// NOT NULL, length 21. IFNULL(literal, the function) has that type and the literal's value;
+// the function the backend evaluates is only there for the type. Only a column is typed:
+// elsewhere the literal stays, for routing.
+func (a *analyzer) typeSessionColumn(f *ast.SelectField) {
+	ve, ok := f.Expr.(*test_driver.ValueExpr)
+	if !ok {
+		return
+	}
+	i := slices.IndexFunc(a.sessionVals, func(v sessionVal) bool { return v.node == ve })
+	if i < 0 {
+		return
+	}
+	var v ast.ExprNode = ve
+	name := a.sessionVals[i].name
+	switch name {
+	case "last_insert_id":
+		tp := types.NewFieldType(pmysql.TypeLonglong)
+		tp.AddFlag(pmysql.UnsignedFlag)
+		v = &ast.FuncCastExpr{Expr: ve, Tp: tp, FunctionType: ast.CastFunction}
+	case "row_count":
+	default:
+		return
+	}
+	f.Expr = &ast.FuncCallExpr{FnName: ast.NewCIStr("IFNULL"), Args: []ast.ExprNode{v, &ast.FuncCallExpr{FnName: ast.NewCIStr(strings.ToUpper(name))}}}
 }

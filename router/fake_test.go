@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +30,10 @@ type fakeBackend struct {
 	nextID uint32
 	// values answers SELECT @@session.NAME (default: the utf8mb4 baseline, autocommit 1).
 	values map[string]string
-	// lastInsertID is announced in the OK packet of every INSERT.
+	// lastInsertID is announced in the OK packet of every INSERT; unless explicitID, the
+	// connection generated it: its SELECT LAST_INSERT_ID() answers it from then on.
 	lastInsertID uint64
+	explicitID   bool
 	kills        []string
 	nextStmt     uint32
 	// failShards answer every query with ERROR 1050 on these shards.
@@ -139,6 +142,7 @@ type fakeConn struct {
 	inTrans  bool
 	manual   bool     // autocommit = 0: a statement on a table opens a transaction
 	sps      []string // savepoints of the open transaction
+	lastID   uint64   // LAST_INSERT_ID(): the last id an INSERT on it generated
 	released int
 	inUse    bool // handed out by Acquire and not yet released
 	resets   int
@@ -222,6 +226,11 @@ func (c *fakeConn) query(sql string) [][]byte {
 		var k engine.Collector
 		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "@@in_transaction"}}, [][]*string{{&v}}, c.serverStatus())
 		return k.Pkts
+	case upper == "SELECT LAST_INSERT_ID()":
+		v := strconv.FormatUint(c.lastID, 10)
+		var k engine.Collector
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: "LAST_INSERT_ID()"}}, [][]*string{{&v}}, c.serverStatus())
+		return k.Pkts
 	case strings.HasPrefix(upper, "SELECT @@SESSION."):
 		var cols []wire.Column
 		var row []*string
@@ -264,6 +273,9 @@ func (c *fakeConn) query(sql string) [][]byte {
 		c.touch(upper)
 		c.be.mu.Lock()
 		id := c.be.lastInsertID
+		if !c.be.explicitID && id != 0 {
+			c.lastID = id
+		}
 		c.be.mu.Unlock()
 		return ok(wire.OK{AffectedRows: 1, LastInsertID: id})
 	}

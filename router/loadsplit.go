@@ -395,8 +395,7 @@ func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b branch)
 		return nil, err
 	}
 	r := &branchRun{b: b, c: c, coord: true}
-	out, warns, err := s.branchStmt(ctx, b.shard, c, b.stmts[0])
-	r.outs, r.warns = []engine.Outcome{out}, warns
+	err = s.branchStmt(ctx, r, b.stmts[0])
 	return []*branchRun{r}, s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
 }
 
@@ -421,6 +420,7 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		warns = append(warns, r.warns...)
 	}
 	ok.Info = string(wire.AppendLenencString(nil, fmt.Sprintf(loadInfo, records, deleted, skipped, warned)))
+	s.diagSeq++
 	s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))

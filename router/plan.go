@@ -427,6 +427,9 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 			return ast.NewValueExpr(int64(n), "", ""), true
 		}
 	}
+	if f, ok := n.(*ast.SelectField); ok {
+		a.typeSessionColumn(f) // diag.go
+	}
 	if f, ok := n.(*ast.FuncCallExpr); ok {
 		if v, ok := a.value(f); ok {
 			a.rewrite = true

@@ -24,6 +24,7 @@ type Stmt struct {
 	sticky     bool
 	write      bool             // changes rows: subject to the one-writing-shard rule of transactions
 	readOnly   bool             // commits no GTID of its own (readsplit.go)
+	idRule     insertIDRule     // what its text tells about its OK's insert id (insertid.go)
 	replicaOK  bool             // a read a replica may serve under a read/write split (readsplit.go)
 	retryOK    bool             // a read that may run again after a lost connection (readretry.go)
 	rows       rowsKind         // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
@@ -53,6 +54,15 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
+	seq := s.diagSeq
+	st, err := s.prepare(ctx, sql)
+	if err != nil {
+		s.answeredDiag(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
+	}
+	return st, err
+}
+
+func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
 	sql, err := s.readableText(sql)
 	if err != nil {
@@ -115,7 +125,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
@@ -173,12 +183,17 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.publish(st.orig)
 	defer s.publish("")
 	snap := s.r.rules.Load() // the one snapshot of this execution
+	seq := s.diagSeq
+	var err error
 	if st.exempt {
-		return s.execute(ctx, snap, st, params, w)
+		err = s.execute(ctx, snap, st, params, w)
+	} else {
+		err = s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
+			return s.execute(ctx, snap, st, params, w)
+		})
 	}
-	return s.withDeadline(ctx, snap, st.hint, func(ctx context.Context) error {
-		return s.execute(ctx, snap, st, params, w)
-	})
+	s.answeredDiag(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
+	return err
 }
 
 func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
@@ -188,6 +203,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
+	s.idRule = st.idRule.bind(params)
+	defer func() { s.idRule = insertIDRule{} }()
 	if st.explain {
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
@@ -309,6 +326,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.keepDiag = diagnostic
 	s.record(ctx, c, out, err)
 	s.keepDiag = false
+	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }

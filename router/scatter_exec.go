@@ -228,6 +228,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	if err := w.WritePacket(wire.AppendEOF(nil, warnings, status)); err != nil {
 		return err
 	}
+	s.diagSeq++
 	s.diag = diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)}
 	if warnings > 0 {
 		s.diag.warnings = s.scatterWarnings(ctx, conns)

@@ -32,12 +32,14 @@ type Session struct {
 	sticky bool              // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
 	lastInsertID uint64
+	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
 	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
+	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
 	txnBegin     string             // the statement that began the current transaction
 	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
@@ -65,6 +67,15 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
+	seq := s.diagSeq
+	err := s.query(ctx, sql, multi, w)
+	if err != nil && s.diagSeq == seq { // refused before a statement ran (a syntax error)
+		s.record(ctx, nil, engine.Outcome{}, err)
+	}
+	return err
+}
+
+func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
 	s.route = RouteLocal
 	snap := s.r.rules.Load()
 	if m := explainShards.FindStringSubmatch(sql); m != nil {
@@ -124,12 +135,17 @@ func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.Pack
 func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	s.publish(text)
 	defer s.publish("")
+	seq := s.diagSeq
+	var err error
 	if exempt(st) {
-		return s.execStmt(ctx, snap, st, text, more, w)
+		err = s.execStmt(ctx, snap, st, text, more, w)
+	} else {
+		err = s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
+			return s.execStmt(ctx, snap, st, text, more, w)
+		})
 	}
-	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.execStmt(ctx, snap, st, text, more, w)
-	})
+	s.answeredDiag(ctx, returnsRows(st), seq, err)
+	return err
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
@@ -147,8 +163,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt, s.retryable = readsOnly(st), retryableRead(st)
-	defer func() { s.readOnlyStmt, s.retryable = false, false }()
+	s.readOnlyStmt, s.retryable, s.idRule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	defer func() { s.readOnlyStmt, s.retryable, s.idRule = false, false, insertIDRule{} }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {

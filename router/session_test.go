@@ -286,7 +286,7 @@ func TestSessionLastInsertID(t *testing.T) {
 	wantLog(t, be,
 		"s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)",
 		"s_shop#1: UPDATE `shop_0`.`t` SET `a`=2",
-		"s_shop#1: SELECT 77 AS `LAST_INSERT_ID()`",
+		"s_shop#1: SELECT IFNULL(CAST(77 AS UNSIGNED), LAST_INSERT_ID()) AS `LAST_INSERT_ID()`",
 	)
 }
 

@@ -57,12 +57,22 @@ func needsJoin(st uint16, open bool, savepoints int) bool {
 // joinTransaction starts the session's transaction on a connection that is not yet in it
 // and recreates the live savepoints there.
 func (s *Session) joinTransaction(ctx context.Context, c Conn) error {
-	if !needsJoin(c.Status(), s.txnOpen(), len(s.savepoints)) {
+	open := s.txnOpen()
+	if !needsJoin(c.Status(), open, len(s.savepoints)) {
 		return nil
+	}
+	stmts := joinStatements(s.txnBegin, s.savepoints)
+	if !open {
+		// Savepoints taken under autocommit=0 before any statement opened the transaction:
+		// MariaDB keeps them with no transaction open (@@in_transaction 0) until a statement
+		// opens one, and so does c, without BEGIN. c may go back before that: the pool
+		// resets it then, so that they do not outlive the session's use of it.
+		stmts = stmts[1:]
+		c.MarkDirty()
 	}
 	it := engine.Watch(ctx, c, nil)
 	defer it.Stop()
-	for _, q := range joinStatements(s.txnBegin, s.savepoints) {
+	for _, q := range stmts {
 		ok, err := c.Exec(ctx, q)
 		if err != nil {
 			c.MarkDirty() // half joined: the pool's reset rolls back
@@ -374,6 +384,7 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
 	out, err := s.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.readOnlyStmt, w)
 	s.record(ctx, c, out, err)
+	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }

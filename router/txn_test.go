@@ -187,7 +187,8 @@ func TestSessionSavepointsJoin(t *testing.T) {
 }
 
 // TestSessionSavepointAutocommitOff: under autocommit=0 a savepoint taken before any
-// statement is created on each connection as it joins.
+// statement is created on each connection as it joins, without BEGIN: as on MariaDB, a
+// statement without tables leaves no transaction open (@@in_transaction 0).
 func TestSessionSavepointAutocommitOff(t *testing.T) {
 	be := newFakeBackend()
 	be.values["autocommit"] = "0"
@@ -197,8 +198,14 @@ func TestSessionSavepointAutocommitOff(t *testing.T) {
 	be.takeLog()
 	exec(t, s, "SAVEPOINT s", &w)
 	wantLog(t, be)
+	exec(t, s, "SELECT @@in_transaction", &w)
+	wantLog(t, be, "s_shop#1: SAVEPOINT `s`", "s_shop#1: SELECT @@in_transaction")
+	if s.status&wire.StatusInTrans != 0 || len(s.pinned) != 0 {
+		t.Errorf("a statement without tables opened a transaction: status %#x, %d pinned", s.status, len(s.pinned))
+	}
 	exec(t, s, "INSERT INTO shop.t (a) VALUES (1)", &w)
-	wantLog(t, be, "s_shop#1: BEGIN", "s_shop#1: SAVEPOINT `s`", "s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)")
+	// The connection went back (reset: it held the savepoint) and came back.
+	wantLog(t, be, "s_shop#1: SET SESSION autocommit = 0", "s_shop#1: SAVEPOINT `s`", "s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)")
 	exec(t, s, "ROLLBACK TO SAVEPOINT s", &w)
 	exec(t, s, "COMMIT", &w)
 	if len(s.pinned) != 0 || len(s.savepoints) != 0 {

@@ -134,6 +134,7 @@ type branchRun struct {
 	xid   xid
 	state int // xaNone, xaStarted, xaPrepared
 	outs  []engine.Outcome
+	ids   []uint64 // the LAST_INSERT_ID() each of outs leaves (0: unchanged), see insertid.go
 	warns [][]*string
 }
 
@@ -263,12 +264,9 @@ func (s *Session) runBranch(ctx context.Context, snap *rules.Snapshot, r *branch
 	}
 	r.state = xaStarted
 	for _, st := range r.b.stmts {
-		out, warns, err := s.branchStmt(ctx, r.b.shard, r.c, st)
-		if err != nil {
+		if err := s.branchStmt(ctx, r, st); err != nil {
 			return err
 		}
-		r.outs = append(r.outs, out)
-		r.warns = append(r.warns, warns...)
 	}
 	if r.coord {
 		if multi {
@@ -305,7 +303,15 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
+func (s *Session) branchStmt(ctx context.Context, r *branchRun, st branchStmt) error {
+	out, warns, err := s.branchStmtOn(ctx, r.b.shard, r.c, st)
+	r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
+	r.ids = append(r.ids, s.generatedID(ctx, r.c, out, err))
+	return err
+}
+
+// branchStmtOn runs st on c for branchStmt.
+func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
 	var w wire.PacketWriter = engine.Discard{}
 	if f := s.foundRowsFor(s.branchRows, w); f != nil {
 		w = f
@@ -416,7 +422,7 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 		row int
 		id  uint64
 	}
-	var ids []firstID
+	var ids, gens []firstID
 	for i, r := range runs {
 		if p.copies && i > 0 {
 			if a, b := r.outs[0].Affected, runs[0].outs[0].Affected; a != b {
@@ -431,14 +437,21 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 			if out.LastInsertID != 0 {
 				ids = append(ids, firstID{r.b.stmts[j].firstRow, out.LastInsertID})
 			}
+			if r.ids[j] != 0 {
+				gens = append(gens, firstID{r.b.stmts[j].firstRow, r.ids[j]})
+			}
 		}
 		warns = append(warns, r.warns...)
 	}
+	first := func(a, b firstID) int { return a.row - b.row }
 	if len(ids) > 0 {
-		ok.LastInsertID = slices.MinFunc(ids, func(a, b firstID) int { return a.row - b.row }).id
-		s.lastInsertID = ok.LastInsertID
+		ok.LastInsertID = slices.MinFunc(ids, first).id
+	}
+	if len(gens) > 0 {
+		s.lastInsertID = slices.MinFunc(gens, first).id
 	}
 	if !p.diagnostic {
+		s.diagSeq++
 		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	}
 	ok.Status = s.resultStatus(more)
@@ -476,10 +489,7 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 		if err != nil {
 			break
 		}
-		var out engine.Outcome
-		var warns [][]*string
-		out, warns, err = s.branchStmt(ctx, b.shard, c, st)
-		r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
+		err = s.branchStmt(ctx, r, st)
 	}
 	if err != nil {
 		if savepoint && !c.Broken() {
