@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -80,6 +81,10 @@ type SharedShard struct {
 // set once by New.
 type sharing struct {
 	coord Coordinator // nil: this proxy acts alone
+	// publish serialises this proxy's publications (the controller's syncShared and an
+	// operator's switchover): each computes the next version from the last one applied, so
+	// two at once would conflict with each other rather than with another proxy.
+	publish sync.Mutex
 	last  *Shared     // the last shared topology applied; nil: none yet
 	// held keeps the failover settings of the shards a shared switchover holds here, for when
 	// a later version releases them.
@@ -284,6 +289,8 @@ func (t *Topology) decide(ctx context.Context, shards map[string]SharedShard, fe
 		local()
 		return nil
 	}
+	t.sh.publish.Lock()
+	defer t.sh.publish.Unlock()
 	epoch, ok := t.sh.coord.Leading()
 	if !ok {
 		return ErrNotLeader
@@ -314,6 +321,8 @@ func (t *Topology) syncShared() {
 	if t.sh.coord == nil {
 		return
 	}
+	t.sh.publish.Lock()
+	defer t.sh.publish.Unlock()
 	epoch, ok := t.sh.coord.Leading()
 	if !ok {
 		return

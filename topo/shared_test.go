@@ -21,6 +21,9 @@ type fakeCoord struct {
 	refuse    error
 	published []Shared
 	ch        chan Shared
+	// stall, when set, holds the next Publish (before it looks at anything) until it is
+	// closed; entered says that it is held.
+	stall, entered chan struct{}
 }
 
 func newFakeCoord(leading bool) *fakeCoord {
@@ -34,6 +37,14 @@ func (f *fakeCoord) Leading() (int64, bool) {
 }
 
 func (f *fakeCoord) Publish(_ context.Context, epoch int64, next Shared) (Shared, error) {
+	f.mu.Lock()
+	stall := f.stall
+	f.stall = nil
+	f.mu.Unlock()
+	if stall != nil {
+		close(f.entered)
+		<-stall
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refuse != nil {
@@ -150,11 +161,12 @@ func TestDecide(t *testing.T) {
 			fc := newFakeCoord(false)
 			fc.refuse = tc.refuse
 			tp := newSharedTopo(t, fc)
-			// Leading from here on, without waking the controller (which would publish its
-			// view first).
 			fc.mu.Lock()
 			fc.leading = tc.leading
 			fc.mu.Unlock()
+			// The controller, woken at the same time, publishes its own view (syncShared)
+			// before or after the decision: the two are serialised, so neither conflicts.
+			tp.LeadershipChanged()
 			ranLocal := false
 			err := tp.decide(t.Context(), change, fence, func() { ranLocal = true })
 			if !errors.Is(err, tc.wantErr) {
@@ -179,6 +191,43 @@ func TestDecide(t *testing.T) {
 				t.Errorf("published %+v", p)
 			}
 		})
+	}
+}
+
+// TestDecideWhileSyncing: a decision taken while the controller is publishing this proxy's
+// view waits for that publication and builds on it, rather than conflicting with it.
+func TestDecideWhileSyncing(t *testing.T) {
+	fc := newFakeCoord(false)
+	tp := newSharedTopo(t, fc)
+	fc.mu.Lock()
+	fc.leading = true
+	fc.stall, fc.entered = make(chan struct{}), make(chan struct{})
+	stall := fc.stall
+	fc.mu.Unlock()
+	tp.LeadershipChanged() // the controller publishes its view, and is held there
+	select {
+	case <-fc.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the controller did not publish its view")
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- tp.decide(t.Context(), map[string]SharedShard{"s1": {Primary: "b2", Replicas: []string{"b3"}}},
+			map[string]string{"b1": "replaced by b2"}, func() {})
+	}()
+	time.Sleep(50 * time.Millisecond) // the decision reaches the publication lock
+	close(stall)
+	if err := <-done; err != nil {
+		t.Fatalf("decide: %v", err)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if len(fc.published) != 2 || fc.published[0].Version != 1 || fc.published[1].Version != 2 ||
+		fc.published[1].Shards["s1"].Primary != "b2" {
+		t.Errorf("published %+v", fc.published)
+	}
+	if sh := shardOf(tp, "s1"); sh.Primary != "b2" {
+		t.Errorf("s1's primary is %q, want b2", sh.Primary)
 	}
 }
 
