@@ -85,7 +85,7 @@ type sharing struct {
 	// operator's switchover): each computes the next version from the last one applied, so
 	// two at once would conflict with each other rather than with another proxy.
 	publish sync.Mutex
-	last  *Shared     // the last shared topology applied; nil: none yet
+	last    *Shared // the last shared topology applied; nil: none yet
 	// held keeps the failover settings of the shards a shared switchover holds here, for when
 	// a later version releases them.
 	held map[string]rules.Failover
