@@ -12,7 +12,6 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
-	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -260,60 +259,14 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
-	if isTableDDL(st) {
-		refs, err := s.planner(snap).ddlTargets(snap, st)
-		if err != nil {
-			return err
-		}
-		if refs != nil {
-			s.route = RouteDDL
-			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
-		}
-	}
-	plan, err := s.plan(snap, st, text, nil)
+	p, err := s.planStatement(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
-		plan, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
+		p, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
 	}
 	if err != nil {
 		return err
 	}
-	if plan.sticky {
-		s.sticky = true
-	}
-	s.keepDiag = plan.diagnostic
-	defer func() { s.keepDiag = false }()
-	if !plan.names.Empty() {
-		w = introspect.NewRows(w, plan.names, false)
-	}
-	if !plan.columns.Empty() {
-		w = introspect.NewColumns(w, plan.columns)
-	}
-	if plan.scatter != nil {
-		s.route = RouteScatter
-		return s.runScatterRead(ctx, snap, plan.scatter, s.statementSplit(snap, st, text), more, w, false) // readretry.go
-	}
-	if plan.branches != nil && len(s.locks) > 0 {
-		return s.execMultiLocked(ctx, snap, plan, more, w)
-	}
-	if plan.branches != nil {
-		s.forgetGTIDs(snap, plan.branches)
-		s.route = RouteMultiWrite
-		s.branchRows = rowsKindOf(st)
-		defer func() { s.branchRows = rowsPlain }()
-		return s.execMulti(ctx, snap, plan, more, w)
-	}
-	s.route = RouteSingle
-	if isWrite(st) {
-		if err := s.checkWrite(ctx, plan.shard); err != nil {
-			return err
-		}
-		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
-			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
-		}))
-	}
-	s.replicaRead = s.statementSplit(snap, st, text)
-	defer func() { s.replicaRead = rules.ReadSplit{} }()
-	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
+	return s.execPlan(ctx, snap, st, text, p, more, w) // execplan.go
 }
 
 // runRead runs a statement that changes nothing, once more after a lost backend connection

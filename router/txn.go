@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -353,11 +354,12 @@ func (s *Session) runOnDefault(ctx context.Context, snap *rules.Snapshot, st ast
 	if err != nil {
 		return err
 	}
+	shard, sql := plan.First(p) // a Route: transaction statements name no table
 	if c, ok := s.onlyPinned(); ok {
 		// The transaction lives on one shard: end it there, wherever the default shard is.
-		return s.runOn(ctx, snap, c.shard, c.conn, p.sql, more, w)
+		return s.runOn(ctx, snap, c.shard, c.conn, sql, more, w)
 	}
-	return s.run(ctx, snap, p.shard, p.sql, more, w)
+	return s.run(ctx, snap, shard, sql, more, w)
 }
 
 type pinnedConn struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -128,7 +129,7 @@ func parseGtrid(g string) (created time.Time, coordTag string, ok bool) {
 
 // branchRun is a branch being executed on its connection.
 type branchRun struct {
-	b     branch
+	b     plan.Branch
 	c     Conn
 	coord bool
 	xid   xid
@@ -145,11 +146,11 @@ const (
 )
 
 // execMulti runs a multi-shard write and answers the client with one OK.
-func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
+func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p *plan.MultiWrite, more bool, w wire.PacketWriter) error {
 	if s.inTransaction() {
 		return s.execMultiInTxn(ctx, snap, p, more, w)
 	}
-	runs, err := s.runMulti(ctx, snap, p.branches)
+	runs, err := s.runMulti(ctx, snap, p.Branches)
 	if err != nil {
 		s.record(ctx, nil, engine.Outcome{}, err)
 		return err
@@ -158,8 +159,8 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 }
 
 // runMulti runs branches (autocommit), atomically, and gives back their connections.
-func (s *Session) runMulti(ctx context.Context, snap *rules.Snapshot, branches []branch) ([]*branchRun, error) {
-	gtrid := s.r.newGtrid(branches[0].shard)
+func (s *Session) runMulti(ctx context.Context, snap *rules.Snapshot, branches []plan.Branch) ([]*branchRun, error) {
+	gtrid := s.r.newGtrid(branches[0].Shard)
 	runs := make([]*branchRun, len(branches))
 	// Connections are taken in shard-name order, whatever the coordinator: two sessions
 	// writing the same shards cannot each hold one pool's last connection while waiting
@@ -168,15 +169,15 @@ func (s *Session) runMulti(ctx context.Context, snap *rules.Snapshot, branches [
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(branches[a].shard.Name, branches[b].shard.Name) })
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(branches[a].Shard.Name, branches[b].Shard.Name) })
 	for _, i := range order {
 		b := branches[i]
-		c, err := s.acquire(ctx, snap, b.shard)
+		c, err := s.acquire(ctx, snap, b.Shard)
 		if err != nil {
 			_ = s.releaseRuns(slices.DeleteFunc(runs, func(r *branchRun) bool { return r == nil }))
 			return nil, err
 		}
-		runs[i] = &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.shard.Name)}}
+		runs[i] = &branchRun{b: b, c: c, coord: i == 0, xid: xid{gtrid, branchQual(b.Shard.Name)}}
 	}
 	err := s.commitBranches(ctx, snap, runs, gtrid)
 	if ferr := s.releaseRuns(runs); ferr != nil {
@@ -207,10 +208,10 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 			for _, r := range runs[1:] {
 				r.c.MarkBroken()
 			}
-			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.shard.Name, "err", err)
+			s.r.log.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", coord.b.Shard.Name, "err", err)
 			s.countXA(multi, XAUnknown)
 			return sqlerr.Lost(fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
-				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.shard.Name, gtrid)))
+				"Lost connection to shard %s while committing a write spanning shards (xid %q): it is either committed on every shard or on none, as recovery will settle", coord.b.Shard.Name, gtrid)))
 		}
 		s.abortBranches(ctx, runs)
 		s.countXA(multi, XARolledBack)
@@ -232,7 +233,7 @@ func (s *Session) commitBranches(ctx context.Context, snap *rules.Snapshot, runs
 		if err != nil {
 			// Decided: recovery commits the branch once this connection is gone.
 			r.c.MarkBroken()
-			s.r.log.Warn("XA COMMIT failed after the commit decision; recovery will commit the branch", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", r.b.shard.Name, "err", err)
+			s.r.log.Warn("XA COMMIT failed after the commit decision; recovery will commit the branch", "conn_id", s.info.ConnID, "gtrid", gtrid, "shard", r.b.Shard.Name, "err", err)
 			return nil
 		}
 		r.c.SetStatus(ok.Status)
@@ -254,7 +255,7 @@ func (s *Session) countXA(multi bool, outcome string) {
 // decision row inside a local transaction, a participant's statements in a prepared XA
 // branch. multi says whether there are participants.
 func (s *Session) runBranch(ctx context.Context, snap *rules.Snapshot, r *branchRun, gtrid string, multi bool) error {
-	defer r.b.settled() // loadsplit.go
+	defer settled(r.b) // loadsplit.go
 	begin := "START TRANSACTION"
 	if !r.coord {
 		begin = "XA START " + r.xid.String()
@@ -263,7 +264,7 @@ func (s *Session) runBranch(ctx context.Context, snap *rules.Snapshot, r *branch
 		return err
 	}
 	r.state = xaStarted
-	for _, st := range r.b.stmts {
+	for _, st := range r.b.Stmts {
 		if err := s.branchStmt(ctx, r, st); err != nil {
 			return err
 		}
@@ -293,7 +294,7 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 		r.c.SetStatus(ok.Status)
 	case ctx.Err() != nil:
 		if r.c.Broken() {
-			_ = s.killQuery(r.b.shard, r.c, killReason(ctx))
+			_ = s.killQuery(r.b.Shard, r.c, killReason(ctx))
 		}
 		err = interruptedError(ctx)
 	}
@@ -303,15 +304,15 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 // branchStmt runs one statement of a branch on c (as text, or prepared with its own
 // parameters) and fetches its warnings, if any. When ctx ends, the statement is killed and
 // the error is the interruption's (relayOn).
-func (s *Session) branchStmt(ctx context.Context, r *branchRun, st branchStmt) error {
-	out, warns, err := s.branchStmtOn(ctx, r.b.shard, r.c, st)
+func (s *Session) branchStmt(ctx context.Context, r *branchRun, st plan.WriteStmt) error {
+	out, warns, err := s.branchStmtOn(ctx, r.b.Shard, r.c, st)
 	r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
 	r.ids = append(r.ids, s.generatedID(ctx, r.c, out, err))
 	return err
 }
 
 // branchStmtOn runs st on c for branchStmt.
-func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
+func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, st plan.WriteStmt) (out engine.Outcome, warns [][]*string, err error) {
 	var w wire.PacketWriter = engine.Discard{}
 	if f := s.foundRowsFor(s.branchRows, w); f != nil {
 		w = f
@@ -321,24 +322,24 @@ func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, 
 			}
 		}()
 	}
-	if st.load != nil {
-		w = st.load.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
+	if part, ok := st.File.(*loadPart); ok {
+		w = part.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
 	}
-	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
+	if st.Params == nil {
+		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.SQL), false, false, w)
 	} else {
-		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
+		bs, ok := c.Stmt(engine.StmtKey(c, st.SQL))
 		if !ok {
 			it := s.watchOnDone(ctx, shard, c)
-			bs, err = engine.Prepare(ctx, c, st.sql, nil)
+			bs, err = engine.Prepare(ctx, c, st.SQL, nil)
 			it.Stop()
 		}
 		switch {
 		case err != nil:
-		case bs.Params != len(st.params):
+		case bs.Params != len(st.Params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.Params), false, false, w)
 		}
 	}
 	if err == nil && out.Warnings > 0 {
@@ -372,7 +373,7 @@ func (s *Session) abortBranches(ctx context.Context, runs []*branchRun) {
 		ok, err := r.c.Exec(rctx, "XA ROLLBACK "+r.xid.String())
 		if err != nil && !xaGone(err) {
 			r.c.MarkBroken()
-			s.r.log.Warn("XA ROLLBACK failed; closing the connection", "conn_id", s.info.ConnID, "shard", r.b.shard.Name, "err", err)
+			s.r.log.Warn("XA ROLLBACK failed; closing the connection", "conn_id", s.info.ConnID, "shard", r.b.Shard.Name, "err", err)
 			return nil
 		}
 		if err == nil {
@@ -400,9 +401,9 @@ func (s *Session) releaseRuns(runs []*branchRun) error {
 		}
 		var err error
 		if r.c.Broken() {
-			err = s.finish(r.b.shard, r.c, engine.Outcome{}, engine.ErrBackendIO)
+			err = s.finish(r.b.Shard, r.c, engine.Outcome{}, engine.ErrBackendIO)
 		} else {
-			err = s.finish(r.b.shard, r.c, engine.Outcome{Status: s.status}, nil)
+			err = s.finish(r.b.Shard, r.c, engine.Outcome{Status: s.status}, nil)
 		}
 		if errors.Is(err, sqlerr.ErrFatal) && fatal == nil {
 			fatal = err
@@ -415,7 +416,7 @@ func (s *Session) releaseRuns(runs []*branchRun) error {
 // A split INSERT reports the sum of affected rows and warnings, and as LAST_INSERT_ID the
 // id generated for its first row that got one (on that row's shard: AUTO_INCREMENT counts
 // per shard). A broadcast write reports its copy on the default shard.
-func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.PacketWriter) error {
+func (s *Session) answerMulti(p *plan.MultiWrite, runs []*branchRun, more bool, w wire.PacketWriter) error {
 	var ok wire.OK
 	var warns [][]*string
 	type firstID struct {
@@ -424,10 +425,10 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 	}
 	var ids, gens []firstID
 	for i, r := range runs {
-		if p.copies && i > 0 {
+		if p.Copies && i > 0 {
 			if a, b := r.outs[0].Affected, runs[0].outs[0].Affected; a != b {
 				s.r.log.Warn("copies of a broadcast table disagree: affected rows differ", "conn_id", s.info.ConnID,
-					"shard", r.b.shard.Name, "affected", a, "default_shard", runs[0].b.shard.Name, "default_affected", b)
+					"shard", r.b.Shard.Name, "affected", a, "default_shard", runs[0].b.Shard.Name, "default_affected", b)
 			}
 			continue
 		}
@@ -435,10 +436,10 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 			ok.AffectedRows += out.Affected
 			ok.Warnings = satAdd(ok.Warnings, out.Warnings)
 			if out.LastInsertID != 0 {
-				ids = append(ids, firstID{r.b.stmts[j].firstRow, out.LastInsertID})
+				ids = append(ids, firstID{r.b.Stmts[j].FirstRow, out.LastInsertID})
 			}
 			if r.ids[j] != 0 {
-				gens = append(gens, firstID{r.b.stmts[j].firstRow, r.ids[j]})
+				gens = append(gens, firstID{r.b.Stmts[j].FirstRow, r.ids[j]})
 			}
 		}
 		warns = append(warns, r.warns...)
@@ -450,7 +451,7 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 	if len(gens) > 0 {
 		s.lastInsertID = slices.MinFunc(gens, first).id
 	}
-	if !p.diagnostic {
+	if !p.Diagnostic {
 		s.diagSeq++
 		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
 	}
@@ -469,23 +470,23 @@ func satAdd(a, b uint16) uint16 {
 // every branch is on the one shard the transaction writes (a second writing shard is
 // refused and the transaction rolled back, as for any write). Several statements run under
 // a savepoint, so a failure undoes the whole statement, not the transaction.
-func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
-	for _, b := range p.branches {
-		if err := s.checkWrite(ctx, b.shard); err != nil {
+func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p *plan.MultiWrite, more bool, w wire.PacketWriter) error {
+	for _, b := range p.Branches {
+		if err := s.checkWrite(ctx, b.Shard); err != nil {
 			return err
 		}
 	}
-	b := p.branches[0]
-	c, err := s.acquire(ctx, snap, b.shard)
+	b := p.Branches[0]
+	c, err := s.acquire(ctx, snap, b.Shard)
 	if err != nil {
 		return err
 	}
 	r := &branchRun{b: b, c: c, coord: true}
-	savepoint := len(b.stmts) > 1
+	savepoint := len(b.Stmts) > 1
 	if savepoint {
 		_, err = s.branchExec(ctx, snap, r, "SAVEPOINT shardproxy_stmt")
 	}
-	for _, st := range b.stmts {
+	for _, st := range b.Stmts {
 		if err != nil {
 			break
 		}
@@ -498,9 +499,9 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 			}
 		}
 		s.record(ctx, nil, engine.Outcome{}, err)
-		return s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
+		return s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
 	}
-	if err := s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {
+	if err := s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {
 		return err
 	}
 	return s.answerMulti(p, []*branchRun{r}, more, w)
