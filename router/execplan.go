@@ -48,6 +48,8 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *plan.DDL:
 		s.route = RouteDDL
 		return lostWrite(s.fanOutDDL(ctx, snap, p, more, w)) // ddl.go
+	case *plan.Local:
+		return localResult{cols: p.Columns, rows: p.Rows}.write(w, s.resultStatus(more), false) // local.go
 	}
 	return sqlerr.New(sqlerr.ErUnknownError, "router: no executor for plan primitive %T", p)
 }

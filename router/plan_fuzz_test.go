@@ -83,6 +83,8 @@ func goesNowhere(p plan.Primitive) bool {
 		return len(p.Branches) == 0
 	case *plan.DDL:
 		return len(p.Copies) == 0
+	case *plan.Local:
+		return false
 	}
 	return true
 }

@@ -44,10 +44,18 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	return s.planner(snap).plan(snap, st, text, params)
 }
 
-// planStatement plans a client's statement as a query runs it: DDL on sharded or broadcast
-// tables as a fan-out (ddl.go), anything else by plan.
+// planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
+// the proxy (local.go), DDL on sharded or broadcast tables as a fan-out (ddl.go), anything
+// else by plan.
 func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
 	pl := s.planner(snap)
+	if n, ok := st.(*ast.ShowStmt); ok && n.Tp == ast.ShowDatabases {
+		res, err := pl.showDatabases(snap, n)
+		if err != nil {
+			return nil, err
+		}
+		return &plan.Local{What: "SHOW DATABASES", Columns: res.cols, Rows: res.rows}, nil
+	}
 	if isTableDDL(st) {
 		d, err := pl.planTableDDL(snap, st)
 		if err != nil {

@@ -93,7 +93,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	switch n := st.(type) {
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
+			res, err := s.planner(snap).showDatabases(snap, n)
 			if err != nil {
 				return nil, err
 			}
@@ -213,7 +213,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
 	if st.local != nil {
-		res, err := s.showDatabases(snap, st.local)
+		res, err := s.planner(snap).showDatabases(snap, st.local)
 		if err != nil {
 			return err
 		}

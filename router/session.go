@@ -198,13 +198,6 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return res.write(w, s.resultStatus(more), false)
 			}
 		}
-		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
-			if err != nil {
-				return err
-			}
-			return res.write(w, s.resultStatus(more), false)
-		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
 	case *ast.InsertStmt:

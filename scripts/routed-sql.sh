@@ -19,7 +19,7 @@ for f in plan_*.json; do
 	  (if .error then "  error: \(.error)" else empty end),
 	  (if .plan then
 	     (.plan.steps[] | select(.step != "commit") |
-	        if .step == "merge" then "  merge: \(.detail)"
+	        if .detail and (.sql | not) then "  \(.step): \(.detail)"
 	        else "  \(.step) \(.shard): \(.sql)\(params)" end)
 	   elif .branches then (.branches[] | "  write \(.)")
 	   elif .scatter then (.scatter[] |
