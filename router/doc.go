@@ -30,7 +30,10 @@
 // information_schema is read through derived tables holding only the user's databases.
 //
 // Planning runs on a planner (planner.go), a read-only copy of what it reads of the
-// session; it does no I/O and changes nothing of the session. MariaDB's RETURNING clause,
+// session; it does no I/O and changes nothing of the session. A plan is a primitive of
+// router/plan (one shard; scatter and merge; a multi-shard write and its commit protocol;
+// DDL fan-out; a local answer), which describes itself for EXPLAIN SHARDS and the golden
+// tests; the session executes it by a dispatch on its type (execplan.go). MariaDB's RETURNING clause,
 // which the parser does not know, is cut off, the statement planned without it and the
 // clause put back (returning.go).
 //
@@ -44,6 +47,6 @@
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
 //
-// It may import router/engine, router/infile, router/introspect, merge, rules, sqlerr, wire and the TiDB
-// parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
+// It may import router/engine, router/infile, router/introspect, router/plan, merge, rules, sqlerr, wire
+// and the TiDB parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

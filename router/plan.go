@@ -46,21 +46,12 @@ func isSystemSchema(name string) bool {
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
+// The plan is a *plan.Route, or a *plan.Scatter (a SELECT over several shards) or a
+// *plan.MultiWrite (a write over several); DDL fan-out and local answers are planned before
+// (Session.planStatement).
 func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
-	switch n := st.(type) {
-	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
-		return nil, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
-	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
-		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
-			return nil, err
-		}
-		if err := pl.checkProcedureScope(snap, n); err != nil { // stored_sharded.go
-			return nil, err
-		}
-	case *ast.ShowStmt:
-		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
-			return nil, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
-		}
+	if err := pl.refuse(snap, st); err != nil {
+		return nil, err
 	}
 	a, err := pl.analyze(snap, st)
 	if err != nil {
@@ -139,6 +130,26 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		r.Bound = b
 	}
 	return r, nil
+}
+
+// refuse rejects what no plan sends: database DDL (logical databases are configured), a
+// CREATE PROCEDURE whose body or scope the proxy cannot vouch for, and SHOW PROCEDURE STATUS
+// outside a plain query.
+func (pl *planner) refuse(snap *rules.Snapshot, st ast.StmtNode) error {
+	switch n := st.(type) {
+	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
+		return sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
+		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+			return err
+		}
+		return pl.checkProcedureScope(snap, n) // stored_sharded.go
+	case *ast.ShowStmt:
+		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+			return sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
+		}
+	}
+	return nil
 }
 
 // analyze is the privilege barrier's check of st (adminStatement, then the analyzer's:
