@@ -75,7 +75,7 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		return nil, err
 	}
 	attrs := plan.Attrs{Sticky: a.sticky, Dynamic: a.dynamic, Diagnostic: a.diagnostic}
-	r := &plan.Route{Shard: db.DefaultShard, SQL: text}
+	r := plan.Route{Shard: db.DefaultShard, SQL: text} // on the stack until it is the plan
 	var bound *boundRoute
 	show := showOf(st)
 	switch {
@@ -112,7 +112,7 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		r.Shard = introspect.Shard(db, st, params)
 	}
 	r.Attrs = attrs
-	if err := pl.physicalNames(snap, st, a, show, r); err != nil {
+	if err := pl.physicalNames(snap, st, a, show, &r); err != nil {
 		return nil, err
 	}
 	if a.rewrite {
@@ -126,10 +126,12 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		r.SQL = sql
 	}
 	r.Columns = introspect.ColumnsOf(db, r.Shard)
-	if b := bound.finish(r, a); b != nil { // not r.Bound = bound.finish(...): a nil *boundRoute is no nil Binding
+	if b := bound.finish(&r, a); b != nil { // not r.Bound = bound.finish(...): a nil *boundRoute is no nil Binding
 		r.Bound = b
 	}
-	return r, nil
+	out := new(plan.Route)
+	*out = r
+	return out, nil
 }
 
 // refuse rejects what no plan sends: database DDL (logical databases are configured), a

@@ -29,6 +29,9 @@ import (
 // (or failed doing so). attrs are the statement's; a write that turns out to be one
 // statement on one shard is planned as that Route.
 func (pl *planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (p plan.Primitive, ok bool, err error) {
+	if !isWrite(st) || isDDL(st) {
+		return nil, false, nil
+	}
 	w := &plan.MultiWrite{Attrs: attrs}
 	ok, err = pl.planBranches(w, text, st, a, params)
 	if !ok || err != nil {
@@ -40,12 +43,9 @@ func (pl *planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode
 	return w, true, nil
 }
 
-// planBranches fills w's branches when st is a multi-shard write; ok reports whether it is
-// one (or failed planning as one).
+// planBranches fills w's branches when st, a write, spans shards; ok reports whether it
+// does (or failed planning as such).
 func (pl *planner) planBranches(w *plan.MultiWrite, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
-	if !isWrite(st) || isDDL(st) {
-		return false, nil
-	}
 	target := targetTable(st)
 	var tref *tableRef
 	for i := range a.refs {
