@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -163,7 +164,7 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 // analyze is the privilege barrier's check of st (adminStatement, then the analyzer's:
 // system schemas, other databases, LOAD_FILE) and the analysis planning starts from.
 func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, error) {
-	if err := adminStatement(st); err != nil {
+	if err := barrier.Statement(st); err != nil {
 		return nil, err
 	}
 	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
@@ -495,7 +496,7 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
 func (a *analyzer) schemaRef(schema *ast.CIStr) {
-	if restrictedSchema(schema.O) {
+	if barrier.RestrictedSchema(schema.O) {
 		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, schema.O)
 		return
 	}
@@ -528,11 +529,11 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		db, _ = a.snap.Database(a.pl.db)
-	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
+	case strings.EqualFold(n.Schema.O, "information_schema") && !barrier.RestrictedTable(n.Schema.O, n.Name.O):
 		a.infoSchema = true
 		a.infoTables = append(a.infoTables, n)
 		return
-	case restrictedTable(n.Schema.O, n.Name.O):
+	case barrier.RestrictedTable(n.Schema.O, n.Name.O):
 		a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
 		return
 	case isSystemSchema(n.Schema.O):

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -30,7 +31,7 @@ func (pl *planner) checkRoutineBody(snap *rules.Snapshot, body ast.Node) error {
 				err = sqlerr.NotSupported("dynamic SQL (PREPARE, EXECUTE) in a stored procedure created through the proxy: it could not check what runs")
 				return false
 			}
-			if err = adminStatement(st); err != nil {
+			if err = barrier.Statement(st); err != nil {
 				return false
 			}
 		}

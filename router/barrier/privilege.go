@@ -1,4 +1,4 @@
-package router
+package barrier
 
 import (
 	"cmp"
@@ -9,13 +9,15 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
-// The proxy's backend accounts are privileged; a client must not borrow their privileges.
 // Statements that administer the server or reach beyond the client's logical databases are
 // refused before they are planned.
 
-// adminStatement returns an access error for statements that administer the backend
-// server (accounts, grants, server state, server-side files).
-func adminStatement(st ast.StmtNode) error {
+// Statement returns an access error (1227) for a statement that administers the backend
+// server (accounts, grants, server state, server-side files, replication), sets what only
+// privileged accounts may set (SetVars), or gives a table options that reach beyond its
+// database; nil for any other. It reads st only, not the statements nested in it: callers
+// pass each (a stored program's body is walked node by node).
+func Statement(st ast.StmtNode) error {
 	what := ""
 	switch n := st.(type) {
 	case *ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
@@ -34,7 +36,7 @@ func adminStatement(st ast.StmtNode) error {
 			what = "FILE"
 		}
 	case *ast.SetStmt:
-		return checkSetVars(n)
+		return SetVars(n)
 	case *ast.CreateTableStmt:
 		what = tableOptions(n.Options)
 		if n.Partition != nil {
@@ -69,10 +71,11 @@ func adminStatement(st ast.StmtNode) error {
 		"Access denied; you need (at least one of) the %s privilege(s) for this operation (through shardproxy, administer the backends directly)", what)
 }
 
-// adminText chooses the answer to text the parser did not read and unparsed.go refuses:
-// 1227 when it looks like administration, so that the client learns why. It decides
-// nothing: such text is refused either way.
-func adminText(sql string) error {
+// Unparsed chooses the answer to text the parser did not read and no allowed shape takes
+// (the router's unparsed.go): 1227 when it looks like administration or reads
+// information_schema, so that the client learns why; nil otherwise, when the caller answers
+// with the parser's syntax error. It decides nothing: such text is refused either way.
+func Unparsed(sql string) error {
 	f := strings.Fields(strings.ToUpper(sql))
 	if len(f) == 0 {
 		return nil
@@ -105,9 +108,9 @@ func adminText(sql string) error {
 	return nil
 }
 
-// restrictedTable reports information_schema tables that describe the whole backend
+// RestrictedTable reports information_schema tables that describe the whole backend
 // server rather than the client's databases.
-func restrictedTable(schema, table string) bool {
+func RestrictedTable(schema, table string) bool {
 	if !strings.EqualFold(schema, "information_schema") {
 		return false
 	}
@@ -117,9 +120,9 @@ func restrictedTable(schema, table string) bool {
 	return t == "processlist" || strings.HasPrefix(t, "innodb_")
 }
 
-// restrictedSchema reports system schemas a client may not read through the proxy: they
+// RestrictedSchema reports system schemas a client may not read through the proxy: they
 // describe the backend server, its accounts and every database on it.
-func restrictedSchema(name string) bool {
+func RestrictedSchema(name string) bool {
 	switch strings.ToLower(name) {
 	case "mysql", "performance_schema", "sys":
 		return true
