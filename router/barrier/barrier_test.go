@@ -52,4 +52,3 @@ func TestResolveComments(t *testing.T) {
 		}
 	}
 }
-
