@@ -161,7 +161,7 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	return p, nil
 }
 
-// analyze is the privilege barrier's check of st (adminStatement, then the analyzer's:
+// analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's:
 // system schemas, other databases, LOAD_FILE) and the analysis planning starts from.
 func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, error) {
 	if err := barrier.Statement(st); err != nil {

@@ -118,7 +118,7 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		restoreFlags: restoreFlags,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !barrier.EscapeUnsafe(coll.CharsetName) {
-		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
+		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (router/barrier)
 	}
 	return s, nil
 }

@@ -15,7 +15,7 @@ import (
 // client had sent it. The parser's visitors skip the statements of compound bodies (BEGIN
 // ... END, IF, CASE, loops: "Store Procedure doesn't check the justifiability for
 // statements"), so the body is walked by reflection instead: every node in it, at any depth,
-// goes through adminStatement and the analyzer.
+// goes through barrier.Statement and the analyzer.
 
 // maxRoutineDepth bounds the walk of a body (a deeper one is refused).
 const maxRoutineDepth = 2000

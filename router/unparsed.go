@@ -16,7 +16,7 @@ import (
 
 // The TiDB parser does not know every MariaDB statement. Text it cannot read reaches a
 // backend only when it has one of these shapes, each taken apart so that the parser reads
-// every part and the barrier (barrier.go) and the router see it:
+// every part and the barrier (router/barrier) and the router see it:
 //
 //   - INSERT, REPLACE or DELETE ... RETURNING expressions (GORM sends it to MariaDB): the
 //     statement is planned without the clause, the clause's expressions are planned as a
