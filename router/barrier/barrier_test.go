@@ -1,6 +1,15 @@
 package barrier
 
-import "testing"
+import (
+	"errors"
+	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
 
 // TestSplitSetStatement: SET STATEMENT ... FOR is cut at its first FOR outside quotes and
 // parentheses, not qualified; a comment before it leaves the text unread.
@@ -51,4 +60,128 @@ func TestResolveComments(t *testing.T) {
 			t.Errorf("mode %s: Text(%q) = %q, %v; want %q, ok %v", tc.mode, tc.sql, got, err, tc.want, tc.ok)
 		}
 	}
+}
+
+func parseOne(t *testing.T, sql string) ast.StmtNode {
+	t.Helper()
+	stmts, _, err := parser.New().Parse(sql, "", "")
+	if err != nil || len(stmts) != 1 {
+		t.Fatalf("parse %q: %v (%d statements)", sql, err, len(stmts))
+	}
+	return stmts[0]
+}
+
+// TestStatement pins the pass over one parsed statement by itself, without a session:
+// administration, server files and table options beyond the table's database are 1227,
+// escape-unsafe client character sets 1235, data statements nil (what they name is the
+// analyzer's to judge).
+func TestStatement(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		code uint16 // 0: nil
+	}{
+		{"CREATE USER evil", sqlerr.ErSpecificAccessDenied},
+		{"GRANT ALL ON *.* TO app", sqlerr.ErSpecificAccessDenied},
+		{"SET PASSWORD = 'x'", sqlerr.ErSpecificAccessDenied},
+		{"FLUSH PRIVILEGES", sqlerr.ErSpecificAccessDenied},
+		{"SHUTDOWN", sqlerr.ErSpecificAccessDenied},
+		{"LOAD DATA INFILE '/etc/passwd' INTO TABLE t", sqlerr.ErSpecificAccessDenied},
+		{"LOAD DATA LOCAL INFILE 'x' INTO TABLE t", 0},
+		{"SELECT 1 INTO OUTFILE '/tmp/x'", sqlerr.ErSpecificAccessDenied},
+		{"SELECT 1", 0},
+		{"SET GLOBAL read_only = 1", sqlerr.ErSpecificAccessDenied},
+		{"SET @@session.sql_log_bin = 0", sqlerr.ErSpecificAccessDenied},
+		{"SET wsrep_on = 0", sqlerr.ErSpecificAccessDenied},
+		{"SET NAMES gbk", sqlerr.ErNotSupportedYet},
+		{"SET character_set_client = big5", sqlerr.ErNotSupportedYet},
+		{"SET NAMES utf8mb4", 0},
+		{"SET @sql_log_bin = 0", 0}, // a user variable
+		{"CREATE TABLE x (a INT) ENGINE=FEDERATED", sqlerr.ErSpecificAccessDenied},
+		{"CREATE TABLE x (a INT) ENGINE=Aria", 0},
+		{"CREATE TABLE x (a INT) INDEX DIRECTORY = '/tmp'", sqlerr.ErSpecificAccessDenied},
+		{"ALTER TABLE x CONNECTION = 'mysql://u@h/d/t'", sqlerr.ErSpecificAccessDenied},
+		{"CREATE SEQUENCE s ENGINE=CONNECT", sqlerr.ErSpecificAccessDenied},
+		{"SHOW PROCESSLIST", sqlerr.ErSpecificAccessDenied},
+		{"SHOW OPEN TABLES FROM blog", 0},
+		{"SHOW OPEN TABLES", sqlerr.ErSpecificAccessDenied},
+		{"SHOW TABLES", 0},
+		{"SELECT user FROM mysql.user", 0},
+	} {
+		err := Statement(parseOne(t, tc.sql))
+		if got := code(err); got != tc.code {
+			t.Errorf("Statement(%s) = %v, want code %d", tc.sql, err, tc.code)
+		}
+	}
+}
+
+// TestUnparsed pins the answer to text no allowed shape takes: 1227 for what looks like
+// administration or reads the server's schemas, nil (the syntax error) otherwise.
+func TestUnparsed(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		code uint16
+	}{
+		{"CREATE OR REPLACE USER evil", sqlerr.ErSpecificAccessDenied},
+		{"create or replace role r", sqlerr.ErSpecificAccessDenied},
+		{"INSTALL SONAME 'ha_connect'", sqlerr.ErSpecificAccessDenied},
+		{"START SLAVE", sqlerr.ErSpecificAccessDenied},
+		{"START TRANSACTION WITH CONSISTENT SNAPSHOT x", 0},
+		{"LOAD XML INFILE '/etc/passwd' INTO TABLE t", sqlerr.ErSpecificAccessDenied},
+		{"LOAD XML LOCAL INFILE 'x' INTO TABLE t", 0},
+		{"SELECT load_file('/etc/passwd') LIMIT ROWS EXAMINED 1", sqlerr.ErSpecificAccessDenied},
+		{"SELECT * FROM INFORMATION_SCHEMA.TABLES LIMIT ROWS EXAMINED 1", sqlerr.ErSpecificAccessDenied},
+		{"HANDLER t OPEN", 0},
+		{"", 0},
+	} {
+		if got := code(Unparsed(tc.sql)); got != tc.code {
+			t.Errorf("Unparsed(%q): code %d, want %d", tc.sql, got, tc.code)
+		}
+	}
+}
+
+// TestFactsGrammarAndText: the session facts decide; the zero Facts are a fresh session's.
+func TestFactsGrammarAndText(t *testing.T) {
+	set, sel := parseOne(t, "SET sql_mode = DEFAULT"), parseOne(t, "SELECT 1")
+	oracle := Facts{SQLMode: "'PIPES_AS_CONCAT,ORACLE'"}
+	for _, tc := range []struct {
+		f     Facts
+		stmts []ast.StmtNode
+		err   error
+		code  uint16
+	}{
+		{Facts{}, []ast.StmtNode{sel}, nil, 0},
+		{oracle, []ast.StmtNode{set}, nil, 0},
+		{oracle, []ast.StmtNode{set, sel}, nil, sqlerr.ErNotSupportedYet},
+		{oracle, nil, nil, sqlerr.ErNotSupportedYet},
+		{oracle, nil, errors.New("syntax"), sqlerr.ErNotSupportedYet},
+	} {
+		if got := code(tc.f.Grammar(tc.stmts, tc.err)); got != tc.code {
+			t.Errorf("%+v Grammar(%d statements, %v): code %d, want %d", tc.f, len(tc.stmts), tc.err, got, tc.code)
+		}
+	}
+	for _, tc := range []struct {
+		f    Facts
+		sql  string
+		code uint16
+	}{
+		{Facts{CharsetClient: "'gbk'"}, "SELECT 'é'", sqlerr.ErNotSupportedYet},
+		{Facts{CharsetClient: "'gbk'"}, "SELECT 'e'", 0},
+		{Facts{CharsetClient: "'utf8mb4'"}, "SELECT 'é'", 0},
+		{Facts{SQLMode: "'ANSI_QUOTES'"}, `SELECT "a\"`, sqlerr.ErNotSupportedYet},
+		{Facts{}, `SELECT "a\""`, 0},
+	} {
+		if _, err := tc.f.Text(tc.sql); code(err) != tc.code {
+			t.Errorf("%+v Text(%q) = %v, want code %d", tc.f, tc.sql, err, tc.code)
+		}
+	}
+}
+
+func code(err error) uint16 {
+	if e, ok := sqlerr.As(err); ok {
+		return e.Code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
 }
