@@ -116,12 +116,13 @@ func (s *Session) immediateText(ctx context.Context, snap *rules.Snapshot, e ast
 
 // runImmediate runs text with its ? markers bound to args, as if the client had sent it.
 func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text string, args []ast.ExprNode, w wire.PacketWriter) error {
-	text, err := s.facts().Text(text)
+	facts := s.facts()
+	text, err := facts.Text(text)
 	if err != nil {
 		return err
 	}
 	stmts, err := s.parse(text)
-	if gerr := s.facts().Grammar(stmts, err); gerr != nil {
+	if gerr := facts.Grammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {
