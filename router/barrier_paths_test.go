@@ -75,6 +75,8 @@ func TestBarrierEntryPaths(t *testing.T) {
 		{"LOAD DATA LOCAL expressions", false, nil, local, `LOAD DATA LOCAL INFILE 'x.csv' INTO TABLE t (@a) SET a = LOAD_FILE('/etc/passwd')`, sqlerr.ErSpecificAccessDenied},
 		{"SELECT ... INTO OUTFILE", false, nil, single, `SELECT * FROM t INTO OUTFILE '/tmp/x'`, sqlerr.ErSpecificAccessDenied},
 		{"EXPLAIN", false, nil, single, `EXPLAIN SELECT user FROM mysql.user`, sqlerr.ErDBAccessDenied},
+		{"EXPLAIN FOR CONNECTION", false, nil, single, `EXPLAIN FOR CONNECTION 7`, sqlerr.ErSpecificAccessDenied},
+		{"COM_STMT_PREPARE of EXPLAIN FOR CONNECTION", false, nil, prepare, `EXPLAIN FOR CONNECTION 7`, sqlerr.ErSpecificAccessDenied},
 		{"ANALYZE", false, nil, single, `ANALYZE SELECT LOAD_FILE('/etc/passwd')`, sqlerr.ErSpecificAccessDenied},
 		{"LOCK TABLES", false, nil, single, `LOCK TABLES mysql.user READ`, sqlerr.ErDBAccessDenied},
 		{"COM_STMT_PREPARE", false, nil, prepare, `SELECT user FROM mysql.user WHERE user = ?`, sqlerr.ErDBAccessDenied},

@@ -92,6 +92,9 @@ func TestStatement(t *testing.T) {
 		{"SET GLOBAL read_only = 1", sqlerr.ErSpecificAccessDenied},
 		{"SET @@session.sql_log_bin = 0", sqlerr.ErSpecificAccessDenied},
 		{"SET wsrep_on = 0", sqlerr.ErSpecificAccessDenied},
+		{"SET SESSION log_disabled_statements = 'sp'", sqlerr.ErSpecificAccessDenied}, // MariaDB 10.11 wants SUPER
+		{"EXPLAIN FOR CONNECTION 7", sqlerr.ErSpecificAccessDenied},
+		{"EXPLAIN SELECT 1", 0},
 		{"SET NAMES gbk", sqlerr.ErNotSupportedYet},
 		{"SET character_set_client = big5", sqlerr.ErNotSupportedYet},
 		{"SET NAMES utf8mb4", 0},

@@ -27,6 +27,10 @@ func Statement(st ast.StmtNode) error {
 	case *ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt, *ast.AlterInstanceStmt, *ast.BinlogStmt,
 		*ast.AdminStmt, *ast.SetConfigStmt, *ast.BRIEStmt:
 		what = "RELOAD, SHUTDOWN or SUPER"
+	case *ast.ExplainForStmt:
+		// EXPLAIN FOR CONNECTION n (SHOW EXPLAIN FOR n): every client's backend sessions
+		// run as the proxy's account, which MariaDB lets read its own sessions' plans.
+		what = "PROCESS"
 	case *ast.LoadDataStmt:
 		if n.FileLocRef != ast.FileLocClient {
 			what = "FILE"

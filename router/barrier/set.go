@@ -37,7 +37,8 @@ func privilegedVar(name string) bool {
 	case "sql_log_bin", "sql_log_off", "binlog_format", "binlog_annotate_row_events", "binlog_row_image",
 		"binlog_direct_non_transactional_updates", "gtid_domain_id", "gtid_seq_no", "server_id",
 		"pseudo_thread_id", "pseudo_slave_mode", "skip_replication", "slave_skip_errors",
-		"debug", "debug_dbug", "rand_seed1", "rand_seed2", "log_slow_filter", "log_slow_rate_limit":
+		"debug", "debug_dbug", "rand_seed1", "rand_seed2", "log_slow_filter", "log_slow_rate_limit",
+		"log_disabled_statements":
 		return true
 	default:
 		return strings.HasPrefix(n, "wsrep_")
