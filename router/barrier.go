@@ -18,8 +18,8 @@ import (
 //     through nested) goes through Facts.Text before it is parsed, so the parser reads what
 //     the backend runs, and Facts.Grammar after.
 //   - Every parsed statement is planned, and planning starts with barrier.Statement and the
-//     analyzer (plan.go: system schemas, restricted information_schema tables, other
-//     databases, LOAD_FILE). Statements that reach a backend without a plan pass the same
+//     analyzer's walk (plan.go), which asks barrier.Schema, Table and Function of every name
+//     and function, and the rules of every other database. Statements that reach a backend without a plan pass the same
 //     checks where they branch off: DDL fanned out to sharded tables (ddl.go), LOCK TABLES
 //     (lock.go, the analyzer), LOAD DATA (loaddata.go plans it), EXPLAIN (explain_stmt.go
 //     plans the explained statement), the statements and expressions of stored program

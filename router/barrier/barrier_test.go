@@ -117,6 +117,36 @@ func TestStatement(t *testing.T) {
 	}
 }
 
+// TestNames pins what the analyzer's walk asks of every name and function it meets.
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		what string
+		err  error
+		code uint16
+	}{
+		{"schema mysql", Schema("app", "mysql"), sqlerr.ErDBAccessDenied},
+		{"schema MySQL", Schema("app", "MySQL"), sqlerr.ErDBAccessDenied},
+		{"schema performance_schema", Schema("app", "performance_schema"), sqlerr.ErDBAccessDenied},
+		{"schema sys", Schema("app", "sys"), sqlerr.ErDBAccessDenied},
+		{"schema information_schema", Schema("app", "information_schema"), 0},
+		{"schema blog", Schema("app", "blog"), 0},
+		{"table information_schema.PROCESSLIST", Table("INFORMATION_SCHEMA", "PROCESSLIST"), sqlerr.ErSpecificAccessDenied},
+		{"table information_schema.innodb_trx", Table("information_schema", "innodb_trx"), sqlerr.ErSpecificAccessDenied},
+		{"table information_schema.TABLES", Table("information_schema", "TABLES"), 0},
+		{"table blog.processlist", Table("blog", "processlist"), 0},
+		{"function LOAD_FILE", Function("LOAD_FILE"), sqlerr.ErSpecificAccessDenied},
+		{"function load_file", Function("load_file"), sqlerr.ErSpecificAccessDenied},
+		{"function concat", Function("concat"), 0},
+	} {
+		if got := code(tc.err); got != tc.code {
+			t.Errorf("%s: %v, want code %d", tc.what, tc.err, tc.code)
+		}
+	}
+	if err := Schema("app", "mysql"); err.Error() != "ERROR 1044 (42000): Access denied for user 'app' to database 'mysql'" {
+		t.Errorf("Schema message: %v", err)
+	}
+}
+
 // TestUnparsed pins the answer to text no allowed shape takes: 1227 for what looks like
 // administration or reads the server's schemas, nil (the syntax error) otherwise.
 func TestUnparsed(t *testing.T) {

@@ -15,8 +15,9 @@
 //     reach beyond the table's database, SET of global and privileged variables and of
 //     escape-unsafe client character sets (SetVars);
 //   - Unparsed: the answer to text the parser cannot read and no allowed shape takes;
-//   - RestrictedSchema, RestrictedTable: the system schemas and information_schema tables
-//     the router's analyzer refuses wherever a statement names them;
+//   - Schema, Table, Function: the system schemas, the information_schema tables about the
+//     whole server and the functions reading its files, refused wherever a statement names
+//     them (the router's analyzer, which walks every statement it plans, asks of each);
 //   - SplitSetStatement: MariaDB's SET STATEMENT ... FOR taken apart, so that each part
 //     passes the barrier.
 //

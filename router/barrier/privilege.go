@@ -112,26 +112,39 @@ func Unparsed(sql string) error {
 	return nil
 }
 
-// RestrictedTable reports information_schema tables that describe the whole backend
-// server rather than the client's databases.
-func RestrictedTable(schema, table string) bool {
-	if !strings.EqualFold(schema, "information_schema") {
-		return false
+// Schema refuses a schema a statement names (a qualifier of a table, column or routine, the
+// database of a SHOW) when it is a system schema that describes the backend server, its
+// accounts and every database on it: 1044 for user, as MariaDB answers. Whether user may
+// use a logical database is the rules' to say, not the barrier's.
+func Schema(user, schema string) error {
+	switch strings.ToLower(schema) {
+	case "mysql", "performance_schema", "sys":
+		return sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", user, schema)
 	}
-	// PROCESSLIST lists the server's sessions; the INNODB_* tables (which MariaDB also
-	// guards with PROCESS) name the tables of every database as db/table.
-	t := strings.ToLower(table)
-	return t == "processlist" || strings.HasPrefix(t, "innodb_")
+	return nil
 }
 
-// RestrictedSchema reports system schemas a client may not read through the proxy: they
-// describe the backend server, its accounts and every database on it.
-func RestrictedSchema(name string) bool {
-	switch strings.ToLower(name) {
-	case "mysql", "performance_schema", "sys":
-		return true
+// Table refuses the information_schema tables that describe the whole backend server
+// rather than the client's databases: PROCESSLIST lists the server's sessions; the INNODB_*
+// tables (which MariaDB also guards with PROCESS) name the tables of every database as
+// db/table. Tables of other schemas pass (see Schema).
+func Table(schema, table string) error {
+	if !strings.EqualFold(schema, "information_schema") {
+		return nil
 	}
-	return false
+	if t := strings.ToLower(table); t == "processlist" || strings.HasPrefix(t, "innodb_") {
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
+	}
+	return nil
+}
+
+// Function refuses the functions that reach beyond the client's databases: LOAD_FILE reads
+// a file of the backend server.
+func Function(name string) error {
+	if strings.EqualFold(name, "load_file") {
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the FILE privilege(s) for this operation")
+	}
+	return nil
 }
 
 // tableOptions names the privilege MariaDB would want for table options that reach beyond
