@@ -19,13 +19,15 @@ import (
 //     the backend runs, and Facts.Grammar after.
 //   - Every parsed statement is planned, and planning starts with barrier.Statement and the
 //     analyzer's walk (plan.go), which asks barrier.Schema, Table and Function of every name
-//     and function, and the rules of every other database. Statements that reach a backend without a plan pass the same
-//     checks where they branch off: DDL fanned out to sharded tables (ddl.go), LOCK TABLES
-//     (lock.go, the analyzer), LOAD DATA (loaddata.go plans it), EXPLAIN (explain_stmt.go
-//     plans the explained statement), the statements and expressions of stored program
-//     bodies (routine_body.go, stored_programs.go: node by node), the expressions of a
-//     RETURNING clause (unparsed.go), and the subqueries the proxy runs first
-//     (subquery_bind.go: each is planned).
+//     and function, and the rules of every other database. Statements that reach a backend
+//     without a plan pass the same checks where they branch off: DDL fanned out to sharded
+//     tables (ddl.go), LOCK TABLES (lock.go, the analyzer), LOAD DATA (loaddata.go plans
+//     it), EXPLAIN (explain_stmt.go plans the explained statement), the statements and
+//     expressions of stored program bodies (routine_body.go, stored_programs.go: node by
+//     node), the expressions of a RETURNING clause (unparsed.go), and the subqueries the
+//     proxy runs first (subquery_bind.go: each is planned).
+//   - COM_STMT_EXECUTE runs what COM_STMT_PREPARE checked, its values bound as literals;
+//     COM_FIELD_LIST and COM_INIT_DB carry names, not SQL (TestBarrierSessionMethods).
 //   - Text the parser cannot read runs only when it is one of the shapes of unparsed.go,
 //     each taken apart and its parts checked as above; anything else is refused, with
 //     barrier.Unparsed's answer. No statement reaches a backend by a deny-list of first
