@@ -13,9 +13,6 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-
-
-
 // MySQL errors the transaction tests expect (router/txn recognises them).
 const (
 	erLockDeadlock      uint16 = 1213 // ER_LOCK_DEADLOCK

@@ -233,7 +233,6 @@ func TestMultiShardWriteInTransaction(t *testing.T) {
 	}
 }
 
-
 func TestExplainMultiShardWrite(t *testing.T) {
 	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
 	steps, err := s.Explain("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)")
@@ -294,7 +293,6 @@ func TestInsertRowSlots(t *testing.T) {
 		})
 	}
 }
-
 
 // TestMultiShardWriteSessionState: a split INSERT in a multi-statement query announces the
 // next result; in a sticky session its connections stay pinned after the commit.
