@@ -251,7 +251,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			}
 		}
 		s.tx.Begin(text)
-		if c, ok := s.onlyPinned(); ok {
+		if c, ok := s.onlyPinned(snap); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:

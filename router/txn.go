@@ -185,7 +185,7 @@ func (s *Session) runOnDefault(ctx context.Context, snap *rules.Snapshot, st ast
 	if err != nil {
 		return err
 	}
-	if c, ok := s.onlyPinned(); ok {
+	if c, ok := s.onlyPinned(snap); ok {
 		// The transaction lives on one shard: end it there, wherever the default shard is.
 		return s.runOn(ctx, snap, c.shard, c.conn, p.sql, more, w)
 	}
@@ -197,13 +197,14 @@ type pinnedConn struct {
 	conn  Conn
 }
 
-// onlyPinned returns the single pinned connection, if there is exactly one.
-func (s *Session) onlyPinned() (pinnedConn, bool) {
+// onlyPinned returns the single pinned connection, if there is exactly one, with its shard
+// in the statement's snapshot snap.
+func (s *Session) onlyPinned(snap *rules.Snapshot) (pinnedConn, bool) {
 	if len(s.pinned) != 1 {
 		return pinnedConn{}, false
 	}
 	for name, c := range s.pinned {
-		sh, ok := s.r.rules.Load().Shard(name)
+		sh, ok := snap.Shard(name)
 		if !ok {
 			return pinnedConn{}, false
 		}
