@@ -73,10 +73,48 @@ func (r *branchRun) Exec(ctx context.Context, sql string) error {
 // own parameters) and fetches its warnings, if any. When ctx ends, the statement is killed
 // and the error is the interruption's (relayOn).
 func (r *branchRun) stmt(ctx context.Context, st branchStmt) error {
-	out, warns, err := r.s.branchStmtOn(ctx, r.b.shard, r.c, st)
+	out, warns, err := r.stmtOn(ctx, st)
 	r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
 	r.ids = append(r.ids, r.s.generatedID(ctx, r.c, out, err))
 	return err
+}
+
+// stmtOn runs st for stmt.
+func (r *branchRun) stmtOn(ctx context.Context, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
+	s, shard, c := r.s, r.b.shard, r.c
+	var w wire.PacketWriter = engine.Discard{}
+	if f := s.foundRowsFor(s.branchRows, w); f != nil {
+		w = f
+		defer func() {
+			if err == nil && f.found {
+				out.Affected = f.n
+			}
+		}()
+	}
+	if st.load != nil {
+		w = st.load.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
+	}
+	if st.params == nil {
+		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
+	} else {
+		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
+		if !ok {
+			it := s.watchOnDone(ctx, shard, c)
+			bs, err = engine.Prepare(ctx, c, st.sql, nil)
+			it.Stop()
+		}
+		switch {
+		case err != nil:
+		case bs.Params != len(st.params):
+			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
+		default:
+			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
+		}
+	}
+	if err == nil && out.Warnings > 0 {
+		warns, err = engine.QueryRows(ctx, c, "SHOW WARNINGS")
+	}
+	return out, warns, err
 }
 
 // execMulti runs a multi-shard write and answers the client with one OK.
@@ -121,43 +159,6 @@ func (s *Session) runMulti(ctx context.Context, snap *rules.Snapshot, branches [
 		err = ferr
 	}
 	return runs, err
-}
-
-// branchStmtOn runs st on c for branchRun.stmt.
-func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, st branchStmt) (out engine.Outcome, warns [][]*string, err error) {
-	var w wire.PacketWriter = engine.Discard{}
-	if f := s.foundRowsFor(s.branchRows, w); f != nil {
-		w = f
-		defer func() {
-			if err == nil && f.found {
-				out.Affected = f.n
-			}
-		}()
-	}
-	if st.load != nil {
-		w = st.load.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
-	}
-	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
-	} else {
-		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
-		if !ok {
-			it := s.watchOnDone(ctx, shard, c)
-			bs, err = engine.Prepare(ctx, c, st.sql, nil)
-			it.Stop()
-		}
-		switch {
-		case err != nil:
-		case bs.Params != len(st.params):
-			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
-		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
-		}
-	}
-	if err == nil && out.Warnings > 0 {
-		warns, err = engine.QueryRows(ctx, c, "SHOW WARNINGS")
-	}
-	return out, warns, err
 }
 
 // releaseRuns gives back the branches' connections (kept when the session is sticky; the
