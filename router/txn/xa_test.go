@@ -69,6 +69,7 @@ func TestParseRecoverRow(t *testing.T) {
 // answers them as its branch's script says. Only the methods the coordinator uses exist.
 type fakeConn struct {
 	engine.Conn
+	wc     *wire.Conn // for engine.QueryRows; nil when the test sends none
 	shard  string
 	log    *callLog
 	answer func(sql string) error // nil: OK
@@ -90,6 +91,8 @@ func (c *fakeConn) SetStatus(s uint16) { c.status = s }
 func (c *fakeConn) MarkBroken()        { c.broken = true }
 func (c *fakeConn) Broken() bool       { return c.broken }
 func (c *fakeConn) ID() uint32         { return 1 }
+func (c *fakeConn) Wire() *wire.Conn   { return c.wc }
+func (c *fakeConn) Server() string     { return "b" + strings.TrimPrefix(c.shard, "s") }
 
 // fakeBranch runs one statement of its own ("<shard> rows") on its connection.
 type fakeBranch struct {
