@@ -20,6 +20,11 @@
 // What a statement runs, how a connection is acquired and given back, and the client's
 // answer stay with the session facade in package router, which calls this package.
 //
+// Interactive transactions spanning shards would grow from here: Txn.Write is the one place
+// that refuses a second writing shard, and the Coordinator already commits branches that
+// each ran on their own connection; the session's pinned connections would become the
+// branches of such a transaction, its COMMIT the Coordinator's.
+//
 // It may import router/engine (Conn, Backend, the client protocol helpers), rules, sqlerr
 // and wire; never package router, topo or pool.
 package txn
