@@ -127,7 +127,7 @@ const infileHeader = 0xfb
 // abandon tells the feeder that nobody reads the part any more.
 func (p *loadPart) abandon() { p.once.Do(func() { close(p.abandoned) }) }
 
-// settled is called when a branch has run (runBranch): a LOAD DATA's part that was not read
+// settled is called when a branch has run (txn.Branch.Settled): a LOAD DATA's part that was not read
 // to its end is abandoned.
 func settled(b plan.Branch) {
 	for _, st := range b.Stmts {
@@ -395,8 +395,8 @@ func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b plan.Br
 	if err != nil {
 		return nil, err
 	}
-	r := &branchRun{b: b, c: c, coord: true}
-	err = s.branchStmt(ctx, r, b.Stmts[0])
+	r := &branchRun{s: s, b: b, c: c}
+	err = r.stmt(ctx, b.Stmts[0])
 	return []*branchRun{r}, s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -34,14 +35,11 @@ type Session struct {
 	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
-	written      map[string]bool // shards written in the current transaction
-	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
+	tx           txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
 	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string             // the statement that began the current transaction
-	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
 	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
@@ -245,9 +243,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return err
 			}
 		}
-		s.txnBegin, s.savepoints = text, nil
-		clear(s.written)
-		if c, ok := s.onlyPinned(); ok {
+		s.tx.Begin(text)
+		if c, ok := s.onlyPinned(snap); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
@@ -339,7 +336,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		if err := s.prepareConn(ctx, snap, shard, c); err != nil {
 			return nil, err
 		}
-		return c, s.joinTransaction(ctx, c)
+		return c, s.tx.Join(ctx, c, s.txnOpen())
 	}
 	c, viaSplit, err := s.acquireReplica(ctx, shard)
 	switch {
@@ -354,7 +351,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
-		err = s.joinTransaction(ctx, c)
+		err = s.tx.Join(ctx, c, s.txnOpen())
 	}
 	if err != nil {
 		s.release(c)
@@ -407,7 +404,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 		delete(s.pinned, shard.Name)
 		s.release(c)
 		if held {
-			return lostTxnError(shard.Name, err)
+			return txn.LostError(shard.Name, err)
 		}
 		return err
 	}
@@ -425,8 +422,7 @@ func (s *Session) Reset(context.Context) error {
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
-	clear(s.written)
-	s.txnBegin, s.savepoints = "", nil
+	s.tx.Reset()
 	s.execTime, s.execTimeSet = 0, false
 	s.diag = diagnostics{}
 	s.sqlStmts = nil
