@@ -45,10 +45,10 @@ const announcedVersion = 101100
 // expression gave the session, only ASCII text passes: no byte of it can start a
 // multi-byte character, so the backend reads it as the parser does.
 func (s *Session) readableText(sql string) (string, error) {
-	if escapeUnsafe(s.vars["character_set_client"]) && !isASCII(sql) {
-		return "", sqlerr.NotSupported("text beyond ASCII under the client character set %s: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", s.vars["character_set_client"])
+	if escapeUnsafe(s.vars.get("character_set_client")) && !isASCII(sql) {
+		return "", sqlerr.NotSupported("text beyond ASCII under the client character set %s: in it a backslash can end a multi-byte character, so the backend would read string literals otherwise than the proxy", s.vars.get("character_set_client"))
 	}
-	mode := strings.ToUpper(s.vars["sql_mode"])
+	mode := strings.ToUpper(s.vars.get("sql_mode"))
 	if strings.Contains(mode, "ANSI") && strings.Contains(sql, `\"`) {
 		return "", sqlerr.NotSupported(`a backslash before a double quote under sql_mode ANSI_QUOTES: MariaDB ends the quoted name there, the proxy's parser does not`)
 	}
@@ -138,7 +138,7 @@ func privilegedVar(name string) bool {
 // pass, so that the session can set sql_mode back. stmts and parseErr are what parsing the
 // text gave.
 func (s *Session) checkGrammar(stmts []ast.StmtNode, parseErr error) error {
-	if !strings.Contains(strings.ToUpper(s.vars["sql_mode"]), "ORACLE") {
+	if !strings.Contains(strings.ToUpper(s.vars.get("sql_mode")), "ORACLE") {
 		return nil
 	}
 	refuse := sqlerr.NotSupported("statements under sql_mode ORACLE through the proxy: MariaDB reads another grammar than the proxy; SET sql_mode back first")

@@ -62,7 +62,7 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 				r.node.Schema = ast.NewCIStr(p.Shard.Database)
 			}
 		}
-		sql, err := restoreSQL(s.restoreFlags, s.lists, st)
+		sql, err := restoreSQL(s.vars.restoreFlags, s.lists, st)
 		if err != nil {
 			return err
 		}

@@ -122,18 +122,19 @@ func exempt(st ast.StmtNode) bool {
 	return false
 }
 
-// deadlineFor resolves the deadline of a statement with hint h; zero means none.
-func (s *Session) deadlineFor(snap *rules.Snapshot, h hintDeadline) (time.Duration, string) {
+// deadline resolves the deadline of a statement with hint h that user runs in database db
+// (the session's current one, "" for none); zero means none.
+func (v *sessionVars) deadline(snap *rules.Snapshot, user, db string, h hintDeadline) (time.Duration, string) {
 	switch {
 	case h.set:
 		return h.d, SourceHint
-	case s.execTimeSet:
-		return s.execTime, SourceSession
+	case v.execTimeSet:
+		return v.execTime, SourceSession
 	}
-	if u, ok := snap.User(s.user); ok && u.MaxExecTime > 0 {
+	if u, ok := snap.User(user); ok && u.MaxExecTime > 0 {
 		return u.MaxExecTime, SourceUser
 	}
-	if db, ok := snap.Database(s.db); ok && db.MaxExecTime > 0 {
+	if db, ok := snap.Database(db); ok && db.MaxExecTime > 0 {
 		return db.MaxExecTime, SourceDatabase
 	}
 	if d := time.Duration(snap.Server().MaxExecutionTime); d > 0 {
@@ -145,7 +146,7 @@ func (s *Session) deadlineFor(snap *rules.Snapshot, h hintDeadline) (time.Durati
 // withDeadline runs f under the statement's deadline and turns its running out into
 // ER_QUERY_TIMEOUT, counted by source.
 func (s *Session) withDeadline(ctx context.Context, snap *rules.Snapshot, h hintDeadline, f func(context.Context) error) error {
-	d, source := s.deadlineFor(snap, h)
+	d, source := s.vars.deadline(snap, s.user, s.db, h)
 	if d <= 0 {
 		return f(ctx)
 	}
@@ -293,22 +294,22 @@ func (s *Session) killQuery(shard *rules.Shard, c Conn, reason string) error {
 	return err
 }
 
-// setDeadlineVars applies the proxy-owned variables of a SET and removes them from the
+// setDeadline applies the proxy-owned variables of a SET and removes them from the
 // statement; it reports whether any were there.
-func (s *Session) setDeadlineVars(st *ast.SetStmt) (bool, error) {
+func (v *sessionVars) setDeadline(st *ast.SetStmt) (bool, error) {
 	kept := st.Variables[:0:0]
 	found := false
-	for _, v := range st.Variables {
-		if !v.IsSystem || v.IsGlobal || v.IsInstance || !isDeadlineVar(v.Name) {
-			kept = append(kept, v)
+	for _, a := range st.Variables {
+		if !a.IsSystem || a.IsGlobal || a.IsInstance || !isDeadlineVar(a.Name) {
+			kept = append(kept, a)
 			continue
 		}
 		found = true
-		d, err := deadlineValue(strings.ToLower(v.Name), v.Value)
+		d, err := deadlineValue(strings.ToLower(a.Name), a.Value)
 		if err != nil {
 			return found, err
 		}
-		s.execTime, s.execTimeSet = max(d, 0), d >= 0
+		v.execTime, v.execTimeSet = max(d, 0), d >= 0
 	}
 	st.Variables = kept
 	return found, nil

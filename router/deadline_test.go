@@ -109,9 +109,9 @@ func TestDeadlineFor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, snap := newTestSession(t, deadlineConfig(), tc.user, tc.db)
 			if tc.session != nil {
-				s.execTime, s.execTimeSet = *tc.session, true
+				s.vars.execTime, s.vars.execTimeSet = *tc.session, true
 			}
-			d, source := s.deadlineFor(snap, tc.hint)
+			d, source := s.vars.deadline(snap, s.user, s.db, tc.hint)
 			if d != tc.want || source != tc.source {
 				t.Errorf("deadline %v from %q, want %v from %q", d, source, tc.want, tc.source)
 			}
@@ -119,7 +119,7 @@ func TestDeadlineFor(t *testing.T) {
 	}
 	t.Run("None", func(t *testing.T) {
 		s, snap := newTestSession(t, passthroughConfig(), "app", "shop")
-		if d, source := s.deadlineFor(snap, hintDeadline{}); d != 0 || source != "" {
+		if d, source := s.vars.deadline(snap, s.user, s.db, hintDeadline{}); d != 0 || source != "" {
 			t.Errorf("without any setting: %v from %q", d, source)
 		}
 	})
@@ -188,21 +188,21 @@ func TestSessionDeadlineVariablesStayInProxy(t *testing.T) {
 	var w clientRecorder
 	exec(t, s, "SET SESSION max_execution_time = 250", &w)
 	wantLog(t, be) // answered by the proxy: MariaDB does not know it
-	if len(w.oks()) != 1 || !s.execTimeSet || s.execTime != 250*time.Millisecond {
-		t.Errorf("after SET max_execution_time = 250: %d OKs, session %v (set %v)", len(w.oks()), s.execTime, s.execTimeSet)
+	if len(w.oks()) != 1 || !s.vars.execTimeSet || s.vars.execTime != 250*time.Millisecond {
+		t.Errorf("after SET max_execution_time = 250: %d OKs, session %v (set %v)", len(w.oks()), s.vars.execTime, s.vars.execTimeSet)
 	}
 	be.values["time_zone"] = "+01:00"
 	exec(t, s, "SET max_statement_time = 0.5, time_zone = '+01:00'", &w)
 	wantLog(t, be,
 		"s_shop#1: SET @@SESSION.`time_zone`='+01:00'",
 		"s_shop#1: SELECT @@session.time_zone")
-	if s.execTime != 500*time.Millisecond {
-		t.Errorf("after SET max_statement_time = 0.5: %v", s.execTime)
+	if s.vars.execTime != 500*time.Millisecond {
+		t.Errorf("after SET max_statement_time = 0.5: %v", s.vars.execTime)
 	}
 	exec(t, s, "SELECT @@max_execution_time, @@session.max_statement_time", &w)
 	wantLog(t, be, "s_shop#1: SELECT 500 AS `@@max_execution_time`,0.500000 AS `@@session.max_statement_time`")
 	exec(t, s, "SET max_execution_time = DEFAULT", &w)
-	if s.execTimeSet {
+	if s.vars.execTimeSet {
 		t.Error("SET max_execution_time = DEFAULT left a session value")
 	}
 	if err := s.Query(context.Background(), "SET max_execution_time = 'x'", false, &w); sqlCode(err) != sqlerr.ErWrongValueForVar {

@@ -165,7 +165,7 @@ func (s *Session) bindImmediate(st ast.StmtNode, text string, args []ast.ExprNod
 		if m.Offset < prev || m.Offset >= len(text) || text[m.Offset] != '?' {
 			return "", sqlerr.New(sqlerr.ErUnknownError, "router: EXECUTE IMMEDIATE: no ? at offset %d", m.Offset)
 		}
-		v, err := restoreSQL(s.restoreFlags, s.lists, args[i])
+		v, err := restoreSQL(s.vars.restoreFlags, s.lists, args[i])
 		if err != nil {
 			return "", err
 		}

@@ -69,7 +69,7 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 		if err := bindParams(r.stmt, params); err != nil {
 			return err
 		}
-		text, err := restoreSQL(s.restoreFlags, s.lists, r.stmt)
+		text, err := restoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
 		if err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 			bound[m] = values[i]
 		}
 		r.stmt.Accept(bound)
-		if r.text, err = restoreSQL(s.restoreFlags, s.lists, r.stmt); err != nil {
+		if r.text, err = restoreSQL(s.vars.restoreFlags, s.lists, r.stmt); err != nil {
 			return err
 		}
 	}

@@ -69,7 +69,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, err
 	}
 	s.parses++
-	stmts, err := parseSafely(s.parser, sql)
+	stmts, err := parseSafely(s.vars.parser, sql)
 	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}

@@ -52,7 +52,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		return err
 	}
 	n.SQLText = p.sql
-	sql, err := restoreSQL(s.restoreFlags, s.lists, n)
+	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, n)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/charset"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 
@@ -112,12 +111,11 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		return nil, sqlerr.New(sqlerr.ErAccessDenied, "Access denied for user '%s'", info.User)
 	}
 	s := &Session{
-		r: r, info: info, user: user.Name, parser: parser.New(),
+		r: r, info: info, user: user.Name, vars: newSessionVars(r.baseline),
 		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
-		restoreFlags: restoreFlags,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !escapeUnsafe(coll.CharsetName) {
-		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
+		s.vars.replace(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
 	}
 	return s, nil
 }

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/introspect"
@@ -21,15 +18,14 @@ import (
 // Session is the router side of one client connection: its current database, session
 // variables, transaction and the backend connections pinned to it. Used by one goroutine.
 type Session struct {
-	r      *Router
-	info   SessionInfo
-	user   string
-	parser *parser.Parser
+	r    *Router
+	info SessionInfo
+	user string
 
-	db     string            // current logical database, "" for none
-	vars   map[string]string // session variables that differ from the baseline; key "" is a fingerprint
-	status uint16            // last status flags (autocommit, in transaction)
-	sticky bool              // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
+	db     string      // current logical database, "" for none
+	vars   sessionVars // session variables, sql_mode's parser and restore flags, SET deadline (vars.go)
+	status uint16      // last status flags (autocommit, in transaction)
+	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
 	lastInsertID uint64
 	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
@@ -37,7 +33,6 @@ type Session struct {
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
 	written      map[string]bool // shards written in the current transaction
 	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
-	restoreFlags format.RestoreFlags
 	diag         diagnostics
 	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
@@ -50,11 +45,9 @@ type Session struct {
 
 	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
-	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
-	execTimeSet bool          // the session set one: it overrides the configured defaults
-	act         activity      // what SHOW PROCESSLIST shows of this session
-	parses      int           // statements parsed so far (tests count the parses of an EXECUTE)
-	route       string        // how the last statement was routed (route.go)
+	act    activity // what SHOW PROCESSLIST shows of this session
+	parses int      // statements parsed so far (tests count the parses of an EXECUTE)
+	route  string   // how the last statement was routed (route.go)
 
 	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
 	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
@@ -105,7 +98,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && !isStoredProgram(sql) && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+		if multi && !isStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -150,7 +143,7 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
 	s.parses++
-	stmts, err := parseSafely(s.parser, sql)
+	stmts, err := parseSafely(s.vars.parser, sql)
 	if err != nil {
 		return nil, syntaxError(err)
 	}
@@ -389,7 +382,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if c, ok := s.pinned[shard.Name]; ok {
 		// A pinned connection still follows the session: USE, and variables set while
 		// another shard's connection ran the SET (cheap when nothing changed).
-		if err := s.prepareConn(ctx, snap, shard, c); err != nil {
+		if err := s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard)); err != nil {
 			return nil, err
 		}
 		return c, s.joinTransaction(ctx, c)
@@ -405,7 +398,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		return nil, err
 	}
 	s.hold(c)
-	err = s.prepareConn(ctx, snap, shard, c)
+	err = s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard))
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
@@ -480,17 +473,9 @@ func (s *Session) Reset(context.Context) error {
 	s.status = wire.StatusAutocommit
 	clear(s.written)
 	s.txnBegin, s.savepoints = "", nil
-	s.execTime, s.execTimeSet = 0, false
 	s.diag = diagnostics{}
 	s.sqlStmts = nil
-	s.setSQLMode(nil)
-	vars := map[string]string{}
-	for k, v := range s.vars {
-		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
-			vars[k] = v
-		}
-	}
-	s.setVars(vars)
+	s.vars.reset()
 	return nil
 }
 
