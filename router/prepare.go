@@ -311,7 +311,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	}
 	bs, ok := c.Stmt(engine.StmtKey(c, sql))
 	if !ok {
-		it := s.watchOnDone(ctx, shard, c)
+		it := s.intr.watchOnDone(ctx, shard, c)
 		bs, err = engine.Prepare(ctx, c, sql, nil)
 		it.Stop()
 	}
@@ -320,7 +320,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		} else {
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.readOnlyStmt, w)
+			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.readOnlyStmt, w)
 		}
 	}
 	s.keepDiag = diagnostic

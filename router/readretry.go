@@ -135,7 +135,7 @@ func (s *Session) prepareBackend(ctx context.Context, snap *rules.Snapshot, shar
 		if err != nil {
 			return engine.Stmt{}, err
 		}
-		it := s.watchOnDone(ctx, shard, c)
+		it := s.intr.watchOnDone(ctx, shard, c)
 		bs, err := engine.Prepare(ctx, c, sql, k)
 		it.Stop()
 		err = s.finish(shard, c, engine.Outcome{Status: s.status}, err)

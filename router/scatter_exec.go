@@ -102,7 +102,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 		if err != nil {
 			return err
 		}
-		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
+		conns = append(conns, &scatterConn{target: t, c: c, it: s.intr.interruptOnDone(ctx, t.shard, c)})
 	}
 	var probed [][]byte
 	if conns[0].target.probe != "" {
@@ -293,7 +293,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.Stop(); !fired && kill {
-				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
+				_ = s.intr.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -341,7 +341,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
+		_ = s.intr.killQuery(sc.target.shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()

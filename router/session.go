@@ -24,6 +24,7 @@ type Session struct {
 
 	db     string      // current logical database, "" for none
 	vars   sessionVars // session variables, sql_mode's parser and restore flags, SET deadline (vars.go)
+	intr   interrupts  // deadlines' timeouts and the kill of backend statements cut short (deadline.go)
 	status uint16      // last status flags (autocommit, in transaction)
 	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
@@ -515,7 +516,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	if err != nil {
 		return err
 	}
-	it := s.watchOnDone(ctx, shard, c)
+	it := s.intr.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
 		err = relayFieldList(ctx, c, w)

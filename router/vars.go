@@ -73,7 +73,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	if err != nil {
 		return err
 	}
-	it := s.watchOnDone(ctx, plan.shard, c)
+	it := s.intr.watchOnDone(ctx, plan.shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComQuery, []byte(text))
 	var out engine.Outcome
 	if err == nil {

@@ -293,7 +293,7 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 		r.c.SetStatus(ok.Status)
 	case ctx.Err() != nil:
 		if r.c.Broken() {
-			_ = s.killQuery(r.b.shard, r.c, killReason(ctx))
+			_ = s.intr.killQuery(r.b.shard, r.c, killReason(ctx))
 		}
 		err = interruptedError(ctx)
 	}
@@ -325,11 +325,11 @@ func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, 
 		w = st.load.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
 	}
 	if st.params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
+		out, err = s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.sql), false, false, w)
 	} else {
 		bs, ok := c.Stmt(engine.StmtKey(c, st.sql))
 		if !ok {
-			it := s.watchOnDone(ctx, shard, c)
+			it := s.intr.watchOnDone(ctx, shard, c)
 			bs, err = engine.Prepare(ctx, c, st.sql, nil)
 			it.Stop()
 		}
@@ -338,7 +338,7 @@ func (s *Session) branchStmtOn(ctx context.Context, shard *rules.Shard, c Conn, 
 		case bs.Params != len(st.params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
+			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.params), false, false, w)
 		}
 	}
 	if err == nil && out.Warnings > 0 {
