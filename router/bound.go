@@ -203,7 +203,7 @@ type sessionVal struct {
 func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	switch name {
 	case "last_insert_id":
-		return s.lastInsertID, true
+		return s.ids.last, true
 	case "database", "schema":
 		if s.db == "" {
 			return nil, true

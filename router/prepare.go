@@ -54,10 +54,10 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
-	seq := s.diagSeq
+	seq := s.diag.seq
 	st, err := s.prepare(ctx, sql)
 	if err != nil {
-		s.answeredDiag(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
+		s.diag.answered(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
 	}
 	return st, err
 }
@@ -183,7 +183,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.publish(st.orig)
 	defer s.publish("")
 	snap := s.r.rules.Load() // the one snapshot of this execution
-	seq := s.diagSeq
+	seq := s.diag.seq
 	var err error
 	if st.exempt {
 		err = s.execute(ctx, snap, st, params, w)
@@ -192,7 +192,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.execute(ctx, snap, st, params, w)
 		})
 	}
-	s.answeredDiag(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
+	s.diag.answered(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
 	return err
 }
 
@@ -203,8 +203,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
-	s.idRule = st.idRule.bind(params)
-	defer func() { s.idRule = insertIDRule{} }()
+	s.ids.rule = st.idRule.bind(params)
+	defer func() { s.ids.rule = insertIDRule{} }()
 	if st.explain {
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
@@ -323,10 +323,10 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.readOnlyStmt, w)
 		}
 	}
-	s.keepDiag = diagnostic
-	s.record(ctx, c, out, err)
-	s.keepDiag = false
-	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
+	s.diag.keep = diagnostic
+	s.diag.record(ctx, c, out, err)
+	s.diag.keep = false
+	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
 	s.trackGTID(ctx, shard, c, err)
 	return s.finish(shard, c, out, err)
 }

@@ -228,10 +228,9 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	if err := w.WritePacket(wire.AppendEOF(nil, warnings, status)); err != nil {
 		return err
 	}
-	s.diagSeq++
-	s.diag = diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)}
+	s.diag.set(diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)})
 	if warnings > 0 {
-		s.diag.warnings = s.scatterWarnings(ctx, conns)
+		s.diag.last.warnings = s.scatterWarnings(ctx, conns)
 	}
 	return nil
 }

@@ -28,21 +28,18 @@ type Session struct {
 	status uint16      // last status flags (autocommit, in transaction)
 	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
-	lastInsertID uint64
-	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
-	pinned       map[string]Conn // shard name → connection kept across statements
-	last         map[string]Conn // shard name → connection released last (a hint for the pool)
-	written      map[string]bool // shards written in the current transaction
-	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
-	diag         diagnostics
-	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
-	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string             // the statement that began the current transaction
-	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
-	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
-	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
-	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
-	lists        bigLists           // long literal lists cut out of the statement running (biglist.go)
+	ids        insertIDs          // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
+	pinned     map[string]Conn    // shard name → connection kept across statements
+	last       map[string]Conn    // shard name → connection released last (a hint for the pool)
+	written    map[string]bool    // shards written in the current transaction
+	newWriter  string             // the shard the running write made the writer: forgotten if it fails (txn.go)
+	diag       sessionDiag        // diagnostics of the previous statement (diag.go)
+	txnBegin   string             // the statement that began the current transaction
+	savepoints []savepoint        // the transaction's live savepoints, oldest first (txn.go)
+	branchRows rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
+	sqlStmts   map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
+	locks      []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+	lists      bigLists           // long literal lists cut out of the statement running (biglist.go)
 
 	held []Conn // connections acquired from the backend and not yet released (panics.go)
 
@@ -61,10 +58,10 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
-	seq := s.diagSeq
+	seq := s.diag.seq
 	err := s.query(ctx, sql, multi, w)
-	if err != nil && s.diagSeq == seq { // refused before a statement ran (a syntax error)
-		s.record(ctx, nil, engine.Outcome{}, err)
+	if err != nil && s.diag.seq == seq { // refused before a statement ran (a syntax error)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 	}
 	return err
 }
@@ -129,7 +126,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	s.publish(text)
 	defer s.publish("")
-	seq := s.diagSeq
+	seq := s.diag.seq
 	var err error
 	if exempt(st) {
 		err = s.execStmt(ctx, snap, st, text, more, w)
@@ -138,7 +135,7 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 			return s.execStmt(ctx, snap, st, text, more, w)
 		})
 	}
-	s.answeredDiag(ctx, returnsRows(st), seq, err)
+	s.diag.answered(ctx, returnsRows(st), seq, err)
 	return err
 }
 
@@ -157,8 +154,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt, s.retryable, s.idRule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
-	defer func() { s.readOnlyStmt, s.retryable, s.idRule = false, false, insertIDRule{} }()
+	s.readOnlyStmt, s.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	defer func() { s.readOnlyStmt, s.retryable, s.ids.rule = false, false, insertIDRule{} }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -182,7 +179,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return res.write(w, s.resultStatus(more), false)
 		}
 		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
-			return s.showWarnings(n).write(w, s.resultStatus(more), false)
+			return s.diag.showWarnings(n).write(w, s.resultStatus(more), false)
 		}
 		if n.Tp == ast.ShowTables && n.DBName == "" && s.db != "" {
 			if db, ok := snap.Database(s.db); ok && len(db.TableNames()) > 0 {
@@ -274,8 +271,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if plan.sticky {
 		s.sticky = true
 	}
-	s.keepDiag = plan.diagnostic
-	defer func() { s.keepDiag = false }()
+	s.diag.keep = plan.diagnostic
+	defer func() { s.diag.keep = false }()
 	if !plan.names.Empty() {
 		w = introspect.NewRows(w, plan.names, false)
 	}
@@ -433,7 +430,7 @@ func (s *Session) inTransaction() bool {
 // client connection when a backend connection holding transaction state was lost.
 func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err error) error {
 	if out.LastInsertID != 0 {
-		s.lastInsertID = out.LastInsertID
+		s.ids.last = out.LastInsertID
 	}
 	if !s.holds(c) {
 		// An earlier shard of the same statement ended the transaction on every connection
@@ -470,11 +467,11 @@ func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
 	s.locks = nil
 	s.sticky = false
-	s.lastInsertID = 0
+	s.ids.last = 0
 	s.status = wire.StatusAutocommit
 	clear(s.written)
 	s.txnBegin, s.savepoints = "", nil
-	s.diag = diagnostics{}
+	s.diag.last = diagnostics{}
 	s.sqlStmts = nil
 	s.vars.reset()
 	return nil

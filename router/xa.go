@@ -151,7 +151,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p plan, m
 	}
 	runs, err := s.runMulti(ctx, snap, p.branches)
 	if err != nil {
-		s.record(ctx, nil, engine.Outcome{}, err)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 		return err
 	}
 	return s.answerMulti(p, runs, more, w)
@@ -306,7 +306,7 @@ func (s *Session) branchExec(ctx context.Context, snap *rules.Snapshot, r *branc
 func (s *Session) branchStmt(ctx context.Context, r *branchRun, st branchStmt) error {
 	out, warns, err := s.branchStmtOn(ctx, r.b.shard, r.c, st)
 	r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
-	r.ids = append(r.ids, s.generatedID(ctx, r.c, out, err))
+	r.ids = append(r.ids, s.ids.generated(ctx, r.c, out, err))
 	return err
 }
 
@@ -448,11 +448,10 @@ func (s *Session) answerMulti(p plan, runs []*branchRun, more bool, w wire.Packe
 		ok.LastInsertID = slices.MinFunc(ids, first).id
 	}
 	if len(gens) > 0 {
-		s.lastInsertID = slices.MinFunc(gens, first).id
+		s.ids.last = slices.MinFunc(gens, first).id
 	}
 	if !p.diagnostic {
-		s.diagSeq++
-		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
+		s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
 	}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
@@ -497,7 +496,7 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 				c.MarkBroken()
 			}
 		}
-		s.record(ctx, nil, engine.Outcome{}, err)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 		return s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
 	}
 	if err := s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {
