@@ -89,7 +89,7 @@ func TestInsertIDsGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.release(c)
+	defer s.held.release(c)
 	be.takeLog()
 	ids := insertIDs{rule: insertIDRuleOf(parseOneForTest(t, "INSERT INTO n (v) VALUES (1)"))}
 	if got := ids.generated(ctx, c, engine.Outcome{LastInsertID: 8}, nil); got != 8 || len(be.takeLog()) != 0 {

@@ -277,7 +277,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 			go func() {
 				defer wg.Done()
 				var perr error
-				defer s.recovered(sc.c, &perr) // a panic breaks only this shard's connection
+				defer s.held.recovered(sc.c, &perr) // a panic breaks only this shard's connection
 				s.drainInterrupted(ctx, sc, err)
 			}()
 		}

@@ -41,7 +41,7 @@ type Session struct {
 	locks      []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
 	lists      bigLists           // long literal lists cut out of the statement running (biglist.go)
 
-	held []Conn // connections acquired from the backend and not yet released (panics.go)
+	held heldConns // connections acquired from the backend and not yet released (panics.go)
 
 	act    activity // what SHOW PROCESSLIST shows of this session
 	parses int      // statements parsed so far (tests count the parses of an EXECUTE)
@@ -395,13 +395,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
-	s.hold(c)
+	s.held.hold(c)
 	err = s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard))
 	if err == nil {
 		err = s.joinTransaction(ctx, c)
 	}
 	if err != nil {
-		s.release(c)
+		s.held.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -432,7 +432,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 	if out.LastInsertID != 0 {
 		s.ids.last = out.LastInsertID
 	}
-	if !s.holds(c) {
+	if !s.held.holds(c) {
 		// An earlier shard of the same statement ended the transaction on every connection
 		// (a deadlock rolled it back, an implicit commit committed it) and gave c back with
 		// the others: there is nothing left to settle, and giving c back again would let
@@ -449,7 +449,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 		// transaction (an XA branch of an autocommit write is not the session's).
 		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
 		delete(s.pinned, shard.Name)
-		s.release(c)
+		s.held.release(c)
 		if held {
 			return lostTxnError(shard.Name, err)
 		}
@@ -484,7 +484,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.release(c)
+		s.held.release(c)
 	}
 }
 

@@ -121,7 +121,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	} else {
 		delete(s.pinned, shard.Name)
 		s.last[shard.Name] = c
-		s.release(c)
+		s.held.release(c)
 	}
 	switch {
 	case deadlock:
@@ -220,7 +220,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 		}
 		if !s.sticky {
 			delete(s.pinned, name)
-			s.release(c)
+			s.held.release(c)
 		}
 	}
 	s.status &^= wire.StatusInTrans
@@ -337,7 +337,7 @@ func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
 			delete(s.pinned, name)
 			s.last[name] = c
-			s.release(c)
+			s.held.release(c)
 		}
 	}
 	s.endedTransaction()

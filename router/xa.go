@@ -510,7 +510,7 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p pl
 func (s *Session) parallel(runs []*branchRun, f func(*branchRun) error) []error {
 	errs := make([]error, len(runs))
 	run := func(i int, r *branchRun) {
-		defer s.recovered(r.c, &errs[i])
+		defer s.held.recovered(r.c, &errs[i])
 		errs[i] = f(r)
 	}
 	if len(runs) == 1 {
