@@ -215,8 +215,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		}
 		return res.write(w, s.status, true)
 	}
-	s.retryable = st.retryOK
-	defer func() { s.retryable = false }()
+	s.reads.retryable = st.retryOK
+	defer func() { s.reads.retryable = false }()
 	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
 	if st.bound != nil && st.bound.snap != snap {
 		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
@@ -267,7 +267,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
-			s.forgetGTIDs(snap, p.branches)
+			s.reads.forgetGTIDs(s.splitSetting(snap), p.branches)
 			s.route = RouteMultiWrite
 			s.branchRows = st.rows
 			defer func() { s.branchRows = rowsPlain }()
@@ -289,9 +289,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			return err
 		}
 	}
-	s.readOnlyStmt = st.readOnly
-	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
-	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
+	s.reads.readOnly = st.readOnly
+	s.reads.replica = s.preparedSplit(snap, st.replicaOK)
+	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
 			return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
@@ -320,13 +320,13 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		} else {
-			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.readOnlyStmt, w)
+			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.reads.readOnly, w)
 		}
 	}
 	s.diag.keep = diagnostic
 	s.diag.record(ctx, c, out, err)
 	s.diag.keep = false
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.trackGTID(ctx, shard, c, err)
+	s.reads.trackGTID(ctx, s.splitSetting(snap), shard, c, err)
 	return s.finish(shard, c, out, err)
 }

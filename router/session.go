@@ -47,10 +47,7 @@ type Session struct {
 	parses int      // statements parsed so far (tests count the parses of an EXECUTE)
 	route  string   // how the last statement was routed (route.go)
 
-	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
-	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
-	retryable    bool              // the statement running is a read that may run again after a lost connection (readretry.go)
-	gtids        map[string]string // shard name → GTID of the session's last write there
+	reads readState // the read/write split and read retry of the statement running, GTIDs of the last writes (readsplit.go)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -154,8 +151,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt, s.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
-	defer func() { s.readOnlyStmt, s.retryable, s.ids.rule = false, false, insertIDRule{} }()
+	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	defer func() { s.reads.readOnly, s.reads.retryable, s.ids.rule = false, false, insertIDRule{} }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -287,7 +284,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
-		s.forgetGTIDs(snap, plan.branches)
+		s.reads.forgetGTIDs(s.splitSetting(snap), plan.branches)
 		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
@@ -302,8 +299,8 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
 		}))
 	}
-	s.replicaRead = s.statementSplit(snap, st, text)
-	defer func() { s.replicaRead = rules.ReadSplit{} }()
+	s.reads.replica = s.statementSplit(snap, st, text)
+	defer func() { s.reads.replica = rules.ReadSplit{} }()
 	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
 }
 
@@ -385,7 +382,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		}
 		return c, s.joinTransaction(ctx, c)
 	}
-	c, viaSplit, err := s.acquireReplica(ctx, shard)
+	c, viaSplit, err := s.reads.acquireReplica(ctx, s.r.be, shard)
 	switch {
 	case viaSplit:
 	case err != nil:

@@ -382,10 +382,10 @@ func (s *Session) onlyPinned() (pinnedConn, bool) {
 
 // runOn runs sql on an already pinned connection of shard.
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
-	out, err := s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.readOnlyStmt, w)
+	out, err := s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.reads.readOnly, w)
 	s.diag.record(ctx, c, out, err)
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.trackGTID(ctx, shard, c, err)
+	s.reads.trackGTID(ctx, s.splitSetting(snap), shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 
