@@ -132,7 +132,7 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	if err == nil {
 		if lock, ok := stmts[0].(*ast.LockTablesStmt); ok {
-			targets, fanned, err := s.planLock(snap, lock)
+			targets, fanned, err := s.planner(snap).planLock(snap, lock)
 			switch {
 			case err != nil:
 				got.Error = err.Error()

@@ -109,7 +109,7 @@ func (s *Session) retryRead(ctx context.Context, what string, w wire.PacketWrite
 // mayRetry reports whether the session keeps no state on backend connections that a second
 // attempt of a read would miss or lose.
 func (s *Session) mayRetry() bool {
-	return len(s.pinned) == 0 && !s.sticky && len(s.locks) == 0 && !s.inTransaction() && !s.txnOpen()
+	return len(s.pinned) == 0 && !s.sticky && !s.locks.locked() && !s.inTransaction() && !s.txnOpen()
 }
 
 // runScatterRead runs a scatter SELECT under the session's read/write split (each shard's

@@ -82,7 +82,7 @@ func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
 // database's setting when readRole sends st to a replica, else the zero value (primary).
 func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
 	split := s.splitSetting(snap)
-	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || len(s.locks) > 0) != rules.RoleReplica {
+	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || s.locks.locked()) != rules.RoleReplica {
 		return rules.ReadSplit{}
 	}
 	return split
@@ -97,7 +97,7 @@ func replicaSafeStmt(st ast.StmtNode, text string) bool {
 // preparedSplit is statementSplit for an execution of a prepared statement whose text is
 // replicaOK.
 func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
-	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || len(s.locks) > 0 {
+	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || s.locks.locked() {
 		return rules.ReadSplit{}
 	}
 	return s.splitSetting(snap)

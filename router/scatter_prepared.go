@@ -83,7 +83,7 @@ func (t sqlTemplate) fill(lits []string) string {
 // cut at.
 func (s *Session) prepareScatter(snap *rules.Snapshot, text string) *scatterTemplate {
 	t := &scatterTemplate{snap: snap, db: s.db, flags: s.vars.restoreFlags, pl: s.planner(snap)}
-	if len(s.locks) > 0 {
+	if s.locks.locked() {
 		return t
 	}
 	shards := map[*rules.Shard]sqlTemplate{}
@@ -215,7 +215,7 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
 func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || t.shards == nil || len(s.locks) > 0 {
+	if !t.triedUnder(s, snap) || t.shards == nil || s.locks.locked() {
 		return nil, introspect.Columns{}, false
 	}
 	if len(params) != len(t.lits) {

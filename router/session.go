@@ -38,7 +38,7 @@ type Session struct {
 	savepoints []savepoint        // the transaction's live savepoints, oldest first (txn.go)
 	branchRows rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts   map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
-	locks      []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
+	locks      tableLocks         // the LOCK TABLES the session holds on shards (lock.go)
 	lists      bigLists           // long literal lists cut out of the statement running (biglist.go)
 
 	held heldConns // connections acquired from the backend and not yet released (panics.go)
@@ -201,16 +201,19 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 	case *ast.LockTablesStmt:
-		targets, ok, err := s.planLock(snap, n)
+		targets, ok, err := s.planner(snap).planLock(snap, n)
 		if err != nil {
 			return err
 		}
 		if ok {
-			return s.lockTables(ctx, snap, targets, more, w)
+			if err := s.locks.replace(ctx, s.lockExec(snap), targets); err != nil {
+				return err
+			}
+			return s.writeOK(w, more)
 		}
 	case *ast.UnlockTablesStmt:
-		if len(s.locks) > 0 {
-			if err := s.unlockTables(ctx, snap); err != nil {
+		if s.locks.locked() {
+			if err := s.locks.release(ctx, s.lockExec(snap)); err != nil {
 				return err
 			}
 			return s.writeOK(w, more)
@@ -280,7 +283,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		s.route = RouteScatter
 		return s.runScatterRead(ctx, snap, plan.scatter, s.statementSplit(snap, st, text), more, w, false) // readretry.go
 	}
-	if plan.branches != nil && len(s.locks) > 0 {
+	if plan.branches != nil && s.locks.locked() {
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
@@ -462,7 +465,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 // an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
-	s.locks = nil
+	s.locks = tableLocks{}
 	s.sticky = false
 	s.ids.last = 0
 	s.status = wire.StatusAutocommit
