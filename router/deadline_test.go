@@ -306,7 +306,7 @@ func TestSessionShowProcessList(t *testing.T) {
 		{"blogger", false, "2", -1},
 	} {
 		s := fakeSession(t, r, tc.user, 9)
-		res, err := s.showProcessList(tc.full)
+		res, err := s.procs.show(tc.full, isAdmin(snap, s.user))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,5 +416,31 @@ func TestSessionInterruptDrains(t *testing.T) {
 				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
 			}
 		})
+	}
+}
+
+// TestProcessesList: without the proxy's process list KILL and SHOW PROCESSLIST are
+// refused; with it a user sees and kills its own connections, an admin every one.
+func TestProcessesList(t *testing.T) {
+	var none processes
+	if _, err := none.show(false, true); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("SHOW PROCESSLIST without a list: %v", err)
+	}
+	if err := none.kill(&ast.KillStmt{ConnectionID: 1}, true); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("KILL without a list: %v", err)
+	}
+	procs := &fakeProcesses{procs: []Process{{ID: 1, User: "app"}, {ID: 2, User: "blogger"}}}
+	p := processes{list: procs, connID: 1, user: "app"}
+	if res, _ := p.show(false, false); len(res.rows) != 1 {
+		t.Errorf("app sees %d connections, want its own", len(res.rows))
+	}
+	if res, _ := p.show(false, true); len(res.rows) != 2 {
+		t.Errorf("an admin sees %d connections, want 2", len(res.rows))
+	}
+	if err := p.kill(&ast.KillStmt{ConnectionID: 2, Query: true}, false); sqlCode(err) != sqlerr.ErKillDenied {
+		t.Errorf("KILL QUERY of another user's connection: %v", err)
+	}
+	if err := p.kill(&ast.KillStmt{ConnectionID: 2, Query: true}, true); err != nil || strings.Join(procs.kills, ",") != "query 2" {
+		t.Errorf("an admin's KILL QUERY 2: %v, killed %q", err, procs.kills)
 	}
 }

@@ -114,6 +114,7 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		r: r, info: info, user: user.Name, vars: newSessionVars(r.baseline),
 		intr:   interrupts{metrics: r.metrics, log: r.log, connID: info.ConnID},
 		held:   heldConns{be: r.be, log: r.log, connID: info.ConnID},
+		procs:  processes{list: r.procs, connID: info.ConnID, user: user.Name},
 		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !escapeUnsafe(coll.CharsetName) {

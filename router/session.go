@@ -43,9 +43,10 @@ type Session struct {
 
 	held heldConns // connections acquired from the backend and not yet released (panics.go)
 
-	act    activity // what SHOW PROCESSLIST shows of this session
-	parses int      // statements parsed so far (tests count the parses of an EXECUTE)
-	route  string   // how the last statement was routed (route.go)
+	act    activity  // what SHOW PROCESSLIST shows of this session
+	procs  processes // SHOW PROCESSLIST and KILL as the session's user sees them (process.go)
+	parses int       // statements parsed so far (tests count the parses of an EXECUTE)
+	route  string    // how the last statement was routed (route.go)
 
 	reads readState // the read/write split and read retry of the statement running, GTIDs of the last writes (readsplit.go)
 }
@@ -169,7 +170,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			w = s.sslStatusRows(w) // sslstatus.go
 		}
 		if n.Tp == ast.ShowProcessList {
-			res, err := s.showProcessList(n.Full)
+			res, err := s.procs.show(n.Full, isAdmin(snap, s.user))
 			if err != nil {
 				return err
 			}
@@ -195,7 +196,10 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return res.write(w, s.resultStatus(more), false)
 		}
 	case *ast.KillStmt:
-		return s.kill(n, more, w)
+		if err := s.procs.kill(n, isAdmin(snap, s.user)); err != nil {
+			return err
+		}
+		return s.writeOK(w, more)
 	case *ast.InsertStmt:
 		if err := s.nameInsertColumns(ctx, snap, n); err != nil {
 			return err
