@@ -249,8 +249,8 @@ func TestResetClearsSession(t *testing.T) {
 		t.Errorf("transaction bookkeeping after reset: written %v, begin %q, savepoints %v, sticky %v, pinned %d",
 			s.written, s.txnBegin, s.savepoints, s.sticky, len(s.pinned))
 	}
-	if s.sqlStmts != nil || s.ids.last != 0 || s.diag.last.rowCount != fresh.diag.last.rowCount {
-		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts, s.ids.last, s.diag.last.rowCount)
+	if s.sqlStmts.byName != nil || s.ids.last != 0 || s.diag.last.rowCount != fresh.diag.last.rowCount {
+		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts.byName, s.ids.last, s.diag.last.rowCount)
 	}
 	if s.vars.restoreFlags != fresh.vars.restoreFlags || s.vars.get("sql_mode") != "" || s.vars.get("character_set_client") != "'latin1'" {
 		t.Errorf("variables after reset: %v (restore flags %v)", s.vars.values, s.vars.restoreFlags)

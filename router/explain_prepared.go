@@ -147,10 +147,7 @@ func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r e
 	if _, err := s.describe(snap, r.stmt, r.text); err != nil {
 		return err
 	}
-	if s.sqlStmts == nil {
-		s.sqlStmts = map[string]sqlStmt{}
-	}
-	s.sqlStmts[strings.ToLower(name)] = sqlStmt{explain: text}
+	s.sqlStmts.put(name, sqlStmt{explain: text})
 	return s.writeOK(w, more) // MariaDB: "Statement prepared"
 }
 

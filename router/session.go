@@ -28,18 +28,18 @@ type Session struct {
 	status uint16      // last status flags (autocommit, in transaction)
 	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
-	ids        insertIDs          // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
-	pinned     map[string]Conn    // shard name → connection kept across statements
-	last       map[string]Conn    // shard name → connection released last (a hint for the pool)
-	written    map[string]bool    // shards written in the current transaction
-	newWriter  string             // the shard the running write made the writer: forgotten if it fails (txn.go)
-	diag       sessionDiag        // diagnostics of the previous statement (diag.go)
-	txnBegin   string             // the statement that began the current transaction
-	savepoints []savepoint        // the transaction's live savepoints, oldest first (txn.go)
-	branchRows rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
-	sqlStmts   map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
-	locks      tableLocks         // the LOCK TABLES the session holds on shards (lock.go)
-	lists      bigLists           // long literal lists cut out of the statement running (biglist.go)
+	ids        insertIDs       // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
+	pinned     map[string]Conn // shard name → connection kept across statements
+	last       map[string]Conn // shard name → connection released last (a hint for the pool)
+	written    map[string]bool // shards written in the current transaction
+	newWriter  string          // the shard the running write made the writer: forgotten if it fails (txn.go)
+	diag       sessionDiag     // diagnostics of the previous statement (diag.go)
+	txnBegin   string          // the statement that began the current transaction
+	savepoints []savepoint     // the transaction's live savepoints, oldest first (txn.go)
+	branchRows rowsKind        // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
+	sqlStmts   sqlStmts        // SQL-level PREPARE by name (prepare_sql.go)
+	locks      tableLocks      // the LOCK TABLES the session holds on shards (lock.go)
+	lists      bigLists        // long literal lists cut out of the statement running (biglist.go)
 
 	held heldConns // connections acquired from the backend and not yet released (panics.go)
 
@@ -476,7 +476,7 @@ func (s *Session) Reset(context.Context) error {
 	clear(s.written)
 	s.txnBegin, s.savepoints = "", nil
 	s.diag.last = diagnostics{}
-	s.sqlStmts = nil
+	s.sqlStmts = sqlStmts{}
 	s.vars.reset()
 	return nil
 }
