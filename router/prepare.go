@@ -267,7 +267,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
-			s.reads.forgetGTIDs(s.splitSetting(snap), p.branches)
+			s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.branches)
 			s.route = RouteMultiWrite
 			s.branchRows = st.rows
 			defer func() { s.branchRows = rowsPlain }()
@@ -327,6 +327,6 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.diag.record(ctx, c, out, err)
 	s.diag.keep = false
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.reads.trackGTID(ctx, s.splitSetting(snap), shard, c, err)
+	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }

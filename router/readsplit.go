@@ -81,7 +81,7 @@ func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
 // statementSplit is the read/write split the session applies to st: its user's or current
 // database's setting when readRole sends st to a replica, else the zero value (primary).
 func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
-	split := s.splitSetting(snap)
+	split := splitSetting(snap, s.user, s.db)
 	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || s.locks.locked()) != rules.RoleReplica {
 		return rules.ReadSplit{}
 	}
@@ -100,15 +100,15 @@ func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.Read
 	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || s.locks.locked() {
 		return rules.ReadSplit{}
 	}
-	return s.splitSetting(snap)
+	return splitSetting(snap, s.user, s.db)
 }
 
-// splitSetting is the read/write split of the session's user and current database.
-func (s *Session) splitSetting(snap *rules.Snapshot) rules.ReadSplit {
-	u, _ := snap.User(s.user)
+// splitSetting is the read/write split of user in current database db ("" for none).
+func splitSetting(snap *rules.Snapshot, user, db string) rules.ReadSplit {
+	u, _ := snap.User(user)
 	var d *rules.Database
-	if s.db != "" {
-		d, _ = snap.Database(s.db)
+	if db != "" {
+		d, _ = snap.Database(db)
 	}
 	return rules.SplitFor(u, d)
 }

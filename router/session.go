@@ -291,7 +291,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execMultiLocked(ctx, snap, plan, more, w)
 	}
 	if plan.branches != nil {
-		s.reads.forgetGTIDs(s.splitSetting(snap), plan.branches)
+		s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), plan.branches)
 		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
