@@ -37,26 +37,33 @@ type Process struct {
 	State, Info             string
 }
 
-// activity is what other sessions may read of a session: its database and statement.
+// activity is what other sessions may read of a session: its database and statement. The
+// zero value is a session doing nothing; safe for concurrent use.
 type activity struct {
 	mu       sync.Mutex
 	db, info string
 }
 
-// Describe returns the session's current database and the statement it runs. Unlike the
-// rest of Session it is safe to call from any goroutine.
-func (s *Session) Describe() (db, info string) {
-	s.act.mu.Lock()
-	defer s.act.mu.Unlock()
-	return s.act.db, s.act.info
+// set records the session's current database and the statement it runs ("" for none).
+func (a *activity) set(db, info string) {
+	a.mu.Lock()
+	a.db, a.info = db, info
+	a.mu.Unlock()
 }
 
-// publish records the statement the session starts ("" when it is done) and its database.
-func (s *Session) publish(info string) {
-	s.act.mu.Lock()
-	s.act.db, s.act.info = s.db, info
-	s.act.mu.Unlock()
+// get returns what set recorded last.
+func (a *activity) get() (db, info string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.db, a.info
 }
+
+// Describe returns the session's current database and the statement it runs. Unlike the
+// rest of Session it is safe to call from any goroutine.
+func (s *Session) Describe() (db, info string) { return s.act.get() }
+
+// publish records the statement the session starts ("" when it is done) and its database.
+func (s *Session) publish(info string) { s.act.set(s.db, info) }
 
 // isAdmin reports whether user may see and kill every connection.
 func isAdmin(snap *rules.Snapshot, user string) bool {
