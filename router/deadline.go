@@ -163,7 +163,7 @@ type interrupts struct {
 
 // withTimeout runs f under deadline d (none when d <= 0) and counts its running out by
 // source (the interruption itself reaches the client as ER_QUERY_TIMEOUT: interruptedError).
-func (in interrupts) withTimeout(ctx context.Context, d time.Duration, source string, f func(context.Context) error) error {
+func (in *interrupts) withTimeout(ctx context.Context, d time.Duration, source string, f func(context.Context) error) error {
 	if d <= 0 {
 		return f(ctx)
 	}
@@ -213,19 +213,19 @@ func killReasonOf(cause error) string {
 // interruptOnDone arms an interrupter for the exchange about to start on c: when ctx ends,
 // the statement is killed on its server (killQuery, counted by reason) and its answer
 // drained within drainTimeout. The caller must call Stop once the exchange is over.
-func (in interrupts) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+func (in *interrupts) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
 	return engine.Interrupt(ctx, c, drainTimeout, in.killOnDone(ctx, shard, c))
 }
 
 // watchOnDone arms an interrupter that gives c up when ctx ends: the exchange fails at
 // once, and Stop marks c broken and kills the statement on its server (killQuery, counted
 // by reason). For exchanges whose answer is not worth draining.
-func (in interrupts) watchOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+func (in *interrupts) watchOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
 	return engine.Watch(ctx, c, in.killOnDone(ctx, shard, c))
 }
 
 // killOnDone is the kill of the statement c runs once ctx has ended, named by why it ended.
-func (in interrupts) killOnDone(ctx context.Context, shard *rules.Shard, c Conn) func() error {
+func (in *interrupts) killOnDone(ctx context.Context, shard *rules.Shard, c Conn) func() error {
 	return func() error { return in.killQuery(shard, c, killReason(ctx)) }
 }
 
@@ -273,7 +273,7 @@ func interrupted(ctx context.Context, cw *cutoff, err error, write bool) error {
 // whole response had already reached it. write says the command may change data and its
 // answer settles the outcome the client must learn (a statement of its own, a COMMIT; not a
 // branch of a multi-shard write, which the commit that follows settles): see interrupted.
-func (in interrupts) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
+func (in *interrupts) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
 		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
 	}
@@ -300,7 +300,7 @@ const erStatementTimeout = 1969
 
 // killQuery stops a statement left running on c's server after its context ended (KILL
 // QUERY over a separate connection, bounded by killTimeout), counted by reason.
-func (in interrupts) killQuery(shard *rules.Shard, c Conn, reason string) error {
+func (in *interrupts) killQuery(shard *rules.Shard, c Conn, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	in.metrics.BackendKill(reason)
