@@ -1,11 +1,14 @@
 package router
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/rules"
 )
 
 func TestLiteral(t *testing.T) {
@@ -198,5 +201,43 @@ func TestSessionVarsSetDeadline(t *testing.T) {
 	st = parseOneForTest(t, "SET time_zone = '+00:00'").(*ast.SetStmt)
 	if found, err := v.setDeadline(st); err != nil || found || len(st.Variables) != 1 {
 		t.Errorf("no deadline variable: %v, %v, %d left", found, err, len(st.Variables))
+	}
+}
+
+// TestSessionVarsPrepareConn: a connection is brought to the session's database and
+// variables once; a connection that already holds them is sent nothing. readBack makes
+// what the backend reports the session's, and the connection's.
+func TestSessionVarsPrepareConn(t *testing.T) {
+	ctx := context.Background()
+	be := newFakeBackend()
+	c, _ := be.Acquire(ctx, &rules.Shard{Name: "s0"}, rules.RolePrimary)
+	v := newSessionVars(map[string]string{"autocommit": "1"})
+	v.replace(map[string]string{"time_zone": "'+00:00'"})
+	if err := v.prepareConn(ctx, c, "blog_p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.prepareConn(ctx, c, "blog_p"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"s0#1: USE blog_p", "s0#1: SET SESSION time_zone = '+00:00'"}
+	if log := be.takeLog(); !slices.Equal(log, want) {
+		t.Errorf("sent %q, want %q", log, want)
+	}
+	be.values["sql_mode"] = "ANSI_QUOTES"
+	if err := v.readBack(ctx, c, []string{"sql_mode", "autocommit"}); err != nil {
+		t.Fatal(err)
+	}
+	if v.get("sql_mode") != "'ANSI_QUOTES'" || v.get("autocommit") != "" || v.get("time_zone") != "'+00:00'" {
+		t.Errorf("after reading back: %v", v.values)
+	}
+	if c.Vars()[""] != v.get("") {
+		t.Errorf("the connection holds %v, the session %v", c.Vars(), v.values)
+	}
+	be.takeLog()
+	if err := v.prepareConn(ctx, c, "blog_p"); err != nil {
+		t.Fatal(err)
+	}
+	if log := be.takeLog(); len(log) != 0 {
+		t.Errorf("a connection that read back the session's state was sent %q", log)
 	}
 }
