@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -89,8 +90,8 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 
 // finish completes the route once the prepare-time analysis is over: only a statement that
 // depends on nothing of the session but its parameters keeps it.
-func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
-	if b == nil || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.Empty() || p.branches != nil || p.scatter != nil {
+func (b *boundRoute) finish(r *plan.Route, a *analyzer) *boundRoute {
+	if b == nil || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !r.Names.Empty() {
 		return nil
 	}
 	return b
@@ -152,10 +153,10 @@ func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 	return restoreSQL(b.flags, nil, b.st)
 }
 
-// explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
+// Explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
 // statement routed by its parameters): the shard of the slot the bound key names, and the
 // SQL with the slot's physical table and database names as placeholders.
-func (b *boundRoute) explain() ([]ExplainStep, error) {
+func (b *boundRoute) Explain() ([]plan.Step, error) {
 	sql, err := b.fill(func(t *rules.Table) string {
 		if t.TablePerSlot {
 			return t.Name + "_{slot}"
@@ -165,7 +166,7 @@ func (b *boundRoute) explain() ([]ExplainStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []ExplainStep{{Step: "route", Shard: "{shard of the bound key's slot}", Detail: sql}}, nil
+	return []plan.Step{{Step: "route", Shard: "{shard of the bound key's slot}", SQL: sql}}, nil
 }
 
 // slot is the one slot every sharded table's key values name, as routeSharded finds it.
@@ -233,5 +234,14 @@ func (s *Session) rebind(snap *rules.Snapshot, st *Stmt) *boundRoute {
 	if err != nil {
 		return nil
 	}
-	return p.bound
+	return boundOf(p)
+}
+
+// boundOf is the bound route of a prepare-time plan, nil when it has none.
+func boundOf(p plan.Primitive) *boundRoute {
+	if r, ok := p.(*plan.Route); ok {
+		b, _ := r.Bound.(*boundRoute)
+		return b
+	}
+	return nil
 }

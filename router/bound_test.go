@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -88,7 +89,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				t.Fatal(err)
 			}
 			prep, err := s.describe(snap, node, sql)
-			if err != nil || prep.bound == nil {
+			if err != nil || boundOf(prep) == nil {
 				t.Fatalf("prepared without a bound route: %v", err)
 			}
 			resolved := 0
@@ -101,7 +102,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				}
 				s.ids.last = uint64(v * 1000) // a session value the statement may embed
 				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
-				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
+				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
@@ -111,11 +112,12 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 					continue
 				}
 				resolved++
-				if err != nil || want.scatter != nil || want.branches != nil {
-					t.Fatalf("params %v: bound route %s %q, planning: %v (scatter %v, branches %v)", params, shard.Name, got, err, want.scatter != nil, want.branches != nil)
+				wr, single := want.(*plan.Route)
+				if err != nil || !single {
+					t.Fatalf("params %v: bound route %s %q, planning: %v (planned as %T, not one route)", params, shard.Name, got, err, want)
 				}
-				if shard != want.shard || got != want.sql || !reflect.DeepEqual(cols, want.columns) {
-					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, want.shard.Name, want.sql)
+				if shard != wr.Shard || got != wr.SQL || !reflect.DeepEqual(cols, wr.Columns) {
+					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, wr.Shard.Name, wr.SQL)
 				}
 			}
 			if resolved < 8 {

@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -145,7 +146,7 @@ func (s *Session) lockExec(snap *rules.Snapshot) lockExec {
 // the locks are released for the write's atomic commit and taken again, in the same order,
 // right after it. The client gets the write's answer only once the locks are back; if they
 // cannot be taken again, the connection is closed (the write itself is committed).
-func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
+func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p *plan.MultiWrite, more bool, w wire.PacketWriter) error {
 	x := s.lockExec(snap)
 	locks := s.locks.held
 	if err := s.locks.release(ctx, x); err != nil {

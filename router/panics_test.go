@@ -73,28 +73,6 @@ func TestAbandon(t *testing.T) {
 	}
 }
 
-// TestRecoveryPanicClosesItsConnection: a panic while a recovery pass works on a server
-// fails that server's part of the pass, with its connection closed, not the process.
-func TestRecoveryPanicClosesItsConnection(t *testing.T) {
-	snap, err := rules.Build(shardedConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := newFakeBackend()
-	rc := NewRecoverer(RecoverOptions{Rules: rules.NewStore(snap), Backend: be})
-	shard, _ := snap.Shard("s0")
-	err = rc.withConn(context.Background(), shard, func(c Conn) error { panic("malformed XA RECOVER row") })
-	if sqlCode(err) != sqlerr.ErUnknownError {
-		t.Fatalf("withConn = %v, want the panic as an error", err)
-	}
-	if n := be.idleCount("s0"); n != 0 {
-		t.Errorf("%d idle connections on s0, want the panicking pass's connection closed", n)
-	}
-	if err := rc.withConn(context.Background(), shard, func(Conn) error { return nil }); err != nil {
-		t.Errorf("the next pass: %v", err)
-	}
-}
-
 // TestHeldConnsReleaseOnce: a connection goes back to the backend once; a second release
 // is ignored (the pool may have handed it to another session by then).
 func TestHeldConnsReleaseOnce(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -93,7 +94,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	switch n := st.(type) {
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
+			res, err := s.planner(snap).showDatabases(snap, n)
 			if err != nil {
 				return nil, err
 			}
@@ -122,20 +123,23 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, pkts, err := s.prepareOn(ctx, snap, p.shard, p.sql)
+	shard, first := plan.First(p)
+	bs, pkts, err := s.prepareOn(ctx, snap, shard, first)
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	attrs := p.Attributes()
+	_, multi := p.(*plan.MultiWrite)
+	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: first, shard: shard, sticky: attrs.Sticky, snap: snap, dynamic: attrs.Dynamic || !attrs.Names.Empty() || multi, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
-	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
+	stmt.columns, stmt.rows = attrs.Columns, rowsKindOf(st)
 	if clause == "" {
-		stmt.bound = p.bound
+		stmt.bound = boundOf(p)
 	}
 	for i, d := range stmt.colDefs {
-		stmt.colDefs[i] = p.columns.Rewrite(d)
+		stmt.colDefs[i] = attrs.Columns.Rewrite(d)
 	}
 	return stmt, nil
 }
@@ -210,7 +214,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
 	if st.local != nil {
-		res, err := s.showDatabases(snap, st.local)
+		res, err := s.planner(snap).showDatabases(snap, st.local)
 		if err != nil {
 			return err
 		}
@@ -250,13 +254,14 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		if err != nil {
 			return err
 		}
-		if !p.columns.Empty() {
-			w = introspect.NewColumns(w, p.columns)
+		if cols := p.Attributes().Columns; !cols.Empty() {
+			w = introspect.NewColumns(w, cols)
 		}
-		if p.scatter != nil {
+		switch p := p.(type) {
+		case *plan.Scatter:
 			s.route = RouteScatter
 			if bound {
-				return s.runScatter(ctx, snap, p.scatter, false, w, true)
+				return s.runScatter(ctx, snap, p, false, w, true)
 			}
 			if st.returning == "" && !st.scatter.triedUnder(s, snap) {
 				// Planned once for this and every later execution (scatter_prepared.go).
@@ -266,15 +271,17 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 				}
 			}
 			return s.executeScatter(ctx, snap, st, params, w)
-		}
-		if p.branches != nil {
-			s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.branches)
+		case *plan.MultiWrite:
+			s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
 			s.route = RouteMultiWrite
 			s.branchRows = st.rows
 			defer func() { s.branchRows = rowsPlain }()
 			return s.execMulti(ctx, snap, p, false, w)
+		case *plan.Route:
+			sql, shard, diagnostic, names = p.SQL, p.Shard, p.Diagnostic, p.Names
+		default:
+			return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
 		}
-		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
 	} else if !st.columns.Empty() {
 		w = introspect.NewColumns(w, st.columns)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -213,7 +214,7 @@ func mergeGTIDs(a, b string) string {
 // forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their
 // XA branches report no GTID) until a later write there records one; nothing without a
 // read/write split (split, the session's setting).
-func (rs *readState) forgetGTIDs(split rules.ReadSplit, bs []branch) {
+func (rs *readState) forgetGTIDs(split rules.ReadSplit, bs []plan.Branch) {
 	if !split.Enabled {
 		return
 	}
@@ -221,7 +222,7 @@ func (rs *readState) forgetGTIDs(split rules.ReadSplit, bs []branch) {
 		rs.gtids = map[string]string{}
 	}
 	for _, b := range bs {
-		rs.gtids[b.shard.Name] = gtidUnknown
+		rs.gtids[b.Shard.Name] = gtidUnknown
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -138,11 +139,11 @@ func TestReadStateGTIDs(t *testing.T) {
 		t.Errorf("after a write: asked %q, gtids %v", log, rs.gtids)
 	}
 	rs = readState{gtids: map[string]string{"s1": "0-1-5"}}
-	rs.forgetGTIDs(rules.ReadSplit{}, []branch{{shard: &rules.Shard{Name: "s1"}}})
+	rs.forgetGTIDs(rules.ReadSplit{}, []plan.Branch{{Shard: &rules.Shard{Name: "s1"}}})
 	if rs.gtids["s1"] != "0-1-5" {
 		t.Errorf("without a split: %v", rs.gtids)
 	}
-	rs.forgetGTIDs(split, []branch{{shard: &rules.Shard{Name: "s1"}}, {shard: shard}})
+	rs.forgetGTIDs(split, []plan.Branch{{Shard: &rules.Shard{Name: "s1"}}, {Shard: shard}})
 	if rs.gtids["s1"] != gtidUnknown || rs.gtids["s0"] != gtidUnknown {
 		t.Errorf("after a multi-shard write: %v", rs.gtids)
 	}

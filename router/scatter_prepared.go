@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -38,7 +39,7 @@ type scatterTemplate struct {
 	sharded []tableRef
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
-	merge   mergePlan
+	merge   *mergePlan
 }
 
 // triedUnder reports whether the template was built (or found not to fit) under the
@@ -166,7 +167,8 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	pl := *t.pl
 	pl.unpruned = true
 	p, err := pl.plan(snap, node, text, nil)
-	if err != nil || p.scatter == nil || p.scatter.merge.branched {
+	sp, ok := p.(*plan.Scatter)
+	if err != nil || !ok || mergeOf(sp).branched {
 		return false
 	}
 	quoted, err := restoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
@@ -174,14 +176,14 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	for _, tg := range p.scatter.targets {
-		tmpl, ok := cutTemplate(tg.sql, open, n)
+	for _, tg := range sp.Targets {
+		tmpl, ok := cutTemplate(tg.SQL, open, n)
 		if !ok {
 			return false
 		}
-		shards[tg.shard] = tmpl
+		shards[tg.Shard] = tmpl
 	}
-	t.merge = p.scatter.merge
+	t.merge = mergeOf(sp)
 	return true
 }
 
@@ -214,7 +216,7 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 // (another snapshot, database or restore flags), the values do not prune (an error the
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
-func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
+func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
 	if !t.triedUnder(s, snap) || t.shards == nil || s.locks.locked() {
 		return nil, introspect.Columns{}, false
 	}
@@ -242,13 +244,13 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 			return nil, introspect.Columns{}, false
 		}
 	}
-	sp := &scatterPlan{merge: t.merge, targets: make([]scatterTarget, 0, len(order))}
+	sp := &plan.Scatter{Merge: t.merge, Targets: make([]plan.Target, 0, len(order))}
 	for _, sh := range order {
 		tmpl, ok := t.shards[sh]
 		if !ok {
 			return nil, introspect.Columns{}, false
 		}
-		sp.targets = append(sp.targets, scatterTarget{shard: sh, slots: byShard[sh], sql: tmpl.fill(lits)})
+		sp.Targets = append(sp.Targets, plan.Target{Shard: sh, Slots: byShard[sh], SQL: tmpl.fill(lits)})
 	}
 	return sp, introspect.ColumnsOf(t.ldb, order[0]), true
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
-	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -31,11 +31,8 @@ type Session struct {
 	ids        insertIDs       // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
 	pinned     map[string]Conn // shard name → connection kept across statements
 	last       map[string]Conn // shard name → connection released last (a hint for the pool)
-	written    map[string]bool // shards written in the current transaction
-	newWriter  string          // the shard the running write made the writer: forgotten if it fails (txn.go)
 	diag       sessionDiag     // diagnostics of the previous statement (diag.go)
-	txnBegin   string          // the statement that began the current transaction
-	savepoints []savepoint     // the transaction's live savepoints, oldest first (txn.go)
+	tx         txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
 	branchRows rowsKind        // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts   sqlStmts        // SQL-level PREPARE by name (prepare_sql.go)
 	locks      tableLocks      // the LOCK TABLES the session holds on shards (lock.go)
@@ -189,13 +186,6 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return res.write(w, s.resultStatus(more), false)
 			}
 		}
-		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
-			if err != nil {
-				return err
-			}
-			return res.write(w, s.resultStatus(more), false)
-		}
 	case *ast.KillStmt:
 		if err := s.procs.kill(n, isAdmin(snap, s.user)); err != nil {
 			return err
@@ -248,68 +238,21 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return err
 			}
 		}
-		s.txnBegin, s.savepoints = text, nil
-		clear(s.written)
-		if c, ok := s.onlyPinned(); ok {
+		s.tx.Begin(text)
+		if c, ok := s.onlyPinned(snap); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
-	if isTableDDL(st) {
-		refs, err := s.planner(snap).ddlTargets(snap, st)
-		if err != nil {
-			return err
-		}
-		if refs != nil {
-			s.route = RouteDDL
-			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
-		}
-	}
-	plan, err := s.plan(snap, st, text, nil)
+	p, err := s.planStatement(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
-		plan, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
+		p, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
 	}
 	if err != nil {
 		return err
 	}
-	if plan.sticky {
-		s.sticky = true
-	}
-	s.diag.keep = plan.diagnostic
-	defer func() { s.diag.keep = false }()
-	if !plan.names.Empty() {
-		w = introspect.NewRows(w, plan.names, false)
-	}
-	if !plan.columns.Empty() {
-		w = introspect.NewColumns(w, plan.columns)
-	}
-	if plan.scatter != nil {
-		s.route = RouteScatter
-		return s.runScatterRead(ctx, snap, plan.scatter, s.statementSplit(snap, st, text), more, w, false) // readretry.go
-	}
-	if plan.branches != nil && s.locks.locked() {
-		return s.execMultiLocked(ctx, snap, plan, more, w)
-	}
-	if plan.branches != nil {
-		s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), plan.branches)
-		s.route = RouteMultiWrite
-		s.branchRows = rowsKindOf(st)
-		defer func() { s.branchRows = rowsPlain }()
-		return s.execMulti(ctx, snap, plan, more, w)
-	}
-	s.route = RouteSingle
-	if isWrite(st) {
-		if err := s.checkWrite(ctx, plan.shard); err != nil {
-			return err
-		}
-		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
-			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
-		}))
-	}
-	s.reads.replica = s.statementSplit(snap, st, text)
-	defer func() { s.reads.replica = rules.ReadSplit{} }()
-	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
+	return s.execPlan(ctx, snap, st, text, p, more, w) // execplan.go
 }
 
 // runRead runs a statement that changes nothing, once more after a lost backend connection
@@ -388,7 +331,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		if err := s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard)); err != nil {
 			return nil, err
 		}
-		return c, s.joinTransaction(ctx, c)
+		return c, s.tx.Join(ctx, c, s.txnOpen())
 	}
 	c, viaSplit, err := s.reads.acquireReplica(ctx, s.r.be, shard)
 	switch {
@@ -403,7 +346,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	s.held.hold(c)
 	err = s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard))
 	if err == nil {
-		err = s.joinTransaction(ctx, c)
+		err = s.tx.Join(ctx, c, s.txnOpen())
 	}
 	if err != nil {
 		s.held.release(c)
@@ -456,7 +399,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 		delete(s.pinned, shard.Name)
 		s.held.release(c)
 		if held {
-			return lostTxnError(shard.Name, err)
+			return txn.LostError(shard.Name, err)
 		}
 		return err
 	}
@@ -474,8 +417,7 @@ func (s *Session) Reset(context.Context) error {
 	s.sticky = false
 	s.ids.last = 0
 	s.status = wire.StatusAutocommit
-	clear(s.written)
-	s.txnBegin, s.savepoints = "", nil
+	s.tx.Reset()
 	s.diag.last = diagnostics{}
 	s.sqlStmts = sqlStmts{}
 	s.vars.reset()
