@@ -102,7 +102,7 @@ func (b *boundRoute) finish(r *plan.Route, a *analyzer) *boundRoute {
 // slots, a value the key's function refuses, a single table elsewhere, a changed session or
 // snapshot): the caller then plans the statement in full, which answers those cases.
 func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
-	if b == nil || snap != b.snap || s.db != b.db || s.restoreFlags != b.flags {
+	if b == nil || snap != b.snap || s.db != b.db || s.vars.restoreFlags != b.flags {
 		return nil, "", introspect.Columns{}, false
 	}
 	slot, ok := b.slot(params)
@@ -204,7 +204,7 @@ type sessionVal struct {
 func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	switch name {
 	case "last_insert_id":
-		return s.lastInsertID, true
+		return s.ids.last, true
 	case "database", "schema":
 		if s.db == "" {
 			return nil, true
@@ -215,7 +215,7 @@ func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	case "version":
 		return s.r.version, true
 	case varMaxExecutionTime, varMaxStatementTime:
-		d, _ := s.deadlineFor(snap, hintDeadline{})
+		d, _ := s.vars.deadline(snap, s.user, s.db, hintDeadline{})
 		return (&planner{deadline: d}).deadlineVarValue(name), true
 	}
 	return nil, false

@@ -100,8 +100,8 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				for i := range params {
 					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
 				}
-				s.lastInsertID = uint64(v * 1000) // a session value the statement may embed
-				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
+				s.ids.last = uint64(v * 1000) // a session value the statement may embed
+				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
