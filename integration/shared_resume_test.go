@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,11 +42,30 @@ func gtidIOPos(t *testing.T, s *mariadbtest.Server) string {
 	return ""
 }
 
+// gtidSeq is the highest sequence number in a GTID position ("0-1-1666,1-2-5").
+func gtidSeq(t *testing.T, pos string) uint64 {
+	t.Helper()
+	var hi uint64
+	for _, g := range strings.Split(pos, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		parts := strings.Split(g, "-")
+		n, err := strconv.ParseUint(parts[len(parts)-1], 10, 64)
+		if len(parts) != 3 || err != nil {
+			t.Fatalf("GTID position %q: %q is not domain-server-sequence", pos, g)
+		}
+		hi = max(hi, n)
+	}
+	return hi
+}
+
 // TestSharedTopologyResume: the leader dies in the middle of a promotion. The test plays
-// the dead leader's part: it stopped the replicas' IO threads, let b2 apply what it received
-// and promoted it, but published nothing. The next leader carries the promotion on: it keeps
-// b2 (it holds every write; another choice would lose them), repoints b3 to it, fences b1,
-// and every write the proxies acknowledged is on b2.
+// the dead leader's part: it stopped the replicas' IO threads, let the one that received the
+// most apply what it received and promoted it, but published nothing. The next leader
+// carries the promotion on: it keeps that replica (it holds every write; another choice
+// could lose some), repoints the other to it, fences b1, and every write the proxies
+// acknowledged is on it.
 func TestSharedTopologyResume(t *testing.T) {
 	f := newSharedFleet(t, false)
 	// A 5 s lease: the test does the dead leader's steps before the next one takes over.
@@ -69,15 +89,22 @@ func TestSharedTopologyResume(t *testing.T) {
 	<-proxies[leader].done
 	killed := time.Now()
 	docker(t, "kill", f.g.srv[0].ContainerID())
-	// The dead leader's half promotion.
+	// The dead leader's half promotion: like any leader it promotes the replica that received
+	// the most (semi-sync guarantees each acknowledged write on one replica, not on both:
+	// the other may lack the last few).
 	b2, b3 := f.g.srv[1], f.g.srv[2]
 	b2.Exec(t, "STOP SLAVE IO_THREAD")
 	b3.Exec(t, "STOP SLAVE IO_THREAD")
-	var waited int
-	if err := b2.DB(t, "").QueryRowContext(t.Context(), "SELECT MASTER_GTID_WAIT(?, 10)", gtidIOPos(t, b2)).Scan(&waited); err != nil || waited != 0 {
-		t.Fatalf("b2 did not apply what it received: %d %v", waited, err)
+	promoted, promotedName, promotedID, other := b2, "b2", 2, b3
+	pos2, pos3 := gtidIOPos(t, b2), gtidIOPos(t, b3)
+	if gtidSeq(t, pos3) > gtidSeq(t, pos2) {
+		promoted, promotedName, promotedID, other = b3, "b3", 3, b2
 	}
-	b2.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = 0")
+	var waited int
+	if err := promoted.DB(t, "").QueryRowContext(t.Context(), "SELECT MASTER_GTID_WAIT(?, 10)", gtidIOPos(t, promoted)).Scan(&waited); err != nil || waited != 0 {
+		t.Fatalf("%s did not apply what it received: %d %v", promotedName, waited, err)
+	}
+	promoted.Exec(t, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = 0")
 	halfDone := time.Since(killed)
 	if l, _ := f.leader(t); l != leader {
 		t.Fatalf("%s led before the half promotion was done (%v after the leader died): the test cannot play the dead leader", l, halfDone)
@@ -99,15 +126,16 @@ func TestSharedTopologyResume(t *testing.T) {
 			t.Logf("%s: %s", next, l)
 		}
 	}
-	if doc.Shards["s0"].Primary != "b2" || doc.Fenced["b1"] == "" {
-		t.Fatalf("shared topology after the resumed promotion: %+v, want b2 primary and b1 fenced", doc)
+	t.Logf("received before the half promotion: b2 %s, b3 %s; the dead leader promoted %s", pos2, pos3, promotedName)
+	if doc.Shards["s0"].Primary != promotedName || doc.Fenced["b1"] == "" {
+		t.Fatalf("shared topology after the resumed promotion: %+v, want %s primary and b1 fenced", doc, promotedName)
 	}
-	if missing := missingOn(t, b2, res.acks); missing > 0 {
-		t.Errorf("%d of %d acknowledged writes are missing on b2", missing, len(res.acks))
+	if missing := missingOn(t, promoted, res.acks); missing > 0 {
+		t.Errorf("%d of %d acknowledged writes are missing on %s", missing, len(res.acks), promotedName)
 	}
 	if after := longestGap(res.acks, killed); len(res.acks) == 0 || res.acks[len(res.acks)-1].at.Before(killed) {
 		t.Errorf("no write acknowledged after the resumed promotion (longest gap %v)", after)
 	}
-	checkServerID(t, proxies[next], next, 2)
-	f.g.sync(t, b2, b3) // b3 replicates from b2
+	checkServerID(t, proxies[next], next, promotedID)
+	f.g.sync(t, promoted, other) // the other replica replicates from the promoted one
 }
