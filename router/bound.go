@@ -21,10 +21,12 @@ import (
 //
 // The session values the statement embeds (LAST_INSERT_ID(), DATABASE(),
 // @@max_execution_time) are bind variables too, filled in from the session at each
-// execution. It holds only for the snapshot, current database and restore flags it was
-// planned under; a statement that asks about the previous one (diagnostics), reads
-// information_schema, or is a multi-shard write or a scatter gets none and is planned again
-// at each execution.
+// execution; a statement on single and broadcast tables only that embeds them has a fixed
+// route of this kind (the shard is known, the values are not). Values that send a write to
+// several slots make it a multi-shard write planned on the kept tree (resolveWrite). It
+// holds only for the snapshot, current database and restore flags it was planned under; a
+// statement that asks about the previous one (diagnostics), reads information_schema, or is
+// a scatter gets none and is planned again at each execution.
 type boundRoute struct {
 	snap    *rules.Snapshot
 	pl      *planner // the prepare-time view it was planned with (reads key values)
@@ -45,13 +47,15 @@ type boundRoute struct {
 	alias   bool // renamed tables keep their logical name as an alias (see rename)
 	rewrite bool // the analysis rewrote the statement: restore it even if no name changes
 	db0     *rules.Database
+	fixed   *rules.Shard // a statement on no sharded table: its shard, whatever the values
+	a       *analyzer    // the prepare-time analysis (resolveWrite plans a multi-shard write from it)
 }
 
 // newBoundRoute records a statement routed by its parameters, after its analysis and before
 // the prepare-time plan renames anything (what the analysis rewrote is the same at every
 // execution). It returns nil for statements it cannot route alone.
 func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
-	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db}
+	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db, a: a}
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
 	top := topLevelTables(st)
@@ -79,12 +83,31 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 			return nil
 		}
 	}
+	b.bindVars(a)
+	return b
+}
+
+// newFixedRoute records a statement on single and broadcast tables only that embeds session
+// values: its shard is fixed (planning placed it there), its session values are bind
+// variables. It returns nil for a statement that names a sharded table.
+func newFixedRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database, shard *rules.Shard) *boundRoute {
+	if a.sharded() || len(a.sessionVals) == 0 {
+		return nil
+	}
+	_, isDelete := st.(*ast.DeleteStmt)
+	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db, a: a, fixed: shard, alias: !isDelete}
+	b.bindVars(a)
+	return b
+}
+
+// bindVars records the bind variables of the analysis other than the tables' names: schema
+// qualifiers, fields named by their text, session values.
+func (b *boundRoute) bindVars(a *analyzer) {
 	for _, ref := range a.schemas {
 		b.schemas = append(b.schemas, ref)
 		b.schemaL = append(b.schemaL, ref.O)
 	}
 	b.unnamed, b.rewrite, b.vals = a.unnamed, a.rewrite, a.sessionVals
-	return b
 }
 
 // finish completes the route once the prepare-time analysis is over: only a statement that
@@ -101,29 +124,108 @@ func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
 // slots, a value the key's function refuses, a single table elsewhere, a changed session or
 // snapshot): the caller then plans the statement in full, which answers those cases.
 func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
-	if b == nil || snap != b.snap || s.db != b.db || s.restoreFlags != b.flags {
+	if !b.holds(s, snap) {
 		return nil, "", introspect.Columns{}, false
 	}
-	slot, ok := b.slot(params)
-	if !ok {
-		return nil, "", introspect.Columns{}, false
-	}
-	shard = b.sharded[0].table.Scheme.SlotShard(slot)
-	if checkSingles(b.refs, shard) != nil {
-		return nil, "", introspect.Columns{}, false
-	}
-	for _, v := range b.vals {
-		val, ok := s.sessionValue(snap, v.name)
-		if !ok {
+	slot := 0
+	if shard = b.fixed; shard == nil {
+		if slot, ok = b.slot(params); !ok {
 			return nil, "", introspect.Columns{}, false
 		}
-		*v.node = *ast.NewValueExpr(val, "", "").(*test_driver.ValueExpr)
+		shard = b.sharded[0].table.Scheme.SlotShard(slot)
+	}
+	if checkSingles(b.refs, shard) != nil || !b.fillVals(s, snap) {
+		return nil, "", introspect.Columns{}, false
 	}
 	sql, err := b.fill(func(t *rules.Table) string { return t.PhysicalName(slot) }, shard.Database)
 	if err != nil {
 		return nil, "", introspect.Columns{}, false
 	}
 	return shard, sql, introspect.ColumnsOf(b.db0, shard), true
+}
+
+// holds reports whether the route was planned under the session's snapshot, database and
+// restore flags.
+func (b *boundRoute) holds(s *Session, snap *rules.Snapshot) bool {
+	return b != nil && snap == b.snap && s.db == b.db && s.restoreFlags == b.flags
+}
+
+// fillVals writes the session's values into the statement's session value nodes; false for
+// a value a bound route does not fill in.
+func (b *boundRoute) fillVals(s *Session, snap *rules.Snapshot) bool {
+	for _, v := range b.vals {
+		val, ok := s.sessionValue(snap, v.name)
+		if !ok {
+			return false
+		}
+		*v.node = *ast.NewValueExpr(val, "", "").(*test_driver.ValueExpr)
+	}
+	return true
+}
+
+// resolveWrite places an execution whose values send a write to several slots (an UPDATE
+// or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several): the
+// multi-shard write is planned on the statement's tree with the analysis PREPARE made of
+// it, without parsing. Splitting restores each part from the tree, renamed per slot, as
+// planning a fresh tree does; fill names the tree again for the next execution. ok is false
+// when the values do not make a multi-shard write (resolve places one slot; a refused value
+// is the full planning's to report).
+func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wire.Param) (plan, bool) {
+	if !b.holds(s, snap) || b.fixed != nil || len(s.locks) > 0 || b.pl.locked || !isWrite(b.st) || !b.fillVals(s, snap) {
+		return plan{}, false
+	}
+	a := b.a
+	p := plan{shard: b.db0.DefaultShard, sql: b.text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
+	ok, err := b.pl.planMultiWrite(&p, b.st, a, params)
+	if !ok || err != nil || p.branches == nil {
+		return plan{}, false
+	}
+	return p, true
+}
+
+// writeRoute is a multi-shard write whose branches its parameters do not change, planned
+// once at PREPARE: a write to a broadcast table, an UPDATE or DELETE whose WHERE names no
+// shard key (or literal keys of several slots), a multi-row INSERT whose keys are literals.
+// Each EXECUTE hands each branch statement its values; nothing is parsed or restored. It
+// holds for the snapshot, database and restore flags it was planned under, without LOCK
+// TABLES; a write that embeds session values gets none.
+type writeRoute struct {
+	snap  *rules.Snapshot
+	db    string
+	flags format.RestoreFlags
+	p     plan
+}
+
+// newWriteRoute keeps p, the prepare-time plan of a statement, when it is such a write.
+func newWriteRoute(s *Session, snap *rules.Snapshot, p plan) *writeRoute {
+	if p.branches == nil || p.dynamic || p.diagnostic || !p.names.Empty() || p.scatter != nil || len(s.locks) > 0 {
+		return nil
+	}
+	return &writeRoute{snap: snap, db: s.db, flags: s.restoreFlags, p: p}
+}
+
+// resolve is the write's plan for one execution: the branches with the execution's
+// values, each statement given the ones it kept (as planning with the values gives them).
+func (r *writeRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (plan, bool) {
+	if r == nil || snap != r.snap || s.db != r.db || s.restoreFlags != r.flags || len(s.locks) > 0 {
+		return plan{}, false
+	}
+	p := r.p
+	p.branches = make([]branch, len(r.p.branches))
+	for i, b := range r.p.branches {
+		stmts := make([]branchStmt, len(b.stmts))
+		for j, bs := range b.stmts {
+			if params != nil {
+				bs.params = make([]wire.Param, len(bs.paramIdx))
+				for k, idx := range bs.paramIdx {
+					bs.params[k] = params[idx]
+				}
+			}
+			stmts[j] = bs
+		}
+		p.branches[i] = branch{shard: b.shard, stmts: stmts}
+	}
+	return p, true
 }
 
 // fill writes the statement with its bind variables filled in: each sharded table under
@@ -154,18 +256,26 @@ func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 
 // explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
 // statement routed by its parameters): the shard of the slot the bound key names, and the
-// SQL with the slot's physical table and database names as placeholders.
+// SQL with the slot's physical table and database names and the session values as
+// placeholders ('{last_insert_id}').
 func (b *boundRoute) explain() ([]ExplainStep, error) {
+	for _, v := range b.vals {
+		*v.node = *ast.NewValueExpr("{"+v.name+"}", "", "").(*test_driver.ValueExpr)
+	}
+	shard, db := "{shard of the bound key's slot}", "{slot's database}"
+	if b.fixed != nil {
+		shard, db = b.fixed.Name, b.fixed.Database
+	}
 	sql, err := b.fill(func(t *rules.Table) string {
 		if t.TablePerSlot {
 			return t.Name + "_{slot}"
 		}
 		return t.Name
-	}, "{slot's database}")
+	}, db)
 	if err != nil {
 		return nil, err
 	}
-	return []ExplainStep{{Step: "route", Shard: "{shard of the bound key's slot}", Detail: sql}}, nil
+	return []ExplainStep{{Step: "route", Shard: shard, Detail: sql}}, nil
 }
 
 // slot is the one slot every sharded table's key values name, as routeSharded finds it.

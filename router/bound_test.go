@@ -79,6 +79,10 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
 		"SELECT DATABASE(), @@last_insert_id, @@max_execution_time, @@max_statement_time FROM accounts WHERE account_id = ?",
 		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id = ?",
+		"SELECT * FROM settings WHERE id = LAST_INSERT_ID()",
+		"SELECT DATABASE(), c.* FROM shop.currencies c WHERE c.code = ? AND c.id <> @@last_insert_id",
+		"UPDATE settings SET v = LAST_INSERT_ID() WHERE name = ?",
+		"SELECT @@max_execution_time, name FROM settings WHERE name = ?",
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
@@ -187,5 +191,81 @@ func TestExplainBoundRoute(t *testing.T) {
 		if !reflect.DeepEqual(steps, want) {
 			t.Errorf("EXPLAIN SHARDS %s:\n got %q\nwant %q", c.sql, steps, want)
 		}
+	}
+}
+
+// TestBoundWritesMatchPlanning: a prepared multi-shard write placed without parsing (its
+// branches kept from PREPARE and handed the values, or split on the statement's tree with
+// its prepare-time analysis) has the branches, statements and parameters that planning the
+// statement afresh with the values gives, in every case it resolves.
+func TestBoundWritesMatchPlanning(t *testing.T) {
+	stmts := []string{
+		"UPDATE orders SET note = ? WHERE user_id IN (?, ?)",
+		"UPDATE accounts SET owner = ? WHERE account_id IN (?, ?, ?)",
+		"UPDATE shop.accounts SET owner = ? WHERE account_id IN (?, ?)",
+		"DELETE FROM ledger WHERE account_id IN (?, ?)",
+		"DELETE FROM orders WHERE amount > ?",
+		"DELETE FROM ledger WHERE amount > ?",
+		"UPDATE orders SET note = ? WHERE user_id IN (1, 2)",
+		"INSERT INTO orders (user_id, note) VALUES (?, 'a'), (?, 'b')",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, ?), (?, ?), (?, ?)",
+		"INSERT INTO orders (user_id, note) VALUES (?, ?), (?, ?) ON DUPLICATE KEY UPDATE note = ?",
+		"INSERT INTO orders (user_id, note) VALUES (1, ?), (2, ?)",
+		"UPDATE currencies SET rate = ? WHERE code = ?",
+		"DELETE FROM shop.currencies WHERE code = ?",
+		"INSERT INTO currencies (code, rate) VALUES (?, ?)",
+		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id IN (?, ?)",
+	}
+	for _, sql := range stmts {
+		t.Run(sql, func(t *testing.T) {
+			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			node, err := s.parseOne(sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prep, err := s.describe(snap, node, sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writes := newWriteRoute(s, snap, prep)
+			if writes == nil && prep.bound == nil {
+				t.Fatal("prepared without a bound route or kept branches")
+			}
+			resolved := 0
+			for v := range int64(16) {
+				var ms markerCollector
+				node.Accept(&ms)
+				params := make([]wire.Param, len(ms))
+				for i := range params {
+					params[i] = intParam(v + int64(i)*(v%3+1)) // keys of one slot and of several
+				}
+				s.lastInsertID = uint64(v * 1000)
+				got, ok := writes.resolve(s, snap, params)
+				if !ok {
+					got, ok = prep.bound.resolveWrite(s, snap, params)
+				}
+				fresh, err := s.parseOne(sql)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := s.plan(snap, fresh, sql, params)
+				if !ok {
+					if err == nil && want.branches != nil {
+						t.Errorf("params %v: planning gives a multi-shard write the prepared statement did not place", params)
+					}
+					continue
+				}
+				resolved++
+				if err != nil {
+					t.Fatalf("params %v: resolved %q, planning: %v", params, describeBranches(got.branches), err)
+				}
+				if !reflect.DeepEqual(got.branches, want.branches) || got.copies != want.copies || got.shard != want.shard || got.sql != want.sql || got.dynamic != want.dynamic {
+					t.Errorf("params %v:\nresolved %q (copies %v)\nplanning %q (copies %v)", params, describeBranches(got.branches), got.copies, describeBranches(want.branches), want.copies)
+				}
+			}
+			if resolved < 4 {
+				t.Errorf("%d of 16 executions resolved without parsing", resolved)
+			}
+		})
 	}
 }

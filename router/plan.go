@@ -142,6 +142,9 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	case a.infoSchema || show != nil:
 		p.shard = introspect.Shard(db, st, params)
 	}
+	if pl.describing && p.bound == nil {
+		p.bound = newFixedRoute(pl, snap, st, text, a, db, p.shard) // session values only: bound.go
+	}
 	if err := pl.physicalNames(snap, st, a, show, &p); err != nil {
 		return plan{}, err
 	}

@@ -37,6 +37,7 @@ type Stmt struct {
 	snap       *rules.Snapshot  // planned against this snapshot; re-planned after a reload
 	bound      *boundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *scatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
+	writes     *writeRoute      // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -131,7 +132,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	stmt.colDefs = pkts[bs.Params:]
 	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
 	if clause == "" {
-		stmt.bound = p.bound
+		stmt.bound, stmt.writes = p.bound, newWriteRoute(s, snap, p)
 	}
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.Rewrite(d)
@@ -232,6 +233,10 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			w = introspect.NewColumns(w, cols)
 		}
 		return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	} else if p, ok := st.writes.resolve(s, snap, params); ok {
+		return s.executeBranches(ctx, snap, st, p, w) // no parse, no plan: the branches handed their values
+	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
+		return s.executeBranches(ctx, snap, st, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		node, err := s.parseOne(st.text)
 		if err != nil {
@@ -267,11 +272,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			return s.executeScatter(ctx, snap, st, params, w)
 		}
 		if p.branches != nil {
-			s.forgetGTIDs(snap, p.branches)
-			s.route = RouteMultiWrite
-			s.branchRows = st.rows
-			defer func() { s.branchRows = rowsPlain }()
-			return s.execMulti(ctx, snap, p, false, w)
+			return s.executeBranches(ctx, snap, st, p, w)
 		}
 		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
 	} else if !st.columns.Empty() {
@@ -301,6 +302,15 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return lostWrite(err)
 	}
 	return err
+}
+
+// executeBranches runs a prepared statement's multi-shard write p.
+func (s *Session) executeBranches(ctx context.Context, snap *rules.Snapshot, st *Stmt, p plan, w wire.PacketWriter) error {
+	s.forgetGTIDs(snap, p.branches)
+	s.route = RouteMultiWrite
+	s.branchRows = st.rows
+	defer func() { s.branchRows = rowsPlain }()
+	return s.execMulti(ctx, snap, p, false, w)
 }
 
 // executeOn executes sql, prepared on shard's connection if it is not yet, with params.

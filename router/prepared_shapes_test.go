@@ -52,16 +52,16 @@ var preparedShapes = []preparedShape{
 	{name: "INSERT table per slot", sql: "INSERT INTO accounts (account_id, owner) VALUES (?, ?)", param: keyThenSmall},
 	{name: "UPDATE by ? key", sql: "UPDATE orders SET note = ? WHERE user_id = ?", param: func(v int64, i int) wire.Param { return intParam(v * int64(i)) }},
 	{name: "DELETE by ? key", sql: "DELETE FROM ledger WHERE account_id = ?", param: sameKey},
-	{name: "multi-shard UPDATE", sql: "UPDATE orders SET note = ? WHERE user_id IN (?, ?)", param: spreadKeys, want: 5},
-	{name: "multi-shard DELETE", sql: "DELETE FROM orders WHERE amount > ?", param: sameKey, want: 8},
-	{name: "multi-row INSERT split", sql: "INSERT INTO orders (user_id, note) VALUES (?, 'a'), (?, 'b')", param: spreadKeys, want: 7},
-	{name: "broadcast UPDATE", sql: "UPDATE currencies SET rate = ? WHERE code = ?", param: sameKey, want: 8},
+	{name: "multi-shard UPDATE", sql: "UPDATE orders SET note = ? WHERE user_id IN (?, ?)", param: spreadKeys},
+	{name: "multi-shard DELETE", sql: "DELETE FROM orders WHERE amount > ?", param: sameKey},
+	{name: "multi-row INSERT split", sql: "INSERT INTO orders (user_id, note) VALUES (?, 'a'), (?, 'b')", param: spreadKeys},
+	{name: "broadcast UPDATE", sql: "UPDATE currencies SET rate = ? WHERE code = ?", param: sameKey},
 	{name: "subquery over shards", sql: "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)", param: sameKey, want: 16},
 	{name: "subquery pinned to the key", sql: "SELECT * FROM orders WHERE user_id = ? AND id IN (SELECT id FROM order_items WHERE user_id = ?)", param: sameKey, want: 8},
 	{name: "LAST_INSERT_ID() point", sql: "SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()", param: sameKey},
 	{name: "LAST_INSERT_ID() scatter", sql: "SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()", param: sameKey, want: 16},
 	{name: "CONNECTION_ID(), DATABASE() point", sql: "SELECT CONNECTION_ID(), DATABASE(), o.id FROM orders o WHERE o.user_id = ?", param: sameKey},
-	{name: "LAST_INSERT_ID() single table", sql: "SELECT * FROM settings WHERE id = LAST_INSERT_ID()", param: sameKey, want: 8},
+	{name: "LAST_INSERT_ID() single table", sql: "SELECT * FROM settings WHERE id = LAST_INSERT_ID()", param: sameKey},
 }
 
 // TestPreparedShapesParses: each shape of prepared statement parses as many times per
