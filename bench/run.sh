@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh            # defaults: 4 tables x 100000 rows, 16 threads, 20 s per run
 #   BENCH_TIME=10 BENCH_PROFILE=1 bash bench/run.sh
+#   BENCH_BASELINE=5b475ed bash bench/run.sh   # also the proxy built from that commit, same run
 #
 # The result table goes to stdout and to bench/results/<timestamp>.txt; progress goes to stderr.
 set -euo pipefail
@@ -25,6 +26,7 @@ BENCH_SYSCALLS=${BENCH_SYSCALLS:-0}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-oltp_point_select oltp_read_only}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-single}
 BENCH_PORT_BASE=${BENCH_PORT_BASE:-23306}
+BENCH_BASELINE=${BENCH_BASELINE:-}
 
 for v in BENCH_TABLES BENCH_TABLE_SIZE BENCH_TIME BENCH_THREADS BENCH_WARMUP BENCH_PORT_BASE; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench: $v must be a non-negative integer, got '${!v}'" >&2; exit 2; }
@@ -270,18 +272,47 @@ build_proxy() {
   go build -o "$tmp/shardproxy" ./cmd/shardproxy || die "go build ./cmd/shardproxy failed"
   SB_HASH=$("$tmp/shardproxy" hash-password --plugin mysql_native_password "$SB_PW") ||
     die "shardproxy hash-password failed"
+  PROXY_BIN=$tmp/shardproxy
+  [ -n "$BENCH_BASELINE" ] || return 0
+  # The baseline is built from the commit's tree (git archive: no worktree to clean up), with
+  # the same Go and module cache.
+  baseline_rev=$(git rev-parse --short "$BENCH_BASELINE^{commit}" 2>/dev/null) ||
+    die "BENCH_BASELINE=$BENCH_BASELINE is not a commit of this repository"
+  log "go build ./cmd/shardproxy at $baseline_rev (baseline)"
+  mkdir -p "$tmp/baseline-src"
+  git archive "$baseline_rev" | tar -x -C "$tmp/baseline-src" || die "git archive $baseline_rev failed"
+  (cd "$tmp/baseline-src" && go build -o "$tmp/shardproxy-baseline" ./cmd/shardproxy) ||
+    die "go build of the baseline $baseline_rev failed"
+}
+
+# each_build SCENARIO CONFIG: runs every workload against the proxy started from CONFIG, once
+# per build: the baseline first (rows "SCENARIO@base"), then the working tree (rows
+# "SCENARIO"). Each proxied run is paired with a direct run just before it, so each build's
+# ratio is read against the server as it was at that moment.
+each_build() {
+  local scenario=$1 cfg=$2 w b label bin
+  local builds=("$scenario=$tmp/shardproxy")
+  [ -z "$BENCH_BASELINE" ] || builds=("$scenario@base=$tmp/shardproxy-baseline" "${builds[@]}")
+  for b in "${builds[@]}"; do
+    label=${b%%=*} bin=${b#*=}
+    PROXY_BIN=$bin
+    start_proxy "$cfg"
+    for w in $BENCH_WORKLOADS; do bench_workload "$label" "$w"; done
+    collect_proxy_log "$label"
+    stop_proxy
+  done
 }
 
 # start_proxy CONFIG: runs the proxy in the background (GOMAXPROCS unset) and waits until a
 # client can log in through it. Sets proxy_pid.
 start_proxy() {
   local cfg=$1
-  "$tmp/shardproxy" check-config "$cfg" >"$tmp/check-config.out" 2>&1 || {
+  "$PROXY_BIN" check-config "$cfg" >"$tmp/check-config.out" 2>&1 || {
     sed 's/^/    /' "$tmp/check-config.out" >&2
     die "shardproxy check-config rejected $cfg"
   }
   log "starting the proxy on 127.0.0.1:$PROXY_PORT (pprof on 127.0.0.1:$DEBUG_PORT)"
-  env -u GOMAXPROCS "$tmp/shardproxy" serve --config "$cfg" --debug-addr "127.0.0.1:$DEBUG_PORT" \
+  env -u GOMAXPROCS "$PROXY_BIN" serve --config "$cfg" --debug-addr "127.0.0.1:$DEBUG_PORT" \
     >"$tmp/proxy.log" 2>&1 &
   proxy_pid=$!
   local deadline=$((SECONDS + 30))
@@ -393,7 +424,7 @@ bench_workload() {
   if [ -n "$curl_pid" ]; then
     if wait "$curl_pid"; then
       log "CPU profile: $profile"
-      PROFILES+=("$profile")
+      PROFILES+=("$profile|$PROXY_BIN")
     else
       log "fetching the CPU profile failed: $(cat "$tmp/curl.err")"
     fi
@@ -404,7 +435,7 @@ bench_workload() {
   if [[ $qd =~ ^[0-9]+$ && $qp =~ ^[0-9]+$ ]]; then
     ratio=$(awk -v a="$rp" -v b="$rd" 'BEGIN { printf "%.1f%%", (b > 0 ? 100 * a / b : 0) }')
   fi
-  rows+=("$(printf '%-8s %-18s %11s %11s %7s %9s %9s %12s %7s %7s' \
+  rows+=("$(printf '%-12s %-18s %11s %11s %7s %9s %9s %12s %7s %7s' \
     "$scenario" "$w" "$rd" "$rp" "$ratio" "$pd" "$pp" "$cpu" "$ed/$ep" "$cd/$cp")")
 }
 
@@ -430,11 +461,7 @@ shards:
 databases:
   - {name: $DB, default_shard: s0}
 EOF
-  start_proxy "$cfg"
-  local w
-  for w in $BENCH_WORKLOADS; do bench_workload single "$w"; done
-  collect_proxy_log single
-  stop_proxy
+  each_build single "$cfg"
 }
 
 # scenario_sharded: the same tables split over 4 shards (databases ${DB}_s0..3 on the same
@@ -468,11 +495,7 @@ scenario_sharded() {
     echo "    tables:"
     for t in $(seq 1 "$BENCH_TABLES"); do echo "      - {name: sbtest$t, kind: sharded, key: id, scheme: by_id}"; done
   } >"$cfg"
-  start_proxy "$cfg"
-  local w
-  for w in $BENCH_WORKLOADS; do bench_workload sharded "$w"; done
-  collect_proxy_log sharded
-  stop_proxy
+  each_build sharded "$cfg"
   for i in 0 1 2 3; do mdb "$DB_PORT" root "$ROOT_PW" -e "DROP DATABASE IF EXISTS ${DB}_s$i" || true; done
 }
 
@@ -510,13 +533,14 @@ ps_desc="auto (server-side prepared statements)"
 [ "$BENCH_PS_MODE" = disable ] && ps_desc="disable (text protocol)"
 {
   echo "shardproxy bench $ts  commit $commit$dirty  $(go version | awk '{print $3}')"
+  [ -z "$BENCH_BASELINE" ] || echo "baseline: rows SCENARIO@base are the proxy built from $baseline_rev, run first"
   echo "sysbench $(sysbench --version | awk '{print $2}'), MariaDB $DB_VERSION, $(nproc) CPUs shared by sysbench, MariaDB and the proxy"
   echo "load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
   echo "tables=$BENCH_TABLES table_size=$BENCH_TABLE_SIZE threads=$BENCH_THREADS time=${BENCH_TIME}s warmup=${BENCH_WARMUP}s db-ps-mode=$ps_desc"
   [ "$BENCH_PROFILE" = 1 ] && echo "note: the proxied oltp_point_select run was CPU-profiled (10 s), which costs the proxy a little"
   echo
   # %13s for the µ column: printf counts bytes and µ is two.
-  printf '%-8s %-18s %11s %11s %7s %9s %9s %13s %7s %7s\n' \
+  printf '%-12s %-18s %11s %11s %7s %9s %9s %13s %7s %7s\n' \
     scenario workload "QPS direct" "QPS proxy" ratio "p95 d ms" "p95 p ms" "proxy µs/q" "err d/p" "rec d/p"
   printf '%s\n' "${rows[@]}"
   echo
@@ -524,10 +548,11 @@ ps_desc="auto (server-side prepared statements)"
 } | tee "$results_file"
 log "results written to bench/results/$ts.txt"
 
-for prof in "${PROFILES[@]}"; do
+for entry in "${PROFILES[@]}"; do
+  prof=${entry%%|*}
   echo
   echo "go tool pprof -top -nodecount=30 ($(basename "$prof")):"
-  go tool pprof -top -nodecount=30 "$tmp/shardproxy" "$prof" 2>/dev/null | tee "${prof%.pprof}-top.txt"
+  go tool pprof -top -nodecount=30 "${entry#*|}" "$prof" 2>/dev/null | tee "${prof%.pprof}-top.txt"
 done
 
 [ "$failures" -eq 0 ] || die "$failures run(s) failed; see above"
