@@ -33,10 +33,12 @@ type boundRoute struct {
 	db      string   // the session's database it was planned under
 	flags   format.RestoreFlags
 	st      ast.StmtNode
-	text    string     // the text planned (sent as is when nothing is renamed)
-	refs    []tableRef // every table of a logical database the statement names
-	sharded []tableRef // the sharded ones, in the order routeSharded reads them
-	logical []string   // each sharded table's name as the client wrote it
+	text    string         // the text planned (sent as is when nothing is renamed)
+	refs    []tableRef     // every table of a logical database the statement names
+	sharded []tableRef     // the sharded ones, in the order routeSharded reads them: top-level ones first, then those of subqueries
+	top     int            // how many of sharded are top-level tables
+	wheres  []ast.ExprNode // the WHERE that pins each sharded table's key
+	logical []string       // each sharded table's name as the client wrote it
 	schemas []*ast.CIStr
 	schemaL []string // each schema qualifier as the client wrote it
 	unnamed []*ast.SelectField
@@ -59,17 +61,18 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
 	top := topLevelTables(st)
+	var nested []tableRef
 	for _, r := range a.refs {
 		switch {
 		case r.table.Kind != rules.KindSharded:
 		case !top[r.node]:
-			return nil // in a subquery: its own WHERE must pin it too (routeNested, at each execution)
+			nested = append(nested, r) // in a subquery: pinned by its own block's WHERE (routeNested)
 		default:
 			b.sharded = append(b.sharded, r)
-			b.logical = append(b.logical, r.node.Name.O)
 		}
 	}
-	if len(b.sharded) == 0 {
+	b.top = len(b.sharded)
+	if b.top == 0 && len(nested) == 0 {
 		return nil
 	}
 	switch n := st.(type) {
@@ -81,6 +84,16 @@ func newBoundRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	case *ast.UpdateStmt:
 		if checkKeyNotUpdated(n, b.sharded) != nil {
 			return nil
+		}
+	}
+	b.sharded = append(b.sharded, nested...)
+	wheres := blockWheres(st)
+	for _, r := range b.sharded {
+		b.logical = append(b.logical, r.node.Name.O)
+		if len(nested) > 0 {
+			b.wheres = append(b.wheres, wheres[r.node]) // as routeNested reads them
+		} else {
+			b.wheres = append(b.wheres, whereOf(st)) // as routeSharded reads them
 		}
 	}
 	b.bindVars(a)
@@ -235,7 +248,7 @@ func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 	rewrite := b.rewrite
 	for i, r := range b.sharded {
 		if name := phys(r.table); name != b.logical[i] {
-			rename(r, name, b.alias)
+			rename(r, name, b.alias || i >= b.top) // a subquery's table keeps its name as an alias
 			rewrite = true
 		} else {
 			r.node.Name = ast.NewCIStr(name)
@@ -287,9 +300,9 @@ func (b *boundRoute) slot(params []wire.Param) (int, bool) {
 		}
 		return slots[0], true
 	}
-	where, slot := whereOf(b.st), -1
-	for _, r := range b.sharded {
-		vals, ok, err := b.pl.keyValues(where, r, params)
+	slot := -1
+	for i, r := range b.sharded {
+		vals, ok, err := b.pl.keyValues(b.wheres[i], r, params)
 		if err != nil || !ok {
 			return 0, false
 		}
