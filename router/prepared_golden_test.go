@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,7 +30,8 @@ type preparedCase struct {
 	// Prepared describes the plan PREPARE made (after the executions, for a scatter
 	// template built at the first one): bind variables as {slot}, {slot's database},
 	// {shard of the bound key's slot}, '{last_insert_id}' (session values), {?i} (a
-	// scatter template's holes for parameter i) and ? (sent as parameters).
+	// scatter template's holes for parameter i), { LIMIT offset+count} (the LIMIT a
+	// template pushes to the shards, from the values) and ? (sent as parameters).
 	Prepared   []string            `json:"prepared"`
 	Executions []preparedExecution `json:"executions"`
 }
@@ -48,6 +50,7 @@ type preparedExecution struct {
 	// "shard s: SQL" and "merge: step" for a scatter read whose SQL holds the values.
 	Routed []string `json:"routed"`
 	Parses int      `json:"parses"`
+	Error  string   `json:"error,omitempty"` // what EXECUTE answered, for values it refuses
 }
 
 // TestPlanPrepared: the golden cases of prepared statements with bind variables
@@ -123,10 +126,12 @@ func runPrepared(t *testing.T, c preparedCase) preparedCase {
 		via, routed := placeExecution(t, s, snap, st, params)
 		before := s.parses
 		var w clientRecorder
+		ex := preparedExecution{Params: e.Params, Via: via, Routed: routed}
 		if err := s.Execute(ctx, st, params, &w); err != nil {
-			t.Fatalf("execute %v: %v", e.Params, err)
+			ex.Error = err.Error()
 		}
-		got.Executions = append(got.Executions, preparedExecution{Params: e.Params, Via: via, Routed: routed, Parses: s.parses - before})
+		ex.Parses = s.parses - before
+		got.Executions = append(got.Executions, ex)
 	}
 	got.Prepared = describePrepared(t, st)
 	return got
@@ -249,9 +254,12 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 		}
 	}
 	if t := st.scatter; t != nil && t.shards != nil {
-		holes := make([]string, len(t.lits))
+		holes := make([]string, len(t.lits), len(t.lits)+1)
 		for i := range holes {
 			holes[i] = fmt.Sprintf("{?%d}", i)
+		}
+		if t.limit.pushed {
+			holes = append(holes, "{ LIMIT offset+count}")
 		}
 		var shards []*rules.Shard
 		for sh := range t.shards {
@@ -261,7 +269,9 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 		for _, sh := range shards {
 			out = append(out, fmt.Sprintf("template %s: %s", sh.Name, t.shards[sh].fill(holes)))
 		}
-		for _, m := range t.merge.steps() {
+		for _, m := range t.merge.steps() { // the LIMIT values planned with are sentinels: show the parameters
+			m = strings.ReplaceAll(m, strconv.Itoa(limitCountSentinel), fmt.Sprintf("{?%d}", t.limit.count))
+			m = strings.ReplaceAll(m, strconv.Itoa(limitOffsetSentinel), fmt.Sprintf("{?%d}", t.limit.offset))
 			out = append(out, "merge: "+m)
 		}
 	} else if t != nil {

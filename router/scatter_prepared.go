@@ -2,7 +2,9 @@ package router
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math"
 	"strconv"
 	"strings"
 
@@ -22,12 +24,14 @@ import (
 // tree and restoring it would) and sends them to the shards its values need: it parses
 // and plans nothing.
 //
-// It is built only when the plan does not depend on the values: every ? in WHERE (the
-// merge plan reads no LIMIT ?, HAVING ? or ? in the select list), no session value written
-// into the statement, no subquery over sharded tables (those bind at each execution:
-// subquery_prepare.go), no table per slot (a shard's statement would then depend on which
-// of its slots the values need). It holds for the snapshot, database and restore flags it
-// was planned under; otherwise the execution plans the statement in full.
+// It is built only when the plan depends on the values in ways it can write in: every ? in
+// WHERE, or LIMIT ? [, ?] (the merge's offset and count, and the LIMIT offset+count pushed
+// to the shards, follow the values; see limitHoles). It is not built for HAVING ? or ? in
+// the select list (the merge plan evaluates those: planning reads them), session values
+// written into the statement, subqueries over sharded tables (those bind at each
+// execution: subquery_prepare.go), or tables per slot (a shard's statement is a UNION of
+// the tables of the slots the values need). It holds for the snapshot, database and
+// restore flags it was planned under; otherwise the execution plans the statement in full.
 type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
@@ -39,7 +43,24 @@ type scatterTemplate struct {
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
 	merge   mergePlan
+	limit   limitHoles
 }
+
+// limitHoles are the parameters of a scatter SELECT's LIMIT [offset,] count: which ones
+// they are (-1: a literal, or none), and whether the shards' statements end with the LIMIT
+// offset+count that planning pushes down (then the hole after the parameters' holes: the
+// whole clause, which a count beyond reach leaves out).
+type limitHoles struct {
+	count, offset int
+	pushed        bool
+}
+
+// Sentinels bound to LIMIT parameters when a template is planned: numbers no statement is
+// expected to hold, whose sum (the pushed LIMIT) is found in the shards' statements.
+const (
+	limitCountSentinel  = 4398046511104123
+	limitOffsetSentinel = 1000000007
+)
 
 // triedUnder reports whether the template was built (or found not to fit) under the
 // session's current snapshot, database, restore flags and stickiness (after
@@ -122,7 +143,15 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	if sel.Where != nil {
 		sel.Where.Accept(&inWhere)
 	}
-	if len(t.sharded) == 0 || len(inWhere) != len(a.markers) || len(a.markers) == 0 {
+	t.limit = limitHoles{count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
+	inLimit := 0
+	if t.limit.count >= 0 {
+		inLimit++
+	}
+	if t.limit.offset >= 0 {
+		inLimit++
+	}
+	if len(t.sharded) == 0 || len(inWhere)+inLimit != len(a.markers) || len(a.markers) == 0 {
 		return false
 	}
 	if t.ldb, err = t.pl.statementDB(snap, a); err != nil {
@@ -131,6 +160,17 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	t.sel, t.lits = sel, literalSlots(sel, a.markers)
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
 	return err == nil && t.plan(snap, bound, text, len(a.markers), shards)
+}
+
+// limitMarker is the index of the parameter part gives of sel's LIMIT, -1 when it is not a ?.
+func limitMarker(sel *ast.SelectStmt, part func(*ast.Limit) ast.ExprNode) int {
+	if sel.Limit == nil {
+		return -1
+	}
+	if m, ok := part(sel.Limit).(*test_driver.ParamMarkerExpr); ok {
+		return m.Order
+	}
+	return -1
 }
 
 // literalSlots puts a literal in the place of each of st's markers (in text order), for
@@ -158,7 +198,14 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	}
 	params := make([]wire.Param, n)
 	for i := range params {
-		params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
+		switch i {
+		case t.limit.count:
+			params[i] = int64Param(limitCountSentinel)
+		case t.limit.offset:
+			params[i] = int64Param(limitOffsetSentinel)
+		default:
+			params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
+		}
 	}
 	if bindParams(node, params) != nil {
 		return false
@@ -174,8 +221,22 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	for _, tg := range p.scatter.targets {
-		tmpl, ok := cutTemplate(tg.sql, open, n)
+	pushed := " LIMIT " + strconv.FormatInt(p.scatter.merge.offset+p.scatter.merge.count, 10)
+	for i, tg := range p.scatter.targets {
+		sql := tg.sql
+		if t.limit.count >= 0 || t.limit.offset >= 0 {
+			if strings.Count(sql, pushed) > 1 || (i > 0 && strings.Contains(sql, pushed) != t.limit.pushed) {
+				return false
+			}
+			if strings.HasSuffix(sql, pushed) { // the LIMIT offset+count pushed down: a hole of its own
+				t.limit.pushed = true
+				sql = strings.TrimSuffix(sql, pushed) + open + strconv.Itoa(n) + "_'"
+			}
+			if strings.Contains(sql, strconv.Itoa(limitCountSentinel)) || strings.Contains(sql, strconv.Itoa(limitOffsetSentinel)) {
+				return false // a LIMIT value the template cannot write
+			}
+		}
+		tmpl, ok := cutTemplate(sql, open, n+1)
 		if !ok {
 			return false
 		}
@@ -183,6 +244,11 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	}
 	t.merge = p.scatter.merge
 	return true
+}
+
+// int64Param is v as a BIGINT parameter.
+func int64Param(v int64) wire.Param {
+	return wire.Param{Type: 0x08, Value: binary.LittleEndian.AppendUint64(nil, uint64(v))} // LONGLONG
 }
 
 // cutTemplate cuts sql at each sentinel literal: open, the parameter's index, "_'".
@@ -236,13 +302,20 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	if len(order) < 2 {
 		return nil, introspect.Columns{}, false
 	}
-	lits := make([]string, len(t.lits))
+	lits := make([]string, len(t.lits), len(t.lits)+1)
 	for i, l := range t.lits {
 		if lits[i], err = restoreSQL(t.flags, nil, l); err != nil {
 			return nil, introspect.Columns{}, false
 		}
 	}
-	sp := &scatterPlan{merge: t.merge, targets: make([]scatterTarget, 0, len(order))}
+	merge, ok := t.limitMerge()
+	if !ok {
+		return nil, introspect.Columns{}, false
+	}
+	if t.limit.pushed {
+		lits = append(lits, pushedLimit(merge))
+	}
+	sp := &scatterPlan{merge: merge, targets: make([]scatterTarget, 0, len(order))}
 	for _, sh := range order {
 		tmpl, ok := t.shards[sh]
 		if !ok {
@@ -251,4 +324,35 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		sp.targets = append(sp.targets, scatterTarget{shard: sh, slots: byShard[sh], sql: tmpl.fill(lits)})
 	}
 	return sp, introspect.ColumnsOf(t.ldb, order[0]), true
+}
+
+// limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
+// (scatterShape.limit); ok is false for values planning refuses.
+func (t *scatterTemplate) limitMerge() (mergePlan, bool) {
+	m := t.merge
+	if t.limit.count < 0 && t.limit.offset < 0 {
+		return m, true
+	}
+	sh := &scatterShape{}
+	var err error
+	if t.limit.count >= 0 {
+		if m.count, err = sh.limitValue(t.lits[t.limit.count]); err != nil {
+			return mergePlan{}, false
+		}
+	}
+	if t.limit.offset >= 0 {
+		if m.offset, err = sh.limitValue(t.lits[t.limit.offset]); err != nil {
+			return mergePlan{}, false
+		}
+	}
+	return m, true
+}
+
+// pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
+// or none when no shard could reach it.
+func pushedLimit(m mergePlan) string {
+	if m.count < 0 || m.count > math.MaxInt64-m.offset {
+		return ""
+	}
+	return " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
 }
