@@ -63,6 +63,10 @@ func StartSecure(t testing.TB) *Secure {
 	cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = serverCertFile, serverKeyFile
 	cfg.ClientTLSInfo.TrustedCAFile = s.CAFile
 	cfg.ClientTLSInfo.ClientCertAuth = true
+	// The cheapest bcrypt cost etcd accepts: each authentication hashes the password, and at
+	// the default cost under the race detector on a loaded machine that alone can outlast the
+	// client's 3 s dial timeout (TestEtcdTLSAndAuth failed so).
+	cfg.BcryptCost = 4
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
