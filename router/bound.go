@@ -343,18 +343,18 @@ func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	return nil, false
 }
 
-// rebind plans a prepared statement again, as PREPARE did, under a snapshot that replaced the
-// one its route was planned under, and returns its new route (nil when the statement is no
-// longer routed by its parameters alone, or no longer plans: EXECUTE then plans it in full
-// and reports why).
-func (s *Session) rebind(snap *rules.Snapshot, st *Stmt) *boundRoute {
+// replan plans a prepared statement again, as PREPARE did, under a snapshot that replaced
+// the one it was planned under, and keeps the new plan for this and later executions: its
+// bound route, kept branches, or its shard and SQL. A statement that no longer plans keeps
+// the old plan, which no longer holds: EXECUTE then plans it in full and reports why.
+func (s *Session) replan(snap *rules.Snapshot, st *Stmt) {
 	node, err := s.parseOne(st.text)
 	if err != nil {
-		return nil
+		return
 	}
-	p, err := s.describe(snap, node, st.text)
+	p, err := s.describePrepared(snap, node, st.text, st.returning)
 	if err != nil {
-		return nil
+		return
 	}
-	return p.bound
+	st.setPlan(s, snap, p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -112,13 +113,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	p, err := s.describe(snap, st, text)
-	if errors.Is(err, errNestedUnpinned) {
-		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
-	}
-	if err == nil {
-		p, err = withReturning(p, clause)
-	}
+	p, err := s.describePrepared(snap, st, text, clause)
 	if err != nil {
 		return nil, err
 	}
@@ -126,18 +121,59 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: p.sql, shard: p.shard, sticky: p.sticky, snap: snap, dynamic: p.dynamic || !p.names.Empty() || p.branches != nil, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
+	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
-	stmt.columns, stmt.rows = p.columns, rowsKindOf(st)
-	if clause == "" {
-		stmt.bound, stmt.writes = p.bound, newWriteRoute(s, snap, p)
+	if p.branches != nil { // described from its first branch, which may hold fewer of the ?s
+		stmt.params, stmt.paramDefs = clientParams(st, stmt.paramDefs)
 	}
+	stmt.rows = rowsKindOf(st)
 	for i, d := range stmt.colDefs {
 		stmt.colDefs[i] = p.columns.Rewrite(d)
 	}
 	return stmt, nil
+}
+
+// clientParams are the parameter count and definitions of the client's statement st, whose
+// backend description defs covers only part of it: each ? is then described as text (as a
+// prepared EXPLAIN's are, explain_prepared.go).
+func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
+	var markers markerCollector
+	st.Accept(&markers)
+	if len(markers) == len(defs) {
+		return len(defs), defs
+	}
+	defs = defs[:0:0]
+	for range markers {
+		defs = append(defs, wire.AppendColumnDef(nil, wire.Column{Name: "?", Charset: 63, Type: mysql.MYSQL_TYPE_VAR_STRING}))
+	}
+	return len(markers), defs
+}
+
+// describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
+// reuses it (bound.go, scatter_prepared.go); a statement refused for its subqueries is
+// described from one shard (subquery_prepare.go).
+func (s *Session) describePrepared(snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan, error) {
+	p, err := s.describe(snap, st, text)
+	if errors.Is(err, errNestedUnpinned) {
+		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
+	}
+	if err == nil {
+		p, err = withReturning(p, clause)
+	}
+	return p, err
+}
+
+// setPlan keeps p, the statement's plan under snap, for its executions.
+func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan) {
+	st.sql, st.shard, st.sticky, st.snap, st.columns = p.sql, p.shard, p.sticky, snap, p.columns
+	st.dynamic = p.dynamic || !p.names.Empty() || p.branches != nil
+	st.bound, st.writes = nil, nil
+	if st.returning == "" {
+		st.bound, st.writes = p.bound, newWriteRoute(s, snap, p)
+	}
 }
 
 // prepareOn prepares sql on a connection of shard to learn its metadata: the backend
@@ -219,8 +255,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.retryable = st.retryOK
 	defer func() { s.retryable = false }()
 	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
-	if st.bound != nil && st.bound.snap != snap {
-		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
+	if st.snap != nil && st.snap != snap {
+		s.replan(snap, st) // after a reload: planned once more (bound.go)
 	}
 	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
 		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in

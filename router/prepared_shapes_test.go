@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -109,4 +110,47 @@ func executionParses(t *testing.T, c preparedShape) (first, again int, err error
 		}
 	}
 	return first, s.parses - start - first, nil
+}
+
+// TestPreparedShapesAfterReload: after a reload each shape is planned once more, at its
+// first execution under the new rules, and its executions after that parse as many times as
+// before the reload.
+func TestPreparedShapesAfterReload(t *testing.T) {
+	for _, c := range preparedShapes {
+		t.Run(c.name, func(t *testing.T) {
+			be := newFakeBackend()
+			r := shardedRouter(t, be)
+			s := fakeSession(t, r, "app", 1)
+			s.db = "shop"
+			ctx := context.Background()
+			st, err := s.Prepare(ctx, c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := func() int {
+				var w clientRecorder
+				before := s.parses
+				for v := range 8 {
+					params := make([]wire.Param, st.NumParams())
+					for i := range params {
+						params[i] = c.param(int64(v)+1, i)
+					}
+					if err := s.Execute(ctx, st, params, &w); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return s.parses - before
+			}
+			run()
+			snap, err := rules.Build(shardedConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.rules.Swap(snap)
+			first := run()
+			if n := run(); n != c.want {
+				t.Errorf("8 executions after a reload (and 8 that planned %d times) parsed %d times, want %d", first, n, c.want)
+			}
+		})
+	}
 }
