@@ -264,11 +264,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			w = introspect.NewColumns(w, cols)
 		}
 	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
-		s.route = RouteScatter // no parse, no plan: the shards' statements filled in
-		if !cols.Empty() {
-			w = introspect.NewColumns(w, cols)
-		}
-		return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+		return s.executeScattered(ctx, snap, st, sp, cols, w) // no parse, no plan: the shards' statements filled in
+	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
+		return s.executeScattered(ctx, snap, st, sp, cols, w) // one parse: no template fits it
 	} else if p, ok := st.writes.resolve(s, snap, params); ok {
 		return s.executeBranches(ctx, snap, st, p, w) // no parse, no plan: the branches handed their values
 	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
@@ -338,6 +336,15 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return lostWrite(err)
 	}
 	return err
+}
+
+// executeScattered runs a prepared SELECT's scatter read sp, its columns renamed by cols.
+func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st *Stmt, sp *scatterPlan, cols introspect.Columns, w wire.PacketWriter) error {
+	s.route = RouteScatter
+	if !cols.Empty() {
+		w = introspect.NewColumns(w, cols)
+	}
+	return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.

@@ -40,10 +40,11 @@ type preparedCase struct {
 type preparedExecution struct {
 	Params []int64 `json:"params"` // bound as BIGINT
 	// Via is what placed it: "bound route" (slot from the values, bind variables filled
-	// in), "scatter template" (shards pruned, literals written in), "kept branches" (a
-	// multi-shard write's branches handed the values), "split on the tree" (a multi-shard
-	// write planned on the prepared tree), "prepared route" (the statement as prepared) or
-	// "planned" (parsed and planned in full).
+	// in), "scatter template" (shards pruned, literals written in), "values bound into the
+	// text" (a scatter read that fits no template: parsed once with its values), "kept
+	// branches" (a multi-shard write's branches handed the values), "split on the tree" (a
+	// multi-shard write planned on the prepared tree), "prepared route" (the statement as
+	// prepared) or "planned" (parsed and planned in full).
 	Via string `json:"via"`
 	// Routed is what each shard is sent: "shard: SQL" for a statement executed with the
 	// client's values as parameters (" [params i,j]" for a part of a multi-shard write),
@@ -155,6 +156,9 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 	case placeScatter(s, snap, st, params, &got):
 		via = "scatter template"
 		want, werr = bindAndPlan(t, s, snap, st.text, params)
+	case placeUntemplated(s, snap, st, params, &got):
+		via = "values bound into the text"
+		want, werr = bindAndPlan(t, s, snap, st.text, params)
 	case placeWrites(s, snap, st, params, &got):
 		via = "kept branches"
 	case placeSplit(s, snap, st, params, &got):
@@ -190,6 +194,12 @@ func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param,
 
 func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
 	sp, _, ok := st.scatter.resolve(s, snap, params)
+	*p = plan{scatter: sp}
+	return ok
+}
+
+func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
+	sp, _, ok := st.scatter.untemplated(s, snap, st, params)
 	*p = plan{scatter: sp}
 	return ok
 }

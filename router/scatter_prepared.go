@@ -356,3 +356,24 @@ func pushedLimit(m mergePlan) string {
 	}
 	return " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
 }
+
+// untemplated places an execution of a prepared SELECT that went to several shards under
+// this snapshot and fits no template (HAVING ?, ? in the select list, tables per slot,
+// session values, subqueries): the values are bound into a fresh tree as literals and it is
+// planned, one parse, where finding out that it scatters took another. ok is false when
+// the statement has a template or none was tried, or when the values send it elsewhere
+// than to several shards (the caller then plans it in full).
+func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
+	if !t.triedUnder(s, snap) || t.shards != nil || st.returning != "" {
+		return nil, introspect.Columns{}, false
+	}
+	node, err := s.parseOne(st.text)
+	if err != nil || bindParams(node, params) != nil {
+		return nil, introspect.Columns{}, false
+	}
+	p, err := s.plan(snap, node, st.text, nil)
+	if err != nil || p.scatter == nil {
+		return nil, introspect.Columns{}, false
+	}
+	return p.scatter, p.columns, true
+}
