@@ -25,13 +25,15 @@ import (
 // and plans nothing.
 //
 // It is built only when the plan depends on the values in ways it can write in: every ? in
-// WHERE, or LIMIT ? [, ?] (the merge's offset and count, and the LIMIT offset+count pushed
-// to the shards, follow the values; see limitHoles). It is not built for HAVING ? or ? in
-// the select list (the merge plan evaluates those: planning reads them), session values
-// written into the statement, subqueries over sharded tables (those bind at each
+// WHERE; LIMIT ? [, ?] (the merge's offset and count, and the LIMIT offset+count pushed to
+// the shards, follow the values; see limitHoles); HAVING ? and a ? field of the select
+// list as long as the shards evaluate them (the merge groups nothing: with a merge that
+// groups, computes or filters, planning reads the value). It is not built for session
+// values written into the statement, subqueries over sharded tables (those bind at each
 // execution: subquery_prepare.go), or tables per slot (a shard's statement is a UNION of
-// the tables of the slots the values need). It holds for the snapshot, database and
-// restore flags it was planned under; otherwise the execution plans the statement in full.
+// the tables of the slots the values need); those plan once per execution with their
+// values bound in (untemplated). It holds for the snapshot, database and restore flags it
+// was planned under; otherwise the execution plans the statement in full.
 type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
@@ -44,6 +46,9 @@ type scatterTemplate struct {
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
 	merge   mergePlan
 	limit   limitHoles
+	// merged: a parameter is in HAVING or the select list: the template holds only when
+	// the shards evaluate them and the merge reads their columns as they come.
+	merged bool
 }
 
 // limitHoles are the parameters of a scatter SELECT's LIMIT [offset,] count: which ones
@@ -139,19 +144,7 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		}
 		t.sharded = append(t.sharded, r)
 	}
-	var inWhere markerCollector
-	if sel.Where != nil {
-		sel.Where.Accept(&inWhere)
-	}
-	t.limit = limitHoles{count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
-	inLimit := 0
-	if t.limit.count >= 0 {
-		inLimit++
-	}
-	if t.limit.offset >= 0 {
-		inLimit++
-	}
-	if len(t.sharded) == 0 || len(inWhere)+inLimit != len(a.markers) || len(a.markers) == 0 {
+	if len(t.sharded) == 0 || len(a.markers) == 0 || !t.placeMarkers(sel, len(a.markers)) {
 		return false
 	}
 	if t.ldb, err = t.pl.statementDB(snap, a); err != nil {
@@ -160,6 +153,36 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	t.sel, t.lits = sel, literalSlots(sel, a.markers)
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
 	return err == nil && t.plan(snap, bound, text, len(a.markers), shards)
+}
+
+// placeMarkers reports whether each of sel's n parameters is where a template can write
+// it: in WHERE, LIMIT [offset,] count, HAVING or as a field of its own in the select list.
+// It records those of LIMIT (limitHoles), and whether any is in HAVING or the select list,
+// which hold only while the merge plan does not evaluate them (plan).
+func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
+	var inWhere, inHaving markerCollector
+	if sel.Where != nil {
+		sel.Where.Accept(&inWhere)
+	}
+	if sel.Having != nil {
+		sel.Having.Accept(&inHaving)
+	}
+	t.limit = limitHoles{count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
+	placed := len(inWhere) + len(inHaving)
+	if t.limit.count >= 0 {
+		placed++
+	}
+	if t.limit.offset >= 0 {
+		placed++
+	}
+	fields := 0
+	for _, f := range sel.Fields.Fields {
+		if _, ok := f.Expr.(*test_driver.ParamMarkerExpr); ok {
+			fields++
+		}
+	}
+	t.merged = len(inHaving) > 0 || fields > 0
+	return placed+fields == n
 }
 
 // limitMarker is the index of the parameter part gives of sel's LIMIT, -1 when it is not a ?.
@@ -215,6 +238,9 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	p, err := pl.plan(snap, node, text, nil)
 	if err != nil || p.scatter == nil || p.scatter.merge.branched {
 		return false
+	}
+	if m := p.scatter.merge; t.merged && (m.group || len(m.aggs) > 0 || len(m.computed) > 0 || m.having != nil) {
+		return false // the merge plan evaluates a value: planning read the sentinel
 	}
 	quoted, err := restoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
 	if err != nil || !strings.HasSuffix(quoted, tag+"'") {

@@ -36,6 +36,11 @@ var scatterPreparedStmts = []string{
 	"SELECT DISTINCT note FROM orders WHERE amount <> ? ORDER BY note LIMIT ? OFFSET ?",
 	"SELECT * FROM orders WHERE amount > ? LIMIT 2, ?",
 	"SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?, 3",
+	"SELECT user_id, COUNT(*) FROM orders GROUP BY user_id HAVING COUNT(*) > ?",
+	"SELECT user_id, COUNT(*) FROM orders WHERE amount > ? GROUP BY user_id HAVING COUNT(*) > ? AND SUM(amount) < ? ORDER BY user_id",
+	"SELECT ?, id FROM orders",
+	"SELECT id, ? FROM orders WHERE amount > ? ORDER BY id",
+	"SELECT ? AS tag, user_id FROM orders WHERE note <> ? LIMIT ?",
 }
 
 // scatterParamValues are values of every kind a client binds: they must reach the shards
@@ -150,9 +155,11 @@ func targetSQL(sp *scatterPlan) []string {
 // than the values, get no template and are planned in full at each execution.
 func TestScatterTemplateDeclines(t *testing.T) {
 	for _, sql := range []string{
-		"SELECT user_id, COUNT(*) FROM orders GROUP BY user_id HAVING COUNT(*) > ?",
 		"SELECT * FROM orders WHERE amount > ? LIMIT ? FOR UPDATE",
-		"SELECT ?, id FROM orders",
+		"SELECT note, COUNT(*) FROM orders GROUP BY note HAVING COUNT(*) > ?",
+		"SELECT ? + 1, id FROM orders",
+		"SELECT ?, COUNT(*) FROM orders",
+		"SELECT DISTINCT ?, note FROM orders",
 		"SELECT * FROM accounts WHERE owner = ?",
 		"SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
 		"SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)",
