@@ -35,11 +35,16 @@
 // clause put back (returning.go).
 //
 // A prepared statement is planned once (bound.go): when its shard depends on a ? in the
-// shard key, EXECUTE resolves the slot from the bound values and fills in the route's bind
-// variables (physical table and database names) without parsing again. A SELECT its values
-// send to several shards keeps, from its first such execution, each shard's statement cut
-// at its parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
-// and prunes the shards from the bound values, again without parsing.
+// shard key (of the statement, or of a subquery pinned to its slot), EXECUTE resolves the
+// slot from the bound values and fills in the route's bind variables (physical table and
+// database names, the session values it embeds) without parsing again. A write its values
+// send to several shards is split on the statement's tree with its prepare-time analysis;
+// one whose shards its values do not change keeps its branches and hands them the values.
+// After a reload the statement is planned once more (replan). A SELECT its values send to
+// several shards keeps, from its first such execution, each shard's statement cut at its
+// parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
+// (LIMIT ? included) and prunes the shards from the bound values, again without parsing;
+// one that fits no template binds its values into the text and plans once.
 //
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).

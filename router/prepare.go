@@ -254,12 +254,12 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	}
 	s.retryable = st.retryOK
 	defer func() { s.retryable = false }()
-	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
 	if st.snap != nil && st.snap != snap {
 		s.replan(snap, st) // after a reload: planned once more (bound.go)
 	}
-	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
-		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
+	r := singleRoute{shard: st.shard, sql: st.sql, params: params}
+	if shard, sql, cols, ok := st.bound.resolve(s, snap, params); ok {
+		r.shard, r.sql = shard, sql // no parse, no plan: the route's bind variables filled in
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
 		}
@@ -272,55 +272,78 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
 		return s.executeBranches(ctx, snap, st, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
-		node, err := s.parseOne(st.text)
-		if err != nil {
-			return err
-		}
-		p, err := s.plan(snap, node, st.text, params)
-		bound := errors.Is(err, errNestedUnpinned)
-		if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
-			p, err = s.planBound(ctx, snap, st.text, params, err)
-			params = nil
-		}
-		if err == nil && st.returning != "" {
-			p, err = withReturning(p, st.returning)
-		}
-		if err != nil {
-			return err
-		}
-		if !p.columns.Empty() {
-			w = introspect.NewColumns(w, p.columns)
-		}
-		if p.scatter != nil {
-			s.route = RouteScatter
-			if bound {
-				return s.runScatter(ctx, snap, p.scatter, false, w, true)
-			}
-			if st.returning == "" && !st.scatter.triedUnder(s, snap) {
-				// Planned once for this and every later execution (scatter_prepared.go).
-				st.scatter = s.prepareScatter(snap, st.text)
-				if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
-					return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
-				}
-			}
-			return s.executeScatter(ctx, snap, st, params, w)
-		}
-		if p.branches != nil {
-			return s.executeBranches(ctx, snap, st, p, w)
-		}
-		sql, shard, diagnostic, names = p.sql, p.shard, p.diagnostic, p.names
+		return s.executePlanned(ctx, snap, st, params, w)
 	} else if !st.columns.Empty() {
 		w = introspect.NewColumns(w, st.columns)
 	}
-	if !names.Empty() {
-		params = names.PhysicalParams(params)
-		w = introspect.NewRows(w, names, true)
+	return s.executeSingle(ctx, snap, st, r, w)
+}
+
+// singleRoute is where one execution of a prepared statement goes when it goes to one
+// shard: the SQL prepared there and the values it executes with.
+type singleRoute struct {
+	shard      *rules.Shard
+	sql        string
+	params     []wire.Param
+	diagnostic bool             // it asks about the previous statement: keep the diagnostics
+	names      introspect.Names // database names of an information_schema statement, translated in its values and rows
+}
+
+// executePlanned parses and plans one execution of st in full, with its values: the
+// shapes no plan kept at PREPARE holds for (see Execute's order), and any statement whose
+// kept plan no longer holds.
+func (s *Session) executePlanned(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+	node, err := s.parseOne(st.text)
+	if err != nil {
+		return err
+	}
+	p, err := s.plan(snap, node, st.text, params)
+	bound := errors.Is(err, errNestedUnpinned)
+	if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
+		p, err = s.planBound(ctx, snap, st.text, params, err)
+		params = nil
+	}
+	if err == nil && st.returning != "" {
+		p, err = withReturning(p, st.returning)
+	}
+	if err != nil {
+		return err
+	}
+	if !p.columns.Empty() {
+		w = introspect.NewColumns(w, p.columns)
+	}
+	if p.scatter != nil {
+		s.route = RouteScatter
+		if bound {
+			return s.runScatter(ctx, snap, p.scatter, false, w, true)
+		}
+		if st.returning == "" && !st.scatter.triedUnder(s, snap) {
+			// Planned once for this and every later execution (scatter_prepared.go).
+			st.scatter = s.prepareScatter(snap, st.text)
+			if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
+				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+			}
+		}
+		return s.executeScatter(ctx, snap, st, params, w)
+	}
+	if p.branches != nil {
+		return s.executeBranches(ctx, snap, st, p, w)
+	}
+	return s.executeSingle(ctx, snap, st, singleRoute{shard: p.shard, sql: p.sql, params: params, diagnostic: p.diagnostic, names: p.names}, w)
+}
+
+// executeSingle runs one execution of st on the shard of r.
+func (s *Session) executeSingle(ctx context.Context, snap *rules.Snapshot, st *Stmt, r singleRoute, w wire.PacketWriter) error {
+	params := r.params
+	if !r.names.Empty() {
+		params = r.names.PhysicalParams(params)
+		w = introspect.NewRows(w, r.names, true)
 	}
 	if st.sticky {
 		s.sticky = true
 	}
 	if st.write {
-		if err := s.checkWrite(ctx, shard); err != nil {
+		if err := s.checkWrite(ctx, r.shard); err != nil {
 			return err
 		}
 	}
@@ -328,8 +351,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
 	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
-		return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
-			return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
+			return s.executeOn(ctx, snap, r.shard, r.sql, params, r.diagnostic, w)
 		})
 	})
 	if st.write {

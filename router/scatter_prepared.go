@@ -328,7 +328,11 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	if len(order) < 2 {
 		return nil, introspect.Columns{}, false
 	}
-	lits := make([]string, len(t.lits), len(t.lits)+1)
+	n := len(t.lits)
+	if t.limit.pushed {
+		n++ // the pushed LIMIT's hole
+	}
+	lits := make([]string, len(t.lits), n)
 	for i, l := range t.lits {
 		if lits[i], err = restoreSQL(t.flags, nil, l); err != nil {
 			return nil, introspect.Columns{}, false
