@@ -166,7 +166,13 @@ func (b *boundRoute) holds(s *Session, snap *rules.Snapshot) bool {
 // fillVals writes the session's values into the statement's session value nodes; false for
 // a value a bound route does not fill in.
 func (b *boundRoute) fillVals(s *Session, snap *rules.Snapshot) bool {
-	for _, v := range b.vals {
+	return fillSessionVals(s, snap, b.vals)
+}
+
+// fillSessionVals writes the session's values into the session value nodes vals; false
+// for a value that is not filled in at execution (diagnostics).
+func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
+	for _, v := range vals {
 		val, ok := s.sessionValue(snap, v.name)
 		if !ok {
 			return false

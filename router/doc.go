@@ -43,8 +43,8 @@
 // After a reload the statement is planned once more (replan). A SELECT its values send to
 // several shards keeps, from its first such execution, each shard's statement cut at its
 // parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
-// (LIMIT ? included) and prunes the shards from the bound values, again without parsing;
-// one that fits no template binds its values into the text and plans once.
+// (LIMIT ? and session values included) and prunes the shards from the bound values, again
+// without parsing; one that fits no template binds its values into the text and plans once.
 //
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).

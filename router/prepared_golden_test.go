@@ -268,8 +268,11 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 		for i := range holes {
 			holes[i] = fmt.Sprintf("{?%d}", i)
 		}
-		if t.limit.pushed {
+		if t.limit.pushed || len(t.vals) > 0 {
 			holes = append(holes, "{ LIMIT offset+count}")
+		}
+		for _, v := range t.vals {
+			holes = append(holes, "{"+v.name+"}")
 		}
 		var shards []*rules.Shard
 		for sh := range t.shards {

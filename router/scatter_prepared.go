@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,12 +29,14 @@ import (
 // WHERE; LIMIT ? [, ?] (the merge's offset and count, and the LIMIT offset+count pushed to
 // the shards, follow the values; see limitHoles); HAVING ? and a ? field of the select
 // list as long as the shards evaluate them (the merge groups nothing: with a merge that
-// groups, computes or filters, planning reads the value). It is not built for session
-// values written into the statement, subqueries over sharded tables (those bind at each
-// execution: subquery_prepare.go), or tables per slot (a shard's statement is a UNION of
-// the tables of the slots the values need); those plan once per execution with their
-// values bound in (untemplated). It holds for the snapshot, database and restore flags it
-// was planned under; otherwise the execution plans the statement in full.
+// groups, computes or filters, planning reads the value); session values written into its
+// WHERE (sessionSentinels). A statement without any of those is planned pruned, its
+// shards' statements kept whole. It is not built for session values elsewhere (a field
+// named by its text), subqueries over sharded tables (those bind at each execution:
+// subquery_prepare.go), or tables per slot (a shard's statement is a UNION of the tables
+// of the slots the values need); those plan once per execution with their values bound in
+// (untemplated). It holds for the snapshot, database and restore flags it was planned
+// under; otherwise the execution plans the statement in full.
 type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
@@ -46,6 +49,9 @@ type scatterTemplate struct {
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
 	merge   mergePlan
 	limit   limitHoles
+	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
+	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
+	vals []sessionVal
 	// merged: a parameter is in HAVING or the select list: the template holds only when
 	// the shards evaluate them and the merge reads their columns as they come.
 	merged bool
@@ -130,8 +136,8 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		return false
 	}
 	a, err := t.pl.analyze(snap, sel)
-	if err != nil || a.dynamic || a.diagnostic || a.infoSchema || a.sticky || len(a.sessionVals) > 0 {
-		return false
+	if err != nil || a.diagnostic || a.infoSchema || a.sticky || !inWhere(sel, a.sessionVals) {
+		return false // (a.dynamic: session values, bind variables here; or diagnostics)
 	}
 	numberParams(a.markers)
 	top := topLevelTables(sel)
@@ -144,13 +150,13 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		}
 		t.sharded = append(t.sharded, r)
 	}
-	if len(t.sharded) == 0 || len(a.markers) == 0 || !t.placeMarkers(sel, len(a.markers)) {
+	if len(t.sharded) == 0 || !t.placeMarkers(sel, len(a.markers)) {
 		return false
 	}
 	if t.ldb, err = t.pl.statementDB(snap, a); err != nil {
 		return false
 	}
-	t.sel, t.lits = sel, literalSlots(sel, a.markers)
+	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.markers), a.sessionVals
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
 	return err == nil && t.plan(snap, bound, text, len(a.markers), shards)
 }
@@ -184,6 +190,36 @@ func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
 	t.merged = len(inHaving) > 0 || fields > 0
 	return placed+fields == n
 }
+
+// inWhere reports whether every session value node of vals is in sel's WHERE.
+func inWhere(sel *ast.SelectStmt, vals []sessionVal) bool {
+	if len(vals) == 0 {
+		return true
+	}
+	if sel.Where == nil {
+		return false
+	}
+	var c valueCollector
+	sel.Where.Accept(&c)
+	for _, v := range vals {
+		if !slices.Contains(c, v.node) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueCollector collects the literals of an expression.
+type valueCollector []*test_driver.ValueExpr
+
+func (c *valueCollector) Enter(n ast.Node) (ast.Node, bool) {
+	if v, ok := n.(*test_driver.ValueExpr); ok {
+		*c = append(*c, v)
+	}
+	return n, false
+}
+
+func (c *valueCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // limitMarker is the index of the parameter part gives of sel's LIMIT, -1 when it is not a ?.
 func limitMarker(sel *ast.SelectStmt, part func(*ast.Limit) ast.ExprNode) int {
@@ -230,11 +266,11 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 			params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
 		}
 	}
-	if bindParams(node, params) != nil {
+	if bindParams(node, params) != nil || !t.sessionSentinels(snap, node, tag, n) {
 		return false
 	}
 	pl := *t.pl
-	pl.unpruned = true
+	pl.unpruned = n > 0 || len(t.vals) > 0 // without holes its shards are exactly those planned
 	p, err := pl.plan(snap, node, text, nil)
 	if err != nil || p.scatter == nil || p.scatter.merge.branched {
 		return false
@@ -262,13 +298,33 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 				return false // a LIMIT value the template cannot write
 			}
 		}
-		tmpl, ok := cutTemplate(sql, open, n+1)
+		tmpl, ok := cutTemplate(sql, open, n+1+len(t.vals))
 		if !ok {
 			return false
 		}
 		shards[tg.shard] = tmpl
 	}
 	t.merge = p.scatter.merge
+	return true
+}
+
+// sessionSentinels writes a sentinel literal, the hole after the LIMIT's, in place of
+// each session value of node (analysed here as planning analyses it), so that planning
+// keeps them out of its rewrites as it does the parameters' sentinels.
+func (t *scatterTemplate) sessionSentinels(snap *rules.Snapshot, node ast.StmtNode, tag string, n int) bool {
+	if len(t.vals) == 0 {
+		return true
+	}
+	a, err := t.pl.analyze(snap, node)
+	if err != nil || len(a.sessionVals) != len(t.vals) {
+		return false
+	}
+	for j, v := range a.sessionVals {
+		if v.name != t.vals[j].name {
+			return false
+		}
+		*v.node = *ast.NewValueExpr(tag+strconv.Itoa(n+1+j)+"_", "", "").(*test_driver.ValueExpr)
+	}
 	return true
 }
 
@@ -320,6 +376,9 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		}
 		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
+	if !fillSessionVals(s, snap, t.vals) {
+		return nil, introspect.Columns{}, false
+	}
 	slots, err := t.pl.scatterSlots(t.sel, t.sharded, nil)
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
@@ -329,8 +388,8 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		return nil, introspect.Columns{}, false
 	}
 	n := len(t.lits)
-	if t.limit.pushed {
-		n++ // the pushed LIMIT's hole
+	if t.limit.pushed || len(t.vals) > 0 {
+		n += 1 + len(t.vals) // the pushed LIMIT's hole, then the session values'
 	}
 	lits := make([]string, len(t.lits), n)
 	for i, l := range t.lits {
@@ -342,8 +401,18 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	if !ok {
 		return nil, introspect.Columns{}, false
 	}
-	if t.limit.pushed {
+	switch {
+	case t.limit.pushed:
 		lits = append(lits, pushedLimit(merge))
+	case n > len(lits):
+		lits = append(lits, "") // no LIMIT hole: the session values' holes come after its place
+	}
+	for _, v := range t.vals {
+		lit, err := restoreSQL(t.flags, nil, v.node)
+		if err != nil {
+			return nil, introspect.Columns{}, false
+		}
+		lits = append(lits, lit)
 	}
 	sp := &scatterPlan{merge: merge, targets: make([]scatterTarget, 0, len(order))}
 	for _, sh := range order {

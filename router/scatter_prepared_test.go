@@ -41,6 +41,9 @@ var scatterPreparedStmts = []string{
 	"SELECT ?, id FROM orders",
 	"SELECT id, ? FROM orders WHERE amount > ? ORDER BY id",
 	"SELECT ? AS tag, user_id FROM orders WHERE note <> ? LIMIT ?",
+	"SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+	"SELECT * FROM orders WHERE (user_id = LAST_INSERT_ID() OR user_id IN (?, ?)) AND note <> DATABASE() LIMIT ?",
+	"SELECT * FROM events WHERE id BETWEEN ? AND LAST_INSERT_ID() + ?",
 }
 
 // scatterParamValues are values of every kind a client binds: they must reach the shards
@@ -106,6 +109,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 				for i := range params {
 					params[i] = vals[(k+i*(k%5+1))%len(vals)]
 				}
+				s.lastInsertID = uint64(k) * 37 // a session value the statement may embed
 				sp, cols, ok := tmpl.resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
@@ -161,7 +165,8 @@ func TestScatterTemplateDeclines(t *testing.T) {
 		"SELECT ?, COUNT(*) FROM orders",
 		"SELECT DISTINCT ?, note FROM orders",
 		"SELECT * FROM accounts WHERE owner = ?",
-		"SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+		"SELECT LAST_INSERT_ID(), id FROM orders WHERE amount > ?",
+		"SELECT * FROM orders WHERE amount > ? AND note <> @@warning_count",
 		"SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)",
 		"SELECT * FROM orders WHERE user_id = 5 AND amount > 3",
 	} {
