@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -92,23 +94,13 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			node, err := s.parseOne(sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prep, err := s.describe(snap, node, sql)
-			if err != nil || prep.bound == nil {
-				t.Fatalf("prepared without a bound route: %v", err)
+			s, snap, node, prep := describedForTest(t, sql)
+			if prep.bound == nil {
+				t.Fatal("prepared without a bound route")
 			}
 			resolved := 0
 			for v := range int64(16) {
-				var ms markerCollector
-				node.Accept(&ms)
-				params := make([]wire.Param, len(ms))
-				for i := range params {
-					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
-				}
+				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 }) // equal keys, then mixed ones
 				s.lastInsertID = uint64(v * 1000) // a session value the statement may embed
 				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
@@ -224,27 +216,14 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			node, err := s.parseOne(sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prep, err := s.describe(snap, node, sql)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, snap, node, prep := describedForTest(t, sql)
 			writes := newWriteRoute(s, snap, prep)
 			if writes == nil && prep.bound == nil {
 				t.Fatal("prepared without a bound route or kept branches")
 			}
 			resolved := 0
 			for v := range int64(16) {
-				var ms markerCollector
-				node.Accept(&ms)
-				params := make([]wire.Param, len(ms))
-				for i := range params {
-					params[i] = intParam(v + int64(i)*(v%3+1)) // keys of one slot and of several
-				}
+				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
 				s.lastInsertID = uint64(v * 1000)
 				got, ok := writes.resolve(s, snap, params)
 				if !ok {
@@ -274,4 +253,31 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// describedForTest is sql planned as PREPARE plans it, in a session of user app in
+// database shop over shardedConfig, with its tree.
+func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.StmtNode, plan) {
+	t.Helper()
+	s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+	node, err := s.parseOne(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := s.describe(snap, node, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, snap, node, prep
+}
+
+// paramsFor binds value(i) to each ? i of node, as BIGINT.
+func paramsFor(node ast.Node, value func(i int64) int64) []wire.Param {
+	var ms markerCollector
+	node.Accept(&ms)
+	params := make([]wire.Param, len(ms))
+	for i := range params {
+		params[i] = intParam(value(int64(i)))
+	}
+	return params
 }
