@@ -100,8 +100,9 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 			}
 			resolved := 0
 			for v := range int64(16) {
-				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 }) // equal keys, then mixed ones
-				s.lastInsertID = uint64(v * 1000)                                           // a session value the statement may embed
+				// Equal keys, then mixed ones; a session value the statement may embed.
+				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
+				s.lastInsertID = uint64(v * 1000)
 				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
