@@ -50,6 +50,7 @@ type boundRoute struct {
 	rewrite bool // the analysis rewrote the statement: restore it even if no name changes
 	db0     *rules.Database
 	fixed   *rules.Shard // a statement on no sharded table: its shard, whatever the values
+	multi   bool         // a multi-shard write embedding session values: resolveWrite only
 	a       *analyzer    // the prepare-time analysis (resolveWrite plans a multi-shard write from it)
 }
 
@@ -113,6 +114,19 @@ func newFixedRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	return b
 }
 
+// newMultiRoute records a multi-shard write that embeds session values (its branches'
+// statements hold them): each execution fills them in and splits it on the tree
+// (resolveWrite). It returns nil for a write that embeds none (newWriteRoute keeps those)
+// or asks about the previous statement.
+func newMultiRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
+	if len(a.sessionVals) == 0 || a.diagnostic || a.infoSchema || pl.locked {
+		return nil
+	}
+	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db, a: a, multi: true}
+	b.bindVars(a)
+	return b
+}
+
 // bindVars records the bind variables of the analysis other than the tables' names: schema
 // qualifiers, fields named by their text, session values.
 func (b *boundRoute) bindVars(a *analyzer) {
@@ -137,7 +151,7 @@ func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
 // slots, a value the key's function refuses, a single table elsewhere, a changed session or
 // snapshot): the caller then plans the statement in full, which answers those cases.
 func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
-	if !b.holds(s, snap) {
+	if !b.holds(s, snap) || b.multi {
 		return nil, "", introspect.Columns{}, false
 	}
 	slot := 0
@@ -183,9 +197,9 @@ func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
 }
 
 // resolveWrite places an execution whose values send a write to several slots (an UPDATE
-// or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several): the
-// multi-shard write is planned on the statement's tree with the analysis PREPARE made of
-// it, without parsing. Splitting restores each part from the tree, renamed per slot, as
+// or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several), or
+// a multi-shard write that embeds session values (newMultiRoute): the multi-shard write is
+// planned on the statement's tree with the analysis PREPARE made of it, without parsing. Splitting restores each part from the tree, renamed per slot, as
 // planning a fresh tree does; fill names the tree again for the next execution. ok is false
 // when the values do not make a multi-shard write (resolve places one slot; a refused value
 // is the full planning's to report).

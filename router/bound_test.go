@@ -214,6 +214,10 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 		"DELETE FROM shop.currencies WHERE code = ?",
 		"INSERT INTO currencies (code, rate) VALUES (?, ?)",
 		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id IN (?, ?)",
+		"UPDATE currencies SET rate = ? WHERE id = LAST_INSERT_ID()",
+		"DELETE FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+		"UPDATE ledger SET amount = ? WHERE note = DATABASE() AND amount < @@max_execution_time",
+		"INSERT INTO orders (user_id, note) VALUES (1, LAST_INSERT_ID()), (2, ?)",
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {

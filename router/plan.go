@@ -115,6 +115,9 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		p.shard, a.rewrite = showTarget(a.refs), true
 	case a.routed():
 		if ok, err := pl.planMultiWrite(&p, st, a, params); ok || err != nil {
+			if err == nil && pl.describing && p.branches != nil {
+				p.bound = newMultiRoute(pl, snap, st, text, a, db) // session values: bound.go
+			}
 			return p, err
 		}
 		names := tableNames(a.refs)

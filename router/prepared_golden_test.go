@@ -246,7 +246,9 @@ func describeRouted(p plan) []string {
 func describePrepared(t *testing.T, st *Stmt) []string {
 	t.Helper()
 	var out []string
-	if st.bound != nil {
+	if st.bound != nil && st.bound.multi {
+		out = append(out, "multi-shard write: split on the tree, its session values filled in")
+	} else if st.bound != nil {
 		steps, err := st.bound.explain()
 		if err != nil {
 			t.Fatal(err)
