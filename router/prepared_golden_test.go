@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -193,6 +194,10 @@ func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param,
 }
 
 func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
+	if t := st.scatter; t != nil && t.perSlot != nil { // the execution plans a new set of slots itself
+		saved := maps.Clone(t.perSlot)
+		defer func() { t.perSlot = saved }()
+	}
 	sp, _, ok := st.scatter.resolve(s, snap, params)
 	*p = plan{scatter: sp}
 	return ok
@@ -276,13 +281,14 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 		for _, v := range t.vals {
 			holes = append(holes, "{"+v.name+"}")
 		}
-		var shards []*rules.Shard
-		for sh := range t.shards {
-			shards = append(shards, sh)
+		out = append(out, describeTemplates("", t.shards, holes)...)
+		var sets []string
+		for set := range t.perSlot {
+			sets = append(sets, set)
 		}
-		slices.SortFunc(shards, func(a, b *rules.Shard) int { return strings.Compare(a.Name, b.Name) })
-		for _, sh := range shards {
-			out = append(out, fmt.Sprintf("template %s: %s", sh.Name, t.shards[sh].fill(holes)))
+		slices.Sort(sets)
+		for _, set := range sets {
+			out = append(out, describeTemplates("slots "+set+" ", t.perSlot[set], holes)...)
 		}
 		for _, m := range t.merge.steps() { // the LIMIT values planned with are sentinels: show the parameters
 			m = strings.ReplaceAll(m, strconv.Itoa(limitCountSentinel), fmt.Sprintf("{?%d}", t.limit.count))
@@ -297,6 +303,21 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 			return []string{"planned at each execution"}
 		}
 		return []string{"route " + st.shard.Name + ": " + st.sql}
+	}
+	return out
+}
+
+// describeTemplates lists the shards' statements of a scatter template, holes filled in
+// with their names.
+func describeTemplates(prefix string, tmpls map[*rules.Shard]sqlTemplate, holes []string) []string {
+	var shards []*rules.Shard
+	for sh := range tmpls {
+		shards = append(shards, sh)
+	}
+	slices.SortFunc(shards, func(a, b *rules.Shard) int { return strings.Compare(a.Name, b.Name) })
+	var out []string
+	for _, sh := range shards {
+		out = append(out, fmt.Sprintf("template %s%s: %s", prefix, sh.Name, tmpls[sh].fill(holes)))
 	}
 	return out
 }

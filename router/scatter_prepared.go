@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -31,12 +32,13 @@ import (
 // list as long as the shards evaluate them (the merge groups nothing: with a merge that
 // groups, computes or filters, planning reads the value); session values written into its
 // WHERE (sessionSentinels). A statement without any of those is planned pruned, its
-// shards' statements kept whole. It is not built for session values elsewhere (a field
-// named by its text), subqueries over sharded tables (those bind at each execution:
-// subquery_prepare.go), or tables per slot (a shard's statement is a UNION of the tables
-// of the slots the values need); those plan once per execution with their values bound in
-// (untemplated). It holds for the snapshot, database and restore flags it was planned
-// under; otherwise the execution plans the statement in full.
+// shards' statements kept whole. With tables per slot a shard's statement is a UNION of the
+// tables of the slots the values need: it is planned for each set of slots at the first
+// execution that needs it (slotShards). It is not built for session values elsewhere (a
+// field named by its text), subqueries over sharded tables (those bind at each execution:
+// subquery_prepare.go), or LIMIT ? over tables per slot; those plan once per execution
+// with their values bound in (untemplated). It holds for the snapshot, database and
+// restore flags it was planned under; otherwise the execution plans the statement in full.
 type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
@@ -52,6 +54,11 @@ type scatterTemplate struct {
 	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
 	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
 	vals []sessionVal
+	// perSlot: with tables per slot, a shard's statement is a UNION of the tables of the
+	// slots the values need: the shards' statements of each set of slots, planned at the
+	// first execution that needs it (nil: it does not fit), at most maxSlotSets of them.
+	perSlot map[string]map[*rules.Shard]sqlTemplate
+	text    string // the text planned, parsed again for each set of slots
 	// merged: a parameter is in HAVING or the select list: the template holds only when
 	// the shards evaluate them and the merge reads their columns as they come.
 	merged bool
@@ -145,8 +152,11 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		if r.table.Kind != rules.KindSharded {
 			continue
 		}
-		if !top[r.node] || r.table.TablePerSlot {
+		if !top[r.node] {
 			return false
+		}
+		if r.table.TablePerSlot {
+			t.perSlot = map[string]map[*rules.Shard]sqlTemplate{}
 		}
 		t.sharded = append(t.sharded, r)
 	}
@@ -157,8 +167,35 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		return false
 	}
 	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.markers), a.sessionVals
+	if t.perSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
+		t.text = text
+		return t.limit.count < 0 && t.limit.offset < 0
+	}
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
-	return err == nil && t.plan(snap, bound, text, len(a.markers), shards)
+	return err == nil && t.plan(snap, bound, text, len(a.markers), shards, nil)
+}
+
+// maxSlotSets bounds the sets of slots a template of tables per slot keeps statements for.
+const maxSlotSets = 16
+
+// slotShards are the shards' statements of a template of tables per slot for an execution
+// that needs slots, planned (one parse) at the first execution that needs them; nil when
+// they do not fit a template, or when maxSlotSets other sets are kept already.
+func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []int) map[*rules.Shard]sqlTemplate {
+	key := fmt.Sprint(slots)
+	if shards, ok := t.perSlot[key]; ok {
+		return shards
+	}
+	if len(t.perSlot) >= maxSlotSets {
+		return nil
+	}
+	shards := map[*rules.Shard]sqlTemplate{}
+	node, err := s.parseOne(t.text)
+	if err != nil || !t.plan(snap, node, t.text, len(t.lits), shards, slots) {
+		shards = nil
+	}
+	t.perSlot[key] = shards
+	return shards
 }
 
 // placeMarkers reports whether each of sel's n parameters is where a template can write
@@ -248,7 +285,7 @@ func literalSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_d
 
 // plan plans the statement with sentinels bound to its n parameters, over every slot, and
 // keeps each shard's statement cut at the sentinels.
-func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]sqlTemplate) bool {
+func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]sqlTemplate, slots []int) bool {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	tag := "shardproxy_param_" + hex.EncodeToString(nonce[:]) + "_"
@@ -270,7 +307,8 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	pl := *t.pl
-	pl.unpruned = n > 0 || len(t.vals) > 0 // without holes its shards are exactly those planned
+	pl.unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
+	pl.slots = slots
 	p, err := pl.plan(snap, node, text, nil)
 	if err != nil || p.scatter == nil || p.scatter.merge.branched {
 		return false
@@ -384,7 +422,13 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		return nil, introspect.Columns{}, false
 	}
 	byShard, order := slotsByShard(t.sharded[0].table.Scheme, slots)
-	if len(order) < 2 {
+	shards := t.shards
+	switch {
+	case t.perSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
+		if shards = t.slotShards(s, snap, slots); shards == nil {
+			return nil, introspect.Columns{}, false
+		}
+	case t.perSlot != nil || len(order) < 2:
 		return nil, introspect.Columns{}, false
 	}
 	n := len(t.lits)
@@ -416,7 +460,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	}
 	sp := &scatterPlan{merge: merge, targets: make([]scatterTarget, 0, len(order))}
 	for _, sh := range order {
-		tmpl, ok := t.shards[sh]
+		tmpl, ok := shards[sh]
 		if !ok {
 			return nil, introspect.Columns{}, false
 		}
@@ -463,7 +507,7 @@ func pushedLimit(m mergePlan) string {
 // the statement has a template or none was tried, or when the values send it elsewhere
 // than to several shards (the caller then plans it in full).
 func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || t.shards != nil || st.returning != "" {
+	if !t.triedUnder(s, snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
 		return nil, introspect.Columns{}, false
 	}
 	node, err := s.parseOne(st.text)
