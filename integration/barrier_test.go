@@ -60,6 +60,8 @@ func testBarrier(t *testing.T, e *env) {
 		{"UnparsedText", `HANDLER t OPEN`, "1064"},
 		{"ShowGrants", `SHOW GRANTS`, "1227"}, // root's grants, password hash included
 		{"ShowCreateUser", `SHOW CREATE USER root`, "1227"},
+		{"ExplainForConnection", `EXPLAIN FOR CONNECTION 1`, "1227"}, // any backend session of the proxy's account
+		{"SetLogDisabledStatements", `SET SESSION log_disabled_statements = 'sp'`, "1227"},
 		// Allowed shapes still work, checked and routed.
 		{"PrepareExecute", `PREPARE s FROM 'SELECT COUNT(*) + ? FROM t'; SET @n = 1; EXECUTE s USING @n; DEALLOCATE PREPARE s`, ""},
 		{"PrepareFromVariableAllowed", `SET @q = 'SELECT COUNT(*) FROM t WHERE id > ?', @n = 0; PREPARE s FROM @q; EXECUTE s USING @n`, ""},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -26,7 +27,7 @@ func isTableDDL(st ast.StmtNode) bool {
 // ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
 func (pl *planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
-	if err := adminStatement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
+	if err := barrier.Statement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
 		return nil, err
 	}
 	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}

@@ -46,9 +46,13 @@
 // (LIMIT ? and session values included) and prunes the shards from the bound values, again
 // without parsing; one that fits no template binds its values into the text and plans once.
 //
+// The privilege barrier is a pass of its own (router/barrier): every path by which SQL
+// reaches a backend calls it (barrier.go lists them, TestBarrierEntryPaths pins each). Text
+// the parser does not read is taken apart with router/sqlscan.
+//
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
 //
-// It may import router/engine, router/infile, router/introspect, merge, rules, sqlerr, wire and the TiDB
-// parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
+// It may import router/barrier, router/engine, router/infile, router/introspect,
+// router/sqlscan, merge, rules, sqlerr, wire and the TiDB parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

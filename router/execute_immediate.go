@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -33,7 +34,7 @@ func (s *Session) executeImmediate(ctx context.Context, snap *rules.Snapshot, sq
 	}
 	body := strings.TrimRight(strings.TrimSpace(sql[loc[1]:]), "; \t\r\n")
 	operand, using := body, ""
-	if at := topLevelWord(body, 0, "using"); at >= 0 {
+	if at := sqlscan.Keyword(body, 0, "using"); at >= 0 {
 		operand, using = body[:at], body[at+len("using"):]
 	}
 	exprs, err := s.exprList(operand)
@@ -115,12 +116,13 @@ func (s *Session) immediateText(ctx context.Context, snap *rules.Snapshot, e ast
 
 // runImmediate runs text with its ? markers bound to args, as if the client had sent it.
 func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text string, args []ast.ExprNode, w wire.PacketWriter) error {
-	text, err := s.readableText(text)
+	facts := s.facts()
+	text, err := facts.Text(text)
 	if err != nil {
 		return err
 	}
 	stmts, err := s.parse(text)
-	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+	if gerr := facts.Grammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {

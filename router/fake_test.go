@@ -30,6 +30,8 @@ type fakeBackend struct {
 	nextID uint32
 	// values answers SELECT @@session.NAME (default: the utf8mb4 baseline, autocommit 1).
 	values map[string]string
+	// userVars answers SELECT @`NAME` (default: 1, as any SELECT).
+	userVars map[string]string
 	// lastInsertID is announced in the OK packet of every INSERT; unless explicitID, the
 	// connection generated it: its SELECT LAST_INSERT_ID() answers it from then on.
 	lastInsertID uint64
@@ -249,6 +251,10 @@ func (c *fakeConn) query(sql string) [][]byte {
 		var k engine.Collector
 		_ = wire.WriteTextResult(&k, cols, [][]*string{row}, wire.StatusAutocommit)
 		return k.Pkts
+	case c.userVar(sql) != nil:
+		var k engine.Collector
+		_ = wire.WriteTextResult(&k, []wire.Column{{Name: sql[len("SELECT "):]}}, [][]*string{{c.userVar(sql)}}, c.serverStatus())
+		return k.Pkts
 	case strings.HasPrefix(upper, "SELECT"), strings.HasPrefix(upper, "(SELECT"): // a shard's UNION ALL of its slots' tables too
 		one := "1"
 		var k engine.Collector
@@ -281,6 +287,20 @@ func (c *fakeConn) query(sql string) [][]byte {
 	}
 	c.touch(upper)
 	return ok(wire.OK{})
+}
+
+// userVar returns the value of userVars that sql (SELECT @`name`) reads, nil for none.
+func (c *fakeConn) userVar(sql string) *string {
+	name, ok := strings.CutPrefix(sql, "SELECT @`")
+	if !ok || !strings.HasSuffix(name, "`") {
+		return nil
+	}
+	c.be.mu.Lock()
+	defer c.be.mu.Unlock()
+	if v, ok := c.be.userVars[strings.TrimSuffix(name, "`")]; ok {
+		return &v
+	}
+	return nil
 }
 
 // touch opens a transaction under autocommit = 0 when a statement reads or writes a table.

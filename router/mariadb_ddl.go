@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -113,7 +114,7 @@ func mariadbDDLShape(sql string) (d ddlShape, ok bool) {
 // comments and parentheses.
 func atTopLevel(sql string, at int, word string) bool {
 	for i := 0; ; {
-		j := topLevelWord(sql, i, word)
+		j := sqlscan.Keyword(sql, i, word)
 		if j < 0 || j > at {
 			return false
 		}

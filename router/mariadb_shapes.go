@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -31,7 +32,7 @@ func splitSelectInto(sql string) (stmt, into string, ok bool) {
 	if !selectPrefix.MatchString(sql) {
 		return "", "", false
 	}
-	at := topLevelWord(sql, 0, "into")
+	at := sqlscan.Keyword(sql, 0, "into")
 	if at < 0 {
 		return "", "", false
 	}
@@ -54,7 +55,7 @@ func splitSelectInto(sql string) (stmt, into string, ok bool) {
 // @"name") from i and returns where it ends.
 func userVarList(sql string, i int) (int, bool) {
 	for n := 0; ; n++ {
-		for i < len(sql) && isSpace(sql[i]) {
+		for i < len(sql) && sqlscan.IsSpace(sql[i]) {
 			i++
 		}
 		if i >= len(sql) || sql[i] != '@' || i+1 < len(sql) && sql[i+1] == '@' {
@@ -63,14 +64,14 @@ func userVarList(sql string, i int) (int, bool) {
 		i++
 		switch {
 		case i < len(sql) && (sql[i] == '`' || sql[i] == '\'' || sql[i] == '"'):
-			j := skipQuoted(sql, i)
+			j := sqlscan.SkipQuoted(sql, i)
 			if j > len(sql) || sql[j-1] != sql[i] || j-i < 3 {
 				return 0, false
 			}
 			i = j
 		default:
 			j := i
-			for j < len(sql) && (isIdentChar(sql[j]) || sql[j] == '.') {
+			for j < len(sql) && (sqlscan.IsIdentChar(sql[j]) || sql[j] == '.') {
 				j++
 			}
 			if j == i {
@@ -79,7 +80,7 @@ func userVarList(sql string, i int) (int, bool) {
 			i = j
 		}
 		k := i
-		for k < len(sql) && isSpace(sql[k]) {
+		for k < len(sql) && sqlscan.IsSpace(sql[k]) {
 			k++
 		}
 		if k < len(sql) && sql[k] == ',' {
@@ -94,22 +95,7 @@ func startsWithWord(s, word string) bool {
 	if len(s) < len(word) || !strings.EqualFold(s[:len(word)], word) {
 		return false
 	}
-	return len(s) == len(word) || !isIdentChar(s[len(word)])
-}
-
-// topLevelWord returns the index of the first keyword word in sql from i on: outside
-// string literals, quoted identifiers, comments and parentheses, not qualified by a dot;
-// -1 when there is none (or a comment is left open before it).
-func topLevelWord(sql string, i int, word string) int {
-	at := -1
-	scanTopLevel(sql, i, func(start, end, depth int) bool {
-		if depth == 0 && strings.EqualFold(sql[start:end], word) && !qualified(sql, start) {
-			at = start
-			return false
-		}
-		return true
-	})
-	return at
+	return len(s) == len(word) || !sqlscan.IsIdentChar(s[len(word)])
 }
 
 // selectInto runs SELECT ... INTO @vars; ok is false when sql does not have that shape. The

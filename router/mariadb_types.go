@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -40,21 +41,21 @@ func columnTypeEquivalent(sql string) (string, bool) {
 		c := sql[i]
 		switch {
 		case c == '\'' || c == '"' || c == '`':
-			j := skipQuoted(sql, i)
+			j := sqlscan.SkipQuoted(sql, i)
 			b.WriteString(sql[i:j])
 			prevName, i = c == '`', j
 			continue
-		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || isSpace(sql[i+2])),
+		case c == '#' || c == '-' && strings.HasPrefix(sql[i:], "--") && (i+2 == len(sql) || sqlscan.IsSpace(sql[i+2])),
 			c == '/' && strings.HasPrefix(sql[i:], "/*"):
 			return "", false // comments: not a shape worth reading
-		case isIdentChar(c):
+		case sqlscan.IsIdentChar(c):
 			j := i
-			for j < len(sql) && isIdentChar(sql[j]) {
+			for j < len(sql) && sqlscan.IsIdentChar(sql[j]) {
 				j++
 			}
 			word := strings.ToLower(sql[i:j])
 			k := j
-			for k < len(sql) && isSpace(sql[k]) {
+			for k < len(sql) && sqlscan.IsSpace(sql[k]) {
 				k++
 			}
 			// Before "(" a function (UUID()); before "." a database or table name, which the
@@ -71,7 +72,7 @@ func columnTypeEquivalent(sql string) (string, bool) {
 			}
 			prevName, i = true, j
 			continue
-		case !isSpace(c):
+		case !sqlscan.IsSpace(c):
 			prevName = c == ')' // INT(11) INVISIBLE
 		}
 		b.WriteByte(c)

@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -166,10 +167,11 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	return p, nil
 }
 
-// analyze is the privilege barrier's check of st (adminStatement, then the analyzer's:
-// system schemas, other databases, LOAD_FILE) and the analysis planning starts from.
+// analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's
+// walk, which asks barrier.Schema, Table and Function of every name and function and the
+// rules of every other database) and the analysis planning starts from.
 func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, error) {
-	if err := adminStatement(st); err != nil {
+	if err := barrier.Statement(st); err != nil {
 		return nil, err
 	}
 	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
@@ -371,8 +373,9 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 		switch n.FnName.L {
 		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock":
 			a.sticky = true
-		case "load_file":
-			a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the FILE privilege(s) for this operation")
+		}
+		if err := barrier.Function(n.FnName.L); err != nil {
+			a.err = err
 		}
 	case *ast.VariableExpr:
 		if !n.IsSystem && n.Value != nil {
@@ -501,8 +504,8 @@ func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
 func (a *analyzer) schemaRef(schema *ast.CIStr) {
-	if restrictedSchema(schema.O) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, schema.O)
+	if err := barrier.Schema(a.pl.user, schema.O); err != nil {
+		a.err = err
 		return
 	}
 	if isSystemSchema(schema.O) {
@@ -534,12 +537,13 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 			return
 		}
 		db, _ = a.snap.Database(a.pl.db)
-	case strings.EqualFold(n.Schema.O, "information_schema") && !restrictedTable(n.Schema.O, n.Name.O):
+	case strings.EqualFold(n.Schema.O, "information_schema"):
+		if err := barrier.Table(n.Schema.O, n.Name.O); err != nil {
+			a.err = err
+			return
+		}
 		a.infoSchema = true
 		a.infoTables = append(a.infoTables, n)
-		return
-	case restrictedTable(n.Schema.O, n.Name.O):
-		a.err = sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
 		return
 	case isSystemSchema(n.Schema.O):
 		a.schemaRef(&n.Schema) // refuses the restricted ones

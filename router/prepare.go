@@ -66,13 +66,14 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 
 func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	sql, err := s.readableText(sql)
+	facts := s.facts()
+	sql, err := facts.Text(sql)
 	if err != nil {
 		return nil, err
 	}
 	s.parses++
 	stmts, err := parseSafely(s.parser, sql)
-	if gerr := s.checkGrammar(nil, err); gerr != nil { // no SET is prepared anyway
+	if gerr := facts.Grammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}
 	if r, ok := s.explainText(sql); ok {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -24,11 +25,11 @@ import (
 // when a comment is left open.
 func splitReturning(sql string) (stmt, clause string, ok bool) {
 	at := -1
-	whole := scanTopLevel(sql, 0, func(start, end, depth int) bool {
+	whole := sqlscan.TopLevel(sql, 0, func(start, end, depth int) bool {
 		switch {
 		case sql[start] == ';':
 			return at < 0 || strings.TrimSpace(sql[end:]) == "" // else another statement follows
-		case at < 0 && depth == 0 && strings.EqualFold(sql[start:end], "returning") && !qualified(sql, start):
+		case at < 0 && depth == 0 && strings.EqualFold(sql[start:end], "returning") && !sqlscan.Qualified(sql, start):
 			at = start
 		}
 		return true

@@ -96,3 +96,34 @@ func TestSessionReturning(t *testing.T) {
 		"s2#3: EXECUTE 2 "+fmt.Sprintf("% x", append([]byte{0, 1, 0x08, 0}, binary.LittleEndian.AppendUint64(nil, 5)...)),
 	)
 }
+
+// TestSplitReturningEdges pins splitReturning where its scan differs from sqlscan.Keyword's:
+// it goes on past the keyword to refuse a second statement, and refuses a comment left
+// open anywhere.
+func TestSplitReturningEdges(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql    string
+		stmt, clause string
+		ok           bool
+	}{
+		{"semicolon then spaces", "DELETE FROM t RETURNING id;  \n", "DELETE FROM t", "RETURNING id", true},
+		{"two semicolons", "DELETE FROM t RETURNING id;;", "", "", false},
+		{"semicolon in a string after it", "DELETE FROM t RETURNING ';x'", "DELETE FROM t", "RETURNING ';x'", true},
+		{"semicolon in a comment after it", "DELETE FROM t RETURNING id /* ; x */", "DELETE FROM t", "RETURNING id /* ; x */", true},
+		{"statement before it", "DELETE FROM t; DELETE FROM u RETURNING id", "DELETE FROM t; DELETE FROM u", "RETURNING id", true},
+		{"comment left open after it", "DELETE FROM t RETURNING id /* x", "", "", false},
+		{"first of two", "DELETE FROM t RETURNING returning", "DELETE FROM t", "RETURNING returning", true},
+		{"qualified, then the keyword", "DELETE FROM t WHERE t.returning = 1 RETURNING id",
+			"DELETE FROM t WHERE t.returning = 1", "RETURNING id", true},
+		{"in parentheses, then the keyword", "INSERT INTO t SELECT * FROM (SELECT 1 returning) x RETURNING id",
+			"INSERT INTO t SELECT * FROM (SELECT 1 returning) x", "RETURNING id", true},
+		{"unbalanced close", "DELETE FROM t) RETURNING id", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stmt, clause, ok := splitReturning(tc.sql)
+			if ok != tc.ok || stmt != tc.stmt || clause != tc.clause {
+				t.Errorf("splitReturning(%q) = %q, %q, %v; want %q, %q, %v", tc.sql, stmt, clause, ok, tc.stmt, tc.clause, tc.ok)
+			}
+		})
+	}
+}

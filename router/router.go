@@ -12,6 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/charset"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -116,8 +117,8 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
 		restoreFlags: restoreFlags,
 	}
-	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !escapeUnsafe(coll.CharsetName) {
-		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (barrier.go)
+	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !barrier.EscapeUnsafe(coll.CharsetName) {
+		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (router/barrier)
 	}
 	return s, nil
 }

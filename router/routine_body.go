@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -14,7 +15,7 @@ import (
 // client had sent it. The parser's visitors skip the statements of compound bodies (BEGIN
 // ... END, IF, CASE, loops: "Store Procedure doesn't check the justifiability for
 // statements"), so the body is walked by reflection instead: every node in it, at any depth,
-// goes through adminStatement and the analyzer.
+// goes through barrier.Statement and the analyzer.
 
 // maxRoutineDepth bounds the walk of a body (a deeper one is refused).
 const maxRoutineDepth = 2000
@@ -30,7 +31,7 @@ func (pl *planner) checkRoutineBody(snap *rules.Snapshot, body ast.Node) error {
 				err = sqlerr.NotSupported("dynamic SQL (PREPARE, EXECUTE) in a stored procedure created through the proxy: it could not check what runs")
 				return false
 			}
-			if err = adminStatement(st); err != nil {
+			if err = barrier.Statement(st); err != nil {
 				return false
 			}
 		}

@@ -85,12 +85,13 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	sql, err := s.readableText(sql)
+	facts := s.facts()
+	sql, err := facts.Text(sql)
 	if err != nil {
 		return err
 	}
 	if r, ok := s.explainText(sql); ok {
-		if err := s.checkGrammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+		if err := facts.Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
 			return err
 		}
 		s.publish(sql)
@@ -101,7 +102,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 	}
 	stmts, err := s.parseText(sql)
 	defer func() { s.lists = nil }()
-	if gerr := s.checkGrammar(stmts, err); gerr != nil {
+	if gerr := facts.Grammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {

@@ -1,6 +1,10 @@
 package router
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/shardproxy/shardproxy/router/sqlscan"
+)
 
 // A small lexer for the heads of statements the parser cannot read (stored_programs.go).
 
@@ -36,7 +40,7 @@ func (t token) ident() string {
 func tokenize(sql string) []token {
 	var out []token
 	for i := 0; i < len(sql); {
-		next, open := skipComment(sql, i)
+		next, open := sqlscan.SkipComment(sql, i)
 		if open {
 			return out
 		}
@@ -47,25 +51,25 @@ func tokenize(sql string) []token {
 		c := sql[i]
 		start := i
 		switch {
-		case isSpace(c):
+		case sqlscan.IsSpace(c):
 			i++
 			continue
 		case c == '`':
-			i = skipQuoted(sql, i)
+			i = sqlscan.SkipQuoted(sql, i)
 			out = append(out, token{tokQuoted, sql[start:i], start, i})
 			continue
 		case c == '\'' || c == '"':
-			i = skipQuoted(sql, i)
+			i = sqlscan.SkipQuoted(sql, i)
 			out = append(out, token{tokString, sql[start:i], start, i})
 			continue
 		case c >= '0' && c <= '9':
-			for i < len(sql) && (isIdentChar(sql[i]) || sql[i] == '.') {
+			for i < len(sql) && (sqlscan.IsIdentChar(sql[i]) || sql[i] == '.') {
 				i++
 			}
 			out = append(out, token{tokNumber, sql[start:i], start, i})
 			continue
-		case isIdentChar(c):
-			for i < len(sql) && isIdentChar(sql[i]) {
+		case sqlscan.IsIdentChar(c):
+			for i < len(sql) && sqlscan.IsIdentChar(sql[i]) {
 				i++
 			}
 			out = append(out, token{tokWord, sql[start:i], start, i})
@@ -90,7 +94,7 @@ func resolveVersionComments(sql string) (string, bool) {
 		c := sql[i]
 		switch {
 		case c == '\'' || c == '"' || c == '`':
-			j := skipQuoted(sql, i)
+			j := sqlscan.SkipQuoted(sql, i)
 			b.WriteString(sql[i:j])
 			i = j
 			continue

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -15,7 +16,7 @@ import (
 
 // The TiDB parser does not know every MariaDB statement. Text it cannot read reaches a
 // backend only when it has one of these shapes, each taken apart so that the parser reads
-// every part and the barrier (barrier.go) and the router see it:
+// every part and the barrier (router/barrier) and the router see it:
 //
 //   - INSERT, REPLACE or DELETE ... RETURNING expressions (GORM sends it to MariaDB): the
 //     statement is planned without the clause, the clause's expressions are planned as a
@@ -43,7 +44,7 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 			return s.execReturning(ctx, snap, st, text, clause, w)
 		})
 	}
-	if assign, text, ok := splitSetStatement(sql); ok {
+	if assign, text, ok := barrier.SplitSetStatement(sql); ok {
 		return s.setStatement(ctx, snap, sql, assign, text, w)
 	}
 	for _, shape := range []func(context.Context, *rules.Snapshot, string, wire.PacketWriter) (bool, error){
@@ -58,7 +59,7 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 
 // refuseUnparsed is the answer to text of no allowed shape.
 func refuseUnparsed(sql string, parseErr error) error {
-	if err := adminText(sql); err != nil {
+	if err := barrier.Unparsed(sql); err != nil {
 		return err
 	}
 	return parseErr
@@ -94,14 +95,14 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	if !ok {
 		return syntaxError(errNotSetStatement)
 	}
-	if err := checkSetVars(vars); err != nil {
+	if err := barrier.SetVars(vars); err != nil {
 		return err
 	}
 	for _, v := range vars.Variables {
 		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
 			return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
 		}
-		if _, cs := clientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
+		if _, cs := barrier.ClientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
 			// They change how the backend reads the statement, which the proxy parses
 			// under the session's own.
 			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))

@@ -132,7 +132,7 @@ func (s *Session) setSQLMode(v *string) {
 	if v != nil {
 		// Name by name: one the parser does not know (MariaDB's EMPTY_STRING_IS_NULL,
 		// SIMULTANEOUS_ASSIGNMENT, ...) must not cost the ones it does (ANSI_QUOTES), or
-		// the parser would read quotes otherwise than the backend (see barrier.go).
+		// the parser would read quotes otherwise than the backend (see router/barrier).
 		for _, name := range strings.Split(*v, ",") {
 			if m, err := mysql.GetSQLMode(strings.ToUpper(strings.TrimSpace(name))); err == nil {
 				mode |= m

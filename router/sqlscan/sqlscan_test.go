@@ -1,4 +1,4 @@
-package router
+package sqlscan
 
 import (
 	"fmt"
@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestTopLevelWord pins where topLevelWord finds a keyword: only at the top level of the
+// TestKeyword pins where Keyword finds a keyword: only at the top level of the
 // text from its start on, never in a string, quoted identifier, comment or parentheses,
 // nor after a dot; a comment left open before it hides it.
-func TestTopLevelWord(t *testing.T) {
+func TestKeyword(t *testing.T) {
 	for _, tc := range []struct {
 		name, sql, word string
 		from, want      int
@@ -45,48 +45,17 @@ func TestTopLevelWord(t *testing.T) {
 		{"glued to a multi-byte byte", "SELECT éinto", "into", 0, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := topLevelWord(tc.sql, tc.from, tc.word); got != tc.want {
-				t.Errorf("topLevelWord(%q, %d, %q) = %d, want %d", tc.sql, tc.from, tc.word, got, tc.want)
+			if got := Keyword(tc.sql, tc.from, tc.word); got != tc.want {
+				t.Errorf("Keyword(%q, %d, %q) = %d, want %d", tc.sql, tc.from, tc.word, got, tc.want)
 			}
 		})
 	}
 }
 
-// TestSplitReturningEdges pins splitReturning where its scan differs from topLevelWord's:
-// it goes on past the keyword to refuse a second statement, and refuses a comment left
-// open anywhere.
-func TestSplitReturningEdges(t *testing.T) {
-	for _, tc := range []struct {
-		name, sql    string
-		stmt, clause string
-		ok           bool
-	}{
-		{"semicolon then spaces", "DELETE FROM t RETURNING id;  \n", "DELETE FROM t", "RETURNING id", true},
-		{"two semicolons", "DELETE FROM t RETURNING id;;", "", "", false},
-		{"semicolon in a string after it", "DELETE FROM t RETURNING ';x'", "DELETE FROM t", "RETURNING ';x'", true},
-		{"semicolon in a comment after it", "DELETE FROM t RETURNING id /* ; x */", "DELETE FROM t", "RETURNING id /* ; x */", true},
-		{"statement before it", "DELETE FROM t; DELETE FROM u RETURNING id", "DELETE FROM t; DELETE FROM u", "RETURNING id", true},
-		{"comment left open after it", "DELETE FROM t RETURNING id /* x", "", "", false},
-		{"first of two", "DELETE FROM t RETURNING returning", "DELETE FROM t", "RETURNING returning", true},
-		{"qualified, then the keyword", "DELETE FROM t WHERE t.returning = 1 RETURNING id",
-			"DELETE FROM t WHERE t.returning = 1", "RETURNING id", true},
-		{"in parentheses, then the keyword", "INSERT INTO t SELECT * FROM (SELECT 1 returning) x RETURNING id",
-			"INSERT INTO t SELECT * FROM (SELECT 1 returning) x", "RETURNING id", true},
-		{"unbalanced close", "DELETE FROM t) RETURNING id", "", "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			stmt, clause, ok := splitReturning(tc.sql)
-			if ok != tc.ok || stmt != tc.stmt || clause != tc.clause {
-				t.Errorf("splitReturning(%q) = %q, %q, %v; want %q, %q, %v", tc.sql, stmt, clause, ok, tc.stmt, tc.clause, tc.ok)
-			}
-		})
-	}
-}
-
-// TestScanTopLevel pins what the shared scanner hands its callers: words and other bytes
+// TestTopLevel pins what the shared scanner hands its callers: words and other bytes
 // (spaces left out here) with their parenthesis depth, nothing from strings, quoted
 // identifiers or comments, and whether it reached the end.
-func TestScanTopLevel(t *testing.T) {
+func TestTopLevel(t *testing.T) {
 	for _, tc := range []struct {
 		name, sql string
 		stopAt    string // visit returns false on this token
@@ -105,14 +74,44 @@ func TestScanTopLevel(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			whole := scanTopLevel(tc.sql, 0, func(start, end, depth int) bool {
-				if tok := tc.sql[start:end]; !isSpace(tok[0]) {
+			whole := TopLevel(tc.sql, 0, func(start, end, depth int) bool {
+				if tok := tc.sql[start:end]; !IsSpace(tok[0]) {
 					got = append(got, fmt.Sprintf("%s@%d", tok, depth))
 				}
 				return tc.sql[start:end] != tc.stopAt
 			})
 			if s := strings.Join(got, " "); s != tc.want || whole != tc.whole {
-				t.Errorf("scanTopLevel(%q) = %q, %v; want %q, %v", tc.sql, s, whole, tc.want, tc.whole)
+				t.Errorf("TopLevel(%q) = %q, %v; want %q, %v", tc.sql, s, whole, tc.want, tc.whole)
+			}
+		})
+	}
+}
+
+// TestScan pins the kinds Scan gives its tokens: quoted tokens and closed comments whole,
+// with the depth around them; a block comment left open is not visited.
+func TestScan(t *testing.T) {
+	kinds := map[Kind]string{Word: "w", Other: "o", Quoted: "q", Comment: "c"}
+	for _, tc := range []struct {
+		name, sql string
+		want      string
+		whole     bool
+	}{
+		{"words, strings, names", "a 'b' \"c\" `d`", "w:a@0 q:'b'@0 q:\"c\"@0 q:`d`@0", true},
+		{"comments", "a /* b */ -- c\n# d", "w:a@0 c:/* b */@0 c:-- c@0 c:# d@0", true},
+		{"in parentheses", "(a 'b' /* c */)", "o:(@0 w:a@1 q:'b'@1 c:/* c */@1 o:)@0", true},
+		{"open block comment", "a /* b", "w:a@0", false},
+		{"unterminated string", "a 'b", "w:a@0 q:'b@0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			whole := Scan(tc.sql, 0, func(tok Token) bool {
+				if s := tc.sql[tok.Start:tok.End]; !IsSpace(s[0]) {
+					got = append(got, fmt.Sprintf("%s:%s@%d", kinds[tok.Kind], s, tok.Depth))
+				}
+				return true
+			})
+			if s := strings.Join(got, " "); s != tc.want || whole != tc.whole {
+				t.Errorf("Scan(%q) = %q, %v; want %q, %v", tc.sql, s, whole, tc.want, tc.whole)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package router
+package barrier
 
 import (
 	"cmp"
@@ -9,13 +9,15 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
-// The proxy's backend accounts are privileged; a client must not borrow their privileges.
 // Statements that administer the server or reach beyond the client's logical databases are
 // refused before they are planned.
 
-// adminStatement returns an access error for statements that administer the backend
-// server (accounts, grants, server state, server-side files).
-func adminStatement(st ast.StmtNode) error {
+// Statement returns an access error (1227) for a statement that administers the backend
+// server (accounts, grants, server state, server-side files, replication), sets what only
+// privileged accounts may set (SetVars), or gives a table options that reach beyond its
+// database; nil for any other. It reads st only, not the statements nested in it: callers
+// pass each (a stored program's body is walked node by node).
+func Statement(st ast.StmtNode) error {
 	what := ""
 	switch n := st.(type) {
 	case *ast.CreateUserStmt, *ast.AlterUserStmt, *ast.DropUserStmt, *ast.RenameUserStmt,
@@ -25,6 +27,10 @@ func adminStatement(st ast.StmtNode) error {
 	case *ast.FlushStmt, *ast.ShutdownStmt, *ast.RestartStmt, *ast.AlterInstanceStmt, *ast.BinlogStmt,
 		*ast.AdminStmt, *ast.SetConfigStmt, *ast.BRIEStmt:
 		what = "RELOAD, SHUTDOWN or SUPER"
+	case *ast.ExplainForStmt:
+		// EXPLAIN FOR CONNECTION n (SHOW EXPLAIN FOR n): every client's backend sessions
+		// run as the proxy's account, which MariaDB lets read its own sessions' plans.
+		what = "PROCESS"
 	case *ast.LoadDataStmt:
 		if n.FileLocRef != ast.FileLocClient {
 			what = "FILE"
@@ -34,7 +40,7 @@ func adminStatement(st ast.StmtNode) error {
 			what = "FILE"
 		}
 	case *ast.SetStmt:
-		return checkSetVars(n)
+		return SetVars(n)
 	case *ast.CreateTableStmt:
 		what = tableOptions(n.Options)
 		if n.Partition != nil {
@@ -69,10 +75,11 @@ func adminStatement(st ast.StmtNode) error {
 		"Access denied; you need (at least one of) the %s privilege(s) for this operation (through shardproxy, administer the backends directly)", what)
 }
 
-// adminText chooses the answer to text the parser did not read and unparsed.go refuses:
-// 1227 when it looks like administration, so that the client learns why. It decides
-// nothing: such text is refused either way.
-func adminText(sql string) error {
+// Unparsed chooses the answer to text the parser did not read and no allowed shape takes
+// (the router's unparsed.go): 1227 when it looks like administration or reads
+// information_schema, so that the client learns why; nil otherwise, when the caller answers
+// with the parser's syntax error. It decides nothing: such text is refused either way.
+func Unparsed(sql string) error {
 	f := strings.Fields(strings.ToUpper(sql))
 	if len(f) == 0 {
 		return nil
@@ -105,26 +112,39 @@ func adminText(sql string) error {
 	return nil
 }
 
-// restrictedTable reports information_schema tables that describe the whole backend
-// server rather than the client's databases.
-func restrictedTable(schema, table string) bool {
-	if !strings.EqualFold(schema, "information_schema") {
-		return false
+// Schema refuses a schema a statement names (a qualifier of a table, column or routine, the
+// database of a SHOW) when it is a system schema that describes the backend server, its
+// accounts and every database on it: 1044 for user, as MariaDB answers. Whether user may
+// use a logical database is the rules' to say, not the barrier's.
+func Schema(user, schema string) error {
+	switch strings.ToLower(schema) {
+	case "mysql", "performance_schema", "sys":
+		return sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", user, schema)
 	}
-	// PROCESSLIST lists the server's sessions; the INNODB_* tables (which MariaDB also
-	// guards with PROCESS) name the tables of every database as db/table.
-	t := strings.ToLower(table)
-	return t == "processlist" || strings.HasPrefix(t, "innodb_")
+	return nil
 }
 
-// restrictedSchema reports system schemas a client may not read through the proxy: they
-// describe the backend server, its accounts and every database on it.
-func restrictedSchema(name string) bool {
-	switch strings.ToLower(name) {
-	case "mysql", "performance_schema", "sys":
-		return true
+// Table refuses the information_schema tables that describe the whole backend server
+// rather than the client's databases: PROCESSLIST lists the server's sessions; the INNODB_*
+// tables (which MariaDB also guards with PROCESS) name the tables of every database as
+// db/table. Tables of other schemas pass (see Schema).
+func Table(schema, table string) error {
+	if !strings.EqualFold(schema, "information_schema") {
+		return nil
 	}
-	return false
+	if t := strings.ToLower(table); t == "processlist" || strings.HasPrefix(t, "innodb_") {
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
+	}
+	return nil
+}
+
+// Function refuses the functions that reach beyond the client's databases: LOAD_FILE reads
+// a file of the backend server.
+func Function(name string) error {
+	if strings.EqualFold(name, "load_file") {
+		return sqlerr.New(sqlerr.ErSpecificAccessDenied, "Access denied; you need (at least one of) the FILE privilege(s) for this operation")
+	}
+	return nil
 }
 
 // tableOptions names the privilege MariaDB would want for table options that reach beyond
