@@ -44,7 +44,8 @@
 // several shards keeps, from its first such execution, each shard's statement cut at its
 // parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
 // (LIMIT ? and session values included) and prunes the shards from the bound values, again
-// without parsing; one that fits no template binds its values into the text and plans once.
+// without parsing (over tables per slot, a template per set of slots the values need); one
+// that fits no template binds its values into the text and plans once.
 //
 // The privilege barrier is a pass of its own (router/barrier): every path by which SQL
 // reaches a backend calls it (barrier.go lists them, TestBarrierEntryPaths pins each). Text
