@@ -365,16 +365,14 @@ func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 
 // replan plans a prepared statement again, as PREPARE did, under a snapshot that replaced
 // the one it was planned under, and keeps the new plan for this and later executions: its
-// bound route, kept branches, or its shard and SQL. A statement that no longer plans keeps
-// the old plan, which no longer holds: EXECUTE then plans it in full and reports why.
+// bound route, kept branches, or its shard and SQL. A statement that no longer plans is
+// planned in full at each execution under this snapshot, which reports why.
 func (s *Session) replan(snap *rules.Snapshot, st *Stmt) {
-	node, err := s.parseOne(st.text)
-	if err != nil {
-		return
+	if node, err := s.parseOne(st.text); err == nil {
+		if p, err := s.describePrepared(snap, node, st.text, st.returning); err == nil {
+			st.setPlan(s, snap, p)
+			return
+		}
 	}
-	p, err := s.describePrepared(snap, node, st.text, st.returning)
-	if err != nil {
-		return
-	}
-	st.setPlan(s, snap, p)
+	st.snap, st.dynamic, st.bound, st.writes = snap, true, nil, nil
 }

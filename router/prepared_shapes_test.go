@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -155,5 +156,39 @@ func TestPreparedShapesAfterReload(t *testing.T) {
 				t.Errorf("8 executions after a reload (and 8 that planned %d times) parsed %d times, want %d", first, n, c.want)
 			}
 		})
+	}
+}
+
+// TestPreparedRefusedAfterReload: a prepared statement the new rules refuse is planned in
+// full at each execution (one parse), which reports why, and is not re-planned twice.
+func TestPreparedRefusedAfterReload(t *testing.T) {
+	be := newFakeBackend()
+	r := shardedRouter(t, be)
+	s := fakeSession(t, r, "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT o.id FROM orders o JOIN order_items i ON i.user_id = o.user_id WHERE o.amount > ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	if err := s.Execute(ctx, st, []wire.Param{intParam(1)}, &w); err != nil {
+		t.Fatal(err)
+	}
+	cfg := shardedConfig()
+	cfg.Databases[0].Tables[1].Scheme = "by_account" // order_items: no longer joined on one scheme
+	snap, err := rules.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rules.Swap(snap)
+	before := s.parses
+	for i := range 3 {
+		if err := s.Execute(ctx, st, []wire.Param{intParam(1)}, &w); err == nil || !strings.Contains(err.Error(), "different schemes") {
+			t.Fatalf("execution %d after the reload: %v, want the join refused", i, err)
+		}
+	}
+	if n := s.parses - before; n != 4 {
+		t.Errorf("3 refused executions after the reload parsed %d times, want 4 (the new plan, then each execution's)", n)
 	}
 }
