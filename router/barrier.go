@@ -4,6 +4,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/barrier"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -41,15 +42,16 @@ func (s *Session) facts() barrier.Facts {
 // nested plans a statement nested in another one (PREPARE ... FROM 'text', SET STATEMENT
 // ... FOR text): parsed and planned exactly as if the client had sent text alone. what
 // names the outer statement for messages. The nested statement must be a data statement
-// that runs on one shard as one statement: the outer one carries it there unchanged.
-func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode, plan, error) {
+// that runs on one shard as one statement (a Route): the outer one carries it there
+// unchanged.
+func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode, *plan.Route, error) {
 	text, err := s.facts().Text(text)
 	if err != nil {
-		return nil, plan{}, err
+		return nil, nil, err
 	}
 	st, err := s.parseOne(text)
 	if err != nil {
-		return nil, plan{}, err
+		return nil, nil, err
 	}
 	switch n := st.(type) {
 	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.DoStmt, *ast.CallStmt:
@@ -57,20 +59,21 @@ func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode,
 		switch n.Tp {
 		case ast.ShowDatabases, ast.ShowProcessList, ast.ShowWarnings, ast.ShowErrors, ast.ShowTables:
 			// answered by the proxy, which a backend-side statement would bypass
-			return nil, plan{}, sqlerr.NotSupported("%s of a SHOW statement the proxy answers itself", what)
+			return nil, nil, sqlerr.NotSupported("%s of a SHOW statement the proxy answers itself", what)
 		}
 	default:
 		if err := barrier.Statement(st); err != nil {
-			return nil, plan{}, err
+			return nil, nil, err
 		}
-		return nil, plan{}, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet (%s of this statement through shardproxy)", what)
+		return nil, nil, sqlerr.New(sqlerr.ErUnsupportedPS, "This command is not supported in the prepared statement protocol yet (%s of this statement through shardproxy)", what)
 	}
 	p, err := s.describe(snap, st, text)
 	if err != nil {
-		return nil, plan{}, err
+		return nil, nil, err
 	}
-	if p.scatter != nil || p.branches != nil || p.dynamic || !p.names.Empty() {
-		return nil, plan{}, sqlerr.NotSupported("%s of a statement the proxy must route or rewrite at each execution (sharded or broadcast tables, session functions, information_schema); use the binary protocol's prepared statements", what)
+	r, ok := p.(*plan.Route)
+	if !ok || r.Dynamic || !r.Names.Empty() {
+		return nil, nil, sqlerr.NotSupported("%s of a statement the proxy must route or rewrite at each execution (sharded or broadcast tables, session functions, information_schema); use the binary protocol's prepared statements", what)
 	}
-	return st, p, nil
+	return st, r, nil
 }

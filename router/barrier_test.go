@@ -179,9 +179,9 @@ func TestResetClearsSession(t *testing.T) {
 	s.setSQLMode(&mode)
 	s.setVars(map[string]string{"sql_mode": "'ANSI_QUOTES'", "character_set_client": "'latin1'"})
 	s.execTime, s.execTimeSet = time.Second, true
-	s.written["s_blog"] = true
-	s.txnBegin = "BEGIN"
-	s.savepoints = []savepoint{{name: "a"}}
+	s.tx.Begin("BEGIN")
+	_ = s.tx.Write("s_blog", true)
+	s.tx.Savepoint("a")
 	s.lastInsertID = 7
 	s.diag.rowCount = 3
 	if err := s.Reset(context.Background()); err != nil {
@@ -190,9 +190,9 @@ func TestResetClearsSession(t *testing.T) {
 	if s.execTime != fresh.execTime || s.execTimeSet != fresh.execTimeSet {
 		t.Errorf("session deadline after reset: %v, %v", s.execTime, s.execTimeSet)
 	}
-	if len(s.written) != 0 || s.txnBegin != "" || s.savepoints != nil || s.sticky || len(s.pinned) != 0 {
+	if len(s.tx.Writers()) != 0 || s.tx.BeginText() != "" || s.tx.Savepoints() != nil || s.sticky || len(s.pinned) != 0 {
 		t.Errorf("transaction bookkeeping after reset: written %v, begin %q, savepoints %v, sticky %v, pinned %d",
-			s.written, s.txnBegin, s.savepoints, s.sticky, len(s.pinned))
+			s.tx.Writers(), s.tx.BeginText(), s.tx.Savepoints(), s.sticky, len(s.pinned))
 	}
 	if s.sqlStmts != nil || s.lastInsertID != 0 || s.diag.rowCount != fresh.diag.rowCount {
 		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts, s.lastInsertID, s.diag.rowCount)

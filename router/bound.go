@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -114,19 +115,6 @@ func newFixedRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	return b
 }
 
-// newMultiRoute records a multi-shard write that embeds session values (its branches'
-// statements hold them): each execution fills them in and splits it on the tree
-// (resolveWrite). It returns nil for a write that embeds none (newWriteRoute keeps those)
-// or asks about the previous statement.
-func newMultiRoute(pl *planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *analyzer, db *rules.Database) *boundRoute {
-	if len(a.sessionVals) == 0 || a.diagnostic || a.infoSchema || pl.locked {
-		return nil
-	}
-	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db, a: a, multi: true}
-	b.bindVars(a)
-	return b
-}
-
 // bindVars records the bind variables of the analysis other than the tables' names: schema
 // qualifiers, fields named by their text, session values.
 func (b *boundRoute) bindVars(a *analyzer) {
@@ -139,8 +127,8 @@ func (b *boundRoute) bindVars(a *analyzer) {
 
 // finish completes the route once the prepare-time analysis is over: only a statement that
 // depends on nothing of the session but its parameters keeps it.
-func (b *boundRoute) finish(p plan, a *analyzer) *boundRoute {
-	if b == nil || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !p.names.Empty() || p.branches != nil || p.scatter != nil {
+func (b *boundRoute) finish(r *plan.Route, a *analyzer) *boundRoute {
+	if b == nil || a.diagnostic || a.infoSchema || showOf(b.st) != nil || !r.Names.Empty() {
 		return nil
 	}
 	return b
@@ -198,22 +186,47 @@ func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
 
 // resolveWrite places an execution whose values send a write to several slots (an UPDATE
 // or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several), or
-// a multi-shard write that embeds session values (newMultiRoute): the multi-shard write is
-// planned on the statement's tree with the analysis PREPARE made of it, without parsing. Splitting restores each part from the tree, renamed per slot, as
-// planning a fresh tree does; fill names the tree again for the next execution. ok is false
-// when the values do not make a multi-shard write (resolve places one slot; a refused value
-// is the full planning's to report).
-func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wire.Param) (plan, bool) {
+// a multi-shard write that embeds session values (multiRoute): the multi-shard write is
+// planned on the statement's tree with the analysis PREPARE made of it, without parsing.
+// Splitting restores each part from the tree, renamed per slot, as planning a fresh tree
+// does; fill names the tree again for the next execution. ok is false when the values do
+// not make a multi-shard write (resolve places one slot; a refused value is the full
+// planning's to report).
+func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
 	if !b.holds(s, snap) || b.fixed != nil || len(s.locks) > 0 || b.pl.locked || !isWrite(b.st) || !b.fillVals(s, snap) {
-		return plan{}, false
+		return nil, false
 	}
 	a := b.a
-	p := plan{shard: b.db0.DefaultShard, sql: b.text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
-	ok, err := b.pl.planMultiWrite(&p, b.st, a, params)
-	if !ok || err != nil || p.branches == nil {
-		return plan{}, false
+	p, ok, err := b.pl.planMultiWrite(plan.Attrs{Sticky: a.sticky, Dynamic: a.dynamic, Diagnostic: a.diagnostic}, b.text, b.st, a, params)
+	w, multi := p.(*plan.MultiWrite)
+	if !ok || err != nil || !multi {
+		return nil, false
 	}
-	return p, true
+	return w, true
+}
+
+// multiRoute records a prepared multi-shard write that embeds session values (its
+// branches' statements hold them), analysed on a tree of its own: each execution fills them
+// in and splits it on that tree (resolveWrite). It returns nil for a write that embeds none
+// (newWriteRoute keeps those) or asks about the previous statement.
+func (s *Session) multiRoute(snap *rules.Snapshot, text string) *boundRoute {
+	st, err := s.parseOne(text)
+	if err != nil {
+		return nil
+	}
+	pl := s.planner(snap)
+	a, err := pl.analyze(snap, st)
+	if err != nil || len(a.sessionVals) == 0 || a.diagnostic || a.infoSchema || pl.locked {
+		return nil
+	}
+	numberParams(a.markers)
+	db, err := pl.statementDB(snap, a)
+	if err != nil {
+		return nil
+	}
+	b := &boundRoute{snap: snap, pl: pl, db: pl.db, flags: pl.restoreFlags, st: st, text: text, refs: a.refs, db0: db, a: a, multi: true}
+	b.bindVars(a)
+	return b
 }
 
 // writeRoute is a multi-shard write whose branches its parameters do not change, planned
@@ -221,44 +234,45 @@ func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wir
 // shard key (or literal keys of several slots), a multi-row INSERT whose keys are literals.
 // Each EXECUTE hands each branch statement its values; nothing is parsed or restored. It
 // holds for the snapshot, database and restore flags it was planned under, without LOCK
-// TABLES; a write that embeds session values gets none.
+// TABLES; a write that embeds session values gets none (multiRoute).
 type writeRoute struct {
 	snap  *rules.Snapshot
 	db    string
 	flags format.RestoreFlags
-	p     plan
+	w     *plan.MultiWrite
 }
 
 // newWriteRoute keeps p, the prepare-time plan of a statement, when it is such a write.
-func newWriteRoute(s *Session, snap *rules.Snapshot, p plan) *writeRoute {
-	if p.branches == nil || p.dynamic || p.diagnostic || !p.names.Empty() || p.scatter != nil || len(s.locks) > 0 {
+func newWriteRoute(s *Session, snap *rules.Snapshot, p plan.Primitive) *writeRoute {
+	w, ok := p.(*plan.MultiWrite)
+	if !ok || w.Dynamic || w.Diagnostic || !w.Names.Empty() || len(s.locks) > 0 {
 		return nil
 	}
-	return &writeRoute{snap: snap, db: s.db, flags: s.restoreFlags, p: p}
+	return &writeRoute{snap: snap, db: s.db, flags: s.restoreFlags, w: w}
 }
 
 // resolve is the write's plan for one execution: the branches with the execution's
 // values, each statement given the ones it kept (as planning with the values gives them).
-func (r *writeRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (plan, bool) {
+func (r *writeRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
 	if r == nil || snap != r.snap || s.db != r.db || s.restoreFlags != r.flags || len(s.locks) > 0 {
-		return plan{}, false
+		return nil, false
 	}
-	p := r.p
-	p.branches = make([]branch, len(r.p.branches))
-	for i, b := range r.p.branches {
-		stmts := make([]branchStmt, len(b.stmts))
-		for j, bs := range b.stmts {
+	w := *r.w
+	w.Branches = make([]plan.Branch, len(r.w.Branches))
+	for i, b := range r.w.Branches {
+		stmts := make([]plan.WriteStmt, len(b.Stmts))
+		for j, ws := range b.Stmts {
 			if params != nil {
-				bs.params = make([]wire.Param, len(bs.paramIdx))
-				for k, idx := range bs.paramIdx {
-					bs.params[k] = params[idx]
+				ws.Params = make([]wire.Param, len(ws.ParamIdx))
+				for k, idx := range ws.ParamIdx {
+					ws.Params[k] = params[idx]
 				}
 			}
-			stmts[j] = bs
+			stmts[j] = ws
 		}
-		p.branches[i] = branch{shard: b.shard, stmts: stmts}
+		w.Branches[i] = plan.Branch{Shard: b.Shard, Stmts: stmts}
 	}
-	return p, true
+	return &w, true
 }
 
 // fill writes the statement with its bind variables filled in: each sharded table under
@@ -287,11 +301,11 @@ func (b *boundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 	return restoreSQL(b.flags, nil, b.st)
 }
 
-// explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
+// Explain describes the route with its bind variables unfilled (EXPLAIN SHARDS of a
 // statement routed by its parameters): the shard of the slot the bound key names, and the
 // SQL with the slot's physical table and database names and the session values as
 // placeholders ('{last_insert_id}').
-func (b *boundRoute) explain() ([]ExplainStep, error) {
+func (b *boundRoute) Explain() ([]plan.Step, error) {
 	for _, v := range b.vals {
 		*v.node = *ast.NewValueExpr("{"+v.name+"}", "", "").(*test_driver.ValueExpr)
 	}
@@ -308,7 +322,7 @@ func (b *boundRoute) explain() ([]ExplainStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []ExplainStep{{Step: "route", Shard: shard, Detail: sql}}, nil
+	return []plan.Step{{Step: "route", Shard: shard, SQL: sql}}, nil
 }
 
 // slot is the one slot every sharded table's key values name, as routeSharded finds it.
@@ -375,4 +389,13 @@ func (s *Session) replan(snap *rules.Snapshot, st *Stmt) {
 		}
 	}
 	st.snap, st.dynamic, st.bound, st.writes = snap, true, nil, nil
+}
+
+// boundOf is the bound route of a prepare-time plan, nil when it has none.
+func boundOf(p plan.Primitive) *boundRoute {
+	if r, ok := p.(*plan.Route); ok {
+		b, _ := r.Bound.(*boundRoute)
+		return b
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -95,7 +96,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
 			s, snap, node, prep := describedForTest(t, sql)
-			if prep.bound == nil {
+			if boundOf(prep) == nil {
 				t.Fatal("prepared without a bound route")
 			}
 			resolved := 0
@@ -104,7 +105,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
 				s.lastInsertID = uint64(v * 1000)
 				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
-				shard, got, cols, ok := prep.bound.resolve(s, snap, params)
+				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
@@ -114,11 +115,12 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 					continue
 				}
 				resolved++
-				if err != nil || want.scatter != nil || want.branches != nil {
-					t.Fatalf("params %v: bound route %s %q, planning: %v (scatter %v, branches %v)", params, shard.Name, got, err, want.scatter != nil, want.branches != nil)
+				wr, single := want.(*plan.Route)
+				if err != nil || !single {
+					t.Fatalf("params %v: bound route %s %q, planning: %v (planned as %T, not one route)", params, shard.Name, got, err, want)
 				}
-				if shard != want.shard || got != want.sql || !reflect.DeepEqual(cols, want.columns) {
-					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, want.shard.Name, want.sql)
+				if shard != wr.Shard || got != wr.SQL || !reflect.DeepEqual(cols, wr.Columns) {
+					t.Errorf("params %v: bound route %s %q, planning %s %q", params, shard.Name, got, wr.Shard.Name, wr.SQL)
 				}
 			}
 			if resolved < 8 {
@@ -222,35 +224,37 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
 			s, snap, node, prep := describedForTest(t, sql)
-			writes := newWriteRoute(s, snap, prep)
-			if writes == nil && prep.bound == nil {
+			st := &Stmt{text: sql}
+			st.setPlan(s, snap, prep) // its kept branches, or its route bound on the tree
+			if st.writes == nil && st.bound == nil {
 				t.Fatal("prepared without a bound route or kept branches")
 			}
 			resolved := 0
 			for v := range int64(16) {
 				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
 				s.lastInsertID = uint64(v * 1000)
-				got, ok := writes.resolve(s, snap, params)
+				got, ok := st.writes.resolve(s, snap, params)
 				if !ok {
-					got, ok = prep.bound.resolveWrite(s, snap, params)
+					got, ok = st.bound.resolveWrite(s, snap, params)
 				}
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := s.plan(snap, fresh, sql, params)
+				p, err := s.plan(snap, fresh, sql, params)
+				want, multi := p.(*plan.MultiWrite)
 				if !ok {
-					if err == nil && want.branches != nil {
+					if err == nil && multi {
 						t.Errorf("params %v: planning gives a multi-shard write the prepared statement did not place", params)
 					}
 					continue
 				}
 				resolved++
-				if err != nil {
-					t.Fatalf("params %v: resolved %q, planning: %v", params, describeBranches(got.branches), err)
+				if err != nil || !multi {
+					t.Fatalf("params %v: resolved %q, planning: %v (%T)", params, describeSteps(got), err, p)
 				}
-				if !reflect.DeepEqual(got.branches, want.branches) || got.copies != want.copies || got.shard != want.shard || got.sql != want.sql || got.dynamic != want.dynamic {
-					t.Errorf("params %v:\nresolved %q (copies %v)\nplanning %q (copies %v)", params, describeBranches(got.branches), got.copies, describeBranches(want.branches), want.copies)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("params %v:\nresolved %q\nplanning %q", params, describeSteps(got), describeSteps(want))
 				}
 			}
 			if resolved < 4 {
@@ -262,7 +266,7 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 
 // describedForTest is sql planned as PREPARE plans it, in a session of user app in
 // database shop over shardedConfig, with its tree.
-func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.StmtNode, plan) {
+func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.StmtNode, plan.Primitive) {
 	t.Helper()
 	s, snap := newTestSession(t, shardedConfig(), "app", "shop")
 	node, err := s.parseOne(sql)

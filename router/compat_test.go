@@ -3,6 +3,8 @@ package router
 import (
 	"strings"
 	"testing"
+
+	"github.com/shardproxy/shardproxy/router/plan"
 )
 
 // TestNextStatement: a batch is cut at semicolons outside strings, quoted names and
@@ -93,12 +95,13 @@ func TestBigLists(t *testing.T) {
 				t.Fatal(err)
 			}
 			var shards, sqls []string
-			if p.scatter != nil {
-				for _, tg := range p.scatter.targets {
-					shards, sqls = append(shards, tg.shard.Name), append(sqls, tg.sql)
+			if sp, ok := p.(*plan.Scatter); ok {
+				for _, tg := range sp.Targets {
+					shards, sqls = append(shards, tg.Shard.Name), append(sqls, tg.SQL)
 				}
 			} else {
-				shards, sqls = []string{p.shard.Name}, []string{p.sql}
+				shard, sql := plan.First(p)
+				shards, sqls = []string{shard.Name}, []string{sql}
 			}
 			if strings.Join(shards, ",") != strings.Join(tc.shards, ",") {
 				t.Errorf("routed to %v, want %v", shards, tc.shards)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -41,21 +42,28 @@ func (pl *planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef
 	return a.refs, nil
 }
 
-// fanOutDDL runs a DDL statement on every physical copy of the tables it names: each slot's
-// table of a sharded table, each shard's copy of a broadcast table. Statements run one shard
-// at a time; a partial failure names the copies that changed and those that did not, so an
-// operator can finish or undo it.
-func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refs []tableRef, more bool, w wire.PacketWriter) error {
-	if err := s.ddlInTxn(); err != nil {
-		return err
+// planTableDDL plans st, DDL on tables, as a fan-out when it names sharded or broadcast
+// tables (planDDL); nil when it names single tables only (planned as any statement).
+func (pl *planner) planTableDDL(snap *rules.Snapshot, st ast.StmtNode) (*plan.DDL, error) {
+	refs, err := pl.ddlTargets(snap, st)
+	if err != nil || refs == nil {
+		return nil, err
 	}
+	return pl.planDDL(st, refs)
+}
+
+// planDDL plans DDL naming the configured tables refs as a statement per physical copy of
+// them: each slot's table of a sharded table, each shard's copy of a broadcast table. n is
+// what is written back as SQL for each copy once refs name it: the statement itself, or its
+// MariaDB form (mariadb_ddl.go).
+func (pl *planner) planDDL(n ast.Node, refs []tableRef) (*plan.DDL, error) {
 	main := refs[0].table
 	for _, r := range refs[1:] {
 		if r.table.Kind != main.Kind || r.table.Scheme != main.Scheme || r.table.TablePerSlot != main.TablePerSlot {
-			return sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.table.Name)
+			return nil, sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.table.Name)
 		}
 	}
-	var progress ddlProgress
+	d := &plan.DDL{}
 	for _, p := range main.Placements() {
 		for _, r := range refs {
 			r.node.Name = ast.NewCIStr(physicalFor(r.table, p))
@@ -63,12 +71,25 @@ func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, st ast.St
 				r.node.Schema = ast.NewCIStr(p.Shard.Database)
 			}
 		}
-		sql, err := restoreSQL(s.restoreFlags, s.lists, st)
+		sql, err := pl.restore(n)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		err = s.run(ctx, snap, p.Shard, sql, false, engine.Discard{})
-		if progress.add(p.Shard.Name+":"+p.Table, err) && ctx.Err() != nil {
+		d.Copies = append(d.Copies, plan.DDLCopy{Shard: p.Shard, Table: p.Table, SQL: sql})
+	}
+	return d, nil
+}
+
+// fanOutDDL runs a DDL fan-out: its statements one copy at a time; a partial failure names
+// the copies that changed and those that did not, so an operator can finish or undo it.
+func (s *Session) fanOutDDL(ctx context.Context, snap *rules.Snapshot, d *plan.DDL, more bool, w wire.PacketWriter) error {
+	if err := s.ddlInTxn(); err != nil {
+		return err
+	}
+	var progress ddlProgress
+	for _, c := range d.Copies {
+		err := s.run(ctx, snap, c.Shard, c.SQL, false, engine.Discard{})
+		if progress.add(c.Shard.Name+":"+c.Table, err) && ctx.Err() != nil {
 			break
 		}
 	}

@@ -5,17 +5,20 @@
 //
 // It also owns the session state that must follow a client across pooled backend
 // connections: current database, session variables (replayed on each connection it uses),
-// transactions (a connection is pinned while one is open), and state the proxy cannot
-// replay (user variables, temporary tables, locks), which pins the connection for good.
+// transactions (a connection is pinned while one is open; the transaction's bookkeeping and
+// rules are router/txn's Txn, txn.go keeps the connections and answers the client), and
+// state the proxy cannot replay (user variables, temporary tables, locks), which pins the
+// connection for good.
 //
 // Each statement runs under its deadline (deadline.go: hint, session variable, configured
 // defaults); a statement whose context ends is killed on its backends and drained, and SHOW
 // PROCESSLIST and KILL act on the client connections of the Processes interface (process.go).
 //
 // Writes spanning shards (split multi-row INSERTs, broadcast writes, UPDATE/DELETE without
-// a single-slot key; split.go) commit atomically (xa.go): participants in prepared XA
-// branches, the coordinator's local transaction with its decision row as the commit point.
-// A Recoverer (recover.go) resolves branches a crashed proxy left prepared. LOAD DATA LOCAL
+// a single-slot key; split.go) commit atomically: router/txn's Coordinator runs the
+// protocol (participants in prepared XA branches, the coordinator's local transaction with
+// its decision row as the commit point) over branches xa.go runs and answers; its
+// Recoverer resolves branches a crashed proxy left prepared. LOAD DATA LOCAL
 // INFILE into a table on several shards is such a write (loadsplit.go): each shard loads its
 // part of the client's file, split by shard key as MariaDB reads it (router/infile).
 //
@@ -30,7 +33,10 @@
 // information_schema is read through derived tables holding only the user's databases.
 //
 // Planning runs on a planner (planner.go), a read-only copy of what it reads of the
-// session; it does no I/O and changes nothing of the session. MariaDB's RETURNING clause,
+// session; it does no I/O and changes nothing of the session. A plan is a primitive of
+// router/plan (one shard; scatter and merge; a multi-shard write and its commit protocol;
+// DDL fan-out; a local answer), which describes itself for EXPLAIN SHARDS and the golden
+// tests; the session executes it by a dispatch on its type (execplan.go). MariaDB's RETURNING clause,
 // which the parser does not know, is cut off, the statement planned without it and the
 // clause put back (returning.go).
 //
@@ -54,6 +60,7 @@
 // Backends are reached through router/engine, which defines the Backend and Conn seam and
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
 //
-// It may import router/barrier, router/engine, router/infile, router/introspect,
-// router/sqlscan, merge, rules, sqlerr, wire and the TiDB parser; never protocol, topo or pool. Only cmd/shardproxy imports it.
+// It may import router/barrier, router/engine, router/infile, router/introspect, router/plan,
+// router/sqlscan, router/txn, merge, rules, sqlerr, wire and the TiDB parser; never
+// protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

@@ -6,6 +6,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -15,7 +16,8 @@ import (
 // statement is routed (MySQL's parser has no such form, so it is recognised before parsing).
 var explainShards = regexp.MustCompile(`(?is)^\s*EXPLAIN\s+SHARDS\s+(.+)$`)
 
-// ExplainStep is one line of a route plan: a statement sent to a shard, or a merge step.
+// ExplainStep is one line of EXPLAIN SHARDS: a step of the plan's description (a statement
+// sent to a shard, or what the proxy does: a merge, a commit), its SQL or detail.
 type ExplainStep struct {
 	Step, Shard, Detail string
 }
@@ -64,40 +66,23 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
 	}
-	if isTableDDL(st) {
-		refs, err := s.planner(snap).ddlTargets(snap, st)
-		if err != nil {
-			return nil, err
-		}
-		if refs != nil {
-			var out []ExplainStep
-			for _, r := range refs {
-				for _, pl := range r.table.Placements() {
-					out = append(out, ExplainStep{Step: "ddl", Shard: pl.Shard.Name, Detail: "on table " + pl.Table})
-				}
-			}
-			return out, nil
-		}
-	}
-	p, err := s.plan(snap, st, sql, nil)
+	p, err := s.planStatement(snap, st, sql)
 	if err != nil {
 		return nil, err
 	}
-	if p.branches != nil {
-		return explainBranches(p), nil
+	steps := p.Describe().Steps
+	if r, ok := p.(*plan.Route); ok && r.Bound != nil {
+		if steps, err = r.Bound.Explain(); err != nil {
+			return nil, err
+		}
 	}
-	if p.bound != nil {
-		return p.bound.explain()
-	}
-	if p.scatter == nil {
-		return []ExplainStep{{Step: "route", Shard: p.shard.Name, Detail: p.sql}}, nil
-	}
-	var out []ExplainStep
-	for _, t := range p.scatter.targets {
-		out = append(out, ExplainStep{Step: "route", Shard: t.shard.Name, Detail: t.sql})
-	}
-	for _, m := range p.scatter.merge.steps() {
-		out = append(out, ExplainStep{Step: "merge", Detail: m})
+	out := make([]ExplainStep, 0, len(steps))
+	for _, st := range steps {
+		detail := st.Detail
+		if st.SQL != "" {
+			detail = st.SQL
+		}
+		out = append(out, ExplainStep{Step: st.Step, Shard: st.Shard, Detail: detail})
 	}
 	return out, nil
 }

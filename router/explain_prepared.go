@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -33,10 +34,9 @@ func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql 
 	if err != nil {
 		return nil, err
 	}
-	shard, text, labelled := p.shard, p.sql, p.branches != nil
-	if p.scatter != nil {
-		shard, text, labelled = p.scatter.targets[0].shard, p.scatter.targets[0].sql, true
-	}
+	shard, text := plan.First(p)
+	_, single := p.(*plan.Route)
+	labelled := !single
 	bs, pkts, err := s.prepareOn(ctx, snap, shard, r.head+text)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql 
 		stmt.colDefs = append(stmt.colDefs, wire.AppendColumnDef(nil, shardColumn))
 	}
 	for _, d := range pkts[bs.Params:] {
-		stmt.colDefs = append(stmt.colDefs, p.columns.Rewrite(d))
+		stmt.colDefs = append(stmt.colDefs, p.Attributes().Columns.Rewrite(d))
 	}
 	return stmt, nil
 }

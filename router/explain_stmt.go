@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -93,7 +94,7 @@ type explainTarget struct {
 // explainPlan is where an EXPLAIN / ANALYZE goes: one target for a statement routed to one
 // shard; one per shard statement (labelled) for scatter reads and multi-shard writes.
 type explainPlan struct {
-	p        plan
+	p        plan.Primitive
 	targets  []explainTarget
 	labelled bool
 }
@@ -104,31 +105,30 @@ func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, 
 	if err != nil {
 		return explainPlan{}, err
 	}
-	ep := explainPlan{p: p, labelled: p.scatter != nil || p.branches != nil}
-	first := p.shard
-	if p.scatter != nil {
-		first = p.scatter.targets[0].shard
-	}
-	logical := p.columns.LogicalDB(first)
+	_, single := p.(*plan.Route)
+	ep := explainPlan{p: p, labelled: !single}
+	first, _ := plan.First(p)
+	cols := p.Attributes().Columns
+	logical := cols.LogicalDB(first)
 	add := func(shard *rules.Shard, sql string) {
-		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: p.columns.ForShard(shard, logical)})
+		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: cols.ForShard(shard, logical)})
 	}
-	switch {
-	case p.scatter != nil:
-		for _, t := range p.scatter.targets {
-			add(t.shard, t.sql)
+	switch p := p.(type) {
+	case *plan.Scatter:
+		for _, t := range p.Targets {
+			add(t.Shard, t.SQL)
 		}
-	case p.branches != nil:
+	case *plan.MultiWrite:
 		if r.analyze {
 			return explainPlan{}, sqlerr.NotSupported("ANALYZE of a write spanning shards (it would run outside the write's atomic commit; EXPLAIN it instead)")
 		}
-		for _, b := range p.branches {
-			for _, st := range b.stmts {
-				add(b.shard, st.sql)
+		for _, b := range p.Branches {
+			for _, st := range b.Stmts {
+				add(b.Shard, st.SQL)
 			}
 		}
-	default:
-		ep.targets = []explainTarget{{shard: p.shard, sql: r.head + p.sql, names: p.columns}}
+	case *plan.Route:
+		ep.targets = []explainTarget{{shard: p.Shard, sql: r.head + p.SQL, names: cols}}
 	}
 	return ep, nil
 }
@@ -143,11 +143,11 @@ func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r expla
 	if err != nil {
 		return err
 	}
-	if ep.p.sticky {
+	if attrs := ep.p.Attributes(); attrs.Sticky {
 		s.sticky = true
 	}
-	if !ep.p.names.Empty() {
-		w = introspect.NewRows(w, ep.p.names, false)
+	if names := ep.p.Attributes().Names; !names.Empty() {
+		w = introspect.NewRows(w, names, false)
 	}
 	n := len(ep.targets)
 	for i, t := range ep.targets {

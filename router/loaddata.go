@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -57,20 +58,22 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 	if t := s.loadTarget(snap, n); t != nil {
 		return s.loadSpread(ctx, snap, t, n, text, file, more, w) // loadsplit.go
 	}
-	p, err := s.plan(snap, n, text, nil)
+	pp, err := s.plan(snap, n, text, nil)
 	if err != nil {
 		return err
 	}
-	if p.scatter != nil || p.branches != nil {
+	p, ok := pp.(*plan.Route)
+	if !ok {
 		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into a table spread over several shards in this form")
 	}
-	if p.sql != text {
-		p.sql = keepDuplicateHandling(n, text, p.sql)
+	sql := p.SQL
+	if sql != text {
+		sql = keepDuplicateHandling(n, text, sql)
 	}
-	if err := s.checkWrite(ctx, p.shard); err != nil {
+	if err := s.checkWrite(ctx, p.Shard); err != nil {
 		return err
 	}
-	return lostWrite(s.run(ctx, snap, p.shard, p.sql, more, &infileWriter{PacketWriter: w, file: file}))
+	return lostWrite(s.run(ctx, snap, p.Shard, sql, more, &infileWriter{PacketWriter: w, file: file}))
 }
 
 // loadTarget returns the table of a LOAD DATA LOCAL when it is a sharded or broadcast table

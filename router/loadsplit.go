@@ -11,6 +11,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/infile"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -126,12 +127,12 @@ const infileHeader = 0xfb
 // abandon tells the feeder that nobody reads the part any more.
 func (p *loadPart) abandon() { p.once.Do(func() { close(p.abandoned) }) }
 
-// settled is called when a branch has run (runBranch): a LOAD DATA's part that was not read
+// settled is called when a branch has run (txn.Branch.Settled): a LOAD DATA's part that was not read
 // to its end is abandoned.
-func (b branch) settled() {
-	for _, st := range b.stmts {
-		if st.load != nil {
-			st.load.abandon()
+func settled(b plan.Branch) {
+	for _, st := range b.Stmts {
+		if p, ok := st.File.(*loadPart); ok {
+			p.abandon()
 		}
 	}
 }
@@ -300,7 +301,7 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 	}
 	l := newLoadRun(ctx, spec)
 	defer l.finish() // (already done on a normal return) a panic must not leave the feeder waiting
-	branches := make([]branch, 0, len(places))
+	branches := make([]plan.Branch, 0, len(places))
 	for _, p := range places {
 		n.Table.Schema, n.Table.Name = ast.NewCIStr(p.Shard.Database), ast.NewCIStr(p.Table)
 		sql, err := pl.restore(n)
@@ -315,11 +316,11 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 				}
 			}
 		}
-		branches = append(branches, branch{shard: p.Shard, stmts: []branchStmt{{sql: keepDuplicateHandling(n, text, sql), load: part}}})
+		branches = append(branches, plan.Branch{Shard: p.Shard, Stmts: []plan.WriteStmt{{SQL: keepDuplicateHandling(n, text, sql), File: part}}})
 	}
 	if s.inTransaction() {
 		for _, b := range branches {
-			if err := s.checkWrite(ctx, b.shard); err != nil {
+			if err := s.checkWrite(ctx, b.Shard); err != nil {
 				return err
 			}
 		}
@@ -388,15 +389,15 @@ func loadPlaces(t *rules.Table) ([]rules.Placement, error) {
 
 // loadInTxn runs a LOAD DATA inside the client's transaction: checkWrite allowed only one
 // shard, so the one branch runs on the transaction's connection.
-func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b branch) ([]*branchRun, error) {
-	defer b.settled()
-	c, err := s.acquire(ctx, snap, b.shard)
+func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b plan.Branch) ([]*branchRun, error) {
+	defer settled(b)
+	c, err := s.acquire(ctx, snap, b.Shard)
 	if err != nil {
 		return nil, err
 	}
-	r := &branchRun{b: b, c: c, coord: true}
-	err = s.branchStmt(ctx, r, b.stmts[0])
-	return []*branchRun{r}, s.finish(b.shard, c, engine.Outcome{Status: c.Status()}, err)
+	r := &branchRun{s: s, b: b, c: c}
+	err = r.stmt(ctx, b.Stmts[0])
+	return []*branchRun{r}, s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
 }
 
 // answerLoad writes the OK of a LOAD DATA spread over shards: a sharded table's counts
@@ -410,7 +411,7 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		if copies && i > 0 {
 			continue
 		}
-		p := r.b.stmts[0].load
+		p := r.b.Stmts[0].File.(*loadPart) // loadSpread made the branches
 		ok.AffectedRows += p.ok.AffectedRows
 		ok.Warnings = satAdd(ok.Warnings, p.ok.Warnings)
 		var a, b, c, d uint64

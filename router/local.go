@@ -25,7 +25,7 @@ type localResult struct {
 }
 
 // showDatabases answers SHOW DATABASES with the logical databases the user may use.
-func (s *Session) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt) (localResult, error) {
+func (pl *planner) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt) (localResult, error) {
 	if n.Where != nil {
 		return localResult{}, sqlerr.NotSupported("SHOW DATABASES WHERE (use LIKE)")
 	}
@@ -40,7 +40,7 @@ func (s *Session) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt) (localRes
 		title += " (" + pat + ")"
 		match = likeRegexp(pat).MatchString
 	}
-	u, _ := snap.User(s.user)
+	u, _ := snap.User(pl.user)
 	names := []string{"information_schema"}
 	for _, db := range snap.DatabaseNames() {
 		if u != nil && u.CanUse(db) {

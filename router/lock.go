@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -120,7 +121,7 @@ func (s *Session) unlockShard(ctx context.Context, snap *rules.Snapshot, shard *
 // the locks are released for the write's atomic commit and taken again, in the same order,
 // right after it. The client gets the write's answer only once the locks are back; if they
 // cannot be taken again, the connection is closed (the write itself is committed).
-func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p plan, more bool, w wire.PacketWriter) error {
+func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p *plan.MultiWrite, more bool, w wire.PacketWriter) error {
 	locks := s.locks
 	if err := s.unlockTables(ctx, snap); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -176,19 +177,24 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
 			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
+		fan, err := s.planner(snap).planDDL(mariadbDDL{st, d}, refs)
+		if err != nil {
+			return err
+		}
 		s.route = RouteDDL
-		return lostWrite(s.fanOutDDL(ctx, snap, mariadbDDL{st, d}, refs, false, w))
+		return lostWrite(s.fanOutDDL(ctx, snap, fan, false, w))
 	}
-	p, err := s.plan(snap, st, d.checked, nil)
+	pp, err := s.plan(snap, st, d.checked, nil)
 	if err != nil {
 		return err
 	}
-	if p.scatter != nil || p.branches != nil {
+	p, ok := pp.(*plan.Route)
+	if !ok {
 		return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
 	}
-	planned := p.sql
+	planned := p.SQL
 	if d.typed {
-		if p.sql != d.checked {
+		if p.SQL != d.checked {
 			return errTypesRewritten
 		}
 		planned = d.text
@@ -197,9 +203,9 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 	if !ok {
 		return errShapeLost
 	}
-	if p.sticky {
+	if p.Sticky {
 		s.sticky = true
 	}
 	s.route = RouteSingle
-	return s.runRead(ctx, snap, p.shard, out, false, w)
+	return s.runRead(ctx, snap, p.Shard, out, false, w)
 }

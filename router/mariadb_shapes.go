@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -114,7 +115,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	if _, isUnion := st.(*ast.SetOprStmt); !isUnion && (!isSelect || sel.SelectIntoOpt != nil) {
 		return true, syntaxError(errors.New("SELECT ... INTO takes one query and a list of user variables"))
 	}
-	p, err := s.plan(snap, st, text, nil)
+	pp, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return true, err
 	}
@@ -122,12 +123,13 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	if err != nil {
 		return true, err
 	}
+	p, single := pp.(*plan.Route)
 	switch {
-	case p.scatter != nil || p.branches != nil:
+	case !single:
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on several shards (user variables live on the database's default shard; select the values, then SET them)")
-	case p.shard != home:
-		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on shard %s: user variables live on the database's default shard %s (select the values, then SET them)", p.shard.Name, home.Name)
-	case !p.names.Empty():
+	case p.Shard != home:
+		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on shard %s: user variables live on the database's default shard %s (select the values, then SET them)", p.Shard.Name, home.Name)
+	case !p.Names.Empty():
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable from information_schema (the proxy translates its names in the rows it returns)")
 	}
 	s.sticky = true
@@ -135,7 +137,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, p.shard, p.sql+" "+into, false, w)
+		return s.runRead(ctx, snap, p.Shard, p.SQL+" "+into, false, w)
 	})
 }
 
@@ -173,23 +175,27 @@ func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql stri
 	if show, isShow := st.(*ast.ShowStmt); !isShow || show.Tp != ast.ShowCreateProcedure {
 		return true, syntaxError(errors.New("SHOW CREATE " + strings.ToUpper(m[2]) + " takes a name"))
 	}
-	p, err := s.plan(snap, st, text, nil)
+	pp, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return true, err
 	}
-	loc := showCreateProcedure.FindStringIndex(p.sql)
-	if p.scatter != nil || p.branches != nil || loc == nil {
+	p, single := pp.(*plan.Route)
+	if !single {
 		return true, errShapeLost
 	}
-	out := "SHOW CREATE " + strings.ToUpper(m[2]) + " " + p.sql[loc[1]:]
-	if !p.names.Empty() {
-		w = introspect.NewRows(w, p.names, false)
+	loc := showCreateProcedure.FindStringIndex(p.SQL)
+	if loc == nil {
+		return true, errShapeLost
+	}
+	out := "SHOW CREATE " + strings.ToUpper(m[2]) + " " + p.SQL[loc[1]:]
+	if !p.Names.Empty() {
+		w = introspect.NewRows(w, p.Names, false)
 	}
 	s.route = RouteSingle
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, p.shard, out, false, w)
+		return s.runRead(ctx, snap, p.Shard, out, false, w)
 	})
 }
 
@@ -212,20 +218,21 @@ func (s *Session) setval(ctx context.Context, snap *rules.Snapshot, sql string, 
 	if err != nil {
 		return true, err
 	}
-	p, err := s.plan(snap, st, text, nil)
+	pp, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return true, err
 	}
-	if p.sql != text || p.scatter != nil || p.branches != nil || !p.names.Empty() {
+	p, single := pp.(*plan.Route)
+	if !single || p.SQL != text || !p.Names.Empty() {
 		return true, sqlerr.NotSupported("SETVAL with more than two arguments in a statement the proxy must rewrite (qualified names): use SETVAL(sequence, n)")
 	}
 	s.route = RouteSingle
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		if err := s.checkWrite(ctx, p.shard); err != nil {
+		if err := s.checkWrite(ctx, p.Shard); err != nil {
 			return err
 		}
-		return lostWrite(s.run(ctx, snap, p.shard, strings.TrimRight(strings.TrimSpace(sql), ";"), false, w))
+		return lostWrite(s.run(ctx, snap, p.Shard, strings.TrimRight(strings.TrimSpace(sql), ";"), false, w))
 	})
 }

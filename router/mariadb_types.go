@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -104,20 +105,21 @@ func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql str
 	if refs != nil {
 		return true, errTypesRewritten
 	}
-	p, err := s.plan(snap, st, text, nil)
+	pp, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return true, err
 	}
-	if p.sql != text || p.scatter != nil || p.branches != nil {
+	p, ok := pp.(*plan.Route)
+	if !ok || p.SQL != text {
 		return true, errTypesRewritten
 	}
-	if p.sticky {
+	if p.Sticky {
 		s.sticky = true
 	}
 	s.route = RouteSingle
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, p.shard, sql, false, w)
+		return s.runRead(ctx, snap, p.Shard, sql, false, w)
 	})
 }

@@ -1,12 +1,10 @@
 package router
 
 import (
-	"fmt"
 	"runtime/debug"
 	"slices"
 
 	"github.com/shardproxy/shardproxy/router/engine"
-	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // A panic in the proxy (a defect, or backend bytes that no check caught) must fail only
@@ -50,12 +48,8 @@ func (s *Session) Abandon() {
 	clear(s.last)
 }
 
-// errPanicked is what a recovered panic becomes: the statement fails with an internal error
-// and the connection involved is treated as lost.
-func errPanicked(v any) error {
-	return fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErUnknownError,
-		"Internal error in the proxy while handling the statement (%v); it may or may not have run", v))
-}
+// errPanicked is what a recovered panic becomes (engine.Panicked).
+func errPanicked(v any) error { return engine.Panicked(v) }
 
 // recovered turns a panic in a goroutine working on c into an error in *err, logged with
 // its stack; c is marked broken. Deferred as `defer s.recovered(c, &err)`.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -68,27 +67,5 @@ func TestAbandon(t *testing.T) {
 		if n := be.idleCount(shard); n != 0 {
 			t.Errorf("%s: %d idle connections after Abandon, want none reused", shard, n)
 		}
-	}
-}
-
-// TestRecoveryPanicClosesItsConnection: a panic while a recovery pass works on a server
-// fails that server's part of the pass, with its connection closed, not the process.
-func TestRecoveryPanicClosesItsConnection(t *testing.T) {
-	snap, err := rules.Build(shardedConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := newFakeBackend()
-	rc := NewRecoverer(RecoverOptions{Rules: rules.NewStore(snap), Backend: be})
-	shard, _ := snap.Shard("s0")
-	err = rc.withConn(context.Background(), shard, func(c Conn) error { panic("malformed XA RECOVER row") })
-	if sqlCode(err) != sqlerr.ErUnknownError {
-		t.Fatalf("withConn = %v, want the panic as an error", err)
-	}
-	if n := be.idleCount("s0"); n != 0 {
-		t.Errorf("%d idle connections on s0, want the panicking pass's connection closed", n)
-	}
-	if err := rc.withConn(context.Background(), shard, func(Conn) error { return nil }); err != nil {
-		t.Errorf("the next pass: %v", err)
 	}
 }

@@ -10,36 +10,11 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-// plan is where one statement goes and what is sent there.
-type plan struct {
-	shard   *rules.Shard
-	sql     string
-	sticky  bool // the statement leaves state in the backend session
-	dynamic bool // it embeds session values that change (LAST_INSERT_ID(), DATABASE())
-	// diagnostic: it asks about the previous statement (ROW_COUNT(), @@warning_count), so
-	// it leaves the session's diagnostics as they are.
-	diagnostic bool
-	// names translates database names of a statement reading information_schema; empty
-	// otherwise.
-	names introspect.Names
-	// columns renames physical names in the result's column definitions.
-	columns introspect.Columns
-	// scatter: the statement runs on several shards and the proxy merges the results
-	// (shard and sql are then unused).
-	scatter *scatterPlan
-	// branches of a multi-shard write (see split.go), the coordinator first; nil for a
-	// statement that runs on shard alone. shard and sql then describe the first statement.
-	branches []branch
-	copies   bool // the branches write identical copies (broadcast): report one, not the sum
-	// bound is set at prepare time for a statement routed by its parameters alone: each
-	// execution resolves its route from it without planning again (bound.go).
-	bound *boundRoute
-}
 
 // restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
 const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
@@ -72,25 +47,16 @@ func isSystemSchema(name string) bool {
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
-func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
-	switch n := st.(type) {
-	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
-		return plan{}, sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
-	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
-		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
-			return plan{}, err
-		}
-		if err := pl.checkProcedureScope(snap, n); err != nil { // stored_sharded.go
-			return plan{}, err
-		}
-	case *ast.ShowStmt:
-		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
-			return plan{}, sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
-		}
+// The plan is a *plan.Route, or a *plan.Scatter (a SELECT over several shards) or a
+// *plan.MultiWrite (a write over several); DDL fan-out and local answers are planned before
+// (Session.planStatement).
+func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
+	if err := pl.refuse(snap, st); err != nil {
+		return nil, err
 	}
 	a, err := pl.analyze(snap, st)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	numberParams(a.markers)
 	if pl.locked {
@@ -100,57 +66,58 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	}
 	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
 		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
-		return plan{}, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+		return nil, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
 	}
 	if pl.db == "" && a.needsDB {
-		return plan{}, sqlerr.New(sqlerr.ErNoDB, "No database selected")
+		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
 	db, err := pl.statementDB(snap, a)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
-	p := plan{shard: db.DefaultShard, sql: text, sticky: a.sticky, dynamic: a.dynamic, diagnostic: a.diagnostic}
+	attrs := plan.Attrs{Sticky: a.sticky, Dynamic: a.dynamic, Diagnostic: a.diagnostic}
+	r := plan.Route{Shard: db.DefaultShard, SQL: text} // on the stack until it is the plan
+	var bound *boundRoute
 	show := showOf(st)
 	switch {
 	case show != nil && a.routed():
-		p.shard, a.rewrite = showTarget(a.refs), true
+		r.Shard, a.rewrite = showTarget(a.refs), true
 	case a.routed():
-		if ok, err := pl.planMultiWrite(&p, st, a, params); ok || err != nil {
-			if err == nil && pl.describing && p.branches != nil {
-				p.bound = newMultiRoute(pl, snap, st, text, a, db) // session values: bound.go
-			}
-			return p, err
+		if w, ok, err := pl.planMultiWrite(attrs, text, st, a, params); ok || err != nil {
+			return w, err
 		}
 		names := tableNames(a.refs)
 		shard, err := pl.routeSharded(st, a.refs, params)
 		switch {
 		case err == errScatter:
-			shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, &p)
-			if err != nil {
-				return plan{}, err
+			var sp *plan.Scatter
+			if sp, shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, &attrs); err != nil {
+				return nil, err
 			}
-			if p.scatter != nil {
-				p.columns = introspect.ColumnsOf(db, p.scatter.targets[0].shard)
-				return p, nil
+			if sp != nil {
+				sp.Attrs = attrs
+				sp.Columns = introspect.ColumnsOf(db, sp.Targets[0].Shard)
+				return sp, nil
 			}
 		case err == errNeedsParams:
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
-			p.bound = newBoundRoute(pl, snap, st, text, a, db)
-			shard, p.dynamic = pl.representative(st, a.refs), true
+			bound = newBoundRoute(pl, snap, st, text, a, db)
+			shard, attrs.Dynamic = pl.representative(st, a.refs), true
 		case err != nil:
-			return plan{}, err
+			return nil, err
 		}
-		p.shard = shard
+		r.Shard = shard
 		a.rewrite = a.rewrite || names != tableNames(a.refs)
 	case a.infoSchema || show != nil:
-		p.shard = introspect.Shard(db, st, params)
+		r.Shard = introspect.Shard(db, st, params)
 	}
-	if pl.describing && p.bound == nil {
-		p.bound = newFixedRoute(pl, snap, st, text, a, db, p.shard) // session values only: bound.go
+	if pl.describing && bound == nil {
+		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard) // session values only: bound.go
 	}
-	if err := pl.physicalNames(snap, st, a, show, &p); err != nil {
-		return plan{}, err
+	r.Attrs = attrs
+	if err := pl.physicalNames(snap, st, a, show, &r); err != nil {
+		return nil, err
 	}
 	if a.rewrite {
 		for _, f := range a.unnamed {
@@ -158,13 +125,37 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		}
 		sql, err := pl.restore(st)
 		if err != nil {
-			return plan{}, err
+			return nil, err
 		}
-		p.sql = sql
+		r.SQL = sql
 	}
-	p.columns = introspect.ColumnsOf(db, p.shard)
-	p.bound = p.bound.finish(p, a)
-	return p, nil
+	r.Columns = introspect.ColumnsOf(db, r.Shard)
+	if b := bound.finish(&r, a); b != nil { // not r.Bound = bound.finish(...): a nil *boundRoute is no nil Binding
+		r.Bound = b
+	}
+	out := new(plan.Route)
+	*out = r
+	return out, nil
+}
+
+// refuse rejects what no plan sends: database DDL (logical databases are configured), a
+// CREATE PROCEDURE whose body or scope the proxy cannot vouch for, and SHOW PROCEDURE STATUS
+// outside a plain query.
+func (pl *planner) refuse(snap *rules.Snapshot, st ast.StmtNode) error {
+	switch n := st.(type) {
+	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
+		return sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
+	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
+		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+			return err
+		}
+		return pl.checkProcedureScope(snap, n) // stored_sharded.go
+	case *ast.ShowStmt:
+		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+			return sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
+		}
+	}
+	return nil
 }
 
 // analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's
@@ -180,32 +171,32 @@ func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, er
 }
 
 // physicalNames points the schema qualifiers and SHOW ... FROM of a statement placed on
-// p.shard at that shard's physical database, and translates a statement about
+// p.Shard at that shard's physical database, and translates a statement about
 // information_schema or a SHOW (router/introspect): names in its literals, derived tables
 // that keep the user's databases only. It records in a whether the statement was rewritten.
-func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analyzer, show *ast.ShowStmt, p *plan) error {
+func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analyzer, show *ast.ShowStmt, p *plan.Route) error {
 	for _, ref := range a.schemas {
-		if phys := p.shard.Database; ref.O != phys {
+		if phys := p.Shard.Database; ref.O != phys {
 			*ref = ast.NewCIStr(phys)
 			a.rewrite = true
 		}
 	}
 	for _, ref := range a.showDBs {
-		if phys := p.shard.Database; *ref != phys {
+		if phys := p.Shard.Database; *ref != phys {
 			*ref = phys
 			a.rewrite = true
 		}
 	}
 	if a.infoSchema || show != nil {
-		if p.names = introspect.NamesOn(snap, pl.user, p.shard); !p.names.Empty() {
-			changed := introspect.RewriteLiterals(st, p.names)
+		if p.Names = introspect.NamesOn(snap, pl.user, p.Shard); !p.Names.Empty() {
+			changed := introspect.RewriteLiterals(st, p.Names)
 			a.rewrite = a.rewrite || changed
-			p.dynamic = p.dynamic || changed
+			p.Dynamic = p.Dynamic || changed
 		}
 	}
 	if a.infoSchema {
-		allowed := introspect.AllowedSchemas(snap, pl.user, p.shard)
-		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.names.OtherSlots())
+		allowed := introspect.AllowedSchemas(snap, pl.user, p.Shard)
+		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.Names.OtherSlots())
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -65,10 +66,27 @@ func planOrError(t *testing.T, cfg *rules.Config, db, query string, bind bool) {
 			wantSQLError(t, st.Text(), err)
 			continue
 		}
-		if p.shard == nil && p.scatter == nil && len(p.branches) == 0 {
+		if goesNowhere(p) {
 			t.Fatalf("%q: a plan that goes nowhere: %+v", st.Text(), p)
 		}
 	}
+}
+
+// goesNowhere reports whether p sends nothing to any shard.
+func goesNowhere(p plan.Primitive) bool {
+	switch p := p.(type) {
+	case *plan.Route:
+		return p.Shard == nil
+	case *plan.Scatter:
+		return len(p.Targets) == 0
+	case *plan.MultiWrite:
+		return len(p.Branches) == 0
+	case *plan.DDL:
+		return len(p.Copies) == 0
+	case *plan.Local:
+		return false
+	}
+	return true
 }
 
 func wantSQLError(t *testing.T, query string, err error) {

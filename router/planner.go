@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -40,13 +41,37 @@ func (s *Session) planner(snap *rules.Snapshot) *planner {
 }
 
 // plan decides where a statement goes under snap (see planner.plan).
-func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan, error) {
+func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
 	return s.planner(snap).plan(snap, st, text, params)
+}
+
+// planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
+// the proxy (local.go), DDL on sharded or broadcast tables as a fan-out (ddl.go), anything
+// else by plan.
+func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
+	pl := s.planner(snap)
+	if n, ok := st.(*ast.ShowStmt); ok && n.Tp == ast.ShowDatabases {
+		res, err := pl.showDatabases(snap, n)
+		if err != nil {
+			return nil, err
+		}
+		return &plan.Local{What: "SHOW DATABASES", Columns: res.cols, Rows: res.rows}, nil
+	}
+	if isTableDDL(st) {
+		d, err := pl.planTableDDL(snap, st)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			return d, nil
+		}
+	}
+	return pl.plan(snap, st, text, nil)
 }
 
 // describe plans a statement at prepare time, with no parameters bound: a statement routed
 // by its parameters is described from one shard (see planner.describing).
-func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan, error) {
+func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
 	pl := s.planner(snap)
 	pl.describing = true
 	return pl.plan(snap, st, text, nil)

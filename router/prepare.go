@@ -9,6 +9,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -95,7 +96,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	switch n := st.(type) {
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
+			res, err := s.planner(snap).showDatabases(snap, n)
 			if err != nil {
 				return nil, err
 			}
@@ -118,7 +119,8 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, pkts, err := s.prepareOn(ctx, snap, p.shard, p.sql)
+	shard, first := plan.First(p)
+	bs, pkts, err := s.prepareOn(ctx, snap, shard, first)
 	if err != nil {
 		return nil, err
 	}
@@ -127,12 +129,12 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
-	if p.branches != nil { // described from its first branch, which may hold fewer of the ?s
+	if _, multi := p.(*plan.MultiWrite); multi { // described from its first branch, which may hold fewer of the ?s
 		stmt.params, stmt.paramDefs = clientParams(st, stmt.paramDefs)
 	}
 	stmt.rows = rowsKindOf(st)
 	for i, d := range stmt.colDefs {
-		stmt.colDefs[i] = p.columns.Rewrite(d)
+		stmt.colDefs[i] = p.Attributes().Columns.Rewrite(d)
 	}
 	return stmt, nil
 }
@@ -156,7 +158,7 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 // describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
 // reuses it (bound.go, scatter_prepared.go); a statement refused for its subqueries is
 // described from one shard (subquery_prepare.go).
-func (s *Session) describePrepared(snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan, error) {
+func (s *Session) describePrepared(snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
 		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
@@ -168,12 +170,18 @@ func (s *Session) describePrepared(snap *rules.Snapshot, st ast.StmtNode, text, 
 }
 
 // setPlan keeps p, the statement's plan under snap, for its executions.
-func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan) {
-	st.sql, st.shard, st.sticky, st.snap, st.columns = p.sql, p.shard, p.sticky, snap, p.columns
-	st.dynamic = p.dynamic || !p.names.Empty() || p.branches != nil
+func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
+	attrs := p.Attributes()
+	_, multi := p.(*plan.MultiWrite)
+	st.shard, st.sql = plan.First(p)
+	st.sticky, st.snap, st.columns = attrs.Sticky, snap, attrs.Columns
+	st.dynamic = attrs.Dynamic || !attrs.Names.Empty() || multi
 	st.bound, st.writes = nil, nil
 	if st.returning == "" {
-		st.bound, st.writes = p.bound, newWriteRoute(s, snap, p)
+		st.bound, st.writes = boundOf(p), newWriteRoute(s, snap, p)
+		if multi && attrs.Dynamic {
+			st.bound = s.multiRoute(snap, st.text) // its session values are bind variables (bound.go)
+		}
 	}
 }
 
@@ -247,7 +255,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
 	if st.local != nil {
-		res, err := s.showDatabases(snap, st.local)
+		res, err := s.planner(snap).showDatabases(snap, st.local)
 		if err != nil {
 			return err
 		}
@@ -310,13 +318,14 @@ func (s *Session) executePlanned(ctx context.Context, snap *rules.Snapshot, st *
 	if err != nil {
 		return err
 	}
-	if !p.columns.Empty() {
-		w = introspect.NewColumns(w, p.columns)
+	if cols := p.Attributes().Columns; !cols.Empty() {
+		w = introspect.NewColumns(w, cols)
 	}
-	if p.scatter != nil {
+	switch p := p.(type) {
+	case *plan.Scatter:
 		s.route = RouteScatter
 		if bound {
-			return s.runScatter(ctx, snap, p.scatter, false, w, true)
+			return s.runScatter(ctx, snap, p, false, w, true)
 		}
 		if st.returning == "" && !st.scatter.triedUnder(s, snap) {
 			// Planned once for this and every later execution (scatter_prepared.go).
@@ -326,11 +335,12 @@ func (s *Session) executePlanned(ctx context.Context, snap *rules.Snapshot, st *
 			}
 		}
 		return s.executeScatter(ctx, snap, st, params, w)
-	}
-	if p.branches != nil {
+	case *plan.MultiWrite:
 		return s.executeBranches(ctx, snap, st, p, w)
+	case *plan.Route:
+		return s.executeSingle(ctx, snap, st, singleRoute{shard: p.Shard, sql: p.SQL, params: params, diagnostic: p.Diagnostic, names: p.Names}, w)
 	}
-	return s.executeSingle(ctx, snap, st, singleRoute{shard: p.shard, sql: p.sql, params: params, diagnostic: p.diagnostic, names: p.names}, w)
+	return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
 }
 
 // executeSingle runs one execution of st on the shard of r.
@@ -363,7 +373,7 @@ func (s *Session) executeSingle(ctx context.Context, snap *rules.Snapshot, st *S
 }
 
 // executeScattered runs a prepared SELECT's scatter read sp, its columns renamed by cols.
-func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st *Stmt, sp *scatterPlan, cols introspect.Columns, w wire.PacketWriter) error {
+func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st *Stmt, sp *plan.Scatter, cols introspect.Columns, w wire.PacketWriter) error {
 	s.route = RouteScatter
 	if !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
@@ -372,8 +382,8 @@ func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.
-func (s *Session) executeBranches(ctx context.Context, snap *rules.Snapshot, st *Stmt, p plan, w wire.PacketWriter) error {
-	s.forgetGTIDs(snap, p.branches)
+func (s *Session) executeBranches(ctx context.Context, snap *rules.Snapshot, st *Stmt, p *plan.MultiWrite, w wire.PacketWriter) error {
+	s.forgetGTIDs(snap, p.Branches)
 	s.route = RouteMultiWrite
 	s.branchRows = st.rows
 	defer func() { s.branchRows = rowsPlain }()

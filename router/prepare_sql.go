@@ -51,19 +51,19 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 	if err != nil {
 		return err
 	}
-	n.SQLText = p.sql
+	n.SQLText = p.SQL
 	sql, err := restoreSQL(s.restoreFlags, s.lists, n)
 	if err != nil {
 		return err
 	}
 	s.sticky = true
-	if err := s.run(ctx, snap, p.shard, sql, more, w); err != nil {
+	if err := s.run(ctx, snap, p.Shard, sql, more, w); err != nil {
 		return err
 	}
 	if s.sqlStmts == nil {
 		s.sqlStmts = map[string]sqlStmt{}
 	}
-	s.sqlStmts[strings.ToLower(n.Name)] = sqlStmt{shard: p.shard, write: isWrite(inner), columns: p.columns}
+	s.sqlStmts[strings.ToLower(n.Name)] = sqlStmt{shard: p.Shard, write: isWrite(inner), columns: p.Columns}
 	return nil
 }
 

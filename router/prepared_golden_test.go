@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -148,7 +149,7 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 		t.Fatal(err)
 	}
 	want, werr := s.plan(snap, fresh, st.text, params)
-	var got plan
+	var got plan.Primitive
 	switch {
 	case st.bound != nil && st.bound.fixed == nil && placeBound(s, snap, st, params, &got):
 		via = "bound route"
@@ -173,57 +174,57 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 		if werr != nil {
 			return "planned", []string{"error: " + werr.Error()}
 		}
-		if want.scatter != nil { // a scatter read sends the values as literals
+		if _, scatter := want.(*plan.Scatter); scatter { // a scatter read sends the values as literals
 			if want, werr = bindAndPlan(t, s, snap, st.text, params); werr != nil {
 				t.Fatal(werr)
 			}
 		}
-		return "planned", describeRouted(want)
+		return "planned", describeSteps(want)
 	}
-	routed = describeRouted(got)
-	if werr != nil || !slices.Equal(routed, describeRouted(want)) {
-		t.Errorf("%s: %q, planning afresh: %q (%v)", via, routed, describeRouted(want), werr)
+	routed = describeSteps(got)
+	if werr != nil || !slices.Equal(routed, describeSteps(want)) {
+		t.Errorf("%s: %q, planning afresh: %q (%v)", via, routed, describeSteps(want), werr)
 	}
 	return via, routed
 }
 
-func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
+func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
 	shard, sql, _, ok := st.bound.resolve(s, snap, params)
-	*p = plan{shard: shard, sql: sql}
+	*p = &plan.Route{Shard: shard, SQL: sql}
 	return ok
 }
 
-func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
+func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
 	if t := st.scatter; t != nil && t.perSlot != nil { // the execution plans a new set of slots itself
 		saved := maps.Clone(t.perSlot)
 		defer func() { t.perSlot = saved }()
 	}
 	sp, _, ok := st.scatter.resolve(s, snap, params)
-	*p = plan{scatter: sp}
+	*p = sp
 	return ok
 }
 
-func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
+func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
 	sp, _, ok := st.scatter.untemplated(s, snap, st, params)
-	*p = plan{scatter: sp}
+	*p = sp
 	return ok
 }
 
-func placeWrites(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
-	var ok bool
-	*p, ok = st.writes.resolve(s, snap, params)
+func placeWrites(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
+	w, ok := st.writes.resolve(s, snap, params)
+	*p = w
 	return ok
 }
 
-func placeSplit(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan) bool {
-	var ok bool
-	*p, ok = st.bound.resolveWrite(s, snap, params)
+func placeSplit(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
+	w, ok := st.bound.resolveWrite(s, snap, params)
+	*p = w
 	return ok
 }
 
 // bindAndPlan plans text with the values bound into it as literals, as a scatter read's
 // execution sends them.
-func bindAndPlan(t *testing.T, s *Session, snap *rules.Snapshot, text string, params []wire.Param) (plan, error) {
+func bindAndPlan(t *testing.T, s *Session, snap *rules.Snapshot, text string, params []wire.Param) (plan.Primitive, error) {
 	t.Helper()
 	node, err := s.parseOne(text)
 	if err != nil {
@@ -235,15 +236,33 @@ func bindAndPlan(t *testing.T, s *Session, snap *rules.Snapshot, text string, pa
 	return s.plan(snap, node, text, nil)
 }
 
-// describeRouted lists what each shard is sent under p.
-func describeRouted(p plan) []string {
-	switch {
-	case p.scatter != nil:
-		return p.scatter.describe()
-	case p.branches != nil:
-		return describeBranches(p.branches)
+// describeSteps lists what each shard is sent under p: "shard s: SQL" and "merge: step"
+// for a scatter read, "s: SQL [params i j]" for each statement of a multi-shard write, "s:
+// SQL" for a route.
+func describeSteps(p plan.Primitive) []string {
+	var out []string
+	switch p := p.(type) {
+	case *plan.Scatter:
+		for _, tg := range p.Targets {
+			out = append(out, fmt.Sprintf("shard %s: %s", tg.Shard.Name, tg.SQL))
+		}
+		for _, m := range p.Merge.Steps() {
+			out = append(out, "merge: "+m)
+		}
+	case *plan.MultiWrite:
+		for _, b := range p.Branches {
+			for _, ws := range b.Stmts {
+				d := b.Shard.Name + ": " + ws.SQL
+				if len(ws.ParamIdx) > 0 {
+					d += fmt.Sprintf(" [params %s]", strings.Trim(fmt.Sprint(ws.ParamIdx), "[]"))
+				}
+				out = append(out, d)
+			}
+		}
+	case *plan.Route:
+		out = append(out, p.Shard.Name+": "+p.SQL)
 	}
-	return []string{p.shard.Name + ": " + p.sql}
+	return out
 }
 
 // describePrepared describes what PREPARE (or a scatter template's first execution)
@@ -254,19 +273,19 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 	if st.bound != nil && st.bound.multi {
 		out = append(out, "multi-shard write: split on the tree, its session values filled in")
 	} else if st.bound != nil {
-		steps, err := st.bound.explain()
+		steps, err := st.bound.Explain()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range steps {
-			out = append(out, fmt.Sprintf("%s %s: %s", s.Step, s.Shard, s.Detail))
+			out = append(out, fmt.Sprintf("%s %s: %s", s.Step, s.Shard, s.SQL))
 		}
 		if st.bound.fixed == nil && isWrite(st.bound.st) {
 			out = append(out, "values of several slots: split on the tree")
 		}
 	}
 	if st.writes != nil {
-		for _, b := range describeBranches(st.writes.p.branches) {
+		for _, b := range describeSteps(st.writes.w) {
 			out = append(out, "branch "+b)
 		}
 	}
@@ -290,7 +309,7 @@ func describePrepared(t *testing.T, st *Stmt) []string {
 		for _, set := range sets {
 			out = append(out, describeTemplates("slots "+set+" ", t.perSlot[set], holes)...)
 		}
-		for _, m := range t.merge.steps() { // the LIMIT values planned with are sentinels: show the parameters
+		for _, m := range t.merge.Steps() { // the LIMIT values planned with are sentinels: show the parameters
 			m = strings.ReplaceAll(m, strconv.Itoa(limitCountSentinel), fmt.Sprintf("{?%d}", t.limit.count))
 			m = strings.ReplaceAll(m, strconv.Itoa(limitOffsetSentinel), fmt.Sprintf("{?%d}", t.limit.offset))
 			out = append(out, "merge: "+m)

@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -116,7 +117,7 @@ func (s *Session) mayRetry() bool {
 // part goes to a replica of that shard fit for the read: acquireReplica, with the session's
 // last GTID there) and retries it once after a lost backend connection (retryRead).
 // split is the statement's split (statementSplit or preparedSplit).
-func (s *Session) runScatterRead(ctx context.Context, snap *rules.Snapshot, sp *scatterPlan, split rules.ReadSplit, more bool, w wire.PacketWriter, bin bool) error {
+func (s *Session) runScatterRead(ctx context.Context, snap *rules.Snapshot, sp *plan.Scatter, split rules.ReadSplit, more bool, w wire.PacketWriter, bin bool) error {
 	s.replicaRead = split
 	defer func() { s.replicaRead = rules.ReadSplit{} }()
 	return s.retryRead(ctx, "scatter", w, func(w wire.PacketWriter) error {

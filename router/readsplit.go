@@ -9,6 +9,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -200,7 +201,7 @@ func mergeGTIDs(a, b string) string {
 
 // forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their
 // XA branches report no GTID) until a later write there records one.
-func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []branch) {
+func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []plan.Branch) {
 	if !s.splitSetting(snap).Enabled {
 		return
 	}
@@ -208,7 +209,7 @@ func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []branch) {
 		s.gtids = map[string]string{}
 	}
 	for _, b := range bs {
-		s.gtids[b.shard.Name] = gtidUnknown
+		s.gtids[b.Shard.Name] = gtidUnknown
 	}
 }
 

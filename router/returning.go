@@ -6,6 +6,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -63,15 +64,16 @@ func (s *Session) returningStmt(sql string) (st ast.StmtNode, text, clause strin
 }
 
 // withReturning puts a RETURNING clause back on a planned statement (a no-op for "").
-func withReturning(p plan, clause string) (plan, error) {
+func withReturning(p plan.Primitive, clause string) (plan.Primitive, error) {
 	if clause == "" {
 		return p, nil
 	}
-	if p.scatter != nil || p.branches != nil {
-		return plan{}, sqlerr.NotSupported("RETURNING on a statement whose rows are on several shards")
+	r, ok := p.(*plan.Route)
+	if !ok {
+		return nil, sqlerr.NotSupported("RETURNING on a statement whose rows are on several shards")
 	}
-	p.sql += " " + clause
-	return p, nil
+	r.SQL += " " + clause
+	return r, nil
 }
 
 // execReturning runs an INSERT, REPLACE or DELETE ... RETURNING sent as a query.
@@ -83,11 +85,15 @@ func (s *Session) execReturning(ctx context.Context, snap *rules.Snapshot, st as
 	if err != nil {
 		return err
 	}
-	if p.sticky {
+	r, ok := p.(*plan.Route)
+	if !ok {
+		return sqlerr.NotSupported("RETURNING on a statement whose rows are on several shards")
+	}
+	if r.Sticky {
 		s.sticky = true
 	}
-	if err := s.checkWrite(ctx, p.shard); err != nil {
+	if err := s.checkWrite(ctx, r.Shard); err != nil {
 		return err
 	}
-	return lostWrite(s.run(ctx, snap, p.shard, p.sql, false, w))
+	return lostWrite(s.run(ctx, snap, r.Shard, r.SQL, false, w))
 }

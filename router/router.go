@@ -4,15 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/charset"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 
 	"github.com/shardproxy/shardproxy/router/barrier"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -35,7 +34,7 @@ type Options struct {
 	// nil refuses them.
 	Processes Processes
 	// XAMetrics counts multi-shard commits; nil counts nothing.
-	XAMetrics XAMetrics
+	XAMetrics txn.XAMetrics
 	// XATestHook, for tests only, is called at the points of a multi-shard commit:
 	// "prepared" (every participant prepared, no decision yet) and "committed" (the decision
 	// is durable, participants not yet committed). Nil in production.
@@ -57,12 +56,9 @@ type Router struct {
 	metrics  Metrics
 	procs    Processes
 	baseline map[string]string
-	instance uint32        // random id of this proxy process, in the XA transactions it starts
-	xaSeq    atomic.Uint64 // numbers XA transactions
-	testHook func(point string)
-	xaStats  XAMetrics
-	version  string // @@version and VERSION(); "" for the backend's
-	maxPkt   int64  // @@max_allowed_packet; 0 for the backend's
+	xa       *txn.Coordinator // commits writes spanning shards
+	version  string           // @@version and VERSION(); "" for the backend's
+	maxPkt   int64            // @@max_allowed_packet; 0 for the backend's
 }
 
 // New returns a Router.
@@ -83,11 +79,8 @@ func New(o Options) *Router {
 		}
 	}
 	r := &Router{rules: o.Rules, be: o.Backend, log: o.Logger, metrics: o.Metrics, procs: o.Processes, baseline: base,
-		instance: rand.Uint32(), testHook: o.XATestHook, xaStats: o.XAMetrics,
+		xa:      txn.NewCoordinator(txn.CoordinatorOptions{Metrics: o.XAMetrics, Logger: o.Logger, TestHook: o.XATestHook}),
 		version: strings.TrimPrefix(o.ServerVersion, "5.5.5-"), maxPkt: o.MaxAllowedPacket}
-	if r.xaStats == nil {
-		r.xaStats = noXAMetrics{}
-	}
 	return r
 }
 
@@ -114,7 +107,7 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 	}
 	s := &Session{
 		r: r, info: info, user: user.Name, parser: parser.New(),
-		pinned: map[string]Conn{}, last: map[string]Conn{}, written: map[string]bool{}, status: wire.StatusAutocommit,
+		pinned: map[string]Conn{}, last: map[string]Conn{}, status: wire.StatusAutocommit,
 		restoreFlags: restoreFlags,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !barrier.EscapeUnsafe(coll.CharsetName) {
@@ -131,12 +124,5 @@ func namesVars(cs, coll string) map[string]string {
 		"character_set_connection": q(cs),
 		"character_set_results":    q(cs),
 		"collation_connection":     q(coll),
-	}
-}
-
-// xaHook calls the test hook at a point of a multi-shard commit.
-func (r *Router) xaHook(point string) {
-	if r.testHook != nil {
-		r.testHook(point)
 	}
 }

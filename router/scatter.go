@@ -6,26 +6,12 @@ import (
 	"strings"
 
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // errScatter marks a SELECT whose rows may be on several shards: planScatter takes over.
 var errScatter = sqlerr.New(sqlerr.ErUnknownError, "router: the statement needs several shards")
-
-// scatterPlan is a SELECT sent to several shards whose results the proxy merges.
-type scatterPlan struct {
-	targets []scatterTarget
-	merge   mergePlan
-}
-
-// scatterTarget is what one shard runs.
-type scatterTarget struct {
-	shard *rules.Shard
-	slots []int
-	sql   string
-	probe string // when set, the client's column definitions come from it (scatter_probe.go)
-}
 
 // colRef names a column of the shards' results: >= 0 is a column the client sees; < 0 is
 // hidden column -1-h, counted from the first hidden column (hidden columns come last).
@@ -76,21 +62,11 @@ type mergePlan struct {
 	count    int64 // -1: no limit
 }
 
-// describe lists what the plan does, one line per step: each shard's statement, then the
-// merge steps. EXPLAIN SHARDS and the golden tests show it.
-func (sp *scatterPlan) describe() []string {
-	var out []string
-	for _, t := range sp.targets {
-		out = append(out, fmt.Sprintf("shard %s: %s", t.shard.Name, t.sql))
-	}
-	for _, st := range sp.merge.steps() {
-		out = append(out, "merge: "+st)
-	}
-	return out
-}
+// mergeOf is the merge plan of a Scatter the planner built (planScatter).
+func mergeOf(sp *plan.Scatter) *mergePlan { return sp.Merge.(*mergePlan) }
 
-// steps describes the merge for EXPLAIN.
-func (m *mergePlan) steps() []string {
+// Steps describes the merge for EXPLAIN (plan.Merge).
+func (m *mergePlan) Steps() []string {
 	var out []string
 	keys := func(ks []mergeKey) string {
 		var b []string

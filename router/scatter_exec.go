@@ -14,6 +14,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/merge"
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -78,7 +79,7 @@ func (st *shardStream) Next() ([][]byte, error) {
 
 // scatterConn is one shard's part of a running scatter query.
 type scatterConn struct {
-	target scatterTarget
+	target plan.Target
 	c      Conn
 	it     *engine.Interrupter
 	sent   bool // the statement was sent: an answer is pending until stream is done
@@ -88,30 +89,30 @@ type scatterConn struct {
 
 // runScatter sends each target its statement, merges the results and writes them to w
 // (binary-protocol rows when bin is set, for a prepared statement).
-func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scatterPlan, more bool, w wire.PacketWriter, bin bool) (err error) {
-	targets := slices.Clone(sp.targets)
+func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan.Scatter, more bool, w wire.PacketWriter, bin bool) (err error) {
+	targets := slices.Clone(sp.Targets)
 	// A fixed acquisition order: two sessions never wait on each other's shards.
-	slices.SortFunc(targets, func(a, b scatterTarget) int { return strings.Compare(a.shard.Name, b.shard.Name) })
+	slices.SortFunc(targets, func(a, b plan.Target) int { return strings.Compare(a.Shard.Name, b.Shard.Name) })
 	conns := make([]*scatterConn, 0, len(targets))
 	defer func() { err = s.endScatter(ctx, conns, err) }()
 	if ctx.Err() != nil {
 		return interruptedError(ctx)
 	}
 	for _, t := range targets {
-		c, err := s.acquire(ctx, snap, t.shard)
+		c, err := s.acquire(ctx, snap, t.Shard)
 		if err != nil {
 			return err
 		}
-		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.shard, c)})
+		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.Shard, c)})
 	}
 	var probed [][]byte
-	if conns[0].target.probe != "" {
+	if conns[0].target.Probe != "" {
 		if probed, err = probeColumns(ctx, conns[0]); err != nil {
 			return err
 		}
 	}
 	for _, sc := range conns {
-		if sc.err = sendQuery(ctx, sc.c, sc.target.sql); sc.err != nil {
+		if sc.err = sendQuery(ctx, sc.c, sc.target.SQL); sc.err != nil {
 			return sc.err
 		}
 		sc.sent = true
@@ -132,10 +133,10 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 			defs = d
 		} else if ncols != len(defs) {
 			return sqlerr.New(sqlerr.ErUnknownError, "shards answered with different column counts (%d on %s, %d on %s): are their tables the same?",
-				len(defs), conns[0].target.shard.Name, ncols, sc.target.shard.Name)
+				len(defs), conns[0].target.Shard.Name, ncols, sc.target.Shard.Name)
 		}
 	}
-	m := &sp.merge
+	m := mergeOf(sp)
 	visible := len(defs) - m.hidden
 	if visible < 1 {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.hidden)
@@ -170,7 +171,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *scat
 	head := defs[:visible]
 	if probed != nil {
 		if len(probed) != len(defs) {
-			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", conns[0].target.shard.Name, len(probed), len(defs))
+			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", conns[0].target.Shard.Name, len(probed), len(defs))
 		}
 		head = probed[:visible]
 	}
@@ -293,7 +294,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.Stop(); !fired && kill {
-				_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
+				_ = s.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -304,7 +305,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 		if sc.stream != nil && sc.stream.done {
 			out.Status = sc.stream.status
 		}
-		if ferr := s.finish(sc.target.shard, sc.c, out, cerr); ferr != nil && errors.Is(ferr, sqlerr.ErrFatal) {
+		if ferr := s.finish(sc.target.Shard, sc.c, out, cerr); ferr != nil && errors.Is(ferr, sqlerr.ErrFatal) {
 			fatal = ferr
 		}
 	}
@@ -341,7 +342,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.shard, sc.c, killReasonOf(err))
+		_ = s.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()
@@ -439,10 +440,11 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 	if err != nil {
 		return err
 	}
-	if p.scatter == nil {
+	sp, ok := p.(*plan.Scatter)
+	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned for several shards went to one once its parameters were bound")
 	}
-	return s.runScatterRead(ctx, snap, p.scatter, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // drainScatter reads what is left of an interrupted shard's answer (its connection's

@@ -15,6 +15,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -49,7 +50,7 @@ type scatterTemplate struct {
 	sharded []tableRef
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
-	merge   mergePlan
+	merge   *mergePlan
 	limit   limitHoles
 	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
 	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
@@ -310,10 +311,11 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	pl.unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
 	pl.slots = slots
 	p, err := pl.plan(snap, node, text, nil)
-	if err != nil || p.scatter == nil || p.scatter.merge.branched {
+	sp, ok := p.(*plan.Scatter)
+	if err != nil || !ok || mergeOf(sp).branched {
 		return false
 	}
-	if m := p.scatter.merge; t.merged && (m.group || len(m.aggs) > 0 || len(m.computed) > 0 || m.having != nil) {
+	if m := mergeOf(sp); t.merged && (m.group || len(m.aggs) > 0 || len(m.computed) > 0 || m.having != nil) {
 		return false // the merge plan evaluates a value: planning read the sentinel
 	}
 	quoted, err := restoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
@@ -321,9 +323,10 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	pushed := " LIMIT " + strconv.FormatInt(p.scatter.merge.offset+p.scatter.merge.count, 10)
-	for i, tg := range p.scatter.targets {
-		sql := tg.sql
+	m := mergeOf(sp)
+	pushed := " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
+	for i, tg := range sp.Targets {
+		sql := tg.SQL
 		if t.limit.count >= 0 || t.limit.offset >= 0 {
 			if strings.Count(sql, pushed) > 1 || (i > 0 && strings.Contains(sql, pushed) != t.limit.pushed) {
 				return false
@@ -340,9 +343,9 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		if !ok {
 			return false
 		}
-		shards[tg.shard] = tmpl
+		shards[tg.Shard] = tmpl
 	}
-	t.merge = p.scatter.merge
+	t.merge = mergeOf(sp)
 	return true
 }
 
@@ -400,7 +403,7 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 // (another snapshot, database or restore flags), the values do not prune (an error the
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
-func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
+func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
 	if !t.triedUnder(s, snap) || t.shards == nil || len(s.locks) > 0 {
 		return nil, introspect.Columns{}, false
 	}
@@ -458,42 +461,43 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		}
 		lits = append(lits, lit)
 	}
-	sp := &scatterPlan{merge: merge, targets: make([]scatterTarget, 0, len(order))}
+	sp := &plan.Scatter{Merge: merge, Targets: make([]plan.Target, 0, len(order))}
 	for _, sh := range order {
 		tmpl, ok := shards[sh]
 		if !ok {
 			return nil, introspect.Columns{}, false
 		}
-		sp.targets = append(sp.targets, scatterTarget{shard: sh, slots: byShard[sh], sql: tmpl.fill(lits)})
+		sp.Targets = append(sp.Targets, plan.Target{Shard: sh, Slots: byShard[sh], SQL: tmpl.fill(lits)})
 	}
 	return sp, introspect.ColumnsOf(t.ldb, order[0]), true
 }
 
 // limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
-// (scatterShape.limit); ok is false for values planning refuses.
-func (t *scatterTemplate) limitMerge() (mergePlan, bool) {
-	m := t.merge
+// (scatterShape.limit); ok is false for values planning refuses. Without LIMIT parameters
+// it is the template's own (read-only, shared by every execution).
+func (t *scatterTemplate) limitMerge() (*mergePlan, bool) {
 	if t.limit.count < 0 && t.limit.offset < 0 {
-		return m, true
+		return t.merge, true
 	}
+	m := *t.merge
 	sh := &scatterShape{}
 	var err error
 	if t.limit.count >= 0 {
 		if m.count, err = sh.limitValue(t.lits[t.limit.count]); err != nil {
-			return mergePlan{}, false
+			return nil, false
 		}
 	}
 	if t.limit.offset >= 0 {
 		if m.offset, err = sh.limitValue(t.lits[t.limit.offset]); err != nil {
-			return mergePlan{}, false
+			return nil, false
 		}
 	}
-	return m, true
+	return &m, true
 }
 
 // pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
 // or none when no shard could reach it.
-func pushedLimit(m mergePlan) string {
+func pushedLimit(m *mergePlan) string {
 	if m.count < 0 || m.count > math.MaxInt64-m.offset {
 		return ""
 	}
@@ -501,12 +505,12 @@ func pushedLimit(m mergePlan) string {
 }
 
 // untemplated places an execution of a prepared SELECT that went to several shards under
-// this snapshot and fits no template (HAVING ?, ? in the select list, tables per slot,
-// session values, subqueries): the values are bound into a fresh tree as literals and it is
+// this snapshot and fits no template (a merge that reads a value, LIMIT ? over tables per
+// slot, a session value in the select list, subqueries): the values are bound into a fresh tree as literals and it is
 // planned, one parse, where finding out that it scatters took another. ok is false when
 // the statement has a template or none was tried, or when the values send it elsewhere
 // than to several shards (the caller then plans it in full).
-func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*scatterPlan, introspect.Columns, bool) {
+func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
 	if !t.triedUnder(s, snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
 		return nil, introspect.Columns{}, false
 	}
@@ -515,8 +519,9 @@ func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt
 		return nil, introspect.Columns{}, false
 	}
 	p, err := s.plan(snap, node, st.text, nil)
-	if err != nil || p.scatter == nil {
+	sp, ok := p.(*plan.Scatter)
+	if err != nil || !ok {
 		return nil, introspect.Columns{}, false
 	}
-	return p.scatter, p.columns, true
+	return sp, sp.Columns, true
 }

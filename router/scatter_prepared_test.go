@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -125,21 +126,22 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 					t.Fatal(err)
 				}
 				want, werr := s.plan(snap, fresh, sql, nil)
+				wsp, _ := want.(*plan.Scatter)
 				if !ok {
-					if werr == nil && want.scatter != nil && len(want.scatter.targets) > 1 {
-						t.Errorf("params %v: the template declined a statement binding sends to %d shards", params, len(want.scatter.targets))
+					if werr == nil && wsp != nil && len(wsp.Targets) > 1 {
+						t.Errorf("params %v: the template declined a statement binding sends to %d shards", params, len(wsp.Targets))
 					}
 					continue
 				}
 				resolved++
-				if werr != nil || want.scatter == nil {
-					t.Fatalf("params %v: template sent %v, binding planned %v (scatter %v)", params, sp.describe(), werr, want.scatter != nil)
+				if werr != nil || wsp == nil {
+					t.Fatalf("params %v: template sent %v, binding planned %v (scatter %v)", params, sp.Describe(), werr, wsp != nil)
 				}
-				if !reflect.DeepEqual(sp.targets, want.scatter.targets) {
-					t.Errorf("params %v:\ntemplate %q\nbinding  %q", params, targetSQL(sp), targetSQL(want.scatter))
+				if !reflect.DeepEqual(sp.Targets, wsp.Targets) {
+					t.Errorf("params %v:\ntemplate %q\nbinding  %q", params, targetSQL(sp), targetSQL(wsp))
 				}
-				if !slices.Equal(sp.merge.steps(), want.scatter.merge.steps()) || !reflect.DeepEqual(cols, want.columns) {
-					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, sp.merge.steps(), cols, want.scatter.merge.steps(), want.columns)
+				if !slices.Equal(mergeOf(sp).Steps(), mergeOf(wsp).Steps()) || !reflect.DeepEqual(cols, wsp.Columns) {
+					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, mergeOf(sp).Steps(), cols, mergeOf(wsp).Steps(), wsp.Columns)
 				}
 			}
 			want := len(vals)
@@ -156,10 +158,10 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 	}
 }
 
-func targetSQL(sp *scatterPlan) []string {
+func targetSQL(sp *plan.Scatter) []string {
 	var out []string
-	for _, t := range sp.targets {
-		out = append(out, t.shard.Name+": "+t.sql)
+	for _, t := range sp.Targets {
+		out = append(out, t.Shard.Name+": "+t.SQL)
 	}
 	return out
 }
@@ -231,12 +233,13 @@ func TestPreparedScatterAfterReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		p, err := s.plan(r.rules.Load(), node, sql, nil)
-		if err != nil || p.scatter == nil {
+		sp, ok := p.(*plan.Scatter)
+		if err != nil || !ok {
 			return nil
 		}
 		var out []string
-		for _, tg := range p.scatter.targets {
-			out = append(out, tg.shard.Name)
+		for _, tg := range sp.Targets {
+			out = append(out, tg.Shard.Name)
 		}
 		slices.Sort(out)
 		return out

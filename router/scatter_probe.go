@@ -27,7 +27,7 @@ func branchedProbe(sel *ast.SelectStmt, build func() (string, error)) (string, e
 
 // probeColumns runs sc's probe and returns its column definitions.
 func probeColumns(ctx context.Context, sc *scatterConn) ([][]byte, error) {
-	if err := sendQuery(ctx, sc.c, sc.target.probe); err != nil {
+	if err := sendQuery(ctx, sc.c, sc.target.Probe); err != nil {
 		sc.err = err
 		return nil, err
 	}

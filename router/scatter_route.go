@@ -8,6 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -158,25 +159,29 @@ func joinSideAlias(n ast.ResultSetNode) string {
 	return ""
 }
 
-func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, p *plan) (*rules.Shard, error) {
+// planScatter plans a SELECT over the slots its conditions allow. When they all live in
+// one physical table set on one shard, the statement is renamed and that shard returned (no
+// Scatter); otherwise the Scatter holds a statement per shard and the merge. At prepare time
+// (planner.describing) it describes the statement from its first slot.
+func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, attrs *plan.Attrs) (*plan.Scatter, *rules.Shard, error) {
 	var sharded []tableRef
 	for _, r := range a.refs {
 		switch r.table.Kind {
 		case rules.KindSharded:
 			sharded = append(sharded, r)
 		case rules.KindSingle:
-			return nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.table.Name, r.db.DefaultShard.Name)
+			return nil, nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.table.Name, r.db.DefaultShard.Name)
 		}
 	}
 	if a.infoSchema {
-		return nil, sqlerr.NotSupported("information_schema in a query over several shards")
+		return nil, nil, sqlerr.NotSupported("information_schema in a query over several shards")
 	}
 	slots, err := pl.scatterSlots(sel, sharded, params)
 	if errors.Is(err, errNeedsParams) && pl.describing {
 		slots, err = []int{0}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(slots) == 0 {
 		slots = []int{0} // contradictory key conditions: any one shard answers "no rows"
@@ -205,17 +210,17 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		for _, r := range sharded {
 			rename(r, r.table.PhysicalName(slot), true)
 		}
-		p.dynamic = p.dynamic || pl.describing
-		return scheme.SlotShard(slot), nil
+		attrs.Dynamic = attrs.Dynamic || pl.describing
+		return nil, scheme.SlotShard(slot), nil
 	}
 	shape, err := pl.shapeScatter(sel, sharded, params)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range a.unnamed {
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
-	sp := &scatterPlan{merge: shape.plan}
+	sp := &plan.Scatter{Merge: &shape.plan}
 	build := func(sh *rules.Shard) (string, error) {
 		var parts []string
 		for _, g := range perSlot(sh) {
@@ -254,18 +259,17 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 	for _, sh := range order {
 		sql, err := build(sh)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		t := scatterTarget{shard: sh, slots: byShard[sh], sql: sql}
+		t := plan.Target{Shard: sh, Slots: byShard[sh], SQL: sql}
 		if shape.plan.branched {
-			if t.probe, err = branchedProbe(sel, func() (string, error) { return build(sh) }); err != nil {
-				return nil, err
+			if t.Probe, err = branchedProbe(sel, func() (string, error) { return build(sh) }); err != nil {
+				return nil, nil, err
 			}
 		}
-		sp.targets = append(sp.targets, t)
+		sp.Targets = append(sp.Targets, t)
 	}
-	p.scatter = sp
-	return nil, nil
+	return sp, nil, nil
 }
 
 // slotsByShard groups slots by the shard of scheme that holds them; order lists the shards

@@ -524,8 +524,3 @@ func (f *nodeFinder) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (f *nodeFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
-
-// planScatter plans a SELECT over the slots its conditions allow. When they all live in
-// one physical table set on one shard, the statement is renamed and returned as that
-// shard's (p.scatter stays nil); otherwise p.scatter holds a statement per shard and the
-// merge. At prepare time (planner.describing) it describes the statement from its first slot.

@@ -12,7 +12,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
-	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -35,14 +35,11 @@ type Session struct {
 	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
 	pinned       map[string]Conn // shard name → connection kept across statements
 	last         map[string]Conn // shard name → connection released last (a hint for the pool)
-	written      map[string]bool // shards written in the current transaction
-	newWriter    string          // the shard the running write made the writer: forgotten if it fails (txn.go)
+	tx           txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
 	restoreFlags format.RestoreFlags
 	diag         diagnostics
 	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
 	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
-	txnBegin     string             // the statement that began the current transaction
-	savepoints   []savepoint        // the transaction's live savepoints, oldest first (txn.go)
 	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
 	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
 	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
@@ -200,13 +197,6 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return res.write(w, s.resultStatus(more), false)
 			}
 		}
-		if n.Tp == ast.ShowDatabases {
-			res, err := s.showDatabases(snap, n)
-			if err != nil {
-				return err
-			}
-			return res.write(w, s.resultStatus(more), false)
-		}
 	case *ast.KillStmt:
 		return s.kill(n, more, w)
 	case *ast.InsertStmt:
@@ -253,68 +243,21 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 				return err
 			}
 		}
-		s.txnBegin, s.savepoints = text, nil
-		clear(s.written)
-		if c, ok := s.onlyPinned(); ok {
+		s.tx.Begin(text)
+		if c, ok := s.onlyPinned(snap); ok {
 			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
 		}
 	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
-	if isTableDDL(st) {
-		refs, err := s.planner(snap).ddlTargets(snap, st)
-		if err != nil {
-			return err
-		}
-		if refs != nil {
-			s.route = RouteDDL
-			return lostWrite(s.fanOutDDL(ctx, snap, st, refs, more, w))
-		}
-	}
-	plan, err := s.plan(snap, st, text, nil)
+	p, err := s.planStatement(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
-		plan, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
+		p, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
 	}
 	if err != nil {
 		return err
 	}
-	if plan.sticky {
-		s.sticky = true
-	}
-	s.keepDiag = plan.diagnostic
-	defer func() { s.keepDiag = false }()
-	if !plan.names.Empty() {
-		w = introspect.NewRows(w, plan.names, false)
-	}
-	if !plan.columns.Empty() {
-		w = introspect.NewColumns(w, plan.columns)
-	}
-	if plan.scatter != nil {
-		s.route = RouteScatter
-		return s.runScatterRead(ctx, snap, plan.scatter, s.statementSplit(snap, st, text), more, w, false) // readretry.go
-	}
-	if plan.branches != nil && len(s.locks) > 0 {
-		return s.execMultiLocked(ctx, snap, plan, more, w)
-	}
-	if plan.branches != nil {
-		s.forgetGTIDs(snap, plan.branches)
-		s.route = RouteMultiWrite
-		s.branchRows = rowsKindOf(st)
-		defer func() { s.branchRows = rowsPlain }()
-		return s.execMulti(ctx, snap, plan, more, w)
-	}
-	s.route = RouteSingle
-	if isWrite(st) {
-		if err := s.checkWrite(ctx, plan.shard); err != nil {
-			return err
-		}
-		return lostWrite(s.runFoundRows(rowsKindOf(st), w, func(w wire.PacketWriter) error {
-			return s.run(ctx, snap, plan.shard, plan.sql, more, w)
-		}))
-	}
-	s.replicaRead = s.statementSplit(snap, st, text)
-	defer func() { s.replicaRead = rules.ReadSplit{} }()
-	return s.runRead(ctx, snap, plan.shard, plan.sql, more, w)
+	return s.execPlan(ctx, snap, st, text, p, more, w) // execplan.go
 }
 
 // runRead runs a statement that changes nothing, once more after a lost backend connection
@@ -393,7 +336,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 		if err := s.prepareConn(ctx, snap, shard, c); err != nil {
 			return nil, err
 		}
-		return c, s.joinTransaction(ctx, c)
+		return c, s.tx.Join(ctx, c, s.txnOpen())
 	}
 	c, viaSplit, err := s.acquireReplica(ctx, shard)
 	switch {
@@ -408,7 +351,7 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	s.hold(c)
 	err = s.prepareConn(ctx, snap, shard, c)
 	if err == nil {
-		err = s.joinTransaction(ctx, c)
+		err = s.tx.Join(ctx, c, s.txnOpen())
 	}
 	if err != nil {
 		s.release(c)
@@ -461,7 +404,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 		delete(s.pinned, shard.Name)
 		s.release(c)
 		if held {
-			return lostTxnError(shard.Name, err)
+			return txn.LostError(shard.Name, err)
 		}
 		return err
 	}
@@ -479,8 +422,7 @@ func (s *Session) Reset(context.Context) error {
 	s.sticky = false
 	s.lastInsertID = 0
 	s.status = wire.StatusAutocommit
-	clear(s.written)
-	s.txnBegin, s.savepoints = "", nil
+	s.tx.Reset()
 	s.execTime, s.execTimeSet = 0, false
 	s.diag = diagnostics{}
 	s.sqlStmts = nil

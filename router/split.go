@@ -1,13 +1,13 @@
 package router
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -25,32 +25,27 @@ import (
 // The first branch is the coordinator: the shard of the statement's first row, or the
 // default shard for a broadcast write.
 
-// branch is the part of a multi-shard write that runs on one shard.
-type branch struct {
-	shard *rules.Shard
-	stmts []branchStmt
-}
-
-// branchStmt is one statement of a branch.
-type branchStmt struct {
-	sql string
-	// params are the statement's own parameters (a prepared statement's values of the
-	// placeholders it kept, in order); nil for a statement sent as text.
-	params   []wire.Param
-	paramIdx []int // which of the client's parameters params are
-	// firstRow is the index, in the client's VALUES list, of the statement's first row; 0
-	// for a broadcast copy.
-	firstRow int
-	// load is the shard's part of the client's file, for a LOAD DATA LOCAL (loadsplit.go).
-	load *loadPart
-}
-
 // planMultiWrite plans st as a multi-shard write when it is one; ok reports whether it did
-// (or failed doing so). p already holds the statement's common plan attributes.
-func (pl *planner) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
+// (or failed doing so). attrs are the statement's; a write that turns out to be one
+// statement on one shard is planned as that Route.
+func (pl *planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (p plan.Primitive, ok bool, err error) {
 	if !isWrite(st) || isDDL(st) {
-		return false, nil
+		return nil, false, nil
 	}
+	w := &plan.MultiWrite{Attrs: attrs}
+	ok, err = pl.planBranches(w, text, st, a, params)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	if len(w.Branches) == 1 && len(w.Branches[0].Stmts) == 1 {
+		return &plan.Route{Attrs: attrs, Shard: w.Branches[0].Shard, SQL: w.Branches[0].Stmts[0].SQL}, true, nil
+	}
+	return w, true, nil
+}
+
+// planBranches fills w's branches when st, a write, spans shards; ok reports whether it
+// does (or failed planning as such).
+func (pl *planner) planBranches(w *plan.MultiWrite, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
 	target := targetTable(st)
 	var tref *tableRef
 	for i := range a.refs {
@@ -79,10 +74,10 @@ func (pl *planner) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params 
 		if f := nondeterministic(st); f != "" {
 			return true, sqlerr.NotSupported("%s() in a write to broadcast table %s (every copy must get the same value)", f, tref.table.Name)
 		}
-		return true, pl.planBroadcastWrite(p, st, a, tref.table, params)
+		return true, pl.planBroadcastWrite(w, text, st, a, tref.table, params)
 	case rules.KindSharded:
 		if !isIns {
-			return pl.planSpreadWrite(p, st, a, *tref, params)
+			return pl.planSpreadWrite(w, st, a, *tref, params)
 		}
 		if len(a.refs) != 1 {
 			return false, nil
@@ -97,7 +92,7 @@ func (pl *planner) planMultiWrite(p *plan, st ast.StmtNode, a *analyzer, params 
 		if len(distinct(rowSlots)) < 2 {
 			return false, nil
 		}
-		return true, pl.planSplitInsert(p, ins, a, *tref, rowSlots, params)
+		return true, pl.planSplitInsert(w, ins, a, *tref, rowSlots, params)
 	}
 	return false, nil
 }
@@ -112,7 +107,7 @@ func distinct(xs []int) []int {
 // single slot (no shard key, or keys of several slots): the statement runs on every
 // physical table that may hold its rows (each slot's table in table-per-slot layouts, else
 // once per shard). ok is false when it is not such a statement (routeSharded decides).
-func (pl *planner) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
+func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
 	var multi, limited bool
 	switch n := st.(type) {
 	case *ast.UpdateStmt:
@@ -168,18 +163,14 @@ func (pl *planner) planSpreadWrite(p *plan, st ast.StmtNode, a *analyzer, r tabl
 			if err != nil {
 				return true, err
 			}
-			p.addBranchStmt(shard, branchStmt{sql: sql, params: params, paramIdx: idx})
+			w.Add(shard, plan.WriteStmt{SQL: sql, Params: params, ParamIdx: idx})
 		}
-	}
-	p.shard, p.sql = p.branches[0].shard, p.branches[0].stmts[0].sql
-	if len(p.branches) == 1 && len(p.branches[0].stmts) == 1 {
-		p.branches = nil
 	}
 	return true, nil
 }
 
 // planSplitInsert plans one INSERT per slot holding rows of ins.
-func (pl *planner) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
+func (pl *planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
 	rows := ins.Lists
 	defer func() { ins.Lists = rows }()
 	rowMarkers := make([][]*test_driver.ParamMarkerExpr, len(rows))
@@ -219,23 +210,23 @@ func (pl *planner) planSplitInsert(p *plan, ins *ast.InsertStmt, a *analyzer, r 
 		if err != nil {
 			return err
 		}
-		bs := branchStmt{sql: sql, firstRow: bySlot[slot][0]}
+		bs := plan.WriteStmt{SQL: sql, FirstRow: bySlot[slot][0]}
 		slices.SortFunc(kept, func(x, y *test_driver.ParamMarkerExpr) int { return x.Order - y.Order })
 		for _, m := range kept {
-			bs.paramIdx = append(bs.paramIdx, m.Order)
+			bs.ParamIdx = append(bs.ParamIdx, m.Order)
 			if params != nil {
-				bs.params = append(bs.params, params[m.Order])
+				bs.Params = append(bs.Params, params[m.Order])
 			}
 		}
-		p.addBranchStmt(shard, bs)
+		w.Add(shard, bs)
 	}
-	p.shard, p.sql = p.branches[0].shard, p.branches[0].stmts[0].sql
 	return nil
 }
 
 // planBroadcastWrite plans st on every shard of the broadcast table's database, the default
-// shard first. On a database of one shard it stays a plain single-shard plan.
-func (pl *planner) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
+// shard first. On a database of one shard it is one statement (planMultiWrite makes it a
+// Route).
+func (pl *planner) planBroadcastWrite(w *plan.MultiWrite, text string, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
 	shards := []*rules.Shard{t.DB.DefaultShard}
 	for _, sh := range t.DB.Shards() {
 		if sh != t.DB.DefaultShard {
@@ -247,19 +238,16 @@ func (pl *planner) planBroadcastWrite(p *plan, st ast.StmtNode, a *analyzer, t *
 		idx[i] = i
 	}
 	for _, sh := range shards {
-		sql := p.sql
+		sql := text
 		if a.rewrite || len(a.schemas) > 0 {
 			var err error
 			if sql, err = pl.restoreFor(sh, a, st); err != nil {
 				return err
 			}
 		}
-		p.addBranchStmt(sh, branchStmt{sql: sql, params: params, paramIdx: idx})
+		w.Add(sh, plan.WriteStmt{SQL: sql, Params: params, ParamIdx: idx})
 	}
-	p.shard, p.sql, p.copies = shards[0], p.branches[0].stmts[0].sql, true
-	if len(shards) == 1 {
-		p.branches = nil
-	}
+	w.Copies = true
 	return nil
 }
 
@@ -272,16 +260,6 @@ func (pl *planner) restoreFor(shard *rules.Shard, a *analyzer, st ast.Node) (str
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
 	return pl.restore(st)
-}
-
-func (p *plan) addBranchStmt(shard *rules.Shard, bs branchStmt) {
-	for i := range p.branches {
-		if p.branches[i].shard == shard {
-			p.branches[i].stmts = append(p.branches[i].stmts, bs)
-			return
-		}
-	}
-	p.branches = append(p.branches, branch{shard: shard, stmts: []branchStmt{bs}})
 }
 
 // markersIn returns the ? placeholders inside e.
@@ -312,19 +290,3 @@ func (f *funcFinder) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (f *funcFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
-
-// explainBranches describes a multi-shard write for EXPLAIN SHARDS: each statement, then
-// how the branches commit.
-func explainBranches(p plan) []ExplainStep {
-	var out []ExplainStep
-	for _, b := range p.branches {
-		for _, st := range b.stmts {
-			out = append(out, ExplainStep{Step: "write", Shard: b.shard.Name, Detail: st.sql})
-		}
-	}
-	commit := ExplainStep{Step: "commit", Shard: p.branches[0].shard.Name, Detail: "one local transaction"}
-	if len(p.branches) > 1 {
-		commit.Detail = fmt.Sprintf("atomic over %d shards: XA PREPARE on the others, then this coordinator's COMMIT with the decision row, then XA COMMIT", len(p.branches))
-	}
-	return append(out, commit)
-}

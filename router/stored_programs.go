@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -139,7 +140,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 		if err != nil {
 			return err
 		}
-		if p.scatter != nil || p.branches != nil || p.shard != db.DefaultShard || !p.names.Empty() {
+		if r, ok := p.(*plan.Route); !ok || r.Shard != db.DefaultShard || !r.Names.Empty() {
 			return sqlerr.NotSupported("a trigger on %s: not a table of the database's default shard", shape.table)
 		}
 	}
@@ -157,7 +158,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 	if err != nil {
 		return err
 	}
-	if p.sql != shape.check || p.scatter != nil || p.branches != nil || p.shard != db.DefaultShard {
+	if r, ok := p.(*plan.Route); !ok || r.SQL != shape.check || r.Shard != db.DefaultShard {
 		return sqlerr.NotSupported("a %s body naming what the proxy must rewrite (qualified names, session functions, tables of other shards): name only tables of the session's database, unqualified", strings.ToLower(shape.kind))
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/merge"
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -395,14 +396,14 @@ func (c *rowCollector) WritePacket(p []byte) error {
 // planBound plans a statement refused for its subqueries (refusal) again, after binding the
 // values of its IN, EXISTS and scalar subqueries (of an INSERT ... SELECT, its rows). params are a prepared statement's values, bound into the
 // statement first (nil for a plain query).
-func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, params []wire.Param, refusal error) (plan, error) {
+func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, params []wire.Param, refusal error) (plan.Primitive, error) {
 	st, ok := s.rebindable(text) // subquery_prepare.go
 	if !ok {
-		return plan{}, refusal
+		return nil, refusal
 	}
 	if params != nil {
 		if err := bindParams(st, params); err != nil {
-			return plan{}, err
+			return nil, err
 		}
 	}
 	if ins, ok := st.(*ast.InsertStmt); ok {
@@ -413,18 +414,18 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 		refusal = correlated // the reason the statement cannot run
 	}
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	if !bound {
-		return plan{}, refusal
+		return nil, refusal
 	}
 	sql, err := restoreSQL(s.restoreFlags, s.lists, st)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	p, err := s.plan(snap, st, sql, nil)
 	if errors.Is(err, errNestedUnpinned) && correlated != nil {
-		return plan{}, correlated
+		return nil, correlated
 	}
 	return p, err
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -19,25 +20,28 @@ import (
 
 // planInsertSelect plans an INSERT ... SELECT refused for the tables it reads or writes
 // (refusal) as an INSERT of the SELECT's rows.
-func (s *Session) planInsertSelect(ctx context.Context, snap *rules.Snapshot, ins *ast.InsertStmt, refusal error) (plan, error) {
+func (s *Session) planInsertSelect(ctx context.Context, snap *rules.Snapshot, ins *ast.InsertStmt, refusal error) (plan.Primitive, error) {
 	bound, err := s.bindInsertSelect(ctx, snap, ins)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	if !bound {
-		return plan{}, refusal
+		return nil, refusal
 	}
 	if ins.Select != nil { // no row: the target's first slot checks the statement, inserts nothing
-		p, err := s.planner(snap).describeNested(snap, ins)
-		p.dynamic = false
-		return p, err
+		r, err := s.planner(snap).describeNested(snap, ins)
+		if err != nil {
+			return nil, err
+		}
+		r.Dynamic = false
+		return r, nil
 	}
 	if err := s.nameInsertColumns(ctx, snap, ins); err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	sql, err := restoreSQL(s.restoreFlags, s.lists, ins)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	return s.plan(snap, ins, sql, nil)
 }

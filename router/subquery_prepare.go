@@ -6,6 +6,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -18,16 +19,16 @@ import (
 
 // describeNested is the prepare-time plan of st, which planning refused for subqueries over
 // sharded tables on several shards: slot 0's shard and the statement naming its tables.
-func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, error) {
+func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.Route, error) {
 	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
-		return plan{}, a.err
+		return nil, a.err
 	}
 	numberParams(a.markers)
 	db, err := pl.statementDB(snap, a)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	var shard *rules.Shard
 	top := topLevelTables(st)
@@ -46,7 +47,7 @@ func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, 
 		shard = db.DefaultShard
 	}
 	if err := checkSingles(a.refs, shard); err != nil {
-		return plan{}, err
+		return nil, err
 	}
 	for _, ref := range a.schemas {
 		*ref = ast.NewCIStr(shard.Database)
@@ -56,19 +57,23 @@ func (pl *planner) describeNested(snap *rules.Snapshot, st ast.StmtNode) (plan, 
 	}
 	sql, err := pl.restore(st)
 	if err != nil {
-		return plan{}, err
+		return nil, err
 	}
-	return plan{shard: shard, sql: sql, sticky: a.sticky, dynamic: true, columns: introspect.ColumnsOf(db, shard)}, nil
+	return &plan.Route{Attrs: plan.Attrs{Sticky: a.sticky, Dynamic: true, Columns: introspect.ColumnsOf(db, shard)}, Shard: shard, SQL: sql}, nil
 }
 
 // describeBound describes a prepared statement refused for its subqueries (see
 // describeNested).
-func (s *Session) describeBound(snap *rules.Snapshot, text string, refusal error) (plan, error) {
+func (s *Session) describeBound(snap *rules.Snapshot, text string, refusal error) (plan.Primitive, error) {
 	st, ok := s.rebindable(text)
 	if !ok {
-		return plan{}, refusal
+		return nil, refusal
 	}
-	return s.planner(snap).describeNested(snap, st)
+	r, err := s.planner(snap).describeNested(snap, st)
+	if err != nil {
+		return nil, err // not r: a nil *plan.Route is no nil Primitive
+	}
+	return r, nil
 }
 
 // rebindable parses text again (planning rewrote the first tree) and reports whether it is a

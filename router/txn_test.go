@@ -13,98 +13,11 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// TestSavepointStack: the session's savepoint stack follows MariaDB's rules.
-func TestSavepointStack(t *testing.T) {
-	cases := []struct {
-		name string
-		ops  []string // "push x", "rollback x", "release x"
-		want string   // names, oldest first; "1305" when the last op names no savepoint
-	}{
-		{"push", []string{"push a", "push b"}, "a b"},
-		{"redefine moves to the top", []string{"push a", "push b", "push A"}, "b A"},
-		{"rollback keeps the savepoint", []string{"push a", "push b", "push c", "rollback b"}, "a b"},
-		{"release drops it and later ones", []string{"push a", "push b", "push c", "release b"}, "a"},
-		{"names ignore case", []string{"push Sp", "rollback sP"}, "Sp"},
-		{"unknown rollback", []string{"push a", "rollback z"}, "1305"},
-		{"released is gone", []string{"push a", "push b", "release a", "rollback b"}, "1305"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var sps []savepoint
-			got := ""
-			for _, op := range c.ops {
-				verb, name, _ := strings.Cut(op, " ")
-				if verb == "push" {
-					sps = pushSavepoint(sps, name, nil)
-					continue
-				}
-				i := findSavepoint(sps, name)
-				switch {
-				case i < 0:
-					got = "1305"
-				case verb == "release":
-					sps = sps[:i]
-				default:
-					sps = sps[:i+1]
-				}
-			}
-			if got == "" {
-				var names []string
-				for _, sp := range sps {
-					names = append(names, sp.name)
-				}
-				got = strings.Join(names, " ")
-			}
-			if got != c.want {
-				t.Errorf("%v: got %q, want %q", c.ops, got, c.want)
-			}
-		})
-	}
-}
-
-// TestNeedsJoin: a connection joins the transaction when one is open elsewhere, or when
-// autocommit=0 savepoints wait for the first connection.
-func TestNeedsJoin(t *testing.T) {
-	cases := []struct {
-		status     uint16
-		open       bool
-		savepoints int
-		want       bool
-	}{
-		{wire.StatusAutocommit, false, 0, false},
-		{wire.StatusAutocommit, true, 0, true},
-		{wire.StatusAutocommit | wire.StatusInTrans, true, 2, false}, // already in
-		{0, false, 0, false},                                         // autocommit=0 alone holds nothing
-		{0, false, 1, true},                                          // autocommit=0 SAVEPOINT before any statement
-		{wire.StatusInTrans, false, 1, false},
-	}
-	for _, c := range cases {
-		if got := needsJoin(c.status, c.open, c.savepoints); got != c.want {
-			t.Errorf("needsJoin(%#x, open %v, %d savepoints) = %v, want %v", c.status, c.open, c.savepoints, got, c.want)
-		}
-	}
-}
-
-func TestJoinStatements(t *testing.T) {
-	cases := []struct {
-		begin string
-		sps   []string
-		want  []string
-	}{
-		{"", nil, []string{"BEGIN"}},
-		{"START TRANSACTION READ ONLY", nil, []string{"START TRANSACTION READ ONLY"}},
-		{"BEGIN", []string{"a", "we`ird"}, []string{"BEGIN", "SAVEPOINT `a`", "SAVEPOINT `we``ird`"}},
-	}
-	for _, c := range cases {
-		var sps []savepoint
-		for _, n := range c.sps {
-			sps = append(sps, savepoint{name: n})
-		}
-		if got := joinStatements(c.begin, sps); !slices.Equal(got, c.want) {
-			t.Errorf("joinStatements(%q, %v) = %q, want %q", c.begin, c.sps, got, c.want)
-		}
-	}
-}
+// MySQL errors the transaction tests expect (router/txn recognises them).
+const (
+	erLockDeadlock      uint16 = 1213 // ER_LOCK_DEADLOCK
+	erSavepointNotExist uint16 = 1305 // ER_SP_DOES_NOT_EXIST
+)
 
 // TestSessionAutocommitOffPinsOnlyInTransaction: autocommit=0 is replayed like any
 // variable; a connection is kept only while the backend says a transaction is open.
@@ -174,8 +87,8 @@ func TestSessionSavepointsJoin(t *testing.T) {
 		t.Errorf("ROLLBACK TO a released savepoint: %v, want 1305", err)
 	}
 	exec(t, s, "COMMIT", &w)
-	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
-		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	if len(s.pinned) != 0 || len(s.tx.Savepoints()) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.tx.Savepoints())
 	}
 	// Outside a transaction SAVEPOINT is ignored, as by MariaDB.
 	be.takeLog()
@@ -208,8 +121,8 @@ func TestSessionSavepointAutocommitOff(t *testing.T) {
 	wantLog(t, be, "s_shop#1: SET SESSION autocommit = 0", "s_shop#1: SAVEPOINT `s`", "s_shop#1: INSERT INTO `shop_0`.`t` (`a`) VALUES (1)")
 	exec(t, s, "ROLLBACK TO SAVEPOINT s", &w)
 	exec(t, s, "COMMIT", &w)
-	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
-		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	if len(s.pinned) != 0 || len(s.tx.Savepoints()) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.tx.Savepoints())
 	}
 }
 
@@ -369,8 +282,8 @@ func TestSessionPreparedTransactionControl(t *testing.T) {
 	be.takeLog()
 	run(commit)
 	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT")
-	if len(s.pinned) != 0 || len(s.savepoints) != 0 {
-		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.savepoints)
+	if len(s.pinned) != 0 || len(s.tx.Savepoints()) != 0 {
+		t.Errorf("after COMMIT: %d pinned, savepoints %v", len(s.pinned), s.tx.Savepoints())
 	}
 }
 
@@ -476,8 +389,8 @@ func TestSessionBeginCommitsEveryShard(t *testing.T) {
 	be.takeLog()
 	exec(t, s, "BEGIN", &w)
 	wantLog(t, be, "s_blog#2: COMMIT", "s_shop#1: COMMIT", "s_shop#1: BEGIN")
-	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 || len(s.written) != 0 {
-		t.Fatalf("after BEGIN: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	if len(s.pinned) != 1 || s.status&wire.StatusInTrans == 0 || len(s.tx.Writers()) != 0 {
+		t.Fatalf("after BEGIN: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.tx.Writers())
 	}
 	exec(t, s, "UPDATE blog.t SET a = 2", &w)
 	exec(t, s, "COMMIT", &w)
@@ -505,8 +418,8 @@ func TestSessionFailedWriteIsNotTheWriter(t *testing.T) {
 	if err := s.Query(context.Background(), "UPDATE shop.t SET a = 4", false, &w); sqlCode(err) != 1235 {
 		t.Fatalf("a write to a second shard: %v, want 1235", err)
 	}
-	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || len(s.written) != 0 {
-		t.Errorf("after the refusal: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.written)
+	if len(s.pinned) != 0 || s.status&wire.StatusInTrans != 0 || len(s.tx.Writers()) != 0 {
+		t.Errorf("after the refusal: %d pinned, status %#x, written %v", len(s.pinned), s.status, s.tx.Writers())
 	}
 }
 

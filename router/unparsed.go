@@ -114,20 +114,20 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	}
 	s.publish(sql)
 	defer s.publish("")
-	if p.sticky {
+	if p.Sticky {
 		s.sticky = true
 	}
-	if !p.columns.Empty() {
-		w = introspect.NewColumns(w, p.columns)
+	if !p.Columns.Empty() {
+		w = introspect.NewColumns(w, p.Columns)
 	}
-	out := "SET STATEMENT " + assign + " FOR " + p.sql
+	out := "SET STATEMENT " + assign + " FOR " + p.SQL
 	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
 		if !isWrite(st) {
-			return s.runRead(ctx, snap, p.shard, out, false, w)
+			return s.runRead(ctx, snap, p.Shard, out, false, w)
 		}
-		if err := s.checkWrite(ctx, p.shard); err != nil {
+		if err := s.checkWrite(ctx, p.Shard); err != nil {
 			return err
 		}
-		return lostWrite(s.run(ctx, snap, p.shard, out, false, w))
+		return lostWrite(s.run(ctx, snap, p.Shard, out, false, w))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/mysql"
 
 	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -64,15 +65,16 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 			return err
 		}
 	}
-	plan, err := s.plan(snap, st, text, nil)
+	p, err := s.plan(snap, st, text, nil)
 	if err != nil {
 		return err
 	}
-	c, err := s.acquire(ctx, snap, plan.shard)
+	shard, _ := plan.First(p) // a Route: only a SELECT scatters, only a write is a MultiWrite
+	c, err := s.acquire(ctx, snap, shard)
 	if err != nil {
 		return err
 	}
-	it := s.watchOnDone(ctx, plan.shard, c)
+	it := s.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComQuery, []byte(text))
 	var out engine.Outcome
 	if err == nil {
@@ -84,7 +86,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	it.Stop()
-	return s.finish(plan.shard, c, out, err)
+	return s.finish(shard, c, out, err)
 }
 
 // readBack reads the current values of names on c and makes them the session's.

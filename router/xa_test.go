@@ -8,17 +8,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
 // shardedFakeSession is a session of user app in database shop of shardedConfig, over be.
-func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string), m XAMetrics) *Session {
+func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string), m txn.XAMetrics) *Session {
 	t.Helper()
 	snap, err := rules.Build(shardedConfig())
 	if err != nil {
@@ -233,28 +233,6 @@ func TestMultiShardWriteInTransaction(t *testing.T) {
 	}
 }
 
-func TestGtrid(t *testing.T) {
-	r := New(Options{})
-	sh := &rules.Shard{Name: "a-shard-with-a-rather-long-name-that-would-not-fit-in-an-xid"}
-	before := time.Now().Truncate(time.Millisecond)
-	g := r.newGtrid(sh)
-	if len(g) > 64 {
-		t.Errorf("gtrid %q is %d bytes, XA allows 64", g, len(g))
-	}
-	created, tag, ok := parseGtrid(g)
-	if !ok || tag != shardTag(sh.Name) || created.Before(before) || created.After(time.Now()) {
-		t.Errorf("parseGtrid(%q) = %v, %q, %v", g, created, tag, ok)
-	}
-	if g2 := r.newGtrid(sh); g2 == g {
-		t.Errorf("two transactions got the same gtrid %q", g)
-	}
-	for _, bad := range []string{"other:1:2:3:4", "shardproxy:1:zz:3:4", "shardproxy:1:2"} {
-		if _, _, ok := parseGtrid(bad); ok {
-			t.Errorf("parseGtrid(%q) accepted a gtrid that is not the proxy's", bad)
-		}
-	}
-}
-
 func TestExplainMultiShardWrite(t *testing.T) {
 	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
 	steps, err := s.Explain("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)")
@@ -311,32 +289,6 @@ func TestInsertRowSlots(t *testing.T) {
 			}
 			if err != nil || !slices.Equal(got, c.want) {
 				t.Errorf("slots %v, %v; want %v", got, err, c.want)
-			}
-		})
-	}
-}
-
-func TestParseRecoverRow(t *testing.T) {
-	str := func(s string) *string { return &s }
-	cases := []struct {
-		name   string
-		row    []*string
-		want   xid
-		format int
-		ok     bool
-	}{
-		{"gtrid and bqual", []*string{str("1"), str("5"), str("2"), str("abcdes1")}, xid{"abcde", "s1"}, 1, true},
-		{"empty bqual", []*string{str("7"), str("3"), str("0"), str("abc")}, xid{"abc", ""}, 7, true},
-		{"lengths beyond the data", []*string{str("1"), str("5"), str("3"), str("abcdes1")}, xid{}, 0, false},
-		{"NULL data", []*string{str("1"), str("5"), str("2"), nil}, xid{}, 0, false},
-		{"short row", []*string{str("1"), str("5")}, xid{}, 0, false},
-		{"not numbers", []*string{str("x"), str("5"), str("2"), str("abcdes1")}, xid{}, 0, false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			x, format, ok := parseRecoverRow(c.row)
-			if x != c.want || format != c.format || ok != c.ok {
-				t.Errorf("parseRecoverRow = %+v, %d, %v; want %+v, %d, %v", x, format, ok, c.want, c.format, c.ok)
 			}
 		})
 	}

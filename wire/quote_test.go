@@ -21,3 +21,17 @@ func TestQuoteString(t *testing.T) {
 		}
 	}
 }
+
+func TestQuoteIdent(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", "``"},
+		{"orders", "`orders`"},
+		{"we`ird", "`we``ird`"},
+		{"``", "``````"},
+	}
+	for _, c := range cases {
+		if got := QuoteIdent(c.in); got != c.want {
+			t.Errorf("QuoteIdent(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/shardproxy/shardproxy/coord"
 	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/topo"
 )
@@ -291,7 +292,7 @@ func (a *adminView) Explain(ctx context.Context, user, db, sql string) ([]admin.
 func (a *adminView) Pending(ctx context.Context) ([]admin.XABranch, error) {
 	var out []admin.XABranch
 	var errs []error
-	for _, sh := range router.XAServers(a.store.Load()) {
+	for _, sh := range txn.XAServers(a.store.Load()) {
 		xids, err := pendingXids(ctx, sh)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("backend %s: %w", sh.Primary.Name, err))

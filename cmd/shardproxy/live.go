@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -55,7 +55,7 @@ func checkLive(ctx context.Context, out io.Writer, snap *rules.Snapshot) int {
 // missing decision log is not a problem (serve creates it at startup); XA RECOVER failing is.
 func checkXA(ctx context.Context, out io.Writer, snap *rules.Snapshot) int {
 	problems := 0
-	for _, sh := range router.XAServers(snap) {
+	for _, sh := range txn.XAServers(snap) {
 		msg, err := xaState(ctx, sh)
 		if err != nil {
 			fmt.Fprintf(out, "live: backend %s (%s): XA: %v\n", sh.Primary.Name, sh.Primary.Addr, err)
@@ -97,9 +97,9 @@ func xaState(ctx context.Context, sh *rules.Shard) (string, error) {
 		return "", err
 	}
 	var n int
-	desc := "XA decision log " + router.DecisionTable
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+router.DecisionTable).Scan(&n); err != nil {
-		desc += fmt.Sprintf(" not readable (%v): serve creates it at startup; the backend user needs CREATE, INSERT, SELECT, DELETE on %s.*", err, router.DecisionSchema)
+	desc := "XA decision log " + txn.DecisionTable
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+txn.DecisionTable).Scan(&n); err != nil {
+		desc += fmt.Sprintf(" not readable (%v): serve creates it at startup; the backend user needs CREATE, INSERT, SELECT, DELETE on %s.*", err, txn.DecisionSchema)
 	} else {
 		desc += fmt.Sprintf(" OK (%d decisions)", n)
 	}

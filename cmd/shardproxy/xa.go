@@ -7,15 +7,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/router/engine"
+	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
 // startRecovery creates the XA decision log on every server of a multi-shard database, then
 // runs recovery passes (one now, then periodically) until the returned stop is called; stop
 // waits for it.
-func startRecovery(ctx context.Context, store *rules.Store, be router.Backend, m router.XAMetrics, log *slog.Logger) (stop func()) {
-	rec := router.NewRecoverer(router.RecoverOptions{Rules: store, Backend: be, Metrics: m, Logger: log})
+func startRecovery(ctx context.Context, store *rules.Store, be engine.Backend, m txn.XAMetrics, log *slog.Logger) (stop func()) {
+	rec := txn.NewRecoverer(txn.RecoverOptions{Rules: store, Backend: be, Metrics: m, Logger: log})
 	_ = rec.Setup(ctx) // before serving; Run retries (and logs) where it failed
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -50,12 +51,12 @@ func xaTestHook(log *slog.Logger) func(string) {
 	}
 }
 
-// xaMetrics counts multi-shard commits and recoveries (router.XAMetrics).
+// xaMetrics counts multi-shard commits and recoveries (txn.XAMetrics).
 type xaMetrics struct {
 	txns, recovered *prometheus.CounterVec
 }
 
-var _ router.XAMetrics = (*xaMetrics)(nil)
+var _ txn.XAMetrics = (*xaMetrics)(nil)
 
 func newXAMetrics(reg prometheus.Registerer) *xaMetrics {
 	m := &xaMetrics{
@@ -69,7 +70,7 @@ func newXAMetrics(reg prometheus.Registerer) *xaMetrics {
 		}, []string{"decision"}),
 	}
 	reg.MustRegister(m.txns, m.recovered)
-	for _, o := range []string{router.XACommitted, router.XARolledBack, router.XAUnknown} {
+	for _, o := range []string{txn.XACommitted, txn.XARolledBack, txn.XAUnknown} {
 		m.txns.WithLabelValues(o)
 	}
 	for _, d := range []string{"commit", "abort"} {

@@ -21,6 +21,7 @@
 //
 // A backend's malformed or failed exchange marks the connection broken and wraps
 // ErrBackendIO; its ERR packets come back as *sqlerr.Error.
+// A panic recovered while working on a connection becomes Panicked's error.
 //
 // The execution of plan primitives (one shard, scatter and merge, multi-shard writes)
 // still lives in package router; it moves here step by step (issue 9).

@@ -1,4 +1,4 @@
-package router
+package txn
 
 import (
 	"context"
@@ -30,7 +30,7 @@ import (
 // RecoverOptions configures a Recoverer.
 type RecoverOptions struct {
 	Rules   *rules.Store
-	Backend Backend
+	Backend engine.Backend
 	// MinAge is how old (by the time in its gtrid) an undecided branch must be before it is
 	// rolled back. Default 10s.
 	MinAge time.Duration
@@ -104,7 +104,7 @@ func (rc *Recoverer) Setup(ctx context.Context) error {
 		if rc.ready[sh.Primary.Addr] {
 			continue
 		}
-		err := rc.withConn(ctx, sh, func(c Conn) error {
+		err := rc.withConn(ctx, sh, func(c engine.Conn) error {
 			for _, q := range DecisionDDL() {
 				if _, err := c.Exec(ctx, q); err != nil {
 					return err
@@ -155,7 +155,7 @@ func (rc *Recoverer) Pass(ctx context.Context) (RecoverStats, error) {
 	var errs []error
 	decisions := map[string]string{} // gtrid → "commit", "abort" or "" (undecided), this pass
 	for _, sh := range XAServers(snap) {
-		err := rc.withConn(ctx, sh, func(c Conn) error {
+		err := rc.withConn(ctx, sh, func(c engine.Conn) error {
 			rows, err := engine.QueryRows(ctx, c, "XA RECOVER")
 			if err != nil {
 				return err
@@ -216,7 +216,7 @@ const decisionRetention = "1 DAY"
 func (rc *Recoverer) forget(ctx context.Context, snap *rules.Snapshot) error {
 	var errs []error
 	for _, sh := range XAServers(snap) {
-		err := rc.withConn(ctx, sh, func(c Conn) error {
+		err := rc.withConn(ctx, sh, func(c engine.Conn) error {
 			_, err := c.Exec(ctx, "DELETE FROM "+DecisionTable+" WHERE created < NOW(6) - INTERVAL "+decisionRetention+" LIMIT 10000")
 			return err
 		})
@@ -235,7 +235,7 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 		return "", errors.New("its coordinator shard is not in the configuration: resolve it by hand (XA COMMIT or XA ROLLBACK)")
 	}
 	var d string
-	err := rc.withConn(ctx, coord, func(c Conn) error {
+	err := rc.withConn(ctx, coord, func(c engine.Conn) error {
 		sel := fmt.Sprintf("SELECT decision FROM %s WHERE gtrid = X'%x'", DecisionTable, gtrid)
 		row, err := engine.QueryRow(ctx, c, sel)
 		if err != nil || row != nil {
@@ -268,7 +268,7 @@ func (rc *Recoverer) decide(ctx context.Context, coord *rules.Shard, gtrid strin
 // withConn runs f on a pooled connection to shard's primary.
 // A panic in f (backend bytes no check caught) fails this server's part of the pass, not the
 // process: the connection is closed and the next pass tries again.
-func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(Conn) error) (err error) {
+func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(engine.Conn) error) (err error) {
 	c, err := rc.o.Backend.Acquire(ctx, shard, rules.RolePrimary)
 	if err != nil {
 		return err
@@ -278,7 +278,7 @@ func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(Co
 		if r := recover(); r != nil {
 			c.MarkBroken()
 			rc.o.Logger.Error("panic during XA recovery; its backend connection is closed", "shard", shard.Name, "panic", r, "stack", string(debug.Stack()))
-			err = errPanicked(r)
+			err = engine.Panicked(r)
 		}
 	}()
 	return f(c)
