@@ -159,10 +159,11 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 	return shard, sql, introspect.ColumnsOf(b.db0, shard), true
 }
 
-// holds reports whether the route was planned under the session's snapshot, database and
-// restore flags.
+// holds reports whether the route was planned under the session's snapshot, database,
+// restore flags and table locks (while the session holds LOCK TABLES on sharded tables,
+// slot tables are named bare: tableRef.bare).
 func (b *boundRoute) holds(s *Session, snap *rules.Snapshot) bool {
-	return b != nil && snap == b.snap && s.db == b.db && s.restoreFlags == b.flags
+	return b != nil && snap == b.snap && s.db == b.db && s.restoreFlags == b.flags && b.pl.locked == (len(s.locks) > 0)
 }
 
 // fillVals writes the session's values into the statement's session value nodes; false for
@@ -193,7 +194,7 @@ func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
 // not make a multi-shard write (resolve places one slot; a refused value is the full
 // planning's to report).
 func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
-	if !b.holds(s, snap) || b.fixed != nil || len(s.locks) > 0 || b.pl.locked || !isWrite(b.st) || !b.fillVals(s, snap) {
+	if !b.holds(s, snap) || b.fixed != nil || !isWrite(b.st) || !b.fillVals(s, snap) {
 		return nil, false
 	}
 	a := b.a

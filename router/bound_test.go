@@ -290,3 +290,28 @@ func paramsFor(node ast.Node, value func(i int64) int64) []wire.Param {
 	}
 	return params
 }
+
+// TestBoundRouteUnderLockTables: while the session holds LOCK TABLES on sharded tables,
+// slot tables are locked under their own names and statements name them bare; a statement
+// prepared before the LOCK is then placed as planning it under the lock places it, not
+// with the alias its bound route gives it otherwise.
+func TestBoundRouteUnderLockTables(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT owner FROM accounts WHERE account_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "LOCK TABLES accounts READ", &w)
+	be.takeLog()
+	if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+		t.Fatal(err)
+	}
+	const want = ": PREPARE SELECT `owner` FROM `accounts_0005` WHERE `account_id`=?"
+	if log := be.takeLog(); !slices.ContainsFunc(log, func(l string) bool { return strings.HasPrefix(l, "s2#") && strings.HasSuffix(l, want) }) {
+		t.Errorf("under LOCK TABLES, slot 5 was not prepared bare on s2: %q", log)
+	}
+}
