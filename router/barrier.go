@@ -36,7 +36,7 @@ import (
 
 // facts are the session facts the barrier reads.
 func (s *Session) facts() barrier.Facts {
-	return barrier.Facts{CharsetClient: s.vars["character_set_client"], SQLMode: s.vars["sql_mode"]}
+	return barrier.Facts{CharsetClient: s.vars.get("character_set_client"), SQLMode: s.vars.get("sql_mode")}
 }
 
 // nested plans a statement nested in another one (PREPARE ... FROM 'text', SET STATEMENT

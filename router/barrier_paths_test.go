@@ -120,7 +120,7 @@ func TestBarrierEntryPaths(t *testing.T) {
 					vars[k] = v
 				}
 			}
-			s.setVars(vars)
+			s.vars.replace(vars)
 			switch tc.via {
 			case prepare:
 				_, err = s.Prepare(context.Background(), tc.sql)

@@ -176,36 +176,36 @@ func TestResetClearsSession(t *testing.T) {
 	var w clientRecorder
 	exec(t, s, "PREPARE ps FROM 'SELECT 1'", &w)
 	mode := "ANSI_QUOTES"
-	s.setSQLMode(&mode)
-	s.setVars(map[string]string{"sql_mode": "'ANSI_QUOTES'", "character_set_client": "'latin1'"})
-	s.execTime, s.execTimeSet = time.Second, true
+	s.vars.setSQLMode(&mode)
+	s.vars.replace(map[string]string{"sql_mode": "'ANSI_QUOTES'", "character_set_client": "'latin1'"})
+	s.vars.execTime, s.vars.execTimeSet = time.Second, true
 	s.tx.Begin("BEGIN")
 	_ = s.tx.Write("s_blog", true)
 	s.tx.Savepoint("a")
-	s.lastInsertID = 7
-	s.diag.rowCount = 3
+	s.ids.last = 7
+	s.diag.last.rowCount = 3
 	if err := s.Reset(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s.execTime != fresh.execTime || s.execTimeSet != fresh.execTimeSet {
-		t.Errorf("session deadline after reset: %v, %v", s.execTime, s.execTimeSet)
+	if s.vars.execTime != fresh.vars.execTime || s.vars.execTimeSet != fresh.vars.execTimeSet {
+		t.Errorf("session deadline after reset: %v, %v", s.vars.execTime, s.vars.execTimeSet)
 	}
 	if len(s.tx.Writers()) != 0 || s.tx.BeginText() != "" || s.tx.Savepoints() != nil || s.sticky || len(s.pinned) != 0 {
 		t.Errorf("transaction bookkeeping after reset: written %v, begin %q, savepoints %v, sticky %v, pinned %d",
 			s.tx.Writers(), s.tx.BeginText(), s.tx.Savepoints(), s.sticky, len(s.pinned))
 	}
-	if s.sqlStmts != nil || s.lastInsertID != 0 || s.diag.rowCount != fresh.diag.rowCount {
-		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts, s.lastInsertID, s.diag.rowCount)
+	if s.sqlStmts.byName != nil || s.ids.last != 0 || s.diag.last.rowCount != fresh.diag.last.rowCount {
+		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts.byName, s.ids.last, s.diag.last.rowCount)
 	}
-	if s.restoreFlags != fresh.restoreFlags || s.vars["sql_mode"] != "" || s.vars["character_set_client"] != "'latin1'" {
-		t.Errorf("variables after reset: %v (restore flags %v)", s.vars, s.restoreFlags)
+	if s.vars.restoreFlags != fresh.vars.restoreFlags || s.vars.get("sql_mode") != "" || s.vars.get("character_set_client") != "'latin1'" {
+		t.Errorf("variables after reset: %v (restore flags %v)", s.vars.values, s.vars.restoreFlags)
 	}
 	// The parser reads "x" as a string again, not as an ANSI_QUOTES identifier.
 	st, err := s.parseOne(`SELECT "x"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := restoreSQL(s.restoreFlags, s.lists, st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
+	if got, _ := restoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
 		t.Errorf(`SELECT "x" after reset reads as %s`, got)
 	}
 }
@@ -238,7 +238,7 @@ func TestHandshakeEscapeUnsafeCharset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.vars["character_set_client"]; got != want {
+		if got := s.vars.get("character_set_client"); got != want {
 			t.Errorf("collation %d: character_set_client %q, want %q", id, got, want)
 		}
 		s.Close()
@@ -252,16 +252,16 @@ func TestSQLModeFollowed(t *testing.T) {
 	s := fakeSession(t, fakeRouter(t, be), "app", 1)
 	s.db = "blog"
 	mode := "ANSI_QUOTES,EMPTY_STRING_IS_NULL"
-	s.setSQLMode(&mode)
+	s.vars.setSQLMode(&mode)
 	st, err := s.parseOne(`SELECT "a" FROM t`)
 	if err != nil {
 		t.Fatalf(`under ANSI_QUOTES "a" is a column: %v`, err)
 	}
-	if got, _ := restoreSQL(s.restoreFlags, s.lists, st); got != "SELECT `a` FROM `t`" {
+	if got, _ := restoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT `a` FROM `t`" {
 		t.Errorf("restored as %s", got)
 	}
 	// MariaDB ends "a\" at its second quote; the parser would not: refused.
-	s.setVars(map[string]string{"sql_mode": "'ANSI_QUOTES,EMPTY_STRING_IS_NULL'"})
+	s.vars.replace(map[string]string{"sql_mode": "'ANSI_QUOTES,EMPTY_STRING_IS_NULL'"})
 	var w clientRecorder
 	if err := s.Query(context.Background(), `SELECT "a\" FROM x WHERE 0 UNION SELECT user FROM mysql.user -- " FROM t`, false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
 		t.Errorf("backslash before a double quote under ANSI_QUOTES: %v, want 1235", err)
@@ -269,7 +269,7 @@ func TestSQLModeFollowed(t *testing.T) {
 	exec(t, s, `SELECT "a", 'b\'' FROM t`, &w)
 	be.takeLog()
 
-	s.setVars(map[string]string{"sql_mode": "'PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ORACLE,SIMULTANEOUS_ASSIGNMENT'"})
+	s.vars.replace(map[string]string{"sql_mode": "'PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ORACLE,SIMULTANEOUS_ASSIGNMENT'"})
 	for _, sql := range []string{"SELECT 1", "SELECT 1; SET @a = 1", "DECLARE x INT", "SET @a = 1; SELECT 1"} {
 		if err := s.Query(context.Background(), sql, true, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
 			t.Errorf("%s under ORACLE: %v, want 1235", sql, err)
@@ -288,7 +288,7 @@ func TestEscapeUnsafeFromExpression(t *testing.T) {
 	be := newFakeBackend()
 	s := fakeSession(t, fakeRouter(t, be), "app", 1)
 	s.db = "blog"
-	s.setVars(map[string]string{"character_set_client": "'gbk'"}) // as read back after SET character_set_client = @cs
+	s.vars.replace(map[string]string{"character_set_client": "'gbk'"}) // as read back after SET character_set_client = @cs
 	var w clientRecorder
 	if err := s.Query(context.Background(), "SELECT 'x\xbf\\' UNION SELECT user FROM mysql.user -- '", false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {
 		t.Errorf("non-ASCII text under gbk: %v, want 1235", err)

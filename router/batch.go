@@ -21,7 +21,7 @@ import (
 func (s *Session) runBatch(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) error {
 	rest := sql
 	for {
-		bs := s.restoreFlags&format.RestoreStringEscapeBackslash != 0
+		bs := s.vars.restoreFlags&format.RestoreStringEscapeBackslash != 0
 		var stmt string
 		stmt, rest = nextStatement(rest, bs)
 		for blankSQL(stmt, bs) && rest != "" {

@@ -39,7 +39,7 @@ func (s *Session) parseText(sql string) ([]ast.StmtNode, error) {
 	if len(sql) < minBigStatement {
 		return s.parse(sql)
 	}
-	compact, lists := compactLists(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0)
+	compact, lists := compactLists(sql, s.vars.restoreFlags&format.RestoreStringEscapeBackslash != 0)
 	stmts, err := s.parse(compact)
 	if err != nil {
 		return nil, err

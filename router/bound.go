@@ -163,7 +163,7 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 // restore flags and table locks (while the session holds LOCK TABLES on sharded tables,
 // slot tables are named bare: tableRef.bare).
 func (b *boundRoute) holds(s *Session, snap *rules.Snapshot) bool {
-	return b != nil && snap == b.snap && s.db == b.db && s.restoreFlags == b.flags && b.pl.locked == (len(s.locks) > 0)
+	return b != nil && snap == b.snap && s.db == b.db && s.vars.restoreFlags == b.flags && b.pl.locked == s.locks.locked()
 }
 
 // fillVals writes the session's values into the statement's session value nodes; false for
@@ -246,16 +246,16 @@ type writeRoute struct {
 // newWriteRoute keeps p, the prepare-time plan of a statement, when it is such a write.
 func newWriteRoute(s *Session, snap *rules.Snapshot, p plan.Primitive) *writeRoute {
 	w, ok := p.(*plan.MultiWrite)
-	if !ok || w.Dynamic || w.Diagnostic || !w.Names.Empty() || len(s.locks) > 0 {
+	if !ok || w.Dynamic || w.Diagnostic || !w.Names.Empty() || s.locks.locked() {
 		return nil
 	}
-	return &writeRoute{snap: snap, db: s.db, flags: s.restoreFlags, w: w}
+	return &writeRoute{snap: snap, db: s.db, flags: s.vars.restoreFlags, w: w}
 }
 
 // resolve is the write's plan for one execution: the branches with the execution's
 // values, each statement given the ones it kept (as planning with the values gives them).
 func (r *writeRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
-	if r == nil || snap != r.snap || s.db != r.db || s.restoreFlags != r.flags || len(s.locks) > 0 {
+	if r == nil || snap != r.snap || s.db != r.db || s.vars.restoreFlags != r.flags || s.locks.locked() {
 		return nil, false
 	}
 	w := *r.w
@@ -361,7 +361,7 @@ type sessionVal struct {
 func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	switch name {
 	case "last_insert_id":
-		return s.lastInsertID, true
+		return s.ids.last, true
 	case "database", "schema":
 		if s.db == "" {
 			return nil, true
@@ -372,7 +372,7 @@ func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 	case "version":
 		return s.r.version, true
 	case varMaxExecutionTime, varMaxStatementTime:
-		d, _ := s.deadlineFor(snap, hintDeadline{})
+		d, _ := s.vars.deadline(snap, s.user, s.db, hintDeadline{})
 		return (&planner{deadline: d}).deadlineVarValue(name), true
 	}
 	return nil, false

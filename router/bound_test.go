@@ -103,8 +103,8 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 			for v := range int64(16) {
 				// Equal keys, then mixed ones; a session value the statement may embed.
 				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
-				s.lastInsertID = uint64(v * 1000)
-				s.execTime, s.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
+				s.ids.last = uint64(v * 1000)
+				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
@@ -232,7 +232,7 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 			resolved := 0
 			for v := range int64(16) {
 				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
-				s.lastInsertID = uint64(v * 1000)
+				s.ids.last = uint64(v * 1000)
 				got, ok := st.writes.resolve(s, snap, params)
 				if !ok {
 					got, ok = st.bound.resolveWrite(s, snap, params)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -122,18 +123,19 @@ func exempt(st ast.StmtNode) bool {
 	return false
 }
 
-// deadlineFor resolves the deadline of a statement with hint h; zero means none.
-func (s *Session) deadlineFor(snap *rules.Snapshot, h hintDeadline) (time.Duration, string) {
+// deadline resolves the deadline of a statement with hint h that user runs in database db
+// (the session's current one, "" for none); zero means none.
+func (v *sessionVars) deadline(snap *rules.Snapshot, user, db string, h hintDeadline) (time.Duration, string) {
 	switch {
 	case h.set:
 		return h.d, SourceHint
-	case s.execTimeSet:
-		return s.execTime, SourceSession
+	case v.execTimeSet:
+		return v.execTime, SourceSession
 	}
-	if u, ok := snap.User(s.user); ok && u.MaxExecTime > 0 {
+	if u, ok := snap.User(user); ok && u.MaxExecTime > 0 {
 		return u.MaxExecTime, SourceUser
 	}
-	if db, ok := snap.Database(s.db); ok && db.MaxExecTime > 0 {
+	if db, ok := snap.Database(db); ok && db.MaxExecTime > 0 {
 		return db.MaxExecTime, SourceDatabase
 	}
 	if d := time.Duration(snap.Server().MaxExecutionTime); d > 0 {
@@ -142,10 +144,26 @@ func (s *Session) deadlineFor(snap *rules.Snapshot, h hintDeadline) (time.Durati
 	return 0, ""
 }
 
-// withDeadline runs f under the statement's deadline and turns its running out into
-// ER_QUERY_TIMEOUT, counted by source.
+// withDeadline runs f under the statement's deadline (hint h, the session's variables, the
+// configured defaults: sessionVars.deadline); see interrupts.withTimeout.
 func (s *Session) withDeadline(ctx context.Context, snap *rules.Snapshot, h hintDeadline, f func(context.Context) error) error {
-	d, source := s.deadlineFor(snap, h)
+	d, source := s.vars.deadline(snap, s.user, s.db, h)
+	return s.intr.withTimeout(ctx, d, source, f)
+}
+
+// interrupts is how one session's statements end early: a statement's deadline (its
+// running out counted by source), and the kill of what a backend still runs for a statement
+// whose context ended (counted by reason). Its zero value is not usable: the Session sets
+// every field. Its methods may be called from the goroutines a statement starts.
+type interrupts struct {
+	metrics Metrics
+	log     *slog.Logger
+	connID  uint32 // the client connection, for the log
+}
+
+// withTimeout runs f under deadline d (none when d <= 0) and counts its running out by
+// source (the interruption itself reaches the client as ER_QUERY_TIMEOUT: interruptedError).
+func (in *interrupts) withTimeout(ctx context.Context, d time.Duration, source string, f func(context.Context) error) error {
 	if d <= 0 {
 		return f(ctx)
 	}
@@ -153,8 +171,8 @@ func (s *Session) withDeadline(ctx context.Context, snap *rules.Snapshot, h hint
 	defer cancel()
 	err := f(sctx)
 	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		s.r.metrics.StatementTimeout(source)
-		s.r.log.Debug("statement deadline exceeded", "conn_id", s.info.ConnID, "source", source, "deadline", d)
+		in.metrics.StatementTimeout(source)
+		in.log.Debug("statement deadline exceeded", "conn_id", in.connID, "source", source, "deadline", d)
 	}
 	return err
 }
@@ -195,20 +213,20 @@ func killReasonOf(cause error) string {
 // interruptOnDone arms an interrupter for the exchange about to start on c: when ctx ends,
 // the statement is killed on its server (killQuery, counted by reason) and its answer
 // drained within drainTimeout. The caller must call Stop once the exchange is over.
-func (s *Session) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
-	return engine.Interrupt(ctx, c, drainTimeout, s.killOnDone(ctx, shard, c))
+func (in *interrupts) interruptOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+	return engine.Interrupt(ctx, c, drainTimeout, in.killOnDone(ctx, shard, c))
 }
 
 // watchOnDone arms an interrupter that gives c up when ctx ends: the exchange fails at
 // once, and Stop marks c broken and kills the statement on its server (killQuery, counted
 // by reason). For exchanges whose answer is not worth draining.
-func (s *Session) watchOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
-	return engine.Watch(ctx, c, s.killOnDone(ctx, shard, c))
+func (in *interrupts) watchOnDone(ctx context.Context, shard *rules.Shard, c Conn) *engine.Interrupter {
+	return engine.Watch(ctx, c, in.killOnDone(ctx, shard, c))
 }
 
 // killOnDone is the kill of the statement c runs once ctx has ended, named by why it ended.
-func (s *Session) killOnDone(ctx context.Context, shard *rules.Shard, c Conn) func() error {
-	return func() error { return s.killQuery(shard, c, killReason(ctx)) }
+func (in *interrupts) killOnDone(ctx context.Context, shard *rules.Shard, c Conn) func() error {
+	return func() error { return in.killQuery(shard, c, killReason(ctx)) }
 }
 
 // cutoff passes packets to the client until ctx ends, and drops them afterwards: what an
@@ -255,11 +273,11 @@ func interrupted(ctx context.Context, cw *cutoff, err error, write bool) error {
 // whole response had already reached it. write says the command may change data and its
 // answer settles the outcome the client must learn (a statement of its own, a COMMIT; not a
 // branch of a multi-shard write, which the commit that follows settles): see interrupted.
-func (s *Session) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
+func (in *interrupts) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
 		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
 	}
-	it := s.interruptOnDone(ctx, shard, c)
+	it := in.interruptOnDone(ctx, shard, c)
 	cw := &cutoff{ctx: ctx, w: w, keep: write}
 	err := engine.SendCommand(ctx, c, cmd, payload)
 	var out engine.Outcome
@@ -282,33 +300,33 @@ const erStatementTimeout = 1969
 
 // killQuery stops a statement left running on c's server after its context ended (KILL
 // QUERY over a separate connection, bounded by killTimeout), counted by reason.
-func (s *Session) killQuery(shard *rules.Shard, c Conn, reason string) error {
+func (in *interrupts) killQuery(shard *rules.Shard, c Conn, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
-	s.r.metrics.BackendKill(reason)
+	in.metrics.BackendKill(reason)
 	err := c.KillQuery(ctx)
 	if err != nil {
-		s.r.log.Warn("kill query failed", "conn_id", s.info.ConnID, "shard", shard.Name, "backend", c.Server(), "backend_conn", c.ID(), "reason", reason, "err", err)
+		in.log.Warn("kill query failed", "conn_id", in.connID, "shard", shard.Name, "backend", c.Server(), "backend_conn", c.ID(), "reason", reason, "err", err)
 	}
 	return err
 }
 
-// setDeadlineVars applies the proxy-owned variables of a SET and removes them from the
+// setDeadline applies the proxy-owned variables of a SET and removes them from the
 // statement; it reports whether any were there.
-func (s *Session) setDeadlineVars(st *ast.SetStmt) (bool, error) {
+func (v *sessionVars) setDeadline(st *ast.SetStmt) (bool, error) {
 	kept := st.Variables[:0:0]
 	found := false
-	for _, v := range st.Variables {
-		if !v.IsSystem || v.IsGlobal || v.IsInstance || !isDeadlineVar(v.Name) {
-			kept = append(kept, v)
+	for _, a := range st.Variables {
+		if !a.IsSystem || a.IsGlobal || a.IsInstance || !isDeadlineVar(a.Name) {
+			kept = append(kept, a)
 			continue
 		}
 		found = true
-		d, err := deadlineValue(strings.ToLower(v.Name), v.Value)
+		d, err := deadlineValue(strings.ToLower(a.Name), a.Value)
 		if err != nil {
 			return found, err
 		}
-		s.execTime, s.execTimeSet = max(d, 0), d >= 0
+		v.execTime, v.execTimeSet = max(d, 0), d >= 0
 	}
 	st.Variables = kept
 	return found, nil

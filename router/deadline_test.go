@@ -109,9 +109,9 @@ func TestDeadlineFor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, snap := newTestSession(t, deadlineConfig(), tc.user, tc.db)
 			if tc.session != nil {
-				s.execTime, s.execTimeSet = *tc.session, true
+				s.vars.execTime, s.vars.execTimeSet = *tc.session, true
 			}
-			d, source := s.deadlineFor(snap, tc.hint)
+			d, source := s.vars.deadline(snap, s.user, s.db, tc.hint)
 			if d != tc.want || source != tc.source {
 				t.Errorf("deadline %v from %q, want %v from %q", d, source, tc.want, tc.source)
 			}
@@ -119,7 +119,7 @@ func TestDeadlineFor(t *testing.T) {
 	}
 	t.Run("None", func(t *testing.T) {
 		s, snap := newTestSession(t, passthroughConfig(), "app", "shop")
-		if d, source := s.deadlineFor(snap, hintDeadline{}); d != 0 || source != "" {
+		if d, source := s.vars.deadline(snap, s.user, s.db, hintDeadline{}); d != 0 || source != "" {
 			t.Errorf("without any setting: %v from %q", d, source)
 		}
 	})
@@ -188,21 +188,21 @@ func TestSessionDeadlineVariablesStayInProxy(t *testing.T) {
 	var w clientRecorder
 	exec(t, s, "SET SESSION max_execution_time = 250", &w)
 	wantLog(t, be) // answered by the proxy: MariaDB does not know it
-	if len(w.oks()) != 1 || !s.execTimeSet || s.execTime != 250*time.Millisecond {
-		t.Errorf("after SET max_execution_time = 250: %d OKs, session %v (set %v)", len(w.oks()), s.execTime, s.execTimeSet)
+	if len(w.oks()) != 1 || !s.vars.execTimeSet || s.vars.execTime != 250*time.Millisecond {
+		t.Errorf("after SET max_execution_time = 250: %d OKs, session %v (set %v)", len(w.oks()), s.vars.execTime, s.vars.execTimeSet)
 	}
 	be.values["time_zone"] = "+01:00"
 	exec(t, s, "SET max_statement_time = 0.5, time_zone = '+01:00'", &w)
 	wantLog(t, be,
 		"s_shop#1: SET @@SESSION.`time_zone`='+01:00'",
 		"s_shop#1: SELECT @@session.time_zone")
-	if s.execTime != 500*time.Millisecond {
-		t.Errorf("after SET max_statement_time = 0.5: %v", s.execTime)
+	if s.vars.execTime != 500*time.Millisecond {
+		t.Errorf("after SET max_statement_time = 0.5: %v", s.vars.execTime)
 	}
 	exec(t, s, "SELECT @@max_execution_time, @@session.max_statement_time", &w)
 	wantLog(t, be, "s_shop#1: SELECT 500 AS `@@max_execution_time`,0.500000 AS `@@session.max_statement_time`")
 	exec(t, s, "SET max_execution_time = DEFAULT", &w)
-	if s.execTimeSet {
+	if s.vars.execTimeSet {
 		t.Error("SET max_execution_time = DEFAULT left a session value")
 	}
 	if err := s.Query(context.Background(), "SET max_execution_time = 'x'", false, &w); sqlCode(err) != sqlerr.ErWrongValueForVar {
@@ -306,7 +306,7 @@ func TestSessionShowProcessList(t *testing.T) {
 		{"blogger", false, "2", -1},
 	} {
 		s := fakeSession(t, r, tc.user, 9)
-		res, err := s.showProcessList(tc.full)
+		res, err := s.procs.show(tc.full, isAdmin(snap, s.user))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -416,5 +416,31 @@ func TestSessionInterruptDrains(t *testing.T) {
 				t.Errorf("%d packets reached the client before the error", len(w.Pkts))
 			}
 		})
+	}
+}
+
+// TestProcessesList: without the proxy's process list KILL and SHOW PROCESSLIST are
+// refused; with it a user sees and kills its own connections, an admin every one.
+func TestProcessesList(t *testing.T) {
+	var none processes
+	if _, err := none.show(false, true); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("SHOW PROCESSLIST without a list: %v", err)
+	}
+	if err := none.kill(&ast.KillStmt{ConnectionID: 1}, true); sqlCode(err) != sqlerr.ErNotSupportedYet {
+		t.Errorf("KILL without a list: %v", err)
+	}
+	procs := &fakeProcesses{procs: []Process{{ID: 1, User: "app"}, {ID: 2, User: "blogger"}}}
+	p := processes{list: procs, connID: 1, user: "app"}
+	if res, _ := p.show(false, false); len(res.rows) != 1 {
+		t.Errorf("app sees %d connections, want its own", len(res.rows))
+	}
+	if res, _ := p.show(false, true); len(res.rows) != 2 {
+		t.Errorf("an admin sees %d connections, want 2", len(res.rows))
+	}
+	if err := p.kill(&ast.KillStmt{ConnectionID: 2, Query: true}, false); sqlCode(err) != sqlerr.ErKillDenied {
+		t.Errorf("KILL QUERY of another user's connection: %v", err)
+	}
+	if err := p.kill(&ast.KillStmt{ConnectionID: 2, Query: true}, true); err != nil || strings.Join(procs.kills, ",") != "query 2" {
+		t.Errorf("an admin's KILL QUERY 2: %v, killed %q", err, procs.kills)
 	}
 }

@@ -28,18 +28,33 @@ type diagnostics struct {
 	foundRows int64       // FOUND_ROWS(): rows of the last result set
 }
 
+// sessionDiag is the diagnostics a session keeps of its previous statement, and how the
+// statement running changes them. The zero value is a fresh session's. Owned by one
+// Session; not safe for concurrent use.
+type sessionDiag struct {
+	last diagnostics // of the previous statement
+	seq  int         // counts the times last was set (answered: a statement that set none)
+	keep bool        // the statement running asks about the previous one: keep last
+}
+
+// set makes d the diagnostics of the statement that just ran.
+func (g *sessionDiag) set(d diagnostics) {
+	g.seq++
+	g.last = d
+}
+
 // record updates the diagnostics after a statement ran on c; warnings are fetched from c
-// (one extra round trip, only when there are some) before c goes back to the pool.
-func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err error) {
-	if s.keepDiag {
+// (one extra round trip, only when there are some) before c goes back to the pool. c may
+// be nil with an error.
+func (g *sessionDiag) record(ctx context.Context, c Conn, out engine.Outcome, err error) {
+	if g.keep {
 		if err == nil && out.Rows >= 0 {
-			s.diagSeq++
-			s.diag.rowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
+			g.seq++
+			g.last.rowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
 		}
 		return
 	}
-	s.diagSeq++
-	d := diagnostics{rowCount: -1, foundRows: s.diag.foundRows}
+	d := diagnostics{rowCount: -1, foundRows: g.last.foundRows}
 	switch {
 	case err == nil:
 		if out.Rows >= 0 {
@@ -62,23 +77,23 @@ func (s *Session) record(ctx context.Context, c Conn, out engine.Outcome, err er
 			d.count, d.errors = 1, 1
 		}
 	}
-	s.diag = d
+	g.set(d)
 }
 
-// answeredDiag updates the diagnostics after a statement that set none (seq: diagSeq when
-// it began) as MariaDB does: one the proxy answered itself, or whose backend answer goes
+// answered updates the diagnostics after a statement that set none (seq: g.seq when it
+// began) as MariaDB does: one the proxy answered itself, or whose backend answer goes
 // through no record. An error replaces them, and ROW_COUNT() is -1; an OK leaves the
 // warnings (a statement without tables, as those are) and ROW_COUNT() 0; rows (results)
 // leave ROW_COUNT() -1.
-func (s *Session) answeredDiag(ctx context.Context, results bool, seq int, err error) {
+func (g *sessionDiag) answered(ctx context.Context, results bool, seq int, err error) {
 	switch {
-	case s.diagSeq != seq:
+	case g.seq != seq:
 	case err != nil:
-		s.record(ctx, nil, engine.Outcome{}, err)
+		g.record(ctx, nil, engine.Outcome{}, err)
 	case results:
-		s.diag.rowCount = -1
+		g.last.rowCount = -1
 	default:
-		s.diag.rowCount = 0
+		g.last.rowCount = 0
 	}
 }
 
@@ -92,11 +107,11 @@ func returnsRows(st ast.StmtNode) bool {
 }
 
 // showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*) forms.
-func (s *Session) showWarnings(n *ast.ShowStmt) localResult {
+func (g *sessionDiag) showWarnings(n *ast.ShowStmt) localResult {
 	if n.CountWarningsOrErrors {
-		name, v := "@@session.warning_count", s.diag.count
+		name, v := "@@session.warning_count", g.last.count
 		if n.Tp == ast.ShowErrors {
-			name, v = "@@session.error_count", s.diag.errors
+			name, v = "@@session.error_count", g.last.errors
 		}
 		val := strconv.Itoa(v)
 		return localResult{
@@ -105,7 +120,7 @@ func (s *Session) showWarnings(n *ast.ShowStmt) localResult {
 		}
 	}
 	var rows [][]*string
-	for _, r := range s.diag.warnings {
+	for _, r := range g.last.warnings {
 		if n.Tp == ast.ShowErrors && (r[0] == nil || *r[0] != "Error") {
 			continue
 		}

@@ -10,6 +10,19 @@
 // state the proxy cannot replay (user variables, temporary tables, locks), which pins the
 // connection for good.
 //
+// That state lives in types the Session owns, each with its own methods: sessionVars
+// (vars.go: the variables replayed on every backend connection, the parser and restore
+// flags of the session's sql_mode, the deadline its SET chose), interrupts (deadline.go: a
+// statement's timeout, the kill of what a backend still runs for a statement cut short),
+// sessionDiag and insertIDs (diag.go, insertid.go: the previous statement's warnings,
+// ROW_COUNT(), FOUND_ROWS(), LAST_INSERT_ID()), heldConns (panics.go: the backend
+// connections held, each released once, panic recovery), readState (readsplit.go: the
+// read/write split and read retry of the statement running, the GTIDs of the last writes),
+// tableLocks (lock.go: LOCK TABLES on shards, taken and given up in one order), processes
+// (process.go: SHOW PROCESSLIST and KILL as the user sees them) and sqlStmts
+// (prepare_sql.go: SQL-level prepared statements). Session's own methods are the facade:
+// dispatch of a statement to those, the planner and the backend.
+//
 // Each statement runs under its deadline (deadline.go: hint, session variable, configured
 // defaults); a statement whose context ends is killed on its backends and drained, and SHOW
 // PROCESSLIST and KILL act on the client connections of the Processes interface (process.go).

@@ -22,8 +22,8 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if attrs.Sticky {
 		s.sticky = true
 	}
-	s.keepDiag = attrs.Diagnostic
-	defer func() { s.keepDiag = false }()
+	s.diag.keep = attrs.Diagnostic
+	defer func() { s.diag.keep = false }()
 	if !attrs.Names.Empty() {
 		w = introspect.NewRows(w, attrs.Names, false)
 	}
@@ -37,10 +37,10 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		s.route = RouteScatter
 		return s.runScatterRead(ctx, snap, p, s.statementSplit(snap, st, text), more, w, false) // readretry.go
 	case *plan.MultiWrite:
-		if len(s.locks) > 0 {
+		if s.locks.locked() {
 			return s.execMultiLocked(ctx, snap, p, more, w) // lock.go
 		}
-		s.forgetGTIDs(snap, p.Branches)
+		s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
 		s.route = RouteMultiWrite
 		s.branchRows = rowsKindOf(st)
 		defer func() { s.branchRows = rowsPlain }()
@@ -66,7 +66,7 @@ func (s *Session) execRoute(ctx context.Context, snap *rules.Snapshot, st ast.St
 			return s.run(ctx, snap, r.Shard, r.SQL, more, w)
 		}))
 	}
-	s.replicaRead = s.statementSplit(snap, st, text)
-	defer func() { s.replicaRead = rules.ReadSplit{} }()
+	s.reads.replica = s.statementSplit(snap, st, text)
+	defer func() { s.reads.replica = rules.ReadSplit{} }()
 	return s.runRead(ctx, snap, r.Shard, r.SQL, more, w)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/sqlscan"
@@ -37,7 +38,7 @@ func (s *Session) executeImmediate(ctx context.Context, snap *rules.Snapshot, sq
 	if at := sqlscan.Keyword(body, 0, "using"); at >= 0 {
 		operand, using = body[:at], body[at+len("using"):]
 	}
-	exprs, err := s.exprList(operand)
+	exprs, err := exprList(s.parseOne, operand)
 	if err != nil {
 		return true, err
 	}
@@ -50,7 +51,7 @@ func (s *Session) executeImmediate(ctx context.Context, snap *rules.Snapshot, sq
 	}
 	var args []ast.ExprNode
 	if using != "" {
-		if args, err = s.exprList(using); err != nil {
+		if args, err = exprList(s.parseOne, using); err != nil {
 			return true, err
 		}
 		for _, a := range args {
@@ -62,9 +63,9 @@ func (s *Session) executeImmediate(ctx context.Context, snap *rules.Snapshot, sq
 	return true, s.runImmediate(ctx, snap, text, args, w)
 }
 
-// exprList parses a comma-separated list of plain expressions.
-func (s *Session) exprList(list string) ([]ast.ExprNode, error) {
-	st, err := s.parseOne("SELECT " + list)
+// exprList parses a comma-separated list of plain expressions with parse (the session's).
+func exprList(parse func(string) (ast.StmtNode, error), list string) ([]ast.ExprNode, error) {
+	st, err := parse("SELECT " + list)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text s
 	if err != nil {
 		return err
 	}
-	if text, err = s.bindImmediate(st, text, args); err != nil {
+	if text, err = bindImmediate(s.vars.restoreFlags, s.lists, st, text, args); err != nil {
 		return err
 	}
 	if len(args) > 0 {
@@ -150,8 +151,9 @@ func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text s
 	return s.execWithDeadline(ctx, snap, st, text, false, w)
 }
 
-// bindImmediate returns text with its ? markers replaced by args (in text order).
-func (s *Session) bindImmediate(st ast.StmtNode, text string, args []ast.ExprNode) (string, error) {
+// bindImmediate returns text, read as st, with its ? markers replaced by args (in text
+// order), written as SQL under flags with the long literal lists of lists.
+func bindImmediate(flags format.RestoreFlags, lists bigLists, st ast.StmtNode, text string, args []ast.ExprNode) (string, error) {
 	var markers markerCollector
 	st.Accept(&markers)
 	if len(markers) != len(args) {
@@ -167,7 +169,7 @@ func (s *Session) bindImmediate(st ast.StmtNode, text string, args []ast.ExprNod
 		if m.Offset < prev || m.Offset >= len(text) || text[m.Offset] != '?' {
 			return "", sqlerr.New(sqlerr.ErUnknownError, "router: EXECUTE IMMEDIATE: no ? at offset %d", m.Offset)
 		}
-		v, err := restoreSQL(s.restoreFlags, s.lists, args[i])
+		v, err := restoreSQL(flags, lists, args[i])
 		if err != nil {
 			return "", err
 		}

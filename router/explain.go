@@ -50,7 +50,7 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 		}
 	}
 	if lock, ok := st.(*ast.LockTablesStmt); ok {
-		targets, fanned, err := s.planLock(snap, lock)
+		targets, fanned, err := s.planner(snap).planLock(snap, lock)
 		if err != nil {
 			return nil, err
 		}

@@ -69,7 +69,7 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 		if err := bindParams(r.stmt, params); err != nil {
 			return err
 		}
-		text, err := restoreSQL(s.restoreFlags, s.lists, r.stmt)
+		text, err := restoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
 		if err != nil {
 			return err
 		}
@@ -147,10 +147,7 @@ func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r e
 	if _, err := s.describe(snap, r.stmt, r.text); err != nil {
 		return err
 	}
-	if s.sqlStmts == nil {
-		s.sqlStmts = map[string]sqlStmt{}
-	}
-	s.sqlStmts[strings.ToLower(name)] = sqlStmt{explain: text}
+	s.sqlStmts.put(name, sqlStmt{explain: text})
 	return s.writeOK(w, more) // MariaDB: "Statement prepared"
 }
 
@@ -176,7 +173,7 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 			bound[m] = values[i]
 		}
 		r.stmt.Accept(bound)
-		if r.text, err = restoreSQL(s.restoreFlags, s.lists, r.stmt); err != nil {
+		if r.text, err = restoreSQL(s.vars.restoreFlags, s.lists, r.stmt); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func (s *Session) explainOf(e *ast.ExplainStmt, text string) (explainReq, bool, 
 		return r, true, nil
 	}
 	// The head could not be cut off the text (a comment inside it): rebuild it.
-	inner, err := restoreSQL(s.restoreFlags, s.lists, e.Stmt)
+	inner, err := restoreSQL(s.vars.restoreFlags, s.lists, e.Stmt)
 	if err != nil {
 		return explainReq{}, false, err
 	}

@@ -148,12 +148,19 @@ func (r insertIDRule) generated(id uint64) bool {
 	return true
 }
 
-// generatedID is the LAST_INSERT_ID() the statement that ran on c with outcome out and
+// insertIDs is a session's LAST_INSERT_ID() and the rule of the statement running. The zero
+// value is a fresh session's. Owned by one Session; not safe for concurrent use.
+type insertIDs struct {
+	last uint64       // LAST_INSERT_ID()
+	rule insertIDRule // the statement running: was its OK's insert id generated?
+}
+
+// generated is the LAST_INSERT_ID() the statement that ran on c with outcome out and
 // error err leaves: its OK's insert id when the server generated it, else 0 (unchanged; see
 // the comment above). It asks c only when the statement's text cannot tell.
-func (s *Session) generatedID(ctx context.Context, c Conn, out engine.Outcome, err error) uint64 {
+func (ids *insertIDs) generated(ctx context.Context, c Conn, out engine.Outcome, err error) uint64 {
 	id := out.LastInsertID
-	if err != nil || id == 0 || s.idRule.generated(id) {
+	if err != nil || id == 0 || ids.rule.generated(id) {
 		return id
 	}
 	if c.Broken() || ctx.Err() != nil {

@@ -133,8 +133,8 @@ func TestSessionRowCountRefusedPrepare(t *testing.T) {
 	if _, err := s.Prepare(context.Background(), "INSERT INTO shop.fail (a) VALUES (?)"); sqlCode(err) != 1146 {
 		t.Fatalf("prepare: %v, want 1146", err)
 	}
-	if s.diag.rowCount != -1 || s.diag.errors != 1 {
-		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.rowCount, s.diag.errors)
+	if s.diag.last.rowCount != -1 || s.diag.last.errors != 1 {
+		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.last.rowCount, s.diag.last.errors)
 	}
 }
 
@@ -146,7 +146,7 @@ func TestSplitInsertExplicitID(t *testing.T) {
 		be := newFakeBackend()
 		be.lastInsertID, be.explicitID = 7, explicit
 		s := shardedFakeSession(t, be, nil, nil)
-		s.lastInsertID = 3
+		s.ids.last = 3
 		var w clientRecorder
 		exec(t, s, "INSERT INTO orders (id, user_id) VALUES (7, 1), (7, 2)", &w)
 		oks := w.oks()
@@ -157,8 +157,8 @@ func TestSplitInsertExplicitID(t *testing.T) {
 		if explicit {
 			want = 3
 		}
-		if s.lastInsertID != want {
-			t.Errorf("explicit %v: LAST_INSERT_ID() %d, want %d", explicit, s.lastInsertID, want)
+		if s.ids.last != want {
+			t.Errorf("explicit %v: LAST_INSERT_ID() %d, want %d", explicit, s.ids.last, want)
 		}
 	}
 }

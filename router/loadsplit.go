@@ -346,7 +346,7 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 		err = ferr // the file could not be split, or the statement was interrupted
 	}
 	if err != nil {
-		s.record(ctx, nil, engine.Outcome{}, err)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 		return lostWrite(err)
 	}
 	return s.answerLoad(t.Kind == rules.KindBroadcast, runs, more, w)
@@ -421,8 +421,7 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		warns = append(warns, r.warns...)
 	}
 	ok.Info = string(wire.AppendLenencString(nil, fmt.Sprintf(loadInfo, records, deleted, skipped, warned)))
-	s.diagSeq++
-	s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
+	s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
 }

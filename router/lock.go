@@ -28,8 +28,8 @@ type lockTarget struct {
 // shards in the same order, so two of them cannot each hold a shard the other waits for.
 // ok is false when no listed table is sharded or broadcast (the statement then runs as
 // usual on its shard).
-func (s *Session) planLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []lockTarget, ok bool, err error) {
-	a := &analyzer{pl: s.planner(snap), snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+func (pl *planner) planLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []lockTarget, ok bool, err error) {
+	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	if a.err != nil {
 		return nil, false, a.err
@@ -62,58 +62,83 @@ func (s *Session) planLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (target
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-// lockTables runs LOCK TABLES on sharded or broadcast tables: on every shard holding them,
-// one after another in a fixed order, each on a connection the session keeps until UNLOCK
-// TABLES. Shards locked by an earlier LOCK TABLES and not by this one are unlocked (a LOCK
-// TABLES releases the session's earlier locks, as on one server). If a shard fails, the
-// shards locked so far are unlocked and its error returned.
-func (s *Session) lockTables(ctx context.Context, snap *rules.Snapshot, targets []lockTarget, more bool, w wire.PacketWriter) error {
-	for _, l := range s.locks {
-		if !slices.ContainsFunc(targets, func(t lockTarget) bool { return t.shard.Name == l.shard.Name }) {
-			if err := s.unlockShard(ctx, snap, l.shard); err != nil {
+// tableLocks is the LOCK TABLES a session holds on shards, in locking order (every session
+// locks shards in the same order: planLock), and how they are taken and given up. Its
+// statements run through a lockExec, on connections the session keeps. The zero value holds
+// no locks. Owned by one Session; not safe for concurrent use.
+type tableLocks struct {
+	held []lockTarget // the LOCK TABLES each locked shard ran
+}
+
+// lockExec runs the statements of table locks for a session under one snapshot.
+type lockExec struct {
+	// run runs sql on shard's connection, which the session then keeps.
+	run func(ctx context.Context, shard *rules.Shard, sql string) error
+	// unlock sends UNLOCK TABLES to the connection holding shard's locks; nothing when the
+	// connection is gone, and its locks with it.
+	unlock func(ctx context.Context, shard *rules.Shard) error
+}
+
+// locked reports whether the session holds table locks on any shard.
+func (l *tableLocks) locked() bool { return len(l.held) > 0 }
+
+// replace runs LOCK TABLES targets: on every shard holding them, one after another in a
+// fixed order. Shards locked by an earlier LOCK TABLES and not by this one are unlocked (a
+// LOCK TABLES releases the session's earlier locks, as on one server). If a shard fails,
+// the shards locked so far are unlocked and its error returned.
+func (l *tableLocks) replace(ctx context.Context, x lockExec, targets []lockTarget) error {
+	for _, h := range l.held {
+		if !slices.ContainsFunc(targets, func(t lockTarget) bool { return t.shard.Name == h.shard.Name }) {
+			if err := x.unlock(ctx, h.shard); err != nil {
 				return err
 			}
 		}
 	}
-	s.locks = nil
-	if err := s.takeLocks(ctx, snap, targets); err != nil {
-		return err
-	}
-	return s.writeOK(w, more)
+	l.held = nil
+	return l.take(ctx, x, targets)
 }
 
-// takeLocks runs targets in order and records them as the session's locks.
-func (s *Session) takeLocks(ctx context.Context, snap *rules.Snapshot, targets []lockTarget) error {
-	s.sticky = true // locks live in the backend sessions
+// take runs targets in order and records them as the session's locks; if one fails, the
+// locks taken so far are released and its error returned.
+func (l *tableLocks) take(ctx context.Context, x lockExec, targets []lockTarget) error {
 	for _, t := range targets {
-		if err := s.run(ctx, snap, t.shard, t.sql, false, engine.Discard{}); err != nil {
-			_ = s.unlockTables(ctx, snap)
+		if err := x.run(ctx, t.shard, t.sql); err != nil {
+			_ = l.release(ctx, x)
 			return err
 		}
-		s.locks = append(s.locks, t)
+		l.held = append(l.held, t)
 	}
 	return nil
 }
 
-// unlockTables releases the table locks of every shard locked by lockTables, in order.
-func (s *Session) unlockTables(ctx context.Context, snap *rules.Snapshot) error {
+// release releases the table locks of every locked shard, in order; the first error is
+// returned, and the session holds no locks afterwards.
+func (l *tableLocks) release(ctx context.Context, x lockExec) error {
 	var first error
-	for _, l := range s.locks {
-		if err := s.unlockShard(ctx, snap, l.shard); err != nil && first == nil {
+	for _, h := range l.held {
+		if err := x.unlock(ctx, h.shard); err != nil && first == nil {
 			first = err
 		}
 	}
-	s.locks = nil
+	l.held = nil
 	return first
 }
 
-// unlockShard sends UNLOCK TABLES to the connection holding shard's locks.
-func (s *Session) unlockShard(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard) error {
-	c, ok := s.pinned[shard.Name]
-	if !ok {
-		return nil // the connection is gone, and its locks with it
+// lockExec runs the statements of the session's table locks under snap.
+func (s *Session) lockExec(snap *rules.Snapshot) lockExec {
+	return lockExec{
+		run: func(ctx context.Context, shard *rules.Shard, sql string) error {
+			s.sticky = true // locks live in the backend sessions
+			return s.run(ctx, snap, shard, sql, false, engine.Discard{})
+		},
+		unlock: func(ctx context.Context, shard *rules.Shard) error {
+			c, ok := s.pinned[shard.Name]
+			if !ok {
+				return nil // the connection is gone, and its locks with it
+			}
+			return s.runOn(ctx, snap, shard, c, "UNLOCK TABLES", false, engine.Discard{})
+		},
 	}
-	return s.runOn(ctx, snap, shard, c, "UNLOCK TABLES", false, engine.Discard{})
 }
 
 // execMultiLocked runs a multi-shard write while the session holds table locks. MariaDB
@@ -122,13 +147,14 @@ func (s *Session) unlockShard(ctx context.Context, snap *rules.Snapshot, shard *
 // right after it. The client gets the write's answer only once the locks are back; if they
 // cannot be taken again, the connection is closed (the write itself is committed).
 func (s *Session) execMultiLocked(ctx context.Context, snap *rules.Snapshot, p *plan.MultiWrite, more bool, w wire.PacketWriter) error {
-	locks := s.locks
-	if err := s.unlockTables(ctx, snap); err != nil {
+	x := s.lockExec(snap)
+	locks := s.locks.held
+	if err := s.locks.release(ctx, x); err != nil {
 		return err
 	}
 	var k engine.Collector
 	werr := s.execMulti(ctx, snap, p, more, &k)
-	if err := s.takeLocks(ctx, snap, locks); err != nil {
+	if err := s.locks.take(ctx, x, locks); err != nil {
 		return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnLost,
 			"Lost the session's table locks: taking them again after a write spanning shards failed (%v)", err))
 	}

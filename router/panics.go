@@ -1,6 +1,7 @@
 package router
 
 import (
+	"log/slog"
 	"runtime/debug"
 	"slices"
 
@@ -13,24 +14,43 @@ import (
 // Abandon; the goroutines the router starts itself (scatter drains, the branches of a
 // multi-shard write) recover here and fail their branch, with the connection marked broken.
 
-// hold records that the session holds c (acquired from the backend and not yet released).
-func (s *Session) hold(c Conn) { s.held = append(s.held, c) }
+// heldConns is the backend connections a session holds: acquired from the backend and not
+// yet released. It gives each back once, and turns a panic in a goroutine working on one
+// into that connection's loss. The Session sets every field; not safe for concurrent use
+// (recovered is, as it touches only its connection and the logger).
+type heldConns struct {
+	be     Backend
+	log    *slog.Logger
+	connID uint32 // the client connection, for the log
+	conns  []Conn
+}
+
+// hold records that the session holds c.
+func (h *heldConns) hold(c Conn) { h.conns = append(h.conns, c) }
 
 // holds reports whether the session holds c (acquired and not yet given back).
-func (s *Session) holds(c Conn) bool { return slices.Contains(s.held, c) }
+func (h *heldConns) holds(c Conn) bool { return slices.Contains(h.conns, c) }
 
 // release gives c back to the backend, once: a connection the session no longer holds was
 // given back already, and may by now be another session's (a second release would put a
 // connection in use back in the pool), so it is left alone.
-func (s *Session) release(c Conn) {
-	i := slices.Index(s.held, c)
+func (h *heldConns) release(c Conn) {
+	i := slices.Index(h.conns, c)
 	if i < 0 {
-		s.r.log.Error("router: a backend connection was released twice; the second release is ignored",
-			"conn_id", s.info.ConnID, "backend", c.Server(), "backend_conn", c.ID())
+		h.log.Error("router: a backend connection was released twice; the second release is ignored",
+			"conn_id", h.connID, "backend", c.Server(), "backend_conn", c.ID())
 		return
 	}
-	s.held = slices.Delete(s.held, i, i+1)
-	s.r.be.Release(c)
+	h.conns = slices.Delete(h.conns, i, i+1)
+	h.be.Release(c)
+}
+
+// abandon marks every connection held broken and gives it back (the pool closes it).
+func (h *heldConns) abandon() {
+	for _, c := range slices.Clone(h.conns) {
+		c.MarkBroken()
+		h.release(c)
+	}
 }
 
 // Abandon is called once the session's goroutine panicked: every backend connection the
@@ -41,10 +61,7 @@ func (s *Session) Abandon() {
 	for name := range s.pinned {
 		delete(s.pinned, name)
 	}
-	for _, c := range slices.Clone(s.held) {
-		c.MarkBroken()
-		s.release(c)
-	}
+	s.held.abandon()
 	clear(s.last)
 }
 
@@ -52,13 +69,13 @@ func (s *Session) Abandon() {
 func errPanicked(v any) error { return engine.Panicked(v) }
 
 // recovered turns a panic in a goroutine working on c into an error in *err, logged with
-// its stack; c is marked broken. Deferred as `defer s.recovered(c, &err)`.
-func (s *Session) recovered(c Conn, err *error) {
+// its stack; c is marked broken. Deferred as `defer s.held.recovered(c, &err)`.
+func (h *heldConns) recovered(c Conn, err *error) {
 	r := recover()
 	if r == nil {
 		return
 	}
-	s.r.log.Error("panic while handling backend connection; it is closed", "conn_id", s.info.ConnID, "backend_conn", c.ID(), "panic", r, "stack", string(debug.Stack()))
+	h.log.Error("panic while handling backend connection; it is closed", "conn_id", h.connID, "backend_conn", c.ID(), "panic", r, "stack", string(debug.Stack()))
 	c.MarkBroken()
 	*err = errPanicked(r)
 }

@@ -2,8 +2,11 @@ package router
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -60,12 +63,48 @@ func TestAbandon(t *testing.T) {
 	}()
 	s.Abandon()
 	s.Close()
-	if len(s.pinned) != 0 || len(s.held) != 0 {
-		t.Errorf("after Abandon: pinned %v, held %v", s.pinned, s.held)
+	if len(s.pinned) != 0 || len(s.held.conns) != 0 {
+		t.Errorf("after Abandon: pinned %v, held %v", s.pinned, s.held.conns)
 	}
 	for _, shard := range []string{"s0", "s1"} {
 		if n := be.idleCount(shard); n != 0 {
 			t.Errorf("%s: %d idle connections after Abandon, want none reused", shard, n)
 		}
+	}
+}
+
+// TestHeldConnsReleaseOnce: a connection goes back to the backend once; a second release
+// is ignored (the pool may have handed it to another session by then).
+func TestHeldConnsReleaseOnce(t *testing.T) {
+	be := newFakeBackend()
+	h := heldConns{be: be, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	shard := &rules.Shard{Name: "s0"}
+	a, _ := be.Acquire(context.Background(), shard, rules.RolePrimary)
+	b, _ := be.Acquire(context.Background(), shard, rules.RolePrimary)
+	h.hold(a)
+	h.hold(b)
+	h.release(a)
+	h.release(a)
+	if h.holds(a) || !h.holds(b) || a.(*fakeConn).released != 1 || be.idleCount("s0") != 1 {
+		t.Errorf("after releasing a twice: holds a %v, b %v; a released %d times, %d idle",
+			h.holds(a), h.holds(b), a.(*fakeConn).released, be.idleCount("s0"))
+	}
+	h.abandon()
+	if len(h.conns) != 0 || !b.Broken() || be.idleCount("s0") != 1 {
+		t.Errorf("after abandon: %d held, b broken %v, %d idle", len(h.conns), b.Broken(), be.idleCount("s0"))
+	}
+}
+
+// TestHeldConnsRecovered: a panic in a goroutine working on a connection becomes that
+// goroutine's error, and the connection is broken.
+func TestHeldConnsRecovered(t *testing.T) {
+	h := heldConns{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := &fakeConn{be: newFakeBackend(), shard: "s0"}
+	err := func() (err error) {
+		defer h.recovered(c, &err)
+		panic("boom")
+	}()
+	if sqlCode(err) != sqlerr.ErUnknownError || !c.Broken() {
+		t.Errorf("recovered: %v, broken %v; want 1105 and a broken connection", err, c.Broken())
 	}
 }

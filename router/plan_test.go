@@ -104,7 +104,7 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 		user = "app"
 	}
 	s, snap := newTestSession(t, cfg, user, c.DB)
-	s.lastInsertID = c.LastInsertID
+	s.ids.last = c.LastInsertID
 	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Params: c.Params}
 	if r, ok := s.explainText(c.Query); ok {
 		ep, err := s.planExplain(snap, r)
@@ -127,7 +127,7 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	if err == nil {
 		if lock, ok := stmts[0].(*ast.LockTablesStmt); ok {
-			targets, fanned, err := s.planLock(snap, lock)
+			targets, fanned, err := s.planner(snap).planLock(snap, lock)
 			switch {
 			case err != nil:
 				got.Error = err.Error()

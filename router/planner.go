@@ -34,10 +34,10 @@ type planner struct {
 
 // planner is the session's read-only view for planning a statement under snap.
 func (s *Session) planner(snap *rules.Snapshot) *planner {
-	d, _ := s.deadlineFor(snap, hintDeadline{})
-	return &planner{db: s.db, user: s.user, connID: s.info.ConnID, lastInsertID: s.lastInsertID, diag: s.diag,
-		sticky: s.sticky, restoreFlags: s.restoreFlags, deadline: d,
-		version: s.r.version, maxPkt: s.r.maxPkt, lists: s.lists, locked: len(s.locks) > 0}
+	d, _ := s.vars.deadline(snap, s.user, s.db, hintDeadline{})
+	return &planner{db: s.db, user: s.user, connID: s.info.ConnID, lastInsertID: s.ids.last, diag: s.diag.last,
+		sticky: s.sticky, restoreFlags: s.vars.restoreFlags, deadline: d,
+		version: s.r.version, maxPkt: s.r.maxPkt, lists: s.lists, locked: s.locks.locked()}
 }
 
 // plan decides where a statement goes under snap (see planner.plan).

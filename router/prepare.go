@@ -57,10 +57,10 @@ func (st *Stmt) ColumnDefs() [][]byte { return st.colDefs }
 
 // Prepare parses and plans sql and prepares it on its shard to learn its metadata.
 func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
-	seq := s.diagSeq
+	seq := s.diag.seq
 	st, err := s.prepare(ctx, sql)
 	if err != nil {
-		s.answeredDiag(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
+		s.diag.answered(ctx, false, seq, err) // a refused prepare is the last statement, as on MariaDB
 	}
 	return st, err
 }
@@ -73,7 +73,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		return nil, err
 	}
 	s.parses++
-	stmts, err := parseSafely(s.parser, sql)
+	stmts, err := parseSafely(s.vars.parser, sql)
 	if gerr := facts.Grammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}
@@ -229,7 +229,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 	s.publish(st.orig)
 	defer s.publish("")
 	snap := s.r.rules.Load() // the one snapshot of this execution
-	seq := s.diagSeq
+	seq := s.diag.seq
 	var err error
 	if st.exempt {
 		err = s.execute(ctx, snap, st, params, w)
@@ -238,7 +238,7 @@ func (s *Session) Execute(ctx context.Context, st *Stmt, params []wire.Param, w 
 			return s.execute(ctx, snap, st, params, w)
 		})
 	}
-	s.answeredDiag(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
+	s.diag.answered(ctx, len(st.colDefs) > 0 || st.local != nil, seq, err)
 	return err
 }
 
@@ -249,8 +249,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	if st.txnControl {
 		return s.Query(ctx, st.orig, false, w)
 	}
-	s.idRule = st.idRule.bind(params)
-	defer func() { s.idRule = insertIDRule{} }()
+	s.ids.rule = st.idRule.bind(params)
+	defer func() { s.ids.rule = insertIDRule{} }()
 	if st.explain {
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
@@ -261,8 +261,8 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		}
 		return res.write(w, s.status, true)
 	}
-	s.retryable = st.retryOK
-	defer func() { s.retryable = false }()
+	s.reads.retryable = st.retryOK
+	defer func() { s.reads.retryable = false }()
 	if st.snap != nil && st.snap != snap {
 		s.replan(snap, st) // after a reload: planned once more (bound.go)
 	}
@@ -358,9 +358,9 @@ func (s *Session) executeSingle(ctx context.Context, snap *rules.Snapshot, st *S
 			return err
 		}
 	}
-	s.readOnlyStmt = st.readOnly
-	s.replicaRead = s.preparedSplit(snap, st.replicaOK)
-	defer func() { s.readOnlyStmt, s.replicaRead = false, rules.ReadSplit{} }()
+	s.reads.readOnly = st.readOnly
+	s.reads.replica = s.preparedSplit(snap, st.replicaOK)
+	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
 			return s.executeOn(ctx, snap, r.shard, r.sql, params, r.diagnostic, w)
@@ -383,7 +383,7 @@ func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st
 
 // executeBranches runs a prepared statement's multi-shard write p.
 func (s *Session) executeBranches(ctx context.Context, snap *rules.Snapshot, st *Stmt, p *plan.MultiWrite, w wire.PacketWriter) error {
-	s.forgetGTIDs(snap, p.Branches)
+	s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
 	s.route = RouteMultiWrite
 	s.branchRows = st.rows
 	defer func() { s.branchRows = rowsPlain }()
@@ -398,7 +398,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	}
 	bs, ok := c.Stmt(engine.StmtKey(c, sql))
 	if !ok {
-		it := s.watchOnDone(ctx, shard, c)
+		it := s.intr.watchOnDone(ctx, shard, c)
 		bs, err = engine.Prepare(ctx, c, sql, nil)
 		it.Stop()
 	}
@@ -407,13 +407,13 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 		if bs.Params != len(params) {
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		} else {
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.readOnlyStmt, w)
+			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, params), false, !s.reads.readOnly, w)
 		}
 	}
-	s.keepDiag = diagnostic
-	s.record(ctx, c, out, err)
-	s.keepDiag = false
-	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.trackGTID(ctx, shard, c, err)
+	s.diag.keep = diagnostic
+	s.diag.record(ctx, c, out, err)
+	s.diag.keep = false
+	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
+	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }

@@ -31,6 +31,33 @@ type sqlStmt struct {
 	explain string             // an EXPLAIN kept by the proxy, not a backend (explain_prepared.go)
 }
 
+// sqlStmts is a session's SQL-level prepared statements by name (case-insensitive, as in
+// MariaDB). The zero value holds none. Owned by one Session; not safe for concurrent use.
+type sqlStmts struct {
+	byName map[string]sqlStmt // by lower-case name
+}
+
+// put records the statement PREPARE name made, replacing one of the same name.
+func (r *sqlStmts) put(name string, ps sqlStmt) {
+	if r.byName == nil {
+		r.byName = map[string]sqlStmt{}
+	}
+	r.byName[strings.ToLower(name)] = ps
+}
+
+// get returns the statement prepared as name.
+func (r *sqlStmts) get(name string) (sqlStmt, bool) {
+	ps, ok := r.byName[strings.ToLower(name)]
+	return ps, ok
+}
+
+// remove forgets the statement prepared as name and returns it.
+func (r *sqlStmts) remove(name string) (sqlStmt, bool) {
+	ps, ok := r.get(name)
+	delete(r.byName, strings.ToLower(name))
+	return ps, ok
+}
+
 // sqlPrepare runs PREPARE name FROM 'text'.
 func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.PrepareStmt, more bool, w wire.PacketWriter) error {
 	if n.SQLVar != nil {
@@ -52,7 +79,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		return err
 	}
 	n.SQLText = p.SQL
-	sql, err := restoreSQL(s.restoreFlags, s.lists, n)
+	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, n)
 	if err != nil {
 		return err
 	}
@@ -60,16 +87,13 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 	if err := s.run(ctx, snap, p.Shard, sql, more, w); err != nil {
 		return err
 	}
-	if s.sqlStmts == nil {
-		s.sqlStmts = map[string]sqlStmt{}
-	}
-	s.sqlStmts[strings.ToLower(n.Name)] = sqlStmt{shard: p.Shard, write: isWrite(inner), columns: p.Columns}
+	s.sqlStmts.put(n.Name, sqlStmt{shard: p.Shard, write: isWrite(inner), columns: p.Columns})
 	return nil
 }
 
 // sqlExecute runs EXECUTE name [USING @v, ...] on the statement's shard.
 func (s *Session) sqlExecute(ctx context.Context, snap *rules.Snapshot, n *ast.ExecuteStmt, text string, more bool, w wire.PacketWriter) error {
-	ps, ok := s.sqlStmts[strings.ToLower(n.Name)]
+	ps, ok := s.sqlStmts.get(n.Name)
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownStmtHandler, "Unknown prepared statement handler (%s) given to EXECUTE", n.Name)
 	}
@@ -95,12 +119,10 @@ func (s *Session) sqlExecute(ctx context.Context, snap *rules.Snapshot, n *ast.E
 
 // sqlDeallocate runs DEALLOCATE PREPARE name (DROP PREPARE name) on the statement's shard.
 func (s *Session) sqlDeallocate(ctx context.Context, snap *rules.Snapshot, n *ast.DeallocateStmt, text string, more bool, w wire.PacketWriter) error {
-	name := strings.ToLower(n.Name)
-	ps, ok := s.sqlStmts[name]
+	ps, ok := s.sqlStmts.remove(n.Name)
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownStmtHandler, "Unknown prepared statement handler (%s) given to DEALLOCATE PREPARE", n.Name)
 	}
-	delete(s.sqlStmts, name)
 	if ps.explain != "" {
 		return s.writeOK(w, more)
 	}

@@ -121,7 +121,7 @@ func runPrepared(t *testing.T, c preparedCase) preparedCase {
 	}
 	snap := s.r.rules.Load()
 	for _, e := range c.Executions {
-		s.lastInsertID = c.LastInsertID
+		s.ids.last = c.LastInsertID
 		params := int64Params(e.Params)
 		if params == nil {
 			params = []wire.Param{}

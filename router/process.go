@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -36,36 +37,53 @@ type Process struct {
 	State, Info             string
 }
 
-// activity is what other sessions may read of a session: its database and statement.
+// activity is what other sessions may read of a session: its database and statement. The
+// zero value is a session doing nothing; safe for concurrent use.
 type activity struct {
 	mu       sync.Mutex
 	db, info string
 }
 
+// set records the session's current database and the statement it runs ("" for none).
+func (a *activity) set(db, info string) {
+	a.mu.Lock()
+	a.db, a.info = db, info
+	a.mu.Unlock()
+}
+
+// get returns what set recorded last.
+func (a *activity) get() (db, info string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.db, a.info
+}
+
 // Describe returns the session's current database and the statement it runs. Unlike the
 // rest of Session it is safe to call from any goroutine.
-func (s *Session) Describe() (db, info string) {
-	s.act.mu.Lock()
-	defer s.act.mu.Unlock()
-	return s.act.db, s.act.info
-}
+func (s *Session) Describe() (db, info string) { return s.act.get() }
 
 // publish records the statement the session starts ("" when it is done) and its database.
-func (s *Session) publish(info string) {
-	s.act.mu.Lock()
-	s.act.db, s.act.info = s.db, info
-	s.act.mu.Unlock()
-}
+func (s *Session) publish(info string) { s.act.set(s.db, info) }
 
-// isAdmin reports whether the session's user may see and kill every connection.
-func (s *Session) isAdmin() bool {
-	u, ok := s.r.rules.Load().User(s.user)
+// isAdmin reports whether user may see and kill every connection.
+func isAdmin(snap *rules.Snapshot, user string) bool {
+	u, ok := snap.User(user)
 	return ok && u.Admin
 }
 
-// kill runs KILL [CONNECTION | QUERY] id.
-func (s *Session) kill(n *ast.KillStmt, more bool, w wire.PacketWriter) error {
-	if s.r.procs == nil {
+// processes is the proxy's client connections as one session sees them: SHOW PROCESSLIST
+// and KILL, limited to the connections of its user unless the user is an admin. The zero
+// value (no list) refuses both. Safe to copy; its methods change nothing of the session.
+type processes struct {
+	list   Processes // nil: the proxy has no process list
+	connID uint32    // the session's own connection
+	user   string
+}
+
+// kill runs KILL [CONNECTION | QUERY] id for a user who is an admin or not; nil means the
+// client gets an OK.
+func (p processes) kill(n *ast.KillStmt, admin bool) error {
+	if p.list == nil {
 		return sqlerr.NotSupported("KILL without the proxy's process list")
 	}
 	id := n.ConnectionID
@@ -74,55 +92,54 @@ func (s *Session) kill(n *ast.KillStmt, more bool, w wire.PacketWriter) error {
 		if !ok || f.FnName.L != "connection_id" {
 			return sqlerr.NotSupported("KILL with an expression other than CONNECTION_ID()")
 		}
-		id = uint64(s.info.ConnID)
+		id = uint64(p.connID)
 	}
 	var target *Process
-	for _, p := range s.r.procs.List() {
-		if uint64(p.ID) == id {
-			target = &p
+	for _, proc := range p.list.List() {
+		if uint64(proc.ID) == id {
+			target = &proc
 			break
 		}
 	}
 	if target == nil {
 		return sqlerr.New(sqlerr.ErNoSuchThread, "Unknown thread id: %d", id)
 	}
-	if target.User != s.user && !s.isAdmin() {
+	if target.User != p.user && !admin {
 		return sqlerr.New(sqlerr.ErKillDenied, "You are not owner of thread %d", id)
 	}
 	switch {
-	case target.ID == s.info.ConnID && n.Query:
+	case target.ID == p.connID && n.Query:
 		// The statement running is this KILL: nothing else to interrupt.
-	case target.ID == s.info.ConnID:
+	case target.ID == p.connID:
 		return fmt.Errorf("%w: %w", sqlerr.ErrFatal, sqlerr.New(sqlerr.ErConnectionKilled, "Connection was killed"))
 	case n.Query:
-		s.r.procs.KillQuery(target.ID)
+		p.list.KillQuery(target.ID)
 	default:
-		s.r.procs.KillConnection(target.ID)
+		p.list.KillConnection(target.ID)
 	}
-	return s.writeOK(w, more)
+	return nil
 }
 
 // processListInfoLen is how much of a statement SHOW PROCESSLIST shows without FULL.
 const processListInfoLen = 100
 
-// showProcessList answers SHOW [FULL] PROCESSLIST with the proxy's client connections the
-// user may see.
-func (s *Session) showProcessList(full bool) (localResult, error) {
-	if s.r.procs == nil {
+// show answers SHOW [FULL] PROCESSLIST with the proxy's client connections the user (an
+// admin or not) may see.
+func (p processes) show(full, admin bool) (localResult, error) {
+	if p.list == nil {
 		return localResult{}, sqlerr.NotSupported("SHOW PROCESSLIST without the proxy's process list")
 	}
-	admin := s.isAdmin()
 	var rows [][]*string
-	for _, p := range s.r.procs.List() {
-		if p.User != s.user && !admin {
+	for _, proc := range p.list.List() {
+		if proc.User != p.user && !admin {
 			continue
 		}
-		id, secs := strconv.FormatUint(uint64(p.ID), 10), strconv.FormatInt(int64(p.Time/time.Second), 10)
-		info := p.Info
+		id, secs := strconv.FormatUint(uint64(proc.ID), 10), strconv.FormatInt(int64(proc.Time/time.Second), 10)
+		info := proc.Info
 		if !full && len(info) > processListInfoLen {
 			info = info[:processListInfoLen]
 		}
-		rows = append(rows, []*string{&id, ptr(p.User), ptr(p.Host), nullIfEmpty(p.DB), ptr(p.Command), &secs, ptr(p.State), nullIfEmpty(info)})
+		rows = append(rows, []*string{&id, ptr(proc.User), ptr(proc.Host), nullIfEmpty(proc.DB), ptr(proc.Command), &secs, ptr(proc.State), nullIfEmpty(info)})
 	}
 	str := func(name string, length uint32, notNull bool) wire.Column {
 		c := wire.Column{Schema: "information_schema", Table: "PROCESSLIST", OrgTable: "PROCESSLIST", Name: name, OrgName: name,

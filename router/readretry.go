@@ -88,13 +88,13 @@ func (v *pureRead) Enter(n ast.Node) (ast.Node, bool) {
 func (v *pureRead) Leave(n ast.Node) (ast.Node, bool) { return v.safe.Leave(n) }
 
 // retryRead runs attempt, writing to w, and runs it once more when the statement is a
-// retryable read (s.retryable: retryableRead), the session holds no backend state (no
+// retryable read (s.reads.retryable: retryableRead), the session holds no backend state (no
 // transaction, no kept connection, no sticky state, no table locks), and its backend
 // connection broke before any packet of the answer reached the client, with time left. The
 // second attempt acquires a fresh connection through the topology, so it may wait in the
 // failover buffer for a shard's new primary. what names the statement's target in the log.
 func (s *Session) retryRead(ctx context.Context, what string, w wire.PacketWriter, attempt func(wire.PacketWriter) error) error {
-	if !s.retryable || !s.mayRetry() {
+	if !s.reads.retryable || !s.mayRetry() {
 		return attempt(w)
 	}
 	cw := &countingWriter{w: w}
@@ -110,7 +110,7 @@ func (s *Session) retryRead(ctx context.Context, what string, w wire.PacketWrite
 // mayRetry reports whether the session keeps no state on backend connections that a second
 // attempt of a read would miss or lose.
 func (s *Session) mayRetry() bool {
-	return len(s.pinned) == 0 && !s.sticky && len(s.locks) == 0 && !s.inTransaction() && !s.txnOpen()
+	return len(s.pinned) == 0 && !s.sticky && !s.locks.locked() && !s.inTransaction() && !s.txnOpen()
 }
 
 // runScatterRead runs a scatter SELECT under the session's read/write split (each shard's
@@ -118,8 +118,8 @@ func (s *Session) mayRetry() bool {
 // last GTID there) and retries it once after a lost backend connection (retryRead).
 // split is the statement's split (statementSplit or preparedSplit).
 func (s *Session) runScatterRead(ctx context.Context, snap *rules.Snapshot, sp *plan.Scatter, split rules.ReadSplit, more bool, w wire.PacketWriter, bin bool) error {
-	s.replicaRead = split
-	defer func() { s.replicaRead = rules.ReadSplit{} }()
+	s.reads.replica = split
+	defer func() { s.reads.replica = rules.ReadSplit{} }()
 	return s.retryRead(ctx, "scatter", w, func(w wire.PacketWriter) error {
 		return s.runScatter(ctx, snap, sp, more, w, bin)
 	})
@@ -136,7 +136,7 @@ func (s *Session) prepareBackend(ctx context.Context, snap *rules.Snapshot, shar
 		if err != nil {
 			return engine.Stmt{}, err
 		}
-		it := s.watchOnDone(ctx, shard, c)
+		it := s.intr.watchOnDone(ctx, shard, c)
 		bs, err := engine.Prepare(ctx, c, sql, k)
 		it.Stop()
 		err = s.finish(shard, c, engine.Outcome{Status: s.status}, err)

@@ -107,7 +107,7 @@ func TestSessionScatterReadsFromReplicas(t *testing.T) {
 	}
 	s := fakeSession(t, New(Options{Rules: rules.NewStore(snap), Backend: be}), "app", 1)
 	s.db = "shop"
-	s.gtids = map[string]string{"s1": gtidUnknown, "s2": "0-1-5"}
+	s.reads.gtids = map[string]string{"s1": gtidUnknown, "s2": "0-1-5"}
 	var w clientRecorder
 	ctx := context.Background()
 	check := func(what, match string, want ...string) {
@@ -276,7 +276,7 @@ func TestRetryRead(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := fakeSession(t, fakeRouter(t, newFakeBackend()), "app", 1)
-			s.retryable, s.sticky = c.retryable, c.sticky
+			s.reads.retryable, s.sticky = c.retryable, c.sticky
 			calls := 0
 			var w clientRecorder
 			err := s.retryRead(c.ctx, "s0", &w, func(w wire.PacketWriter) error {

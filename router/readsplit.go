@@ -82,8 +82,8 @@ func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
 // statementSplit is the read/write split the session applies to st: its user's or current
 // database's setting when readRole sends st to a replica, else the zero value (primary).
 func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
-	split := s.splitSetting(snap)
-	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || len(s.locks) > 0) != rules.RoleReplica {
+	split := splitSetting(snap, s.user, s.db)
+	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || s.locks.locked()) != rules.RoleReplica {
 		return rules.ReadSplit{}
 	}
 	return split
@@ -98,46 +98,58 @@ func replicaSafeStmt(st ast.StmtNode, text string) bool {
 // preparedSplit is statementSplit for an execution of a prepared statement whose text is
 // replicaOK.
 func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
-	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || len(s.locks) > 0 {
+	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || s.locks.locked() {
 		return rules.ReadSplit{}
 	}
-	return s.splitSetting(snap)
+	return splitSetting(snap, s.user, s.db)
 }
 
-// splitSetting is the read/write split of the session's user and current database.
-func (s *Session) splitSetting(snap *rules.Snapshot) rules.ReadSplit {
-	u, _ := snap.User(s.user)
+// splitSetting is the read/write split of user in current database db ("" for none).
+func splitSetting(snap *rules.Snapshot, user, db string) rules.ReadSplit {
+	u, _ := snap.User(user)
 	var d *rules.Database
-	if s.db != "" {
-		d, _ = snap.Database(s.db)
+	if db != "" {
+		d, _ = snap.Database(db)
 	}
 	return rules.SplitFor(u, d)
 }
 
-// acquireReplica returns a connection for a read the split sends to a replica of shard
-// (the topology falls back to the primary), or ok false when the backend serves no replicas.
-func (s *Session) acquireReplica(ctx context.Context, shard *rules.Shard) (Conn, bool, error) {
-	rb, ok := s.r.be.(ReplicaBackend)
-	after := s.gtids[shard.Name]
-	if !ok || !s.replicaRead.Enabled || after == gtidUnknown {
+// readState is what the read/write split and the read retry know of a session: whether the
+// statement running may read from a replica, writes nothing, or may run again after a lost
+// connection, and the GTID of the session's last write on each shard (read-your-writes).
+// The zero value is a fresh session's. Owned by one Session; not safe for concurrent use.
+type readState struct {
+	replica   rules.ReadSplit   // the statement running may read from a replica
+	readOnly  bool              // the statement running writes nothing: no GTID to remember
+	retryable bool              // the statement running is a read that may run again after a lost connection (readretry.go)
+	gtids     map[string]string // shard name → GTID of the session's last write there
+}
+
+// acquireReplica returns a connection from be for a read the split sends to a replica of
+// shard (the topology falls back to the primary), or ok false when the statement running
+// reads from the primary, be serves no replicas, or the session's last write on shard is
+// unknown.
+func (rs *readState) acquireReplica(ctx context.Context, be Backend, shard *rules.Shard) (Conn, bool, error) {
+	rb, ok := be.(ReplicaBackend)
+	after := rs.gtids[shard.Name]
+	if !ok || !rs.replica.Enabled || after == gtidUnknown {
 		return nil, false, nil
 	}
-	c, err := rb.AcquireReplica(ctx, shard, ReplicaRead{MaxLag: s.replicaRead.MaxLag, After: after})
+	c, err := rb.AcquireReplica(ctx, shard, ReplicaRead{MaxLag: rs.replica.MaxLag, After: after})
 	return c, true, err
 }
 
 // trackGTID remembers the GTID a statement just committed on c (read-your-writes): under a
-// read/write split, after any statement on a primary connection that may have written
-// (everything but reads, SHOW, SET and the like: see readsOnly), once the backend says no
-// transaction is open, the session reads @@last_gtid on the same connection. A failed read
-// keeps the shard's reads on the primary (gtidUnknown).
-func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err error) {
-	if err != nil || s.readOnlyStmt || s.replicaRead.Enabled || c.Status()&wire.StatusInTrans != 0 ||
-		!s.splitSetting(s.r.rules.Load()).Enabled {
+// read/write split (split, the session's setting), after any statement on a primary
+// connection that may have written (everything but reads, SHOW, SET and the like: see
+// readsOnly), once the backend says no transaction is open, the session reads @@last_gtid on
+// the same connection. A failed read keeps the shard's reads on the primary (gtidUnknown).
+func (rs *readState) trackGTID(ctx context.Context, split rules.ReadSplit, shard *rules.Shard, c Conn, err error) {
+	if err != nil || rs.readOnly || rs.replica.Enabled || c.Status()&wire.StatusInTrans != 0 || !split.Enabled {
 		return
 	}
-	if s.gtids == nil {
-		s.gtids = map[string]string{}
+	if rs.gtids == nil {
+		rs.gtids = map[string]string{}
 	}
 	// @@last_gtid belongs to the backend connection, which other sessions used before: after
 	// a statement that wrote nothing it may be older than the session's last write, so the
@@ -146,13 +158,13 @@ func (s *Session) trackGTID(ctx context.Context, shard *rules.Shard, c Conn, err
 	row, qerr := engine.QueryRow(ctx, c, "SELECT @@last_gtid, @@gtid_binlog_pos")
 	switch {
 	case qerr != nil || len(row) != 2 || row[0] == nil || row[1] == nil:
-		s.gtids[shard.Name] = gtidUnknown
-	case s.gtids[shard.Name] == gtidUnknown:
+		rs.gtids[shard.Name] = gtidUnknown
+	case rs.gtids[shard.Name] == gtidUnknown:
 		if *row[1] != "" {
-			s.gtids[shard.Name] = mergeGTIDs("", *row[1])
+			rs.gtids[shard.Name] = mergeGTIDs("", *row[1])
 		}
 	case *row[0] != "":
-		s.gtids[shard.Name] = mergeGTIDs(s.gtids[shard.Name], *row[0])
+		rs.gtids[shard.Name] = mergeGTIDs(rs.gtids[shard.Name], *row[0])
 	}
 }
 
@@ -200,16 +212,17 @@ func mergeGTIDs(a, b string) string {
 }
 
 // forgetGTIDs keeps the reads of the shards of a multi-shard write on their primaries (their
-// XA branches report no GTID) until a later write there records one.
-func (s *Session) forgetGTIDs(snap *rules.Snapshot, bs []plan.Branch) {
-	if !s.splitSetting(snap).Enabled {
+// XA branches report no GTID) until a later write there records one; nothing without a
+// read/write split (split, the session's setting).
+func (rs *readState) forgetGTIDs(split rules.ReadSplit, bs []plan.Branch) {
+	if !split.Enabled {
 		return
 	}
-	if s.gtids == nil {
-		s.gtids = map[string]string{}
+	if rs.gtids == nil {
+		rs.gtids = map[string]string{}
 	}
 	for _, b := range bs {
-		s.gtids[b.Shard.Name] = gtidUnknown
+		rs.gtids[b.Shard.Name] = gtidUnknown
 	}
 }
 

@@ -52,7 +52,7 @@ func (s *Session) returningStmt(sql string) (st ast.StmtNode, text, clause strin
 		return nil, "", "", false
 	}
 	s.parses++
-	stmts, err := parseSafely(s.parser, text)
+	stmts, err := parseSafely(s.vars.parser, text)
 	if err != nil || len(stmts) != 1 {
 		return nil, "", "", false
 	}

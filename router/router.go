@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/charset"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 
@@ -106,12 +105,14 @@ func (r *Router) NewSession(_ context.Context, info SessionInfo) (*Session, erro
 		return nil, sqlerr.New(sqlerr.ErAccessDenied, "Access denied for user '%s'", info.User)
 	}
 	s := &Session{
-		r: r, info: info, user: user.Name, parser: parser.New(),
+		r: r, info: info, user: user.Name, vars: newSessionVars(r.baseline),
+		intr:   interrupts{metrics: r.metrics, log: r.log, connID: info.ConnID},
+		held:   heldConns{be: r.be, log: r.log, connID: info.ConnID},
+		procs:  processes{list: r.procs, connID: info.ConnID, user: user.Name},
 		pinned: map[string]Conn{}, last: map[string]Conn{}, status: wire.StatusAutocommit,
-		restoreFlags: restoreFlags,
 	}
 	if coll, err := charset.GetCollationByID(int(info.Collation)); err == nil && !barrier.EscapeUnsafe(coll.CharsetName) {
-		s.setVars(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (router/barrier)
+		s.vars.replace(namesVars(coll.CharsetName, coll.Name)) // an escape-unsafe one keeps the baseline (router/barrier)
 	}
 	return s, nil
 }

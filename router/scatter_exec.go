@@ -103,7 +103,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 		if err != nil {
 			return err
 		}
-		conns = append(conns, &scatterConn{target: t, c: c, it: s.interruptOnDone(ctx, t.Shard, c)})
+		conns = append(conns, &scatterConn{target: t, c: c, it: s.intr.interruptOnDone(ctx, t.Shard, c)})
 	}
 	var probed [][]byte
 	if conns[0].target.Probe != "" {
@@ -229,10 +229,9 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 	if err := w.WritePacket(wire.AppendEOF(nil, warnings, status)); err != nil {
 		return err
 	}
-	s.diagSeq++
-	s.diag = diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)}
+	s.diag.set(diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)})
 	if warnings > 0 {
-		s.diag.warnings = s.scatterWarnings(ctx, conns)
+		s.diag.last.warnings = s.scatterWarnings(ctx, conns)
 	}
 	return nil
 }
@@ -279,7 +278,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 			go func() {
 				defer wg.Done()
 				var perr error
-				defer s.recovered(sc.c, &perr) // a panic breaks only this shard's connection
+				defer s.held.recovered(sc.c, &perr) // a panic breaks only this shard's connection
 				s.drainInterrupted(ctx, sc, err)
 			}()
 		}
@@ -294,7 +293,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 				kill = true
 			}
 			if fired := sc.it.Stop(); !fired && kill {
-				_ = s.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
+				_ = s.intr.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
 			}
 		}
 		cerr := sc.err
@@ -342,7 +341,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		return
 	case !fired:
 		sc.c.MarkBroken()
-		_ = s.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
+		_ = s.intr.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
 		return
 	}
 	nc := sc.c.Wire().NetConn()

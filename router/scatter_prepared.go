@@ -85,7 +85,7 @@ const (
 // session's current snapshot, database, restore flags and stickiness (after
 // SQL_CALC_FOUND_ROWS, FOUND_ROWS() is the backend's to answer).
 func (t *scatterTemplate) triedUnder(s *Session, snap *rules.Snapshot) bool {
-	return t != nil && snap == t.snap && s.db == t.db && s.restoreFlags == t.flags && s.sticky == t.pl.sticky
+	return t != nil && snap == t.snap && s.db == t.db && s.vars.restoreFlags == t.flags && s.sticky == t.pl.sticky
 }
 
 // sqlTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
@@ -122,8 +122,8 @@ func (t sqlTemplate) fill(lits []string) string {
 // to plan with each marker bound to a sentinel literal that the shards' statements are then
 // cut at.
 func (s *Session) prepareScatter(snap *rules.Snapshot, text string) *scatterTemplate {
-	t := &scatterTemplate{snap: snap, db: s.db, flags: s.restoreFlags, pl: s.planner(snap)}
-	if len(s.locks) > 0 {
+	t := &scatterTemplate{snap: snap, db: s.db, flags: s.vars.restoreFlags, pl: s.planner(snap)}
+	if s.locks.locked() {
 		return t
 	}
 	shards := map[*rules.Shard]sqlTemplate{}
@@ -404,7 +404,7 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
 func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || t.shards == nil || len(s.locks) > 0 {
+	if !t.triedUnder(s, snap) || t.shards == nil || s.locks.locked() {
 		return nil, introspect.Columns{}, false
 	}
 	if len(params) != len(t.lits) {

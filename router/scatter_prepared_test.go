@@ -116,7 +116,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 				for i := range params {
 					params[i] = vals[(k+i*(k%5+1))%len(vals)]
 				}
-				s.lastInsertID = uint64(k) * 37 // a session value the statement may embed
+				s.ids.last = uint64(k) * 37 // a session value the statement may embed
 				sp, cols, ok := tmpl.resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	"github.com/pingcap/tidb/pkg/parser/format"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/txn"
@@ -21,42 +18,34 @@ import (
 // Session is the router side of one client connection: its current database, session
 // variables, transaction and the backend connections pinned to it. Used by one goroutine.
 type Session struct {
-	r      *Router
-	info   SessionInfo
-	user   string
-	parser *parser.Parser
+	r    *Router
+	info SessionInfo
+	user string
 
-	db     string            // current logical database, "" for none
-	vars   map[string]string // session variables that differ from the baseline; key "" is a fingerprint
-	status uint16            // last status flags (autocommit, in transaction)
-	sticky bool              // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
+	db     string      // current logical database, "" for none
+	vars   sessionVars // session variables, sql_mode's parser and restore flags, SET deadline (vars.go)
+	intr   interrupts  // deadlines' timeouts and the kill of backend statements cut short (deadline.go)
+	status uint16      // last status flags (autocommit, in transaction)
+	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
-	lastInsertID uint64
-	idRule       insertIDRule    // the statement running: was its OK's insert id generated? (insertid.go)
-	pinned       map[string]Conn // shard name → connection kept across statements
-	last         map[string]Conn // shard name → connection released last (a hint for the pool)
-	tx           txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
-	restoreFlags format.RestoreFlags
-	diag         diagnostics
-	diagSeq      int                // counts the times diag was set (diag.go: a statement that set none)
-	keepDiag     bool               // the statement asks about the previous one: keep its diagnostics
-	branchRows   rowsKind           // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
-	sqlStmts     map[string]sqlStmt // SQL-level PREPARE by lower-case name (prepare_sql.go)
-	locks        []lockTarget       // the LOCK TABLES each locked shard ran, in locking order (lock.go)
-	lists        bigLists           // long literal lists cut out of the statement running (biglist.go)
+	ids        insertIDs       // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
+	pinned     map[string]Conn // shard name → connection kept across statements
+	last       map[string]Conn // shard name → connection released last (a hint for the pool)
+	diag       sessionDiag     // diagnostics of the previous statement (diag.go)
+	tx         txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
+	branchRows rowsKind        // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
+	sqlStmts   sqlStmts        // SQL-level PREPARE by name (prepare_sql.go)
+	locks      tableLocks      // the LOCK TABLES the session holds on shards (lock.go)
+	lists      bigLists        // long literal lists cut out of the statement running (biglist.go)
 
-	held []Conn // connections acquired from the backend and not yet released (panics.go)
+	held heldConns // connections acquired from the backend and not yet released (panics.go)
 
-	execTime    time.Duration // SET max_execution_time / max_statement_time (0: no limit)
-	execTimeSet bool          // the session set one: it overrides the configured defaults
-	act         activity      // what SHOW PROCESSLIST shows of this session
-	parses      int           // statements parsed so far (tests count the parses of an EXECUTE)
-	route       string        // how the last statement was routed (route.go)
+	act    activity  // what SHOW PROCESSLIST shows of this session
+	procs  processes // SHOW PROCESSLIST and KILL as the session's user sees them (process.go)
+	parses int       // statements parsed so far (tests count the parses of an EXECUTE)
+	route  string    // how the last statement was routed (route.go)
 
-	replicaRead  rules.ReadSplit   // the statement running may read from a replica (readsplit.go)
-	readOnlyStmt bool              // the statement running writes nothing: no GTID to remember (readsplit.go)
-	retryable    bool              // the statement running is a read that may run again after a lost connection (readretry.go)
-	gtids        map[string]string // shard name → GTID of the session's last write there
+	reads readState // the read/write split and read retry of the statement running, GTIDs of the last writes (readsplit.go)
 }
 
 // Status returns the status flags for OK packets the protocol writes itself.
@@ -64,10 +53,10 @@ func (s *Session) Status() uint16 { return s.status }
 
 // Query runs the text of a COM_QUERY.
 func (s *Session) Query(ctx context.Context, sql string, multi bool, w wire.PacketWriter) error {
-	seq := s.diagSeq
+	seq := s.diag.seq
 	err := s.query(ctx, sql, multi, w)
-	if err != nil && s.diagSeq == seq { // refused before a statement ran (a syntax error)
-		s.record(ctx, nil, engine.Outcome{}, err)
+	if err != nil && s.diag.seq == seq { // refused before a statement ran (a syntax error)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 	}
 	return err
 }
@@ -103,7 +92,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && !isStoredProgram(sql) && isBatch(sql, s.restoreFlags&format.RestoreStringEscapeBackslash != 0) {
+		if multi && !isStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -133,7 +122,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	s.publish(text)
 	defer s.publish("")
-	seq := s.diagSeq
+	seq := s.diag.seq
 	var err error
 	if exempt(st) {
 		err = s.execStmt(ctx, snap, st, text, more, w)
@@ -142,13 +131,13 @@ func (s *Session) execWithDeadline(ctx context.Context, snap *rules.Snapshot, st
 			return s.execStmt(ctx, snap, st, text, more, w)
 		})
 	}
-	s.answeredDiag(ctx, returnsRows(st), seq, err)
+	s.diag.answered(ctx, returnsRows(st), seq, err)
 	return err
 }
 
 func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
 	s.parses++
-	stmts, err := parseSafely(s.parser, sql)
+	stmts, err := parseSafely(s.vars.parser, sql)
 	if err != nil {
 		return nil, syntaxError(err)
 	}
@@ -161,8 +150,8 @@ func syntaxError(err error) error {
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.readOnlyStmt, s.retryable, s.idRule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
-	defer func() { s.readOnlyStmt, s.retryable, s.idRule = false, false, insertIDRule{} }()
+	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	defer func() { s.reads.readOnly, s.reads.retryable, s.ids.rule = false, false, insertIDRule{} }()
 	switch n := st.(type) {
 	case *ast.UseStmt:
 		if err := s.useDB(snap, n.DBName); err != nil {
@@ -179,14 +168,14 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			w = s.sslStatusRows(w) // sslstatus.go
 		}
 		if n.Tp == ast.ShowProcessList {
-			res, err := s.showProcessList(n.Full)
+			res, err := s.procs.show(n.Full, isAdmin(snap, s.user))
 			if err != nil {
 				return err
 			}
 			return res.write(w, s.resultStatus(more), false)
 		}
 		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
-			return s.showWarnings(n).write(w, s.resultStatus(more), false)
+			return s.diag.showWarnings(n).write(w, s.resultStatus(more), false)
 		}
 		if n.Tp == ast.ShowTables && n.DBName == "" && s.db != "" {
 			if db, ok := snap.Database(s.db); ok && len(db.TableNames()) > 0 {
@@ -198,22 +187,28 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			}
 		}
 	case *ast.KillStmt:
-		return s.kill(n, more, w)
+		if err := s.procs.kill(n, isAdmin(snap, s.user)); err != nil {
+			return err
+		}
+		return s.writeOK(w, more)
 	case *ast.InsertStmt:
 		if err := s.nameInsertColumns(ctx, snap, n); err != nil {
 			return err
 		}
 	case *ast.LockTablesStmt:
-		targets, ok, err := s.planLock(snap, n)
+		targets, ok, err := s.planner(snap).planLock(snap, n)
 		if err != nil {
 			return err
 		}
 		if ok {
-			return s.lockTables(ctx, snap, targets, more, w)
+			if err := s.locks.replace(ctx, s.lockExec(snap), targets); err != nil {
+				return err
+			}
+			return s.writeOK(w, more)
 		}
 	case *ast.UnlockTablesStmt:
-		if len(s.locks) > 0 {
-			if err := s.unlockTables(ctx, snap); err != nil {
+		if s.locks.locked() {
+			if err := s.locks.release(ctx, s.lockExec(snap)); err != nil {
 				return err
 			}
 			return s.writeOK(w, more)
@@ -333,12 +328,12 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if c, ok := s.pinned[shard.Name]; ok {
 		// A pinned connection still follows the session: USE, and variables set while
 		// another shard's connection ran the SET (cheap when nothing changed).
-		if err := s.prepareConn(ctx, snap, shard, c); err != nil {
+		if err := s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard)); err != nil {
 			return nil, err
 		}
 		return c, s.tx.Join(ctx, c, s.txnOpen())
 	}
-	c, viaSplit, err := s.acquireReplica(ctx, shard)
+	c, viaSplit, err := s.reads.acquireReplica(ctx, s.r.be, shard)
 	switch {
 	case viaSplit:
 	case err != nil:
@@ -348,13 +343,13 @@ func (s *Session) acquire(ctx context.Context, snap *rules.Snapshot, shard *rule
 	if err != nil {
 		return nil, err
 	}
-	s.hold(c)
-	err = s.prepareConn(ctx, snap, shard, c)
+	s.held.hold(c)
+	err = s.vars.prepareConn(ctx, c, sessionDB(snap, s.db, shard))
 	if err == nil {
 		err = s.tx.Join(ctx, c, s.txnOpen())
 	}
 	if err != nil {
-		s.release(c)
+		s.held.release(c)
 		return nil, err
 	}
 	return c, nil
@@ -383,9 +378,9 @@ func (s *Session) inTransaction() bool {
 // client connection when a backend connection holding transaction state was lost.
 func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err error) error {
 	if out.LastInsertID != 0 {
-		s.lastInsertID = out.LastInsertID
+		s.ids.last = out.LastInsertID
 	}
-	if !s.holds(c) {
+	if !s.held.holds(c) {
 		// An earlier shard of the same statement ended the transaction on every connection
 		// (a deadlock rolled it back, an implicit commit committed it) and gave c back with
 		// the others: there is nothing left to settle, and giving c back again would let
@@ -402,7 +397,7 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 		// transaction (an XA branch of an autocommit write is not the session's).
 		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
 		delete(s.pinned, shard.Name)
-		s.release(c)
+		s.held.release(c)
 		if held {
 			return txn.LostError(shard.Name, err)
 		}
@@ -418,22 +413,14 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 // an open transaction are gone with them.
 func (s *Session) Reset(context.Context) error {
 	s.releaseAll(true)
-	s.locks = nil
+	s.locks = tableLocks{}
 	s.sticky = false
-	s.lastInsertID = 0
+	s.ids.last = 0
 	s.status = wire.StatusAutocommit
 	s.tx.Reset()
-	s.execTime, s.execTimeSet = 0, false
-	s.diag = diagnostics{}
-	s.sqlStmts = nil
-	s.setSQLMode(nil)
-	vars := map[string]string{}
-	for k, v := range s.vars {
-		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
-			vars[k] = v
-		}
-	}
-	s.setVars(vars)
+	s.diag.last = diagnostics{}
+	s.sqlStmts = sqlStmts{}
+	s.vars.reset()
 	return nil
 }
 
@@ -444,7 +431,7 @@ func (s *Session) releaseAll(dirty bool) {
 			c.MarkDirty()
 		}
 		delete(s.pinned, name)
-		s.release(c)
+		s.held.release(c)
 	}
 }
 
@@ -473,7 +460,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	if err != nil {
 		return err
 	}
-	it := s.watchOnDone(ctx, shard, c)
+	it := s.intr.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
 		err = relayFieldList(ctx, c, w)

@@ -192,8 +192,8 @@ func TestSessionSetVariables(t *testing.T) {
 		"s_shop#1: SET @@SESSION.`tx_isolation`='READ-COMMITTED', @@SESSION.`sql_mode`='ANSI'",
 		"s_shop#1: SELECT @@session.sql_mode, @@session.tx_isolation",
 	)
-	if s.vars["tx_isolation"] != "'READ-COMMITTED'" || s.vars["sql_mode"] != "'ANSI'" {
-		t.Errorf("session variables %v", s.vars)
+	if s.vars.get("tx_isolation") != "'READ-COMMITTED'" || s.vars.get("sql_mode") != "'ANSI'" {
+		t.Errorf("session variables %v", s.vars.values)
 	}
 	for _, sql := range []string{"SET GLOBAL max_connections = 10", "KILL 5", "KILL QUERY 5"} {
 		if err := s.Query(context.Background(), sql, false, &w); sqlCode(err) != sqlerr.ErNotSupportedYet {

@@ -60,7 +60,7 @@ func (s *Session) execRewritten(ctx context.Context, snap *rules.Snapshot, sel *
 	if err != nil {
 		return err
 	}
-	text, err := restoreSQL(s.restoreFlags, s.lists, sel)
+	text, err := restoreSQL(s.vars.restoreFlags, s.lists, sel)
 	if err != nil {
 		return err
 	}

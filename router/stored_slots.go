@@ -164,7 +164,7 @@ func (s *Session) checkSlotBody(body, renamed string, tables map[string]*rules.T
 				return true
 			})
 		}
-		return restoreSQL(s.restoreFlags, s.lists, st)
+		return restoreSQL(s.vars.restoreFlags, s.lists, st)
 	}
 	want, err := restore(body, true)
 	if err != nil {

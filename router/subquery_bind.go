@@ -213,7 +213,7 @@ func (b *subqueryBinder) bindScalar(sub *ast.SubqueryExpr) (ast.ExprNode, error)
 		undo()
 		return nil, err
 	}
-	return scalarValue(b.s.parser, res, b.mode)
+	return scalarValue(b.s.vars.parser, res, b.mode)
 }
 
 func boolLiteral(v bool) ast.ExprNode {
@@ -307,7 +307,7 @@ func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult
 	if !ok {
 		return nil, sqlerr.NotSupported("this kind of subquery over sharded tables")
 	}
-	text, err := restoreSQL(b.s.restoreFlags, b.s.lists, st)
+	text, err := restoreSQL(b.s.vars.restoreFlags, b.s.lists, st)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +419,7 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	if !bound {
 		return nil, refusal
 	}
-	sql, err := restoreSQL(s.restoreFlags, s.lists, st)
+	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, st)
 	if err != nil {
 		return nil, err
 	}

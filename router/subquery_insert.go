@@ -39,7 +39,7 @@ func (s *Session) planInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 	if err := s.nameInsertColumns(ctx, snap, ins); err != nil {
 		return nil, err
 	}
-	sql, err := restoreSQL(s.restoreFlags, s.lists, ins)
+	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, ins)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (s *Session) bindInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 	for i, row := range res.rows {
 		vals := make([]ast.ExprNode, len(row))
 		for j, v := range row {
-			if vals[j], err = typedLiteral(s.parser, v, res.cols[j], bindRow); err != nil {
+			if vals[j], err = typedLiteral(s.vars.parser, v, res.cols[j], bindRow); err != nil {
 				return false, err
 			}
 		}

@@ -38,7 +38,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	} else {
 		delete(s.pinned, shard.Name)
 		s.last[shard.Name] = c
-		s.release(c)
+		s.held.release(c)
 	}
 	switch {
 	case deadlock:
@@ -92,7 +92,7 @@ func (s *Session) rollbackAll(ctx context.Context) {
 	if !s.sticky {
 		for name, c := range s.pinned {
 			delete(s.pinned, name)
-			s.release(c)
+			s.held.release(c)
 		}
 	}
 	s.status &^= wire.StatusInTrans
@@ -170,7 +170,7 @@ func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
 			delete(s.pinned, name)
 			s.last[name] = c
-			s.release(c)
+			s.held.release(c)
 		}
 	}
 	s.endedTransaction()
@@ -217,10 +217,10 @@ func (s *Session) onlyPinned(snap *rules.Snapshot) (pinnedConn, bool) {
 
 // runOn runs sql on an already pinned connection of shard.
 func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn, sql string, more bool, w wire.PacketWriter) error {
-	out, err := s.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.readOnlyStmt, w)
-	s.record(ctx, c, out, err)
-	out.LastInsertID = s.generatedID(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.trackGTID(ctx, shard, c, err)
+	out, err := s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.reads.readOnly, w)
+	s.diag.record(ctx, c, out, err)
+	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
+	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 

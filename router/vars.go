@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/mysql"
@@ -33,7 +34,7 @@ var varAliases = map[string]string{
 // and one-shot transaction settings live only in the backend session: they pin it.
 func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt, text string, more bool, w wire.PacketWriter) error {
 	var names []string
-	renamed, err := s.setDeadlineVars(st)
+	renamed, err := s.vars.setDeadline(st)
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 		}
 	}
 	if renamed {
-		if text, err = restoreSQL(s.restoreFlags, s.lists, st); err != nil {
+		if text, err = restoreSQL(s.vars.restoreFlags, s.lists, st); err != nil {
 			return err
 		}
 	}
@@ -74,14 +75,14 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	if err != nil {
 		return err
 	}
-	it := s.watchOnDone(ctx, shard, c)
+	it := s.intr.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComQuery, []byte(text))
 	var out engine.Outcome
 	if err == nil {
 		out, err = engine.Relay(ctx, c, w, more)
 	}
 	if err == nil && len(names) > 0 {
-		err = s.readBack(ctx, c, names)
+		err = s.vars.readBack(ctx, c, names)
 	} else if err != nil && !c.Broken() && len(names) > 0 {
 		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
@@ -89,8 +90,49 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	return s.finish(shard, c, out, err)
 }
 
+// sessionVars is what a session's statements are read and replayed under: the system
+// variables it set that differ from a fresh backend connection's (replayed on every
+// connection it uses), the parser and restore flags that follow its sql_mode, and the
+// deadline its SET max_execution_time / max_statement_time chose (deadline.go). The zero
+// value is not usable: newSessionVars. Owned by one Session; not safe for concurrent use.
+type sessionVars struct {
+	baseline     map[string]string // the Router's: what a fresh backend connection has
+	values       map[string]string // those that differ from baseline; key "" is a fingerprint; nil for none
+	parser       *parser.Parser    // reads the session's statements under its sql_mode
+	restoreFlags format.RestoreFlags
+	execTime     time.Duration // SET max_execution_time / max_statement_time (0: no limit)
+	execTimeSet  bool          // the session set one: it overrides the configured defaults
+}
+
+// newSessionVars returns the variables of a fresh login against baseline.
+func newSessionVars(baseline map[string]string) sessionVars {
+	return sessionVars{baseline: baseline, parser: parser.New(), restoreFlags: restoreFlags}
+}
+
+// get returns the SQL literal of variable name as the session set it, "" for the baseline.
+func (v *sessionVars) get(name string) string { return v.values[name] }
+
+// backslashEscapes reports whether string literals of the session's SQL escape with
+// backslashes (no NO_BACKSLASH_ESCAPES in its sql_mode).
+func (v *sessionVars) backslashEscapes() bool {
+	return v.restoreFlags&format.RestoreStringEscapeBackslash != 0
+}
+
+// reset goes back to a fresh login's variables; the character set and collation stay.
+func (v *sessionVars) reset() {
+	v.execTime, v.execTimeSet = 0, false
+	v.setSQLMode(nil)
+	kept := map[string]string{}
+	for k, val := range v.values {
+		if strings.HasPrefix(k, "character_set_") || k == "collation_connection" {
+			kept[k] = val
+		}
+	}
+	v.replace(kept)
+}
+
 // readBack reads the current values of names on c and makes them the session's.
-func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
+func (v *sessionVars) readBack(ctx context.Context, c Conn, names []string) error {
 	names = slices.Compact(slices.Sorted(slices.Values(names)))
 	sel := make([]string, len(names))
 	for i, n := range names {
@@ -103,7 +145,7 @@ func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
 	if len(row) != len(names) {
 		return sqlerr.New(sqlerr.ErUnknownError, "reading back session variables: got %d values for %d names", len(row), len(names))
 	}
-	vars := maps.Clone(s.vars)
+	vars := maps.Clone(v.values)
 	if vars == nil {
 		vars = map[string]string{}
 	}
@@ -112,39 +154,39 @@ func (s *Session) readBack(ctx context.Context, c Conn, names []string) error {
 		if row[i] != nil {
 			lit = literal(*row[i])
 		}
-		if s.r.baseline[n] == lit {
+		if v.baseline[n] == lit {
 			delete(vars, n)
 		} else {
 			vars[n] = lit
 		}
 	}
-	s.setVars(vars)
+	v.replace(vars)
 	// This connection now holds exactly the session's state.
-	c.SetVars(s.vars)
+	c.SetVars(v.values)
 	if slices.Contains(names, "sql_mode") {
-		s.setSQLMode(row[slices.Index(names, "sql_mode")])
+		v.setSQLMode(row[slices.Index(names, "sql_mode")])
 	}
 	return nil
 }
 
 // setSQLMode makes the parser read statements as the backend will under the session's
 // sql_mode (ANSI_QUOTES, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES, ...).
-func (s *Session) setSQLMode(v *string) {
+func (v *sessionVars) setSQLMode(val *string) {
 	mode := mysql.SQLMode(0)
-	if v != nil {
+	if val != nil {
 		// Name by name: one the parser does not know (MariaDB's EMPTY_STRING_IS_NULL,
 		// SIMULTANEOUS_ASSIGNMENT, ...) must not cost the ones it does (ANSI_QUOTES), or
 		// the parser would read quotes otherwise than the backend (see router/barrier).
-		for _, name := range strings.Split(*v, ",") {
+		for _, name := range strings.Split(*val, ",") {
 			if m, err := mysql.GetSQLMode(strings.ToUpper(strings.TrimSpace(name))); err == nil {
 				mode |= m
 			}
 		}
 	}
-	s.parser.SetSQLMode(mode)
-	s.restoreFlags = restoreFlags
+	v.parser.SetSQLMode(mode)
+	v.restoreFlags = restoreFlags
 	if mode.HasNoBackslashEscapesMode() {
-		s.restoreFlags &^= format.RestoreStringEscapeBackslash
+		v.restoreFlags &^= format.RestoreStringEscapeBackslash
 	}
 }
 
@@ -158,16 +200,16 @@ func literal(v string) string {
 	return wire.QuoteString(v)
 }
 
-// setVars replaces the session's variables and recomputes their fingerprint (key "").
-func (s *Session) setVars(vars map[string]string) {
+// replace replaces the session's variables and recomputes their fingerprint (key "").
+func (v *sessionVars) replace(vars map[string]string) {
 	delete(vars, "")
-	for k, v := range vars {
-		if s.r.baseline[k] == v {
+	for k, val := range vars {
+		if v.baseline[k] == val {
 			delete(vars, k)
 		}
 	}
 	if len(vars) == 0 {
-		s.vars = nil
+		v.values = nil
 		return
 	}
 	var b strings.Builder
@@ -178,36 +220,49 @@ func (s *Session) setVars(vars map[string]string) {
 		b.WriteByte(';')
 	}
 	vars[""] = b.String()
-	s.vars = vars
+	v.values = vars
 }
 
-// prepareConn brings a pool connection to the session's database and variables. Nothing is
-// sent when it already matches, which is the common case.
-func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *rules.Shard, c Conn) error {
-	if s.db != "" {
-		if db, ok := snap.Database(s.db); ok {
-			if phys := physicalDB(db, shard); c.DB() != phys {
-				if err := initDB(ctx, c, phys); err != nil {
-					return err
-				}
-			}
+// prepareConn brings a pool connection to the session's database (phys: its physical
+// name on c's shard, "" for none) and variables. Nothing is sent when it already matches,
+// which is the common case.
+func (v *sessionVars) prepareConn(ctx context.Context, c Conn, phys string) error {
+	if phys != "" && c.DB() != phys {
+		if err := initDB(ctx, c, phys); err != nil {
+			return err
 		}
 	}
-	cur := c.Vars()
-	if cur[""] == s.vars[""] {
+	set := v.assignments(c.Vars())
+	if len(set) > 0 {
+		it := engine.Watch(ctx, c, nil)
+		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
+		it.Stop()
+		if err != nil {
+			c.MarkDirty()
+			return err
+		}
+	}
+	c.SetVars(v.values)
+	return nil
+}
+
+// assignments returns what brings a connection holding cur to the session's variables, in
+// SET NAMES order: a character set assignment resets the matching collation, so
+// collations come after every character set, reset ones included. None when the
+// fingerprints match.
+func (v *sessionVars) assignments(cur map[string]string) []string {
+	if cur[""] == v.values[""] {
 		return nil
 	}
-	// One list in SET NAMES order: a character set assignment resets the matching
-	// collation, so collations must come after every character set, reset ones included.
 	want := map[string]string{}
-	for k, v := range s.vars {
-		if k != "" && cur[k] != v {
-			want[k] = v
+	for k, val := range v.values {
+		if k != "" && cur[k] != val {
+			want[k] = val
 		}
 	}
 	for k := range cur {
-		if _, ok := s.vars[k]; !ok && k != "" {
-			def := s.r.baseline[k]
+		if _, ok := v.values[k]; !ok && k != "" {
+			def := v.baseline[k]
 			if def == "" {
 				def = "DEFAULT"
 			}
@@ -218,17 +273,19 @@ func (s *Session) prepareConn(ctx context.Context, snap *rules.Snapshot, shard *
 	for _, k := range slices.SortedFunc(maps.Keys(want), varOrder) {
 		set = append(set, k+" = "+want[k])
 	}
-	if len(set) > 0 {
-		it := engine.Watch(ctx, c, nil)
-		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
-		it.Stop()
-		if err != nil {
-			c.MarkDirty()
-			return err
-		}
+	return set
+}
+
+// sessionDB is the physical database on shard that holds the session's current database
+// db, "" when it has none (or it is gone from snap).
+func sessionDB(snap *rules.Snapshot, db string, shard *rules.Shard) string {
+	if db == "" {
+		return ""
 	}
-	c.SetVars(s.vars)
-	return nil
+	if d, ok := snap.Database(db); ok {
+		return physicalDB(d, shard)
+	}
+	return ""
 }
 
 // varOrder puts character sets first and collation_connection after them, as SET NAMES

@@ -63,7 +63,7 @@ func (r *branchRun) Exec(ctx context.Context, sql string) error {
 		r.c.SetStatus(ok.Status)
 	case ctx.Err() != nil:
 		if r.c.Broken() {
-			_ = r.s.killQuery(r.b.Shard, r.c, killReason(ctx))
+			_ = r.s.intr.killQuery(r.b.Shard, r.c, killReason(ctx))
 		}
 		err = interruptedError(ctx)
 	}
@@ -76,7 +76,7 @@ func (r *branchRun) Exec(ctx context.Context, sql string) error {
 func (r *branchRun) stmt(ctx context.Context, st plan.WriteStmt) error {
 	out, warns, err := r.stmtOn(ctx, st)
 	r.outs, r.warns = append(r.outs, out), append(r.warns, warns...)
-	r.ids = append(r.ids, r.s.generatedID(ctx, r.c, out, err))
+	r.ids = append(r.ids, r.s.ids.generated(ctx, r.c, out, err))
 	return err
 }
 
@@ -96,11 +96,11 @@ func (r *branchRun) stmtOn(ctx context.Context, st plan.WriteStmt) (out engine.O
 		w = part.writer(w) // the file of a LOAD DATA LOCAL, its answer kept (loadsplit.go)
 	}
 	if st.Params == nil {
-		out, err = s.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.SQL), false, false, w)
+		out, err = s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.SQL), false, false, w)
 	} else {
 		bs, ok := c.Stmt(engine.StmtKey(c, st.SQL))
 		if !ok {
-			it := s.watchOnDone(ctx, shard, c)
+			it := s.intr.watchOnDone(ctx, shard, c)
 			bs, err = engine.Prepare(ctx, c, st.SQL, nil)
 			it.Stop()
 		}
@@ -109,7 +109,7 @@ func (r *branchRun) stmtOn(ctx context.Context, st plan.WriteStmt) (out engine.O
 		case bs.Params != len(st.Params):
 			err = sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute: the statement changed on the backend")
 		default:
-			out, err = s.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.Params), false, false, w)
+			out, err = s.intr.relayOn(ctx, shard, c, engine.ComStmtExecute, engine.ExecutePayload(bs.ID, st.Params), false, false, w)
 		}
 	}
 	if err == nil && out.Warnings > 0 {
@@ -125,7 +125,7 @@ func (s *Session) execMulti(ctx context.Context, snap *rules.Snapshot, p *plan.M
 	}
 	runs, err := s.runMulti(ctx, snap, p.Branches)
 	if err != nil {
-		s.record(ctx, nil, engine.Outcome{}, err)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 		return err
 	}
 	return s.answerMulti(p, runs, more, w)
@@ -218,11 +218,10 @@ func (s *Session) answerMulti(p *plan.MultiWrite, runs []*branchRun, more bool, 
 		ok.LastInsertID = slices.MinFunc(ids, first).id
 	}
 	if len(gens) > 0 {
-		s.lastInsertID = slices.MinFunc(gens, first).id
+		s.ids.last = slices.MinFunc(gens, first).id
 	}
 	if !p.Diagnostic {
-		s.diagSeq++
-		s.diag = diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.foundRows, warnings: warns, count: int(ok.Warnings)}
+		s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
 	}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
@@ -264,7 +263,7 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p *p
 				c.MarkBroken()
 			}
 		}
-		s.record(ctx, nil, engine.Outcome{}, err)
+		s.diag.record(ctx, nil, engine.Outcome{}, err)
 		return s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
 	}
 	if err := s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {

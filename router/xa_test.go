@@ -162,7 +162,7 @@ func TestMultiShardWrites(t *testing.T) {
 				if sqlCode(err) != 1146 {
 					t.Fatalf("error %v, want the failing shard's 1146", err)
 				}
-				if s.diag.errors != 1 {
+				if s.diag.last.errors != 1 {
 					t.Errorf("diagnostics after the failure: %+v", s.diag)
 				}
 			} else if err != nil {
@@ -201,11 +201,11 @@ func TestMultiShardWrites(t *testing.T) {
 						}
 					}
 				}
-				if oks[0].AffectedRows != uint64(stmts) || oks[0].LastInsertID != 7 || s.lastInsertID != 7 {
-					t.Errorf("OK %+v, session last insert id %d; want %d affected rows summed and id 7", oks[0], s.lastInsertID, stmts)
+				if oks[0].AffectedRows != uint64(stmts) || oks[0].LastInsertID != 7 || s.ids.last != 7 {
+					t.Errorf("OK %+v, session last insert id %d; want %d affected rows summed and id 7", oks[0], s.ids.last, stmts)
 				}
-				if s.diag.rowCount != int64(stmts) {
-					t.Errorf("ROW_COUNT() %d, want %d", s.diag.rowCount, stmts)
+				if s.diag.last.rowCount != int64(stmts) {
+					t.Errorf("ROW_COUNT() %d, want %d", s.diag.last.rowCount, stmts)
 				}
 			}
 		})
