@@ -210,7 +210,7 @@ func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wir
 // branches' statements hold them), analysed on a tree of its own: each execution fills them
 // in and splits it on that tree (resolveWrite). It returns nil for a write that embeds none
 // (newWriteRoute keeps those) or asks about the previous statement.
-func (s *Session) multiRoute(snap *rules.Snapshot, text string) *boundRoute {
+func multiRoute(s *Session, snap *rules.Snapshot, text string) *boundRoute {
 	st, err := s.parseOne(text)
 	if err != nil {
 		return nil
@@ -382,9 +382,9 @@ func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
 // the one it was planned under, and keeps the new plan for this and later executions: its
 // bound route, kept branches, or its shard and SQL. A statement that no longer plans is
 // planned in full at each execution under this snapshot, which reports why.
-func (s *Session) replan(snap *rules.Snapshot, st *Stmt) {
+func (st *Stmt) replan(s *Session, snap *rules.Snapshot) {
 	if node, err := s.parseOne(st.text); err == nil {
-		if p, err := s.describePrepared(snap, node, st.text, st.returning); err == nil {
+		if p, err := describePrepared(s, snap, node, st.text, st.returning); err == nil {
 			st.setPlan(s, snap, p)
 			return
 		}

@@ -115,7 +115,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	p, err := s.describePrepared(snap, st, text, clause)
+	p, err := describePrepared(s, snap, st, text, clause)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 // describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
 // reuses it (bound.go, scatter_prepared.go); a statement refused for its subqueries is
 // described from one shard (subquery_prepare.go).
-func (s *Session) describePrepared(snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
+func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
 	if errors.Is(err, errNestedUnpinned) {
 		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
@@ -180,7 +180,7 @@ func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
 	if st.returning == "" {
 		st.bound, st.writes = boundOf(p), newWriteRoute(s, snap, p)
 		if multi && attrs.Dynamic {
-			st.bound = s.multiRoute(snap, st.text) // its session values are bind variables (bound.go)
+			st.bound = multiRoute(s, snap, st.text) // its session values are bind variables (bound.go)
 		}
 	}
 }
@@ -264,7 +264,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.reads.retryable = st.retryOK
 	defer func() { s.reads.retryable = false }()
 	if st.snap != nil && st.snap != snap {
-		s.replan(snap, st) // after a reload: planned once more (bound.go)
+		st.replan(s, snap) // after a reload: planned once more (bound.go)
 	}
 	r := singleRoute{shard: st.shard, sql: st.sql, params: params}
 	if shard, sql, cols, ok := st.bound.resolve(s, snap, params); ok {
@@ -273,19 +273,19 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 			w = introspect.NewColumns(w, cols)
 		}
 	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
-		return s.executeScattered(ctx, snap, st, sp, cols, w) // no parse, no plan: the shards' statements filled in
+		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
 	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
-		return s.executeScattered(ctx, snap, st, sp, cols, w) // one parse: no template fits it
+		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
 	} else if p, ok := st.writes.resolve(s, snap, params); ok {
-		return s.executeBranches(ctx, snap, st, p, w) // no parse, no plan: the branches handed their values
+		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
 	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
-		return s.executeBranches(ctx, snap, st, p, w) // no parse: split on the statement's tree
+		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
-		return s.executePlanned(ctx, snap, st, params, w)
+		return st.executePlanned(ctx, s, snap, params, w)
 	} else if !st.columns.Empty() {
 		w = introspect.NewColumns(w, st.columns)
 	}
-	return s.executeSingle(ctx, snap, st, r, w)
+	return st.executeSingle(ctx, s, snap, r, w)
 }
 
 // singleRoute is where one execution of a prepared statement goes when it goes to one
@@ -301,7 +301,7 @@ type singleRoute struct {
 // executePlanned parses and plans one execution of st in full, with its values: the
 // shapes no plan kept at PREPARE holds for (see Execute's order), and any statement whose
 // kept plan no longer holds.
-func (s *Session) executePlanned(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
+func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param, w wire.PacketWriter) error {
 	node, err := s.parseOne(st.text)
 	if err != nil {
 		return err
@@ -336,15 +336,15 @@ func (s *Session) executePlanned(ctx context.Context, snap *rules.Snapshot, st *
 		}
 		return s.executeScatter(ctx, snap, st, params, w)
 	case *plan.MultiWrite:
-		return s.executeBranches(ctx, snap, st, p, w)
+		return st.executeBranches(ctx, s, snap, p, w)
 	case *plan.Route:
-		return s.executeSingle(ctx, snap, st, singleRoute{shard: p.Shard, sql: p.SQL, params: params, diagnostic: p.Diagnostic, names: p.Names}, w)
+		return st.executeSingle(ctx, s, snap, singleRoute{shard: p.Shard, sql: p.SQL, params: params, diagnostic: p.Diagnostic, names: p.Names}, w)
 	}
 	return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
 }
 
 // executeSingle runs one execution of st on the shard of r.
-func (s *Session) executeSingle(ctx context.Context, snap *rules.Snapshot, st *Stmt, r singleRoute, w wire.PacketWriter) error {
+func (st *Stmt) executeSingle(ctx context.Context, s *Session, snap *rules.Snapshot, r singleRoute, w wire.PacketWriter) error {
 	params := r.params
 	if !r.names.Empty() {
 		params = r.names.PhysicalParams(params)
@@ -373,7 +373,7 @@ func (s *Session) executeSingle(ctx context.Context, snap *rules.Snapshot, st *S
 }
 
 // executeScattered runs a prepared SELECT's scatter read sp, its columns renamed by cols.
-func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st *Stmt, sp *plan.Scatter, cols introspect.Columns, w wire.PacketWriter) error {
+func (st *Stmt) executeScattered(ctx context.Context, s *Session, snap *rules.Snapshot, sp *plan.Scatter, cols introspect.Columns, w wire.PacketWriter) error {
 	s.route = RouteScatter
 	if !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
@@ -382,7 +382,7 @@ func (s *Session) executeScattered(ctx context.Context, snap *rules.Snapshot, st
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.
-func (s *Session) executeBranches(ctx context.Context, snap *rules.Snapshot, st *Stmt, p *plan.MultiWrite, w wire.PacketWriter) error {
+func (st *Stmt) executeBranches(ctx context.Context, s *Session, snap *rules.Snapshot, p *plan.MultiWrite, w wire.PacketWriter) error {
 	s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
 	s.route = RouteMultiWrite
 	s.branchRows = st.rows

@@ -136,7 +136,7 @@ func runPrepared(t *testing.T, c preparedCase) preparedCase {
 		ex.Parses = s.parses - before
 		got.Executions = append(got.Executions, ex)
 	}
-	got.Prepared = describePrepared(t, st)
+	got.Prepared = describeKeptPlan(t, st)
 	return got
 }
 
@@ -265,9 +265,9 @@ func describeSteps(p plan.Primitive) []string {
 	return out
 }
 
-// describePrepared describes what PREPARE (or a scatter template's first execution)
+// describeKeptPlan describes what PREPARE (or a scatter template's first execution)
 // planned for st, its bind variables unfilled.
-func describePrepared(t *testing.T, st *Stmt) []string {
+func describeKeptPlan(t *testing.T, st *Stmt) []string {
 	t.Helper()
 	var out []string
 	if st.bound != nil && st.bound.multi {
