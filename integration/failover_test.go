@@ -7,9 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -175,82 +173,17 @@ func failoverConfig(t *testing.T, g *replGroup, fo map[string]any) *proxyConfig 
 			Failover: fo}},
 		Databases: []databaseConfig{{Name: "fo", DefaultShard: "s0"}},
 	}
-	for i, s := range g.srv {
-		cfg.Backends = append(cfg.Backends, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
-			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: 50}})
-	}
+	cfg.Backends = g.backends(len(g.srv), 50)
 	return cfg
 }
 
-// ack is one write the proxy acknowledged.
-type ack struct {
-	id int64
-	at time.Time
-}
-
-// writeLoad runs writers clients inserting unique ids through the proxy as fast as they can
-// until ctx ends, and returns every acknowledged write and the count of failed ones.
-func writeLoad(ctx context.Context, t *testing.T, p *proxy, writers int, base int64) ([]ack, int) {
-	db := p.open(t, appUser, appPass, "fo", "interpolateParams=true", "timeout=2s", "readTimeout=20s", "writeTimeout=20s")
-	db.SetMaxOpenConns(writers)
-	var mu sync.Mutex
-	var acks []ack
-	failed := 0
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for n := int64(0); ctx.Err() == nil; n++ {
-				id := base + int64(w)*10_000_000 + n
-				_, err := db.ExecContext(context.Background(), "INSERT INTO t (id, writer) VALUES (?, ?)", id, w)
-				mu.Lock()
-				if err == nil {
-					acks = append(acks, ack{id, time.Now()})
-				} else {
-					failed++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return acks, failed
-}
-
-// longestGap is the longest time without an acknowledgement between from and the last one.
-func longestGap(acks []ack, from time.Time) time.Duration {
-	times := make([]time.Time, 0, len(acks)+1)
-	times = append(times, from)
-	for _, a := range acks {
-		if a.at.After(from) {
-			times = append(times, a.at)
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	var gap time.Duration
-	for i := 1; i < len(times); i++ {
-		gap = max(gap, times[i].Sub(times[i-1]))
-	}
-	return gap
-}
-
-// ids reads the ids of fo.t on s.
-func ids(t testing.TB, s *mariadbtest.Server) map[int64]bool {
-	t.Helper()
-	rows, err := s.DB(t, "").QueryContext(t.Context(), "SELECT id FROM fo.t")
-	if err != nil {
-		t.Fatalf("reading fo.t on %s: %v", s.Addr(), err)
-	}
-	defer rows.Close()
-	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+// backends are the first n servers of g as backends b1..bn, each pool at most maxOpen
+// connections.
+func (g *replGroup) backends(n, maxOpen int) []backendConfig {
+	var out []backendConfig
+	for i, s := range g.srv[:n] {
+		out = append(out, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
+			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: maxOpen}})
 	}
 	return out
 }
@@ -307,21 +240,10 @@ func testFailover(t *testing.T, tc failoverCase) {
 	g := startReplGroup(t, tc.restartable)
 	p := failoverProxy(t, g)
 	probe := p.open(t, appUser, appPass, "fo")
-	waitFor(t, 10*time.Second, "the proxy to write through to the primary", func() bool {
-		_, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1) ON DUPLICATE KEY UPDATE writer = -1")
-		return err == nil
-	})
+	waitWritesThrough(t, probe, 10*time.Second, "the proxy to write through to the primary")
 
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, f := writeLoad(ctx, t, p, 8, 1_000_000_000)
-		done <- result{a, f}
-	}()
+	done := startWriteLoad(ctx, t, p, 8, 1_000_000_000)
 	time.Sleep(time.Second) // steady load before the fault
 	faultAt := time.Now()
 	fault(t, g)
@@ -360,14 +282,7 @@ func testFailover(t *testing.T, tc failoverCase) {
 		t.Fatalf("the proxy writes to server_id %d after failover, want a promoted replica (2 or 3)", serverID)
 	}
 	promoted := g.srv[serverID-1]
-	have := ids(t, promoted)
-	missing := 0
-	for _, a := range res.acks {
-		if !have[a.id] {
-			missing++
-		}
-	}
-	if missing > 0 {
+	if missing := missingOn(t, promoted, res.acks); missing > 0 {
 		t.Errorf("%d of %d acknowledged writes are missing on the promoted replica (server_id %d)", missing, len(res.acks), serverID)
 	}
 	other := g.srv[5-serverID-1] // the replica that was not promoted follows the new primary

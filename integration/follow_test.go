@@ -16,20 +16,9 @@ func TestFailoverFollow(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	p := startProxyArgs(t, failoverConfig(t, g, map[string]any{"mode": "follow"}), "--metrics-addr", metricsAddr)
 	probe := p.open(t, appUser, appPass, "fo")
-	waitFor(t, 10*time.Second, "the proxy to write through to the primary", func() bool {
-		_, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1) ON DUPLICATE KEY UPDATE writer = -1")
-		return err == nil
-	})
+	waitWritesThrough(t, probe, 10*time.Second, "the proxy to write through to the primary")
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, f := writeLoad(ctx, t, p, 8, 2_000_000_000)
-		done <- result{a, f}
-	}()
+	done := startWriteLoad(ctx, t, p, 8, 2_000_000_000)
 	time.Sleep(time.Second) // steady load before the switch
 	switchAt := time.Now()
 	// The backend account is root, which read_only does not stop: like a switchover tool,
@@ -48,12 +37,7 @@ func TestFailoverFollow(t *testing.T) {
 	cancel()
 	res := <-done
 	gap := longestGap(res.acks, switchAt)
-	var after int
-	for _, a := range res.acks {
-		if a.at.After(promotedAt) {
-			after++
-		}
-	}
+	after := ackedAfter(res.acks, promotedAt)
 	t.Logf("FOLLOW gap=%.3fs manual_promotion=%.3fs acked=%d acked_after=%d failed=%d", gap.Seconds(), promotedAt.Sub(switchAt).Seconds(), len(res.acks), after, res.failed)
 	t.Log(grepLines(p.log.String(), "topo:"))
 	if after == 0 {
@@ -66,14 +50,7 @@ func TestFailoverFollow(t *testing.T) {
 	if err := probe.QueryRowContext(t.Context(), "SELECT @@server_id").Scan(&serverID); err != nil || serverID != 2 {
 		t.Fatalf("the proxy after the promotion reads server_id %d (%v), want 2", serverID, err)
 	}
-	have := ids(t, g.srv[1])
-	missing := 0
-	for _, a := range res.acks {
-		if !have[a.id] {
-			missing++
-		}
-	}
-	if missing > 0 {
+	if missing := missingOn(t, g.srv[1], res.acks); missing > 0 {
 		t.Errorf("%d of %d acknowledged writes are missing on the new primary", missing, len(res.acks))
 	}
 	// The old primary was left: nothing written after the switch reached it.

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"testing"
 	"time"
 )
@@ -12,21 +11,26 @@ import (
 // fo reads from the replica under a 1 s lag bound; user ryw has a 1 h bound of its own.
 func rwsplitProxy(t *testing.T, g *replGroup) *proxy {
 	t.Helper()
-	cfg := &proxyConfig{
+	cfg := rwsplitConfig(t, g, 2)
+	cfg.Shards = []shardConfig{{Name: "s0", Primary: "b1", Replicas: []string{"b2"}, Database: "fo"}}
+	cfg.Databases = []databaseConfig{{Name: "fo", DefaultShard: "s0", ReadWriteSplit: true, MaxReplicaLag: "1s"}}
+	return startProxy(t, cfg)
+}
+
+// rwsplitConfig is what the read/write split tests' proxies share: users app and ryw (read
+// from replicas under a 1 h lag bound of its own), g's first n servers as backends b1..bn;
+// the caller adds shards and databases.
+func rwsplitConfig(t *testing.T, g *replGroup, n int) *proxyConfig {
+	t.Helper()
+	return &proxyConfig{
 		Listen: "127.0.0.1:0",
 		Server: map[string]any{"drain_timeout": "5s"},
 		Users: []userConfig{
 			{Name: appUser, PasswordHash: hashPassword(t, "mysql_native_password", appPass)},
 			{Name: "ryw", PasswordHash: hashPassword(t, "mysql_native_password", appPass), ReadWriteSplit: true, MaxReplicaLag: "1h"},
 		},
-		Shards:    []shardConfig{{Name: "s0", Primary: "b1", Replicas: []string{"b2"}, Database: "fo"}},
-		Databases: []databaseConfig{{Name: "fo", DefaultShard: "s0", ReadWriteSplit: true, MaxReplicaLag: "1s"}},
+		Backends: g.backends(n, 20),
 	}
-	for i, s := range g.srv[:2] {
-		cfg.Backends = append(cfg.Backends, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
-			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: 20}})
-	}
-	return startProxy(t, cfg)
 }
 
 // readRow reads row id of fo.t through q with the server that answered it (@@server_id is

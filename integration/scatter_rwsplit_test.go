@@ -13,25 +13,14 @@ import (
 // both; database fo reads from replicas under a 1 s lag bound; user ryw has a 1 h bound.
 func scatterSplitProxy(t *testing.T, g *replGroup) *proxy {
 	t.Helper()
-	cfg := &proxyConfig{
-		Listen: "127.0.0.1:0",
-		Server: map[string]any{"drain_timeout": "5s"},
-		Users: []userConfig{
-			{Name: appUser, PasswordHash: hashPassword(t, "mysql_native_password", appPass)},
-			{Name: "ryw", PasswordHash: hashPassword(t, "mysql_native_password", appPass), ReadWriteSplit: true, MaxReplicaLag: "1h"},
-		},
-		Shards: []shardConfig{
-			{Name: "s0", Primary: "b1", Replicas: []string{"b2"}, Database: "fo"},
-			{Name: "s1", Primary: "b1", Replicas: []string{"b3"}, Database: "fo1"},
-		},
-		Schemes: []map[string]any{{"name": "h", "function": "hash", "shards": []string{"s0", "s1"}}},
-		Databases: []databaseConfig{{Name: "fo", DefaultShard: "s0", ReadWriteSplit: true, MaxReplicaLag: "1s",
-			Tables: []map[string]any{{"name": "t", "kind": "sharded", "key": "id", "scheme": "h"}}}},
+	cfg := rwsplitConfig(t, g, len(g.srv))
+	cfg.Shards = []shardConfig{
+		{Name: "s0", Primary: "b1", Replicas: []string{"b2"}, Database: "fo"},
+		{Name: "s1", Primary: "b1", Replicas: []string{"b3"}, Database: "fo1"},
 	}
-	for i, s := range g.srv {
-		cfg.Backends = append(cfg.Backends, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
-			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: 20}})
-	}
+	cfg.Schemes = []map[string]any{{"name": "h", "function": "hash", "shards": []string{"s0", "s1"}}}
+	cfg.Databases = []databaseConfig{{Name: "fo", DefaultShard: "s0", ReadWriteSplit: true, MaxReplicaLag: "1s",
+		Tables: []map[string]any{{"name": "t", "kind": "sharded", "key": "id", "scheme": "h"}}}}
 	return startProxy(t, cfg)
 }
 

@@ -60,15 +60,7 @@ func TestSharedTopologyResume(t *testing.T) {
 		next = "p2"
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, n := writeLoad(ctx, t, proxies[next], 4, 1_000_000_000)
-		done <- result{a, n}
-	}()
+	done := startWriteLoad(ctx, t, proxies[next], 4, 1_000_000_000)
 	time.Sleep(time.Second)
 
 	if err := proxies[leader].cmd.Process.Kill(); err != nil {
@@ -110,14 +102,7 @@ func TestSharedTopologyResume(t *testing.T) {
 	if doc.Shards["s0"].Primary != "b2" || doc.Fenced["b1"] == "" {
 		t.Fatalf("shared topology after the resumed promotion: %+v, want b2 primary and b1 fenced", doc)
 	}
-	have := ids(t, b2)
-	missing := 0
-	for _, a := range res.acks {
-		if !have[a.id] {
-			missing++
-		}
-	}
-	if missing > 0 {
+	if missing := missingOn(t, b2, res.acks); missing > 0 {
 		t.Errorf("%d of %d acknowledged writes are missing on b2", missing, len(res.acks))
 	}
 	if after := longestGap(res.acks, killed); len(res.acks) == 0 || res.acks[len(res.acks)-1].at.Before(killed) {

@@ -91,18 +91,7 @@ func TestSharedSwitchover(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	results := map[string]chan result{}
-	for i, id := range names {
-		results[id] = make(chan result, 1)
-		go func() {
-			a, n := writeLoad(ctx, t, proxies[id], 4, int64(i+1)*1_000_000_000)
-			results[id] <- result{a, n}
-		}()
-	}
+	results := startFleetLoad(ctx, t, proxies, names)
 	time.Sleep(time.Second)
 	switchAt := time.Now()
 	out, err := switchover(leader)
@@ -125,19 +114,13 @@ func TestSharedSwitchover(t *testing.T) {
 		}
 	}
 	// Every writer has stopped (its last statement answered) before the new primary is read.
-	got := map[string]result{}
+	got := map[string]writeResult{}
 	for _, id := range names {
 		got[id] = <-results[id]
 	}
-	have := ids(t, f.g.srv[1])
 	for _, id := range names {
 		r := got[id]
-		missing := 0
-		for _, a := range r.acks {
-			if !have[a.id] {
-				missing++
-			}
-		}
+		missing := missingOn(t, f.g.srv[1], r.acks)
 		t.Logf("SHARED-SWITCHOVER proxy=%s gap=%.1fms acked=%d failed=%d missing=%d (leader paused %.1fms)",
 			id, float64(longestGap(r.acks, switchAt).Microseconds())/1000, len(r.acks), r.failed, missing, sw.PausedMS)
 		if r.failed != 0 || missing != 0 {

@@ -89,11 +89,7 @@ func (f *sharedFleet) startTTL(t *testing.T, id, ttl string) *proxy {
 	t.Helper()
 	p := launchProxy(t, "shared fleet proxy "+id, []string{sharedPasswordEnv + "=" + mariadbtest.RootPassword},
 		"--etcd-endpoints", f.etcd.Endpoint(), "--etcd-prefix", f.prefix, "--proxy-id", id, "--leader-ttl", ttl)
-	probe := p.open(t, appUser, appPass, "fo")
-	waitFor(t, 20*time.Second, "proxy "+id+" to write through to the primary", func() bool {
-		_, err := probe.ExecContext(t.Context(), "INSERT INTO t (id, writer) VALUES (-1, -1) ON DUPLICATE KEY UPDATE writer = -1")
-		return err == nil
-	})
+	waitWritesThrough(t, p.open(t, appUser, appPass, "fo"), 20*time.Second, "proxy "+id+" to write through to the primary")
 	return p
 }
 
@@ -222,18 +218,7 @@ func TestSharedTopology(t *testing.T) {
 
 	// Clients write through every proxy; the primary is killed.
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	results := map[string]chan result{}
-	for i, id := range names {
-		results[id] = make(chan result, 1)
-		go func() {
-			a, n := writeLoad(ctx, t, proxies[id], 4, int64(i+1)*1_000_000_000)
-			results[id] <- result{a, n}
-		}()
-	}
+	results := startFleetLoad(ctx, t, proxies, names)
 	time.Sleep(time.Second)
 	faultAt := time.Now()
 	docker(t, "kill", f.g.srv[0].ContainerID())
@@ -307,14 +292,7 @@ func TestSharedTopology(t *testing.T) {
 		t.Fatalf("shared topology after the kill: %+v", doc)
 	}
 	promoted := f.g.srv[int(promotedName[1]-'1')]
-	have := ids(t, promoted)
-	missing := 0
-	for _, a := range all {
-		if !have[a.id] {
-			missing++
-		}
-	}
-	if missing > 0 {
+	if missing := missingOn(t, promoted, all); missing > 0 {
 		t.Errorf("%d of %d acknowledged writes are missing on the promoted replica %s", missing, len(all), promotedName)
 	}
 	wantID := int(promotedName[1] - '0')

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,20 +16,9 @@ import (
 // replica replicate from it.
 func TestSwitchover(t *testing.T) {
 	g := startReplGroup(t, false)
-	cfg := &proxyConfig{
-		Listen: "127.0.0.1:0",
-		Server: map[string]any{"drain_timeout": "5s"},
-		Users:  []userConfig{{Name: appUser, PasswordHash: hashPassword(t, "mysql_native_password", appPass)}},
-		Shards: []shardConfig{{Name: "s0", Primary: "b1", Replicas: []string{"b2", "b3"}, Database: "fo",
-			Failover: map[string]any{"mode": "promote"}}},
-		Databases: []databaseConfig{{Name: "fo", DefaultShard: "s0"}},
-		Admin: map[string]any{"listen": "127.0.0.1:0",
-			"tokens": []map[string]any{{"name": "operator", "role": "admin", "sha256": tokenHash(adminAdminToken)}}},
-	}
-	for i, s := range g.srv {
-		cfg.Backends = append(cfg.Backends, backendConfig{Name: fmt.Sprintf("b%d", i+1), Addr: s.Addr(), User: s.User, Password: s.Password,
-			ReplicationAddr: g.alias[i] + ":3306", Pool: poolConfig{MaxOpen: 50}})
-	}
+	cfg := failoverConfig(t, g, map[string]any{"mode": "promote"})
+	cfg.Admin = map[string]any{"listen": "127.0.0.1:0",
+		"tokens": []map[string]any{{"name": "operator", "role": "admin", "sha256": tokenHash(adminAdminToken)}}}
 	p := startProxy(t, cfg)
 	var adminAddr string
 	waitFor(t, 10*time.Second, "the admin address in the log", func() bool {
@@ -48,15 +36,7 @@ func TestSwitchover(t *testing.T) {
 	})
 
 	ctx, cancel := context.WithCancel(t.Context())
-	type result struct {
-		acks   []ack
-		failed int
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, f := writeLoad(ctx, t, p, 8, 1_000_000_000)
-		done <- result{a, f}
-	}()
+	done := startWriteLoad(ctx, t, p, 8, 1_000_000_000)
 	time.Sleep(time.Second) // steady load before the switchover
 	cmd := exec.CommandContext(t.Context(), proxyBin, "switchover", "--shard", "s0", "--to", "b2", "--admin", adminAddr)
 	cmd.Env = append(os.Environ(), "SHARDPROXY_ADMIN_TOKEN="+adminAdminToken)
@@ -80,12 +60,7 @@ func TestSwitchover(t *testing.T) {
 		t.Fatalf("switchover output %q: %v", out, err)
 	}
 	gap := longestGap(res.acks, switchAt)
-	var after int
-	for _, a := range res.acks {
-		if a.at.After(switchAt) {
-			after++
-		}
-	}
+	after := ackedAfter(res.acks, switchAt)
 	t.Logf("SWITCHOVER %s -> %s paused=%.1fms client_gap=%.1fms acked=%d acked_after=%d failed=%d position=%s",
 		sw.Old, sw.New, sw.PausedMS, float64(gap.Microseconds())/1000, len(res.acks), after, res.failed, sw.Position)
 	if sw.Old != "b1" || sw.New != "b2" {
@@ -104,14 +79,7 @@ func TestSwitchover(t *testing.T) {
 	if err := probe.QueryRowContext(t.Context(), "SELECT @@server_id").Scan(&serverID); err != nil || serverID != 2 {
 		t.Fatalf("the proxy writes to server_id %d (%v) after the switchover, want 2", serverID, err)
 	}
-	have := ids(t, g.srv[1])
-	missing := 0
-	for _, a := range res.acks {
-		if !have[a.id] {
-			missing++
-		}
-	}
-	if missing > 0 {
+	if missing := missingOn(t, g.srv[1], res.acks); missing > 0 {
 		t.Errorf("%d of %d acknowledged writes are missing on the new primary", missing, len(res.acks))
 	}
 	// The old primary and the other replica follow the new one.

@@ -415,12 +415,12 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		ok.AffectedRows += p.ok.AffectedRows
 		ok.Warnings = satAdd(ok.Warnings, p.ok.Warnings)
 		var a, b, c, d uint64
-		if _, err := fmt.Sscanf(infoText(p.ok.Info), loadInfo, &a, &b, &c, &d); err == nil {
+		if _, err := fmt.Sscanf(p.ok.Info, loadInfo, &a, &b, &c, &d); err == nil {
 			records, deleted, skipped, warned = records+a, deleted+b, skipped+c, warned+d
 		}
 		warns = append(warns, r.warns...)
 	}
-	ok.Info = string(wire.AppendLenencString(nil, fmt.Sprintf(loadInfo, records, deleted, skipped, warned)))
+	ok.Info = fmt.Sprintf(loadInfo, records, deleted, skipped, warned)
 	s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
@@ -428,13 +428,3 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 
 // loadInfo is MariaDB's info text of a LOAD DATA's OK (ER_LOAD_INFO).
 const loadInfo = "Records: %d  Deleted: %d  Skipped: %d  Warnings: %d"
-
-// infoText is the text of an OK packet's info (wire.OK.Info, the bytes after the warning
-// count), which MariaDB writes as a length-encoded string.
-func infoText(info string) string {
-	b, null, n := wire.LenencString([]byte(info))
-	if n == 0 || null || n != len(info) {
-		return info
-	}
-	return string(b)
-}

@@ -45,7 +45,9 @@ func FuzzReadPacket(f *testing.F) {
 
 // FuzzParseOK feeds arbitrary payloads to the packet decoders. None may panic; a payload
 // that ParseOK accepts as an OK (0x00) packet must report the same status through Status,
-// and SetStatus must change only the status bytes.
+// SetStatus must change only the status bytes, and AppendOK must give back the same bytes
+// from the status on, but for the lengths it writes in their shortest form (see
+// sameAfterInfoLength).
 func FuzzParseOK(f *testing.F) {
 	f.Add([]byte{0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00})
 	f.Add([]byte{0x00, 0xfc, 0xfb, 0x00, 0xfd, 0x01, 0x02, 0x03, 0x22, 0x00, 0x01, 0x00, 'h', 'i'})
@@ -54,6 +56,9 @@ func FuzzParseOK(f *testing.F) {
 	f.Add([]byte{0xff, 0x15, 0x04, '#', '2', '8', '0', '0', '0', 'x'})
 	f.Add([]byte{0x00, 0xfc})
 	f.Add([]byte{0x00})
+	f.Add(append([]byte{0x00, 0x02, 0x00, 0x22, 0x00, 0x00, 0x00, 0x30}, "Rows matched: 300  Changed: 2000000  Warnings: 0"...))
+	f.Add([]byte{0x00, 0x00, 0x00, 0x02, 0x40, 0x00, 0x00, 0x00, 0x05, 0x00, 0x03, 0x01, 'a', 0x00})
+	f.Add([]byte{0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 'h', 'i'})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		ok, err := wire.ParseOK(p)
 		_ = wire.ParseErr(p)
@@ -83,11 +88,31 @@ func FuzzParseOK(f *testing.F) {
 		if !hasStatus || st != ok.Status {
 			t.Fatalf("ParseOK status %#x, Status() = %#x, %v", ok.Status, st, hasStatus)
 		}
-		back, err := wire.ParseOK(wire.AppendOK(nil, ok))
+		enc := wire.AppendOK(nil, ok)
+		back, err := wire.ParseOK(enc)
 		if err != nil || back != ok {
 			t.Fatalf("re-encoded OK parses as %+v, %v; want %+v", back, err, ok)
 		}
+		tail, encTail := p[wire.OKStatusOffset(p):], enc[wire.OKStatusOffset(enc):]
+		if !bytes.Equal(tail, encTail) && !sameAfterInfoLength(tail, encTail) {
+			t.Fatalf("re-encoded OK ends % x, the packet % x", encTail, tail)
+		}
 	})
+}
+
+// sameAfterInfoLength reports whether two OK packets, from their status flags on, differ
+// only in how the info's length is written (AppendOK writes the shortest form, and leaves
+// out an empty info with nothing after it).
+func sameAfterInfoLength(p, q []byte) bool {
+	if !bytes.Equal(p[:4], q[:4]) {
+		return false
+	}
+	_, n := wire.LenencInt(p[4:])
+	if len(q) == 4 {
+		return len(p) == 4+n
+	}
+	_, m := wire.LenencInt(q[4:])
+	return bytes.Equal(p[4+n:], q[4+m:])
 }
 
 func countDiff(a, b []byte) int {

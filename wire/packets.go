@@ -23,18 +23,30 @@ const (
 	StatusMoreResults     uint16 = 0x0008
 	StatusNoBackslashEsc  uint16 = 0x0200
 	StatusInTransReadonly uint16 = 0x2000
+	StatusStateChanged    uint16 = 0x4000 // SERVER_SESSION_STATE_CHANGED: session-state info follows the info
 )
 
 // ErrMalformed reports a packet that does not parse.
 var ErrMalformed = errors.New("wire: malformed packet")
 
-// OK is the content of an OK packet (session-state tracking is not used by the proxy).
+// OK is the content of an OK packet.
+//
+// After the warning count comes the info, a length-encoded string, written only when there
+// is a message (or session-state info follows). The protocol documentation calls it
+// string<EOF> on a connection without CLIENT_SESSION_TRACK, but MariaDB (and MySQL) write a
+// length-encoded string either way, and libmariadb reads one either way: MariaDB 10.11 on a
+// backend connection (which has no CLIENT_SESSION_TRACK) answers an UPDATE with
+// 00 02 00 2200 0000 28 "Rows matched: 3  Changed: 2  Warnings: 0" (0x28 = 40 bytes).
+// With CLIENT_SESSION_TRACK and StatusStateChanged, the session-state info follows the
+// info; the proxy uses neither and keeps those bytes as they are, so that a re-encoded OK
+// is the packet the server sent.
 type OK struct {
 	AffectedRows uint64
 	LastInsertID uint64
 	Status       uint16
 	Warnings     uint16
-	Info         string
+	Info         string // the message, decoded: "Rows matched: 3  Changed: 2  Warnings: 0"
+	SessionState string // the bytes after the info (its own length prefix included), as sent
 }
 
 // IsEOF reports whether p is an EOF packet (0xfe and shorter than 9 bytes; a row starting
@@ -68,8 +80,16 @@ func ParseOK(p []byte) (OK, error) {
 	ok.Status = binary.LittleEndian.Uint16(p[pos:])
 	ok.Warnings = binary.LittleEndian.Uint16(p[pos+2:])
 	pos += 4
-	if pos < len(p) {
-		ok.Info = string(p[pos:])
+	if pos == len(p) {
+		return ok, nil
+	}
+	info, null, n := LenencString(p[pos:])
+	if n == 0 || null { // libmariadb reads an info longer than the packet as corrupted
+		return ok, ErrMalformed
+	}
+	ok.Info = string(info)
+	if pos += n; pos < len(p) {
+		ok.SessionState = string(p[pos:])
 	}
 	return ok, nil
 }
@@ -124,14 +144,19 @@ func SetStatus(p []byte, clear, set uint16) {
 	binary.LittleEndian.PutUint16(p[off:], s&^clear|set)
 }
 
-// AppendOK appends an OK packet's payload to b.
+// AppendOK appends an OK packet's payload to b: the info length-encoded, as the server
+// writes it, and only when there is one or session-state info follows.
 func AppendOK(b []byte, ok OK) []byte {
 	b = append(b, OKHeader)
 	b = AppendLenencInt(b, ok.AffectedRows)
 	b = AppendLenencInt(b, ok.LastInsertID)
 	b = binary.LittleEndian.AppendUint16(b, ok.Status)
 	b = binary.LittleEndian.AppendUint16(b, ok.Warnings)
-	return append(b, ok.Info...)
+	if ok.Info == "" && ok.SessionState == "" {
+		return b
+	}
+	b = AppendLenencString(b, ok.Info)
+	return append(b, ok.SessionState...)
 }
 
 // AppendEOF appends an EOF packet's payload to b.

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -36,7 +37,9 @@ func TestAppendOK(t *testing.T) {
 		{"3-byte and 8-byte ids", wire.OK{AffectedRows: 70000, LastInsertID: 1 << 32, Warnings: 2},
 			"00 fd701101 fe0000000001000000 0000 0200"},
 		{"info", wire.OK{AffectedRows: 2, Status: 0x0002, Info: "Rows matched: 2"},
-			"00 02 00 0200 0000" + hex.EncodeToString([]byte("Rows matched: 2"))},
+			"00 02 00 0200 0000 0f" + hex.EncodeToString([]byte("Rows matched: 2"))},
+		{"session state, no info", wire.OK{Status: 0x4002, SessionState: "\x10\x00\x0e\x0aautocommit\x02ON"},
+			"00 00 00 0240 0000 00 10000e0a" + hex.EncodeToString([]byte("autocommit")) + "02" + hex.EncodeToString([]byte("ON"))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -78,8 +81,10 @@ func TestParseOK(t *testing.T) {
 		wantErr bool
 	}{
 		{"minimal", "00 00 00 0200 0000", wire.OK{Status: 2}, false},
-		{"OK that ends a result set (0xfe header)", "fe 00 00 2200 0000 00", wire.OK{Status: 0x22, Info: "\x00"}, false},
-		{"non-minimal lenenc", "00 fc0100 fd020000 0100 0500 6869", wire.OK{AffectedRows: 1, LastInsertID: 2, Status: 1, Warnings: 5, Info: "hi"}, false},
+		{"OK that ends a result set (0xfe header)", "fe 00 00 2200 0000 00", wire.OK{Status: 0x22}, false},
+		{"non-minimal lenenc", "00 fc0100 fd020000 0100 0500 02 6869", wire.OK{AffectedRows: 1, LastInsertID: 2, Status: 1, Warnings: 5, Info: "hi"}, false},
+		{"info longer than the packet", "00 00 00 0200 0000 03 6869", wire.OK{}, true},
+		{"info length truncated", "00 00 00 0200 0000 fc01", wire.OK{}, true},
 		{"empty", "", wire.OK{}, true},
 		{"header only", "00", wire.OK{}, true},
 		{"truncated affected rows", "00 fc01", wire.OK{}, true},
@@ -369,5 +374,58 @@ func TestLenencString(t *testing.T) {
 		if _, _, n := wire.LenencString(unhex(t, bad)); n != 0 {
 			t.Errorf("LenencString(%s): n = %d, want 0", bad, n)
 		}
+	}
+}
+
+// mariadbOK is an OK packet as MariaDB 10.11 sent it to a connection with the backend
+// capabilities (no CLIENT_SESSION_TRACK) or with CLIENT_SESSION_TRACK: the info is a
+// length-encoded string either way.
+func mariadbOK(status string, info string, state string) string {
+	p := "00 02 00" + status + "0000"
+	if info != "" || state != "" {
+		p += hex.EncodeToString(wire.AppendLenencString(nil, info))
+	}
+	return p + state
+}
+
+// TestParseOKInfo: the info is decoded from its length-encoded string, whatever its
+// length; the length byte of a 48-57 byte info is an ASCII digit, which a reader of the raw
+// bytes took for the first number of "Rows matched: M  Changed: C  Warnings: W". Re-encoded,
+// the packet is the one the server sent.
+func TestParseOKInfo(t *testing.T) {
+	// The session-state info MariaDB sent for SET autocommit = 1 with CLIENT_SESSION_TRACK:
+	// SESSION_TRACK_SYSTEM_VARIABLES (0), "autocommit" = "ON".
+	state := "10 00 0e 0a" + hex.EncodeToString([]byte("autocommit")) + "02" + hex.EncodeToString([]byte("ON"))
+	for _, matched := range []string{"3", "300", "3000000", "300000000000", "3000000000000"} { // 46, 48, 52, 57, 58 bytes
+		info := "Rows matched: " + matched + "  Changed: 2000000  Warnings: 0"
+		for _, c := range []struct {
+			name, status, state string
+		}{
+			{"no state change (the same with and without session tracking)", "2200", ""},
+			{"with session tracking and a state change", "2240", state},
+		} {
+			t.Run(fmt.Sprintf("%d bytes %s", len(info), c.name), func(t *testing.T) {
+				p := unhex(t, mariadbOK(c.status, info, c.state))
+				ok, err := wire.ParseOK(p)
+				if err != nil {
+					t.Fatalf("ParseOK(% x): %v", p, err)
+				}
+				if want := string(unhex(t, c.state)); ok.Info != info || ok.SessionState != want {
+					t.Errorf("Info %q, SessionState %q; want %q, %q", ok.Info, ok.SessionState, info, want)
+				}
+				if back := wire.AppendOK(nil, ok); !bytes.Equal(back, p) {
+					t.Errorf("re-encoded:\n% x\nwant\n% x", back, p)
+				}
+			})
+		}
+	}
+	// A state change with no message: an empty info, then the state.
+	p := unhex(t, mariadbOK("0240", "", state))
+	ok, err := wire.ParseOK(p)
+	if err != nil || ok.Info != "" || ok.SessionState != string(unhex(t, state)) {
+		t.Fatalf("ParseOK(% x) = %+v, %v", p, ok, err)
+	}
+	if back := wire.AppendOK(nil, ok); !bytes.Equal(back, p) {
+		t.Errorf("re-encoded:\n% x\nwant\n% x", back, p)
 	}
 }
