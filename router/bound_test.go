@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -80,27 +82,28 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 		"SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()",
 		"SELECT DATABASE(), @@last_insert_id, @@max_execution_time, @@max_statement_time FROM accounts WHERE account_id = ?",
 		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id = ?",
+		"SELECT * FROM settings WHERE id = LAST_INSERT_ID()",
+		"SELECT * FROM orders WHERE user_id = ? AND id IN (SELECT id FROM order_items WHERE user_id = ?)",
+		"SELECT * FROM accounts WHERE account_id = ? AND EXISTS (SELECT 1 FROM ledger l WHERE l.account_id = ? AND l.amount > ?)",
+		"SELECT (SELECT MAX(amount) FROM ledger WHERE account_id = ?) AS m, owner FROM accounts WHERE account_id = ?",
+		"SELECT * FROM currencies WHERE code IN (SELECT note FROM orders WHERE user_id = ?)",
+		"UPDATE accounts SET owner = ? WHERE account_id = ? AND owner IN (SELECT owner FROM (SELECT owner FROM ledger WHERE account_id = ?) t)",
+		"DELETE FROM orders WHERE user_id = ? AND id IN (SELECT id FROM (SELECT id FROM order_items WHERE user_id = ?) t)",
+		"SELECT DATABASE(), c.* FROM shop.currencies c WHERE c.code = ? AND c.id <> @@last_insert_id",
+		"UPDATE settings SET v = LAST_INSERT_ID() WHERE name = ?",
+		"SELECT @@max_execution_time, name FROM settings WHERE name = ?",
 	}
 	for _, sql := range stmts {
 		t.Run(sql, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			node, err := s.parseOne(sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prep, err := s.describe(snap, node, sql)
-			if err != nil || boundOf(prep) == nil {
-				t.Fatalf("prepared without a bound route: %v", err)
+			s, snap, node, prep := describedForTest(t, sql)
+			if boundOf(prep) == nil {
+				t.Fatal("prepared without a bound route")
 			}
 			resolved := 0
 			for v := range int64(16) {
-				var ms markerCollector
-				node.Accept(&ms)
-				params := make([]wire.Param, len(ms))
-				for i := range params {
-					params[i] = intParam((v + int64(i)*(v%2)) % 9) // equal keys, then mixed ones
-				}
-				s.ids.last = uint64(v * 1000) // a session value the statement may embed
+				// Equal keys, then mixed ones; a session value the statement may embed.
+				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
+				s.ids.last = uint64(v * 1000)
 				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
 				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
@@ -189,5 +192,126 @@ func TestExplainBoundRoute(t *testing.T) {
 		if !reflect.DeepEqual(steps, want) {
 			t.Errorf("EXPLAIN SHARDS %s:\n got %q\nwant %q", c.sql, steps, want)
 		}
+	}
+}
+
+// TestBoundWritesMatchPlanning: a prepared multi-shard write placed without parsing (its
+// branches kept from PREPARE and handed the values, or split on the statement's tree with
+// its prepare-time analysis) has the branches, statements and parameters that planning the
+// statement afresh with the values gives, in every case it resolves.
+func TestBoundWritesMatchPlanning(t *testing.T) {
+	stmts := []string{
+		"UPDATE orders SET note = ? WHERE user_id IN (?, ?)",
+		"UPDATE accounts SET owner = ? WHERE account_id IN (?, ?, ?)",
+		"UPDATE shop.accounts SET owner = ? WHERE account_id IN (?, ?)",
+		"DELETE FROM ledger WHERE account_id IN (?, ?)",
+		"DELETE FROM orders WHERE amount > ?",
+		"DELETE FROM ledger WHERE amount > ?",
+		"UPDATE orders SET note = ? WHERE user_id IN (1, 2)",
+		"INSERT INTO orders (user_id, note) VALUES (?, 'a'), (?, 'b')",
+		"INSERT INTO accounts (account_id, owner) VALUES (?, ?), (?, ?), (?, ?)",
+		"INSERT INTO orders (user_id, note) VALUES (?, ?), (?, ?) ON DUPLICATE KEY UPDATE note = ?",
+		"INSERT INTO orders (user_id, note) VALUES (1, ?), (2, ?)",
+		"UPDATE currencies SET rate = ? WHERE code = ?",
+		"DELETE FROM shop.currencies WHERE code = ?",
+		"INSERT INTO currencies (code, rate) VALUES (?, ?)",
+		"UPDATE ledger SET amount = LAST_INSERT_ID() WHERE account_id IN (?, ?)",
+		"UPDATE currencies SET rate = ? WHERE id = LAST_INSERT_ID()",
+		"DELETE FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+		"UPDATE ledger SET amount = ? WHERE note = DATABASE() AND amount < @@max_execution_time",
+		"INSERT INTO orders (user_id, note) VALUES (1, LAST_INSERT_ID()), (2, ?)",
+	}
+	for _, sql := range stmts {
+		t.Run(sql, func(t *testing.T) {
+			s, snap, node, prep := describedForTest(t, sql)
+			st := &Stmt{text: sql}
+			st.setPlan(s, snap, prep) // its kept branches, or its route bound on the tree
+			if st.writes == nil && st.bound == nil {
+				t.Fatal("prepared without a bound route or kept branches")
+			}
+			resolved := 0
+			for v := range int64(16) {
+				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
+				s.ids.last = uint64(v * 1000)
+				got, ok := st.writes.resolve(s, snap, params)
+				if !ok {
+					got, ok = st.bound.resolveWrite(s, snap, params)
+				}
+				fresh, err := s.parseOne(sql)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := s.plan(snap, fresh, sql, params)
+				want, multi := p.(*plan.MultiWrite)
+				if !ok {
+					if err == nil && multi {
+						t.Errorf("params %v: planning gives a multi-shard write the prepared statement did not place", params)
+					}
+					continue
+				}
+				resolved++
+				if err != nil || !multi {
+					t.Fatalf("params %v: resolved %q, planning: %v (%T)", params, describeSteps(got), err, p)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("params %v:\nresolved %q\nplanning %q", params, describeSteps(got), describeSteps(want))
+				}
+			}
+			if resolved < 4 {
+				t.Errorf("%d of 16 executions resolved without parsing", resolved)
+			}
+		})
+	}
+}
+
+// describedForTest is sql planned as PREPARE plans it, in a session of user app in
+// database shop over shardedConfig, with its tree.
+func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.StmtNode, plan.Primitive) {
+	t.Helper()
+	s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+	node, err := s.parseOne(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := s.describe(snap, node, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, snap, node, prep
+}
+
+// paramsFor binds value(i) to each ? i of node, as BIGINT.
+func paramsFor(node ast.Node, value func(i int64) int64) []wire.Param {
+	var ms markerCollector
+	node.Accept(&ms)
+	params := make([]wire.Param, len(ms))
+	for i := range params {
+		params[i] = intParam(value(int64(i)))
+	}
+	return params
+}
+
+// TestBoundRouteUnderLockTables: while the session holds LOCK TABLES on sharded tables,
+// slot tables are locked under their own names and statements name them bare; a statement
+// prepared before the LOCK is then placed as planning it under the lock places it, not
+// with the alias its bound route gives it otherwise.
+func TestBoundRouteUnderLockTables(t *testing.T) {
+	be := newFakeBackend()
+	s := fakeSession(t, shardedRouter(t, be), "app", 1)
+	s.db = "shop"
+	ctx := context.Background()
+	st, err := s.Prepare(ctx, "SELECT owner FROM accounts WHERE account_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w clientRecorder
+	exec(t, s, "LOCK TABLES accounts READ", &w)
+	be.takeLog()
+	if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
+		t.Fatal(err)
+	}
+	const want = ": PREPARE SELECT `owner` FROM `accounts_0005` WHERE `account_id`=?"
+	if log := be.takeLog(); !slices.ContainsFunc(log, func(l string) bool { return strings.HasPrefix(l, "s2#") && strings.HasSuffix(l, want) }) {
+		t.Errorf("under LOCK TABLES, slot 5 was not prepared bare on s2: %q", log)
 	}
 }

@@ -112,6 +112,9 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	case a.infoSchema || show != nil:
 		r.Shard = introspect.Shard(db, st, params)
 	}
+	if pl.describing && bound == nil {
+		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard) // session values only: bound.go
+	}
 	r.Attrs = attrs
 	if err := pl.physicalNames(snap, st, a, show, &r); err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ type planner struct {
 	lists        bigLists      // the literal lists cut out of the statement before parsing
 	locked       bool          // the session holds LOCK TABLES on sharded tables (lock.go)
 	unpruned     bool          // a scatter template: a SELECT goes to every slot, whatever its key values (scatter_prepared.go)
+	slots        []int         // a scatter template of tables per slot: the slots it goes to (nil: every slot)
 }
 
 // planner is the session's read-only view for planning a statement under snap.

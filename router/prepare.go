@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -38,6 +39,7 @@ type Stmt struct {
 	snap       *rules.Snapshot  // planned against this snapshot; re-planned after a reload
 	bound      *boundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *scatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
+	writes     *writeRoute      // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -113,13 +115,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	p, err := s.describe(snap, st, text)
-	if errors.Is(err, errNestedUnpinned) {
-		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
-	}
-	if err == nil {
-		p, err = withReturning(p, clause)
-	}
+	p, err := describePrepared(s, snap, st, text, clause)
 	if err != nil {
 		return nil, err
 	}
@@ -128,20 +124,65 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	attrs := p.Attributes()
-	_, multi := p.(*plan.MultiWrite)
-	stmt := &Stmt{orig: sql, text: text, returning: clause, sql: first, shard: shard, sticky: attrs.Sticky, snap: snap, dynamic: attrs.Dynamic || !attrs.Names.Empty() || multi, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
+	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
 	stmt.colDefs = pkts[bs.Params:]
-	stmt.columns, stmt.rows = attrs.Columns, rowsKindOf(st)
-	if clause == "" {
-		stmt.bound = boundOf(p)
+	if _, multi := p.(*plan.MultiWrite); multi { // described from its first branch, which may hold fewer of the ?s
+		stmt.params, stmt.paramDefs = clientParams(st, stmt.paramDefs)
 	}
+	stmt.rows = rowsKindOf(st)
 	for i, d := range stmt.colDefs {
-		stmt.colDefs[i] = attrs.Columns.Rewrite(d)
+		stmt.colDefs[i] = p.Attributes().Columns.Rewrite(d)
 	}
 	return stmt, nil
+}
+
+// clientParams are the parameter count and definitions of the client's statement st, whose
+// backend description defs covers only part of it: each ? is then described as text (as a
+// prepared EXPLAIN's are, explain_prepared.go).
+func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
+	var markers markerCollector
+	st.Accept(&markers)
+	if len(markers) == len(defs) {
+		return len(defs), defs
+	}
+	defs = defs[:0:0]
+	for range markers {
+		defs = append(defs, wire.AppendColumnDef(nil, wire.Column{Name: "?", Charset: 63, Type: mysql.MYSQL_TYPE_VAR_STRING}))
+	}
+	return len(markers), defs
+}
+
+// describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
+// reuses it (bound.go, scatter_prepared.go); a statement refused for its subqueries is
+// described from one shard (subquery_prepare.go).
+func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
+	p, err := s.describe(snap, st, text)
+	if errors.Is(err, errNestedUnpinned) {
+		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
+	}
+	if err == nil {
+		p, err = withReturning(p, clause)
+	}
+	return p, err
+}
+
+// setPlan keeps p, the statement's plan under snap, for its executions.
+func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
+	attrs := p.Attributes()
+	_, multi := p.(*plan.MultiWrite)
+	st.shard, st.sql = plan.First(p)
+	st.sticky, st.snap, st.columns = attrs.Sticky, snap, attrs.Columns
+	st.dynamic = attrs.Dynamic || !attrs.Names.Empty() || multi
+	st.bound, st.writes = nil, nil
+	if st.returning == "" {
+		st.bound, st.writes = boundOf(p), newWriteRoute(s, snap, p)
+		if multi && attrs.Dynamic {
+			st.bound = multiRoute(s, snap, st.text) // its session values are bind variables (bound.go)
+		}
+	}
 }
 
 // prepareOn prepares sql on a connection of shard to learn its metadata: the backend
@@ -222,78 +263,98 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	}
 	s.reads.retryable = st.retryOK
 	defer func() { s.reads.retryable = false }()
-	sql, shard, diagnostic, names := st.sql, st.shard, false, introspect.Names{}
-	if st.bound != nil && st.bound.snap != snap {
-		st.bound = s.rebind(snap, st) // after a reload: planned once more, then bound again
+	if st.snap != nil && st.snap != snap {
+		st.replan(s, snap) // after a reload: planned once more (bound.go)
 	}
-	if bShard, bSQL, cols, ok := st.bound.resolve(s, snap, params); ok {
-		sql, shard = bSQL, bShard // no parse, no plan: the route's bind variables filled in
+	r := singleRoute{shard: st.shard, sql: st.sql, params: params}
+	if shard, sql, cols, ok := st.bound.resolve(s, snap, params); ok {
+		r.shard, r.sql = shard, sql // no parse, no plan: the route's bind variables filled in
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
 		}
 	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
-		s.route = RouteScatter // no parse, no plan: the shards' statements filled in
-		if !cols.Empty() {
-			w = introspect.NewColumns(w, cols)
-		}
-		return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
+	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
+		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
+	} else if p, ok := st.writes.resolve(s, snap, params); ok {
+		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
+	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
+		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
-		node, err := s.parseOne(st.text)
-		if err != nil {
-			return err
-		}
-		p, err := s.plan(snap, node, st.text, params)
-		bound := errors.Is(err, errNestedUnpinned)
-		if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
-			p, err = s.planBound(ctx, snap, st.text, params, err)
-			params = nil
-		}
-		if err == nil && st.returning != "" {
-			p, err = withReturning(p, st.returning)
-		}
-		if err != nil {
-			return err
-		}
-		if cols := p.Attributes().Columns; !cols.Empty() {
-			w = introspect.NewColumns(w, cols)
-		}
-		switch p := p.(type) {
-		case *plan.Scatter:
-			s.route = RouteScatter
-			if bound {
-				return s.runScatter(ctx, snap, p, false, w, true)
-			}
-			if st.returning == "" && !st.scatter.triedUnder(s, snap) {
-				// Planned once for this and every later execution (scatter_prepared.go).
-				st.scatter = s.prepareScatter(snap, st.text)
-				if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
-					return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
-				}
-			}
-			return s.executeScatter(ctx, snap, st, params, w)
-		case *plan.MultiWrite:
-			s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
-			s.route = RouteMultiWrite
-			s.branchRows = st.rows
-			defer func() { s.branchRows = rowsPlain }()
-			return s.execMulti(ctx, snap, p, false, w)
-		case *plan.Route:
-			sql, shard, diagnostic, names = p.SQL, p.Shard, p.Diagnostic, p.Names
-		default:
-			return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
-		}
+		return st.executePlanned(ctx, s, snap, params, w)
 	} else if !st.columns.Empty() {
 		w = introspect.NewColumns(w, st.columns)
 	}
-	if !names.Empty() {
-		params = names.PhysicalParams(params)
-		w = introspect.NewRows(w, names, true)
+	return st.executeSingle(ctx, s, snap, r, w)
+}
+
+// singleRoute is where one execution of a prepared statement goes when it goes to one
+// shard: the SQL prepared there and the values it executes with.
+type singleRoute struct {
+	shard      *rules.Shard
+	sql        string
+	params     []wire.Param
+	diagnostic bool             // it asks about the previous statement: keep the diagnostics
+	names      introspect.Names // database names of an information_schema statement, translated in its values and rows
+}
+
+// executePlanned parses and plans one execution of st in full, with its values: the
+// shapes no plan kept at PREPARE holds for (see Execute's order), and any statement whose
+// kept plan no longer holds.
+func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param, w wire.PacketWriter) error {
+	node, err := s.parseOne(st.text)
+	if err != nil {
+		return err
+	}
+	p, err := s.plan(snap, node, st.text, params)
+	bound := errors.Is(err, errNestedUnpinned)
+	if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
+		p, err = s.planBound(ctx, snap, st.text, params, err)
+		params = nil
+	}
+	if err == nil && st.returning != "" {
+		p, err = withReturning(p, st.returning)
+	}
+	if err != nil {
+		return err
+	}
+	if cols := p.Attributes().Columns; !cols.Empty() {
+		w = introspect.NewColumns(w, cols)
+	}
+	switch p := p.(type) {
+	case *plan.Scatter:
+		s.route = RouteScatter
+		if bound {
+			return s.runScatter(ctx, snap, p, false, w, true)
+		}
+		if st.returning == "" && !st.scatter.triedUnder(s, snap) {
+			// Planned once for this and every later execution (scatter_prepared.go).
+			st.scatter = s.prepareScatter(snap, st.text)
+			if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
+				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+			}
+		}
+		return s.executeScatter(ctx, snap, st, params, w)
+	case *plan.MultiWrite:
+		return st.executeBranches(ctx, s, snap, p, w)
+	case *plan.Route:
+		return st.executeSingle(ctx, s, snap, singleRoute{shard: p.Shard, sql: p.SQL, params: params, diagnostic: p.Diagnostic, names: p.Names}, w)
+	}
+	return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
+}
+
+// executeSingle runs one execution of st on the shard of r.
+func (st *Stmt) executeSingle(ctx context.Context, s *Session, snap *rules.Snapshot, r singleRoute, w wire.PacketWriter) error {
+	params := r.params
+	if !r.names.Empty() {
+		params = r.names.PhysicalParams(params)
+		w = introspect.NewRows(w, r.names, true)
 	}
 	if st.sticky {
 		s.sticky = true
 	}
 	if st.write {
-		if err := s.checkWrite(ctx, shard); err != nil {
+		if err := s.checkWrite(ctx, r.shard); err != nil {
 			return err
 		}
 	}
@@ -301,14 +362,32 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 	s.reads.replica = s.preparedSplit(snap, st.replicaOK)
 	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
-		return s.retryRead(ctx, shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
-			return s.executeOn(ctx, snap, shard, sql, params, diagnostic, w)
+		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
+			return s.executeOn(ctx, snap, r.shard, r.sql, params, r.diagnostic, w)
 		})
 	})
 	if st.write {
 		return lostWrite(err)
 	}
 	return err
+}
+
+// executeScattered runs a prepared SELECT's scatter read sp, its columns renamed by cols.
+func (st *Stmt) executeScattered(ctx context.Context, s *Session, snap *rules.Snapshot, sp *plan.Scatter, cols introspect.Columns, w wire.PacketWriter) error {
+	s.route = RouteScatter
+	if !cols.Empty() {
+		w = introspect.NewColumns(w, cols)
+	}
+	return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+}
+
+// executeBranches runs a prepared statement's multi-shard write p.
+func (st *Stmt) executeBranches(ctx context.Context, s *Session, snap *rules.Snapshot, p *plan.MultiWrite, w wire.PacketWriter) error {
+	s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
+	s.route = RouteMultiWrite
+	s.branchRows = st.rows
+	defer func() { s.branchRows = rowsPlain }()
+	return s.execMulti(ctx, snap, p, false, w)
 }
 
 // executeOn executes sql, prepared on shard's connection if it is not yet, with params.

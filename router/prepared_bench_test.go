@@ -70,6 +70,22 @@ func BenchmarkPreparedScatterSelect(b *testing.B) {
 	for _, q := range []struct{ name, sql string }{
 		{"range", "SELECT * FROM orders WHERE amount > ? AND note <> ?"},
 		{"in_list", "SELECT * FROM orders WHERE user_id IN (?, ?, ?)"},
+		{"limit", "SELECT * FROM orders WHERE amount > ? LIMIT ?"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			benchPrepared(b, q.sql, func(set, i int) wire.Param { return intParam(int64(set + 1000*i)) })
+		})
+	}
+}
+
+// BenchmarkPreparedWrite executes prepared writes on several shards (a broadcast table's
+// copies; the slots an IN list of ? keys names) through a session over the recording fake
+// backend: the router's own cost per EXECUTE (planning or handing the branches their
+// values, the two-phase commit's statements), without network or MariaDB.
+func BenchmarkPreparedWrite(b *testing.B) {
+	for _, q := range []struct{ name, sql string }{
+		{"broadcast", "UPDATE currencies SET rate = ? WHERE code = ?"},
+		{"in_list", "UPDATE orders SET note = ? WHERE user_id IN (?, ?)"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
 			benchPrepared(b, q.sql, func(set, i int) wire.Param { return intParam(int64(set + 1000*i)) })

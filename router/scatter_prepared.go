@@ -2,7 +2,11 @@ package router
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,12 +27,19 @@ import (
 // tree and restoring it would) and sends them to the shards its values need: it parses
 // and plans nothing.
 //
-// It is built only when the plan does not depend on the values: every ? in WHERE (the
-// merge plan reads no LIMIT ?, HAVING ? or ? in the select list), no session value written
-// into the statement, no subquery over sharded tables (those bind at each execution:
-// subquery_prepare.go), no table per slot (a shard's statement would then depend on which
-// of its slots the values need). It holds for the snapshot, database and restore flags it
-// was planned under; otherwise the execution plans the statement in full.
+// It is built only when the plan depends on the values in ways it can write in: every ? in
+// WHERE; LIMIT ? [, ?] (the merge's offset and count, and the LIMIT offset+count pushed to
+// the shards, follow the values; see limitHoles); HAVING ? and a ? field of the select
+// list as long as the shards evaluate them (the merge groups nothing: with a merge that
+// groups, computes or filters, planning reads the value); session values written into its
+// WHERE (sessionSentinels). A statement without any of those is planned pruned, its
+// shards' statements kept whole. With tables per slot a shard's statement is a UNION of the
+// tables of the slots the values need: it is planned for each set of slots at the first
+// execution that needs it (slotShards). It is not built for session values elsewhere (a
+// field named by its text), subqueries over sharded tables (those bind at each execution:
+// subquery_prepare.go), or LIMIT ? over tables per slot; those plan once per execution
+// with their values bound in (untemplated). It holds for the snapshot, database and
+// restore flags it was planned under; otherwise the execution plans the statement in full.
 type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
@@ -40,7 +51,35 @@ type scatterTemplate struct {
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
 	merge   *mergePlan
+	limit   limitHoles
+	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
+	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
+	vals []sessionVal
+	// perSlot: with tables per slot, a shard's statement is a UNION of the tables of the
+	// slots the values need: the shards' statements of each set of slots, planned at the
+	// first execution that needs it (nil: it does not fit), at most maxSlotSets of them.
+	perSlot map[string]map[*rules.Shard]sqlTemplate
+	text    string // the text planned, parsed again for each set of slots
+	// merged: a parameter is in HAVING or the select list: the template holds only when
+	// the shards evaluate them and the merge reads their columns as they come.
+	merged bool
 }
+
+// limitHoles are the parameters of a scatter SELECT's LIMIT [offset,] count: which ones
+// they are (-1: a literal, or none), and whether the shards' statements end with the LIMIT
+// offset+count that planning pushes down (then the hole after the parameters' holes: the
+// whole clause, which a count beyond reach leaves out).
+type limitHoles struct {
+	count, offset int
+	pushed        bool
+}
+
+// Sentinels bound to LIMIT parameters when a template is planned: numbers no statement is
+// expected to hold, whose sum (the pushed LIMIT) is found in the shards' statements.
+const (
+	limitCountSentinel  = 4398046511104123
+	limitOffsetSentinel = 1000000007
+)
 
 // triedUnder reports whether the template was built (or found not to fit) under the
 // session's current snapshot, database, restore flags and stickiness (after
@@ -105,8 +144,8 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		return false
 	}
 	a, err := t.pl.analyze(snap, sel)
-	if err != nil || a.dynamic || a.diagnostic || a.infoSchema || a.sticky || len(a.sessionVals) > 0 {
-		return false
+	if err != nil || a.diagnostic || a.infoSchema || a.sticky || !inWhere(sel, a.sessionVals) {
+		return false // (a.dynamic: session values, bind variables here; or diagnostics)
 	}
 	numberParams(a.markers)
 	top := topLevelTables(sel)
@@ -114,24 +153,121 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		if r.table.Kind != rules.KindSharded {
 			continue
 		}
-		if !top[r.node] || r.table.TablePerSlot {
+		if !top[r.node] {
 			return false
+		}
+		if r.table.TablePerSlot {
+			t.perSlot = map[string]map[*rules.Shard]sqlTemplate{}
 		}
 		t.sharded = append(t.sharded, r)
 	}
-	var inWhere markerCollector
-	if sel.Where != nil {
-		sel.Where.Accept(&inWhere)
-	}
-	if len(t.sharded) == 0 || len(inWhere) != len(a.markers) || len(a.markers) == 0 {
+	if len(t.sharded) == 0 || !t.placeMarkers(sel, len(a.markers)) {
 		return false
 	}
 	if t.ldb, err = t.pl.statementDB(snap, a); err != nil {
 		return false
 	}
-	t.sel, t.lits = sel, literalSlots(sel, a.markers)
+	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.markers), a.sessionVals
+	if t.perSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
+		t.text = text
+		return t.limit.count < 0 && t.limit.offset < 0
+	}
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
-	return err == nil && t.plan(snap, bound, text, len(a.markers), shards)
+	return err == nil && t.plan(snap, bound, text, len(a.markers), shards, nil)
+}
+
+// maxSlotSets bounds the sets of slots a template of tables per slot keeps statements for.
+const maxSlotSets = 16
+
+// slotShards are the shards' statements of a template of tables per slot for an execution
+// that needs slots, planned (one parse) at the first execution that needs them; nil when
+// they do not fit a template, or when maxSlotSets other sets are kept already.
+func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []int) map[*rules.Shard]sqlTemplate {
+	key := fmt.Sprint(slots)
+	if shards, ok := t.perSlot[key]; ok {
+		return shards
+	}
+	if len(t.perSlot) >= maxSlotSets {
+		return nil
+	}
+	shards := map[*rules.Shard]sqlTemplate{}
+	node, err := s.parseOne(t.text)
+	if err != nil || !t.plan(snap, node, t.text, len(t.lits), shards, slots) {
+		shards = nil
+	}
+	t.perSlot[key] = shards
+	return shards
+}
+
+// placeMarkers reports whether each of sel's n parameters is where a template can write
+// it: in WHERE, LIMIT [offset,] count, HAVING or as a field of its own in the select list.
+// It records those of LIMIT (limitHoles), and whether any is in HAVING or the select list,
+// which hold only while the merge plan does not evaluate them (plan).
+func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
+	var inWhere, inHaving markerCollector
+	if sel.Where != nil {
+		sel.Where.Accept(&inWhere)
+	}
+	if sel.Having != nil {
+		sel.Having.Accept(&inHaving)
+	}
+	t.limit = limitHoles{count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
+	placed := len(inWhere) + len(inHaving)
+	if t.limit.count >= 0 {
+		placed++
+	}
+	if t.limit.offset >= 0 {
+		placed++
+	}
+	fields := 0
+	for _, f := range sel.Fields.Fields {
+		if _, ok := f.Expr.(*test_driver.ParamMarkerExpr); ok {
+			fields++
+		}
+	}
+	t.merged = len(inHaving) > 0 || fields > 0
+	return placed+fields == n
+}
+
+// inWhere reports whether every session value node of vals is in sel's WHERE.
+func inWhere(sel *ast.SelectStmt, vals []sessionVal) bool {
+	if len(vals) == 0 {
+		return true
+	}
+	if sel.Where == nil {
+		return false
+	}
+	var c valueCollector
+	sel.Where.Accept(&c)
+	for _, v := range vals {
+		if !slices.Contains(c, v.node) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueCollector collects the literals of an expression.
+type valueCollector []*test_driver.ValueExpr
+
+func (c *valueCollector) Enter(n ast.Node) (ast.Node, bool) {
+	if v, ok := n.(*test_driver.ValueExpr); ok {
+		*c = append(*c, v)
+	}
+	return n, false
+}
+
+func (c *valueCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// limitMarker is the index of the parameter part gives of sel's LIMIT, -1 when it is not a ?.
+func limitMarker(sel *ast.SelectStmt, part func(*ast.Limit) ast.ExprNode) int {
+	if sel.Limit == nil {
+		return -1
+	}
+	if m, ok := part(sel.Limit).(*test_driver.ParamMarkerExpr); ok {
+		return m.Order
+	}
+	return -1
 }
 
 // literalSlots puts a literal in the place of each of st's markers (in text order), for
@@ -150,7 +286,7 @@ func literalSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_d
 
 // plan plans the statement with sentinels bound to its n parameters, over every slot, and
 // keeps each shard's statement cut at the sentinels.
-func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]sqlTemplate) bool {
+func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]sqlTemplate, slots []int) bool {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	tag := "shardproxy_param_" + hex.EncodeToString(nonce[:]) + "_"
@@ -159,25 +295,51 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	}
 	params := make([]wire.Param, n)
 	for i := range params {
-		params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
+		switch i {
+		case t.limit.count:
+			params[i] = int64Param(limitCountSentinel)
+		case t.limit.offset:
+			params[i] = int64Param(limitOffsetSentinel)
+		default:
+			params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
+		}
 	}
-	if bindParams(node, params) != nil {
+	if bindParams(node, params) != nil || !t.sessionSentinels(snap, node, tag, n) {
 		return false
 	}
 	pl := *t.pl
-	pl.unpruned = true
+	pl.unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
+	pl.slots = slots
 	p, err := pl.plan(snap, node, text, nil)
 	sp, ok := p.(*plan.Scatter)
 	if err != nil || !ok || mergeOf(sp).branched {
 		return false
+	}
+	if m := mergeOf(sp); t.merged && (m.group || len(m.aggs) > 0 || len(m.computed) > 0 || m.having != nil) {
+		return false // the merge plan evaluates a value: planning read the sentinel
 	}
 	quoted, err := restoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
 	if err != nil || !strings.HasSuffix(quoted, tag+"'") {
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	for _, tg := range sp.Targets {
-		tmpl, ok := cutTemplate(tg.SQL, open, n)
+	m := mergeOf(sp)
+	pushed := " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
+	for i, tg := range sp.Targets {
+		sql := tg.SQL
+		if t.limit.count >= 0 || t.limit.offset >= 0 {
+			if strings.Count(sql, pushed) > 1 || (i > 0 && strings.Contains(sql, pushed) != t.limit.pushed) {
+				return false
+			}
+			if strings.HasSuffix(sql, pushed) { // the LIMIT offset+count pushed down: a hole of its own
+				t.limit.pushed = true
+				sql = strings.TrimSuffix(sql, pushed) + open + strconv.Itoa(n) + "_'"
+			}
+			if strings.Contains(sql, strconv.Itoa(limitCountSentinel)) || strings.Contains(sql, strconv.Itoa(limitOffsetSentinel)) {
+				return false // a LIMIT value the template cannot write
+			}
+		}
+		tmpl, ok := cutTemplate(sql, open, n+1+len(t.vals))
 		if !ok {
 			return false
 		}
@@ -185,6 +347,31 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	}
 	t.merge = mergeOf(sp)
 	return true
+}
+
+// sessionSentinels writes a sentinel literal, the hole after the LIMIT's, in place of
+// each session value of node (analysed here as planning analyses it), so that planning
+// keeps them out of its rewrites as it does the parameters' sentinels.
+func (t *scatterTemplate) sessionSentinels(snap *rules.Snapshot, node ast.StmtNode, tag string, n int) bool {
+	if len(t.vals) == 0 {
+		return true
+	}
+	a, err := t.pl.analyze(snap, node)
+	if err != nil || len(a.sessionVals) != len(t.vals) {
+		return false
+	}
+	for j, v := range a.sessionVals {
+		if v.name != t.vals[j].name {
+			return false
+		}
+		*v.node = *ast.NewValueExpr(tag+strconv.Itoa(n+1+j)+"_", "", "").(*test_driver.ValueExpr)
+	}
+	return true
+}
+
+// int64Param is v as a BIGINT parameter.
+func int64Param(v int64) wire.Param {
+	return wire.Param{Type: 0x08, Value: binary.LittleEndian.AppendUint64(nil, uint64(v))} // LONGLONG
 }
 
 // cutTemplate cuts sql at each sentinel literal: open, the parameter's index, "_'".
@@ -230,27 +417,111 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		}
 		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
+	if !fillSessionVals(s, snap, t.vals) {
+		return nil, introspect.Columns{}, false
+	}
 	slots, err := t.pl.scatterSlots(t.sel, t.sharded, nil)
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
 	}
 	byShard, order := slotsByShard(t.sharded[0].table.Scheme, slots)
-	if len(order) < 2 {
+	shards := t.shards
+	switch {
+	case t.perSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
+		if shards = t.slotShards(s, snap, slots); shards == nil {
+			return nil, introspect.Columns{}, false
+		}
+	case t.perSlot != nil || len(order) < 2:
 		return nil, introspect.Columns{}, false
 	}
-	lits := make([]string, len(t.lits))
+	n := len(t.lits)
+	if t.limit.pushed || len(t.vals) > 0 {
+		n += 1 + len(t.vals) // the pushed LIMIT's hole, then the session values'
+	}
+	lits := make([]string, len(t.lits), n)
 	for i, l := range t.lits {
 		if lits[i], err = restoreSQL(t.flags, nil, l); err != nil {
 			return nil, introspect.Columns{}, false
 		}
 	}
-	sp := &plan.Scatter{Merge: t.merge, Targets: make([]plan.Target, 0, len(order))}
+	merge, ok := t.limitMerge()
+	if !ok {
+		return nil, introspect.Columns{}, false
+	}
+	switch {
+	case t.limit.pushed:
+		lits = append(lits, pushedLimit(merge))
+	case n > len(lits):
+		lits = append(lits, "") // no LIMIT hole: the session values' holes come after its place
+	}
+	for _, v := range t.vals {
+		lit, err := restoreSQL(t.flags, nil, v.node)
+		if err != nil {
+			return nil, introspect.Columns{}, false
+		}
+		lits = append(lits, lit)
+	}
+	sp := &plan.Scatter{Merge: merge, Targets: make([]plan.Target, 0, len(order))}
 	for _, sh := range order {
-		tmpl, ok := t.shards[sh]
+		tmpl, ok := shards[sh]
 		if !ok {
 			return nil, introspect.Columns{}, false
 		}
 		sp.Targets = append(sp.Targets, plan.Target{Shard: sh, Slots: byShard[sh], SQL: tmpl.fill(lits)})
 	}
 	return sp, introspect.ColumnsOf(t.ldb, order[0]), true
+}
+
+// limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
+// (scatterShape.limit); ok is false for values planning refuses. Without LIMIT parameters
+// it is the template's own (read-only, shared by every execution).
+func (t *scatterTemplate) limitMerge() (*mergePlan, bool) {
+	if t.limit.count < 0 && t.limit.offset < 0 {
+		return t.merge, true
+	}
+	m := *t.merge
+	sh := &scatterShape{}
+	var err error
+	if t.limit.count >= 0 {
+		if m.count, err = sh.limitValue(t.lits[t.limit.count]); err != nil {
+			return nil, false
+		}
+	}
+	if t.limit.offset >= 0 {
+		if m.offset, err = sh.limitValue(t.lits[t.limit.offset]); err != nil {
+			return nil, false
+		}
+	}
+	return &m, true
+}
+
+// pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
+// or none when no shard could reach it.
+func pushedLimit(m *mergePlan) string {
+	if m.count < 0 || m.count > math.MaxInt64-m.offset {
+		return ""
+	}
+	return " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
+}
+
+// untemplated places an execution of a prepared SELECT that went to several shards under
+// this snapshot and fits no template (a merge that reads a value, LIMIT ? over tables per
+// slot, a session value in the select list, subqueries): the values are bound into a fresh tree as literals and it is
+// planned, one parse, where finding out that it scatters took another. ok is false when
+// the statement has a template or none was tried, or when the values send it elsewhere
+// than to several shards (the caller then plans it in full).
+func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
+	if !t.triedUnder(s, snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
+		return nil, introspect.Columns{}, false
+	}
+	node, err := s.parseOne(st.text)
+	if err != nil || bindParams(node, params) != nil {
+		return nil, introspect.Columns{}, false
+	}
+	p, err := s.plan(snap, node, st.text, nil)
+	sp, ok := p.(*plan.Scatter)
+	if err != nil || !ok {
+		return nil, introspect.Columns{}, false
+	}
+	return sp, sp.Columns, true
 }

@@ -30,6 +30,27 @@ var scatterPreparedStmts = []string{
 	"SELECT * FROM events WHERE id >= ? ORDER BY id LIMIT 3",
 	"SELECT COUNT(*) FROM visits WHERE visited_on >= ? AND note = CONCAT(?, 'x')",
 	"SELECT * FROM orders WHERE note = -? OR amount = ? * -1",
+	"SELECT * FROM orders WHERE amount > ? LIMIT ?",
+	"SELECT id, amount FROM orders WHERE amount > ? ORDER BY amount DESC, id LIMIT ?, ?",
+	"SELECT user_id, COUNT(*) FROM orders WHERE note <> ? GROUP BY user_id ORDER BY user_id LIMIT ?",
+	"SELECT note, COUNT(*) FROM orders WHERE amount > ? GROUP BY note ORDER BY note LIMIT ?",
+	"SELECT DISTINCT note FROM orders WHERE amount <> ? ORDER BY note LIMIT ? OFFSET ?",
+	"SELECT * FROM orders WHERE amount > ? LIMIT 2, ?",
+	"SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?, 3",
+	"SELECT user_id, COUNT(*) FROM orders GROUP BY user_id HAVING COUNT(*) > ?",
+	"SELECT user_id, COUNT(*) FROM orders WHERE amount > ? GROUP BY user_id HAVING COUNT(*) > ? AND SUM(amount) < ? ORDER BY user_id",
+	"SELECT ?, id FROM orders",
+	"SELECT id, ? FROM orders WHERE amount > ? ORDER BY id",
+	"SELECT ? AS tag, user_id FROM orders WHERE note <> ? LIMIT ?",
+	"SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+	"SELECT * FROM orders WHERE (user_id = LAST_INSERT_ID() OR user_id IN (?, ?)) AND note <> DATABASE() LIMIT ?",
+	"SELECT * FROM events WHERE id BETWEEN ? AND LAST_INSERT_ID() + ?",
+	"SELECT * FROM accounts WHERE owner = ?",
+	"SELECT owner FROM accounts WHERE account_id IN (?, ?, ?)",
+	"SELECT a.owner, l.amount FROM accounts a JOIN ledger l ON l.account_id = a.account_id WHERE l.amount > ? AND a.account_id IN (?, ?)",
+	"SELECT owner, COUNT(*) FROM accounts WHERE balance > ? GROUP BY owner ORDER BY owner",
+	"SELECT * FROM accounts WHERE owner <> ? ORDER BY account_id LIMIT 5",
+	"SELECT SQL_NO_CACHE owner FROM shop.accounts WHERE account_id <> ? AND owner = DATABASE()",
 }
 
 // scatterParamValues are values of every kind a client binds: they must reach the shards
@@ -95,6 +116,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 				for i := range params {
 					params[i] = vals[(k+i*(k%5+1))%len(vals)]
 				}
+				s.ids.last = uint64(k) * 37 // a session value the statement may embed
 				sp, cols, ok := tmpl.resolve(s, snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
@@ -122,7 +144,14 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, mergeOf(sp).Steps(), cols, mergeOf(wsp).Steps(), wsp.Columns)
 				}
 			}
-			if resolved < len(vals) {
+			want := len(vals)
+			if strings.Contains(sql, "LIMIT") && strings.Contains(sql[strings.Index(sql, "LIMIT"):], "?") {
+				want = 3 // most values are not LIMIT values: planning refuses them too
+			}
+			if strings.Contains(sql, "account_id IN") {
+				want = 3 // most values are no keys of by_account's mod: planning refuses them too
+			}
+			if resolved < want {
 				t.Errorf("%d of %d executions resolved by the template", resolved, 3*len(vals))
 			}
 		})
@@ -141,11 +170,14 @@ func targetSQL(sp *plan.Scatter) []string {
 // than the values, get no template and are planned in full at each execution.
 func TestScatterTemplateDeclines(t *testing.T) {
 	for _, sql := range []string{
-		"SELECT * FROM orders WHERE amount > ? LIMIT ?",
-		"SELECT user_id, COUNT(*) FROM orders GROUP BY user_id HAVING COUNT(*) > ?",
-		"SELECT ?, id FROM orders",
-		"SELECT * FROM accounts WHERE owner = ?",
-		"SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()",
+		"SELECT * FROM orders WHERE amount > ? LIMIT ? FOR UPDATE",
+		"SELECT note, COUNT(*) FROM orders GROUP BY note HAVING COUNT(*) > ?",
+		"SELECT ? + 1, id FROM orders",
+		"SELECT ?, COUNT(*) FROM orders",
+		"SELECT DISTINCT ?, note FROM orders",
+		"SELECT * FROM accounts WHERE owner = ? LIMIT ?",
+		"SELECT LAST_INSERT_ID(), id FROM orders WHERE amount > ?",
+		"SELECT * FROM orders WHERE amount > ? AND note <> @@warning_count",
 		"SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)",
 		"SELECT * FROM orders WHERE user_id = 5 AND amount > 3",
 	} {

@@ -38,6 +38,9 @@ func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params 
 			}
 		}
 	}
+	if pl.unpruned && pl.slots != nil {
+		return pl.slots, nil // a scatter template of tables per slot: these slots (scatter_prepared.go)
+	}
 	var slots []int
 	for _, r := range sharded {
 		if pl.unpruned {

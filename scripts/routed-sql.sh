@@ -7,7 +7,8 @@
 #   scripts/routed-sql.sh > before.txt; ...; scripts/routed-sql.sh > after.txt; diff before.txt after.txt
 #
 # It reads both the flat layout (shard/sql, scatter, branches) and the primitives' description
-# (plan.steps, plan.flags). A multi-shard write's commit step and the flags the flat layout did
+# (plan.steps, plan.flags), and the executions of prepared statements (plan_prepared.json: what
+# each set of values sends, and how it was placed). A multi-shard write's commit step and the flags the flat layout did
 # not have (diagnostic, bound, copies) are left out.
 set -eu
 cd "$(dirname "$0")/../router/testdata"
@@ -27,6 +28,7 @@ for f in plan_*.json; do
 	   elif .shard then "  route \(.shard): \(.sql)"
 	   else empty end),
 	  (.explain // [] | .[] | "  explain \(.)"),
+	  (.executions // [] | .[] | "  execute \(.params | map(tostring) | join(",")) via \(.via): " + (.routed | join(" | "))),
 	  ([if (.sticky // false) or ((.plan.flags // []) | index("sticky") != null) then "sticky" else empty end,
 	    if (.dynamic // false) or ((.plan.flags // []) | index("dynamic") != null) then "dynamic" else empty end,
 	    if .bound then "bound" else empty end] | if length > 0 then "  flags: " + join(",") else empty end)
