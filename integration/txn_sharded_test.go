@@ -433,14 +433,22 @@ func testDeadlockEveryShard(t *testing.T, se *shardedEnv) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- exec(heavy, "UPDATE users SET score = score + 1 WHERE user_id = ?", onX[0]) }()
-	eventually(t, 30*time.Second, "the heavy transaction waits for a lock", func() error {
+	// INNODB_TRX is a copy InnoDB refreshes only when nobody read it for 0.1 s: polled more
+	// often (eventually's 50 ms), it keeps showing the first snapshot, taken before the
+	// heavy UPDATE reached its lock wait, for good. Poll it every 250 ms.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		n := queryString(t, se.shards[x], "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
-		if n != "1" {
-			select {
-			case err := <-waited:
-				t.Fatalf("the heavy transaction's UPDATE did not wait for the victim's lock: %v", err)
-			default:
-			}
+		if n == "1" {
+			break
+		}
+		select {
+		case err := <-waited:
+			t.Fatalf("the heavy transaction's UPDATE did not wait for the victim's lock: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			time.Sleep(250 * time.Millisecond) // a fresh copy for the report below
 			// Every shard's InnoDB transactions, and what each backend session is doing
 			// (a wait that is not InnoDB's, a command not yet read, a session gone).
 			var all []string
@@ -449,10 +457,10 @@ func testDeadlockEveryShard(t *testing.T, se *shardedEnv) {
 					queryString(t, sh, "SELECT IFNULL(GROUP_CONCAT(CONCAT(trx_mysql_thread_id, ' ', trx_state, ' ', IFNULL(trx_query, '-')) SEPARATOR '; '), '') FROM information_schema.innodb_trx"),
 					queryString(t, sh, "SELECT IFNULL(GROUP_CONCAT(CONCAT(id, ' ', command, ' ', IFNULL(state, '-'), ' ', IFNULL(LEFT(info, 60), '-')) SEPARATOR '; '), '') FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command <> 'Daemon'")))
 			}
-			return fmt.Errorf("%s transactions waiting on shard %d (%s)", n, x, strings.Join(all, " | "))
+			t.Fatalf("the heavy transaction waits for a lock: not true after 30s: %s transactions waiting on shard %d (%s)", n, x, strings.Join(all, " | "))
 		}
-		return nil
-	})
+		time.Sleep(250 * time.Millisecond)
+	}
 	err := exec(victim, "UPDATE users SET score = score + 1 WHERE user_id = ?", onX[1])
 	wantError(t, err, 1213, "40001")
 	if err := <-waited; err != nil {
