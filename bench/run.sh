@@ -158,7 +158,7 @@ per_query() {
 # backend_status: selected global status counters of the MariaDB server, as "name value" lines.
 backend_status() {
   mdb "$DB_PORT" root "$ROOT_PW" -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN
-    ('Connections','Questions','Com_stmt_prepare','Com_stmt_execute','Com_stmt_close','Aborted_clients','Aborted_connects')" 2>/dev/null
+    ('Connections','Questions','Com_stmt_prepare','Com_stmt_execute','Com_stmt_close','Com_change_db','Com_select','Com_set_option','Aborted_clients','Aborted_connects')" 2>/dev/null
 }
 
 # status_delta BEFORE AFTER: "name=after-before ..." for the counters of backend_status.
