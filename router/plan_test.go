@@ -196,12 +196,20 @@ func int64Params(vs []int64) []wire.Param {
 // runGolden runs every case of file against cfg, one subtest each; with -update it writes
 // the planner's output back (except for cases marked as bugs).
 func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
+	golden(t, file, func(c planCase) (string, string) { return c.Comment, c.Query },
+		func(t *testing.T, c planCase) planCase { return runPlan(t, cfg(), c) }, show)
+}
+
+// golden runs every case of testdata/file, one subtest each named by its comment: run's
+// outcome must equal the case; with -update the outcomes are written back to the file.
+// name gives a case's comment and query, show how a case is printed in a failure.
+func golden[C any](t *testing.T, file string, name func(C) (comment, query string), run func(*testing.T, C) C, show func(C) string) {
 	path := filepath.Join("testdata", file)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []planCase
+	var cases []C
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if !*update { // -update drops fields the cases no longer have
 		dec.DisallowUnknownFields()
@@ -211,18 +219,19 @@ func runGolden(t *testing.T, file string, cfg func() *rules.Config) {
 	}
 	seen := map[string]bool{}
 	for i, c := range cases {
-		if seen[c.Comment] {
-			t.Fatalf("%s: duplicate comment %q", path, c.Comment)
+		comment, query := name(c)
+		if seen[comment] {
+			t.Fatalf("%s: duplicate comment %q", path, comment)
 		}
-		seen[c.Comment] = true
-		t.Run(c.Comment, func(t *testing.T) {
-			got := runPlan(t, cfg(), c)
+		seen[comment] = true
+		t.Run(comment, func(t *testing.T) {
+			got := run(t, c)
 			if *update {
 				cases[i] = got
 				return
 			}
 			if !reflect.DeepEqual(got, c) {
-				t.Errorf("query %q\n got: %s\nwant: %s", c.Query, show(got), show(c))
+				t.Errorf("query %q\n got: %s\nwant: %s", query, show(got), show(c))
 			}
 		})
 	}

@@ -1,15 +1,11 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,48 +58,11 @@ type preparedExecution struct {
 // execution placed without parsing must equal what planning the statement afresh with its
 // values gives.
 func TestPlanPrepared(t *testing.T) {
-	path := filepath.Join("testdata", "plan_prepared.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []preparedCase
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cases); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	seen := map[string]bool{}
-	for i, c := range cases {
-		if seen[c.Comment] {
-			t.Fatalf("%s: duplicate comment %q", path, c.Comment)
-		}
-		seen[c.Comment] = true
-		t.Run(c.Comment, func(t *testing.T) {
-			got := runPrepared(t, c)
-			if *update {
-				cases[i] = got
-				return
-			}
-			if !reflect.DeepEqual(got, c) {
-				g, _ := json.MarshalIndent(got, "", "  ")
-				w, _ := json.MarshalIndent(c, "", "  ")
-				t.Errorf("query %q\n got: %s\nwant: %s", c.Query, g, w)
-			}
+	golden(t, "plan_prepared.json", func(c preparedCase) (string, string) { return c.Comment, c.Query }, runPrepared,
+		func(c preparedCase) string {
+			b, _ := json.MarshalIndent(c, "", "  ")
+			return string(b)
 		})
-	}
-	if *update {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(cases); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // runPrepared prepares c.Query and executes it with each set of values, and returns the
