@@ -138,8 +138,8 @@ func (b *boundRoute) finish(r *plan.Route, a *analyzer) *boundRoute {
 // ok is false when the route is not a single slot known from the parameters alone (several
 // slots, a value the key's function refuses, a single table elsewhere, a changed session or
 // snapshot): the caller then plans the statement in full, which answers those cases.
-func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
-	if !b.holds(s, snap) || b.multi {
+func (b *boundRoute) resolve(v execView, snap *rules.Snapshot, params []wire.Param) (shard *rules.Shard, sql string, cols introspect.Columns, ok bool) {
+	if !b.holds(v, snap) || b.multi {
 		return nil, "", introspect.Columns{}, false
 	}
 	slot := 0
@@ -149,7 +149,7 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 		}
 		shard = b.sharded[0].table.Scheme.SlotShard(slot)
 	}
-	if checkSingles(b.refs, shard) != nil || !b.fillVals(s, snap) {
+	if checkSingles(b.refs, shard) != nil || !fillSessionVals(v, snap, b.vals) {
 		return nil, "", introspect.Columns{}, false
 	}
 	sql, err := b.fill(func(t *rules.Table) string { return t.PhysicalName(slot) }, shard.Database)
@@ -162,21 +162,43 @@ func (b *boundRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Par
 // holds reports whether the route was planned under the session's snapshot, database,
 // restore flags and table locks (while the session holds LOCK TABLES on sharded tables,
 // slot tables are named bare: tableRef.bare).
-func (b *boundRoute) holds(s *Session, snap *rules.Snapshot) bool {
-	return b != nil && snap == b.snap && s.db == b.db && s.vars.restoreFlags == b.flags && b.pl.locked == s.locks.locked()
+func (b *boundRoute) holds(v execView, snap *rules.Snapshot) bool {
+	return b != nil && snap == b.snap && v.db == b.db && v.flags == b.flags && b.pl.locked == v.locked
 }
 
-// fillVals writes the session's values into the statement's session value nodes; false for
-// a value a bound route does not fill in.
-func (b *boundRoute) fillVals(s *Session, snap *rules.Snapshot) bool {
-	return fillSessionVals(s, snap, b.vals)
+// execView is what placing a prepared plan at EXECUTE reads of the session: the state the
+// plan must have been planned under, and the session's values for its bind variables.
+type execView struct {
+	db     string
+	flags  format.RestoreFlags
+	locked bool // LOCK TABLES on sharded tables
+	vals   sessionValues
+}
+
+// execViewOf is s's execView now.
+func execViewOf(s *Session) execView {
+	return execView{db: s.db, flags: s.vars.restoreFlags, locked: s.locks.locked(), vals: liveValues{s}}
+}
+
+// liveValues are the session's values as execution binds them (sessionValues).
+type liveValues struct{ s *Session }
+
+// SessionValue is s's sessionValue.
+func (v liveValues) SessionValue(snap *rules.Snapshot, name string) (any, bool) {
+	return v.s.sessionValue(snap, name)
+}
+
+// sessionValues gives the session's values of the functions a plan binds at execution
+// (LAST_INSERT_ID(), DATABASE(), CONNECTION_ID(), VERSION(), the deadline variables).
+type sessionValues interface {
+	SessionValue(snap *rules.Snapshot, name string) (any, bool)
 }
 
 // fillSessionVals writes the session's values into the session value nodes vals; false
 // for a value that is not filled in at execution (diagnostics).
-func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
+func fillSessionVals(ev execView, snap *rules.Snapshot, vals []sessionVal) bool {
 	for _, v := range vals {
-		val, ok := s.sessionValue(snap, v.name)
+		val, ok := ev.vals.SessionValue(snap, v.name)
 		if !ok {
 			return false
 		}
@@ -193,8 +215,8 @@ func fillSessionVals(s *Session, snap *rules.Snapshot, vals []sessionVal) bool {
 // does; fill names the tree again for the next execution. ok is false when the values do
 // not make a multi-shard write (resolve places one slot; a refused value is the full
 // planning's to report).
-func (b *boundRoute) resolveWrite(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
-	if !b.holds(s, snap) || b.fixed != nil || !isWrite(b.st) || !b.fillVals(s, snap) {
+func (b *boundRoute) resolveWrite(v execView, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
+	if !b.holds(v, snap) || b.fixed != nil || !isWrite(b.st) || !fillSessionVals(v, snap, b.vals) {
 		return nil, false
 	}
 	a := b.a
@@ -254,8 +276,8 @@ func newWriteRoute(s *Session, snap *rules.Snapshot, p plan.Primitive) *writeRou
 
 // resolve is the write's plan for one execution: the branches with the execution's
 // values, each statement given the ones it kept (as planning with the values gives them).
-func (r *writeRoute) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
-	if r == nil || snap != r.snap || s.db != r.db || s.vars.restoreFlags != r.flags || s.locks.locked() {
+func (r *writeRoute) resolve(v execView, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
+	if r == nil || snap != r.snap || v.db != r.db || v.flags != r.flags || v.locked {
 		return nil, false
 	}
 	w := *r.w

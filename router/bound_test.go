@@ -105,7 +105,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
 				s.ids.last = uint64(v * 1000)
 				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
-				shard, got, cols, ok := boundOf(prep).resolve(s, snap, params)
+				shard, got, cols, ok := boundOf(prep).resolve(execViewOf(s), snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
@@ -233,9 +233,9 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 			for v := range int64(16) {
 				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
 				s.ids.last = uint64(v * 1000)
-				got, ok := st.writes.resolve(s, snap, params)
+				got, ok := st.writes.resolve(execViewOf(s), snap, params)
 				if !ok {
-					got, ok = st.bound.resolveWrite(s, snap, params)
+					got, ok = st.bound.resolveWrite(execViewOf(s), snap, params)
 				}
 				fresh, err := s.parseOne(sql)
 				if err != nil {

@@ -174,7 +174,7 @@ func runBound(t *testing.T, s *Session, snap *rules.Snapshot, c planCase, want *
 	if err != nil {
 		return false
 	}
-	shard, sql, cols, ok := boundOf(prep).resolve(s, snap, int64Params(c.Params))
+	shard, sql, cols, ok := boundOf(prep).resolve(execViewOf(s), snap, int64Params(c.Params))
 	if ok && (shard != want.Shard || sql != want.SQL || !reflect.DeepEqual(cols, want.Columns)) {
 		t.Errorf("bound route: %s %q %v, planned: %s %q %v", shard.Name, sql, cols, want.Shard.Name, want.SQL, want.Columns)
 	}

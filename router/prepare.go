@@ -267,7 +267,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		st.replan(s, snap) // after a reload: planned once more (bound.go)
 	}
 	r := singleRoute{shard: st.shard, sql: st.sql, params: params}
-	if shard, sql, cols, ok := st.bound.resolve(s, snap, params); ok {
+	if shard, sql, cols, ok := st.bound.resolve(execViewOf(s), snap, params); ok {
 		r.shard, r.sql = shard, sql // no parse, no plan: the route's bind variables filled in
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
@@ -276,9 +276,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
 	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
-	} else if p, ok := st.writes.resolve(s, snap, params); ok {
+	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
-	} else if p, ok := st.bound.resolveWrite(s, snap, params); ok {
+	} else if p, ok := st.bound.resolveWrite(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		return st.executePlanned(ctx, s, snap, params, w)

@@ -148,7 +148,7 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 }
 
 func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	shard, sql, _, ok := st.bound.resolve(s, snap, params)
+	shard, sql, _, ok := st.bound.resolve(execViewOf(s), snap, params)
 	*p = &plan.Route{Shard: shard, SQL: sql}
 	return ok
 }
@@ -170,13 +170,13 @@ func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.
 }
 
 func placeWrites(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	w, ok := st.writes.resolve(s, snap, params)
+	w, ok := st.writes.resolve(execViewOf(s), snap, params)
 	*p = w
 	return ok
 }
 
 func placeSplit(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	w, ok := st.bound.resolveWrite(s, snap, params)
+	w, ok := st.bound.resolveWrite(execViewOf(s), snap, params)
 	*p = w
 	return ok
 }

@@ -417,7 +417,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		}
 		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
-	if !fillSessionVals(s, snap, t.vals) {
+	if !fillSessionVals(execViewOf(s), snap, t.vals) {
 		return nil, introspect.Columns{}, false
 	}
 	slots, err := t.pl.scatterSlots(t.sel, t.sharded, nil)
