@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -183,7 +185,7 @@ func TestResetClearsSession(t *testing.T) {
 	_ = s.tx.Write("s_blog", true)
 	s.tx.Savepoint("a")
 	s.ids.last = 7
-	s.diag.last.rowCount = 3
+	s.diag.last.RowCount = 3
 	if err := s.Reset(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +196,8 @@ func TestResetClearsSession(t *testing.T) {
 		t.Errorf("transaction bookkeeping after reset: written %v, begin %q, savepoints %v, sticky %v, pinned %d",
 			s.tx.Writers(), s.tx.BeginText(), s.tx.Savepoints(), s.sticky, len(s.pinned))
 	}
-	if s.sqlStmts.byName != nil || s.ids.last != 0 || s.diag.last.rowCount != fresh.diag.last.rowCount {
-		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts.byName, s.ids.last, s.diag.last.rowCount)
+	if s.sqlStmts.byName != nil || s.ids.last != 0 || s.diag.last.RowCount != fresh.diag.last.RowCount {
+		t.Errorf("statements and diagnostics after reset: %v, %d, %d", s.sqlStmts.byName, s.ids.last, s.diag.last.RowCount)
 	}
 	if s.vars.restoreFlags != fresh.vars.restoreFlags || s.vars.get("sql_mode") != "" || s.vars.get("character_set_client") != "'latin1'" {
 		t.Errorf("variables after reset: %v (restore flags %v)", s.vars.values, s.vars.restoreFlags)
@@ -205,7 +207,7 @@ func TestResetClearsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := restoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
+	if got, _ := planner.RestoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT _UTF8MB4'x'" && got != "SELECT 'x'" {
 		t.Errorf(`SELECT "x" after reset reads as %s`, got)
 	}
 }
@@ -257,7 +259,7 @@ func TestSQLModeFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatalf(`under ANSI_QUOTES "a" is a column: %v`, err)
 	}
-	if got, _ := restoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT `a` FROM `t`" {
+	if got, _ := planner.RestoreSQL(s.vars.restoreFlags, s.lists, st); got != "SELECT `a` FROM `t`" {
 		t.Errorf("restored as %s", got)
 	}
 	// MariaDB ends "a\" at its second quote; the parser would not: refused.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
@@ -69,7 +71,7 @@ func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt strin
 	for i, st := range stmts { // one, unless the cut missed a delimiter the parser saw
 		text := stmt
 		if len(stmts) > 1 {
-			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
+			text = s.lists.Expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
 		}
 		if err := s.execWithDeadline(ctx, snap, st, text, more || i < len(stmts)-1, w); err != nil {
 			return err
@@ -85,7 +87,7 @@ func nextStatement(sql string, backslash bool) (stmt, rest string) {
 		if sql[i] == ';' {
 			return sql[:i], sql[i+1:]
 		}
-		i = skipToken(sql, i, backslash)
+		i = planner.SkipToken(sql, i, backslash)
 	}
 	return sql, ""
 }
@@ -96,54 +98,13 @@ func blankSQL(sql string, backslash bool) bool {
 		switch c := sql[i]; {
 		case c == ';' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
-		case isCommentStart(sql, i):
-			i = skipToken(sql, i, backslash)
+		case planner.IsCommentStart(sql, i):
+			i = planner.SkipToken(sql, i, backslash)
 		default:
 			return false
 		}
 	}
 	return true
-}
-
-func isCommentStart(sql string, i int) bool {
-	switch {
-	case sql[i] == '#':
-		return true
-	case strings.HasPrefix(sql[i:], "/*"):
-		return true
-	case strings.HasPrefix(sql[i:], "--"):
-		return i+2 == len(sql) || sql[i+2] <= ' '
-	}
-	return false
-}
-
-// skipToken returns the index after the lexical unit at i: a quoted string or name, a
-// comment, or one byte.
-func skipToken(sql string, i int, backslash bool) int {
-	switch c := sql[i]; {
-	case c == '\'' || c == '"' || c == '`':
-		for j := i + 1; j < len(sql); j++ {
-			switch {
-			case sql[j] == '\\' && backslash && c != '`':
-				j++
-			case sql[j] == c:
-				return j + 1 // a doubled quote reopens at the next step
-			}
-		}
-		return len(sql)
-	case isCommentStart(sql, i):
-		if sql[i] == '/' {
-			if j := strings.Index(sql[i+2:], "*/"); j >= 0 {
-				return i + 2 + j + 2
-			}
-			return len(sql)
-		}
-		if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
-			return i + j + 1
-		}
-		return len(sql)
-	}
-	return i + 1
 }
 
 // moreResults is a PacketWriter that marks the end of each result passing through it

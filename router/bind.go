@@ -1,11 +1,10 @@
 package router
 
 import (
-	"encoding/binary"
-	"math"
 	"slices"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -16,7 +15,7 @@ import (
 // bindParams replaces a statement's ? placeholders by literals of the bound values (given
 // in the placeholders' text order).
 func bindParams(st ast.StmtNode, params []wire.Param) error {
-	var markers markerCollector
+	var markers planner.MarkerCollector
 	st.Accept(&markers)
 	slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
 	if len(markers) != len(params) {
@@ -24,7 +23,7 @@ func bindParams(st ast.StmtNode, params []wire.Param) error {
 	}
 	values := make(map[*test_driver.ParamMarkerExpr]ast.ExprNode, len(markers))
 	for i, m := range markers {
-		v, err := paramLiteral(params[i])
+		v, err := planner.ParamLiteral(params[i])
 		if err != nil {
 			return err
 		}
@@ -33,17 +32,6 @@ func bindParams(st ast.StmtNode, params []wire.Param) error {
 	st.Accept(markerReplacer(values))
 	return nil
 }
-
-type markerCollector []*test_driver.ParamMarkerExpr
-
-func (c *markerCollector) Enter(n ast.Node) (ast.Node, bool) {
-	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
-		*c = append(*c, m)
-	}
-	return n, false
-}
-
-func (c *markerCollector) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 type markerReplacer map[*test_driver.ParamMarkerExpr]ast.ExprNode
 
@@ -56,59 +44,4 @@ func (r markerReplacer) Leave(n ast.Node) (ast.Node, bool) {
 		}
 	}
 	return n, true
-}
-
-// paramLiteral decodes a binary-protocol parameter into a Go value the parser's literals
-// hold.
-func paramLiteral(p wire.Param) (any, error) {
-	if p.Null {
-		return nil, nil
-	}
-	b := p.Value
-	switch p.Type {
-	case mysql.MYSQL_TYPE_FLOAT:
-		if len(b) < 4 {
-			break
-		}
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b))), nil
-	case mysql.MYSQL_TYPE_DOUBLE:
-		if len(b) < 8 {
-			break
-		}
-		return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
-	case mysql.MYSQL_TYPE_TINY, mysql.MYSQL_TYPE_SHORT, mysql.MYSQL_TYPE_YEAR, mysql.MYSQL_TYPE_LONG,
-		mysql.MYSQL_TYPE_INT24, mysql.MYSQL_TYPE_LONGLONG:
-		v, err := paramValue(p)
-		if err != nil {
-			return nil, err
-		}
-		if v.IsInt {
-			return v.Int, nil
-		}
-		return v.Str, nil // an unsigned value above MaxInt64, as digits
-	case mysql.MYSQL_TYPE_DATE, mysql.MYSQL_TYPE_DATETIME, mysql.MYSQL_TYPE_TIMESTAMP:
-		return binaryDateTimeText(b), nil
-	default:
-		s, _, n := wire.LenencString(b)
-		if n == 0 {
-			break
-		}
-		return string(s), nil
-	}
-	return nil, sqlerr.New(sqlerr.ErMalformedPacket, "Malformed communication packet")
-}
-
-// binaryDateTimeText formats a binary DATE/DATETIME value with its microseconds.
-func binaryDateTimeText(b []byte) string {
-	s := binaryDate(b)
-	if len(b) >= 12 && b[0] >= 11 {
-		us := binary.LittleEndian.Uint32(b[8:])
-		if us != 0 {
-			s += "." + string([]byte{
-				byte('0' + us/100000%10), byte('0' + us/10000%10), byte('0' + us/1000%10),
-				byte('0' + us/100%10), byte('0' + us/10%10), byte('0' + us%10),
-			})
-		}
-	}
-	return s
 }

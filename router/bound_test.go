@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -105,7 +107,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 				params := paramsFor(node, func(i int64) int64 { return (v + i*(v%2)) % 9 })
 				s.ids.last = uint64(v * 1000)
 				s.vars.execTime, s.vars.execTimeSet = time.Duration(v)*time.Second, v%3 == 0
-				shard, got, cols, ok := boundOf(prep).resolve(execViewOf(s), snap, params)
+				shard, got, cols, ok := boundOf(prep).Resolve(execViewOf(s), snap, params)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
@@ -235,7 +237,7 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 				s.ids.last = uint64(v * 1000)
 				got, ok := st.writes.resolve(execViewOf(s), snap, params)
 				if !ok {
-					got, ok = st.bound.resolveWrite(execViewOf(s), snap, params)
+					got, ok = st.bound.ResolveWrite(execViewOf(s), snap, params)
 				}
 				fresh, err := s.parseOne(sql)
 				if err != nil {
@@ -282,7 +284,7 @@ func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.
 
 // paramsFor binds value(i) to each ? i of node, as BIGINT.
 func paramsFor(node ast.Node, value func(i int64) int64) []wire.Param {
-	var ms markerCollector
+	var ms planner.MarkerCollector
 	node.Accept(&ms)
 	params := make([]wire.Param, len(ms))
 	for i := range params {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/router/plan"
 )
 
@@ -59,7 +61,7 @@ func TestNextStatement(t *testing.T) {
 func bigInList(vals ...string) string {
 	var b strings.Builder
 	b.WriteString("SELECT id FROM orders WHERE status <> 'x' AND user_id IN (")
-	for i := 0; b.Len() < 2*minBigStatement; i++ {
+	for i := 0; b.Len() < 2*planner.MinBigStatement; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -107,7 +109,7 @@ func TestBigLists(t *testing.T) {
 				t.Errorf("routed to %v, want %v", shards, tc.shards)
 			}
 			for _, q := range sqls {
-				if strings.Contains(q, bigListMark) || !strings.Contains(q, lists[0]) {
+				if strings.Contains(q, planner.BigListMark) || !strings.Contains(q, lists[0]) {
 					t.Errorf("the SQL sent lacks the list (%d bytes)", len(q))
 				}
 			}
@@ -124,7 +126,7 @@ func TestBigLists(t *testing.T) {
 			t.Errorf("compacted a list that is not plain literals: ...%s", sql[len(sql)-12:])
 		}
 	}
-	if got := (bigLists{"1,2"}).expand("x IN ('" + bigListMark + "0" + bigListClose + "')"); got != "x IN (1,2)" {
+	if got := (planner.BigLists{"1,2"}).Expand("x IN ('" + planner.BigListMark + "0" + planner.BigListClose + "')"); got != "x IN (1,2)" {
 		t.Errorf("expand: %q", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
@@ -23,61 +22,6 @@ func isTableDDL(st ast.StmtNode) bool {
 		return true
 	}
 	return false
-}
-
-// ddlTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
-// nil when it only touches single tables.
-func (pl *planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) ([]tableRef, error) {
-	if err := barrier.Statement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
-		return nil, err
-	}
-	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return nil, a.err
-	}
-	if !a.routed() {
-		return nil, nil
-	}
-	return a.refs, nil
-}
-
-// planTableDDL plans st, DDL on tables, as a fan-out when it names sharded or broadcast
-// tables (planDDL); nil when it names single tables only (planned as any statement).
-func (pl *planner) planTableDDL(snap *rules.Snapshot, st ast.StmtNode) (*plan.DDL, error) {
-	refs, err := pl.ddlTargets(snap, st)
-	if err != nil || refs == nil {
-		return nil, err
-	}
-	return pl.planDDL(st, refs)
-}
-
-// planDDL plans DDL naming the configured tables refs as a statement per physical copy of
-// them: each slot's table of a sharded table, each shard's copy of a broadcast table. n is
-// what is written back as SQL for each copy once refs name it: the statement itself, or its
-// MariaDB form (mariadb_ddl.go).
-func (pl *planner) planDDL(n ast.Node, refs []tableRef) (*plan.DDL, error) {
-	main := refs[0].table
-	for _, r := range refs[1:] {
-		if r.table.Kind != main.Kind || r.table.Scheme != main.Scheme || r.table.TablePerSlot != main.TablePerSlot {
-			return nil, sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.table.Name)
-		}
-	}
-	d := &plan.DDL{}
-	for _, p := range main.Placements() {
-		for _, r := range refs {
-			r.node.Name = ast.NewCIStr(physicalFor(r.table, p))
-			if r.node.Schema.O != "" {
-				r.node.Schema = ast.NewCIStr(p.Shard.Database)
-			}
-		}
-		sql, err := pl.restore(n)
-		if err != nil {
-			return nil, err
-		}
-		d.Copies = append(d.Copies, plan.DDLCopy{Shard: p.Shard, Table: p.Table, SQL: sql})
-	}
-	return d, nil
 }
 
 // fanOutDDL runs a DDL fan-out: its statements one copy at a time; a partial failure names
@@ -147,11 +91,4 @@ func (d *ddlProgress) err() error {
 	}
 	return &sqlerr.Error{Code: d.firstErr.Code, State: d.firstErr.State, Message: fmt.Sprintf(
 		"DDL partially applied: succeeded on [%s]; failed on [%s]", strings.Join(d.done, ", "), strings.Join(d.failed, ", "))}
-}
-
-func physicalFor(t *rules.Table, p rules.Placement) string {
-	if p.Slot >= 0 {
-		return t.PhysicalName(p.Slot)
-	}
-	return t.Name
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -69,17 +71,9 @@ func (noMetrics) BackendKill(string)      {}
 // KILL QUERY; a connection that has not answered by then is closed.
 const drainTimeout = time.Second
 
-// Session variables the proxy owns: they set the session's deadline and are never sent to a
-// backend (MariaDB does not know max_execution_time, and enforcing max_statement_time there
-// would answer 1969 where the client must get 3024).
-const (
-	varMaxExecutionTime = "max_execution_time" // milliseconds
-	varMaxStatementTime = "max_statement_time" // seconds, fractional
-)
-
 func isDeadlineVar(name string) bool {
 	n := strings.ToLower(name)
-	return n == varMaxExecutionTime || n == varMaxStatementTime
+	return n == planner.VarMaxExecutionTime || n == planner.VarMaxStatementTime
 }
 
 // hintDeadline is the MAX_EXECUTION_TIME hint of a statement, if it has one.
@@ -363,26 +357,11 @@ func deadlineValue(name string, e ast.ExprNode) (time.Duration, error) {
 		return 0, sqlerr.New(sqlerr.ErWrongValueForVar, "Variable '%s' can't be set to the value of '%v'", name, f)
 	}
 	unit := time.Millisecond
-	if name == varMaxStatementTime {
+	if name == planner.VarMaxStatementTime {
 		unit = time.Second
 	}
 	if f*float64(unit) > float64(math.MaxInt64) {
 		return 0, sqlerr.New(sqlerr.ErWrongValueForVar, "Variable '%s' can't be set to the value of '%v'", name, f)
 	}
 	return time.Duration(f * float64(unit)), nil
-}
-
-// deadlineVarValue answers @@max_execution_time (ms) and @@max_statement_time (seconds) with
-// the deadline the session's statements get when they carry no hint.
-func (pl *planner) deadlineVarValue(name string) any {
-	d := pl.deadline
-	if strings.EqualFold(name, varMaxStatementTime) {
-		// A decimal with six places, as MariaDB shows it (0.200000).
-		dec := new(test_driver.MyDecimal)
-		if err := dec.FromString([]byte(strconv.FormatFloat(d.Seconds(), 'f', 6, 64))); err == nil {
-			return dec
-		}
-		return d.Seconds()
-	}
-	return uint64(d / time.Millisecond)
 }

@@ -2,43 +2,29 @@ package router
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"strings"
+
+	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
-	pmysql "github.com/pingcap/tidb/pkg/parser/mysql"
-	"github.com/pingcap/tidb/pkg/parser/test_driver"
-	"github.com/pingcap/tidb/pkg/parser/types"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// diagnostics is what MySQL reports about a session's previous statement. The backend
-// connection that ran it may serve another session right after, so the proxy keeps it:
-// SHOW WARNINGS, @@warning_count, ROW_COUNT() and FOUND_ROWS() are answered from here.
-type diagnostics struct {
-	warnings  [][]*string // Level, Code, Message
-	count     int         // @@warning_count (errors included)
-	errors    int         // @@error_count
-	rowCount  int64       // ROW_COUNT(): affected rows, -1 after a result set or an error
-	foundRows int64       // FOUND_ROWS(): rows of the last result set
-}
-
 // sessionDiag is the diagnostics a session keeps of its previous statement, and how the
 // statement running changes them. The zero value is a fresh session's. Owned by one
 // Session; not safe for concurrent use.
 type sessionDiag struct {
-	last diagnostics // of the previous statement
-	seq  int         // counts the times last was set (answered: a statement that set none)
-	keep bool        // the statement running asks about the previous one: keep last
+	last planner.Diagnostics // of the previous statement
+	seq  int                 // counts the times last was set (answered: a statement that set none)
+	keep bool                // the statement running asks about the previous one: keep last
 }
 
 // set makes d the diagnostics of the statement that just ran.
-func (g *sessionDiag) set(d diagnostics) {
+func (g *sessionDiag) set(d planner.Diagnostics) {
 	g.seq++
 	g.last = d
 }
@@ -50,31 +36,31 @@ func (g *sessionDiag) record(ctx context.Context, c Conn, out engine.Outcome, er
 	if g.keep {
 		if err == nil && out.Rows >= 0 {
 			g.seq++
-			g.last.rowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
+			g.last.RowCount = -1 // a result set, as MariaDB's SELECT ROW_COUNT() leaves it
 		}
 		return
 	}
-	d := diagnostics{rowCount: -1, foundRows: g.last.foundRows}
+	d := planner.Diagnostics{RowCount: -1, FoundRows: g.last.FoundRows}
 	switch {
 	case err == nil:
 		if out.Rows >= 0 {
-			d.foundRows = out.Rows
+			d.FoundRows = out.Rows
 		} else {
-			d.rowCount = int64(out.Affected)
+			d.RowCount = int64(out.Affected)
 		}
 		if out.Warnings > 0 && !c.Broken() && ctx.Err() == nil {
 			rows, ferr := engine.QueryRows(ctx, c, "SHOW WARNINGS")
 			if ferr == nil {
-				d.warnings = rows
+				d.Warnings = rows
 			}
-			d.count = int(out.Warnings)
+			d.Count = int(out.Warnings)
 		}
 	default:
 		if e, ok := sqlerr.As(err); ok {
 			code := strconv.Itoa(int(e.Code))
 			level := "Error"
-			d.warnings = [][]*string{{&level, &code, &e.Message}}
-			d.count, d.errors = 1, 1
+			d.Warnings = [][]*string{{&level, &code, &e.Message}}
+			d.Count, d.Errors = 1, 1
 		}
 	}
 	g.set(d)
@@ -91,9 +77,9 @@ func (g *sessionDiag) answered(ctx context.Context, results bool, seq int, err e
 	case err != nil:
 		g.record(ctx, nil, engine.Outcome{}, err)
 	case results:
-		g.last.rowCount = -1
+		g.last.RowCount = -1
 	default:
-		g.last.rowCount = 0
+		g.last.RowCount = 0
 	}
 }
 
@@ -109,9 +95,9 @@ func returnsRows(st ast.StmtNode) bool {
 // showWarnings answers SHOW WARNINGS, SHOW ERRORS and their COUNT(*) forms.
 func (g *sessionDiag) showWarnings(n *ast.ShowStmt) localResult {
 	if n.CountWarningsOrErrors {
-		name, v := "@@session.warning_count", g.last.count
+		name, v := "@@session.warning_count", g.last.Count
 		if n.Tp == ast.ShowErrors {
-			name, v = "@@session.error_count", g.last.errors
+			name, v = "@@session.error_count", g.last.Errors
 		}
 		val := strconv.Itoa(v)
 		return localResult{
@@ -120,7 +106,7 @@ func (g *sessionDiag) showWarnings(n *ast.ShowStmt) localResult {
 		}
 	}
 	var rows [][]*string
-	for _, r := range g.last.warnings {
+	for _, r := range g.last.Warnings {
 		if n.Tp == ast.ShowErrors && (r[0] == nil || *r[0] != "Error") {
 			continue
 		}
@@ -131,33 +117,4 @@ func (g *sessionDiag) showWarnings(n *ast.ShowStmt) localResult {
 		{Name: "Code", Charset: 63, Length: 4, Type: mysql.MYSQL_TYPE_LONG, Flags: mysql.NOT_NULL_FLAG | mysql.UNSIGNED_FLAG},
 		{Name: "Message", Charset: 45, Length: 2048, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG},
 	}, rows: rows}
-}
-
-// typeSessionColumn gives a result column the proxy fills in with a value of the session
-// (written into the statement as a literal, which MariaDB types INT) the column definition
-// MariaDB gives the function: LAST_INSERT_ID() is BIGINT UNSIGNED, ROW_COUNT() BIGINT, both
-// NOT NULL, length 21. IFNULL(literal, the function) has that type and the literal's value;
-// the function the backend evaluates is only there for the type. Only a column is typed:
-// elsewhere the literal stays, for routing.
-func (a *analyzer) typeSessionColumn(f *ast.SelectField) {
-	ve, ok := f.Expr.(*test_driver.ValueExpr)
-	if !ok {
-		return
-	}
-	i := slices.IndexFunc(a.sessionVals, func(v sessionVal) bool { return v.node == ve })
-	if i < 0 {
-		return
-	}
-	var v ast.ExprNode = ve
-	name := a.sessionVals[i].name
-	switch name {
-	case "last_insert_id":
-		tp := types.NewFieldType(pmysql.TypeLonglong)
-		tp.AddFlag(pmysql.UnsignedFlag)
-		v = &ast.FuncCastExpr{Expr: ve, Tp: tp, FunctionType: ast.CastFunction}
-	case "row_count":
-	default:
-		return
-	}
-	f.Expr = &ast.FuncCallExpr{FnName: ast.NewCIStr("IFNULL"), Args: []ast.ExprNode{v, &ast.FuncCallExpr{FnName: ast.NewCIStr(strings.ToUpper(name))}}}
 }

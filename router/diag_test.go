@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -17,11 +19,11 @@ func TestSessionDiagRecord(t *testing.T) {
 	var g sessionDiag
 	g.record(ctx, nil, engine.Outcome{Rows: 4}, nil)
 	g.record(ctx, nil, engine.Outcome{Rows: -1, Affected: 2}, nil)
-	if g.last.rowCount != 2 || g.last.foundRows != 4 || g.seq != 2 {
+	if g.last.RowCount != 2 || g.last.FoundRows != 4 || g.seq != 2 {
 		t.Errorf("after rows and an OK: %+v, seq %d", g.last, g.seq)
 	}
 	g.record(ctx, nil, engine.Outcome{}, sqlerr.New(sqlerr.ErBadDB, "Unknown database 'x'"))
-	if g.last.rowCount != -1 || g.last.foundRows != 4 || g.last.count != 1 || g.last.errors != 1 || len(g.last.warnings) != 1 {
+	if g.last.RowCount != -1 || g.last.FoundRows != 4 || g.last.Count != 1 || g.last.Errors != 1 || len(g.last.Warnings) != 1 {
 		t.Errorf("after an error: %+v", g.last)
 	}
 	if res := g.showWarnings(&ast.ShowStmt{Tp: ast.ShowErrors}); len(res.rows) != 1 || *res.rows[0][1] != "1049" {
@@ -37,14 +39,14 @@ func TestSessionDiagRecord(t *testing.T) {
 func TestSessionDiagKeep(t *testing.T) {
 	ctx := context.Background()
 	var g sessionDiag
-	g.set(diagnostics{rowCount: 3, count: 1, warnings: [][]*string{{ptr("Note"), ptr("1"), ptr("x")}}})
+	g.set(planner.Diagnostics{RowCount: 3, Count: 1, Warnings: [][]*string{{ptr("Note"), ptr("1"), ptr("x")}}})
 	g.keep = true
 	g.record(ctx, nil, engine.Outcome{}, sqlerr.New(sqlerr.ErBadDB, "x"))
-	if g.last.rowCount != 3 || g.last.count != 1 || g.seq != 1 {
+	if g.last.RowCount != 3 || g.last.Count != 1 || g.seq != 1 {
 		t.Errorf("kept through an error: %+v, seq %d", g.last, g.seq)
 	}
 	g.record(ctx, nil, engine.Outcome{Rows: 1}, nil)
-	if g.last.rowCount != -1 || g.last.count != 1 || g.seq != 2 {
+	if g.last.RowCount != -1 || g.last.Count != 1 || g.seq != 2 {
 		t.Errorf("kept through a result set: %+v, seq %d", g.last, g.seq)
 	}
 }
@@ -54,23 +56,23 @@ func TestSessionDiagKeep(t *testing.T) {
 func TestSessionDiagAnswered(t *testing.T) {
 	ctx := context.Background()
 	var g sessionDiag
-	g.set(diagnostics{rowCount: 5, count: 2})
+	g.set(planner.Diagnostics{RowCount: 5, Count: 2})
 	g.answered(ctx, false, g.seq, nil)
-	if g.last.rowCount != 0 || g.last.count != 2 {
+	if g.last.RowCount != 0 || g.last.Count != 2 {
 		t.Errorf("an OK the proxy answered: %+v", g.last)
 	}
 	g.answered(ctx, true, g.seq, nil)
-	if g.last.rowCount != -1 {
+	if g.last.RowCount != -1 {
 		t.Errorf("rows the proxy answered: %+v", g.last)
 	}
 	seq := g.seq
-	g.set(diagnostics{rowCount: 9})
+	g.set(planner.Diagnostics{RowCount: 9})
 	g.answered(ctx, false, seq, sqlerr.New(sqlerr.ErBadDB, "x"))
-	if g.last.rowCount != 9 {
+	if g.last.RowCount != 9 {
 		t.Errorf("a statement that recorded its own: %+v", g.last)
 	}
 	g.answered(ctx, false, g.seq, sqlerr.New(sqlerr.ErBadDB, "x"))
-	if g.last.errors != 1 || g.last.rowCount != -1 {
+	if g.last.Errors != 1 || g.last.RowCount != -1 {
 		t.Errorf("an error: %+v", g.last)
 	}
 }

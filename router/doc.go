@@ -45,15 +45,15 @@
 // names are translated both ways in statements reading information_schema and in SHOW, and
 // information_schema is read through derived tables holding only the user's databases.
 //
-// Planning runs on a planner (planner.go), a read-only copy of what it reads of the
-// session; it does no I/O and changes nothing of the session. A plan is a primitive of
-// router/plan (one shard; scatter and merge; a multi-shard write and its commit protocol;
-// DDL fan-out; a local answer), which describes itself for EXPLAIN SHARDS and the golden
-// tests; the session executes it by a dispatch on its type (execplan.go). MariaDB's RETURNING clause,
+// Planning is router/planner's: the session hands it a planner.Planner (planner.go), a
+// read-only copy of what planning reads of the session, and gets a primitive of router/plan
+// (one shard; scatter and merge; a multi-shard write and its commit protocol; DDL fan-out;
+// a local answer), which describes itself for EXPLAIN SHARDS and the golden tests; the
+// session executes it by a dispatch on its type (execplan.go). MariaDB's RETURNING clause,
 // which the parser does not know, is cut off, the statement planned without it and the
 // clause put back (returning.go).
 //
-// A prepared statement is planned once (bound.go): when its shard depends on a ? in the
+// A prepared statement is planned once (bound.go here; its bound route is router/planner's): when its shard depends on a ? in the
 // shard key (of the statement, or of a subquery pinned to its slot), EXECUTE resolves the
 // slot from the bound values and fills in the route's bind variables (physical table and
 // database names, the session values it embeds) without parsing again. A write its values
@@ -74,6 +74,6 @@
 // speaks the MySQL client protocol (relay, column definitions, binary rows, Watch).
 //
 // It may import router/barrier, router/engine, router/infile, router/introspect, router/plan,
-// router/sqlscan, router/txn, merge, rules, sqlerr, wire and the TiDB parser; never
+// router/planner, router/sqlscan, router/txn, merge, rules, sqlerr, wire and the TiDB parser; never
 // protocol, topo or pool. Only cmd/shardproxy imports it.
 package router

@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
@@ -58,7 +60,7 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 // rule, a read on a replica when the read split allows it.
 func (s *Session) execRoute(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, r *plan.Route, more bool, w wire.PacketWriter) error {
 	s.route = RouteSingle
-	if isWrite(st) {
+	if planner.IsWrite(st) {
 		if err := s.checkWrite(ctx, r.Shard); err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -153,8 +155,8 @@ func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text s
 
 // bindImmediate returns text, read as st, with its ? markers replaced by args (in text
 // order), written as SQL under flags with the long literal lists of lists.
-func bindImmediate(flags format.RestoreFlags, lists bigLists, st ast.StmtNode, text string, args []ast.ExprNode) (string, error) {
-	var markers markerCollector
+func bindImmediate(flags format.RestoreFlags, lists planner.BigLists, st ast.StmtNode, text string, args []ast.ExprNode) (string, error) {
+	var markers planner.MarkerCollector
 	st.Accept(&markers)
 	if len(markers) != len(args) {
 		return "", sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to EXECUTE")
@@ -169,7 +171,7 @@ func bindImmediate(flags format.RestoreFlags, lists bigLists, st ast.StmtNode, t
 		if m.Offset < prev || m.Offset >= len(text) || text[m.Offset] != '?' {
 			return "", sqlerr.New(sqlerr.ErUnknownError, "router: EXECUTE IMMEDIATE: no ? at offset %d", m.Offset)
 		}
-		v, err := restoreSQL(flags, lists, args[i])
+		v, err := planner.RestoreSQL(flags, lists, args[i])
 		if err != nil {
 			return "", err
 		}

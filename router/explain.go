@@ -50,14 +50,14 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 		}
 	}
 	if lock, ok := st.(*ast.LockTablesStmt); ok {
-		targets, fanned, err := s.planner(snap).planLock(snap, lock)
+		targets, fanned, err := s.planner(snap).PlanLock(snap, lock)
 		if err != nil {
 			return nil, err
 		}
 		if fanned {
 			var out []ExplainStep
 			for _, t := range targets {
-				out = append(out, ExplainStep{Step: "lock", Shard: t.shard.Name, Detail: t.sql})
+				out = append(out, ExplainStep{Step: "lock", Shard: t.Shard.Name, Detail: t.SQL})
 			}
 			return out, nil
 		}

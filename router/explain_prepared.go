@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -28,7 +30,7 @@ import (
 
 // prepareExplain prepares r, the EXPLAIN / ANALYZE text sql.
 func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql string, r explainReq) (*Stmt, error) {
-	var markers markerCollector
+	var markers planner.MarkerCollector
 	r.stmt.Accept(&markers)
 	p, err := s.describe(snap, r.stmt, r.text)
 	if err != nil {
@@ -41,7 +43,7 @@ func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql 
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: sql, explain: true, params: len(markers), hint: statementHint(r.stmt), write: r.analyze && isWrite(r.stmt)}
+	stmt := &Stmt{orig: sql, text: sql, explain: true, params: len(markers), hint: statementHint(r.stmt), write: r.analyze && planner.IsWrite(r.stmt)}
 	if bs.Params == len(markers) {
 		stmt.paramDefs = pkts[:bs.Params]
 	} else { // the shard's statement has other placeholders: describe each as text
@@ -69,7 +71,7 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 		if err := bindParams(r.stmt, params); err != nil {
 			return err
 		}
-		text, err := restoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
+		text, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
 		if err != nil {
 			return err
 		}
@@ -83,7 +85,7 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 // columns' types (engine.AppendBinaryRow).
 type binaryRows struct {
 	w    wire.PacketWriter
-	cols []engine.ColDef
+	cols []wire.ColDef
 	n    int // column count of the current result set; 0 outside one
 	seen int // its column definitions and EOF seen
 	vals [][]byte
@@ -98,7 +100,7 @@ func (b *binaryRows) WritePacket(p []byte) error {
 		}
 		return b.w.WritePacket(p)
 	case b.seen < b.n:
-		c, ok := engine.ParseColDef(p)
+		c, ok := wire.ParseColDef(p)
 		if !ok {
 			return malformedExplain
 		}
@@ -157,7 +159,7 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared EXPLAIN no longer reads as one")
 	}
-	var markers markerCollector
+	var markers planner.MarkerCollector
 	r.stmt.Accept(&markers)
 	if len(markers) != len(vars) {
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to EXECUTE")
@@ -173,7 +175,7 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 			bound[m] = values[i]
 		}
 		r.stmt.Accept(bound)
-		if r.text, err = restoreSQL(s.vars.restoreFlags, s.lists, r.stmt); err != nil {
+		if r.text, err = planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.stmt); err != nil {
 			return err
 		}
 	}
@@ -188,7 +190,7 @@ func (s *Session) userValues(ctx context.Context, snap *rules.Snapshot, vars []a
 		ref := "@" + quoteName(v.(*ast.VariableExpr).Name)
 		cols = append(cols, ref, "JSON_TYPE(JSON_EXTRACT(JSON_ARRAY("+ref+"), '$[0]'))")
 	}
-	db := s.planner(snap).anyDatabase(snap)
+	db := s.planner(snap).AnyDatabase(snap)
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	}

@@ -99,7 +99,7 @@ func TestBinaryRows(t *testing.T) {
 	if err := wire.WriteTextResult(b, cols, [][]*string{{&one, &name, nil}}, wire.StatusAutocommit); err != nil {
 		t.Fatal(err)
 	}
-	defs := []engine.ColDef{{Type: mysql.MYSQL_TYPE_LONGLONG}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
+	defs := []wire.ColDef{{Type: mysql.MYSQL_TYPE_LONGLONG}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
 	want, err := engine.AppendBinaryRow(nil, defs, [][]byte{[]byte("1"), []byte("orders"), nil})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -30,15 +32,6 @@ type explainReq struct {
 	analyze bool   // ANALYZE runs the statement
 }
 
-// explainable reports whether st is a statement EXPLAIN describes (not DESCRIBE <table>).
-func explainable(st ast.StmtNode) bool {
-	switch st.(type) {
-	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
-		return true
-	}
-	return false
-}
-
 // explainText recognises sql as an EXPLAIN / ANALYZE of one statement, parsing the
 // statement after the head. ok is false for anything else (DESCRIBE <table>, ANALYZE TABLE).
 func (s *Session) explainText(sql string) (explainReq, bool) {
@@ -48,7 +41,7 @@ func (s *Session) explainText(sql string) (explainReq, bool) {
 	}
 	rest := strings.TrimRight(strings.TrimSpace(sql[m[1]:]), "; \t\r\n")
 	stmts, err := s.parse(rest)
-	if err != nil || len(stmts) != 1 || !explainable(stmts[0]) {
+	if err != nil || len(stmts) != 1 || !planner.Explainable(stmts[0]) {
 		return explainReq{}, false
 	}
 	head := sql[:m[1]]
@@ -58,14 +51,14 @@ func (s *Session) explainText(sql string) (explainReq, bool) {
 // explainOf turns a parsed EXPLAIN into a request, or ok false when it explains no statement
 // (DESCRIBE <table> is a SHOW).
 func (s *Session) explainOf(e *ast.ExplainStmt, text string) (explainReq, bool, error) {
-	if !explainable(e.Stmt) {
+	if !planner.Explainable(e.Stmt) {
 		return explainReq{}, false, nil
 	}
 	if r, ok := s.explainText(text); ok {
 		return r, true, nil
 	}
 	// The head could not be cut off the text (a comment inside it): rebuild it.
-	inner, err := restoreSQL(s.vars.restoreFlags, s.lists, e.Stmt)
+	inner, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, e.Stmt)
 	if err != nil {
 		return explainReq{}, false, err
 	}
@@ -156,7 +149,7 @@ func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r expla
 			lw.label = t.shard.Name
 		}
 		last := more && i == n-1
-		if r.analyze && isWrite(r.stmt) {
+		if r.analyze && planner.IsWrite(r.stmt) {
 			// ANALYZE runs the statement: a write like any other (one shard, see planExplain).
 			if err := s.checkWrite(ctx, t.shard); err != nil {
 				return err

@@ -115,8 +115,8 @@ func (s *Session) runFoundRows(kind rowsKind, w wire.PacketWriter, run func(wire
 		return run(w)
 	}
 	err := run(f)
-	if err == nil && f.found && s.diag.last.rowCount >= 0 {
-		s.diag.last.rowCount = int64(f.n)
+	if err == nil && f.found && s.diag.last.RowCount >= 0 {
+		s.diag.last.RowCount = int64(f.n)
 	}
 	return err
 }

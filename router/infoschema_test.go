@@ -89,7 +89,7 @@ func writeBinaryResult(t *testing.T, w wire.PacketWriter, cols []wire.Column, ro
 				vals[i] = []byte(*v)
 			}
 		}
-		defs := []engine.ColDef{{Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
+		defs := []wire.ColDef{{Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_VAR_STRING}, {Type: mysql.MYSQL_TYPE_LONGLONG}}
 		p, err := engine.AppendBinaryRow(nil, defs, vals)
 		must(err)
 		must(w.WritePacket(p))

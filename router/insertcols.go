@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -52,7 +54,7 @@ func (s *Session) nameInsertColumns(ctx context.Context, snap *rules.Snapshot, i
 // tableColumns returns the columns of t (of database db) in order, read from its first
 // physical copy: those a statement without a column list names (invisible ones left out).
 func (s *Session) tableColumns(ctx context.Context, snap *rules.Snapshot, db *rules.Database, t *rules.Table) ([]string, error) {
-	pl := firstCopy(t)
+	pl := planner.FirstCopy(t)
 	c, err := s.acquire(ctx, snap, pl.Shard)
 	if err != nil {
 		return nil, err

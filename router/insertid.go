@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -79,7 +81,7 @@ func (r insertIDRule) bind(params []wire.Param) insertIDRule {
 			b.sure = false
 			break
 		}
-		v, err := paramLiteral(params[i])
+		v, err := planner.ParamLiteral(params[i])
 		if err != nil || !b.addValue(v) {
 			b.sure = false
 			break

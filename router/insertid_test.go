@@ -133,8 +133,8 @@ func TestSessionRowCountRefusedPrepare(t *testing.T) {
 	if _, err := s.Prepare(context.Background(), "INSERT INTO shop.fail (a) VALUES (?)"); sqlCode(err) != 1146 {
 		t.Fatalf("prepare: %v, want 1146", err)
 	}
-	if s.diag.last.rowCount != -1 || s.diag.last.errors != 1 {
-		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.last.rowCount, s.diag.last.errors)
+	if s.diag.last.RowCount != -1 || s.diag.last.Errors != 1 {
+		t.Errorf("after a refused prepare: ROW_COUNT() %d, %d errors; want -1 and the error", s.diag.last.RowCount, s.diag.last.Errors)
 	}
 }
 

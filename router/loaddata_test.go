@@ -3,10 +3,11 @@ package router
 import (
 	"testing"
 
+	"strings"
+
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
-	"strings"
 )
 
 // TestKeepDuplicateHandling: a rewritten LOAD DATA LOCAL keeps the client's duplicate

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -118,7 +120,7 @@ var loadCharsets = map[string]bool{"utf8mb4": true, "utf8mb3": true, "utf8": tru
 // databaseCharset is the character set MariaDB reads a LOAD DATA file in when the statement
 // names none (character_set_database), as t's first copy's server has it.
 func (s *Session) databaseCharset(ctx context.Context, snap *rules.Snapshot, t *rules.Table) (string, error) {
-	pl := firstCopy(t)
+	pl := planner.FirstCopy(t)
 	c, err := s.acquire(ctx, snap, pl.Shard)
 	if err != nil {
 		return "", err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -285,7 +287,7 @@ func (l *loadRun) finish() { l.finishOnce.Do(func() { close(l.finished) }) }
 // Everything that can refuse the statement does so before the client is asked for its file.
 func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules.Table, n *ast.LoadDataStmt, text string, file engine.ClientFile, more bool, w wire.PacketWriter) error {
 	pl := s.planner(snap)
-	if err := pl.checkLoad(snap, n); err != nil {
+	if err := pl.CheckLoad(snap, n); err != nil {
 		return err
 	}
 	places, err := loadPlaces(t)
@@ -304,7 +306,7 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 	branches := make([]plan.Branch, 0, len(places))
 	for _, p := range places {
 		n.Table.Schema, n.Table.Name = ast.NewCIStr(p.Shard.Database), ast.NewCIStr(p.Table)
-		sql, err := pl.restore(n)
+		sql, err := pl.Restore(n)
 		if err != nil {
 			return err
 		}
@@ -352,26 +354,12 @@ func (s *Session) loadSpread(ctx context.Context, snap *rules.Snapshot, t *rules
 	return s.answerLoad(t.Kind == rules.KindBroadcast, runs, more, w)
 }
 
-// checkLoad passes a LOAD DATA through the privilege barrier, as Session.plan would before
-// routing it.
-func (pl *planner) checkLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
-	a, err := pl.analyze(snap, n)
-	if err != nil {
-		return err
-	}
-	if pl.db == "" && a.needsDB {
-		return sqlerr.New(sqlerr.ErNoDB, "No database selected")
-	}
-	_, err = pl.statementDB(snap, a)
-	return err
-}
-
 // loadPlaces lists the copies a LOAD DATA into t writes, the default shard's first (it
 // coordinates); a sharded table must have one copy per shard (one connection loads one
 // table at a time, and all of a shard's rows stream at once).
 func loadPlaces(t *rules.Table) ([]rules.Placement, error) {
 	ps := t.Placements()
-	first := firstCopy(t)
+	first := planner.FirstCopy(t)
 	out := []rules.Placement{first}
 	seen := map[*rules.Shard]bool{first.Shard: true}
 	for _, p := range ps {
@@ -421,7 +409,7 @@ func (s *Session) answerLoad(copies bool, runs []*branchRun, more bool, w wire.P
 		warns = append(warns, r.warns...)
 	}
 	ok.Info = fmt.Sprintf(loadInfo, records, deleted, skipped, warned)
-	s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
+	s.diag.set(planner.Diagnostics{RowCount: int64(ok.AffectedRows), FoundRows: s.diag.last.FoundRows, Warnings: warns, Count: int(ok.Warnings)})
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))
 }

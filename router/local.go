@@ -3,10 +3,11 @@ package router
 import (
 	"context"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -17,100 +18,6 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-// localResult is a result the proxy computes itself.
-type localResult struct {
-	cols []wire.Column
-	rows [][]*string
-}
-
-// showDatabases answers SHOW DATABASES with the logical databases the user may use.
-func (pl *planner) showDatabases(snap *rules.Snapshot, n *ast.ShowStmt) (localResult, error) {
-	if n.Where != nil {
-		return localResult{}, sqlerr.NotSupported("SHOW DATABASES WHERE (use LIKE)")
-	}
-	title := "Database"
-	var match func(string) bool
-	if n.Pattern != nil {
-		v, ok := n.Pattern.Pattern.(*test_driver.ValueExpr)
-		if !ok {
-			return localResult{}, sqlerr.NotSupported("SHOW DATABASES LIKE with a non-literal pattern")
-		}
-		pat := v.GetString()
-		title += " (" + pat + ")"
-		match = likeRegexp(pat).MatchString
-	}
-	u, _ := snap.User(pl.user)
-	names := []string{"information_schema"}
-	for _, db := range snap.DatabaseNames() {
-		if u != nil && u.CanUse(db) {
-			names = append(names, db)
-		}
-	}
-	var rows [][]*string
-	for _, name := range names {
-		if match == nil || match(name) {
-			rows = append(rows, []*string{&name})
-		}
-	}
-	col := wire.Column{
-		Schema: "information_schema", Table: "SCHEMATA", OrgTable: "SCHEMATA", Name: title, OrgName: "SCHEMA_NAME",
-		Charset: 45, Length: 256, Type: mysql.MYSQL_TYPE_VAR_STRING, Flags: mysql.NOT_NULL_FLAG,
-	}
-	return localResult{cols: []wire.Column{col}, rows: rows}, nil
-}
-
-// write sends the result in the text protocol, or the binary one for prepared statements.
-func (r localResult) write(w wire.PacketWriter, status uint16, binary bool) error {
-	if !binary {
-		return wire.WriteTextResult(w, r.cols, r.rows, status)
-	}
-	buf := wire.AppendLenencInt(nil, uint64(len(r.cols)))
-	if err := w.WritePacket(buf); err != nil {
-		return err
-	}
-	for _, c := range r.cols {
-		if err := w.WritePacket(wire.AppendColumnDef(buf[:0], c)); err != nil {
-			return err
-		}
-	}
-	if err := w.WritePacket(wire.AppendEOF(buf[:0], 0, status)); err != nil {
-		return err
-	}
-	for _, row := range r.rows {
-		if err := w.WritePacket(wire.AppendBinaryTextRow(buf[:0], row)); err != nil {
-			return err
-		}
-	}
-	return w.WritePacket(wire.AppendEOF(buf[:0], 0, status))
-}
-
-// likeRegexp compiles a SQL LIKE pattern (case-insensitive, as for utf8mb4_general_ci).
-func likeRegexp(pat string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("(?is)^")
-	esc := false
-	if strings.HasSuffix(pat, `\`) && !strings.HasSuffix(pat, `\\`) {
-		pat += `\` // a trailing escape character is literal, as in MySQL
-	}
-	for _, r := range pat {
-		switch {
-		case esc:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-			esc = false
-		case r == '\\':
-			esc = true
-		case r == '%':
-			b.WriteString(".*")
-		case r == '_':
-			b.WriteString(".")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.MustCompile(b.String())
-}
 
 // showTables answers SHOW [FULL] TABLES for a database with configured tables: the default
 // shard's tables under their logical names (a table-per-slot table's slot tables become the
@@ -127,7 +34,7 @@ func (s *Session) showTables(ctx context.Context, snap *rules.Snapshot, db *rule
 			return localResult{}, sqlerr.NotSupported("SHOW TABLES LIKE with a non-literal pattern")
 		}
 		title += " (" + v.GetString() + ")"
-		match = likeRegexp(v.GetString()).MatchString
+		match = planner.LikeRegexp(v.GetString()).MatchString
 	}
 	shard := db.DefaultShard
 	c, err := s.acquire(ctx, snap, shard)
@@ -185,4 +92,35 @@ func logicalTable(db *rules.Database, phys string) string {
 		return t.Name
 	}
 	return phys
+}
+
+// localResult is a result the proxy computes itself.
+type localResult struct {
+	cols []wire.Column
+	rows [][]*string
+}
+
+// write sends the result in the text protocol, or the binary one for prepared statements.
+func (r localResult) write(w wire.PacketWriter, status uint16, binary bool) error {
+	if !binary {
+		return wire.WriteTextResult(w, r.cols, r.rows, status)
+	}
+	buf := wire.AppendLenencInt(nil, uint64(len(r.cols)))
+	if err := w.WritePacket(buf); err != nil {
+		return err
+	}
+	for _, c := range r.cols {
+		if err := w.WritePacket(wire.AppendColumnDef(buf[:0], c)); err != nil {
+			return err
+		}
+	}
+	if err := w.WritePacket(wire.AppendEOF(buf[:0], 0, status)); err != nil {
+		return err
+	}
+	for _, row := range r.rows {
+		if err := w.WritePacket(wire.AppendBinaryTextRow(buf[:0], row)); err != nil {
+			return err
+		}
+	}
+	return w.WritePacket(wire.AppendEOF(buf[:0], 0, status))
 }

@@ -1,13 +1,11 @@
 package router
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -16,58 +14,12 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// lockTarget is the LOCK TABLES one shard runs.
-type lockTarget struct {
-	shard *rules.Shard
-	sql   string
-}
-
-// planLock turns LOCK TABLES into one LOCK TABLES per shard holding a physical copy of a
-// listed table (every slot table of a table per slot, every copy of a broadcast table, a
-// single table on its database's default shard), in shard name order: every session locks
-// shards in the same order, so two of them cannot each hold a shard the other waits for.
-// ok is false when no listed table is sharded or broadcast (the statement then runs as
-// usual on its shard).
-func (pl *planner) planLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []lockTarget, ok bool, err error) {
-	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return nil, false, a.err
-	}
-	if !a.routed() {
-		return nil, false, nil
-	}
-	kinds := map[*ast.TableName]ast.TableLockType{}
-	for _, tl := range st.TableLocks {
-		kinds[tl.Table] = tl.Type
-	}
-	byShard := map[*rules.Shard][]string{}
-	for _, r := range a.refs {
-		kind := kinds[r.node].String()
-		for _, pl := range r.table.Placements() {
-			// Slot tables are locked under their own names: while the session holds locks,
-			// statements name them bare (see tableRef.bare).
-			item := quoteIdent(pl.Shard.Database) + "." + quoteIdent(pl.Table) + " " + kind
-			if !slices.Contains(byShard[pl.Shard], item) {
-				byShard[pl.Shard] = append(byShard[pl.Shard], item)
-			}
-		}
-	}
-	for sh, items := range byShard {
-		targets = append(targets, lockTarget{shard: sh, sql: "LOCK TABLES " + strings.Join(items, ", ")})
-	}
-	slices.SortFunc(targets, func(x, y lockTarget) int { return cmp.Compare(x.shard.Name, y.shard.Name) })
-	return targets, true, nil
-}
-
-func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-
 // tableLocks is the LOCK TABLES a session holds on shards, in locking order (every session
 // locks shards in the same order: planLock), and how they are taken and given up. Its
 // statements run through a lockExec, on connections the session keeps. The zero value holds
 // no locks. Owned by one Session; not safe for concurrent use.
 type tableLocks struct {
-	held []lockTarget // the LOCK TABLES each locked shard ran
+	held []planner.LockTarget // the LOCK TABLES each locked shard ran
 }
 
 // lockExec runs the statements of table locks for a session under one snapshot.
@@ -86,10 +38,10 @@ func (l *tableLocks) locked() bool { return len(l.held) > 0 }
 // fixed order. Shards locked by an earlier LOCK TABLES and not by this one are unlocked (a
 // LOCK TABLES releases the session's earlier locks, as on one server). If a shard fails,
 // the shards locked so far are unlocked and its error returned.
-func (l *tableLocks) replace(ctx context.Context, x lockExec, targets []lockTarget) error {
+func (l *tableLocks) replace(ctx context.Context, x lockExec, targets []planner.LockTarget) error {
 	for _, h := range l.held {
-		if !slices.ContainsFunc(targets, func(t lockTarget) bool { return t.shard.Name == h.shard.Name }) {
-			if err := x.unlock(ctx, h.shard); err != nil {
+		if !slices.ContainsFunc(targets, func(t planner.LockTarget) bool { return t.Shard.Name == h.Shard.Name }) {
+			if err := x.unlock(ctx, h.Shard); err != nil {
 				return err
 			}
 		}
@@ -100,9 +52,9 @@ func (l *tableLocks) replace(ctx context.Context, x lockExec, targets []lockTarg
 
 // take runs targets in order and records them as the session's locks; if one fails, the
 // locks taken so far are released and its error returned.
-func (l *tableLocks) take(ctx context.Context, x lockExec, targets []lockTarget) error {
+func (l *tableLocks) take(ctx context.Context, x lockExec, targets []planner.LockTarget) error {
 	for _, t := range targets {
-		if err := x.run(ctx, t.shard, t.sql); err != nil {
+		if err := x.run(ctx, t.Shard, t.SQL); err != nil {
 			_ = l.release(ctx, x)
 			return err
 		}
@@ -116,7 +68,7 @@ func (l *tableLocks) take(ctx context.Context, x lockExec, targets []lockTarget)
 func (l *tableLocks) release(ctx context.Context, x lockExec) error {
 	var first error
 	for _, h := range l.held {
-		if err := x.unlock(ctx, h.shard); err != nil && first == nil {
+		if err := x.unlock(ctx, h.Shard); err != nil && first == nil {
 			first = err
 		}
 	}

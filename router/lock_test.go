@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -31,10 +33,10 @@ func (l *lockLog) exec() lockExec {
 	}
 }
 
-func lockTargets(names ...string) []lockTarget {
-	var ts []lockTarget
+func lockTargets(names ...string) []planner.LockTarget {
+	var ts []planner.LockTarget
 	for _, n := range names {
-		ts = append(ts, lockTarget{shard: &rules.Shard{Name: n}, sql: "LOCK TABLES t_" + n + " WRITE"})
+		ts = append(ts, planner.LockTarget{Shard: &rules.Shard{Name: n}, SQL: "LOCK TABLES t_" + n + " WRITE"})
 	}
 	return ts
 }

@@ -166,7 +166,7 @@ func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql 
 // runMariaDBDDL routes st, the parsed equivalent of a DDL shape d, as DDL is routed and sends
 // its planned text fixed into the MariaDB statement.
 func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, d ddlShape, w wire.PacketWriter) error {
-	refs, err := s.planner(snap).ddlTargets(snap, st)
+	refs, err := s.planner(snap).DDLTargets(snap, st)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
 			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
-		fan, err := s.planner(snap).planDDL(mariadbDDL{st, d}, refs)
+		fan, err := s.planner(snap).PlanDDL(mariadbDDL{st, d}, refs)
 		if err != nil {
 			return err
 		}

@@ -148,7 +148,7 @@ func (s *Session) variableShard(snap *rules.Snapshot) (*rules.Shard, error) {
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	} else {
-		db = s.planner(snap).anyDatabase(snap)
+		db = s.planner(snap).AnyDatabase(snap)
 	}
 	if db == nil {
 		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")

@@ -98,7 +98,7 @@ func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql str
 	default:
 		return true, syntaxError(errShapeLost)
 	}
-	refs, err := s.planner(snap).ddlTargets(snap, st)
+	refs, err := s.planner(snap).DDLTargets(snap, st)
 	if err != nil {
 		return true, err
 	}

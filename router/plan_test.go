@@ -127,13 +127,13 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	if err == nil {
 		if lock, ok := stmts[0].(*ast.LockTablesStmt); ok {
-			targets, fanned, err := s.planner(snap).planLock(snap, lock)
+			targets, fanned, err := s.planner(snap).PlanLock(snap, lock)
 			switch {
 			case err != nil:
 				got.Error = err.Error()
 			case fanned:
 				for _, t := range targets {
-					got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+					got.Explain = append(got.Explain, t.Shard.Name+": "+t.SQL)
 				}
 			}
 			if err != nil || fanned {
@@ -174,7 +174,7 @@ func runBound(t *testing.T, s *Session, snap *rules.Snapshot, c planCase, want *
 	if err != nil {
 		return false
 	}
-	shard, sql, cols, ok := boundOf(prep).resolve(execViewOf(s), snap, int64Params(c.Params))
+	shard, sql, cols, ok := boundOf(prep).Resolve(execViewOf(s), snap, int64Params(c.Params))
 	if ok && (shard != want.Shard || sql != want.SQL || !reflect.DeepEqual(cols, want.Columns)) {
 		t.Errorf("bound route: %s %q %v, planned: %s %q %v", shard.Name, sql, cols, want.Shard.Name, want.SQL, want.Columns)
 	}

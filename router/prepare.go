@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -24,22 +26,22 @@ type Stmt struct {
 	sql        string // the text prepared on backends
 	shard      *rules.Shard
 	sticky     bool
-	write      bool             // changes rows: subject to the one-writing-shard rule of transactions
-	readOnly   bool             // commits no GTID of its own (readsplit.go)
-	idRule     insertIDRule     // what its text tells about its OK's insert id (insertid.go)
-	replicaOK  bool             // a read a replica may serve under a read/write split (readsplit.go)
-	retryOK    bool             // a read that may run again after a lost connection (readretry.go)
-	rows       rowsKind         // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
-	txnControl bool             // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
-	explain    bool             // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
-	hint       hintDeadline     // MAX_EXECUTION_TIME hint
-	exempt     bool             // runs without a deadline (see deadline.go)
-	local      *ast.ShowStmt    // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic    bool             // re-planned at each execute (routed by parameters, or session values)
-	snap       *rules.Snapshot  // planned against this snapshot; re-planned after a reload
-	bound      *boundRoute      // routed by parameters alone: resolved at each execute, not re-planned
-	scatter    *scatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
-	writes     *writeRoute      // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
+	write      bool                // changes rows: subject to the one-writing-shard rule of transactions
+	readOnly   bool                // commits no GTID of its own (readsplit.go)
+	idRule     insertIDRule        // what its text tells about its OK's insert id (insertid.go)
+	replicaOK  bool                // a read a replica may serve under a read/write split (readsplit.go)
+	retryOK    bool                // a read that may run again after a lost connection (readretry.go)
+	rows       rowsKind            // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool                // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	explain    bool                // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
+	hint       hintDeadline        // MAX_EXECUTION_TIME hint
+	exempt     bool                // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt       // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool                // re-planned at each execute (routed by parameters, or session values)
+	snap       *rules.Snapshot     // planned against this snapshot; re-planned after a reload
+	bound      *planner.BoundRoute // routed by parameters alone: resolved at each execute, not re-planned
+	scatter    *scatterTemplate    // a SELECT its parameters send to several shards: pruned and filled in at each execute
+	writes     *writeRoute         // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -96,12 +98,12 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	switch n := st.(type) {
 	case *ast.ShowStmt:
 		if n.Tp == ast.ShowDatabases {
-			res, err := s.planner(snap).showDatabases(snap, n)
+			res, err := s.planner(snap).ShowDatabases(snap, n)
 			if err != nil {
 				return nil, err
 			}
 			stmt := &Stmt{orig: sql, local: n}
-			for _, c := range res.cols {
+			for _, c := range res.Columns {
 				stmt.colDefs = append(stmt.colDefs, wire.AppendColumnDef(nil, c))
 			}
 			return stmt, nil
@@ -124,7 +126,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, write: isWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, write: planner.IsWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
@@ -143,7 +145,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 // backend description defs covers only part of it: each ? is then described as text (as a
 // prepared EXPLAIN's are, explain_prepared.go).
 func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
-	var markers markerCollector
+	var markers planner.MarkerCollector
 	st.Accept(&markers)
 	if len(markers) == len(defs) {
 		return len(defs), defs
@@ -160,7 +162,7 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 // described from one shard (subquery_prepare.go).
 func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
-	if errors.Is(err, errNestedUnpinned) {
+	if errors.Is(err, planner.ErrNestedUnpinned) {
 		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
 	}
 	if err == nil {
@@ -255,11 +257,11 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return s.executeExplain(ctx, snap, st, params, w)
 	}
 	if st.local != nil {
-		res, err := s.planner(snap).showDatabases(snap, st.local)
+		res, err := s.planner(snap).ShowDatabases(snap, st.local)
 		if err != nil {
 			return err
 		}
-		return res.write(w, s.status, true)
+		return localResult{cols: res.Columns, rows: res.Rows}.write(w, s.status, true)
 	}
 	s.reads.retryable = st.retryOK
 	defer func() { s.reads.retryable = false }()
@@ -267,7 +269,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		st.replan(s, snap) // after a reload: planned once more (bound.go)
 	}
 	r := singleRoute{shard: st.shard, sql: st.sql, params: params}
-	if shard, sql, cols, ok := st.bound.resolve(execViewOf(s), snap, params); ok {
+	if shard, sql, cols, ok := st.bound.Resolve(execViewOf(s), snap, params); ok {
 		r.shard, r.sql = shard, sql // no parse, no plan: the route's bind variables filled in
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
@@ -278,7 +280,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
 	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
-	} else if p, ok := st.bound.resolveWrite(execViewOf(s), snap, params); ok {
+	} else if p, ok := st.bound.ResolveWrite(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree
 	} else if st.dynamic || (st.snap != nil && st.snap != snap) { // a reload may have moved its rows
 		return st.executePlanned(ctx, s, snap, params, w)
@@ -307,7 +309,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		return err
 	}
 	p, err := s.plan(snap, node, st.text, params)
-	bound := errors.Is(err, errNestedUnpinned)
+	bound := errors.Is(err, planner.ErrNestedUnpinned)
 	if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
 		p, err = s.planBound(ctx, snap, st.text, params, err)
 		params = nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -79,7 +81,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		return err
 	}
 	n.SQLText = p.SQL
-	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, n)
+	sql, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, n)
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 	if err := s.run(ctx, snap, p.Shard, sql, more, w); err != nil {
 		return err
 	}
-	s.sqlStmts.put(n.Name, sqlStmt{shard: p.Shard, write: isWrite(inner), columns: p.Columns})
+	s.sqlStmts.put(n.Name, sqlStmt{shard: p.Shard, write: planner.IsWrite(inner), columns: p.Columns})
 	return nil
 }
 
@@ -138,7 +140,7 @@ func (s *Session) userVariable(ctx context.Context, snap *rules.Snapshot, name s
 	if s.db != "" {
 		db, _ = snap.Database(s.db)
 	} else {
-		db = s.planner(snap).anyDatabase(snap)
+		db = s.planner(snap).AnyDatabase(snap)
 	}
 	if db == nil {
 		return "", sqlerr.New(sqlerr.ErNoDB, "No database selected")

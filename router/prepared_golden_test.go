@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -110,9 +112,9 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 	want, werr := s.plan(snap, fresh, st.text, params)
 	var got plan.Primitive
 	switch {
-	case st.bound != nil && st.bound.fixed == nil && placeBound(s, snap, st, params, &got):
+	case st.bound != nil && st.bound.Fixed == nil && placeBound(s, snap, st, params, &got):
 		via = "bound route"
-	case st.bound != nil && st.bound.fixed != nil && placeBound(s, snap, st, params, &got):
+	case st.bound != nil && st.bound.Fixed != nil && placeBound(s, snap, st, params, &got):
 		via = "prepared route"
 	case placeScatter(s, snap, st, params, &got):
 		via = "scatter template"
@@ -127,7 +129,7 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 	case !st.dynamic && (st.snap == nil || st.snap == snap):
 		return "prepared route", []string{st.shard.Name + ": " + st.sql}
 	default:
-		if errors.Is(werr, errNestedUnpinned) { // its subqueries run first, their values bound in
+		if errors.Is(werr, planner.ErrNestedUnpinned) { // its subqueries run first, their values bound in
 			want, werr = s.planBound(context.Background(), snap, st.text, params, werr)
 		}
 		if werr != nil {
@@ -148,7 +150,7 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 }
 
 func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	shard, sql, _, ok := st.bound.resolve(execViewOf(s), snap, params)
+	shard, sql, _, ok := st.bound.Resolve(execViewOf(s), snap, params)
 	*p = &plan.Route{Shard: shard, SQL: sql}
 	return ok
 }
@@ -176,7 +178,7 @@ func placeWrites(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param
 }
 
 func placeSplit(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	w, ok := st.bound.resolveWrite(execViewOf(s), snap, params)
+	w, ok := st.bound.ResolveWrite(execViewOf(s), snap, params)
 	*p = w
 	return ok
 }
@@ -229,7 +231,7 @@ func describeSteps(p plan.Primitive) []string {
 func describeKeptPlan(t *testing.T, st *Stmt) []string {
 	t.Helper()
 	var out []string
-	if st.bound != nil && st.bound.multi {
+	if st.bound != nil && st.bound.Multi {
 		out = append(out, "multi-shard write: split on the tree, its session values filled in")
 	} else if st.bound != nil {
 		steps, err := st.bound.Explain()
@@ -239,7 +241,7 @@ func describeKeptPlan(t *testing.T, st *Stmt) []string {
 		for _, s := range steps {
 			out = append(out, fmt.Sprintf("%s %s: %s", s.Step, s.Shard, s.SQL))
 		}
-		if st.bound.fixed == nil && isWrite(st.bound.st) {
+		if st.bound.Fixed == nil && planner.IsWrite(st.bound.Stmt) {
 			out = append(out, "values of several slots: split on the tree")
 		}
 	}
@@ -257,7 +259,7 @@ func describeKeptPlan(t *testing.T, st *Stmt) []string {
 			holes = append(holes, "{ LIMIT offset+count}")
 		}
 		for _, v := range t.vals {
-			holes = append(holes, "{"+v.name+"}")
+			holes = append(holes, "{"+v.Name+"}")
 		}
 		out = append(out, describeTemplates("", t.shards, holes)...)
 		var sets []string

@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+	"github.com/shardproxy/shardproxy/wire"
+
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/router/engine"
 )
 
 // sliceStream is a merge.Stream over fixed rows; "NULL" is NULL.
@@ -34,22 +36,22 @@ func (s *sliceStream) Next() ([][]byte, error) {
 func TestDistinctMerge(t *testing.T) {
 	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindDecimal, merge.KindDecimal, merge.KindDecimal,
 		merge.KindSigned, merge.KindDecimal, merge.KindSigned, merge.KindDecimal, merge.KindSigned}
-	cols := make([]engine.ColDef, len(kinds))
+	cols := make([]wire.ColDef, len(kinds))
 	cols[4].Decimals, cols[5].Decimals = 4, 4
-	plan := func(grouped bool) *mergePlan {
-		m := &mergePlan{group: true, count: -1, distinct: 1, hidden: 5}
+	plan := func(grouped bool) *planner.MergePlan {
+		m := &planner.MergePlan{Group: true, Count: -1, Distinct: 1, Hidden: 5}
 		if grouped {
-			m.order = append(m.order, mergeKey{val: 0, weight: noCol})
+			m.Order = append(m.Order, planner.MergeKey{Val: 0, Weight: planner.NoCol})
 		}
-		m.order = append(m.order, mergeKey{val: hiddenCol(0), weight: noCol})
-		agg := func(fn merge.AggFunc, col colRef, distinct bool) mergeAgg {
-			return mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, distinct: distinct}
+		m.Order = append(m.Order, planner.MergeKey{Val: planner.HiddenCol(0), Weight: planner.NoCol})
+		agg := func(fn merge.AggFunc, col planner.ColRef, distinct bool) planner.MergeAgg {
+			return planner.MergeAgg{Func: fn, Col: col, Weight: planner.NoCol, Sum: planner.NoCol, Count: planner.NoCol, Distinct: distinct}
 		}
 		avgD := agg(merge.AggAvg, 4, true)
-		avgD.sum, avgD.count = hiddenCol(1), hiddenCol(2)
+		avgD.Sum, avgD.Count = planner.HiddenCol(1), planner.HiddenCol(2)
 		avg := agg(merge.AggAvg, 5, false)
-		avg.sum, avg.count = hiddenCol(3), hiddenCol(4)
-		m.aggs = []mergeAgg{agg(merge.AggCount, 1, true), agg(merge.AggCount, 2, false), agg(merge.AggSum, 3, true), avgD, avg}
+		avg.Sum, avg.Count = planner.HiddenCol(3), planner.HiddenCol(4)
+		m.Aggs = []planner.MergeAgg{agg(merge.AggCount, 1, true), agg(merge.AggCount, 2, false), agg(merge.AggSum, 3, true), avgD, avg}
 		return m
 	}
 	for _, c := range []struct {
@@ -102,7 +104,7 @@ func TestDistinctMerge(t *testing.T) {
 				streams[i] = &sliceStream{rows: rows}
 			}
 			m := plan(c.grouped)
-			idx := func(r colRef) int {
+			idx := func(r planner.ColRef) int {
 				if r >= 0 {
 					return int(r)
 				}
@@ -123,14 +125,14 @@ func TestDistinctMerge(t *testing.T) {
 func TestBranchedDistinctMerge(t *testing.T) {
 	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned,
 		merge.KindSigned, merge.KindSigned, merge.KindString}
-	cols := make([]engine.ColDef, len(kinds))
-	key := func(c colRef) mergeKey { return mergeKey{val: c, weight: noCol} }
-	agg := func(fn merge.AggFunc, col colRef, distinct bool, branch int) mergeAgg {
-		return mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, distinct: distinct, branch: branch}
+	cols := make([]wire.ColDef, len(kinds))
+	key := func(c planner.ColRef) planner.MergeKey { return planner.MergeKey{Val: c, Weight: planner.NoCol} }
+	agg := func(fn merge.AggFunc, col planner.ColRef, distinct bool, branch int) planner.MergeAgg {
+		return planner.MergeAgg{Func: fn, Col: col, Weight: planner.NoCol, Sum: planner.NoCol, Count: planner.NoCol, Distinct: distinct, Branch: branch}
 	}
-	m := &mergePlan{group: true, count: -1, distinct: 3, branched: true, hidden: 3,
-		order: []mergeKey{key(0), key(hiddenCol(0)), key(hiddenCol(1)), key(hiddenCol(2))},
-		aggs:  []mergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
+	m := &planner.MergePlan{Group: true, Count: -1, Distinct: 3, Branched: true, Hidden: 3,
+		Order: []planner.MergeKey{key(0), key(planner.HiddenCol(0)), key(planner.HiddenCol(1)), key(planner.HiddenCol(2))},
+		Aggs:  []planner.MergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
 	}
 	shards := [][][]string{
 		{
@@ -146,7 +148,7 @@ func TestBranchedDistinctMerge(t *testing.T) {
 	for i, rows := range shards {
 		streams[i] = &sliceStream{rows: rows}
 	}
-	idx := func(r colRef) int {
+	idx := func(r planner.ColRef) int {
 		if r >= 0 {
 			return int(r)
 		}

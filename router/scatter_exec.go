@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/merge"
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -137,23 +139,23 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 		}
 	}
 	m := mergeOf(sp)
-	visible := len(defs) - m.hidden
+	visible := len(defs) - m.Hidden
 	if visible < 1 {
-		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.hidden)
+		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.Hidden)
 	}
-	cols := make([]engine.ColDef, len(defs))
+	cols := make([]wire.ColDef, len(defs))
 	kinds := make([]merge.Kind, len(defs))
 	for i, d := range defs {
-		cd, _ := engine.ParseColDef(d) // engine.ReadHeader checked them
+		cd, _ := wire.ParseColDef(d) // engine.ReadHeader checked them
 		cols[i], kinds[i] = cd, merge.KindOf(cd.Type, cd.Flags)
 	}
-	idx := func(r colRef) int {
+	idx := func(r planner.ColRef) int {
 		if r >= 0 {
 			return int(r)
 		}
 		return visible + int(-1-r)
 	}
-	if !m.fits(idx, len(defs)) {
+	if !m.Fits(idx, len(defs)) {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: the shards answered with %d columns, fewer than the merge needs: are their tables the same?", len(defs))
 	}
 	streams := make([]merge.Stream, len(conns))
@@ -229,9 +231,9 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 	if err := w.WritePacket(wire.AppendEOF(nil, warnings, status)); err != nil {
 		return err
 	}
-	s.diag.set(diagnostics{rowCount: -1, foundRows: sent, count: int(warnings)})
+	s.diag.set(planner.Diagnostics{RowCount: -1, FoundRows: sent, Count: int(warnings)})
 	if warnings > 0 {
-		s.diag.last.warnings = s.scatterWarnings(ctx, conns)
+		s.diag.last.Warnings = s.scatterWarnings(ctx, conns)
 	}
 	return nil
 }
@@ -353,73 +355,73 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 }
 
 // buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *mergePlan, streams []merge.Stream, cols []engine.ColDef, kinds []merge.Kind, idx func(colRef) int, maxGroups int) merge.Stream {
-	keys := func(ks []mergeKey) []merge.Key {
+func buildMerge(m *planner.MergePlan, streams []merge.Stream, cols []wire.ColDef, kinds []merge.Kind, idx func(planner.ColRef) int, maxGroups int) merge.Stream {
+	keys := func(ks []planner.MergeKey) []merge.Key {
 		out := make([]merge.Key, len(ks))
 		for i, k := range ks {
-			out[i] = merge.Key{Col: idx(k.val), Weight: -1, Kind: kinds[idx(k.val)], Desc: k.desc}
-			if k.weight != noCol {
-				out[i].Weight = idx(k.weight)
+			out[i] = merge.Key{Col: idx(k.Val), Weight: -1, Kind: kinds[idx(k.Val)], Desc: k.Desc}
+			if k.Weight != planner.NoCol {
+				out[i].Weight = idx(k.Weight)
 			}
 		}
 		return out
 	}
 	var rows merge.Stream
-	if len(m.order) > 0 {
-		rows = merge.Sorted(streams, keys(m.order))
+	if len(m.Order) > 0 {
+		rows = merge.Sorted(streams, keys(m.Order))
 	} else {
 		rows = merge.Interleaved(streams)
 	}
-	if m.group {
-		aggs := make([]merge.Agg, len(m.aggs))
-		for i, a := range m.aggs {
-			col := idx(a.col)
-			aggs[i] = merge.Agg{Func: a.fn, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.internal}
-			if a.weight != noCol {
-				aggs[i].Weight = idx(a.weight)
+	if m.Group {
+		aggs := make([]merge.Agg, len(m.Aggs))
+		for i, a := range m.Aggs {
+			col := idx(a.Col)
+			aggs[i] = merge.Agg{Func: a.Func, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.Internal}
+			if a.Weight != planner.NoCol {
+				aggs[i].Weight = idx(a.Weight)
 			}
-			if a.fn == merge.AggAvg {
-				aggs[i].Sum, aggs[i].Count = idx(a.sum), idx(a.count)
+			if a.Func == merge.AggAvg {
+				aggs[i].Sum, aggs[i].Count = idx(a.Sum), idx(a.Count)
 				aggs[i].Kind = kinds[aggs[i].Sum]
 			}
 		}
-		groupKeys := keys(m.order)
-		if m.branched {
-			col := groupKeys[len(groupKeys)-m.distinct].Col
-			for i, a := range m.aggs {
-				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.branch))
+		groupKeys := keys(m.Order)
+		if m.Branched {
+			col := groupKeys[len(groupKeys)-m.Distinct].Col
+			for i, a := range m.Aggs {
+				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.Branch))
 			}
 		}
-		if m.distinct > 0 {
-			rows = distinctMerge(rows, groupKeys, m.aggs, aggs, kinds)
-			groupKeys = groupKeys[:len(groupKeys)-m.distinct]
+		if m.Distinct > 0 {
+			rows = distinctMerge(rows, groupKeys, m.Aggs, aggs, kinds)
+			groupKeys = groupKeys[:len(groupKeys)-m.Distinct]
 		}
 		rows = merge.Groups(rows, groupKeys, aggs)
-		if m.distinct > 0 && len(groupKeys) == 0 {
+		if m.Distinct > 0 && len(groupKeys) == 0 {
 			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
 		}
 	}
-	if len(m.computed) > 0 {
-		rows = &computeStream{in: rows, cols: m.computed, ev: &evalRow{kinds: kinds, defs: cols, col: idx}, defs: cols}
+	if len(m.Computed) > 0 {
+		rows = &computeStream{in: rows, cols: m.Computed, ev: &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}, defs: cols}
 	}
-	if m.having != nil {
-		ev := &evalRow{kinds: kinds, defs: cols, col: idx}
-		h := m.having
+	if m.Having != nil {
+		ev := &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}
+		h := m.Having
 		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
-			ev.row = row
-			t, ok := h.eval(ev).truth()
+			ev.Row = row
+			t, ok := h.Eval(ev).Truth()
 			return ok && t, nil
 		})
 	}
 	switch {
-	case len(m.post) > 0 && m.count >= 0 && m.count <= math.MaxInt64-m.offset:
+	case len(m.Post) > 0 && m.Count >= 0 && m.Count <= math.MaxInt64-m.Offset:
 		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
-		rows = merge.TopN(rows, keys(m.post), m.offset+m.count, maxGroups)
-	case len(m.post) > 0:
-		rows = merge.SortAllAtMost(rows, keys(m.post), maxGroups)
+		rows = merge.TopN(rows, keys(m.Post), m.Offset+m.Count, maxGroups)
+	case len(m.Post) > 0:
+		rows = merge.SortAllAtMost(rows, keys(m.Post), maxGroups)
 	}
-	if m.offset > 0 || m.count >= 0 {
-		rows = merge.Limit(rows, m.offset, m.count)
+	if m.Offset > 0 || m.Count >= 0 {
+		rows = merge.Limit(rows, m.Offset, m.Count)
 	}
 	return rows
 }
@@ -465,3 +467,6 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 		}
 	}
 }
+
+// mergeOf is the merge plan of a Scatter the planner built (planScatter).
+func mergeOf(sp *plan.Scatter) *planner.MergePlan { return sp.Merge.(*planner.MergePlan) }

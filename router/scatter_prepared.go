@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -44,17 +46,17 @@ type scatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
 	flags   format.RestoreFlags
-	pl      *planner
+	pl      *planner.Planner
 	sel     *ast.SelectStmt          // the statement with a literal in place of each ? (its WHERE prunes)
 	lits    []*test_driver.ValueExpr // those literals: each execution's values, as binding writes them
-	sharded []tableRef
+	sharded []planner.TableRef
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
-	merge   *mergePlan
+	merge   *planner.MergePlan
 	limit   limitHoles
 	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
 	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
-	vals []sessionVal
+	vals []planner.SessionVal
 	// perSlot: with tables per slot, a shard's statement is a UNION of the tables of the
 	// slots the values need: the shards' statements of each set of slots, planned at the
 	// first execution that needs it (nil: it does not fit), at most maxSlotSets of them.
@@ -85,7 +87,7 @@ const (
 // session's current snapshot, database, restore flags and stickiness (after
 // SQL_CALC_FOUND_ROWS, FOUND_ROWS() is the backend's to answer).
 func (t *scatterTemplate) triedUnder(s *Session, snap *rules.Snapshot) bool {
-	return t != nil && snap == t.snap && s.db == t.db && s.vars.restoreFlags == t.flags && s.sticky == t.pl.sticky
+	return t != nil && snap == t.snap && s.db == t.db && s.vars.restoreFlags == t.flags && s.sticky == t.pl.Sticky
 }
 
 // sqlTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
@@ -143,37 +145,37 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	if !ok {
 		return false
 	}
-	a, err := t.pl.analyze(snap, sel)
-	if err != nil || a.diagnostic || a.infoSchema || a.sticky || !inWhere(sel, a.sessionVals) {
+	a, err := t.pl.Analyze(snap, sel)
+	if err != nil || a.Diagnostic || a.InfoSchema || a.Sticky || !inWhere(sel, a.SessionVals) {
 		return false // (a.dynamic: session values, bind variables here; or diagnostics)
 	}
-	numberParams(a.markers)
-	top := topLevelTables(sel)
-	for _, r := range a.refs {
-		if r.table.Kind != rules.KindSharded {
+	planner.NumberParams(a.Markers)
+	top := planner.TopLevelTables(sel)
+	for _, r := range a.Refs {
+		if r.Table.Kind != rules.KindSharded {
 			continue
 		}
-		if !top[r.node] {
+		if !top[r.Node] {
 			return false
 		}
-		if r.table.TablePerSlot {
+		if r.Table.TablePerSlot {
 			t.perSlot = map[string]map[*rules.Shard]sqlTemplate{}
 		}
 		t.sharded = append(t.sharded, r)
 	}
-	if len(t.sharded) == 0 || !t.placeMarkers(sel, len(a.markers)) {
+	if len(t.sharded) == 0 || !t.placeMarkers(sel, len(a.Markers)) {
 		return false
 	}
-	if t.ldb, err = t.pl.statementDB(snap, a); err != nil {
+	if t.ldb, err = t.pl.StatementDB(snap, a); err != nil {
 		return false
 	}
-	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.markers), a.sessionVals
+	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.Markers), a.SessionVals
 	if t.perSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
 		t.text = text
 		return t.limit.count < 0 && t.limit.offset < 0
 	}
 	bound, err := s.parseOne(text) // a second tree: planning rewrites it
-	return err == nil && t.plan(snap, bound, text, len(a.markers), shards, nil)
+	return err == nil && t.plan(snap, bound, text, len(a.Markers), shards, nil)
 }
 
 // maxSlotSets bounds the sets of slots a template of tables per slot keeps statements for.
@@ -204,7 +206,7 @@ func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []i
 // It records those of LIMIT (limitHoles), and whether any is in HAVING or the select list,
 // which hold only while the merge plan does not evaluate them (plan).
 func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
-	var inWhere, inHaving markerCollector
+	var inWhere, inHaving planner.MarkerCollector
 	if sel.Where != nil {
 		sel.Where.Accept(&inWhere)
 	}
@@ -230,7 +232,7 @@ func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
 }
 
 // inWhere reports whether every session value node of vals is in sel's WHERE.
-func inWhere(sel *ast.SelectStmt, vals []sessionVal) bool {
+func inWhere(sel *ast.SelectStmt, vals []planner.SessionVal) bool {
 	if len(vals) == 0 {
 		return true
 	}
@@ -240,7 +242,7 @@ func inWhere(sel *ast.SelectStmt, vals []sessionVal) bool {
 	var c valueCollector
 	sel.Where.Accept(&c)
 	for _, v := range vals {
-		if !slices.Contains(c, v.node) {
+		if !slices.Contains(c, v.Node) {
 			return false
 		}
 	}
@@ -308,23 +310,23 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	pl := *t.pl
-	pl.unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
-	pl.slots = slots
-	p, err := pl.plan(snap, node, text, nil)
+	pl.Unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
+	pl.Slots = slots
+	p, err := pl.Plan(snap, node, text, nil)
 	sp, ok := p.(*plan.Scatter)
-	if err != nil || !ok || mergeOf(sp).branched {
+	if err != nil || !ok || mergeOf(sp).Branched {
 		return false
 	}
-	if m := mergeOf(sp); t.merged && (m.group || len(m.aggs) > 0 || len(m.computed) > 0 || m.having != nil) {
+	if m := mergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || len(m.Computed) > 0 || m.Having != nil) {
 		return false // the merge plan evaluates a value: planning read the sentinel
 	}
-	quoted, err := restoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
+	quoted, err := planner.RestoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
 	if err != nil || !strings.HasSuffix(quoted, tag+"'") {
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
 	m := mergeOf(sp)
-	pushed := " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
+	pushed := " LIMIT " + strconv.FormatInt(m.Offset+m.Count, 10)
 	for i, tg := range sp.Targets {
 		sql := tg.SQL
 		if t.limit.count >= 0 || t.limit.offset >= 0 {
@@ -356,15 +358,15 @@ func (t *scatterTemplate) sessionSentinels(snap *rules.Snapshot, node ast.StmtNo
 	if len(t.vals) == 0 {
 		return true
 	}
-	a, err := t.pl.analyze(snap, node)
-	if err != nil || len(a.sessionVals) != len(t.vals) {
+	a, err := t.pl.Analyze(snap, node)
+	if err != nil || len(a.SessionVals) != len(t.vals) {
 		return false
 	}
-	for j, v := range a.sessionVals {
-		if v.name != t.vals[j].name {
+	for j, v := range a.SessionVals {
+		if v.Name != t.vals[j].Name {
 			return false
 		}
-		*v.node = *ast.NewValueExpr(tag+strconv.Itoa(n+1+j)+"_", "", "").(*test_driver.ValueExpr)
+		*v.Node = *ast.NewValueExpr(tag+strconv.Itoa(n+1+j)+"_", "", "").(*test_driver.ValueExpr)
 	}
 	return true
 }
@@ -411,20 +413,20 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		return nil, introspect.Columns{}, false
 	}
 	for i, p := range params {
-		v, err := paramLiteral(p)
+		v, err := planner.ParamLiteral(p)
 		if err != nil {
 			return nil, introspect.Columns{}, false
 		}
 		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
-	if !fillSessionVals(execViewOf(s), snap, t.vals) {
+	if !planner.FillSessionVals(execViewOf(s), snap, t.vals) {
 		return nil, introspect.Columns{}, false
 	}
-	slots, err := t.pl.scatterSlots(t.sel, t.sharded, nil)
+	slots, err := t.pl.ScatterSlots(t.sel, t.sharded, nil)
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
 	}
-	byShard, order := slotsByShard(t.sharded[0].table.Scheme, slots)
+	byShard, order := planner.SlotsByShard(t.sharded[0].Table.Scheme, slots)
 	shards := t.shards
 	switch {
 	case t.perSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
@@ -440,7 +442,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	}
 	lits := make([]string, len(t.lits), n)
 	for i, l := range t.lits {
-		if lits[i], err = restoreSQL(t.flags, nil, l); err != nil {
+		if lits[i], err = planner.RestoreSQL(t.flags, nil, l); err != nil {
 			return nil, introspect.Columns{}, false
 		}
 	}
@@ -455,7 +457,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		lits = append(lits, "") // no LIMIT hole: the session values' holes come after its place
 	}
 	for _, v := range t.vals {
-		lit, err := restoreSQL(t.flags, nil, v.node)
+		lit, err := planner.RestoreSQL(t.flags, nil, v.Node)
 		if err != nil {
 			return nil, introspect.Columns{}, false
 		}
@@ -475,20 +477,20 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 // limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
 // (scatterShape.limit); ok is false for values planning refuses. Without LIMIT parameters
 // it is the template's own (read-only, shared by every execution).
-func (t *scatterTemplate) limitMerge() (*mergePlan, bool) {
+func (t *scatterTemplate) limitMerge() (*planner.MergePlan, bool) {
 	if t.limit.count < 0 && t.limit.offset < 0 {
 		return t.merge, true
 	}
 	m := *t.merge
-	sh := &scatterShape{}
+	sh := &planner.ScatterShape{}
 	var err error
 	if t.limit.count >= 0 {
-		if m.count, err = sh.limitValue(t.lits[t.limit.count]); err != nil {
+		if m.Count, err = sh.LimitValue(t.lits[t.limit.count]); err != nil {
 			return nil, false
 		}
 	}
 	if t.limit.offset >= 0 {
-		if m.offset, err = sh.limitValue(t.lits[t.limit.offset]); err != nil {
+		if m.Offset, err = sh.LimitValue(t.lits[t.limit.offset]); err != nil {
 			return nil, false
 		}
 	}
@@ -497,11 +499,11 @@ func (t *scatterTemplate) limitMerge() (*mergePlan, bool) {
 
 // pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
 // or none when no shard could reach it.
-func pushedLimit(m *mergePlan) string {
-	if m.count < 0 || m.count > math.MaxInt64-m.offset {
+func pushedLimit(m *planner.MergePlan) string {
+	if m.Count < 0 || m.Count > math.MaxInt64-m.Offset {
 		return ""
 	}
-	return " LIMIT " + strconv.FormatInt(m.offset+m.count, 10)
+	return " LIMIT " + strconv.FormatInt(m.Offset+m.Count, 10)
 }
 
 // untemplated places an execution of a prepared SELECT that went to several shards under

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -104,7 +106,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 			for _, tmplSharded := range tmpl.shards {
 				n = max(n, len(tmplSharded.holes))
 			}
-			var ms markerCollector
+			var ms planner.MarkerCollector
 			node, err := s.parseOne(sql)
 			if err != nil {
 				t.Fatal(err)

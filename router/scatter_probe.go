@@ -3,8 +3,6 @@ package router
 import (
 	"context"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-
 	"github.com/shardproxy/shardproxy/router/engine"
 )
 
@@ -16,14 +14,6 @@ import (
 // expression itself. The same statement with LIMIT 0 is answered without being run, its
 // columns described as the expressions; so the first shard is asked that first, and the
 // client gets its column definitions. It costs one round trip to one shard.
-
-// branchedProbe is the statement build restores, with LIMIT 0.
-func branchedProbe(sel *ast.SelectStmt, build func() (string, error)) (string, error) {
-	saved := sel.Limit
-	sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(0), "", "")}
-	defer func() { sel.Limit = saved }()
-	return build()
-}
 
 // probeColumns runs sc's probe and returns its column definitions.
 func probeColumns(ctx context.Context, sc *scatterConn) ([][]byte, error) {

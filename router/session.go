@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -28,15 +30,15 @@ type Session struct {
 	status uint16      // last status flags (autocommit, in transaction)
 	sticky bool        // backend session state the proxy cannot replay (user variables, temporary tables, locks): keep connections
 
-	ids        insertIDs       // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
-	pinned     map[string]Conn // shard name → connection kept across statements
-	last       map[string]Conn // shard name → connection released last (a hint for the pool)
-	diag       sessionDiag     // diagnostics of the previous statement (diag.go)
-	tx         txn.Txn         // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
-	branchRows rowsKind        // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
-	sqlStmts   sqlStmts        // SQL-level PREPARE by name (prepare_sql.go)
-	locks      tableLocks      // the LOCK TABLES the session holds on shards (lock.go)
-	lists      bigLists        // long literal lists cut out of the statement running (biglist.go)
+	ids        insertIDs        // LAST_INSERT_ID() and the rule of the statement running (insertid.go)
+	pinned     map[string]Conn  // shard name → connection kept across statements
+	last       map[string]Conn  // shard name → connection released last (a hint for the pool)
+	diag       sessionDiag      // diagnostics of the previous statement (diag.go)
+	tx         txn.Txn          // the transaction's bookkeeping: begin, writers, savepoints (txn.go)
+	branchRows rowsKind         // the multi-shard write running: how CLIENT_FOUND_ROWS counts its rows
+	sqlStmts   sqlStmts         // SQL-level PREPARE by name (prepare_sql.go)
+	locks      tableLocks       // the LOCK TABLES the session holds on shards (lock.go)
+	lists      planner.BigLists // long literal lists cut out of the statement running (biglist.go)
 
 	held heldConns // connections acquired from the backend and not yet released (panics.go)
 
@@ -108,7 +110,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 	for i, st := range stmts {
 		text := sql
 		if len(stmts) > 1 {
-			text = s.lists.expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
+			text = s.lists.Expand(strings.TrimRight(strings.TrimSpace(st.Text()), ";"))
 		}
 		if err := s.execWithDeadline(ctx, snap, st, text, i < len(stmts)-1, w); err != nil {
 			return err
@@ -161,7 +163,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	case *ast.SetStmt:
 		return s.set(ctx, snap, n, text, more, w)
 	case *ast.ShowStmt:
-		if sel, ok, err := routineStatusQuery(n); ok { // showroutines.go
+		if sel, ok, err := planner.RoutineStatusQuery(n); ok { // showroutines.go
 			return s.execRewritten(ctx, snap, sel, err, more, w)
 		}
 		if n.Tp == ast.ShowStatus && !n.GlobalScope {
@@ -196,7 +198,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 			return err
 		}
 	case *ast.LockTablesStmt:
-		targets, ok, err := s.planner(snap).planLock(snap, n)
+		targets, ok, err := s.planner(snap).PlanLock(snap, n)
 		if err != nil {
 			return err
 		}
@@ -246,7 +248,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.endTransaction(ctx, snap, st, text, more, w)
 	}
 	p, err := s.planStatement(snap, st, text)
-	if errors.Is(err, errNestedUnpinned) {
+	if errors.Is(err, planner.ErrNestedUnpinned) {
 		p, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
 	}
 	if err != nil {
@@ -289,7 +291,7 @@ func (s *Session) run(ctx context.Context, snap *rules.Snapshot, shard *rules.Sh
 // useDB switches the current logical database.
 func (s *Session) useDB(snap *rules.Snapshot, name string) error {
 	if _, ok := snap.Database(name); !ok {
-		if isSystemSchema(name) {
+		if planner.IsSystemSchema(name) {
 			return sqlerr.NotSupported("USE %s: system schemas are reached through qualified names", name)
 		}
 		return sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", name)
@@ -418,7 +420,7 @@ func (s *Session) Reset(context.Context) error {
 	s.ids.last = 0
 	s.status = wire.StatusAutocommit
 	s.tx.Reset()
-	s.diag.last = diagnostics{}
+	s.diag.last = planner.Diagnostics{}
 	s.sqlStmts = sqlStmts{}
 	s.vars.reset()
 	return nil
@@ -453,7 +455,7 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	}
 	shard := db.DefaultShard
 	if db.Configured(table) { // a sharded or broadcast table: ask its first physical copy
-		p := firstCopy(db.Table(table))
+		p := planner.FirstCopy(db.Table(table))
 		shard, table = p.Shard, p.Table
 	}
 	c, err := s.acquire(ctx, snap, shard)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -106,7 +108,7 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 	if shape.drop {
 		return on(db.Shards(), shape), nil
 	}
-	sc := programScope{what: "stored function", home: homeEveryShard}
+	sc := planner.ProgramScope{What: "stored function", Home: planner.HomeEveryShard}
 	targets := on(db.Shards(), shape)
 	switch shape.kind {
 	case "PROCEDURE": // ALTER PROCEDURE: no body
@@ -116,18 +118,18 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 			return targets, nil
 		}
 	case "EVENT":
-		sc = programScope{what: "event", home: homeDefault}
+		sc = planner.ProgramScope{What: "event", Home: planner.HomeDefault}
 		targets = on([]*rules.Shard{db.DefaultShard}, shape)
 	case "TRIGGER":
 		t := db.Table(shape.table)
-		sc = programScope{what: "trigger", table: t, event: shape.event}
+		sc = planner.ProgramScope{What: "trigger", Table: t, Event: shape.event}
 		switch t.Kind {
 		case rules.KindSingle:
-			sc.home, targets = homeDefault, on([]*rules.Shard{db.DefaultShard}, shape)
+			sc.Home, targets = planner.HomeDefault, on([]*rules.Shard{db.DefaultShard}, shape)
 		case rules.KindBroadcast:
-			sc.home = homeBroadcast
+			sc.Home = planner.HomeBroadcast
 		case rules.KindSharded:
-			sc.home, targets = homeSharded, nil
+			sc.Home, targets = planner.HomeSharded, nil
 			var shards []*rules.Shard
 			for _, p := range t.Placements() {
 				shards = append(shards, p.Shard)
@@ -149,30 +151,15 @@ func (s *Session) programTargets(snap *rules.Snapshot, db *rules.Database, shape
 	if !ok {
 		return nil, syntaxError(errProgramShape)
 	}
-	if err := s.planner(snap).checkRoutineBody(snap, proc.ProcedureBody); err != nil { // the barrier
+	if err := s.planner(snap).CheckRoutineBody(snap, proc.ProcedureBody); err != nil { // the barrier
 		return nil, err
 	}
-	slotTables, err := checkScope(db, proc.ProcedureBody, sc)
+	slotTables, err := planner.CheckScope(db, proc.ProcedureBody, sc)
 	if err != nil {
 		return nil, err
 	}
 	if len(slotTables) > 0 { // a trigger on a table per slot: each copy names its slot's tables
-		return s.slotTargets(db, shape, sc.table, slotTables)
+		return s.slotTargets(db, shape, sc.Table, slotTables)
 	}
 	return targets, nil
-}
-
-// checkProcedureScope checks the body of a CREATE PROCEDURE in a database with rows on
-// several shards: the procedure lives on the default shard, where CALL runs it.
-func (pl *planner) checkProcedureScope(snap *rules.Snapshot, n *ast.ProcedureInfo) error {
-	name := n.ProcedureName.Schema.O
-	if name == "" {
-		name = pl.db
-	}
-	db, ok := snap.Database(name)
-	if !ok || !db.Sharded() && len(db.Shards()) < 2 {
-		return nil
-	}
-	_, err := checkScope(db, n.ProcedureBody, programScope{what: "procedure", home: homeDefault})
-	return err
 }

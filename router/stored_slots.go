@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -150,7 +152,7 @@ func (s *Session) checkSlotBody(body, renamed string, tables map[string]*rules.T
 			return "", err
 		}
 		if rename {
-			walkNodes(reflect.ValueOf(st), 0, func(n ast.Node) bool {
+			planner.WalkNodes(reflect.ValueOf(st), 0, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.TableName:
 					if t := tables[n.Name.O]; t != nil && n.Schema.O == "" {
@@ -164,7 +166,7 @@ func (s *Session) checkSlotBody(body, renamed string, tables map[string]*rules.T
 				return true
 			})
 		}
-		return restoreSQL(s.vars.restoreFlags, s.lists, st)
+		return planner.RestoreSQL(s.vars.restoreFlags, s.lists, st)
 	}
 	want, err := restore(body, true)
 	if err != nil {

@@ -6,11 +6,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -26,16 +27,6 @@ import (
 // the statement. A correlated subquery cannot run alone (it names the outer tables'
 // columns) and stays refused. Prepared statements bind theirs at each EXECUTE
 // (subquery_prepare.go).
-
-// errNestedUnpinned marks the refusal of a statement whose subqueries' sharded tables are
-// not pinned to one shard: binding the subqueries' values may make it answerable.
-var errNestedUnpinned = errors.New("router: subquery over sharded tables not pinned to one shard")
-
-// nestedRefusal is a refusal that errors.Is recognises as errNestedUnpinned.
-type nestedRefusal struct{ err *sqlerr.Error }
-
-func (n nestedRefusal) Error() string   { return n.err.Error() }
-func (n nestedRefusal) Unwrap() []error { return []error{n.err, errNestedUnpinned} }
 
 // errCorrelated marks the refusal of a subquery that cannot run alone: it names columns
 // of the outer statement's tables.
@@ -56,7 +47,7 @@ const erTooBigSelect = 1104
 // A scalar subquery that cannot run alone (correlated) is left in place, its refusal
 // returned as correlated: the caller reports it if the statement is still refused.
 func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated, err error) {
-	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: isWrite(st)}
+	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: planner.IsWrite(st)}
 	for _, site := range bindSites(st) {
 		if site.expr == nil || *site.expr == nil {
 			continue
@@ -307,7 +298,7 @@ func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult
 	if !ok {
 		return nil, sqlerr.NotSupported("this kind of subquery over sharded tables")
 	}
-	text, err := restoreSQL(b.s.vars.restoreFlags, b.s.lists, st)
+	text, err := planner.RestoreSQL(b.s.vars.restoreFlags, b.s.lists, st)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +350,7 @@ func (c *rowCollector) WritePacket(p []byte) error {
 	case c.state == 1 && wire.IsEOF(p):
 		c.state = 2
 	case c.state == 1:
-		_, ok := engine.ParseColDef(p)
+		_, ok := wire.ParseColDef(p)
 		col, ok2 := parseSubqueryCol(p)
 		if !ok || !ok2 {
 			c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery column"), 3
@@ -419,12 +410,12 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 	if !bound {
 		return nil, refusal
 	}
-	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, st)
+	sql, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, st)
 	if err != nil {
 		return nil, err
 	}
 	p, err := s.plan(snap, st, sql, nil)
-	if errors.Is(err, errNestedUnpinned) && correlated != nil {
+	if errors.Is(err, planner.ErrNestedUnpinned) && correlated != nil {
 		return nil, correlated
 	}
 	return p, err

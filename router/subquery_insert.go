@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -29,7 +31,7 @@ func (s *Session) planInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 		return nil, refusal
 	}
 	if ins.Select != nil { // no row: the target's first slot checks the statement, inserts nothing
-		r, err := s.planner(snap).describeNested(snap, ins)
+		r, err := s.planner(snap).DescribeNested(snap, ins)
 		if err != nil {
 			return nil, err
 		}
@@ -39,7 +41,7 @@ func (s *Session) planInsertSelect(ctx context.Context, snap *rules.Snapshot, in
 	if err := s.nameInsertColumns(ctx, snap, ins); err != nil {
 		return nil, err
 	}
-	sql, err := restoreSQL(s.vars.restoreFlags, s.lists, ins)
+	sql, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, ins)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -52,7 +54,7 @@ type subqueryCol struct {
 
 func (c subqueryCol) kind() merge.Kind { return merge.KindOf(c.typ, c.flags) }
 
-// parseSubqueryCol reads a column definition (engine.ParseColDef has checked its layout).
+// parseSubqueryCol reads a column definition (wire.ParseColDef has checked its layout).
 func parseSubqueryCol(p []byte) (subqueryCol, bool) {
 	for range 6 { // catalog, schema, table, org_table, name, org_name
 		_, _, n := wire.LenencString(p)
@@ -179,7 +181,7 @@ func parseForm(ps *parser.Parser, form string, val ast.ExprNode) (ast.ExprNode, 
 	if !ok || sel.Fields == nil || len(sel.Fields.Fields) != 1 {
 		return nil, sqlerr.New(sqlerr.ErUnknownError, "router: writing a subquery's value as %s", form)
 	}
-	var markers markerCollector
+	var markers planner.MarkerCollector
 	sel.Accept(&markers)
 	values := map[*test_driver.ParamMarkerExpr]ast.ExprNode{}
 	for _, m := range markers {

@@ -3,6 +3,8 @@ package router
 import (
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -58,7 +60,7 @@ func TestTypedLiteral(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := restoreSQL(restoreFlags, nil, e)
+			got, err := planner.RestoreSQL(restoreFlags, nil, e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +102,7 @@ func TestScalarValue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := restoreSQL(restoreFlags, nil, e.(ast.Node))
+			got, err := planner.RestoreSQL(restoreFlags, nil, e.(ast.Node))
 			if err != nil {
 				t.Fatal(err)
 			}

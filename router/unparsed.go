@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/barrier"
@@ -122,7 +124,7 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	}
 	out := "SET STATEMENT " + assign + " FOR " + p.SQL
 	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		if !isWrite(st) {
+		if !planner.IsWrite(st) {
 			return s.runRead(ctx, snap, p.Shard, out, false, w)
 		}
 		if err := s.checkWrite(ctx, p.Shard); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
@@ -21,12 +23,6 @@ import (
 )
 
 const killTimeout = 5 * time.Second
-
-// varAliases maps MySQL 8 variable names to the names MariaDB 10.x knows.
-var varAliases = map[string]string{
-	"transaction_isolation": "tx_isolation",
-	"transaction_read_only": "tx_read_only",
-}
 
 // set runs a SET statement. System variables are applied on the backend connection the
 // statement runs on (so the server validates them), then read back and remembered, so the
@@ -55,14 +51,14 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 			s.sticky = true
 		default:
 			name := strings.ToLower(v.Name)
-			if alias, ok := varAliases[name]; ok {
+			if alias, ok := planner.VarAliases[name]; ok {
 				v.Name, name, renamed = alias, alias, true
 			}
 			names = append(names, name)
 		}
 	}
 	if renamed {
-		if text, err = restoreSQL(s.vars.restoreFlags, s.lists, st); err != nil {
+		if text, err = planner.RestoreSQL(s.vars.restoreFlags, s.lists, st); err != nil {
 			return err
 		}
 	}
@@ -323,3 +319,6 @@ func initDB(ctx context.Context, c Conn, db string) error {
 func physicalDB(_ *rules.Database, shard *rules.Shard) string {
 	return shard.Database
 }
+
+// restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
+const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/rules"
@@ -78,7 +80,7 @@ func TestLikeRegexp(t *testing.T) {
 		{"", []string{""}, []string{"a"}},
 	}
 	for _, c := range cases {
-		re := likeRegexp(c.pat)
+		re := planner.LikeRegexp(c.pat)
 		for _, s := range c.match {
 			if !re.MatchString(s) {
 				t.Errorf("%q LIKE %q = false, want true", s, c.pat)
@@ -96,7 +98,7 @@ func TestLikeRegexp(t *testing.T) {
 // pattern as a literal (my_wildcmp: the escape applies only when a character follows), so
 // 'ab\' matches the string `ab\` and not `ab`.
 func TestLikeRegexpTrailingEscape(t *testing.T) {
-	re := likeRegexp(`ab\`)
+	re := planner.LikeRegexp(`ab\`)
 	if re.MatchString("ab") || !re.MatchString(`ab\`) {
 		t.Errorf("likeRegexp(`ab\\`) = %s: must match `ab\\` and not `ab` (a trailing escape character is literal)", re)
 	}

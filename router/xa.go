@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/txn"
@@ -221,7 +223,7 @@ func (s *Session) answerMulti(p *plan.MultiWrite, runs []*branchRun, more bool, 
 		s.ids.last = slices.MinFunc(gens, first).id
 	}
 	if !p.Diagnostic {
-		s.diag.set(diagnostics{rowCount: int64(ok.AffectedRows), foundRows: s.diag.last.foundRows, warnings: warns, count: int(ok.Warnings)})
+		s.diag.set(planner.Diagnostics{RowCount: int64(ok.AffectedRows), FoundRows: s.diag.last.FoundRows, Warnings: warns, Count: int(ok.Warnings)})
 	}
 	ok.Status = s.resultStatus(more)
 	return w.WritePacket(wire.AppendOK(nil, ok))

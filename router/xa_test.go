@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/txn"
@@ -162,7 +164,7 @@ func TestMultiShardWrites(t *testing.T) {
 				if sqlCode(err) != 1146 {
 					t.Fatalf("error %v, want the failing shard's 1146", err)
 				}
-				if s.diag.last.errors != 1 {
+				if s.diag.last.Errors != 1 {
 					t.Errorf("diagnostics after the failure: %+v", s.diag)
 				}
 			} else if err != nil {
@@ -204,8 +206,8 @@ func TestMultiShardWrites(t *testing.T) {
 				if oks[0].AffectedRows != uint64(stmts) || oks[0].LastInsertID != 7 || s.ids.last != 7 {
 					t.Errorf("OK %+v, session last insert id %d; want %d affected rows summed and id 7", oks[0], s.ids.last, stmts)
 				}
-				if s.diag.last.rowCount != int64(stmts) {
-					t.Errorf("ROW_COUNT() %d, want %d", s.diag.last.rowCount, stmts)
+				if s.diag.last.RowCount != int64(stmts) {
+					t.Errorf("ROW_COUNT() %d, want %d", s.diag.last.RowCount, stmts)
 				}
 			}
 		})
@@ -277,10 +279,10 @@ func TestInsertRowSlots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := &analyzer{pl: s.planner(snap), snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+			a := &planner.Analyzer{Planner: s.planner(snap), Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
 			st.Accept(a)
-			numberParams(a.markers)
-			got, err := insertRowSlots(st.(*ast.InsertStmt), a.refs[0], int64Params(c.params))
+			planner.NumberParams(a.Markers)
+			got, err := planner.InsertRowSlots(st.(*ast.InsertStmt), a.Refs[0], int64Params(c.params))
 			if c.err != 0 {
 				if sqlCode(err) != c.err {
 					t.Fatalf("error %v, want %d", err, c.err)

@@ -8,7 +8,7 @@
 // It is also the one place that speaks the MySQL client protocol to a backend: sending a
 // command (SendCommand), relaying a command's results to the client packet by packet while
 // checking each against the protocol (Relay, RelayResults), reading column definitions
-// (ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
+// (wire.ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
 // (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
 // AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
 // INFILE (ClientFile, FileCarrier).

@@ -172,7 +172,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 			if !wire.IsEOF(p) {
 				return 0, 0, 0, Malformed(c, "no EOF after the column definitions")
 			}
-		} else if cd, ok := ParseColDef(p); !ok {
+		} else if cd, ok := wire.ParseColDef(p); !ok {
 			return 0, 0, 0, Malformed(c, fmt.Sprintf("a Malformed definition of column %d of %d", i+1, ncols))
 		} else if bin {
 			types = append(types, cd.Type)

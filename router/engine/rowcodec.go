@@ -28,7 +28,7 @@ func AppendTextRow(b []byte, vals [][]byte) []byte {
 }
 
 // AppendBinaryRow encodes a row given in text form as a binary-protocol row.
-func AppendBinaryRow(b []byte, cols []ColDef, vals [][]byte) ([]byte, error) {
+func AppendBinaryRow(b []byte, cols []wire.ColDef, vals [][]byte) ([]byte, error) {
 	b = wire.AppendBinaryRowHeader(b, len(vals), func(i int) bool { return vals[i] == nil })
 	for i, v := range vals {
 		if v == nil {
@@ -42,7 +42,7 @@ func AppendBinaryRow(b []byte, cols []ColDef, vals [][]byte) ([]byte, error) {
 	return b, nil
 }
 
-func appendBinaryValue(b []byte, c ColDef, v []byte) ([]byte, error) {
+func appendBinaryValue(b []byte, c wire.ColDef, v []byte) ([]byte, error) {
 	s := string(v)
 	unsigned := c.Flags&mysql.UNSIGNED_FLAG != 0
 	intBytes := func(size int) ([]byte, error) {

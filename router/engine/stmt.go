@@ -41,7 +41,7 @@ func Prepare(ctx context.Context, c Conn, sql string, k *Collector) (Stmt, error
 			if i == n && !wire.IsEOF(d) {
 				return Stmt{}, Malformed(c, "no EOF after the definitions of a prepared statement")
 			}
-			if _, ok := ParseColDef(d); i < n && !ok {
+			if _, ok := wire.ParseColDef(d); i < n && !ok {
 				return Stmt{}, Malformed(c, "a Malformed definition in a prepared statement's answer")
 			}
 			if i < n && k != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
-	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -190,9 +189,9 @@ type Rows struct {
 	w      wire.PacketWriter
 	names  Names
 	binary bool
-	cols   []engine.ColDef // of the current result set; nil before its column count
-	n      int             // its column count
-	seen   int             // packets of the current result set so far
+	cols   []wire.ColDef // of the current result set; nil before its column count
+	n      int           // its column count
+	seen   int           // packets of the current result set so far
 	buf    []byte
 }
 
@@ -213,7 +212,7 @@ func (l *Rows) WritePacket(p []byte) error {
 	}
 	l.seen++
 	if l.seen <= l.n { // a column definition
-		c, _ := engine.ParseColDef(p)
+		c, _ := wire.ParseColDef(p)
 		l.cols = append(l.cols, c)
 		return l.w.WritePacket(p)
 	}

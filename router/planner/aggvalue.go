@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"bytes"
@@ -10,18 +10,13 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
-// Values of the evaluator of expressions over merged aggregates (having.go, aggexpr.go,
-// aggfunc.go): how a number prints as text, how values become a column's type, MySQL's
-// arithmetic (exact for integers and decimals, floating-point once a DOUBLE takes part) and
-// comparison (numeric when either side is a number, by collation between strings).
-
-// valueText is v as MySQL converts it to a string: a number by the type it came from
+// ValueText is v as MySQL converts it to a string: a number by the type it came from
 // (a DECIMAL with its scale, a DOUBLE in its shortest form), a string as is.
-func valueText(v sqlValue) []byte {
+func ValueText(v SQLValue) []byte {
 	if v.num == nil {
 		return v.str
 	}
@@ -45,10 +40,10 @@ func valueText(v sqlValue) []byte {
 	return []byte(merge.FormatRat(v.num, t.dec))
 }
 
-// coerce gives v the type of a column of kind k (the shards' definition def): a number
+// Coerce gives v the type of a column of kind k (the shards' definition def): a number
 // takes the column's numeric type; in a string column it becomes its text (by its own type).
-func coerce(v sqlValue, k merge.Kind, def engine.ColDef) sqlValue {
-	if v.null {
+func Coerce(v SQLValue, k merge.Kind, def wire.ColDef) SQLValue {
+	if v.Null {
 		return v
 	}
 	switch k {
@@ -60,7 +55,7 @@ func coerce(v sqlValue, k merge.Kind, def engine.ColDef) sqlValue {
 		return v
 	}
 	if v.num != nil {
-		return sqlValue{str: valueText(v), coll: def.Collation}
+		return SQLValue{str: ValueText(v), coll: def.Collation}
 	}
 	if v.coll == 0 {
 		v.coll = def.Collation
@@ -69,7 +64,7 @@ func coerce(v sqlValue, k merge.Kind, def engine.ColDef) sqlValue {
 }
 
 // floatOf is v as a DOUBLE.
-func floatOf(v sqlValue) float64 {
+func floatOf(v SQLValue) float64 {
 	if v.num == nil {
 		f, _ := strconv.ParseFloat(string(bytes.TrimSpace(v.str)), 64)
 		return f
@@ -78,18 +73,18 @@ func floatOf(v sqlValue) float64 {
 	return f
 }
 
-func floatValue(f float64) sqlValue {
+func floatValue(f float64) SQLValue {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return sqlValue{null: true}
+		return SQLValue{Null: true}
 	}
-	return sqlValue{num: new(big.Rat).SetFloat64(f), flt: true}
+	return SQLValue{num: new(big.Rat).SetFloat64(f), flt: true}
 }
 
 // arith is a + b, a - b, a * b or a / b: NULL with a NULL operand or a zero divisor;
 // floating-point when either operand is a DOUBLE or a string (MySQL reads it as one).
-func arith(op opcode.Op, a, b sqlValue) sqlValue {
-	if a.null || b.null {
-		return sqlValue{null: true}
+func arith(op opcode.Op, a, b SQLValue) SQLValue {
+	if a.Null || b.Null {
+		return SQLValue{Null: true}
 	}
 	if a.flt || b.flt || a.num == nil || b.num == nil {
 		x, y := floatOf(a), floatOf(b)
@@ -102,7 +97,7 @@ func arith(op opcode.Op, a, b sqlValue) sqlValue {
 			return floatValue(x * y)
 		}
 		if y == 0 {
-			return sqlValue{null: true}
+			return SQLValue{Null: true}
 		}
 		return floatValue(x / y)
 	}
@@ -117,11 +112,11 @@ func arith(op opcode.Op, a, b sqlValue) sqlValue {
 		out.Mul(p, q)
 	default:
 		if q.Sign() == 0 {
-			return sqlValue{null: true}
+			return SQLValue{Null: true}
 		}
 		out = divValue(p, q)
 	}
-	return sqlValue{num: out}
+	return SQLValue{num: out}
 }
 
 // collations caches the collations the evaluator compares strings by, per statement.
@@ -141,7 +136,7 @@ const binaryCollation = 63
 // compare orders two non-NULL values as MySQL does: numerically when either is a number,
 // else by the collation of a string that came from a column (byte order for the binary
 // character set and collations the proxy does not implement).
-func (r *evalRow) compare(a, b sqlValue) int {
+func (r *EvalRow) compare(a, b SQLValue) int {
 	if a.num != nil || b.num != nil {
 		if a.flt || b.flt {
 			return cmp.Compare(floatOf(a), floatOf(b))
@@ -154,14 +149,14 @@ func (r *evalRow) compare(a, b sqlValue) int {
 	if id == 0 {
 		id = b.coll
 	}
-	if c := r.collation(id); c != nil {
+	if c := r.Collation(id); c != nil {
 		return bytes.Compare(c.AppendKey(nil, string(a.str)), c.AppendKey(nil, string(b.str)))
 	}
 	return bytes.Compare(a.str, b.str)
 }
 
-// collation returns the collation of id, or nil for byte order.
-func (r *evalRow) collation(id uint16) *rules.Collation {
+// Collation returns the collation of id, or nil for byte order.
+func (r *EvalRow) Collation(id uint16) *rules.Collation {
 	if id == binaryCollation {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"errors"
@@ -14,14 +14,14 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// scatterSlots checks the sharded tables of a scatter SELECT and returns the slots it needs:
+// ScatterSlots checks the sharded tables of a scatter SELECT and returns the slots it needs:
 // all of them unless a key condition narrows them. Tables sharded together must be joined
 // on their shard keys, so that each shard's rows join only with rows of the same shard.
-func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) ([]int, error) {
-	first := sharded[0].table
+func (pl *Planner) ScatterSlots(sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) ([]int, error) {
+	first := sharded[0].Table
 	for _, r := range sharded[1:] {
-		if r.table.Scheme != first.Scheme {
-			return nil, sqlerr.NotSupported("a join of %s and %s, sharded by different schemes, whose rows may be on every shard", first.Name, r.table.Name)
+		if r.Table.Scheme != first.Scheme {
+			return nil, sqlerr.NotSupported("a join of %s and %s, sharded by different schemes, whose rows may be on every shard", first.Name, r.Table.Name)
 		}
 	}
 	if len(sharded) > 1 {
@@ -30,20 +30,20 @@ func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params 
 		if sel.From != nil {
 			eq.addJoin(sel.From.TableRefs)
 		}
-		root := eq.find(colKey{sharded[0].alias, sharded[0].table.Key})
+		root := eq.find(colKey{sharded[0].alias, sharded[0].Table.Key})
 		for _, r := range sharded[1:] {
-			if eq.find(colKey{r.alias, r.table.Key}) != root {
+			if eq.find(colKey{r.alias, r.Table.Key}) != root {
 				return nil, sqlerr.NotSupported("a join of sharded tables %s and %s not on their shard keys (%s.%s = %s.%s): rows would have to meet across shards",
-					first.Name, r.table.Name, sharded[0].alias, first.Key, r.alias, r.table.Key)
+					first.Name, r.Table.Name, sharded[0].alias, first.Key, r.alias, r.Table.Key)
 			}
 		}
 	}
-	if pl.unpruned && pl.slots != nil {
-		return pl.slots, nil // a scatter template of tables per slot: these slots (scatter_prepared.go)
+	if pl.Unpruned && pl.Slots != nil {
+		return pl.Slots, nil // a scatter template of tables per slot: these slots (scatter_prepared.go)
 	}
 	var slots []int
 	for _, r := range sharded {
-		if pl.unpruned {
+		if pl.Unpruned {
 			break // a scatter template: every slot (scatter_prepared.go)
 		}
 		vals, ok, err := pl.keyValues(sel.Where, r, params)
@@ -52,7 +52,7 @@ func (pl *planner) scatterSlots(sel *ast.SelectStmt, sharded []tableRef, params 
 		}
 		var got []int
 		if ok {
-			if got, err = slotsOf(r.table, vals); err != nil {
+			if got, err = slotsOf(r.Table, vals); err != nil {
 				return nil, err
 			}
 		} else if got, ok, err = rangeSlots(sel.Where, r, params); err != nil {
@@ -163,21 +163,21 @@ func joinSideAlias(n ast.ResultSetNode) string {
 // one physical table set on one shard, the statement is renamed and that shard returned (no
 // Scatter); otherwise the Scatter holds a statement per shard and the merge. At prepare time
 // (planner.describing) it describes the statement from its first slot.
-func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.Param, attrs *plan.Attrs) (*plan.Scatter, *rules.Shard, error) {
-	var sharded []tableRef
-	for _, r := range a.refs {
-		switch r.table.Kind {
+func (pl *Planner) planScatter(sel *ast.SelectStmt, a *Analyzer, params []wire.Param, attrs *plan.Attrs) (*plan.Scatter, *rules.Shard, error) {
+	var sharded []TableRef
+	for _, r := range a.Refs {
+		switch r.Table.Kind {
 		case rules.KindSharded:
 			sharded = append(sharded, r)
 		case rules.KindSingle:
-			return nil, nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.table.Name, r.db.DefaultShard.Name)
+			return nil, nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.Table.Name, r.db.DefaultShard.Name)
 		}
 	}
-	if a.infoSchema {
+	if a.InfoSchema {
 		return nil, nil, sqlerr.NotSupported("information_schema in a query over several shards")
 	}
-	slots, err := pl.scatterSlots(sel, sharded, params)
-	if errors.Is(err, errNeedsParams) && pl.describing {
+	slots, err := pl.ScatterSlots(sel, sharded, params)
+	if errors.Is(err, errNeedsParams) && pl.Describing {
 		slots, err = []int{0}, nil
 	}
 	if err != nil {
@@ -186,8 +186,8 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 	if len(slots) == 0 {
 		slots = []int{0} // contradictory key conditions: any one shard answers "no rows"
 	}
-	scheme := sharded[0].table.Scheme
-	byShard, order := slotsByShard(scheme, slots)
+	scheme := sharded[0].Table.Scheme
+	byShard, order := SlotsByShard(scheme, slots)
 	perSlot := func(sh *rules.Shard) [][]int {
 		// Slots sharing physical names on a shard are one set of tables.
 		groups := map[string][]int{}
@@ -205,12 +205,12 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		}
 		return out
 	}
-	if pl.describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
+	if pl.Describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
 		slot := slots[0]
 		for _, r := range sharded {
-			rename(r, r.table.PhysicalName(slot), true)
+			rename(r, r.Table.PhysicalName(slot), true)
 		}
-		attrs.Dynamic = attrs.Dynamic || pl.describing
+		attrs.Dynamic = attrs.Dynamic || pl.Describing
 		return nil, scheme.SlotShard(slot), nil
 	}
 	shape, err := pl.shapeScatter(sel, sharded, params)
@@ -225,7 +225,7 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		var parts []string
 		for _, g := range perSlot(sh) {
 			for _, r := range sharded {
-				rename(r, r.table.PhysicalName(g[0]), true)
+				rename(r, r.Table.PhysicalName(g[0]), true)
 			}
 			for _, ref := range a.schemas {
 				*ref = ast.NewCIStr(sh.Database)
@@ -239,15 +239,15 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 		sql := parts[0]
 		if len(parts) > 1 {
 			sql = "(" + strings.Join(parts, ") UNION ALL (") + ")"
-			if len(shape.plan.order) > 0 {
-				text, err := pl.restore(shape.orderByKeys(shape.plan.order))
+			if len(shape.plan.Order) > 0 {
+				text, err := pl.Restore(shape.orderByKeys(shape.plan.Order))
 				if err != nil {
 					return "", err
 				}
 				sql += " " + text
 			}
 			if l := shape.sel.Limit; l != nil {
-				text, err := pl.restore(l)
+				text, err := pl.Restore(l)
 				if err != nil {
 					return "", err
 				}
@@ -262,7 +262,7 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 			return nil, nil, err
 		}
 		t := plan.Target{Shard: sh, Slots: byShard[sh], SQL: sql}
-		if shape.plan.branched {
+		if shape.plan.Branched {
 			if t.Probe, err = branchedProbe(sel, func() (string, error) { return build(sh) }); err != nil {
 				return nil, nil, err
 			}
@@ -272,9 +272,9 @@ func (pl *planner) planScatter(sel *ast.SelectStmt, a *analyzer, params []wire.P
 	return sp, nil, nil
 }
 
-// slotsByShard groups slots by the shard of scheme that holds them; order lists the shards
+// SlotsByShard groups slots by the shard of scheme that holds them; order lists the shards
 // in the order of their first slot.
-func slotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][]int, order []*rules.Shard) {
+func SlotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][]int, order []*rules.Shard) {
 	byShard = map[*rules.Shard][]int{}
 	for _, slot := range slots {
 		sh := scheme.SlotShard(slot)
@@ -287,10 +287,10 @@ func slotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][
 }
 
 // physicalNames identifies the physical tables a slot's rows are in.
-func physicalNames(refs []tableRef, slot int) string {
+func physicalNames(refs []TableRef, slot int) string {
 	var b strings.Builder
 	for _, r := range refs {
-		b.WriteString(r.table.PhysicalName(slot))
+		b.WriteString(r.Table.PhysicalName(slot))
 		b.WriteByte(0)
 	}
 	return b.String()
@@ -299,11 +299,11 @@ func physicalNames(refs []tableRef, slot int) string {
 // restoreUnionPart restores sel as part i of a shard's UNION ALL of its slot tables.
 // MariaDB takes SQL_NO_CACHE only in a union's first SELECT (1234 elsewhere), so the later
 // parts go without it.
-func (pl *planner) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
+func (pl *Planner) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
 	if i == 0 || sel.SelectStmtOpts == nil || sel.SelectStmtOpts.SQLCache {
-		return pl.restore(sel)
+		return pl.Restore(sel)
 	}
 	sel.SelectStmtOpts.SQLCache = true
 	defer func() { sel.SelectStmtOpts.SQLCache = false }()
-	return pl.restore(sel)
+	return pl.Restore(sel)
 }

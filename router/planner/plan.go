@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"slices"
@@ -16,25 +16,22 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
-const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
-
-// restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
-func (pl *planner) restore(n ast.Node) (string, error) {
-	return restoreSQL(pl.restoreFlags, pl.lists, n)
+// Restore writes a rewritten statement back as SQL, as the session's sql_mode reads it.
+func (pl *Planner) Restore(n ast.Node) (string, error) {
+	return RestoreSQL(pl.RestoreFlags, pl.Lists, n)
 }
 
-// restoreSQL writes n back as SQL under flags (the session's: see restoreFlags), with the
+// RestoreSQL writes n back as SQL under flags (the session's: see restoreFlags), with the
 // literal lists cut out before parsing put back (biglist.go).
-func restoreSQL(flags format.RestoreFlags, lists bigLists, n ast.Node) (string, error) {
+func RestoreSQL(flags format.RestoreFlags, lists BigLists, n ast.Node) (string, error) {
 	var b strings.Builder
 	if err := n.Restore(format.NewRestoreCtx(flags, &b)); err != nil {
 		return "", sqlerr.New(sqlerr.ErUnknownError, "restoring rewritten statement: %v", err)
 	}
-	return lists.expand(b.String()), nil
+	return lists.Expand(b.String()), nil
 }
 
-func isSystemSchema(name string) bool {
+func IsSystemSchema(name string) bool {
 	switch strings.ToLower(name) {
 	case "information_schema", "mysql", "performance_schema", "sys":
 		return true
@@ -42,7 +39,7 @@ func isSystemSchema(name string) bool {
 	return false
 }
 
-// plan decides where a statement goes and rewrites what must differ on the backend:
+// Plan decides where a statement goes and rewrites what must differ on the backend:
 // physical table and schema names, and functions whose answer is the proxy's, not the
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
@@ -50,44 +47,44 @@ func isSystemSchema(name string) bool {
 // The plan is a *plan.Route, or a *plan.Scatter (a SELECT over several shards) or a
 // *plan.MultiWrite (a write over several); DDL fan-out and local answers are planned before
 // (Session.planStatement).
-func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
+func (pl *Planner) Plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
 	if err := pl.refuse(snap, st); err != nil {
 		return nil, err
 	}
-	a, err := pl.analyze(snap, st)
+	a, err := pl.Analyze(snap, st)
 	if err != nil {
 		return nil, err
 	}
-	numberParams(a.markers)
-	if pl.locked {
-		for i := range a.refs {
-			a.refs[i].bare = !a.qualifiers[a.refs[i].node.Name.L]
+	NumberParams(a.Markers)
+	if pl.Locked {
+		for i := range a.Refs {
+			a.Refs[i].bare = !a.qualifiers[a.Refs[i].Node.Name.L]
 		}
 	}
-	if e, ok := st.(*ast.ExplainStmt); ok && explainable(e.Stmt) && a.sharded() {
+	if e, ok := st.(*ast.ExplainStmt); ok && Explainable(e.Stmt) && a.sharded() {
 		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
 		return nil, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
 	}
-	if pl.db == "" && a.needsDB {
+	if pl.DB == "" && a.needsDB {
 		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
 	}
-	db, err := pl.statementDB(snap, a)
+	db, err := pl.StatementDB(snap, a)
 	if err != nil {
 		return nil, err
 	}
-	attrs := plan.Attrs{Sticky: a.sticky, Dynamic: a.dynamic, Diagnostic: a.diagnostic}
+	attrs := plan.Attrs{Sticky: a.Sticky, Dynamic: a.dynamic, Diagnostic: a.Diagnostic}
 	r := plan.Route{Shard: db.DefaultShard, SQL: text} // on the stack until it is the plan
-	var bound *boundRoute
+	var bound *BoundRoute
 	show := showOf(st)
 	switch {
 	case show != nil && a.routed():
-		r.Shard, a.rewrite = showTarget(a.refs), true
+		r.Shard, a.rewrite = showTarget(a.Refs), true
 	case a.routed():
 		if w, ok, err := pl.planMultiWrite(attrs, text, st, a, params); ok || err != nil {
 			return w, err
 		}
-		names := tableNames(a.refs)
-		shard, err := pl.routeSharded(st, a.refs, params)
+		names := tableNames(a.Refs)
+		shard, err := pl.routeSharded(st, a.Refs, params)
 		switch {
 		case err == errScatter:
 			var sp *plan.Scatter
@@ -103,16 +100,16 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 			// Prepare time: describe the statement from slot 0's physical table; each
 			// execution is routed by its parameters.
 			bound = newBoundRoute(pl, snap, st, text, a, db)
-			shard, attrs.Dynamic = pl.representative(st, a.refs), true
+			shard, attrs.Dynamic = pl.representative(st, a.Refs), true
 		case err != nil:
 			return nil, err
 		}
 		r.Shard = shard
-		a.rewrite = a.rewrite || names != tableNames(a.refs)
-	case a.infoSchema || show != nil:
+		a.rewrite = a.rewrite || names != tableNames(a.Refs)
+	case a.InfoSchema || show != nil:
 		r.Shard = introspect.Shard(db, st, params)
 	}
-	if pl.describing && bound == nil {
+	if pl.Describing && bound == nil {
 		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard) // session values only: bound.go
 	}
 	r.Attrs = attrs
@@ -123,7 +120,7 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		for _, f := range a.unnamed {
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 		}
-		sql, err := pl.restore(st)
+		sql, err := pl.Restore(st)
 		if err != nil {
 			return nil, err
 		}
@@ -141,31 +138,31 @@ func (pl *planner) plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 // refuse rejects what no plan sends: database DDL (logical databases are configured), a
 // CREATE PROCEDURE whose body or scope the proxy cannot vouch for, and SHOW PROCEDURE STATUS
 // outside a plain query.
-func (pl *planner) refuse(snap *rules.Snapshot, st ast.StmtNode) error {
+func (pl *Planner) refuse(snap *rules.Snapshot, st ast.StmtNode) error {
 	switch n := st.(type) {
 	case *ast.CreateDatabaseStmt, *ast.DropDatabaseStmt, *ast.AlterDatabaseStmt:
 		return sqlerr.NotSupported("CREATE/ALTER/DROP DATABASE through the proxy: logical databases are defined in its configuration")
 	case *ast.ProcedureInfo: // CREATE PROCEDURE: its body runs with the backend account's privileges
-		if err := pl.checkRoutineBody(snap, n.ProcedureBody); err != nil {
+		if err := pl.CheckRoutineBody(snap, n.ProcedureBody); err != nil {
 			return err
 		}
 		return pl.checkProcedureScope(snap, n) // stored_sharded.go
 	case *ast.ShowStmt:
-		if _, ok, _ := routineStatusQuery(n); ok { // answered from information_schema as a plain query only
+		if _, ok, _ := RoutineStatusQuery(n); ok { // answered from information_schema as a plain query only
 			return sqlerr.NotSupported("SHOW PROCEDURE/FUNCTION STATUS here (send it as a plain query)")
 		}
 	}
 	return nil
 }
 
-// analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's
+// Analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's
 // walk, which asks barrier.Schema, Table and Function of every name and function and the
 // rules of every other database) and the analysis planning starts from.
-func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, error) {
+func (pl *Planner) Analyze(snap *rules.Snapshot, st ast.StmtNode) (*Analyzer, error) {
 	if err := barrier.Statement(st); err != nil {
 		return nil, err
 	}
-	a := &analyzer{pl: pl, snap: snap, ctes: map[string]bool{}, sources: map[*ast.TableName]*ast.TableSource{}}
+	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	return a, a.err
 }
@@ -174,7 +171,7 @@ func (pl *planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*analyzer, er
 // p.Shard at that shard's physical database, and translates a statement about
 // information_schema or a SHOW (router/introspect): names in its literals, derived tables
 // that keep the user's databases only. It records in a whether the statement was rewritten.
-func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analyzer, show *ast.ShowStmt, p *plan.Route) error {
+func (pl *Planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *Analyzer, show *ast.ShowStmt, p *plan.Route) error {
 	for _, ref := range a.schemas {
 		if phys := p.Shard.Database; ref.O != phys {
 			*ref = ast.NewCIStr(phys)
@@ -187,16 +184,16 @@ func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analy
 			a.rewrite = true
 		}
 	}
-	if a.infoSchema || show != nil {
-		if p.Names = introspect.NamesOn(snap, pl.user, p.Shard); !p.Names.Empty() {
+	if a.InfoSchema || show != nil {
+		if p.Names = introspect.NamesOn(snap, pl.User, p.Shard); !p.Names.Empty() {
 			changed := introspect.RewriteLiterals(st, p.Names)
 			a.rewrite = a.rewrite || changed
 			p.Dynamic = p.Dynamic || changed
 		}
 	}
-	if a.infoSchema {
-		allowed := introspect.AllowedSchemas(snap, pl.user, p.Shard)
-		changed, err := introspect.Filter(a.infoTables, a.sources, allowed, p.Names.OtherSlots())
+	if a.InfoSchema {
+		allowed := introspect.AllowedSchemas(snap, pl.User, p.Shard)
+		changed, err := introspect.Filter(a.infoTables, a.Sources, allowed, p.Names.OtherSlots())
 		if err != nil {
 			return err
 		}
@@ -208,12 +205,12 @@ func (pl *planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *analy
 	return nil
 }
 
-// statementDB is the logical database a statement works in: the one its qualified names
+// StatementDB is the logical database a statement works in: the one its qualified names
 // name, else the session's, else the first the user may use.
-func (pl *planner) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Database, error) {
+func (pl *Planner) StatementDB(snap *rules.Snapshot, a *Analyzer) (*rules.Database, error) {
 	var db *rules.Database
-	if pl.db != "" && (a.needsDB || len(a.dbs) == 0) {
-		db, _ = snap.Database(pl.db)
+	if pl.DB != "" && (a.needsDB || len(a.dbs) == 0) {
+		db, _ = snap.Database(pl.DB)
 	}
 	for _, ref := range a.dbs {
 		if db == nil {
@@ -223,31 +220,31 @@ func (pl *planner) statementDB(snap *rules.Snapshot, a *analyzer) (*rules.Databa
 		}
 	}
 	if db == nil {
-		db = pl.anyDatabase(snap)
+		db = pl.AnyDatabase(snap)
 		if db == nil {
-			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", pl.user)
+			return nil, sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s': no database is allowed", pl.User)
 		}
 	}
 	return db, nil
 }
 
 // representative is the shard a parameter-routed statement is prepared on: slot 0's.
-func (pl *planner) representative(st ast.StmtNode, refs []tableRef) *rules.Shard {
+func (pl *Planner) representative(st ast.StmtNode, refs []TableRef) *rules.Shard {
 	_, isDelete := st.(*ast.DeleteStmt)
 	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range refs {
-		if r.table.Kind == rules.KindSharded {
-			rename(r, r.table.PhysicalName(0), !isDelete && !isInsert)
-			return r.table.Scheme.SlotShard(0)
+		if r.Table.Kind == rules.KindSharded {
+			rename(r, r.Table.PhysicalName(0), !isDelete && !isInsert)
+			return r.Table.Scheme.SlotShard(0)
 		}
 	}
 	return refs[0].db.DefaultShard
 }
 
-func tableNames(refs []tableRef) string {
+func tableNames(refs []TableRef) string {
 	var b strings.Builder
 	for _, r := range refs {
-		b.WriteString(r.node.Name.O)
+		b.WriteString(r.Node.Name.O)
 		b.WriteByte(0)
 	}
 	return b.String()
@@ -265,9 +262,9 @@ func namedByText(e ast.ExprNode) bool {
 	return true
 }
 
-// anyDatabase is where statements that name no database go: the first one the user may use.
-func (pl *planner) anyDatabase(snap *rules.Snapshot) *rules.Database {
-	u, ok := snap.User(pl.user)
+// AnyDatabase is where statements that name no database go: the first one the user may use.
+func (pl *Planner) AnyDatabase(snap *rules.Snapshot) *rules.Database {
+	u, ok := snap.User(pl.User)
 	if !ok {
 		return nil
 	}
@@ -280,36 +277,36 @@ func (pl *planner) anyDatabase(snap *rules.Snapshot) *rules.Database {
 	return nil
 }
 
-// analyzer walks a statement once: schema references, proxy-answered functions, and
+// Analyzer walks a statement once: schema references, proxy-answered functions, and
 // constructs that leave state in the backend session.
-type analyzer struct {
-	pl         *planner
-	snap       *rules.Snapshot
-	ctes       map[string]bool
+type Analyzer struct {
+	Planner    *Planner
+	Snap       *rules.Snapshot
+	Ctes       map[string]bool
 	dbs        []*rules.Database
 	needsDB    bool
-	sticky     bool
+	Sticky     bool
 	rewrite    bool
 	dynamic    bool
-	diagnostic bool
-	infoSchema bool               // reads information_schema
+	Diagnostic bool
+	InfoSchema bool               // reads information_schema
 	infoTables []*ast.TableName   // the information_schema tables it reads
 	unnamed    []*ast.SelectField // fields named by their text, which a restore would change
-	markers    []*test_driver.ParamMarkerExpr
-	// sessionVals are the values of the session written into the statement (bindValue).
-	sessionVals []sessionVal
-	refs        []tableRef   // tables of logical databases
+	Markers    []*test_driver.ParamMarkerExpr
+	// SessionVals are the values of the session written into the statement (bindValue).
+	SessionVals []SessionVal
+	Refs        []TableRef   // tables of logical databases
 	schemas     []*ast.CIStr // schema qualifiers naming logical databases
 	showDBs     []*string    // SHOW ... FROM db naming logical databases
-	sources     map[*ast.TableName]*ast.TableSource
+	Sources     map[*ast.TableName]*ast.TableSource
 	qualifiers  map[string]bool // table names and aliases that qualify column names
 	err         error
 }
 
 // sharded reports whether the statement names a sharded table.
-func (a *analyzer) sharded() bool {
-	for _, r := range a.refs {
-		if r.table.Kind == rules.KindSharded {
+func (a *Analyzer) sharded() bool {
+	for _, r := range a.Refs {
+		if r.Table.Kind == rules.KindSharded {
 			return true
 		}
 	}
@@ -317,27 +314,27 @@ func (a *analyzer) sharded() bool {
 }
 
 // routed reports whether sharding rules decide the statement's shard.
-func (a *analyzer) routed() bool {
-	for _, r := range a.refs {
-		if r.table.Kind != rules.KindSingle {
+func (a *Analyzer) routed() bool {
+	for _, r := range a.Refs {
+		if r.Table.Kind != rules.KindSingle {
 			return true
 		}
 	}
 	return false
 }
 
-func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
+func (a *Analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	if a.err != nil {
 		return n, true
 	}
 	switch n := n.(type) {
 	case *ast.WithClause:
 		for _, cte := range n.CTEs {
-			a.ctes[cte.Name.L] = true
+			a.Ctes[cte.Name.L] = true
 		}
 	case *ast.TableSource:
 		if tn, ok := n.Source.(*ast.TableName); ok {
-			a.sources[tn] = n
+			a.Sources[tn] = n
 		}
 	case *ast.TableName:
 		a.tableRef(n)
@@ -363,49 +360,49 @@ func (a *analyzer) Enter(n ast.Node) (ast.Node, bool) {
 		}
 		switch n.FnName.L {
 		case "get_lock", "release_lock", "release_all_locks", "is_used_lock", "is_free_lock":
-			a.sticky = true
+			a.Sticky = true
 		}
 		if err := barrier.Function(n.FnName.L); err != nil {
 			a.err = err
 		}
 	case *ast.VariableExpr:
 		if !n.IsSystem && n.Value != nil {
-			a.sticky = true // @x := ...
+			a.Sticky = true // @x := ...
 		}
-		if alias, ok := varAliases[strings.ToLower(n.Name)]; ok && n.IsSystem {
+		if alias, ok := VarAliases[strings.ToLower(n.Name)]; ok && n.IsSystem {
 			n.Name, a.rewrite = alias, true
 		}
 	case *ast.SelectStmt:
 		if n.SelectIntoOpt != nil || (n.SelectStmtOpts != nil && n.SelectStmtOpts.CalcFoundRows) {
-			a.sticky = true
+			a.Sticky = true
 		}
 	case *ast.CreateTableStmt:
 		if n.TemporaryKeyword != ast.TemporaryNone {
-			a.sticky = true
+			a.Sticky = true
 		}
 	case *ast.LockTablesStmt:
-		a.sticky = true
+		a.Sticky = true
 	case *test_driver.ParamMarkerExpr:
-		a.markers = append(a.markers, n)
+		a.Markers = append(a.Markers, n)
 	}
 	return n, false
 }
 
-// numberParams gives each ? its position among the statement's parameters (the parser
+// NumberParams gives each ? its position among the statement's parameters (the parser
 // leaves Order at 0; bound values arrive in text order).
-func numberParams(ms []*test_driver.ParamMarkerExpr) {
+func NumberParams(ms []*test_driver.ParamMarkerExpr) {
 	slices.SortFunc(ms, func(a, b *test_driver.ParamMarkerExpr) int { return a.Offset - b.Offset })
 	for i, m := range ms {
 		m.Order = i
 	}
 }
 
-func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
+func (a *Analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if a.err != nil {
 		return n, true
 	}
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem {
-		if val, ok := a.pl.serverVar(v.Name); ok {
+		if val, ok := a.Planner.serverVar(v.Name); ok {
 			a.rewrite = true
 			return ast.NewValueExpr(val, "", ""), true
 		}
@@ -414,16 +411,16 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
-			return a.bindValue("last_insert_id", a.pl.lastInsertID), true
-		case varMaxExecutionTime, varMaxStatementTime:
+			return a.bindValue("last_insert_id", a.Planner.LastInsertID), true
+		case VarMaxExecutionTime, VarMaxStatementTime:
 			a.rewrite, a.dynamic = true, true
-			return a.bindValue(strings.ToLower(v.Name), a.pl.deadlineVarValue(v.Name)), true
+			return a.bindValue(strings.ToLower(v.Name), a.Planner.DeadlineVarValue(v.Name)), true
 		case "warning_count", "error_count":
-			n := a.pl.diag.count
+			n := a.Planner.Diag.Count
 			if strings.EqualFold(v.Name, "error_count") {
-				n = a.pl.diag.errors
+				n = a.Planner.Diag.Errors
 			}
-			a.rewrite, a.dynamic, a.diagnostic = true, true, true
+			a.rewrite, a.dynamic, a.Diagnostic = true, true, true
 			return ast.NewValueExpr(int64(n), "", ""), true
 		}
 	}
@@ -443,72 +440,72 @@ func (a *analyzer) Leave(n ast.Node) (ast.Node, bool) {
 // bindValue is the value node standing for a session value (LAST_INSERT_ID(), DATABASE(),
 // @@max_execution_time, ...) in the statement, recorded as a bind variable that a prepared
 // statement's bound route fills in again at each execution (bound.go).
-func (a *analyzer) bindValue(name string, v any) ast.ExprNode {
+func (a *Analyzer) bindValue(name string, v any) ast.ExprNode {
 	n := ast.NewValueExpr(v, "", "")
 	if ve, ok := n.(*test_driver.ValueExpr); ok {
-		a.sessionVals = append(a.sessionVals, sessionVal{node: ve, name: name})
+		a.SessionVals = append(a.SessionVals, SessionVal{Node: ve, Name: name})
 	}
 	return n
 }
 
 // serverVar is the proxy's answer for server variables that describe the proxy itself,
 // as its handshake and packet limit do (session or global).
-func (pl *planner) serverVar(name string) (any, bool) {
+func (pl *Planner) serverVar(name string) (any, bool) {
 	switch strings.ToLower(name) {
 	case "version":
-		return pl.version, pl.version != ""
+		return pl.Version, pl.Version != ""
 	case "max_allowed_packet":
-		return pl.maxPkt, pl.maxPkt != 0
+		return pl.MaxPkt, pl.MaxPkt != 0
 	}
 	return nil, false
 }
 
 // value is the proxy's answer for functions whose backend answer would be wrong.
-func (a *analyzer) value(f *ast.FuncCallExpr) (any, bool) {
+func (a *Analyzer) value(f *ast.FuncCallExpr) (any, bool) {
 	switch f.FnName.L {
 	case "connection_id":
-		return uint64(a.pl.connID), true
+		return uint64(a.Planner.ConnID), true
 	case "version":
-		if a.pl.version != "" {
-			return a.pl.version, true
+		if a.Planner.Version != "" {
+			return a.Planner.Version, true
 		}
 	case "last_insert_id":
 		if len(f.Args) == 0 {
-			return a.pl.lastInsertID, true
+			return a.Planner.LastInsertID, true
 		}
 	case "database", "schema":
-		if a.pl.db == "" {
+		if a.Planner.DB == "" {
 			return nil, true
 		}
-		return a.pl.db, true
+		return a.Planner.DB, true
 	case "row_count":
-		a.diagnostic = true
-		return a.pl.diag.rowCount, true
+		a.Diagnostic = true
+		return a.Planner.Diag.RowCount, true
 	case "found_rows":
-		if !a.pl.sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
-			a.diagnostic = true
-			return a.pl.diag.foundRows, true
+		if !a.Planner.Sticky { // after SQL_CALC_FOUND_ROWS the backend connection knows better
+			a.Diagnostic = true
+			return a.Planner.Diag.FoundRows, true
 		}
 	}
 	return nil, false
 }
 
 // schemaRef checks a schema qualifier and rewrites a logical name to the physical one.
-func (a *analyzer) schemaRef(schema *ast.CIStr) {
-	if err := barrier.Schema(a.pl.user, schema.O); err != nil {
+func (a *Analyzer) schemaRef(schema *ast.CIStr) {
+	if err := barrier.Schema(a.Planner.User, schema.O); err != nil {
 		a.err = err
 		return
 	}
-	if isSystemSchema(schema.O) {
+	if IsSystemSchema(schema.O) {
 		return
 	}
-	db, ok := a.snap.Database(schema.O)
+	db, ok := a.Snap.Database(schema.O)
 	if !ok {
 		a.err = sqlerr.New(sqlerr.ErBadDB, "Unknown database '%s'", schema.O)
 		return
 	}
-	if u, ok := a.snap.User(a.pl.user); !ok || !u.CanUse(db.Name) {
-		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.pl.user, db.Name)
+	if u, ok := a.Snap.User(a.Planner.User); !ok || !u.CanUse(db.Name) {
+		a.err = sqlerr.New(sqlerr.ErDBAccessDenied, "Access denied for user '%s' to database '%s'", a.Planner.User, db.Name)
 		return
 	}
 	a.dbs = append(a.dbs, db)
@@ -516,27 +513,27 @@ func (a *analyzer) schemaRef(schema *ast.CIStr) {
 }
 
 // tableRef resolves a table name against the rules.
-func (a *analyzer) tableRef(n *ast.TableName) {
+func (a *Analyzer) tableRef(n *ast.TableName) {
 	var db *rules.Database
 	switch {
 	case n.Schema.O == "":
-		if a.ctes[n.Name.L] {
+		if a.Ctes[n.Name.L] {
 			return
 		}
 		a.needsDB = true
-		if a.pl.db == "" {
+		if a.Planner.DB == "" {
 			return
 		}
-		db, _ = a.snap.Database(a.pl.db)
+		db, _ = a.Snap.Database(a.Planner.DB)
 	case strings.EqualFold(n.Schema.O, "information_schema"):
 		if err := barrier.Table(n.Schema.O, n.Name.O); err != nil {
 			a.err = err
 			return
 		}
-		a.infoSchema = true
+		a.InfoSchema = true
 		a.infoTables = append(a.infoTables, n)
 		return
-	case isSystemSchema(n.Schema.O):
+	case IsSystemSchema(n.Schema.O):
 		a.schemaRef(&n.Schema) // refuses the restricted ones
 		return
 	default:
@@ -550,15 +547,15 @@ func (a *analyzer) tableRef(n *ast.TableName) {
 	if db == nil {
 		return
 	}
-	ref := tableRef{node: n, db: db, table: db.Table(n.Name.O), alias: n.Name.L, source: a.sources[n]}
+	ref := TableRef{Node: n, db: db, Table: db.Table(n.Name.O), alias: n.Name.L, source: a.Sources[n]}
 	if ref.source != nil && ref.source.AsName.L != "" {
 		ref.alias = ref.source.AsName.L
 	}
-	a.refs = append(a.refs, ref)
+	a.Refs = append(a.Refs, ref)
 }
 
 // show handles SHOW statements that name a database or need the current one.
-func (a *analyzer) show(n *ast.ShowStmt) {
+func (a *Analyzer) show(n *ast.ShowStmt) {
 	if n.Procedure != nil { // SHOW CREATE PROCEDURE [db.]name: the parser's visitor skips the name
 		if n.Procedure.Schema.O != "" {
 			a.schemaRef(&n.Procedure.Schema)

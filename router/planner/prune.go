@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -28,10 +28,10 @@ func (k *keyRange) atMost(n int64) {
 
 // rangeSlots returns the slots of a range- or date-sharded table that conditions on its key
 // in where (>, >=, <, <=, BETWEEN, conjoined) allow; ok is false when they do not narrow it.
-func rangeSlots(where ast.ExprNode, r tableRef, params []wire.Param) ([]int, bool, error) {
+func rangeSlots(where ast.ExprNode, r TableRef, params []wire.Param) ([]int, bool, error) {
 	var rf rules.RangeFunc
 	date := ""
-	switch f := r.table.Scheme.Func.(type) {
+	switch f := r.Table.Scheme.Func.(type) {
 	case rules.RangeFunc:
 		rf = f
 	case rules.DateFunc:

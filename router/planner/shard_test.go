@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"encoding/binary"
@@ -101,4 +101,12 @@ func TestParamRoutesLikeLiteral(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sqlCode is err's MySQL error code, 0 for none.
+func sqlCode(err error) uint16 {
+	if e, ok := sqlerr.As(err); ok {
+		return e.Code
+	}
+	return 0
 }

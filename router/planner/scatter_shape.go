@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"fmt"
@@ -14,11 +14,11 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// scatterShape is the analysis of a scatter SELECT: what the shards run and how the proxy
+// ScatterShape is the analysis of a scatter SELECT: what the shards run and how the proxy
 // merges it. It rewrites sel in place (hidden columns, ORDER BY, LIMIT, HAVING).
-type scatterShape struct {
+type ScatterShape struct {
 	sel     *ast.SelectStmt
-	pl      *planner
+	pl      *Planner
 	params  []wire.Param
 	fields  []*ast.SelectField // the client's fields
 	hidden  []*ast.SelectField
@@ -26,7 +26,7 @@ type scatterShape struct {
 	// wildcard: the select list has a *, so client columns have no known position and
 	// every key gets a hidden column.
 	wildcard bool
-	plan     mergePlan
+	plan     MergePlan
 	// distinctTexts: the argument lists of the DISTINCT aggregates merged in two levels
 	// (scatter_distinct.go); with several, list i is branch i.
 	distinctTexts []string
@@ -38,10 +38,10 @@ var mergeableAggs = map[string]merge.AggFunc{
 	ast.AggFuncMax: merge.AggMax, ast.AggFuncAvg: merge.AggAvg,
 }
 
-func (pl *planner) shapeScatter(sel *ast.SelectStmt, sharded []tableRef, params []wire.Param) (*scatterShape, error) {
-	sh := &scatterShape{sel: sel, pl: pl, params: params, plan: mergePlan{count: -1}}
+func (pl *Planner) shapeScatter(sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*ScatterShape, error) {
+	sh := &ScatterShape{sel: sel, pl: pl, params: params, plan: MergePlan{Count: -1}}
 	for _, r := range sharded {
-		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.table.Key})
+		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.Table.Key})
 	}
 	switch {
 	case sel.Kind != ast.SelectStmtKindSelect:
@@ -87,26 +87,26 @@ func (pl *planner) shapeScatter(sel *ast.SelectStmt, sharded []tableRef, params 
 }
 
 // limit reads LIMIT [offset,] count and pushes LIMIT offset+count down.
-func (sh *scatterShape) limit() error {
+func (sh *ScatterShape) limit() error {
 	l := sh.sel.Limit
 	if l == nil {
 		return nil
 	}
-	count, err := sh.limitValue(l.Count)
+	count, err := sh.LimitValue(l.Count)
 	if err != nil {
 		return err
 	}
 	var offset int64
 	if l.Offset != nil {
-		if offset, err = sh.limitValue(l.Offset); err != nil {
+		if offset, err = sh.LimitValue(l.Offset); err != nil {
 			return err
 		}
 	}
-	sh.plan.offset, sh.plan.count = offset, count
+	sh.plan.Offset, sh.plan.Count = offset, count
 	return nil
 }
 
-func (sh *scatterShape) limitValue(e ast.ExprNode) (int64, error) {
+func (sh *ScatterShape) LimitValue(e ast.ExprNode) (int64, error) {
 	v, ok, err := exprValue(e, sh.params)
 	if err != nil {
 		return 0, err
@@ -123,15 +123,15 @@ func (sh *scatterShape) limitValue(e ast.ExprNode) (int64, error) {
 }
 
 // pushLimit sets the shards' LIMIT to offset+count (all rows the merge may need).
-func (sh *scatterShape) pushLimit() {
-	if sh.plan.count < 0 || sh.plan.count > math.MaxInt64-sh.plan.offset {
+func (sh *ScatterShape) pushLimit() {
+	if sh.plan.Count < 0 || sh.plan.Count > math.MaxInt64-sh.plan.Offset {
 		sh.sel.Limit = nil // no limit, or one no shard could reach
 		return
 	}
-	sh.sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.offset+sh.plan.count), "", "")}
+	sh.sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.Offset+sh.plan.Count), "", "")}
 }
 
-func (sh *scatterShape) isKey(e ast.ExprNode) bool {
+func (sh *ScatterShape) isKey(e ast.ExprNode) bool {
 	c, ok := unparen(e).(*ast.ColumnNameExpr)
 	if !ok {
 		return false
@@ -155,7 +155,7 @@ func unparen(e ast.ExprNode) ast.ExprNode {
 }
 
 // groupedByKey: GROUP BY names a shard key, so no group spans shards.
-func (sh *scatterShape) groupedByKey() bool {
+func (sh *ScatterShape) groupedByKey() bool {
 	if sh.sel.GroupBy == nil {
 		return false
 	}
@@ -167,7 +167,7 @@ func (sh *scatterShape) groupedByKey() bool {
 	return false
 }
 
-func (sh *scatterShape) fieldsHaveKey() bool {
+func (sh *ScatterShape) fieldsHaveKey() bool {
 	for _, f := range sh.fields {
 		if f.Expr != nil && sh.isKey(f.Expr) {
 			return true
@@ -178,7 +178,7 @@ func (sh *scatterShape) fieldsHaveKey() bool {
 
 // resolve returns the expression an ORDER BY/GROUP BY item means: a position or a field
 // alias stands for the field's expression.
-func (sh *scatterShape) resolve(e ast.ExprNode) ast.ExprNode {
+func (sh *ScatterShape) resolve(e ast.ExprNode) ast.ExprNode {
 	switch x := e.(type) {
 	case *ast.PositionExpr:
 		if x.P == nil && x.N >= 1 && x.N <= len(sh.fields) {
@@ -198,7 +198,7 @@ func (sh *scatterShape) resolve(e ast.ExprNode) ast.ExprNode {
 }
 
 // fieldOf returns the client field computing e (same text), or -1.
-func (sh *scatterShape) fieldOf(e ast.ExprNode) int {
+func (sh *ScatterShape) fieldOf(e ast.ExprNode) int {
 	if e == nil {
 		return -1
 	}
@@ -212,10 +212,10 @@ func (sh *scatterShape) fieldOf(e ast.ExprNode) int {
 }
 
 // addHidden appends a hidden column computing e.
-func (sh *scatterShape) addHidden(e ast.ExprNode) colRef {
+func (sh *ScatterShape) addHidden(e ast.ExprNode) ColRef {
 	h := len(sh.hidden)
 	sh.hidden = append(sh.hidden, &ast.SelectField{Expr: e, AsName: ast.NewCIStr(fmt.Sprintf("__sp_h%d", h))})
-	return hiddenCol(h)
+	return HiddenCol(h)
 }
 
 func weightOf(e ast.ExprNode) ast.ExprNode {
@@ -224,43 +224,43 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 
 // key builds a merge key for expression e: its column (a client field or a hidden one) and
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
-func (sh *scatterShape) key(e ast.ExprNode, desc bool) mergeKey {
-	k := mergeKey{desc: desc, text: sh.pl.exprText(e)}
+func (sh *ScatterShape) key(e ast.ExprNode, desc bool) MergeKey {
+	k := MergeKey{Desc: desc, text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
-		k.val = colRef(i)
+		k.Val = ColRef(i)
 	} else {
-		k.val = sh.addHidden(e)
+		k.Val = sh.addHidden(e)
 	}
-	k.weight = sh.addHidden(weightOf(e))
+	k.Weight = sh.addHidden(weightOf(e))
 	return k
 }
 
 // groupKey is key for an expression the shards group by. A string's weight is read
 // through MIN when the expression is not a plain column: WEIGHT_STRING(e) alone names
 // columns that are not grouped by themselves, which ONLY_FULL_GROUP_BY refuses.
-func (sh *scatterShape) groupKey(e ast.ExprNode) mergeKey {
+func (sh *ScatterShape) groupKey(e ast.ExprNode) MergeKey {
 	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
 		return sh.key(e, false)
 	}
-	k := mergeKey{text: sh.pl.exprText(e)}
+	k := MergeKey{text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
-		k.val = colRef(i)
+		k.Val = ColRef(i)
 	} else {
-		k.val = sh.addHidden(e)
+		k.Val = sh.addHidden(e)
 	}
-	k.weight = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(e)}})
+	k.Weight = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncMin, Args: []ast.ExprNode{weightOf(e)}})
 	return k
 }
 
 // shapeOrdered: rows need no combining; ORDER BY becomes a k-way merge.
-func (sh *scatterShape) shapeOrdered() error {
+func (sh *ScatterShape) shapeOrdered() error {
 	if ob := sh.sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
 			if e == nil {
 				return sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 			}
-			sh.plan.order = append(sh.plan.order, sh.key(e, it.Desc))
+			sh.plan.Order = append(sh.plan.Order, sh.key(e, it.Desc))
 		}
 	}
 	sh.pushLimit()
@@ -269,24 +269,24 @@ func (sh *scatterShape) shapeOrdered() error {
 
 // shapeDistinct: SELECT DISTINCT without the shard key: shards return their distinct rows
 // sorted by (ORDER BY keys, then every field), and the proxy drops the repeats.
-func (sh *scatterShape) shapeDistinct() error {
+func (sh *ScatterShape) shapeDistinct() error {
 	if ob := sh.sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
 			if sh.fieldOf(e) < 0 {
 				return sqlerr.NotSupported("SELECT DISTINCT ordered by an expression that is not selected, on a query over several shards")
 			}
-			sh.plan.order = append(sh.plan.order, sh.key(e, it.Desc))
+			sh.plan.Order = append(sh.plan.Order, sh.key(e, it.Desc))
 		}
 	}
 	for i, f := range sh.fields {
-		if slices.ContainsFunc(sh.plan.order, func(k mergeKey) bool { return k.val == colRef(i) }) {
+		if slices.ContainsFunc(sh.plan.Order, func(k MergeKey) bool { return k.Val == ColRef(i) }) {
 			continue
 		}
-		sh.plan.order = append(sh.plan.order, sh.key(f.Expr, false))
+		sh.plan.Order = append(sh.plan.Order, sh.key(f.Expr, false))
 	}
-	sh.sel.OrderBy = sh.orderByKeys(sh.plan.order)
-	sh.plan.group = true
+	sh.sel.OrderBy = sh.orderByKeys(sh.plan.Order)
+	sh.plan.Group = true
 	// LIMIT offset+count still bounds each shard: a row among the first n distinct rows
 	// overall is preceded on its shard only by smaller distinct rows.
 	sh.pushLimit()
@@ -295,14 +295,14 @@ func (sh *scatterShape) shapeDistinct() error {
 
 // orderByKeys is an ORDER BY on the merge keys' columns: a client column by its position,
 // a hidden one by its alias (valid in a shard's SELECT and in a UNION of them).
-func (sh *scatterShape) orderByKeys(keys []mergeKey) *ast.OrderByClause {
+func (sh *ScatterShape) orderByKeys(keys []MergeKey) *ast.OrderByClause {
 	ob := &ast.OrderByClause{}
 	for _, k := range keys {
-		var e ast.ExprNode = &ast.PositionExpr{N: int(k.val) + 1}
-		if k.val < 0 {
-			e = &ast.ColumnNameExpr{Name: &ast.ColumnName{Name: sh.hidden[-1-int(k.val)].AsName}}
+		var e ast.ExprNode = &ast.PositionExpr{N: int(k.Val) + 1}
+		if k.Val < 0 {
+			e = &ast.ColumnNameExpr{Name: &ast.ColumnName{Name: sh.hidden[-1-int(k.Val)].AsName}}
 		}
-		ob.Items = append(ob.Items, &ast.ByItem{Expr: e, Desc: k.desc})
+		ob.Items = append(ob.Items, &ast.ByItem{Expr: e, Desc: k.Desc})
 	}
 	return ob
 }
@@ -310,16 +310,16 @@ func (sh *scatterShape) orderByKeys(keys []mergeKey) *ast.OrderByClause {
 // shapeGroups: aggregates (GROUP BY without the shard key, or none): shards return partial
 // aggregates per group sorted by the group keys; the proxy combines equal groups, then
 // applies HAVING, ORDER BY and LIMIT.
-func (sh *scatterShape) shapeGroups() error {
+func (sh *ScatterShape) shapeGroups() error {
 	sel := sh.sel
-	sh.plan.group = true
+	sh.plan.Group = true
 	if sel.GroupBy != nil {
 		for _, it := range sel.GroupBy.Items {
 			e := sh.resolve(it.Expr)
 			if e == nil {
 				return sqlerr.New(1054, "Unknown column '%s' in 'group statement'", sh.pl.exprText(it.Expr))
 			}
-			sh.plan.order = append(sh.plan.order, sh.groupKey(e))
+			sh.plan.Order = append(sh.plan.Order, sh.groupKey(e))
 		}
 	}
 	sh.pushDistinct()
@@ -333,18 +333,18 @@ func (sh *scatterShape) shapeGroups() error {
 			}
 			continue
 		}
-		a, err := sh.mergeAgg(agg, colRef(i))
+		a, err := sh.mergeAgg(agg, ColRef(i))
 		if err != nil {
 			return err
 		}
-		sh.plan.aggs = append(sh.plan.aggs, a)
+		sh.plan.Aggs = append(sh.plan.Aggs, a)
 	}
 	if sel.Having != nil {
 		h, err := sh.compileHaving(sel.Having.Expr)
 		if err != nil {
 			return err
 		}
-		sh.plan.having = h
+		sh.plan.Having = h
 		sel.Having = nil
 	}
 	if ob := sel.OrderBy; ob != nil {
@@ -353,26 +353,26 @@ func (sh *scatterShape) shapeGroups() error {
 			if err != nil {
 				return err
 			}
-			sh.plan.post = append(sh.plan.post, k)
+			sh.plan.Post = append(sh.plan.Post, k)
 		}
-		if followsGroups(sh.plan.post, sh.plan.order) {
-			sh.plan.post = nil // the merged groups already come in this order: stream them
+		if followsGroups(sh.plan.Post, sh.plan.Order) {
+			sh.plan.Post = nil // the merged groups already come in this order: stream them
 		}
 	}
 	sel.OrderBy = nil
-	if len(sh.plan.order) > 0 {
-		sel.OrderBy = sh.orderByKeys(sh.plan.order)
+	if len(sh.plan.Order) > 0 {
+		sel.OrderBy = sh.orderByKeys(sh.plan.Order)
 	}
 	sel.Limit = nil
 	return sh.finishFields()
 }
 
-// mergeAgg describes how an aggregate at col combines across shards.
-func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeAgg, error) {
+// MergeAgg describes how an aggregate at col combines across shards.
+func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeAgg, error) {
 	fn, ok := mergeableAggs[strings.ToLower(agg.F)]
 	text := sh.pl.exprText(agg)
 	if !ok {
-		return mergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
+		return MergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
 	list := -1
 	if fn != merge.AggMin && fn != merge.AggMax {
@@ -381,19 +381,19 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 	distinct := list >= 0
 	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax && !distinct {
 		if !(fn == merge.AggCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
-			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
+			return MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := mergeAgg{fn: fn, col: col, weight: noCol, sum: noCol, count: noCol, text: text, distinct: distinct, branch: max(list, 0)}
+	a := MergeAgg{Func: fn, Col: col, Weight: NoCol, Sum: NoCol, Count: NoCol, text: text, Distinct: distinct, Branch: max(list, 0)}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
-		a.weight = sh.addHidden(weightOf(agg))
+		a.Weight = sh.addHidden(weightOf(agg))
 	case merge.AggAvg:
 		arg := agg.Args[0]
-		a.sum = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncSum, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
-		a.count = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncCount, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
+		a.Sum = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncSum, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
+		a.Count = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncCount, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
 		if agg.Distinct && !distinct {
-			return mergeAgg{}, sqlerr.NotSupported("%s on a query over several shards", text)
+			return MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards", text)
 		}
 	}
 	return a, nil
@@ -401,67 +401,67 @@ func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col colRef) (mergeA
 
 // aggColumn returns the column of aggregate agg, adding a hidden one (and its merge) when no
 // client field computes it.
-func (sh *scatterShape) aggColumn(agg *ast.AggregateFuncExpr) (colRef, mergeAgg, error) {
+func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (ColRef, MergeAgg, error) {
 	if i := sh.fieldOf(agg); i >= 0 {
-		for _, a := range sh.plan.aggs {
-			if a.col == colRef(i) {
-				return a.col, a, nil
+		for _, a := range sh.plan.Aggs {
+			if a.Col == ColRef(i) {
+				return a.Col, a, nil
 			}
 		}
 	}
 	text := sh.pl.exprText(agg)
-	for _, a := range sh.plan.aggs {
-		if a.col < 0 && !a.internal && a.text == text {
-			return a.col, a, nil // a hidden column computes it already
+	for _, a := range sh.plan.Aggs {
+		if a.Col < 0 && !a.Internal && a.text == text {
+			return a.Col, a, nil // a hidden column computes it already
 		}
 	}
 	col := sh.addHidden(agg)
 	a, err := sh.mergeAgg(agg, col)
 	if err != nil {
-		return 0, mergeAgg{}, err
+		return 0, MergeAgg{}, err
 	}
-	sh.plan.aggs = append(sh.plan.aggs, a)
+	sh.plan.Aggs = append(sh.plan.Aggs, a)
 	return col, a, nil
 }
 
 // postKey is an ORDER BY item over merged groups.
-func (sh *scatterShape) postKey(it *ast.ByItem) (mergeKey, error) {
+func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
 	e := sh.resolve(it.Expr)
 	if e == nil {
-		return mergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
+		return MergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 	}
-	k := mergeKey{desc: it.Desc, text: sh.pl.exprText(e), weight: noCol}
+	k := MergeKey{Desc: it.Desc, text: sh.pl.exprText(e), Weight: NoCol}
 	if agg, ok := e.(*ast.AggregateFuncExpr); ok {
 		col, a, err := sh.aggColumn(agg)
 		if err != nil {
-			return mergeKey{}, err
+			return MergeKey{}, err
 		}
-		k.val, k.weight = col, a.weight
+		k.Val, k.Weight = col, a.Weight
 		return k, nil
 	}
 	if i := sh.fieldOf(e); i >= 0 && hasAggregateExpr(e) {
-		k.val, k.weight = colRef(i), sh.computedWeight(colRef(i))
+		k.Val, k.Weight = ColRef(i), sh.computedWeight(ColRef(i))
 		return k, nil
 	}
 	if hasAggregateExpr(e) {
 		return sh.computedKey(k, e)
 	}
-	for _, g := range sh.plan.order {
+	for _, g := range sh.plan.Order {
 		if g.text == k.text {
-			k.val, k.weight = g.val, g.weight
+			k.Val, k.Weight = g.Val, g.Weight
 			return k, nil
 		}
 	}
 	if i := sh.fieldOf(e); i >= 0 {
-		k.val = colRef(i)
+		k.Val = ColRef(i)
 		return k, nil
 	}
-	return mergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.text)
+	return MergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.text)
 }
 
 // finishFields appends the hidden columns to the shards' select list.
-func (sh *scatterShape) finishFields() error {
-	sh.plan.hidden = len(sh.hidden)
+func (sh *ScatterShape) finishFields() error {
+	sh.plan.Hidden = len(sh.hidden)
 	if len(sh.hidden) > 0 {
 		fields := slices.Clone(sh.fields)
 		sh.sel.Fields = &ast.FieldList{Fields: append(fields, sh.hidden...)}
@@ -470,8 +470,8 @@ func (sh *scatterShape) finishFields() error {
 }
 
 // exprText is an expression as SQL, for comparing expressions and for EXPLAIN.
-func (pl *planner) exprText(e ast.Node) string {
-	text, err := pl.restore(e)
+func (pl *Planner) exprText(e ast.Node) string {
+	text, err := pl.Restore(e)
 	if err != nil {
 		return fmt.Sprintf("%T", e)
 	}

@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"bytes"
@@ -11,28 +11,28 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/merge"
-	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/sqlerr"
+	"github.com/shardproxy/shardproxy/wire"
 )
 
 // havingExpr is a HAVING condition the proxy evaluates over merged groups.
 type havingExpr struct {
 	text string
-	eval func(r *evalRow) sqlValue
+	Eval func(r *EvalRow) SQLValue
 }
 
-// evalRow is a merged row with its columns' kinds and definitions.
-type evalRow struct {
-	row   [][]byte
-	kinds []merge.Kind
-	defs  []engine.ColDef
-	col   func(colRef) int
+// EvalRow is a merged row with its columns' kinds and definitions.
+type EvalRow struct {
+	Row   [][]byte
+	Kinds []merge.Kind
+	Defs  []wire.ColDef
+	Col   func(ColRef) int
 	colls collations
 }
 
-// sqlValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
-type sqlValue struct {
-	null bool
+// SQLValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
+type SQLValue struct {
+	Null bool
 	num  *big.Rat
 	str  []byte
 	flt  bool      // num is a DOUBLE: arithmetic on it is floating-point, as in MySQL
@@ -48,7 +48,7 @@ type numFormat struct {
 	dec   int
 }
 
-func (v sqlValue) number() (*big.Rat, bool) {
+func (v SQLValue) number() (*big.Rat, bool) {
 	if v.num != nil {
 		return v.num, true
 	}
@@ -59,50 +59,50 @@ func (v sqlValue) number() (*big.Rat, bool) {
 	return r, true
 }
 
-func boolValue(b bool) sqlValue {
+func boolValue(b bool) SQLValue {
 	if b {
-		return sqlValue{num: big.NewRat(1, 1)}
+		return SQLValue{num: big.NewRat(1, 1)}
 	}
-	return sqlValue{num: new(big.Rat)}
+	return SQLValue{num: new(big.Rat)}
 }
 
-func (v sqlValue) truth() (bool, bool) {
-	if v.null {
+func (v SQLValue) Truth() (bool, bool) {
+	if v.Null {
 		return false, false
 	}
 	n, _ := v.number()
 	return n.Sign() != 0, true
 }
 
-func (sh *scatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
+func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	f, err := sh.compileExpr(e)
 	if err != nil {
 		return nil, err
 	}
-	return &havingExpr{text: sh.pl.exprText(e), eval: f}, nil
+	return &havingExpr{text: sh.pl.exprText(e), Eval: f}, nil
 }
 
-func (sh *scatterShape) havingColumn(e ast.ExprNode) (colRef, bool) {
+func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
 		for i, f := range sh.fields {
 			if f.AsName.L == c.Name.Name.L {
-				return colRef(i), true
+				return ColRef(i), true
 			}
 		}
 	}
 	text := sh.pl.exprText(e)
-	for _, g := range sh.plan.order {
+	for _, g := range sh.plan.Order {
 		if g.text == text {
-			return g.val, true
+			return g.Val, true
 		}
 	}
 	if i := sh.fieldOf(e); i >= 0 {
-		return colRef(i), true
+		return ColRef(i), true
 	}
 	return 0, false
 }
 
-func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
+func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, error) {
 	switch e.(type) {
 	case *test_driver.ValueExpr, *test_driver.ParamMarkerExpr, *ast.AggregateFuncExpr, *ast.ParenthesesExpr:
 	default:
@@ -128,7 +128,7 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		return columnValue(col), nil
 	case *test_driver.ValueExpr:
 		v := literalValue(x)
-		return func(*evalRow) sqlValue { return v }, nil
+		return func(*EvalRow) SQLValue { return v }, nil
 	case *test_driver.ParamMarkerExpr:
 		return sh.compileParam(x)
 	case *ast.UnaryOperationExpr:
@@ -138,21 +138,21 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		}
 		switch x.Op {
 		case opcode.Not, opcode.Not2:
-			return func(r *evalRow) sqlValue {
-				t, ok := in(r).truth()
+			return func(r *EvalRow) SQLValue {
+				t, ok := in(r).Truth()
 				if !ok {
-					return sqlValue{null: true}
+					return SQLValue{Null: true}
 				}
 				return boolValue(!t)
 			}, nil
 		case opcode.Minus:
-			return func(r *evalRow) sqlValue {
+			return func(r *EvalRow) SQLValue {
 				v := in(r)
-				if v.null {
+				if v.Null {
 					return v
 				}
 				n, _ := v.number()
-				return sqlValue{num: new(big.Rat).Neg(n)}
+				return SQLValue{num: new(big.Rat).Neg(n)}
 			}, nil
 		}
 	case *ast.IsNullExpr:
@@ -160,7 +160,7 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		if err != nil {
 			return nil, err
 		}
-		return func(r *evalRow) sqlValue { return boolValue(in(r).null != x.Not) }, nil
+		return func(r *EvalRow) SQLValue { return boolValue(in(r).Null != x.Not) }, nil
 	case *ast.BetweenExpr:
 		v, err1 := sh.compileExpr(x.Expr)
 		lo, err2 := sh.compileExpr(x.Left)
@@ -168,10 +168,10 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 		if err := firstErr(err1, err2, err3); err != nil {
 			return nil, err
 		}
-		return func(r *evalRow) sqlValue {
+		return func(r *EvalRow) SQLValue {
 			a, l, h := v(r), lo(r), hi(r)
-			if a.null || l.null || h.null {
-				return sqlValue{null: true}
+			if a.Null || l.Null || h.Null {
+				return SQLValue{Null: true}
 			}
 			in := r.compare(a, l) >= 0 && r.compare(a, h) <= 0
 			return boolValue(in != x.Not)
@@ -181,13 +181,13 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 			break
 		}
 		if slices.ContainsFunc(x.List, isListMarker) {
-			return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", minBigList, minBigStatement>>10)
+			return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", MinBigList, MinBigStatement>>10)
 		}
 		v, err := sh.compileExpr(x.Expr)
 		if err != nil {
 			return nil, err
 		}
-		var list []func(*evalRow) sqlValue
+		var list []func(*EvalRow) SQLValue
 		for _, it := range x.List {
 			f, err := sh.compileExpr(it)
 			if err != nil {
@@ -195,22 +195,22 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 			}
 			list = append(list, f)
 		}
-		return func(r *evalRow) sqlValue {
+		return func(r *EvalRow) SQLValue {
 			a := v(r)
-			if a.null {
+			if a.Null {
 				return a
 			}
 			sawNull := false
 			for _, f := range list {
 				b := f(r)
-				if b.null {
+				if b.Null {
 					sawNull = true
 				} else if r.compare(a, b) == 0 {
 					return boolValue(!x.Not)
 				}
 			}
 			if sawNull {
-				return sqlValue{null: true}
+				return SQLValue{Null: true}
 			}
 			return boolValue(x.Not)
 		}, nil
@@ -228,19 +228,19 @@ func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, er
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.
-func (sh *scatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*evalRow) sqlValue, error) {
+func (sh *ScatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*EvalRow) SQLValue, error) {
 	if sh.params == nil {
 		return nil, errNeedsParams
 	}
 	if x.Order >= len(sh.params) {
 		return nil, sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
 	}
-	lit, err := paramLiteral(sh.params[x.Order])
+	lit, err := ParamLiteral(sh.params[x.Order])
 	if err != nil {
 		return nil, err
 	}
 	v := literalValue(ast.NewValueExpr(lit, "", "").(*test_driver.ValueExpr))
-	return func(*evalRow) sqlValue { return v }, nil
+	return func(*EvalRow) SQLValue { return v }, nil
 }
 
 func firstErr(errs ...error) error {
@@ -252,7 +252,7 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow) sqlValue, error) {
+func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow) SQLValue, error) {
 	l, err := sh.compileExpr(x.L)
 	if err != nil {
 		return nil, err
@@ -263,16 +263,16 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 	}
 	switch x.Op {
 	case opcode.LogicAnd, opcode.LogicOr, opcode.LogicXor:
-		return func(row *evalRow) sqlValue {
-			a, aok := l(row).truth()
-			b, bok := r(row).truth()
+		return func(row *EvalRow) SQLValue {
+			a, aok := l(row).Truth()
+			b, bok := r(row).Truth()
 			switch x.Op {
 			case opcode.LogicAnd:
 				if (aok && !a) || (bok && !b) {
 					return boolValue(false)
 				}
 				if !aok || !bok {
-					return sqlValue{null: true}
+					return SQLValue{Null: true}
 				}
 				return boolValue(true)
 			case opcode.LogicOr:
@@ -280,26 +280,26 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 					return boolValue(true)
 				}
 				if !aok || !bok {
-					return sqlValue{null: true}
+					return SQLValue{Null: true}
 				}
 				return boolValue(false)
 			}
 			if !aok || !bok {
-				return sqlValue{null: true}
+				return SQLValue{Null: true}
 			}
 			return boolValue(a != b)
 		}, nil
 	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
-		return func(row *evalRow) sqlValue {
+		return func(row *EvalRow) SQLValue {
 			a, b := l(row), r(row)
 			if x.Op == opcode.NullEQ {
-				if a.null || b.null {
-					return boolValue(a.null && b.null)
+				if a.Null || b.Null {
+					return boolValue(a.Null && b.Null)
 				}
 				return boolValue(row.compare(a, b) == 0)
 			}
-			if a.null || b.null {
-				return sqlValue{null: true}
+			if a.Null || b.Null {
+				return SQLValue{Null: true}
 			}
 			c := row.compare(a, b)
 			switch x.Op {
@@ -317,7 +317,7 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 			return boolValue(c >= 0)
 		}, nil
 	case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div:
-		return func(row *evalRow) sqlValue { return arith(x.Op, l(row), r(row)) }, nil
+		return func(row *EvalRow) SQLValue { return arith(x.Op, l(row), r(row)) }, nil
 	}
 	if f := intArith(x.Op, l, r); f != nil {
 		return f, nil
@@ -326,42 +326,42 @@ func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow
 }
 
 // columnValue reads a column of the merged row, with its type.
-func columnValue(col colRef) func(*evalRow) sqlValue {
-	return func(r *evalRow) sqlValue {
-		i := r.col(col)
-		v := r.row[i]
+func columnValue(col ColRef) func(*EvalRow) SQLValue {
+	return func(r *EvalRow) SQLValue {
+		i := r.Col(col)
+		v := r.Row[i]
 		if v == nil {
-			return sqlValue{null: true}
+			return SQLValue{Null: true}
 		}
-		k := r.kinds[i]
+		k := r.Kinds[i]
 		switch k {
 		case merge.KindSigned, merge.KindUnsigned, merge.KindDecimal, merge.KindFloat:
 			if n, ok := new(big.Rat).SetString(string(v)); ok {
-				return sqlValue{num: n, flt: k == merge.KindFloat, typ: numFormat{known: true, kind: k, dec: int(r.defs[i].Decimals)}}
+				return SQLValue{num: n, flt: k == merge.KindFloat, typ: numFormat{known: true, kind: k, dec: int(r.Defs[i].Decimals)}}
 			}
 		}
-		return sqlValue{str: v, coll: r.defs[i].Collation}
+		return SQLValue{str: v, coll: r.Defs[i].Collation}
 	}
 }
 
-func literalValue(x *test_driver.ValueExpr) sqlValue {
+func literalValue(x *test_driver.ValueExpr) SQLValue {
 	integer := numFormat{known: true, kind: merge.KindSigned}
 	switch v := x.GetValue().(type) {
 	case nil:
-		return sqlValue{null: true}
+		return SQLValue{Null: true}
 	case int64:
-		return sqlValue{num: new(big.Rat).SetInt64(v), typ: integer}
+		return SQLValue{num: new(big.Rat).SetInt64(v), typ: integer}
 	case uint64:
-		return sqlValue{num: new(big.Rat).SetUint64(v), typ: integer}
+		return SQLValue{num: new(big.Rat).SetUint64(v), typ: integer}
 	case string:
-		return sqlValue{str: []byte(v)}
+		return SQLValue{str: []byte(v)}
 	case []byte:
-		return sqlValue{str: v}
+		return SQLValue{str: v}
 	}
 	text := x.GetString()
 	switch x.Kind() {
 	case test_driver.KindFloat64, test_driver.KindFloat32:
-		return sqlValue{num: new(big.Rat).SetFloat64(x.GetFloat64()), flt: true, typ: numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}}
+		return SQLValue{num: new(big.Rat).SetFloat64(x.GetFloat64()), flt: true, typ: numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}}
 	case test_driver.KindMysqlDecimal:
 		text = x.GetMysqlDecimal().String()
 	}
@@ -370,7 +370,7 @@ func literalValue(x *test_driver.ValueExpr) sqlValue {
 		if i := strings.IndexByte(text, '.'); i >= 0 {
 			dec = len(text) - i - 1
 		}
-		return sqlValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: dec}}
+		return SQLValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: dec}}
 	}
-	return sqlValue{str: []byte(text)}
+	return SQLValue{str: []byte(text)}
 }

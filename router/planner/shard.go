@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"encoding/binary"
@@ -19,12 +19,12 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// tableRef is one table a statement names, resolved against the rules.
-type tableRef struct {
-	node   *ast.TableName
+// TableRef is one table a statement names, resolved against the rules.
+type TableRef struct {
+	Node   *ast.TableName
 	source *ast.TableSource // nil outside FROM/JOIN (e.g. SHOW, DDL)
 	db     *rules.Database
-	table  *rules.Table
+	Table  *rules.Table
 	alias  string // lower-cased alias, or the table name
 	// bare: rename a slot table without the logical name as its alias. Under LOCK TABLES,
 	// MariaDB wants an aliased table locked under that alias, and one LOCK TABLES cannot
@@ -39,32 +39,32 @@ var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depend
 // routeSharded places a statement that names sharded or broadcast tables on one shard and
 // renames physical tables. params are the bound values of a prepared statement (nil when
 // planning at prepare time: a route that needs them returns errNeedsParams).
-func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *Planner) routeSharded(st ast.StmtNode, refs []TableRef, params []wire.Param) (*rules.Shard, error) {
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
-			if r.table.Kind != rules.KindSingle {
-				return nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.table.Name)} // bound by its rows: subquery_insert.go
+			if r.Table.Kind != rules.KindSingle {
+				return nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.Table.Name)} // bound by its rows: subquery_insert.go
 			}
 		}
 	}
-	var sharded, nested []tableRef
-	write := isWrite(st)
-	top := topLevelTables(st)
+	var sharded, nested []TableRef
+	write := IsWrite(st)
+	top := TopLevelTables(st)
 	for _, r := range refs {
-		switch r.table.Kind {
+		switch r.Table.Kind {
 		case rules.KindSharded:
-			if !top[r.node] {
+			if !top[r.Node] {
 				nested = append(nested, r) // pinned by its own block's WHERE, or refused (routeNested)
 				continue
 			}
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
-			if write && (r.node == targetTable(st) || len(refs) > 1 && !isInsert(st)) {
-				return nil, sqlerr.NotSupported("a write to broadcast table %s in a statement with sharded or single tables (the copies would not stay identical)", r.table.Name)
+			if write && (r.Node == targetTable(st) || len(refs) > 1 && !isInsert(st)) {
+				return nil, sqlerr.NotSupported("a write to broadcast table %s in a statement with sharded or single tables (the copies would not stay identical)", r.Table.Name)
 			}
 		}
 	}
-	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].node == targetTable(st) {
+	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].Node == targetTable(st) {
 		return pl.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
 	}
 	if len(sharded) == 0 && len(nested) == 0 {
@@ -75,9 +75,9 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 		return pl.routeNested(st, refs, sharded, nested, params)
 	}
 	if isDDL(st) {
-		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].table.Name)
+		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].Table.Name)
 	}
-	if _, sel := st.(*ast.SelectStmt); sel && pl.unpruned {
+	if _, sel := st.(*ast.SelectStmt); sel && pl.Unpruned {
 		return nil, errScatter // a scatter template: its executions prune (scatter_prepared.go)
 	}
 	where := whereOf(st)
@@ -92,9 +92,9 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 				return nil, errScatter
 			}
 			return nil, sqlerr.NotSupported("a statement on sharded table %s without its shard key %s = value (or IN list) in WHERE: scatter queries come later",
-				r.table.Name, r.table.Key)
+				r.Table.Name, r.Table.Key)
 		}
-		slots, err := slotsOf(r.table, vals)
+		slots, err := slotsOf(r.Table, vals)
 		if err != nil {
 			return nil, err
 		}
@@ -102,11 +102,11 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 			if _, sel := st.(*ast.SelectStmt); sel {
 				return nil, errScatter
 			}
-			return nil, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.table.Name)
+			return nil, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.Table.Name)
 		}
 		slot = slots[0]
-		if r.table.Scheme != sharded[0].table.Scheme {
-			return nil, sqlerr.NotSupported("a join of tables sharded by different schemes (%s, %s)", sharded[0].table.Name, r.table.Name)
+		if r.Table.Scheme != sharded[0].Table.Scheme {
+			return nil, sqlerr.NotSupported("a join of tables sharded by different schemes (%s, %s)", sharded[0].Table.Name, r.Table.Name)
 		}
 	}
 	if u, ok := st.(*ast.UpdateStmt); ok {
@@ -114,29 +114,29 @@ func (pl *planner) routeSharded(st ast.StmtNode, refs []tableRef, params []wire.
 			return nil, err
 		}
 	}
-	shard := sharded[0].table.Scheme.SlotShard(slot)
+	shard := sharded[0].Table.Scheme.SlotShard(slot)
 	_, isDelete := st.(*ast.DeleteStmt)
 	for _, r := range sharded {
-		rename(r, r.table.PhysicalName(slot), !isDelete)
+		rename(r, r.Table.PhysicalName(slot), !isDelete)
 	}
 	return shard, checkSingles(refs, shard)
 }
 
 // rename points a table reference at its physical table. Columns qualified by the logical
 // name keep working through an alias, where the statement allows one.
-func rename(r tableRef, phys string, alias bool) {
-	if phys == r.node.Name.O {
+func rename(r TableRef, phys string, alias bool) {
+	if phys == r.Node.Name.O {
 		return
 	}
 	if alias && !r.bare && r.source != nil && r.source.AsName.O == "" {
-		r.source.AsName = r.node.Name
+		r.source.AsName = r.Node.Name
 	}
-	r.node.Name = ast.NewCIStr(phys)
+	r.Node.Name = ast.NewCIStr(phys)
 }
 
-// topLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
+// TopLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
 // target), not those of subqueries or derived tables, whose rows no outer WHERE bounds.
-func topLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
+func TopLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
 	out := map[*ast.TableName]bool{}
 	var walk func(ast.ResultSetNode)
 	walk = func(n ast.ResultSetNode) {
@@ -184,10 +184,10 @@ func isInsert(st ast.StmtNode) bool {
 }
 
 // checkSingles refuses statements joining single tables that do not live on shard.
-func checkSingles(refs []tableRef, shard *rules.Shard) error {
+func checkSingles(refs []TableRef, shard *rules.Shard) error {
 	for _, r := range refs {
-		if r.table.Kind == rules.KindSingle && r.db.DefaultShard != shard {
-			return sqlerr.NotSupported("a statement joining single table %s (on shard %s) with rows on shard %s", r.table.Name, r.db.DefaultShard.Name, shard.Name)
+		if r.Table.Kind == rules.KindSingle && r.db.DefaultShard != shard {
+			return sqlerr.NotSupported("a statement joining single table %s (on shard %s) with rows on shard %s", r.Table.Name, r.db.DefaultShard.Name, shard.Name)
 		}
 	}
 	return nil
@@ -195,38 +195,38 @@ func checkSingles(refs []tableRef, shard *rules.Shard) error {
 
 // routeInsert places an INSERT into a sharded table whose rows all land in one slot (an
 // INSERT whose rows span slots is split by planMultiWrite before it gets here).
-func (pl *planner) routeInsert(ins *ast.InsertStmt, r tableRef, params []wire.Param) (*rules.Shard, error) {
-	rowSlots, err := insertRowSlots(ins, r, params)
+func (pl *Planner) routeInsert(ins *ast.InsertStmt, r TableRef, params []wire.Param) (*rules.Shard, error) {
+	rowSlots, err := InsertRowSlots(ins, r, params)
 	if err != nil {
 		return nil, err
 	}
 	if len(distinct(rowSlots)) != 1 {
-		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots, with other tables in the statement", r.table.Name)
+		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots, with other tables in the statement", r.Table.Name)
 	}
-	rename(r, r.table.PhysicalName(rowSlots[0]), false)
-	return r.table.Scheme.SlotShard(rowSlots[0]), nil
+	rename(r, r.Table.PhysicalName(rowSlots[0]), false)
+	return r.Table.Scheme.SlotShard(rowSlots[0]), nil
 }
 
-// insertRowSlots returns the slot of each row of an INSERT into sharded table r.
-func insertRowSlots(ins *ast.InsertStmt, r tableRef, params []wire.Param) ([]int, error) {
+// InsertRowSlots returns the slot of each row of an INSERT into sharded table r.
+func InsertRowSlots(ins *ast.InsertStmt, r TableRef, params []wire.Param) ([]int, error) {
 	if ins.Select != nil {
-		return nil, sqlerr.NotSupported("INSERT ... SELECT into sharded table %s", r.table.Name)
+		return nil, sqlerr.NotSupported("INSERT ... SELECT into sharded table %s", r.Table.Name)
 	}
 	if ins.Setlist {
-		return nil, sqlerr.NotSupported("INSERT ... SET into sharded table %s (use a column list)", r.table.Name)
+		return nil, sqlerr.NotSupported("INSERT ... SET into sharded table %s (use a column list)", r.Table.Name)
 	}
 	col := -1
 	for i, c := range ins.Columns {
-		if c.Name.L == r.table.Key {
+		if c.Name.L == r.Table.Key {
 			col = i
 		}
 	}
 	if col < 0 {
-		return nil, sqlerr.NotSupported("INSERT into sharded table %s without naming its shard key column %s", r.table.Name, r.table.Key)
+		return nil, sqlerr.NotSupported("INSERT into sharded table %s without naming its shard key column %s", r.Table.Name, r.Table.Key)
 	}
 	for _, a := range ins.OnDuplicate {
-		if a.Column.Name.L == r.table.Key {
-			return nil, sqlerr.NotSupported("changing shard key %s of %s in ON DUPLICATE KEY UPDATE", r.table.Key, r.table.Name)
+		if a.Column.Name.L == r.Table.Key {
+			return nil, sqlerr.NotSupported("changing shard key %s of %s in ON DUPLICATE KEY UPDATE", r.Table.Key, r.Table.Name)
 		}
 	}
 	out := make([]int, 0, len(ins.Lists))
@@ -239,11 +239,11 @@ func insertRowSlots(ins *ast.InsertStmt, r tableRef, params []wire.Param) ([]int
 			return nil, err
 		}
 		if !ok {
-			return nil, sqlerr.NotSupported("INSERT into sharded table %s with a shard key that is not a literal or a parameter", r.table.Name)
+			return nil, sqlerr.NotSupported("INSERT into sharded table %s with a shard key that is not a literal or a parameter", r.Table.Name)
 		}
-		slot, err := r.table.Scheme.Func.Slot(v)
+		slot, err := r.Table.Scheme.Func.Slot(v)
 		if err != nil {
-			return nil, sqlerr.New(sqlerr.ErUnknownError, "shard key %s of %s: %v", r.table.Key, r.table.Name, err)
+			return nil, sqlerr.New(sqlerr.ErUnknownError, "shard key %s of %s: %v", r.Table.Key, r.Table.Name, err)
 		}
 		out = append(out, slot)
 	}
@@ -269,7 +269,7 @@ func slotsOf(t *rules.Table, vals []rules.Value) ([]int, error) {
 
 // keyValues finds a conjunct of where that fixes r's shard key: key = v, v = key, or
 // key IN (v, ...). Any one such conjunct bounds the rows the statement touches.
-func (pl *planner) keyValues(where ast.ExprNode, r tableRef, params []wire.Param) ([]rules.Value, bool, error) {
+func (pl *Planner) keyValues(where ast.ExprNode, r TableRef, params []wire.Param) ([]rules.Value, bool, error) {
 	switch e := where.(type) {
 	case nil:
 		return nil, false, nil
@@ -299,8 +299,8 @@ func (pl *planner) keyValues(where ast.ExprNode, r tableRef, params []wire.Param
 		}
 		vals := make([]rules.Value, 0, len(e.List))
 		for _, x := range e.List {
-			if text, ok := pl.lists.list(x); ok { // a long list cut out before parsing (biglist.go)
-				vs, ok := listValues(text, pl.restoreFlags&format.RestoreStringEscapeBackslash != 0)
+			if text, ok := pl.Lists.list(x); ok { // a long list cut out before parsing (biglist.go)
+				vs, ok := listValues(text, pl.RestoreFlags&format.RestoreStringEscapeBackslash != 0)
 				if !ok {
 					return nil, false, nil
 				}
@@ -318,13 +318,13 @@ func (pl *planner) keyValues(where ast.ExprNode, r tableRef, params []wire.Param
 	return nil, false, nil
 }
 
-func isKeyColumn(e ast.ExprNode, r tableRef) bool {
+func isKeyColumn(e ast.ExprNode, r TableRef) bool {
 	c, ok := e.(*ast.ColumnNameExpr)
-	if !ok || c.Name.Name.L != r.table.Key {
+	if !ok || c.Name.Name.L != r.Table.Key {
 		return false
 	}
 	q := c.Name.Table.L
-	return q == "" || q == r.alias || q == r.node.Name.L
+	return q == "" || q == r.alias || q == r.Node.Name.L
 }
 
 // exprValue returns the value of a literal or a bound parameter.
@@ -454,11 +454,11 @@ func binaryDate(b []byte) string {
 	return s
 }
 
-func checkKeyNotUpdated(u *ast.UpdateStmt, refs []tableRef) error {
+func checkKeyNotUpdated(u *ast.UpdateStmt, refs []TableRef) error {
 	for _, a := range u.List {
 		for _, r := range refs {
-			if a.Column.Name.L == r.table.Key && (a.Column.Table.L == "" || a.Column.Table.L == r.alias || a.Column.Table.L == r.node.Name.L) {
-				return sqlerr.NotSupported("changing shard key %s of %s with UPDATE (the row would move shards; delete and insert it instead)", r.table.Key, r.table.Name)
+			if a.Column.Name.L == r.Table.Key && (a.Column.Table.L == "" || a.Column.Table.L == r.alias || a.Column.Table.L == r.Node.Name.L) {
+				return sqlerr.NotSupported("changing shard key %s of %s with UPDATE (the row would move shards; delete and insert it instead)", r.Table.Key, r.Table.Name)
 			}
 		}
 	}
@@ -477,7 +477,7 @@ func whereOf(st ast.StmtNode) ast.ExprNode {
 	return nil
 }
 
-func isWrite(st ast.StmtNode) bool {
+func IsWrite(st ast.StmtNode) bool {
 	switch st.(type) {
 	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
 		return true
@@ -492,7 +492,7 @@ func isDDL(st ast.StmtNode) bool {
 
 // targetTable is the table a write changes (the first table of UPDATE/DELETE/INSERT).
 func targetTable(st ast.StmtNode) *ast.TableName {
-	if !isWrite(st) || isDDL(st) {
+	if !IsWrite(st) || isDDL(st) {
 		return nil
 	}
 	refs := tableRefsOf(st)
@@ -513,7 +513,7 @@ func targetTable(st ast.StmtNode) *ast.TableName {
 // DELETE), all on the same shard, the whole statement runs there, each table renamed to
 // that slot's physical table. Anything else is refused with the reason: the subquery's rows
 // may be on every shard.
-func (pl *planner) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *Planner) routeNested(st ast.StmtNode, refs, sharded, nested []TableRef, params []wire.Param) (*rules.Shard, error) {
 	wheres := blockWheres(st)
 	first := nested[0]
 	if len(sharded) > 0 {
@@ -521,23 +521,23 @@ func (pl *planner) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef
 	}
 	slot := -1
 	for _, r := range append(slices.Clone(sharded), nested...) {
-		vals, ok, err := pl.keyValues(wheres[r.node], r, params)
+		vals, ok, err := pl.keyValues(wheres[r.Node], r, params)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			return nil, nestedRefusal{sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
-				r.table.Name, r.table.Key)}
+				r.Table.Name, r.Table.Key)}
 		}
-		if r.table.Scheme != first.table.Scheme {
-			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.table.Name, r.table.Name)}
+		if r.Table.Scheme != first.Table.Scheme {
+			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.Table.Name, r.Table.Name)}
 		}
-		slots, err := slotsOf(r.table, vals)
+		slots, err := slotsOf(r.Table, vals)
 		if err != nil {
 			return nil, err
 		}
 		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
-			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.table.Name)}
+			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.Table.Name)}
 		}
 		slot = slots[0]
 	}
@@ -546,13 +546,13 @@ func (pl *planner) routeNested(st ast.StmtNode, refs, sharded, nested []tableRef
 			return nil, err
 		}
 	}
-	shard := first.table.Scheme.SlotShard(slot)
+	shard := first.Table.Scheme.SlotShard(slot)
 	_, isDelete := st.(*ast.DeleteStmt)
 	for _, r := range sharded {
-		rename(r, r.table.PhysicalName(slot), !isDelete)
+		rename(r, r.Table.PhysicalName(slot), !isDelete)
 	}
 	for _, r := range nested {
-		rename(r, r.table.PhysicalName(slot), true)
+		rename(r, r.Table.PhysicalName(slot), true)
 	}
 	return shard, checkSingles(refs, shard)
 }

@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"slices"
@@ -13,23 +13,11 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// A multi-shard write is planned as branches, one per shard, each a list of statements run
-// in order on that shard; xa.go runs them atomically. Three kinds exist:
-//   - a multi-row INSERT (or REPLACE, INSERT IGNORE, ON DUPLICATE KEY UPDATE) into a sharded
-//     table whose rows fall in several slots: the rows are grouped per slot, one INSERT per
-//     slot (one per physical table in table-per-slot layouts), grouped per shard;
-//   - an INSERT, UPDATE or DELETE of a broadcast table: the same statement on every shard of
-//     the database, the default shard first;
-//   - an UPDATE or DELETE of one sharded table without a shard key naming one slot: the
-//     statement on every physical table of the slots it may touch.
-// The first branch is the coordinator: the shard of the statement's first row, or the
-// default shard for a broadcast write.
-
 // planMultiWrite plans st as a multi-shard write when it is one; ok reports whether it did
 // (or failed doing so). attrs are the statement's; a write that turns out to be one
 // statement on one shard is planned as that Route.
-func (pl *planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (p plan.Primitive, ok bool, err error) {
-	if !isWrite(st) || isDDL(st) {
+func (pl *Planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode, a *Analyzer, params []wire.Param) (p plan.Primitive, ok bool, err error) {
+	if !IsWrite(st) || isDDL(st) {
 		return nil, false, nil
 	}
 	w := &plan.MultiWrite{Attrs: attrs}
@@ -45,26 +33,26 @@ func (pl *planner) planMultiWrite(attrs plan.Attrs, text string, st ast.StmtNode
 
 // planBranches fills w's branches when st, a write, spans shards; ok reports whether it
 // does (or failed planning as such).
-func (pl *planner) planBranches(w *plan.MultiWrite, text string, st ast.StmtNode, a *analyzer, params []wire.Param) (ok bool, err error) {
+func (pl *Planner) planBranches(w *plan.MultiWrite, text string, st ast.StmtNode, a *Analyzer, params []wire.Param) (ok bool, err error) {
 	target := targetTable(st)
-	var tref *tableRef
-	for i := range a.refs {
-		if a.refs[i].node == target {
-			tref = &a.refs[i]
+	var tref *TableRef
+	for i := range a.Refs {
+		if a.Refs[i].Node == target {
+			tref = &a.Refs[i]
 		}
 	}
 	if tref == nil {
 		return false, nil
 	}
 	ins, isIns := st.(*ast.InsertStmt)
-	if !isIns && whereOf(st) == nil && tref.table.ForbidFullTableWrites && tref.table.Kind != rules.KindSingle {
+	if !isIns && whereOf(st) == nil && tref.Table.ForbidFullTableWrites && tref.Table.Kind != rules.KindSingle {
 		return true, sqlerr.New(sqlerr.ErUpdateWithoutKey,
-			"You are using safe update mode and you tried to update a table without a WHERE that uses a KEY column: UPDATE/DELETE of every row of %s %s is forbidden (full_table_writes: forbid)", tref.table.Kind, tref.table.Name)
+			"You are using safe update mode and you tried to update a table without a WHERE that uses a KEY column: UPDATE/DELETE of every row of %s %s is forbidden (full_table_writes: forbid)", tref.Table.Kind, tref.Table.Name)
 	}
-	switch tref.table.Kind {
+	switch tref.Table.Kind {
 	case rules.KindBroadcast:
-		for _, r := range a.refs {
-			if r.table.Kind != rules.KindBroadcast {
+		for _, r := range a.Refs {
+			if r.Table.Kind != rules.KindBroadcast {
 				return false, nil // routeSharded refuses mixing
 			}
 		}
@@ -72,17 +60,17 @@ func (pl *planner) planBranches(w *plan.MultiWrite, text string, st ast.StmtNode
 			return false, nil
 		}
 		if f := nondeterministic(st); f != "" {
-			return true, sqlerr.NotSupported("%s() in a write to broadcast table %s (every copy must get the same value)", f, tref.table.Name)
+			return true, sqlerr.NotSupported("%s() in a write to broadcast table %s (every copy must get the same value)", f, tref.Table.Name)
 		}
-		return true, pl.planBroadcastWrite(w, text, st, a, tref.table, params)
+		return true, pl.planBroadcastWrite(w, text, st, a, tref.Table, params)
 	case rules.KindSharded:
 		if !isIns {
 			return pl.planSpreadWrite(w, st, a, *tref, params)
 		}
-		if len(a.refs) != 1 {
+		if len(a.Refs) != 1 {
 			return false, nil
 		}
-		rowSlots, err := insertRowSlots(ins, *tref, params)
+		rowSlots, err := InsertRowSlots(ins, *tref, params)
 		switch {
 		case err == errNeedsParams:
 			return false, nil // prepare time: routeSharded describes it from slot 0
@@ -107,7 +95,7 @@ func distinct(xs []int) []int {
 // single slot (no shard key, or keys of several slots): the statement runs on every
 // physical table that may hold its rows (each slot's table in table-per-slot layouts, else
 // once per shard). ok is false when it is not such a statement (routeSharded decides).
-func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analyzer, r tableRef, params []wire.Param) (ok bool, err error) {
+func (pl *Planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *Analyzer, r TableRef, params []wire.Param) (ok bool, err error) {
 	var multi, limited bool
 	switch n := st.(type) {
 	case *ast.UpdateStmt:
@@ -117,7 +105,7 @@ func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analy
 	default:
 		return false, nil
 	}
-	if multi || len(a.refs) != 1 {
+	if multi || len(a.Refs) != 1 {
 		return false, nil // joins and subqueries: routeSharded decides
 	}
 	vals, keyed, err := pl.keyValues(whereOf(st), r, params)
@@ -127,12 +115,12 @@ func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analy
 	case err != nil:
 		return true, err
 	}
-	slots := make([]int, r.table.Scheme.Func.Slots())
+	slots := make([]int, r.Table.Scheme.Func.Slots())
 	for i := range slots {
 		slots[i] = i
 	}
 	if keyed {
-		if slots, err = slotsOf(r.table, vals); err != nil {
+		if slots, err = slotsOf(r.Table, vals); err != nil {
 			return true, err
 		}
 		if len(slots) < 2 {
@@ -141,21 +129,21 @@ func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analy
 		slices.Sort(slots)
 	}
 	if limited {
-		return true, sqlerr.NotSupported("UPDATE or DELETE of sharded table %s with ORDER BY or LIMIT over several shards (each shard would apply its own)", r.table.Name)
+		return true, sqlerr.NotSupported("UPDATE or DELETE of sharded table %s with ORDER BY or LIMIT over several shards (each shard would apply its own)", r.Table.Name)
 	}
 	if u, isUpd := st.(*ast.UpdateStmt); isUpd {
-		if err := checkKeyNotUpdated(u, []tableRef{r}); err != nil {
+		if err := checkKeyNotUpdated(u, []TableRef{r}); err != nil {
 			return true, err
 		}
 	}
 	_, isDelete := st.(*ast.DeleteStmt)
-	idx := make([]int, len(a.markers))
+	idx := make([]int, len(a.Markers))
 	for i := range idx {
 		idx[i] = i
 	}
 	done := map[string]bool{} // shard and physical table already written
 	for _, slot := range slots {
-		shard, phys := r.table.Scheme.SlotShard(slot), r.table.PhysicalName(slot)
+		shard, phys := r.Table.Scheme.SlotShard(slot), r.Table.PhysicalName(slot)
 		if key := shard.Name + "\x00" + phys; !done[key] {
 			done[key] = true
 			rename(r, phys, !isDelete)
@@ -170,7 +158,7 @@ func (pl *planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *analy
 }
 
 // planSplitInsert plans one INSERT per slot holding rows of ins.
-func (pl *planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *analyzer, r tableRef, rowSlots []int, params []wire.Param) error {
+func (pl *Planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *Analyzer, r TableRef, rowSlots []int, params []wire.Param) error {
 	rows := ins.Lists
 	defer func() { ins.Lists = rows }()
 	rowMarkers := make([][]*test_driver.ParamMarkerExpr, len(rows))
@@ -184,7 +172,7 @@ func (pl *planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *a
 		}
 	}
 	var shared []*test_driver.ParamMarkerExpr // outside VALUES (ON DUPLICATE KEY UPDATE)
-	for _, m := range a.markers {
+	for _, m := range a.Markers {
 		if !inRow[m] {
 			shared = append(shared, m)
 		}
@@ -198,14 +186,14 @@ func (pl *planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *a
 		bySlot[slot] = append(bySlot[slot], i)
 	}
 	for _, slot := range order {
-		shard := r.table.Scheme.SlotShard(slot)
+		shard := r.Table.Scheme.SlotShard(slot)
 		ins.Lists = ins.Lists[:0:0]
 		kept := slices.Clone(shared)
 		for _, i := range bySlot[slot] {
 			ins.Lists = append(ins.Lists, rows[i])
 			kept = append(kept, rowMarkers[i]...)
 		}
-		rename(r, r.table.PhysicalName(slot), false)
+		rename(r, r.Table.PhysicalName(slot), false)
 		sql, err := pl.restoreFor(shard, a, ins)
 		if err != nil {
 			return err
@@ -226,14 +214,14 @@ func (pl *planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *a
 // planBroadcastWrite plans st on every shard of the broadcast table's database, the default
 // shard first. On a database of one shard it is one statement (planMultiWrite makes it a
 // Route).
-func (pl *planner) planBroadcastWrite(w *plan.MultiWrite, text string, st ast.StmtNode, a *analyzer, t *rules.Table, params []wire.Param) error {
+func (pl *Planner) planBroadcastWrite(w *plan.MultiWrite, text string, st ast.StmtNode, a *Analyzer, t *rules.Table, params []wire.Param) error {
 	shards := []*rules.Shard{t.DB.DefaultShard}
 	for _, sh := range t.DB.Shards() {
 		if sh != t.DB.DefaultShard {
 			shards = append(shards, sh)
 		}
 	}
-	idx := make([]int, len(a.markers))
+	idx := make([]int, len(a.Markers))
 	for i := range idx {
 		idx[i] = i
 	}
@@ -252,19 +240,19 @@ func (pl *planner) planBroadcastWrite(w *plan.MultiWrite, text string, st ast.St
 }
 
 // restoreFor writes st back as SQL for shard: schema qualifiers name its physical database.
-func (pl *planner) restoreFor(shard *rules.Shard, a *analyzer, st ast.Node) (string, error) {
+func (pl *Planner) restoreFor(shard *rules.Shard, a *Analyzer, st ast.Node) (string, error) {
 	for _, ref := range a.schemas {
 		*ref = ast.NewCIStr(shard.Database)
 	}
 	for _, f := range a.unnamed {
 		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
 	}
-	return pl.restore(st)
+	return pl.Restore(st)
 }
 
 // markersIn returns the ? placeholders inside e.
 func markersIn(e ast.Node) []*test_driver.ParamMarkerExpr {
-	var c markerCollector // bind.go
+	var c MarkerCollector // bind.go
 	e.Accept(&c)
 	return c
 }

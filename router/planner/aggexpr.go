@@ -1,0 +1,212 @@
+package planner
+
+import (
+	"math/big"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+
+	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// ComputedCol is a column whose value the proxy computes after the groups are merged.
+type ComputedCol struct {
+	Col  ColRef
+	Eval func(*EvalRow) SQLValue
+	text string
+	// Weight: when the column is a sort key, the hidden column the proxy fills with the
+	// collation key of a string value (noCol otherwise).
+	Weight ColRef
+}
+
+// computeField plans field i, an expression over aggregates.
+func (sh *ScatterShape) computeField(i int, e ast.ExprNode) error {
+	return sh.compute(ColRef(i), e)
+}
+
+// compute plans column col (already in the shards' select list) as e evaluated after the merge.
+func (sh *ScatterShape) compute(col ColRef, e ast.ExprNode) error {
+	f, err := sh.compileExpr(e)
+	if err != nil {
+		return err
+	}
+	sh.plan.Computed = append(sh.plan.Computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
+	return nil
+}
+
+// computedKey is an ORDER BY item that is an expression over aggregates not in the select
+// list: a hidden column computed like a field.
+func (sh *ScatterShape) computedKey(k MergeKey, e ast.ExprNode) (MergeKey, error) {
+	col := sh.addHidden(e)
+	if err := sh.compute(col, e); err != nil {
+		return MergeKey{}, err
+	}
+	k.Val, k.Weight = col, sh.computedWeight(col)
+	return k, nil
+}
+
+// computedWeight returns the weight column of computed column col, adding it: a string
+// sorts by its collation, whose key the proxy computes with the value.
+func (sh *ScatterShape) computedWeight(col ColRef) ColRef {
+	for i := range sh.plan.Computed {
+		c := &sh.plan.Computed[i]
+		if c.Col != col {
+			continue
+		}
+		if c.Weight == NoCol {
+			c.Weight = sh.addHidden(ast.NewValueExpr(nil, "", ""))
+		}
+		return c.Weight
+	}
+	return NoCol
+}
+
+// notFixedDec is the decimals of a floating-point column without a fixed scale.
+const notFixedDec = 31
+
+// compileFunc compiles the functions the evaluator knows: ROUND, TRUNCATE, ABS, CEIL(ING),
+// FLOOR, IFNULL, COALESCE, NULLIF, and those of aggfunc.go.
+func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValue, error) {
+	if f, ok, err := sh.compileStringFunc(x); ok {
+		return f, err
+	}
+	name := x.FnName.L
+	// The value IFNULL, COALESCE or NULLIF returns is one of its arguments, with its type.
+	compile := sh.compileExpr
+	if name == ast.Ifnull || name == ast.Coalesce || name == ast.Nullif {
+		compile = sh.typedArg
+	}
+	args := make([]func(*EvalRow) SQLValue, len(x.Args))
+	for i, a := range x.Args {
+		f, err := compile(a)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = f
+	}
+	bad := func() error {
+		return sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
+	}
+	switch name {
+	case ast.Round, ast.Truncate:
+		if len(args) < 1 || len(args) > 2 || (name == ast.Truncate && len(args) != 2) {
+			return nil, bad()
+		}
+		return func(r *EvalRow) SQLValue {
+			v := args[0](r)
+			d := SQLValue{num: new(big.Rat)}
+			if len(args) == 2 {
+				d = args[1](r)
+			}
+			if v.Null || d.Null {
+				return SQLValue{Null: true}
+			}
+			n, _ := v.number()
+			p, _ := d.number()
+			places := merge.RoundRat(p, 0, true).Num().Int64()
+			places = max(min(places, 30), -65)
+			return SQLValue{num: merge.RoundRat(n, int(places), name == ast.Truncate)}
+		}, nil
+	case ast.Abs, ast.Ceil, ast.Ceiling, ast.Floor:
+		if len(args) != 1 {
+			return nil, bad()
+		}
+		return func(r *EvalRow) SQLValue {
+			v := args[0](r)
+			if v.Null {
+				return v
+			}
+			n, _ := v.number()
+			out := new(big.Rat)
+			switch name {
+			case ast.Abs:
+				out.Abs(n)
+			default:
+				q := merge.RoundRat(n, 0, true) // toward zero
+				if q.Cmp(n) != 0 && (name == ast.Floor) == (n.Sign() < 0) {
+					if name == ast.Floor {
+						q.Sub(q, big.NewRat(1, 1))
+					} else {
+						q.Add(q, big.NewRat(1, 1))
+					}
+				}
+				out = q
+			}
+			return SQLValue{num: out}
+		}, nil
+	case ast.Ifnull, ast.Coalesce:
+		if len(args) < 1 || (name == ast.Ifnull && len(args) != 2) {
+			return nil, bad()
+		}
+		return func(r *EvalRow) SQLValue {
+			for _, a := range args {
+				if v := a(r); !v.Null {
+					return v
+				}
+			}
+			return SQLValue{Null: true}
+		}, nil
+	case ast.Nullif:
+		if len(args) != 2 {
+			return nil, bad()
+		}
+		return func(r *EvalRow) SQLValue {
+			a, b := args[0](r), args[1](r)
+			if !a.Null && !b.Null && r.compare(a, b) == 0 {
+				return SQLValue{Null: true}
+			}
+			return a
+		}, nil
+	}
+	return nil, sqlerr.NotSupported("function %s over aggregates on a query over several shards", x.FnName.O)
+}
+
+// intArith is DIV and % (MOD) over exact values: NULL when dividing by zero.
+func intArith(op opcode.Op, l, r func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+	if op != opcode.IntDiv && op != opcode.Mod {
+		return nil
+	}
+	return func(row *EvalRow) SQLValue {
+		a, b := l(row), r(row)
+		if a.Null || b.Null {
+			return SQLValue{Null: true}
+		}
+		p, _ := a.number()
+		q, _ := b.number()
+		if q.Sign() == 0 {
+			return SQLValue{Null: true}
+		}
+		quo := merge.RoundRat(new(big.Rat).Quo(p, q), 0, true)
+		if op == opcode.IntDiv {
+			return SQLValue{num: quo}
+		}
+		return SQLValue{num: new(big.Rat).Sub(p, new(big.Rat).Mul(quo, q))}
+	}
+}
+
+// internalAvg is AVG(...) read by an expression: a hidden AVG column whose merged value is
+// the one MySQL computes with (DivScale digits, truncated), so that AVG(x) * 2 agrees to the
+// last digit.
+func (sh *ScatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
+	text := sh.pl.exprText(agg)
+	for _, a := range sh.plan.Aggs {
+		if a.Internal && a.text == text {
+			return columnValue(a.Col), nil
+		}
+	}
+	col := sh.addHidden(agg)
+	a, err := sh.mergeAgg(agg, col)
+	if err != nil {
+		return nil, err
+	}
+	a.Internal = true
+	sh.plan.Aggs = append(sh.plan.Aggs, a)
+	return columnValue(col), nil
+}
+
+// divValue is p / q as MySQL's decimal division holds it: truncated at DivScale of the
+// dividend's scale (q is not zero).
+func divValue(p, q *big.Rat) *big.Rat {
+	return merge.RoundRat(new(big.Rat).Quo(p, q), merge.DivScale(merge.RatScale(p, 30)), true)
+}

@@ -1,0 +1,30 @@
+package planner
+
+import (
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// Explainable reports whether st is a statement EXPLAIN describes (not DESCRIBE <table>).
+func Explainable(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.SetOprStmt, *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		return true
+	}
+	return false
+}
+
+// CheckLoad passes a LOAD DATA through the privilege barrier, as Session.plan would before
+// routing it.
+func (pl *Planner) CheckLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
+	a, err := pl.Analyze(snap, n)
+	if err != nil {
+		return err
+	}
+	if pl.DB == "" && a.needsDB {
+		return sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	_, err = pl.StatementDB(snap, a)
+	return err
+}

@@ -1,0 +1,72 @@
+package planner
+
+import (
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/router/barrier"
+	"github.com/shardproxy/shardproxy/router/plan"
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// DDLTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
+// nil when it only touches single tables.
+func (pl *Planner) DDLTargets(snap *rules.Snapshot, st ast.StmtNode) ([]TableRef, error) {
+	if err := barrier.Statement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
+		return nil, err
+	}
+	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
+	st.Accept(a)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !a.routed() {
+		return nil, nil
+	}
+	return a.Refs, nil
+}
+
+// PlanTableDDL plans st, DDL on tables, as a fan-out when it names sharded or broadcast
+// tables (planDDL); nil when it names single tables only (planned as any statement).
+func (pl *Planner) PlanTableDDL(snap *rules.Snapshot, st ast.StmtNode) (*plan.DDL, error) {
+	refs, err := pl.DDLTargets(snap, st)
+	if err != nil || refs == nil {
+		return nil, err
+	}
+	return pl.PlanDDL(st, refs)
+}
+
+// PlanDDL plans DDL naming the configured tables refs as a statement per physical copy of
+// them: each slot's table of a sharded table, each shard's copy of a broadcast table. n is
+// what is written back as SQL for each copy once refs name it: the statement itself, or its
+// MariaDB form (mariadb_ddl.go).
+func (pl *Planner) PlanDDL(n ast.Node, refs []TableRef) (*plan.DDL, error) {
+	main := refs[0].Table
+	for _, r := range refs[1:] {
+		if r.Table.Kind != main.Kind || r.Table.Scheme != main.Scheme || r.Table.TablePerSlot != main.TablePerSlot {
+			return nil, sqlerr.NotSupported("DDL naming tables placed differently (%s, %s)", main.Name, r.Table.Name)
+		}
+	}
+	d := &plan.DDL{}
+	for _, p := range main.Placements() {
+		for _, r := range refs {
+			r.Node.Name = ast.NewCIStr(physicalFor(r.Table, p))
+			if r.Node.Schema.O != "" {
+				r.Node.Schema = ast.NewCIStr(p.Shard.Database)
+			}
+		}
+		sql, err := pl.Restore(n)
+		if err != nil {
+			return nil, err
+		}
+		d.Copies = append(d.Copies, plan.DDLCopy{Shard: p.Shard, Table: p.Table, SQL: sql})
+	}
+	return d, nil
+}
+
+func physicalFor(t *rules.Table, p rules.Placement) string {
+	if p.Slot >= 0 {
+		return t.PhysicalName(p.Slot)
+	}
+	return t.Name
+}

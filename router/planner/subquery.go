@@ -1,0 +1,68 @@
+package planner
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/plan"
+	"github.com/shardproxy/shardproxy/rules"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// ErrNestedUnpinned marks the refusal of a statement whose subqueries' sharded tables are
+// not pinned to one shard: binding the subqueries' values may make it answerable.
+var ErrNestedUnpinned = errors.New("router: subquery over sharded tables not pinned to one shard")
+
+// nestedRefusal is a refusal that errors.Is recognises as errNestedUnpinned.
+type nestedRefusal struct{ err *sqlerr.Error }
+
+func (n nestedRefusal) Error() string { return n.err.Error() }
+
+func (n nestedRefusal) Unwrap() []error { return []error{n.err, ErrNestedUnpinned} }
+
+// DescribeNested is the prepare-time plan of st, which planning refused for subqueries over
+// sharded tables on several shards: slot 0's shard and the statement naming its tables.
+func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.Route, error) {
+	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
+	st.Accept(a)
+	if a.err != nil {
+		return nil, a.err
+	}
+	NumberParams(a.Markers)
+	db, err := pl.StatementDB(snap, a)
+	if err != nil {
+		return nil, err
+	}
+	var shard *rules.Shard
+	top := TopLevelTables(st)
+	_, isDelete := st.(*ast.DeleteStmt)
+	_, isInsert := st.(*ast.InsertStmt)
+	for _, r := range a.Refs {
+		if r.Table.Kind != rules.KindSharded {
+			continue
+		}
+		if shard == nil {
+			shard = r.Table.Scheme.SlotShard(0)
+		}
+		rename(r, r.Table.PhysicalName(0), !((isDelete || isInsert) && top[r.Node]))
+	}
+	if shard == nil {
+		shard = db.DefaultShard
+	}
+	if err := checkSingles(a.Refs, shard); err != nil {
+		return nil, err
+	}
+	for _, ref := range a.schemas {
+		*ref = ast.NewCIStr(shard.Database)
+	}
+	for _, f := range a.unnamed {
+		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+	}
+	sql, err := pl.Restore(st)
+	if err != nil {
+		return nil, err
+	}
+	return &plan.Route{Attrs: plan.Attrs{Sticky: a.Sticky, Dynamic: true, Columns: introspect.ColumnsOf(db, shard)}, Shard: shard, SQL: sql}, nil
+}
