@@ -53,10 +53,11 @@
 // which the parser does not know, is cut off, the statement planned without it and the
 // clause put back (returning.go).
 //
-// A prepared statement is planned once (bound.go here; its bound route is router/planner's): when its shard depends on a ? in the
-// shard key (of the statement, or of a subquery pinned to its slot), EXECUTE resolves the
-// slot from the bound values and fills in the route's bind variables (physical table and
-// database names, the session values it embeds) without parsing again. A write its values
+// A prepared statement is planned once (bound.go; its bound route is router/planner's):
+// when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned
+// to its slot), EXECUTE resolves the slot from the bound values and fills in the route's
+// bind variables (physical table and database names, the session values it embeds)
+// without parsing again. A write its values
 // send to several shards is split on the statement's tree with its prepare-time analysis;
 // one whose shards its values do not change keeps its branches and hands them the values.
 // After a reload the statement is planned once more (replan). A SELECT its values send to
