@@ -3,6 +3,9 @@
 //
 //   - Route: one statement to one shard (with, for a prepared statement routed by its ?
 //     shard key, the Binding that places each execution);
+//   - Passthrough: the client's statement text sent unchanged to one shard (nothing
+//     renamed, no session value written in, nothing bound at execution): a Route, run as one
+//     (RouteOf is the Route of either);
 //   - Scatter: one statement per shard, the results merged by the proxy (the Merge);
 //   - MultiWrite: a write spanning shards, in branches, committed atomically (its Commit
 //     protocol: one local transaction, or XA two-phase commit with a coordinator);

@@ -19,6 +19,8 @@
 //     and evaluated by the executor);
 //   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
 //     ? keys, resolved at each EXECUTE from the bound values without parsing again;
+//   - passthrough (passthrough.go): a route whose SQL is the client's text as received, and
+//     binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //
