@@ -12,8 +12,10 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
+// MarkerCollector collects a statement's ? markers in the order an ast walk meets them.
 type MarkerCollector []*test_driver.ParamMarkerExpr
 
+// Enter collects n when it is a ? marker.
 func (c *MarkerCollector) Enter(n ast.Node) (ast.Node, bool) {
 	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
 		*c = append(*c, m)

@@ -26,6 +26,6 @@
 // and database names, pushed-down LIMITs, bound subquery values); a prepared statement's
 // tree is owned by its plan, which rewrites it again at each execution.
 //
-// It may import router/plan, router/barrier, router/introspect, merge, rules, sqlerr, wire
-// and the TiDB parser; never router, router/engine, router/txn, topo or pool.
+// It may import router/plan, router/barrier, router/introspect, router/sqlscan, merge, rules,
+// sqlerr, wire and the TiDB parser; never router, router/engine, router/txn, topo or pool.
 package planner
