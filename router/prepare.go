@@ -274,9 +274,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
 		}
-	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
+	} else if sp, cols, ok := st.scatter.resolve(execViewOf(s), snap, params, s.parseOne); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
-	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
+	} else if sp, cols, ok := untemplated(s, st.scatter, snap, st, params); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
 	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
@@ -329,10 +329,10 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		if bound {
 			return s.runScatter(ctx, snap, p, false, w, true)
 		}
-		if st.returning == "" && !st.scatter.triedUnder(s, snap) {
+		if st.returning == "" && !st.scatter.triedUnder(execViewOf(s), snap) {
 			// Planned once for this and every later execution (scatter_prepared.go).
-			st.scatter = s.prepareScatter(snap, st.text)
-			if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
+			st.scatter = prepareScatter(s.planner(snap), snap, st.text, s.parseOne)
+			if sp, _, ok := st.scatter.resolve(execViewOf(s), snap, params, s.parseOne); ok {
 				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 			}
 		}

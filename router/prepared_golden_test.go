@@ -160,13 +160,13 @@ func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Para
 		saved := maps.Clone(t.perSlot)
 		defer func() { t.perSlot = saved }()
 	}
-	sp, _, ok := st.scatter.resolve(s, snap, params)
+	sp, _, ok := st.scatter.resolve(execViewOf(s), snap, params, s.parseOne)
 	*p = sp
 	return ok
 }
 
 func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	sp, _, ok := st.scatter.untemplated(s, snap, st, params)
+	sp, _, ok := untemplated(s, st.scatter, snap, st, params)
 	*p = sp
 	return ok
 }

@@ -86,9 +86,12 @@ const (
 // triedUnder reports whether the template was built (or found not to fit) under the
 // session's current snapshot, database, restore flags and stickiness (after
 // SQL_CALC_FOUND_ROWS, FOUND_ROWS() is the backend's to answer).
-func (t *scatterTemplate) triedUnder(s *Session, snap *rules.Snapshot) bool {
-	return t != nil && snap == t.snap && s.db == t.db && s.vars.restoreFlags == t.flags && s.sticky == t.pl.Sticky
+func (t *scatterTemplate) triedUnder(v planner.ExecView, snap *rules.Snapshot) bool {
+	return t != nil && snap == t.snap && v.DB == t.db && v.Flags == t.flags && v.Sticky == t.pl.Sticky
 }
+
+// parseFunc parses one statement as the session's parser does (its sql_mode).
+type parseFunc func(text string) (ast.StmtNode, error)
 
 // sqlTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
 // literal, then parts[1], and so on.
@@ -123,21 +126,21 @@ func (t sqlTemplate) fill(lits []string) string {
 // scatterTemplate). It parses the text twice: once to keep its WHERE with the markers, once
 // to plan with each marker bound to a sentinel literal that the shards' statements are then
 // cut at.
-func (s *Session) prepareScatter(snap *rules.Snapshot, text string) *scatterTemplate {
-	t := &scatterTemplate{snap: snap, db: s.db, flags: s.vars.restoreFlags, pl: s.planner(snap)}
-	if s.locks.locked() {
+func prepareScatter(pl *planner.Planner, snap *rules.Snapshot, text string, parse parseFunc) *scatterTemplate {
+	t := &scatterTemplate{snap: snap, db: pl.DB, flags: pl.RestoreFlags, pl: pl}
+	if pl.Locked {
 		return t
 	}
 	shards := map[*rules.Shard]sqlTemplate{}
-	if t.build(s, snap, text, shards) {
+	if t.build(parse, snap, text, shards) {
 		t.shards = shards
 	}
 	return t
 }
 
 // build fills shards with each shard's statement cut at its parameters, or reports false.
-func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, shards map[*rules.Shard]sqlTemplate) bool {
-	node, err := s.parseOne(text)
+func (t *scatterTemplate) build(parse parseFunc, snap *rules.Snapshot, text string, shards map[*rules.Shard]sqlTemplate) bool {
+	node, err := parse(text)
 	if err != nil {
 		return false
 	}
@@ -174,7 +177,7 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 		t.text = text
 		return t.limit.count < 0 && t.limit.offset < 0
 	}
-	bound, err := s.parseOne(text) // a second tree: planning rewrites it
+	bound, err := parse(text) // a second tree: planning rewrites it
 	return err == nil && t.plan(snap, bound, text, len(a.Markers), shards, nil)
 }
 
@@ -184,7 +187,7 @@ const maxSlotSets = 16
 // slotShards are the shards' statements of a template of tables per slot for an execution
 // that needs slots, planned (one parse) at the first execution that needs them; nil when
 // they do not fit a template, or when maxSlotSets other sets are kept already.
-func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []int) map[*rules.Shard]sqlTemplate {
+func (t *scatterTemplate) slotShards(parse parseFunc, snap *rules.Snapshot, slots []int) map[*rules.Shard]sqlTemplate {
 	key := fmt.Sprint(slots)
 	if shards, ok := t.perSlot[key]; ok {
 		return shards
@@ -193,7 +196,7 @@ func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []i
 		return nil
 	}
 	shards := map[*rules.Shard]sqlTemplate{}
-	node, err := s.parseOne(t.text)
+	node, err := parse(t.text)
 	if err != nil || !t.plan(snap, node, t.text, len(t.lits), shards, slots) {
 		shards = nil
 	}
@@ -405,8 +408,8 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 // (another snapshot, database or restore flags), the values do not prune (an error the
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
-func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || t.shards == nil || s.locks.locked() {
+func (t *scatterTemplate) resolve(v planner.ExecView, snap *rules.Snapshot, params []wire.Param, parse parseFunc) (*plan.Scatter, introspect.Columns, bool) {
+	if !t.triedUnder(v, snap) || t.shards == nil || v.Locked {
 		return nil, introspect.Columns{}, false
 	}
 	if len(params) != len(t.lits) {
@@ -419,7 +422,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		}
 		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
-	if !planner.FillSessionVals(execViewOf(s), snap, t.vals) {
+	if !planner.FillSessionVals(v, snap, t.vals) {
 		return nil, introspect.Columns{}, false
 	}
 	slots, err := t.pl.ScatterSlots(t.sel, t.sharded, nil)
@@ -430,7 +433,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 	shards := t.shards
 	switch {
 	case t.perSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
-		if shards = t.slotShards(s, snap, slots); shards == nil {
+		if shards = t.slotShards(parse, snap, slots); shards == nil {
 			return nil, introspect.Columns{}, false
 		}
 	case t.perSlot != nil || len(order) < 2:
@@ -512,8 +515,8 @@ func pushedLimit(m *planner.MergePlan) string {
 // planned, one parse, where finding out that it scatters took another. ok is false when
 // the statement has a template or none was tried, or when the values send it elsewhere
 // than to several shards (the caller then plans it in full).
-func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
+func untemplated(s *Session, t *scatterTemplate, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
+	if !t.triedUnder(execViewOf(s), snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
 		return nil, introspect.Columns{}, false
 	}
 	node, err := s.parseOne(st.text)

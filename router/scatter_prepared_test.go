@@ -98,7 +98,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 	for _, sql := range scatterPreparedStmts {
 		t.Run(sql, func(t *testing.T) {
 			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			tmpl := s.prepareScatter(snap, sql)
+			tmpl := prepareScatter(s.planner(snap), snap, sql, s.parseOne)
 			if tmpl.shards == nil {
 				t.Fatal("no scatter template")
 			}
@@ -119,7 +119,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 					params[i] = vals[(k+i*(k%5+1))%len(vals)]
 				}
 				s.ids.last = uint64(k) * 37 // a session value the statement may embed
-				sp, cols, ok := tmpl.resolve(s, snap, params)
+				sp, cols, ok := tmpl.resolve(execViewOf(s), snap, params, s.parseOne)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
@@ -185,7 +185,7 @@ func TestScatterTemplateDeclines(t *testing.T) {
 	} {
 		t.Run(sql, func(t *testing.T) {
 			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			if tmpl := s.prepareScatter(snap, sql); tmpl.shards != nil {
+			if tmpl := prepareScatter(s.planner(snap), snap, sql, s.parseOne); tmpl.shards != nil {
 				t.Errorf("a scatter template for %d shards", len(tmpl.shards))
 			}
 		})
