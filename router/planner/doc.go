@@ -18,7 +18,9 @@
 //     aggfunc.go, aggvalue.go, having.go: expressions over merged aggregates, compiled here
 //     and evaluated by the executor);
 //   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
-//     ? keys, resolved at each EXECUTE from the bound values without parsing again;
+//     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
+//     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
+//     shard's statement cut at its parameters, filled in and pruned at each EXECUTE;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -176,3 +177,6 @@ func followsGroups(post, groups []MergeKey) bool {
 	}
 	return true
 }
+
+// MergeOf is the merge plan of a Scatter the planner built (planScatter).
+func MergeOf(sp *plan.Scatter) *MergePlan { return sp.Merge.(*MergePlan) }
