@@ -115,7 +115,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 	if err != nil {
 		return err
 	}
-	m := mergeOf(sp)
+	m := planner.MergeOf(sp)
 	cols, err := scatterColumnsOf(m, defs)
 	if err != nil {
 		return err
@@ -495,7 +495,7 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 	if err != nil {
 		return err
 	}
-	if err := bindParams(node, params); err != nil {
+	if err := planner.BindParams(node, params); err != nil {
 		return err
 	}
 	p, err := s.plan(snap, node, st.orig, nil)
@@ -528,6 +528,3 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 		}
 	}
 }
-
-// mergeOf is the merge plan of a Scatter the planner built (planScatter).
-func mergeOf(sp *plan.Scatter) *planner.MergePlan { return sp.Merge.(*planner.MergePlan) }
