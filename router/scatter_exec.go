@@ -34,6 +34,8 @@ type shardStream struct {
 	rows     int64
 }
 
+// Next reads the shard's next row (nil at the closing EOF, whose status and warnings it
+// keeps); an ERR packet ends the stream with its error. The row is valid until the next call.
 func (st *shardStream) Next() ([][]byte, error) {
 	if st.done {
 		return nil, nil

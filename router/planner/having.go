@@ -48,6 +48,8 @@ type numFormat struct {
 	dec   int
 }
 
+// number is v as a number: its own, or its string read as MySQL reads one (0 when it is
+// not numeric). v is not NULL.
 func (v SQLValue) number() (*big.Rat, bool) {
 	if v.num != nil {
 		return v.num, true
@@ -59,6 +61,7 @@ func (v SQLValue) number() (*big.Rat, bool) {
 	return r, true
 }
 
+// boolValue is b as SQL has it: 1 or 0.
 func boolValue(b bool) SQLValue {
 	if b {
 		return SQLValue{num: big.NewRat(1, 1)}
@@ -75,6 +78,8 @@ func (v SQLValue) Truth() (bool, bool) {
 	return n.Sign() != 0, true
 }
 
+// compileHaving compiles a HAVING condition into the expression the merge evaluates over
+// each merged group.
 func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	f, err := sh.compileExpr(e)
 	if err != nil {
@@ -83,6 +88,8 @@ func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	return &havingExpr{text: sh.pl.exprText(e), Eval: f}, nil
 }
 
+// havingColumn is the column of the shards' rows that holds e: a field named by its alias,
+// a group key of the same text, or a field of the same expression.
 func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
 		for i, f := range sh.fields {
@@ -277,6 +284,7 @@ func (sh *ScatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*Eval
 	return func(*EvalRow) SQLValue { return v }, nil
 }
 
+// firstErr is the first of errs that is not nil.
 func firstErr(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
@@ -286,6 +294,8 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// compileBinary is a binary operator: AND, OR, XOR, the comparisons, +, -, *, / and DIV,
+// MOD, with SQL's NULL rules.
 func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow) SQLValue, error) {
 	l, err := sh.compileExpr(x.L)
 	if err != nil {
@@ -378,6 +388,8 @@ func columnValue(col ColRef) func(*EvalRow) SQLValue {
 	}
 }
 
+// literalValue is a literal's value, typed as MySQL types it (integer, decimal with its
+// scale, DOUBLE, string).
 func literalValue(x *test_driver.ValueExpr) SQLValue {
 	integer := numFormat{known: true, kind: merge.KindSigned}
 	switch v := x.GetValue().(type) {

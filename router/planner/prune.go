@@ -14,12 +14,14 @@ type keyRange struct {
 	hasLo, hasHi bool
 }
 
+// atLeast raises the range's low end to n.
 func (k *keyRange) atLeast(n int64) {
 	if !k.hasLo || n > k.lo {
 		k.lo, k.hasLo = n, true
 	}
 }
 
+// atMost lowers the range's high end to n.
 func (k *keyRange) atMost(n int64) {
 	if !k.hasHi || n < k.hi {
 		k.hi, k.hasHi = n, true
