@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +115,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 	if err != nil {
 		return err
 	}
-	m := planner.MergeOf(sp)
+	m := sp.Merge
 	cols, err := scatterColumnsOf(m, defs)
 	if err != nil {
 		return err
@@ -127,7 +125,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 		streams[i] = sc.stream
 	}
 	maxGroups := snap.Server().MaxScatterGroups
-	rows := buildMerge(m, streams, cols.defs, cols.kinds, cols.idx, maxGroups)
+	rows := engine.MergeRows(m, streams, cols.defs, cols.kinds, cols.idx, maxGroups)
 	if err := writeScatterHeader(w, cols, probed, s.status, conns[0].target.Shard); err != nil {
 		return err
 	}
@@ -206,7 +204,7 @@ type scatterColumns struct {
 
 // scatterColumnsOf parses the shards' column definitions and checks that they hold the
 // columns merge plan m reads.
-func scatterColumnsOf(m *planner.MergePlan, raw [][]byte) (scatterColumns, error) {
+func scatterColumnsOf(m *plan.Merge, raw [][]byte) (scatterColumns, error) {
 	visible := len(raw) - m.Hidden
 	if visible < 1 {
 		return scatterColumns{}, sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(raw), m.Hidden)
@@ -224,7 +222,7 @@ func scatterColumnsOf(m *planner.MergePlan, raw [][]byte) (scatterColumns, error
 
 // idx is the index in the row of a merge plan's column reference: a visible column's own,
 // a hidden one's (negative, from -1) after the visible ones.
-func (c scatterColumns) idx(r planner.ColRef) int {
+func (c scatterColumns) idx(r plan.ColRef) int {
 	if r >= 0 {
 		return int(r)
 	}
@@ -415,78 +413,6 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 	if !sc.c.Broken() {
 		_ = nc.SetDeadline(time.Time{})
 	}
-}
-
-// buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *planner.MergePlan, streams []merge.Stream, cols []wire.ColDef, kinds []merge.Kind, idx func(planner.ColRef) int, maxGroups int) merge.Stream {
-	keys := func(ks []planner.MergeKey) []merge.Key {
-		out := make([]merge.Key, len(ks))
-		for i, k := range ks {
-			out[i] = merge.Key{Col: idx(k.Val), Weight: -1, Kind: kinds[idx(k.Val)], Desc: k.Desc}
-			if k.Weight != planner.NoCol {
-				out[i].Weight = idx(k.Weight)
-			}
-		}
-		return out
-	}
-	var rows merge.Stream
-	if len(m.Order) > 0 {
-		rows = merge.Sorted(streams, keys(m.Order))
-	} else {
-		rows = merge.Interleaved(streams)
-	}
-	if m.Group {
-		aggs := make([]merge.Agg, len(m.Aggs))
-		for i, a := range m.Aggs {
-			col := idx(a.Col)
-			aggs[i] = merge.Agg{Func: a.Func, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.Internal}
-			if a.Weight != planner.NoCol {
-				aggs[i].Weight = idx(a.Weight)
-			}
-			if a.Func == merge.AggAvg {
-				aggs[i].Sum, aggs[i].Count = idx(a.Sum), idx(a.Count)
-				aggs[i].Kind = kinds[aggs[i].Sum]
-			}
-		}
-		groupKeys := keys(m.Order)
-		if m.Branched {
-			col := groupKeys[len(groupKeys)-m.Distinct].Col
-			for i, a := range m.Aggs {
-				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.Branch))
-			}
-		}
-		if m.Distinct > 0 {
-			rows = distinctMerge(rows, groupKeys, m.Aggs, aggs, kinds)
-			groupKeys = groupKeys[:len(groupKeys)-m.Distinct]
-		}
-		rows = merge.Groups(rows, groupKeys, aggs)
-		if m.Distinct > 0 && len(groupKeys) == 0 {
-			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
-		}
-	}
-	if len(m.Computed) > 0 {
-		rows = &computeStream{in: rows, cols: m.Computed, ev: &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}, defs: cols}
-	}
-	if m.Having != nil {
-		ev := &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}
-		h := m.Having
-		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
-			ev.Row = row
-			t, ok := h.Eval(ev).Truth()
-			return ok && t, nil
-		})
-	}
-	switch {
-	case len(m.Post) > 0 && m.Count >= 0 && m.Count <= math.MaxInt64-m.Offset:
-		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
-		rows = merge.TopN(rows, keys(m.Post), m.Offset+m.Count, maxGroups)
-	case len(m.Post) > 0:
-		rows = merge.SortAllAtMost(rows, keys(m.Post), maxGroups)
-	}
-	if m.Offset > 0 || m.Count >= 0 {
-		rows = merge.Limit(rows, m.Offset, m.Count)
-	}
-	return rows
 }
 
 // executeScatter runs a prepared statement whose parameters send it to several shards: the

@@ -7,9 +7,6 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-type steps []string
-
-func (s steps) Steps() []string { return s }
 
 func TestDescribe(t *testing.T) {
 	s0, s1 := &rules.Shard{Name: "s0"}, &rules.Shard{Name: "s1"}
@@ -29,7 +26,7 @@ func TestDescribe(t *testing.T) {
 			Description{Primitive: "route", Flags: []string{"sticky", "diagnostic"}, Steps: []Step{{Step: "route", Shard: "s1", SQL: "SELECT 1"}}}},
 		{"passthrough", &Passthrough{Route{Attrs: Attrs{Sticky: true}, Shard: s0, SQL: "SELECT @a"}},
 			Description{Primitive: "passthrough", Flags: []string{"sticky"}, Steps: []Step{{Step: "route", Shard: "s0", SQL: "SELECT @a"}}}},
-		{"scatter", &Scatter{Targets: []Target{{Shard: s0, SQL: "SELECT a"}, {Shard: s1, SQL: "SELECT b"}}, Merge: steps{"concatenate streams"}},
+		{"scatter", &Scatter{Targets: []Target{{Shard: s0, SQL: "SELECT a"}, {Shard: s1, SQL: "SELECT b"}}, Merge: &Merge{Count: -1}},
 			Description{Primitive: "scatter", Steps: []Step{{Step: "route", Shard: "s0", SQL: "SELECT a"}, {Step: "route", Shard: "s1", SQL: "SELECT b"}, {Step: "merge", Detail: "concatenate streams"}}}},
 		{"xa write", w, Description{Primitive: "multi-write", Flags: []string{"dynamic", "copies"}, Steps: []Step{
 			{Step: "write", Shard: "s0", SQL: "INSERT a", Params: []int{0, 1}},

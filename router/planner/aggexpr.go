@@ -10,6 +10,15 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
+// Expressions over aggregates in a scatter query (SUM(a)/COUNT(*), ROUND(AVG(x), 2),
+// MAX(a) - MIN(a), COUNT(DISTINCT a) + 1) in the select list, HAVING and ORDER BY. The
+// shards still compute the expression, over their partial groups: its value is discarded,
+// but its column definition is the one one MariaDB holding every row would send (types
+// follow from the arguments' types, not their values). The aggregates it reads become
+// hidden columns merged as usual; after the merge the executor runs the merge's row program
+// (rowprog.go), which evaluates the expression with the HAVING evaluator (having.go) and
+// writes the value, formatted for the column's type and decimals, over the shard's.
+
 // ComputedCol is a column whose value the proxy computes after the groups are merged.
 type ComputedCol struct {
 	Col  ColRef
@@ -31,7 +40,8 @@ func (sh *ScatterShape) compute(col ColRef, e ast.ExprNode) error {
 	if err != nil {
 		return err
 	}
-	sh.plan.Computed = append(sh.plan.Computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
+	p := rowsOf(&sh.plan)
+	p.computed = append(p.computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
 	return nil
 }
 
@@ -49,8 +59,9 @@ func (sh *ScatterShape) computedKey(k MergeKey, e ast.ExprNode) (MergeKey, error
 // computedWeight returns the weight column of computed column col, adding it: a string
 // sorts by its collation, whose key the proxy computes with the value.
 func (sh *ScatterShape) computedWeight(col ColRef) ColRef {
-	for i := range sh.plan.Computed {
-		c := &sh.plan.Computed[i]
+	computed := computedOf(&sh.plan)
+	for i := range computed {
+		c := &computed[i]
 		if c.Col != col {
 			continue
 		}
@@ -208,7 +219,7 @@ func intArith(op opcode.Op, l, r func(*EvalRow) SQLValue) func(*EvalRow) SQLValu
 func (sh *ScatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
 	text := sh.pl.exprText(agg)
 	for _, a := range sh.plan.Aggs {
-		if a.Internal && a.text == text {
+		if a.Internal && a.Text == text {
 			return columnValue(a.Col), nil
 		}
 	}

@@ -100,7 +100,7 @@ func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	}
 	text := sh.pl.exprText(e)
 	for _, g := range sh.plan.Order {
-		if g.text == text {
+		if g.Text == text {
 			return g.Val, true
 		}
 	}
