@@ -7,7 +7,6 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-
 func TestDescribe(t *testing.T) {
 	s0, s1 := &rules.Shard{Name: "s0"}, &rules.Shard{Name: "s1"}
 	w := &MultiWrite{Attrs: Attrs{Dynamic: true}, Copies: true}
