@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"strconv"
 	"strings"
 
@@ -10,8 +9,6 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
-
-	"github.com/shardproxy/shardproxy/router/engine"
 )
 
 // Long lists of literals (`id NOT IN (1, 2, ..., 1000000)`) cost the parser about 300 bytes
@@ -89,17 +86,4 @@ func literalList(sql string, i int, backslash bool) (end, n int) {
 			return 0, 0
 		}
 	}
-}
-
-// sendQuery writes a COM_QUERY of sql to c without copying the statement.
-func sendQuery(ctx context.Context, c Conn, sql string) error {
-	bw := c.Wire()
-	bw.ResetSeq()
-	if err := bw.WriteCommandString(engine.ComQuery, sql); err != nil {
-		return engine.IOErr(ctx, c, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return engine.IOErr(ctx, c, err)
-	}
-	return nil
 }

@@ -2,9 +2,7 @@ package router
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -20,72 +18,13 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// shardStream reads one shard's result set, row by row, from its backend connection.
-type shardStream struct {
-	ctx      context.Context
-	c        Conn
-	ncols    int
-	vals     [][]byte
-	done     bool   // the closing EOF was read
-	status   uint16 // from the closing EOF
-	warnings uint16
-	rows     int64
-}
-
-// Next reads the shard's next row (nil at the closing EOF, whose status and warnings it
-// keeps); an ERR packet ends the stream with its error. The row is valid until the next call.
-func (st *shardStream) Next() ([][]byte, error) {
-	if st.done {
-		return nil, nil
-	}
-	p, err := st.c.Wire().ReadPacket()
-	if err != nil {
-		return nil, engine.IOErr(st.ctx, st.c, err)
-	}
-	switch {
-	case wire.IsErr(p):
-		st.done = true
-		return nil, wire.ParseErr(p)
-	case wire.IsEOF(p):
-		st.done = true
-		st.status, _ = wire.Status(p)
-		if len(p) >= 3 {
-			st.warnings = binary.LittleEndian.Uint16(p[1:])
-		}
-		st.c.SetStatus(st.status)
-		return nil, nil
-	}
-	st.vals = st.vals[:0]
-	for range st.ncols {
-		if len(p) > 0 && p[0] == 0xfb {
-			st.vals = append(st.vals, nil)
-			p = p[1:]
-			continue
-		}
-		v, _, n := wire.LenencString(p)
-		if n == 0 {
-			return nil, engine.Malformed(st.c, fmt.Sprintf("a malformed row (row %d)", st.rows+1))
-		}
-		if v == nil {
-			v = p[n:n]
-		}
-		st.vals = append(st.vals, v)
-		p = p[n:]
-	}
-	if len(p) != 0 {
-		return nil, engine.Malformed(st.c, fmt.Sprintf("a row longer than its %d columns (row %d)", st.ncols, st.rows+1))
-	}
-	st.rows++
-	return st.vals, nil
-}
-
 // scatterConn is one shard's part of a running scatter query.
 type scatterConn struct {
 	target plan.Target
 	c      Conn
 	it     *engine.Interrupter
 	sent   bool // the statement was sent: an answer is pending until stream is done
-	stream *shardStream
+	stream *engine.RowStream
 	err    error
 }
 
@@ -160,7 +99,7 @@ func sendScatter(ctx context.Context, conns []*scatterConn) (probed [][]byte, er
 		}
 	}
 	for _, sc := range conns {
-		if sc.err = sendQuery(ctx, sc.c, sc.target.SQL); sc.err != nil {
+		if sc.err = engine.SendQuery(ctx, sc.c, sc.target.SQL); sc.err != nil {
 			return nil, sc.err
 		}
 		sc.sent = true
@@ -177,12 +116,12 @@ func readScatterHeaders(ctx context.Context, conns []*scatterConn) ([][]byte, er
 		if err != nil {
 			if !sc.c.Broken() {
 				// The shard answered with an error packet: its connection is idle again.
-				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+				sc.stream = engine.NewDoneStream(sc.c.Status())
 			}
 			sc.err = err
 			return nil, err
 		}
-		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+		sc.stream = engine.NewRowStream(ctx, sc.c, ncols)
 		if i == 0 {
 			defs = d
 		} else if ncols != len(defs) {
@@ -287,14 +226,14 @@ func writeScatterRows(ctx context.Context, w wire.PacketWriter, rows merge.Strea
 // returns the sum of their warnings and the last shard's status.
 func drainScatterStreams(conns []*scatterConn) (warnings, status uint16, err error) {
 	for _, sc := range conns {
-		for !sc.stream.done {
+		for !sc.stream.Done() {
 			if _, err := sc.stream.Next(); err != nil {
 				sc.err = err
 				return 0, 0, err
 			}
 		}
-		warnings += sc.stream.warnings
-		status = sc.stream.status
+		warnings += sc.stream.Warnings()
+		status = sc.stream.Status()
 	}
 	return warnings, status, nil
 }
@@ -303,7 +242,7 @@ func drainScatterStreams(conns []*scatterConn) (warnings, status uint16, err err
 func (s *Session) scatterWarnings(ctx context.Context, conns []*scatterConn) [][]*string {
 	var out [][]*string
 	for _, sc := range conns {
-		if sc.stream.warnings == 0 || sc.c.Broken() {
+		if sc.stream.Warnings() == 0 || sc.c.Broken() {
 			continue
 		}
 		if rows, err := engine.QueryRows(ctx, sc.c, "SHOW WARNINGS"); err == nil {
@@ -364,8 +303,8 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 			cerr = err
 		}
 		out := engine.Outcome{Status: s.status}
-		if sc.stream != nil && sc.stream.done {
-			out.Status = sc.stream.status
+		if sc.stream != nil && sc.stream.Done() {
+			out.Status = sc.stream.Status()
 		}
 		if ferr := s.finish(sc.target.Shard, sc.c, out, cerr); ferr != nil && errors.Is(ferr, sqlerr.ErrFatal) {
 			fatal = ferr
@@ -383,7 +322,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*scatterConn, err erro
 
 // pending reports whether the shard still owes (part of) its answer on a usable connection.
 func (sc *scatterConn) pending() bool {
-	return sc.sent && !sc.c.Broken() && (sc.stream == nil || !sc.stream.done)
+	return sc.sent && !sc.c.Broken() && (sc.stream == nil || !sc.stream.Done())
 }
 
 // isStatementError reports whether err is a MySQL error that leaves backend connections
@@ -398,7 +337,7 @@ func isStatementError(err error) bool {
 // fired yet), then reads what is left of the shard's answer within scatterDrain.
 func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err error) {
 	fired := sc.it.Stop()
-	pending := sc.sent && (sc.stream == nil || !sc.stream.done)
+	pending := sc.sent && (sc.stream == nil || !sc.stream.Done())
 	switch {
 	case sc.c.Broken() || !pending:
 		return
@@ -407,12 +346,7 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 		_ = s.intr.killQuery(sc.target.Shard, sc.c, killReasonOf(err))
 		return
 	}
-	nc := sc.c.Wire().NetConn()
-	_ = nc.SetDeadline(time.Now().Add(scatterDrain))
-	drainScatter(ctx, sc)
-	if !sc.c.Broken() {
-		_ = nc.SetDeadline(time.Time{})
-	}
+	engine.Drain(sc.c, scatterDrain, func() { drainScatter(ctx, sc) })
 }
 
 // executeScatter runs a prepared statement whose parameters send it to several shards: the
@@ -444,13 +378,13 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 		_, ncols, err := engine.ReadHeader(ctx, sc.c)
 		if err != nil {
 			if !sc.c.Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
-				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+				sc.stream = engine.NewDoneStream(sc.c.Status())
 			}
 			return
 		}
-		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+		sc.stream = engine.NewRowStream(ctx, sc.c, ncols)
 	}
-	for !sc.stream.done && !sc.c.Broken() {
+	for !sc.stream.Done() && !sc.c.Broken() {
 		if _, err := sc.stream.Next(); err != nil {
 			return
 		}

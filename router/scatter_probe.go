@@ -17,7 +17,7 @@ import (
 
 // probeColumns runs sc's probe and returns its column definitions.
 func probeColumns(ctx context.Context, sc *scatterConn) ([][]byte, error) {
-	if err := sendQuery(ctx, sc.c, sc.target.Probe); err != nil {
+	if err := engine.SendQuery(ctx, sc.c, sc.target.Probe); err != nil {
 		sc.err = err
 		return nil, err
 	}
@@ -25,12 +25,12 @@ func probeColumns(ctx context.Context, sc *scatterConn) ([][]byte, error) {
 	if err != nil {
 		sc.err = err
 		if !sc.c.Broken() {
-			sc.stream = &shardStream{done: true, status: sc.c.Status()}
+			sc.stream = engine.NewDoneStream(sc.c.Status())
 		}
 		return nil, err
 	}
-	st := &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
-	for !st.done {
+	st := engine.NewRowStream(ctx, sc.c, ncols)
+	for !st.Done() {
 		if _, err := st.Next(); err != nil {
 			sc.err = err
 			return nil, err

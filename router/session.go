@@ -378,30 +378,10 @@ func (s *Session) FieldList(ctx context.Context, table, wildcard string, w wire.
 	it := s.intr.watchOnDone(ctx, shard, c)
 	err = engine.SendCommand(ctx, c, engine.ComFieldList, []byte(table), []byte{0}, []byte(wildcard))
 	if err == nil {
-		err = relayFieldList(ctx, c, w)
+		err = engine.RelayFieldList(ctx, c, w)
 	}
 	it.Stop()
 	return s.finish(shard, c, engine.Outcome{Status: s.status}, err)
-}
-
-// relayFieldList relays column definitions up to the closing EOF.
-func relayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
-	for {
-		p, err := c.Wire().ReadPacket()
-		if err != nil {
-			return engine.IOErr(ctx, c, err)
-		}
-		if wire.IsErr(p) {
-			return wire.ParseErr(p)
-		}
-		if err := w.WritePacket(p); err != nil {
-			c.MarkBroken()
-			return err
-		}
-		if wire.IsEOF(p) {
-			return nil
-		}
-	}
 }
 
 // onlyComments reports whether sql, in which the parser found no statement, holds more than
