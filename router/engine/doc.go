@@ -8,7 +8,9 @@
 // It is also the one place that speaks the MySQL client protocol to a backend: sending a
 // command (SendCommand), relaying a command's results to the client packet by packet while
 // checking each against the protocol (Relay, RelayResults), reading column definitions
-// (wire.ParseColDef, ReadHeader), preparing and executing a statement in the binary protocol
+// (ReadHeader) and a result's rows one at a time (RowStream), COM_FIELD_LIST
+// (RelayFieldList), a query sent without copying it (SendQuery), a drain within a bound
+// (Drain), preparing and executing a statement in the binary protocol
 // (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
 // AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
 // INFILE (ClientFile, FileCarrier).
