@@ -18,7 +18,8 @@ func Explainable(st ast.StmtNode) bool {
 // CheckLoad passes a LOAD DATA through the privilege barrier, as Session.plan would before
 // routing it.
 func (pl *Planner) CheckLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
-	a, err := pl.Analyze(snap, n)
+	a, err := pl.analyze(snap, n)
+	defer a.ed.undo(n)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package planner
 import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -12,13 +11,10 @@ import (
 // DDLTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
 // nil when it only touches single tables.
 func (pl *Planner) DDLTargets(snap *rules.Snapshot, st ast.StmtNode) ([]TableRef, error) {
-	if err := barrier.Statement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
+	a, err := pl.analyze(snap, st) // the barrier, as in plan: fanned-out DDL never reaches plan
+	defer a.ed.undo(st)
+	if err != nil {
 		return nil, err
-	}
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return nil, a.err
 	}
 	if !a.routed() {
 		return nil, nil
@@ -48,11 +44,13 @@ func (pl *Planner) PlanDDL(n ast.Node, refs []TableRef) (*plan.DDL, error) {
 		}
 	}
 	d := &plan.DDL{}
+	var ed edits
+	defer ed.undo(n)
 	for _, p := range main.Placements() {
 		for _, r := range refs {
-			r.Node.Name = ast.NewCIStr(physicalFor(r.Table, p))
+			ed.name(&r.Node.Name, ast.NewCIStr(physicalFor(r.Table, p)))
 			if r.Node.Schema.O != "" {
-				r.Node.Schema = ast.NewCIStr(p.Shard.Database)
+				ed.name(&r.Node.Schema, ast.NewCIStr(p.Shard.Database))
 			}
 		}
 		sql, err := pl.Restore(n)

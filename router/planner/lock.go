@@ -23,10 +23,10 @@ type LockTarget struct {
 // ok is false when no listed table is sharded or broadcast (the statement then runs as
 // usual on its shard).
 func (pl *Planner) PlanLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []LockTarget, ok bool, err error) {
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return nil, false, a.err
+	a, err := pl.analyze(snap, st)
+	defer a.ed.undo(st)
+	if err != nil {
+		return nil, false, err
 	}
 	if !a.routed() {
 		return nil, false, nil

@@ -39,34 +39,29 @@ func IsSystemSchema(name string) bool {
 	return false
 }
 
-// Plan decides where a statement goes and rewrites what must differ on the backend:
+// Plan decides where a statement goes and writes what must differ on the backend:
 // physical table and schema names, and functions whose answer is the proxy's, not the
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
 // The plan is a *plan.Route, or a *plan.Scatter (a SELECT over several shards) or a
 // *plan.MultiWrite (a write over several); DDL fan-out and local answers are planned before
-// (Session.planStatement).
+// (Session.planStatement). Plan edits st while it writes the shards' SQL and puts every edit
+// back before it returns (edits.go): st is as the caller gave it, and a bound route the plan
+// holds makes the analysis' edits again on it at its first execution (bound.go).
 func (pl *Planner) Plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
 	if err := pl.refuse(snap, st); err != nil {
 		return nil, err
 	}
-	a, err := pl.Analyze(snap, st)
+	a, err := pl.analyze(snap, st)
+	defer a.ed.undo(st) // everything below edits st through a.ed
 	if err != nil {
 		return nil, err
 	}
-	NumberParams(a.Markers)
-	if pl.Locked {
-		for i := range a.Refs {
-			a.Refs[i].bare = !a.qualifiers[a.Refs[i].Node.Name.L]
-		}
-	}
-	if e, ok := st.(*ast.ExplainStmt); ok && Explainable(e.Stmt) && a.sharded() {
-		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
-		return nil, sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
-	}
-	if pl.DB == "" && a.needsDB {
-		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	a.numberParams()
+	binds := a.ed.mark() // the analysis' edits: a bound route makes them again
+	if err := pl.checkAnalyzed(st, a); err != nil {
+		return nil, err
 	}
 	db, err := pl.StatementDB(snap, a)
 	if err != nil {
@@ -78,48 +73,89 @@ func (pl *Planner) Plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 	show := showOf(st)
 	switch {
 	case show != nil && a.routed():
-		r.Shard, a.rewrite = showTarget(a.Refs), true
+		r.Shard, a.rewrite = showTarget(&a.ed, a.Refs), true
 	case a.routed():
-		if w, ok, err := pl.planMultiWrite(attrs, text, st, a, params); ok || err != nil {
-			return w, err
+		p, done, b, err := pl.placeRouted(snap, st, text, params, a, db, binds, &attrs)
+		if done || err != nil {
+			return p, err
 		}
-		names := tableNames(a.Refs)
-		shard, err := pl.routeSharded(st, a.Refs, params)
-		switch {
-		case err == errScatter:
-			var sp *plan.Scatter
-			if sp, shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, &attrs); err != nil {
-				return nil, err
-			}
-			if sp != nil {
-				sp.Attrs = attrs
-				sp.Columns = introspect.ColumnsOf(db, sp.Targets[0].Shard)
-				return sp, nil
-			}
-		case err == errNeedsParams:
-			// Prepare time: describe the statement from slot 0's physical table; each
-			// execution is routed by its parameters.
-			bound = newBoundRoute(pl, snap, st, text, a, db)
-			shard, attrs.Dynamic = pl.representative(st, a.Refs), true
-		case err != nil:
-			return nil, err
-		}
-		r.Shard = shard
-		a.rewrite = a.rewrite || names != tableNames(a.Refs)
+		r.Shard, bound = b.shard, b.route
 	case a.InfoSchema || show != nil:
 		r.Shard = introspect.Shard(db, st, params)
 	}
 	if pl.Describing && bound == nil {
-		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard) // session values only: bound.go
+		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard, binds) // session values only: bound.go
 	}
 	r.Attrs = attrs
+	return pl.finishRoute(snap, st, a, db, show, bound, r)
+}
+
+// checkAnalyzed refuses what the analysis of st shows no plan can send, and names the slot
+// tables of a session holding table locks bare (TableRef.bare).
+func (pl *Planner) checkAnalyzed(st ast.StmtNode, a *Analyzer) error {
+	if pl.Locked {
+		for i := range a.Refs {
+			a.Refs[i].bare = !a.qualifiers[a.Refs[i].Node.Name.L]
+		}
+	}
+	if e, ok := st.(*ast.ExplainStmt); ok && Explainable(e.Stmt) && a.sharded() {
+		// A text EXPLAIN never gets here (execExplain plans its statement); a prepared one does.
+		return sqlerr.NotSupported("EXPLAIN of a statement on sharded tables as a prepared statement (send it as a plain query: the proxy then asks each shard that would run it)")
+	}
+	if pl.DB == "" && a.needsDB {
+		return sqlerr.New(sqlerr.ErNoDB, "No database selected")
+	}
+	return nil
+}
+
+// placed is where placeRouted put a statement it did not plan whole: its shard, and the
+// route of a statement routed by its ? keys at each execution (nil for none).
+type placed struct {
+	shard *rules.Shard
+	route *BoundRoute
+}
+
+// placeRouted places a statement whose sharded or broadcast tables decide its shard. done
+// reports that p is the plan (a write over several shards, a SELECT over several: attrs
+// are then its attributes); otherwise the statement goes to one shard, renamed for it.
+func (pl *Planner) placeRouted(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param, a *Analyzer, db *rules.Database, binds int, attrs *plan.Attrs) (p plan.Primitive, done bool, at placed, err error) {
+	if w, ok, err := pl.planMultiWrite(*attrs, text, st, a, params); ok || err != nil {
+		return w, true, placed{}, err
+	}
+	names := tableNames(a.Refs)
+	shard, err := pl.routeSharded(&a.ed, st, a.Refs, params)
+	switch {
+	case err == errScatter:
+		var sp *plan.Scatter
+		if sp, shard, err = pl.planScatter(st.(*ast.SelectStmt), a, params, attrs); err != nil {
+			return nil, true, placed{}, err
+		}
+		if sp != nil {
+			sp.Attrs = *attrs
+			sp.Columns = introspect.ColumnsOf(db, sp.Targets[0].Shard)
+			return sp, true, placed{}, nil
+		}
+	case err == errNeedsParams:
+		// Prepare time: describe the statement from slot 0's physical table; each
+		// execution is routed by its parameters.
+		at.route = newBoundRoute(pl, snap, st, text, a, db, binds)
+		shard, attrs.Dynamic = pl.representative(&a.ed, st, a.Refs), true
+	case err != nil:
+		return nil, true, placed{}, err
+	}
+	at.shard = shard
+	a.rewrite = a.rewrite || names != tableNames(a.Refs)
+	return nil, false, at, nil
+}
+
+// finishRoute completes the route r of st to one shard: physical names, the SQL written
+// back when anything was rewritten, the columns' logical names, the bound route kept.
+func (pl *Planner) finishRoute(snap *rules.Snapshot, st ast.StmtNode, a *Analyzer, db *rules.Database, show *ast.ShowStmt, bound *BoundRoute, r plan.Route) (plan.Primitive, error) {
 	if err := pl.physicalNames(snap, st, a, show, &r); err != nil {
 		return nil, err
 	}
 	if a.rewrite {
-		for _, f := range a.unnamed {
-			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-		}
+		a.ed.nameFields(a.unnamed)
 		sql, err := pl.Restore(st)
 		if err != nil {
 			return nil, err
@@ -157,14 +193,28 @@ func (pl *Planner) refuse(snap *rules.Snapshot, st ast.StmtNode) error {
 
 // Analyze is the privilege barrier's check of st (barrier.Statement, then the analyzer's
 // walk, which asks barrier.Schema, Table and Function of every name and function and the
-// rules of every other database) and the analysis planning starts from.
+// rules of every other database) and the analysis planning starts from. It binds st: the
+// session values it reads are written into the tree (SessionVals), for a caller that owns
+// the tree and fills them in at each execution (a prepared statement's scatter template or
+// multi-shard write); planning itself analyses with analyze and puts the tree back.
 func (pl *Planner) Analyze(snap *rules.Snapshot, st ast.StmtNode) (*Analyzer, error) {
+	return pl.analyze(snap, st)
+}
+
+// analyze is Analyze with its edits of st logged in the analysis (Analyzer.ed), for the
+// caller to undo; the analysis is never nil.
+func (pl *Planner) analyze(snap *rules.Snapshot, st ast.StmtNode) (*Analyzer, error) {
+	a := pl.newAnalyzer(snap)
 	if err := barrier.Statement(st); err != nil {
-		return nil, err
+		return a, err
 	}
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
 	st.Accept(a)
 	return a, a.err
+}
+
+// newAnalyzer is an empty analysis under snap.
+func (pl *Planner) newAnalyzer(snap *rules.Snapshot) *Analyzer {
+	return &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
 }
 
 // physicalNames points the schema qualifiers and SHOW ... FROM of a statement placed on
@@ -174,31 +224,31 @@ func (pl *Planner) Analyze(snap *rules.Snapshot, st ast.StmtNode) (*Analyzer, er
 func (pl *Planner) physicalNames(snap *rules.Snapshot, st ast.StmtNode, a *Analyzer, show *ast.ShowStmt, p *plan.Route) error {
 	for _, ref := range a.schemas {
 		if phys := p.Shard.Database; ref.O != phys {
-			*ref = ast.NewCIStr(phys)
+			a.ed.name(ref, ast.NewCIStr(phys))
 			a.rewrite = true
 		}
 	}
 	for _, ref := range a.showDBs {
 		if phys := p.Shard.Database; *ref != phys {
-			*ref = phys
+			set(&a.ed, ref, phys)
 			a.rewrite = true
 		}
 	}
 	if a.InfoSchema || show != nil {
 		if p.Names = introspect.NamesOn(snap, pl.User, p.Shard); !p.Names.Empty() {
-			changed := introspect.RewriteLiterals(st, p.Names)
+			changed := introspect.RewriteLiterals(st, p.Names, a.ed.replaced)
 			a.rewrite = a.rewrite || changed
 			p.Dynamic = p.Dynamic || changed
 		}
 	}
 	if a.InfoSchema {
 		allowed := introspect.AllowedSchemas(snap, pl.User, p.Shard)
-		changed, err := introspect.Filter(a.infoTables, a.Sources, allowed, p.Names.OtherSlots())
+		changed, err := introspect.Filter(a.infoTables, a.Sources, allowed, p.Names.OtherSlots(), a.ed.source)
 		if err != nil {
 			return err
 		}
 		if changed {
-			introspect.Unqualify(st)
+			introspect.Unqualify(st, a.ed.name)
 			a.rewrite = true
 		}
 	}
@@ -229,12 +279,12 @@ func (pl *Planner) StatementDB(snap *rules.Snapshot, a *Analyzer) (*rules.Databa
 }
 
 // representative is the shard a parameter-routed statement is prepared on: slot 0's.
-func (pl *Planner) representative(st ast.StmtNode, refs []TableRef) *rules.Shard {
+func (pl *Planner) representative(ed *edits, st ast.StmtNode, refs []TableRef) *rules.Shard {
 	_, isDelete := st.(*ast.DeleteStmt)
 	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range refs {
 		if r.Table.Kind == rules.KindSharded {
-			rename(r, r.Table.PhysicalName(0), !isDelete && !isInsert)
+			ed.rename(r, r.Table.PhysicalName(0), !isDelete && !isInsert)
 			return r.Table.Scheme.SlotShard(0)
 		}
 	}
@@ -301,6 +351,7 @@ type Analyzer struct {
 	Sources     map[*ast.TableName]*ast.TableSource
 	qualifiers  map[string]bool // table names and aliases that qualify column names
 	err         error
+	ed          edits // the edits of the statement's tree, planning's included (edits.go)
 }
 
 // sharded reports whether the statement names a sharded table.
@@ -341,7 +392,7 @@ func (a *Analyzer) Enter(n ast.Node) (ast.Node, bool) {
 	case *ast.ShowStmt:
 		a.show(n)
 	case *ast.SelectField:
-		if n.AsName.O == "" && n.Expr != nil && n.Text() != "" && namedByText(n.Expr) {
+		if n.AsName.O == "" && n.Expr != nil && n.OriginalText() != "" && namedByText(n.Expr) {
 			a.unnamed = append(a.unnamed, n)
 		}
 	case *ast.ColumnNameExpr:
@@ -370,7 +421,8 @@ func (a *Analyzer) Enter(n ast.Node) (ast.Node, bool) {
 			a.Sticky = true // @x := ...
 		}
 		if alias, ok := VarAliases[strings.ToLower(n.Name)]; ok && n.IsSystem {
-			n.Name, a.rewrite = alias, true
+			set(&a.ed, &n.Name, alias)
+			a.rewrite = true
 		}
 	case *ast.SelectStmt:
 		if n.SelectIntoOpt != nil || (n.SelectStmtOpts != nil && n.SelectStmtOpts.CalcFoundRows) {
@@ -389,13 +441,22 @@ func (a *Analyzer) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 // NumberParams gives each ? its position among the statement's parameters (the parser
-// leaves Order at 0; bound values arrive in text order).
+// leaves Order at 0; bound values arrive in text order), in a tree the caller owns.
 func NumberParams(ms []*test_driver.ParamMarkerExpr) {
+	var ed edits
+	numberParams(&ed, ms)
+}
+
+// numberParams is NumberParams with the edits logged in ed.
+func numberParams(ed *edits, ms []*test_driver.ParamMarkerExpr) {
 	slices.SortFunc(ms, func(a, b *test_driver.ParamMarkerExpr) int { return a.Offset - b.Offset })
 	for i, m := range ms {
-		m.Order = i
+		ed.number(&m.Order, i)
 	}
 }
+
+// numberParams numbers the statement's parameters (NumberParams), edits logged.
+func (a *Analyzer) numberParams() { numberParams(&a.ed, a.Markers) }
 
 func (a *Analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if a.err != nil {
@@ -404,24 +465,24 @@ func (a *Analyzer) Leave(n ast.Node) (ast.Node, bool) {
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem {
 		if val, ok := a.Planner.serverVar(v.Name); ok {
 			a.rewrite = true
-			return ast.NewValueExpr(val, "", ""), true
+			return a.ed.replaced(n, ast.NewValueExpr(val, "", "")), true
 		}
 	}
 	if v, ok := n.(*ast.VariableExpr); ok && v.IsSystem && !v.IsGlobal {
 		switch strings.ToLower(v.Name) {
 		case "identity", "last_insert_id":
 			a.rewrite, a.dynamic = true, true
-			return a.bindValue("last_insert_id", a.Planner.LastInsertID), true
+			return a.ed.replaced(n, a.bindValue("last_insert_id", a.Planner.LastInsertID)), true
 		case VarMaxExecutionTime, VarMaxStatementTime:
 			a.rewrite, a.dynamic = true, true
-			return a.bindValue(strings.ToLower(v.Name), a.Planner.DeadlineVarValue(v.Name)), true
+			return a.ed.replaced(n, a.bindValue(strings.ToLower(v.Name), a.Planner.DeadlineVarValue(v.Name))), true
 		case "warning_count", "error_count":
 			n := a.Planner.Diag.Count
 			if strings.EqualFold(v.Name, "error_count") {
 				n = a.Planner.Diag.Errors
 			}
 			a.rewrite, a.dynamic, a.Diagnostic = true, true, true
-			return ast.NewValueExpr(int64(n), "", ""), true
+			return a.ed.replaced(v, ast.NewValueExpr(int64(n), "", "")), true
 		}
 	}
 	if f, ok := n.(*ast.SelectField); ok {
@@ -431,7 +492,7 @@ func (a *Analyzer) Leave(n ast.Node) (ast.Node, bool) {
 		if v, ok := a.value(f); ok {
 			a.rewrite = true
 			a.dynamic = a.dynamic || (f.FnName.L != "connection_id" && f.FnName.L != "version")
-			return a.bindValue(f.FnName.L, v), true
+			return a.ed.replaced(f, a.bindValue(f.FnName.L, v)), true
 		}
 	}
 	return n, true
@@ -566,7 +627,8 @@ func (a *Analyzer) show(n *ast.ShowStmt) {
 	}
 	if n.DBName != "" && n.Table != nil && n.Table.Schema.O == "" {
 		// SHOW COLUMNS/INDEX FROM t FROM db: qualify the table, which is resolved next.
-		n.Table.Schema, n.DBName = ast.NewCIStr(n.DBName), ""
+		a.ed.name(&n.Table.Schema, ast.NewCIStr(n.DBName))
+		set(&a.ed, &n.DBName, "")
 		return
 	}
 	if n.DBName != "" {
