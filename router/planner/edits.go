@@ -37,16 +37,24 @@ type edit struct {
 // swap is a node a walk replaced by another.
 type swap struct{ old, now ast.Node }
 
+// add logs d.
+func (e *edits) add(d edit) {
+	if e.log == nil {
+		e.log = make([]edit, 0, 4) // a rename and its alias, a few fields of a scatter's statement
+	}
+	e.log = append(e.log, d)
+}
+
 // name sets *p to v.
 func (e *edits) name(p *ast.CIStr, v ast.CIStr) {
-	e.log = append(e.log, edit{name: p, was: *p, now: v})
+	e.add(edit{name: p, was: *p, now: v})
 	*p = v
 }
 
 // number sets *p to v.
 func (e *edits) number(p *int, v int) {
 	if *p != v {
-		e.log = append(e.log, edit{num: p, wasN: *p, nowN: v})
+		e.add(edit{num: p, wasN: *p, nowN: v})
 		*p = v
 	}
 }
@@ -54,7 +62,7 @@ func (e *edits) number(p *int, v int) {
 // set sets *p to v, logging the old value in e.
 func set[T any](e *edits, p *T, v T) {
 	old := *p
-	e.log = append(e.log, edit{fn: func(redo bool) {
+	e.add(edit{fn: func(redo bool) {
 		if redo {
 			*p = v
 		} else {
