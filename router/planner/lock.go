@@ -23,10 +23,11 @@ type LockTarget struct {
 // ok is false when no listed table is sharded or broadcast (the statement then runs as
 // usual on its shard).
 func (pl *Planner) PlanLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []LockTarget, ok bool, err error) {
-	a, err := pl.analyze(snap, st)
+	a := pl.newAnalyzer(snap)
 	defer a.ed.undo(st)
-	if err != nil {
-		return nil, false, err
+	st.Accept(a)
+	if a.err != nil {
+		return nil, false, a.err
 	}
 	if !a.routed() {
 		return nil, false, nil

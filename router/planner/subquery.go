@@ -24,10 +24,11 @@ func (n nestedRefusal) Unwrap() []error { return []error{n.err, ErrNestedUnpinne
 // DescribeNested is the prepare-time plan of st, which planning refused for subqueries over
 // sharded tables on several shards: slot 0's shard and the statement naming its tables.
 func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.Route, error) {
-	a, err := pl.analyze(snap, st)
+	a := pl.newAnalyzer(snap)
 	defer a.ed.undo(st)
-	if err != nil {
-		return nil, err
+	st.Accept(a)
+	if a.err != nil {
+		return nil, a.err
 	}
 	a.numberParams()
 	db, err := pl.StatementDB(snap, a)
