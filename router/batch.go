@@ -4,11 +4,10 @@ import (
 	"context"
 	"strings"
 
-	"github.com/shardproxy/shardproxy/router/planner"
-
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -87,7 +86,7 @@ func nextStatement(sql string, backslash bool) (stmt, rest string) {
 		if sql[i] == ';' {
 			return sql[:i], sql[i+1:]
 		}
-		i = planner.SkipToken(sql, i, backslash)
+		i = sqlscan.SkipToken(sql, i, backslash)
 	}
 	return sql, ""
 }
@@ -98,8 +97,8 @@ func blankSQL(sql string, backslash bool) bool {
 		switch c := sql[i]; {
 		case c == ';' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
-		case planner.IsCommentStart(sql, i):
-			i = planner.SkipToken(sql, i, backslash)
+		case sqlscan.IsCommentStart(sql, i):
+			i = sqlscan.SkipToken(sql, i, backslash)
 		default:
 			return false
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shardproxy/shardproxy/router/planner"
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
@@ -58,7 +59,7 @@ func compactLists(sql string, backslash bool) (string, planner.BigLists) {
 				continue
 			}
 		}
-		i = planner.SkipToken(sql, i, backslash)
+		i = sqlscan.SkipToken(sql, i, backslash)
 	}
 	if lists == nil {
 		return sql, nil
@@ -72,13 +73,13 @@ func compactLists(sql string, backslash bool) (string, planner.BigLists) {
 // the number of elements, or n = 0 when the list holds anything else.
 func literalList(sql string, i int, backslash bool) (end, n int) {
 	for {
-		i = planner.SkipSpace(sql, i)
-		j := planner.LiteralEnd(sql, i, backslash)
+		i = sqlscan.SkipSpace(sql, i)
+		j := sqlscan.LiteralEnd(sql, i, backslash)
 		if j < 0 {
 			return 0, 0
 		}
 		n++
-		i = planner.SkipSpace(sql, j)
+		i = sqlscan.SkipSpace(sql, j)
 		switch {
 		case i < len(sql) && sql[i] == ',':
 			i++

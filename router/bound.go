@@ -12,10 +12,10 @@ import (
 
 // execViewOf is s's execView now.
 func execViewOf(s *Session) planner.ExecView {
-	return planner.ExecView{DB: s.db, Flags: s.vars.restoreFlags, Locked: s.locks.locked(), Vals: liveValues{s}}
+	return planner.ExecView{DB: s.db, Flags: s.vars.restoreFlags, Locked: s.locks.locked(), Sticky: s.sticky, Vals: liveValues{s}}
 }
 
-// liveValues are the session's values as execution binds them (sessionValues).
+// liveValues are the session's values as execution binds them (planner.SessionValues).
 type liveValues struct{ s *Session }
 
 // SessionValue is s's sessionValue.

@@ -62,7 +62,7 @@
 // one whose shards its values do not change keeps its branches and hands them the values.
 // After a reload the statement is planned once more (replan). A SELECT its values send to
 // several shards keeps, from its first such execution, each shard's statement cut at its
-// parameters and the merge plan (scatter_prepared.go): EXECUTE writes the literals in
+// parameters and the merge plan (router/planner's scatter_prepared.go): EXECUTE writes the literals in
 // (LIMIT ? and session values included) and prunes the shards from the bound values, again
 // without parsing (over tables per slot, a template per set of slots the values need); one
 // that fits no template binds its values into the text and plans once.

@@ -68,7 +68,7 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared EXPLAIN no longer reads as one")
 	}
 	if len(params) > 0 {
-		if err := bindParams(r.stmt, params); err != nil {
+		if err := planner.BindParams(r.stmt, params); err != nil {
 			return err
 		}
 		text, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
@@ -170,7 +170,7 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 			return err
 		}
 		slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
-		bound := make(markerReplacer, len(markers))
+		bound := make(planner.MarkerReplacer, len(markers))
 		for i, m := range markers {
 			bound[m] = values[i]
 		}

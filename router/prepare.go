@@ -26,22 +26,22 @@ type Stmt struct {
 	sql        string // the text prepared on backends
 	shard      *rules.Shard
 	sticky     bool
-	write      bool                // changes rows: subject to the one-writing-shard rule of transactions
-	readOnly   bool                // commits no GTID of its own (readsplit.go)
-	idRule     insertIDRule        // what its text tells about its OK's insert id (insertid.go)
-	replicaOK  bool                // a read a replica may serve under a read/write split (readsplit.go)
-	retryOK    bool                // a read that may run again after a lost connection (readretry.go)
-	rows       rowsKind            // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
-	txnControl bool                // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
-	explain    bool                // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
-	hint       hintDeadline        // MAX_EXECUTION_TIME hint
-	exempt     bool                // runs without a deadline (see deadline.go)
-	local      *ast.ShowStmt       // answered by the proxy (SHOW DATABASES), not a backend
-	dynamic    bool                // re-planned at each execute (routed by parameters, or session values)
-	snap       *rules.Snapshot     // planned against this snapshot; re-planned after a reload
-	bound      *planner.BoundRoute // routed by parameters alone: resolved at each execute, not re-planned
-	scatter    *scatterTemplate    // a SELECT its parameters send to several shards: pruned and filled in at each execute
-	writes     *writeRoute         // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
+	write      bool                     // changes rows: subject to the one-writing-shard rule of transactions
+	readOnly   bool                     // commits no GTID of its own (readsplit.go)
+	idRule     insertIDRule             // what its text tells about its OK's insert id (insertid.go)
+	replicaOK  bool                     // a read a replica may serve under a read/write split (readsplit.go)
+	retryOK    bool                     // a read that may run again after a lost connection (readretry.go)
+	rows       rowsKind                 // how CLIENT_FOUND_ROWS counts its affected rows (foundrows.go)
+	txnControl bool                     // BEGIN, COMMIT, ROLLBACK or a savepoint statement: run as text
+	explain    bool                     // EXPLAIN / ANALYZE of a statement: answered as the plain query (explain_prepared.go)
+	hint       hintDeadline             // MAX_EXECUTION_TIME hint
+	exempt     bool                     // runs without a deadline (see deadline.go)
+	local      *ast.ShowStmt            // answered by the proxy (SHOW DATABASES), not a backend
+	dynamic    bool                     // re-planned at each execute (routed by parameters, or session values)
+	snap       *rules.Snapshot          // planned against this snapshot; re-planned after a reload
+	bound      *planner.BoundRoute      // routed by parameters alone: resolved at each execute, not re-planned
+	scatter    *planner.ScatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
+	writes     *writeRoute              // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -158,7 +158,7 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 }
 
 // describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
-// reuses it (bound.go, scatter_prepared.go); a statement refused for its subqueries is
+// reuses it (bound.go; router/planner's scatter_prepared.go); a statement refused for its subqueries is
 // described from one shard (subquery_prepare.go).
 func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
@@ -274,9 +274,9 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		if !cols.Empty() {
 			w = introspect.NewColumns(w, cols)
 		}
-	} else if sp, cols, ok := st.scatter.resolve(s, snap, params); ok {
+	} else if sp, cols, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
-	} else if sp, cols, ok := st.scatter.untemplated(s, snap, st, params); ok {
+	} else if sp, cols, ok := untemplated(s, st.scatter, snap, st, params); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
 	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
@@ -329,10 +329,10 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		if bound {
 			return s.runScatter(ctx, snap, p, false, w, true)
 		}
-		if st.returning == "" && !st.scatter.triedUnder(s, snap) {
-			// Planned once for this and every later execution (scatter_prepared.go).
-			st.scatter = s.prepareScatter(snap, st.text)
-			if sp, _, ok := st.scatter.resolve(s, snap, params); ok {
+		if st.returning == "" && !st.scatter.TriedUnder(execViewOf(s), snap) {
+			// Planned once for this and every later execution (router/planner's scatter_prepared.go).
+			st.scatter = planner.PrepareScatter(s.planner(snap), snap, st.text, s.parseOne)
+			if sp, _, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne); ok {
 				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 			}
 		}
@@ -418,4 +418,27 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
 	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
+}
+
+// untemplated places an execution of a prepared SELECT that went to several shards under
+// this snapshot and fits no template (a merge that reads a value, LIMIT ? over tables per
+// slot, a session value in the select list, subqueries): the values are bound into a
+// fresh tree as literals and it is planned, one parse, where finding out that it scatters
+// took another. ok is false when
+// the statement has a template or none was tried, or when the values send it elsewhere
+// than to several shards (the caller then plans it in full).
+func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
+	if !t.TriedUnder(execViewOf(s), snap) || (t.Shards != nil && t.PerSlot == nil) || st.returning != "" {
+		return nil, introspect.Columns{}, false
+	}
+	node, err := s.parseOne(st.text)
+	if err != nil || planner.BindParams(node, params) != nil {
+		return nil, introspect.Columns{}, false
+	}
+	p, err := s.plan(snap, node, st.text, nil)
+	sp, ok := p.(*plan.Scatter)
+	if err != nil || !ok {
+		return nil, introspect.Columns{}, false
+	}
+	return sp, sp.Columns, true
 }

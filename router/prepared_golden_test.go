@@ -156,17 +156,17 @@ func placeBound(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param,
 }
 
 func placeScatter(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	if t := st.scatter; t != nil && t.perSlot != nil { // the execution plans a new set of slots itself
-		saved := maps.Clone(t.perSlot)
-		defer func() { t.perSlot = saved }()
+	if t := st.scatter; t != nil && t.PerSlot != nil { // the execution plans a new set of slots itself
+		saved := maps.Clone(t.PerSlot)
+		defer func() { t.PerSlot = saved }()
 	}
-	sp, _, ok := st.scatter.resolve(s, snap, params)
+	sp, _, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne)
 	*p = sp
 	return ok
 }
 
 func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	sp, _, ok := st.scatter.untemplated(s, snap, st, params)
+	sp, _, ok := untemplated(s, st.scatter, snap, st, params)
 	*p = sp
 	return ok
 }
@@ -191,7 +191,7 @@ func bindAndPlan(t *testing.T, s *Session, snap *rules.Snapshot, text string, pa
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bindParams(node, params); err != nil {
+	if err := planner.BindParams(node, params); err != nil {
 		t.Fatal(err)
 	}
 	return s.plan(snap, node, text, nil)
@@ -250,29 +250,29 @@ func describeKeptPlan(t *testing.T, st *Stmt) []string {
 			out = append(out, "branch "+b)
 		}
 	}
-	if t := st.scatter; t != nil && t.shards != nil {
-		holes := make([]string, len(t.lits), len(t.lits)+1)
+	if t := st.scatter; t != nil && t.Shards != nil {
+		holes := make([]string, len(t.Lits), len(t.Lits)+1)
 		for i := range holes {
 			holes[i] = fmt.Sprintf("{?%d}", i)
 		}
-		if t.limit.pushed || len(t.vals) > 0 {
+		if t.Limit.Pushed || len(t.Vals) > 0 {
 			holes = append(holes, "{ LIMIT offset+count}")
 		}
-		for _, v := range t.vals {
+		for _, v := range t.Vals {
 			holes = append(holes, "{"+v.Name+"}")
 		}
-		out = append(out, describeTemplates("", t.shards, holes)...)
+		out = append(out, describeTemplates("", t.Shards, holes)...)
 		var sets []string
-		for set := range t.perSlot {
+		for set := range t.PerSlot {
 			sets = append(sets, set)
 		}
 		slices.Sort(sets)
 		for _, set := range sets {
-			out = append(out, describeTemplates("slots "+set+" ", t.perSlot[set], holes)...)
+			out = append(out, describeTemplates("slots "+set+" ", t.PerSlot[set], holes)...)
 		}
-		for _, m := range t.merge.Steps() { // the LIMIT values planned with are sentinels: show the parameters
-			m = strings.ReplaceAll(m, strconv.Itoa(limitCountSentinel), fmt.Sprintf("{?%d}", t.limit.count))
-			m = strings.ReplaceAll(m, strconv.Itoa(limitOffsetSentinel), fmt.Sprintf("{?%d}", t.limit.offset))
+		for _, m := range t.Merge.Steps() { // the LIMIT values planned with are sentinels: show the parameters
+			m = strings.ReplaceAll(m, strconv.Itoa(planner.LimitCountSentinel), fmt.Sprintf("{?%d}", t.Limit.Count))
+			m = strings.ReplaceAll(m, strconv.Itoa(planner.LimitOffsetSentinel), fmt.Sprintf("{?%d}", t.Limit.Offset))
 			out = append(out, "merge: "+m)
 		}
 	} else if t != nil {
@@ -289,7 +289,7 @@ func describeKeptPlan(t *testing.T, st *Stmt) []string {
 
 // describeTemplates lists the shards' statements of a scatter template, holes filled in
 // with their names.
-func describeTemplates(prefix string, tmpls map[*rules.Shard]sqlTemplate, holes []string) []string {
+func describeTemplates(prefix string, tmpls map[*rules.Shard]planner.SQLTemplate, holes []string) []string {
 	var shards []*rules.Shard
 	for sh := range tmpls {
 		shards = append(shards, sh)
@@ -297,7 +297,7 @@ func describeTemplates(prefix string, tmpls map[*rules.Shard]sqlTemplate, holes 
 	slices.SortFunc(shards, func(a, b *rules.Shard) int { return strings.Compare(a.Name, b.Name) })
 	var out []string
 	for _, sh := range shards {
-		out = append(out, fmt.Sprintf("template %s%s: %s", prefix, sh.Name, tmpls[sh].fill(holes)))
+		out = append(out, fmt.Sprintf("template %s%s: %s", prefix, sh.Name, tmpls[sh].Fill(holes)))
 	}
 	return out
 }

@@ -138,7 +138,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 				len(defs), conns[0].target.Shard.Name, ncols, sc.target.Shard.Name)
 		}
 	}
-	m := mergeOf(sp)
+	m := planner.MergeOf(sp)
 	visible := len(defs) - m.Hidden
 	if visible < 1 {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.Hidden)
@@ -434,7 +434,7 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 	if err != nil {
 		return err
 	}
-	if err := bindParams(node, params); err != nil {
+	if err := planner.BindParams(node, params); err != nil {
 		return err
 	}
 	p, err := s.plan(snap, node, st.orig, nil)
@@ -467,6 +467,3 @@ func drainScatter(ctx context.Context, sc *scatterConn) {
 		}
 	}
 }
-
-// mergeOf is the merge plan of a Scatter the planner built (planScatter).
-func mergeOf(sp *plan.Scatter) *planner.MergePlan { return sp.Merge.(*planner.MergePlan) }

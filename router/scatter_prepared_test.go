@@ -98,13 +98,13 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 	for _, sql := range scatterPreparedStmts {
 		t.Run(sql, func(t *testing.T) {
 			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			tmpl := s.prepareScatter(snap, sql)
-			if tmpl.shards == nil {
+			tmpl := planner.PrepareScatter(s.planner(snap), snap, sql, s.parseOne)
+			if tmpl.Shards == nil {
 				t.Fatal("no scatter template")
 			}
 			n := 0
-			for _, tmplSharded := range tmpl.shards {
-				n = max(n, len(tmplSharded.holes))
+			for _, tmplSharded := range tmpl.Shards {
+				n = max(n, len(tmplSharded.Holes))
 			}
 			var ms planner.MarkerCollector
 			node, err := s.parseOne(sql)
@@ -119,12 +119,12 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 					params[i] = vals[(k+i*(k%5+1))%len(vals)]
 				}
 				s.ids.last = uint64(k) * 37 // a session value the statement may embed
-				sp, cols, ok := tmpl.resolve(s, snap, params)
+				sp, cols, ok := tmpl.Resolve(execViewOf(s), snap, params, s.parseOne)
 				fresh, err := s.parseOne(sql)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := bindParams(fresh, params); err != nil {
+				if err := planner.BindParams(fresh, params); err != nil {
 					t.Fatal(err)
 				}
 				want, werr := s.plan(snap, fresh, sql, nil)
@@ -142,8 +142,8 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 				if !reflect.DeepEqual(sp.Targets, wsp.Targets) {
 					t.Errorf("params %v:\ntemplate %q\nbinding  %q", params, targetSQL(sp), targetSQL(wsp))
 				}
-				if !slices.Equal(mergeOf(sp).Steps(), mergeOf(wsp).Steps()) || !reflect.DeepEqual(cols, wsp.Columns) {
-					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, mergeOf(sp).Steps(), cols, mergeOf(wsp).Steps(), wsp.Columns)
+				if !slices.Equal(planner.MergeOf(sp).Steps(), planner.MergeOf(wsp).Steps()) || !reflect.DeepEqual(cols, wsp.Columns) {
+					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, planner.MergeOf(sp).Steps(), cols, planner.MergeOf(wsp).Steps(), wsp.Columns)
 				}
 			}
 			want := len(vals)
@@ -185,8 +185,8 @@ func TestScatterTemplateDeclines(t *testing.T) {
 	} {
 		t.Run(sql, func(t *testing.T) {
 			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
-			if tmpl := s.prepareScatter(snap, sql); tmpl.shards != nil {
-				t.Errorf("a scatter template for %d shards", len(tmpl.shards))
+			if tmpl := planner.PrepareScatter(s.planner(snap), snap, sql, s.parseOne); tmpl.Shards != nil {
+				t.Errorf("a scatter template for %d shards", len(tmpl.Shards))
 			}
 		})
 	}
@@ -231,7 +231,7 @@ func TestPreparedScatterAfterReload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bindParams(node, params); err != nil {
+		if err := planner.BindParams(node, params); err != nil {
 			t.Fatal(err)
 		}
 		p, err := s.plan(r.rules.Load(), node, sql, nil)

@@ -393,7 +393,7 @@ func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text stri
 		return nil, refusal
 	}
 	if params != nil {
-		if err := bindParams(st, params); err != nil {
+		if err := planner.BindParams(st, params); err != nil {
 			return nil, err
 		}
 	}

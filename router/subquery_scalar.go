@@ -188,7 +188,7 @@ func parseForm(ps *parser.Parser, form string, val ast.ExprNode) (ast.ExprNode, 
 		values[m] = val
 	}
 	e := sel.Fields.Fields[0].Expr
-	n, _ := e.Accept(markerReplacer(values))
+	n, _ := e.Accept(planner.MarkerReplacer(values))
 	return n.(ast.ExprNode), nil
 }
 

@@ -6,9 +6,13 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
+	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 )
 
+// The literal lists of a large statement are cut out before parsing (router's
+// compactLists): a list of at least MinBigList values becomes the string literal
+// BigListMark + its number + BigListClose, and BigLists holds the texts.
 const (
 	MinBigList   = 512
 	BigListMark  = "\x01shardproxy-list-"
@@ -31,44 +35,6 @@ func isListMarker(e ast.ExprNode) bool {
 
 // BigLists are the literal lists cut out of the statement being run.
 type BigLists []string
-
-func SkipSpace(sql string, i int) int {
-	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// LiteralEnd returns the index after a number or single-quoted string at i, or -1.
-func LiteralEnd(sql string, i int, backslash bool) int {
-	if i >= len(sql) {
-		return -1
-	}
-	if sql[i] == '\'' {
-		j := SkipToken(sql, i, backslash)
-		if j > len(sql) || j-i < 2 || sql[j-1] != '\'' {
-			return -1
-		}
-		return j
-	}
-	j := i
-	if sql[j] == '-' || sql[j] == '+' {
-		j++
-	}
-	start, dot := j, false
-	for j < len(sql) && (sql[j] >= '0' && sql[j] <= '9' || sql[j] == '.' && !dot) {
-		dot = dot || sql[j] == '.'
-		j++
-	}
-	if j == start || j < len(sql) && (isIdentByte(sql[j]) || sql[j] == '.') {
-		return -1 // not a plain number (1e5, 0x1F, 1.2.3, 12abc)
-	}
-	return j
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
-}
 
 // list returns the text of the list a marker names, if v is one.
 func (l BigLists) list(e ast.ExprNode) (string, bool) {
@@ -122,8 +88,8 @@ func (l BigLists) Expand(sql string) string {
 func listValues(text string, backslash bool) ([]rules.Value, bool) {
 	var out []rules.Value
 	for i := 0; i < len(text); {
-		i = SkipSpace(text, i)
-		j := LiteralEnd(text, i, backslash)
+		i = sqlscan.SkipSpace(text, i)
+		j := sqlscan.LiteralEnd(text, i, backslash)
 		if j < 0 {
 			return nil, false
 		}
@@ -135,7 +101,7 @@ func listValues(text string, backslash bool) ([]rules.Value, bool) {
 		} else {
 			out = append(out, rules.StrValue(strings.TrimPrefix(lit, "+")))
 		}
-		i = SkipSpace(text, j)
+		i = sqlscan.SkipSpace(text, j)
 		if i < len(text) && text[i] == ',' {
 			i++
 		}
@@ -179,45 +145,4 @@ func unquote(s string, backslash bool) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-func IsCommentStart(sql string, i int) bool {
-	switch {
-	case sql[i] == '#':
-		return true
-	case strings.HasPrefix(sql[i:], "/*"):
-		return true
-	case strings.HasPrefix(sql[i:], "--"):
-		return i+2 == len(sql) || sql[i+2] <= ' '
-	}
-	return false
-}
-
-// SkipToken returns the index after the lexical unit at i: a quoted string or name, a
-// comment, or one byte.
-func SkipToken(sql string, i int, backslash bool) int {
-	switch c := sql[i]; {
-	case c == '\'' || c == '"' || c == '`':
-		for j := i + 1; j < len(sql); j++ {
-			switch {
-			case sql[j] == '\\' && backslash && c != '`':
-				j++
-			case sql[j] == c:
-				return j + 1 // a doubled quote reopens at the next step
-			}
-		}
-		return len(sql)
-	case IsCommentStart(sql, i):
-		if sql[i] == '/' {
-			if j := strings.Index(sql[i+2:], "*/"); j >= 0 {
-				return i + 2 + j + 2
-			}
-			return len(sql)
-		}
-		if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
-			return i + j + 1
-		}
-		return len(sql)
-	}
-	return i + 1
 }

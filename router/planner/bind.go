@@ -3,17 +3,19 @@ package planner
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
-
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
+// MarkerCollector collects a statement's ? markers in the order an ast walk meets them.
 type MarkerCollector []*test_driver.ParamMarkerExpr
 
+// Enter collects n when it is a ? marker.
 func (c *MarkerCollector) Enter(n ast.Node) (ast.Node, bool) {
 	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
 		*c = append(*c, m)
@@ -76,4 +78,40 @@ func binaryDateTimeText(b []byte) string {
 		}
 	}
 	return s
+}
+
+// BindParams replaces a statement's ? placeholders by literals of the bound values (given
+// in the placeholders' text order).
+func BindParams(st ast.StmtNode, params []wire.Param) error {
+	var markers MarkerCollector
+	st.Accept(&markers)
+	slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
+	if len(markers) != len(params) {
+		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+	}
+	values := make(map[*test_driver.ParamMarkerExpr]ast.ExprNode, len(markers))
+	for i, m := range markers {
+		v, err := ParamLiteral(params[i])
+		if err != nil {
+			return err
+		}
+		values[m] = ast.NewValueExpr(v, "", "")
+	}
+	st.Accept(MarkerReplacer(values))
+	return nil
+}
+
+// MarkerReplacer replaces the ? markers it maps with their expressions as an ast walk
+// leaves them.
+type MarkerReplacer map[*test_driver.ParamMarkerExpr]ast.ExprNode
+
+func (r MarkerReplacer) Enter(n ast.Node) (ast.Node, bool) { return n, false }
+
+func (r MarkerReplacer) Leave(n ast.Node) (ast.Node, bool) {
+	if m, ok := n.(*test_driver.ParamMarkerExpr); ok {
+		if v, ok := r[m]; ok {
+			return v, true
+		}
+	}
+	return n, true
 }

@@ -188,12 +188,13 @@ type ExecView struct {
 	DB     string
 	Flags  format.RestoreFlags
 	Locked bool // LOCK TABLES on sharded tables
-	Vals   sessionValues
+	Sticky bool // the session keeps its backend connections (FOUND_ROWS() is the backend's)
+	Vals   SessionValues
 }
 
-// sessionValues gives the session's values of the functions a plan binds at execution
+// SessionValues gives the session's values of the functions a plan binds at execution
 // (LAST_INSERT_ID(), DATABASE(), CONNECTION_ID(), VERSION(), the deadline variables).
-type sessionValues interface {
+type SessionValues interface {
 	SessionValue(snap *rules.Snapshot, name string) (any, bool)
 }
 

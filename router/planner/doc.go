@@ -18,7 +18,9 @@
 //     aggfunc.go, aggvalue.go, having.go: expressions over merged aggregates, compiled here
 //     and evaluated by the executor);
 //   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
-//     ? keys, resolved at each EXECUTE from the bound values without parsing again;
+//     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
+//     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
+//     shard's statement cut at its parameters, filled in and pruned at each EXECUTE;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //
@@ -36,6 +38,6 @@
 // route makes the analysis' edits again on the tree it kept, which from then on is the
 // plan's; each execution writes its names and values into it and puts the names back.
 //
-// It may import router/plan, router/barrier, router/introspect, merge, rules, sqlerr, wire
-// and the TiDB parser; never router, router/engine, router/txn, topo or pool.
+// It may import router/plan, router/barrier, router/introspect, router/sqlscan, merge, rules,
+// sqlerr, wire and the TiDB parser; never router, router/engine, router/txn, topo or pool.
 package planner

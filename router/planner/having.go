@@ -66,6 +66,7 @@ func boolValue(b bool) SQLValue {
 	return SQLValue{num: new(big.Rat)}
 }
 
+// Truth is v as a condition: true or false, and false for NULL (ok false).
 func (v SQLValue) Truth() (bool, bool) {
 	if v.Null {
 		return false, false

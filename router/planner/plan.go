@@ -28,6 +28,8 @@ func RestoreSQL(flags format.RestoreFlags, lists BigLists, n ast.Node) (string, 
 	return lists.Expand(b.String()), nil
 }
 
+// IsSystemSchema reports whether name is one of the server's own schemas
+// (information_schema, mysql, performance_schema, sys), whatever its case.
 func IsSystemSchema(name string) bool {
 	switch strings.ToLower(name) {
 	case "information_schema", "mysql", "performance_schema", "sys":

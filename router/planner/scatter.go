@@ -7,6 +7,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -17,9 +18,10 @@ var errScatter = sqlerr.New(sqlerr.ErUnknownError, "router: the statement needs 
 // hidden column -1-h, counted from the first hidden column (hidden columns come last).
 type ColRef int
 
+// HiddenCol names hidden column h (counted from the first hidden column).
 func HiddenCol(h int) ColRef { return ColRef(-1 - h) }
 
-// NoCol is a colRef naming no column.
+// NoCol is a ColRef naming no column.
 const NoCol ColRef = math.MinInt32
 
 // MergeKey is a sort or group key: the value's column and, for strings, the column holding
@@ -30,6 +32,7 @@ type MergeKey struct {
 	text        string // for EXPLAIN
 }
 
+// MergeAgg is an aggregate the merge combines from the shards' partial values.
 type MergeAgg struct {
 	Func        merge.AggFunc
 	Col, Weight ColRef
@@ -174,3 +177,6 @@ func followsGroups(post, groups []MergeKey) bool {
 	}
 	return true
 }
+
+// MergeOf is the merge plan of a Scatter the planner built (planScatter).
+func MergeOf(sp *plan.Scatter) *MergePlan { return sp.Merge.(*MergePlan) }

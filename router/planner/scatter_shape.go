@@ -108,6 +108,7 @@ func (sh *ScatterShape) limit() error {
 	return nil
 }
 
+// LimitValue is the value of a LIMIT count or offset: a literal or a bound ?.
 func (sh *ScatterShape) LimitValue(e ast.ExprNode) (int64, error) {
 	v, ok, err := exprValue(e, sh.params)
 	if err != nil {

@@ -486,6 +486,7 @@ func whereOf(st ast.StmtNode) ast.ExprNode {
 	return nil
 }
 
+// IsWrite reports whether st writes: INSERT, UPDATE, DELETE and DDL.
 func IsWrite(st ast.StmtNode) bool {
 	switch st.(type) {
 	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:

@@ -17,10 +17,10 @@ import (
 type programHome int
 
 const (
-	HomeDefault   programHome = iota // the database's default shard
-	HomeBroadcast                    // every copy of a broadcast table
-	HomeEveryShard
-	HomeSharded // every shard of a sharded table, fired for the rows it holds
+	HomeDefault    programHome = iota // the database's default shard
+	HomeBroadcast                     // every copy of a broadcast table
+	HomeEveryShard                    // every shard of the database (stored functions)
+	HomeSharded                       // every shard of a sharded table, fired for the rows it holds
 )
 
 // ProgramScope is what checkScope needs to know of a program.

@@ -142,3 +142,82 @@ func Qualified(sql string, i int) bool {
 	}
 	return i > 0 && sql[i-1] == '.'
 }
+
+// SkipSpace returns the index of the first byte at or after i that is not a space, tab or
+// line break.
+func SkipSpace(sql string, i int) int {
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// LiteralEnd returns the index after a number or single-quoted string at i, or -1.
+func LiteralEnd(sql string, i int, backslash bool) int {
+	if i >= len(sql) {
+		return -1
+	}
+	if sql[i] == '\'' {
+		j := SkipToken(sql, i, backslash)
+		if j > len(sql) || j-i < 2 || sql[j-1] != '\'' {
+			return -1
+		}
+		return j
+	}
+	j := i
+	if sql[j] == '-' || sql[j] == '+' {
+		j++
+	}
+	start, dot := j, false
+	for j < len(sql) && (sql[j] >= '0' && sql[j] <= '9' || sql[j] == '.' && !dot) {
+		dot = dot || sql[j] == '.'
+		j++
+	}
+	if j == start || j < len(sql) && (IsIdentChar(sql[j]) || sql[j] == '.') {
+		return -1 // not a plain number (1e5, 0x1F, 1.2.3, 12abc)
+	}
+	return j
+}
+
+// IsCommentStart reports whether a comment starts at i: #, /* or -- followed by a space,
+// a control character or the end.
+func IsCommentStart(sql string, i int) bool {
+	switch {
+	case sql[i] == '#':
+		return true
+	case strings.HasPrefix(sql[i:], "/*"):
+		return true
+	case strings.HasPrefix(sql[i:], "--"):
+		return i+2 == len(sql) || sql[i+2] <= ' '
+	}
+	return false
+}
+
+// SkipToken returns the index after the lexical unit at i: a quoted string or name, a
+// comment, or one byte.
+func SkipToken(sql string, i int, backslash bool) int {
+	switch c := sql[i]; {
+	case c == '\'' || c == '"' || c == '`':
+		for j := i + 1; j < len(sql); j++ {
+			switch {
+			case sql[j] == '\\' && backslash && c != '`':
+				j++
+			case sql[j] == c:
+				return j + 1 // a doubled quote reopens at the next step
+			}
+		}
+		return len(sql)
+	case IsCommentStart(sql, i):
+		if sql[i] == '/' {
+			if j := strings.Index(sql[i+2:], "*/"); j >= 0 {
+				return i + 2 + j + 2
+			}
+			return len(sql)
+		}
+		if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
+			return i + j + 1
+		}
+		return len(sql)
+	}
+	return i + 1
+}

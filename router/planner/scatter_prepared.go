@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"crypto/rand"
@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shardproxy/shardproxy/router/planner"
-
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -22,7 +20,7 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// scatterTemplate is a prepared SELECT that runs on several shards, planned once at PREPARE:
+// ScatterTemplate is a prepared SELECT that runs on several shards, planned once at PREPARE:
 // each shard's statement as a template cut at its parameters, the merge plan, and the
 // statement's WHERE, which prunes the slots of each execution from its bound values. An
 // execution writes each parameter's literal into the templates (as binding it into the
@@ -42,25 +40,25 @@ import (
 // subquery_prepare.go), or LIMIT ? over tables per slot; those plan once per execution
 // with their values bound in (untemplated). It holds for the snapshot, database and
 // restore flags it was planned under; otherwise the execution plans the statement in full.
-type scatterTemplate struct {
+type ScatterTemplate struct {
 	snap    *rules.Snapshot
 	db      string
 	flags   format.RestoreFlags
-	pl      *planner.Planner
+	pl      *Planner
 	sel     *ast.SelectStmt          // the statement with a literal in place of each ? (its WHERE prunes)
-	lits    []*test_driver.ValueExpr // those literals: each execution's values, as binding writes them
-	sharded []planner.TableRef
+	Lits    []*test_driver.ValueExpr // those literals: each execution's values, as binding writes them
+	sharded []TableRef
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
-	shards  map[*rules.Shard]sqlTemplate // nil: the statement does not fit a template
-	merge   *planner.MergePlan
-	limit   limitHoles
-	// vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
+	Shards  map[*rules.Shard]SQLTemplate // nil: the statement does not fit a template
+	Merge   *MergePlan
+	Limit   limitHoles
+	// Vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
 	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
-	vals []planner.SessionVal
-	// perSlot: with tables per slot, a shard's statement is a UNION of the tables of the
+	Vals []SessionVal
+	// PerSlot: with tables per slot, a shard's statement is a UNION of the tables of the
 	// slots the values need: the shards' statements of each set of slots, planned at the
 	// first execution that needs it (nil: it does not fit), at most maxSlotSets of them.
-	perSlot map[string]map[*rules.Shard]sqlTemplate
+	PerSlot map[string]map[*rules.Shard]SQLTemplate
 	text    string // the text planned, parsed again for each set of slots
 	// merged: a parameter is in HAVING or the select list: the template holds only when
 	// the shards evaluate them and the merge reads their columns as they come.
@@ -72,72 +70,75 @@ type scatterTemplate struct {
 // offset+count that planning pushes down (then the hole after the parameters' holes: the
 // whole clause, which a count beyond reach leaves out).
 type limitHoles struct {
-	count, offset int
-	pushed        bool
+	Count, Offset int
+	Pushed        bool
 }
 
 // Sentinels bound to LIMIT parameters when a template is planned: numbers no statement is
 // expected to hold, whose sum (the pushed LIMIT) is found in the shards' statements.
 const (
-	limitCountSentinel  = 4398046511104123
-	limitOffsetSentinel = 1000000007
+	LimitCountSentinel  = 4398046511104123
+	LimitOffsetSentinel = 1000000007
 )
 
-// triedUnder reports whether the template was built (or found not to fit) under the
+// TriedUnder reports whether the template was built (or found not to fit) under the
 // session's current snapshot, database, restore flags and stickiness (after
 // SQL_CALC_FOUND_ROWS, FOUND_ROWS() is the backend's to answer).
-func (t *scatterTemplate) triedUnder(s *Session, snap *rules.Snapshot) bool {
-	return t != nil && snap == t.snap && s.db == t.db && s.vars.restoreFlags == t.flags && s.sticky == t.pl.Sticky
+func (t *ScatterTemplate) TriedUnder(v ExecView, snap *rules.Snapshot) bool {
+	return t != nil && snap == t.snap && v.DB == t.db && v.Flags == t.flags && v.Sticky == t.pl.Sticky
 }
 
-// sqlTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
+// parseFunc parses one statement as the session's parser does (its sql_mode).
+type parseFunc func(text string) (ast.StmtNode, error)
+
+// SQLTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
 // literal, then parts[1], and so on.
-type sqlTemplate struct {
+type SQLTemplate struct {
 	parts []string
-	holes []int
+	Holes []int
 }
 
-// fill writes the statement with the parameters' literals.
-func (t sqlTemplate) fill(lits []string) string {
+// Fill writes the statement with the parameters' literals.
+func (t SQLTemplate) Fill(lits []string) string {
 	n := 0
 	for _, p := range t.parts {
 		n += len(p)
 	}
-	for _, h := range t.holes {
+	for _, h := range t.Holes {
 		n += len(lits[h])
 	}
 	var b strings.Builder
 	b.Grow(n)
 	for i, p := range t.parts {
 		b.WriteString(p)
-		if i < len(t.holes) {
-			b.WriteString(lits[t.holes[i]])
+		if i < len(t.Holes) {
+			b.WriteString(lits[t.Holes[i]])
 		}
 	}
 	return b.String()
 }
 
-// prepareScatter plans a prepared SELECT as a scatter template, at the first execution that
+// PrepareScatter plans a prepared SELECT as a scatter template, at the first execution that
 // sends it to several shards (a statement whose executions go to one shard never pays for
 // it). The template has no shards when the statement does not fit one (see
 // scatterTemplate). It parses the text twice: once to keep its WHERE with the markers, once
 // to plan with each marker bound to a sentinel literal that the shards' statements are then
 // cut at.
-func (s *Session) prepareScatter(snap *rules.Snapshot, text string) *scatterTemplate {
-	t := &scatterTemplate{snap: snap, db: s.db, flags: s.vars.restoreFlags, pl: s.planner(snap)}
-	if s.locks.locked() {
+func PrepareScatter(pl *Planner, snap *rules.Snapshot, text string, parse parseFunc) *ScatterTemplate {
+	t := &ScatterTemplate{snap: snap, db: pl.DB, flags: pl.RestoreFlags, pl: pl}
+	if pl.Locked {
 		return t
 	}
-	shards := map[*rules.Shard]sqlTemplate{}
-	if t.build(s, snap, text, shards) {
-		t.shards = shards
+	shards := map[*rules.Shard]SQLTemplate{}
+	if t.build(parse, snap, text, shards) {
+		t.Shards = shards
 	}
 	return t
 }
 
 // build fills shards with each shard's statement cut at its parameters, or reports false.
-func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, shards map[*rules.Shard]sqlTemplate) bool {
-	node, err := s.parseOne(text)
+func (t *ScatterTemplate) build(parse parseFunc, snap *rules.Snapshot, text string, shards map[*rules.Shard]SQLTemplate) bool {
+	node, err := parse(text)
 	if err != nil {
 		return false
 	}
@@ -149,8 +150,8 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	if err != nil || a.Diagnostic || a.InfoSchema || a.Sticky || !inWhere(sel, a.SessionVals) {
 		return false // (a.dynamic: session values, bind variables here; or diagnostics)
 	}
-	planner.NumberParams(a.Markers)
-	top := planner.TopLevelTables(sel)
+	NumberParams(a.Markers)
+	top := TopLevelTables(sel)
 	for _, r := range a.Refs {
 		if r.Table.Kind != rules.KindSharded {
 			continue
@@ -159,7 +160,7 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 			return false
 		}
 		if r.Table.TablePerSlot {
-			t.perSlot = map[string]map[*rules.Shard]sqlTemplate{}
+			t.PerSlot = map[string]map[*rules.Shard]SQLTemplate{}
 		}
 		t.sharded = append(t.sharded, r)
 	}
@@ -169,12 +170,12 @@ func (t *scatterTemplate) build(s *Session, snap *rules.Snapshot, text string, s
 	if t.ldb, err = t.pl.StatementDB(snap, a); err != nil {
 		return false
 	}
-	t.sel, t.lits, t.vals = sel, literalSlots(sel, a.Markers), a.SessionVals
-	if t.perSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
+	t.sel, t.Lits, t.Vals = sel, literalSlots(sel, a.Markers), a.SessionVals
+	if t.PerSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
 		t.text = text
-		return t.limit.count < 0 && t.limit.offset < 0
+		return t.Limit.Count < 0 && t.Limit.Offset < 0
 	}
-	bound, err := s.parseOne(text) // a second tree: planning rewrites it
+	bound, err := parse(text) // a second tree: planning rewrites it
 	return err == nil && t.plan(snap, bound, text, len(a.Markers), shards, nil)
 }
 
@@ -184,20 +185,20 @@ const maxSlotSets = 16
 // slotShards are the shards' statements of a template of tables per slot for an execution
 // that needs slots, planned (one parse) at the first execution that needs them; nil when
 // they do not fit a template, or when maxSlotSets other sets are kept already.
-func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []int) map[*rules.Shard]sqlTemplate {
+func (t *ScatterTemplate) slotShards(parse parseFunc, snap *rules.Snapshot, slots []int) map[*rules.Shard]SQLTemplate {
 	key := fmt.Sprint(slots)
-	if shards, ok := t.perSlot[key]; ok {
+	if shards, ok := t.PerSlot[key]; ok {
 		return shards
 	}
-	if len(t.perSlot) >= maxSlotSets {
+	if len(t.PerSlot) >= maxSlotSets {
 		return nil
 	}
-	shards := map[*rules.Shard]sqlTemplate{}
-	node, err := s.parseOne(t.text)
-	if err != nil || !t.plan(snap, node, t.text, len(t.lits), shards, slots) {
+	shards := map[*rules.Shard]SQLTemplate{}
+	node, err := parse(t.text)
+	if err != nil || !t.plan(snap, node, t.text, len(t.Lits), shards, slots) {
 		shards = nil
 	}
-	t.perSlot[key] = shards
+	t.PerSlot[key] = shards
 	return shards
 }
 
@@ -205,20 +206,20 @@ func (t *scatterTemplate) slotShards(s *Session, snap *rules.Snapshot, slots []i
 // it: in WHERE, LIMIT [offset,] count, HAVING or as a field of its own in the select list.
 // It records those of LIMIT (limitHoles), and whether any is in HAVING or the select list,
 // which hold only while the merge plan does not evaluate them (plan).
-func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
-	var inWhere, inHaving planner.MarkerCollector
+func (t *ScatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
+	var inWhere, inHaving MarkerCollector
 	if sel.Where != nil {
 		sel.Where.Accept(&inWhere)
 	}
 	if sel.Having != nil {
 		sel.Having.Accept(&inHaving)
 	}
-	t.limit = limitHoles{count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
+	t.Limit = limitHoles{Count: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Count }), Offset: limitMarker(sel, func(l *ast.Limit) ast.ExprNode { return l.Offset })}
 	placed := len(inWhere) + len(inHaving)
-	if t.limit.count >= 0 {
+	if t.Limit.Count >= 0 {
 		placed++
 	}
-	if t.limit.offset >= 0 {
+	if t.Limit.Offset >= 0 {
 		placed++
 	}
 	fields := 0
@@ -232,7 +233,7 @@ func (t *scatterTemplate) placeMarkers(sel *ast.SelectStmt, n int) bool {
 }
 
 // inWhere reports whether every session value node of vals is in sel's WHERE.
-func inWhere(sel *ast.SelectStmt, vals []planner.SessionVal) bool {
+func inWhere(sel *ast.SelectStmt, vals []SessionVal) bool {
 	if len(vals) == 0 {
 		return true
 	}
@@ -277,7 +278,7 @@ func limitMarker(sel *ast.SelectStmt, part func(*ast.Limit) ast.ExprNode) int {
 // values into a fresh tree would.
 func literalSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_driver.ValueExpr {
 	lits := make([]*test_driver.ValueExpr, len(markers))
-	values := make(markerReplacer, len(markers))
+	values := make(MarkerReplacer, len(markers))
 	for i, m := range markers {
 		lits[i] = ast.NewValueExpr(nil, "", "").(*test_driver.ValueExpr)
 		values[m] = lits[i]
@@ -288,7 +289,7 @@ func literalSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_d
 
 // plan plans the statement with sentinels bound to its n parameters, over every slot, and
 // keeps each shard's statement cut at the sentinels.
-func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]sqlTemplate, slots []int) bool {
+func (t *ScatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text string, n int, shards map[*rules.Shard]SQLTemplate, slots []int) bool {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	tag := "shardproxy_param_" + hex.EncodeToString(nonce[:]) + "_"
@@ -298,72 +299,72 @@ func (t *scatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	params := make([]wire.Param, n)
 	for i := range params {
 		switch i {
-		case t.limit.count:
-			params[i] = int64Param(limitCountSentinel)
-		case t.limit.offset:
-			params[i] = int64Param(limitOffsetSentinel)
+		case t.Limit.Count:
+			params[i] = int64Param(LimitCountSentinel)
+		case t.Limit.Offset:
+			params[i] = int64Param(LimitOffsetSentinel)
 		default:
 			params[i] = wire.Param{Type: 0xfd, Value: wire.AppendLenencString(nil, tag+strconv.Itoa(i)+"_")} // VAR_STRING
 		}
 	}
-	if bindParams(node, params) != nil || !t.sessionSentinels(snap, node, tag, n) {
+	if BindParams(node, params) != nil || !t.sessionSentinels(snap, node, tag, n) {
 		return false
 	}
 	pl := *t.pl
-	pl.Unpruned = n > 0 || len(t.vals) > 0 || slots != nil // without holes its shards are exactly those planned
+	pl.Unpruned = n > 0 || len(t.Vals) > 0 || slots != nil // without holes its shards are exactly those planned
 	pl.Slots = slots
 	p, err := pl.Plan(snap, node, text, nil)
 	sp, ok := p.(*plan.Scatter)
-	if err != nil || !ok || mergeOf(sp).Branched {
+	if err != nil || !ok || MergeOf(sp).Branched {
 		return false
 	}
-	if m := mergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || len(m.Computed) > 0 || m.Having != nil) {
+	if m := MergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || len(m.Computed) > 0 || m.Having != nil) {
 		return false // the merge plan evaluates a value: planning read the sentinel
 	}
-	quoted, err := planner.RestoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
+	quoted, err := RestoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
 	if err != nil || !strings.HasSuffix(quoted, tag+"'") {
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	m := mergeOf(sp)
+	m := MergeOf(sp)
 	pushed := " LIMIT " + strconv.FormatInt(m.Offset+m.Count, 10)
 	for i, tg := range sp.Targets {
 		sql := tg.SQL
-		if t.limit.count >= 0 || t.limit.offset >= 0 {
-			if strings.Count(sql, pushed) > 1 || (i > 0 && strings.Contains(sql, pushed) != t.limit.pushed) {
+		if t.Limit.Count >= 0 || t.Limit.Offset >= 0 {
+			if strings.Count(sql, pushed) > 1 || (i > 0 && strings.Contains(sql, pushed) != t.Limit.Pushed) {
 				return false
 			}
 			if strings.HasSuffix(sql, pushed) { // the LIMIT offset+count pushed down: a hole of its own
-				t.limit.pushed = true
+				t.Limit.Pushed = true
 				sql = strings.TrimSuffix(sql, pushed) + open + strconv.Itoa(n) + "_'"
 			}
-			if strings.Contains(sql, strconv.Itoa(limitCountSentinel)) || strings.Contains(sql, strconv.Itoa(limitOffsetSentinel)) {
+			if strings.Contains(sql, strconv.Itoa(LimitCountSentinel)) || strings.Contains(sql, strconv.Itoa(LimitOffsetSentinel)) {
 				return false // a LIMIT value the template cannot write
 			}
 		}
-		tmpl, ok := cutTemplate(sql, open, n+1+len(t.vals))
+		tmpl, ok := cutTemplate(sql, open, n+1+len(t.Vals))
 		if !ok {
 			return false
 		}
 		shards[tg.Shard] = tmpl
 	}
-	t.merge = mergeOf(sp)
+	t.Merge = MergeOf(sp)
 	return true
 }
 
 // sessionSentinels writes a sentinel literal, the hole after the LIMIT's, in place of
 // each session value of node (analysed here as planning analyses it), so that planning
 // keeps them out of its rewrites as it does the parameters' sentinels.
-func (t *scatterTemplate) sessionSentinels(snap *rules.Snapshot, node ast.StmtNode, tag string, n int) bool {
-	if len(t.vals) == 0 {
+func (t *ScatterTemplate) sessionSentinels(snap *rules.Snapshot, node ast.StmtNode, tag string, n int) bool {
+	if len(t.Vals) == 0 {
 		return true
 	}
 	a, err := t.pl.Analyze(snap, node)
-	if err != nil || len(a.SessionVals) != len(t.vals) {
+	if err != nil || len(a.SessionVals) != len(t.Vals) {
 		return false
 	}
 	for j, v := range a.SessionVals {
-		if v.Name != t.vals[j].Name {
+		if v.Name != t.Vals[j].Name {
 			return false
 		}
 		*v.Node = *ast.NewValueExpr(tag+strconv.Itoa(n+1+j)+"_", "", "").(*test_driver.ValueExpr)
@@ -377,8 +378,8 @@ func int64Param(v int64) wire.Param {
 }
 
 // cutTemplate cuts sql at each sentinel literal: open, the parameter's index, "_'".
-func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
-	var t sqlTemplate
+func cutTemplate(sql, open string, n int) (SQLTemplate, bool) {
+	var t SQLTemplate
 	for {
 		i := strings.Index(sql, open)
 		if i < 0 {
@@ -388,61 +389,61 @@ func cutTemplate(sql, open string, n int) (sqlTemplate, bool) {
 		rest := sql[i+len(open):]
 		j := strings.Index(rest, "_'")
 		if j <= 0 {
-			return sqlTemplate{}, false
+			return SQLTemplate{}, false
 		}
 		h, err := strconv.Atoi(rest[:j])
 		if err != nil || h < 0 || h >= n {
-			return sqlTemplate{}, false
+			return SQLTemplate{}, false
 		}
 		t.parts = append(t.parts, sql[:i])
-		t.holes = append(t.holes, h)
+		t.Holes = append(t.Holes, h)
 		sql = rest[j+2:]
 	}
 }
 
-// resolve places one execution: the shards the bound values need, each with its statement
+// Resolve places one execution: the shards the bound values need, each with its statement
 // and the parameters' literals written in. ok is false when the template does not hold
 // (another snapshot, database or restore flags), the values do not prune (an error the
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
-func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || t.shards == nil || s.locks.locked() {
+func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Param, parse parseFunc) (*plan.Scatter, introspect.Columns, bool) {
+	if !t.TriedUnder(v, snap) || t.Shards == nil || v.Locked {
 		return nil, introspect.Columns{}, false
 	}
-	if len(params) != len(t.lits) {
+	if len(params) != len(t.Lits) {
 		return nil, introspect.Columns{}, false
 	}
 	for i, p := range params {
-		v, err := planner.ParamLiteral(p)
+		v, err := ParamLiteral(p)
 		if err != nil {
 			return nil, introspect.Columns{}, false
 		}
-		*t.lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
+		*t.Lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
 	}
-	if !planner.FillSessionVals(execViewOf(s), snap, t.vals) {
+	if !FillSessionVals(v, snap, t.Vals) {
 		return nil, introspect.Columns{}, false
 	}
 	slots, err := t.pl.ScatterSlots(t.sel, t.sharded, nil)
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
 	}
-	byShard, order := planner.SlotsByShard(t.sharded[0].Table.Scheme, slots)
-	shards := t.shards
+	byShard, order := SlotsByShard(t.sharded[0].Table.Scheme, slots)
+	shards := t.Shards
 	switch {
-	case t.perSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
-		if shards = t.slotShards(s, snap, slots); shards == nil {
+	case t.PerSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
+		if shards = t.slotShards(parse, snap, slots); shards == nil {
 			return nil, introspect.Columns{}, false
 		}
-	case t.perSlot != nil || len(order) < 2:
+	case t.PerSlot != nil || len(order) < 2:
 		return nil, introspect.Columns{}, false
 	}
-	n := len(t.lits)
-	if t.limit.pushed || len(t.vals) > 0 {
-		n += 1 + len(t.vals) // the pushed LIMIT's hole, then the session values'
+	n := len(t.Lits)
+	if t.Limit.Pushed || len(t.Vals) > 0 {
+		n += 1 + len(t.Vals) // the pushed LIMIT's hole, then the session values'
 	}
-	lits := make([]string, len(t.lits), n)
-	for i, l := range t.lits {
-		if lits[i], err = planner.RestoreSQL(t.flags, nil, l); err != nil {
+	lits := make([]string, len(t.Lits), n)
+	for i, l := range t.Lits {
+		if lits[i], err = RestoreSQL(t.flags, nil, l); err != nil {
 			return nil, introspect.Columns{}, false
 		}
 	}
@@ -451,13 +452,13 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		return nil, introspect.Columns{}, false
 	}
 	switch {
-	case t.limit.pushed:
+	case t.Limit.Pushed:
 		lits = append(lits, pushedLimit(merge))
 	case n > len(lits):
 		lits = append(lits, "") // no LIMIT hole: the session values' holes come after its place
 	}
-	for _, v := range t.vals {
-		lit, err := planner.RestoreSQL(t.flags, nil, v.Node)
+	for _, v := range t.Vals {
+		lit, err := RestoreSQL(t.flags, nil, v.Node)
 		if err != nil {
 			return nil, introspect.Columns{}, false
 		}
@@ -469,7 +470,7 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 		if !ok {
 			return nil, introspect.Columns{}, false
 		}
-		sp.Targets = append(sp.Targets, plan.Target{Shard: sh, Slots: byShard[sh], SQL: tmpl.fill(lits)})
+		sp.Targets = append(sp.Targets, plan.Target{Shard: sh, Slots: byShard[sh], SQL: tmpl.Fill(lits)})
 	}
 	return sp, introspect.ColumnsOf(t.ldb, order[0]), true
 }
@@ -477,20 +478,20 @@ func (t *scatterTemplate) resolve(s *Session, snap *rules.Snapshot, params []wir
 // limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
 // (scatterShape.limit); ok is false for values planning refuses. Without LIMIT parameters
 // it is the template's own (read-only, shared by every execution).
-func (t *scatterTemplate) limitMerge() (*planner.MergePlan, bool) {
-	if t.limit.count < 0 && t.limit.offset < 0 {
-		return t.merge, true
+func (t *ScatterTemplate) limitMerge() (*MergePlan, bool) {
+	if t.Limit.Count < 0 && t.Limit.Offset < 0 {
+		return t.Merge, true
 	}
-	m := *t.merge
-	sh := &planner.ScatterShape{}
+	m := *t.Merge
+	sh := &ScatterShape{}
 	var err error
-	if t.limit.count >= 0 {
-		if m.Count, err = sh.LimitValue(t.lits[t.limit.count]); err != nil {
+	if t.Limit.Count >= 0 {
+		if m.Count, err = sh.LimitValue(t.Lits[t.Limit.Count]); err != nil {
 			return nil, false
 		}
 	}
-	if t.limit.offset >= 0 {
-		if m.Offset, err = sh.LimitValue(t.lits[t.limit.offset]); err != nil {
+	if t.Limit.Offset >= 0 {
+		if m.Offset, err = sh.LimitValue(t.Lits[t.Limit.Offset]); err != nil {
 			return nil, false
 		}
 	}
@@ -499,31 +500,9 @@ func (t *scatterTemplate) limitMerge() (*planner.MergePlan, bool) {
 
 // pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
 // or none when no shard could reach it.
-func pushedLimit(m *planner.MergePlan) string {
+func pushedLimit(m *MergePlan) string {
 	if m.Count < 0 || m.Count > math.MaxInt64-m.Offset {
 		return ""
 	}
 	return " LIMIT " + strconv.FormatInt(m.Offset+m.Count, 10)
-}
-
-// untemplated places an execution of a prepared SELECT that went to several shards under
-// this snapshot and fits no template (a merge that reads a value, LIMIT ? over tables per
-// slot, a session value in the select list, subqueries): the values are bound into a fresh tree as literals and it is
-// planned, one parse, where finding out that it scatters took another. ok is false when
-// the statement has a template or none was tried, or when the values send it elsewhere
-// than to several shards (the caller then plans it in full).
-func (t *scatterTemplate) untemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
-	if !t.triedUnder(s, snap) || (t.shards != nil && t.perSlot == nil) || st.returning != "" {
-		return nil, introspect.Columns{}, false
-	}
-	node, err := s.parseOne(st.text)
-	if err != nil || bindParams(node, params) != nil {
-		return nil, introspect.Columns{}, false
-	}
-	p, err := s.plan(snap, node, st.text, nil)
-	sp, ok := p.(*plan.Scatter)
-	if err != nil || !ok {
-		return nil, introspect.Columns{}, false
-	}
-	return sp, sp.Columns, true
 }
