@@ -10,6 +10,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -64,7 +65,8 @@ func TestPlanningLeavesTreeAlone(t *testing.T) {
 }
 
 // checkPure plans text (two trees per way of planning it) and fails at the first node of
-// the planned tree that differs from the other.
+// the planned tree that differs from the other; planning the same tree again must give the
+// same plan.
 func checkPure(t *testing.T, s *Session, snap *rules.Snapshot, text string, params []wire.Param) {
 	t.Helper()
 	if _, ok := s.explainText(text); ok {
@@ -76,18 +78,18 @@ func checkPure(t *testing.T, s *Session, snap *rules.Snapshot, text string, para
 		}
 		return
 	}
-	ways := map[string]func(st ast.StmtNode){
-		"query": func(st ast.StmtNode) {
+	ways := map[string]func(st ast.StmtNode) string{
+		"query": func(st ast.StmtNode) string {
 			if lock, ok := st.(*ast.LockTablesStmt); ok {
-				_, _, _ = s.planner(snap).PlanLock(snap, lock)
-				return
+				targets, _, err := s.planner(snap).PlanLock(snap, lock)
+				return fmt.Sprint(targets, err)
 			}
-			_, _ = s.planStatement(snap, st, text)
+			return described(s.planStatement(snap, st, text))
 		},
-		"prepare": func(st ast.StmtNode) { _, _ = s.describe(snap, st, text) },
+		"prepare": func(st ast.StmtNode) string { return described(s.describe(snap, st, text)) },
 	}
 	if params != nil {
-		ways["execute"] = func(st ast.StmtNode) { _, _ = s.plan(snap, st, text, params) }
+		ways["execute"] = func(st ast.StmtNode) string { return described(s.plan(snap, st, text, params)) }
 	}
 	for way, plan := range ways {
 		trees := [2]ast.StmtNode{}
@@ -98,11 +100,23 @@ func checkPure(t *testing.T, s *Session, snap *rules.Snapshot, text string, para
 			}
 			trees[i] = stmts[0]
 		}
-		plan(trees[0])
+		first := plan(trees[0])
 		if !reflect.DeepEqual(trees[0], trees[1]) {
 			t.Errorf("planning (%s) changed the tree of %q at %s", way, text, firstDiff(reflect.ValueOf(trees[0]), reflect.ValueOf(trees[1])))
 		}
+		if again := plan(trees[0]); again != first {
+			t.Errorf("planning (%s) the tree of %q again: %s, the first time: %s", way, text, again, first)
+		}
 	}
+}
+
+// described is a plan's description (or the error) as text, to compare two plannings.
+func described(p plan.Primitive, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	b, _ := json.Marshal(p.Describe())
+	return string(b)
 }
 
 // firstDiff is the path of the first value where a and b differ (reflect.DeepEqual's

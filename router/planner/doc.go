@@ -29,14 +29,15 @@
 // columns and the shards' ORDER BY and GROUP BY, the rows of a split INSERT, session values
 // and information_schema literals written in, fields named by their text); every such edit
 // goes through an edits log (edits.go) that each planning entry (Plan, PlanTableDDL,
-// PlanDDL, DDLTargets, PlanLock, DescribeNested, CheckLoad, CheckRoutineBody; ShowDatabases
-// and ScatterSlots edit nothing) undoes before it returns, so the tree can be planned again,
-// as is, without parsing it again. Two trees
-// are owned by whoever keeps them and stay edited: one analysed with Analyze (it binds the
-// session values into the tree: a scatter template's, a multi-shard write's, router), and
-// the tree of a prepared statement's bound route (bound.go): at its first execution the
-// route makes the analysis' edits again on the tree it kept, which from then on is the
-// plan's; each execution writes its names and values into it and puts the names back.
+// PlanDDL, PlanLock, DescribeNested, CheckRoutineBody; ShowDatabases and ScatterSlots edit
+// nothing) undoes before it returns, so the tree can be planned again, as is, without
+// parsing it again. Trees that are sent or kept as they are bound on purpose stay edited:
+// those analysed with Analyze, DDLTargets or CheckLoad (the session values the analysis
+// reads are written into the tree, for a caller that writes the tree itself: a scatter
+// template's, a multi-shard write's, a DDL or LOAD DATA router sends), and the tree of a
+// prepared statement's bound route (bound.go): at its first execution the route makes the
+// analysis' edits again on the tree it kept, which from then on is the plan's; each
+// execution writes its names and values into it and puts the names back.
 //
 // It may import router/plan, router/barrier, router/introspect, router/sqlscan, merge, rules,
 // sqlerr, wire and the TiDB parser; never router, router/engine, router/txn, topo or pool.
