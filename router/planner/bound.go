@@ -25,7 +25,9 @@ import (
 // several slots make it a multi-shard write planned on the kept tree (resolveWrite). It
 // holds only for the snapshot, current database and restore flags it was planned under; a
 // statement that asks about the previous one (diagnostics), reads information_schema, or is
-// a scatter gets none and is planned again at each execution.
+// a scatter gets none and is planned again at each execution. It owns the statement's tree
+// from its first use (own) and edits it at each; it is not safe for concurrent use (a
+// prepared statement's executions are its session's, one at a time).
 type BoundRoute struct {
 	Snap    *rules.Snapshot
 	Planner *Planner // the prepare-time view it was planned with (reads key values)
