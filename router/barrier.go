@@ -71,7 +71,7 @@ func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode,
 	if err != nil {
 		return nil, nil, err
 	}
-	r, ok := p.(*plan.Route)
+	r, ok := plan.RouteOf(p)
 	if !ok || r.Dynamic || !r.Names.Empty() {
 		return nil, nil, sqlerr.NotSupported("%s of a statement the proxy must route or rewrite at each execution (sharded or broadcast tables, session functions, information_schema); use the binary protocol's prepared statements", what)
 	}

@@ -131,7 +131,7 @@ func (st *Stmt) replan(s *Session, snap *rules.Snapshot) {
 
 // boundOf is the bound route of a prepare-time plan, nil when it has none.
 func boundOf(p plan.Primitive) *planner.BoundRoute {
-	if r, ok := p.(*plan.Route); ok {
+	if r, ok := plan.RouteOf(p); ok {
 		b, _ := r.Bound.(*planner.BoundRoute)
 		return b
 	}

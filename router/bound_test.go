@@ -117,7 +117,7 @@ func TestBoundRouteMatchesPlanning(t *testing.T) {
 					continue
 				}
 				resolved++
-				wr, single := want.(*plan.Route)
+				wr, single := plan.RouteOf(want)
 				if err != nil || !single {
 					t.Fatalf("params %v: bound route %s %q, planning: %v (planned as %T, not one route)", params, shard.Name, got, err, want)
 				}

@@ -48,8 +48,11 @@
 // Planning is router/planner's: the session hands it a planner.Planner (planner.go), a
 // read-only copy of what planning reads of the session, and gets a primitive of router/plan
 // (one shard; scatter and merge; a multi-shard write and its commit protocol; DDL fan-out;
-// a local answer), which describes itself for EXPLAIN SHARDS and the golden tests; the
-// session executes it by a dispatch on its type (execplan.go). MariaDB's RETURNING clause,
+// a local answer; passthrough: the client's text unchanged to one shard), which describes
+// itself for EXPLAIN SHARDS and the golden tests; the session executes it by a dispatch on
+// its type (execplan.go). What the session answers before planning (USE, SET, KILL, the
+// SHOWs it answers, table locks, EXPLAIN, LOAD DATA LOCAL, SQL-level prepared statements,
+// transaction control) is dispatched by family (dispatch.go). MariaDB's RETURNING clause,
 // which the parser does not know, is cut off, the statement planned without it and the
 // clause put back (returning.go).
 //

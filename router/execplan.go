@@ -35,6 +35,8 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	switch p := p.(type) {
 	case *plan.Route:
 		return s.execRoute(ctx, snap, st, text, p, more, w)
+	case *plan.Passthrough:
+		return s.execRoute(ctx, snap, st, text, &p.Route, more, w) // run as the Route it is
 	case *plan.Scatter:
 		s.route = RouteScatter
 		return s.runScatterRead(ctx, snap, p, s.statementSplit(snap, st, text), more, w, false) // readretry.go

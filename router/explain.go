@@ -71,7 +71,7 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 		return nil, err
 	}
 	steps := p.Describe().Steps
-	if r, ok := p.(*plan.Route); ok && r.Bound != nil {
+	if r, ok := plan.RouteOf(p); ok && r.Bound != nil {
 		if steps, err = r.Bound.Explain(); err != nil {
 			return nil, err
 		}

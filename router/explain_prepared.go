@@ -37,7 +37,7 @@ func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql 
 		return nil, err
 	}
 	shard, text := plan.First(p)
-	_, single := p.(*plan.Route)
+	_, single := plan.RouteOf(p)
 	labelled := !single
 	bs, pkts, err := s.prepareOn(ctx, snap, shard, r.head+text)
 	if err != nil {

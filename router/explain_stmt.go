@@ -98,13 +98,17 @@ func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, 
 	if err != nil {
 		return explainPlan{}, err
 	}
-	_, single := p.(*plan.Route)
+	route, single := plan.RouteOf(p)
 	ep := explainPlan{p: p, labelled: !single}
 	first, _ := plan.First(p)
 	cols := p.Attributes().Columns
 	logical := cols.LogicalDB(first)
 	add := func(shard *rules.Shard, sql string) {
 		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: cols.ForShard(shard, logical)})
+	}
+	if single {
+		ep.targets = []explainTarget{{shard: route.Shard, sql: r.head + route.SQL, names: cols}}
+		return ep, nil
 	}
 	switch p := p.(type) {
 	case *plan.Scatter:
@@ -120,8 +124,6 @@ func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, 
 				add(b.Shard, st.SQL)
 			}
 		}
-	case *plan.Route:
-		ep.targets = []explainTarget{{shard: p.Shard, sql: r.head + p.SQL, names: cols}}
 	}
 	return ep, nil
 }

@@ -62,7 +62,7 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 	if err != nil {
 		return err
 	}
-	p, ok := pp.(*plan.Route)
+	p, ok := plan.RouteOf(pp)
 	if !ok {
 		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into a table spread over several shards in this form")
 	}

@@ -188,7 +188,7 @@ func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st as
 	if err != nil {
 		return err
 	}
-	p, ok := pp.(*plan.Route)
+	p, ok := plan.RouteOf(pp)
 	if !ok {
 		return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
 	}

@@ -123,7 +123,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	if err != nil {
 		return true, err
 	}
-	p, single := pp.(*plan.Route)
+	p, single := plan.RouteOf(pp)
 	switch {
 	case !single:
 		return true, sqlerr.NotSupported("SELECT ... INTO @variable reading rows on several shards (user variables live on the database's default shard; select the values, then SET them)")
@@ -179,7 +179,7 @@ func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql stri
 	if err != nil {
 		return true, err
 	}
-	p, single := pp.(*plan.Route)
+	p, single := plan.RouteOf(pp)
 	if !single {
 		return true, errShapeLost
 	}
@@ -222,7 +222,7 @@ func (s *Session) setval(ctx context.Context, snap *rules.Snapshot, sql string, 
 	if err != nil {
 		return true, err
 	}
-	p, single := pp.(*plan.Route)
+	p, single := plan.RouteOf(pp)
 	if !single || p.SQL != text || !p.Names.Empty() {
 		return true, sqlerr.NotSupported("SETVAL with more than two arguments in a statement the proxy must rewrite (qualified names): use SETVAL(sequence, n)")
 	}

@@ -109,7 +109,7 @@ func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql str
 	if err != nil {
 		return true, err
 	}
-	p, ok := pp.(*plan.Route)
+	p, ok := plan.RouteOf(pp)
 	if !ok || p.SQL != text {
 		return true, errTypesRewritten
 	}

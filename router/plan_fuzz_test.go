@@ -77,6 +77,8 @@ func goesNowhere(p plan.Primitive) bool {
 	switch p := p.(type) {
 	case *plan.Route:
 		return p.Shard == nil
+	case *plan.Passthrough:
+		return p.Shard == nil
 	case *plan.Scatter:
 		return len(p.Targets) == 0
 	case *plan.MultiWrite:

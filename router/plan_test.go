@@ -155,7 +155,7 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	}
 	d := p.Describe()
 	got.Plan = &d
-	if r, ok := p.(*plan.Route); ok && c.Params != nil {
+	if r, ok := plan.RouteOf(p); ok && c.Params != nil {
 		got.Bound = runBound(t, s, snap, c, r)
 	}
 	return got

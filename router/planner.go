@@ -18,9 +18,19 @@ func (s *Session) planner(snap *rules.Snapshot) *planner.Planner {
 		Version: s.r.version, MaxPkt: s.r.maxPkt, Lists: s.lists, Locked: s.locks.locked()}
 }
 
-// plan decides where a statement goes under snap (see planner.plan).
+// plan decides where a statement goes under snap (see planWith).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
-	return s.planner(snap).Plan(snap, st, text, params)
+	return planWith(s.planner(snap), snap, st, text, params)
+}
+
+// planWith plans st, whose text is text, with pl (planner.Planner.Plan): a route that sends
+// text as it is becomes a plan.Passthrough (planner.Passthrough).
+func planWith(pl *planner.Planner, snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
+	p, err := pl.Plan(snap, st, text, params)
+	if err != nil {
+		return nil, err
+	}
+	return planner.Passthrough(p, text), nil
 }
 
 // planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
@@ -40,7 +50,7 @@ func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text stri
 			return d, nil
 		}
 	}
-	return pl.Plan(snap, st, text, nil)
+	return planWith(pl, snap, st, text, nil)
 }
 
 // describe plans a statement at prepare time, with no parameters bound: a statement routed
@@ -48,5 +58,5 @@ func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text stri
 func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
 	pl := s.planner(snap)
 	pl.Describing = true
-	return pl.Plan(snap, st, text, nil)
+	return planWith(pl, snap, st, text, nil)
 }

@@ -323,6 +323,9 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 	if cols := p.Attributes().Columns; !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
 	}
+	if r, ok := plan.RouteOf(p); ok { // a Route or a Passthrough
+		return st.executeSingle(ctx, s, snap, singleRoute{shard: r.Shard, sql: r.SQL, params: params, diagnostic: r.Diagnostic, names: r.Names}, w)
+	}
 	switch p := p.(type) {
 	case *plan.Scatter:
 		s.route = RouteScatter
@@ -339,8 +342,6 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		return s.executeScatter(ctx, snap, st, params, w)
 	case *plan.MultiWrite:
 		return st.executeBranches(ctx, s, snap, p, w)
-	case *plan.Route:
-		return st.executeSingle(ctx, s, snap, singleRoute{shard: p.Shard, sql: p.SQL, params: params, diagnostic: p.Diagnostic, names: p.Names}, w)
 	}
 	return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned as %T", p)
 }

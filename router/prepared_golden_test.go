@@ -201,6 +201,9 @@ func bindAndPlan(t *testing.T, s *Session, snap *rules.Snapshot, text string, pa
 // for a scatter read, "s: SQL [params i j]" for each statement of a multi-shard write, "s:
 // SQL" for a route.
 func describeSteps(p plan.Primitive) []string {
+	if r, ok := plan.RouteOf(p); ok {
+		return []string{r.Shard.Name + ": " + r.SQL}
+	}
 	var out []string
 	switch p := p.(type) {
 	case *plan.Scatter:
@@ -220,8 +223,6 @@ func describeSteps(p plan.Primitive) []string {
 				out = append(out, d)
 			}
 		}
-	case *plan.Route:
-		out = append(out, p.Shard.Name+": "+p.SQL)
 	}
 	return out
 }

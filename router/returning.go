@@ -68,12 +68,12 @@ func withReturning(p plan.Primitive, clause string) (plan.Primitive, error) {
 	if clause == "" {
 		return p, nil
 	}
-	r, ok := p.(*plan.Route)
+	r, ok := plan.RouteOf(p)
 	if !ok {
 		return nil, sqlerr.NotSupported("RETURNING on a statement whose rows are on several shards")
 	}
 	r.SQL += " " + clause
-	return r, nil
+	return p, nil // a Passthrough stays one: its SQL is the client's text with the clause put back
 }
 
 // execReturning runs an INSERT, REPLACE or DELETE ... RETURNING sent as a query.
@@ -85,7 +85,7 @@ func (s *Session) execReturning(ctx context.Context, snap *rules.Snapshot, st as
 	if err != nil {
 		return err
 	}
-	r, ok := p.(*plan.Route)
+	r, ok := plan.RouteOf(p)
 	if !ok {
 		return sqlerr.NotSupported("RETURNING on a statement whose rows are on several shards")
 	}

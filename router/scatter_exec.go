@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +32,8 @@ type shardStream struct {
 	rows     int64
 }
 
+// Next reads the shard's next row (nil at the closing EOF, whose status and warnings it
+// keeps); an ERR packet ends the stream with its error. The row is valid until the next call.
 func (st *shardStream) Next() ([][]byte, error) {
 	if st.done {
 		return nil, nil
@@ -107,122 +107,35 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 		}
 		conns = append(conns, &scatterConn{target: t, c: c, it: s.intr.interruptOnDone(ctx, t.Shard, c)})
 	}
-	var probed [][]byte
-	if conns[0].target.Probe != "" {
-		if probed, err = probeColumns(ctx, conns[0]); err != nil {
-			return err
-		}
+	probed, err := sendScatter(ctx, conns)
+	if err != nil {
+		return err
 	}
-	for _, sc := range conns {
-		if sc.err = sendQuery(ctx, sc.c, sc.target.SQL); sc.err != nil {
-			return sc.err
-		}
-		sc.sent = true
+	defs, err := readScatterHeaders(ctx, conns)
+	if err != nil {
+		return err
 	}
-	var defs [][]byte
-	for i, sc := range conns {
-		d, ncols, err := engine.ReadHeader(ctx, sc.c)
-		if err != nil {
-			if !sc.c.Broken() {
-				// The shard answered with an error packet: its connection is idle again.
-				sc.stream = &shardStream{done: true, status: sc.c.Status()}
-			}
-			sc.err = err
-			return err
-		}
-		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
-		if i == 0 {
-			defs = d
-		} else if ncols != len(defs) {
-			return sqlerr.New(sqlerr.ErUnknownError, "shards answered with different column counts (%d on %s, %d on %s): are their tables the same?",
-				len(defs), conns[0].target.Shard.Name, ncols, sc.target.Shard.Name)
-		}
-	}
-	m := planner.MergeOf(sp)
-	visible := len(defs) - m.Hidden
-	if visible < 1 {
-		return sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(defs), m.Hidden)
-	}
-	cols := make([]wire.ColDef, len(defs))
-	kinds := make([]merge.Kind, len(defs))
-	for i, d := range defs {
-		cd, _ := wire.ParseColDef(d) // engine.ReadHeader checked them
-		cols[i], kinds[i] = cd, merge.KindOf(cd.Type, cd.Flags)
-	}
-	idx := func(r planner.ColRef) int {
-		if r >= 0 {
-			return int(r)
-		}
-		return visible + int(-1-r)
-	}
-	if !m.Fits(idx, len(defs)) {
-		return sqlerr.New(sqlerr.ErUnknownError, "router: the shards answered with %d columns, fewer than the merge needs: are their tables the same?", len(defs))
+	m := sp.Merge
+	cols, err := scatterColumnsOf(m, defs)
+	if err != nil {
+		return err
 	}
 	streams := make([]merge.Stream, len(conns))
 	for i, sc := range conns {
 		streams[i] = sc.stream
 	}
 	maxGroups := snap.Server().MaxScatterGroups
-	rows := buildMerge(m, streams, cols, kinds, idx, maxGroups)
-
-	// Header: the first shard's column definitions, without hidden columns.
-	status := s.status
-	if err := w.WritePacket(wire.AppendLenencInt(nil, uint64(visible))); err != nil {
+	rows := engine.MergeRows(m, streams, cols.defs, cols.kinds, cols.idx, maxGroups)
+	if err := writeScatterHeader(w, cols, probed, s.status, conns[0].target.Shard); err != nil {
 		return err
 	}
-	head := defs[:visible]
-	if probed != nil {
-		if len(probed) != len(defs) {
-			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", conns[0].target.Shard.Name, len(probed), len(defs))
-		}
-		head = probed[:visible]
-	}
-	for _, d := range head {
-		if err := w.WritePacket(d); err != nil {
-			return err
-		}
-	}
-	if err := w.WritePacket(wire.AppendEOF(nil, 0, status)); err != nil {
+	sent, err := writeScatterRows(ctx, w, rows, cols.defs[:cols.visible], bin, maxGroups)
+	if err != nil {
 		return err
 	}
-	var buf []byte
-	var sent int64
-	for {
-		if ctx.Err() != nil {
-			return interruptedError(ctx) // nothing more reaches the client once it ended
-		}
-		row, err := rows.Next()
-		if err != nil {
-			return tooManyGroups(err, maxGroups)
-		}
-		if row == nil {
-			break
-		}
-		if bin {
-			buf, err = engine.AppendBinaryRow(buf[:0], cols[:visible], row[:visible])
-			if err != nil {
-				return err
-			}
-		} else {
-			buf = engine.AppendTextRow(buf[:0], row[:visible])
-		}
-		if err := w.WritePacket(buf); err != nil {
-			return err
-		}
-		sent++
-	}
-	// The merge may stop early (LIMIT): read what the shards still send (at most the
-	// pushed-down LIMIT) so their connections stay usable.
-	var warnings uint16
-	for _, sc := range conns {
-		for !sc.stream.done {
-			if _, err := sc.stream.Next(); err != nil {
-				sc.err = err
-				return err
-			}
-		}
-		warnings += sc.stream.warnings
-		status = sc.stream.status
+	warnings, status, err := drainScatterStreams(conns)
+	if err != nil {
+		return err
 	}
 	s.status = status
 	if more {
@@ -236,6 +149,154 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 		s.diag.last.Warnings = s.scatterWarnings(ctx, conns)
 	}
 	return nil
+}
+
+// sendScatter sends each shard its statement, after asking the first shard for the column
+// definitions the client gets when its target has a Probe (probed; nil otherwise).
+func sendScatter(ctx context.Context, conns []*scatterConn) (probed [][]byte, err error) {
+	if conns[0].target.Probe != "" {
+		if probed, err = probeColumns(ctx, conns[0]); err != nil {
+			return nil, err
+		}
+	}
+	for _, sc := range conns {
+		if sc.err = sendQuery(ctx, sc.c, sc.target.SQL); sc.err != nil {
+			return nil, sc.err
+		}
+		sc.sent = true
+	}
+	return probed, nil
+}
+
+// readScatterHeaders reads each shard's result header, opening its row stream, and returns
+// the first shard's column definitions; the shards must answer with as many columns.
+func readScatterHeaders(ctx context.Context, conns []*scatterConn) ([][]byte, error) {
+	var defs [][]byte
+	for i, sc := range conns {
+		d, ncols, err := engine.ReadHeader(ctx, sc.c)
+		if err != nil {
+			if !sc.c.Broken() {
+				// The shard answered with an error packet: its connection is idle again.
+				sc.stream = &shardStream{done: true, status: sc.c.Status()}
+			}
+			sc.err = err
+			return nil, err
+		}
+		sc.stream = &shardStream{ctx: ctx, c: sc.c, ncols: ncols}
+		if i == 0 {
+			defs = d
+		} else if ncols != len(defs) {
+			return nil, sqlerr.New(sqlerr.ErUnknownError, "shards answered with different column counts (%d on %s, %d on %s): are their tables the same?",
+				len(defs), conns[0].target.Shard.Name, ncols, sc.target.Shard.Name)
+		}
+	}
+	return defs, nil
+}
+
+// scatterColumns are the columns of a scatter's rows as the shards send them: the visible
+// ones, then the hidden ones only the merge reads.
+type scatterColumns struct {
+	raw     [][]byte // the first shard's column definition packets
+	defs    []wire.ColDef
+	kinds   []merge.Kind
+	visible int
+}
+
+// scatterColumnsOf parses the shards' column definitions and checks that they hold the
+// columns merge plan m reads.
+func scatterColumnsOf(m *plan.Merge, raw [][]byte) (scatterColumns, error) {
+	visible := len(raw) - m.Hidden
+	if visible < 1 {
+		return scatterColumns{}, sqlerr.New(sqlerr.ErUnknownError, "router: scatter result has %d columns for %d hidden ones", len(raw), m.Hidden)
+	}
+	c := scatterColumns{raw: raw, defs: make([]wire.ColDef, len(raw)), kinds: make([]merge.Kind, len(raw)), visible: visible}
+	for i, d := range raw {
+		cd, _ := wire.ParseColDef(d) // engine.ReadHeader checked them
+		c.defs[i], c.kinds[i] = cd, merge.KindOf(cd.Type, cd.Flags)
+	}
+	if !m.Fits(c.idx, len(raw)) {
+		return scatterColumns{}, sqlerr.New(sqlerr.ErUnknownError, "router: the shards answered with %d columns, fewer than the merge needs: are their tables the same?", len(raw))
+	}
+	return c, nil
+}
+
+// idx is the index in the row of a merge plan's column reference: a visible column's own,
+// a hidden one's (negative, from -1) after the visible ones.
+func (c scatterColumns) idx(r plan.ColRef) int {
+	if r >= 0 {
+		return int(r)
+	}
+	return c.visible + int(-1-r)
+}
+
+// writeScatterHeader writes the result header to the client: the first shard's column
+// definitions without the hidden columns (or the probed ones, which must be as many), then
+// an EOF with status.
+func writeScatterHeader(w wire.PacketWriter, cols scatterColumns, probed [][]byte, status uint16, first *rules.Shard) error {
+	if err := w.WritePacket(wire.AppendLenencInt(nil, uint64(cols.visible))); err != nil {
+		return err
+	}
+	head := cols.raw[:cols.visible]
+	if probed != nil {
+		if len(probed) != len(cols.raw) {
+			return sqlerr.New(sqlerr.ErUnknownError, "shard %s described %d columns, then answered with %d", first.Name, len(probed), len(cols.raw))
+		}
+		head = probed[:cols.visible]
+	}
+	for _, d := range head {
+		if err := w.WritePacket(d); err != nil {
+			return err
+		}
+	}
+	return w.WritePacket(wire.AppendEOF(nil, 0, status))
+}
+
+// writeScatterRows writes the merged rows to the client, their visible columns (defs) only,
+// as binary-protocol rows when bin is set, and returns how many it wrote.
+func writeScatterRows(ctx context.Context, w wire.PacketWriter, rows merge.Stream, defs []wire.ColDef, bin bool, maxGroups int) (int64, error) {
+	var buf []byte
+	var sent int64
+	for {
+		if ctx.Err() != nil {
+			return sent, interruptedError(ctx) // nothing more reaches the client once it ended
+		}
+		row, err := rows.Next()
+		if err != nil {
+			return sent, tooManyGroups(err, maxGroups)
+		}
+		if row == nil {
+			return sent, nil
+		}
+		if bin {
+			buf, err = engine.AppendBinaryRow(buf[:0], defs, row[:len(defs)])
+			if err != nil {
+				return sent, err
+			}
+		} else {
+			buf = engine.AppendTextRow(buf[:0], row[:len(defs)])
+		}
+		if err := w.WritePacket(buf); err != nil {
+			return sent, err
+		}
+		sent++
+	}
+}
+
+// drainScatterStreams reads what the shards still send once the merge is done (it may stop
+// early, at a LIMIT: at most the pushed-down LIMIT), so their connections stay usable, and
+// returns the sum of their warnings and the last shard's status.
+func drainScatterStreams(conns []*scatterConn) (warnings, status uint16, err error) {
+	for _, sc := range conns {
+		for !sc.stream.done {
+			if _, err := sc.stream.Next(); err != nil {
+				sc.err = err
+				return 0, 0, err
+			}
+		}
+		warnings += sc.stream.warnings
+		status = sc.stream.status
+	}
+	return warnings, status, nil
 }
 
 // scatterWarnings collects SHOW WARNINGS from the shards that reported some.
@@ -352,78 +413,6 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *scatterConn, err err
 	if !sc.c.Broken() {
 		_ = nc.SetDeadline(time.Time{})
 	}
-}
-
-// buildMerge chains the merge steps of m over the shards' streams.
-func buildMerge(m *planner.MergePlan, streams []merge.Stream, cols []wire.ColDef, kinds []merge.Kind, idx func(planner.ColRef) int, maxGroups int) merge.Stream {
-	keys := func(ks []planner.MergeKey) []merge.Key {
-		out := make([]merge.Key, len(ks))
-		for i, k := range ks {
-			out[i] = merge.Key{Col: idx(k.Val), Weight: -1, Kind: kinds[idx(k.Val)], Desc: k.Desc}
-			if k.Weight != planner.NoCol {
-				out[i].Weight = idx(k.Weight)
-			}
-		}
-		return out
-	}
-	var rows merge.Stream
-	if len(m.Order) > 0 {
-		rows = merge.Sorted(streams, keys(m.Order))
-	} else {
-		rows = merge.Interleaved(streams)
-	}
-	if m.Group {
-		aggs := make([]merge.Agg, len(m.Aggs))
-		for i, a := range m.Aggs {
-			col := idx(a.Col)
-			aggs[i] = merge.Agg{Func: a.Func, Col: col, Kind: kinds[col], Weight: -1, Scale: int(cols[col].Decimals), Internal: a.Internal}
-			if a.Weight != planner.NoCol {
-				aggs[i].Weight = idx(a.Weight)
-			}
-			if a.Func == merge.AggAvg {
-				aggs[i].Sum, aggs[i].Count = idx(a.Sum), idx(a.Count)
-				aggs[i].Kind = kinds[aggs[i].Sum]
-			}
-		}
-		groupKeys := keys(m.Order)
-		if m.Branched {
-			col := groupKeys[len(groupKeys)-m.Distinct].Col
-			for i, a := range m.Aggs {
-				aggs[i].OnlyCol, aggs[i].Only = col, []byte(strconv.Itoa(a.Branch))
-			}
-		}
-		if m.Distinct > 0 {
-			rows = distinctMerge(rows, groupKeys, m.Aggs, aggs, kinds)
-			groupKeys = groupKeys[:len(groupKeys)-m.Distinct]
-		}
-		rows = merge.Groups(rows, groupKeys, aggs)
-		if m.Distinct > 0 && len(groupKeys) == 0 {
-			rows = merge.OrRow(rows, emptyAggRow(len(cols), aggs))
-		}
-	}
-	if len(m.Computed) > 0 {
-		rows = &computeStream{in: rows, cols: m.Computed, ev: &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}, defs: cols}
-	}
-	if m.Having != nil {
-		ev := &planner.EvalRow{Kinds: kinds, Defs: cols, Col: idx}
-		h := m.Having
-		rows = merge.Filter(rows, func(row [][]byte) (bool, error) {
-			ev.Row = row
-			t, ok := h.Eval(ev).Truth()
-			return ok && t, nil
-		})
-	}
-	switch {
-	case len(m.Post) > 0 && m.Count >= 0 && m.Count <= math.MaxInt64-m.Offset:
-		// ORDER BY over the merged groups with LIMIT: only the best offset+count are held.
-		rows = merge.TopN(rows, keys(m.Post), m.Offset+m.Count, maxGroups)
-	case len(m.Post) > 0:
-		rows = merge.SortAllAtMost(rows, keys(m.Post), maxGroups)
-	}
-	if m.Offset > 0 || m.Count >= 0 {
-		rows = merge.Limit(rows, m.Offset, m.Count)
-	}
-	return rows
 }
 
 // executeScatter runs a prepared statement whose parameters send it to several shards: the

@@ -142,8 +142,8 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 				if !reflect.DeepEqual(sp.Targets, wsp.Targets) {
 					t.Errorf("params %v:\ntemplate %q\nbinding  %q", params, targetSQL(sp), targetSQL(wsp))
 				}
-				if !slices.Equal(planner.MergeOf(sp).Steps(), planner.MergeOf(wsp).Steps()) || !reflect.DeepEqual(cols, wsp.Columns) {
-					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, planner.MergeOf(sp).Steps(), cols, planner.MergeOf(wsp).Steps(), wsp.Columns)
+				if !slices.Equal(sp.Merge.Steps(), wsp.Merge.Steps()) || !reflect.DeepEqual(cols, wsp.Columns) {
+					t.Errorf("params %v: merge %q columns %v, binding %q %v", params, sp.Merge.Steps(), cols, wsp.Merge.Steps(), wsp.Columns)
 				}
 			}
 			want := len(vals)

@@ -151,101 +151,14 @@ func syntaxError(err error) error {
 }
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
+// What the session answers itself goes to its handler (stmtRun.answer, dispatch.go); the
+// rest is planned and its plan executed (execplan.go).
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
 	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
 	defer func() { s.reads.readOnly, s.reads.retryable, s.ids.rule = false, false, insertIDRule{} }()
-	switch n := st.(type) {
-	case *ast.UseStmt:
-		if err := s.useDB(snap, n.DBName); err != nil {
-			return err
-		}
-		return s.writeOK(w, more)
-	case *ast.SetStmt:
-		return s.set(ctx, snap, n, text, more, w)
-	case *ast.ShowStmt:
-		if sel, ok, err := planner.RoutineStatusQuery(n); ok { // showroutines.go
-			return s.execRewritten(ctx, snap, sel, err, more, w)
-		}
-		if n.Tp == ast.ShowStatus && !n.GlobalScope {
-			w = s.sslStatusRows(w) // sslstatus.go
-		}
-		if n.Tp == ast.ShowProcessList {
-			res, err := s.procs.show(n.Full, isAdmin(snap, s.user))
-			if err != nil {
-				return err
-			}
-			return res.write(w, s.resultStatus(more), false)
-		}
-		if n.Tp == ast.ShowWarnings || n.Tp == ast.ShowErrors {
-			return s.diag.showWarnings(n).write(w, s.resultStatus(more), false)
-		}
-		if n.Tp == ast.ShowTables && n.DBName == "" && s.db != "" {
-			if db, ok := snap.Database(s.db); ok && len(db.TableNames()) > 0 {
-				res, err := s.showTables(ctx, snap, db, n)
-				if err != nil {
-					return err
-				}
-				return res.write(w, s.resultStatus(more), false)
-			}
-		}
-	case *ast.KillStmt:
-		if err := s.procs.kill(n, isAdmin(snap, s.user)); err != nil {
-			return err
-		}
-		return s.writeOK(w, more)
-	case *ast.InsertStmt:
-		if err := s.nameInsertColumns(ctx, snap, n); err != nil {
-			return err
-		}
-	case *ast.LockTablesStmt:
-		targets, ok, err := s.planner(snap).PlanLock(snap, n)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := s.locks.replace(ctx, s.lockExec(snap), targets); err != nil {
-				return err
-			}
-			return s.writeOK(w, more)
-		}
-	case *ast.UnlockTablesStmt:
-		if s.locks.locked() {
-			if err := s.locks.release(ctx, s.lockExec(snap)); err != nil {
-				return err
-			}
-			return s.writeOK(w, more)
-		}
-	case *ast.ExplainStmt:
-		if r, ok, err := s.explainOf(n, text); ok || err != nil {
-			if err != nil {
-				return err
-			}
-			return s.execExplain(ctx, snap, r, more, w)
-		}
-	case *ast.LoadDataStmt:
-		if n.FileLocRef == ast.FileLocClient {
-			return s.loadDataLocal(ctx, snap, n, text, more, w) // loaddata.go
-		}
-	case *ast.PrepareStmt:
-		return s.sqlPrepare(ctx, snap, n, more, w) // SQL-level prepared statements: prepare_sql.go
-	case *ast.ExecuteStmt:
-		return s.sqlExecute(ctx, snap, n, text, more, w)
-	case *ast.DeallocateStmt:
-		return s.sqlDeallocate(ctx, snap, n, text, more, w)
-	case *ast.BeginStmt:
-		// BEGIN commits the open transaction and starts a new one; a transaction spanning
-		// shards is committed on each (the writing shard last) before.
-		if len(s.pinned) > 1 && s.txnOpen() {
-			if err := s.endAll(ctx, "COMMIT", true); err != nil {
-				return err
-			}
-		}
-		s.tx.Begin(text)
-		if c, ok := s.onlyPinned(snap); ok {
-			return s.runOn(ctx, snap, c.shard, c.conn, text, more, w)
-		}
-	case *ast.CommitStmt, *ast.RollbackStmt, *ast.SavepointStmt, *ast.ReleaseSavepointStmt:
-		return s.endTransaction(ctx, snap, st, text, more, w)
+	run := &stmtRun{s: s, ctx: ctx, snap: snap, text: text, more: more, w: w}
+	if done, err := run.answer(st); done || err != nil {
+		return err
 	}
 	p, err := s.planStatement(snap, st, text)
 	if errors.Is(err, planner.ErrNestedUnpinned) {
@@ -254,7 +167,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if err != nil {
 		return err
 	}
-	return s.execPlan(ctx, snap, st, text, p, more, w) // execplan.go
+	return s.execPlan(ctx, snap, st, text, p, more, run.w) // execplan.go
 }
 
 // runRead runs a statement that changes nothing, once more after a lost backend connection

@@ -140,7 +140,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 		if err != nil {
 			return err
 		}
-		if r, ok := p.(*plan.Route); !ok || r.Shard != db.DefaultShard || !r.Names.Empty() {
+		if r, ok := plan.RouteOf(p); !ok || r.Shard != db.DefaultShard || !r.Names.Empty() {
 			return sqlerr.NotSupported("a trigger on %s: not a table of the database's default shard", shape.table)
 		}
 	}
@@ -158,7 +158,7 @@ func (s *Session) checkProgram(snap *rules.Snapshot, db *rules.Database, shape p
 	if err != nil {
 		return err
 	}
-	if r, ok := p.(*plan.Route); !ok || r.SQL != shape.check || r.Shard != db.DefaultShard {
+	if r, ok := plan.RouteOf(p); !ok || r.SQL != shape.check || r.Shard != db.DefaultShard {
 		return sqlerr.NotSupported("a %s body naming what the proxy must rewrite (qualified names, session functions, tables of other shards): name only tables of the session's database, unqualified", strings.ToLower(shape.kind))
 	}
 	return nil

@@ -23,8 +23,12 @@
 // ErrBackendIO; its ERR packets come back as *sqlerr.Error.
 // A panic recovered while working on a connection becomes Panicked's error.
 //
-// The execution of plan primitives (one shard, scatter and merge, multi-shard writes)
-// still lives in package router; it moves here step by step (issue 9).
+// It runs a Scatter's merge program (merge.go: MergeRows, plan.Merge's steps over the
+// shards' row streams; merge_distinct.go: DISTINCT aggregates in two levels). The rest of
+// the execution of plan primitives (one shard, a scatter's connections, multi-shard
+// writes) lives in package router, whose session owns the connections, transaction and
+// diagnostics they need.
 //
-// It may import rules, sqlerr and wire; never router, topo or pool.
+// It may import router/plan, merge, rules, sqlerr and wire; never router, router/planner,
+// topo or pool.
 package engine

@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -34,7 +33,7 @@ func TestColNamesRewrite(t *testing.T) {
 }
 
 func TestLogicalColumns(t *testing.T) {
-	var k engine.Collector
+	var k collector
 	l := &LogicalColumns{w: &k, names: Columns{dbs: map[string]string{"p": "l"}}}
 	def := wire.AppendColumnDef(nil, wire.Column{Schema: "p", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
 	logical := wire.AppendColumnDef(nil, wire.Column{Schema: "l", Table: "t", OrgTable: "t", Name: "a", OrgName: "a", Type: mysql.MYSQL_TYPE_VAR_STRING})
@@ -52,4 +51,13 @@ func TestLogicalColumns(t *testing.T) {
 			t.Errorf("packet %d: % x, want % x", i, k.Pkts[i], want[i])
 		}
 	}
+}
+
+// collector keeps the packets written to it.
+type collector struct{ Pkts [][]byte }
+
+// WritePacket keeps a copy of p.
+func (c *collector) WritePacket(p []byte) error {
+	c.Pkts = append(c.Pkts, append([]byte(nil), p...))
+	return nil
 }

@@ -3,7 +3,14 @@
 //
 //   - Route: one statement to one shard (with, for a prepared statement routed by its ?
 //     shard key, the Binding that places each execution);
-//   - Scatter: one statement per shard, the results merged by the proxy (the Merge);
+//   - Passthrough: the client's statement text sent unchanged to one shard (nothing
+//     renamed, no session value written in, nothing bound at execution): a Route, run as one
+//     (RouteOf is the Route of either);
+//   - Scatter: one statement per shard, the results merged by the proxy: its Merge is the
+//     merge program (sorted or interleaved streams, groups and aggregates, DISTINCT in two
+//     levels, a RowProgram computing expressions over aggregates and HAVING, a sort over
+//     merged groups, the limit; merge.go), compiled by router/planner and run by
+//     router/engine's MergeRows;
 //   - MultiWrite: a write spanning shards, in branches, committed atomically (its Commit
 //     protocol: one local transaction, or XA two-phase commit with a coordinator);
 //   - DDL: a table's DDL fanned out to each physical copy, one at a time;
@@ -15,10 +22,11 @@
 // Other statements the proxy handles itself (SET, USE, KILL, SHOW PROCESSLIST, transaction
 // control) are answered by the session before planning.
 //
-// It owns the plan's shape only: planning is package router's planner, execution its
-// session (which dispatches on the primitive's type). Primitives are built by the planner
+// It owns the plan's shape only: planning is router/planner's, execution the session's
+// (package router dispatches on the primitive's type) and router/engine's (the merge). Primitives are built by the planner
 // and read-only once planned; they are safe to share between goroutines then.
 //
-// It may import rules, wire and router/introspect (the translations a plan carries); never
-// router, router/engine or router/txn, which may import it.
+// It may import rules, wire, merge (the merge's aggregate functions and kinds) and
+// router/introspect (the translations a plan carries); never router, router/planner,
+// router/engine or router/txn, which may import it.
 package plan

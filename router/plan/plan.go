@@ -5,8 +5,8 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-// Primitive is one node of a route plan: a *Route, *Scatter, *MultiWrite, *DDL or *Local,
-// the types of this package. The executor dispatches on the concrete type.
+// Primitive is one node of a route plan: a *Route, *Passthrough, *Scatter, *MultiWrite, *DDL
+// or *Local, the types of this package. The executor dispatches on the concrete type.
 type Primitive interface {
 	// Describe is what the primitive does, for EXPLAIN SHARDS and the golden tests.
 	Describe() Description
@@ -68,14 +68,15 @@ type Step struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// First is where a primitive's first statement goes and its text: a Route's own, a
-// Scatter's first shard's, a MultiWrite's coordinator's first, a DDL's first copy's; nil
+// First is where a primitive's first statement goes and its text: a Route's or
+// Passthrough's own, a Scatter's first shard's, a MultiWrite's coordinator's first, a DDL's first copy's; nil
 // and "" for a Local. It is what a prepared statement is prepared with on a backend for its
 // metadata.
 func First(p Primitive) (*rules.Shard, string) {
+	if r, ok := RouteOf(p); ok {
+		return r.Shard, r.SQL
+	}
 	switch p := p.(type) {
-	case *Route:
-		return p.Shard, p.SQL
 	case *Scatter:
 		return p.Targets[0].Shard, p.Targets[0].SQL
 	case *MultiWrite:

@@ -7,10 +7,6 @@ import (
 	"github.com/shardproxy/shardproxy/rules"
 )
 
-type steps []string
-
-func (s steps) Steps() []string { return s }
-
 func TestDescribe(t *testing.T) {
 	s0, s1 := &rules.Shard{Name: "s0"}, &rules.Shard{Name: "s1"}
 	w := &MultiWrite{Attrs: Attrs{Dynamic: true}, Copies: true}
@@ -27,7 +23,9 @@ func TestDescribe(t *testing.T) {
 	}{
 		{"route", &Route{Attrs: Attrs{Sticky: true, Diagnostic: true}, Shard: s1, SQL: "SELECT 1"},
 			Description{Primitive: "route", Flags: []string{"sticky", "diagnostic"}, Steps: []Step{{Step: "route", Shard: "s1", SQL: "SELECT 1"}}}},
-		{"scatter", &Scatter{Targets: []Target{{Shard: s0, SQL: "SELECT a"}, {Shard: s1, SQL: "SELECT b"}}, Merge: steps{"concatenate streams"}},
+		{"passthrough", &Passthrough{Route{Attrs: Attrs{Sticky: true}, Shard: s0, SQL: "SELECT @a"}},
+			Description{Primitive: "passthrough", Flags: []string{"sticky"}, Steps: []Step{{Step: "route", Shard: "s0", SQL: "SELECT @a"}}}},
+		{"scatter", &Scatter{Targets: []Target{{Shard: s0, SQL: "SELECT a"}, {Shard: s1, SQL: "SELECT b"}}, Merge: &Merge{Count: -1}},
 			Description{Primitive: "scatter", Steps: []Step{{Step: "route", Shard: "s0", SQL: "SELECT a"}, {Step: "route", Shard: "s1", SQL: "SELECT b"}, {Step: "merge", Detail: "concatenate streams"}}}},
 		{"xa write", w, Description{Primitive: "multi-write", Flags: []string{"dynamic", "copies"}, Steps: []Step{
 			{Step: "write", Shard: "s0", SQL: "INSERT a", Params: []int{0, 1}},
@@ -78,6 +76,7 @@ func TestFirst(t *testing.T) {
 		sql   string
 	}{
 		{&Route{Shard: s0, SQL: "r"}, s0, "r"},
+		{&Passthrough{Route{Shard: s1, SQL: "p"}}, s1, "p"},
 		{&Scatter{Targets: []Target{{Shard: s1, SQL: "t1"}, {Shard: s0, SQL: "t0"}}}, s1, "t1"},
 		{w, s1, "w1"},
 		{&DDL{Copies: []DDLCopy{{Shard: s0, SQL: "d"}}}, s0, "d"},
@@ -86,6 +85,22 @@ func TestFirst(t *testing.T) {
 	for _, c := range cases {
 		if shard, sql := First(c.p); shard != c.shard || sql != c.sql {
 			t.Errorf("%T: %v %q, want %v %q", c.p, shard, sql, c.shard, c.sql)
+		}
+	}
+}
+
+func TestRouteOf(t *testing.T) {
+	r := &Route{Shard: &rules.Shard{Name: "s0"}, SQL: "r"}
+	p := &Passthrough{Route{Shard: &rules.Shard{Name: "s1"}, SQL: "p"}}
+	if got, ok := RouteOf(r); !ok || got != r {
+		t.Errorf("RouteOf(route) = %v, %v", got, ok)
+	}
+	if got, ok := RouteOf(p); !ok || got != &p.Route {
+		t.Errorf("RouteOf(passthrough) = %v, %v", got, ok)
+	}
+	for _, other := range []Primitive{&Scatter{}, &MultiWrite{}, &DDL{}, &Local{}, nil} {
+		if got, ok := RouteOf(other); ok || got != nil {
+			t.Errorf("RouteOf(%T) = %v, %v", other, got, ok)
 		}
 	}
 }

@@ -7,7 +7,7 @@ import "github.com/shardproxy/shardproxy/rules"
 type Scatter struct {
 	Attrs
 	Targets []Target
-	Merge   Merge
+	Merge   *Merge
 }
 
 // Target is what one shard of a Scatter runs.
@@ -18,13 +18,6 @@ type Target struct {
 	// Probe, when set, is the statement whose column definitions the client gets (package
 	// router's scatter_probe.go).
 	Probe string
-}
-
-// Merge is how a Scatter's results become one. Package router's merge plan implements it;
-// the executor asserts its own type.
-type Merge interface {
-	// Steps describes the merge, one step a line.
-	Steps() []string
 }
 
 // Describe is a route step per shard, then the merge steps.

@@ -10,6 +10,15 @@ import (
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
+// Expressions over aggregates in a scatter query (SUM(a)/COUNT(*), ROUND(AVG(x), 2),
+// MAX(a) - MIN(a), COUNT(DISTINCT a) + 1) in the select list, HAVING and ORDER BY. The
+// shards still compute the expression, over their partial groups: its value is discarded,
+// but its column definition is the one one MariaDB holding every row would send (types
+// follow from the arguments' types, not their values). The aggregates it reads become
+// hidden columns merged as usual; after the merge the executor runs the merge's row program
+// (rowprog.go), which evaluates the expression with the HAVING evaluator (having.go) and
+// writes the value, formatted for the column's type and decimals, over the shard's.
+
 // ComputedCol is a column whose value the proxy computes after the groups are merged.
 type ComputedCol struct {
 	Col  ColRef
@@ -31,7 +40,8 @@ func (sh *ScatterShape) compute(col ColRef, e ast.ExprNode) error {
 	if err != nil {
 		return err
 	}
-	sh.plan.Computed = append(sh.plan.Computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
+	p := rowsOf(&sh.plan)
+	p.computed = append(p.computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
 	return nil
 }
 
@@ -49,8 +59,9 @@ func (sh *ScatterShape) computedKey(k MergeKey, e ast.ExprNode) (MergeKey, error
 // computedWeight returns the weight column of computed column col, adding it: a string
 // sorts by its collation, whose key the proxy computes with the value.
 func (sh *ScatterShape) computedWeight(col ColRef) ColRef {
-	for i := range sh.plan.Computed {
-		c := &sh.plan.Computed[i]
+	computed := computedOf(&sh.plan)
+	for i := range computed {
+		c := &computed[i]
 		if c.Col != col {
 			continue
 		}
@@ -85,81 +96,98 @@ func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValu
 		}
 		args[i] = f
 	}
-	bad := func() error {
-		return sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
-	}
+	var arity bool // the call has a number of arguments the function takes
+	var f func(*EvalRow) SQLValue
 	switch name {
 	case ast.Round, ast.Truncate:
-		if len(args) < 1 || len(args) > 2 || (name == ast.Truncate && len(args) != 2) {
-			return nil, bad()
-		}
-		return func(r *EvalRow) SQLValue {
-			v := args[0](r)
-			d := SQLValue{num: new(big.Rat)}
-			if len(args) == 2 {
-				d = args[1](r)
-			}
-			if v.Null || d.Null {
-				return SQLValue{Null: true}
-			}
-			n, _ := v.number()
-			p, _ := d.number()
-			places := merge.RoundRat(p, 0, true).Num().Int64()
-			places = max(min(places, 30), -65)
-			return SQLValue{num: merge.RoundRat(n, int(places), name == ast.Truncate)}
-		}, nil
+		arity = len(args) >= 1 && len(args) <= 2 && (name != ast.Truncate || len(args) == 2)
+		f = roundFunc(name == ast.Truncate, args)
 	case ast.Abs, ast.Ceil, ast.Ceiling, ast.Floor:
-		if len(args) != 1 {
-			return nil, bad()
+		arity = len(args) == 1
+		f = integralFunc(name, args)
+	case ast.Ifnull, ast.Coalesce:
+		arity = len(args) >= 1 && (name != ast.Ifnull || len(args) == 2)
+		f = coalesceFunc(args)
+	case ast.Nullif:
+		arity = len(args) == 2
+		f = nullifFunc(args)
+	default:
+		return nil, sqlerr.NotSupported("function %s over aggregates on a query over several shards", x.FnName.O)
+	}
+	if !arity {
+		return nil, sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
+	}
+	return f, nil
+}
+
+// roundFunc is ROUND(v[, places]), or TRUNCATE(v, places) when truncate is set: places is
+// clamped to [-65, 30] as MariaDB does.
+func roundFunc(truncate bool, args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+	return func(r *EvalRow) SQLValue {
+		v := args[0](r)
+		d := SQLValue{num: new(big.Rat)}
+		if len(args) == 2 {
+			d = args[1](r)
 		}
-		return func(r *EvalRow) SQLValue {
-			v := args[0](r)
-			if v.Null {
+		if v.Null || d.Null {
+			return SQLValue{Null: true}
+		}
+		n, _ := v.number()
+		p, _ := d.number()
+		places := merge.RoundRat(p, 0, true).Num().Int64()
+		places = max(min(places, 30), -65)
+		return SQLValue{num: merge.RoundRat(n, int(places), truncate)}
+	}
+}
+
+// integralFunc is ABS, CEIL, CEILING or FLOOR (name) of its one argument.
+func integralFunc(name string, args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+	return func(r *EvalRow) SQLValue {
+		v := args[0](r)
+		if v.Null {
+			return v
+		}
+		n, _ := v.number()
+		out := new(big.Rat)
+		switch name {
+		case ast.Abs:
+			out.Abs(n)
+		default:
+			q := merge.RoundRat(n, 0, true) // toward zero
+			if q.Cmp(n) != 0 && (name == ast.Floor) == (n.Sign() < 0) {
+				if name == ast.Floor {
+					q.Sub(q, big.NewRat(1, 1))
+				} else {
+					q.Add(q, big.NewRat(1, 1))
+				}
+			}
+			out = q
+		}
+		return SQLValue{num: out}
+	}
+}
+
+// coalesceFunc is IFNULL or COALESCE: the first of its arguments that is not NULL.
+func coalesceFunc(args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+	return func(r *EvalRow) SQLValue {
+		for _, a := range args {
+			if v := a(r); !v.Null {
 				return v
 			}
-			n, _ := v.number()
-			out := new(big.Rat)
-			switch name {
-			case ast.Abs:
-				out.Abs(n)
-			default:
-				q := merge.RoundRat(n, 0, true) // toward zero
-				if q.Cmp(n) != 0 && (name == ast.Floor) == (n.Sign() < 0) {
-					if name == ast.Floor {
-						q.Sub(q, big.NewRat(1, 1))
-					} else {
-						q.Add(q, big.NewRat(1, 1))
-					}
-				}
-				out = q
-			}
-			return SQLValue{num: out}
-		}, nil
-	case ast.Ifnull, ast.Coalesce:
-		if len(args) < 1 || (name == ast.Ifnull && len(args) != 2) {
-			return nil, bad()
 		}
-		return func(r *EvalRow) SQLValue {
-			for _, a := range args {
-				if v := a(r); !v.Null {
-					return v
-				}
-			}
-			return SQLValue{Null: true}
-		}, nil
-	case ast.Nullif:
-		if len(args) != 2 {
-			return nil, bad()
-		}
-		return func(r *EvalRow) SQLValue {
-			a, b := args[0](r), args[1](r)
-			if !a.Null && !b.Null && r.compare(a, b) == 0 {
-				return SQLValue{Null: true}
-			}
-			return a
-		}, nil
+		return SQLValue{Null: true}
 	}
-	return nil, sqlerr.NotSupported("function %s over aggregates on a query over several shards", x.FnName.O)
+}
+
+// nullifFunc is NULLIF(a, b): NULL when a equals b, a otherwise.
+func nullifFunc(args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+	return func(r *EvalRow) SQLValue {
+		a, b := args[0](r), args[1](r)
+		if !a.Null && !b.Null && r.compare(a, b) == 0 {
+			return SQLValue{Null: true}
+		}
+		return a
+	}
 }
 
 // intArith is DIV and % (MOD) over exact values: NULL when dividing by zero.
@@ -191,7 +219,7 @@ func intArith(op opcode.Op, l, r func(*EvalRow) SQLValue) func(*EvalRow) SQLValu
 func (sh *ScatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
 	text := sh.pl.exprText(agg)
 	for _, a := range sh.plan.Aggs {
-		if a.Internal && a.text == text {
+		if a.Internal && a.Text == text {
 			return columnValue(a.Col), nil
 		}
 	}

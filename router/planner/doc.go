@@ -13,14 +13,16 @@
 //     TABLES targets (lock.go), stored programs' homes and what their bodies may name
 //     (stored.go), SHOW DATABASES and the SHOW statements answered from one copy (show.go);
 //   - scatter reads: which slots a SELECT needs (scatter_route.go), the statement each shard
-//     runs and the merge program the executor runs over their rows (scatter_shape.go,
-//     scatter.go: MergePlan; scatter_distinct.go: DISTINCT aggregates; aggexpr.go,
-//     aggfunc.go, aggvalue.go, having.go: expressions over merged aggregates, compiled here
-//     and evaluated by the executor);
+//     runs and the merge program (a router/plan.Merge) router/engine runs over their rows
+//     (scatter_shape.go, scatter.go; scatter_distinct.go: DISTINCT aggregates; aggexpr.go,
+//     aggfunc.go, aggvalue.go, having.go: expressions over merged aggregates and HAVING,
+//     compiled into the merge's row program, rowprog.go, which evaluates them per row);
 //   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
 //     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
 //     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
 //     shard's statement cut at its parameters, filled in and pruned at each EXECUTE;
+//   - passthrough (passthrough.go): a route whose SQL is the client's text as received, and
+//     binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //

@@ -48,6 +48,8 @@ type numFormat struct {
 	dec   int
 }
 
+// number is v as a number: its own, or its string read as MySQL reads one (0 when it is
+// not numeric). v is not NULL.
 func (v SQLValue) number() (*big.Rat, bool) {
 	if v.num != nil {
 		return v.num, true
@@ -59,6 +61,7 @@ func (v SQLValue) number() (*big.Rat, bool) {
 	return r, true
 }
 
+// boolValue is b as SQL has it: 1 or 0.
 func boolValue(b bool) SQLValue {
 	if b {
 		return SQLValue{num: big.NewRat(1, 1)}
@@ -75,6 +78,8 @@ func (v SQLValue) Truth() (bool, bool) {
 	return n.Sign() != 0, true
 }
 
+// compileHaving compiles a HAVING condition into the expression the merge evaluates over
+// each merged group.
 func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	f, err := sh.compileExpr(e)
 	if err != nil {
@@ -83,6 +88,8 @@ func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	return &havingExpr{text: sh.pl.exprText(e), Eval: f}, nil
 }
 
+// havingColumn is the column of the shards' rows that holds e: a field named by its alias,
+// a group key of the same text, or a field of the same expression.
 func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
 		for i, f := range sh.fields {
@@ -93,7 +100,7 @@ func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	}
 	text := sh.pl.exprText(e)
 	for _, g := range sh.plan.Order {
-		if g.text == text {
+		if g.Text == text {
 			return g.Val, true
 		}
 	}
@@ -103,6 +110,9 @@ func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 	return 0, false
 }
 
+// compileExpr compiles e, a HAVING condition or an expression over aggregates, into a
+// function of the merged row: a column the shards return (a group key, a field, an
+// aggregate), a literal or ?, or an operator or function the evaluator knows over those.
 func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, error) {
 	switch e.(type) {
 	case *test_driver.ValueExpr, *test_driver.ParamMarkerExpr, *ast.AggregateFuncExpr, *ast.ParenthesesExpr:
@@ -119,102 +129,24 @@ func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, er
 	case *ast.ParenthesesExpr:
 		return sh.compileExpr(x.Expr)
 	case *ast.AggregateFuncExpr:
-		if strings.EqualFold(x.F, ast.AggFuncAvg) {
-			return sh.internalAvg(x)
-		}
-		col, _, err := sh.aggColumn(x)
-		if err != nil {
-			return nil, err
-		}
-		return columnValue(col), nil
+		return sh.compileAggregate(x)
 	case *test_driver.ValueExpr:
 		v := literalValue(x)
 		return func(*EvalRow) SQLValue { return v }, nil
 	case *test_driver.ParamMarkerExpr:
 		return sh.compileParam(x)
 	case *ast.UnaryOperationExpr:
-		in, err := sh.compileExpr(x.V)
-		if err != nil {
-			return nil, err
-		}
-		switch x.Op {
-		case opcode.Not, opcode.Not2:
-			return func(r *EvalRow) SQLValue {
-				t, ok := in(r).Truth()
-				if !ok {
-					return SQLValue{Null: true}
-				}
-				return boolValue(!t)
-			}, nil
-		case opcode.Minus:
-			return func(r *EvalRow) SQLValue {
-				v := in(r)
-				if v.Null {
-					return v
-				}
-				n, _ := v.number()
-				return SQLValue{num: new(big.Rat).Neg(n)}
-			}, nil
+		if f, err := sh.compileUnary(x); f != nil || err != nil {
+			return f, err
 		}
 	case *ast.IsNullExpr:
-		in, err := sh.compileExpr(x.Expr)
-		if err != nil {
-			return nil, err
-		}
-		return func(r *EvalRow) SQLValue { return boolValue(in(r).Null != x.Not) }, nil
+		return sh.compileIsNull(x)
 	case *ast.BetweenExpr:
-		v, err1 := sh.compileExpr(x.Expr)
-		lo, err2 := sh.compileExpr(x.Left)
-		hi, err3 := sh.compileExpr(x.Right)
-		if err := firstErr(err1, err2, err3); err != nil {
-			return nil, err
-		}
-		return func(r *EvalRow) SQLValue {
-			a, l, h := v(r), lo(r), hi(r)
-			if a.Null || l.Null || h.Null {
-				return SQLValue{Null: true}
-			}
-			in := r.compare(a, l) >= 0 && r.compare(a, h) <= 0
-			return boolValue(in != x.Not)
-		}, nil
+		return sh.compileBetween(x)
 	case *ast.PatternInExpr:
-		if x.Sel != nil {
-			break
+		if x.Sel == nil {
+			return sh.compileIn(x)
 		}
-		if slices.ContainsFunc(x.List, isListMarker) {
-			return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", MinBigList, MinBigStatement>>10)
-		}
-		v, err := sh.compileExpr(x.Expr)
-		if err != nil {
-			return nil, err
-		}
-		var list []func(*EvalRow) SQLValue
-		for _, it := range x.List {
-			f, err := sh.compileExpr(it)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, f)
-		}
-		return func(r *EvalRow) SQLValue {
-			a := v(r)
-			if a.Null {
-				return a
-			}
-			sawNull := false
-			for _, f := range list {
-				b := f(r)
-				if b.Null {
-					sawNull = true
-				} else if r.compare(a, b) == 0 {
-					return boolValue(!x.Not)
-				}
-			}
-			if sawNull {
-				return SQLValue{Null: true}
-			}
-			return boolValue(x.Not)
-		}, nil
 	case *ast.BinaryOperationExpr:
 		return sh.compileBinary(x)
 	case *ast.CaseExpr:
@@ -226,6 +158,114 @@ func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, er
 		return columnValue(col), nil
 	}
 	return nil, sqlerr.NotSupported("%s (neither an aggregate nor a group key) in HAVING or an expression over aggregates, on a query over several shards", sh.pl.exprText(e))
+}
+
+// compileAggregate is an aggregate's merged value: its column, or for AVG a hidden column
+// holding the value MySQL computes with (internalAvg).
+func (sh *ScatterShape) compileAggregate(x *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
+	if strings.EqualFold(x.F, ast.AggFuncAvg) {
+		return sh.internalAvg(x)
+	}
+	col, _, err := sh.aggColumn(x)
+	if err != nil {
+		return nil, err
+	}
+	return columnValue(col), nil
+}
+
+// compileUnary is NOT and unary minus; nil and no error for another operator, which the
+// caller then looks for among the columns.
+func (sh *ScatterShape) compileUnary(x *ast.UnaryOperationExpr) (func(*EvalRow) SQLValue, error) {
+	in, err := sh.compileExpr(x.V)
+	if err != nil {
+		return nil, err
+	}
+	switch x.Op {
+	case opcode.Not, opcode.Not2:
+		return func(r *EvalRow) SQLValue {
+			t, ok := in(r).Truth()
+			if !ok {
+				return SQLValue{Null: true}
+			}
+			return boolValue(!t)
+		}, nil
+	case opcode.Minus:
+		return func(r *EvalRow) SQLValue {
+			v := in(r)
+			if v.Null {
+				return v
+			}
+			n, _ := v.number()
+			return SQLValue{num: new(big.Rat).Neg(n)}
+		}, nil
+	}
+	return nil, nil
+}
+
+// compileIsNull is IS [NOT] NULL.
+func (sh *ScatterShape) compileIsNull(x *ast.IsNullExpr) (func(*EvalRow) SQLValue, error) {
+	in, err := sh.compileExpr(x.Expr)
+	if err != nil {
+		return nil, err
+	}
+	return func(r *EvalRow) SQLValue { return boolValue(in(r).Null != x.Not) }, nil
+}
+
+// compileBetween is [NOT] BETWEEN: NULL when any of its three values is.
+func (sh *ScatterShape) compileBetween(x *ast.BetweenExpr) (func(*EvalRow) SQLValue, error) {
+	v, err1 := sh.compileExpr(x.Expr)
+	lo, err2 := sh.compileExpr(x.Left)
+	hi, err3 := sh.compileExpr(x.Right)
+	if err := firstErr(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	return func(r *EvalRow) SQLValue {
+		a, l, h := v(r), lo(r), hi(r)
+		if a.Null || l.Null || h.Null {
+			return SQLValue{Null: true}
+		}
+		in := r.compare(a, l) >= 0 && r.compare(a, h) <= 0
+		return boolValue(in != x.Not)
+	}, nil
+}
+
+// compileIn is [NOT] IN over a list of values (not a subquery): NULL, as in MySQL, when no
+// value matches and one of them is NULL.
+func (sh *ScatterShape) compileIn(x *ast.PatternInExpr) (func(*EvalRow) SQLValue, error) {
+	if slices.ContainsFunc(x.List, isListMarker) {
+		return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", MinBigList, MinBigStatement>>10)
+	}
+	v, err := sh.compileExpr(x.Expr)
+	if err != nil {
+		return nil, err
+	}
+	var list []func(*EvalRow) SQLValue
+	for _, it := range x.List {
+		f, err := sh.compileExpr(it)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, f)
+	}
+	return func(r *EvalRow) SQLValue {
+		a := v(r)
+		if a.Null {
+			return a
+		}
+		sawNull := false
+		for _, f := range list {
+			b := f(r)
+			if b.Null {
+				sawNull = true
+			} else if r.compare(a, b) == 0 {
+				return boolValue(!x.Not)
+			}
+		}
+		if sawNull {
+			return SQLValue{Null: true}
+		}
+		return boolValue(x.Not)
+	}, nil
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.
@@ -244,6 +284,7 @@ func (sh *ScatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*Eval
 	return func(*EvalRow) SQLValue { return v }, nil
 }
 
+// firstErr is the first of errs that is not nil.
 func firstErr(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
@@ -253,6 +294,8 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// compileBinary is a binary operator: AND, OR, XOR, the comparisons, +, -, *, / and DIV,
+// MOD, with SQL's NULL rules.
 func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow) SQLValue, error) {
 	l, err := sh.compileExpr(x.L)
 	if err != nil {
@@ -345,6 +388,8 @@ func columnValue(col ColRef) func(*EvalRow) SQLValue {
 	}
 }
 
+// literalValue is a literal's value, typed as MySQL types it (integer, decimal with its
+// scale, DOUBLE, string).
 func literalValue(x *test_driver.ValueExpr) SQLValue {
 	integer := numFormat{known: true, kind: merge.KindSigned}
 	switch v := x.GetValue().(type) {

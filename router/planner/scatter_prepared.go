@@ -318,7 +318,7 @@ func (t *ScatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	if err != nil || !ok || MergeOf(sp).Branched {
 		return false
 	}
-	if m := MergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || len(m.Computed) > 0 || m.Having != nil) {
+	if m := MergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || m.Rows != nil) {
 		return false // the merge plan evaluates a value: planning read the sentinel
 	}
 	quoted, err := RestoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))

@@ -228,7 +228,7 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 // key builds a merge key for expression e: its column (a client field or a hidden one) and
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
 func (sh *ScatterShape) key(e ast.ExprNode, desc bool) MergeKey {
-	k := MergeKey{Desc: desc, text: sh.pl.exprText(e)}
+	k := MergeKey{Desc: desc, Text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
 		k.Val = ColRef(i)
 	} else {
@@ -245,7 +245,7 @@ func (sh *ScatterShape) groupKey(e ast.ExprNode) MergeKey {
 	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
 		return sh.key(e, false)
 	}
-	k := MergeKey{text: sh.pl.exprText(e)}
+	k := MergeKey{Text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
 		k.Val = ColRef(i)
 	} else {
@@ -347,7 +347,7 @@ func (sh *ScatterShape) shapeGroups() error {
 		if err != nil {
 			return err
 		}
-		sh.plan.Having = h
+		rowsOf(&sh.plan).having = h
 		set(sh.ed, &sel.Having, nil)
 	}
 	if ob := sel.OrderBy; ob != nil {
@@ -388,7 +388,7 @@ func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeA
 			return MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := MergeAgg{Func: fn, Col: col, Weight: NoCol, Sum: NoCol, Count: NoCol, text: text, Distinct: distinct, Branch: max(list, 0)}
+	a := MergeAgg{Func: fn, Col: col, Weight: NoCol, Sum: NoCol, Count: NoCol, Text: text, Distinct: distinct, Branch: max(list, 0)}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
 		a.Weight = sh.addHidden(weightOf(agg))
@@ -415,7 +415,7 @@ func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (ColRef, MergeAgg,
 	}
 	text := sh.pl.exprText(agg)
 	for _, a := range sh.plan.Aggs {
-		if a.Col < 0 && !a.Internal && a.text == text {
+		if a.Col < 0 && !a.Internal && a.Text == text {
 			return a.Col, a, nil // a hidden column computes it already
 		}
 	}
@@ -434,7 +434,7 @@ func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
 	if e == nil {
 		return MergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 	}
-	k := MergeKey{Desc: it.Desc, text: sh.pl.exprText(e), Weight: NoCol}
+	k := MergeKey{Desc: it.Desc, Text: sh.pl.exprText(e), Weight: NoCol}
 	if agg, ok := e.(*ast.AggregateFuncExpr); ok {
 		col, a, err := sh.aggColumn(agg)
 		if err != nil {
@@ -451,7 +451,7 @@ func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
 		return sh.computedKey(k, e)
 	}
 	for _, g := range sh.plan.Order {
-		if g.text == k.text {
+		if g.Text == k.Text {
 			k.Val, k.Weight = g.Val, g.Weight
 			return k, nil
 		}
@@ -460,7 +460,7 @@ func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
 		k.Val = ColRef(i)
 		return k, nil
 	}
-	return MergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.text)
+	return MergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.Text)
 }
 
 // finishFields appends the hidden columns to the shards' select list.

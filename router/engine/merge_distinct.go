@@ -1,7 +1,7 @@
-package router
+package engine
 
 import (
-	"github.com/shardproxy/shardproxy/router/planner"
+	"github.com/shardproxy/shardproxy/router/plan"
 
 	"github.com/shardproxy/shardproxy/merge"
 )
@@ -32,14 +32,14 @@ import (
 // is kept once (MAX); the others combine as usual, AVG through its partial SUM and COUNT.
 // The second level (merge.Groups over the group keys alone, with aggs) then counts, sums
 // and averages over distinct values.
-func distinctMerge(rows merge.Stream, keys []merge.Key, plan []planner.MergeAgg, aggs []merge.Agg, kinds []merge.Kind) merge.Stream {
+func distinctMerge(rows merge.Stream, keys []merge.Key, prog []plan.MergeAgg, aggs []merge.Agg, kinds []merge.Kind) merge.Stream {
 	var first []merge.Agg
 	for i, a := range aggs {
 		keep := merge.Agg{Func: merge.AggMax, Weight: -1}
 		switch {
-		case plan[i].Distinct && a.Func == merge.AggAvg:
+		case prog[i].Distinct && a.Func == merge.AggAvg:
 			first = append(first, withCol(keep, a.Sum, kinds), withCol(keep, a.Count, kinds))
-		case plan[i].Distinct:
+		case prog[i].Distinct:
 			first = append(first, withCol(keep, a.Col, kinds))
 		case a.Func == merge.AggAvg:
 			first = append(first,

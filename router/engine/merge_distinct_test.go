@@ -1,10 +1,10 @@
-package router
+package engine
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/shardproxy/shardproxy/router/planner"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/wire"
 
 	"github.com/shardproxy/shardproxy/merge"
@@ -38,20 +38,20 @@ func TestDistinctMerge(t *testing.T) {
 		merge.KindSigned, merge.KindDecimal, merge.KindSigned, merge.KindDecimal, merge.KindSigned}
 	cols := make([]wire.ColDef, len(kinds))
 	cols[4].Decimals, cols[5].Decimals = 4, 4
-	plan := func(grouped bool) *planner.MergePlan {
-		m := &planner.MergePlan{Group: true, Count: -1, Distinct: 1, Hidden: 5}
+	program := func(grouped bool) *plan.Merge {
+		m := &plan.Merge{Group: true, Count: -1, Distinct: 1, Hidden: 5}
 		if grouped {
-			m.Order = append(m.Order, planner.MergeKey{Val: 0, Weight: planner.NoCol})
+			m.Order = append(m.Order, plan.MergeKey{Val: 0, Weight: plan.NoCol})
 		}
-		m.Order = append(m.Order, planner.MergeKey{Val: planner.HiddenCol(0), Weight: planner.NoCol})
-		agg := func(fn merge.AggFunc, col planner.ColRef, distinct bool) planner.MergeAgg {
-			return planner.MergeAgg{Func: fn, Col: col, Weight: planner.NoCol, Sum: planner.NoCol, Count: planner.NoCol, Distinct: distinct}
+		m.Order = append(m.Order, plan.MergeKey{Val: plan.HiddenCol(0), Weight: plan.NoCol})
+		agg := func(fn merge.AggFunc, col plan.ColRef, distinct bool) plan.MergeAgg {
+			return plan.MergeAgg{Func: fn, Col: col, Weight: plan.NoCol, Sum: plan.NoCol, Count: plan.NoCol, Distinct: distinct}
 		}
 		avgD := agg(merge.AggAvg, 4, true)
-		avgD.Sum, avgD.Count = planner.HiddenCol(1), planner.HiddenCol(2)
+		avgD.Sum, avgD.Count = plan.HiddenCol(1), plan.HiddenCol(2)
 		avg := agg(merge.AggAvg, 5, false)
-		avg.Sum, avg.Count = planner.HiddenCol(3), planner.HiddenCol(4)
-		m.Aggs = []planner.MergeAgg{agg(merge.AggCount, 1, true), agg(merge.AggCount, 2, false), agg(merge.AggSum, 3, true), avgD, avg}
+		avg.Sum, avg.Count = plan.HiddenCol(3), plan.HiddenCol(4)
+		m.Aggs = []plan.MergeAgg{agg(merge.AggCount, 1, true), agg(merge.AggCount, 2, false), agg(merge.AggSum, 3, true), avgD, avg}
 		return m
 	}
 	for _, c := range []struct {
@@ -103,14 +103,14 @@ func TestDistinctMerge(t *testing.T) {
 			for i, rows := range c.shards {
 				streams[i] = &sliceStream{rows: rows}
 			}
-			m := plan(c.grouped)
-			idx := func(r planner.ColRef) int {
+			m := program(c.grouped)
+			idx := func(r plan.ColRef) int {
 				if r >= 0 {
 					return int(r)
 				}
 				return 6 + int(-1-r)
 			}
-			if g := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 6); g != c.want {
+			if g := collectRows(t, MergeRows(m, streams, cols, kinds, idx, 1000), 6); g != c.want {
 				t.Errorf("got  %s\nwant %s", g, c.want)
 			}
 		})
@@ -126,13 +126,13 @@ func TestBranchedDistinctMerge(t *testing.T) {
 	kinds := []merge.Kind{merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned, merge.KindSigned,
 		merge.KindSigned, merge.KindSigned, merge.KindString}
 	cols := make([]wire.ColDef, len(kinds))
-	key := func(c planner.ColRef) planner.MergeKey { return planner.MergeKey{Val: c, Weight: planner.NoCol} }
-	agg := func(fn merge.AggFunc, col planner.ColRef, distinct bool, branch int) planner.MergeAgg {
-		return planner.MergeAgg{Func: fn, Col: col, Weight: planner.NoCol, Sum: planner.NoCol, Count: planner.NoCol, Distinct: distinct, Branch: branch}
+	key := func(c plan.ColRef) plan.MergeKey { return plan.MergeKey{Val: c, Weight: plan.NoCol} }
+	agg := func(fn merge.AggFunc, col plan.ColRef, distinct bool, branch int) plan.MergeAgg {
+		return plan.MergeAgg{Func: fn, Col: col, Weight: plan.NoCol, Sum: plan.NoCol, Count: plan.NoCol, Distinct: distinct, Branch: branch}
 	}
-	m := &planner.MergePlan{Group: true, Count: -1, Distinct: 3, Branched: true, Hidden: 3,
-		Order: []planner.MergeKey{key(0), key(planner.HiddenCol(0)), key(planner.HiddenCol(1)), key(planner.HiddenCol(2))},
-		Aggs:  []planner.MergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
+	m := &plan.Merge{Group: true, Count: -1, Distinct: 3, Branched: true, Hidden: 3,
+		Order: []plan.MergeKey{key(0), key(plan.HiddenCol(0)), key(plan.HiddenCol(1)), key(plan.HiddenCol(2))},
+		Aggs:  []plan.MergeAgg{agg(merge.AggCount, 1, true, 0), agg(merge.AggCount, 2, true, 1), agg(merge.AggCount, 3, false, 0), agg(merge.AggMin, 4, false, 0)},
 	}
 	shards := [][][]string{
 		{
@@ -148,13 +148,13 @@ func TestBranchedDistinctMerge(t *testing.T) {
 	for i, rows := range shards {
 		streams[i] = &sliceStream{rows: rows}
 	}
-	idx := func(r planner.ColRef) int {
+	idx := func(r plan.ColRef) int {
 		if r >= 0 {
 			return int(r)
 		}
 		return 5 + int(-1-r)
 	}
-	if g, want := collectRows(t, buildMerge(m, streams, cols, kinds, idx, 1000), 5), "1,2,2,3,3;2,1,0,1,1"; g != want {
+	if g, want := collectRows(t, MergeRows(m, streams, cols, kinds, idx, 1000), 5), "1,2,2,3,3;2,1,0,1,1"; g != want {
 		t.Errorf("got  %s\nwant %s", g, want)
 	}
 }
