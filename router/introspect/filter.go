@@ -82,7 +82,9 @@ func AllowedSchemas(snap *rules.Snapshot, user string, shard *rules.Shard) []str
 // Filter replaces the information_schema tables a statement reads (tables, with their FROM
 // sources) by derived tables holding only the rows of allowed schemas and not of the hidden
 // tables. It reports whether it changed anything; then Unqualify must run over the statement.
-func Filter(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed, hidden []string) (bool, error) {
+// Each source is changed through edit (its alias, its source), which may record the old
+// values to put them back.
+func Filter(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource, allowed, hidden []string, edit func(src *ast.TableSource, as ast.CIStr, source ast.ResultSetNode)) (bool, error) {
 	changed := false
 	var p *parser.Parser
 	for _, tn := range tables {
@@ -115,26 +117,33 @@ func Filter(tables []*ast.TableName, sources map[*ast.TableName]*ast.TableSource
 		if err != nil {
 			return false, sqlerr.New(sqlerr.ErUnknownError, "router: filtering information_schema.%s: %v", tn.Name.O, err)
 		}
-		if src.AsName.O == "" {
-			src.AsName = tn.Name
+		as := src.AsName
+		if as.O == "" {
+			as = tn.Name
 		}
-		src.Source = st.(*ast.SelectStmt)
+		edit(src, as, st.(*ast.SelectStmt))
 		changed = true
 	}
 	return changed, nil
 }
 
 // Unqualify drops the schema from column references of st qualified by information_schema
-// (information_schema.TABLES.TABLE_NAME), which name a derived table once Filter ran.
-func Unqualify(st ast.Node) { st.Accept(unqualifyInfoSchema{}) }
+// (information_schema.TABLES.TABLE_NAME), which name a derived table once Filter ran. Each
+// schema is changed through set, which may record the old value to put it back.
+func Unqualify(st ast.Node, set func(p *ast.CIStr, v ast.CIStr)) { st.Accept(unqualifyInfoSchema{set}) }
 
-type unqualifyInfoSchema struct{}
+// unqualifyInfoSchema is Unqualify's walk.
+type unqualifyInfoSchema struct {
+	set func(p *ast.CIStr, v ast.CIStr)
+}
 
-func (unqualifyInfoSchema) Enter(n ast.Node) (ast.Node, bool) {
+// Enter drops the information_schema qualifier of a column reference.
+func (u unqualifyInfoSchema) Enter(n ast.Node) (ast.Node, bool) {
 	if c, ok := n.(*ast.ColumnNameExpr); ok && c.Name.Schema.L == "information_schema" {
-		c.Name.Schema = ast.NewCIStr("")
+		u.set(&c.Name.Schema, ast.NewCIStr(""))
 	}
 	return n, false
 }
 
+// Leave keeps n.
 func (unqualifyInfoSchema) Leave(n ast.Node) (ast.Node, bool) { return n, true }

@@ -125,16 +125,19 @@ func (v *stringValues) Enter(n ast.Node) (ast.Node, bool) {
 func (v *stringValues) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // RewriteLiterals replaces the string literals of st naming a logical database or
-// table-per-slot table by its physical name; it reports whether it changed any.
-func RewriteLiterals(st ast.Node, n Names) bool {
-	lr := &literalRewriter{names: n}
+// table-per-slot table by its physical name; it reports whether it changed any. Each
+// literal replaced is passed through replaced(old, new), which returns the node put in its
+// place (and may record the swap to undo it).
+func RewriteLiterals(st ast.Node, n Names, replaced func(old, now ast.Node) ast.Node) bool {
+	lr := &literalRewriter{names: n, replaced: replaced}
 	st.Accept(lr)
 	return lr.changed
 }
 
 type literalRewriter struct {
-	names   Names
-	changed bool
+	names    Names
+	replaced func(old, now ast.Node) ast.Node
+	changed  bool
 }
 
 func (r *literalRewriter) Enter(n ast.Node) (ast.Node, bool) { return n, false }
@@ -146,7 +149,7 @@ func (r *literalRewriter) Leave(n ast.Node) (ast.Node, bool) {
 	}
 	if phys, ok := r.names.Physical(v.GetString()); ok {
 		r.changed = true
-		return ast.NewValueExpr(phys, "", ""), true
+		return r.replaced(n, ast.NewValueExpr(phys, "", "")), true
 	}
 	return n, true
 }

@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"strings"
-
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -27,7 +25,9 @@ import (
 // several slots make it a multi-shard write planned on the kept tree (resolveWrite). It
 // holds only for the snapshot, current database and restore flags it was planned under; a
 // statement that asks about the previous one (diagnostics), reads information_schema, or is
-// a scatter gets none and is planned again at each execution.
+// a scatter gets none and is planned again at each execution. It owns the statement's tree
+// from its first use (own) and edits it at each; it is not safe for concurrent use (a
+// prepared statement's executions are its session's, one at a time).
 type BoundRoute struct {
 	Snap    *rules.Snapshot
 	Planner *Planner // the prepare-time view it was planned with (reads key values)
@@ -53,13 +53,20 @@ type BoundRoute struct {
 	Fixed    *rules.Shard // a statement on no sharded table: its shard, whatever the values
 	Multi    bool         // a multi-shard write embedding session values: resolveWrite only
 	Analysis *Analyzer    // the prepare-time analysis (resolveWrite plans a multi-shard write from it)
+	// binds are the analysis' edits of Stmt (session values, numbered ?s), which planning
+	// put back before it returned: the route makes them again at its first use (own), and
+	// the tree is the route's from then on.
+	binds edits
+	owned bool
+	ed    edits // fill's edits, put back once the statement is written
 }
 
 // newBoundRoute records a statement routed by its parameters, after its analysis and before
-// the prepare-time plan renames anything (what the analysis rewrote is the same at every
-// execution). It returns nil for statements it cannot route alone.
-func newBoundRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *Analyzer, db *rules.Database) *BoundRoute {
-	b := &BoundRoute{Snap: snap, Planner: pl, DB: pl.DB, Flags: pl.RestoreFlags, Stmt: st, Text: text, Refs: a.Refs, DB0: db, Analysis: a}
+// the prepare-time plan renames anything (what the analysis rewrote, the edits before mark
+// binds, is the same at every execution). It returns nil for statements it cannot route
+// alone.
+func newBoundRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *Analyzer, db *rules.Database, binds int) *BoundRoute {
+	b := &BoundRoute{Snap: snap, Planner: pl, DB: pl.DB, Flags: pl.RestoreFlags, Stmt: st, Text: text, Refs: a.Refs, DB0: db, Analysis: a, binds: a.ed.upTo(binds)}
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
 	top := TopLevelTables(st)
@@ -104,13 +111,14 @@ func newBoundRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 
 // newFixedRoute records a statement on single and broadcast tables only that embeds session
 // values: its shard is fixed (planning placed it there), its session values are bind
-// variables. It returns nil for a statement that names a sharded table.
-func newFixedRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *Analyzer, db *rules.Database, shard *rules.Shard) *BoundRoute {
+// variables (the analysis' edits before mark binds). It returns nil for a statement that
+// names a sharded table.
+func newFixedRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text string, a *Analyzer, db *rules.Database, shard *rules.Shard, binds int) *BoundRoute {
 	if a.sharded() || len(a.SessionVals) == 0 {
 		return nil
 	}
 	_, isDelete := st.(*ast.DeleteStmt)
-	b := &BoundRoute{Snap: snap, Planner: pl, DB: pl.DB, Flags: pl.RestoreFlags, Stmt: st, Text: text, Refs: a.Refs, DB0: db, Analysis: a, Fixed: shard, alias: !isDelete}
+	b := &BoundRoute{Snap: snap, Planner: pl, DB: pl.DB, Flags: pl.RestoreFlags, Stmt: st, Text: text, Refs: a.Refs, DB0: db, Analysis: a, Fixed: shard, alias: !isDelete, binds: a.ed.upTo(binds)}
 	b.BindVars(a)
 	return b
 }
@@ -142,6 +150,7 @@ func (b *BoundRoute) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Par
 	if !b.holds(v, snap) || b.Multi {
 		return nil, "", introspect.Columns{}, false
 	}
+	b.own()
 	slot := 0
 	if shard = b.Fixed; shard == nil {
 		if slot, ok = b.slot(params); !ok {
@@ -157,6 +166,15 @@ func (b *BoundRoute) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Par
 		return nil, "", introspect.Columns{}, false
 	}
 	return shard, sql, introspect.ColumnsOf(b.DB0, shard), true
+}
+
+// own binds the statement's tree as its analysis did, at the route's first use: from then
+// on the tree is the route's, which rewrites it at each execution.
+func (b *BoundRoute) own() {
+	if !b.owned {
+		b.binds.redo(b.Stmt)
+		b.owned = true
+	}
 }
 
 // holds reports whether the route was planned under the session's snapshot, database,
@@ -204,10 +222,16 @@ func FillSessionVals(ev ExecView, snap *rules.Snapshot, vals []SessionVal) bool 
 // not make a multi-shard write (resolve places one slot; a refused value is the full
 // planning's to report).
 func (b *BoundRoute) ResolveWrite(v ExecView, snap *rules.Snapshot, params []wire.Param) (*plan.MultiWrite, bool) {
-	if !b.holds(v, snap) || b.Fixed != nil || !IsWrite(b.Stmt) || !FillSessionVals(v, snap, b.vals) {
+	if !b.holds(v, snap) || b.Fixed != nil || !IsWrite(b.Stmt) {
+		return nil, false
+	}
+	b.own()
+	if !FillSessionVals(v, snap, b.vals) {
 		return nil, false
 	}
 	a := b.Analysis
+	m := a.ed.mark() // the splitting's edits: put back, the tree stays bound
+	defer a.ed.undoTo(m)
 	p, ok, err := b.Planner.planMultiWrite(plan.Attrs{Sticky: a.Sticky, Dynamic: a.dynamic, Diagnostic: a.Diagnostic}, b.Text, b.Stmt, a, params)
 	w, multi := p.(*plan.MultiWrite)
 	if !ok || err != nil || !multi {
@@ -220,25 +244,22 @@ func (b *BoundRoute) ResolveWrite(v ExecView, snap *rules.Snapshot, params []wir
 // the name phys gives it, schema qualifiers naming db. The text is the client's as long as
 // nothing differs from it, as full planning leaves it.
 func (b *BoundRoute) fill(phys func(*rules.Table) string, db string) (string, error) {
+	defer b.ed.undoTo(0) // the tree as the analysis bound it, for the next execution
 	rewrite := b.rewrite
 	for i, r := range b.sharded {
 		if name := phys(r.Table); name != b.logical[i] {
-			rename(r, name, b.alias || i >= b.top) // a subquery's table keeps its name as an alias
+			b.ed.rename(r, name, b.alias || i >= b.top) // a subquery's table keeps its name as an alias
 			rewrite = true
-		} else {
-			r.Node.Name = ast.NewCIStr(name)
 		}
 	}
 	for i, ref := range b.schemas {
-		*ref = ast.NewCIStr(db)
+		b.ed.name(ref, ast.NewCIStr(db))
 		rewrite = rewrite || b.schemaL[i] != db
 	}
 	if !rewrite {
 		return b.Text, nil
 	}
-	for _, f := range b.unnamed {
-		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-	}
+	b.ed.nameFields(b.unnamed)
 	return RestoreSQL(b.Flags, nil, b.Stmt)
 }
 
@@ -247,6 +268,7 @@ func (b *BoundRoute) fill(phys func(*rules.Table) string, db string) (string, er
 // SQL with the slot's physical table and database names and the session values as
 // placeholders ('{last_insert_id}').
 func (b *BoundRoute) Explain() ([]plan.Step, error) {
+	b.own()
 	for _, v := range b.vals {
 		*v.Node = *ast.NewValueExpr("{"+v.Name+"}", "", "").(*test_driver.ValueExpr)
 	}

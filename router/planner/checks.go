@@ -16,7 +16,8 @@ func Explainable(st ast.StmtNode) bool {
 }
 
 // CheckLoad passes a LOAD DATA through the privilege barrier, as Session.plan would before
-// routing it.
+// routing it. Like Analyze it binds n (the session values its SET clause reads stay written
+// into the tree): the caller sends n, named for each copy, as it is (loadsplit.go).
 func (pl *Planner) CheckLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
 	a, err := pl.Analyze(snap, n)
 	if err != nil {

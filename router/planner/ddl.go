@@ -3,33 +3,35 @@ package planner
 import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // DDLTargets returns the configured (sharded or broadcast) tables a DDL statement names, or
-// nil when it only touches single tables.
+// nil when it only touches single tables. Like Analyze it binds st (the session values its
+// analysis reads stay written into the tree): the caller writes each copy from st with
+// PlanDDL (mariadb_ddl.go).
 func (pl *Planner) DDLTargets(snap *rules.Snapshot, st ast.StmtNode) ([]TableRef, error) {
-	if err := barrier.Statement(st); err != nil { // the barrier, as in plan: fanned-out DDL never reaches plan
-		return nil, err
+	_, refs, err := pl.ddlTargets(snap, st)
+	return refs, err
+}
+
+// ddlTargets is DDLTargets with the analysis, whose edits of st the caller undoes or keeps.
+func (pl *Planner) ddlTargets(snap *rules.Snapshot, st ast.StmtNode) (*Analyzer, []TableRef, error) {
+	a, err := pl.analyze(snap, st) // the barrier, as in plan: fanned-out DDL never reaches plan
+	if err != nil || !a.routed() {
+		return a, nil, err
 	}
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
-	st.Accept(a)
-	if a.err != nil {
-		return nil, a.err
-	}
-	if !a.routed() {
-		return nil, nil
-	}
-	return a.Refs, nil
+	return a, a.Refs, nil
 }
 
 // PlanTableDDL plans st, DDL on tables, as a fan-out when it names sharded or broadcast
-// tables (planDDL); nil when it names single tables only (planned as any statement).
+// tables (planDDL); nil when it names single tables only (planned as any statement). st is
+// left as it was.
 func (pl *Planner) PlanTableDDL(snap *rules.Snapshot, st ast.StmtNode) (*plan.DDL, error) {
-	refs, err := pl.DDLTargets(snap, st)
+	a, refs, err := pl.ddlTargets(snap, st)
+	defer a.ed.undo(st) // after PlanDDL: each copy is written with the analysis' edits
 	if err != nil || refs == nil {
 		return nil, err
 	}
@@ -48,11 +50,13 @@ func (pl *Planner) PlanDDL(n ast.Node, refs []TableRef) (*plan.DDL, error) {
 		}
 	}
 	d := &plan.DDL{}
+	var ed edits
+	defer ed.undo(n)
 	for _, p := range main.Placements() {
 		for _, r := range refs {
-			r.Node.Name = ast.NewCIStr(physicalFor(r.Table, p))
+			ed.name(&r.Node.Name, ast.NewCIStr(physicalFor(r.Table, p)))
 			if r.Node.Schema.O != "" {
-				r.Node.Schema = ast.NewCIStr(p.Shard.Database)
+				ed.name(&r.Node.Schema, ast.NewCIStr(p.Shard.Database))
 			}
 		}
 		sql, err := pl.Restore(n)

@@ -47,5 +47,5 @@ func (a *Analyzer) typeSessionColumn(f *ast.SelectField) {
 	default:
 		return
 	}
-	f.Expr = &ast.FuncCallExpr{FnName: ast.NewCIStr("IFNULL"), Args: []ast.ExprNode{v, &ast.FuncCallExpr{FnName: ast.NewCIStr(strings.ToUpper(name))}}}
+	set(&a.ed, &f.Expr, ast.ExprNode(&ast.FuncCallExpr{FnName: ast.NewCIStr("IFNULL"), Args: []ast.ExprNode{v, &ast.FuncCallExpr{FnName: ast.NewCIStr(strings.ToUpper(name))}}}))
 }

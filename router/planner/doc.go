@@ -6,12 +6,12 @@
 // by whoever executes it (BoundRoute, FillSessionVals).
 //
 // It owns:
-//   - the analysis of a statement's tables, functions and session values (plan.go: Analyzer)
-//     and the privilege barrier's call on it (router/barrier);
-//   - routing to one shard by shard key, literal or ? (shard.go, prune.go, bind.go), writes
-//     split over several shards (split.go), DDL fan-out (ddl.go), LOCK TABLES targets
-//     (lock.go), stored programs' homes and what their bodies may name (stored.go), SHOW
-//     DATABASES and the SHOW statements answered from one copy (show.go);
+//   - the analysis of a statement's tables, functions and session values (analyzer.go:
+//     Analyzer) and the privilege barrier's call on it (router/barrier);
+//   - routing to one shard by shard key, literal or ? (shard.go, shard_nested.go, prune.go,
+//     bind.go), writes split over several shards (split.go), DDL fan-out (ddl.go), LOCK
+//     TABLES targets (lock.go), stored programs' homes and what their bodies may name
+//     (stored.go), SHOW DATABASES and the SHOW statements answered from one copy (show.go);
 //   - scatter reads: which slots a SELECT needs (scatter_route.go), the statement each shard
 //     runs and the merge program (a router/plan.Merge) router/engine runs over their rows
 //     (scatter_shape.go, scatter.go; scatter_distinct.go: DISTINCT aggregates; aggexpr.go,
@@ -26,9 +26,20 @@
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //
-// Planning rewrites the statement's tree while it restores each shard's SQL (physical table
-// and database names, pushed-down LIMITs, bound subquery values); a prepared statement's
-// tree is owned by its plan, which rewrites it again at each execution.
+// Planning leaves the caller's tree as it found it. Writing each shard's SQL edits the tree
+// in place (physical table and database names and aliases, pushed-down LIMITs, hidden
+// columns and the shards' ORDER BY and GROUP BY, the rows of a split INSERT, session values
+// and information_schema literals written in, fields named by their text); every such edit
+// goes through an edits log (edits.go) that each planning entry (Plan, PlanTableDDL,
+// PlanDDL, PlanLock, DescribeNested, CheckRoutineBody; ShowDatabases and ScatterSlots edit
+// nothing) undoes before it returns, so the tree can be planned again, as is, without
+// parsing it again. Trees that are sent or kept as they are bound on purpose stay edited:
+// those analysed with Analyze, DDLTargets or CheckLoad (the session values the analysis
+// reads are written into the tree, for a caller that writes the tree itself: a scatter
+// template's, a multi-shard write's, a DDL or LOAD DATA router sends), and the tree of a
+// prepared statement's bound route (bound.go): at its first execution the route makes the
+// analysis' edits again on the tree it kept, which from then on is the plan's; each
+// execution writes its names and values into it and puts the names back.
 //
 // It may import router/plan, router/barrier, router/introspect, router/sqlscan, merge, rules,
 // sqlerr, wire and the TiDB parser; never router, router/engine, router/txn, topo or pool.

@@ -23,7 +23,8 @@ type LockTarget struct {
 // ok is false when no listed table is sharded or broadcast (the statement then runs as
 // usual on its shard).
 func (pl *Planner) PlanLock(snap *rules.Snapshot, st *ast.LockTablesStmt) (targets []LockTarget, ok bool, err error) {
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
+	a := pl.newAnalyzer(snap)
+	defer a.ed.undo(st)
 	st.Accept(a)
 	if a.err != nil {
 		return nil, false, a.err

@@ -27,11 +27,11 @@ const NoCol = plan.NoCol
 // HiddenCol names hidden column h (plan.HiddenCol).
 func HiddenCol(h int) ColRef { return plan.HiddenCol(h) }
 
-// branchedProbe is the statement build restores, with LIMIT 0.
-func branchedProbe(sel *ast.SelectStmt, build func() (string, error)) (string, error) {
-	saved := sel.Limit
-	sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(0), "", "")}
-	defer func() { sel.Limit = saved }()
+// branchedProbe is the statement build restores, with LIMIT 0 (put back, with whatever
+// build edits, once it is written).
+func branchedProbe(ed *edits, sel *ast.SelectStmt, build func() (string, error)) (string, error) {
+	defer ed.undoTo(ed.mark())
+	set(ed, &sel.Limit, &ast.Limit{Count: ast.NewValueExpr(uint64(0), "", "")})
 	return build()
 }
 

@@ -73,9 +73,12 @@ func (sh *ScatterShape) pushDistinct() {
 	for _, l := range lists {
 		sh.distinctTexts = append(sh.distinctTexts, sh.argsText(&ast.AggregateFuncExpr{Args: l}))
 	}
-	if sh.sel.GroupBy == nil {
-		sh.sel.GroupBy = &ast.GroupByClause{}
+	g := &ast.GroupByClause{} // the shards' GROUP BY: the client's items, then these
+	if sh.sel.GroupBy != nil {
+		*g = *sh.sel.GroupBy
+		g.Items = slices.Clip(g.Items) // appends copy: the client's items stay as they are
 	}
+	set(sh.ed, &sh.sel.GroupBy, g)
 	if len(lists) > 1 {
 		sh.pushBranches(lists)
 		return
@@ -89,7 +92,7 @@ func (sh *ScatterShape) pushDistinct() {
 // groupBy adds e to the shards' GROUP BY and to the merge keys.
 func (sh *ScatterShape) groupBy(e ast.ExprNode) {
 	sh.plan.Order = append(sh.plan.Order, sh.groupKey(e))
-	sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true})
+	sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true}) // the shards' own clause (pushDistinct)
 }
 
 // branchTable and branchCol name the derived table of branch numbers and its column.
@@ -105,7 +108,7 @@ func (sh *ScatterShape) pushBranches(lists [][]ast.ExprNode) {
 	if from.Right == nil {
 		left = from.Left
 	}
-	sh.sel.From.TableRefs = &ast.Join{Left: left, Right: &ast.TableSource{Source: branchNumbers(len(lists)), AsName: ast.NewCIStr(branchTable)}, Tp: ast.CrossJoin}
+	set(sh.ed, &sh.sel.From.TableRefs, &ast.Join{Left: left, Right: &ast.TableSource{Source: branchNumbers(len(lists)), AsName: ast.NewCIStr(branchTable)}, Tp: ast.CrossJoin})
 	branch := &ast.ColumnNameExpr{Name: &ast.ColumnName{Table: ast.NewCIStr(branchTable), Name: ast.NewCIStr(branchCol)}}
 	sh.groupBy(branch)
 	n := 1

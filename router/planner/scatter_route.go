@@ -162,19 +162,12 @@ func joinSideAlias(n ast.ResultSetNode) string {
 // planScatter plans a SELECT over the slots its conditions allow. When they all live in
 // one physical table set on one shard, the statement is renamed and that shard returned (no
 // Scatter); otherwise the Scatter holds a statement per shard and the merge. At prepare time
-// (planner.describing) it describes the statement from its first slot.
+// (planner.describing) it describes the statement from its first slot. Its edits of sel are
+// logged in a.ed.
 func (pl *Planner) planScatter(sel *ast.SelectStmt, a *Analyzer, params []wire.Param, attrs *plan.Attrs) (*plan.Scatter, *rules.Shard, error) {
-	var sharded []TableRef
-	for _, r := range a.Refs {
-		switch r.Table.Kind {
-		case rules.KindSharded:
-			sharded = append(sharded, r)
-		case rules.KindSingle:
-			return nil, nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.Table.Name, r.db.DefaultShard.Name)
-		}
-	}
-	if a.InfoSchema {
-		return nil, nil, sqlerr.NotSupported("information_schema in a query over several shards")
+	sharded, err := scatterTables(a)
+	if err != nil {
+		return nil, nil, err
 	}
 	slots, err := pl.ScatterSlots(sel, sharded, params)
 	if errors.Is(err, errNeedsParams) && pl.Describing {
@@ -188,88 +181,119 @@ func (pl *Planner) planScatter(sel *ast.SelectStmt, a *Analyzer, params []wire.P
 	}
 	scheme := sharded[0].Table.Scheme
 	byShard, order := SlotsByShard(scheme, slots)
-	perSlot := func(sh *rules.Shard) [][]int {
-		// Slots sharing physical names on a shard are one set of tables.
-		groups := map[string][]int{}
-		var names []string
-		for _, slot := range byShard[sh] {
-			n := physicalNames(sharded, slot)
-			if groups[n] == nil {
-				names = append(names, n)
-			}
-			groups[n] = append(groups[n], slot)
-		}
-		out := make([][]int, 0, len(names))
-		for _, n := range names {
-			out = append(out, groups[n])
-		}
-		return out
-	}
-	if pl.Describing || (len(order) == 1 && len(perSlot(order[0])) == 1) {
+	if pl.Describing || (len(order) == 1 && len(slotGroups(sharded, byShard[order[0]])) == 1) {
 		slot := slots[0]
 		for _, r := range sharded {
-			rename(r, r.Table.PhysicalName(slot), true)
+			a.ed.rename(r, r.Table.PhysicalName(slot), true)
 		}
 		attrs.Dynamic = attrs.Dynamic || pl.Describing
 		return nil, scheme.SlotShard(slot), nil
 	}
-	shape, err := pl.shapeScatter(sel, sharded, params)
+	shape, err := pl.shapeScatter(&a.ed, sel, sharded, params)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, f := range a.unnamed {
-		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-	}
+	a.ed.nameFields(a.unnamed)
 	sp := &plan.Scatter{Merge: &shape.plan}
-	build := func(sh *rules.Shard) (string, error) {
-		var parts []string
-		for _, g := range perSlot(sh) {
-			for _, r := range sharded {
-				rename(r, r.Table.PhysicalName(g[0]), true)
-			}
-			for _, ref := range a.schemas {
-				*ref = ast.NewCIStr(sh.Database)
-			}
-			sql, err := pl.restoreUnionPart(sel, len(parts))
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, sql)
-		}
-		sql := parts[0]
-		if len(parts) > 1 {
-			sql = "(" + strings.Join(parts, ") UNION ALL (") + ")"
-			if len(shape.plan.Order) > 0 {
-				text, err := pl.Restore(shape.orderByKeys(shape.plan.Order))
-				if err != nil {
-					return "", err
-				}
-				sql += " " + text
-			}
-			if l := shape.sel.Limit; l != nil {
-				text, err := pl.Restore(l)
-				if err != nil {
-					return "", err
-				}
-				sql += " " + text
-			}
-		}
-		return sql, nil
-	}
 	for _, sh := range order {
-		sql, err := build(sh)
+		t, err := pl.scatterTarget(a, shape, sharded, sh, byShard[sh])
 		if err != nil {
 			return nil, nil, err
-		}
-		t := plan.Target{Shard: sh, Slots: byShard[sh], SQL: sql}
-		if shape.plan.Branched {
-			if t.Probe, err = branchedProbe(sel, func() (string, error) { return build(sh) }); err != nil {
-				return nil, nil, err
-			}
 		}
 		sp.Targets = append(sp.Targets, t)
 	}
 	return sp, nil, nil
+}
+
+// scatterTables are the sharded tables of a scatter SELECT; it refuses single tables (on one
+// shard only) and information_schema.
+func scatterTables(a *Analyzer) ([]TableRef, error) {
+	var sharded []TableRef
+	for _, r := range a.Refs {
+		switch r.Table.Kind {
+		case rules.KindSharded:
+			sharded = append(sharded, r)
+		case rules.KindSingle:
+			return nil, sqlerr.NotSupported("a query over several shards joining single table %s (it lives on shard %s only)", r.Table.Name, r.db.DefaultShard.Name)
+		}
+	}
+	if a.InfoSchema {
+		return nil, sqlerr.NotSupported("information_schema in a query over several shards")
+	}
+	return sharded, nil
+}
+
+// slotGroups groups slots of one shard by the physical tables they name: slots sharing
+// physical names on a shard are one set of tables.
+func slotGroups(sharded []TableRef, slots []int) [][]int {
+	groups := map[string][]int{}
+	var names []string
+	for _, slot := range slots {
+		n := physicalNames(sharded, slot)
+		if groups[n] == nil {
+			names = append(names, n)
+		}
+		groups[n] = append(groups[n], slot)
+	}
+	out := make([][]int, 0, len(names))
+	for _, n := range names {
+		out = append(out, groups[n])
+	}
+	return out
+}
+
+// scatterTarget is what shard sh runs of the scatter SELECT shape describes, over slots.
+func (pl *Planner) scatterTarget(a *Analyzer, shape *ScatterShape, sharded []TableRef, sh *rules.Shard, slots []int) (plan.Target, error) {
+	build := func() (string, error) { return pl.shardSQL(a, shape, sharded, sh, slotGroups(sharded, slots)) }
+	sql, err := build()
+	if err != nil {
+		return plan.Target{}, err
+	}
+	t := plan.Target{Shard: sh, Slots: slots, SQL: sql}
+	if shape.plan.Branched {
+		if t.Probe, err = branchedProbe(&a.ed, shape.sel, build); err != nil {
+			return plan.Target{}, err
+		}
+	}
+	return t, nil
+}
+
+// shardSQL is the statement of shard sh: the shaped SELECT on each group of its slots'
+// tables, a UNION ALL of them (sorted and limited as the shape says) when there are several.
+func (pl *Planner) shardSQL(a *Analyzer, shape *ScatterShape, sharded []TableRef, sh *rules.Shard, groups [][]int) (string, error) {
+	var parts []string
+	for _, g := range groups {
+		for _, r := range sharded {
+			a.ed.rename(r, r.Table.PhysicalName(g[0]), true)
+		}
+		for _, ref := range a.schemas {
+			a.ed.name(ref, ast.NewCIStr(sh.Database))
+		}
+		sql, err := pl.restoreUnionPart(&a.ed, shape.sel, len(parts))
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, sql)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	sql := "(" + strings.Join(parts, ") UNION ALL (") + ")"
+	if len(shape.plan.Order) > 0 {
+		text, err := pl.Restore(shape.orderByKeys(shape.plan.Order))
+		if err != nil {
+			return "", err
+		}
+		sql += " " + text
+	}
+	if l := shape.sel.Limit; l != nil {
+		text, err := pl.Restore(l)
+		if err != nil {
+			return "", err
+		}
+		sql += " " + text
+	}
+	return sql, nil
 }
 
 // SlotsByShard groups slots by the shard of scheme that holds them; order lists the shards
@@ -299,11 +323,11 @@ func physicalNames(refs []TableRef, slot int) string {
 // restoreUnionPart restores sel as part i of a shard's UNION ALL of its slot tables.
 // MariaDB takes SQL_NO_CACHE only in a union's first SELECT (1234 elsewhere), so the later
 // parts go without it.
-func (pl *Planner) restoreUnionPart(sel *ast.SelectStmt, i int) (string, error) {
+func (pl *Planner) restoreUnionPart(ed *edits, sel *ast.SelectStmt, i int) (string, error) {
 	if i == 0 || sel.SelectStmtOpts == nil || sel.SelectStmtOpts.SQLCache {
 		return pl.Restore(sel)
 	}
-	sel.SelectStmtOpts.SQLCache = true
-	defer func() { sel.SelectStmtOpts.SQLCache = false }()
+	defer ed.undoTo(ed.mark())
+	set(ed, &sel.SelectStmtOpts.SQLCache, true)
 	return pl.Restore(sel)
 }

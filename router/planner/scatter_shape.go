@@ -15,9 +15,11 @@ import (
 )
 
 // ScatterShape is the analysis of a scatter SELECT: what the shards run and how the proxy
-// merges it. It rewrites sel in place (hidden columns, ORDER BY, LIMIT, HAVING).
+// merges it. It rewrites sel in place (hidden columns, ORDER BY, LIMIT, HAVING), each edit
+// logged in ed.
 type ScatterShape struct {
 	sel     *ast.SelectStmt
+	ed      *edits
 	pl      *Planner
 	params  []wire.Param
 	fields  []*ast.SelectField // the client's fields
@@ -38,8 +40,8 @@ var mergeableAggs = map[string]merge.AggFunc{
 	ast.AggFuncMax: merge.AggMax, ast.AggFuncAvg: merge.AggAvg,
 }
 
-func (pl *Planner) shapeScatter(sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*ScatterShape, error) {
-	sh := &ScatterShape{sel: sel, pl: pl, params: params, plan: MergePlan{Count: -1}}
+func (pl *Planner) shapeScatter(ed *edits, sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*ScatterShape, error) {
+	sh := &ScatterShape{sel: sel, ed: ed, pl: pl, params: params, plan: MergePlan{Count: -1}}
 	for _, r := range sharded {
 		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.Table.Key})
 	}
@@ -126,10 +128,10 @@ func (sh *ScatterShape) LimitValue(e ast.ExprNode) (int64, error) {
 // pushLimit sets the shards' LIMIT to offset+count (all rows the merge may need).
 func (sh *ScatterShape) pushLimit() {
 	if sh.plan.Count < 0 || sh.plan.Count > math.MaxInt64-sh.plan.Offset {
-		sh.sel.Limit = nil // no limit, or one no shard could reach
+		set(sh.ed, &sh.sel.Limit, nil) // no limit, or one no shard could reach
 		return
 	}
-	sh.sel.Limit = &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.Offset+sh.plan.Count), "", "")}
+	set(sh.ed, &sh.sel.Limit, &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.Offset+sh.plan.Count), "", "")})
 }
 
 func (sh *ScatterShape) isKey(e ast.ExprNode) bool {
@@ -286,7 +288,7 @@ func (sh *ScatterShape) shapeDistinct() error {
 		}
 		sh.plan.Order = append(sh.plan.Order, sh.key(f.Expr, false))
 	}
-	sh.sel.OrderBy = sh.orderByKeys(sh.plan.Order)
+	set(sh.ed, &sh.sel.OrderBy, sh.orderByKeys(sh.plan.Order))
 	sh.plan.Group = true
 	// LIMIT offset+count still bounds each shard: a row among the first n distinct rows
 	// overall is preceded on its shard only by smaller distinct rows.
@@ -346,7 +348,7 @@ func (sh *ScatterShape) shapeGroups() error {
 			return err
 		}
 		rowsOf(&sh.plan).having = h
-		sel.Having = nil
+		set(sh.ed, &sel.Having, nil)
 	}
 	if ob := sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
@@ -360,11 +362,12 @@ func (sh *ScatterShape) shapeGroups() error {
 			sh.plan.Post = nil // the merged groups already come in this order: stream them
 		}
 	}
-	sel.OrderBy = nil
+	var ob *ast.OrderByClause
 	if len(sh.plan.Order) > 0 {
-		sel.OrderBy = sh.orderByKeys(sh.plan.Order)
+		ob = sh.orderByKeys(sh.plan.Order)
 	}
-	sel.Limit = nil
+	set(sh.ed, &sel.OrderBy, ob)
+	set(sh.ed, &sel.Limit, nil)
 	return sh.finishFields()
 }
 
@@ -465,7 +468,7 @@ func (sh *ScatterShape) finishFields() error {
 	sh.plan.Hidden = len(sh.hidden)
 	if len(sh.hidden) > 0 {
 		fields := slices.Clone(sh.fields)
-		sh.sel.Fields = &ast.FieldList{Fields: append(fields, sh.hidden...)}
+		set(sh.ed, &sh.sel.Fields, &ast.FieldList{Fields: append(fields, sh.hidden...)})
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -37,17 +36,58 @@ type TableRef struct {
 var errNeedsParams = sqlerr.New(sqlerr.ErUnknownError, "router: the route depends on parameter values")
 
 // routeSharded places a statement that names sharded or broadcast tables on one shard and
-// renames physical tables. params are the bound values of a prepared statement (nil when
-// planning at prepare time: a route that needs them returns errNeedsParams).
-func (pl *Planner) routeSharded(st ast.StmtNode, refs []TableRef, params []wire.Param) (*rules.Shard, error) {
+// renames physical tables (edits logged in ed). params are the bound values of a prepared
+// statement (nil when planning at prepare time: a route that needs them returns
+// errNeedsParams).
+func (pl *Planner) routeSharded(ed *edits, st ast.StmtNode, refs []TableRef, params []wire.Param) (*rules.Shard, error) {
+	sharded, nested, err := shardedRefs(st, refs)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].Node == targetTable(st) {
+		return pl.routeInsert(ed, st.(*ast.InsertStmt), sharded[0], params)
+	}
+	if len(sharded) == 0 && len(nested) == 0 {
+		// Only broadcast (and single) tables: read the copy on the default shard.
+		return refs[0].db.DefaultShard, checkSingles(refs, refs[0].db.DefaultShard)
+	}
+	if len(nested) > 0 {
+		return pl.routeNested(ed, st, refs, sharded, nested, params)
+	}
+	if isDDL(st) {
+		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].Table.Name)
+	}
+	if _, sel := st.(*ast.SelectStmt); sel && pl.Unpruned {
+		return nil, errScatter // a scatter template: its executions prune (scatter_prepared.go)
+	}
+	slot, err := pl.oneSlot(st, sharded, params)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := st.(*ast.UpdateStmt); ok {
+		if err := checkKeyNotUpdated(u, sharded); err != nil {
+			return nil, err
+		}
+	}
+	shard := sharded[0].Table.Scheme.SlotShard(slot)
+	_, isDelete := st.(*ast.DeleteStmt)
+	for _, r := range sharded {
+		ed.rename(r, r.Table.PhysicalName(slot), !isDelete)
+	}
+	return shard, checkSingles(refs, shard)
+}
+
+// shardedRefs sorts the sharded tables of refs into those of st's own FROM (or target) and
+// those of its subqueries, refusing INSERT ... SELECT over sharded or broadcast tables and
+// writes that would leave a broadcast table's copies different.
+func shardedRefs(st ast.StmtNode, refs []TableRef) (sharded, nested []TableRef, err error) {
 	if ins, ok := st.(*ast.InsertStmt); ok && ins.Select != nil {
 		for _, r := range refs {
 			if r.Table.Kind != rules.KindSingle {
-				return nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.Table.Name)} // bound by its rows: subquery_insert.go
+				return nil, nil, nestedRefusal{sqlerr.NotSupported("INSERT ... SELECT with sharded or broadcast table %s", r.Table.Name)} // bound by its rows: subquery_insert.go
 			}
 		}
 	}
-	var sharded, nested []TableRef
 	write := IsWrite(st)
 	top := TopLevelTables(st)
 	for _, r := range refs {
@@ -60,78 +100,47 @@ func (pl *Planner) routeSharded(st ast.StmtNode, refs []TableRef, params []wire.
 			sharded = append(sharded, r)
 		case rules.KindBroadcast:
 			if write && (r.Node == targetTable(st) || len(refs) > 1 && !isInsert(st)) {
-				return nil, sqlerr.NotSupported("a write to broadcast table %s in a statement with sharded or single tables (the copies would not stay identical)", r.Table.Name)
+				return nil, nil, sqlerr.NotSupported("a write to broadcast table %s in a statement with sharded or single tables (the copies would not stay identical)", r.Table.Name)
 			}
 		}
 	}
-	if _, ok := st.(*ast.InsertStmt); ok && len(sharded) > 0 && sharded[0].Node == targetTable(st) {
-		return pl.routeInsert(st.(*ast.InsertStmt), sharded[0], params)
-	}
-	if len(sharded) == 0 && len(nested) == 0 {
-		// Only broadcast (and single) tables: read the copy on the default shard.
-		return refs[0].db.DefaultShard, checkSingles(refs, refs[0].db.DefaultShard)
-	}
-	if len(nested) > 0 {
-		return pl.routeNested(st, refs, sharded, nested, params)
-	}
-	if isDDL(st) {
-		return nil, sqlerr.NotSupported("DDL on sharded table %s through the proxy (it must run on every shard)", sharded[0].Table.Name)
-	}
-	if _, sel := st.(*ast.SelectStmt); sel && pl.Unpruned {
-		return nil, errScatter // a scatter template: its executions prune (scatter_prepared.go)
-	}
+	return sharded, nested, nil
+}
+
+// oneSlot is the one slot the WHERE of st pins every sharded table of its FROM to, or why
+// there is none: errScatter for a SELECT (planScatter takes over), a refusal otherwise.
+func (pl *Planner) oneSlot(st ast.StmtNode, sharded []TableRef, params []wire.Param) (int, error) {
+	_, sel := st.(*ast.SelectStmt)
 	where := whereOf(st)
 	slot := -1
 	for _, r := range sharded {
 		vals, ok, err := pl.keyValues(where, r, params)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if !ok {
-			if _, sel := st.(*ast.SelectStmt); sel {
-				return nil, errScatter
+			if sel {
+				return 0, errScatter
 			}
-			return nil, sqlerr.NotSupported("a statement on sharded table %s without its shard key %s = value (or IN list) in WHERE: scatter queries come later",
+			return 0, sqlerr.NotSupported("a statement on sharded table %s without its shard key %s = value (or IN list) in WHERE: scatter queries come later",
 				r.Table.Name, r.Table.Key)
 		}
 		slots, err := slotsOf(r.Table, vals)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
-			if _, sel := st.(*ast.SelectStmt); sel {
-				return nil, errScatter
+			if sel {
+				return 0, errScatter
 			}
-			return nil, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.Table.Name)
+			return 0, sqlerr.NotSupported("a statement whose rows of %s span several slots (keys on different shards): scatter queries come later", r.Table.Name)
 		}
 		slot = slots[0]
 		if r.Table.Scheme != sharded[0].Table.Scheme {
-			return nil, sqlerr.NotSupported("a join of tables sharded by different schemes (%s, %s)", sharded[0].Table.Name, r.Table.Name)
+			return 0, sqlerr.NotSupported("a join of tables sharded by different schemes (%s, %s)", sharded[0].Table.Name, r.Table.Name)
 		}
 	}
-	if u, ok := st.(*ast.UpdateStmt); ok {
-		if err := checkKeyNotUpdated(u, sharded); err != nil {
-			return nil, err
-		}
-	}
-	shard := sharded[0].Table.Scheme.SlotShard(slot)
-	_, isDelete := st.(*ast.DeleteStmt)
-	for _, r := range sharded {
-		rename(r, r.Table.PhysicalName(slot), !isDelete)
-	}
-	return shard, checkSingles(refs, shard)
-}
-
-// rename points a table reference at its physical table. Columns qualified by the logical
-// name keep working through an alias, where the statement allows one.
-func rename(r TableRef, phys string, alias bool) {
-	if phys == r.Node.Name.O {
-		return
-	}
-	if alias && !r.bare && r.source != nil && r.source.AsName.O == "" {
-		r.source.AsName = r.Node.Name
-	}
-	r.Node.Name = ast.NewCIStr(phys)
+	return slot, nil
 }
 
 // TopLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
@@ -195,7 +204,7 @@ func checkSingles(refs []TableRef, shard *rules.Shard) error {
 
 // routeInsert places an INSERT into a sharded table whose rows all land in one slot (an
 // INSERT whose rows span slots is split by planMultiWrite before it gets here).
-func (pl *Planner) routeInsert(ins *ast.InsertStmt, r TableRef, params []wire.Param) (*rules.Shard, error) {
+func (pl *Planner) routeInsert(ed *edits, ins *ast.InsertStmt, r TableRef, params []wire.Param) (*rules.Shard, error) {
 	rowSlots, err := InsertRowSlots(ins, r, params)
 	if err != nil {
 		return nil, err
@@ -203,7 +212,7 @@ func (pl *Planner) routeInsert(ins *ast.InsertStmt, r TableRef, params []wire.Pa
 	if len(distinct(rowSlots)) != 1 {
 		return nil, sqlerr.NotSupported("a multi-row INSERT into %s whose rows belong to several slots, with other tables in the statement", r.Table.Name)
 	}
-	rename(r, r.Table.PhysicalName(rowSlots[0]), false)
+	ed.rename(r, r.Table.PhysicalName(rowSlots[0]), false)
 	return r.Table.Scheme.SlotShard(rowSlots[0]), nil
 }
 
@@ -506,91 +515,4 @@ func targetTable(st ast.StmtNode) *ast.TableName {
 		}
 	}
 	return nil
-}
-
-// routeNested places a statement with sharded tables inside subqueries or derived tables:
-// when every sharded table, at the top and nested, is pinned to one slot by its shard key
-// (key = value, key IN (...) within one slot) in the WHERE of its own SELECT (or UPDATE,
-// DELETE), all on the same shard, the whole statement runs there, each table renamed to
-// that slot's physical table. Anything else is refused with the reason: the subquery's rows
-// may be on every shard.
-func (pl *Planner) routeNested(st ast.StmtNode, refs, sharded, nested []TableRef, params []wire.Param) (*rules.Shard, error) {
-	wheres := blockWheres(st)
-	first := nested[0]
-	if len(sharded) > 0 {
-		first = sharded[0]
-	}
-	slot := -1
-	for _, r := range append(slices.Clone(sharded), nested...) {
-		vals, ok, err := pl.keyValues(wheres[r.Node], r, params)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, nestedRefusal{sqlerr.NotSupported("sharded table %s in a statement with subqueries, without %s = value (or an IN list within one slot) in the WHERE of its own SELECT: its rows may be on every shard",
-				r.Table.Name, r.Table.Key)}
-		}
-		if r.Table.Scheme != first.Table.Scheme {
-			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries over tables sharded by different schemes (%s, %s)", first.Table.Name, r.Table.Name)}
-		}
-		slots, err := slotsOf(r.Table, vals)
-		if err != nil {
-			return nil, err
-		}
-		if len(slots) != 1 || (slot >= 0 && slots[0] != slot) {
-			return nil, nestedRefusal{sqlerr.NotSupported("a statement with subqueries whose sharded tables' keys name several slots (%s): rows would have to meet across shards", r.Table.Name)}
-		}
-		slot = slots[0]
-	}
-	if u, ok := st.(*ast.UpdateStmt); ok {
-		if err := checkKeyNotUpdated(u, sharded); err != nil {
-			return nil, err
-		}
-	}
-	shard := first.Table.Scheme.SlotShard(slot)
-	_, isDelete := st.(*ast.DeleteStmt)
-	for _, r := range sharded {
-		rename(r, r.Table.PhysicalName(slot), !isDelete)
-	}
-	for _, r := range nested {
-		rename(r, r.Table.PhysicalName(slot), true)
-	}
-	return shard, checkSingles(refs, shard)
-}
-
-// blockWheres maps each table a statement names to the WHERE of the SELECT, UPDATE or
-// DELETE whose FROM names it (nil for none).
-func blockWheres(st ast.StmtNode) map[*ast.TableName]ast.ExprNode {
-	v := &blockVisitor{out: map[*ast.TableName]ast.ExprNode{}}
-	st.Accept(v)
-	return v.out
-}
-
-type blockVisitor struct {
-	stack []ast.ExprNode
-	out   map[*ast.TableName]ast.ExprNode
-}
-
-func (v *blockVisitor) Enter(n ast.Node) (ast.Node, bool) {
-	switch n := n.(type) {
-	case *ast.SelectStmt:
-		v.stack = append(v.stack, n.Where)
-	case *ast.UpdateStmt:
-		v.stack = append(v.stack, n.Where)
-	case *ast.DeleteStmt:
-		v.stack = append(v.stack, n.Where)
-	case *ast.TableName:
-		if len(v.stack) > 0 {
-			v.out[n] = v.stack[len(v.stack)-1]
-		}
-	}
-	return n, false
-}
-
-func (v *blockVisitor) Leave(n ast.Node) (ast.Node, bool) {
-	switch n.(type) {
-	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
-		v.stack = v.stack[:len(v.stack)-1]
-	}
-	return n, true
 }

@@ -89,9 +89,9 @@ func showOf(st ast.StmtNode) *ast.ShowStmt {
 // showTarget places a SHOW about a sharded or broadcast table (SHOW COLUMNS, INDEX, CREATE
 // TABLE) on the shard of its first physical copy, preferring the default shard, under that
 // copy's physical name; the rows come back with the logical name (see introspect.Names).
-func showTarget(refs []TableRef) *rules.Shard {
+func showTarget(ed *edits, refs []TableRef) *rules.Shard {
 	pick := FirstCopy(refs[0].Table)
-	rename(refs[0], pick.Table, false)
+	ed.rename(refs[0], pick.Table, false)
 	return pick.Shard
 }
 

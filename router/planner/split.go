@@ -2,7 +2,6 @@ package planner
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -146,7 +145,7 @@ func (pl *Planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *Analy
 		shard, phys := r.Table.Scheme.SlotShard(slot), r.Table.PhysicalName(slot)
 		if key := shard.Name + "\x00" + phys; !done[key] {
 			done[key] = true
-			rename(r, phys, !isDelete)
+			a.ed.rename(r, phys, !isDelete)
 			sql, err := pl.restoreFor(shard, a, st)
 			if err != nil {
 				return true, err
@@ -160,7 +159,8 @@ func (pl *Planner) planSpreadWrite(w *plan.MultiWrite, st ast.StmtNode, a *Analy
 // planSplitInsert plans one INSERT per slot holding rows of ins.
 func (pl *Planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *Analyzer, r TableRef, rowSlots []int, params []wire.Param) error {
 	rows := ins.Lists
-	defer func() { ins.Lists = rows }()
+	m := a.ed.mark()
+	defer a.ed.undoTo(m)
 	rowMarkers := make([][]*test_driver.ParamMarkerExpr, len(rows))
 	inRow := map[*test_driver.ParamMarkerExpr]bool{}
 	for i, row := range rows {
@@ -187,13 +187,14 @@ func (pl *Planner) planSplitInsert(w *plan.MultiWrite, ins *ast.InsertStmt, a *A
 	}
 	for _, slot := range order {
 		shard := r.Table.Scheme.SlotShard(slot)
-		ins.Lists = ins.Lists[:0:0]
+		lists := make([][]ast.ExprNode, 0, len(bySlot[slot]))
 		kept := slices.Clone(shared)
 		for _, i := range bySlot[slot] {
-			ins.Lists = append(ins.Lists, rows[i])
+			lists = append(lists, rows[i])
 			kept = append(kept, rowMarkers[i]...)
 		}
-		rename(r, r.Table.PhysicalName(slot), false)
+		set(&a.ed, &ins.Lists, lists)
+		a.ed.rename(r, r.Table.PhysicalName(slot), false)
 		sql, err := pl.restoreFor(shard, a, ins)
 		if err != nil {
 			return err
@@ -242,11 +243,9 @@ func (pl *Planner) planBroadcastWrite(w *plan.MultiWrite, text string, st ast.St
 // restoreFor writes st back as SQL for shard: schema qualifiers name its physical database.
 func (pl *Planner) restoreFor(shard *rules.Shard, a *Analyzer, st ast.Node) (string, error) {
 	for _, ref := range a.schemas {
-		*ref = ast.NewCIStr(shard.Database)
+		a.ed.name(ref, ast.NewCIStr(shard.Database))
 	}
-	for _, f := range a.unnamed {
-		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-	}
+	a.ed.nameFields(a.unnamed)
 	return pl.Restore(st)
 }
 

@@ -333,7 +333,8 @@ const maxRoutineDepth = 2000
 
 // CheckRoutineBody checks every node of a stored program's body.
 func (pl *Planner) CheckRoutineBody(snap *rules.Snapshot, body ast.Node) error {
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
+	a := pl.newAnalyzer(snap)
+	defer a.ed.undo(body) // the analyzer's walk of each node edits names (VarAliases)
 	var err error
 	ok := WalkNodes(reflect.ValueOf(body), 0, func(n ast.Node) bool {
 		if st, isStmt := n.(ast.StmtNode); isStmt {

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/shardproxy/shardproxy/router/introspect"
@@ -25,12 +24,13 @@ func (n nestedRefusal) Unwrap() []error { return []error{n.err, ErrNestedUnpinne
 // DescribeNested is the prepare-time plan of st, which planning refused for subqueries over
 // sharded tables on several shards: slot 0's shard and the statement naming its tables.
 func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.Route, error) {
-	a := &Analyzer{Planner: pl, Snap: snap, Ctes: map[string]bool{}, Sources: map[*ast.TableName]*ast.TableSource{}}
+	a := pl.newAnalyzer(snap)
+	defer a.ed.undo(st)
 	st.Accept(a)
 	if a.err != nil {
 		return nil, a.err
 	}
-	NumberParams(a.Markers)
+	a.numberParams()
 	db, err := pl.StatementDB(snap, a)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.
 		if shard == nil {
 			shard = r.Table.Scheme.SlotShard(0)
 		}
-		rename(r, r.Table.PhysicalName(0), !((isDelete || isInsert) && top[r.Node]))
+		a.ed.rename(r, r.Table.PhysicalName(0), !((isDelete || isInsert) && top[r.Node]))
 	}
 	if shard == nil {
 		shard = db.DefaultShard
@@ -55,11 +55,9 @@ func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.
 		return nil, err
 	}
 	for _, ref := range a.schemas {
-		*ref = ast.NewCIStr(shard.Database)
+		a.ed.name(ref, ast.NewCIStr(shard.Database))
 	}
-	for _, f := range a.unnamed {
-		f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
-	}
+	a.ed.nameFields(a.unnamed)
 	sql, err := pl.Restore(st)
 	if err != nil {
 		return nil, err
