@@ -110,35 +110,21 @@ func blankSQL(sql string, backslash bool) bool {
 // (an OK outside a result set, or the EOF after its rows) with SERVER_MORE_RESULTS_EXISTS
 // when more is set: the statement is not the last of its batch.
 type moreResults struct {
-	w       wire.PacketWriter
-	more    bool
-	n, seen int // column count of the current result set (0 outside one), packets of it seen
+	w    wire.PacketWriter
+	more bool
+	t    wire.ResultTracker
 }
 
+// WritePacket marks an OK outside a result set, and the EOF that ends one, then passes p on.
 func (m *moreResults) WritePacket(p []byte) error {
-	switch {
-	case m.n == 0:
-		if len(p) > 0 && p[0] == wire.OKHeader {
-			m.mark(p)
-			break
-		}
-		if n, k := wire.LenencInt(p); k == len(p) && k > 0 && !wire.IsErr(p) {
-			m.n, m.seen = int(n), 0
-		}
-	case wire.IsErr(p):
-		m.n = 0
-	case wire.IsEOF(p):
-		m.seen++
-		if m.seen > m.n+1 { // the EOF after the rows
-			m.mark(p)
-			m.n = 0
-		}
-	default:
-		m.seen++
+	switch m.t.Next(p) {
+	case wire.PartOK, wire.PartEnd:
+		m.mark(p)
 	}
 	return m.w.WritePacket(p)
 }
 
+// mark sets SERVER_MORE_RESULTS_EXISTS in p's status when more is set.
 func (m *moreResults) mark(p []byte) {
 	if m.more {
 		wire.SetStatus(p, 0, wire.StatusMoreResults)

@@ -86,37 +86,33 @@ func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *
 type binaryRows struct {
 	w    wire.PacketWriter
 	cols []wire.ColDef
-	n    int // column count of the current result set; 0 outside one
-	seen int // its column definitions and EOF seen
+	t    wire.ResultTracker
 	vals [][]byte
 	buf  []byte
 }
 
+// WritePacket passes p on, a row in the binary protocol.
 func (b *binaryRows) WritePacket(p []byte) error {
-	switch {
-	case b.n == 0:
-		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) && n <= wire.MaxColumns {
-			b.n, b.seen, b.cols = int(n), 0, b.cols[:0]
-		}
-		return b.w.WritePacket(p)
-	case b.seen < b.n:
+	switch b.t.Next(p) {
+	case wire.PartColumnCount:
+		b.cols = b.cols[:0]
+	case wire.PartColumnDef:
 		c, ok := wire.ParseColDef(p)
 		if !ok {
 			return malformedExplain
 		}
 		b.cols = append(b.cols, c)
-		b.seen++
-		return b.w.WritePacket(p)
-	case b.seen == b.n: // the EOF after the column definitions
-		b.seen++
-		return b.w.WritePacket(p)
-	case wire.IsEOF(p) || wire.IsErr(p):
-		b.n = 0
-		return b.w.WritePacket(p)
+	case wire.PartRow:
+		return b.row(p)
 	}
+	return b.w.WritePacket(p)
+}
+
+// row passes a text row on in the binary protocol.
+func (b *binaryRows) row(p []byte) error {
 	b.vals = b.vals[:0]
 	rest := p
-	for range b.n {
+	for range b.t.Columns() {
 		v, null, m := wire.LenencString(rest)
 		if m == 0 {
 			return malformedExplain

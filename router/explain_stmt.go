@@ -176,51 +176,53 @@ type explainWriter struct {
 	label       string
 	first, last bool
 	names       introspect.Columns
-	n, seen     int // column count of the result set, packets of it seen
+	t           wire.ResultTracker
 	buf         []byte
 }
 
+// WritePacket passes p on as the merged result has it (see explainWriter).
 func (e *explainWriter) WritePacket(p []byte) error {
-	if e.seen == 0 {
-		n, m := wire.LenencInt(p)
-		if m != len(p) || m == 0 || p[0] == wire.OKHeader || wire.IsErr(p) || n > wire.MaxColumns {
-			return e.w.WritePacket(p) // not a result set
-		}
-		e.n, e.seen = int(n), 1
+	switch e.t.Next(p) {
+	case wire.PartColumnCount:
 		if !e.first {
 			return nil
 		}
 		if e.label == "" {
 			return e.w.WritePacket(p)
 		}
-		if err := e.w.WritePacket(wire.AppendLenencInt(nil, n+1)); err != nil {
+		if err := e.w.WritePacket(wire.AppendLenencInt(nil, uint64(e.t.Columns()+1))); err != nil {
 			return err
 		}
 		return e.w.WritePacket(wire.AppendColumnDef(nil, shardColumn))
-	}
-	e.seen++
-	switch {
-	case e.seen <= e.n+2: // column definitions and their EOF
+	case wire.PartColumnDef:
 		if !e.first {
 			return nil
 		}
-		if e.seen == e.n+2 {
-			return e.w.WritePacket(p)
-		}
 		return e.w.WritePacket(e.names.Rewrite(p))
-	case wire.IsEOF(p) || wire.IsErr(p):
-		e.seen = 0
-		if !e.last && wire.IsEOF(p) {
+	case wire.PartDefsEOF:
+		if !e.first {
 			return nil
 		}
 		return e.w.WritePacket(p)
+	case wire.PartEnd:
+		if !e.last {
+			return nil
+		}
+		return e.w.WritePacket(p)
+	case wire.PartRow:
+		return e.row(p)
 	}
+	return e.w.WritePacket(p) // not a result set, or its ERR
+}
+
+// row passes a row on with its label first and its values' names made logical.
+func (e *explainWriter) row(p []byte) error {
 	e.buf = e.buf[:0]
 	if e.label != "" {
 		e.buf = wire.AppendLenencString(e.buf, e.label)
 	}
 	rest := p
-	for range e.n {
+	for range e.t.Columns() {
 		v, null, m := wire.LenencString(rest)
 		if m == 0 {
 			return malformedExplain

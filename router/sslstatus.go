@@ -32,30 +32,17 @@ func (s *Session) sslStatusRows(w wire.PacketWriter) wire.PacketWriter {
 type sslRows struct {
 	w    wire.PacketWriter
 	vals map[string]string
-	n    int // column count of the current result set; 0 before it
-	seen int // packets of the current result set so far
+	t    wire.ResultTracker
 	buf  []byte
 }
 
+// WritePacket passes p on, a row of a two-column result (SHOW STATUS) with the client's
+// own value.
 func (r *sslRows) WritePacket(p []byte) error {
-	switch {
-	case r.n == 0:
-		if n, m := wire.LenencInt(p); m == len(p) && m > 0 && p[0] != wire.OKHeader && !wire.IsErr(p) {
-			r.n, r.seen = int(n), 0
-		}
-		return r.w.WritePacket(p)
-	case wire.IsEOF(p) || wire.IsErr(p):
-		r.seen++
-		if r.seen > r.n+1 || wire.IsErr(p) {
-			r.n = 0
-		}
-		return r.w.WritePacket(p)
+	if r.t.Next(p) == wire.PartRow && r.t.Columns() == 2 {
+		return r.w.WritePacket(r.row(p))
 	}
-	r.seen++
-	if r.seen <= r.n || r.n != 2 {
-		return r.w.WritePacket(p)
-	}
-	return r.w.WritePacket(r.row(p))
+	return r.w.WritePacket(p)
 }
 
 // row returns the row with the client's value when it names a session Ssl_* variable; a

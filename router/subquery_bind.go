@@ -322,66 +322,76 @@ func (b *subqueryBinder) runMax(q ast.ResultSetNode, limit int) (*subqueryResult
 // rowCollector reads a text-protocol result from the packets written to it.
 type rowCollector struct {
 	max     int
-	state   int // 0: column count, 1: definitions, 2: rows, 3: done
-	cols    int
+	t       wire.ResultTracker
+	done    bool // the first result set ended (or failed): later packets are ignored
 	defs    []subqueryCol
 	rows    [][][]byte
 	tooMany bool
 	err     error
 }
 
+// maxSubqueryColumns bounds the columns of a subquery's result the proxy reads.
+const maxSubqueryColumns = 4096
+
+// WritePacket reads the next packet of the subquery's result.
 func (c *rowCollector) WritePacket(p []byte) error {
-	switch {
-	case c.state == 3:
+	if c.done {
 		return nil
-	case wire.IsErr(p):
-		c.err, c.state = wire.ParseErr(p), 3
-		return nil
-	case c.state == 0:
-		n, m := wire.LenencInt(p)
-		if m <= 0 || n > 4096 {
-			c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery result"), 3
-			return nil
+	}
+	switch c.t.Next(p) {
+	case wire.PartErr:
+		c.err, c.done = wire.ParseErr(p), true
+	case wire.PartOK: // no result set: no columns, no rows
+		c.done = true
+	case wire.PartOther:
+		c.fail("router: a malformed subquery result")
+	case wire.PartColumnCount:
+		if c.t.Columns() > maxSubqueryColumns {
+			c.fail("router: a malformed subquery result")
 		}
-		c.cols, c.state = int(n), 1
-		if n == 0 {
-			c.state = 3
-		}
-	case c.state == 1 && wire.IsEOF(p):
-		c.state = 2
-	case c.state == 1:
+	case wire.PartColumnDef:
 		_, ok := wire.ParseColDef(p)
 		col, ok2 := parseSubqueryCol(p)
 		if !ok || !ok2 {
-			c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery column"), 3
+			c.fail("router: a malformed subquery column")
 			return nil
 		}
 		c.defs = append(c.defs, col)
-	case wire.IsEOF(p):
-		c.state = 3
-	default:
-		if len(c.rows) >= c.max {
-			c.tooMany = true
-			return nil
-		}
-		row := make([][]byte, 0, c.cols)
-		for range c.cols {
-			v, isNull, n := wire.LenencString(p)
-			if n <= 0 || n > len(p) {
-				c.err, c.state = sqlerr.New(sqlerr.ErUnknownError, "router: a malformed subquery row"), 3
-				return nil
-			}
-			if isNull {
-				v = nil
-			} else {
-				v = append([]byte{}, v...)
-			}
-			row = append(row, v)
-			p = p[n:]
-		}
-		c.rows = append(c.rows, row)
+	case wire.PartEnd:
+		c.done = true
+	case wire.PartRow:
+		c.row(p)
 	}
 	return nil
+}
+
+// fail ends the result with a malformed-result error.
+func (c *rowCollector) fail(msg string) {
+	c.err, c.done = sqlerr.New(sqlerr.ErUnknownError, "%s", msg), true
+}
+
+// row keeps a row (a copy of its values), or notes one beyond max.
+func (c *rowCollector) row(p []byte) {
+	if len(c.rows) >= c.max {
+		c.tooMany = true
+		return
+	}
+	row := make([][]byte, 0, c.t.Columns())
+	for range c.t.Columns() {
+		v, isNull, n := wire.LenencString(p)
+		if n <= 0 || n > len(p) {
+			c.fail("router: a malformed subquery row")
+			return
+		}
+		if isNull {
+			v = nil
+		} else {
+			v = append([]byte{}, v...)
+		}
+		row = append(row, v)
+		p = p[n:]
+	}
+	c.rows = append(c.rows, row)
 }
 
 // planBound plans a statement refused for its subqueries (refusal) again, after binding the
