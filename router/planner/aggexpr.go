@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
@@ -21,36 +22,36 @@ import (
 
 // ComputedCol is a column whose value the proxy computes after the groups are merged.
 type ComputedCol struct {
-	Col  ColRef
+	Col  plan.ColRef
 	Eval func(*EvalRow) SQLValue
 	text string
 	// Weight: when the column is a sort key, the hidden column the proxy fills with the
 	// collation key of a string value (noCol otherwise).
-	Weight ColRef
+	Weight plan.ColRef
 }
 
 // computeField plans field i, an expression over aggregates.
 func (sh *ScatterShape) computeField(i int, e ast.ExprNode) error {
-	return sh.compute(ColRef(i), e)
+	return sh.compute(plan.ColRef(i), e)
 }
 
 // compute plans column col (already in the shards' select list) as e evaluated after the merge.
-func (sh *ScatterShape) compute(col ColRef, e ast.ExprNode) error {
+func (sh *ScatterShape) compute(col plan.ColRef, e ast.ExprNode) error {
 	f, err := sh.compileExpr(e)
 	if err != nil {
 		return err
 	}
 	p := rowsOf(&sh.plan)
-	p.computed = append(p.computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: NoCol})
+	p.computed = append(p.computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: plan.NoCol})
 	return nil
 }
 
 // computedKey is an ORDER BY item that is an expression over aggregates not in the select
 // list: a hidden column computed like a field.
-func (sh *ScatterShape) computedKey(k MergeKey, e ast.ExprNode) (MergeKey, error) {
+func (sh *ScatterShape) computedKey(k plan.MergeKey, e ast.ExprNode) (plan.MergeKey, error) {
 	col := sh.addHidden(e)
 	if err := sh.compute(col, e); err != nil {
-		return MergeKey{}, err
+		return plan.MergeKey{}, err
 	}
 	k.Val, k.Weight = col, sh.computedWeight(col)
 	return k, nil
@@ -58,19 +59,19 @@ func (sh *ScatterShape) computedKey(k MergeKey, e ast.ExprNode) (MergeKey, error
 
 // computedWeight returns the weight column of computed column col, adding it: a string
 // sorts by its collation, whose key the proxy computes with the value.
-func (sh *ScatterShape) computedWeight(col ColRef) ColRef {
+func (sh *ScatterShape) computedWeight(col plan.ColRef) plan.ColRef {
 	computed := computedOf(&sh.plan)
 	for i := range computed {
 		c := &computed[i]
 		if c.Col != col {
 			continue
 		}
-		if c.Weight == NoCol {
+		if c.Weight == plan.NoCol {
 			c.Weight = sh.addHidden(ast.NewValueExpr(nil, "", ""))
 		}
 		return c.Weight
 	}
-	return NoCol
+	return plan.NoCol
 }
 
 // notFixedDec is the decimals of a floating-point column without a fixed scale.

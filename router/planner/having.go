@@ -11,6 +11,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -26,7 +27,7 @@ type EvalRow struct {
 	Row   [][]byte
 	Kinds []merge.Kind
 	Defs  []wire.ColDef
-	Col   func(ColRef) int
+	Col   func(plan.ColRef) int
 	colls collations
 }
 
@@ -90,11 +91,11 @@ func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 
 // havingColumn is the column of the shards' rows that holds e: a field named by its alias,
 // a group key of the same text, or a field of the same expression.
-func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
+func (sh *ScatterShape) havingColumn(e ast.ExprNode) (plan.ColRef, bool) {
 	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
 		for i, f := range sh.fields {
 			if f.AsName.L == c.Name.Name.L {
-				return ColRef(i), true
+				return plan.ColRef(i), true
 			}
 		}
 	}
@@ -105,7 +106,7 @@ func (sh *ScatterShape) havingColumn(e ast.ExprNode) (ColRef, bool) {
 		}
 	}
 	if i := sh.fieldOf(e); i >= 0 {
-		return ColRef(i), true
+		return plan.ColRef(i), true
 	}
 	return 0, false
 }
@@ -370,7 +371,7 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 }
 
 // columnValue reads a column of the merged row, with its type.
-func columnValue(col ColRef) func(*EvalRow) SQLValue {
+func columnValue(col plan.ColRef) func(*EvalRow) SQLValue {
 	return func(r *EvalRow) SQLValue {
 		i := r.Col(col)
 		v := r.Row[i]

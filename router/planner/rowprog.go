@@ -15,7 +15,7 @@ type rowProgram struct {
 }
 
 // rowsOf is m's row program, which it gets when it has none.
-func rowsOf(m *MergePlan) *rowProgram {
+func rowsOf(m *plan.Merge) *rowProgram {
 	if m.Rows == nil {
 		m.Rows = &rowProgram{}
 	}
@@ -23,7 +23,7 @@ func rowsOf(m *MergePlan) *rowProgram {
 }
 
 // computedOf is the computed columns of m's row program (none without one).
-func computedOf(m *MergePlan) []ComputedCol {
+func computedOf(m *plan.Merge) []ComputedCol {
 	if p, ok := m.Rows.(*rowProgram); ok {
 		return p.computed
 	}
@@ -43,11 +43,11 @@ func (p *rowProgram) Steps() []string {
 }
 
 // Columns are the computed columns and their sort keys' columns (plan.RowProgram).
-func (p *rowProgram) Columns() []ColRef {
-	var out []ColRef
+func (p *rowProgram) Columns() []plan.ColRef {
+	var out []plan.ColRef
 	for _, c := range p.computed {
 		out = append(out, c.Col)
-		if c.Weight != NoCol {
+		if c.Weight != plan.NoCol {
 			out = append(out, c.Weight)
 		}
 	}
@@ -56,7 +56,7 @@ func (p *rowProgram) Columns() []ColRef {
 
 // Bind prepares the program's evaluation over rows of these kinds and definitions
 // (plan.RowProgram).
-func (p *rowProgram) Bind(kinds []merge.Kind, defs []wire.ColDef, col func(ColRef) int) plan.RowEval {
+func (p *rowProgram) Bind(kinds []merge.Kind, defs []wire.ColDef, col func(plan.ColRef) int) plan.RowEval {
 	return &rowEval{p: p, ev: EvalRow{Kinds: kinds, Defs: defs, Col: col}}
 }
 
@@ -81,7 +81,7 @@ func (e *rowEval) Eval(row [][]byte) bool {
 		for i, cc := range e.p.computed {
 			j := e.ev.Col(cc.Col)
 			row[j] = vals[i]
-			if cc.Weight != NoCol && vals[i] != nil && e.ev.Kinds[j] == merge.KindString {
+			if cc.Weight != plan.NoCol && vals[i] != nil && e.ev.Kinds[j] == merge.KindString {
 				w := vals[i]
 				if coll := e.ev.Collation(e.ev.Defs[j].Collation); coll != nil {
 					w = coll.AppendKey(nil, string(w))

@@ -50,7 +50,7 @@ type ScatterTemplate struct {
 	sharded []TableRef
 	ldb     *rules.Database              // the logical database of its columns (introspect.ColumnsOf)
 	Shards  map[*rules.Shard]SQLTemplate // nil: the statement does not fit a template
-	Merge   *MergePlan
+	Merge   *plan.Merge
 	Limit   limitHoles
 	// Vals are the session values written into its WHERE (LAST_INSERT_ID(), DATABASE(),
 	// ...): bind variables filled in at each execution, their holes after the LIMIT's.
@@ -315,10 +315,10 @@ func (t *ScatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 	pl.Slots = slots
 	p, err := pl.Plan(snap, node, text, nil)
 	sp, ok := p.(*plan.Scatter)
-	if err != nil || !ok || MergeOf(sp).Branched {
+	if err != nil || !ok || sp.Merge.Branched {
 		return false
 	}
-	if m := MergeOf(sp); t.merged && (m.Group || len(m.Aggs) > 0 || m.Rows != nil) {
+	if m := sp.Merge; t.merged && (m.Group || len(m.Aggs) > 0 || m.Rows != nil) {
 		return false // the merge plan evaluates a value: planning read the sentinel
 	}
 	quoted, err := RestoreSQL(t.flags, nil, ast.NewValueExpr(tag, "", ""))
@@ -326,7 +326,7 @@ func (t *ScatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		return false
 	}
 	open := strings.TrimSuffix(quoted, tag+"'") + tag // the literal's opening up to the sentinel's index
-	m := MergeOf(sp)
+	m := sp.Merge
 	pushed := " LIMIT " + strconv.FormatInt(m.Offset+m.Count, 10)
 	for i, tg := range sp.Targets {
 		sql := tg.SQL
@@ -348,7 +348,7 @@ func (t *ScatterTemplate) plan(snap *rules.Snapshot, node ast.StmtNode, text str
 		}
 		shards[tg.Shard] = tmpl
 	}
-	t.Merge = MergeOf(sp)
+	t.Merge = sp.Merge
 	return true
 }
 
@@ -478,7 +478,7 @@ func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wir
 // limitMerge is the merge plan with the execution's LIMIT values, as planning reads them
 // (scatterShape.limit); ok is false for values planning refuses. Without LIMIT parameters
 // it is the template's own (read-only, shared by every execution).
-func (t *ScatterTemplate) limitMerge() (*MergePlan, bool) {
+func (t *ScatterTemplate) limitMerge() (*plan.Merge, bool) {
 	if t.Limit.Count < 0 && t.Limit.Offset < 0 {
 		return t.Merge, true
 	}
@@ -500,7 +500,7 @@ func (t *ScatterTemplate) limitMerge() (*MergePlan, bool) {
 
 // pushedLimit is the LIMIT clause planning pushes to the shards for m (pushLimit): offset+count,
 // or none when no shard could reach it.
-func pushedLimit(m *MergePlan) string {
+func pushedLimit(m *plan.Merge) string {
 	if m.Count < 0 || m.Count > math.MaxInt64-m.Offset {
 		return ""
 	}

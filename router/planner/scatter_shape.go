@@ -10,6 +10,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/merge"
+	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -28,7 +29,7 @@ type ScatterShape struct {
 	// wildcard: the select list has a *, so client columns have no known position and
 	// every key gets a hidden column.
 	wildcard bool
-	plan     MergePlan
+	plan     plan.Merge
 	// distinctTexts: the argument lists of the DISTINCT aggregates merged in two levels
 	// (scatter_distinct.go); with several, list i is branch i.
 	distinctTexts []string
@@ -41,7 +42,7 @@ var mergeableAggs = map[string]merge.AggFunc{
 }
 
 func (pl *Planner) shapeScatter(ed *edits, sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*ScatterShape, error) {
-	sh := &ScatterShape{sel: sel, ed: ed, pl: pl, params: params, plan: MergePlan{Count: -1}}
+	sh := &ScatterShape{sel: sel, ed: ed, pl: pl, params: params, plan: plan.Merge{Count: -1}}
 	for _, r := range sharded {
 		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.Table.Key})
 	}
@@ -215,10 +216,10 @@ func (sh *ScatterShape) fieldOf(e ast.ExprNode) int {
 }
 
 // addHidden appends a hidden column computing e.
-func (sh *ScatterShape) addHidden(e ast.ExprNode) ColRef {
+func (sh *ScatterShape) addHidden(e ast.ExprNode) plan.ColRef {
 	h := len(sh.hidden)
 	sh.hidden = append(sh.hidden, &ast.SelectField{Expr: e, AsName: ast.NewCIStr(fmt.Sprintf("__sp_h%d", h))})
-	return HiddenCol(h)
+	return plan.HiddenCol(h)
 }
 
 func weightOf(e ast.ExprNode) ast.ExprNode {
@@ -227,10 +228,10 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 
 // key builds a merge key for expression e: its column (a client field or a hidden one) and
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
-func (sh *ScatterShape) key(e ast.ExprNode, desc bool) MergeKey {
-	k := MergeKey{Desc: desc, Text: sh.pl.exprText(e)}
+func (sh *ScatterShape) key(e ast.ExprNode, desc bool) plan.MergeKey {
+	k := plan.MergeKey{Desc: desc, Text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
-		k.Val = ColRef(i)
+		k.Val = plan.ColRef(i)
 	} else {
 		k.Val = sh.addHidden(e)
 	}
@@ -241,13 +242,13 @@ func (sh *ScatterShape) key(e ast.ExprNode, desc bool) MergeKey {
 // groupKey is key for an expression the shards group by. A string's weight is read
 // through MIN when the expression is not a plain column: WEIGHT_STRING(e) alone names
 // columns that are not grouped by themselves, which ONLY_FULL_GROUP_BY refuses.
-func (sh *ScatterShape) groupKey(e ast.ExprNode) MergeKey {
+func (sh *ScatterShape) groupKey(e ast.ExprNode) plan.MergeKey {
 	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
 		return sh.key(e, false)
 	}
-	k := MergeKey{Text: sh.pl.exprText(e)}
+	k := plan.MergeKey{Text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
-		k.Val = ColRef(i)
+		k.Val = plan.ColRef(i)
 	} else {
 		k.Val = sh.addHidden(e)
 	}
@@ -283,7 +284,7 @@ func (sh *ScatterShape) shapeDistinct() error {
 		}
 	}
 	for i, f := range sh.fields {
-		if slices.ContainsFunc(sh.plan.Order, func(k MergeKey) bool { return k.Val == ColRef(i) }) {
+		if slices.ContainsFunc(sh.plan.Order, func(k plan.MergeKey) bool { return k.Val == plan.ColRef(i) }) {
 			continue
 		}
 		sh.plan.Order = append(sh.plan.Order, sh.key(f.Expr, false))
@@ -298,7 +299,7 @@ func (sh *ScatterShape) shapeDistinct() error {
 
 // orderByKeys is an ORDER BY on the merge keys' columns: a client column by its position,
 // a hidden one by its alias (valid in a shard's SELECT and in a UNION of them).
-func (sh *ScatterShape) orderByKeys(keys []MergeKey) *ast.OrderByClause {
+func (sh *ScatterShape) orderByKeys(keys []plan.MergeKey) *ast.OrderByClause {
 	ob := &ast.OrderByClause{}
 	for _, k := range keys {
 		var e ast.ExprNode = &ast.PositionExpr{N: int(k.Val) + 1}
@@ -336,7 +337,7 @@ func (sh *ScatterShape) shapeGroups() error {
 			}
 			continue
 		}
-		a, err := sh.mergeAgg(agg, ColRef(i))
+		a, err := sh.mergeAgg(agg, plan.ColRef(i))
 		if err != nil {
 			return err
 		}
@@ -371,12 +372,12 @@ func (sh *ScatterShape) shapeGroups() error {
 	return sh.finishFields()
 }
 
-// MergeAgg describes how an aggregate at col combines across shards.
-func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeAgg, error) {
+// plan.MergeAgg describes how an aggregate at col combines across shards.
+func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col plan.ColRef) (plan.MergeAgg, error) {
 	fn, ok := mergeableAggs[strings.ToLower(agg.F)]
 	text := sh.pl.exprText(agg)
 	if !ok {
-		return MergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
+		return plan.MergeAgg{}, sqlerr.NotSupported("aggregate %s on a query over several shards (GROUP BY the shard key to run it on each shard)", text)
 	}
 	list := -1
 	if fn != merge.AggMin && fn != merge.AggMax {
@@ -385,10 +386,10 @@ func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeA
 	distinct := list >= 0
 	if agg.Distinct && fn != merge.AggMin && fn != merge.AggMax && !distinct {
 		if !(fn == merge.AggCount && len(agg.Args) == 1 && sh.isKey(agg.Args[0])) {
-			return MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
+			return plan.MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards (only COUNT(DISTINCT shard key) adds up across shards)", text)
 		}
 	}
-	a := MergeAgg{Func: fn, Col: col, Weight: NoCol, Sum: NoCol, Count: NoCol, Text: text, Distinct: distinct, Branch: max(list, 0)}
+	a := plan.MergeAgg{Func: fn, Col: col, Weight: plan.NoCol, Sum: plan.NoCol, Count: plan.NoCol, Text: text, Distinct: distinct, Branch: max(list, 0)}
 	switch fn {
 	case merge.AggMin, merge.AggMax:
 		a.Weight = sh.addHidden(weightOf(agg))
@@ -397,7 +398,7 @@ func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeA
 		a.Sum = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncSum, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
 		a.Count = sh.addHidden(&ast.AggregateFuncExpr{F: ast.AggFuncCount, Args: []ast.ExprNode{arg}, Distinct: agg.Distinct})
 		if agg.Distinct && !distinct {
-			return MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards", text)
+			return plan.MergeAgg{}, sqlerr.NotSupported("%s on a query over several shards", text)
 		}
 	}
 	return a, nil
@@ -405,10 +406,10 @@ func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col ColRef) (MergeA
 
 // aggColumn returns the column of aggregate agg, adding a hidden one (and its merge) when no
 // client field computes it.
-func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (ColRef, MergeAgg, error) {
+func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (plan.ColRef, plan.MergeAgg, error) {
 	if i := sh.fieldOf(agg); i >= 0 {
 		for _, a := range sh.plan.Aggs {
-			if a.Col == ColRef(i) {
+			if a.Col == plan.ColRef(i) {
 				return a.Col, a, nil
 			}
 		}
@@ -422,29 +423,29 @@ func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (ColRef, MergeAgg,
 	col := sh.addHidden(agg)
 	a, err := sh.mergeAgg(agg, col)
 	if err != nil {
-		return 0, MergeAgg{}, err
+		return 0, plan.MergeAgg{}, err
 	}
 	sh.plan.Aggs = append(sh.plan.Aggs, a)
 	return col, a, nil
 }
 
 // postKey is an ORDER BY item over merged groups.
-func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
+func (sh *ScatterShape) postKey(it *ast.ByItem) (plan.MergeKey, error) {
 	e := sh.resolve(it.Expr)
 	if e == nil {
-		return MergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
+		return plan.MergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
 	}
-	k := MergeKey{Desc: it.Desc, Text: sh.pl.exprText(e), Weight: NoCol}
+	k := plan.MergeKey{Desc: it.Desc, Text: sh.pl.exprText(e), Weight: plan.NoCol}
 	if agg, ok := e.(*ast.AggregateFuncExpr); ok {
 		col, a, err := sh.aggColumn(agg)
 		if err != nil {
-			return MergeKey{}, err
+			return plan.MergeKey{}, err
 		}
 		k.Val, k.Weight = col, a.Weight
 		return k, nil
 	}
 	if i := sh.fieldOf(e); i >= 0 && hasAggregateExpr(e) {
-		k.Val, k.Weight = ColRef(i), sh.computedWeight(ColRef(i))
+		k.Val, k.Weight = plan.ColRef(i), sh.computedWeight(plan.ColRef(i))
 		return k, nil
 	}
 	if hasAggregateExpr(e) {
@@ -457,10 +458,10 @@ func (sh *ScatterShape) postKey(it *ast.ByItem) (MergeKey, error) {
 		}
 	}
 	if i := sh.fieldOf(e); i >= 0 {
-		k.Val = ColRef(i)
+		k.Val = plan.ColRef(i)
 		return k, nil
 	}
-	return MergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.Text)
+	return plan.MergeKey{}, sqlerr.NotSupported("ORDER BY %s, neither grouped nor selected, on a query over several shards", k.Text)
 }
 
 // finishFields appends the hidden columns to the shards' select list.
