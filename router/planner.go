@@ -18,20 +18,11 @@ func (s *Session) planner(snap *rules.Snapshot) *planner.Planner {
 		Version: s.r.version, MaxPkt: s.r.maxPkt, Lists: s.lists, Locked: s.locks.locked()}
 }
 
-// plan decides where a statement goes under snap (see planWith).
+// plan decides where a statement goes under snap (planner.Planner.Plan).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
-	return planWith(s.planner(snap), snap, st, text, params)
+	return s.planner(snap).Plan(snap, st, text, params)
 }
 
-// planWith plans st, whose text is text, with pl (planner.Planner.Plan): a route that sends
-// text as it is becomes a plan.Passthrough (planner.Passthrough).
-func planWith(pl *planner.Planner, snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
-	p, err := pl.Plan(snap, st, text, params)
-	if err != nil {
-		return nil, err
-	}
-	return planner.Passthrough(p, text), nil
-}
 
 // planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
 // the proxy (local.go), DDL on sharded or broadcast tables as a fan-out (ddl.go), anything
@@ -50,7 +41,7 @@ func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text stri
 			return d, nil
 		}
 	}
-	return planWith(pl, snap, st, text, nil)
+	return pl.Plan(snap, st, text, nil)
 }
 
 // describe plans a statement at prepare time, with no parameters bound: a statement routed
@@ -58,5 +49,5 @@ func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text stri
 func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
 	pl := s.planner(snap)
 	pl.Describing = true
-	return planWith(pl, snap, st, text, nil)
+	return pl.Plan(snap, st, text, nil)
 }

@@ -21,8 +21,8 @@
 //     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
 //     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
 //     shard's statement cut at its parameters, filled in and pruned at each EXECUTE;
-//   - passthrough (passthrough.go): a route whose SQL is the client's text as received, and
-//     binds nothing, is a plan.Passthrough;
+//   - passthrough (plan.go: finishRoute): a route whose SQL is the client's text as
+//     received, and binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
 //     and put back when restoring).
 //

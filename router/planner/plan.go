@@ -43,8 +43,9 @@ func IsSystemSchema(name string) bool {
 // backend connection's (CONNECTION_ID(), LAST_INSERT_ID(), DATABASE()). Statements on single
 // tables go to their database's default shard; those naming sharded or broadcast tables are
 // placed by routeSharded. params are a prepared statement's bound values (nil otherwise).
-// The plan is a *plan.Route, or a *plan.Scatter (a SELECT over several shards) or a
-// *plan.MultiWrite (a write over several); DDL fan-out and local answers are planned before
+// The plan is a *plan.Route, a *plan.Passthrough (a route that sends text as it is and binds
+// nothing), a *plan.Scatter (a SELECT over several shards) or a *plan.MultiWrite (a write
+// over several); DDL fan-out and local answers are planned before
 // (Session.planStatement). Plan edits st while it writes the shards' SQL and puts every edit
 // back before it returns (edits.go): st is as the caller gave it, and a bound route the plan
 // holds makes the analysis' edits again on it at its first execution (bound.go).
@@ -86,7 +87,7 @@ func (pl *Planner) Plan(snap *rules.Snapshot, st ast.StmtNode, text string, para
 		bound = newFixedRoute(pl, snap, st, text, a, db, r.Shard, binds) // session values only: bound.go
 	}
 	r.Attrs = attrs
-	return pl.finishRoute(snap, st, a, db, show, bound, r)
+	return pl.finishRoute(snap, st, text, a, db, show, bound, r)
 }
 
 // checkAnalyzed refuses what the analysis of st shows no plan can send, and names the slot
@@ -147,9 +148,10 @@ func (pl *Planner) placeRouted(snap *rules.Snapshot, st ast.StmtNode, text strin
 	return nil, false, at, nil
 }
 
-// finishRoute completes the route r of st to one shard: physical names, the SQL written
-// back when anything was rewritten, the columns' logical names, the bound route kept.
-func (pl *Planner) finishRoute(snap *rules.Snapshot, st ast.StmtNode, a *Analyzer, db *rules.Database, show *ast.ShowStmt, bound *BoundRoute, r plan.Route) (plan.Primitive, error) {
+// finishRoute completes the route r of st (whose text is text) to one shard: physical
+// names, the SQL written back when anything was rewritten, the columns' logical names, the
+// bound route kept; a Passthrough when it sends text unchanged and binds nothing.
+func (pl *Planner) finishRoute(snap *rules.Snapshot, st ast.StmtNode, text string, a *Analyzer, db *rules.Database, show *ast.ShowStmt, bound *BoundRoute, r plan.Route) (plan.Primitive, error) {
 	if err := pl.physicalNames(snap, st, a, show, &r); err != nil {
 		return nil, err
 	}
@@ -164,6 +166,9 @@ func (pl *Planner) finishRoute(snap *rules.Snapshot, st ast.StmtNode, a *Analyze
 	r.Columns = introspect.ColumnsOf(db, r.Shard)
 	if b := bound.finish(&r, a); b != nil { // not r.Bound = bound.finish(...): a nil *boundRoute is no nil Binding
 		r.Bound = b
+	}
+	if r.Bound == nil && r.SQL == text {
+		return &plan.Passthrough{Route: r}, nil // nothing rewritten, nothing bound
 	}
 	out := new(plan.Route)
 	*out = r
