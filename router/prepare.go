@@ -3,11 +3,14 @@ package router
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/introspect"
@@ -42,6 +45,7 @@ type Stmt struct {
 	bound      *planner.BoundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *planner.ScatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
 	writes     *writeRoute              // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
+	nested     *nestedStmt              // refused for its subqueries: the tree its executions bind them into
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -163,7 +167,7 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
 	if errors.Is(err, planner.ErrNestedUnpinned) {
-		p, err = s.describeBound(snap, text, err) // subquery_prepare.go
+		p, err = s.describeBound(snap, st, err) // subquery_prepare.go
 	}
 	if err == nil {
 		p, err = withReturning(p, clause)
@@ -304,15 +308,9 @@ type singleRoute struct {
 // shapes no plan kept at PREPARE holds for (see Execute's order), and any statement whose
 // kept plan no longer holds.
 func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param, w wire.PacketWriter) error {
-	node, err := s.parseOne(st.text)
-	if err != nil {
-		return err
-	}
-	p, err := s.plan(snap, node, st.text, params)
-	bound := errors.Is(err, planner.ErrNestedUnpinned)
-	if bound { // the parameters and the subqueries' values bound into the text: subquery_prepare.go
-		p, err = s.planBound(ctx, snap, st.text, params, err)
-		params = nil
+	p, bound, err := st.planExecution(ctx, s, snap, params)
+	if bound {
+		params = nil // bound into the statement
 	}
 	if err == nil && st.returning != "" {
 		p, err = withReturning(p, st.returning)
@@ -442,4 +440,67 @@ func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, s
 		return nil, introspect.Columns{}, false
 	}
 	return sp, sp.Columns, true
+}
+
+// planExecution plans one execution of st with its values params. A statement refused for
+// its subqueries over several shards (subquery_prepare.go) is planned with its values and
+// its subqueries' bound in (bound): from the tree it keeps for that (nestedStmt), parsed
+// once; an INSERT ... SELECT, whose tree binding its rows changes, is parsed each time.
+func (st *Stmt) planExecution(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param) (plan.Primitive, bool, error) {
+	if n := st.nested; n.holds(s, snap) {
+		if err := planner.BindLiterals(n.lits, params); err != nil {
+			return nil, true, err
+		}
+		p, err := s.planBound(ctx, snap, n.st, n.refusal)
+		return p, true, err
+	}
+	node, err := s.parseOne(st.text)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.plan(snap, node, st.text, params)
+	if !errors.Is(err, planner.ErrNestedUnpinned) {
+		return p, false, err
+	}
+	if _, ok := node.(*ast.InsertStmt); ok {
+		if err := planner.BindParams(node, params); err != nil {
+			return nil, true, err
+		}
+		p, err = s.planBound(ctx, snap, node, err)
+		return p, true, err
+	}
+	st.nested = newNestedStmt(s, snap, node, err) // planning left node as it was
+	if err := planner.BindLiterals(st.nested.lits, params); err != nil {
+		return nil, true, err
+	}
+	p, err = s.planBound(ctx, snap, st.nested.st, err)
+	return p, true, err
+}
+
+// nestedStmt is the tree a prepared statement refused for its subqueries over several
+// shards keeps for its executions: its ? are literal slots each EXECUTE writes its values
+// into; planBound binds the subqueries' values into it and puts it back once planned, so
+// nothing is parsed again. It holds for the snapshot, database and restore flags (the
+// session's sql_mode) it was parsed under.
+type nestedStmt struct {
+	snap    *rules.Snapshot
+	db      string
+	flags   format.RestoreFlags
+	st      ast.StmtNode
+	lits    []*test_driver.ValueExpr
+	refusal error // why the statement is not planned as it is
+}
+
+// newNestedStmt keeps st, parsed from the statement's text under snap, for its executions.
+func newNestedStmt(s *Session, snap *rules.Snapshot, st ast.StmtNode, refusal error) *nestedStmt {
+	var markers planner.MarkerCollector
+	st.Accept(&markers)
+	slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
+	return &nestedStmt{snap: snap, db: s.db, flags: s.vars.restoreFlags, st: st, lits: planner.LiteralSlots(st, markers), refusal: refusal}
+}
+
+// holds reports whether the tree was kept under the session's snapshot, database and
+// restore flags.
+func (n *nestedStmt) holds(s *Session, snap *rules.Snapshot) bool {
+	return n != nil && n.snap == snap && n.db == s.db && n.flags == s.vars.restoreFlags
 }

@@ -130,7 +130,12 @@ func placeExecution(t *testing.T, s *Session, snap *rules.Snapshot, st *Stmt, pa
 		return "prepared route", []string{st.shard.Name + ": " + st.sql}
 	default:
 		if errors.Is(werr, planner.ErrNestedUnpinned) { // its subqueries run first, their values bound in
-			want, werr = s.planBound(context.Background(), snap, st.text, params, werr)
+			var bound bool
+			cp := *st // planExecution keeps the tree it parses in st: not before the execution counted
+			want, bound, werr = cp.planExecution(context.Background(), s, snap, params)
+			if !bound {
+				t.Fatalf("%s: refused for its subqueries, not planned with them bound", st.text)
+			}
 		}
 		if werr != nil {
 			return "planned", []string{"error: " + werr.Error()}

@@ -162,7 +162,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	}
 	p, err := s.planStatement(snap, st, text)
 	if errors.Is(err, planner.ErrNestedUnpinned) {
-		p, err = s.planBound(ctx, snap, text, nil, err) // subquery_bind.go
+		p, err = s.planBound(ctx, snap, st, err) // subquery_bind.go
 	}
 	if err != nil {
 		return err

@@ -43,11 +43,27 @@ const erTooBigSelect = 1104
 
 // bindSubqueries runs the uncorrelated IN, EXISTS and scalar subqueries of st (a SELECT's
 // select list, WHERE and HAVING; an UPDATE's SET and WHERE; a DELETE's WHERE) and replaces
-// them with their values. It reports whether it replaced any.
+// them with their values. It reports whether it replaced any, and returns the undo that
+// puts st back as it was (once its plan is made: the plan keeps only text).
 // A scalar subquery that cannot run alone (correlated) is left in place, its refusal
 // returned as correlated: the caller reports it if the statement is still refused.
-func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated, err error) {
-	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: planner.IsWrite(st)}
+func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode) (bound bool, correlated error, undo func(), err error) {
+	b := &subqueryBinder{s: s, ctx: ctx, snap: snap, max: snap.Server().MaxSubqueryValues, primary: planner.IsWrite(st), swaps: planner.Swapper{}}
+	var named []*ast.SelectField
+	undo = func() {
+		for _, f := range named {
+			f.AsName = ast.CIStr{}
+		}
+		if len(b.swaps) == 0 {
+			return
+		}
+		for _, site := range bindSites(st) {
+			if site.expr != nil && *site.expr != nil {
+				n, _ := (*site.expr).Accept(b.swaps)
+				*site.expr = n.(ast.ExprNode)
+			}
+		}
+	}
 	for _, site := range bindSites(st) {
 		if site.expr == nil || *site.expr == nil {
 			continue
@@ -56,15 +72,16 @@ func (s *Session) bindSubqueries(ctx context.Context, snap *rules.Snapshot, st a
 		b.mode = site.mode
 		n, _ := (*site.expr).Accept(b)
 		if b.err != nil {
-			return false, nil, b.err
+			return false, nil, undo, b.err
 		}
 		*site.expr = n.(ast.ExprNode)
 		if f := site.field; f != nil && b.count != before && f.AsName.O == "" {
 			// MariaDB names the column after the expression as written, subquery included.
 			f.AsName = ast.NewCIStr(strings.TrimSpace(f.Text()))
+			named = append(named, f)
 		}
 	}
-	return b.count > 0, b.correlated, nil
+	return b.count > 0, b.correlated, undo, nil
 }
 
 // bindSite is an expression of a statement whose subqueries may be bound, and how.
@@ -116,6 +133,7 @@ type subqueryBinder struct {
 	// primary: the subqueries feed a write, so they read the primary even under a
 	// read/write split (as MariaDB reads what it changes).
 	primary bool
+	swaps   planner.Swapper // each value put in a subquery's place → the subquery
 }
 
 func (b *subqueryBinder) Enter(n ast.Node) (ast.Node, bool) {
@@ -170,11 +188,12 @@ func (b *subqueryBinder) Leave(n ast.Node) (ast.Node, bool) {
 		return n, false
 	}
 	b.count++
+	b.swaps[out] = n // put back by bindSubqueries' undo
 	return out, true
 }
 
-// limitRows bounds a SELECT without a LIMIT to n rows and returns the undo (for a
-// subquery left in place).
+// limitRows bounds a SELECT without a LIMIT to n rows while it runs and returns the undo
+// (the subquery goes back in its place when planBound is done).
 func limitRows(q ast.ResultSetNode, n uint64) func() {
 	sel, ok := q.(*ast.SelectStmt)
 	if !ok || sel.Limit != nil {
@@ -186,10 +205,9 @@ func limitRows(q ast.ResultSetNode, n uint64) func() {
 
 // bindExists replaces [NOT] EXISTS (SELECT ...) by 1 or 0: one row tells.
 func (b *subqueryBinder) bindExists(x *ast.ExistsSubqueryExpr, sub *ast.SubqueryExpr) (ast.ExprNode, error) {
-	undo := limitRows(sub.Query, 1)
+	defer limitRows(sub.Query, 1)()
 	res, err := b.run(sub.Query)
 	if err != nil {
-		undo()
 		return nil, err
 	}
 	return boolLiteral((len(res.rows) > 0) != x.Not), nil
@@ -198,10 +216,9 @@ func (b *subqueryBinder) bindExists(x *ast.ExistsSubqueryExpr, sub *ast.Subquery
 // bindScalar replaces a scalar subquery by its value (see subquery_scalar.go). It reads at
 // most two rows: more than one is an error wherever MariaDB evaluates the value.
 func (b *subqueryBinder) bindScalar(sub *ast.SubqueryExpr) (ast.ExprNode, error) {
-	undo := limitRows(sub.Query, 2)
+	defer limitRows(sub.Query, 2)()
 	res, err := b.runMax(sub.Query, 2)
 	if err != nil {
-		undo()
 		return nil, err
 	}
 	return scalarValue(b.s.vars.parser, res, b.mode)
@@ -219,10 +236,9 @@ func (b *subqueryBinder) bindIn(x *ast.PatternInExpr, sub *ast.SubqueryExpr) (as
 	if inner, ok := sub.Query.(*ast.SelectStmt); ok && inner.Limit != nil {
 		return nil, sqlerr.New(sqlerr.ErNotSupportedYet, "This version of MariaDB doesn't yet support 'LIMIT & IN/ALL/ANY/SOME subquery'")
 	}
-	undo := limitRows(sub.Query, uint64(b.max)+1) // one more than allowed tells there are too many
+	defer limitRows(sub.Query, uint64(b.max)+1)() // one more than allowed tells there are too many
 	res, err := b.run(sub.Query)
 	if err != nil {
-		undo()
 		return nil, err
 	}
 	want := 1
@@ -394,23 +410,21 @@ func (c *rowCollector) row(p []byte) {
 	c.rows = append(c.rows, row)
 }
 
-// planBound plans a statement refused for its subqueries (refusal) again, after binding the
-// values of its IN, EXISTS and scalar subqueries (of an INSERT ... SELECT, its rows). params are a prepared statement's values, bound into the
-// statement first (nil for a plain query).
-func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, text string, params []wire.Param, refusal error) (plan.Primitive, error) {
-	st, ok := s.rebindable(text) // subquery_prepare.go
-	if !ok {
+// planBound plans st, a statement refused for its subqueries (refusal), again after binding
+// the values of its IN, EXISTS and scalar subqueries into it (of an INSERT ... SELECT, its
+// rows): a SELECT, UPDATE or DELETE is put back as it was before planBound returns (the
+// plan holds text only); an INSERT ... SELECT keeps its rows (its tree is not reused).
+// A prepared statement's values are in st already.
+func (s *Session) planBound(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, refusal error) (plan.Primitive, error) {
+	switch st := st.(type) {
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+	case *ast.InsertStmt:
+		return s.planInsertSelect(ctx, snap, st, refusal) // subquery_insert.go
+	default:
 		return nil, refusal
 	}
-	if params != nil {
-		if err := planner.BindParams(st, params); err != nil {
-			return nil, err
-		}
-	}
-	if ins, ok := st.(*ast.InsertStmt); ok {
-		return s.planInsertSelect(ctx, snap, ins, refusal) // subquery_insert.go
-	}
-	bound, correlated, err := s.bindSubqueries(ctx, snap, st)
+	bound, correlated, undo, err := s.bindSubqueries(ctx, snap, st)
+	defer undo()
 	if correlated != nil {
 		refusal = correlated // the reason the statement cannot run
 	}

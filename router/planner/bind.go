@@ -115,3 +115,19 @@ func (r MarkerReplacer) Leave(n ast.Node) (ast.Node, bool) {
 	}
 	return n, true
 }
+
+// BindLiterals writes each parameter's value into its literal slot (LiteralSlots), as
+// BindParams writes a fresh literal in each marker's place.
+func BindLiterals(lits []*test_driver.ValueExpr, params []wire.Param) error {
+	if len(lits) != len(params) {
+		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to mysqld_stmt_execute")
+	}
+	for i, p := range params {
+		v, err := ParamLiteral(p)
+		if err != nil {
+			return err
+		}
+		*lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
+	}
+	return nil
+}

@@ -98,7 +98,7 @@ func (e *edits) upTo(m int) edits {
 func (e *edits) undo(root ast.Node) {
 	e.undoTo(0)
 	if len(e.swaps) > 0 {
-		back := make(swapper, len(e.swaps))
+		back := make(Swapper, len(e.swaps))
 		for _, s := range e.swaps {
 			back[s.now] = s.old
 		}
@@ -126,7 +126,7 @@ func (e *edits) undoTo(m int) {
 // redo makes the edits again on root's tree, in the order they were made.
 func (e *edits) redo(root ast.Node) {
 	if len(e.swaps) > 0 {
-		again := make(swapper, len(e.swaps))
+		again := make(Swapper, len(e.swaps))
 		for _, s := range e.swaps {
 			again[s.old] = s.now
 		}
@@ -144,12 +144,12 @@ func (e *edits) redo(root ast.Node) {
 	}
 }
 
-// swapper is a walk that puts in each of its keys' places its value (and that value's, when
+// Swapper is a walk that puts in each of its keys' places its value (and that value's, when
 // a node replaced was itself a replacement: DATABASE() became 'shop', which became 'shop_0').
-type swapper map[ast.Node]ast.Node
+type Swapper map[ast.Node]ast.Node
 
 // Enter replaces n when it is a key (and leaves the replacement's children alone).
-func (s swapper) Enter(n ast.Node) (ast.Node, bool) {
+func (s Swapper) Enter(n ast.Node) (ast.Node, bool) {
 	r, ok := s[n]
 	if !ok {
 		return n, false
@@ -161,7 +161,7 @@ func (s swapper) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 // Leave keeps n.
-func (s swapper) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+func (s Swapper) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // rename points a table reference at its physical table. Columns qualified by the logical
 // name keep working through an alias, where the statement allows one.

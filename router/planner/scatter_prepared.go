@@ -170,7 +170,7 @@ func (t *ScatterTemplate) build(parse parseFunc, snap *rules.Snapshot, text stri
 	if t.ldb, err = t.pl.StatementDB(snap, a); err != nil {
 		return false
 	}
-	t.sel, t.Lits, t.Vals = sel, literalSlots(sel, a.Markers), a.SessionVals
+	t.sel, t.Lits, t.Vals = sel, LiteralSlots(sel, a.Markers), a.SessionVals
 	if t.PerSlot != nil { // planned per set of slots (slotShards); a LIMIT ? is pushed into each UNION part
 		t.text = text
 		return t.Limit.Count < 0 && t.Limit.Offset < 0
@@ -273,10 +273,10 @@ func limitMarker(sel *ast.SelectStmt, part func(*ast.Limit) ast.ExprNode) int {
 	return -1
 }
 
-// literalSlots puts a literal in the place of each of st's markers (in text order), for
+// LiteralSlots puts a literal in the place of each of st's markers (in text order), for
 // each execution to set to its value: the statement's WHERE then prunes as binding the
 // values into a fresh tree would.
-func literalSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_driver.ValueExpr {
+func LiteralSlots(st ast.Node, markers []*test_driver.ParamMarkerExpr) []*test_driver.ValueExpr {
 	lits := make([]*test_driver.ValueExpr, len(markers))
 	values := make(MarkerReplacer, len(markers))
 	for i, m := range markers {
@@ -413,12 +413,8 @@ func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wir
 	if len(params) != len(t.Lits) {
 		return nil, introspect.Columns{}, false
 	}
-	for i, p := range params {
-		v, err := ParamLiteral(p)
-		if err != nil {
-			return nil, introspect.Columns{}, false
-		}
-		*t.Lits[i] = *ast.NewValueExpr(v, "", "").(*test_driver.ValueExpr)
+	if BindLiterals(t.Lits, params) != nil {
+		return nil, introspect.Columns{}, false
 	}
 	if !FillSessionVals(v, snap, t.Vals) {
 		return nil, introspect.Columns{}, false
