@@ -171,18 +171,6 @@ func (in *interrupts) withTimeout(ctx context.Context, d time.Duration, source s
 	return err
 }
 
-// interruptedError is what the client gets for a statement whose context ended: 3024 for a
-// deadline, 1317 for a cancellation (KILL QUERY, client gone, shutdown). The cause stays
-// visible to errors.Is.
-func interruptedError(ctx context.Context) error {
-	cause := context.Cause(ctx)
-	if errors.Is(cause, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
-			"Query execution was interrupted, maximum statement execution time exceeded"), cause)
-	}
-	return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted"), cause)
-}
-
 // killReason names why ctx ended, for Metrics.BackendKill.
 func killReason(ctx context.Context) string {
 	return killReasonOf(context.Cause(ctx))
@@ -256,7 +244,7 @@ func interrupted(ctx context.Context, cw *cutoff, err error, write bool) error {
 	case err == nil && !cw.dropped:
 		return nil
 	case !write || isStatementError(err):
-		return interruptedError(ctx)
+		return engine.InterruptedError(ctx)
 	}
 	return sqlerr.Lost(fmt.Errorf("%w: %w", engine.ErrBackendIO, sqlerr.New(sqlerr.ErConnLost,
 		"Lost connection to the backend while a write was interrupted (%v, %v); it may or may not have run", context.Cause(ctx), err)))
@@ -269,7 +257,7 @@ func interrupted(ctx context.Context, cw *cutoff, err error, write bool) error {
 // branch of a multi-shard write, which the commit that follows settles): see interrupted.
 func (in *interrupts) relayOn(ctx context.Context, shard *rules.Shard, c Conn, cmd byte, payload []byte, more, write bool, w wire.PacketWriter) (engine.Outcome, error) {
 	if ctx.Err() != nil {
-		return engine.Outcome{}, interruptedError(ctx) // nothing sent: the connection stays clean
+		return engine.Outcome{}, engine.InterruptedError(ctx) // nothing sent: the connection stays clean
 	}
 	it := in.interruptOnDone(ctx, shard, c)
 	cw := &cutoff{ctx: ctx, w: w, keep: write}

@@ -93,7 +93,7 @@ func (p *loadPart) ReadFilePacket() ([]byte, error) {
 	case <-p.run.failed:
 		return nil, p.run.err
 	case <-p.run.ctx.Done():
-		return nil, interruptedError(p.run.ctx)
+		return nil, engine.InterruptedError(p.run.ctx)
 	}
 }
 
@@ -150,7 +150,7 @@ func (p *loadPart) send(b []byte) error {
 	case <-l.finished:
 		return errLoadAbandoned
 	case <-l.ctx.Done():
-		return interruptedError(l.ctx)
+		return engine.InterruptedError(l.ctx)
 	}
 }
 

@@ -23,7 +23,6 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	return s.planner(snap).Plan(snap, st, text, params)
 }
 
-
 // planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
 // the proxy (local.go), DDL on sharded or broadcast tables as a fan-out (ddl.go), anything
 // else by plan.

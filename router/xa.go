@@ -67,7 +67,7 @@ func (r *branchRun) Exec(ctx context.Context, sql string) error {
 		if r.c.Broken() {
 			_ = r.s.intr.killQuery(r.b.Shard, r.c, killReason(ctx))
 		}
-		err = interruptedError(ctx)
+		err = engine.InterruptedError(ctx)
 	}
 	return err
 }

@@ -2,7 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/shardproxy/shardproxy/sqlerr"
 )
 
 // A statement whose context ends (its deadline, KILL, the client going away) is cut short
@@ -84,4 +88,16 @@ func (it *Interrupter) Stop() bool {
 		_ = it.c.Wire().NetConn().SetDeadline(time.Time{})
 	}
 	return true
+}
+
+// interruptedError is what the client gets for a statement whose context ended: 3024 for a
+// deadline, 1317 for a cancellation (KILL QUERY, client gone, shutdown). The cause stays
+// visible to errors.Is.
+func InterruptedError(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryTimeout,
+			"Query execution was interrupted, maximum statement execution time exceeded"), cause)
+	}
+	return fmt.Errorf("%w: %w", sqlerr.New(sqlerr.ErQueryInterrupted, "Query execution was interrupted"), cause)
 }

@@ -25,11 +25,13 @@
 // ErrBackendIO; its ERR packets come back as *sqlerr.Error.
 // A panic recovered while working on a connection becomes Panicked's error.
 //
-// It runs a Scatter's merge program (merge.go: MergeRows, plan.Merge's steps over the
-// shards' row streams; merge_distinct.go: DISTINCT aggregates in two levels). The rest of
-// the execution of plan primitives (one shard, a scatter's connections, multi-shard
-// writes) lives in package router, whose session owns the connections, transaction and
-// diagnostics they need.
+// It runs a Scatter on the connections the session acquired for it (scatter.go: Gather:
+// the statements sent, the column definitions read or probed, the rows merged by the
+// Scatter's merge program and written as one result set, the streams drained; merge.go:
+// MergeRows, plan.Merge's steps over the shards' row streams; merge_distinct.go: DISTINCT
+// aggregates in two levels). The rest of the execution of plan primitives (one shard,
+// multi-shard writes, DDL) lives in package router, whose session owns the connections,
+// transaction and diagnostics they need.
 //
 // It may import router/plan, merge, rules, sqlerr and wire; never router, router/planner,
 // topo or pool.
