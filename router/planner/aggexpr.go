@@ -20,10 +20,10 @@ import (
 // (rowprog.go), which evaluates the expression with the HAVING evaluator (having.go) and
 // writes the value, formatted for the column's type and decimals, over the shard's.
 
-// ComputedCol is a column whose value the proxy computes after the groups are merged.
-type ComputedCol struct {
+// computedCol is a column whose value the proxy computes after the groups are merged.
+type computedCol struct {
 	Col  plan.ColRef
-	Eval func(*EvalRow) SQLValue
+	Eval func(*evalRow) sqlValue
 	text string
 	// Weight: when the column is a sort key, the hidden column the proxy fills with the
 	// collation key of a string value (noCol otherwise).
@@ -31,24 +31,24 @@ type ComputedCol struct {
 }
 
 // computeField plans field i, an expression over aggregates.
-func (sh *ScatterShape) computeField(i int, e ast.ExprNode) error {
+func (sh *scatterShape) computeField(i int, e ast.ExprNode) error {
 	return sh.compute(plan.ColRef(i), e)
 }
 
 // compute plans column col (already in the shards' select list) as e evaluated after the merge.
-func (sh *ScatterShape) compute(col plan.ColRef, e ast.ExprNode) error {
+func (sh *scatterShape) compute(col plan.ColRef, e ast.ExprNode) error {
 	f, err := sh.compileExpr(e)
 	if err != nil {
 		return err
 	}
 	p := rowsOf(&sh.plan)
-	p.computed = append(p.computed, ComputedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: plan.NoCol})
+	p.computed = append(p.computed, computedCol{Col: col, Eval: f, text: sh.pl.exprText(e), Weight: plan.NoCol})
 	return nil
 }
 
 // computedKey is an ORDER BY item that is an expression over aggregates not in the select
 // list: a hidden column computed like a field.
-func (sh *ScatterShape) computedKey(k plan.MergeKey, e ast.ExprNode) (plan.MergeKey, error) {
+func (sh *scatterShape) computedKey(k plan.MergeKey, e ast.ExprNode) (plan.MergeKey, error) {
 	col := sh.addHidden(e)
 	if err := sh.compute(col, e); err != nil {
 		return plan.MergeKey{}, err
@@ -59,7 +59,7 @@ func (sh *ScatterShape) computedKey(k plan.MergeKey, e ast.ExprNode) (plan.Merge
 
 // computedWeight returns the weight column of computed column col, adding it: a string
 // sorts by its collation, whose key the proxy computes with the value.
-func (sh *ScatterShape) computedWeight(col plan.ColRef) plan.ColRef {
+func (sh *scatterShape) computedWeight(col plan.ColRef) plan.ColRef {
 	computed := computedOf(&sh.plan)
 	for i := range computed {
 		c := &computed[i]
@@ -79,7 +79,7 @@ const notFixedDec = 31
 
 // compileFunc compiles the functions the evaluator knows: ROUND, TRUNCATE, ABS, CEIL(ING),
 // FLOOR, IFNULL, COALESCE, NULLIF, and those of aggfunc.go.
-func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileFunc(x *ast.FuncCallExpr) (func(*evalRow) sqlValue, error) {
 	if f, ok, err := sh.compileStringFunc(x); ok {
 		return f, err
 	}
@@ -89,7 +89,7 @@ func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValu
 	if name == ast.Ifnull || name == ast.Coalesce || name == ast.Nullif {
 		compile = sh.typedArg
 	}
-	args := make([]func(*EvalRow) SQLValue, len(x.Args))
+	args := make([]func(*evalRow) sqlValue, len(x.Args))
 	for i, a := range x.Args {
 		f, err := compile(a)
 		if err != nil {
@@ -98,7 +98,7 @@ func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValu
 		args[i] = f
 	}
 	var arity bool // the call has a number of arguments the function takes
-	var f func(*EvalRow) SQLValue
+	var f func(*evalRow) sqlValue
 	switch name {
 	case ast.Round, ast.Truncate:
 		arity = len(args) >= 1 && len(args) <= 2 && (name != ast.Truncate || len(args) == 2)
@@ -123,27 +123,27 @@ func (sh *ScatterShape) compileFunc(x *ast.FuncCallExpr) (func(*EvalRow) SQLValu
 
 // roundFunc is ROUND(v[, places]), or TRUNCATE(v, places) when truncate is set: places is
 // clamped to [-65, 30] as MariaDB does.
-func roundFunc(truncate bool, args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
-	return func(r *EvalRow) SQLValue {
+func roundFunc(truncate bool, args []func(*evalRow) sqlValue) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
 		v := args[0](r)
-		d := SQLValue{num: new(big.Rat)}
+		d := sqlValue{num: new(big.Rat)}
 		if len(args) == 2 {
 			d = args[1](r)
 		}
 		if v.Null || d.Null {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		n, _ := v.number()
 		p, _ := d.number()
 		places := merge.RoundRat(p, 0, true).Num().Int64()
 		places = max(min(places, 30), -65)
-		return SQLValue{num: merge.RoundRat(n, int(places), truncate)}
+		return sqlValue{num: merge.RoundRat(n, int(places), truncate)}
 	}
 }
 
 // integralFunc is ABS, CEIL, CEILING or FLOOR (name) of its one argument.
-func integralFunc(name string, args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
-	return func(r *EvalRow) SQLValue {
+func integralFunc(name string, args []func(*evalRow) sqlValue) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
 		v := args[0](r)
 		if v.Null {
 			return v
@@ -164,60 +164,60 @@ func integralFunc(name string, args []func(*EvalRow) SQLValue) func(*EvalRow) SQ
 			}
 			out = q
 		}
-		return SQLValue{num: out}
+		return sqlValue{num: out}
 	}
 }
 
 // coalesceFunc is IFNULL or COALESCE: the first of its arguments that is not NULL.
-func coalesceFunc(args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
-	return func(r *EvalRow) SQLValue {
+func coalesceFunc(args []func(*evalRow) sqlValue) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
 		for _, a := range args {
 			if v := a(r); !v.Null {
 				return v
 			}
 		}
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	}
 }
 
 // nullifFunc is NULLIF(a, b): NULL when a equals b, a otherwise.
-func nullifFunc(args []func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
-	return func(r *EvalRow) SQLValue {
+func nullifFunc(args []func(*evalRow) sqlValue) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
 		a, b := args[0](r), args[1](r)
 		if !a.Null && !b.Null && r.compare(a, b) == 0 {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		return a
 	}
 }
 
 // intArith is DIV and % (MOD) over exact values: NULL when dividing by zero.
-func intArith(op opcode.Op, l, r func(*EvalRow) SQLValue) func(*EvalRow) SQLValue {
+func intArith(op opcode.Op, l, r func(*evalRow) sqlValue) func(*evalRow) sqlValue {
 	if op != opcode.IntDiv && op != opcode.Mod {
 		return nil
 	}
-	return func(row *EvalRow) SQLValue {
+	return func(row *evalRow) sqlValue {
 		a, b := l(row), r(row)
 		if a.Null || b.Null {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		p, _ := a.number()
 		q, _ := b.number()
 		if q.Sign() == 0 {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		quo := merge.RoundRat(new(big.Rat).Quo(p, q), 0, true)
 		if op == opcode.IntDiv {
-			return SQLValue{num: quo}
+			return sqlValue{num: quo}
 		}
-		return SQLValue{num: new(big.Rat).Sub(p, new(big.Rat).Mul(quo, q))}
+		return sqlValue{num: new(big.Rat).Sub(p, new(big.Rat).Mul(quo, q))}
 	}
 }
 
 // internalAvg is AVG(...) read by an expression: a hidden AVG column whose merged value is
 // the one MySQL computes with (DivScale digits, truncated), so that AVG(x) * 2 agrees to the
 // last digit.
-func (sh *ScatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) internalAvg(agg *ast.AggregateFuncExpr) (func(*evalRow) sqlValue, error) {
 	text := sh.pl.exprText(agg)
 	for _, a := range sh.plan.Aggs {
 		if a.Internal && a.Text == text {

@@ -21,7 +21,7 @@ import (
 type funcSpec struct {
 	min, max int // max < 0: any number
 	typed    func(i int) bool
-	eval     func(r *EvalRow, args []SQLValue) SQLValue
+	eval     func(r *evalRow, args []sqlValue) sqlValue
 }
 
 func allArgs(int) bool { return true }
@@ -40,21 +40,21 @@ func stringFunc(name string) (funcSpec, bool) {
 	case ast.Least, ast.Greatest:
 		return funcSpec{2, -1, allArgs, strictNull(extreme(name == ast.Greatest))}, true
 	case ast.Length, ast.OctetLength:
-		return funcSpec{1, 1, allArgs, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue { return intValue(int64(len(ValueText(a[0])))) })}, true
+		return funcSpec{1, 1, allArgs, strictNull(func(_ *evalRow, a []sqlValue) sqlValue { return intValue(int64(len(valueText(a[0])))) })}, true
 	case ast.CharLength, ast.CharacterLength:
-		return funcSpec{1, 1, allArgs, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
-			return intValue(int64(utf8.RuneCount(ValueText(a[0]))))
+		return funcSpec{1, 1, allArgs, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
+			return intValue(int64(utf8.RuneCount(valueText(a[0]))))
 		})}, true
 	case ast.Upper, ast.Ucase, ast.Lower, ast.Lcase:
 		up := name == ast.Upper || name == ast.Ucase
-		return funcSpec{1, 1, allArgs, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
+		return funcSpec{1, 1, allArgs, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			if a[0].coll == binaryCollation {
 				return a[0] // a binary string has no letter case
 			}
 			if up {
-				return textValue(a[0], strings.ToUpper(string(ValueText(a[0]))))
+				return textValue(a[0], strings.ToUpper(string(valueText(a[0]))))
 			}
-			return textValue(a[0], strings.ToLower(string(ValueText(a[0]))))
+			return textValue(a[0], strings.ToLower(string(valueText(a[0]))))
 		})}, true
 	case ast.Lpad, ast.Rpad:
 		return funcSpec{3, 3, func(i int) bool { return i != 1 }, strictNull(pad(name == ast.Lpad))}, true
@@ -70,16 +70,16 @@ func stringFunc(name string) (funcSpec, bool) {
 		return funcSpec{1, 1, allArgs, strictNull(reverse)}, true
 	case ast.LTrim, ast.RTrim:
 		left := name == ast.LTrim
-		return funcSpec{1, 1, allArgs, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
-			s := string(ValueText(a[0]))
+		return funcSpec{1, 1, allArgs, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
+			s := string(valueText(a[0]))
 			if left {
 				return textValue(a[0], strings.TrimLeft(s, " "))
 			}
 			return textValue(a[0], strings.TrimRight(s, " "))
 		})}, true
 	case ast.Space:
-		return funcSpec{1, 1, none, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
-			return SQLValue{str: []byte(strings.Repeat(" ", int(clampInt(a[0], 0, maxTextLen))))}
+		return funcSpec{1, 1, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
+			return sqlValue{str: []byte(strings.Repeat(" ", int(clampInt(a[0], 0, maxTextLen))))}
 		})}, true
 	}
 	return numericFunc(name)
@@ -91,7 +91,7 @@ func none(int) bool { return false }
 func numericFunc(name string) (funcSpec, bool) {
 	switch name {
 	case ast.Sign:
-		return funcSpec{1, 1, none, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
+		return funcSpec{1, 1, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			if a[0].flt || a[0].num == nil {
 				f := floatOf(a[0])
 				return intValue(int64(cmp.Compare(f, 0)))
@@ -99,25 +99,25 @@ func numericFunc(name string) (funcSpec, bool) {
 			return intValue(int64(a[0].num.Sign()))
 		})}, true
 	case ast.Mod:
-		return funcSpec{2, 2, none, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
+		return funcSpec{2, 2, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			if a[0].flt || a[1].flt || a[0].num == nil || a[1].num == nil {
 				y := floatOf(a[1])
 				if y == 0 {
-					return SQLValue{Null: true}
+					return sqlValue{Null: true}
 				}
 				return floatValue(math.Mod(floatOf(a[0]), y))
 			}
 			return intArith(opcode.Mod, constant(a[0]), constant(a[1]))(nil)
 		})}, true
 	case ast.Pow, ast.Power:
-		return funcSpec{2, 2, none, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
+		return funcSpec{2, 2, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			return floatValue(math.Pow(floatOf(a[0]), floatOf(a[1])))
 		})}, true
 	case ast.Sqrt:
-		return funcSpec{1, 1, none, strictNull(func(_ *EvalRow, a []SQLValue) SQLValue {
+		return funcSpec{1, 1, none, strictNull(func(_ *evalRow, a []sqlValue) sqlValue {
 			f := floatOf(a[0])
 			if f < 0 {
-				return SQLValue{Null: true}
+				return sqlValue{Null: true}
 			}
 			return floatValue(math.Sqrt(f))
 		})}, true
@@ -127,14 +127,14 @@ func numericFunc(name string) (funcSpec, bool) {
 	return funcSpec{}, false
 }
 
-func constant(v SQLValue) func(*EvalRow) SQLValue { return func(*EvalRow) SQLValue { return v } }
+func constant(v sqlValue) func(*evalRow) sqlValue { return func(*evalRow) sqlValue { return v } }
 
 // maxTextLen bounds the text a function builds (MariaDB's max_allowed_packet default,
 // beyond which it returns NULL with a warning).
 const maxTextLen = 16 << 20
 
 // compileStringFunc compiles x when it is a function of this file; ok is false otherwise.
-func (sh *ScatterShape) compileStringFunc(x *ast.FuncCallExpr) (f func(*EvalRow) SQLValue, ok bool, err error) {
+func (sh *scatterShape) compileStringFunc(x *ast.FuncCallExpr) (f func(*evalRow) sqlValue, ok bool, err error) {
 	spec, ok := stringFunc(x.FnName.L)
 	if !ok {
 		return nil, false, nil
@@ -142,7 +142,7 @@ func (sh *ScatterShape) compileStringFunc(x *ast.FuncCallExpr) (f func(*EvalRow)
 	if len(x.Args) < spec.min || (spec.max >= 0 && len(x.Args) > spec.max) {
 		return nil, true, sqlerr.New(1582, "Incorrect parameter count in the call to native function '%s'", x.FnName.O)
 	}
-	args := make([]func(*EvalRow) SQLValue, len(x.Args))
+	args := make([]func(*evalRow) sqlValue, len(x.Args))
 	for i, a := range x.Args {
 		if spec.typed(i) {
 			args[i], err = sh.typedArg(a)
@@ -153,8 +153,8 @@ func (sh *ScatterShape) compileStringFunc(x *ast.FuncCallExpr) (f func(*EvalRow)
 			return nil, true, err
 		}
 	}
-	return func(r *EvalRow) SQLValue {
-		vals := make([]SQLValue, len(args))
+	return func(r *evalRow) sqlValue {
+		vals := make([]sqlValue, len(args))
 		for i, a := range args {
 			vals[i] = a(r)
 		}
@@ -165,7 +165,7 @@ func (sh *ScatterShape) compileStringFunc(x *ast.FuncCallExpr) (f func(*EvalRow)
 // typedArg compiles e, an argument read as text or returned as a result: a value that
 // does not carry its MariaDB type (an expression rather than a column or a literal) gets
 // the type of a hidden column computing e.
-func (sh *ScatterShape) typedArg(e ast.ExprNode) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) typedArg(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
 	f, err := sh.compileExpr(e)
 	if err != nil {
 		return nil, err
@@ -175,23 +175,23 @@ func (sh *ScatterShape) typedArg(e ast.ExprNode) (func(*EvalRow) SQLValue, error
 		return f, nil
 	}
 	col := sh.addHidden(e)
-	return func(r *EvalRow) SQLValue {
+	return func(r *evalRow) sqlValue {
 		i := r.Col(col)
-		return Coerce(f(r), r.Kinds[i], r.Defs[i])
+		return coerce(f(r), r.Kinds[i], r.Defs[i])
 	}, nil
 }
 
 // compileCase compiles CASE [v] WHEN w THEN x ... [ELSE y] END.
-func (sh *ScatterShape) compileCase(x *ast.CaseExpr) (func(*EvalRow) SQLValue, error) {
-	var value func(*EvalRow) SQLValue
+func (sh *scatterShape) compileCase(x *ast.CaseExpr) (func(*evalRow) sqlValue, error) {
+	var value func(*evalRow) sqlValue
 	var err error
 	if x.Value != nil {
 		if value, err = sh.compileExpr(x.Value); err != nil {
 			return nil, err
 		}
 	}
-	whens := make([]func(*EvalRow) SQLValue, len(x.WhenClauses))
-	thens := make([]func(*EvalRow) SQLValue, len(x.WhenClauses))
+	whens := make([]func(*evalRow) sqlValue, len(x.WhenClauses))
+	thens := make([]func(*evalRow) sqlValue, len(x.WhenClauses))
 	for i, w := range x.WhenClauses {
 		if whens[i], err = sh.compileExpr(w.Expr); err != nil {
 			return nil, err
@@ -200,14 +200,14 @@ func (sh *ScatterShape) compileCase(x *ast.CaseExpr) (func(*EvalRow) SQLValue, e
 			return nil, err
 		}
 	}
-	otherwise := constant(SQLValue{Null: true})
+	otherwise := constant(sqlValue{Null: true})
 	if x.ElseClause != nil {
 		if otherwise, err = sh.typedArg(x.ElseClause); err != nil {
 			return nil, err
 		}
 	}
-	return func(r *EvalRow) SQLValue {
-		var v SQLValue
+	return func(r *evalRow) sqlValue {
+		var v sqlValue
 		if value != nil {
 			v = value(r)
 		}
@@ -226,30 +226,30 @@ func (sh *ScatterShape) compileCase(x *ast.CaseExpr) (func(*EvalRow) SQLValue, e
 }
 
 // strictNull makes f return NULL when any argument is NULL.
-func strictNull(f func(*EvalRow, []SQLValue) SQLValue) func(*EvalRow, []SQLValue) SQLValue {
-	return func(r *EvalRow, a []SQLValue) SQLValue {
-		if slices.ContainsFunc(a, func(v SQLValue) bool { return v.Null }) {
-			return SQLValue{Null: true}
+func strictNull(f func(*evalRow, []sqlValue) sqlValue) func(*evalRow, []sqlValue) sqlValue {
+	return func(r *evalRow, a []sqlValue) sqlValue {
+		if slices.ContainsFunc(a, func(v sqlValue) bool { return v.Null }) {
+			return sqlValue{Null: true}
 		}
 		return f(r, a)
 	}
 }
 
-func intValue(n int64) SQLValue {
-	return SQLValue{num: new(big.Rat).SetInt64(n), typ: numFormat{known: true, kind: merge.KindSigned}}
+func intValue(n int64) sqlValue {
+	return sqlValue{num: new(big.Rat).SetInt64(n), typ: numFormat{known: true, kind: merge.KindSigned}}
 }
 
 // textValue is s, a string derived from v (keeping v's collation).
-func textValue(v SQLValue, s string) SQLValue {
+func textValue(v sqlValue, s string) sqlValue {
 	if len(s) > maxTextLen {
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	}
-	return SQLValue{str: []byte(s), coll: v.coll}
+	return sqlValue{str: []byte(s), coll: v.coll}
 }
 
 // clampInt is v as an integer (rounded as MySQL reads a number into an integer argument),
 // within [lo, hi].
-func clampInt(v SQLValue, lo, hi int64) int64 {
+func clampInt(v sqlValue, lo, hi int64) int64 {
 	n, _ := v.number()
 	if v.flt || v.num == nil {
 		n = new(big.Rat).SetFloat64(math.Round(floatOf(v)))
@@ -267,28 +267,28 @@ func clampInt(v SQLValue, lo, hi int64) int64 {
 	return i.Int64()
 }
 
-func concat(_ *EvalRow, a []SQLValue) SQLValue {
+func concat(_ *evalRow, a []sqlValue) sqlValue {
 	var b strings.Builder
 	for _, v := range a {
-		b.Write(ValueText(v))
+		b.Write(valueText(v))
 	}
 	return textValue(a[0], b.String())
 }
 
-func concatWS(_ *EvalRow, a []SQLValue) SQLValue {
+func concatWS(_ *evalRow, a []sqlValue) sqlValue {
 	if a[0].Null {
 		return a[0]
 	}
 	var parts []string
 	for _, v := range a[1:] {
 		if !v.Null {
-			parts = append(parts, string(ValueText(v)))
+			parts = append(parts, string(valueText(v)))
 		}
 	}
-	return textValue(a[0], strings.Join(parts, string(ValueText(a[0]))))
+	return textValue(a[0], strings.Join(parts, string(valueText(a[0]))))
 }
 
-func ifFunc(_ *EvalRow, a []SQLValue) SQLValue {
+func ifFunc(_ *evalRow, a []sqlValue) sqlValue {
 	if t, ok := a[0].Truth(); ok && t {
 		return a[1]
 	}
@@ -297,8 +297,8 @@ func ifFunc(_ *EvalRow, a []SQLValue) SQLValue {
 
 // extreme is GREATEST (or LEAST): the largest (smallest) argument, compared numerically
 // when any is a number, else by collation.
-func extreme(greatest bool) func(*EvalRow, []SQLValue) SQLValue {
-	return func(r *EvalRow, a []SQLValue) SQLValue {
+func extreme(greatest bool) func(*evalRow, []sqlValue) sqlValue {
+	return func(r *evalRow, a []sqlValue) sqlValue {
 		best := a[0]
 		for _, v := range a[1:] {
 			c := r.compare(v, best)
@@ -310,17 +310,17 @@ func extreme(greatest bool) func(*EvalRow, []SQLValue) SQLValue {
 	}
 }
 
-func pad(left bool) func(*EvalRow, []SQLValue) SQLValue {
-	return func(_ *EvalRow, a []SQLValue) SQLValue {
-		s, p := []rune(string(ValueText(a[0]))), []rune(string(ValueText(a[2])))
+func pad(left bool) func(*evalRow, []sqlValue) sqlValue {
+	return func(_ *evalRow, a []sqlValue) sqlValue {
+		s, p := []rune(string(valueText(a[0]))), []rune(string(valueText(a[2])))
 		n := clampInt(a[1], -1, maxTextLen)
 		switch {
 		case n < 0:
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		case int(n) <= len(s):
 			return textValue(a[0], string(s[:n]))
 		case len(p) == 0:
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		fill := make([]rune, 0, int(n)-len(s))
 		for len(fill) < int(n)-len(s) {
@@ -333,18 +333,18 @@ func pad(left bool) func(*EvalRow, []SQLValue) SQLValue {
 	}
 }
 
-func repeat(_ *EvalRow, a []SQLValue) SQLValue {
-	s := string(ValueText(a[0]))
+func repeat(_ *evalRow, a []sqlValue) sqlValue {
+	s := string(valueText(a[0]))
 	n := clampInt(a[1], 0, maxTextLen)
 	if int64(len(s))*n > maxTextLen {
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	}
 	return textValue(a[0], strings.Repeat(s, int(n)))
 }
 
-func leftRight(left bool) func(*EvalRow, []SQLValue) SQLValue {
-	return func(_ *EvalRow, a []SQLValue) SQLValue {
-		s := []rune(string(ValueText(a[0])))
+func leftRight(left bool) func(*evalRow, []sqlValue) sqlValue {
+	return func(_ *evalRow, a []sqlValue) sqlValue {
+		s := []rune(string(valueText(a[0])))
 		n := int(clampInt(a[1], 0, int64(len(s))))
 		if left {
 			return textValue(a[0], string(s[:n]))
@@ -355,8 +355,8 @@ func leftRight(left bool) func(*EvalRow, []SQLValue) SQLValue {
 
 // substring is SUBSTRING(s, pos[, len]): pos counts from 1, or from the end when negative;
 // pos 0 or beyond the end gives ”.
-func substring(_ *EvalRow, a []SQLValue) SQLValue {
-	s := []rune(string(ValueText(a[0])))
+func substring(_ *evalRow, a []sqlValue) sqlValue {
+	s := []rune(string(valueText(a[0])))
 	size := int64(len(s))
 	pos := clampInt(a[1], -size-1, size+1)
 	length := size
@@ -375,29 +375,29 @@ func substring(_ *EvalRow, a []SQLValue) SQLValue {
 	return textValue(a[0], string(s[pos:end]))
 }
 
-func replace(_ *EvalRow, a []SQLValue) SQLValue {
-	s, from, to := string(ValueText(a[0])), string(ValueText(a[1])), string(ValueText(a[2]))
+func replace(_ *evalRow, a []sqlValue) sqlValue {
+	s, from, to := string(valueText(a[0])), string(valueText(a[1])), string(valueText(a[2]))
 	if from == "" {
 		return textValue(a[0], s)
 	}
 	return textValue(a[0], strings.ReplaceAll(s, from, to))
 }
 
-func reverse(_ *EvalRow, a []SQLValue) SQLValue {
-	s := []rune(string(ValueText(a[0])))
+func reverse(_ *evalRow, a []sqlValue) sqlValue {
+	s := []rune(string(valueText(a[0])))
 	slices.Reverse(s)
 	return textValue(a[0], string(s))
 }
 
 // formatNumber is FORMAT(x, d) in the en_US locale: x rounded to d decimals (at most 38),
 // thousands grouped with commas.
-func formatNumber(_ *EvalRow, a []SQLValue) SQLValue {
+func formatNumber(_ *evalRow, a []sqlValue) sqlValue {
 	d := int(clampInt(a[1], 0, 38))
 	n, _ := a[0].number()
 	if a[0].flt || a[0].num == nil {
 		n = new(big.Rat).SetFloat64(floatOf(a[0]))
 		if n == nil {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 	}
 	s := merge.FormatRat(n, d)
@@ -418,5 +418,5 @@ func formatNumber(_ *EvalRow, a []SQLValue) SQLValue {
 		b.WriteByte('.')
 		b.WriteString(frac)
 	}
-	return SQLValue{str: []byte(b.String())}
+	return sqlValue{str: []byte(b.String())}
 }

@@ -14,28 +14,28 @@ import (
 
 // Values for the evaluator tests: dec("12.5", 2) is a DECIMAL of scale 2, integer(5) a
 // BIGINT, double(0.5) a DOUBLE, text8("x") a string of utf8mb4_general_ci, null() NULL.
-func dec(s string, scale int) SQLValue {
+func dec(s string, scale int) sqlValue {
 	n, _ := new(big.Rat).SetString(s)
-	return SQLValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: scale}}
+	return sqlValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: scale}}
 }
 
-func integer(n int64) SQLValue { return intValue(n) }
+func integer(n int64) sqlValue { return intValue(n) }
 
-func double(f float64) SQLValue {
+func double(f float64) sqlValue {
 	v := floatValue(f)
 	v.typ = numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}
 	return v
 }
 
-func text8(s string) SQLValue { return SQLValue{str: []byte(s), coll: 45} }
+func text8(s string) sqlValue { return sqlValue{str: []byte(s), coll: 45} }
 
-func null() SQLValue { return SQLValue{Null: true} }
+func null() sqlValue { return sqlValue{Null: true} }
 
-func valueString(v SQLValue) string {
+func valueString(v sqlValue) string {
 	if v.Null {
 		return "NULL"
 	}
-	return string(ValueText(v))
+	return string(valueText(v))
 }
 
 // TestStringFuncs evaluates each function of aggfunc.go over values as MariaDB answers them
@@ -43,63 +43,63 @@ func valueString(v SQLValue) string {
 func TestStringFuncs(t *testing.T) {
 	for _, c := range []struct {
 		fn   string
-		args []SQLValue
+		args []sqlValue
 		want string
 	}{
-		{ast.Concat, []SQLValue{text8("n="), integer(5)}, "n=5"},
-		{ast.Concat, []SQLValue{text8("avg "), dec("12.5", 6), text8(" "), double(0.1)}, "avg 12.500000 0.1"},
-		{ast.Concat, []SQLValue{text8("a"), null()}, "NULL"},
-		{ast.ConcatWS, []SQLValue{text8("-"), text8("a"), null(), integer(3)}, "a-3"},
-		{ast.ConcatWS, []SQLValue{null(), text8("a")}, "NULL"},
-		{ast.If, []SQLValue{integer(1), text8("many"), text8("one")}, "many"},
-		{ast.If, []SQLValue{null(), text8("many"), text8("one")}, "one"},
-		{ast.If, []SQLValue{dec("0.0", 1), text8("many"), integer(0)}, "0"},
-		{ast.Greatest, []SQLValue{integer(3), dec("2.50", 2), integer(7)}, "7"},
-		{ast.Least, []SQLValue{integer(3), dec("2.50", 2), integer(7)}, "2.50"},
-		{ast.Least, []SQLValue{integer(3), null()}, "NULL"},
-		{ast.Greatest, []SQLValue{text8("bob"), text8("Alice"), text8("carl")}, "carl"},
-		{ast.Least, []SQLValue{text8("bob"), text8("Alice"), text8("émile")}, "Alice"},
-		{ast.Length, []SQLValue{text8("émile")}, "6"},
-		{ast.CharLength, []SQLValue{text8("émile")}, "5"},
-		{ast.Length, []SQLValue{dec("-1.5", 3)}, "6"},
-		{ast.Upper, []SQLValue{text8("émile")}, "ÉMILE"},
-		{ast.Lower, []SQLValue{text8("ABC")}, "abc"},
-		{ast.Upper, []SQLValue{{str: []byte("abc"), coll: binaryCollation}}, "abc"},
-		{ast.Lpad, []SQLValue{integer(42), integer(5), text8("0")}, "00042"},
-		{ast.Lpad, []SQLValue{text8("hello"), integer(3), text8("0")}, "hel"},
-		{ast.Rpad, []SQLValue{text8("ab"), integer(7), text8("xy")}, "abxyxyx"},
-		{ast.Rpad, []SQLValue{text8("ab"), integer(4), text8("")}, "NULL"},
-		{ast.Lpad, []SQLValue{text8("ab"), integer(-1), text8("x")}, "NULL"},
-		{ast.Repeat, []SQLValue{text8("ab"), integer(3)}, "ababab"},
-		{ast.Repeat, []SQLValue{text8("ab"), integer(-3)}, ""},
-		{ast.Left, []SQLValue{dec("123.45", 2), integer(3)}, "123"},
-		{ast.Right, []SQLValue{text8("émile"), integer(4)}, "mile"},
-		{ast.Right, []SQLValue{text8("ab"), integer(9)}, "ab"},
-		{ast.Substring, []SQLValue{text8("#17"), integer(2)}, "17"},
-		{ast.Substring, []SQLValue{text8("abcdef"), integer(-3), integer(2)}, "de"},
-		{ast.Substring, []SQLValue{text8("abcdef"), integer(0)}, ""},
-		{ast.Substring, []SQLValue{text8("abcdef"), integer(9)}, ""},
-		{ast.Replace, []SQLValue{dec("12.50", 2), text8("."), text8(",")}, "12,50"},
-		{ast.Reverse, []SQLValue{integer(123)}, "321"},
-		{ast.LTrim, []SQLValue{text8("  a ")}, "a "},
-		{ast.RTrim, []SQLValue{text8("  a ")}, "  a"},
-		{ast.Sign, []SQLValue{dec("-0.5", 1)}, "-1"},
-		{ast.Sign, []SQLValue{integer(0)}, "0"},
-		{ast.Mod, []SQLValue{integer(17), integer(5)}, "2"},
-		{ast.Mod, []SQLValue{dec("-7.5", 1), integer(2)}, "-1.5"},
-		{ast.Mod, []SQLValue{integer(1), integer(0)}, "NULL"},
-		{ast.Pow, []SQLValue{integer(3), integer(2)}, "9"},
-		{ast.Sqrt, []SQLValue{integer(2)}, "1.4142135623730951"},
-		{ast.Sqrt, []SQLValue{integer(-2)}, "NULL"},
-		{ast.Format, []SQLValue{dec("1234567.891", 3), integer(2)}, "1,234,567.89"},
-		{ast.Format, []SQLValue{dec("-1234.5", 1), integer(0)}, "-1,235"},
-		{ast.Format, []SQLValue{integer(12), integer(3)}, "12.000"},
+		{ast.Concat, []sqlValue{text8("n="), integer(5)}, "n=5"},
+		{ast.Concat, []sqlValue{text8("avg "), dec("12.5", 6), text8(" "), double(0.1)}, "avg 12.500000 0.1"},
+		{ast.Concat, []sqlValue{text8("a"), null()}, "NULL"},
+		{ast.ConcatWS, []sqlValue{text8("-"), text8("a"), null(), integer(3)}, "a-3"},
+		{ast.ConcatWS, []sqlValue{null(), text8("a")}, "NULL"},
+		{ast.If, []sqlValue{integer(1), text8("many"), text8("one")}, "many"},
+		{ast.If, []sqlValue{null(), text8("many"), text8("one")}, "one"},
+		{ast.If, []sqlValue{dec("0.0", 1), text8("many"), integer(0)}, "0"},
+		{ast.Greatest, []sqlValue{integer(3), dec("2.50", 2), integer(7)}, "7"},
+		{ast.Least, []sqlValue{integer(3), dec("2.50", 2), integer(7)}, "2.50"},
+		{ast.Least, []sqlValue{integer(3), null()}, "NULL"},
+		{ast.Greatest, []sqlValue{text8("bob"), text8("Alice"), text8("carl")}, "carl"},
+		{ast.Least, []sqlValue{text8("bob"), text8("Alice"), text8("émile")}, "Alice"},
+		{ast.Length, []sqlValue{text8("émile")}, "6"},
+		{ast.CharLength, []sqlValue{text8("émile")}, "5"},
+		{ast.Length, []sqlValue{dec("-1.5", 3)}, "6"},
+		{ast.Upper, []sqlValue{text8("émile")}, "ÉMILE"},
+		{ast.Lower, []sqlValue{text8("ABC")}, "abc"},
+		{ast.Upper, []sqlValue{{str: []byte("abc"), coll: binaryCollation}}, "abc"},
+		{ast.Lpad, []sqlValue{integer(42), integer(5), text8("0")}, "00042"},
+		{ast.Lpad, []sqlValue{text8("hello"), integer(3), text8("0")}, "hel"},
+		{ast.Rpad, []sqlValue{text8("ab"), integer(7), text8("xy")}, "abxyxyx"},
+		{ast.Rpad, []sqlValue{text8("ab"), integer(4), text8("")}, "NULL"},
+		{ast.Lpad, []sqlValue{text8("ab"), integer(-1), text8("x")}, "NULL"},
+		{ast.Repeat, []sqlValue{text8("ab"), integer(3)}, "ababab"},
+		{ast.Repeat, []sqlValue{text8("ab"), integer(-3)}, ""},
+		{ast.Left, []sqlValue{dec("123.45", 2), integer(3)}, "123"},
+		{ast.Right, []sqlValue{text8("émile"), integer(4)}, "mile"},
+		{ast.Right, []sqlValue{text8("ab"), integer(9)}, "ab"},
+		{ast.Substring, []sqlValue{text8("#17"), integer(2)}, "17"},
+		{ast.Substring, []sqlValue{text8("abcdef"), integer(-3), integer(2)}, "de"},
+		{ast.Substring, []sqlValue{text8("abcdef"), integer(0)}, ""},
+		{ast.Substring, []sqlValue{text8("abcdef"), integer(9)}, ""},
+		{ast.Replace, []sqlValue{dec("12.50", 2), text8("."), text8(",")}, "12,50"},
+		{ast.Reverse, []sqlValue{integer(123)}, "321"},
+		{ast.LTrim, []sqlValue{text8("  a ")}, "a "},
+		{ast.RTrim, []sqlValue{text8("  a ")}, "  a"},
+		{ast.Sign, []sqlValue{dec("-0.5", 1)}, "-1"},
+		{ast.Sign, []sqlValue{integer(0)}, "0"},
+		{ast.Mod, []sqlValue{integer(17), integer(5)}, "2"},
+		{ast.Mod, []sqlValue{dec("-7.5", 1), integer(2)}, "-1.5"},
+		{ast.Mod, []sqlValue{integer(1), integer(0)}, "NULL"},
+		{ast.Pow, []sqlValue{integer(3), integer(2)}, "9"},
+		{ast.Sqrt, []sqlValue{integer(2)}, "1.4142135623730951"},
+		{ast.Sqrt, []sqlValue{integer(-2)}, "NULL"},
+		{ast.Format, []sqlValue{dec("1234567.891", 3), integer(2)}, "1,234,567.89"},
+		{ast.Format, []sqlValue{dec("-1234.5", 1), integer(0)}, "-1,235"},
+		{ast.Format, []sqlValue{integer(12), integer(3)}, "12.000"},
 	} {
 		spec, ok := stringFunc(c.fn)
 		if !ok {
 			t.Fatalf("%s: not a function of aggfunc.go", c.fn)
 		}
-		r := &EvalRow{}
+		r := &evalRow{}
 		if got := valueString(spec.eval(r, c.args)); got != c.want {
 			t.Errorf("%s(%v) = %q, want %q", strings.ToUpper(c.fn), c.args, got, c.want)
 		}
@@ -115,7 +115,7 @@ func TestValueTypes(t *testing.T) {
 	varchar := wire.ColDef{Decimals: 39, Collation: 45}
 	for _, c := range []struct {
 		name string
-		v    SQLValue
+		v    sqlValue
 		kind merge.Kind
 		def  wire.ColDef
 		want string
@@ -130,7 +130,7 @@ func TestValueTypes(t *testing.T) {
 		{"division by zero", arith(opcode.Div, integer(1), integer(0)), merge.KindDecimal, decimal, "NULL"},
 		{"a string in arithmetic is a double", arith(opcode.Plus, text8("1.5"), integer(1)), merge.KindFloat, wire.ColDef{Decimals: 39}, "2.5"},
 	} {
-		if got := valueString(Coerce(c.v, c.kind, c.def)); got != c.want {
+		if got := valueString(coerce(c.v, c.kind, c.def)); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -140,10 +140,10 @@ func TestValueTypes(t *testing.T) {
 // accent-insensitive for utf8mb4_general_ci), by bytes in the binary character set, and
 // numerically against a number.
 func TestCompareCollation(t *testing.T) {
-	r := &EvalRow{}
-	bin := func(s string) SQLValue { return SQLValue{str: []byte(s), coll: binaryCollation} }
+	r := &evalRow{}
+	bin := func(s string) sqlValue { return sqlValue{str: []byte(s), coll: binaryCollation} }
 	for _, c := range []struct {
-		a, b SQLValue
+		a, b sqlValue
 		want int
 	}{
 		{text8("Gift"), text8("gift"), 0},
@@ -154,7 +154,7 @@ func TestCompareCollation(t *testing.T) {
 		{text8("10"), integer(9), 1},
 		{dec("2.50", 2), integer(2), 1},
 		{double(0.5), dec("0.5", 1), 0},
-		{SQLValue{str: []byte("x"), coll: 9999}, SQLValue{str: []byte("X")}, 1},
+		{sqlValue{str: []byte("x"), coll: 9999}, sqlValue{str: []byte("X")}, 1},
 	} {
 		if got := r.compare(c.a, c.b); got != c.want {
 			t.Errorf("compare(%s, %s) = %d, want %d", valueString(c.a), valueString(c.b), got, c.want)

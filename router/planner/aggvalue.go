@@ -14,9 +14,9 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// ValueText is v as MySQL converts it to a string: a number by the type it came from
+// valueText is v as MySQL converts it to a string: a number by the type it came from
 // (a DECIMAL with its scale, a DOUBLE in its shortest form), a string as is.
-func ValueText(v SQLValue) []byte {
+func valueText(v sqlValue) []byte {
 	if v.num == nil {
 		return v.str
 	}
@@ -40,9 +40,9 @@ func ValueText(v SQLValue) []byte {
 	return []byte(merge.FormatRat(v.num, t.dec))
 }
 
-// Coerce gives v the type of a column of kind k (the shards' definition def): a number
+// coerce gives v the type of a column of kind k (the shards' definition def): a number
 // takes the column's numeric type; in a string column it becomes its text (by its own type).
-func Coerce(v SQLValue, k merge.Kind, def wire.ColDef) SQLValue {
+func coerce(v sqlValue, k merge.Kind, def wire.ColDef) sqlValue {
 	if v.Null {
 		return v
 	}
@@ -55,7 +55,7 @@ func Coerce(v SQLValue, k merge.Kind, def wire.ColDef) SQLValue {
 		return v
 	}
 	if v.num != nil {
-		return SQLValue{str: ValueText(v), coll: def.Collation}
+		return sqlValue{str: valueText(v), coll: def.Collation}
 	}
 	if v.coll == 0 {
 		v.coll = def.Collation
@@ -64,7 +64,7 @@ func Coerce(v SQLValue, k merge.Kind, def wire.ColDef) SQLValue {
 }
 
 // floatOf is v as a DOUBLE.
-func floatOf(v SQLValue) float64 {
+func floatOf(v sqlValue) float64 {
 	if v.num == nil {
 		f, _ := strconv.ParseFloat(string(bytes.TrimSpace(v.str)), 64)
 		return f
@@ -73,18 +73,18 @@ func floatOf(v SQLValue) float64 {
 	return f
 }
 
-func floatValue(f float64) SQLValue {
+func floatValue(f float64) sqlValue {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	}
-	return SQLValue{num: new(big.Rat).SetFloat64(f), flt: true}
+	return sqlValue{num: new(big.Rat).SetFloat64(f), flt: true}
 }
 
 // arith is a + b, a - b, a * b or a / b: NULL with a NULL operand or a zero divisor;
 // floating-point when either operand is a DOUBLE or a string (MySQL reads it as one).
-func arith(op opcode.Op, a, b SQLValue) SQLValue {
+func arith(op opcode.Op, a, b sqlValue) sqlValue {
 	if a.Null || b.Null {
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	}
 	if a.flt || b.flt || a.num == nil || b.num == nil {
 		x, y := floatOf(a), floatOf(b)
@@ -97,7 +97,7 @@ func arith(op opcode.Op, a, b SQLValue) SQLValue {
 			return floatValue(x * y)
 		}
 		if y == 0 {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		return floatValue(x / y)
 	}
@@ -112,11 +112,11 @@ func arith(op opcode.Op, a, b SQLValue) SQLValue {
 		out.Mul(p, q)
 	default:
 		if q.Sign() == 0 {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		out = divValue(p, q)
 	}
-	return SQLValue{num: out}
+	return sqlValue{num: out}
 }
 
 // collations caches the collations the evaluator compares strings by, per statement.
@@ -136,7 +136,7 @@ const binaryCollation = 63
 // compare orders two non-NULL values as MySQL does: numerically when either is a number,
 // else by the collation of a string that came from a column (byte order for the binary
 // character set and collations the proxy does not implement).
-func (r *EvalRow) compare(a, b SQLValue) int {
+func (r *evalRow) compare(a, b sqlValue) int {
 	if a.num != nil || b.num != nil {
 		if a.flt || b.flt {
 			return cmp.Compare(floatOf(a), floatOf(b))
@@ -156,7 +156,7 @@ func (r *EvalRow) compare(a, b SQLValue) int {
 }
 
 // Collation returns the collation of id, or nil for byte order.
-func (r *EvalRow) Collation(id uint16) *rules.Collation {
+func (r *evalRow) Collation(id uint16) *rules.Collation {
 	if id == binaryCollation {
 		return nil
 	}

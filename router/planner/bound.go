@@ -69,7 +69,7 @@ func newBoundRoute(pl *Planner, snap *rules.Snapshot, st ast.StmtNode, text stri
 	b := &BoundRoute{Snap: snap, Planner: pl, DB: pl.DB, Flags: pl.RestoreFlags, Stmt: st, Text: text, Refs: a.Refs, DB0: db, Analysis: a, binds: a.ed.upTo(binds)}
 	_, isDelete := st.(*ast.DeleteStmt)
 	b.alias = !isDelete
-	top := TopLevelTables(st)
+	top := topLevelTables(st)
 	var nested []TableRef
 	for _, r := range a.Refs {
 		switch {
@@ -158,7 +158,7 @@ func (b *BoundRoute) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Par
 		}
 		shard = b.sharded[0].Table.Scheme.SlotShard(slot)
 	}
-	if checkSingles(b.Refs, shard) != nil || !FillSessionVals(v, snap, b.vals) {
+	if checkSingles(b.Refs, shard) != nil || !fillSessionVals(v, snap, b.vals) {
 		return nil, "", introspect.Columns{}, false
 	}
 	sql, err := b.fill(func(t *rules.Table) string { return t.PhysicalName(slot) }, shard.Database)
@@ -200,9 +200,9 @@ type SessionValues interface {
 	SessionValue(snap *rules.Snapshot, name string) (any, bool)
 }
 
-// FillSessionVals writes the session's values into the session value nodes vals; false
+// fillSessionVals writes the session's values into the session value nodes vals; false
 // for a value that is not filled in at execution (diagnostics).
-func FillSessionVals(ev ExecView, snap *rules.Snapshot, vals []SessionVal) bool {
+func fillSessionVals(ev ExecView, snap *rules.Snapshot, vals []SessionVal) bool {
 	for _, v := range vals {
 		val, ok := ev.Vals.SessionValue(snap, v.Name)
 		if !ok {
@@ -226,7 +226,7 @@ func (b *BoundRoute) ResolveWrite(v ExecView, snap *rules.Snapshot, params []wir
 		return nil, false
 	}
 	b.own()
-	if !FillSessionVals(v, snap, b.vals) {
+	if !fillSessionVals(v, snap, b.vals) {
 		return nil, false
 	}
 	a := b.Analysis

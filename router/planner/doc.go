@@ -3,7 +3,7 @@
 // reaches no session: everything it reads of the session is a field of the Planner the
 // session builds for the statement, and values only known at execution (bound parameters,
 // LAST_INSERT_ID(), DATABASE(), CONNECTION_ID()) are bind variables of the plan, filled in
-// by whoever executes it (BoundRoute, FillSessionVals).
+// by whoever executes it (BoundRoute, fillSessionVals).
 //
 // It owns:
 //   - the analysis of a statement's tables, functions and session values (analyzer.go:

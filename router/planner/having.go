@@ -19,11 +19,11 @@ import (
 // havingExpr is a HAVING condition the proxy evaluates over merged groups.
 type havingExpr struct {
 	text string
-	Eval func(r *EvalRow) SQLValue
+	Eval func(r *evalRow) sqlValue
 }
 
-// EvalRow is a merged row with its columns' kinds and definitions.
-type EvalRow struct {
+// evalRow is a merged row with its columns' kinds and definitions.
+type evalRow struct {
 	Row   [][]byte
 	Kinds []merge.Kind
 	Defs  []wire.ColDef
@@ -31,8 +31,8 @@ type EvalRow struct {
 	colls collations
 }
 
-// SQLValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
-type SQLValue struct {
+// sqlValue is a value during HAVING evaluation: NULL, a number (exact) or a string.
+type sqlValue struct {
 	Null bool
 	num  *big.Rat
 	str  []byte
@@ -51,7 +51,7 @@ type numFormat struct {
 
 // number is v as a number: its own, or its string read as MySQL reads one (0 when it is
 // not numeric). v is not NULL.
-func (v SQLValue) number() (*big.Rat, bool) {
+func (v sqlValue) number() (*big.Rat, bool) {
 	if v.num != nil {
 		return v.num, true
 	}
@@ -63,15 +63,15 @@ func (v SQLValue) number() (*big.Rat, bool) {
 }
 
 // boolValue is b as SQL has it: 1 or 0.
-func boolValue(b bool) SQLValue {
+func boolValue(b bool) sqlValue {
 	if b {
-		return SQLValue{num: big.NewRat(1, 1)}
+		return sqlValue{num: big.NewRat(1, 1)}
 	}
-	return SQLValue{num: new(big.Rat)}
+	return sqlValue{num: new(big.Rat)}
 }
 
 // Truth is v as a condition: true or false, and false for NULL (ok false).
-func (v SQLValue) Truth() (bool, bool) {
+func (v sqlValue) Truth() (bool, bool) {
 	if v.Null {
 		return false, false
 	}
@@ -81,7 +81,7 @@ func (v SQLValue) Truth() (bool, bool) {
 
 // compileHaving compiles a HAVING condition into the expression the merge evaluates over
 // each merged group.
-func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
+func (sh *scatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 	f, err := sh.compileExpr(e)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (sh *ScatterShape) compileHaving(e ast.ExprNode) (*havingExpr, error) {
 
 // havingColumn is the column of the shards' rows that holds e: a field named by its alias,
 // a group key of the same text, or a field of the same expression.
-func (sh *ScatterShape) havingColumn(e ast.ExprNode) (plan.ColRef, bool) {
+func (sh *scatterShape) havingColumn(e ast.ExprNode) (plan.ColRef, bool) {
 	if c, ok := e.(*ast.ColumnNameExpr); ok && c.Name.Table.L == "" {
 		for i, f := range sh.fields {
 			if f.AsName.L == c.Name.Name.L {
@@ -114,7 +114,7 @@ func (sh *ScatterShape) havingColumn(e ast.ExprNode) (plan.ColRef, bool) {
 // compileExpr compiles e, a HAVING condition or an expression over aggregates, into a
 // function of the merged row: a column the shards return (a group key, a field, an
 // aggregate), a literal or ?, or an operator or function the evaluator knows over those.
-func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileExpr(e ast.ExprNode) (func(*evalRow) sqlValue, error) {
 	switch e.(type) {
 	case *test_driver.ValueExpr, *test_driver.ParamMarkerExpr, *ast.AggregateFuncExpr, *ast.ParenthesesExpr:
 	default:
@@ -133,7 +133,7 @@ func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, er
 		return sh.compileAggregate(x)
 	case *test_driver.ValueExpr:
 		v := literalValue(x)
-		return func(*EvalRow) SQLValue { return v }, nil
+		return func(*evalRow) sqlValue { return v }, nil
 	case *test_driver.ParamMarkerExpr:
 		return sh.compileParam(x)
 	case *ast.UnaryOperationExpr:
@@ -163,7 +163,7 @@ func (sh *ScatterShape) compileExpr(e ast.ExprNode) (func(*EvalRow) SQLValue, er
 
 // compileAggregate is an aggregate's merged value: its column, or for AVG a hidden column
 // holding the value MySQL computes with (internalAvg).
-func (sh *ScatterShape) compileAggregate(x *ast.AggregateFuncExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileAggregate(x *ast.AggregateFuncExpr) (func(*evalRow) sqlValue, error) {
 	if strings.EqualFold(x.F, ast.AggFuncAvg) {
 		return sh.internalAvg(x)
 	}
@@ -176,54 +176,54 @@ func (sh *ScatterShape) compileAggregate(x *ast.AggregateFuncExpr) (func(*EvalRo
 
 // compileUnary is NOT and unary minus; nil and no error for another operator, which the
 // caller then looks for among the columns.
-func (sh *ScatterShape) compileUnary(x *ast.UnaryOperationExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileUnary(x *ast.UnaryOperationExpr) (func(*evalRow) sqlValue, error) {
 	in, err := sh.compileExpr(x.V)
 	if err != nil {
 		return nil, err
 	}
 	switch x.Op {
 	case opcode.Not, opcode.Not2:
-		return func(r *EvalRow) SQLValue {
+		return func(r *evalRow) sqlValue {
 			t, ok := in(r).Truth()
 			if !ok {
-				return SQLValue{Null: true}
+				return sqlValue{Null: true}
 			}
 			return boolValue(!t)
 		}, nil
 	case opcode.Minus:
-		return func(r *EvalRow) SQLValue {
+		return func(r *evalRow) sqlValue {
 			v := in(r)
 			if v.Null {
 				return v
 			}
 			n, _ := v.number()
-			return SQLValue{num: new(big.Rat).Neg(n)}
+			return sqlValue{num: new(big.Rat).Neg(n)}
 		}, nil
 	}
 	return nil, nil
 }
 
 // compileIsNull is IS [NOT] NULL.
-func (sh *ScatterShape) compileIsNull(x *ast.IsNullExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileIsNull(x *ast.IsNullExpr) (func(*evalRow) sqlValue, error) {
 	in, err := sh.compileExpr(x.Expr)
 	if err != nil {
 		return nil, err
 	}
-	return func(r *EvalRow) SQLValue { return boolValue(in(r).Null != x.Not) }, nil
+	return func(r *evalRow) sqlValue { return boolValue(in(r).Null != x.Not) }, nil
 }
 
 // compileBetween is [NOT] BETWEEN: NULL when any of its three values is.
-func (sh *ScatterShape) compileBetween(x *ast.BetweenExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileBetween(x *ast.BetweenExpr) (func(*evalRow) sqlValue, error) {
 	v, err1 := sh.compileExpr(x.Expr)
 	lo, err2 := sh.compileExpr(x.Left)
 	hi, err3 := sh.compileExpr(x.Right)
 	if err := firstErr(err1, err2, err3); err != nil {
 		return nil, err
 	}
-	return func(r *EvalRow) SQLValue {
+	return func(r *evalRow) sqlValue {
 		a, l, h := v(r), lo(r), hi(r)
 		if a.Null || l.Null || h.Null {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		in := r.compare(a, l) >= 0 && r.compare(a, h) <= 0
 		return boolValue(in != x.Not)
@@ -232,7 +232,7 @@ func (sh *ScatterShape) compileBetween(x *ast.BetweenExpr) (func(*EvalRow) SQLVa
 
 // compileIn is [NOT] IN over a list of values (not a subquery): NULL, as in MySQL, when no
 // value matches and one of them is NULL.
-func (sh *ScatterShape) compileIn(x *ast.PatternInExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileIn(x *ast.PatternInExpr) (func(*evalRow) sqlValue, error) {
 	if slices.ContainsFunc(x.List, isListMarker) {
 		return nil, sqlerr.NotSupported("an IN list of %d or more values in HAVING of a query over several shards, in a statement of %d KB or more", MinBigList, MinBigStatement>>10)
 	}
@@ -240,7 +240,7 @@ func (sh *ScatterShape) compileIn(x *ast.PatternInExpr) (func(*EvalRow) SQLValue
 	if err != nil {
 		return nil, err
 	}
-	var list []func(*EvalRow) SQLValue
+	var list []func(*evalRow) sqlValue
 	for _, it := range x.List {
 		f, err := sh.compileExpr(it)
 		if err != nil {
@@ -248,7 +248,7 @@ func (sh *ScatterShape) compileIn(x *ast.PatternInExpr) (func(*EvalRow) SQLValue
 		}
 		list = append(list, f)
 	}
-	return func(r *EvalRow) SQLValue {
+	return func(r *evalRow) sqlValue {
 		a := v(r)
 		if a.Null {
 			return a
@@ -263,14 +263,14 @@ func (sh *ScatterShape) compileIn(x *ast.PatternInExpr) (func(*EvalRow) SQLValue
 			}
 		}
 		if sawNull {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		return boolValue(x.Not)
 	}, nil
 }
 
 // compileParam is a ? in HAVING: the value bound to it at EXECUTE.
-func (sh *ScatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*evalRow) sqlValue, error) {
 	if sh.params == nil {
 		return nil, errNeedsParams
 	}
@@ -282,7 +282,7 @@ func (sh *ScatterShape) compileParam(x *test_driver.ParamMarkerExpr) (func(*Eval
 		return nil, err
 	}
 	v := literalValue(ast.NewValueExpr(lit, "", "").(*test_driver.ValueExpr))
-	return func(*EvalRow) SQLValue { return v }, nil
+	return func(*evalRow) sqlValue { return v }, nil
 }
 
 // firstErr is the first of errs that is not nil.
@@ -297,7 +297,7 @@ func firstErr(errs ...error) error {
 
 // compileBinary is a binary operator: AND, OR, XOR, the comparisons, +, -, *, / and DIV,
 // MOD, with SQL's NULL rules.
-func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow) SQLValue, error) {
+func (sh *scatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*evalRow) sqlValue, error) {
 	l, err := sh.compileExpr(x.L)
 	if err != nil {
 		return nil, err
@@ -308,7 +308,7 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 	}
 	switch x.Op {
 	case opcode.LogicAnd, opcode.LogicOr, opcode.LogicXor:
-		return func(row *EvalRow) SQLValue {
+		return func(row *evalRow) sqlValue {
 			a, aok := l(row).Truth()
 			b, bok := r(row).Truth()
 			switch x.Op {
@@ -317,7 +317,7 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 					return boolValue(false)
 				}
 				if !aok || !bok {
-					return SQLValue{Null: true}
+					return sqlValue{Null: true}
 				}
 				return boolValue(true)
 			case opcode.LogicOr:
@@ -325,17 +325,17 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 					return boolValue(true)
 				}
 				if !aok || !bok {
-					return SQLValue{Null: true}
+					return sqlValue{Null: true}
 				}
 				return boolValue(false)
 			}
 			if !aok || !bok {
-				return SQLValue{Null: true}
+				return sqlValue{Null: true}
 			}
 			return boolValue(a != b)
 		}, nil
 	case opcode.EQ, opcode.NE, opcode.LT, opcode.LE, opcode.GT, opcode.GE, opcode.NullEQ:
-		return func(row *EvalRow) SQLValue {
+		return func(row *evalRow) sqlValue {
 			a, b := l(row), r(row)
 			if x.Op == opcode.NullEQ {
 				if a.Null || b.Null {
@@ -344,7 +344,7 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 				return boolValue(row.compare(a, b) == 0)
 			}
 			if a.Null || b.Null {
-				return SQLValue{Null: true}
+				return sqlValue{Null: true}
 			}
 			c := row.compare(a, b)
 			switch x.Op {
@@ -362,7 +362,7 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 			return boolValue(c >= 0)
 		}, nil
 	case opcode.Plus, opcode.Minus, opcode.Mul, opcode.Div:
-		return func(row *EvalRow) SQLValue { return arith(x.Op, l(row), r(row)) }, nil
+		return func(row *evalRow) sqlValue { return arith(x.Op, l(row), r(row)) }, nil
 	}
 	if f := intArith(x.Op, l, r); f != nil {
 		return f, nil
@@ -371,44 +371,44 @@ func (sh *ScatterShape) compileBinary(x *ast.BinaryOperationExpr) (func(*EvalRow
 }
 
 // columnValue reads a column of the merged row, with its type.
-func columnValue(col plan.ColRef) func(*EvalRow) SQLValue {
-	return func(r *EvalRow) SQLValue {
+func columnValue(col plan.ColRef) func(*evalRow) sqlValue {
+	return func(r *evalRow) sqlValue {
 		i := r.Col(col)
 		v := r.Row[i]
 		if v == nil {
-			return SQLValue{Null: true}
+			return sqlValue{Null: true}
 		}
 		k := r.Kinds[i]
 		switch k {
 		case merge.KindSigned, merge.KindUnsigned, merge.KindDecimal, merge.KindFloat:
 			if n, ok := new(big.Rat).SetString(string(v)); ok {
-				return SQLValue{num: n, flt: k == merge.KindFloat, typ: numFormat{known: true, kind: k, dec: int(r.Defs[i].Decimals)}}
+				return sqlValue{num: n, flt: k == merge.KindFloat, typ: numFormat{known: true, kind: k, dec: int(r.Defs[i].Decimals)}}
 			}
 		}
-		return SQLValue{str: v, coll: r.Defs[i].Collation}
+		return sqlValue{str: v, coll: r.Defs[i].Collation}
 	}
 }
 
 // literalValue is a literal's value, typed as MySQL types it (integer, decimal with its
 // scale, DOUBLE, string).
-func literalValue(x *test_driver.ValueExpr) SQLValue {
+func literalValue(x *test_driver.ValueExpr) sqlValue {
 	integer := numFormat{known: true, kind: merge.KindSigned}
 	switch v := x.GetValue().(type) {
 	case nil:
-		return SQLValue{Null: true}
+		return sqlValue{Null: true}
 	case int64:
-		return SQLValue{num: new(big.Rat).SetInt64(v), typ: integer}
+		return sqlValue{num: new(big.Rat).SetInt64(v), typ: integer}
 	case uint64:
-		return SQLValue{num: new(big.Rat).SetUint64(v), typ: integer}
+		return sqlValue{num: new(big.Rat).SetUint64(v), typ: integer}
 	case string:
-		return SQLValue{str: []byte(v)}
+		return sqlValue{str: []byte(v)}
 	case []byte:
-		return SQLValue{str: v}
+		return sqlValue{str: v}
 	}
 	text := x.GetString()
 	switch x.Kind() {
 	case test_driver.KindFloat64, test_driver.KindFloat32:
-		return SQLValue{num: new(big.Rat).SetFloat64(x.GetFloat64()), flt: true, typ: numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}}
+		return sqlValue{num: new(big.Rat).SetFloat64(x.GetFloat64()), flt: true, typ: numFormat{known: true, kind: merge.KindFloat, dec: notFixedDec}}
 	case test_driver.KindMysqlDecimal:
 		text = x.GetMysqlDecimal().String()
 	}
@@ -417,7 +417,7 @@ func literalValue(x *test_driver.ValueExpr) SQLValue {
 		if i := strings.IndexByte(text, '.'); i >= 0 {
 			dec = len(text) - i - 1
 		}
-		return SQLValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: dec}}
+		return sqlValue{num: n, typ: numFormat{known: true, kind: merge.KindDecimal, dec: dec}}
 	}
-	return SQLValue{str: []byte(text)}
+	return sqlValue{str: []byte(text)}
 }

@@ -10,7 +10,7 @@ import (
 // (expressions over aggregates, aggexpr.go) and the HAVING condition (having.go), compiled
 // at planning and run by the executor's merge.
 type rowProgram struct {
-	computed []ComputedCol
+	computed []computedCol
 	having   *havingExpr
 }
 
@@ -23,7 +23,7 @@ func rowsOf(m *plan.Merge) *rowProgram {
 }
 
 // computedOf is the computed columns of m's row program (none without one).
-func computedOf(m *plan.Merge) []ComputedCol {
+func computedOf(m *plan.Merge) []computedCol {
 	if p, ok := m.Rows.(*rowProgram); ok {
 		return p.computed
 	}
@@ -57,13 +57,13 @@ func (p *rowProgram) Columns() []plan.ColRef {
 // Bind prepares the program's evaluation over rows of these kinds and definitions
 // (plan.RowProgram).
 func (p *rowProgram) Bind(kinds []merge.Kind, defs []wire.ColDef, col func(plan.ColRef) int) plan.RowEval {
-	return &rowEval{p: p, ev: EvalRow{Kinds: kinds, Defs: defs, Col: col}}
+	return &rowEval{p: p, ev: evalRow{Kinds: kinds, Defs: defs, Col: col}}
 }
 
 // rowEval runs a rowProgram over merged rows (plan.RowEval).
 type rowEval struct {
 	p  *rowProgram
-	ev EvalRow
+	ev evalRow
 }
 
 // Eval writes each computed column's value, formatted for its column's type and decimals,
@@ -98,9 +98,9 @@ func (e *rowEval) Eval(row [][]byte) bool {
 }
 
 // formatValue writes v as MySQL's text protocol writes a value of the column's kind.
-func formatValue(v SQLValue, k merge.Kind, def wire.ColDef) []byte {
+func formatValue(v sqlValue, k merge.Kind, def wire.ColDef) []byte {
 	if v.Null {
 		return nil
 	}
-	return append([]byte{}, ValueText(Coerce(v, k, def))...)
+	return append([]byte{}, valueText(coerce(v, k, def))...)
 }

@@ -12,7 +12,7 @@ import (
 // the two-level merge. It returns nil when there are none, or when the only one is
 // COUNT(DISTINCT shard key) (each shard's counts add up). Two or more different lists are
 // merged through branches (pushBranches).
-func (sh *ScatterShape) distinctLists() [][]ast.ExprNode {
+func (sh *scatterShape) distinctLists() [][]ast.ExprNode {
 	c := &aggCollector{}
 	for _, f := range sh.fields {
 		if f.Expr != nil {
@@ -46,7 +46,7 @@ func (sh *ScatterShape) distinctLists() [][]ast.ExprNode {
 	return lists
 }
 
-func (sh *ScatterShape) argsText(agg *ast.AggregateFuncExpr) string {
+func (sh *scatterShape) argsText(agg *ast.AggregateFuncExpr) string {
 	parts := make([]string, len(agg.Args))
 	for i, a := range agg.Args {
 		parts[i] = sh.pl.exprText(a)
@@ -56,7 +56,7 @@ func (sh *ScatterShape) argsText(agg *ast.AggregateFuncExpr) string {
 
 // distinctList returns which of the statement's DISTINCT argument lists agg aggregates
 // over, or -1.
-func (sh *ScatterShape) distinctList(agg *ast.AggregateFuncExpr) int {
+func (sh *scatterShape) distinctList(agg *ast.AggregateFuncExpr) int {
 	if !agg.Distinct {
 		return -1
 	}
@@ -65,7 +65,7 @@ func (sh *ScatterShape) distinctList(agg *ast.AggregateFuncExpr) int {
 
 // pushDistinct adds the DISTINCT aggregates' arguments to the shards' GROUP BY and to the
 // merge keys, after the group keys.
-func (sh *ScatterShape) pushDistinct() {
+func (sh *scatterShape) pushDistinct() {
 	lists := sh.distinctLists()
 	if lists == nil {
 		return
@@ -90,7 +90,7 @@ func (sh *ScatterShape) pushDistinct() {
 }
 
 // groupBy adds e to the shards' GROUP BY and to the merge keys.
-func (sh *ScatterShape) groupBy(e ast.ExprNode) {
+func (sh *scatterShape) groupBy(e ast.ExprNode) {
 	sh.plan.Order = append(sh.plan.Order, sh.groupKey(e))
 	sh.sel.GroupBy.Items = append(sh.sel.GroupBy.Items, &ast.ByItem{Expr: e, NullOrder: true}) // the shards' own clause (pushDistinct)
 }
@@ -102,7 +102,7 @@ const (
 )
 
 // pushBranches rewrites the shards' statement for several DISTINCT argument lists.
-func (sh *ScatterShape) pushBranches(lists [][]ast.ExprNode) {
+func (sh *scatterShape) pushBranches(lists [][]ast.ExprNode) {
 	from := sh.sel.From.TableRefs
 	var left ast.ResultSetNode = from
 	if from.Right == nil {

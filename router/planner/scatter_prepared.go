@@ -88,8 +88,8 @@ func (t *ScatterTemplate) TriedUnder(v ExecView, snap *rules.Snapshot) bool {
 	return t != nil && snap == t.snap && v.DB == t.db && v.Flags == t.flags && v.Sticky == t.pl.Sticky
 }
 
-// parseFunc parses one statement as the session's parser does (its sql_mode).
-type parseFunc func(text string) (ast.StmtNode, error)
+// ParseFunc parses one statement as the session's parser does (its sql_mode).
+type ParseFunc func(text string) (ast.StmtNode, error)
 
 // SQLTemplate is a statement cut at its parameters: parts[0], then parameter holes[0]'s
 // literal, then parts[1], and so on.
@@ -124,7 +124,7 @@ func (t SQLTemplate) Fill(lits []string) string {
 // scatterTemplate). It parses the text twice: once to keep its WHERE with the markers, once
 // to plan with each marker bound to a sentinel literal that the shards' statements are then
 // cut at.
-func PrepareScatter(pl *Planner, snap *rules.Snapshot, text string, parse parseFunc) *ScatterTemplate {
+func PrepareScatter(pl *Planner, snap *rules.Snapshot, text string, parse ParseFunc) *ScatterTemplate {
 	t := &ScatterTemplate{snap: snap, db: pl.DB, flags: pl.RestoreFlags, pl: pl}
 	if pl.Locked {
 		return t
@@ -137,7 +137,7 @@ func PrepareScatter(pl *Planner, snap *rules.Snapshot, text string, parse parseF
 }
 
 // build fills shards with each shard's statement cut at its parameters, or reports false.
-func (t *ScatterTemplate) build(parse parseFunc, snap *rules.Snapshot, text string, shards map[*rules.Shard]SQLTemplate) bool {
+func (t *ScatterTemplate) build(parse ParseFunc, snap *rules.Snapshot, text string, shards map[*rules.Shard]SQLTemplate) bool {
 	node, err := parse(text)
 	if err != nil {
 		return false
@@ -151,7 +151,7 @@ func (t *ScatterTemplate) build(parse parseFunc, snap *rules.Snapshot, text stri
 		return false // (a.dynamic: session values, bind variables here; or diagnostics)
 	}
 	NumberParams(a.Markers)
-	top := TopLevelTables(sel)
+	top := topLevelTables(sel)
 	for _, r := range a.Refs {
 		if r.Table.Kind != rules.KindSharded {
 			continue
@@ -185,7 +185,7 @@ const maxSlotSets = 16
 // slotShards are the shards' statements of a template of tables per slot for an execution
 // that needs slots, planned (one parse) at the first execution that needs them; nil when
 // they do not fit a template, or when maxSlotSets other sets are kept already.
-func (t *ScatterTemplate) slotShards(parse parseFunc, snap *rules.Snapshot, slots []int) map[*rules.Shard]SQLTemplate {
+func (t *ScatterTemplate) slotShards(parse ParseFunc, snap *rules.Snapshot, slots []int) map[*rules.Shard]SQLTemplate {
 	key := fmt.Sprint(slots)
 	if shards, ok := t.PerSlot[key]; ok {
 		return shards
@@ -406,7 +406,7 @@ func cutTemplate(sql, open string, n int) (SQLTemplate, bool) {
 // (another snapshot, database or restore flags), the values do not prune (an error the
 // full planning reports), or they need one shard only (a single-shard route): the caller
 // then plans the statement in full.
-func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Param, parse parseFunc) (*plan.Scatter, introspect.Columns, bool) {
+func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wire.Param, parse ParseFunc) (*plan.Scatter, introspect.Columns, bool) {
 	if !t.TriedUnder(v, snap) || t.Shards == nil || v.Locked {
 		return nil, introspect.Columns{}, false
 	}
@@ -416,14 +416,14 @@ func (t *ScatterTemplate) Resolve(v ExecView, snap *rules.Snapshot, params []wir
 	if BindLiterals(t.Lits, params) != nil {
 		return nil, introspect.Columns{}, false
 	}
-	if !FillSessionVals(v, snap, t.Vals) {
+	if !fillSessionVals(v, snap, t.Vals) {
 		return nil, introspect.Columns{}, false
 	}
 	slots, err := t.pl.ScatterSlots(t.sel, t.sharded, nil)
 	if err != nil || len(slots) == 0 {
 		return nil, introspect.Columns{}, false
 	}
-	byShard, order := SlotsByShard(t.sharded[0].Table.Scheme, slots)
+	byShard, order := slotsByShard(t.sharded[0].Table.Scheme, slots)
 	shards := t.Shards
 	switch {
 	case t.PerSlot != nil && len(slots) > 1: // each slot its own tables: several slots scatter
@@ -479,7 +479,7 @@ func (t *ScatterTemplate) limitMerge() (*plan.Merge, bool) {
 		return t.Merge, true
 	}
 	m := *t.Merge
-	sh := &ScatterShape{}
+	sh := &scatterShape{}
 	var err error
 	if t.Limit.Count >= 0 {
 		if m.Count, err = sh.LimitValue(t.Lits[t.Limit.Count]); err != nil {

@@ -180,7 +180,7 @@ func (pl *Planner) planScatter(sel *ast.SelectStmt, a *Analyzer, params []wire.P
 		slots = []int{0} // contradictory key conditions: any one shard answers "no rows"
 	}
 	scheme := sharded[0].Table.Scheme
-	byShard, order := SlotsByShard(scheme, slots)
+	byShard, order := slotsByShard(scheme, slots)
 	if pl.Describing || (len(order) == 1 && len(slotGroups(sharded, byShard[order[0]])) == 1) {
 		slot := slots[0]
 		for _, r := range sharded {
@@ -243,7 +243,7 @@ func slotGroups(sharded []TableRef, slots []int) [][]int {
 }
 
 // scatterTarget is what shard sh runs of the scatter SELECT shape describes, over slots.
-func (pl *Planner) scatterTarget(a *Analyzer, shape *ScatterShape, sharded []TableRef, sh *rules.Shard, slots []int) (plan.Target, error) {
+func (pl *Planner) scatterTarget(a *Analyzer, shape *scatterShape, sharded []TableRef, sh *rules.Shard, slots []int) (plan.Target, error) {
 	build := func() (string, error) { return pl.shardSQL(a, shape, sharded, sh, slotGroups(sharded, slots)) }
 	sql, err := build()
 	if err != nil {
@@ -260,7 +260,7 @@ func (pl *Planner) scatterTarget(a *Analyzer, shape *ScatterShape, sharded []Tab
 
 // shardSQL is the statement of shard sh: the shaped SELECT on each group of its slots'
 // tables, a UNION ALL of them (sorted and limited as the shape says) when there are several.
-func (pl *Planner) shardSQL(a *Analyzer, shape *ScatterShape, sharded []TableRef, sh *rules.Shard, groups [][]int) (string, error) {
+func (pl *Planner) shardSQL(a *Analyzer, shape *scatterShape, sharded []TableRef, sh *rules.Shard, groups [][]int) (string, error) {
 	var parts []string
 	for _, g := range groups {
 		for _, r := range sharded {
@@ -296,9 +296,9 @@ func (pl *Planner) shardSQL(a *Analyzer, shape *ScatterShape, sharded []TableRef
 	return sql, nil
 }
 
-// SlotsByShard groups slots by the shard of scheme that holds them; order lists the shards
+// slotsByShard groups slots by the shard of scheme that holds them; order lists the shards
 // in the order of their first slot.
-func SlotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][]int, order []*rules.Shard) {
+func slotsByShard(scheme *rules.Scheme, slots []int) (byShard map[*rules.Shard][]int, order []*rules.Shard) {
 	byShard = map[*rules.Shard][]int{}
 	for _, slot := range slots {
 		sh := scheme.SlotShard(slot)

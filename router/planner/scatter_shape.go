@@ -15,10 +15,10 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// ScatterShape is the analysis of a scatter SELECT: what the shards run and how the proxy
+// scatterShape is the analysis of a scatter SELECT: what the shards run and how the proxy
 // merges it. It rewrites sel in place (hidden columns, ORDER BY, LIMIT, HAVING), each edit
 // logged in ed.
-type ScatterShape struct {
+type scatterShape struct {
 	sel     *ast.SelectStmt
 	ed      *edits
 	pl      *Planner
@@ -41,8 +41,8 @@ var mergeableAggs = map[string]merge.AggFunc{
 	ast.AggFuncMax: merge.AggMax, ast.AggFuncAvg: merge.AggAvg,
 }
 
-func (pl *Planner) shapeScatter(ed *edits, sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*ScatterShape, error) {
-	sh := &ScatterShape{sel: sel, ed: ed, pl: pl, params: params, plan: plan.Merge{Count: -1}}
+func (pl *Planner) shapeScatter(ed *edits, sel *ast.SelectStmt, sharded []TableRef, params []wire.Param) (*scatterShape, error) {
+	sh := &scatterShape{sel: sel, ed: ed, pl: pl, params: params, plan: plan.Merge{Count: -1}}
 	for _, r := range sharded {
 		sh.keyCols = append(sh.keyCols, colKey{r.alias, r.Table.Key})
 	}
@@ -90,7 +90,7 @@ func (pl *Planner) shapeScatter(ed *edits, sel *ast.SelectStmt, sharded []TableR
 }
 
 // limit reads LIMIT [offset,] count and pushes LIMIT offset+count down.
-func (sh *ScatterShape) limit() error {
+func (sh *scatterShape) limit() error {
 	l := sh.sel.Limit
 	if l == nil {
 		return nil
@@ -110,7 +110,7 @@ func (sh *ScatterShape) limit() error {
 }
 
 // LimitValue is the value of a LIMIT count or offset: a literal or a bound ?.
-func (sh *ScatterShape) LimitValue(e ast.ExprNode) (int64, error) {
+func (sh *scatterShape) LimitValue(e ast.ExprNode) (int64, error) {
 	v, ok, err := exprValue(e, sh.params)
 	if err != nil {
 		return 0, err
@@ -127,7 +127,7 @@ func (sh *ScatterShape) LimitValue(e ast.ExprNode) (int64, error) {
 }
 
 // pushLimit sets the shards' LIMIT to offset+count (all rows the merge may need).
-func (sh *ScatterShape) pushLimit() {
+func (sh *scatterShape) pushLimit() {
 	if sh.plan.Count < 0 || sh.plan.Count > math.MaxInt64-sh.plan.Offset {
 		set(sh.ed, &sh.sel.Limit, nil) // no limit, or one no shard could reach
 		return
@@ -135,7 +135,7 @@ func (sh *ScatterShape) pushLimit() {
 	set(sh.ed, &sh.sel.Limit, &ast.Limit{Count: ast.NewValueExpr(uint64(sh.plan.Offset+sh.plan.Count), "", "")})
 }
 
-func (sh *ScatterShape) isKey(e ast.ExprNode) bool {
+func (sh *scatterShape) isKey(e ast.ExprNode) bool {
 	c, ok := unparen(e).(*ast.ColumnNameExpr)
 	if !ok {
 		return false
@@ -159,7 +159,7 @@ func unparen(e ast.ExprNode) ast.ExprNode {
 }
 
 // groupedByKey: GROUP BY names a shard key, so no group spans shards.
-func (sh *ScatterShape) groupedByKey() bool {
+func (sh *scatterShape) groupedByKey() bool {
 	if sh.sel.GroupBy == nil {
 		return false
 	}
@@ -171,7 +171,7 @@ func (sh *ScatterShape) groupedByKey() bool {
 	return false
 }
 
-func (sh *ScatterShape) fieldsHaveKey() bool {
+func (sh *scatterShape) fieldsHaveKey() bool {
 	for _, f := range sh.fields {
 		if f.Expr != nil && sh.isKey(f.Expr) {
 			return true
@@ -182,7 +182,7 @@ func (sh *ScatterShape) fieldsHaveKey() bool {
 
 // resolve returns the expression an ORDER BY/GROUP BY item means: a position or a field
 // alias stands for the field's expression.
-func (sh *ScatterShape) resolve(e ast.ExprNode) ast.ExprNode {
+func (sh *scatterShape) resolve(e ast.ExprNode) ast.ExprNode {
 	switch x := e.(type) {
 	case *ast.PositionExpr:
 		if x.P == nil && x.N >= 1 && x.N <= len(sh.fields) {
@@ -202,7 +202,7 @@ func (sh *ScatterShape) resolve(e ast.ExprNode) ast.ExprNode {
 }
 
 // fieldOf returns the client field computing e (same text), or -1.
-func (sh *ScatterShape) fieldOf(e ast.ExprNode) int {
+func (sh *scatterShape) fieldOf(e ast.ExprNode) int {
 	if e == nil {
 		return -1
 	}
@@ -216,7 +216,7 @@ func (sh *ScatterShape) fieldOf(e ast.ExprNode) int {
 }
 
 // addHidden appends a hidden column computing e.
-func (sh *ScatterShape) addHidden(e ast.ExprNode) plan.ColRef {
+func (sh *scatterShape) addHidden(e ast.ExprNode) plan.ColRef {
 	h := len(sh.hidden)
 	sh.hidden = append(sh.hidden, &ast.SelectField{Expr: e, AsName: ast.NewCIStr(fmt.Sprintf("__sp_h%d", h))})
 	return plan.HiddenCol(h)
@@ -228,7 +228,7 @@ func weightOf(e ast.ExprNode) ast.ExprNode {
 
 // key builds a merge key for expression e: its column (a client field or a hidden one) and
 // a hidden WEIGHT_STRING column (used when the column turns out to hold strings).
-func (sh *ScatterShape) key(e ast.ExprNode, desc bool) plan.MergeKey {
+func (sh *scatterShape) key(e ast.ExprNode, desc bool) plan.MergeKey {
 	k := plan.MergeKey{Desc: desc, Text: sh.pl.exprText(e)}
 	if i := sh.fieldOf(e); i >= 0 && !sh.wildcard {
 		k.Val = plan.ColRef(i)
@@ -242,7 +242,7 @@ func (sh *ScatterShape) key(e ast.ExprNode, desc bool) plan.MergeKey {
 // groupKey is key for an expression the shards group by. A string's weight is read
 // through MIN when the expression is not a plain column: WEIGHT_STRING(e) alone names
 // columns that are not grouped by themselves, which ONLY_FULL_GROUP_BY refuses.
-func (sh *ScatterShape) groupKey(e ast.ExprNode) plan.MergeKey {
+func (sh *scatterShape) groupKey(e ast.ExprNode) plan.MergeKey {
 	if _, ok := unparen(e).(*ast.ColumnNameExpr); ok {
 		return sh.key(e, false)
 	}
@@ -257,7 +257,7 @@ func (sh *ScatterShape) groupKey(e ast.ExprNode) plan.MergeKey {
 }
 
 // shapeOrdered: rows need no combining; ORDER BY becomes a k-way merge.
-func (sh *ScatterShape) shapeOrdered() error {
+func (sh *scatterShape) shapeOrdered() error {
 	if ob := sh.sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
@@ -273,7 +273,7 @@ func (sh *ScatterShape) shapeOrdered() error {
 
 // shapeDistinct: SELECT DISTINCT without the shard key: shards return their distinct rows
 // sorted by (ORDER BY keys, then every field), and the proxy drops the repeats.
-func (sh *ScatterShape) shapeDistinct() error {
+func (sh *scatterShape) shapeDistinct() error {
 	if ob := sh.sel.OrderBy; ob != nil {
 		for _, it := range ob.Items {
 			e := sh.resolve(it.Expr)
@@ -299,7 +299,7 @@ func (sh *ScatterShape) shapeDistinct() error {
 
 // orderByKeys is an ORDER BY on the merge keys' columns: a client column by its position,
 // a hidden one by its alias (valid in a shard's SELECT and in a UNION of them).
-func (sh *ScatterShape) orderByKeys(keys []plan.MergeKey) *ast.OrderByClause {
+func (sh *scatterShape) orderByKeys(keys []plan.MergeKey) *ast.OrderByClause {
 	ob := &ast.OrderByClause{}
 	for _, k := range keys {
 		var e ast.ExprNode = &ast.PositionExpr{N: int(k.Val) + 1}
@@ -314,7 +314,7 @@ func (sh *ScatterShape) orderByKeys(keys []plan.MergeKey) *ast.OrderByClause {
 // shapeGroups: aggregates (GROUP BY without the shard key, or none): shards return partial
 // aggregates per group sorted by the group keys; the proxy combines equal groups, then
 // applies HAVING, ORDER BY and LIMIT.
-func (sh *ScatterShape) shapeGroups() error {
+func (sh *scatterShape) shapeGroups() error {
 	sel := sh.sel
 	sh.plan.Group = true
 	if sel.GroupBy != nil {
@@ -373,7 +373,7 @@ func (sh *ScatterShape) shapeGroups() error {
 }
 
 // plan.MergeAgg describes how an aggregate at col combines across shards.
-func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col plan.ColRef) (plan.MergeAgg, error) {
+func (sh *scatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col plan.ColRef) (plan.MergeAgg, error) {
 	fn, ok := mergeableAggs[strings.ToLower(agg.F)]
 	text := sh.pl.exprText(agg)
 	if !ok {
@@ -406,7 +406,7 @@ func (sh *ScatterShape) mergeAgg(agg *ast.AggregateFuncExpr, col plan.ColRef) (p
 
 // aggColumn returns the column of aggregate agg, adding a hidden one (and its merge) when no
 // client field computes it.
-func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (plan.ColRef, plan.MergeAgg, error) {
+func (sh *scatterShape) aggColumn(agg *ast.AggregateFuncExpr) (plan.ColRef, plan.MergeAgg, error) {
 	if i := sh.fieldOf(agg); i >= 0 {
 		for _, a := range sh.plan.Aggs {
 			if a.Col == plan.ColRef(i) {
@@ -430,7 +430,7 @@ func (sh *ScatterShape) aggColumn(agg *ast.AggregateFuncExpr) (plan.ColRef, plan
 }
 
 // postKey is an ORDER BY item over merged groups.
-func (sh *ScatterShape) postKey(it *ast.ByItem) (plan.MergeKey, error) {
+func (sh *scatterShape) postKey(it *ast.ByItem) (plan.MergeKey, error) {
 	e := sh.resolve(it.Expr)
 	if e == nil {
 		return plan.MergeKey{}, sqlerr.New(1054, "Unknown column '%s' in 'order clause'", sh.pl.exprText(it.Expr))
@@ -465,7 +465,7 @@ func (sh *ScatterShape) postKey(it *ast.ByItem) (plan.MergeKey, error) {
 }
 
 // finishFields appends the hidden columns to the shards' select list.
-func (sh *ScatterShape) finishFields() error {
+func (sh *scatterShape) finishFields() error {
 	sh.plan.Hidden = len(sh.hidden)
 	if len(sh.hidden) > 0 {
 		fields := slices.Clone(sh.fields)

@@ -89,7 +89,7 @@ func shardedRefs(st ast.StmtNode, refs []TableRef) (sharded, nested []TableRef, 
 		}
 	}
 	write := IsWrite(st)
-	top := TopLevelTables(st)
+	top := topLevelTables(st)
 	for _, r := range refs {
 		switch r.Table.Kind {
 		case rules.KindSharded:
@@ -143,9 +143,9 @@ func (pl *Planner) oneSlot(st ast.StmtNode, sharded []TableRef, params []wire.Pa
 	return slot, nil
 }
 
-// TopLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
+// topLevelTables returns the tables of a statement's own FROM/JOIN (or INSERT/UPDATE/DELETE
 // target), not those of subqueries or derived tables, whose rows no outer WHERE bounds.
-func TopLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
+func topLevelTables(st ast.StmtNode) map[*ast.TableName]bool {
 	out := map[*ast.TableName]bool{}
 	var walk func(ast.ResultSetNode)
 	walk = func(n ast.ResultSetNode) {

@@ -36,7 +36,7 @@ func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.
 		return nil, err
 	}
 	var shard *rules.Shard
-	top := TopLevelTables(st)
+	top := topLevelTables(st)
 	_, isDelete := st.(*ast.DeleteStmt)
 	_, isInsert := st.(*ast.InsertStmt)
 	for _, r := range a.Refs {
