@@ -5,24 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pingcap/tidb/pkg/parser/ast"
-
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-// isTableDDL reports whether st is DDL on tables that the proxy fans out.
-func isTableDDL(st ast.StmtNode) bool {
-	switch st.(type) {
-	case *ast.CreateTableStmt, *ast.AlterTableStmt, *ast.DropTableStmt, *ast.TruncateTableStmt,
-		*ast.CreateIndexStmt, *ast.DropIndexStmt:
-		return true
-	}
-	return false
-}
 
 // fanOutDDL runs a DDL fan-out: its statements one copy at a time; a partial failure names
 // the copies that changed and those that did not, so an operator can finish or undo it.

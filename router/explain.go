@@ -66,7 +66,7 @@ func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]
 	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
 		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
 	}
-	p, err := s.planStatement(snap, st, sql)
+	p, err := s.planner(snap).PlanStatement(snap, st, sql)
 	if err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 		if c.Params != nil {
 			p, err = s.plan(snap, stmts[0], c.Query, int64Params(c.Params))
 		} else {
-			p, err = s.planStatement(snap, stmts[0], c.Query)
+			p, err = s.planner(snap).PlanStatement(snap, stmts[0], c.Query)
 		}
 	}
 	if err != nil {

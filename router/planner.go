@@ -23,26 +23,6 @@ func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, param
 	return s.planner(snap).Plan(snap, st, text, params)
 }
 
-// planStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
-// the proxy (local.go), DDL on sharded or broadcast tables as a fan-out (ddl.go), anything
-// else by plan.
-func (s *Session) planStatement(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
-	pl := s.planner(snap)
-	if n, ok := st.(*ast.ShowStmt); ok && n.Tp == ast.ShowDatabases {
-		return pl.ShowDatabases(snap, n)
-	}
-	if isTableDDL(st) {
-		d, err := pl.PlanTableDDL(snap, st)
-		if err != nil {
-			return nil, err
-		}
-		if d != nil {
-			return d, nil
-		}
-	}
-	return pl.Plan(snap, st, text, nil)
-}
-
 // describe plans a statement at prepare time, with no parameters bound: a statement routed
 // by its parameters is described from one shard (see planner.describing).
 func (s *Session) describe(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
+	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 )
@@ -39,11 +40,11 @@ func TestBindImmediate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := bindImmediate(restoreFlags, nil, st, text, args)
+	got, err := bindImmediate(planner.DefaultRestoreFlags, nil, st, text, args)
 	if want := "SELECT 1 + a, '?' FROM t WHERE b = 'x''y'"; err != nil || got != want {
 		t.Errorf("bound %q, %v; want %q", got, err, want)
 	}
-	if _, err := bindImmediate(restoreFlags, nil, st, text, args[:1]); sqlCode(err) != sqlerr.ErWrongArguments {
+	if _, err := bindImmediate(planner.DefaultRestoreFlags, nil, st, text, args[:1]); sqlCode(err) != sqlerr.ErWrongArguments {
 		t.Errorf("one value for two markers: %v", err)
 	}
 	if _, err := exprList(func(sql string) (ast.StmtNode, error) { return parseOneForTest(t, sql), nil }, "1 AS one"); sqlCode(err) != sqlerr.ErParse {

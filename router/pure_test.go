@@ -84,7 +84,7 @@ func checkPure(t *testing.T, s *Session, snap *rules.Snapshot, text string, para
 				targets, _, err := s.planner(snap).PlanLock(snap, lock)
 				return fmt.Sprint(targets, err)
 			}
-			return described(s.planStatement(snap, st, text))
+			return described(s.planner(snap).PlanStatement(snap, st, text))
 		},
 		"prepare": func(st ast.StmtNode) string { return described(s.describe(snap, st, text)) },
 	}

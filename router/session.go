@@ -160,7 +160,7 @@ func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 	if done, err := run.answer(st); done || err != nil {
 		return err
 	}
-	p, err := s.planStatement(snap, st, text)
+	p, err := s.planner(snap).PlanStatement(snap, st, text)
 	if errors.Is(err, planner.ErrNestedUnpinned) {
 		p, err = s.planBound(ctx, snap, st, err) // subquery_bind.go
 	}

@@ -60,7 +60,7 @@ func TestTypedLiteral(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := planner.RestoreSQL(restoreFlags, nil, e)
+			got, err := planner.RestoreSQL(planner.DefaultRestoreFlags, nil, e)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestScalarValue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := planner.RestoreSQL(restoreFlags, nil, e.(ast.Node))
+			got, err := planner.RestoreSQL(planner.DefaultRestoreFlags, nil, e.(ast.Node))
 			if err != nil {
 				t.Fatal(err)
 			}

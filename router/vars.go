@@ -102,7 +102,7 @@ type sessionVars struct {
 
 // newSessionVars returns the variables of a fresh login against baseline.
 func newSessionVars(baseline map[string]string) sessionVars {
-	return sessionVars{baseline: baseline, parser: parser.New(), restoreFlags: restoreFlags}
+	return sessionVars{baseline: baseline, parser: parser.New(), restoreFlags: planner.DefaultRestoreFlags}
 }
 
 // get returns the SQL literal of variable name as the session set it, "" for the baseline.
@@ -180,7 +180,7 @@ func (v *sessionVars) setSQLMode(val *string) {
 		}
 	}
 	v.parser.SetSQLMode(mode)
-	v.restoreFlags = restoreFlags
+	v.restoreFlags = planner.DefaultRestoreFlags
 	if mode.HasNoBackslashEscapesMode() {
 		v.restoreFlags &^= format.RestoreStringEscapeBackslash
 	}
@@ -319,6 +319,3 @@ func initDB(ctx context.Context, c Conn, db string) error {
 func physicalDB(_ *rules.Database, shard *rules.Shard) string {
 	return shard.Database
 }
-
-// restoreFlags keep string literals byte-exact (see DEPENDENCIES.md).
-const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset

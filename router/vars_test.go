@@ -153,7 +153,7 @@ func TestSessionVarsSQLMode(t *testing.T) {
 	}
 	mode := "ansi_quotes, NO_BACKSLASH_ESCAPES,EMPTY_STRING_IS_NULL"
 	v.setSQLMode(&mode)
-	if v.backslashEscapes() || v.restoreFlags == restoreFlags {
+	if v.backslashEscapes() || v.restoreFlags == planner.DefaultRestoreFlags {
 		t.Errorf("NO_BACKSLASH_ESCAPES: restore flags %v", v.restoreFlags)
 	}
 	stmts, _, err := v.parser.Parse(`SELECT "a" FROM t`, "", "")
@@ -164,7 +164,7 @@ func TestSessionVarsSQLMode(t *testing.T) {
 		t.Errorf("ANSI_QUOTES (next to a name the parser does not know): \"a\" read as %T", stmts[0].(*ast.SelectStmt).Fields.Fields[0].Expr)
 	}
 	v.setSQLMode(nil)
-	if !v.backslashEscapes() || v.restoreFlags != restoreFlags {
+	if !v.backslashEscapes() || v.restoreFlags != planner.DefaultRestoreFlags {
 		t.Errorf("sql_mode back to none: restore flags %v", v.restoreFlags)
 	}
 }

@@ -74,3 +74,32 @@ func physicalFor(t *rules.Table, p rules.Placement) string {
 	}
 	return t.Name
 }
+
+// PlanStatement plans a client's statement as a query runs it: SHOW DATABASES answered by
+// the proxy (ShowDatabases), DDL on sharded or broadcast tables as a fan-out
+// (PlanTableDDL), anything else by Plan.
+func (pl *Planner) PlanStatement(snap *rules.Snapshot, st ast.StmtNode, text string) (plan.Primitive, error) {
+	if n, ok := st.(*ast.ShowStmt); ok && n.Tp == ast.ShowDatabases {
+		return pl.ShowDatabases(snap, n)
+	}
+	if isTableDDL(st) {
+		d, err := pl.PlanTableDDL(snap, st)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil {
+			return d, nil
+		}
+	}
+	return pl.Plan(snap, st, text, nil)
+}
+
+// isTableDDL reports whether st is DDL on tables that the proxy fans out.
+func isTableDDL(st ast.StmtNode) bool {
+	switch st.(type) {
+	case *ast.CreateTableStmt, *ast.AlterTableStmt, *ast.DropTableStmt, *ast.TruncateTableStmt,
+		*ast.CreateIndexStmt, *ast.DropIndexStmt:
+		return true
+	}
+	return false
+}

@@ -46,7 +46,7 @@ func IsSystemSchema(name string) bool {
 // The plan is a *plan.Route, a *plan.Passthrough (a route that sends text as it is and binds
 // nothing), a *plan.Scatter (a SELECT over several shards) or a *plan.MultiWrite (a write
 // over several); DDL fan-out and local answers are planned before
-// (Session.planStatement). Plan edits st while it writes the shards' SQL and puts every edit
+// (PlanStatement). Plan edits st while it writes the shards' SQL and puts every edit
 // back before it returns (edits.go): st is as the caller gave it, and a bound route the plan
 // holds makes the analysis' edits again on it at its first execution (bound.go).
 func (pl *Planner) Plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {

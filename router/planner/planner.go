@@ -9,6 +9,10 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 )
 
+// DefaultRestoreFlags are the flags statements are restored with under the default
+// sql_mode: string literals stay byte-exact (see DEPENDENCIES.md).
+const DefaultRestoreFlags = format.DefaultRestoreFlags | format.RestoreStringEscapeBackslash | format.RestoreStringWithoutDefaultCharset
+
 // Planner plans statements for one session: a read-only copy of what planning reads of the
 // session, and nothing else. It does no I/O and changes nothing of the session; a statement
 // is planned against the snapshot the statement runs under (the planner holds no other).
