@@ -21,7 +21,7 @@ func TestBarrierEntryPaths(t *testing.T) {
 	)
 	cases := []struct {
 		path    string
-		sharded bool              // the shop database of shardedConfig, else blog of passthroughConfig
+		sharded bool              // the shop database of plantest.ShardedConfig, else blog of plantest.PassthroughConfig
 		vars    map[string]string // session variables as read back (the barrier's facts); @name: user variables the backend holds
 		via     int
 		sql     string

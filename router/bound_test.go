@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -148,7 +150,7 @@ func TestBoundRouteAfterReload(t *testing.T) {
 	if err := s.Execute(ctx, st, []wire.Param{intParam(5)}, &w); err != nil {
 		t.Fatal(err)
 	}
-	cfg := shardedConfig()
+	cfg := plantest.ShardedConfig()
 	cfg.Schemes[1].Shards = []string{"s3", "s2", "s1", "s0"} // by_account: slots 4-5 now on s1
 	snap, err := rules.Build(cfg)
 	if err != nil {
@@ -181,7 +183,7 @@ func TestBoundRouteAfterReload(t *testing.T) {
 // TestExplainBoundRoute: EXPLAIN SHARDS of a statement routed by a ? shard key shows the
 // route with its bind variables (the slot's shard, table and database), not slot 0's.
 func TestExplainBoundRoute(t *testing.T) {
-	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
+	s, _ := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 	for _, c := range []struct{ sql, want string }{
 		{"SELECT owner FROM shop.accounts WHERE account_id = ?", "SELECT `owner` FROM `{slot's database}`.`accounts_{slot}` AS `accounts` WHERE `account_id`=?"},
 		{"SELECT * FROM orders WHERE user_id = ?", "SELECT * FROM orders WHERE user_id = ?"},
@@ -267,10 +269,10 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 }
 
 // describedForTest is sql planned as PREPARE plans it, in a session of user app in
-// database shop over shardedConfig, with its tree.
+// database shop over plantest.ShardedConfig, with its tree.
 func describedForTest(t *testing.T, sql string) (*Session, *rules.Snapshot, ast.StmtNode, plan.Primitive) {
 	t.Helper()
-	s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+	s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 	node, err := s.parseOne(sql)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/shardproxy/shardproxy/protocol"
@@ -257,7 +259,7 @@ type cmdServer struct {
 
 func startCommandServer(tb testing.TB) *cmdServer {
 	tb.Helper()
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/shardproxy/shardproxy/router/plan"
@@ -83,7 +85,7 @@ func TestBigLists(t *testing.T) {
 		{"TwoShards", bigInList("1", "2"), []string{"s0", "s1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 			compact, lists := compactLists(tc.sql, true)
 			if len(lists) != 1 || len(compact) > 200 {
 				t.Fatalf("compacted to %d bytes with %d lists", len(compact), len(lists))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -80,7 +82,7 @@ func TestSessionDeadlinePassedBackendLost(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &closingBackend{fakeBackend: newFakeBackend()}
-			snap, err := rules.Build(passthroughConfig())
+			snap, err := rules.Build(plantest.PassthroughConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +154,7 @@ func TestSessionInterruptedWrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &stallingBackend{fakeBackend: newFakeBackend(), answer: tc.answer, reply: tc.reply, kill: make(chan struct{})}
 			defer be.close()
-			snap, err := rules.Build(passthroughConfig())
+			snap, err := rules.Build(plantest.PassthroughConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -79,7 +81,7 @@ func TestDeadlineValue(t *testing.T) {
 // deadlineConfig has defaults at every level: user fast 100ms, database slowdb 300ms, server
 // 1s; user plain has none of its own.
 func deadlineConfig() *rules.Config {
-	c := passthroughConfig()
+	c := plantest.PassthroughConfig()
 	c.Server.MaxExecutionTime = rules.Duration(time.Second)
 	c.Users = append(c.Users,
 		rules.UserConfig{Name: "fast", PasswordHash: c.Users[0].PasswordHash, MaxExecutionTime: rules.Duration(100 * time.Millisecond)},
@@ -118,7 +120,7 @@ func TestDeadlineFor(t *testing.T) {
 		})
 	}
 	t.Run("None", func(t *testing.T) {
-		s, snap := newTestSession(t, passthroughConfig(), "app", "shop")
+		s, snap := newTestSession(t, plantest.PassthroughConfig(), "app", "shop")
 		if d, source := s.vars.deadline(snap, s.user, s.db, hintDeadline{}); d != 0 || source != "" {
 			t.Errorf("without any setting: %v from %q", d, source)
 		}
@@ -234,7 +236,7 @@ func (f *fakeProcesses) KillConnection(id uint32) bool {
 }
 
 func TestSessionKill(t *testing.T) {
-	cfg := passthroughConfig()
+	cfg := plantest.PassthroughConfig()
 	cfg.Users = append(cfg.Users, rules.UserConfig{Name: "root", PasswordHash: cfg.Users[0].PasswordHash, Admin: true})
 	snap, err := rules.Build(cfg)
 	if err != nil {
@@ -282,7 +284,7 @@ func TestSessionKill(t *testing.T) {
 }
 
 func TestSessionShowProcessList(t *testing.T) {
-	cfg := passthroughConfig()
+	cfg := plantest.PassthroughConfig()
 	cfg.Users = append(cfg.Users, rules.UserConfig{Name: "root", PasswordHash: cfg.Users[0].PasswordHash, Admin: true})
 	snap, err := rules.Build(cfg)
 	if err != nil {
@@ -391,7 +393,7 @@ func TestSessionInterruptDrains(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			be := &stallingBackend{fakeBackend: newFakeBackend(), answer: tc.answer, kill: make(chan struct{})}
 			defer be.close()
-			snap, err := rules.Build(passthroughConfig())
+			snap, err := rules.Build(plantest.PassthroughConfig())
 			if err != nil {
 				t.Fatal(err)
 			}

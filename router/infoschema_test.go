@@ -14,7 +14,7 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// TestLogicalRows: rows from shard s0 of shardedConfig (slots 0 and 1 of the table-per-slot
+// TestLogicalRows: rows from shard s0 of plantest.ShardedConfig (slots 0 and 1 of the table-per-slot
 // tables, physical database shop_s0) come back with logical names, each logical table once,
 // in the text and the binary protocol.
 func TestLogicalRows(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -56,7 +58,7 @@ func TestDecodeLoadText(t *testing.T) {
 // TestLoadSlot: a row is placed by its key as an INSERT of the field's text would be; a row
 // without a slot is refused as MariaDB refuses a row of a partitioned table.
 func TestLoadSlot(t *testing.T) {
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func slotOf(t *testing.T, tbl *rules.Table, v rules.Value) int {
 // TestLoadPlaces: a load writes one copy per shard, the default shard's first; a
 // table-per-slot layout with several slot tables on one shard is refused.
 func TestLoadPlaces(t *testing.T) {
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

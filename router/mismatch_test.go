@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 )
 
@@ -23,7 +25,7 @@ func TestOnlyComments(t *testing.T) {
 // LOAD DATA LOCAL INFILE from a client without LOCAL INFILE never reach a backend.
 func TestSessionProxyAnswers(t *testing.T) {
 	be := newFakeBackend()
-	snap, err := rules.Build(passthroughConfig())
+	snap, err := rules.Build(plantest.PassthroughConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package router
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+)
 
 // BenchmarkPlanText parses and plans text statements of the sharded golden config: a point
 // select, a scatter with a merge, a split insert.
@@ -12,7 +16,7 @@ func BenchmarkPlanText(b *testing.B) {
 	}
 	for name, q := range queries {
 		b.Run(name, func(b *testing.B) {
-			s, snap := newTestSession(&testing.T{}, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(&testing.T{}, plantest.ShardedConfig(), "app", "shop")
 			b.ReportAllocs()
 			for b.Loop() {
 				st, err := s.parseOne(q)

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
 
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
@@ -15,13 +16,13 @@ import (
 )
 
 // fuzzConfigs are the golden files' rules: 0 sharded, 1 passthrough.
-var fuzzConfigs = [2]func() *rules.Config{shardedConfig, passthroughConfig}
+var fuzzConfigs = [2]func() *rules.Config{plantest.ShardedConfig, plantest.PassthroughConfig}
 
-// goldenQueries returns every query of router/testdata/*.json with the index of its rules.
+// goldenQueries returns every query of router/planner/testdata/*.json with the index of its rules.
 func goldenQueries(f *testing.F) (queries []string, cfgs []uint8) {
 	f.Helper()
 	for i, file := range []string{"plan_sharded.json", "plan_passthrough.json"} {
-		data, err := os.ReadFile(filepath.Join("testdata", file))
+		data, err := os.ReadFile(plantest.Fixture(file))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -139,11 +140,11 @@ func FuzzPlanGrammar(f *testing.F) {
 		for i := range parts {
 			parts[i] = genStatement(rng)
 		}
-		planOrError(t, shardedConfig(), "shop", strings.Join(parts, "; "), flags&4 != 0)
+		planOrError(t, plantest.ShardedConfig(), "shop", strings.Join(parts, "; "), flags&4 != 0)
 	})
 }
 
-// The grammar: tables and columns of shardedConfig, and expressions around them.
+// The grammar: tables and columns of plantest.ShardedConfig, and expressions around them.
 var (
 	grammarTables = []string{"orders", "order_items", "accounts", "ledger", "events", "visits", "currencies", "settings", "nosuch", "shop.orders", "information_schema.tables"}
 	grammarCols   = []string{"user_id", "account_id", "id", "visited_on", "amount", "status", "name", "*", "o.user_id", "x.id"}

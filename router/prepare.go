@@ -45,7 +45,7 @@ type Stmt struct {
 	bound      *planner.BoundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *planner.ScatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
 	writes     *writeRoute              // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
-	nested     *nestedStmt              // refused for its subqueries: the tree its executions bind them into
+	kept       *keptTree                // planned at each execution: the tree its values are written into
 	params     int
 	paramDefs  [][]byte
 	colDefs    [][]byte
@@ -421,20 +421,26 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 
 // untemplated places an execution of a prepared SELECT that went to several shards under
 // this snapshot and fits no template (a merge that reads a value, LIMIT ? over tables per
-// slot, a session value in the select list, subqueries): the values are bound into a
-// fresh tree as literals and it is planned, one parse, where finding out that it scatters
-// took another. ok is false when
-// the statement has a template or none was tried, or when the values send it elsewhere
-// than to several shards (the caller then plans it in full).
+// slot, a session value in the select list, subqueries): the values are written into the
+// statement's kept tree (keptTree, parsed at the first such execution) and it is planned,
+// without parsing. ok is false when the statement has a template or none was tried, or
+// when the values send it elsewhere than to several shards (the caller then plans it in
+// full).
 func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, st *Stmt, params []wire.Param) (*plan.Scatter, introspect.Columns, bool) {
 	if !t.TriedUnder(execViewOf(s), snap) || (t.Shards != nil && t.PerSlot == nil) || st.returning != "" {
 		return nil, introspect.Columns{}, false
 	}
-	node, err := s.parseOne(st.text)
-	if err != nil || planner.BindParams(node, params) != nil {
+	if !st.kept.holds(s, snap) || st.kept.refusal != nil {
+		node, err := s.parseOne(st.text)
+		if err != nil {
+			return nil, introspect.Columns{}, false
+		}
+		st.kept = newKeptTree(s, snap, node, nil)
+	}
+	if planner.BindLiterals(st.kept.lits, params) != nil {
 		return nil, introspect.Columns{}, false
 	}
-	p, err := s.plan(snap, node, st.text, nil)
+	p, err := s.plan(snap, st.kept.st, st.text, nil) // planning leaves the tree as it was
 	sp, ok := p.(*plan.Scatter)
 	if err != nil || !ok {
 		return nil, introspect.Columns{}, false
@@ -444,10 +450,10 @@ func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, s
 
 // planExecution plans one execution of st with its values params. A statement refused for
 // its subqueries over several shards (subquery_prepare.go) is planned with its values and
-// its subqueries' bound in (bound): from the tree it keeps for that (nestedStmt), parsed
+// its subqueries' bound in (bound): from the tree it keeps for that (keptTree), parsed
 // once; an INSERT ... SELECT, whose tree binding its rows changes, is parsed each time.
 func (st *Stmt) planExecution(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param) (plan.Primitive, bool, error) {
-	if n := st.nested; n.holds(s, snap) {
+	if n := st.kept; n.holds(s, snap) && n.refusal != nil {
 		if err := planner.BindLiterals(n.lits, params); err != nil {
 			return nil, true, err
 		}
@@ -469,38 +475,40 @@ func (st *Stmt) planExecution(ctx context.Context, s *Session, snap *rules.Snaps
 		p, err = s.planBound(ctx, snap, node, err)
 		return p, true, err
 	}
-	st.nested = newNestedStmt(s, snap, node, err) // planning left node as it was
-	if err := planner.BindLiterals(st.nested.lits, params); err != nil {
+	st.kept = newKeptTree(s, snap, node, err) // planning left node as it was
+	if err := planner.BindLiterals(st.kept.lits, params); err != nil {
 		return nil, true, err
 	}
-	p, err = s.planBound(ctx, snap, st.nested.st, err)
+	p, err = s.planBound(ctx, snap, st.kept.st, err)
 	return p, true, err
 }
 
-// nestedStmt is the tree a prepared statement refused for its subqueries over several
-// shards keeps for its executions: its ? are literal slots each EXECUTE writes its values
-// into; planBound binds the subqueries' values into it and puts it back once planned, so
-// nothing is parsed again. It holds for the snapshot, database and restore flags (the
-// session's sql_mode) it was parsed under.
-type nestedStmt struct {
+// keptTree is the tree a prepared statement planned at each execution keeps: its ? are
+// literal slots each EXECUTE writes its values into, and planning leaves it as it was, so
+// nothing is parsed again. It serves a statement refused for its subqueries over several
+// shards (refusal set: planBound binds the subqueries' values into it and puts it back)
+// and a SELECT over several shards that fits no scatter template (untemplated). It holds
+// for the snapshot, database and restore flags (the session's sql_mode) it was parsed
+// under.
+type keptTree struct {
 	snap    *rules.Snapshot
 	db      string
 	flags   format.RestoreFlags
 	st      ast.StmtNode
 	lits    []*test_driver.ValueExpr
-	refusal error // why the statement is not planned as it is
+	refusal error // why the statement is not planned as it is; nil for untemplated
 }
 
-// newNestedStmt keeps st, parsed from the statement's text under snap, for its executions.
-func newNestedStmt(s *Session, snap *rules.Snapshot, st ast.StmtNode, refusal error) *nestedStmt {
+// newKeptTree keeps st, parsed from the statement's text under snap, for its executions.
+func newKeptTree(s *Session, snap *rules.Snapshot, st ast.StmtNode, refusal error) *keptTree {
 	var markers planner.MarkerCollector
 	st.Accept(&markers)
 	slices.SortFunc(markers, func(x, y *test_driver.ParamMarkerExpr) int { return x.Offset - y.Offset })
-	return &nestedStmt{snap: snap, db: s.db, flags: s.vars.restoreFlags, st: st, lits: planner.LiteralSlots(st, markers), refusal: refusal}
+	return &keptTree{snap: snap, db: s.db, flags: s.vars.restoreFlags, st: st, lits: planner.LiteralSlots(st, markers), refusal: refusal}
 }
 
 // holds reports whether the tree was kept under the session's snapshot, database and
 // restore flags.
-func (n *nestedStmt) holds(s *Session, snap *rules.Snapshot) bool {
+func (n *keptTree) holds(s *Session, snap *rules.Snapshot) bool {
 	return n != nil && n.snap == snap && n.db == s.db && n.flags == s.vars.restoreFlags
 }

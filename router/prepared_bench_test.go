@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -12,7 +14,7 @@ import (
 // and executes it, cycling over 8 sets of values whose i-th value is param(set, i).
 func benchPrepared(b *testing.B, sql string, param func(set, i int) wire.Param) {
 	be := newFakeBackend()
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,7 +55,7 @@ type preparedExecution struct {
 }
 
 // TestPlanPrepared: the golden cases of prepared statements with bind variables
-// (testdata/plan_prepared.json, -update rewrites it). Each case is prepared in a session
+// (router/planner/testdata/plan_prepared.json, -update rewrites it). Each case is prepared in a session
 // over the fake backend and executed with each set of values; the routed SQL of every
 // execution placed without parsing must equal what planning the statement afresh with its
 // values gives.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -62,7 +64,10 @@ var preparedShapes = []preparedShape{
 	{name: "broadcast UPDATE", sql: "UPDATE currencies SET rate = ? WHERE code = ?", param: sameKey},
 	{name: "broadcast UPDATE with LAST_INSERT_ID()", sql: "UPDATE currencies SET rate = ? WHERE id = LAST_INSERT_ID()", param: sameKey},
 	{name: "multi-shard DELETE with LAST_INSERT_ID()", sql: "DELETE FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()", param: sameKey},
-	{name: "subquery over shards", sql: "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)", param: sameKey}, // parsed once, at its first execution (nestedStmt)
+	{name: "HAVING ? over merged groups", sql: "SELECT COUNT(*) FROM orders HAVING COUNT(*) > ?", param: sameKey},                                  // no template (the merge reads the value): its kept tree (keptTree)
+	{name: "LIMIT ? over tables per slot", sql: "SELECT * FROM accounts WHERE owner = ? LIMIT ?", param: sameKey},                                  // likewise
+	{name: "session value in a scatter select list", sql: "SELECT LAST_INSERT_ID(), id FROM orders WHERE amount > ?", param: sameKey},              // likewise
+	{name: "subquery over shards", sql: "SELECT * FROM orders WHERE user_id IN (SELECT user_id FROM order_items WHERE price > ?)", param: sameKey}, // parsed once, at its first execution (keptTree)
 	{name: "subquery pinned to the key", sql: "SELECT * FROM orders WHERE user_id = ? AND id IN (SELECT id FROM order_items WHERE user_id = ?)", param: sameKey},
 	{name: "LAST_INSERT_ID() point", sql: "SELECT * FROM orders WHERE user_id = ? AND id = LAST_INSERT_ID()", param: sameKey},
 	{name: "LAST_INSERT_ID() scatter", sql: "SELECT * FROM orders WHERE amount > ? AND id <> LAST_INSERT_ID()", param: sameKey},
@@ -146,7 +151,7 @@ func TestPreparedShapesAfterReload(t *testing.T) {
 				return s.parses - before
 			}
 			run()
-			snap, err := rules.Build(shardedConfig())
+			snap, err := rules.Build(plantest.ShardedConfig())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +180,7 @@ func TestPreparedRefusedAfterReload(t *testing.T) {
 	if err := s.Execute(ctx, st, []wire.Param{intParam(1)}, &w); err != nil {
 		t.Fatal(err)
 	}
-	cfg := shardedConfig()
+	cfg := plantest.ShardedConfig()
 	cfg.Databases[0].Tables[1].Scheme = "by_account" // order_items: no longer joined on one scheme
 	snap, err := rules.Build(cfg)
 	if err != nil {

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
@@ -24,8 +25,8 @@ func TestPlanningLeavesTreeAlone(t *testing.T) {
 	for _, f := range []struct {
 		file string
 		cfg  func() *rules.Config
-	}{{"plan_sharded.json", shardedConfig}, {"plan_passthrough.json", passthroughConfig}} {
-		data, err := os.ReadFile(filepath.Join("testdata", f.file))
+	}{{"plan_sharded.json", plantest.ShardedConfig}, {"plan_passthrough.json", plantest.PassthroughConfig}} {
+		data, err := os.ReadFile(plantest.Fixture(f.file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func TestPlanningLeavesTreeAlone(t *testing.T) {
 	}
 	for _, c := range preparedShapes {
 		t.Run("prepared/"+c.name, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 			s.ids.last = 7
 			st, err := s.parseOne(c.sql)
 			if err != nil {

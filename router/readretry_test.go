@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/pingcap/tidb/pkg/parser"
 
 	"github.com/shardproxy/shardproxy/router/engine"
@@ -99,7 +101,7 @@ func servedBy(log []string, what string) []string {
 // primary; a transaction, the PRIMARY hint and a locking read keep every shard on its primary.
 func TestSessionScatterReadsFromReplicas(t *testing.T) {
 	be := &replicaFake{fakeBackend: newFakeBackend(), primaryOnly: map[string]bool{"s3": true}, reads: map[string]ReplicaRead{}}
-	cfg := shardedConfig()
+	cfg := plantest.ShardedConfig()
 	cfg.Databases[0].ReadWriteSplit = true
 	snap, err := rules.Build(cfg)
 	if err != nil {

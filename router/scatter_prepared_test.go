@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -97,7 +99,7 @@ func TestScatterTemplateMatchesBinding(t *testing.T) {
 	vals := scatterParamValues()
 	for _, sql := range scatterPreparedStmts {
 		t.Run(sql, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 			tmpl := planner.PrepareScatter(s.planner(snap), snap, sql, s.parseOne)
 			if tmpl.Shards == nil {
 				t.Fatal("no scatter template")
@@ -184,7 +186,7 @@ func TestScatterTemplateDeclines(t *testing.T) {
 		"SELECT * FROM orders WHERE user_id = 5 AND amount > 3",
 	} {
 		t.Run(sql, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 			if tmpl := planner.PrepareScatter(s.planner(snap), snap, sql, s.parseOne); tmpl.Shards != nil {
 				t.Errorf("a scatter template for %d shards", len(tmpl.Shards))
 			}
@@ -261,7 +263,7 @@ func TestPreparedScatterAfterReload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := shardedConfig()
+	cfg := plantest.ShardedConfig()
 	cfg.Schemes[0].Shards = []string{"s3", "s2", "s1", "s0"} // by_user: every slot on another shard
 	snap, err := rules.Build(cfg)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -15,10 +17,10 @@ import (
 
 // Session tests against fakeBackend: the exact SQL each shard receives (STYLE rule 13).
 
-// fakeRouter is a router over passthroughConfig with be as its backend.
+// fakeRouter is a router over plantest.PassthroughConfig with be as its backend.
 func fakeRouter(t *testing.T, be *fakeBackend) *Router {
 	t.Helper()
-	snap, err := rules.Build(passthroughConfig())
+	snap, err := rules.Build(plantest.PassthroughConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +463,7 @@ func TestSessionSetReachesPinnedConnections(t *testing.T) {
 
 func shardedRouter(t *testing.T, be *fakeBackend) *Router {
 	t.Helper()
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
@@ -125,7 +127,7 @@ func TestStoredProgramsShardedPartial(t *testing.T) {
 // TestStoredProgramsShardedOffDefault: a trigger on a sharded table with no slot on the
 // default shard is refused: the listings and mariadb-dump read the default shard.
 func TestStoredProgramsShardedOffDefault(t *testing.T) {
-	cfg := shardedConfig()
+	cfg := plantest.ShardedConfig()
 	cfg.Schemes = append(cfg.Schemes, rules.SchemeConfig{Name: "far", Function: "range", Ranges: []rules.RangeConfig{{To: "100", Shard: "s1"}, {From: "100", Shard: "s2"}}})
 	cfg.Databases[0].Tables = append(cfg.Databases[0].Tables, rules.TableConfig{Name: "far_rows", Kind: rules.KindSharded, Key: "id", Scheme: "far"})
 	snap, err := rules.Build(cfg)
@@ -196,7 +198,7 @@ func TestStoredProgramsSlotTables(t *testing.T) {
 // TestSlotTriggerLogical: SHOW CREATE TRIGGER of the copy on a shard's first slot table names
 // the logical table.
 func TestSlotTriggerLogical(t *testing.T) {
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

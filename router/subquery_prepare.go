@@ -13,7 +13,7 @@ import (
 // on slot 0's shard to learn its parameters and columns. Each EXECUTE binds the parameters
 // into the statement, runs its subqueries with them and binds their values, then plans and
 // runs the result like a plain query, its rows encoded in the binary protocol. The tree is
-// parsed once, at the first execution, and kept (prepare.go: nestedStmt).
+// parsed once, at the first execution, and kept (prepare.go: keptTree).
 
 // describeBound describes a prepared statement refused for its subqueries (see
 // describeNested): a SELECT, UPDATE, DELETE or INSERT, whose subqueries are bound at each

@@ -6,18 +6,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// boundFixture is a session of user app in database shop of shardedConfig, over fake shards
+// boundFixture is a session of user app in database shop of plantest.ShardedConfig, over fake shards
 // that answer every SELECT with one row, 1 (a DECIMAL column).
 func boundFixture(t *testing.T) (*Session, *fakeBackend) {
 	t.Helper()
 	be := newFakeBackend()
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
@@ -240,7 +242,7 @@ func TestFoundRows(t *testing.T) {
 		"REPLACE INTO t VALUES (1)":                                   rowsPlain,
 		"DELETE FROM t":                                               rowsPlain,
 	} {
-		s, _ := newTestSession(t, passthroughConfig(), "app", "shop")
+		s, _ := newTestSession(t, plantest.PassthroughConfig(), "app", "shop")
 		st, err := s.parseOne(sql)
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -19,10 +21,10 @@ import (
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// shardedFakeSession is a session of user app in database shop of shardedConfig, over be.
+// shardedFakeSession is a session of user app in database shop of plantest.ShardedConfig, over be.
 func shardedFakeSession(t *testing.T, be *fakeBackend, hook func(string), m txn.XAMetrics) *Session {
 	t.Helper()
-	snap, err := rules.Build(shardedConfig())
+	snap, err := rules.Build(plantest.ShardedConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func TestMultiShardWriteInTransaction(t *testing.T) {
 }
 
 func TestExplainMultiShardWrite(t *testing.T) {
-	s, _ := newTestSession(t, shardedConfig(), "app", "shop")
+	s, _ := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 	steps, err := s.Explain("INSERT INTO orders (id, user_id) VALUES (1, 1), (2, 2)")
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +276,7 @@ func TestInsertRowSlots(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, snap := newTestSession(t, shardedConfig(), "app", "shop")
+			s, snap := newTestSession(t, plantest.ShardedConfig(), "app", "shop")
 			st, err := s.parseOne(c.sql)
 			if err != nil {
 				t.Fatal(err)

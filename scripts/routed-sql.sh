@@ -1,5 +1,5 @@
 #!/bin/sh
-# routed-sql.sh prints, for every case of the golden plan fixtures (router/testdata/plan_*.json),
+# routed-sql.sh prints, for every case of the golden plan fixtures (router/planner/testdata/plan_*.json),
 # what each shard is sent (shard name and SQL, in plan order), the merge steps, the error and
 # the sticky/dynamic flags, one stable line each, so that two versions of the fixtures can be
 # compared whatever their layout:
@@ -11,7 +11,7 @@
 # each set of values sends, and how it was placed). A multi-shard write's commit step and the flags the flat layout did
 # not have (diagnostic, bound, copies) are left out.
 set -eu
-cd "$(dirname "$0")/../router/testdata"
+cd "$(dirname "$0")/../router/planner/testdata"
 for f in plan_*.json; do
 	jq -r --arg file "$f" '
 	  def params: if (.params // []) | length > 0 then " [params " + ((.params | map(tostring)) | join(" ")) + "]" else "" end;
