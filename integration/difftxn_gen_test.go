@@ -167,6 +167,15 @@ func (g *txnGen) control() txnStmt {
 		return c("START TRANSACTION WITH CONSISTENT SNAPSHOT")
 	case n < 52:
 		return c("SET autocommit = 0")
+	case n < 62 && g.m.readOnly && g.m.inTrans && !g.m.autocommit:
+		// MariaDB 10.11 leaves a session whose READ ONLY transaction SET autocommit = 1
+		// ends (after COMMIT AND CHAIN kept it open under autocommit 0) unable to write
+		// until an explicit COMMIT: every write answers 1792, though @@tx_read_only and
+		// @@in_transaction are 0 (reproduced by hand: SET autocommit=0; START TRANSACTION
+		// READ ONLY; COMMIT AND CHAIN; SET autocommit=1; INSERT ... -> 1792, BEGIN does not
+		// clear it, COMMIT does). The proxy answers as the manual says (the implicit commit
+		// ends the access mode); the session ends the transaction with COMMIT instead.
+		return c("COMMIT")
 	case n < 62:
 		return c("SET autocommit = 1")
 	case n < 78:
@@ -361,6 +370,9 @@ func (g *txnGen) read() txnStmt {
 	case 10:
 		return r("SELECT total FROM d_orders WHERE user_id = ? ORDER BY id FOR UPDATE", true, u)
 	case 11:
+		if g.m.idUnknown { // see txnModel.idUnknown
+			return r("SELECT @@autocommit", true)
+		}
 		return r("SELECT LAST_INSERT_ID(), @@autocommit", true)
 	case 12:
 		return r("SELECT @@in_transaction", true)

@@ -107,7 +107,24 @@ type txnModel struct {
 	written    []int
 	savepoints []txnSavepoint
 	readOnly   bool // START TRANSACTION READ ONLY: MariaDB refuses to prepare a write
+	// idUnknown: an INSERT whose first row's id the server generated failed on a later
+	// row. MariaDB's LAST_INSERT_ID() then holds the id of the row it wrote and took back;
+	// the proxy's, which learns an id only from an OK packet, stays as it was (README,
+	// "Session functions"). LAST_INSERT_ID() is not read again until an INSERT sets it on
+	// both (idResync).
+	idUnknown bool
 }
+
+// idResync are the statements that leave the same LAST_INSERT_ID() on the proxy and
+// MariaDB whatever came before, when they succeed: an INSERT whose one row's id the server
+// generates, and one that ends in LAST_INSERT_ID(id) either way.
+var idResync = []string{
+	"INSERT INTO d_notes (note, n) VALUES (?, ?)",
+	"INSERT INTO d_notes (note, n) VALUES (?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+}
+
+// idLost is the INSERT whose generated first row a later row's failure takes back.
+const idLost = "INSERT INTO d_notes (id, note, n) VALUES (NULL, ?, 0), (?, ?, 1)"
 
 type txnSavepoint struct {
 	name, raw string // compared without case and quotes; as written
@@ -139,6 +156,12 @@ func savepointName(raw string) string {
 func (m *txnModel) update(s txnStmt, ok, inTrans bool) {
 	wasTxn, wasOpen := m.inTxn(), m.inTrans
 	q := strings.ToUpper(s.sql)
+	switch {
+	case s.sql == idLost && !ok:
+		m.idUnknown = true
+	case slices.Contains(idResync, s.sql) && ok:
+		m.idUnknown = false
+	}
 	if ok {
 		switch {
 		case s.kind == txnWrite && wasTxn:
