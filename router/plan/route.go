@@ -8,8 +8,8 @@ type Route struct {
 	Shard *rules.Shard
 	SQL   string
 	// Bound is set at prepare time for a statement routed by its parameters alone: each
-	// execution resolves its route from it without planning again (package router's
-	// bound.go). Shard and SQL then describe the statement as prepared (slot 0's).
+	// execution resolves its route from it without planning again (router/planner's
+	// BoundRoute). Shard and SQL then describe the statement as prepared (slot 0's).
 	Bound Binding
 }
 

@@ -15,8 +15,8 @@ type Target struct {
 	Shard *rules.Shard
 	Slots []int // the slots of the statement's rows on Shard
 	SQL   string
-	// Probe, when set, is the statement whose column definitions the client gets (package
-	// router's scatter_probe.go).
+	// Probe, when set, is the statement whose column definitions the client gets
+	// (router/engine's Gather asks the first shard for them).
 	Probe string
 }
 
