@@ -141,7 +141,7 @@ func testBinaryProtocol(t *testing.T, e *env) {
 	})
 
 	t.Run("ManyStatements", func(t *testing.T) {
-		// More statements than the proxy caches per backend connection (pool.MaxStmts):
+		// More statements than the proxy caches per backend connection (wire.MaxStmts):
 		// evicted ones are prepared again when executed, and MariaDB's count of prepared
 		// statements stays bounded.
 		conn, err := db.Conn(context.Background())

@@ -26,7 +26,7 @@ var ErrBroken = errors.New("pool: connection is broken")
 // Pool.Release.
 //
 // A Conn is used by one goroutine at a time: the holder between Acquire and Release. Its
-// session bookkeeping (Vars, DB, the statement cache) belongs to that holder and survives
+// session bookkeeping (State: variables, database, the statement cache) belongs to that holder and survives
 // reuse through the pool; a reset (COM_RESET_CONNECTION) clears it.
 type Conn struct {
 	pool    *Pool
@@ -42,14 +42,9 @@ type Conn struct {
 	lastUsed time.Time // when it last went idle
 
 	// Owned by the holder.
-	status uint16
-	broken bool
-	dirty  bool
-	vars   map[string]string
-	db     string
-	stmts  stmtCache
-	cmd    []byte // scratch buffer for command packets
-	peek   peeker // closedByServer's syscall, prepared once
+	st   wire.ConnState
+	cmd  []byte // scratch buffer for command packets
+	peek peeker // closedByServer's syscall, prepared once
 }
 
 // Wire returns the connection's packet framer for relaying. The caller calls ResetSeq before
@@ -66,49 +61,13 @@ func (c *Conn) ServerVersion() string { return c.version }
 // Created returns when the connection was dialled.
 func (c *Conn) Created() time.Time { return c.created }
 
-// MarkBroken records that the protocol state is unknown (an I/O error, a result abandoned
-// midway): Release closes the connection instead of reusing it.
-func (c *Conn) MarkBroken() { c.broken = true }
-
-// Broken reports whether the connection was marked broken.
-func (c *Conn) Broken() bool { return c.broken }
-
-// MarkDirty records that the session state is unknown (user variables, temporary tables,
-// locks, ...): Release resets the connection with COM_RESET_CONNECTION before reuse.
-func (c *Conn) MarkDirty() { c.dirty = true }
-
-// Dirty reports whether the connection was marked dirty.
-func (c *Conn) Dirty() bool { return c.dirty }
-
-// Status returns the last server status flags seen from the backend.
-func (c *Conn) Status() uint16 { return c.status }
-
-// SetStatus records status flags seen by a caller that relays packets itself.
-func (c *Conn) SetStatus(s uint16) { c.status = s }
+// State is the connection's session bookkeeping: broken and dirty marks, last status, default
+// database, variables applied, statements prepared. Release reads the marks; a reset clears
+// the variables and statements.
+func (c *Conn) State() *wire.ConnState { return &c.st }
 
 // InTransaction reports whether the last status seen says a transaction is open.
-func (c *Conn) InTransaction() bool { return c.status&wire.StatusInTrans != 0 }
-
-// Vars returns the system variables the proxy applied on this connection (name -> SQL
-// literal); empty means the server's defaults. The map belongs to the connection and its
-// holder may modify it. A reset replaces it with a new empty map (it does not clear the old
-// one in place).
-func (c *Conn) Vars() map[string]string {
-	if c.vars == nil {
-		c.vars = make(map[string]string)
-	}
-	return c.vars
-}
-
-// SetVars replaces the recorded variables with v, which the connection takes ownership of.
-func (c *Conn) SetVars(v map[string]string) { c.vars = v }
-
-// DB returns the connection's current default database, as recorded with SetDB ("" for
-// none). A reset keeps it: the backend does too.
-func (c *Conn) DB() string { return c.db }
-
-// SetDB records the connection's default database after the holder changed it.
-func (c *Conn) SetDB(db string) { c.db = db }
+func (c *Conn) InTransaction() bool { return c.st.InTransaction() }
 
 // Exec sends a text query, drains and discards its results (all of them, for multi-results)
 // and returns the final OK: affected rows, last insert id, status, warnings. A backend error
@@ -145,7 +104,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 // Reset sends COM_RESET_CONNECTION, which rolls back any transaction and restores the
 // session to its state right after the handshake: system and user variables, character set
 // (back to the pool's Collation), autocommit, temporary tables, locks, prepared statements.
-// On success it clears Vars, the statement cache and the dirty flag; on failure the
+// On success it clears the variables, the statement cache and the dirty mark (State); on failure the
 // connection is marked broken.
 //
 // MariaDB 10.11 keeps the default database across the reset (pinned by the tests), so DB is
@@ -153,12 +112,10 @@ func (c *Conn) Ping(ctx context.Context) error {
 func (c *Conn) Reset(ctx context.Context) error {
 	err := c.withContext(ctx, func() error { return c.simpleCommand(comResetConnection) })
 	if err != nil {
-		c.broken = true
+		c.st.MarkBroken()
 		return fmt.Errorf("pool: reset %s (conn %d): %w", c.pool.opts.Addr, c.id, err)
 	}
-	c.vars = nil
-	c.stmts.clear()
-	c.dirty = false
+	c.st.Reset()
 	return nil
 }
 
@@ -169,7 +126,7 @@ const comResetConnection = 0x1f
 // deadline on the socket unblocks f. Afterwards the connection is broken if f failed or ctx
 // fired, and the returned error wraps ctx.Err() when ctx was the cause.
 func (c *Conn) withContext(ctx context.Context, f func() error) error {
-	if c.broken {
+	if c.st.Broken() {
 		return ErrBroken
 	}
 	if err := ctx.Err(); err != nil {
@@ -182,14 +139,14 @@ func (c *Conn) withContext(ctx context.Context, f func() error) error {
 	err := f()
 	if stop != nil && !stop() {
 		// The deadline was (or is being) set: the socket is unusable whatever f returned.
-		c.broken = true
+		c.st.MarkBroken()
 		if err == nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	if err != nil && !isBackendError(err) {
-		c.broken = true
+		c.st.MarkBroken()
 	}
 	return err
 }
@@ -229,7 +186,7 @@ func (c *Conn) handleOKOrErr(p []byte) error {
 		if err != nil {
 			return err
 		}
-		c.status = ok.Status
+		c.st.SetStatus(ok.Status)
 		return nil
 	default:
 		return fmt.Errorf("%w: unexpected packet 0x%02x", wire.ErrMalformed, firstByte(p))
@@ -263,7 +220,7 @@ func (c *Conn) readResults() (wire.OK, error) {
 				return ok, err
 			}
 		}
-		c.status = ok.Status
+		c.st.SetStatus(ok.Status)
 		if ok.Status&wire.StatusMoreResults == 0 {
 			return ok, nil
 		}
@@ -330,13 +287,13 @@ func firstByte(p []byte) byte {
 // retire closes the connection. A healthy one first gets COM_QUIT, so the server logs a
 // clean disconnect; the write is bounded by closeTimeout.
 func (c *Conn) retire() {
-	if !c.broken {
+	if !c.st.Broken() {
 		_ = c.nc.SetDeadline(time.Now().Add(closeTimeout))
 		if c.writeCommand(mysql.COM_QUIT, "") != nil {
-			c.broken = true
+			c.st.MarkBroken()
 		}
 	}
-	c.broken = true
+	c.st.MarkBroken()
 	_ = c.nc.Close()
 }
 

@@ -2,9 +2,7 @@ package pool
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,13 +32,14 @@ func testResetDirty(t *testing.T, e *env) {
 	exec(t, c, "SET @x = 42")
 	exec(t, c, "CREATE TEMPORARY TABLE db1.tmp_reset (a INT)")
 	exec(t, c, "USE db1")
-	c.SetDB("db1")
-	c.Vars()["sql_mode"] = "'ANSI'"
-	c.SetStmt("SELECT 1", Stmt{ID: 1000})
+	st := c.State()
+	st.SetDB("db1")
+	st.SetVars(map[string]string{"sql_mode": "'ANSI'"})
+	st.PutStmt("SELECT 1", wire.Stmt{ID: 1000})
 	if v := queryValue(t, c, "SELECT @x"); v != "42" {
 		t.Fatalf("@x = %s before the reset", v)
 	}
-	c.MarkDirty()
+	c.State().MarkDirty()
 	p.Release(c)
 
 	c = acquire(t, p)
@@ -48,8 +47,8 @@ func testResetDirty(t *testing.T, e *env) {
 	if c.ID() != id {
 		t.Fatalf("got connection %d, want the reset %d", c.ID(), id)
 	}
-	if c.Dirty() || c.DB() != "db1" || len(c.Vars()) != 0 || c.StmtCount() != 0 {
-		t.Fatalf("bookkeeping not cleared: dirty %v, db %q, vars %v, stmts %d", c.Dirty(), c.DB(), c.Vars(), c.StmtCount())
+	if st := c.State(); st.Dirty() || st.DB() != "db1" || len(st.Vars()) != 0 || st.StmtCount() != 0 {
+		t.Fatalf("bookkeeping not cleared: dirty %v, db %q, vars %v, stmts %d", st.Dirty(), st.DB(), st.Vars(), st.StmtCount())
 	}
 	if v := queryValue(t, c, "SELECT @x"); v != "NULL" {
 		t.Fatalf("@x = %s after the reset, want NULL", v)
@@ -81,7 +80,7 @@ func testResetSessionDefaults(t *testing.T, e *env) {
 		t.Fatalf("fresh session: %s, want %s", initial, want)
 	}
 	exec(t, c, "USE db1")
-	c.SetDB("db1")
+	c.State().SetDB("db1")
 	exec(t, c, "SET NAMES latin1")
 	exec(t, c, "SET autocommit = 0")
 	if got, want := session(), "db1 latin1 latin1_swedish_ci 0"; got != want {
@@ -93,8 +92,8 @@ func testResetSessionDefaults(t *testing.T, e *env) {
 	if got, want := session(), "db1 utf8mb4 utf8mb4_general_ci 1"; got != want {
 		t.Fatalf("after COM_RESET_CONNECTION: %s, want %s", got, want)
 	}
-	if c.DB() != "db1" {
-		t.Fatalf("DB() = %q after the reset, want db1 (as on the server)", c.DB())
+	if c.State().DB() != "db1" {
+		t.Fatalf("DB() = %q after the reset, want db1 (as on the server)", c.State().DB())
 	}
 }
 
@@ -106,7 +105,7 @@ func testReleasedInTransaction(t *testing.T, e *env) {
 	exec(t, c, "BEGIN")
 	exec(t, c, "INSERT INTO db1.tx_t VALUES (1)")
 	if !c.InTransaction() {
-		t.Fatalf("status 0x%04x does not say in transaction", c.Status())
+		t.Fatalf("status 0x%04x does not say in transaction", c.State().Status())
 	}
 	p.Release(c) // neither dirty nor broken: the status alone triggers the reset
 
@@ -170,7 +169,7 @@ func testExecErrors(t *testing.T, e *env) {
 	}
 	_, err = c.Exec(t.Context(), "SELECT * FROM db1.no_such_table")
 	wantSQLErr(t, err, 1146, "42S02")
-	if c.Broken() {
+	if c.State().Broken() {
 		t.Fatal("a backend error marked the connection broken")
 	}
 	exec(t, c, "SELECT 1")
@@ -190,7 +189,7 @@ func testExecContext(t *testing.T, e *env) {
 	if elapsed > time.Second {
 		t.Fatalf("Exec returned after %s", elapsed)
 	}
-	if !c.Broken() {
+	if !c.State().Broken() {
 		t.Fatal("connection not marked broken after an interrupted query")
 	}
 	if _, err := c.Exec(t.Context(), "SELECT 1"); !errors.Is(err, ErrBroken) {
@@ -250,109 +249,4 @@ func testKillQuery(t *testing.T, e *env) {
 	exec(t, c, "SELECT 1") // the connection itself survives KILL QUERY
 	err := p.KillQuery(t.Context(), 1<<31)
 	wantSQLErr(t, err, 1094, "HY000")
-}
-
-// prepare sends COM_STMT_PREPARE through c's wire.Conn and reads the response.
-func prepare(t *testing.T, c *Conn, sql string) Stmt {
-	t.Helper()
-	w := c.Wire()
-	w.ResetSeq()
-	if err := w.WritePacket(append([]byte{0x16}, sql...)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := w.ReadPacket()
-	if err != nil || wire.IsErr(p) || len(p) < 12 {
-		t.Fatalf("prepare %q: %v %x", sql, err, p)
-	}
-	s := Stmt{
-		ID:      binary.LittleEndian.Uint32(p[1:]),
-		Columns: int(binary.LittleEndian.Uint16(p[5:])),
-		Params:  int(binary.LittleEndian.Uint16(p[7:])),
-	}
-	for _, n := range []int{s.Params, s.Columns} {
-		if n == 0 {
-			continue
-		}
-		for {
-			p, err := w.ReadPacket()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if wire.IsEOF(p) {
-				break
-			}
-		}
-	}
-	return s
-}
-
-// execStmtErr executes a parameterless statement and returns the backend's error, if any.
-func execStmtErr(t *testing.T, c *Conn, id uint32) error {
-	t.Helper()
-	w := c.Wire()
-	w.ResetSeq()
-	pkt := binary.LittleEndian.AppendUint32([]byte{0x17}, id)
-	pkt = append(pkt, 0, 1, 0, 0, 0) // no cursor, one iteration
-	if err := w.WritePacket(pkt); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := w.ReadPacket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if wire.IsErr(p) {
-		return wire.ParseErr(p)
-	}
-	for eofs := 0; eofs < 2; { // column definitions, then rows
-		if p, err = w.ReadPacket(); err != nil {
-			t.Fatal(err)
-		}
-		if wire.IsEOF(p) {
-			eofs++
-		}
-	}
-	return nil
-}
-
-func testStmtCache(t *testing.T, e *env) {
-	p, _ := e.newPool(t, nil)
-	c := acquire(t, p)
-	defer p.Release(c)
-	var first, second Stmt
-	for i := range MaxStmts + 1 {
-		sql := fmt.Sprintf("SELECT %d", i)
-		s := prepare(t, c, sql)
-		if i == 0 {
-			first = s
-		}
-		c.SetStmt(sql, s)
-		if i == 1 {
-			second = s
-			c.Stmt("SELECT 0") // touched: SELECT 1 is now the least recently used
-		}
-	}
-	if c.StmtCount() != MaxStmts {
-		t.Fatalf("%d statements cached, want %d", c.StmtCount(), MaxStmts)
-	}
-	if _, ok := c.Stmt("SELECT 1"); ok {
-		t.Fatal("the least recently used statement is still cached")
-	}
-	s, ok := c.Stmt("SELECT 0")
-	if !ok || s != first || s.Columns != 1 || s.Params != 0 {
-		t.Fatalf("Stmt(SELECT 0) = %+v, %v", s, ok)
-	}
-	if err := execStmtErr(t, c, s.ID); err != nil {
-		t.Fatalf("executing a cached statement: %v", err)
-	}
-	// The evicted statement was closed on the server.
-	wantSQLErr(t, execStmtErr(t, c, second.ID), sqlerr.ErUnknownStmtHandler, "HY000")
-	if c.Broken() {
-		t.Fatal("connection broken")
-	}
 }

@@ -104,7 +104,7 @@ func (p *Pool) newConn(cc *client.Conn, nc net.Conn) *Conn {
 	}
 	c.peek.init(c)
 	if cc.IsAutoCommit() {
-		c.status = wire.StatusAutocommit
+		c.st.SetStatus(wire.StatusAutocommit)
 	}
 	if lt := p.opts.MaxLifetime; lt > 0 {
 		jitter := time.Duration(rand.Float64() * lifetimeJitter * float64(lt))

@@ -6,7 +6,9 @@
 // for a free connection (FIFO waiters, LIFO idle stack), a COM_PING check of connections that
 // sat idle, and a COM_RESET_CONNECTION of connections whose session state is unknown or that
 // come back inside a transaction. KillQuery interrupts a running statement over a separate
-// short-lived connection; Conn.Exec honours its context by unblocking the socket.
+// short-lived connection; Conn.Exec honours its context by unblocking the socket. Each
+// Conn carries its holder's bookkeeping (State, a wire.ConnState): Release reads its broken
+// and dirty marks and the status, a reset clears its variables and prepared statements.
 //
 // Each Pool owns exactly one maintenance goroutine, started by New and stopped (and waited
 // for) by Close. There is no package-level mutable state.

@@ -21,7 +21,7 @@ func testKilledIdleGetsNoERR(t *testing.T, e *env) {
 	p, _ := e.newPool(t, nil)
 	c := acquire(t, p)
 	defer p.Release(c)
-	c.MarkBroken()
+	c.State().MarkBroken()
 	id := c.ID()
 	e.exec(t, "KILL "+itoa(id))
 	eventually(t, 5*time.Second, "the killed connection to go", func() bool { return !e.alive(t, id) })
@@ -74,7 +74,7 @@ func testKillRacingCommand(t *testing.T, e *env) {
 			answer[i] = "no answer (" + err.Error() + ")"
 		}
 		kill.Wait()
-		c.MarkBroken()
+		c.State().MarkBroken()
 		p.Release(c)
 	}
 	ran := map[int]bool{}
@@ -137,7 +137,7 @@ func testKilledNeverHandedOut(t *testing.T, e *env) {
 		}
 		defer p.Release(got)
 		if got.ID() == dead {
-			got.MarkBroken()
+			got.State().MarkBroken()
 			t.Fatalf("%s handed out the killed connection %d", path, dead)
 		}
 		exec(t, got, "SELECT 1")
@@ -170,7 +170,7 @@ func testKilledNeverHandedOut(t *testing.T, e *env) {
 	} {
 		c := acquire(t, p)
 		exec(t, c, "USE db1")
-		c.SetDB("db1")
+		c.State().SetDB("db1")
 		p.Release(c)
 		killed(c)
 		got, err := path.acquire(c)

@@ -107,7 +107,7 @@ func (k *killReserve) take(ctx context.Context, wait time.Duration) *Conn {
 func (p *Pool) giveReserve(c *Conn) {
 	k := p.reserve
 	k.mu.Lock()
-	keep := !c.broken && !k.closed
+	keep := !c.st.Broken() && !k.closed
 	if keep {
 		// Never block (with k.mu held, the keeper's exit and so Close would wait forever):
 		// between take's receive and its held.Add the reserve looks missing, a dial the
@@ -200,7 +200,7 @@ func (p *Pool) checkReserve(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)
 	defer cancel()
 	if err := c.Ping(pctx); err != nil {
-		c.broken = true
+		c.st.MarkBroken()
 	}
 	p.giveReserve(c)
 }
@@ -213,14 +213,14 @@ func (p *Pool) killOnReserve(ctx context.Context, connID uint32) (ok bool, err e
 		return false, nil
 	}
 	if c.closedByServer() {
-		c.broken = true
+		c.st.MarkBroken()
 		p.giveReserve(c)
 		return false, nil
 	}
 	_, err = c.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(connID), 10))
 	failed := err != nil && !isBackendError(err)
 	if failed {
-		c.broken = true
+		c.st.MarkBroken()
 	}
 	p.giveReserve(c)
 	if failed {

@@ -159,7 +159,7 @@ func TestKillReserveGiveNeverBlocks(t *testing.T) {
 		_ = p.Close()
 		t.Fatal("giveReserve blocked on a full reserve slot (with the reserve's mutex held)")
 	}
-	if !first.broken {
+	if !first.st.Broken() {
 		t.Error("the reserve connection given back to a full slot was not closed")
 	}
 	if k.held.Load() != 0 || !k.ready() {
@@ -199,7 +199,7 @@ func TestKillReserveRedialedAfterWaiter(t *testing.T) {
 	waited := make(chan *Conn)
 	go func() { waited <- k.take(t.Context(), 300*time.Millisecond) }()
 	eventually(t, 10*time.Second, "the waiter counted as a holder", func() bool { return k.held.Load() == 2 })
-	c.broken = true // a kill broke it
+	c.st.MarkBroken() // a kill broke it
 	p.giveReserve(c)
 	if got := <-waited; got != nil {
 		t.Fatal("the waiter got a reserve connection that was closed")

@@ -138,7 +138,7 @@ func queryValue(t testing.TB, c *Conn, q string) string {
 	read := func() []byte {
 		p, err := w.ReadPacket()
 		if err != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			t.Fatalf("%q: %v", q, err)
 		}
 		if wire.IsErr(p) {
@@ -158,7 +158,7 @@ func queryValue(t testing.TB, c *Conn, q string) string {
 		p := read()
 		if wire.IsEOF(p) {
 			st, _ := wire.Status(p)
-			c.SetStatus(st)
+			c.State().SetStatus(st)
 			return v
 		}
 	}

@@ -93,32 +93,3 @@ func TestNewDoesNotDial(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestStmtCacheLRU(t *testing.T) {
-	var sc stmtCache
-	for i := range MaxStmts {
-		if dropped := sc.put(strings.Repeat("x", i), Stmt{ID: uint32(i)}); len(dropped) != 0 {
-			t.Fatalf("put %d dropped %v", i, dropped)
-		}
-	}
-	sc.get("") // ID 0 becomes the most recently used; ID 1 the least
-	if dropped := sc.put("new", Stmt{ID: 1000}); len(dropped) != 1 || dropped[0].ID != 1 {
-		t.Fatalf("eviction dropped %v, want ID 1", dropped)
-	}
-	if dropped := sc.put("new", Stmt{ID: 1000, Params: 2}); len(dropped) != 0 {
-		t.Fatalf("update with the same id dropped %v", dropped)
-	}
-	if dropped := sc.put("new", Stmt{ID: 1001}); len(dropped) != 1 || dropped[0].ID != 1000 {
-		t.Fatalf("replacement dropped %v, want ID 1000", dropped)
-	}
-	if s, ok := sc.remove("new"); !ok || s.ID != 1001 {
-		t.Fatalf("remove: %+v %v", s, ok)
-	}
-	if _, ok := sc.get("new"); ok {
-		t.Fatal("removed statement still cached")
-	}
-	sc.clear()
-	if sc.lru.Len() != 0 || len(sc.m) != 0 {
-		t.Fatal("clear left statements")
-	}
-}

@@ -139,7 +139,7 @@ func (p *Pool) take(ctx context.Context, prefer *Conn, db string) (grant, error)
 	if db != "" {
 		for i := len(p.idle) - 1; i >= 0 && i >= len(p.idle)-matchScan; i-- {
 			c := p.idle[i]
-			if c.db == db && !c.expiredAt(now) {
+			if c.st.DB() == db && !c.expiredAt(now) {
 				p.idle = slices.Delete(p.idle, i, i+1)
 				c.inUse = true
 				p.mu.Unlock()
@@ -187,7 +187,7 @@ func (p *Pool) healthy(ctx context.Context, c *Conn) bool {
 		p.mu.Lock()
 		p.st.closedByServer++
 		p.mu.Unlock()
-		c.broken = true
+		c.st.MarkBroken()
 		p.Release(c)
 		return false
 	}
@@ -201,7 +201,7 @@ func (p *Pool) healthy(ctx context.Context, c *Conn) bool {
 		return true
 	}
 	p.log.Debug("pool: discarding connection that failed its ping", "conn_id", c.id, "err", err)
-	c.broken = true
+	c.st.MarkBroken()
 	p.Release(c)
 	return false
 }
@@ -241,7 +241,7 @@ func (p *Pool) Release(c *Conn) {
 		panic("pool: Release of a connection from another pool")
 	}
 	now := time.Now()
-	if !c.broken && (c.dirty || c.InTransaction()) && !c.expiredAt(now) && !p.closed.Load() {
+	if !c.st.Broken() && (c.st.Dirty() || c.InTransaction()) && !c.expiredAt(now) && !p.closed.Load() {
 		p.reset(c)
 	}
 	p.mu.Lock()
@@ -252,7 +252,7 @@ func (p *Pool) Release(c *Conn) {
 	c.inUse = false
 	c.wc.TrimBuffer() // an idle connection does not keep its largest packet's memory
 	switch {
-	case c.broken:
+	case c.st.Broken():
 		p.st.closedBroken++
 	case p.closedMu:
 		p.st.closedPool++

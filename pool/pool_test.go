@@ -41,7 +41,6 @@ func TestPool(t *testing.T) {
 		{"ExecErrors", testExecErrors},
 		{"ExecContext", testExecContext},
 		{"KillQuery", testKillQuery},
-		{"StmtCache", testStmtCache},
 		{"KilledIdleGetsNoERR", testKilledIdleGetsNoERR},
 		{"KillRacingCommand", testKillRacingCommand},
 		{"KilledNeverHandedOut", testKilledNeverHandedOut},
@@ -58,8 +57,8 @@ func TestPool(t *testing.T) {
 func testAcquireMatching(t *testing.T, e *env) {
 	p, _ := e.newPool(t, nil)
 	a, b := acquire(t, p), acquire(t, p)
-	a.SetDB("db_a")
-	b.SetDB("db_b")
+	a.State().SetDB("db_a")
+	b.State().SetDB("db_b")
 	p.Release(a)
 	p.Release(b) // b is on top
 	got, err := p.AcquireMatching(t.Context(), nil, "db_a")
@@ -67,7 +66,7 @@ func testAcquireMatching(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	if got != a {
-		t.Fatalf("AcquireMatching(db_a) returned backend connection %d (db %q), want a (%d)", got.ID(), got.DB(), a.ID())
+		t.Fatalf("AcquireMatching(db_a) returned backend connection %d (db %q), want a (%d)", got.ID(), got.State().DB(), a.ID())
 	}
 	other, err := p.AcquireMatching(t.Context(), nil, "db_c")
 	if err != nil {
@@ -274,7 +273,7 @@ func testIdleTimeoutMinIdle(t *testing.T, e *env) {
 	// Connections lost are replaced to keep MinIdle.
 	dials := p.Stats().Dials
 	for _, c := range []*Conn{acquire(t, p), acquire(t, p)} {
-		c.MarkBroken()
+		c.State().MarkBroken()
 		p.Release(c)
 	}
 	eventually(t, 5*time.Second, "MinIdle to be refilled", func() bool {
@@ -402,7 +401,7 @@ func testConcurrent(t *testing.T, e *env) {
 					t.Errorf("worker %d: Exec: %v", w, err)
 				}
 				if (w+i)%10 == 0 {
-					c.MarkBroken()
+					c.State().MarkBroken()
 				}
 				p.Release(c)
 			}

@@ -64,7 +64,7 @@ func (c *Conn) readRows() (*Rows, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.status = ok.Status
+		c.st.SetStatus(ok.Status)
 		return &Rows{}, c.moreResults(ok.Status)
 	}
 	n, m := wire.LenencInt(p)
@@ -99,7 +99,7 @@ func (c *Conn) readRows() (*Rows, error) {
 		}
 		if wire.IsEOF(p) {
 			st, _ := wire.Status(p)
-			c.status = st
+			c.st.SetStatus(st)
 			return r, c.moreResults(st)
 		}
 		row, err := parseTextRow(p, len(r.Columns))

@@ -28,7 +28,8 @@ func (b *closingBackend) Acquire(ctx context.Context, shard *rules.Shard, role r
 	}
 	b.mu.Lock()
 	b.nextID++
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true}
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: b.nextID, inUse: true}
+	c.st.SetStatus(wire.StatusAutocommit)
 	b.mu.Unlock()
 	c.w = wire.NewConn(closedNet{}, 0)
 	return c, nil

@@ -346,11 +346,12 @@ type stallingBackend struct {
 
 func (b *stallingBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Role) (Conn, error) {
 	client, server := net.Pipe()
-	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true,
+	c := &fakeConn{be: b.fakeBackend, shard: shard.Name, id: 7, inUse: true,
 		onKill: func() { close(b.kill) }}
+	c.st.SetStatus(wire.StatusAutocommit)
 	c.w = wire.NewConn(client, 0)
 	if b.stmt != "" {
-		c.SetStmt(engine.StmtKey(c, b.stmt), BackendStmt{ID: 1})
+		c.st.PutStmt(engine.StmtKey(c, b.stmt), BackendStmt{ID: 1})
 	}
 	b.conns = append(b.conns, c)
 	b.pipes = append(b.pipes, client, server)
@@ -408,8 +409,8 @@ func TestSessionInterruptDrains(t *testing.T) {
 			if len(be.kills) != 1 || len(be.conns) != 1 {
 				t.Fatalf("kills %v on %d connections, want one", be.kills, len(be.conns))
 			}
-			if be.conns[0].broken != tc.broken {
-				t.Errorf("backend connection broken = %v, want %v", be.conns[0].broken, tc.broken)
+			if be.conns[0].st.Broken() != tc.broken {
+				t.Errorf("backend connection broken = %v, want %v", be.conns[0].st.Broken(), tc.broken)
 			}
 			if elapsed < tc.minElapsed || elapsed > tc.minElapsed+time.Second {
 				t.Errorf("answered after %v, want between %v and %v", elapsed, tc.minElapsed, tc.minElapsed+time.Second)

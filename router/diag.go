@@ -48,7 +48,7 @@ func (g *sessionDiag) record(ctx context.Context, c Conn, out engine.Outcome, er
 		} else {
 			d.RowCount = int64(out.Affected)
 		}
-		if out.Warnings > 0 && !c.Broken() && ctx.Err() == nil {
+		if out.Warnings > 0 && !c.State().Broken() && ctx.Err() == nil {
 			rows, ferr := engine.QueryRows(ctx, c, "SHOW WARNINGS")
 			if ferr == nil {
 				d.Warnings = rows

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -76,7 +75,8 @@ func (b *fakeBackend) Acquire(_ context.Context, shard *rules.Shard, _ rules.Rol
 		return nil, sqlerr.New(sqlerr.ErCantConnect, "Can't connect to backend of shard %s", shard.Name)
 	}
 	b.nextID++
-	c := &fakeConn{be: b, shard: shard.Name, id: b.nextID, status: wire.StatusAutocommit, vars: map[string]string{}, inUse: true}
+	c := &fakeConn{be: b, shard: shard.Name, id: b.nextID, inUse: true}
+	c.st.SetStatus(wire.StatusAutocommit)
 	c.w = wire.NewConn(&fakeNet{c: c}, 0)
 	return c, nil
 }
@@ -91,11 +91,14 @@ func (b *fakeBackend) Release(c Conn) {
 		return
 	}
 	fc.inUse = false
-	if fc.broken {
+	if fc.st.Broken() {
 		return
 	}
-	if fc.dirty { // the pool resets a dirty connection: its session state is gone
-		fc.dirty, fc.vars, fc.db, fc.status, fc.inTrans, fc.manual, fc.sps = false, map[string]string{}, "", wire.StatusAutocommit, false, false, nil
+	if fc.st.Dirty() { // the pool resets a dirty connection: its session state is gone
+		fc.st.Reset()
+		fc.st.SetDB("")
+		fc.st.SetStatus(wire.StatusAutocommit)
+		fc.inTrans, fc.manual, fc.sps = false, false, nil
 		fc.resets++
 	}
 	b.idle[fc.shard] = append(b.idle[fc.shard], fc)
@@ -135,12 +138,7 @@ type fakeConn struct {
 	shard    string
 	id       uint32
 	w        *wire.Conn
-	status   uint16
-	vars     map[string]string
-	db       string
-	stmts    map[string]BackendStmt
-	broken   bool
-	dirty    bool
+	st       wire.ConnState // the connection's bookkeeping; its db is the server's too
 	inTrans  bool
 	manual   bool     // autocommit = 0: a statement on a table opens a transaction
 	sps      []string // savepoints of the open transaction
@@ -151,31 +149,16 @@ type fakeConn struct {
 	onKill   func() // run by KillQuery, if set
 }
 
-func (c *fakeConn) Wire() *wire.Conn                    { return c.w }
-func (c *fakeConn) ID() uint32                          { return c.id }
-func (c *fakeConn) Server() string                      { return c.shard }
-func (c *fakeConn) MarkBroken()                         { c.broken = true }
-func (c *fakeConn) Broken() bool                        { return c.broken }
-func (c *fakeConn) MarkDirty()                          { c.dirty = true }
-func (c *fakeConn) Status() uint16                      { return c.status }
-func (c *fakeConn) SetStatus(s uint16)                  { c.status = s }
-func (c *fakeConn) Vars() map[string]string             { return c.vars }
-func (c *fakeConn) SetVars(v map[string]string)         { c.vars = maps.Clone(v) }
-func (c *fakeConn) DB() string                          { return c.db }
-func (c *fakeConn) SetDB(db string)                     { c.db = db }
-func (c *fakeConn) Stmt(sql string) (BackendStmt, bool) { s, ok := c.stmts[sql]; return s, ok }
-func (c *fakeConn) SetStmt(sql string, s BackendStmt) {
-	if c.stmts == nil {
-		c.stmts = map[string]BackendStmt{}
-	}
-	c.stmts[sql] = s
-}
+func (c *fakeConn) Wire() *wire.Conn       { return c.w }
+func (c *fakeConn) ID() uint32             { return c.id }
+func (c *fakeConn) Server() string         { return c.shard }
+func (c *fakeConn) State() *wire.ConnState { return &c.st }
 
 // Exec runs a statement outside the packet relay, as the pool's Exec does.
 func (c *fakeConn) Exec(_ context.Context, query string) (wire.OK, error) {
 	answer := c.query(query)
 	if c.be.lostCommits[c.shard] && strings.EqualFold(query, "COMMIT") {
-		c.broken = true
+		c.st.MarkBroken()
 		return wire.OK{}, fmt.Errorf("%w: read: connection reset by peer", engine.ErrBackendIO)
 	}
 	p := answer[0]

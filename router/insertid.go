@@ -165,7 +165,7 @@ func (ids *insertIDs) generated(ctx context.Context, c Conn, out engine.Outcome,
 	if err != nil || id == 0 || ids.rule.generated(id) {
 		return id
 	}
-	if c.Broken() || ctx.Err() != nil {
+	if c.State().Broken() || ctx.Err() != nil {
 		return 0
 	}
 	rows, qerr := engine.QueryRows(ctx, c, "SELECT LAST_INSERT_ID()")

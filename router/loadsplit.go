@@ -385,7 +385,7 @@ func (s *Session) loadInTxn(ctx context.Context, snap *rules.Snapshot, b plan.Br
 	}
 	r := &branchRun{s: s, b: b, c: c}
 	err = r.stmt(ctx, b.Stmts[0])
-	return []*branchRun{r}, s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
+	return []*branchRun{r}, s.finish(b.Shard, c, engine.Outcome{Status: c.State().Status()}, err)
 }
 
 // answerLoad writes the OK of a LOAD DATA spread over shards: a sharded table's counts

@@ -48,7 +48,7 @@ func (h *heldConns) release(c Conn) {
 // abandon marks every connection held broken and gives it back (the pool closes it).
 func (h *heldConns) abandon() {
 	for _, c := range slices.Clone(h.conns) {
-		c.MarkBroken()
+		c.State().MarkBroken()
 		h.release(c)
 	}
 }
@@ -76,6 +76,6 @@ func (h *heldConns) recovered(c Conn, err *error) {
 		return
 	}
 	h.log.Error("panic while handling backend connection; it is closed", "conn_id", h.connID, "backend_conn", c.ID(), "panic", r, "stack", string(debug.Stack()))
-	c.MarkBroken()
+	c.State().MarkBroken()
 	*err = errPanicked(r)
 }

@@ -90,8 +90,8 @@ func TestHeldConnsReleaseOnce(t *testing.T) {
 			h.holds(a), h.holds(b), a.(*fakeConn).released, be.idleCount("s0"))
 	}
 	h.abandon()
-	if len(h.conns) != 0 || !b.Broken() || be.idleCount("s0") != 1 {
-		t.Errorf("after abandon: %d held, b broken %v, %d idle", len(h.conns), b.Broken(), be.idleCount("s0"))
+	if len(h.conns) != 0 || !b.State().Broken() || be.idleCount("s0") != 1 {
+		t.Errorf("after abandon: %d held, b broken %v, %d idle", len(h.conns), b.State().Broken(), be.idleCount("s0"))
 	}
 }
 
@@ -104,7 +104,7 @@ func TestHeldConnsRecovered(t *testing.T) {
 		defer h.recovered(c, &err)
 		panic("boom")
 	}()
-	if sqlCode(err) != sqlerr.ErUnknownError || !c.Broken() {
-		t.Errorf("recovered: %v, broken %v; want 1105 and a broken connection", err, c.Broken())
+	if sqlCode(err) != sqlerr.ErUnknownError || !c.State().Broken() {
+		t.Errorf("recovered: %v, broken %v; want 1105 and a broken connection", err, c.State().Broken())
 	}
 }

@@ -397,7 +397,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	if err != nil {
 		return err
 	}
-	bs, ok := c.Stmt(engine.StmtKey(c, sql))
+	bs, ok := c.State().Stmt(engine.StmtKey(c, sql))
 	if !ok {
 		it := s.intr.watchOnDone(ctx, shard, c)
 		bs, err = engine.Prepare(ctx, c, sql, nil)

@@ -11,7 +11,6 @@ import (
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/wire"
 )
 
 // primaryHint matches the optimizer-hint comment that keeps a read on the primary:
@@ -145,7 +144,7 @@ func (rs *readState) acquireReplica(ctx context.Context, be Backend, shard *rule
 // readsOnly), once the backend says no transaction is open, the session reads @@last_gtid on
 // the same connection. A failed read keeps the shard's reads on the primary (gtidUnknown).
 func (rs *readState) trackGTID(ctx context.Context, split rules.ReadSplit, shard *rules.Shard, c Conn, err error) {
-	if err != nil || rs.readOnly || rs.replica.Enabled || c.Status()&wire.StatusInTrans != 0 || !split.Enabled {
+	if err != nil || rs.readOnly || rs.replica.Enabled || c.State().InTransaction() || !split.Enabled {
 		return
 	}
 	if rs.gtids == nil {

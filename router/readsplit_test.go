@@ -127,9 +127,9 @@ func TestReadStateGTIDs(t *testing.T) {
 	rs.readOnly = true
 	rs.trackGTID(ctx, split, shard, c, nil)
 	rs.readOnly = false
-	c.SetStatus(wire.StatusInTrans)
+	c.State().SetStatus(wire.StatusInTrans)
 	rs.trackGTID(ctx, split, shard, c, nil)
-	c.SetStatus(wire.StatusAutocommit)
+	c.State().SetStatus(wire.StatusAutocommit)
 	rs.trackGTID(ctx, split, shard, c, sqlerr.New(sqlerr.ErBadDB, "x"))
 	if log := be.takeLog(); len(log) != 0 || rs.gtids != nil {
 		t.Fatalf("no GTID to read: asked %q, gtids %v", log, rs.gtids)

@@ -51,7 +51,7 @@ func (s *Session) runScatter(ctx context.Context, snap *rules.Snapshot, sp *plan
 func (s *Session) scatterWarnings(ctx context.Context, conns []*engine.ScatterConn) [][]*string {
 	var out [][]*string
 	for _, sc := range conns {
-		if sc.Stream.Warnings() == 0 || sc.C.Broken() {
+		if sc.Stream.Warnings() == 0 || sc.C.State().Broken() {
 			continue
 		}
 		if rows, err := engine.QueryRows(ctx, sc.C, "SHOW WARNINGS"); err == nil {
@@ -100,7 +100,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*engine.ScatterConn, e
 		if !interrupted {
 			kill := false
 			if sc.Pending() {
-				sc.C.MarkBroken()
+				sc.C.State().MarkBroken()
 				kill = true
 			}
 			if fired := sc.It.Stop(); !fired && kill {
@@ -108,7 +108,7 @@ func (s *Session) endScatter(ctx context.Context, conns []*engine.ScatterConn, e
 			}
 		}
 		cerr := sc.Err
-		if cerr == nil && err != nil && sc.C.Broken() {
+		if cerr == nil && err != nil && sc.C.State().Broken() {
 			cerr = err
 		}
 		out := engine.Outcome{Status: s.status}
@@ -143,10 +143,10 @@ func (s *Session) drainInterrupted(ctx context.Context, sc *engine.ScatterConn, 
 	fired := sc.It.Stop()
 	pending := sc.Sent && (sc.Stream == nil || !sc.Stream.Done())
 	switch {
-	case sc.C.Broken() || !pending:
+	case sc.C.State().Broken() || !pending:
 		return
 	case !fired:
-		sc.C.MarkBroken()
+		sc.C.State().MarkBroken()
 		_ = s.intr.killQuery(sc.Target.Shard, sc.C, killReasonOf(err))
 		return
 	}

@@ -305,12 +305,12 @@ func (s *Session) finish(shard *rules.Shard, c Conn, out engine.Outcome, err err
 	switch {
 	case err == nil:
 		s.status = out.Status
-	case !c.Broken():
+	case !c.State().Broken():
 		// An ERR packet carries no status; the backend session is as it was.
 	default:
 		// The session held state on c: its kept connection, or one that joined the open
 		// transaction (an XA branch of an autocommit write is not the session's).
-		held := s.sticky || s.pinned[shard.Name] == c || (c.Status()&wire.StatusInTrans != 0 && s.inTransaction())
+		held := s.sticky || s.pinned[shard.Name] == c || (c.State().InTransaction() && s.inTransaction())
 		delete(s.pinned, shard.Name)
 		s.held.release(c)
 		if held {
@@ -343,7 +343,7 @@ func (s *Session) Reset(context.Context) error {
 func (s *Session) releaseAll(dirty bool) {
 	for name, c := range s.pinned {
 		if dirty || s.sticky {
-			c.MarkDirty()
+			c.State().MarkDirty()
 		}
 		delete(s.pinned, name)
 		s.held.release(c)

@@ -302,7 +302,7 @@ func TestSessionBackendError(t *testing.T) {
 		t.Fatalf("err = %v, want the backend's 1146 (42S02)", err)
 	}
 	c := be.idle["s_shop"]
-	if len(c) != 1 || c[0].broken {
+	if len(c) != 1 || c[0].st.Broken() {
 		t.Error("a backend ERR must leave the connection usable and pooled")
 	}
 	blogger := fakeSession(t, fakeRouter(t, be), "blogger", 2)

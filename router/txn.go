@@ -32,8 +32,8 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	}
 	s.tx.Settled(shard.Name, err != nil) // a failed write that made shard the writer changed nothing
 	deadlock := err != nil && txn.Deadlock(err) &&
-		(c.Status()&wire.StatusInTrans != 0 || s.txnOpen())
-	if s.sticky || c.Status()&wire.StatusInTrans != 0 || deadlock {
+		(c.State().InTransaction() || s.txnOpen())
+	if s.sticky || c.State().InTransaction() || deadlock {
 		s.pinned[shard.Name] = c
 	} else {
 		delete(s.pinned, shard.Name)
@@ -43,7 +43,7 @@ func (s *Session) settle(shard *rules.Shard, c Conn, err error) {
 	switch {
 	case deadlock:
 		s.rollbackOnDeadlock(err)
-	case err == nil && c.Status()&wire.StatusInTrans == 0 && s.txnOpen():
+	case err == nil && !c.State().InTransaction() && s.txnOpen():
 		ctx, cancel := context.WithTimeout(context.Background(), txn.CommitTimeout)
 		_ = s.endAll(ctx, "COMMIT", true)
 		cancel()
@@ -167,7 +167,7 @@ func (s *Session) endAll(ctx context.Context, text string, commit bool) error {
 	s.txnAnswered(a)
 	s.tx.DropSavepoints()
 	for name, c := range s.pinned {
-		if !s.sticky && c.Status()&wire.StatusInTrans == 0 {
+		if !s.sticky && !c.State().InTransaction() {
 			delete(s.pinned, name)
 			s.last[name] = c
 			s.held.release(c)

@@ -193,7 +193,7 @@ func TestSessionScatterErrorKeepsTransaction(t *testing.T) {
 		t.Errorf("%d connections pinned after the error, want all 4", len(s.pinned))
 	}
 	for name, c := range s.pinned {
-		if c.Broken() {
+		if c.State().Broken() {
 			t.Errorf("connection of %s closed", name)
 		}
 	}

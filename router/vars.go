@@ -79,8 +79,8 @@ func (s *Session) set(ctx context.Context, snap *rules.Snapshot, st *ast.SetStmt
 	}
 	if err == nil && len(names) > 0 {
 		err = s.vars.readBack(ctx, c, names)
-	} else if err != nil && !c.Broken() && len(names) > 0 {
-		c.MarkDirty() // a SET may fail half-applied: the pool resets this connection
+	} else if err != nil && !c.State().Broken() && len(names) > 0 {
+		c.State().MarkDirty() // a SET may fail half-applied: the pool resets this connection
 	}
 	it.Stop()
 	return s.finish(shard, c, out, err)
@@ -158,7 +158,7 @@ func (v *sessionVars) readBack(ctx context.Context, c Conn, names []string) erro
 	}
 	v.replace(vars)
 	// This connection now holds exactly the session's state.
-	c.SetVars(v.values)
+	c.State().SetVars(v.values)
 	if slices.Contains(names, "sql_mode") {
 		v.setSQLMode(row[slices.Index(names, "sql_mode")])
 	}
@@ -223,22 +223,22 @@ func (v *sessionVars) replace(vars map[string]string) {
 // name on c's shard, "" for none) and variables. Nothing is sent when it already matches,
 // which is the common case.
 func (v *sessionVars) prepareConn(ctx context.Context, c Conn, phys string) error {
-	if phys != "" && c.DB() != phys {
+	if phys != "" && c.State().DB() != phys {
 		if err := initDB(ctx, c, phys); err != nil {
 			return err
 		}
 	}
-	set := v.assignments(c.Vars())
+	set := v.assignments(c.State().Vars())
 	if len(set) > 0 {
 		it := engine.Watch(ctx, c, nil)
 		_, err := c.Exec(ctx, "SET SESSION "+strings.Join(set, ", "))
 		it.Stop()
 		if err != nil {
-			c.MarkDirty()
+			c.State().MarkDirty()
 			return err
 		}
 	}
-	c.SetVars(v.values)
+	c.State().SetVars(v.values)
 	return nil
 }
 
@@ -311,7 +311,7 @@ func initDB(ctx context.Context, c Conn, db string) error {
 	if _, err := engine.Relay(ctx, c, engine.Discard{}, false); err != nil {
 		return err
 	}
-	c.SetDB(db)
+	c.State().SetDB(db)
 	return nil
 }
 

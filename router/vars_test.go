@@ -232,8 +232,8 @@ func TestSessionVarsPrepareConn(t *testing.T) {
 	if v.get("sql_mode") != "'ANSI_QUOTES'" || v.get("autocommit") != "" || v.get("time_zone") != "'+00:00'" {
 		t.Errorf("after reading back: %v", v.values)
 	}
-	if c.Vars()[""] != v.get("") {
-		t.Errorf("the connection holds %v, the session %v", c.Vars(), v.values)
+	if c.State().Vars()[""] != v.get("") {
+		t.Errorf("the connection holds %v, the session %v", c.State().Vars(), v.values)
 	}
 	be.takeLog()
 	if err := v.prepareConn(ctx, c, "blog_p"); err != nil {

@@ -62,9 +62,9 @@ func (r *branchRun) Exec(ctx context.Context, sql string) error {
 	ok, err := r.c.Exec(ctx, sql)
 	switch {
 	case err == nil:
-		r.c.SetStatus(ok.Status)
+		r.c.State().SetStatus(ok.Status)
 	case ctx.Err() != nil:
-		if r.c.Broken() {
+		if r.c.State().Broken() {
 			_ = r.s.intr.killQuery(r.b.Shard, r.c, killReason(ctx))
 		}
 		err = engine.InterruptedError(ctx)
@@ -100,7 +100,7 @@ func (r *branchRun) stmtOn(ctx context.Context, st plan.WriteStmt) (out engine.O
 	if st.Params == nil {
 		out, err = s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(st.SQL), false, false, w)
 	} else {
-		bs, ok := c.Stmt(engine.StmtKey(c, st.SQL))
+		bs, ok := c.State().Stmt(engine.StmtKey(c, st.SQL))
 		if !ok {
 			it := s.intr.watchOnDone(ctx, shard, c)
 			bs, err = engine.Prepare(ctx, c, st.SQL, nil)
@@ -171,7 +171,7 @@ func (s *Session) releaseRuns(runs []*branchRun) error {
 	var fatal error
 	for _, r := range runs {
 		var err error
-		if r.c.Broken() {
+		if r.c.State().Broken() {
 			err = s.finish(r.b.Shard, r.c, engine.Outcome{}, engine.ErrBackendIO)
 		} else {
 			err = s.finish(r.b.Shard, r.c, engine.Outcome{Status: s.status}, nil)
@@ -260,15 +260,15 @@ func (s *Session) execMultiInTxn(ctx context.Context, snap *rules.Snapshot, p *p
 		err = r.Run(ctx)
 	}
 	if err != nil {
-		if savepoint && !c.Broken() {
+		if savepoint && !c.State().Broken() {
 			if _, rerr := c.Exec(ctx, "ROLLBACK TO SAVEPOINT shardproxy_stmt"); rerr != nil {
-				c.MarkBroken()
+				c.State().MarkBroken()
 			}
 		}
 		s.diag.record(ctx, nil, engine.Outcome{}, err)
-		return s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, err)
+		return s.finish(b.Shard, c, engine.Outcome{Status: c.State().Status()}, err)
 	}
-	if err := s.finish(b.Shard, c, engine.Outcome{Status: c.Status()}, nil); err != nil {
+	if err := s.finish(b.Shard, c, engine.Outcome{Status: c.State().Status()}, nil); err != nil {
 		return err
 	}
 	return s.answerMulti(p, []*branchRun{r}, more, w)

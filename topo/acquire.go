@@ -222,7 +222,7 @@ func acquireError(ctx context.Context, shard *rules.Shard, backend string, err e
 func (t *Topology) Release(rc engine.Conn) {
 	c := rc.(*Conn)
 	if t.isFenced(c.m) {
-		c.MarkBroken() // never reuse a connection to a fenced backend
+		c.State().MarkBroken() // never reuse a connection to a fenced backend
 	}
 	c.m.pool.Release(c.Conn)
 	c.m.untrack(c)

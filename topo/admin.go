@@ -40,7 +40,7 @@ func (t *Topology) adminConn(ctx context.Context, b string, f func(*pool.Conn) e
 		return err
 	}
 	defer m.pool.Release(c)
-	c.MarkDirty()
+	c.State().MarkDirty()
 	return f(c)
 }
 

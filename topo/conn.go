@@ -17,14 +17,3 @@ var _ engine.Conn = (*Conn)(nil)
 
 // Server returns the name of the backend the connection runs on.
 func (c *Conn) Server() string { return c.m.cfg.Name }
-
-// Stmt returns the statement prepared on this connection for sql, if any.
-func (c *Conn) Stmt(sql string) (engine.Stmt, bool) {
-	s, ok := c.Conn.Stmt(sql)
-	return engine.Stmt{ID: s.ID, Params: s.Params, Columns: s.Columns}, ok
-}
-
-// SetStmt records a statement prepared on this connection for sql.
-func (c *Conn) SetStmt(sql string, s engine.Stmt) {
-	c.Conn.SetStmt(sql, pool.Stmt{ID: s.ID, Params: s.Params, Columns: s.Columns})
-}

@@ -141,7 +141,7 @@ func (a *adminView) ping(ctx context.Context, snap *rules.Snapshot, shard string
 	}
 	err = c.(*topo.Conn).Ping(ctx)
 	if err != nil {
-		c.MarkBroken()
+		c.State().MarkBroken()
 	}
 	a.tp.Release(c)
 	return err

@@ -25,7 +25,9 @@ type PreferringBackend interface {
 	AcquirePreferring(ctx context.Context, shard *rules.Shard, role rules.Role, prefer Conn) (Conn, error)
 }
 
-// Conn is one backend connection, used by one session at a time.
+// Conn is one backend connection, used by one session at a time. It is the connection
+// and what it knows of the server session behind it (State); the engine speaks the client
+// protocol over Wire, and nothing above the engine does.
 type Conn interface {
 	Wire() *wire.Conn // raw packets; ResetSeq before each command
 	ID() uint32       // backend connection id
@@ -35,30 +37,20 @@ type Conn interface {
 	// QUERY over a separate connection), bounded by ctx. Unlike the other methods it may be
 	// called from another goroutine while the holder uses the connection.
 	KillQuery(ctx context.Context) error
-	MarkBroken() // protocol state unknown: never reuse
-	Broken() bool
-	MarkDirty() // session state unknown: reset before reuse
+	// Exec sends a text query, discards its rows and returns its final OK (a backend
+	// error as a *sqlerr.Error), bounded by ctx.
 	Exec(ctx context.Context, query string) (wire.OK, error)
-	Status() uint16
-	SetStatus(uint16)
-	// Vars are the session variables applied on this connection (name → SQL literal),
-	// owned by the router; a reset clears them. The map is never modified in place.
-	Vars() map[string]string
-	SetVars(map[string]string)
-	DB() string
-	SetDB(string)
-	// Stmt is the statement prepared on this connection under key (see StmtKey), if it
-	// is still cached; SetStmt caches one.
-	Stmt(key string) (Stmt, bool)
-	SetStmt(key string, s Stmt)
+	// State is the connection's bookkeeping, owned by the holder until Release: broken
+	// (never reuse) and dirty (reset before reuse) marks, the last status flags, the
+	// default database, the session variables applied (router's: name → SQL literal, never
+	// modified in place) and the statements prepared (see StmtKey). A reset clears the
+	// variables and statements.
+	State() *wire.ConnState
 }
 
 // Stmt is a statement prepared on one backend connection: its id there and the counts of
 // parameters and result columns the backend announced.
-type Stmt struct {
-	ID              uint32
-	Params, Columns int
-}
+type Stmt = wire.Stmt
 
 // ReplicaBackend is a Backend that serves reads from replicas (the read/write split): an
 // optional capability, checked by type assertion.

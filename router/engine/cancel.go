@@ -75,7 +75,7 @@ func (it *Interrupter) Stop() bool {
 		return false
 	}
 	if it.killed == nil { // Watch
-		it.c.MarkBroken()
+		it.c.State().MarkBroken()
 		if it.kill != nil {
 			_ = it.kill()
 		}
@@ -83,8 +83,8 @@ func (it *Interrupter) Stop() bool {
 	}
 	<-it.killed
 	if it.err != nil {
-		it.c.MarkBroken()
-	} else if !it.c.Broken() {
+		it.c.State().MarkBroken()
+	} else if !it.c.State().Broken() {
 		_ = it.c.Wire().NetConn().SetDeadline(time.Time{})
 	}
 	return true

@@ -13,14 +13,13 @@ import (
 
 // pipeConn is a Conn over one end of a net.Pipe; only what an Interrupter touches works.
 type pipeConn struct {
-	Conn   // nil: any other method panics
-	w      *wire.Conn
-	broken atomic.Bool
+	Conn // nil: any other method panics
+	w    *wire.Conn
+	st   wire.ConnState
 }
 
-func (c *pipeConn) Wire() *wire.Conn { return c.w }
-func (c *pipeConn) MarkBroken()      { c.broken.Store(true) }
-func (c *pipeConn) Broken() bool     { return c.broken.Load() }
+func (c *pipeConn) Wire() *wire.Conn       { return c.w }
+func (c *pipeConn) State() *wire.ConnState { return &c.st }
 
 // TestInterrupter arms each mode around a one-byte exchange (a read from the backend end)
 // whose context ends before it, during it, after it or never, and checks what Stop
@@ -76,7 +75,7 @@ func TestInterrupter(t *testing.T) {
 			var kills atomic.Int32
 			kill := func() error {
 				kills.Add(1)
-				if !tt.interrupt && !c.Broken() {
+				if !tt.interrupt && !c.st.Broken() {
 					t.Error("Watch killed before marking the connection broken")
 				}
 				if tt.interrupt && tt.killErr == nil {
@@ -115,7 +114,7 @@ func TestInterrupter(t *testing.T) {
 			if got := kills.Load(); got != tt.wantKills {
 				t.Errorf("kill ran %d times, want %d", got, tt.wantKills)
 			}
-			if got := c.Broken(); got != tt.wantBroken {
+			if got := c.st.Broken(); got != tt.wantBroken {
 				t.Errorf("Broken() = %v, want %v", got, tt.wantBroken)
 			}
 			if (err == nil) != tt.wantAnswer {

@@ -23,7 +23,7 @@ func ReadHeader(ctx context.Context, c Conn) ([][]byte, int, error) {
 		return nil, 0, Malformed(c, "an empty packet")
 	}
 	if p[0] == wire.OKHeader {
-		c.MarkBroken()
+		c.State().MarkBroken()
 		return nil, 0, sqlerr.New(sqlerr.ErUnknownError, "router: a shard answered a scatter SELECT without rows")
 	}
 	n, ln := wire.LenencInt(p)

@@ -1,6 +1,9 @@
 // Package engine is the router's edge to the backends: the Backend interface the router
 // executes plans against (a shard and a role in, a connection that knows its own server
-// and can kill its own query out) and the Conn it hands out.
+// and can kill its own query out) and the Conn it hands out: six methods, the packets
+// (Wire), the connection's id, server and kill, a text Exec, and its bookkeeping
+// (State, a wire.ConnState: broken and dirty marks, status, database, variables, the
+// prepared statements' cache), which is the same type whatever implements Conn.
 //
 // It owns the types of that seam so that the packages below the router (topo) implement
 // them without importing the router: nothing but cmd/shardproxy imports package router.
@@ -11,7 +14,7 @@
 // (ReadHeader) and a result's rows one at a time (RowStream), COM_FIELD_LIST
 // (RelayFieldList), a query sent without copying it (SendQuery), a drain within a bound
 // (Drain), preparing and executing a statement in the binary protocol
-// (Prepare, ExecutePayload, StmtKey), encoding rows the proxy builds (AppendTextRow,
+// (Prepare, ExecutePayload, StmtKey; the statements the cache drops are closed here), encoding rows the proxy builds (AppendTextRow,
 // AppendBinaryRow), small text queries (QueryRows) and the client file of LOAD DATA LOCAL
 // INFILE (ClientFile, FileCarrier).
 //

@@ -31,11 +31,11 @@ func relayLocalFile(ctx context.Context, c Conn, w wire.PacketWriter, req []byte
 		file, ok = fc.ClientFile()
 	}
 	if !ok || ctx.Err() != nil {
-		c.MarkBroken()
+		c.State().MarkBroken()
 		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own, into a table on one shard)")
 	}
 	if err := w.WritePacket(req); err != nil {
-		c.MarkBroken()
+		c.State().MarkBroken()
 		return err
 	}
 	bw := c.Wire()
@@ -43,7 +43,7 @@ func relayLocalFile(ctx context.Context, c Conn, w wire.PacketWriter, req []byte
 	for {
 		p, err := file.ReadFilePacket()
 		if err != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			return err
 		}
 		if berr == nil {

@@ -27,7 +27,7 @@ var ErrBackendIO = errors.New("router: backend connection failed")
 // context's error when it was cancelled or its deadline passed, ErrBackendIO otherwise. c is
 // marked broken.
 func IOErr(ctx context.Context, c Conn, err error) error {
-	c.MarkBroken()
+	c.State().MarkBroken()
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (backend connection %d)", context.Cause(ctx), c.ID())
 	}
@@ -118,7 +118,7 @@ func RelayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bo
 				wire.SetStatus(p, 0, wire.StatusMoreResults)
 			}
 			if err := w.WritePacket(p); err != nil {
-				c.MarkBroken()
+				c.State().MarkBroken()
 				return out, err
 			}
 		case p[0] == wire.LocalInfileHeader:
@@ -134,7 +134,7 @@ func RelayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bo
 		// out.Status is the backend's own status: it announces more results of this
 		// command (a CALL), not the flag relay may have added for the client.
 		if out.Status&wire.StatusMoreResults == 0 {
-			c.SetStatus(out.Status)
+			c.State().SetStatus(out.Status)
 			return out, nil
 		}
 	}
@@ -143,7 +143,7 @@ func RelayResults(ctx context.Context, c Conn, w wire.PacketWriter, more, bin bo
 // Malformed marks c broken and returns the error a statement fails with when its backend
 // sent a packet that does not follow the protocol (what says which).
 func Malformed(c Conn, what string) error {
-	c.MarkBroken()
+	c.State().MarkBroken()
 	return fmt.Errorf("%w: %w", ErrBackendIO, sqlerr.New(sqlerr.ErNetReadError,
 		"Got an error reading communication packets: backend connection %d sent %s; the statement may or may not have run", c.ID(), what))
 }
@@ -183,7 +183,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 	start := 0
 	for _, end := range ends {
 		if err := w.WritePacket(hdr[start:end]); err != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			return 0, 0, 0, err
 		}
 		start = end
@@ -205,7 +205,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 				wire.SetStatus(p, 0, wire.StatusMoreResults)
 			}
 			if err := w.WritePacket(p); err != nil {
-				c.MarkBroken()
+				c.State().MarkBroken()
 				return 0, 0, 0, err
 			}
 			return status, warnings, rows, nil
@@ -214,7 +214,7 @@ func relayResultSet(ctx context.Context, c Conn, w wire.PacketWriter, first []by
 			return 0, 0, 0, Malformed(c, fmt.Sprintf("a Malformed row (row %d)", rows+1))
 		}
 		if err := w.WritePacket(p); err != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			return 0, 0, 0, err
 		}
 		rows++

@@ -62,7 +62,7 @@ func (st *RowStream) Next() ([][]byte, error) {
 		if len(p) >= 3 {
 			st.warnings = binary.LittleEndian.Uint16(p[1:])
 		}
-		st.c.SetStatus(st.status)
+		st.c.State().SetStatus(st.status)
 		return nil, nil
 	}
 	st.vals = st.vals[:0]
@@ -100,7 +100,7 @@ func RelayFieldList(ctx context.Context, c Conn, w wire.PacketWriter) error {
 			return wire.ParseErr(p)
 		}
 		if err := w.WritePacket(p); err != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			return err
 		}
 		if wire.IsEOF(p) {
@@ -128,7 +128,7 @@ func Drain(c Conn, d time.Duration, drain func()) {
 	nc := c.Wire().NetConn()
 	_ = nc.SetDeadline(time.Now().Add(d))
 	drain()
-	if !c.Broken() {
+	if !c.State().Broken() {
 		_ = nc.SetDeadline(time.Time{})
 	}
 }

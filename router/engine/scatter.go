@@ -101,9 +101,9 @@ func readScatterHeaders(ctx context.Context, conns []*ScatterConn) ([][]byte, er
 	for i, sc := range conns {
 		d, ncols, err := ReadHeader(ctx, sc.C)
 		if err != nil {
-			if !sc.C.Broken() {
+			if !sc.C.State().Broken() {
 				// The shard answered with an error packet: its connection is idle again.
-				sc.Stream = NewDoneStream(sc.C.Status())
+				sc.Stream = NewDoneStream(sc.C.State().Status())
 			}
 			sc.Err = err
 			return nil, err
@@ -227,7 +227,7 @@ func drainScatterStreams(conns []*ScatterConn) (warnings, status uint16, err err
 
 // Pending reports whether the shard still owes (part of) its answer on a usable connection.
 func (sc *ScatterConn) Pending() bool {
-	return sc.Sent && !sc.C.Broken() && (sc.Stream == nil || !sc.Stream.Done())
+	return sc.Sent && !sc.C.State().Broken() && (sc.Stream == nil || !sc.Stream.Done())
 }
 
 // DrainScatter reads what is left of an interrupted shard's answer (its connection's
@@ -236,14 +236,14 @@ func DrainScatter(ctx context.Context, sc *ScatterConn) {
 	if sc.Stream == nil {
 		_, ncols, err := ReadHeader(ctx, sc.C)
 		if err != nil {
-			if !sc.C.Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
-				sc.Stream = NewDoneStream(sc.C.Status())
+			if !sc.C.State().Broken() { // an ERR packet leaves the connection clean; an I/O error marked it broken
+				sc.Stream = NewDoneStream(sc.C.State().Status())
 			}
 			return
 		}
 		sc.Stream = NewRowStream(ctx, sc.C, ncols)
 	}
-	for !sc.Stream.Done() && !sc.C.Broken() {
+	for !sc.Stream.Done() && !sc.C.State().Broken() {
 		if _, err := sc.Stream.Next(); err != nil {
 			return
 		}
@@ -272,8 +272,8 @@ func probeColumns(ctx context.Context, sc *ScatterConn) ([][]byte, error) {
 	defs, ncols, err := ReadHeader(ctx, sc.C)
 	if err != nil {
 		sc.Err = err
-		if !sc.C.Broken() {
-			sc.Stream = NewDoneStream(sc.C.Status())
+		if !sc.C.State().Broken() {
+			sc.Stream = NewDoneStream(sc.C.State().Status())
 		}
 		return nil, err
 	}

@@ -8,7 +8,9 @@ import (
 )
 
 // Prepare prepares sql on c (COM_STMT_PREPARE), caches it on c under StmtKey and collects
-// its parameter and column definitions in k (nil: drops them).
+// its parameter and column definitions in k (nil: drops them). Statements the cache drops
+// for it (the least recently used beyond wire.MaxStmts, or an earlier one under the same
+// key) are closed on the backend.
 func Prepare(ctx context.Context, c Conn, sql string, k *Collector) (Stmt, error) {
 	if err := SendCommand(ctx, c, ComStmtPrepare, []byte(sql)); err != nil {
 		return Stmt{}, err
@@ -49,15 +51,31 @@ func Prepare(ctx context.Context, c Conn, sql string, k *Collector) (Stmt, error
 			}
 		}
 	}
-	c.SetStmt(StmtKey(c, sql), bs)
+	for _, old := range c.State().PutStmt(StmtKey(c, sql), bs) {
+		closeStmt(c, old.ID)
+	}
 	return bs, nil
+}
+
+// closeStmt sends COM_STMT_CLOSE for a statement no longer cached on c (it has no
+// response); a failed write marks c broken.
+func closeStmt(c Conn, id uint32) {
+	if c.State().Broken() {
+		return
+	}
+	w := c.Wire()
+	w.ResetSeq()
+	if w.WritePacket(binary.LittleEndian.AppendUint32([]byte{ComStmtClose}, id)) != nil || w.Flush() != nil {
+		c.State().MarkBroken()
+	}
 }
 
 // StmtKey names a statement in a backend connection's cache: the same text prepared under
 // another current database or other session variables (sql_mode, character set) is another
 // statement, since the server resolved its tables and literals when it prepared it.
 func StmtKey(c Conn, sql string) string {
-	return c.DB() + "\x00" + c.Vars()[""] + "\x00" + sql
+	st := c.State()
+	return st.DB() + "\x00" + st.Vars()[""] + "\x00" + sql
 }
 
 // ExecutePayload encodes COM_STMT_EXECUTE's body (after the command byte), always sending

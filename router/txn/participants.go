@@ -31,7 +31,7 @@ type Answer struct {
 // Open reports whether a transaction is open on any of conns.
 func Open(conns map[string]engine.Conn) bool {
 	for _, c := range conns {
-		if c.Status()&wire.StatusInTrans != 0 {
+		if c.State().InTransaction() {
 			return true
 		}
 	}
@@ -48,11 +48,11 @@ func RollbackAll(ctx context.Context, conns map[string]engine.Conn) Answer {
 		ok, err := c.Exec(ctx, "ROLLBACK")
 		it.Stop()
 		if err != nil {
-			c.MarkDirty()
-			c.SetStatus(c.Status() &^ wire.StatusInTrans)
+			c.State().MarkDirty()
+			c.State().SetStatus(c.State().Status() &^ wire.StatusInTrans)
 			continue
 		}
-		c.SetStatus(ok.Status)
+		c.State().SetStatus(ok.Status)
 		a = Answer{Status: ok.Status, OK: true}
 	}
 	return a
@@ -76,17 +76,17 @@ func (t *Txn) EndAll(ctx context.Context, conns map[string]engine.Conn, text str
 			err = ctx.Err()
 		}
 		if err != nil {
-			if commit && t.written[name] && c.Broken() {
+			if commit && t.written[name] && c.State().Broken() {
 				firstErr = sqlerr.Lost(sqlerr.New(sqlerr.ErConnLost,
 					"Lost connection to shard %s during COMMIT of a transaction that wrote there; it may or may not have committed (%v)", name, err))
 			} else if firstErr == nil {
 				firstErr = err
 			}
-			c.MarkDirty()
-			c.SetStatus(c.Status() &^ wire.StatusInTrans)
+			c.State().MarkDirty()
+			c.State().SetStatus(c.State().Status() &^ wire.StatusInTrans)
 			continue
 		}
-		c.SetStatus(ok.Status)
+		c.State().SetStatus(ok.Status)
 		a = Answer{Status: ok.Status, OK: true}
 	}
 	return a, firstErr
@@ -99,7 +99,7 @@ func (t *Txn) EndAll(ctx context.Context, conns map[string]engine.Conn, text str
 func SendAll(ctx context.Context, conns map[string]engine.Conn, text string) (a Answer, lost bool, err error) {
 	for _, name := range slices.Sorted(maps.Keys(conns)) {
 		c := conns[name]
-		if c.Status()&wire.StatusInTrans == 0 {
+		if !c.State().InTransaction() {
 			continue
 		}
 		it := engine.Watch(ctx, c, nil)
@@ -108,11 +108,11 @@ func SendAll(ctx context.Context, conns map[string]engine.Conn, text string) (a 
 			xerr = ctx.Err()
 		}
 		if xerr == nil {
-			c.SetStatus(ok.Status)
+			c.State().SetStatus(ok.Status)
 			a = Answer{Status: ok.Status, OK: true}
 			continue
 		}
-		if c.Broken() {
+		if c.State().Broken() {
 			return a, true, LostError(name, xerr)
 		}
 		if err == nil {
@@ -128,7 +128,7 @@ func SendAll(ctx context.Context, conns map[string]engine.Conn, text string) (a 
 // no status, so c is asked; one round trip, only after an error on a connection not yet in
 // a transaction. It runs even when ctx is cancelled, bounded by CommitTimeout.
 func FailedBegin(ctx context.Context, c engine.Conn, autocommit bool) {
-	if autocommit || c.Status()&wire.StatusInTrans != 0 || c.Broken() {
+	if autocommit || c.State().InTransaction() || c.State().Broken() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitTimeout)
@@ -136,8 +136,8 @@ func FailedBegin(ctx context.Context, c engine.Conn, autocommit bool) {
 	rows, err := engine.QueryRows(ctx, c, "SELECT @@in_transaction")
 	switch {
 	case err != nil:
-		c.MarkDirty() // unknown: the pool's reset rolls back whatever is open
+		c.State().MarkDirty() // unknown: the pool's reset rolls back whatever is open
 	case len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] != nil && *rows[0][0] == "1":
-		c.SetStatus(c.Status() | wire.StatusInTrans)
+		c.State().SetStatus(c.State().Status() | wire.StatusInTrans)
 	}
 }

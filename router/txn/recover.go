@@ -276,7 +276,7 @@ func (rc *Recoverer) withConn(ctx context.Context, shard *rules.Shard, f func(en
 	defer rc.o.Backend.Release(c)
 	defer func() {
 		if r := recover(); r != nil {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			rc.o.Logger.Error("panic during XA recovery; its backend connection is closed", "shard", shard.Name, "panic", r, "stack", string(debug.Stack()))
 			err = engine.Panicked(r)
 		}

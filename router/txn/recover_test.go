@@ -83,7 +83,7 @@ func (be *fakeBackend) Release(c engine.Conn) {
 	be.mu.Lock()
 	defer be.mu.Unlock()
 	fc := c.(*fakeConn)
-	if fc.broken {
+	if fc.st.Broken() {
 		return
 	}
 	if be.idle == nil {

@@ -155,7 +155,7 @@ func needsJoin(st uint16, open bool, savepoints int) bool {
 // Join starts the transaction on c when it is not yet in it and recreates the live
 // savepoints there; open says whether the transaction is open on another connection.
 func (t *Txn) Join(ctx context.Context, c engine.Conn, open bool) error {
-	if !t.NeedsJoin(c.Status(), open) {
+	if !t.NeedsJoin(c.State().Status(), open) {
 		return nil
 	}
 	stmts := joinStatements(t.begin, t.savepoints)
@@ -165,17 +165,17 @@ func (t *Txn) Join(ctx context.Context, c engine.Conn, open bool) error {
 		// opens one, and so does c, without BEGIN. c may go back before that: the pool
 		// resets it then, so that they do not outlive the session's use of it.
 		stmts = stmts[1:]
-		c.MarkDirty()
+		c.State().MarkDirty()
 	}
 	it := engine.Watch(ctx, c, nil)
 	defer it.Stop()
 	for _, q := range stmts {
 		ok, err := c.Exec(ctx, q)
 		if err != nil {
-			c.MarkDirty() // half joined: the pool's reset rolls back
+			c.State().MarkDirty() // half joined: the pool's reset rolls back
 			return err
 		}
-		c.SetStatus(ok.Status)
+		c.State().SetStatus(ok.Status)
 	}
 	return nil
 }

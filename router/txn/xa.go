@@ -229,8 +229,8 @@ func (co *Coordinator) Commit(ctx context.Context, w Write) error {
 	}
 	err := co.commit(ctx, w, runs)
 	for _, r := range runs {
-		if c := r.b.Conn(); r.state != xaNone && !c.Broken() {
-			c.MarkBroken() // never hand out a connection still inside a branch
+		if c := r.b.Conn(); r.state != xaNone && !c.State().Broken() {
+			c.State().MarkBroken() // never hand out a connection still inside a branch
 		}
 	}
 	return err
@@ -253,10 +253,10 @@ func (co *Coordinator) commit(ctx context.Context, w Write, runs []*branchRun) e
 	cc := coord.b.Conn()
 	ok, err := cc.Exec(cctx, "COMMIT")
 	if err != nil {
-		if cc.Broken() && multi {
+		if cc.State().Broken() && multi {
 			// The decision may or may not be durable: leave the prepared branches to recovery.
 			for _, r := range runs[1:] {
-				r.b.Conn().MarkBroken()
+				r.b.Conn().State().MarkBroken()
 			}
 			co.o.Logger.Warn("multi-shard commit outcome unknown; recovery will finish it", "conn_id", w.ConnID, "gtrid", w.Gtrid, "shard", coord.b.Shard(), "err", err)
 			co.count(multi, XAUnknown)
@@ -265,13 +265,13 @@ func (co *Coordinator) commit(ctx context.Context, w Write, runs []*branchRun) e
 		}
 		co.abort(ctx, w, runs)
 		co.count(multi, XARolledBack)
-		if cc.Broken() {
+		if cc.State().Broken() {
 			// One shard's local transaction: its COMMIT may or may not have happened.
 			return sqlerr.Lost(err)
 		}
 		return err
 	}
-	cc.SetStatus(ok.Status)
+	cc.State().SetStatus(ok.Status)
 	coord.state = xaNone
 	if !multi {
 		return nil
@@ -283,11 +283,11 @@ func (co *Coordinator) commit(ctx context.Context, w Write, runs []*branchRun) e
 		ok, err := c.Exec(cctx, "XA COMMIT "+r.xid.String())
 		if err != nil {
 			// Decided: recovery commits the branch once this connection is gone.
-			c.MarkBroken()
+			c.State().MarkBroken()
 			co.o.Logger.Warn("XA COMMIT failed after the commit decision; recovery will commit the branch", "conn_id", w.ConnID, "gtrid", w.Gtrid, "shard", r.b.Shard(), "err", err)
 			return nil
 		}
-		c.SetStatus(ok.Status)
+		c.State().SetStatus(ok.Status)
 		r.state = xaNone
 		return nil
 	})
@@ -342,14 +342,14 @@ func (co *Coordinator) abort(ctx context.Context, w Write, runs []*branchRun) {
 	defer cancel()
 	co.parallel(w, runs, func(r *branchRun) error {
 		c := r.b.Conn()
-		if r.state == xaNone || c.Broken() {
+		if r.state == xaNone || c.State().Broken() {
 			return nil
 		}
 		if r.coord {
 			if ok, err := c.Exec(rctx, "ROLLBACK"); err != nil {
-				c.MarkBroken()
+				c.State().MarkBroken()
 			} else {
-				c.SetStatus(ok.Status)
+				c.State().SetStatus(ok.Status)
 				r.state = xaNone
 			}
 			return nil
@@ -359,12 +359,12 @@ func (co *Coordinator) abort(ctx context.Context, w Write, runs []*branchRun) {
 		}
 		ok, err := c.Exec(rctx, "XA ROLLBACK "+r.xid.String())
 		if err != nil && !xaGone(err) {
-			c.MarkBroken()
+			c.State().MarkBroken()
 			co.o.Logger.Warn("XA ROLLBACK failed; closing the connection", "conn_id", w.ConnID, "shard", r.b.Shard(), "err", err)
 			return nil
 		}
 		if err == nil {
-			c.SetStatus(ok.Status)
+			c.State().SetStatus(ok.Status)
 		}
 		r.state = xaNone
 		return nil
@@ -380,7 +380,7 @@ func (co *Coordinator) parallel(w Write, runs []*branchRun, f func(*branchRun) e
 			if v := recover(); v != nil {
 				c := r.b.Conn()
 				co.o.Logger.Error("panic while handling backend connection; it is closed", "conn_id", w.ConnID, "backend_conn", c.ID(), "panic", v, "stack", string(debug.Stack()))
-				c.MarkBroken()
+				c.State().MarkBroken()
 				errs[i] = engine.Panicked(v)
 			}
 		}()

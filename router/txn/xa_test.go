@@ -73,8 +73,7 @@ type fakeConn struct {
 	shard  string
 	log    *callLog
 	answer func(sql string) error // nil: OK
-	status uint16
-	broken bool
+	st     wire.ConnState
 }
 
 func (c *fakeConn) Exec(_ context.Context, sql string) (wire.OK, error) {
@@ -86,13 +85,10 @@ func (c *fakeConn) Exec(_ context.Context, sql string) (wire.OK, error) {
 	}
 	return wire.OK{Status: wire.StatusAutocommit}, nil
 }
-func (c *fakeConn) Status() uint16     { return c.status }
-func (c *fakeConn) SetStatus(s uint16) { c.status = s }
-func (c *fakeConn) MarkBroken()        { c.broken = true }
-func (c *fakeConn) Broken() bool       { return c.broken }
-func (c *fakeConn) ID() uint32         { return 1 }
-func (c *fakeConn) Wire() *wire.Conn   { return c.wc }
-func (c *fakeConn) Server() string     { return "b" + strings.TrimPrefix(c.shard, "s") }
+func (c *fakeConn) State() *wire.ConnState { return &c.st }
+func (c *fakeConn) ID() uint32             { return 1 }
+func (c *fakeConn) Wire() *wire.Conn       { return c.wc }
+func (c *fakeConn) Server() string         { return "b" + strings.TrimPrefix(c.shard, "s") }
 
 // fakeBranch runs one statement of its own ("<shard> rows") on its connection.
 type fakeBranch struct {
@@ -159,7 +155,7 @@ func TestCoordinator(t *testing.T) {
 			c.answer = func(sql string) error {
 				if strings.HasPrefix(sql, stmt) {
 					if errors.Is(err, engine.ErrBackendIO) {
-						c.broken = true
+						c.st.MarkBroken()
 					}
 					return err
 				}
@@ -296,7 +292,8 @@ func TestCoordinator(t *testing.T) {
 			var bs []Branch
 			var fbs []*fakeBranch
 			for _, sh := range c.shards {
-				fc := &fakeConn{shard: sh, log: &log, status: wire.StatusAutocommit}
+				fc := &fakeConn{shard: sh, log: &log}
+				fc.st.SetStatus(wire.StatusAutocommit)
 				if f := c.script[sh]; f != nil {
 					f(fc)
 				}
@@ -336,7 +333,7 @@ func TestCoordinator(t *testing.T) {
 			}
 			var broken []string
 			for _, fb := range fbs {
-				if fb.c.broken {
+				if fb.c.st.Broken() {
 					broken = append(broken, fb.c.shard)
 				}
 				if !fb.settled {
