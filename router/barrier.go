@@ -34,9 +34,10 @@ import (
 //     barrier.Unparsed's answer. No statement reaches a backend by a deny-list of first
 //     words.
 
-// facts are the session facts the barrier reads.
-func (s *Session) facts() barrier.Facts {
-	return barrier.Facts{CharsetClient: s.vars.get("character_set_client"), SQLMode: s.vars.get("sql_mode")}
+// facts are the session facts the barrier reads: the character set and sql_mode the
+// session's statements are read under.
+func (v *sessionVars) facts() barrier.Facts {
+	return barrier.Facts{CharsetClient: v.get("character_set_client"), SQLMode: v.get("sql_mode")}
 }
 
 // nested plans a statement nested in another one (PREPARE ... FROM 'text', SET STATEMENT
@@ -45,7 +46,7 @@ func (s *Session) facts() barrier.Facts {
 // that runs on one shard as one statement (a Route): the outer one carries it there
 // unchanged.
 func (s *Session) nested(snap *rules.Snapshot, text, what string) (ast.StmtNode, *plan.Route, error) {
-	text, err := s.facts().Text(text)
+	text, err := s.vars.facts().Text(text)
 	if err != nil {
 		return nil, nil, err
 	}

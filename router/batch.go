@@ -51,7 +51,7 @@ func isBatch(sql string, backslash bool) bool {
 func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt string, more bool, w wire.PacketWriter) error {
 	stmt = strings.TrimSpace(stmt)
 	if r, ok := s.explainText(stmt); ok {
-		if err := s.facts().Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+		if err := s.vars.facts().Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
 			return err
 		}
 		s.publish(stmt)
@@ -61,7 +61,7 @@ func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt strin
 		})
 	}
 	stmts, err := s.parseText(stmt)
-	if gerr := s.facts().Grammar(stmts, err); gerr != nil {
+	if gerr := s.vars.facts().Grammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {

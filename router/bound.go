@@ -18,9 +18,9 @@ func execViewOf(s *Session) planner.ExecView {
 // liveValues are the session's values as execution binds them (planner.SessionValues).
 type liveValues struct{ s *Session }
 
-// SessionValue is s's sessionValue.
+// SessionValue is the session's value name now under snap (planner.Planner.SessionValue).
 func (v liveValues) SessionValue(snap *rules.Snapshot, name string) (any, bool) {
-	return v.s.sessionValue(snap, name)
+	return v.s.planner(snap).SessionValue(name)
 }
 
 // multiRoute records a prepared multi-shard write that embeds session values (its
@@ -91,28 +91,6 @@ func (r *writeRoute) resolve(v planner.ExecView, snap *rules.Snapshot, params []
 		w.Branches[i] = plan.Branch{Shard: b.Shard, Stmts: stmts}
 	}
 	return &w, true
-}
-
-// sessionValue is the session's value name now, as planning writes it (analyzer.Leave);
-// ok is false for one a bound route does not fill in (diagnostics).
-func (s *Session) sessionValue(snap *rules.Snapshot, name string) (any, bool) {
-	switch name {
-	case "last_insert_id":
-		return s.ids.last, true
-	case "database", "schema":
-		if s.db == "" {
-			return nil, true
-		}
-		return s.db, true
-	case "connection_id":
-		return uint64(s.info.ConnID), true
-	case "version":
-		return s.r.version, true
-	case planner.VarMaxExecutionTime, planner.VarMaxStatementTime:
-		d, _ := s.vars.deadline(snap, s.user, s.db, hintDeadline{})
-		return (&planner.Planner{Deadline: d}).DeadlineVarValue(name), true
-	}
-	return nil, false
 }
 
 // replan plans a prepared statement again, as PREPARE did, under a snapshot that replaced

@@ -99,7 +99,7 @@ func (r *stmtRun) show(n *ast.ShowStmt) (bool, error) {
 	}
 	switch {
 	case n.Tp == ast.ShowStatus && !n.GlobalScope:
-		r.w = s.sslStatusRows(r.w)
+		r.w = s.info.sslStatusRows(r.w)
 	case n.Tp == ast.ShowProcessList:
 		res, err := s.procs.show(n.Full, isAdmin(r.snap, s.user))
 		if err != nil {

@@ -119,7 +119,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	if err != nil {
 		return true, err
 	}
-	home, err := s.variableShard(snap)
+	home, err := s.planner(snap).VariableShard(snap)
 	if err != nil {
 		return true, err
 	}
@@ -139,21 +139,6 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
 		return s.runRead(ctx, snap, p.Shard, p.SQL+" "+into, false, w)
 	})
-}
-
-// variableShard is the shard whose backend session holds the session's user variables: the
-// default shard of its database (SET @v goes there).
-func (s *Session) variableShard(snap *rules.Snapshot) (*rules.Shard, error) {
-	var db *rules.Database
-	if s.db != "" {
-		db, _ = snap.Database(s.db)
-	} else {
-		db = s.planner(snap).AnyDatabase(snap)
-	}
-	if db == nil {
-		return nil, sqlerr.New(sqlerr.ErNoDB, "No database selected")
-	}
-	return db.DefaultShard, nil
 }
 
 var showCreateRoutine = regexp.MustCompile(`(?is)^(\s*SHOW\s+CREATE\s+)(TRIGGER|FUNCTION|EVENT)(\s.*)$`)

@@ -73,7 +73,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 
 func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	facts := s.facts()
+	facts := s.vars.facts()
 	sql, err := facts.Text(sql)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, write: planner.IsWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, write: planner.IsWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: planner.ReplicaSafe(st, text), retryOK: planner.RetryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
@@ -334,7 +334,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 			// Planned once for this and every later execution (router/planner's scatter_prepared.go).
 			st.scatter = planner.PrepareScatter(s.planner(snap), snap, st.text, s.parseOne)
 			if sp, _, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne); ok {
-				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+				return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 			}
 		}
 		return s.executeScatter(ctx, snap, st, params, w)
@@ -360,7 +360,7 @@ func (st *Stmt) executeSingle(ctx context.Context, s *Session, snap *rules.Snaps
 		}
 	}
 	s.reads.readOnly = st.readOnly
-	s.reads.replica = s.preparedSplit(snap, st.replicaOK)
+	s.reads.replica = s.planner(snap).PreparedSplit(snap, st.replicaOK)
 	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
@@ -379,12 +379,12 @@ func (st *Stmt) executeScattered(ctx context.Context, s *Session, snap *rules.Sn
 	if !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
 	}
-	return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.
 func (st *Stmt) executeBranches(ctx context.Context, s *Session, snap *rules.Snapshot, p *plan.MultiWrite, w wire.PacketWriter) error {
-	s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
+	s.reads.forgetGTIDs(planner.SplitSetting(snap, s.user, s.db), p.Branches)
 	s.route = RouteMultiWrite
 	s.branchRows = st.rows
 	defer func() { s.branchRows = rowsPlain }()
@@ -415,7 +415,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.diag.record(ctx, c, out, err)
 	s.diag.keep = false
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
+	s.reads.trackGTID(ctx, planner.SplitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 

@@ -69,7 +69,7 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		}
 		n.SQLText, n.SQLVar = text, nil
 	}
-	readable, err := s.facts().Text(n.SQLText) // as nested reads it
+	readable, err := s.vars.facts().Text(n.SQLText) // as nested reads it
 	if err != nil {
 		return err
 	}

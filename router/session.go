@@ -73,7 +73,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	facts := s.facts()
+	facts := s.vars.facts()
 	sql, err := facts.Text(sql)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func syntaxError(err error) error {
 // What the session answers itself goes to its handler (stmtRun.answer, dispatch.go); the
 // rest is planned and its plan executed (execplan.go).
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), planner.RetryableRead(st), insertIDRuleOf(st)
 	defer func() { s.reads.readOnly, s.reads.retryable, s.ids.rule = false, false, insertIDRule{} }()
 	run := &stmtRun{s: s, ctx: ctx, snap: snap, text: text, more: more, w: w}
 	if done, err := run.answer(st); done || err != nil {

@@ -29,3 +29,22 @@ func (pl *Planner) CheckLoad(snap *rules.Snapshot, n *ast.LoadDataStmt) error {
 	_, err = pl.StatementDB(snap, a)
 	return err
 }
+
+// LoadTarget returns the table of a LOAD DATA LOCAL when it is a sharded or broadcast table
+// (which the session loads on every shard holding it, each shard its part of the file), or
+// nil: the statement is then planned as any other.
+func (pl *Planner) LoadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) *rules.Table {
+	name := n.Table.Schema.O
+	if name == "" {
+		name = pl.DB
+	}
+	db, ok := snap.Database(name)
+	if !ok {
+		return nil // Plan says what is wrong with it
+	}
+	t := db.Table(n.Table.Name.O)
+	if t == nil || t.Kind != rules.KindSharded && t.Kind != rules.KindBroadcast {
+		return nil
+	}
+	return t
+}
