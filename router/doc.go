@@ -17,10 +17,13 @@
 // sessionDiag and insertIDs (diag.go, insertid.go: the previous statement's warnings,
 // ROW_COUNT(), FOUND_ROWS(), LAST_INSERT_ID()), heldConns (panics.go: the backend
 // connections held, each released once, panic recovery), readState (readsplit.go: the
-// read/write split and read retry of the statement running, the GTIDs of the last writes),
+// read/write split and read retry of the statement running, as router/planner decided them,
+// the GTIDs of the last writes),
 // tableLocks (lock.go: LOCK TABLES on shards, taken and given up in one order), processes
 // (process.go: SHOW PROCESSLIST and KILL as the user sees them) and sqlStmts
-// (prepare_sql.go: SQL-level prepared statements). Session's own methods are the facade:
+// (prepare_sql.go: SQL-level prepared statements); SessionInfo, the client connection's
+// facts, answers CLIENT_FOUND_ROWS (foundrows.go) and the client's Ssl_* status
+// (sslstatus.go), sessionVars the barrier's facts. Session's own methods are the facade:
 // dispatch of a statement to those, the planner and the backend.
 //
 // Each statement runs under its deadline (deadline.go: hint, session variable, configured
@@ -52,9 +55,13 @@
 // itself for EXPLAIN SHARDS and the golden tests; the session executes it by a dispatch on
 // its type (execplan.go). What the session answers before planning (USE, SET, KILL, the
 // SHOWs it answers, table locks, EXPLAIN, LOAD DATA LOCAL, SQL-level prepared statements,
-// transaction control) is dispatched by family (dispatch.go). MariaDB's RETURNING clause,
-// which the parser does not know, is cut off, the statement planned without it and the
-// clause put back (returning.go).
+// transaction control) is dispatched by family (dispatch.go). What else the session asks of
+// its Planner is decided there too: the read/write split of a statement and whether a read
+// may be retried, the shard of user variables, the session values a bound route fills in,
+// the table a LOAD DATA LOCAL loads on every shard, and stored programs the parser cannot
+// read (taken apart, checked, and placed on their shards; stored_programs.go and
+// stored_sharded.go run them). MariaDB's RETURNING clause, which the parser does not know,
+// is cut off, the statement planned without it and the clause put back (returning.go).
 //
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned

@@ -94,7 +94,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && !isStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
+		if multi && !planner.IsStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -146,9 +146,8 @@ func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
 	return stmts, nil
 }
 
-func syntaxError(err error) error {
-	return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax; %s", err.Error())
-}
+// syntaxError is planner.SyntaxError.
+func syntaxError(err error) error { return planner.SyntaxError(err) }
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 // What the session answers itself goes to its handler (stmtRun.answer, dispatch.go); the

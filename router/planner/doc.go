@@ -24,7 +24,18 @@
 //   - passthrough (plan.go: finishRoute): a route whose SQL is the client's text as
 //     received, and binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
-//     and put back when restoring).
+//     and put back when restoring);
+//   - the decisions the session asks of its Planner outside Plan, which it once made itself:
+//     a statement's read/write split and whether a read may run again after a lost
+//     connection (readsplit.go), the shard holding the user variables and the session values
+//     a bound route fills in (sessionview.go), the table a LOAD DATA LOCAL loads on every
+//     shard (checks.go: LoadTarget);
+//   - stored programs the parser cannot read (CREATE / ALTER / DROP TRIGGER, FUNCTION,
+//     EVENT): taken apart with a small lexer (program_parse.go, program_tokens.go), their
+//     bodies checked, and placed: the statement each shard gets, one copy per slot table for
+//     a trigger on a table per slot, named after its slot (program_targets.go). Parsing is
+//     the caller's ParseFunc (the session's parser, its sql_mode); the session runs the
+//     targets.
 //
 // Planning leaves the caller's tree as it found it. Writing each shard's SQL edits the tree
 // in place (physical table and database names and aliases, pushed-down LIMITs, hidden
