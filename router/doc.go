@@ -42,7 +42,7 @@
 // EXISTS, scalar; the SELECT of an INSERT ... SELECT) run first through the proxy and are
 // bound into the statement as literals of their values (subquery_bind.go,
 // subquery_scalar.go, subquery_insert.go); a prepared one binds them at each EXECUTE
-// (subquery_prepare.go).
+// (subquery_bind.go; described at PREPARE by router/planner).
 //
 // Introspection sees logical names (router/introspect): database and table-per-slot table
 // names are translated both ways in statements reading information_schema and in SHOW, and
@@ -58,10 +58,12 @@
 // transaction control) is dispatched by family (dispatch.go). What else the session asks of
 // its Planner is decided there too: the read/write split of a statement and whether a read
 // may be retried, the shard of user variables, the session values a bound route fills in,
-// the table a LOAD DATA LOCAL loads on every shard, and stored programs the parser cannot
-// read (taken apart, checked, and placed on their shards; stored_programs.go and
-// stored_sharded.go run them). MariaDB's RETURNING clause, which the parser does not know,
-// is cut off, the statement planned without it and the clause put back (returning.go).
+// the table a LOAD DATA LOCAL loads on every shard, what an EXPLAIN asks each shard, the
+// statements nested in PREPARE ... FROM and SET STATEMENT ... FOR, and stored programs the
+// parser cannot read (taken apart, checked, and placed on their shards; stored_programs.go
+// and stored_sharded.go run them). MariaDB's RETURNING clause, which the parser does not
+// know, is cut off, the statement planned without it and the clause put back
+// (returning.go).
 //
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned

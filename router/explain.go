@@ -34,17 +34,17 @@ func (s *Session) Explain(sql string) ([]ExplainStep, error) {
 
 func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]ExplainStep, error) {
 	if e, ok := st.(*ast.ExplainStmt); ok {
-		if r, ok, err := s.explainOf(e, sql); ok || err != nil {
+		if r, ok, err := s.planner(snap).ExplainOf(e, sql, s.parseOne); ok || err != nil {
 			if err != nil {
 				return nil, err
 			}
-			ep, err := s.planExplain(snap, r)
+			ep, err := s.planner(snap).PlanExplain(snap, r)
 			if err != nil {
 				return nil, err
 			}
 			var out []ExplainStep
-			for _, t := range ep.targets {
-				out = append(out, ExplainStep{Step: "route", Shard: t.shard.Name, Detail: t.sql})
+			for _, t := range ep.Targets {
+				out = append(out, ExplainStep{Step: "route", Shard: t.Shard.Name, Detail: t.SQL})
 			}
 			return out, nil
 		}

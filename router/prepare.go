@@ -83,7 +83,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if gerr := facts.Grammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}
-	if r, ok := s.explainText(sql); ok {
+	if r, ok := planner.ExplainText(sql, s.parseOne); ok {
 		return s.prepareExplain(ctx, snap, sql, r)
 	}
 	var st ast.StmtNode
@@ -93,7 +93,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		if st, text, clause, ok = s.returningStmt(sql); !ok {
 			return nil, refuseUnparsed(sql, syntaxError(err))
 		}
-		if err := s.checkReturning(snap, clause); err != nil {
+		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
 			return nil, err
 		}
 	} else if st, err = oneStmt(stmts); err != nil {
@@ -163,11 +163,11 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 
 // describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
 // reuses it (bound.go; router/planner's scatter_prepared.go); a statement refused for its subqueries is
-// described from one shard (subquery_prepare.go).
+// described from one shard (planner.Planner.DescribeBound; subquery_bind.go).
 func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
 	p, err := s.describe(snap, st, text)
 	if errors.Is(err, planner.ErrNestedUnpinned) {
-		p, err = s.describeBound(snap, st, err) // subquery_prepare.go
+		p, err = s.planner(snap).DescribeBound(snap, st, err) // router/planner
 	}
 	if err == nil {
 		p, err = withReturning(p, clause)
@@ -449,7 +449,7 @@ func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, s
 }
 
 // planExecution plans one execution of st with its values params. A statement refused for
-// its subqueries over several shards (subquery_prepare.go) is planned with its values and
+// its subqueries over several shards (subquery_bind.go) is planned with its values and
 // its subqueries' bound in (bound): from the tree it keeps for that (keptTree), parsed
 // once; an INSERT ... SELECT, whose tree binding its rows changes, is parsed each time.
 func (st *Stmt) planExecution(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param) (plan.Primitive, bool, error) {

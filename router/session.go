@@ -78,13 +78,13 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 	if err != nil {
 		return err
 	}
-	if r, ok := s.explainText(sql); ok {
-		if err := facts.Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+	if r, ok := planner.ExplainText(sql, s.parseOne); ok {
+		if err := facts.Grammar([]ast.StmtNode{r.Stmt}, nil); err != nil {
 			return err
 		}
 		s.publish(sql)
 		defer s.publish("")
-		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+		return s.withDeadline(ctx, snap, statementHint(r.Stmt), func(ctx context.Context) error {
 			return s.execExplain(ctx, snap, r, false, w)
 		})
 	}

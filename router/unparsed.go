@@ -37,7 +37,7 @@ import (
 // runUnparsed runs sql, which the parser rejected with parseErr, if it has an allowed shape.
 func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql string, parseErr error, w wire.PacketWriter) error {
 	if st, text, clause, ok := s.returningStmt(sql); ok {
-		if err := s.checkReturning(snap, clause); err != nil {
+		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
 			return err
 		}
 		s.publish(sql)
@@ -67,23 +67,7 @@ func refuseUnparsed(sql string, parseErr error) error {
 	return parseErr
 }
 
-// checkReturning plans the expressions of a RETURNING clause as a SELECT list: what they
-// read passes the barrier like any query (a subquery on mysql.user is refused).
-func (s *Session) checkReturning(snap *rules.Snapshot, clause string) error {
-	exprs := strings.TrimSpace(clause[len("returning"):])
-	st, err := s.parseOne("SELECT " + exprs + " FROM DUAL")
-	if err != nil {
-		return err
-	}
-	if _, ok := st.(*ast.SelectStmt); !ok {
-		return syntaxError(errNotReturning)
-	}
-	_, err = s.plan(snap, st, "", nil)
-	return err
-}
-
 var (
-	errNotReturning    = errors.New("a RETURNING clause holds a list of expressions")
 	errNotSetStatement = errors.New("SET STATEMENT takes variable assignments, FOR and a statement")
 )
 
@@ -110,7 +94,7 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
 		}
 	}
-	st, p, err := s.nested(snap, text, "SET STATEMENT ... FOR")
+	st, p, err := s.planner(snap).Nested(snap, s.vars.facts(), text, "SET STATEMENT ... FOR", s.parseOne)
 	if err != nil {
 		return err
 	}

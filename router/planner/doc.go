@@ -30,6 +30,11 @@
 //     connection (readsplit.go), the shard holding the user variables and the session values
 //     a bound route fills in (sessionview.go), the table a LOAD DATA LOCAL loads on every
 //     shard (checks.go: LoadTarget);
+//   - EXPLAIN / ANALYZE of a statement (explain.go: the head cut off, the statement planned,
+//     what each shard is asked), statements nested in others (nested.go: the text of PREPARE
+//     ... FROM and SET STATEMENT ... FOR, which must route to one shard as written, and the
+//     expressions of a RETURNING clause), and the prepare-time description of a statement
+//     whose subqueries the session binds at each EXECUTE (subquery.go: DescribeBound);
 //   - stored programs the parser cannot read (CREATE / ALTER / DROP TRIGGER, FUNCTION,
 //     EVENT): taken apart with a small lexer (program_parse.go, program_tokens.go), their
 //     bodies checked, and placed: the statement each shard gets, one copy per slot table for
@@ -42,15 +47,17 @@
 // columns and the shards' ORDER BY and GROUP BY, the rows of a split INSERT, session values
 // and information_schema literals written in, fields named by their text); every such edit
 // goes through an edits log (edits.go) that each planning entry (Plan, PlanTableDDL,
-// PlanDDL, PlanLock, DescribeNested, CheckRoutineBody; ShowDatabases and ScatterSlots edit
-// nothing) undoes before it returns, so the tree can be planned again, as is, without
-// parsing it again. Trees that are sent or kept as they are bound on purpose stay edited:
-// those analysed with Analyze, DDLTargets or CheckLoad (the session values the analysis
-// reads are written into the tree, for a caller that writes the tree itself: a scatter
-// template's, a multi-shard write's, a DDL or LOAD DATA router sends), and the tree of a
-// prepared statement's bound route (bound.go): at its first execution the route makes the
-// analysis' edits again on the tree it kept, which from then on is the plan's; each
-// execution writes its names and values into it and puts the names back.
+// PlanDDL, PlanLock, DescribeNested, CheckRoutineBody, and those built on them:
+// PlanExplain, Nested, CheckReturning, DescribeBound, CheckProgram, ProgramTargets;
+// ShowDatabases and ScatterSlots edit nothing) undoes before it returns, so the tree can be
+// planned again, as is, without parsing it again. Trees that are sent or kept as they are
+// bound on purpose stay edited: those analysed with Analyze, DDLTargets or CheckLoad (the
+// session values the analysis reads are written into the tree, for a caller that writes the
+// tree itself: a scatter template's, a multi-shard write's, a DDL or LOAD DATA router
+// sends), and the tree of a prepared statement's bound route (bound.go): at its first
+// execution the route makes the analysis' edits again on the tree it kept, which from then
+// on is the plan's; each execution writes its names and values into it and puts the names
+// back.
 //
 // It may import router/plan, router/barrier, router/introspect, router/sqlscan, merge, rules,
 // sqlerr, wire and the TiDB parser; never router, router/engine, router/txn, topo or pool.

@@ -1,0 +1,147 @@
+package planner
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
+	"github.com/shardproxy/shardproxy/router/barrier"
+	"github.com/shardproxy/shardproxy/router/plan"
+	"github.com/shardproxy/shardproxy/router/planner/plantest"
+	"github.com/shardproxy/shardproxy/sqlerr"
+)
+
+// TestNested: the statement of PREPARE ... FROM and SET STATEMENT ... FOR must be a data
+// statement routed to one shard as it is; what the proxy must answer, route or rewrite at
+// each execution is refused, and the barrier stands in front of the rest.
+func TestNested(t *testing.T) {
+	sharded := build(t, plantest.ShardedConfig())
+	passthrough := build(t, plantest.PassthroughConfig())
+	cases := []struct {
+		name, db, text string
+		sharded        bool
+		code           uint16 // 0: routed
+		shard, sql     string
+	}{
+		{"select", "blog", "SELECT * FROM posts WHERE id = ?", false, 0, "s_blog", "SELECT * FROM posts WHERE id = ?"},
+		{"qualified", "blog", "SELECT * FROM shop.items", false, 0, "s_shop", "SELECT * FROM `shop_0`.`items`"},            // the physical name written in
+		{"information_schema", "blog", "SELECT * FROM information_schema.TABLES", false, sqlerr.ErNotSupportedYet, "", ""}, // names to translate in its answer
+		{"insert", "crm", "INSERT INTO contacts (name) VALUES (?)", false, 0, "s_crm", "INSERT INTO contacts (name) VALUES (?)"},
+		{"show the proxy answers", "blog", "SHOW DATABASES", false, sqlerr.ErNotSupportedYet, "", ""},
+		{"DDL", "blog", "DROP TABLE posts", false, sqlerr.ErUnsupportedPS, "", ""},
+		{"the barrier on a non-data statement", "blog", "SET GLOBAL read_only = 1", false, sqlerr.ErSpecificAccessDenied, "", ""},
+		{"the barrier on a data statement", "blog", "SELECT user FROM mysql.user", false, sqlerr.ErDBAccessDenied, "", ""},
+		{"routed by its key", "shop", "SELECT * FROM orders WHERE user_id = ?", true, sqlerr.ErNotSupportedYet, "", ""},
+		{"single table", "shop", "SELECT * FROM settings", true, 0, "s0", "SELECT * FROM settings"},
+		{"syntax", "blog", "SELEC 1", false, sqlerr.ErParse, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			snap := passthrough
+			if c.sharded {
+				snap = sharded
+			}
+			pl := &Planner{DB: c.db, User: "app", RestoreFlags: DefaultRestoreFlags}
+			st, r, err := pl.Nested(snap, barrier.Facts{}, c.text, "PREPARE", parseOne)
+			if code(err) != c.code {
+				t.Fatalf("err = %v, want code %d", err, c.code)
+			}
+			if err != nil {
+				return
+			}
+			if st == nil || r.Shard.Name != c.shard || r.SQL != c.sql {
+				t.Errorf("got %v %s: %s; want %s: %s", st, r.Shard.Name, r.SQL, c.shard, c.sql)
+			}
+			if pl.Describing {
+				t.Error("Nested changed the caller's Planner")
+			}
+		})
+	}
+}
+
+// TestCheckReturning: a RETURNING clause's expressions are planned as a SELECT list: the
+// barrier reads them.
+func TestCheckReturning(t *testing.T) {
+	snap := build(t, plantest.PassthroughConfig())
+	pl := &Planner{DB: "blog", User: "app", RestoreFlags: DefaultRestoreFlags}
+	for clause, want := range map[string]uint16{
+		"RETURNING id, title": 0,
+		"returning *":         0,
+		"RETURNING (SELECT authentication_string FROM mysql.user LIMIT 1)": sqlerr.ErDBAccessDenied,
+		"RETURNING LOAD_FILE('/etc/passwd')":                               sqlerr.ErSpecificAccessDenied,
+		"RETURNING id FROM posts":                                          sqlerr.ErParse,
+	} {
+		if err := pl.CheckReturning(snap, clause, parseOne); code(err) != want {
+			t.Errorf("%s: %v, want code %d", clause, err, want)
+		}
+	}
+}
+
+// TestDescribeBound: a statement refused for subqueries over several shards is described
+// from slot 0's shard when its subqueries can be bound at each EXECUTE; others keep the
+// refusal.
+func TestDescribeBound(t *testing.T) {
+	snap := build(t, plantest.ShardedConfig())
+	pl := &Planner{DB: "shop", User: "app", RestoreFlags: DefaultRestoreFlags, Describing: true}
+	refusal := errors.New("refused")
+	for _, c := range []struct {
+		sql     string
+		refused bool
+	}{
+		{"SELECT * FROM orders WHERE user_id = ? AND id IN (SELECT order_id FROM order_items WHERE sku = ?)", false},
+		{"DELETE FROM settings WHERE k IN (SELECT status FROM orders)", false},
+		{"CALL p()", true},
+		{"SHOW TABLES", true},
+	} {
+		st := parseStmt(t, c.sql)
+		p, err := pl.DescribeBound(snap, st, refusal)
+		if c.refused {
+			if !errors.Is(err, refusal) || p != nil {
+				t.Errorf("%s: %v, %v; want the refusal", c.sql, p, err)
+			}
+			continue
+		}
+		r, ok := plan.RouteOf(p)
+		if err != nil || !ok || r.Shard.Name != "s0" {
+			t.Errorf("%s: %v, %v; want a route on s0", c.sql, p, err)
+		}
+		if _, isSel := st.(*ast.SelectStmt); isSel && r != nil && r.SQL == "" {
+			t.Errorf("%s: no SQL", c.sql)
+		}
+	}
+}
+
+// TestExplainText: the head of an EXPLAIN / DESCRIBE / ANALYZE of a statement is cut off and
+// the statement parsed; DESCRIBE <table> and ANALYZE TABLE are not one. ExplainOf rebuilds a
+// head it cannot cut off the text.
+func TestExplainText(t *testing.T) {
+	for _, c := range []struct {
+		sql, head, text string
+		analyze, ok     bool
+	}{
+		{"EXPLAIN SELECT 1", "EXPLAIN ", "SELECT 1", false, true},
+		{"explain format=json  UPDATE t SET a = 1;", "explain format=json  ", "UPDATE t SET a = 1", false, true},
+		{"EXPLAIN EXTENDED SELECT * FROM t", "EXPLAIN EXTENDED ", "SELECT * FROM t", false, true},
+		{"ANALYZE DELETE FROM t WHERE a = 1", "ANALYZE ", "DELETE FROM t WHERE a = 1", true, true},
+		{"DESCRIBE t", "", "", false, false},
+		{"EXPLAIN SHOW TABLES", "", "", false, false},
+		{"SELECT 1", "", "", false, false},
+	} {
+		r, ok := ExplainText(c.sql, parseOne)
+		if ok != c.ok || r.Head != c.head || r.Text != c.text || r.Analyze != c.analyze || ok && r.Stmt == nil {
+			t.Errorf("ExplainText(%q) = %+v, %v", c.sql, r, ok)
+		}
+	}
+	pl := &Planner{RestoreFlags: DefaultRestoreFlags}
+	text := "EXPLAIN /* why */ FORMAT=JSON SELECT a FROM t"
+	e := parseStmt(t, text).(*ast.ExplainStmt)
+	r, ok, err := pl.ExplainOf(e, text, parseOne)
+	if err != nil || !ok || r.Head != "EXPLAIN FORMAT=JSON " || r.Text != "SELECT `a` FROM `t`" {
+		t.Errorf("ExplainOf(%q) = %+v, %v, %v", text, r, ok, err)
+	}
+	e = parseStmt(t, "DESCRIBE t").(*ast.ExplainStmt)
+	if _, ok, err := pl.ExplainOf(e, "DESCRIBE t", parseOne); ok || err != nil {
+		t.Errorf("ExplainOf(DESCRIBE t) = %v, %v", ok, err)
+	}
+}
