@@ -68,13 +68,13 @@
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned
 // to its slot), EXECUTE resolves the slot from the bound values and fills in the route's
-// bind variables (physical table and database names, the session values it embeds)
-// without parsing again. A write its values
-// send to several shards is split on the statement's tree with its prepare-time analysis;
-// one whose shards its values do not change keeps its branches and hands them the values.
-// After a reload the statement is planned once more (replan). A SELECT its values send to
-// several shards keeps, from its first such execution, each shard's statement cut at its
-// parameters and the merge plan (router/planner's scatter_prepared.go): EXECUTE writes the literals in
+// bind variables (physical table and database names, the session values it embeds) without
+// parsing again. A write its values send to several shards is split on the statement's tree
+// with its prepare-time analysis; one whose shards its values do not change keeps its
+// branches and hands them the values (router/planner's WriteRoute and MultiRoute). After a
+// reload the statement is planned once more (replan). A SELECT its values send to several
+// shards keeps, from its first such execution, each shard's statement cut at its parameters
+// and the merge plan (router/planner's scatter_prepared.go): EXECUTE writes the literals in
 // (LIMIT ? and session values included) and prunes the shards from the bound values, again
 // without parsing (over tables per slot, a template per set of slots the values need); one
 // that fits no template binds its values into the text and plans once.

@@ -44,7 +44,7 @@ type Stmt struct {
 	snap       *rules.Snapshot          // planned against this snapshot; re-planned after a reload
 	bound      *planner.BoundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *planner.ScatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
-	writes     *writeRoute              // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
+	writes     *planner.WriteRoute      // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	kept       *keptTree                // planned at each execution: the tree its values are written into
 	params     int
 	paramDefs  [][]byte
@@ -184,9 +184,10 @@ func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
 	st.dynamic = attrs.Dynamic || !attrs.Names.Empty() || multi
 	st.bound, st.writes = nil, nil
 	if st.returning == "" {
-		st.bound, st.writes = boundOf(p), newWriteRoute(s, snap, p)
+		pl := s.planner(snap)
+		st.bound, st.writes = boundOf(p), pl.NewWriteRoute(snap, p)
 		if multi && attrs.Dynamic {
-			st.bound = multiRoute(s, snap, st.text) // its session values are bind variables (bound.go)
+			st.bound = pl.MultiRoute(snap, st.text, s.parseOne) // its session values are bind variables (router/planner)
 		}
 	}
 }
@@ -282,7 +283,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
 	} else if sp, cols, ok := untemplated(s, st.scatter, snap, st, params); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
-	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
+	} else if p, ok := st.writes.Resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
 	} else if p, ok := st.bound.ResolveWrite(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree

@@ -20,7 +20,9 @@
 //   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
 //     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
 //     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
-//     shard's statement cut at its parameters, filled in and pruned at each EXECUTE;
+//     shard's statement cut at its parameters, filled in and pruned at each EXECUTE; and a
+//     prepared multi-shard write (bound_write.go: WriteRoute, branches kept and handed each
+//     EXECUTE's values; MultiRoute, one embedding session values, split at each EXECUTE);
 //   - passthrough (plan.go: finishRoute): a route whose SQL is the client's text as
 //     received, and binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing
@@ -29,7 +31,8 @@
 //     a statement's read/write split and whether a read may run again after a lost
 //     connection (readsplit.go), the shard holding the user variables and the session values
 //     a bound route fills in (sessionview.go), the table a LOAD DATA LOCAL loads on every
-//     shard (checks.go: LoadTarget);
+//     shard (checks.go: LoadTarget), the sharded table of an INSERT without a column list
+//     whose columns the session reads (checks.go: UnnamedInsertTable);
 //   - EXPLAIN / ANALYZE of a statement (explain.go: the head cut off, the statement planned,
 //     what each shard is asked), statements nested in others (nested.go: the text of PREPARE
 //     ... FROM and SET STATEMENT ... FOR, which must route to one shard as written, and the

@@ -163,3 +163,37 @@ func TestStatementSplit(t *testing.T) {
 		t.Errorf("SplitSetting = %+v, want %+v", got, on)
 	}
 }
+
+// TestUnnamedInsertTable: only an INSERT ... VALUES without a column list into a sharded
+// table the user may use needs its columns named.
+func TestUnnamedInsertTable(t *testing.T) {
+	snap := build(t, plantest.ShardedConfig())
+	cases := []struct {
+		db, user, sql string
+		want          string // the table, "" for none
+	}{
+		{"shop", "app", "INSERT INTO orders VALUES (1, 2, 'x')", "orders"},
+		{"shop", "app", "INSERT INTO ledger VALUES (1, 2)", "ledger"},
+		{"", "app", "INSERT INTO shop.orders VALUES (1, 2, 'x')", "orders"},
+		{"shop", "app", "INSERT INTO orders (id, user_id) VALUES (1, 2)", ""},
+		{"shop", "app", "INSERT INTO orders SET id = 1, user_id = 2", ""},
+		{"shop", "app", "INSERT INTO orders SELECT * FROM orders", ""},
+		{"shop", "app", "INSERT INTO currencies VALUES ('EUR', 1)", ""},
+		{"shop", "app", "INSERT INTO settings VALUES ('k', 'v')", ""},
+		{"shop", "app", "INSERT INTO unlisted VALUES (1)", ""},
+		{"shop", "ghost", "INSERT INTO orders VALUES (1, 2, 'x')", ""}, // no such user
+		{"", "app", "INSERT INTO orders VALUES (1, 2, 'x')", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.user+"/"+c.sql, func(t *testing.T) {
+			ins := parseStmt(t, c.sql).(*ast.InsertStmt)
+			db, got := (&Planner{DB: c.db, User: c.user}).UnnamedInsertTable(snap, ins)
+			switch {
+			case c.want == "" && got != nil:
+				t.Errorf("got %s, want none", got.Name)
+			case c.want != "" && (got == nil || got.Name != c.want || db == nil || db.Name != "shop"):
+				t.Errorf("got %v in %v, want %s in shop", got, db, c.want)
+			}
+		})
+	}
+}
