@@ -59,11 +59,11 @@
 // its Planner is decided there too: the read/write split of a statement and whether a read
 // may be retried, the shard of user variables, the session values a bound route fills in,
 // the table a LOAD DATA LOCAL loads on every shard, what an EXPLAIN asks each shard, the
-// statements nested in PREPARE ... FROM and SET STATEMENT ... FOR, and stored programs the
-// parser cannot read (taken apart, checked, and placed on their shards; stored_programs.go
-// and stored_sharded.go run them). MariaDB's RETURNING clause, which the parser does not
-// know, is cut off, the statement planned without it and the clause put back
-// (returning.go).
+// MariaDB-only statements the parser cannot read, the statements nested in PREPARE ... FROM
+// and SET STATEMENT ... FOR, and stored programs the parser cannot read (taken apart,
+// checked, and placed on their shards; stored_programs.go and stored_sharded.go run them).
+// MariaDB's RETURNING clause, which the parser does not know, is cut off, the statement
+// planned without it and the clause put back (returning.go).
 //
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned

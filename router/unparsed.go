@@ -29,7 +29,8 @@ import (
 //     shard; it goes there as SET STATEMENT ... FOR <planned statement>;
 //   - EXECUTE IMMEDIATE 'text' | @var [USING ...]: emulated, the text run as a direct
 //     statement (execute_immediate.go);
-//   - CREATE OR REPLACE [TEMPORARY] TABLE and SELECT ... INTO @var (mariadb_shapes.go).
+//   - CREATE OR REPLACE [TEMPORARY] TABLE and SELECT ... INTO @var, among the MariaDB-only
+//     shapes router/planner plans (mariadb_shapes.go runs them).
 //
 // Anything else (CREATE OR REPLACE USER, HANDLER, system-versioned DDL, ...) is refused:
 // with the parser's syntax error (1064), or 1227 when the text looks like administration.
@@ -50,7 +51,7 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 		return s.setStatement(ctx, snap, sql, assign, text, w)
 	}
 	for _, shape := range []func(context.Context, *rules.Snapshot, string, wire.PacketWriter) (bool, error){
-		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, s.storedProgram, // execute_immediate.go, mariadb_ddl.go, mariadb_types.go, mariadb_shapes.go, showroutines.go, stored_programs.go
+		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, s.storedProgram, // execute_immediate.go, mariadb_shapes.go, showroutines.go, stored_programs.go
 	} {
 		if ok, err := shape(ctx, snap, sql, w); ok {
 			return err

@@ -33,11 +33,15 @@
 //     a bound route fills in (sessionview.go), the table a LOAD DATA LOCAL loads on every
 //     shard (checks.go: LoadTarget), the sharded table of an INSERT without a column list
 //     whose columns the session reads (checks.go: UnnamedInsertTable);
-//   - EXPLAIN / ANALYZE of a statement (explain.go: the head cut off, the statement planned,
-//     what each shard is asked), statements nested in others (nested.go: the text of PREPARE
+//   - EXPLAIN SHARDS, EXPLAIN / ANALYZE of a statement (explain.go: the head cut off, the
+//     statement planned, what each shard is asked), statements nested in others (nested.go: the text of PREPARE
 //     ... FROM and SET STATEMENT ... FOR, which must route to one shard as written, and the
 //     expressions of a RETURNING clause), and the prepare-time description of a statement
 //     whose subqueries the session binds at each EXECUTE (subquery.go: DescribeBound);
+//   - the MariaDB-only statements the parser cannot read (DDL shapes, column types, SELECT
+//     ... INTO @var, SHOW CREATE TRIGGER | FUNCTION | EVENT, SETVAL with more arguments):
+//     taken apart and planned through a statement it reads (mariadb_ddl.go,
+//     mariadb_types.go, mariadb_shapes.go: a ShapePlan the session runs);
 //   - stored programs the parser cannot read (CREATE / ALTER / DROP TRIGGER, FUNCTION,
 //     EVENT): taken apart with a small lexer (program_parse.go, program_tokens.go), their
 //     bodies checked, and placed: the statement each shard gets, one copy per slot table for

@@ -128,3 +128,53 @@ func (pl *Planner) PlanExplain(snap *rules.Snapshot, r ExplainReq) (ExplainPlan,
 	}
 	return ep, nil
 }
+
+// ExplainShards is the route of st (of text sql), planned and not run, as EXPLAIN SHARDS
+// shows it: the steps of its plan's description (a prepared statement's bound route
+// explains its bind variables); for an EXPLAIN of a statement, each shard's statement
+// (step "route"); for LOCK TABLES over several shards, each shard's LOCK TABLES (step
+// "lock"). The session's own statements (SET, USE, transaction control) have none. parse
+// reads an EXPLAIN's statement as the session's parser does.
+func (pl *Planner) ExplainShards(snap *rules.Snapshot, st ast.StmtNode, sql string, parse ParseFunc) ([]plan.Step, error) {
+	if e, ok := st.(*ast.ExplainStmt); ok {
+		if r, ok, err := pl.ExplainOf(e, sql, parse); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			ep, err := pl.PlanExplain(snap, r)
+			if err != nil {
+				return nil, err
+			}
+			var out []plan.Step
+			for _, t := range ep.Targets {
+				out = append(out, plan.Step{Step: "route", Shard: t.Shard.Name, SQL: t.SQL})
+			}
+			return out, nil
+		}
+	}
+	if lock, ok := st.(*ast.LockTablesStmt); ok {
+		targets, fanned, err := pl.PlanLock(snap, lock)
+		if err != nil {
+			return nil, err
+		}
+		if fanned {
+			var out []plan.Step
+			for _, t := range targets {
+				out = append(out, plan.Step{Step: "lock", Shard: t.Shard.Name, SQL: t.SQL})
+			}
+			return out, nil
+		}
+	}
+	switch st.(type) {
+	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
+		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
+	}
+	p, err := pl.PlanStatement(snap, st, sql)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := plan.RouteOf(p); ok && r.Bound != nil {
+		return r.Bound.Explain()
+	}
+	return p.Describe().Steps, nil
+}

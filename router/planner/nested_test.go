@@ -2,6 +2,7 @@ package planner
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -143,5 +144,44 @@ func TestExplainText(t *testing.T) {
 	e = parseStmt(t, "DESCRIBE t").(*ast.ExplainStmt)
 	if _, ok, err := pl.ExplainOf(e, "DESCRIBE t", parseOne); ok || err != nil {
 		t.Errorf("ExplainOf(DESCRIBE t) = %v, %v", ok, err)
+	}
+}
+
+// TestExplainShards: EXPLAIN SHARDS shows a plan's steps, each shard's statement of an
+// EXPLAIN, each shard's LOCK TABLES, and refuses the session's own statements.
+func TestExplainShards(t *testing.T) {
+	snap := build(t, plantest.ShardedConfig())
+	pl := &Planner{DB: "shop", User: "app", RestoreFlags: DefaultRestoreFlags}
+	cases := []struct {
+		sql  string
+		want []string // "step shard: SQL or detail"
+		code uint16
+	}{
+		{"SELECT * FROM orders WHERE user_id = 1", []string{"route s1: SELECT * FROM orders WHERE user_id = 1"}, 0},
+		{"EXPLAIN SELECT * FROM settings", []string{"route s0: EXPLAIN SELECT * FROM settings"}, 0},
+		{"EXPLAIN SELECT id FROM ledger WHERE account_id IN (2, 3)", []string{"route s1: EXPLAIN (SELECT `id` FROM `ledger_0002` AS `ledger` WHERE `account_id` IN (2,3)) UNION ALL (SELECT `id` FROM `ledger_0003` AS `ledger` WHERE `account_id` IN (2,3))"}, 0},
+		{"LOCK TABLES currencies READ", []string{"lock s0: LOCK TABLES `shop_s0`.`currencies` READ", "lock s1: LOCK TABLES `shop_s1`.`currencies` READ", "lock s2: LOCK TABLES `shop_s2`.`currencies` READ", "lock s3: LOCK TABLES `shop_s3`.`currencies` READ"}, 0},
+		{"SET @a = 1", nil, sqlerr.ErNotSupportedYet},
+		{"BEGIN", nil, sqlerr.ErNotSupportedYet},
+		{"SELECT user FROM mysql.user", nil, sqlerr.ErDBAccessDenied},
+	}
+	for _, c := range cases {
+		t.Run(c.sql, func(t *testing.T) {
+			steps, err := pl.ExplainShards(snap, parseStmt(t, c.sql), c.sql, parseOne)
+			if code(err) != c.code {
+				t.Fatalf("err = %v, want code %d", err, c.code)
+			}
+			var got []string
+			for _, st := range steps {
+				d := st.SQL
+				if d == "" {
+					d = st.Detail
+				}
+				got = append(got, st.Step+" "+st.Shard+": "+d)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+		})
 	}
 }
