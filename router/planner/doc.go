@@ -11,7 +11,9 @@
 //   - routing to one shard by shard key, literal or ? (shard.go, shard_nested.go, prune.go,
 //     bind.go), writes split over several shards (split.go), DDL fan-out (ddl.go), LOCK
 //     TABLES targets (lock.go), stored programs' homes and what their bodies may name
-//     (stored.go), SHOW DATABASES and the SHOW statements answered from one copy (show.go);
+//     (stored.go), SHOW DATABASES, the SHOW statements answered from one copy and the
+//     routine listings written as queries on information_schema, SHOW PACKAGE STATUS too
+//     (show.go);
 //   - scatter reads: which slots a SELECT needs (scatter_route.go), the statement each shard
 //     runs and the merge program (a router/plan.Merge) router/engine runs over their rows
 //     (scatter_shape.go, scatter.go; scatter_distinct.go: DISTINCT aggregates; aggexpr.go,

@@ -92,3 +92,32 @@ func TestMariaDBShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestPackageStatus: SHOW PACKAGE [BODY] STATUS is read as SHOW PROCEDURE STATUS and answered
+// from information_schema.ROUTINES for its kind of routine.
+func TestPackageStatus(t *testing.T) {
+	for _, c := range []struct {
+		sql, kind string
+		ok        bool
+		code      uint16
+	}{
+		{"SHOW PACKAGE STATUS", "'PACKAGE'", true, 0},
+		{"show package body status like 'p%'", "'PACKAGE BODY'", true, 0},
+		{"SHOW PACKAGE STATUS WHERE Db = 'shop'", "'PACKAGE'", true, 0},
+		{"SHOW PACKAGE STATUS LIKE", "", true, sqlerr.ErParse},
+		{"SHOW PROCEDURE STATUS", "", false, 0},
+	} {
+		st, sel, ok, err := PackageStatus(c.sql, parseOne)
+		if ok != c.ok || code(err) != c.code {
+			t.Errorf("%s: ok %v, err %v", c.sql, ok, err)
+			continue
+		}
+		if !ok || err != nil {
+			continue
+		}
+		text, rerr := RestoreSQL(DefaultRestoreFlags, nil, sel)
+		if st == nil || rerr != nil || !strings.Contains(text, "ROUTINES") || !strings.Contains(text, c.kind) {
+			t.Errorf("%s: %s, %v", c.sql, text, rerr)
+		}
+	}
+}
