@@ -63,7 +63,8 @@
 // and SET STATEMENT ... FOR, and stored programs the parser cannot read (taken apart,
 // checked, and placed on their shards; stored_programs.go and stored_sharded.go run them).
 // MariaDB's RETURNING clause, which the parser does not know, is cut off, the statement
-// planned without it and the clause put back (returning.go).
+// planned without it and the clause put back (router/planner's returning.go; the session's
+// returning.go runs it).
 //
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned

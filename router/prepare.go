@@ -90,7 +90,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	text, clause := sql, ""
 	if err != nil {
 		var ok bool
-		if st, text, clause, ok = s.returningStmt(sql); !ok {
+		if st, text, clause, ok = planner.ReturningStmt(sql, s.parseOne); !ok {
 			return nil, refuseUnparsed(sql, syntaxError(err))
 		}
 		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
@@ -170,7 +170,7 @@ func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, c
 		p, err = s.planner(snap).DescribeBound(snap, st, err) // router/planner
 	}
 	if err == nil {
-		p, err = withReturning(p, clause)
+		p, err = planner.WithReturning(p, clause)
 	}
 	return p, err
 }
@@ -314,7 +314,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		params = nil // bound into the statement
 	}
 	if err == nil && st.returning != "" {
-		p, err = withReturning(p, st.returning)
+		p, err = planner.WithReturning(p, st.returning)
 	}
 	if err != nil {
 		return err

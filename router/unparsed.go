@@ -37,7 +37,7 @@ import (
 
 // runUnparsed runs sql, which the parser rejected with parseErr, if it has an allowed shape.
 func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql string, parseErr error, w wire.PacketWriter) error {
-	if st, text, clause, ok := s.returningStmt(sql); ok {
+	if st, text, clause, ok := planner.ReturningStmt(sql, s.parseOne); ok {
 		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
 			return err
 		}
