@@ -26,7 +26,7 @@ func (v liveValues) SessionValue(snap *rules.Snapshot, name string) (any, bool) 
 // planned in full at each execution under this snapshot, which reports why.
 func (st *Stmt) replan(s *Session, snap *rules.Snapshot) {
 	if node, err := s.parseOne(st.text); err == nil {
-		if p, err := describePrepared(s, snap, node, st.text, st.returning); err == nil {
+		if p, err := s.planner(snap).DescribePrepared(snap, node, st.text, st.returning); err == nil {
 			st.setPlan(s, snap, p)
 			return
 		}

@@ -121,7 +121,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	p, err := describePrepared(s, snap, st, text, clause)
+	p, err := s.planner(snap).DescribePrepared(snap, st, text, clause)
 	if err != nil {
 		return nil, err
 	}
@@ -159,20 +159,6 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 		defs = append(defs, wire.AppendColumnDef(nil, wire.Column{Name: "?", Charset: 63, Type: mysql.MYSQL_TYPE_VAR_STRING}))
 	}
 	return len(markers), defs
-}
-
-// describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
-// reuses it (bound.go; router/planner's scatter_prepared.go); a statement refused for its subqueries is
-// described from one shard (planner.Planner.DescribeBound; subquery_bind.go).
-func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
-	p, err := s.describe(snap, st, text)
-	if errors.Is(err, planner.ErrNestedUnpinned) {
-		p, err = s.planner(snap).DescribeBound(snap, st, err) // router/planner
-	}
-	if err == nil {
-		p, err = planner.WithReturning(p, clause)
-	}
-	return p, err
 }
 
 // setPlan keeps p, the statement's plan under snap, for its executions.

@@ -19,12 +19,13 @@
 //     (scatter_shape.go, scatter.go; scatter_distinct.go: DISTINCT aggregates; aggexpr.go,
 //     aggfunc.go, aggvalue.go, having.go: expressions over merged aggregates and HAVING,
 //     compiled into the merge's row program, rowprog.go, which evaluates them per row);
-//   - a prepared statement's bound route (bound.go): the plan of a statement routed by its
-//     ? keys, resolved at each EXECUTE from the bound values without parsing again; and a
-//     prepared SELECT over several shards (scatter_prepared.go: ScatterTemplate), each
-//     shard's statement cut at its parameters, filled in and pruned at each EXECUTE; and a
-//     prepared multi-shard write (bound_write.go: WriteRoute, branches kept and handed each
-//     EXECUTE's values; MultiRoute, one embedding session values, split at each EXECUTE);
+//   - a prepared statement's description at PREPARE (bound.go: DescribePrepared) and its
+//     bound route (bound.go): the plan of a statement routed by its ? keys, resolved at
+//     each EXECUTE from the bound values without parsing again; and a prepared SELECT over
+//     several shards (scatter_prepared.go: ScatterTemplate), each shard's statement cut at
+//     its parameters, filled in and pruned at each EXECUTE; and a prepared multi-shard
+//     write (bound_write.go: WriteRoute, branches kept and handed each EXECUTE's values;
+//     MultiRoute, one embedding session values, split at each EXECUTE);
 //   - passthrough (plan.go: finishRoute): a route whose SQL is the client's text as
 //     received, and binds nothing, is a plan.Passthrough;
 //   - the text handling planning needs (biglist.go: long literal lists cut out before parsing

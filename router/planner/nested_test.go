@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -183,5 +184,49 @@ func TestExplainShards(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestDescribePrepared: at PREPARE a statement is described with no parameters bound: one
+// routed by its ? key gets a bound route; a scatter read is described from one shard; a
+// write to every copy keeps its branches; a RETURNING clause goes back on a statement for
+// one shard only.
+func TestDescribePrepared(t *testing.T) {
+	snap := build(t, plantest.ShardedConfig())
+	pl := &Planner{DB: "shop", User: "app", RestoreFlags: DefaultRestoreFlags}
+	for _, c := range []struct {
+		sql, clause string
+		shard       string // the route's, "" for a plan of several shards
+		bound       bool
+		code        uint16
+	}{
+		{"SELECT * FROM orders WHERE user_id = ?", "", "s0", true, 0},
+		{"SELECT * FROM settings WHERE k = ?", "", "s0", false, 0},
+		{"SELECT * FROM orders WHERE user_id = ? AND id IN (SELECT order_id FROM order_items WHERE sku = ?)", "", "s0", true, 0},
+		{"SELECT status, COUNT(*) FROM orders GROUP BY status", "", "s0", false, 0}, // a scatter read, described from one shard
+		{"UPDATE currencies SET rate = ?", "", "", false, 0},
+		{"INSERT INTO orders (id, user_id) VALUES (?, ?)", "RETURNING id", "s0", true, 0},
+		{"DELETE FROM orders WHERE status = ?", "RETURNING id", "", false, sqlerr.ErNotSupportedYet},
+	} {
+		p, err := pl.DescribePrepared(snap, parseStmt(t, c.sql), c.sql, c.clause)
+		if code(err) != c.code {
+			t.Errorf("%s: %v, want code %d", c.sql, err, c.code)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		r, single := plan.RouteOf(p)
+		switch {
+		case c.shard == "" && single:
+			t.Errorf("%s: routed to %s, want several shards", c.sql, r.Shard.Name)
+		case c.shard != "" && (!single || r.Shard.Name != c.shard || (r.Bound != nil) != c.bound):
+			t.Errorf("%s: %v (bound %v), want %s (bound %v)", c.sql, p, single && r.Bound != nil, c.shard, c.bound)
+		case c.clause != "" && !strings.HasSuffix(r.SQL, " "+c.clause):
+			t.Errorf("%s: %s, without its clause", c.sql, r.SQL)
+		}
+		if pl.Describing {
+			t.Fatal("DescribePrepared changed the caller's Planner")
+		}
 	}
 }
