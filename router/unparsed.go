@@ -2,17 +2,12 @@ package router
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/shardproxy/shardproxy/router/planner"
-
-	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -68,37 +63,14 @@ func refuseUnparsed(sql string, parseErr error) error {
 	return parseErr
 }
 
-var (
-	errNotSetStatement = errors.New("SET STATEMENT takes variable assignments, FOR and a statement")
-)
-
-// setStatement runs MariaDB's SET STATEMENT assign FOR text (all of it is sql).
+// setStatement runs MariaDB's SET STATEMENT assign FOR text (all of it is sql), as
+// planner.Planner.SetStatement planned it.
 func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, assign, text string, w wire.PacketWriter) error {
-	set, err := s.parseOne("SET " + assign)
+	sp, err := s.planner(snap).SetStatement(snap, s.vars.facts(), assign, text, s.parseOne)
 	if err != nil {
 		return err
 	}
-	vars, ok := set.(*ast.SetStmt)
-	if !ok {
-		return syntaxError(errNotSetStatement)
-	}
-	if err := barrier.SetVars(vars); err != nil {
-		return err
-	}
-	for _, v := range vars.Variables {
-		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
-			return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
-		}
-		if _, cs := barrier.ClientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
-			// They change how the backend reads the statement, which the proxy parses
-			// under the session's own.
-			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
-		}
-	}
-	st, p, err := s.planner(snap).Nested(snap, s.vars.facts(), text, "SET STATEMENT ... FOR", s.parseOne)
-	if err != nil {
-		return err
-	}
+	st, p, out := sp.Stmt, sp.Route, sp.SQL
 	s.publish(sql)
 	defer s.publish("")
 	if p.Sticky {
@@ -107,7 +79,6 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	if !p.Columns.Empty() {
 		w = introspect.NewColumns(w, p.Columns)
 	}
-	out := "SET STATEMENT " + assign + " FOR " + p.SQL
 	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
 		if !planner.IsWrite(st) {
 			return s.runRead(ctx, snap, p.Shard, out, false, w)

@@ -39,10 +39,10 @@
 //   - EXPLAIN SHARDS, EXPLAIN / ANALYZE of a statement (explain.go: the head cut off, the
 //     statement planned, what each shard is asked), statements nested in others (nested.go:
 //     the text of PREPARE ... FROM and SET STATEMENT ... FOR, which must route to one shard
-//     as written, and the expressions of a RETURNING clause; returning.go: the clause cut
-//     off before parsing and put back on the plan), and the prepare-time description of a
-//     statement whose subqueries the session binds at each EXECUTE (subquery.go:
-//     DescribeBound);
+//     as written, SET STATEMENT's assignments, and the expressions of a RETURNING clause;
+//     returning.go: the clause cut off before parsing and put back on the plan), and the
+//     prepare-time description of a statement whose subqueries the session binds at each
+//     EXECUTE (subquery.go: DescribeBound);
 //   - the MariaDB-only statements the parser cannot read (DDL shapes, column types, SELECT
 //     ... INTO @var, SHOW CREATE TRIGGER | FUNCTION | EVENT, SETVAL with more arguments):
 //     taken apart and planned through a statement it reads (mariadb_ddl.go,

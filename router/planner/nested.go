@@ -15,7 +15,10 @@ import (
 // Statements and clauses nested in a statement the session runs: the text of PREPARE ...
 // FROM and SET STATEMENT ... FOR, and a RETURNING clause, which the parser does not know.
 
-var errNotReturning = errors.New("a RETURNING clause holds a list of expressions")
+var (
+	errNotReturning    = errors.New("a RETURNING clause holds a list of expressions")
+	errNotSetStatement = errors.New("SET STATEMENT takes variable assignments, FOR and a statement")
+)
 
 // Nested plans a statement nested in another one (PREPARE ... FROM 'text', SET STATEMENT
 // ... FOR text): read through the barrier's facts of the session, parsed by parse and
@@ -73,4 +76,38 @@ func (pl *Planner) CheckReturning(snap *rules.Snapshot, clause string, parse Par
 	}
 	_, err = pl.Plan(snap, st, "", nil)
 	return err
+}
+
+// SetStatement plans MariaDB's SET STATEMENT assign FOR text: the assignments must set
+// session system variables to constants the barrier allows, none that changes how the
+// backend reads the statement (the character set, sql_mode); the statement must route to
+// one shard as written (Nested). It goes there as SET STATEMENT assign FOR its planned text
+// (SQL). facts and parse read the text as the session does.
+func (pl *Planner) SetStatement(snap *rules.Snapshot, facts barrier.Facts, assign, text string, parse ParseFunc) (ShapePlan, error) {
+	set, err := parse("SET " + assign)
+	if err != nil {
+		return ShapePlan{}, err
+	}
+	vars, ok := set.(*ast.SetStmt)
+	if !ok {
+		return ShapePlan{}, SyntaxError(errNotSetStatement)
+	}
+	if err := barrier.SetVars(vars); err != nil {
+		return ShapePlan{}, err
+	}
+	for _, v := range vars.Variables {
+		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
+			return ShapePlan{}, sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
+		}
+		if _, cs := barrier.ClientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
+			// They change how the backend reads the statement, which the proxy parses
+			// under the session's own.
+			return ShapePlan{}, sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
+		}
+	}
+	st, r, err := pl.Nested(snap, facts, text, "SET STATEMENT ... FOR", parse)
+	if err != nil {
+		return ShapePlan{}, err
+	}
+	return ShapePlan{Stmt: st, Route: r, SQL: "SET STATEMENT " + assign + " FOR " + r.SQL}, nil
 }

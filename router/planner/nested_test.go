@@ -230,3 +230,34 @@ func TestDescribePrepared(t *testing.T) {
 		}
 	}
 }
+
+// TestSetStatement: SET STATEMENT ... FOR sets session system variables to constants for one
+// statement routed to one shard as written; what would change how the backend reads the
+// statement, or what the barrier refuses, is refused.
+func TestSetStatement(t *testing.T) {
+	snap := build(t, plantest.PassthroughConfig())
+	pl := &Planner{DB: "blog", User: "app", RestoreFlags: DefaultRestoreFlags}
+	for _, c := range []struct {
+		assign, text string
+		want         string // "shard: SQL"
+		code         uint16
+	}{
+		{"max_statement_time = 1", "SELECT * FROM posts", "s_blog: SET STATEMENT max_statement_time = 1 FOR SELECT * FROM posts", 0},
+		{"sort_buffer_size = 1024, optimizer_switch = 'index_merge=off'", "UPDATE posts SET a = 1", "s_blog: SET STATEMENT sort_buffer_size = 1024, optimizer_switch = 'index_merge=off' FOR UPDATE posts SET a = 1", 0},
+		{"@x = 1", "SELECT 1", "", sqlerr.ErParse},
+		{"max_statement_time = @t", "SELECT 1", "", sqlerr.ErParse},
+		{"sql_mode = 'ANSI_QUOTES'", "SELECT 1", "", sqlerr.ErNotSupportedYet},
+		{"character_set_client = 'latin1'", "SELECT 1", "", sqlerr.ErNotSupportedYet},
+		{"max_statement_time = 1", "SHOW DATABASES", "", sqlerr.ErNotSupportedYet},
+		{"max_statement_time = 1", "SELECT * FROM mysql.user", "", sqlerr.ErDBAccessDenied},
+	} {
+		sp, err := pl.SetStatement(snap, barrier.Facts{}, c.assign, c.text, parseOne)
+		if code(err) != c.code {
+			t.Errorf("SET STATEMENT %s FOR %s: %v, want code %d", c.assign, c.text, err, c.code)
+			continue
+		}
+		if err == nil && (sp.Stmt == nil || sp.Route.Shard.Name+": "+sp.SQL != c.want) {
+			t.Errorf("SET STATEMENT %s FOR %s: %s: %s, want %s", c.assign, c.text, sp.Route.Shard.Name, sp.SQL, c.want)
+		}
+	}
+}
