@@ -217,7 +217,7 @@ func fillSessionVals(ev ExecView, snap *rules.Snapshot, vals []SessionVal) bool 
 
 // ResolveWrite places an execution whose values send a write to several slots (an UPDATE
 // or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several), or
-// a multi-shard write that embeds session values (multiRoute): the multi-shard write is
+// a multi-shard write that embeds session values (MultiRoute): the multi-shard write is
 // planned on the statement's tree with the analysis PREPARE made of it, without parsing.
 // Splitting restores each part from the tree, renamed per slot, as planning a fresh tree
 // does; fill names the tree again for the next execution. ok is false when the values do
