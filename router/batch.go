@@ -7,6 +7,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 
+	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -50,18 +51,18 @@ func isBatch(sql string, backslash bool) bool {
 // runPiece runs one statement of a batch; more says another follows.
 func (s *Session) runPiece(ctx context.Context, snap *rules.Snapshot, stmt string, more bool, w wire.PacketWriter) error {
 	stmt = strings.TrimSpace(stmt)
-	if r, ok := s.explainText(stmt); ok {
-		if err := s.facts().Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+	if r, ok := planner.ExplainText(stmt, s.parseOne); ok {
+		if err := s.vars.facts().Grammar([]ast.StmtNode{r.Stmt}, nil); err != nil {
 			return err
 		}
 		s.publish(stmt)
 		defer s.publish("")
-		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+		return s.withDeadline(ctx, snap, statementHint(r.Stmt), func(ctx context.Context) error {
 			return s.execExplain(ctx, snap, r, more, w)
 		})
 	}
 	stmts, err := s.parseText(stmt)
-	if gerr := s.facts().Grammar(stmts, err); gerr != nil {
+	if gerr := s.vars.facts().Grammar(stmts, err); gerr != nil {
 		return gerr
 	}
 	if err != nil {

@@ -237,7 +237,7 @@ func TestBoundWritesMatchPlanning(t *testing.T) {
 			for v := range int64(16) {
 				params := paramsFor(node, func(i int64) int64 { return v + i*(v%3+1) }) // keys of one slot and of several
 				s.ids.last = uint64(v * 1000)
-				got, ok := st.writes.resolve(execViewOf(s), snap, params)
+				got, ok := st.writes.Resolve(execViewOf(s), snap, params)
 				if !ok {
 					got, ok = st.bound.ResolveWrite(execViewOf(s), snap, params)
 				}

@@ -99,7 +99,7 @@ func (r *stmtRun) show(n *ast.ShowStmt) (bool, error) {
 	}
 	switch {
 	case n.Tp == ast.ShowStatus && !n.GlobalScope:
-		r.w = s.sslStatusRows(r.w)
+		r.w = s.info.sslStatusRows(r.w)
 	case n.Tp == ast.ShowProcessList:
 		res, err := s.procs.show(n.Full, isAdmin(r.snap, s.user))
 		if err != nil {
@@ -150,7 +150,7 @@ func (r *stmtRun) unlockTables() (bool, error) {
 // explain is an EXPLAIN the proxy runs on the shards the statement would reach
 // (explain_stmt.go); any other EXPLAIN goes on to planning.
 func (r *stmtRun) explain(n *ast.ExplainStmt) (bool, error) {
-	req, ok, err := r.s.explainOf(n, r.text)
+	req, ok, err := r.s.planner(r.snap).ExplainOf(n, r.text, r.s.parseOne)
 	if err != nil || !ok {
 		return ok, err
 	}

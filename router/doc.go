@@ -17,10 +17,13 @@
 // sessionDiag and insertIDs (diag.go, insertid.go: the previous statement's warnings,
 // ROW_COUNT(), FOUND_ROWS(), LAST_INSERT_ID()), heldConns (panics.go: the backend
 // connections held, each released once, panic recovery), readState (readsplit.go: the
-// read/write split and read retry of the statement running, the GTIDs of the last writes),
+// read/write split and read retry of the statement running, as router/planner decided them,
+// the GTIDs of the last writes),
 // tableLocks (lock.go: LOCK TABLES on shards, taken and given up in one order), processes
 // (process.go: SHOW PROCESSLIST and KILL as the user sees them) and sqlStmts
-// (prepare_sql.go: SQL-level prepared statements). Session's own methods are the facade:
+// (prepare_sql.go: SQL-level prepared statements); SessionInfo, the client connection's
+// facts, answers CLIENT_FOUND_ROWS (foundrows.go) and the client's Ssl_* status
+// (sslstatus.go), sessionVars the barrier's facts. Session's own methods are the facade:
 // dispatch of a statement to those, the planner and the backend.
 //
 // Each statement runs under its deadline (deadline.go: hint, session variable, configured
@@ -39,7 +42,7 @@
 // EXISTS, scalar; the SELECT of an INSERT ... SELECT) run first through the proxy and are
 // bound into the statement as literals of their values (subquery_bind.go,
 // subquery_scalar.go, subquery_insert.go); a prepared one binds them at each EXECUTE
-// (subquery_prepare.go).
+// (subquery_bind.go; described at PREPARE by router/planner).
 //
 // Introspection sees logical names (router/introspect): database and table-per-slot table
 // names are translated both ways in statements reading information_schema and in SHOW, and
@@ -52,20 +55,27 @@
 // itself for EXPLAIN SHARDS and the golden tests; the session executes it by a dispatch on
 // its type (execplan.go). What the session answers before planning (USE, SET, KILL, the
 // SHOWs it answers, table locks, EXPLAIN, LOAD DATA LOCAL, SQL-level prepared statements,
-// transaction control) is dispatched by family (dispatch.go). MariaDB's RETURNING clause,
-// which the parser does not know, is cut off, the statement planned without it and the
-// clause put back (returning.go).
+// transaction control) is dispatched by family (dispatch.go). What else the session asks of
+// its Planner is decided there too: the read/write split of a statement and whether a read
+// may be retried, the shard of user variables, the session values a bound route fills in,
+// the table a LOAD DATA LOCAL loads on every shard, what an EXPLAIN asks each shard, the
+// MariaDB-only statements the parser cannot read, the statements nested in PREPARE ... FROM
+// and SET STATEMENT ... FOR, and stored programs the parser cannot read (taken apart,
+// checked, and placed on their shards; stored_programs.go and stored_sharded.go run them).
+// MariaDB's RETURNING clause, which the parser does not know, is cut off, the statement
+// planned without it and the clause put back (router/planner's returning.go; the session's
+// returning.go runs it).
 //
 // A prepared statement is planned once (bound.go; its bound route is router/planner's):
 // when its shard depends on a ? in the shard key (of the statement, or of a subquery pinned
 // to its slot), EXECUTE resolves the slot from the bound values and fills in the route's
-// bind variables (physical table and database names, the session values it embeds)
-// without parsing again. A write its values
-// send to several shards is split on the statement's tree with its prepare-time analysis;
-// one whose shards its values do not change keeps its branches and hands them the values.
-// After a reload the statement is planned once more (replan). A SELECT its values send to
-// several shards keeps, from its first such execution, each shard's statement cut at its
-// parameters and the merge plan (router/planner's scatter_prepared.go): EXECUTE writes the literals in
+// bind variables (physical table and database names, the session values it embeds) without
+// parsing again. A write its values send to several shards is split on the statement's tree
+// with its prepare-time analysis; one whose shards its values do not change keeps its
+// branches and hands them the values (router/planner's WriteRoute and MultiRoute). After a
+// reload the statement is planned once more (replan). A SELECT its values send to several
+// shards keeps, from its first such execution, each shard's statement cut at its parameters
+// and the merge plan (router/planner's scatter_prepared.go): EXECUTE writes the literals in
 // (LIMIT ? and session values included) and prunes the shards from the bound values, again
 // without parsing (over tables per slot, a template per set of slots the values need); one
 // that fits no template binds its values into the text and plans once.

@@ -119,7 +119,7 @@ func (s *Session) immediateText(ctx context.Context, snap *rules.Snapshot, e ast
 
 // runImmediate runs text with its ? markers bound to args, as if the client had sent it.
 func (s *Session) runImmediate(ctx context.Context, snap *rules.Snapshot, text string, args []ast.ExprNode, w wire.PacketWriter) error {
-	facts := s.facts()
+	facts := s.vars.facts()
 	text, err := facts.Text(text)
 	if err != nil {
 		return err

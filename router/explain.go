@@ -4,11 +4,7 @@ import (
 	"regexp"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/shardproxy/shardproxy/router/plan"
-	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -22,59 +18,17 @@ type ExplainStep struct {
 	Step, Shard, Detail string
 }
 
-// Explain plans sql (one statement) without running it and returns its route.
+// Explain plans sql (one statement) without running it and returns its route
+// (router/planner's Planner.ExplainShards).
 func (s *Session) Explain(sql string) ([]ExplainStep, error) {
 	snap := s.r.rules.Load()
 	st, err := s.parseOne(sql)
 	if err != nil {
 		return nil, err
 	}
-	return s.explain(snap, st, sql)
-}
-
-func (s *Session) explain(snap *rules.Snapshot, st ast.StmtNode, sql string) ([]ExplainStep, error) {
-	if e, ok := st.(*ast.ExplainStmt); ok {
-		if r, ok, err := s.explainOf(e, sql); ok || err != nil {
-			if err != nil {
-				return nil, err
-			}
-			ep, err := s.planExplain(snap, r)
-			if err != nil {
-				return nil, err
-			}
-			var out []ExplainStep
-			for _, t := range ep.targets {
-				out = append(out, ExplainStep{Step: "route", Shard: t.shard.Name, Detail: t.sql})
-			}
-			return out, nil
-		}
-	}
-	if lock, ok := st.(*ast.LockTablesStmt); ok {
-		targets, fanned, err := s.planner(snap).PlanLock(snap, lock)
-		if err != nil {
-			return nil, err
-		}
-		if fanned {
-			var out []ExplainStep
-			for _, t := range targets {
-				out = append(out, ExplainStep{Step: "lock", Shard: t.Shard.Name, Detail: t.SQL})
-			}
-			return out, nil
-		}
-	}
-	switch st.(type) {
-	case *ast.SetStmt, *ast.UseStmt, *ast.BeginStmt, *ast.CommitStmt, *ast.RollbackStmt:
-		return nil, sqlerr.NotSupported("EXPLAIN SHARDS of %T (session statements are answered by the proxy)", st)
-	}
-	p, err := s.planner(snap).PlanStatement(snap, st, sql)
+	steps, err := s.planner(snap).ExplainShards(snap, st, sql, s.parseOne)
 	if err != nil {
 		return nil, err
-	}
-	steps := p.Describe().Steps
-	if r, ok := plan.RouteOf(p); ok && r.Bound != nil {
-		if steps, err = r.Bound.Explain(); err != nil {
-			return nil, err
-		}
 	}
 	out := make([]ExplainStep, 0, len(steps))
 	for _, st := range steps {

@@ -29,21 +29,21 @@ import (
 // column definitions, with a first column `shard` when the plan runs on several shards.
 
 // prepareExplain prepares r, the EXPLAIN / ANALYZE text sql.
-func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql string, r explainReq) (*Stmt, error) {
+func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql string, r planner.ExplainReq) (*Stmt, error) {
 	var markers planner.MarkerCollector
-	r.stmt.Accept(&markers)
-	p, err := s.describe(snap, r.stmt, r.text)
+	r.Stmt.Accept(&markers)
+	p, err := s.describe(snap, r.Stmt, r.Text)
 	if err != nil {
 		return nil, err
 	}
 	shard, text := plan.First(p)
 	_, single := plan.RouteOf(p)
 	labelled := !single
-	bs, pkts, err := s.prepareOn(ctx, snap, shard, r.head+text)
+	bs, pkts, err := s.prepareOn(ctx, snap, shard, r.Head+text)
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: sql, explain: true, params: len(markers), hint: statementHint(r.stmt), write: r.analyze && planner.IsWrite(r.stmt)}
+	stmt := &Stmt{orig: sql, text: sql, explain: true, params: len(markers), hint: statementHint(r.Stmt), write: r.Analyze && planner.IsWrite(r.Stmt)}
 	if bs.Params == len(markers) {
 		stmt.paramDefs = pkts[:bs.Params]
 	} else { // the shard's statement has other placeholders: describe each as text
@@ -63,19 +63,19 @@ func (s *Session) prepareExplain(ctx context.Context, snap *rules.Snapshot, sql 
 // executeExplain runs a prepared EXPLAIN with params: the answer of the same EXPLAIN sent
 // as a plain query with the values written in, in the binary protocol.
 func (s *Session) executeExplain(ctx context.Context, snap *rules.Snapshot, st *Stmt, params []wire.Param, w wire.PacketWriter) error {
-	r, ok := s.explainText(st.orig)
+	r, ok := planner.ExplainText(st.orig, s.parseOne)
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared EXPLAIN no longer reads as one")
 	}
 	if len(params) > 0 {
-		if err := planner.BindParams(r.stmt, params); err != nil {
+		if err := planner.BindParams(r.Stmt, params); err != nil {
 			return err
 		}
-		text, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.stmt)
+		text, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.Stmt)
 		if err != nil {
 			return err
 		}
-		r.text = text
+		r.Text = text
 	}
 	return s.execExplain(ctx, snap, r, false, &binaryRows{w: w})
 }
@@ -141,8 +141,8 @@ func (b *binaryRows) row(p []byte) error {
 // it.
 
 // sqlPrepareExplain runs PREPARE name FROM text, text an EXPLAIN / ANALYZE r.
-func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r explainReq, more bool, w wire.PacketWriter) error {
-	if _, err := s.describe(snap, r.stmt, r.text); err != nil {
+func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r planner.ExplainReq, more bool, w wire.PacketWriter) error {
+	if _, err := s.describe(snap, r.Stmt, r.Text); err != nil {
 		return err
 	}
 	s.sqlStmts.put(name, sqlStmt{explain: text})
@@ -151,12 +151,12 @@ func (s *Session) sqlPrepareExplain(snap *rules.Snapshot, name, text string, r e
 
 // sqlExecuteExplain runs EXECUTE of a SQL-level prepared EXPLAIN with the values of vars.
 func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, text string, vars []ast.ExprNode, more bool, w wire.PacketWriter) error {
-	r, ok := s.explainText(text)
+	r, ok := planner.ExplainText(text, s.parseOne)
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared EXPLAIN no longer reads as one")
 	}
 	var markers planner.MarkerCollector
-	r.stmt.Accept(&markers)
+	r.Stmt.Accept(&markers)
 	if len(markers) != len(vars) {
 		return sqlerr.New(sqlerr.ErWrongArguments, "Incorrect arguments to EXECUTE")
 	}
@@ -170,8 +170,8 @@ func (s *Session) sqlExecuteExplain(ctx context.Context, snap *rules.Snapshot, t
 		for i, m := range markers {
 			bound[m] = values[i]
 		}
-		r.stmt.Accept(bound)
-		if r.text, err = planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.stmt); err != nil {
+		r.Stmt.Accept(bound)
+		if r.Text, err = planner.RestoreSQL(s.vars.restoreFlags, s.lists, r.Stmt); err != nil {
 			return err
 		}
 	}

@@ -2,163 +2,52 @@ package router
 
 import (
 	"context"
-	"regexp"
-	"strings"
 
 	"github.com/shardproxy/shardproxy/router/planner"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
-	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
-// explainPrefix matches the head of MariaDB's EXPLAIN / DESCRIBE / ANALYZE of a statement,
-// with its modifiers (EXTENDED, PARTITIONS, FORMAT=JSON; EXPLAIN ANALYZE is MySQL's and
-// MariaDB refuses it, so it is passed on as written). The parser knows neither ANALYZE
-// <statement> nor EXTENDED and PARTITIONS, so the head is cut off the text and only the
-// statement after it is parsed.
-var explainPrefix = regexp.MustCompile(`(?is)^\s*(?:EXPLAIN|DESCRIBE|DESC|ANALYZE)(?:\s+(?:EXTENDED|PARTITIONS|ANALYZE|FORMAT\s*=\s*(?:\w+|'[^']*'|"[^"]*")))*\s+`)
-
-// explainReq is an EXPLAIN, DESCRIBE or ANALYZE of a statement.
-type explainReq struct {
-	head    string // the EXPLAIN ... / ANALYZE ... text before the statement, sent as written
-	stmt    ast.StmtNode
-	text    string // the statement's text
-	analyze bool   // ANALYZE runs the statement
-}
-
-// explainText recognises sql as an EXPLAIN / ANALYZE of one statement, parsing the
-// statement after the head. ok is false for anything else (DESCRIBE <table>, ANALYZE TABLE).
-func (s *Session) explainText(sql string) (explainReq, bool) {
-	m := explainPrefix.FindStringIndex(sql)
-	if m == nil {
-		return explainReq{}, false
-	}
-	rest := strings.TrimRight(strings.TrimSpace(sql[m[1]:]), "; \t\r\n")
-	stmts, err := s.parse(rest)
-	if err != nil || len(stmts) != 1 || !planner.Explainable(stmts[0]) {
-		return explainReq{}, false
-	}
-	head := sql[:m[1]]
-	return explainReq{head: head, stmt: stmts[0], text: rest, analyze: isAnalyzeHead(head)}, true
-}
-
-// explainOf turns a parsed EXPLAIN into a request, or ok false when it explains no statement
-// (DESCRIBE <table> is a SHOW).
-func (s *Session) explainOf(e *ast.ExplainStmt, text string) (explainReq, bool, error) {
-	if !planner.Explainable(e.Stmt) {
-		return explainReq{}, false, nil
-	}
-	if r, ok := s.explainText(text); ok {
-		return r, true, nil
-	}
-	// The head could not be cut off the text (a comment inside it): rebuild it.
-	inner, err := planner.RestoreSQL(s.vars.restoreFlags, s.lists, e.Stmt)
-	if err != nil {
-		return explainReq{}, false, err
-	}
-	head := "EXPLAIN "
-	if e.Analyze {
-		head = "EXPLAIN ANALYZE "
-	}
-	if f := strings.ToLower(e.Format); f != "" && f != "row" {
-		head += "FORMAT=" + e.Format + " "
-	}
-	return explainReq{head: head, stmt: e.Stmt, text: inner}, true, nil
-}
-
-func isAnalyzeHead(head string) bool {
-	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(head)), "ANALYZE")
-}
-
-// explainTarget is one statement an EXPLAIN sends to a shard, with the renaming of its
-// answer.
-type explainTarget struct {
-	shard *rules.Shard
-	sql   string
-	names introspect.Columns
-}
-
-// explainPlan is where an EXPLAIN / ANALYZE goes: one target for a statement routed to one
-// shard; one per shard statement (labelled) for scatter reads and multi-shard writes.
-type explainPlan struct {
-	p        plan.Primitive
-	targets  []explainTarget
-	labelled bool
-}
-
-// planExplain plans the statement of r and returns what each shard is asked.
-func (s *Session) planExplain(snap *rules.Snapshot, r explainReq) (explainPlan, error) {
-	p, err := s.plan(snap, r.stmt, r.text, nil)
-	if err != nil {
-		return explainPlan{}, err
-	}
-	route, single := plan.RouteOf(p)
-	ep := explainPlan{p: p, labelled: !single}
-	first, _ := plan.First(p)
-	cols := p.Attributes().Columns
-	logical := cols.LogicalDB(first)
-	add := func(shard *rules.Shard, sql string) {
-		ep.targets = append(ep.targets, explainTarget{shard: shard, sql: r.head + sql, names: cols.ForShard(shard, logical)})
-	}
-	if single {
-		ep.targets = []explainTarget{{shard: route.Shard, sql: r.head + route.SQL, names: cols}}
-		return ep, nil
-	}
-	switch p := p.(type) {
-	case *plan.Scatter:
-		for _, t := range p.Targets {
-			add(t.Shard, t.SQL)
-		}
-	case *plan.MultiWrite:
-		if r.analyze {
-			return explainPlan{}, sqlerr.NotSupported("ANALYZE of a write spanning shards (it would run outside the write's atomic commit; EXPLAIN it instead)")
-		}
-		for _, b := range p.Branches {
-			for _, st := range b.Stmts {
-				add(b.Shard, st.SQL)
-			}
-		}
-	}
-	return ep, nil
-}
+// EXPLAIN / ANALYZE of a statement: router/planner recognises it (ExplainText, ExplainOf)
+// and says what each shard is asked (PlanExplain); the session asks them and merges their
+// answers.
 
 // execExplain answers EXPLAIN / ANALYZE of a statement with the plans of the shards that
 // would run it: a statement routed to one shard gets that shard's own answer; one that runs
 // on several (scatter reads, multi-shard writes) gets each shard's answer, labelled by a
 // first column `shard`. Physical database and slot table names are turned back into the
 // logical ones.
-func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r explainReq, more bool, w wire.PacketWriter) error {
-	ep, err := s.planExplain(snap, r)
+func (s *Session) execExplain(ctx context.Context, snap *rules.Snapshot, r planner.ExplainReq, more bool, w wire.PacketWriter) error {
+	ep, err := s.planner(snap).PlanExplain(snap, r)
 	if err != nil {
 		return err
 	}
-	if attrs := ep.p.Attributes(); attrs.Sticky {
+	if attrs := ep.P.Attributes(); attrs.Sticky {
 		s.sticky = true
 	}
-	if names := ep.p.Attributes().Names; !names.Empty() {
+	if names := ep.P.Attributes().Names; !names.Empty() {
 		w = introspect.NewRows(w, names, false)
 	}
-	n := len(ep.targets)
-	for i, t := range ep.targets {
-		lw := &explainWriter{w: w, first: i == 0, last: i == n-1, names: t.names}
-		if ep.labelled {
-			lw.label = t.shard.Name
+	n := len(ep.Targets)
+	for i, t := range ep.Targets {
+		lw := &explainWriter{w: w, first: i == 0, last: i == n-1, names: t.Names}
+		if ep.Labelled {
+			lw.label = t.Shard.Name
 		}
 		last := more && i == n-1
-		if r.analyze && planner.IsWrite(r.stmt) {
-			// ANALYZE runs the statement: a write like any other (one shard, see planExplain).
-			if err := s.checkWrite(ctx, t.shard); err != nil {
+		if r.Analyze && planner.IsWrite(r.Stmt) {
+			// ANALYZE runs the statement: a write like any other (one shard, see planner.Planner.PlanExplain).
+			if err := s.checkWrite(ctx, t.Shard); err != nil {
 				return err
 			}
-			err = s.run(ctx, snap, t.shard, t.sql, last, lw)
+			err = s.run(ctx, snap, t.Shard, t.SQL, last, lw)
 		} else {
-			err = s.runRead(ctx, snap, t.shard, t.sql, last, lw)
+			err = s.runRead(ctx, snap, t.Shard, t.SQL, last, lw)
 		}
 		if err != nil {
 			return err

@@ -110,7 +110,7 @@ func (f *foundRowsWriter) WritePacket(p []byte) error {
 // runFoundRows runs a single-shard statement of kind through run, giving a client with
 // CLIENT_FOUND_ROWS matched rows (ROW_COUNT() agrees).
 func (s *Session) runFoundRows(kind rowsKind, w wire.PacketWriter, run func(wire.PacketWriter) error) error {
-	f := s.foundRowsFor(kind, w)
+	f := s.info.foundRowsFor(kind, w)
 	if f == nil {
 		return run(w)
 	}
@@ -121,10 +121,10 @@ func (s *Session) runFoundRows(kind rowsKind, w wire.PacketWriter, run func(wire
 	return err
 }
 
-// foundRowsFor returns a writer that gives this session's client matched rows for a
+// foundRowsFor returns a writer that gives the client info describes matched rows for a
 // statement of kind, or nil when the client did not ask for them or kind counts the same.
-func (s *Session) foundRowsFor(kind rowsKind, w wire.PacketWriter) *foundRowsWriter {
-	if !s.info.FoundRows || kind == rowsPlain {
+func (info SessionInfo) foundRowsFor(kind rowsKind, w wire.PacketWriter) *foundRowsWriter {
+	if !info.FoundRows || kind == rowsPlain {
 		return nil
 	}
 	return &foundRowsWriter{w: w, kind: kind}

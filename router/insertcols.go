@@ -15,34 +15,13 @@ import (
 
 // nameInsertColumns gives an INSERT ... VALUES without a column list into a sharded table
 // (what mariadb-dump writes) the table's column list, read from the first physical copy, so
-// that its rows can be placed by their shard key. Invisible columns are left out, as MariaDB
-// leaves them out of an INSERT without a column list.
+// that its rows can be placed by their shard key (which INSERT is one is router/planner's:
+// Planner.UnnamedInsertTable). Invisible columns are left out, as MariaDB leaves them out of
+// an INSERT without a column list.
 func (s *Session) nameInsertColumns(ctx context.Context, snap *rules.Snapshot, ins *ast.InsertStmt) error {
-	if len(ins.Columns) > 0 || ins.Setlist || ins.Select != nil || ins.Table == nil || ins.Table.TableRefs == nil {
+	db, t := s.planner(snap).UnnamedInsertTable(snap, ins)
+	if t == nil {
 		return nil
-	}
-	ts, ok := ins.Table.TableRefs.Left.(*ast.TableSource)
-	if !ok {
-		return nil
-	}
-	tn, ok := ts.Source.(*ast.TableName)
-	if !ok {
-		return nil
-	}
-	dbName := s.db
-	if tn.Schema.O != "" {
-		dbName = tn.Schema.O
-	}
-	db, ok := snap.Database(dbName)
-	if !ok || !db.Configured(tn.Name.O) {
-		return nil
-	}
-	t := db.Table(tn.Name.O)
-	if t.Kind != rules.KindSharded {
-		return nil
-	}
-	if u, ok := snap.User(s.user); !ok || !u.CanUse(db.Name) {
-		return nil // the planner refuses it with the right error
 	}
 	cols, err := s.tableColumns(ctx, snap, db, t)
 	for _, c := range cols {

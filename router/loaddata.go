@@ -55,10 +55,11 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 	if !ok {
 		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE here (only as a statement of its own)")
 	}
-	if t := s.loadTarget(snap, n); t != nil {
+	pl := s.planner(snap)
+	if t := pl.LoadTarget(snap, n); t != nil {
 		return s.loadSpread(ctx, snap, t, n, text, file, more, w) // loadsplit.go
 	}
-	pp, err := s.plan(snap, n, text, nil)
+	pp, err := pl.Plan(snap, n, text, nil)
 	if err != nil {
 		return err
 	}
@@ -74,24 +75,6 @@ func (s *Session) loadDataLocal(ctx context.Context, snap *rules.Snapshot, n *as
 		return err
 	}
 	return lostWrite(s.run(ctx, snap, p.Shard, sql, more, &infileWriter{PacketWriter: w, file: file}))
-}
-
-// loadTarget returns the table of a LOAD DATA LOCAL when it is a sharded or broadcast table
-// (loaded by loadSpread), or nil.
-func (s *Session) loadTarget(snap *rules.Snapshot, n *ast.LoadDataStmt) *rules.Table {
-	name := n.Table.Schema.O
-	if name == "" {
-		name = s.db
-	}
-	db, ok := snap.Database(name)
-	if !ok {
-		return nil // the planner says what is wrong with it
-	}
-	t := db.Table(n.Table.Name.O)
-	if t == nil || t.Kind != rules.KindSharded && t.Kind != rules.KindBroadcast {
-		return nil
-	}
-	return t
 }
 
 // explicitIgnore matches a LOAD DATA LOCAL whose text asks for IGNORE itself.

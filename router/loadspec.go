@@ -50,34 +50,12 @@ func setIf(dst *string, v *string) {
 // loadSpecOf checks that a LOAD DATA into sharded table t can be split as MariaDB would
 // read it, before any of the file is asked for: what cannot is refused with 1235 naming it.
 // It reads the table's columns (when the statement lists none) and the database's character
-// set (when the statement names none) from the table's first copy.
+// set (when the statement names none) from the table's first copy; the checks are
+// newLoadSpec's, placeKey's and setCharset's.
 func (s *Session) loadSpecOf(ctx context.Context, snap *rules.Snapshot, t *rules.Table, n *ast.LoadDataStmt) (*loadSpec, error) {
-	refuse := func(what string) error {
-		return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s with %s", t.Name, what)
-	}
-	switch {
-	case n.Format != nil || len(n.Options) > 0 || n.FieldsInfo != nil && n.FieldsInfo.DefinedNullBy != nil:
-		return nil, refuse("FORMAT, DEFINED NULL BY or WITH options (not MariaDB's syntax)")
-	}
-	sp := &loadSpec{table: t, format: loadFormat(n), key: -1}
-	if err := sp.format.Check(); err != nil {
-		return nil, refuse(err.Error())
-	}
-	if n.IgnoreLines != nil {
-		sp.ignore = *n.IgnoreLines
-	}
-	for _, a := range n.ColumnAssignments {
-		if a.Column != nil && a.Column.Name.L == t.Key {
-			return nil, refuse("its shard key " + t.Key + " set by a SET clause (the proxy must read the key from the file)")
-		}
-	}
-	names := make([]string, 0, len(n.ColumnsAndUserVars))
-	for _, c := range n.ColumnsAndUserVars {
-		if c.ColumnName == nil {
-			names = append(names, "") // a @variable
-			continue
-		}
-		names = append(names, c.ColumnName.Name.L)
+	sp, names, err := newLoadSpec(t, n)
+	if err != nil {
+		return nil, err
 	}
 	if len(names) == 0 {
 		cols, err := s.tableColumns(ctx, snap, t.DB, t)
@@ -88,29 +66,76 @@ func (s *Session) loadSpecOf(ctx context.Context, snap *rules.Snapshot, t *rules
 			names = append(names, strings.ToLower(c))
 		}
 	}
+	if err := sp.placeKey(names); err != nil {
+		return nil, err
+	}
+	cs := ""
+	if n.Charset != nil {
+		cs = strings.ToLower(*n.Charset)
+	} else if cs, err = s.databaseCharset(ctx, snap, t); err != nil {
+		return nil, err
+	}
+	return sp, sp.setCharset(cs)
+}
+
+// newLoadSpec checks what a LOAD DATA into sharded table t says of the file's layout and
+// its shard key, and returns the fields it names (lower-cased column names, "" for a
+// @variable; none when it lists no columns).
+func newLoadSpec(t *rules.Table, n *ast.LoadDataStmt) (*loadSpec, []string, error) {
+	if n.Format != nil || len(n.Options) > 0 || n.FieldsInfo != nil && n.FieldsInfo.DefinedNullBy != nil {
+		return nil, nil, refuseLoad(t, "FORMAT, DEFINED NULL BY or WITH options (not MariaDB's syntax)")
+	}
+	sp := &loadSpec{table: t, format: loadFormat(n), key: -1}
+	if err := sp.format.Check(); err != nil {
+		return nil, nil, refuseLoad(t, err.Error())
+	}
+	if n.IgnoreLines != nil {
+		sp.ignore = *n.IgnoreLines
+	}
+	for _, a := range n.ColumnAssignments {
+		if a.Column != nil && a.Column.Name.L == t.Key {
+			return nil, nil, refuseLoad(t, "its shard key "+t.Key+" set by a SET clause (the proxy must read the key from the file)")
+		}
+	}
+	names := make([]string, 0, len(n.ColumnsAndUserVars))
+	for _, c := range n.ColumnsAndUserVars {
+		if c.ColumnName == nil {
+			names = append(names, "") // a @variable
+			continue
+		}
+		names = append(names, c.ColumnName.Name.L)
+	}
+	return sp, names, nil
+}
+
+// placeKey finds the shard key among the fields of a row (names: lower-cased column names,
+// "" for a @variable).
+func (sp *loadSpec) placeKey(names []string) error {
 	for i, c := range names {
-		if c == t.Key {
+		if c == sp.table.Key {
 			sp.key = i
 		}
 	}
 	if sp.key < 0 {
-		return nil, refuse("a column list without its shard key column " + t.Key)
+		return refuseLoad(sp.table, "a column list without its shard key column "+sp.table.Key)
 	}
 	sp.fields = len(names)
-	cs := ""
-	if n.Charset != nil {
-		cs = strings.ToLower(*n.Charset)
-	} else {
-		var err error
-		if cs, err = s.databaseCharset(ctx, snap, t); err != nil {
-			return nil, err
-		}
-	}
+	return nil
+}
+
+// setCharset sets the character set the file is read in (lower-cased, as MariaDB names it),
+// one whose bytes the proxy reads as MariaDB does.
+func (sp *loadSpec) setCharset(cs string) error {
 	if !loadCharsets[cs] {
-		return nil, refuse("CHARACTER SET " + cs + " (the proxy reads files in utf8mb4, utf8mb3, latin1, ascii or binary)")
+		return refuseLoad(sp.table, "CHARACTER SET "+cs+" (the proxy reads files in utf8mb4, utf8mb3, latin1, ascii or binary)")
 	}
 	sp.charset = cs
-	return sp, nil
+	return nil
+}
+
+// refuseLoad is the refusal of a LOAD DATA into t with what.
+func refuseLoad(t *rules.Table, what string) error {
+	return sqlerr.NotSupported("LOAD DATA LOCAL INFILE into sharded table %s with %s", t.Name, what)
 }
 
 // loadCharsets are the character sets whose files the proxy reads byte by byte exactly as

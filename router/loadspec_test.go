@@ -125,3 +125,55 @@ func TestLoadPlaces(t *testing.T) {
 		t.Errorf("accounts (two slot tables per shard): %v, want a refusal", err)
 	}
 }
+
+// TestNewLoadSpec: what a LOAD DATA into a sharded table says is checked without a backend:
+// its layout, its shard key's field (from its column list, or the table's columns), and the
+// character set its file is read in; what the proxy cannot split is refused with 1235.
+func TestNewLoadSpec(t *testing.T) {
+	snap, err := rules.Build(plantest.ShardedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := snap.Database("shop")
+	orders := db.Table("orders")
+	for _, tc := range []struct {
+		sql     string
+		columns []string // the table's, for a statement that lists none
+		charset string
+		key     int // the key's field, when code is 0
+		fields  int
+		ignore  uint64
+		code    uint16
+	}{
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders (id, user_id, total)", nil, "utf8mb4", 1, 3, 0, 0},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders IGNORE 2 LINES (@skip, user_id)", nil, "latin1", 1, 2, 2, 0},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders", []string{"id", "user_id", "total"}, "binary", 1, 3, 0, 0},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders IGNORE 3 LINES (user_id, id)", nil, "ascii", 0, 2, 3, 0},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders (id, total)", nil, "utf8mb4", 0, 0, 0, sqlerr.ErNotSupportedYet},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders (id, @k) SET user_id = @k", nil, "utf8mb4", 0, 0, 0, sqlerr.ErNotSupportedYet},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders (id, user_id)", nil, "utf16", 0, 0, 0, sqlerr.ErNotSupportedYet},
+		{"LOAD DATA LOCAL INFILE 'f' INTO TABLE orders FIELDS TERMINATED BY '' (id, user_id)", nil, "utf8mb4", 0, 0, 0, sqlerr.ErNotSupportedYet},
+	} {
+		t.Run(tc.sql, func(t *testing.T) {
+			st, err := parser.New().ParseOneStmt(tc.sql, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp, names, err := newLoadSpec(orders, st.(*ast.LoadDataStmt))
+			if err == nil {
+				if len(names) == 0 {
+					names = tc.columns
+				}
+				if err = sp.placeKey(names); err == nil {
+					err = sp.setCharset(tc.charset)
+				}
+			}
+			if sqlCode(err) != tc.code {
+				t.Fatalf("err = %v, want code %d", err, tc.code)
+			}
+			if err == nil && (sp.key != tc.key || sp.fields != tc.fields || sp.ignore != tc.ignore || sp.charset != tc.charset) {
+				t.Errorf("key %d fields %d ignore %d charset %s; want %d %d %d %s", sp.key, sp.fields, sp.ignore, sp.charset, tc.key, tc.fields, tc.ignore, tc.charset)
+			}
+		})
+	}
+}

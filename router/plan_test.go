@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/router/planner/plantest"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -56,17 +57,17 @@ func runPlan(t *testing.T, cfg *rules.Config, c planCase) planCase {
 	s, snap := newTestSession(t, cfg, user, c.DB)
 	s.ids.last = c.LastInsertID
 	got := planCase{Comment: c.Comment, Query: c.Query, DB: c.DB, User: c.User, LastInsertID: c.LastInsertID, Params: c.Params}
-	if r, ok := s.explainText(c.Query); ok {
-		ep, err := s.planExplain(snap, r)
+	if r, ok := planner.ExplainText(c.Query, s.parseOne); ok {
+		ep, err := s.planner(snap).PlanExplain(snap, r)
 		switch {
 		case err != nil:
 			got.Error = err.Error()
-		case ep.labelled:
-			for _, t := range ep.targets {
-				got.Explain = append(got.Explain, t.shard.Name+": "+t.sql)
+		case ep.Labelled:
+			for _, t := range ep.Targets {
+				got.Explain = append(got.Explain, t.Shard.Name+": "+t.SQL)
 			}
 		default:
-			d := (&plan.Route{Attrs: *ep.p.Attributes(), Shard: ep.targets[0].shard, SQL: ep.targets[0].sql}).Describe()
+			d := (&plan.Route{Attrs: *ep.P.Attributes(), Shard: ep.Targets[0].Shard, SQL: ep.Targets[0].SQL}).Describe()
 			got.Plan = &d
 		}
 		return got

@@ -15,7 +15,8 @@ func (s *Session) planner(snap *rules.Snapshot) *planner.Planner {
 	d, _ := s.vars.deadline(snap, s.user, s.db, hintDeadline{})
 	return &planner.Planner{DB: s.db, User: s.user, ConnID: s.info.ConnID, LastInsertID: s.ids.last, Diag: s.diag.last,
 		Sticky: s.sticky, RestoreFlags: s.vars.restoreFlags, Deadline: d,
-		Version: s.r.version, MaxPkt: s.r.maxPkt, Lists: s.lists, Locked: s.locks.locked()}
+		Version: s.r.version, MaxPkt: s.r.maxPkt, Lists: s.lists, Locked: s.locks.locked(),
+		InTxn: s.inTransaction() || len(s.pinned) > 0}
 }
 
 // plan decides where a statement goes under snap (planner.Planner.Plan).

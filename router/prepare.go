@@ -44,7 +44,7 @@ type Stmt struct {
 	snap       *rules.Snapshot          // planned against this snapshot; re-planned after a reload
 	bound      *planner.BoundRoute      // routed by parameters alone: resolved at each execute, not re-planned
 	scatter    *planner.ScatterTemplate // a SELECT its parameters send to several shards: pruned and filled in at each execute
-	writes     *writeRoute              // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
+	writes     *planner.WriteRoute      // a multi-shard write its parameters do not change: handed its values at each execute (bound.go)
 	kept       *keptTree                // planned at each execution: the tree its values are written into
 	params     int
 	paramDefs  [][]byte
@@ -73,7 +73,7 @@ func (s *Session) Prepare(ctx context.Context, sql string) (*Stmt, error) {
 
 func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	snap := s.r.rules.Load()
-	facts := s.facts()
+	facts := s.vars.facts()
 	sql, err := facts.Text(sql)
 	if err != nil {
 		return nil, err
@@ -83,17 +83,17 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if gerr := facts.Grammar(nil, err); gerr != nil { // no SET is prepared anyway
 		return nil, gerr
 	}
-	if r, ok := s.explainText(sql); ok {
+	if r, ok := planner.ExplainText(sql, s.parseOne); ok {
 		return s.prepareExplain(ctx, snap, sql, r)
 	}
 	var st ast.StmtNode
 	text, clause := sql, ""
 	if err != nil {
 		var ok bool
-		if st, text, clause, ok = s.returningStmt(sql); !ok {
+		if st, text, clause, ok = planner.ReturningStmt(sql, s.parseOne); !ok {
 			return nil, refuseUnparsed(sql, syntaxError(err))
 		}
-		if err := s.checkReturning(snap, clause); err != nil {
+		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
 			return nil, err
 		}
 	} else if st, err = oneStmt(stmts); err != nil {
@@ -121,7 +121,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 		// whose answer, an OK packet, is the same in both protocols.
 		return &Stmt{orig: sql, text: sql, txnControl: true, exempt: true}, nil
 	}
-	p, err := describePrepared(s, snap, st, text, clause)
+	p, err := s.planner(snap).DescribePrepared(snap, st, text, clause)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (s *Session) prepare(ctx context.Context, sql string) (*Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt := &Stmt{orig: sql, text: text, returning: clause, write: planner.IsWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: replicaSafeStmt(st, text), retryOK: retryableRead(st), params: bs.Params,
+	stmt := &Stmt{orig: sql, text: text, returning: clause, write: planner.IsWrite(st), readOnly: readsOnly(st), idRule: insertIDRuleOf(st), replicaOK: planner.ReplicaSafe(st, text), retryOK: planner.RetryableRead(st), params: bs.Params,
 		hint: statementHint(st), exempt: exempt(st)}
 	stmt.setPlan(s, snap, p)
 	stmt.paramDefs = pkts[:bs.Params]
@@ -161,20 +161,6 @@ func clientParams(st ast.StmtNode, defs [][]byte) (int, [][]byte) {
 	return len(markers), defs
 }
 
-// describePrepared plans a prepared statement's tree st at PREPARE, as every EXECUTE then
-// reuses it (bound.go; router/planner's scatter_prepared.go); a statement refused for its subqueries is
-// described from one shard (subquery_prepare.go).
-func describePrepared(s *Session, snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
-	p, err := s.describe(snap, st, text)
-	if errors.Is(err, planner.ErrNestedUnpinned) {
-		p, err = s.describeBound(snap, st, err) // subquery_prepare.go
-	}
-	if err == nil {
-		p, err = withReturning(p, clause)
-	}
-	return p, err
-}
-
 // setPlan keeps p, the statement's plan under snap, for its executions.
 func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
 	attrs := p.Attributes()
@@ -184,9 +170,10 @@ func (st *Stmt) setPlan(s *Session, snap *rules.Snapshot, p plan.Primitive) {
 	st.dynamic = attrs.Dynamic || !attrs.Names.Empty() || multi
 	st.bound, st.writes = nil, nil
 	if st.returning == "" {
-		st.bound, st.writes = boundOf(p), newWriteRoute(s, snap, p)
+		pl := s.planner(snap)
+		st.bound, st.writes = boundOf(p), pl.NewWriteRoute(snap, p)
 		if multi && attrs.Dynamic {
-			st.bound = multiRoute(s, snap, st.text) // its session values are bind variables (bound.go)
+			st.bound = pl.MultiRoute(snap, st.text, s.parseOne) // its session values are bind variables (router/planner)
 		}
 	}
 }
@@ -282,7 +269,7 @@ func (s *Session) execute(ctx context.Context, snap *rules.Snapshot, st *Stmt, p
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // no parse, no plan: the shards' statements filled in
 	} else if sp, cols, ok := untemplated(s, st.scatter, snap, st, params); ok {
 		return st.executeScattered(ctx, s, snap, sp, cols, w) // one parse: no template fits it
-	} else if p, ok := st.writes.resolve(execViewOf(s), snap, params); ok {
+	} else if p, ok := st.writes.Resolve(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse, no plan: the branches handed their values
 	} else if p, ok := st.bound.ResolveWrite(execViewOf(s), snap, params); ok {
 		return st.executeBranches(ctx, s, snap, p, w) // no parse: split on the statement's tree
@@ -313,7 +300,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 		params = nil // bound into the statement
 	}
 	if err == nil && st.returning != "" {
-		p, err = withReturning(p, st.returning)
+		p, err = planner.WithReturning(p, st.returning)
 	}
 	if err != nil {
 		return err
@@ -334,7 +321,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 			// Planned once for this and every later execution (router/planner's scatter_prepared.go).
 			st.scatter = planner.PrepareScatter(s.planner(snap), snap, st.text, s.parseOne)
 			if sp, _, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne); ok {
-				return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+				return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 			}
 		}
 		return s.executeScatter(ctx, snap, st, params, w)
@@ -360,7 +347,7 @@ func (st *Stmt) executeSingle(ctx context.Context, s *Session, snap *rules.Snaps
 		}
 	}
 	s.reads.readOnly = st.readOnly
-	s.reads.replica = s.preparedSplit(snap, st.replicaOK)
+	s.reads.replica = s.planner(snap).PreparedSplit(snap, st.replicaOK)
 	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
@@ -379,12 +366,12 @@ func (st *Stmt) executeScattered(ctx context.Context, s *Session, snap *rules.Sn
 	if !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
 	}
-	return s.runScatterRead(ctx, snap, sp, s.preparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.
 func (st *Stmt) executeBranches(ctx context.Context, s *Session, snap *rules.Snapshot, p *plan.MultiWrite, w wire.PacketWriter) error {
-	s.reads.forgetGTIDs(splitSetting(snap, s.user, s.db), p.Branches)
+	s.reads.forgetGTIDs(planner.SplitSetting(snap, s.user, s.db), p.Branches)
 	s.route = RouteMultiWrite
 	s.branchRows = st.rows
 	defer func() { s.branchRows = rowsPlain }()
@@ -415,7 +402,7 @@ func (s *Session) executeOn(ctx context.Context, snap *rules.Snapshot, shard *ru
 	s.diag.record(ctx, c, out, err)
 	s.diag.keep = false
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
+	s.reads.trackGTID(ctx, planner.SplitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 
@@ -449,7 +436,7 @@ func untemplated(s *Session, t *planner.ScatterTemplate, snap *rules.Snapshot, s
 }
 
 // planExecution plans one execution of st with its values params. A statement refused for
-// its subqueries over several shards (subquery_prepare.go) is planned with its values and
+// its subqueries over several shards (subquery_bind.go) is planned with its values and
 // its subqueries' bound in (bound): from the tree it keeps for that (keptTree), parsed
 // once; an INSERT ... SELECT, whose tree binding its rows changes, is parsed each time.
 func (st *Stmt) planExecution(ctx context.Context, s *Session, snap *rules.Snapshot, params []wire.Param) (plan.Primitive, bool, error) {

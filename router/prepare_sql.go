@@ -69,14 +69,14 @@ func (s *Session) sqlPrepare(ctx context.Context, snap *rules.Snapshot, n *ast.P
 		}
 		n.SQLText, n.SQLVar = text, nil
 	}
-	readable, err := s.facts().Text(n.SQLText) // as nested reads it
+	readable, err := s.vars.facts().Text(n.SQLText) // as planner.Planner.Nested reads it
 	if err != nil {
 		return err
 	}
-	if r, ok := s.explainText(readable); ok {
+	if r, ok := planner.ExplainText(readable, s.parseOne); ok {
 		return s.sqlPrepareExplain(snap, n.Name, readable, r, more, w)
 	}
-	inner, p, err := s.nested(snap, n.SQLText, "PREPARE")
+	inner, p, err := s.planner(snap).Nested(snap, s.vars.facts(), n.SQLText, "PREPARE", s.parseOne)
 	if err != nil {
 		return err
 	}

@@ -177,7 +177,7 @@ func placeUntemplated(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.
 }
 
 func placeWrites(s *Session, snap *rules.Snapshot, st *Stmt, params []wire.Param, p *plan.Primitive) bool {
-	w, ok := st.writes.resolve(execViewOf(s), snap, params)
+	w, ok := st.writes.Resolve(execViewOf(s), snap, params)
 	*p = w
 	return ok
 }
@@ -252,7 +252,7 @@ func describeKeptPlan(t *testing.T, st *Stmt) []string {
 		}
 	}
 	if st.writes != nil {
-		for _, b := range describeSteps(st.writes.w) {
+		for _, b := range describeSteps(st.writes.Write()) {
 			out = append(out, "branch "+b)
 		}
 	}

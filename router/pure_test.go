@@ -70,12 +70,12 @@ func TestPlanningLeavesTreeAlone(t *testing.T) {
 // same plan.
 func checkPure(t *testing.T, s *Session, snap *rules.Snapshot, text string, params []wire.Param) {
 	t.Helper()
-	if _, ok := s.explainText(text); ok {
-		a, _ := s.explainText(text)
-		b, _ := s.explainText(text)
-		_, _ = s.planExplain(snap, a)
-		if !reflect.DeepEqual(a.stmt, b.stmt) {
-			t.Errorf("planning (EXPLAIN) changed the tree of %q at %s", a.text, firstDiff(reflect.ValueOf(a.stmt), reflect.ValueOf(b.stmt)))
+	if _, ok := planner.ExplainText(text, s.parseOne); ok {
+		a, _ := planner.ExplainText(text, s.parseOne)
+		b, _ := planner.ExplainText(text, s.parseOne)
+		_, _ = s.planner(snap).PlanExplain(snap, a)
+		if !reflect.DeepEqual(a.Stmt, b.Stmt) {
+			t.Errorf("planning (EXPLAIN) changed the tree of %q at %s", a.Text, firstDiff(reflect.ValueOf(a.Stmt), reflect.ValueOf(b.Stmt)))
 		}
 		return
 	}

@@ -10,56 +10,11 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/planner/plantest"
 
-	"github.com/pingcap/tidb/pkg/parser"
-
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-func TestRetryableRead(t *testing.T) {
-	cases := []struct {
-		sql  string
-		want bool
-	}{
-		{"SELECT * FROM orders WHERE user_id = 7", true},
-		{"SELECT COUNT(*), MAX(id) FROM orders GROUP BY user_id ORDER BY 2", true},
-		{"SELECT a FROM t UNION ALL SELECT b FROM u", true},
-		{"SELECT NOW(), CONCAT(a, '-', b), IFNULL(c, 0), @@server_id FROM t", true},
-		{"SELECT /*+ PRIMARY */ * FROM orders", true}, // the hint picks the server, not the retry
-		{"SHOW TABLES", true},
-		{"SHOW CREATE TABLE orders", true},
-		{"SELECT f(1)", false}, // a stored function may write
-		{"SELECT shop.f(id) FROM t", false},
-		{"SELECT * FROM t WHERE id = my_func()", false},
-		{"SELECT * FROM orders WHERE user_id = 7 FOR UPDATE", false},
-		{"SELECT * FROM orders LOCK IN SHARE MODE", false},
-		{"SELECT @x", false},
-		{"SELECT NEXTVAL(s)", false},
-		{"SELECT GET_LOCK('a', 1)", false},
-		{"SELECT LAST_INSERT_ID()", false},
-		{"SELECT SLEEP(1)", true}, // slow, but changes nothing
-		{"SELECT CONNECTION_ID(), ROW_COUNT()", false},
-		{"INSERT INTO t VALUES (1)", false},
-		{"UPDATE t SET a = 1", false},
-		{"CALL p()", false},
-		{"DO 1", false},
-		{"SET @x = 1", false},
-	}
-	p := parser.New()
-	for _, c := range cases {
-		t.Run(c.sql, func(t *testing.T) {
-			st, err := p.ParseOneStmt(c.sql, "", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := retryableRead(st); got != c.want {
-				t.Errorf("retryableRead = %v, want %v", got, c.want)
-			}
-		})
-	}
-}
 
 // replicaFake is a fakeBackend that serves replica reads: a replica of shard sN is the fake
 // shard "sNr" (its log lines say which served a statement). A shard in primaryOnly has no

@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -12,106 +11,6 @@ import (
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 )
-
-// primaryHint matches the optimizer-hint comment that keeps a read on the primary:
-// SELECT /*+ PRIMARY */ ... (any other hints may share the comment).
-var primaryHint = regexp.MustCompile(`(?is)/\*\+[^*]*\bPRIMARY\b[^*]*\*/`)
-
-// sideEffectFuncs are functions whose result depends on, or changes, the backend session or
-// the primary's state: a statement calling one stays on the primary.
-var sideEffectFuncs = map[string]bool{
-	"get_lock": true, "release_lock": true, "release_all_locks": true, "is_free_lock": true, "is_used_lock": true,
-	"last_insert_id": true, "row_count": true, "found_rows": true, "connection_id": true,
-	"nextval": true, "lastval": true, "setval": true, "next_value_for": true,
-	"master_gtid_wait": true, "master_pos_wait": true, "sleep": true, "benchmark": true,
-	"load_file": true,
-}
-
-// readRole decides where a single-shard statement goes under the session's read/write
-// split: RoleReplica only for a plain SELECT (or UNION of them) outside a transaction and
-// without sticky session state, with no locking clause (FOR UPDATE, LOCK IN SHARE MODE), no
-// INTO, no user variable, no function with side effects or session-bound results, and no
-// /*+ PRIMARY */ hint in text. Everything else: RolePrimary.
-func readRole(st ast.StmtNode, text string, split rules.ReadSplit, inTxn, sticky bool) rules.Role {
-	if !split.Enabled || inTxn || sticky {
-		return rules.RolePrimary
-	}
-	switch st.(type) {
-	case *ast.SelectStmt, *ast.SetOprStmt:
-	default:
-		return rules.RolePrimary
-	}
-	if primaryHint.MatchString(text) {
-		return rules.RolePrimary
-	}
-	v := &replicaSafe{ok: true}
-	st.Accept(v)
-	if !v.ok {
-		return rules.RolePrimary
-	}
-	return rules.RoleReplica
-}
-
-// replicaSafe walks a SELECT and clears ok at anything that must run on the primary.
-type replicaSafe struct{ ok bool }
-
-func (v *replicaSafe) Enter(n ast.Node) (ast.Node, bool) {
-	switch x := n.(type) {
-	case *ast.SelectStmt:
-		if x.LockInfo != nil && x.LockInfo.LockType != ast.SelectLockNone {
-			v.ok = false
-		}
-		if x.SelectIntoOpt != nil || x.SelectStmtOpts != nil && x.SelectStmtOpts.CalcFoundRows {
-			v.ok = false
-		}
-	case *ast.VariableExpr:
-		if !x.IsSystem {
-			v.ok = false
-		}
-	case *ast.FuncCallExpr:
-		if sideEffectFuncs[x.FnName.L] {
-			v.ok = false
-		}
-	}
-	return n, !v.ok
-}
-
-func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
-
-// statementSplit is the read/write split the session applies to st: its user's or current
-// database's setting when readRole sends st to a replica, else the zero value (primary).
-func (s *Session) statementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
-	split := splitSetting(snap, s.user, s.db)
-	if readRole(st, text, split, s.inTransaction() || len(s.pinned) > 0, s.sticky || s.locks.locked()) != rules.RoleReplica {
-		return rules.ReadSplit{}
-	}
-	return split
-}
-
-// replicaSafeStmt reports whether st, prepared with text, is a read a replica may serve
-// whatever the session's state (checked again at each execution: preparedSplit).
-func replicaSafeStmt(st ast.StmtNode, text string) bool {
-	return readRole(st, text, rules.ReadSplit{Enabled: true}, false, false) == rules.RoleReplica
-}
-
-// preparedSplit is statementSplit for an execution of a prepared statement whose text is
-// replicaOK.
-func (s *Session) preparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
-	if !replicaOK || s.inTransaction() || len(s.pinned) > 0 || s.sticky || s.locks.locked() {
-		return rules.ReadSplit{}
-	}
-	return splitSetting(snap, s.user, s.db)
-}
-
-// splitSetting is the read/write split of user in current database db ("" for none).
-func splitSetting(snap *rules.Snapshot, user, db string) rules.ReadSplit {
-	u, _ := snap.User(user)
-	var d *rules.Database
-	if db != "" {
-		d, _ = snap.Database(db)
-	}
-	return rules.SplitFor(u, d)
-}
 
 // readState is what the read/write split and the read retry know of a session: whether the
 // statement running may read from a replica, writes nothing, or may run again after a lost

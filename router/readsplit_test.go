@@ -5,67 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pingcap/tidb/pkg/parser"
-
 	"github.com/shardproxy/shardproxy/router/plan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
-
-func TestReadRole(t *testing.T) {
-	on := rules.ReadSplit{Enabled: true, MaxLag: 500 * time.Millisecond}
-	cases := []struct {
-		sql           string
-		split         rules.ReadSplit
-		inTxn, sticky bool
-		want          rules.Role
-	}{
-		{"SELECT * FROM orders WHERE user_id = 7", on, false, false, rules.RoleReplica},
-		{"SELECT * FROM orders WHERE user_id = 7", rules.ReadSplit{}, false, false, rules.RolePrimary},
-		{"SELECT * FROM orders WHERE user_id = 7", on, true, false, rules.RolePrimary},
-		{"SELECT * FROM orders WHERE user_id = 7", on, false, true, rules.RolePrimary},
-		{"SELECT COUNT(*), MAX(id) FROM orders o JOIN items i ON i.order_id = o.id WHERE o.user_id IN (SELECT id FROM users)", on, false, false, rules.RoleReplica},
-		{"SELECT a FROM t UNION ALL SELECT b FROM u", on, false, false, rules.RoleReplica},
-		{"SELECT @@version_comment, NOW(), UUID()", on, false, false, rules.RoleReplica},
-		{"SELECT * FROM orders WHERE user_id = 7 FOR UPDATE", on, false, false, rules.RolePrimary},
-		{"SELECT * FROM orders WHERE user_id = 7 LOCK IN SHARE MODE", on, false, false, rules.RolePrimary},
-		{"SELECT a FROM t UNION SELECT b FROM u FOR UPDATE", on, false, false, rules.RolePrimary},
-		{"SELECT * FROM t WHERE id IN (SELECT id FROM u FOR UPDATE)", on, false, false, rules.RolePrimary},
-		{"SELECT /*+ PRIMARY */ * FROM orders", on, false, false, rules.RolePrimary},
-		{"SELECT /*+ MAX_EXECUTION_TIME(100) PRIMARY */ * FROM orders", on, false, false, rules.RolePrimary},
-		{"SELECT /*+ MAX_EXECUTION_TIME(100) */ * FROM orders", on, false, false, rules.RoleReplica},
-		{"SELECT /* PRIMARY */ * FROM orders", on, false, false, rules.RoleReplica},
-		{"SELECT 'PRIMARY' FROM orders", on, false, false, rules.RoleReplica},
-		{"SELECT @x", on, false, false, rules.RolePrimary},
-		{"SELECT id FROM t WHERE id = @last", on, false, false, rules.RolePrimary},
-		{"SELECT id FROM t INTO OUTFILE '/tmp/x'", on, false, false, rules.RolePrimary},
-		{"SELECT GET_LOCK('a', 1)", on, false, false, rules.RolePrimary},
-		{"SELECT RELEASE_LOCK('a')", on, false, false, rules.RolePrimary},
-		{"SELECT * FROM t WHERE id = LAST_INSERT_ID()", on, false, false, rules.RolePrimary},
-		{"SELECT FOUND_ROWS()", on, false, false, rules.RolePrimary},
-		{"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1", on, false, false, rules.RolePrimary},
-		{"SELECT NEXTVAL(s)", on, false, false, rules.RolePrimary},
-		{"SELECT SLEEP(1)", on, false, false, rules.RolePrimary},
-		{"INSERT INTO t VALUES (1)", on, false, false, rules.RolePrimary},
-		{"UPDATE t SET a = 1", on, false, false, rules.RolePrimary},
-		{"DELETE FROM t", on, false, false, rules.RolePrimary},
-		{"SHOW TABLES", on, false, false, rules.RolePrimary},
-		{"INSERT INTO t SELECT * FROM u", on, false, false, rules.RolePrimary},
-	}
-	p := parser.New()
-	for _, c := range cases {
-		t.Run(c.sql, func(t *testing.T) {
-			st, err := p.ParseOneStmt(c.sql, "", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := readRole(st, c.sql, c.split, c.inTxn, c.sticky); got != c.want {
-				t.Errorf("readRole = %v, want %v", got, c.want)
-			}
-		})
-	}
-}
 
 func TestMergeGTIDs(t *testing.T) {
 	cases := []struct{ a, b, want string }{

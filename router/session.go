@@ -73,18 +73,18 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		}
 		return res.write(w, s.status, false)
 	}
-	facts := s.facts()
+	facts := s.vars.facts()
 	sql, err := facts.Text(sql)
 	if err != nil {
 		return err
 	}
-	if r, ok := s.explainText(sql); ok {
-		if err := facts.Grammar([]ast.StmtNode{r.stmt}, nil); err != nil {
+	if r, ok := planner.ExplainText(sql, s.parseOne); ok {
+		if err := facts.Grammar([]ast.StmtNode{r.Stmt}, nil); err != nil {
 			return err
 		}
 		s.publish(sql)
 		defer s.publish("")
-		return s.withDeadline(ctx, snap, statementHint(r.stmt), func(ctx context.Context) error {
+		return s.withDeadline(ctx, snap, statementHint(r.Stmt), func(ctx context.Context) error {
 			return s.execExplain(ctx, snap, r, false, w)
 		})
 	}
@@ -94,7 +94,7 @@ func (s *Session) query(ctx context.Context, sql string, multi bool, w wire.Pack
 		return gerr
 	}
 	if err != nil {
-		if multi && !isStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
+		if multi && !planner.IsStoredProgram(sql) && isBatch(sql, s.vars.backslashEscapes()) {
 			return s.runBatch(ctx, snap, sql, w)
 		}
 		return s.runUnparsed(ctx, snap, sql, err, w)
@@ -146,15 +146,14 @@ func (s *Session) parse(sql string) ([]ast.StmtNode, error) {
 	return stmts, nil
 }
 
-func syntaxError(err error) error {
-	return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax; %s", err.Error())
-}
+// syntaxError is planner.SyntaxError.
+func syntaxError(err error) error { return planner.SyntaxError(err) }
 
 // execStmt runs one parsed statement; more says another statement of the same query follows.
 // What the session answers itself goes to its handler (stmtRun.answer, dispatch.go); the
 // rest is planned and its plan executed (execplan.go).
 func (s *Session) execStmt(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, text string, more bool, w wire.PacketWriter) error {
-	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), retryableRead(st), insertIDRuleOf(st)
+	s.reads.readOnly, s.reads.retryable, s.ids.rule = readsOnly(st), planner.RetryableRead(st), insertIDRuleOf(st)
 	defer func() { s.reads.readOnly, s.reads.retryable, s.ids.rule = false, false, insertIDRule{} }()
 	run := &stmtRun{s: s, ctx: ctx, snap: snap, text: text, more: more, w: w}
 	if done, err := run.answer(st); done || err != nil {

@@ -2,8 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
-	"regexp"
 
 	"github.com/shardproxy/shardproxy/router/planner"
 
@@ -31,29 +29,14 @@ func (s *Session) execRewritten(ctx context.Context, snap *rules.Snapshot, sel *
 	return s.execStmt(ctx, snap, sel, text, more, w)
 }
 
-var showPackageStatus = regexp.MustCompile(`(?is)^\s*SHOW\s+PACKAGE\s+(BODY\s+)?STATUS(\s.*)?$`)
-
 // packageStatus runs SHOW PACKAGE [BODY] STATUS [LIKE ... | WHERE ...] (mariadb-dump
-// --routines sends it; the parser does not know it) as routineStatusQuery does SHOW
-// PROCEDURE STATUS. ok is false when sql does not have that shape.
+// --routines sends it; the parser does not know it) as the query on information_schema
+// planner.PackageStatus writes for it. ok is false when sql does not have that shape.
 func (s *Session) packageStatus(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
-	m := showPackageStatus.FindStringSubmatch(sql)
-	if m == nil {
-		return false, nil
+	st, sel, ok, err := planner.PackageStatus(sql, s.parseOne)
+	if !ok || st == nil {
+		return ok, err
 	}
-	st, err := s.parseOne("SHOW PROCEDURE STATUS" + m[2])
-	if err != nil {
-		return true, err
-	}
-	show, isShow := st.(*ast.ShowStmt)
-	if !isShow || show.Tp != ast.ShowProcedureStatus {
-		return true, syntaxError(errors.New("SHOW PACKAGE STATUS takes LIKE or WHERE"))
-	}
-	kind := "PACKAGE"
-	if m[1] != "" {
-		kind = "PACKAGE BODY"
-	}
-	sel, _, err := planner.RoutinesOfKind(show, kind)
 	s.publish(sql)
 	defer s.publish("")
 	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {

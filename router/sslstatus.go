@@ -11,22 +11,23 @@ import (
 // connection's. SHOW [SESSION] STATUS is answered by a backend; sslStatusRows replaces the
 // values of the session-specific Ssl_* rows in its answer with the client's own.
 
-// sslSessionVars returns the client's values of the session-specific Ssl_* variables, by
-// lower-cased name (MariaDB reports them empty, or 0, on a connection without TLS).
-func (s *Session) sslSessionVars() map[string]string {
-	cipherList := s.info.TLSCipher // Go offers no list of a session's usable ciphers: the one in use
+// sslSessionVars returns the values of the session-specific Ssl_* variables of the client
+// info describes, by lower-cased name (MariaDB reports them empty, or 0, on a connection
+// without TLS).
+func (info SessionInfo) sslSessionVars() map[string]string {
+	cipherList := info.TLSCipher // Go offers no list of a session's usable ciphers: the one in use
 	return map[string]string{
-		"ssl_cipher":          s.info.TLSCipher,
+		"ssl_cipher":          info.TLSCipher,
 		"ssl_cipher_list":     cipherList,
-		"ssl_version":         s.info.TLSVersion,
+		"ssl_version":         info.TLSVersion,
 		"ssl_sessions_reused": "0",
 	}
 }
 
 // sslStatusRows wraps the writer of a SHOW [SESSION] STATUS answer (text protocol: two
-// columns, Variable_name and Value).
-func (s *Session) sslStatusRows(w wire.PacketWriter) wire.PacketWriter {
-	return &sslRows{w: w, vals: s.sslSessionVars()}
+// columns, Variable_name and Value) for the client info describes.
+func (info SessionInfo) sslStatusRows(w wire.PacketWriter) wire.PacketWriter {
+	return &sslRows{w: w, vals: info.sslSessionVars()}
 }
 
 type sslRows struct {

@@ -19,7 +19,7 @@ func TestSslStatusRows(t *testing.T) {
 	row := func(name, value string) []byte {
 		return wire.AppendLenencString(wire.AppendLenencString(nil, name), value)
 	}
-	s := &Session{info: SessionInfo{TLSCipher: "ECDHE-RSA-AES128-GCM-SHA256", TLSVersion: "TLSv1.2"}}
+	info := SessionInfo{TLSCipher: "ECDHE-RSA-AES128-GCM-SHA256", TLSVersion: "TLSv1.2"}
 	in := [][]byte{
 		{2}, []byte("coldef1"), []byte("coldef2"), wire.AppendEOF(nil, 0, 0),
 		row("Ssl_accepts", "7"), row("Ssl_cipher", ""), row("SSL_VERSION", "TLSv1.3"), row("Ssl_cipher_list", "A:B"),
@@ -32,7 +32,7 @@ func TestSslStatusRows(t *testing.T) {
 		in[8], in[9],
 	}
 	var out packetLog
-	w := s.sslStatusRows(&out)
+	w := info.sslStatusRows(&out)
 	for _, p := range in {
 		if err := w.WritePacket(p); err != nil {
 			t.Fatal(err)

@@ -25,8 +25,16 @@ import (
 // or DELETE) then routes like any other (by the values, when x is its shard key). At most
 // server.max_subquery_values rows of an IN subquery are read; one that answers more fails
 // the statement. A correlated subquery cannot run alone (it names the outer tables'
-// columns) and stays refused. Prepared statements bind theirs at each EXECUTE
-// (subquery_prepare.go).
+// columns) and stays refused. Prepared statements bind theirs at each EXECUTE (below).
+//
+// A prepared statement whose subqueries over sharded tables are not pinned to one shard
+// (above) is described at PREPARE from one shard (router/planner: Planner.DescribeBound):
+// every sharded table, in the statement and in its subqueries, named as slot 0's physical
+// table, the statement prepared on slot 0's shard to learn its parameters and columns. Each
+// EXECUTE binds the parameters into the statement, runs its subqueries with them and binds
+// their values, then plans and runs the result like a plain query, its rows encoded in the
+// binary protocol. The tree is parsed once, at the first execution, and kept (prepare.go:
+// keptTree).
 
 // errCorrelated marks the refusal of a subquery that cannot run alone: it names columns
 // of the outer statement's tables.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/router/engine"
 	"github.com/shardproxy/shardproxy/router/plan"
+	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/router/txn"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
@@ -220,7 +221,7 @@ func (s *Session) runOn(ctx context.Context, snap *rules.Snapshot, shard *rules.
 	out, err := s.intr.relayOn(ctx, shard, c, engine.ComQuery, []byte(sql), more, !s.reads.readOnly, w)
 	s.diag.record(ctx, c, out, err)
 	out.LastInsertID = s.ids.generated(ctx, c, out, err) // (relayed already) after record: its SHOW WARNINGS comes first
-	s.reads.trackGTID(ctx, splitSetting(snap, s.user, s.db), shard, c, err)
+	s.reads.trackGTID(ctx, planner.SplitSetting(snap, s.user, s.db), shard, c, err)
 	return s.finish(shard, c, out, err)
 }
 

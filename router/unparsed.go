@@ -2,17 +2,12 @@ package router
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/shardproxy/shardproxy/router/planner"
-
-	"github.com/pingcap/tidb/pkg/parser/ast"
 
 	"github.com/shardproxy/shardproxy/router/barrier"
 	"github.com/shardproxy/shardproxy/router/introspect"
 	"github.com/shardproxy/shardproxy/rules"
-	"github.com/shardproxy/shardproxy/sqlerr"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -29,15 +24,16 @@ import (
 //     shard; it goes there as SET STATEMENT ... FOR <planned statement>;
 //   - EXECUTE IMMEDIATE 'text' | @var [USING ...]: emulated, the text run as a direct
 //     statement (execute_immediate.go);
-//   - CREATE OR REPLACE [TEMPORARY] TABLE and SELECT ... INTO @var (mariadb_shapes.go).
+//   - CREATE OR REPLACE [TEMPORARY] TABLE and SELECT ... INTO @var, among the MariaDB-only
+//     shapes router/planner plans (mariadb_shapes.go runs them).
 //
 // Anything else (CREATE OR REPLACE USER, HANDLER, system-versioned DDL, ...) is refused:
 // with the parser's syntax error (1064), or 1227 when the text looks like administration.
 
 // runUnparsed runs sql, which the parser rejected with parseErr, if it has an allowed shape.
 func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql string, parseErr error, w wire.PacketWriter) error {
-	if st, text, clause, ok := s.returningStmt(sql); ok {
-		if err := s.checkReturning(snap, clause); err != nil {
+	if st, text, clause, ok := planner.ReturningStmt(sql, s.parseOne); ok {
+		if err := s.planner(snap).CheckReturning(snap, clause, s.parseOne); err != nil {
 			return err
 		}
 		s.publish(sql)
@@ -50,7 +46,7 @@ func (s *Session) runUnparsed(ctx context.Context, snap *rules.Snapshot, sql str
 		return s.setStatement(ctx, snap, sql, assign, text, w)
 	}
 	for _, shape := range []func(context.Context, *rules.Snapshot, string, wire.PacketWriter) (bool, error){
-		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, s.storedProgram, // execute_immediate.go, mariadb_ddl.go, mariadb_types.go, mariadb_shapes.go, showroutines.go, stored_programs.go
+		s.executeImmediate, s.mariadbDDLStmt, s.columnTypes, s.selectInto, s.showCreate, s.packageStatus, s.setval, s.storedProgram, // execute_immediate.go, mariadb_shapes.go, showroutines.go, stored_programs.go
 	} {
 		if ok, err := shape(ctx, snap, sql, w); ok {
 			return err
@@ -67,53 +63,14 @@ func refuseUnparsed(sql string, parseErr error) error {
 	return parseErr
 }
 
-// checkReturning plans the expressions of a RETURNING clause as a SELECT list: what they
-// read passes the barrier like any query (a subquery on mysql.user is refused).
-func (s *Session) checkReturning(snap *rules.Snapshot, clause string) error {
-	exprs := strings.TrimSpace(clause[len("returning"):])
-	st, err := s.parseOne("SELECT " + exprs + " FROM DUAL")
-	if err != nil {
-		return err
-	}
-	if _, ok := st.(*ast.SelectStmt); !ok {
-		return syntaxError(errNotReturning)
-	}
-	_, err = s.plan(snap, st, "", nil)
-	return err
-}
-
-var (
-	errNotReturning    = errors.New("a RETURNING clause holds a list of expressions")
-	errNotSetStatement = errors.New("SET STATEMENT takes variable assignments, FOR and a statement")
-)
-
-// setStatement runs MariaDB's SET STATEMENT assign FOR text (all of it is sql).
+// setStatement runs MariaDB's SET STATEMENT assign FOR text (all of it is sql), as
+// planner.Planner.SetStatement planned it.
 func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, assign, text string, w wire.PacketWriter) error {
-	set, err := s.parseOne("SET " + assign)
+	sp, err := s.planner(snap).SetStatement(snap, s.vars.facts(), assign, text, s.parseOne)
 	if err != nil {
 		return err
 	}
-	vars, ok := set.(*ast.SetStmt)
-	if !ok {
-		return syntaxError(errNotSetStatement)
-	}
-	if err := barrier.SetVars(vars); err != nil {
-		return err
-	}
-	for _, v := range vars.Variables {
-		if _, constant := v.Value.(ast.ValueExpr); !v.IsSystem || !constant {
-			return sqlerr.New(sqlerr.ErParse, "You have an error in your SQL syntax: SET STATEMENT sets system variables to constants")
-		}
-		if _, cs := barrier.ClientCharset(v); cs || strings.EqualFold(v.Name, "sql_mode") {
-			// They change how the backend reads the statement, which the proxy parses
-			// under the session's own.
-			return sqlerr.NotSupported("SET STATEMENT %s ... FOR through the proxy (set it for the session)", strings.ToLower(v.Name))
-		}
-	}
-	st, p, err := s.nested(snap, text, "SET STATEMENT ... FOR")
-	if err != nil {
-		return err
-	}
+	st, p, out := sp.Stmt, sp.Route, sp.SQL
 	s.publish(sql)
 	defer s.publish("")
 	if p.Sticky {
@@ -122,7 +79,6 @@ func (s *Session) setStatement(ctx context.Context, snap *rules.Snapshot, sql, a
 	if !p.Columns.Empty() {
 		w = introspect.NewColumns(w, p.Columns)
 	}
-	out := "SET STATEMENT " + assign + " FOR " + p.SQL
 	return s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
 		if !planner.IsWrite(st) {
 			return s.runRead(ctx, snap, p.Shard, out, false, w)

@@ -86,7 +86,7 @@ func (r *branchRun) stmt(ctx context.Context, st plan.WriteStmt) error {
 func (r *branchRun) stmtOn(ctx context.Context, st plan.WriteStmt) (out engine.Outcome, warns [][]*string, err error) {
 	s, shard, c := r.s, r.b.Shard, r.c
 	var w wire.PacketWriter = engine.Discard{}
-	if f := s.foundRowsFor(s.branchRows, w); f != nil {
+	if f := s.info.foundRowsFor(s.branchRows, w); f != nil {
 		w = f
 		defer func() {
 			if err == nil && f.found {

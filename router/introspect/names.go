@@ -302,8 +302,8 @@ func (n Names) Logical(v string) (string, bool) {
 
 // logicalTrigger maps SHOW CREATE TRIGGER's statement of a trigger on a slot table to the
 // logical tables: the proxy created it naming its slot table, and the slot tables of its
-// body, backquoted (router/stored_slots.go); every backquoted name of one of the shard's
-// first slot tables outside string literals becomes the logical table's.
+// body, backquoted (router/planner/program_targets.go); every backquoted name of one of the
+// shard's first slot tables outside string literals becomes the logical table's.
 func (n Names) logicalTrigger(v string) (string, bool) {
 	if len(n.tableToLogical) == 0 || !strings.HasPrefix(v, "CREATE ") || !strings.Contains(v, " TRIGGER ") {
 		return "", false

@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"errors"
+
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
@@ -215,7 +217,7 @@ func fillSessionVals(ev ExecView, snap *rules.Snapshot, vals []SessionVal) bool 
 
 // ResolveWrite places an execution whose values send a write to several slots (an UPDATE
 // or DELETE whose ? keys name several, a multi-row INSERT whose rows fall in several), or
-// a multi-shard write that embeds session values (multiRoute): the multi-shard write is
+// a multi-shard write that embeds session values (MultiRoute): the multi-shard write is
 // planned on the statement's tree with the analysis PREPARE made of it, without parsing.
 // Splitting restores each part from the tree, renamed per slot, as planning a fresh tree
 // does; fill names the tree again for the next execution. ok is false when the values do
@@ -316,4 +318,22 @@ func (b *BoundRoute) slot(params []wire.Param) (int, bool) {
 type SessionVal struct {
 	Node *test_driver.ValueExpr
 	Name string // last_insert_id, database, schema, connection_id, version, max_execution_time, max_statement_time
+}
+
+// DescribePrepared plans a prepared statement's tree st (of text text) at PREPARE, as
+// every EXECUTE then reuses it (a bound route, a scatter template, kept branches: the
+// session keeps what it returns): described, with no parameters bound (Describing). A
+// statement refused for its subqueries is described from one shard (DescribeBound); a
+// RETURNING clause cut off its text goes back on the plan (WithReturning).
+func (pl *Planner) DescribePrepared(snap *rules.Snapshot, st ast.StmtNode, text, clause string) (plan.Primitive, error) {
+	d := *pl
+	d.Describing = true
+	p, err := d.Plan(snap, st, text, nil)
+	if errors.Is(err, ErrNestedUnpinned) {
+		p, err = pl.DescribeBound(snap, st, err)
+	}
+	if err == nil {
+		p, err = WithReturning(p, clause)
+	}
+	return p, err
 }

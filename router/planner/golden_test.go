@@ -22,10 +22,9 @@ import (
 // TestGoldenPlans plans every case of the golden fixtures with the planner alone: a
 // Planner built from the case's session (database, user, last insert id, connection 42),
 // the rules snapshot and the parsed statement, no session and no backend. The plan (or the
-// error, or a LOCK TABLES' targets) must be the one the fixture holds, which package
-// router's golden test writes (-update) and checks through a session. EXPLAIN / ANALYZE
-// cases are the session's to plan (it cuts the head off the text), and syntax errors its to
-// word: those are skipped.
+// error, or a LOCK TABLES' or a multi-shard EXPLAIN's targets) must be the one the fixture
+// holds, which package router's golden test writes (-update) and checks through a session.
+// Syntax errors are the session's to word: those are skipped.
 func TestGoldenPlans(t *testing.T) {
 	for file, cfg := range map[string]func() *rules.Config{
 		"plan_sharded.json":     plantest.ShardedConfig,
@@ -37,13 +36,18 @@ func TestGoldenPlans(t *testing.T) {
 		}
 		for _, c := range goldenCases(t, file) {
 			t.Run(strings.TrimSuffix(file, ".json")+"/"+c.Comment, func(t *testing.T) {
-				if explainHead(c.Query) {
-					t.Skip("EXPLAIN / ANALYZE: planned by the session")
+				var got plantest.Case
+				if r, ok := ExplainText(c.Query, parseOne); ok {
+					got = explainCase(snap, c, r)
+				} else {
+					if explainHead(c.Query) {
+						t.Skip("EXPLAIN / ANALYZE the session plans otherwise (DESCRIBE <table>)")
+					}
+					if _, _, err := parser.New().ParseSQL(c.Query); err != nil && c.Error != "" {
+						t.Skip("a syntax error: the session reports it as MariaDB words it")
+					}
+					got = planCase(t, snap, c)
 				}
-				if _, _, err := parser.New().ParseSQL(c.Query); err != nil && c.Error != "" {
-					t.Skip("a syntax error: the session reports it as MariaDB words it")
-				}
-				got := planCase(t, snap, c)
 				want := plantest.Case{Plan: c.Plan, Error: c.Error, Explain: c.Explain}
 				if !reflect.DeepEqual(got, want) {
 					g, _ := json.Marshal(got)
@@ -118,6 +122,31 @@ func planCase(t *testing.T, snap *rules.Snapshot, c plantest.Case) plantest.Case
 	}
 	d := p.Describe()
 	got.Plan = &d
+	return got
+}
+
+// explainCase plans the EXPLAIN / ANALYZE r of case c as the session would and returns what
+// the fixture compares: the targets of a statement on several shards, else the route of the
+// EXPLAIN, or the error.
+func explainCase(snap *rules.Snapshot, c plantest.Case, r ExplainReq) plantest.Case {
+	user := c.User
+	if user == "" {
+		user = "app"
+	}
+	pl := &Planner{DB: c.DB, User: user, ConnID: 42, LastInsertID: c.LastInsertID, RestoreFlags: DefaultRestoreFlags}
+	var got plantest.Case
+	ep, err := pl.PlanExplain(snap, r)
+	switch {
+	case err != nil:
+		got.Error = err.Error()
+	case ep.Labelled:
+		for _, t := range ep.Targets {
+			got.Explain = append(got.Explain, t.Shard.Name+": "+t.SQL)
+		}
+	default:
+		d := (&plan.Route{Attrs: *ep.P.Attributes(), Shard: ep.Targets[0].Shard, SQL: ep.Targets[0].SQL}).Describe()
+		got.Plan = &d
+	}
 	return got
 }
 

@@ -30,6 +30,7 @@ type Planner struct {
 	MaxPkt       int64         // @@max_allowed_packet as the proxy announces it
 	Lists        BigLists      // the literal lists cut out of the statement before parsing
 	Locked       bool          // the session holds LOCK TABLES on sharded tables (lock.go)
+	InTxn        bool          // the session is in a transaction or keeps a backend connection pinned: its reads stay on the primary (readsplit.go)
 	Unpruned     bool          // a scatter template: a SELECT goes to every slot, whatever its key values (scatter_prepared.go)
 	Slots        []int         // a scatter template of tables per slot: the slots it goes to (nil: every slot)
 }

@@ -37,7 +37,7 @@ import (
 // tables of the slots the values need: it is planned for each set of slots at the first
 // execution that needs it (slotShards). It is not built for session values elsewhere (a
 // field named by its text), subqueries over sharded tables (those bind at each execution:
-// subquery_prepare.go), or LIMIT ? over tables per slot; those plan once per execution
+// router/subquery_bind.go), or LIMIT ? over tables per slot; those plan once per execution
 // with their values bound in (untemplated). It holds for the snapshot, database and
 // restore flags it was planned under; otherwise the execution plans the statement in full.
 type ScatterTemplate struct {

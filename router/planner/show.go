@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 
@@ -141,4 +142,33 @@ func RoutinesOfKind(n *ast.ShowStmt, kind string) (sel *ast.SelectStmt, ok bool,
 		sel.Where = n.Where
 	}
 	return sel, true, nil
+}
+
+var showPackageStatus = regexp.MustCompile(`(?is)^\s*SHOW\s+PACKAGE\s+(BODY\s+)?STATUS(\s.*)?$`)
+
+// PackageStatus reads SHOW PACKAGE [BODY] STATUS [LIKE ... | WHERE ...] (mariadb-dump
+// --routines sends it; the parser does not know it) as SHOW PROCEDURE STATUS, parsed by
+// parse, and writes the query on information_schema it stands for, as RoutineStatusQuery
+// does. ok is false when sql does not have that shape. A statement that has it but cannot
+// be read returns a nil st and the error; one read whose query cannot be written returns st
+// and that query's error (the session answers it under the statement's deadline).
+func PackageStatus(sql string, parse ParseFunc) (st *ast.ShowStmt, sel *ast.SelectStmt, ok bool, err error) {
+	m := showPackageStatus.FindStringSubmatch(sql)
+	if m == nil {
+		return nil, nil, false, nil
+	}
+	n, err := parse("SHOW PROCEDURE STATUS" + m[2])
+	if err != nil {
+		return nil, nil, true, err
+	}
+	show, isShow := n.(*ast.ShowStmt)
+	if !isShow || show.Tp != ast.ShowProcedureStatus {
+		return nil, nil, true, SyntaxError(errors.New("SHOW PACKAGE STATUS takes LIKE or WHERE"))
+	}
+	kind := "PACKAGE"
+	if m[1] != "" {
+		kind = "PACKAGE BODY"
+	}
+	sel, _, err = RoutinesOfKind(show, kind)
+	return show, sel, true, err
 }

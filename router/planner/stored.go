@@ -33,7 +33,7 @@ type ProgramScope struct {
 	// of them is the variable, not a column (MariaDB's rule in stored programs).
 	declared map[string]bool
 	// slotTables collects the table-per-slot tables a trigger on a table-per-slot table names
-	// (each copy names its own slot's tables, stored_slots.go).
+	// (each copy names its own slot's tables, program_targets.go).
 	slotTables map[string]bool
 }
 

@@ -64,3 +64,19 @@ func (pl *Planner) DescribeNested(snap *rules.Snapshot, st ast.StmtNode) (*plan.
 	}
 	return &plan.Route{Attrs: plan.Attrs{Sticky: a.Sticky, Dynamic: true, Columns: introspect.ColumnsOf(db, shard)}, Shard: shard, SQL: sql}, nil
 }
+
+// DescribeBound describes a prepared statement refused for its subqueries (refusal, see
+// DescribeNested): a SELECT, UPDATE, DELETE or INSERT, whose subqueries the session binds
+// at each EXECUTE; any other statement keeps its refusal.
+func (pl *Planner) DescribeBound(snap *rules.Snapshot, st ast.StmtNode, refusal error) (plan.Primitive, error) {
+	switch st.(type) {
+	case *ast.SelectStmt, *ast.UpdateStmt, *ast.DeleteStmt, *ast.InsertStmt:
+	default:
+		return nil, refusal
+	}
+	r, err := pl.DescribeNested(snap, st)
+	if err != nil {
+		return nil, err // not r: a nil *plan.Route is no nil Primitive
+	}
+	return r, nil
+}

@@ -1,7 +1,6 @@
-package router
+package planner
 
 import (
-	"context"
 	"errors"
 	"regexp"
 	"strings"
@@ -13,10 +12,9 @@ import (
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
-	"github.com/shardproxy/shardproxy/wire"
 )
 
-// MariaDB-only DDL shapes (see unparsed.go). Each is planned as a statement the parser reads
+// MariaDB-only DDL shapes (the session's unparsed.go). Each is planned as a statement the parser reads
 // (the barrier sees its table names, columns, options, AS SELECT and LIKE) and sent as that
 // statement's planned text with the MariaDB words put back, whose effect is known:
 //
@@ -126,86 +124,81 @@ func atTopLevel(sql string, at int, word string) bool {
 	}
 }
 
-// mariadbDDLStmt runs a MariaDB-only DDL shape; ok is false when sql has none.
-func (s *Session) mariadbDDLStmt(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
+// MariaDBDDL plans sql when it is one of the MariaDB-only DDL shapes (ok false otherwise):
+// its parsed equivalent is routed as DDL is, fanned out to every physical table (DDL, each
+// copy's statement with the MariaDB words put back), or sent to one shard as its planned text
+// fixed into the MariaDB statement (Route, SQL). parse reads the equivalent as the session's
+// parser does.
+func (pl *Planner) MariaDBDDL(snap *rules.Snapshot, sql string, parse ParseFunc) (sp ShapePlan, ok bool, err error) {
 	d, ok := mariadbDDLShape(sql)
 	if !ok {
-		return false, nil
+		return sp, false, nil
 	}
 	d.checked = d.text
 	if eq, typed := columnTypeEquivalent(d.text); typed {
 		d.checked, d.typed = eq, true
 	}
-	st, err := s.parseOne(d.checked)
+	st, err := parse(d.checked)
 	if err != nil {
-		return true, err
+		return sp, true, err
 	}
 	switch n := st.(type) {
 	case *ast.CreateTableStmt:
 		if d.versioned && (n.Select != nil || n.ReferTable != nil || n.Partition != nil) {
-			return true, sqlerr.NotSupported("WITH SYSTEM VERSIONING beside AS SELECT, LIKE or partitions through the proxy")
+			return sp, true, sqlerr.NotSupported("WITH SYSTEM VERSIONING beside AS SELECT, LIKE or partitions through the proxy")
 		}
 	case *ast.CreateSequenceStmt:
 		if !d.orReplace || d.versioned || d.typed {
-			return true, syntaxError(errShapeLost)
+			return sp, true, SyntaxError(errShapeLost)
 		}
 	case *ast.AlterTableStmt:
 		if len(n.Specs) != 1 || n.Specs[0].Tp != ast.AlterTableForce {
-			return true, syntaxError(errShapeLost)
+			return sp, true, SyntaxError(errShapeLost)
 		}
 	default:
-		return true, syntaxError(errShapeLost)
+		return sp, true, SyntaxError(errShapeLost)
 	}
-	s.publish(sql)
-	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.runMariaDBDDL(ctx, snap, st, d, w)
-	})
+	sp, err = pl.planMariaDBDDL(snap, st, d)
+	return sp, true, err
 }
 
-// runMariaDBDDL routes st, the parsed equivalent of a DDL shape d, as DDL is routed and sends
-// its planned text fixed into the MariaDB statement.
-func (s *Session) runMariaDBDDL(ctx context.Context, snap *rules.Snapshot, st ast.StmtNode, d ddlShape, w wire.PacketWriter) error {
-	refs, err := s.planner(snap).DDLTargets(snap, st)
+// planMariaDBDDL routes st, the parsed equivalent of a DDL shape d, as DDL is routed, and
+// fixes its planned text into the MariaDB statement.
+func (pl *Planner) planMariaDBDDL(snap *rules.Snapshot, st ast.StmtNode, d ddlShape) (ShapePlan, error) {
+	sp := ShapePlan{Stmt: st}
+	refs, err := pl.DDLTargets(snap, st)
 	if err != nil {
-		return err
+		return sp, err
 	}
 	if refs != nil {
 		if d.typed {
-			return errTypesRewritten
+			return sp, errTypesRewritten
 		}
 		if n, ok := st.(*ast.CreateTableStmt); ok && n.Select != nil {
-			return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
+			return sp, sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT on a sharded or broadcast table (create it, then INSERT ... SELECT)")
 		}
-		fan, err := s.planner(snap).PlanDDL(mariadbDDL{st, d}, refs)
-		if err != nil {
-			return err
-		}
-		s.route = RouteDDL
-		return lostWrite(s.fanOutDDL(ctx, snap, fan, false, w))
+		sp.DDL, err = pl.PlanDDL(mariadbDDL{st, d}, refs)
+		return sp, err
 	}
-	pp, err := s.plan(snap, st, d.checked, nil)
+	pp, err := pl.Plan(snap, st, d.checked, nil)
 	if err != nil {
-		return err
+		return sp, err
 	}
 	p, ok := plan.RouteOf(pp)
 	if !ok {
-		return sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
+		return sp, sqlerr.NotSupported("CREATE OR REPLACE TABLE ... AS SELECT reading rows on several shards")
 	}
 	planned := p.SQL
 	if d.typed {
 		if p.SQL != d.checked {
-			return errTypesRewritten
+			return sp, errTypesRewritten
 		}
 		planned = d.text
 	}
 	out, ok := d.fix(planned)
 	if !ok {
-		return errShapeLost
+		return sp, errShapeLost
 	}
-	if p.Sticky {
-		s.sticky = true
-	}
-	s.route = RouteSingle
-	return s.runRead(ctx, snap, p.Shard, out, false, w)
+	sp.Route, sp.SQL = p, out
+	return sp, nil
 }

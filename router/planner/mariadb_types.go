@@ -1,7 +1,6 @@
-package router
+package planner
 
 import (
-	"context"
 	"regexp"
 	"strings"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/sqlerr"
-	"github.com/shardproxy/shardproxy/wire"
 )
 
 // MariaDB's own column types UUID, INET4 and INET6 and the INVISIBLE column attribute (all in
@@ -82,44 +80,38 @@ func columnTypeEquivalent(sql string) (string, bool) {
 	return b.String(), changed
 }
 
-// columnTypes runs a CREATE or ALTER TABLE using MariaDB-only column types; ok is false when
-// sql uses none.
-func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql string, w wire.PacketWriter) (ok bool, err error) {
+// ColumnTypes plans a CREATE or ALTER TABLE using MariaDB-only column types (ok false when
+// sql uses none) as its equivalent with types the parser knows: it goes to one shard, the
+// client's text as written (SQL), only when the plan sends the equivalent unchanged. parse
+// reads the equivalent as the session's parser does.
+func (pl *Planner) ColumnTypes(snap *rules.Snapshot, sql string, parse ParseFunc) (sp ShapePlan, ok bool, err error) {
 	text, ok := columnTypeEquivalent(sql)
 	if !ok {
-		return false, nil
+		return sp, false, nil
 	}
-	st, err := s.parseOne(text)
+	st, err := parse(text)
 	if err != nil {
-		return true, err
+		return sp, true, err
 	}
 	switch st.(type) {
 	case *ast.CreateTableStmt, *ast.AlterTableStmt:
 	default:
-		return true, syntaxError(errShapeLost)
+		return sp, true, SyntaxError(errShapeLost)
 	}
-	refs, err := s.planner(snap).DDLTargets(snap, st)
+	refs, err := pl.DDLTargets(snap, st)
 	if err != nil {
-		return true, err
+		return sp, true, err
 	}
 	if refs != nil {
-		return true, errTypesRewritten
+		return sp, true, errTypesRewritten
 	}
-	pp, err := s.plan(snap, st, text, nil)
+	pp, err := pl.Plan(snap, st, text, nil)
 	if err != nil {
-		return true, err
+		return sp, true, err
 	}
 	p, ok := plan.RouteOf(pp)
 	if !ok || p.SQL != text {
-		return true, errTypesRewritten
+		return sp, true, errTypesRewritten
 	}
-	if p.Sticky {
-		s.sticky = true
-	}
-	s.route = RouteSingle
-	s.publish(sql)
-	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(st), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, p.Shard, sql, false, w)
-	})
+	return ShapePlan{Stmt: st, Route: p, SQL: sql}, true, nil
 }

@@ -1,4 +1,4 @@
-package router
+package planner
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"github.com/shardproxy/shardproxy/router/sqlscan"
 )
 
-// A small lexer for the heads of statements the parser cannot read (stored_programs.go).
+// A small lexer for the heads of statements the parser cannot read (program_parse.go).
 
 type tokenKind int
 
