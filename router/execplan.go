@@ -39,7 +39,7 @@ func (s *Session) execPlan(ctx context.Context, snap *rules.Snapshot, st ast.Stm
 		return s.execRoute(ctx, snap, st, text, &p.Route, more, w) // run as the Route it is
 	case *plan.Scatter:
 		s.route = RouteScatter
-		return s.runScatterRead(ctx, snap, p, s.planner(snap).StatementSplit(snap, st, text), more, w, false) // readretry.go
+		return s.runScatterRead(ctx, snap, p, s.readView().StatementSplit(snap, st, text), more, w, false) // readretry.go
 	case *plan.MultiWrite:
 		if s.locks.locked() {
 			return s.execMultiLocked(ctx, snap, p, more, w) // lock.go
@@ -70,7 +70,7 @@ func (s *Session) execRoute(ctx context.Context, snap *rules.Snapshot, st ast.St
 			return s.run(ctx, snap, r.Shard, r.SQL, more, w)
 		}))
 	}
-	s.reads.replica = s.planner(snap).StatementSplit(snap, st, text)
+	s.reads.replica = s.readView().StatementSplit(snap, st, text)
 	defer func() { s.reads.replica = rules.ReadSplit{} }()
 	return s.runRead(ctx, snap, r.Shard, r.SQL, more, w)
 }

@@ -19,6 +19,12 @@ func (s *Session) planner(snap *rules.Snapshot) *planner.Planner {
 		InTxn: s.inTransaction() || len(s.pinned) > 0}
 }
 
+// readView is what the read/write split reads of the session (planner.ReadView): built
+// alone, since every statement's execution asks for it.
+func (s *Session) readView() planner.ReadView {
+	return planner.ReadView{User: s.user, DB: s.db, InTxn: s.inTransaction() || len(s.pinned) > 0, Held: s.sticky || s.locks.locked()}
+}
+
 // plan decides where a statement goes under snap (planner.Planner.Plan).
 func (s *Session) plan(snap *rules.Snapshot, st ast.StmtNode, text string, params []wire.Param) (plan.Primitive, error) {
 	return s.planner(snap).Plan(snap, st, text, params)

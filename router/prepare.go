@@ -321,7 +321,7 @@ func (st *Stmt) executePlanned(ctx context.Context, s *Session, snap *rules.Snap
 			// Planned once for this and every later execution (router/planner's scatter_prepared.go).
 			st.scatter = planner.PrepareScatter(s.planner(snap), snap, st.text, s.parseOne)
 			if sp, _, ok := st.scatter.Resolve(execViewOf(s), snap, params, s.parseOne); ok {
-				return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+				return s.runScatterRead(ctx, snap, sp, s.readView().PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 			}
 		}
 		return s.executeScatter(ctx, snap, st, params, w)
@@ -347,7 +347,7 @@ func (st *Stmt) executeSingle(ctx context.Context, s *Session, snap *rules.Snaps
 		}
 	}
 	s.reads.readOnly = st.readOnly
-	s.reads.replica = s.planner(snap).PreparedSplit(snap, st.replicaOK)
+	s.reads.replica = s.readView().PreparedSplit(snap, st.replicaOK)
 	defer func() { s.reads.readOnly, s.reads.replica = false, rules.ReadSplit{} }()
 	err := s.runFoundRows(st.rows, w, func(w wire.PacketWriter) error {
 		return s.retryRead(ctx, r.shard.Name, w, func(w wire.PacketWriter) error { // readretry.go
@@ -366,7 +366,7 @@ func (st *Stmt) executeScattered(ctx context.Context, s *Session, snap *rules.Sn
 	if !cols.Empty() {
 		w = introspect.NewColumns(w, cols)
 	}
-	return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	return s.runScatterRead(ctx, snap, sp, s.readView().PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }
 
 // executeBranches runs a prepared statement's multi-shard write p.

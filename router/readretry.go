@@ -40,7 +40,7 @@ func (s *Session) mayRetry() bool {
 // runScatterRead runs a scatter SELECT under the session's read/write split (each shard's
 // part goes to a replica of that shard fit for the read: acquireReplica, with the session's
 // last GTID there) and retries it once after a lost backend connection (retryRead).
-// split is the statement's split (planner.Planner.StatementSplit or PreparedSplit).
+// split is the statement's split (planner.ReadView.StatementSplit or PreparedSplit).
 func (s *Session) runScatterRead(ctx context.Context, snap *rules.Snapshot, sp *plan.Scatter, split rules.ReadSplit, more bool, w wire.PacketWriter, bin bool) error {
 	s.reads.replica = split
 	defer func() { s.reads.replica = rules.ReadSplit{} }()

@@ -172,5 +172,5 @@ func (s *Session) executeScatter(ctx context.Context, snap *rules.Snapshot, st *
 	if !ok {
 		return sqlerr.New(sqlerr.ErUnknownError, "router: a prepared statement planned for several shards went to one once its parameters were bound")
 	}
-	return s.runScatterRead(ctx, snap, sp, s.planner(snap).PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
+	return s.runScatterRead(ctx, snap, sp, s.readView().PreparedSplit(snap, st.replicaOK), false, w, true) // readretry.go
 }

@@ -76,11 +76,25 @@ func (v *replicaSafe) Enter(n ast.Node) (ast.Node, bool) {
 
 func (v *replicaSafe) Leave(n ast.Node) (ast.Node, bool) { return n, v.ok }
 
+// ReadView is what the read/write split reads of the session: its user and current
+// database, whether a transaction is open or a connection pinned (InTxn), and whether it
+// keeps state on its connections (Held: sticky session state, table locks). The session
+// builds it alone on the paths every statement takes, without the rest of its planner view.
+type ReadView struct {
+	User, DB    string
+	InTxn, Held bool
+}
+
+// ReadView is the part of pl the read/write split reads.
+func (pl *Planner) ReadView() ReadView {
+	return ReadView{User: pl.User, DB: pl.DB, InTxn: pl.InTxn, Held: pl.Sticky || pl.Locked}
+}
+
 // StatementSplit is the read/write split the session applies to st: its user's or current
 // database's setting when readRole sends st to a replica, else the zero value (primary).
-func (pl *Planner) StatementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
-	split := SplitSetting(snap, pl.User, pl.DB)
-	if readRole(st, text, split, pl.InTxn, pl.Sticky || pl.Locked) != rules.RoleReplica {
+func (v ReadView) StatementSplit(snap *rules.Snapshot, st ast.StmtNode, text string) rules.ReadSplit {
+	split := SplitSetting(snap, v.User, v.DB)
+	if readRole(st, text, split, v.InTxn, v.Held) != rules.RoleReplica {
 		return rules.ReadSplit{}
 	}
 	return split
@@ -94,11 +108,11 @@ func ReplicaSafe(st ast.StmtNode, text string) bool {
 
 // PreparedSplit is StatementSplit for an execution of a prepared statement whose text is
 // replicaOK (ReplicaSafe).
-func (pl *Planner) PreparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
-	if !replicaOK || pl.InTxn || pl.Sticky || pl.Locked {
+func (v ReadView) PreparedSplit(snap *rules.Snapshot, replicaOK bool) rules.ReadSplit {
+	if !replicaOK || v.InTxn || v.Held {
 		return rules.ReadSplit{}
 	}
-	return SplitSetting(snap, pl.User, pl.DB)
+	return SplitSetting(snap, v.User, v.DB)
 }
 
 // SplitSetting is the read/write split of user in current database db ("" for none).

@@ -151,10 +151,10 @@ func TestStatementSplit(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st := parseStmt(t, c.sql)
-			if got := c.pl.StatementSplit(snap, st, c.sql); got != c.statement {
+			if got := c.pl.ReadView().StatementSplit(snap, st, c.sql); got != c.statement {
 				t.Errorf("StatementSplit = %+v, want %+v", got, c.statement)
 			}
-			if got := c.pl.PreparedSplit(snap, ReplicaSafe(st, c.sql)); got != c.prepared {
+			if got := c.pl.ReadView().PreparedSplit(snap, ReplicaSafe(st, c.sql)); got != c.prepared {
 				t.Errorf("PreparedSplit = %+v, want %+v", got, c.prepared)
 			}
 		})
