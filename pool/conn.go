@@ -66,9 +66,6 @@ func (c *Conn) Created() time.Time { return c.created }
 // the variables and statements.
 func (c *Conn) State() *wire.ConnState { return &c.st }
 
-// InTransaction reports whether the last status seen says a transaction is open.
-func (c *Conn) InTransaction() bool { return c.st.InTransaction() }
-
 // Exec sends a text query, drains and discards its results (all of them, for multi-results)
 // and returns the final OK: affected rows, last insert id, status, warnings. A backend error
 // is returned wrapped as a *sqlerr.Error with the backend's code and SQLSTATE.

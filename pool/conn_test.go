@@ -104,7 +104,7 @@ func testReleasedInTransaction(t *testing.T, e *env) {
 	id := c.ID()
 	exec(t, c, "BEGIN")
 	exec(t, c, "INSERT INTO db1.tx_t VALUES (1)")
-	if !c.InTransaction() {
+	if !c.State().InTransaction() {
 		t.Fatalf("status 0x%04x does not say in transaction", c.State().Status())
 	}
 	p.Release(c) // neither dirty nor broken: the status alone triggers the reset
@@ -118,8 +118,8 @@ func testReleasedInTransaction(t *testing.T, e *env) {
 	}
 	c = acquire(t, p)
 	defer p.Release(c)
-	if c.ID() != id || c.InTransaction() {
-		t.Fatalf("got connection %d (in transaction %v), want %d reset", c.ID(), c.InTransaction(), id)
+	if c.ID() != id || c.State().InTransaction() {
+		t.Fatalf("got connection %d (in transaction %v), want %d reset", c.ID(), c.State().InTransaction(), id)
 	}
 	if v := queryValue(t, c, "SELECT COUNT(*) FROM db1.tx_t"); v != "0" {
 		t.Fatalf("the connection itself sees %s rows", v)

@@ -241,7 +241,7 @@ func (p *Pool) Release(c *Conn) {
 		panic("pool: Release of a connection from another pool")
 	}
 	now := time.Now()
-	if !c.st.Broken() && (c.st.Dirty() || c.InTransaction()) && !c.expiredAt(now) && !p.closed.Load() {
+	if !c.st.Broken() && (c.st.Dirty() || c.st.InTransaction()) && !c.expiredAt(now) && !p.closed.Load() {
 		p.reset(c)
 	}
 	p.mu.Lock()

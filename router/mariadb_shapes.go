@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/shardproxy/shardproxy/router/introspect"
+	"github.com/shardproxy/shardproxy/router/planner"
 	"github.com/shardproxy/shardproxy/rules"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -49,12 +50,7 @@ func (s *Session) columnTypes(ctx context.Context, snap *rules.Snapshot, sql str
 	if sp.Route.Sticky {
 		s.sticky = true
 	}
-	s.route = RouteSingle
-	s.publish(sql)
-	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(sp.Stmt), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, sp.Route.Shard, sp.SQL, false, w)
-	})
+	return true, s.runShapeRead(ctx, snap, sql, sp, w)
 }
 
 // selectInto runs SELECT ... INTO @vars (planner.Planner.SelectInto) on the shard where the
@@ -65,12 +61,7 @@ func (s *Session) selectInto(ctx context.Context, snap *rules.Snapshot, sql stri
 		return ok, err
 	}
 	s.sticky = true
-	s.route = RouteSingle
-	s.publish(sql)
-	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(sp.Stmt), func(ctx context.Context) error {
-		return s.runRead(ctx, snap, sp.Route.Shard, sp.SQL, false, w)
-	})
+	return true, s.runShapeRead(ctx, snap, sql, sp, w)
 }
 
 // showCreate runs SHOW CREATE TRIGGER | FUNCTION | EVENT name
@@ -83,10 +74,16 @@ func (s *Session) showCreate(ctx context.Context, snap *rules.Snapshot, sql stri
 	if !sp.Route.Names.Empty() {
 		w = introspect.NewRows(w, sp.Route.Names, false)
 	}
+	return true, s.runShapeRead(ctx, snap, sql, sp, w)
+}
+
+// runShapeRead runs a planned shape's text (the client's sql) as a read on its shard, under
+// the statement's deadline, shown in the process list while it runs.
+func (s *Session) runShapeRead(ctx context.Context, snap *rules.Snapshot, sql string, sp planner.ShapePlan, w wire.PacketWriter) error {
 	s.route = RouteSingle
 	s.publish(sql)
 	defer s.publish("")
-	return true, s.withDeadline(ctx, snap, statementHint(sp.Stmt), func(ctx context.Context) error {
+	return s.withDeadline(ctx, snap, statementHint(sp.Stmt), func(ctx context.Context) error {
 		return s.runRead(ctx, snap, sp.Route.Shard, sp.SQL, false, w)
 	})
 }
